@@ -1,0 +1,37 @@
+# One Makefile for people and CI. `make serve` runs the server on the embedded
+# SQLite store; `make test` runs every test on SQLite and PostgreSQL.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+NODE_TESTS := tests/api/node
+
+.PHONY: setup serve test lint bench clean
+
+setup: $(VENV)/.installed $(NODE_TESTS)/node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+$(NODE_TESTS)/node_modules/.installed: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
+	cd $(NODE_TESTS) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+serve: $(VENV)/.installed
+	$(VENV)/bin/tidings serve
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(NODE_TESTS)/node_modules tidings-data

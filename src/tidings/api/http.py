@@ -1,0 +1,155 @@
+"""A small ASGI layer: requests, responses and a router that matches the raw path.
+
+Customer.io clients percent-encode identifiers, so `/` inside an id arrives as
+`%2F`. Routing therefore splits the *raw* path on literal `/` and only then
+decodes each segment (never turning `+` into a space). Frameworks that decode
+before routing would send `u%2F1` to the wrong handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import msgspec
+
+from tidings.errors import ApiError
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.Encoder().encode
+
+JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
+
+
+class Request:
+    __slots__ = (
+        "method",
+        "path",
+        "segments",
+        "query_string",
+        "headers",
+        "body",
+        "params",
+        "workspace",
+        "client",
+    )
+
+    def __init__(self, scope: dict[str, Any], body: bytes) -> None:
+        raw = scope.get("raw_path") or scope["path"].encode()
+        self.method: str = scope["method"]
+        self.path = raw.split(b"?", 1)[0].decode("latin-1")
+        self.segments = self.path.split("/")[1:]
+        self.query_string: bytes = scope.get("query_string", b"")
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        self.body = body
+        self.params: dict[str, str] = {}
+        self.workspace: Any = None
+        self.client = scope.get("client")
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name.encode())
+        return value.decode("latin-1") if value is not None else None
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True))
+
+    def json(self, *, empty: Any = None) -> Any:
+        """The decoded body; an empty body is `empty`, malformed JSON a 400."""
+        if not self.body.strip():
+            if empty is not None:
+                return empty
+            raise ApiError(400, "request body must be JSON", code="malformed_json")
+        try:
+            return _decode(self.body)
+        except msgspec.DecodeError as exc:
+            raise ApiError(400, f"malformed JSON: {exc}", code="malformed_json") from exc
+
+    def json_object(self) -> dict[str, Any]:
+        body = self.json(empty={})
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object", code="invalid_request")
+        return body
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b"{}"
+    headers: list[tuple[bytes, bytes]] = field(default_factory=lambda: list(JSON_HEADERS))
+
+
+EMPTY = b"{}"
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(status, _encode(payload))
+
+
+def ok() -> Response:
+    return Response(200, EMPTY)
+
+
+def text_response(text: str, status: int) -> Response:
+    return Response(status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8")])
+
+
+def no_content() -> Response:
+    return Response(204, b"", [])
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    parts: tuple[str, ...]
+    handler: Handler
+    surface: str  # error format: track | track_v2 | app | cdp | ops
+    name: str
+    auth: str  # track | app | cdp | none
+
+
+class Router:
+    """Routes by literal segments and `{param}` placeholders on the raw path."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self._by_length: dict[int, list[Route]] = {}
+
+    def add(
+        self, method: str, pattern: str, handler: Handler, surface: str, auth: str | None = None
+    ) -> None:
+        parts = tuple(pattern.split("/")[1:])
+        if auth is None:
+            auth = {"track_v2": "track", "ops": "none"}.get(surface, surface)
+        route = Route(method, parts, handler, surface, pattern, auth)
+        self.routes.append(route)
+        self._by_length.setdefault(len(parts), []).append(route)
+
+    def match(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], bool]:
+        """(route, decoded params, path_known); path_known without route means 405."""
+        path_known = False
+        for route in self._by_length.get(len(segments), ()):
+            params = _bind(route.parts, segments)
+            if params is None:
+                continue
+            path_known = True
+            if route.method == method:
+                return route, params, True
+        return None, {}, path_known
+
+
+def _bind(parts: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for part, segment in zip(parts, segments, strict=True):
+        if part.startswith("{"):
+            if segment == "":
+                return None
+            params[part[1:-1]] = unquote(segment, errors="strict")
+        elif part != segment:
+            return None
+    return params

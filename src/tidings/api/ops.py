@@ -1,0 +1,45 @@
+"""Operations endpoints: liveness, readiness, metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from tidings.api.http import Request, Response, json_response
+from tidings.api.openapi import document
+from tidings.errors import ApiError
+
+if TYPE_CHECKING:
+    from tidings.app import Tidings
+
+
+def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await app.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+        except Exception as exc:
+            raise ApiError(
+                503, f"database unreachable: {exc.__class__.__name__}", code="unavailable"
+            ) from exc
+        return json_response({"status": "ready", "pending_writes": app.writer.pending})
+
+    async def metrics(request: Request) -> Response:
+        gauges = {
+            "tidings_pending_writes": float(app.writer.pending),
+            "tidings_commit_batches_total": float(app.writer.batches),
+            "tidings_committed_writes_total": float(app.writer.jobs),
+        }
+        body = app.metrics.render(gauges).encode()
+        return Response(200, body, [(b"content-type", b"text/plain; version=0.0.4")])
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document(router))
+
+    router.add("GET", "/healthz", healthz, "ops")
+    router.add("GET", "/readyz", readyz, "ops")
+    router.add("GET", "/metrics", metrics, "ops")
+    router.add("GET", "/openapi.json", openapi, "ops")

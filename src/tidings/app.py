@@ -1,0 +1,167 @@
+"""The composition root: builds the ASGI application from `Settings`.
+
+Every request goes through `Tidings.__call__`: route on the raw path,
+authenticate for the route's surface, call the handler, turn any `ApiError`
+into that surface's error body, count it, log one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tidings.api import app_api, ops, track_v1, track_v2
+from tidings.api.auth import Authenticator
+from tidings.api.errors import error_response
+from tidings.api.http import Request, Response, Router, json_response
+from tidings.clock import Clock, SystemClock
+from tidings.config import Settings
+from tidings.db.engine import Database, open_database
+from tidings.db.writer import Writer
+from tidings.errors import ApiError
+from tidings.ops.logging import RequestLog
+from tidings.ops.metrics import Metrics
+
+MAX_BODY = 4 * 1024 * 1024
+log = logging.getLogger("tidings")
+
+
+class Tidings:
+    """The ASGI application and everything a handler may use."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db: Database = open_database(settings.database_url)
+        self.writer = Writer(
+            self.db.writer,
+            max_batch=settings.commit_max_batch,
+            max_pending=settings.max_pending_writes,
+        )
+        self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
+        self.auth = Authenticator(self.read)
+        self.metrics = Metrics()
+        self.request_log = RequestLog(settings.log_format)
+        self.router = Router()
+        for module in (track_v1, track_v2, app_api, ops):
+            module.register(self.router, self)
+
+    def public_url(self, request: Request) -> str:
+        """The base URL clients reach this server at (setting, else the Host header)."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        scheme = "https" if self.settings.ssl_certfile else "http"
+        host = request.header("host") or f"{self.settings.host}:{self.settings.port}"
+        return f"{scheme}://{host}"
+
+    def now(self) -> int:
+        return int(self.clock.now())
+
+    async def write(self, fn: Any, *args: Any) -> Any:
+        """Run a write use case; returns once it is committed."""
+        return await self.writer.submit(fn, *args)
+
+    async def read(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(conn, *args)` in a read transaction on a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_sync, fn, args)
+
+    def _read_sync(self, fn: Any, args: tuple[Any, ...]) -> Any:
+        with self.db.reader.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        response, surface, route_name = await self._handle(scope, receive)
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": response.headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(surface, route_name, response.status, elapsed)
+        self.request_log.line(scope, response.status, elapsed)
+
+    async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[Response, str, str]:
+        surface, name = "unknown", "unmatched"
+        try:
+            body = await _read_body(receive)
+            request = Request(scope, body)
+            route, params, known = self.router.match(request.method, request.segments)
+            if route is None:
+                surface = _guess_surface(request.path)
+                raise ApiError(
+                    405 if known else 404,
+                    "method not allowed" if known else "not found",
+                    code="method_not_allowed" if known else "not_found",
+                )
+            surface, name = route.surface, route.name
+            request.params = params
+            request.workspace = await self._authenticate(route.auth, request)
+            return await route.handler(request), surface, name
+        except ApiError as exc:
+            return error_response(surface, exc), surface, name
+        except UnicodeDecodeError:
+            return error_response(surface, ApiError(400, "path is not valid UTF-8")), surface, name
+        except Exception:
+            log.exception("unhandled error")
+            return json_response({"meta": {"error": "internal error"}}, 500), surface, name
+
+    async def _authenticate(self, kind: str, request: Request) -> Any:
+        if kind == "track":
+            return await self.auth.track(request)
+        if kind == "app":
+            return await self.auth.app(request)
+        if kind == "cdp" and request.header("authorization"):
+            return await self.auth.cdp(request)
+        return None
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.writer.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        """Commit whatever is still queued, then release the database."""
+        self.writer.stop()
+        self._readers.shutdown(wait=True)
+        self.db.dispose()
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, "request body too large", code="too_large")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _guess_surface(path: str) -> str:
+    if path.startswith("/api/v2"):
+        return "track_v2"
+    if path.startswith(("/api/", "/unsubscribe", "/push")):
+        return "track"
+    return "app"
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
+    return Tidings(settings, clock=clock)

@@ -1,0 +1,194 @@
+"""The `tidings` command: serve, migrate, workspace create | list."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from tidings.config import Settings, database_url_for
+from tidings.db.engine import Database, open_database
+from tidings.db.migrate import upgrade
+from tidings.workspaces import service as workspaces
+
+
+def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--database-url",
+        envvar="TIDINGS_DATABASE_URL",
+        help="SQLAlchemy URL, e.g. postgresql://host/db. Overrides --data-dir.",
+    )(fn)
+    fn = click.option(
+        "--data-dir",
+        envvar="TIDINGS_DATA_DIR",
+        default="./tidings-data",
+        show_default=True,
+        help="Folder of the embedded SQLite store.",
+    )(fn)
+    return fn
+
+
+def _open(data_dir: str, database_url: str | None) -> tuple[str, Database]:
+    url = database_url_for(data_dir, database_url)
+    db = open_database(url, pool_size=2)
+    upgrade(db)
+    return url, db
+
+
+@click.group()
+def main() -> None:
+    """Tidings: a self-hosted server for the Customer.io APIs."""
+
+
+@main.command()
+@store_options
+@click.option("--host", envvar="TIDINGS_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="TIDINGS_PORT", default=8080, show_default=True, type=int)
+@click.option("--ssl-certfile", envvar="TIDINGS_SSL_CERTFILE", default=None)
+@click.option("--ssl-keyfile", envvar="TIDINGS_SSL_KEYFILE", default=None)
+@click.option(
+    "--log-format",
+    envvar="TIDINGS_LOG_FORMAT",
+    type=click.Choice(["plain", "json"]),
+    default="plain",
+    show_default=True,
+)
+@click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
+@click.option(
+    "--public-url",
+    envvar="TIDINGS_PUBLIC_URL",
+    default="",
+    help="Base URL clients use to reach this server (for links and region answers).",
+)
+def serve(
+    data_dir: str,
+    database_url: str | None,
+    host: str,
+    port: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    log_format: str,
+    log_level: str,
+    public_url: str,
+) -> None:
+    """Serve the Track, App and Pipelines APIs on one port."""
+    import uvicorn
+
+    from tidings.app import create_app
+    from tidings.ops.logging import configure
+
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
+    url, db = _open(data_dir, database_url)
+    _first_workspace(db)
+    db.dispose()
+    configure(log_level.upper())
+    settings = Settings(
+        database_url=url,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_format=log_format,
+        public_url=public_url,
+    )
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        ws="none",
+        http="httptools",
+        loop="uvloop",
+    )
+
+
+def _first_workspace(db: Database) -> None:
+    """On an empty store, create a first workspace and print its keys, once."""
+    with db.writer.begin() as conn:
+        if workspaces.count_workspaces(conn):
+            return
+        creds = workspaces.create_workspace(conn, "Default", time.time())
+    click.echo("tidings: created the first workspace; its keys are shown only now:", err=True)
+    click.echo(json.dumps(creds.public(), indent=2))
+
+
+def _describe(url: str) -> str:
+    if url.startswith("sqlite"):
+        return "SQLite " + url.split("///", 1)[-1]
+    return "PostgreSQL " + url.rsplit("@", 1)[-1]
+
+
+@main.command()
+@store_options
+def migrate(data_dir: str, database_url: str | None) -> None:
+    """Bring the database schema up to date."""
+    url, db = _open(data_dir, database_url)
+    db.dispose()
+    click.echo(f"tidings: schema is current ({_describe(url)})", err=True)
+
+
+@main.group()
+def workspace() -> None:
+    """Create and list workspaces."""
+
+
+@workspace.command("create")
+@store_options
+@click.option("--name", required=True)
+@click.option("--site-id", default=None)
+@click.option("--track-api-key", default=None)
+@click.option("--app-api-key", default=None)
+@click.option("--cdp-write-key", default=None)
+def workspace_create(
+    data_dir: str,
+    database_url: str | None,
+    name: str,
+    site_id: str | None,
+    track_api_key: str | None,
+    app_api_key: str | None,
+    cdp_write_key: str | None,
+) -> None:
+    """Create a workspace and print its keys as one JSON object."""
+    from tidings.errors import ApiError
+
+    _, db = _open(data_dir, database_url)
+    try:
+        with db.writer.begin() as conn:
+            creds = workspaces.create_workspace(
+                conn,
+                name,
+                time.time(),
+                site_id=site_id,
+                track_api_key=track_api_key,
+                app_api_key=app_api_key,
+                cdp_write_key=cdp_write_key,
+            )
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        db.dispose()
+    click.echo(json.dumps(creds.public()))
+
+
+@workspace.command("list")
+@store_options
+def workspace_list(data_dir: str, database_url: str | None) -> None:
+    """List workspaces (ids, names and site ids; never keys)."""
+    _, db = _open(data_dir, database_url)
+    with db.reader.connect() as conn:
+        rows = workspaces.list_workspaces(conn)
+    db.dispose()
+    for ws in rows:
+        click.echo(json.dumps({"workspace_id": ws.id, "name": ws.name, "site_id": ws.site_id}))

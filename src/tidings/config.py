@@ -1,0 +1,45 @@
+"""Settings: one frozen object, built once in `main` and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    log_format: str = "plain"
+    # Group commit: a write waits at most this long for companions to share
+    # one transaction (and one fsync) with.
+    commit_window_ms: float = 1.0
+    commit_max_batch: int = 512
+    # Writes queued beyond this are refused with 429 rather than buffered.
+    max_pending_writes: int = 10_000
+    public_url: str = ""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def database_url_for(data_dir: str | None, database_url: str | None) -> str:
+    """The URL to use: an explicit URL wins, else SQLite inside the data folder."""
+    if database_url:
+        return normalise_url(database_url)
+    folder = Path(data_dir or os.environ.get("TIDINGS_DATA_DIR") or "./tidings-data")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder.resolve() / 'tidings.sqlite3'}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and pick the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,233 @@
+"""The tables, in SQLAlchemy Core, shared by SQLite and PostgreSQL.
+
+Every row carries `workspace_id`. Times are Unix seconds (UTC) in BIGINT
+columns. JSON documents are stored as text so both stores read them the same
+way. Person rows stay narrow: identifiers and timestamps in columns,
+attributes one row each in `attributes`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _workspace() -> Column:
+    return Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False)
+
+
+def _person(nullable: bool = False) -> Column:
+    return Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), nullable=nullable)
+
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("site_id", String(64), nullable=False, unique=True),
+    Column("track_key_hash", String(64), nullable=False),
+    Column("app_key_hash", String(64), nullable=False, unique=True),
+    Column("cdp_key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("cio_id", String(32), nullable=False),
+    Column("customer_id", String(150)),
+    Column("email", String(255)),  # lower-cased: the identifier is case-insensitive
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "cio_id"),
+    UniqueConstraint("workspace_id", "customer_id"),
+    UniqueConstraint("workspace_id", "email"),
+)
+
+attributes = Table(
+    "attributes",
+    metadata,
+    Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    _workspace(),
+    Column("name", String(150), primary_key=True),
+    # The string Customer.io shows for the value; `kind` says how to get the
+    # JSON value back: s(tring), n(umber), b(oolean), j(son document).
+    Column("value", Text, nullable=False),
+    Column("kind", String(1), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "workspace_id", "name", "value"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    _person(nullable=True),
+    Column("anonymous_id", String(150)),
+    # event | page | screen | attribute_change | form_submit ...
+    Column("type", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Index(None, "workspace_id", "person_id", "name", "timestamp"),
+    Index(None, "person_id", "id"),
+    Index(None, "workspace_id", "anonymous_id", "timestamp"),
+)
+
+event_dedup = Table(
+    "event_dedup",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("seen_at", BigInteger, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    _person(),
+    Column("token", String(255), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("last_used", BigInteger, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "token"),
+    Index(None, "person_id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # id | email
+    Column("value", String(255), primary_key=True),
+    # The suppressed person's cio_id: their id and email are unsuppressed together.
+    Column("cio_id", String(32)),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("type", String(16), nullable=False),  # manual | dynamic
+    Column("state", String(16), nullable=False),
+    Column("tags", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "workspace_id"),
+)
+
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column(
+        "segment_id",
+        Integer,
+        ForeignKey("segments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    _workspace(),
+    Column("added_at", BigInteger, nullable=False),
+    Index(None, "person_id"),
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("type_id", String(32), nullable=False),
+    Column("object_id", String(150), nullable=False),
+    Column("cio_object_id", String(32), nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "type_id", "object_id"),
+    UniqueConstraint("workspace_id", "cio_object_id"),
+)
+
+relationships = Table(
+    "relationships",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("object_pk", Id, ForeignKey("objects.id", ondelete="CASCADE"), nullable=False),
+    _person(nullable=True),
+    # Set instead of person_id until that anonymous person is identified.
+    Column("anonymous_id", String(150)),
+    Column("attributes", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("object_pk", "person_id"),
+    UniqueConstraint("object_pk", "anonymous_id"),
+    Index(None, "person_id"),
+    Index(None, "workspace_id", "anonymous_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _workspace(),
+    Column("person_id", Id, ForeignKey("people.id", ondelete="SET NULL")),
+    Column("channel", String(32), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("unsubscribed_at", BigInteger),
+    Index(None, "person_id"),
+)
+
+delivery_metrics = Table(
+    "delivery_metrics",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("delivery_id", String(255), nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Index(None, "workspace_id", "delivery_id"),
+)
+
+forms = Table(
+    "forms",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("form_id", String(150), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("submissions", BigInteger, nullable=False),
+)

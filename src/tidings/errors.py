@@ -1,0 +1,44 @@
+"""One error type for every rejection a caller can cause.
+
+Services raise `ApiError`; the HTTP layer turns it into the body format of the
+surface the request came in on (Track v1, Track v2, App API). Nothing in a
+service builds an error body by hand.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A request the server refuses, with a stable machine `code`.
+
+    `field` names the offending input where there is one (Track v2 reports it);
+    `errors` carries several messages at once for the `meta.errors` form.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str = "invalid_request",
+        field: str = "",
+        errors: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.field = field
+        self.errors = errors
+
+
+def bad_request(message: str, field: str = "", code: str = "invalid_request") -> ApiError:
+    return ApiError(400, message, code=code, field=field)
+
+
+def not_found(message: str = "not found") -> ApiError:
+    return ApiError(404, message, code="not_found")
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", code="unauthorized")

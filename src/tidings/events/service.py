@@ -1,0 +1,146 @@
+"""Tracking events: validate, deduplicate on `id`, attach to a person or an anonymous id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection
+
+from tidings.errors import bad_request
+from tidings.events import store
+from tidings.people import service as people
+from tidings.people import store as people_store
+from tidings.people.identifiers import Identifier
+
+MAX_NAME_BYTES = 100
+MAX_DATA_BYTES = 100_000
+TYPES = ("event", "page", "screen")
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    type: str
+    data_json: str
+    timestamp: int | None
+    dedup_id: str | None
+
+
+def parse_event(
+    body: dict[str, Any],
+    *,
+    data_key: str = "data",
+    name_required: bool = True,
+    type_: str | None = None,
+) -> Event:
+    """Validate an event body (v1 `data`, v2 `attributes`) against the documented limits."""
+    name = body.get("name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        if name_required:
+            raise bad_request("name cannot be blank", "name")
+        name = ""
+    if not isinstance(name, str):
+        raise bad_request("name must be a string", "name")
+    name = name.strip()
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise bad_request(f"event name cannot be longer than {MAX_NAME_BYTES} bytes", "name")
+    kind = type_ or body.get("type") or "event"
+    if kind not in TYPES:
+        raise bad_request("type must be one of event, page or screen", "type")
+    return Event(
+        name,
+        kind,
+        _data(body.get(data_key), data_key),
+        _ts(body.get("timestamp")),
+        _dedup_id(body.get("id")),
+    )
+
+
+def _data(value: Any, field: str) -> str:
+    if value is None:
+        return "{}"
+    if not isinstance(value, dict):
+        raise bad_request(f"{field} must be an object", field)
+    encoded = _encode(value)
+    if len(encoded) > MAX_DATA_BYTES:
+        raise bad_request(f"event data cannot be larger than {MAX_DATA_BYTES} bytes", field)
+    return encoded.decode()
+
+
+def _ts(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        raise bad_request("timestamp must be a unix timestamp in seconds", "timestamp")
+    return int(value)
+
+
+def _dedup_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise bad_request("id must be a string", "id")
+    if len(str(value).encode()) > 200:
+        raise bad_request("id cannot be longer than 200 bytes", "id")
+    return str(value)
+
+
+def track(conn: Connection, workspace_id: int, ident: Identifier, event: Event, now: int) -> None:
+    """Record an event for the person named, creating them on first mention.
+
+    An event whose `id` this workspace has seen before is dropped (a retry).
+    """
+    if store.first_sighting(conn, workspace_id, _key(event), now) is False:
+        return
+    person = people.find_or_create(conn, workspace_id, ident, now)
+    if person is None:
+        return
+    _append(conn, workspace_id, event, now, person_pk=person.pk)
+
+
+def track_anonymous(
+    conn: Connection, workspace_id: int, anonymous_id: str | None, event: Event, now: int
+) -> None:
+    """An event for someone not yet identified (or, without anonymous_id, an invite).
+
+    If a person already carries this `anonymous_id`, the event is theirs at once.
+    """
+    if store.first_sighting(conn, workspace_id, _key(event), now) is False:
+        return
+    person_pk = None
+    if anonymous_id:
+        owner = people_store.find_by_attribute(conn, workspace_id, "anonymous_id", anonymous_id)
+        person_pk = owner.pk if owner is not None else None
+    _append(conn, workspace_id, event, now, person_pk=person_pk, anonymous_id=anonymous_id or None)
+
+
+def _key(event: Event) -> str:
+    return f"event:{event.dedup_id}" if event.dedup_id else ""
+
+
+def _append(
+    conn: Connection,
+    workspace_id: int,
+    event: Event,
+    now: int,
+    *,
+    person_pk: int | None,
+    anonymous_id: str | None = None,
+) -> None:
+    store.append(
+        conn,
+        workspace_id,
+        person_pk=person_pk,
+        anonymous_id=anonymous_id,
+        type=event.type,
+        name=event.name,
+        timestamp=event.timestamp if event.timestamp is not None else now,
+        received_at=now,
+        data=event.data_json,
+    )

@@ -1,0 +1,112 @@
+"""Delivery metrics reported from outside (Track `metrics`, push events) and unsubscribes.
+
+Metrics are recorded against the delivery id whether or not this server sent
+that delivery: the Track API is fire-and-forget, and a delivery made through
+another system may still be reported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, insert, select, update
+
+from tidings.db.schema import deliveries, delivery_metrics
+from tidings.errors import ApiError, bad_request
+from tidings.people import service as people
+from tidings.people import store as people_store
+
+METRICS = frozenset(
+    {"bounced", "clicked", "converted", "deferred", "delivered", "dropped", "opened", "spammed"}
+)
+PUSH_EVENTS = frozenset({"opened", "converted", "delivered"})
+_encode = msgspec.json.Encoder().encode
+
+
+def parse_metric(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[str, Any]]:
+    problems = []
+    delivery_id, metric = body.get("delivery_id"), body.get("metric")
+    if not isinstance(delivery_id, str) or not delivery_id:
+        problems.append("delivery_id is required")
+    if metric not in METRICS:
+        problems.append("metric must be one of: " + ", ".join(sorted(METRICS)))
+    timestamp = _timestamp(body.get("timestamp"), now, problems)
+    if problems:
+        raise ApiError(400, problems[0], errors=problems)
+    extra = {k: body[k] for k in ("recipient", "reason", "href") if body.get(k) is not None}
+    return delivery_id, metric, timestamp, extra  # type: ignore[return-value]
+
+
+def parse_push_event(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[str, Any]]:
+    problems = []
+    delivery_id, event = body.get("delivery_id"), body.get("event")
+    if not isinstance(delivery_id, str) or not delivery_id:
+        problems.append("delivery_id is required")
+    if event not in PUSH_EVENTS:
+        problems.append("event must be one of: converted, delivered, opened")
+    timestamp = _timestamp(body.get("timestamp"), now, problems)
+    if problems:
+        raise ApiError(400, problems[0], errors=problems)
+    extra = {"device_id": body["device_id"]} if body.get("device_id") else {}
+    return delivery_id, event, timestamp, extra  # type: ignore[return-value]
+
+
+def _timestamp(value: Any, now: int, problems: list[str]) -> int:
+    if value is None:
+        return now
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    problems.append("timestamp must be a unix timestamp in seconds")
+    return now
+
+
+def record_metric(
+    conn: Connection,
+    workspace_id: int,
+    delivery_id: str,
+    metric: str,
+    timestamp: int,
+    extra: dict[str, Any],
+) -> None:
+    conn.execute(
+        insert(delivery_metrics).values(
+            workspace_id=workspace_id,
+            delivery_id=delivery_id,
+            metric=metric,
+            timestamp=timestamp,
+            data=_encode(extra).decode(),
+        )
+    )
+
+
+def parse_unsubscribe(body: Any) -> bool:
+    if not isinstance(body, dict) or not isinstance(body.get("unsubscribe", True), bool):
+        raise bad_request("unsubscribe must be a boolean")
+    return bool(body.get("unsubscribe", True))
+
+
+def unsubscribe(conn: Connection, delivery_id: str, value: bool, now: int) -> None:
+    """Set the delivery's recipient's `unsubscribed`, attributed to that delivery.
+
+    No credentials are needed: the delivery id is the secret, so an unknown id
+    is refused without saying more.
+    """
+    row = conn.execute(
+        select(deliveries.c.workspace_id, deliveries.c.person_id).where(
+            deliveries.c.id == delivery_id
+        )
+    ).first()
+    if row is None:
+        raise bad_request("unknown delivery")
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(unsubscribed_at=now if value else None)
+    )
+    person = people_store.by_pk(conn, row.person_id) if row.person_id is not None else None
+    if person is not None:
+        people.apply_attributes(conn, person, {"unsubscribed": value}, now, now)
+    record_metric(
+        conn, row.workspace_id, delivery_id, "unsubscribed" if value else "resubscribed", now, {}
+    )

@@ -1,0 +1,282 @@
+"""People use cases: identify, delete, suppress, unsuppress.
+
+Each function takes an open connection inside a transaction and never commits:
+the caller (the group-commit writer, the CLI, a job) owns the transaction.
+Semantics follow Customer.io's Track API: fire-and-forget writes, where
+conflicts and suppressed identifiers are accepted and dropped, not refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from tidings.db.schema import suppressions
+from tidings.errors import bad_request
+from tidings.events import store as event_store
+from tidings.people import relationships, store
+from tidings.people.attributes import check_attributes, is_removal
+from tidings.people.identifiers import Identifier, check_id
+from tidings.people.store import Person
+
+# Keys of an identify body that steer the call rather than being attributes.
+CONTROL_KEYS = frozenset({"_timestamp", "timestamp", "_update", "cio_relationships", "cio_id"})
+
+
+@dataclass
+class IdentifyRequest:
+    """A parsed identify: the attributes to set and how to apply them."""
+
+    attributes: dict[str, Any]
+    timestamp: int
+    update_only: bool = False
+    body_ids: dict[str, str] = field(default_factory=dict)  # "id"/"email" from the body
+    relationships: Any = None
+
+
+def parse_identify(body: dict[str, Any], now: int) -> IdentifyRequest:
+    """Validate an identify body (v1 flat form) against the documented limits."""
+    attrs = {k: v for k, v in body.items() if k not in CONTROL_KEYS}
+    attrs = _expand_dotted_preferences(attrs)
+    check_attributes(attrs)
+    ts = body.get("_timestamp", body.get("timestamp"))
+    body_ids: dict[str, str] = {}
+    for kind in ("id", "email"):
+        value = attrs.get(kind)
+        if is_removal(value):
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise bad_request(f"{kind} attribute must be a string value", kind)
+        body_ids[kind] = str(value)
+        check_id(body_ids[kind], kind)
+        attrs[kind] = body_ids[kind]
+    return IdentifyRequest(
+        attributes=attrs,
+        timestamp=_timestamp(ts, now),
+        update_only=body.get("_update") is True,
+        body_ids=body_ids,
+        relationships=body.get("cio_relationships"),
+    )
+
+
+def _timestamp(value: Any, now: int) -> int:
+    if value is None:
+        return now
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_request("timestamp must be a unix timestamp in seconds", "_timestamp")
+    return int(value)
+
+
+def _expand_dotted_preferences(attrs: dict[str, Any]) -> dict[str, Any]:
+    """`cio_subscription_preferences.topics.topic_1: true` sets one topic."""
+    dotted = [k for k in attrs if k.startswith("cio_subscription_preferences.")]
+    if not dotted:
+        return attrs
+    prefs = attrs.get("cio_subscription_preferences")
+    merged: dict[str, Any] = dict(prefs) if isinstance(prefs, dict) else {}
+    for key in dotted:
+        node = merged
+        *path, leaf = key.split(".")[1:]
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = attrs.pop(key)
+    attrs["cio_subscription_preferences"] = merged
+    return attrs
+
+
+def identify(
+    conn: Connection, workspace_id: int, ident: Identifier, req: IdentifyRequest, now: int
+) -> Person | None:
+    """Create or update a person; returns them, or None when the call is dropped."""
+    idents = [ident] + [Identifier(k, v) for k, v in req.body_ids.items()]  # type: ignore[arg-type]
+    if store.is_suppressed(conn, workspace_id, idents):
+        return None
+    person = resolve_for_identify(conn, workspace_id, ident, req)
+    if person is None:
+        return None
+    person = _reconcile_identifiers(conn, person, ident, req, now)
+    apply_attributes(conn, person, req.attributes, req.timestamp, now)
+    if req.relationships is not None:
+        relationships.apply_v1(conn, person, req.relationships, now)
+    return person
+
+
+def resolve_for_identify(
+    conn: Connection, workspace_id: int, ident: Identifier, req: IdentifyRequest
+) -> Person | None:
+    """The person an identify is about, created if nobody matches (unless `_update`)."""
+    person = store.find(conn, workspace_id, ident)
+    if person is not None:
+        return person
+    if ident.kind == "cio_id":
+        return None  # unknown cio_id: silently dropped
+    for kind, value in req.body_ids.items():
+        if kind != ident.kind:
+            owner = store.find(conn, workspace_id, Identifier(kind, value))  # type: ignore[arg-type]
+            if owner is not None:
+                return owner
+    if req.update_only:
+        return None
+    ids = {**req.body_ids, ident.kind: ident.value}
+    return store.create(conn, workspace_id, req.timestamp, ids.get("id"), ids.get("email"))
+
+
+def _reconcile_identifiers(
+    conn: Connection, person: Person, ident: Identifier, req: IdentifyRequest, now: int
+) -> Person:
+    """Give the person the identifiers the call names, unless someone else holds them.
+
+    An identifier taken by another person is an "attribute update failure":
+    the call still succeeds, the change is recorded as failed and skipped.
+    """
+    wanted = dict(req.body_ids)
+    if ident.kind != "cio_id":
+        wanted[ident.kind] = ident.value
+    for kind, value in wanted.items():
+        current = person.customer_id if kind == "id" else person.email
+        key = value.lower() if kind == "email" else value
+        if current == key:
+            req.attributes.setdefault(kind, value)
+            continue
+        if kind == "id" and current is not None and ident.kind == "email":
+            _fail(conn, person, kind, value, "an id can only be changed by cio_id", now)
+            req.attributes.pop(kind, None)
+            continue
+        other = store.find(conn, person.workspace_id, Identifier(kind, value))  # type: ignore[arg-type]
+        if other is not None and other.pk != person.pk:
+            _fail(conn, person, kind, value, f"{kind} already belongs to another person", now)
+            req.attributes.pop(kind, None)
+            continue
+        person = store.set_identifier(conn, person, kind, value)
+        req.attributes.setdefault(kind, value)
+    return person
+
+
+def _fail(conn: Connection, person: Person, kind: str, value: str, reason: str, now: int) -> None:
+    event_store.append(
+        conn,
+        person.workspace_id,
+        person_pk=person.pk,
+        type="failed_attribute_change",
+        name=kind,
+        timestamp=now,
+        received_at=now,
+        data={"attribute": kind, "to": value, "reason": reason},
+    )
+
+
+def apply_attributes(
+    conn: Connection, person: Person, values: dict[str, Any], ts: int, now: int
+) -> dict[str, tuple[str | None, str | None]]:
+    """Merge attributes into a person and log the changes as one activity."""
+    if not values:
+        return {}
+    current = store.load_attributes(conn, person.pk)
+    changes = store.put_attributes(conn, person, current, values, ts)
+    if not changes:
+        return changes
+    store.touch(conn, person, now)
+    event_store.append(
+        conn,
+        person.workspace_id,
+        person_pk=person.pk,
+        type="attribute_change",
+        name="",
+        timestamp=ts,
+        received_at=now,
+        data={"attributes": {k: {"from": a, "to": b} for k, a, b in _triples(changes)}},
+    )
+    anonymous = changes.get("anonymous_id")
+    if anonymous is not None and anonymous[1] is not None:
+        adopt_anonymous(conn, person, anonymous[1], now)
+    return changes
+
+
+def _triples(changes: dict[str, tuple[str | None, str | None]]):  # type: ignore[no-untyped-def]
+    return ((k, a, b) for k, (a, b) in changes.items())
+
+
+def adopt_anonymous(conn: Connection, person: Person, anonymous_id: str, now: int) -> None:
+    event_store.adopt_anonymous(conn, person.workspace_id, anonymous_id, person.pk, now)
+    relationships.adopt_anonymous(conn, person, anonymous_id)
+
+
+def find_or_create(
+    conn: Connection, workspace_id: int, ident: Identifier, now: int
+) -> Person | None:
+    """The person a write names, created on first mention (as Customer.io does for ids).
+
+    Returns None when the identifier is suppressed or is an unknown cio_id.
+    """
+    if store.is_suppressed(conn, workspace_id, [ident]):
+        return None
+    person = store.find(conn, workspace_id, ident)
+    if person is not None or ident.kind == "cio_id":
+        return person
+    person = store.create(
+        conn,
+        workspace_id,
+        now,
+        ident.value if ident.kind == "id" else None,
+        ident.value if ident.kind == "email" else None,
+    )
+    apply_attributes(conn, person, {ident.kind: ident.value}, now, now)
+    return person
+
+
+def delete_person(conn: Connection, workspace_id: int, ident: Identifier) -> None:
+    """Remove a person and all their data; a later identify creates them afresh."""
+    person = store.find(conn, workspace_id, ident)
+    if person is not None:
+        store.remove(conn, person)
+
+
+def suppress(conn: Connection, workspace_id: int, ident: Identifier, now: int) -> None:
+    """Delete the person and block their identifiers until unsuppressed."""
+    person = store.find(conn, workspace_id, ident)
+    blocked = [i for i in (person.identifiers() if person else [ident]) if i.kind != "cio_id"]
+    cio_id = person.cio_id if person else None
+    for item in blocked:
+        conn.execute(
+            delete(suppressions).where(
+                suppressions.c.workspace_id == workspace_id,
+                suppressions.c.kind == item.kind,
+                suppressions.c.value == item.key,
+            )
+        )
+        conn.execute(
+            insert(suppressions).values(
+                workspace_id=workspace_id,
+                kind=item.kind,
+                value=item.key,
+                cio_id=cio_id,
+                created_at=now,
+            )
+        )
+    if person is not None:
+        store.remove(conn, person)
+
+
+def unsuppress(conn: Connection, workspace_id: int, ident: Identifier) -> None:
+    """Make a suppressed identifier (and its suppressed partner) usable again."""
+    scope = suppressions.c.workspace_id == workspace_id
+    if ident.kind == "cio_id":
+        conn.execute(delete(suppressions).where(scope, suppressions.c.cio_id == ident.key))
+        return
+    row = conn.execute(
+        select(suppressions.c.cio_id).where(
+            scope, suppressions.c.kind == ident.kind, suppressions.c.value == ident.key
+        )
+    ).first()
+    if row is None:
+        return
+    if row.cio_id is not None:
+        conn.execute(delete(suppressions).where(scope, suppressions.c.cio_id == row.cio_id))
+    else:
+        conn.execute(
+            delete(suppressions).where(
+                scope, suppressions.c.kind == ident.kind, suppressions.c.value == ident.key
+            )
+        )

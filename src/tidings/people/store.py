@@ -1,0 +1,209 @@
+"""Reading and writing people rows; helpers that take a connection and never commit."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+
+from tidings.db.schema import attributes, people, suppressions
+from tidings.people.attributes import render, restore
+from tidings.people.identifiers import Identifier
+
+
+@dataclass(frozen=True)
+class Person:
+    pk: int
+    workspace_id: int
+    cio_id: str
+    customer_id: str | None
+    email: str | None
+    created_at: int
+
+    def identifiers(self) -> list[Identifier]:
+        found = [Identifier("cio_id", self.cio_id)]
+        if self.customer_id is not None:
+            found.append(Identifier("id", self.customer_id))
+        if self.email is not None:
+            found.append(Identifier("email", self.email))
+        return found
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One attribute as stored: the shown string, its kind, when it was set."""
+
+    value: str
+    kind: str
+    updated_at: int
+
+
+_COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
+_PERSON = select(
+    people.c.id,
+    people.c.workspace_id,
+    people.c.cio_id,
+    people.c.customer_id,
+    people.c.email,
+    people.c.created_at,
+)
+
+
+def find(conn: Connection, workspace_id: int, ident: Identifier) -> Person | None:
+    row = conn.execute(
+        _PERSON.where(people.c.workspace_id == workspace_id, _COLUMNS[ident.kind] == ident.key)
+    ).first()
+    return Person(*row) if row is not None else None
+
+
+def find_many(conn: Connection, workspace_id: int, kind: str, keys: list[str]) -> list[Person]:
+    rows = conn.execute(
+        _PERSON.where(people.c.workspace_id == workspace_id, _COLUMNS[kind].in_(keys))
+    )
+    return [Person(*row) for row in rows]
+
+
+def find_by_attribute(conn: Connection, workspace_id: int, name: str, value: str) -> Person | None:
+    row = conn.execute(
+        _PERSON.join(attributes, attributes.c.person_id == people.c.id).where(
+            attributes.c.workspace_id == workspace_id,
+            attributes.c.name == name,
+            attributes.c.value == value,
+        )
+    ).first()
+    return Person(*row) if row is not None else None
+
+
+def by_pk(conn: Connection, pk: int) -> Person | None:
+    row = conn.execute(_PERSON.where(people.c.id == pk)).first()
+    return Person(*row) if row is not None else None
+
+
+def create(
+    conn: Connection, workspace_id: int, now: int, customer_id: str | None, email: str | None
+) -> Person:
+    cio_id = secrets.token_hex(6)
+    result = conn.execute(
+        insert(people).values(
+            workspace_id=workspace_id,
+            cio_id=cio_id,
+            customer_id=customer_id,
+            email=email.lower() if email else None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    (pk,) = result.inserted_primary_key  # type: ignore[misc]
+    return Person(pk, workspace_id, cio_id, customer_id, email.lower() if email else None, now)
+
+
+def set_identifier(conn: Connection, person: Person, kind: str, value: str | None) -> Person:
+    column = "customer_id" if kind == "id" else "email"
+    stored = value.lower() if (kind == "email" and value) else value
+    conn.execute(update(people).where(people.c.id == person.pk).values({column: stored}))
+    if kind == "id":
+        return Person(
+            person.pk, person.workspace_id, person.cio_id, stored, person.email, person.created_at
+        )
+    return Person(
+        person.pk, person.workspace_id, person.cio_id, person.customer_id, stored, person.created_at
+    )
+
+
+def touch(conn: Connection, person: Person, now: int) -> None:
+    conn.execute(update(people).where(people.c.id == person.pk).values(updated_at=now))
+
+
+def remove(conn: Connection, person: Person) -> None:
+    """Delete a person; their attributes, events, devices and memberships go with them."""
+    conn.execute(delete(people).where(people.c.id == person.pk))
+
+
+def load_attributes(conn: Connection, person_pk: int) -> dict[str, Stored]:
+    rows = conn.execute(
+        select(
+            attributes.c.name, attributes.c.value, attributes.c.kind, attributes.c.updated_at
+        ).where(attributes.c.person_id == person_pk)
+    )
+    return {name: Stored(value, kind, ts) for name, value, kind, ts in rows}
+
+
+def restore_value(stored: Stored) -> Any:
+    return restore(stored.value, stored.kind)
+
+
+def put_attributes(
+    conn: Connection,
+    person: Person,
+    current: dict[str, Stored],
+    values: dict[str, Any],
+    ts: int,
+) -> dict[str, tuple[str | None, str | None]]:
+    """Set and remove attributes; returns what changed as {name: (from, to)}.
+
+    A value older than the one stored (by `_timestamp`) does not replace it,
+    so racing updates settle on the newest. Unchanged values are not written.
+    """
+    changes: dict[str, tuple[str | None, str | None]] = {}
+    inserts, updates, removals = [], [], []
+    for name, value in values.items():
+        old = current.get(name)
+        if old is not None and old.updated_at > ts:
+            continue
+        if value is None or value == "":
+            if old is not None:
+                removals.append(name)
+                changes[name] = (old.value, None)
+            continue
+        text, kind = render(value)
+        if old is None:
+            inserts.append(
+                {
+                    "person_id": person.pk,
+                    "workspace_id": person.workspace_id,
+                    "name": name,
+                    "value": text,
+                    "kind": kind,
+                    "updated_at": ts,
+                }
+            )
+            changes[name] = (None, text)
+        elif old.value != text or old.kind != kind:
+            updates.append({"b_name": name, "value": text, "kind": kind, "updated_at": ts})
+            changes[name] = (old.value, text)
+    _write(conn, person.pk, inserts, updates, removals)
+    return changes
+
+
+def _write(conn: Connection, pk: int, inserts: list, updates: list, removals: list) -> None:  # type: ignore[type-arg]
+    if inserts:
+        conn.execute(insert(attributes), inserts)
+    if updates:
+        conn.execute(
+            update(attributes)
+            .where(attributes.c.person_id == pk, attributes.c.name == bindparam("b_name"))
+            .values(
+                value=bindparam("value"), kind=bindparam("kind"), updated_at=bindparam("updated_at")
+            ),
+            updates,
+        )
+    if removals:
+        conn.execute(
+            delete(attributes).where(attributes.c.person_id == pk, attributes.c.name.in_(removals))
+        )
+
+
+def is_suppressed(conn: Connection, workspace_id: int, idents: list[Identifier]) -> bool:
+    keyed = [(i.kind, i.key) for i in idents if i.kind in ("id", "email")]
+    if not keyed:
+        return False
+    clauses = [(suppressions.c.kind == k) & (suppressions.c.value == v) for k, v in keyed]
+
+    row = conn.execute(
+        select(suppressions.c.kind).where(
+            suppressions.c.workspace_id == workspace_id, or_(*clauses)
+        )
+    ).first()
+    return row is not None

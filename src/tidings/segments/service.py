@@ -1,0 +1,177 @@
+"""Segments: manual ones, whose membership the Track and App APIs edit directly.
+
+Data-driven segments (conditions kept up to date by jobs) build on the same
+tables; until they exist, every segment created here is manual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, delete, func, insert, select
+
+from tidings.db.schema import segment_members, segments
+from tidings.errors import ApiError, bad_request, not_found
+from tidings.people import store as people_store
+from tidings.people.identifiers import coerce_id, of_type
+
+MAX_IDS = 1000
+
+
+def segment_json(row: Any) -> dict[str, Any]:
+    """A segment in Customer.io's segmentResponseObject shape."""
+    return {
+        "id": row.id,
+        "deduplicate_id": f"{row.id}:{row.updated_at}",
+        "name": row.name,
+        "description": row.description,
+        "state": row.state,
+        "progress": None,
+        "type": row.type,
+        "tags": msgspec.json.decode(row.tags) if row.tags else None,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def create_manual(conn: Connection, workspace_id: int, body: Any, now: int) -> dict[str, Any]:
+    spec = body.get("segment") if isinstance(body, dict) else None
+    if not isinstance(spec, dict):
+        raise bad_request('body must be {"segment": {"name": ..., "description": ...}}', "segment")
+    name, description = spec.get("name"), spec.get("description", "")
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request("segment.name is required", "segment.name")
+    if not isinstance(description, str):
+        raise bad_request("segment.description must be a string", "segment.description")
+    tags = spec.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise bad_request("segment.tags must be an array of strings", "segment.tags")
+    result = conn.execute(
+        insert(segments).values(
+            workspace_id=workspace_id,
+            name=name.strip(),
+            description=description,
+            type="manual",
+            state="finished",
+            tags=msgspec.json.encode(tags).decode() if tags else None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    (segment_id,) = result.inserted_primary_key  # type: ignore[misc]
+    return get(conn, workspace_id, segment_id)
+
+
+def _row(conn: Connection, workspace_id: int, segment_id: int) -> Any:
+    row = conn.execute(
+        select(segments).where(segments.c.workspace_id == workspace_id, segments.c.id == segment_id)
+    ).first()
+    if row is None:
+        raise not_found("segment not found")
+    return row
+
+
+def get(conn: Connection, workspace_id: int, segment_id: int) -> dict[str, Any]:
+    return segment_json(_row(conn, workspace_id, segment_id))
+
+
+def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(segments).where(segments.c.workspace_id == workspace_id).order_by(segments.c.id)
+    )
+    return [segment_json(row) for row in rows]
+
+
+def delete_manual(conn: Connection, workspace_id: int, segment_id: int) -> None:
+    row = _row(conn, workspace_id, segment_id)
+    if row.type != "manual":
+        raise bad_request("only manual segments can be deleted through the API")
+    conn.execute(delete(segments).where(segments.c.id == segment_id))
+
+
+def customer_count(conn: Connection, workspace_id: int, segment_id: int) -> int:
+    _row(conn, workspace_id, segment_id)
+    return conn.execute(
+        select(func.count())
+        .select_from(segment_members)
+        .where(segment_members.c.segment_id == segment_id)
+    ).scalar_one()
+
+
+def parse_ids(body: Any) -> list[str]:
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids:
+        raise ApiError(
+            400, "ids must be a non-empty array", errors=["ids must be a non-empty array"]
+        )
+    if len(ids) > MAX_IDS:
+        message = f"ids cannot hold more than {MAX_IDS} entries"
+        raise ApiError(400, message, errors=[message])
+    return [coerce_id(value, "ids") for value in ids]
+
+
+def change_members(
+    conn: Connection,
+    workspace_id: int,
+    segment_id: int,
+    id_type: str,
+    ids: list[str],
+    now: int,
+    add: bool,
+) -> None:
+    """Add or remove people by identifier; unknown identifiers are ignored."""
+    row = conn.execute(
+        select(segments.c.type).where(
+            segments.c.workspace_id == workspace_id, segments.c.id == segment_id
+        )
+    ).first()
+    if row is None:
+        raise ApiError(404, "segment not found", code="not_found")
+    if row.type != "manual":
+        raise ApiError(
+            400,
+            "people can only be added to or removed from manual segments",
+            errors=["segment is not a manual segment"],
+        )
+    keys = [of_type(id_type, value, field="ids").key for value in ids]
+    people = people_store.find_many(conn, workspace_id, id_type, keys)
+    pks = [p.pk for p in people]
+    if not pks:
+        return
+    held = set(
+        conn.execute(
+            select(segment_members.c.person_id).where(
+                segment_members.c.segment_id == segment_id, segment_members.c.person_id.in_(pks)
+            )
+        ).scalars()
+    )
+    if add:
+        fresh = [
+            {
+                "segment_id": segment_id,
+                "person_id": pk,
+                "workspace_id": workspace_id,
+                "added_at": now,
+            }
+            for pk in dict.fromkeys(pks)
+            if pk not in held
+        ]
+        if fresh:
+            conn.execute(insert(segment_members), fresh)
+    elif held:
+        conn.execute(
+            delete(segment_members).where(
+                segment_members.c.segment_id == segment_id, segment_members.c.person_id.in_(held)
+            )
+        )
+
+
+def of_person(conn: Connection, person_pk: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(segments)
+        .join(segment_members, segment_members.c.segment_id == segments.c.id)
+        .where(segment_members.c.person_id == person_pk)
+        .order_by(segments.c.id)
+    )
+    return [segment_json(row) for row in rows]

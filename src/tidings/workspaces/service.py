@@ -1,0 +1,137 @@
+"""Workspaces and their keys.
+
+Keys are random, shown once at creation, and stored only as SHA-256 digests
+(they are high-entropy, so a plain digest is enough). Comparisons use
+`hmac.compare_digest` so a wrong key takes as long to refuse as a right one
+takes to accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, replace
+
+from sqlalchemy import Connection, insert, select
+
+from tidings.db.schema import workspaces
+from tidings.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: int
+    name: str
+    site_id: str
+
+
+@dataclass(frozen=True)
+class Credentials:
+    workspace_id: int
+    name: str
+    site_id: str
+    track_api_key: str
+    app_api_key: str
+    cdp_write_key: str
+
+    def public(self) -> dict[str, object]:
+        return {
+            "workspace_id": self.workspace_id,
+            "name": self.name,
+            "site_id": self.site_id,
+            "track_api_key": self.track_api_key,
+            "app_api_key": self.app_api_key,
+            "cdp_write_key": self.cdp_write_key,
+        }
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_workspace(
+    conn: Connection,
+    name: str,
+    now: float,
+    *,
+    site_id: str | None = None,
+    track_api_key: str | None = None,
+    app_api_key: str | None = None,
+    cdp_write_key: str | None = None,
+) -> Credentials:
+    """Create a workspace, generating every key not given."""
+    creds = Credentials(
+        workspace_id=0,
+        name=name,
+        site_id=site_id or secrets.token_hex(10),
+        track_api_key=track_api_key or secrets.token_hex(10),
+        app_api_key=app_api_key or secrets.token_hex(20),
+        cdp_write_key=cdp_write_key or secrets.token_urlsafe(24),
+    )
+    _refuse_taken(conn, creds)
+    result = conn.execute(
+        insert(workspaces).values(
+            name=name,
+            site_id=creds.site_id,
+            track_key_hash=digest(creds.track_api_key),
+            app_key_hash=digest(creds.app_api_key),
+            cdp_key_hash=digest(creds.cdp_write_key),
+            created_at=int(now),
+        )
+    )
+    (workspace_id,) = result.inserted_primary_key  # type: ignore[misc]
+    return replace(creds, workspace_id=workspace_id)
+
+
+def _refuse_taken(conn: Connection, creds: Credentials) -> None:
+    taken = conn.execute(
+        select(workspaces.c.id).where(
+            (workspaces.c.site_id == creds.site_id)
+            | (workspaces.c.app_key_hash == digest(creds.app_api_key))
+            | (workspaces.c.cdp_key_hash == digest(creds.cdp_write_key))
+        )
+    ).first()
+    if taken is not None:
+        raise ApiError(409, "a workspace already uses that site id or key", code="conflict")
+
+
+def list_workspaces(conn: Connection) -> list[Workspace]:
+    rows = conn.execute(
+        select(workspaces.c.id, workspaces.c.name, workspaces.c.site_id).order_by(workspaces.c.id)
+    )
+    return [Workspace(*row) for row in rows]
+
+
+def count_workspaces(conn: Connection) -> int:
+    return len(conn.execute(select(workspaces.c.id)).all())
+
+
+def by_track_credentials(conn: Connection, site_id: str, api_key: str) -> Workspace | None:
+    row = conn.execute(
+        select(
+            workspaces.c.id, workspaces.c.name, workspaces.c.site_id, workspaces.c.track_key_hash
+        ).where(workspaces.c.site_id == site_id)
+    ).first()
+    if row is None or not hmac.compare_digest(row.track_key_hash, digest(api_key)):
+        return None
+    return Workspace(row.id, row.name, row.site_id)
+
+
+def by_app_key(conn: Connection, key: str) -> Workspace | None:
+    return _by_hash(conn, workspaces.c.app_key_hash, digest(key))
+
+
+def by_cdp_key(conn: Connection, key: str) -> Workspace | None:
+    return _by_hash(conn, workspaces.c.cdp_key_hash, digest(key))
+
+
+def _by_hash(conn: Connection, column, hashed: str) -> Workspace | None:  # type: ignore[no-untyped-def]
+    row = conn.execute(
+        select(workspaces.c.id, workspaces.c.name, workspaces.c.site_id, column).where(
+            column == hashed
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row[3], hashed):
+        return None
+    return Workspace(row.id, row.name, row.site_id)

@@ -1,0 +1,85 @@
+"""Fixtures shared by every tier: a migrated database per backend, fresh workspaces.
+
+Each test that asks for `db` runs once per backend named in
+TIDINGS_TEST_BACKENDS (default: sqlite and postgresql). Tests isolate by
+workspace: every test gets a workspace of its own, so nothing needs to be
+truncated between tests, and isolation between workspaces is exercised all
+the time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tidings.db.engine import Database, open_database
+from tidings.db.migrate import upgrade
+from tidings.workspaces.service import Credentials, create_workspace
+
+BACKENDS = [b for b in os.environ.get("TIDINGS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+PG_ADMIN = os.environ.get("TIDINGS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'tidings.sqlite3'}"
+        return
+    name = f"tidings_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def tx(db: Database) -> Callable[..., Any]:
+    """Run a use case `fn(conn, *args)` in its own committed transaction."""
+
+    def run(fn: Callable[..., Any], *args: Any) -> Any:
+        with db.writer.begin() as conn:
+            return fn(conn, *args)
+
+    return run
+
+
+@pytest.fixture
+def query(db: Database) -> Callable[..., Any]:
+    def run(fn: Callable[..., Any], *args: Any) -> Any:
+        with db.reader.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    return run
+
+
+def new_workspace(db: Database, name: str = "test") -> Credentials:
+    with db.writer.begin() as conn:
+        return create_workspace(conn, name, time.time())
+
+
+@pytest.fixture
+def workspace(db: Database) -> Credentials:
+    return new_workspace(db)
+
+
+@pytest.fixture
+def other_workspace(db: Database) -> Credentials:
+    return new_workspace(db, "other")
