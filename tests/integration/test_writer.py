@@ -1,0 +1,80 @@
+"""Group commit: shared transactions, isolated failures, acknowledged only when durable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import insert, select
+
+from tidings.db.schema import forms
+from tidings.db.writer import Overloaded, Writer
+from tidings.errors import ApiError
+
+
+def _add_form(conn, workspace_id, form_id, fail=False):
+    conn.execute(
+        insert(forms).values(
+            workspace_id=workspace_id, form_id=form_id, created_at=0, submissions=0
+        )
+    )
+    if fail:
+        raise ApiError(400, f"refused {form_id}")
+    return form_id
+
+
+def _form_ids(db, workspace_id):
+    with db.reader.connect() as conn:
+        rows = conn.execute(select(forms.c.form_id).where(forms.c.workspace_id == workspace_id))
+        return sorted(rows.scalars())
+
+
+async def _submit_all(writer, calls):
+    writer.start()
+    try:
+        return await asyncio.gather(*(writer.submit(*c) for c in calls), return_exceptions=True)
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+
+
+def test_a_failing_write_rolls_back_alone(db, workspace):
+    ws = workspace.workspace_id
+    calls = [(_add_form, ws, f"f{i}", i % 3 == 0) for i in range(30)]
+    results = asyncio.run(_submit_all(Writer(db.writer), calls))
+    refused = [r for r in results if isinstance(r, ApiError)]
+    assert len(refused) == 10
+    assert _form_ids(db, ws) == sorted(f"f{i}" for i in range(30) if i % 3 != 0)
+
+
+def test_concurrent_writes_share_commits(db, workspace):
+    ws = workspace.workspace_id
+    writer = Writer(db.writer)
+    calls = [(_add_form, ws, f"g{i}") for i in range(200)]
+    results = asyncio.run(_submit_all(writer, calls))
+    assert sorted(results) == sorted(f"g{i}" for i in range(200))
+    assert writer.jobs == 200
+    assert writer.batches < 200  # at least some requests shared a transaction
+
+
+def test_a_unique_key_race_is_retried_alone_and_reported(db, workspace):
+    ws = workspace.workspace_id
+    calls = [(_add_form, ws, "same"), (_add_form, ws, "same")]
+    results = asyncio.run(_submit_all(Writer(db.writer), calls))
+    assert results.count("same") == 1
+    assert sum(isinstance(r, Exception) for r in results) == 1
+    assert _form_ids(db, ws) == ["same"]
+
+
+def test_a_full_queue_refuses_with_429(db, workspace):
+    writer = Writer(db.writer, max_pending=0)
+
+    async def attempt():
+        writer.start()
+        try:
+            with pytest.raises(Overloaded) as caught:
+                await writer.submit(_add_form, workspace.workspace_id, "x")
+            return caught.value.status
+        finally:
+            writer.stop()
+
+    assert asyncio.run(attempt()) == 429
