@@ -75,10 +75,8 @@ def serve(
     public_url: str,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port."""
-    import uvicorn
-
-    from tidings.app import create_app
     from tidings.ops.logging import configure
+    from tidings.server import serve as run
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
@@ -97,21 +95,7 @@ def serve(
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        ssl_certfile=ssl_certfile,
-        ssl_keyfile=ssl_keyfile,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        log_level="warning",
-        timeout_graceful_shutdown=30,
-        ws="none",
-        http="httptools",
-        loop="uvloop",
-    )
+    run(settings)
 
 
 def _first_workspace(db: Database) -> None:

@@ -20,8 +20,8 @@ import pytest
 import trustme
 import uvicorn
 
-from tidings.app import create_app
 from tidings.config import Settings
+from tidings.server import config as server_config
 from tidings.workspaces.service import Credentials
 
 
@@ -60,18 +60,7 @@ def server(database_url: str, db: Any, tls: dict[str, str]) -> Iterator[Server]:
     settings = Settings(
         database_url=database_url, port=port, ssl_certfile=tls["cert"], ssl_keyfile=tls["key"]
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        ssl_certfile=tls["cert"],
-        ssl_keyfile=tls["key"],
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        log_level="warning",
-        ws="none",
-    )
+    config = server_config(settings)
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

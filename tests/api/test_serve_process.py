@@ -1,0 +1,172 @@
+"""`tidings serve` and the CLI as a user runs them: first start, logs, SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.support import eventually
+from tidings.db.engine import open_database
+from tidings.db.schema import events, workspaces
+
+CLI = [sys.executable, "-m", "tidings"]
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(store: list[str], port: int, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "serve", *store, "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_healthy(port: int) -> None:
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    eventually(healthy, timeout=20)
+
+
+def test_first_start_creates_a_workspace_and_prints_its_keys_once(tmp_path: Path):
+    port = _port()
+    proc = _start(["--data-dir", str(tmp_path)], port, "--log-format", "json")
+    try:
+        _wait_healthy(port)
+        creds = json.loads(proc.stdout.readline() + "".join(_rest_of_json(proc)))
+        auth = (creds["site_id"], creds["track_api_key"])
+        response = httpx.put(f"http://127.0.0.1:{port}/api/v1/customers/u1", json={}, auth=auth)
+        assert response.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    access = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert {"method": "PUT", "path": "/api/v1/customers/u1", "status": 200}.items() <= next(
+        a for a in access if a["method"] == "PUT"
+    ).items()
+    again = _start(["--data-dir", str(tmp_path)], port)
+    try:
+        _wait_healthy(port)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        out, _ = again.communicate(timeout=30)
+    assert out.strip() == ""  # keys are printed on the first start only
+
+
+def _rest_of_json(proc: subprocess.Popen[str]):
+    for line in proc.stdout:
+        yield line
+        if line.startswith("}"):
+            return
+
+
+def _cli(*args: str) -> str:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_workspace_create_and_list(database_url: str, tmp_path: Path):
+    store = ["--database-url", database_url]
+    site = f"site-{os.getpid()}-{tmp_path.name}"
+    created = json.loads(
+        _cli(
+            "workspace",
+            "create",
+            *store,
+            "--name",
+            "cli",
+            "--site-id",
+            site,
+            "--app-api-key",
+            "a" + site,
+        )
+    )
+    assert created["site_id"] == site and created["app_api_key"] == "a" + site
+    assert len(created["track_api_key"]) >= 20 and created["cdp_write_key"]
+    listed = [json.loads(line) for line in _cli("workspace", "list", *store).splitlines()]
+    mine = [w for w in listed if w["site_id"] == site]
+    assert mine == [{"workspace_id": created["workspace_id"], "name": "cli", "site_id": site}]
+    assert "key" not in json.dumps(listed)  # never a secret in the listing
+    duplicate = subprocess.run(
+        [*CLI, "workspace", "create", *store, "--name", "again", "--site-id", site],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert duplicate.returncode != 0 and "already" in duplicate.stderr
+
+
+def test_sigterm_drains_in_flight_writes(database_url: str, tmp_path: Path):
+    store = ["--database-url", database_url]
+    site = f"drain-{os.getpid()}-{tmp_path.name}"
+    creds = json.loads(_cli("workspace", "create", *store, "--name", "drain", "--site-id", site))
+    port = _port()
+    proc = _start(store, port)
+    _wait_healthy(port)
+    acknowledged = asyncio.run(_flood_then_terminate(proc, port, (site, creds["track_api_key"])))
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert acknowledged > 0
+    db = open_database(database_url)
+    with db.reader.connect() as conn:
+        ws = conn.execute(select(workspaces.c.id).where(workspaces.c.site_id == site)).scalar_one()
+        stored = conn.execute(
+            select(func.count())
+            .select_from(events)
+            .where(events.c.workspace_id == ws, events.c.type == "event")
+        ).scalar_one()
+    db.dispose()
+    assert stored >= acknowledged  # every 200 was committed before the process exited
+
+
+async def _flood_then_terminate(
+    proc: subprocess.Popen[str], port: int, auth: tuple[str, str]
+) -> int:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", auth=auth) as client:
+
+        async def one(i: int) -> bool:
+            try:
+                r = await client.post(f"/api/v1/customers/p{i}/events", json={"name": "drained"})
+                return r.status_code == 200
+            except httpx.TransportError:
+                return False
+
+        tasks = [asyncio.create_task(one(i)) for i in range(300)]
+        await asyncio.sleep(0)  # let the requests start before the signal
+        while not any(t.done() for t in tasks):
+            await asyncio.sleep(0.001)
+        proc.send_signal(signal.SIGTERM)
+        return sum(await asyncio.gather(*tasks))
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_endpoints(path: str, server):
+    response = httpx.get(server.url + path, verify=_ctx(server))
+    assert response.status_code == 200
+
+
+def _ctx(server):
+    import ssl
+
+    return ssl.create_default_context(cafile=server.ca_path)
