@@ -1,2 +1,48 @@
-def register(router, app):  # type: ignore[no-untyped-def]
-    pass
+"""Track API v2 (`POST /api/v2/entity`, `POST /api/v2/batch`, HTTP Basic).
+
+Errors use the v2 body `{"errors":[{reason, field, message}]}` (surface
+`track_v2`, formatted by `api.errors`). A batch with some refused items
+answers 207 with one error per refused item, tagged with its `batch_index`;
+the other items are committed before the answer. A whole batch is one write
+job, so one request is one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tidings.api.http import Request, Response, json_response, ok
+from tidings.errors import ApiError
+from tidings.track import apply, parse
+
+if TYPE_CHECKING:
+    from tidings.app import Tidings
+
+
+def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
+    async def entity(request: Request) -> Response:
+        parse.check_size(request.body, parse.ENTITY_LIMIT)
+        op = parse.parse_operation(request.json(), app.now())
+        await app.write(apply.run_operation, request.workspace.id, op)
+        return ok()
+
+    async def batch(request: Request) -> Response:
+        parse.check_size(request.body, parse.BATCH_LIMIT)
+        now = app.now()
+        items = parse.parse_batch(request.json(), now, len(request.body))
+        errors = [(index, item) for index, item in enumerate(items) if isinstance(item, ApiError)]
+        if len(errors) < len(items):
+            errors = await app.write(apply.apply_batch, request.workspace.id, items, now)
+        return partial_failure(errors) if errors else ok()
+
+    router.add("POST", "/api/v2/entity", entity, "track_v2")
+    router.add("POST", "/api/v2/batch", batch, "track_v2")
+
+
+def partial_failure(errors: list[tuple[int, ApiError]]) -> Response:
+    """207 with the refused items, in the v2 error shape plus `batch_index`."""
+    body = [
+        {"batch_index": index, "reason": exc.code, "field": exc.field, "message": exc.message}
+        for index, exc in errors
+    ]
+    return json_response({"errors": body}, 207)

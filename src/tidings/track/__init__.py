@@ -1,0 +1,1 @@
+"""Track API v2 operations: parsing, applying one, applying a batch."""

@@ -1,0 +1,77 @@
+"""Applying parsed Track v2 operations inside the caller's transaction.
+
+`apply_batch` is one write job for a whole `/api/v2/batch` request: every
+operation that may still be refused runs in a SAVEPOINT of its own, so a
+refused item writes nothing while the others commit together. Runs of
+consecutive person events are inserted together (`bulk_events`), which is
+what makes large event batches cheap. Operations apply in request order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from tidings.errors import ApiError
+from tidings.track import bulk_events
+from tidings.track.operation import Operation
+
+Item = Operation | ApiError
+
+
+def run_operation(conn: Connection, workspace_id: int, op: Operation) -> None:
+    """Apply one operation (`/api/v2/entity`); an `ApiError` leaves it unapplied."""
+    op.fn(conn, workspace_id, *op.args)
+
+
+def apply_batch(
+    conn: Connection, workspace_id: int, items: list[Item], now: int
+) -> list[tuple[int, ApiError]]:
+    """Apply the valid items in order; (batch_index, error) for every refused one.
+
+    Items that failed parsing arrive as `ApiError`s and are reported as they
+    are. Any other exception propagates: the writer then retries the whole
+    request on its own, so nothing is half-applied.
+    """
+    errors = [(index, item) for index, item in enumerate(items) if isinstance(item, ApiError)]
+    index, count = 0, len(items)
+    while index < count:
+        item = items[index]
+        if isinstance(item, ApiError):
+            index += 1
+        elif item.event is not None:
+            end = _event_run_end(items, index)
+            run = [op for op in items[index:end] if isinstance(op, Operation)]
+            bulk_events.track_many(conn, workspace_id, [(op.ident, op.event) for op in run], now)  # type: ignore[misc]
+            index = end
+        else:
+            error = _apply_one(conn, workspace_id, item)
+            if error is not None:
+                errors.append((index, error))
+            index += 1
+    errors.sort(key=lambda pair: pair[0])
+    return errors
+
+
+def _event_run_end(items: list[Item], start: int) -> int:
+    """The end of the run of person events (and skipped invalid items) from `start`."""
+    end = start
+    while end < len(items):
+        item = items[end]
+        if isinstance(item, Operation) and item.event is None:
+            break
+        end += 1
+    return end
+
+
+def _apply_one(conn: Connection, workspace_id: int, op: Operation) -> ApiError | None:
+    if not op.may_refuse:
+        op.fn(conn, workspace_id, *op.args)
+        return None
+    savepoint = conn.begin_nested()
+    try:
+        op.fn(conn, workspace_id, *op.args)
+    except ApiError as exc:
+        savepoint.rollback()
+        return exc
+    savepoint.commit()
+    return None
