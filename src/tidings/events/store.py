@@ -46,6 +46,8 @@ def first_sighting(conn: Connection, workspace_id: int, key: str, now: int) -> b
 
     Keys are kept at least 24 hours (in practice until pruned), so a client's
     retry of an event with the same `id` or `messageId` is stored once.
+    Whether the row went in is read from RETURNING, not `rowcount`: SQLAlchemy
+    keeps no INSERT rowcount on PostgreSQL (it reports -1).
     """
     if not key:
         return True
@@ -54,8 +56,9 @@ def first_sighting(conn: Connection, workspace_id: int, key: str, now: int) -> b
         dialect.insert(event_dedup)
         .values(workspace_id=workspace_id, key=key, seen_at=now)
         .on_conflict_do_nothing()
+        .returning(event_dedup.c.key)
     )
-    return conn.execute(statement).rowcount == 1
+    return conn.execute(statement).first() is not None
 
 
 def adopt_anonymous(
