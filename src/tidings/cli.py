@@ -58,6 +58,14 @@ def main() -> None:
 )
 @click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
 @click.option(
+    "--workers",
+    envvar="TIDINGS_WORKERS",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Server processes sharing the port (use with PostgreSQL).",
+)
+@click.option(
     "--public-url",
     envvar="TIDINGS_PUBLIC_URL",
     default="",
@@ -72,6 +80,7 @@ def serve(
     ssl_keyfile: str | None,
     log_format: str,
     log_level: str,
+    workers: int,
     public_url: str,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port."""
@@ -95,7 +104,7 @@ def serve(
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
-    run(settings)
+    run(settings, workers)
 
 
 def _first_workspace(db: Database) -> None:

@@ -8,13 +8,19 @@ stop a service, so here the process then exits 0 instead.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import signal
 from types import FrameType
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-from tidings.app import create_app
+from tidings.app import Tidings, create_app
 from tidings.config import Settings
+
+_SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 
 
 class _Server(uvicorn.Server):
@@ -24,9 +30,13 @@ class _Server(uvicorn.Server):
             self._captured_signals.remove(sig)
 
 
-def config(settings: Settings) -> uvicorn.Config:
+def config(
+    settings: Settings, app: Tidings | str | None = None, workers: int = 1
+) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings),
+        app if app is not None else create_app(settings),
+        factory=isinstance(app, str),
+        workers=workers,
         host=settings.host,
         port=settings.port,
         ssl_certfile=settings.ssl_certfile,
@@ -42,5 +52,21 @@ def config(settings: Settings) -> uvicorn.Config:
     )
 
 
-def serve(settings: Settings) -> None:
-    _Server(config(settings)).run()
+def serve(settings: Settings, workers: int = 1) -> None:
+    """Serve in this process, or in `workers` processes sharing one listening socket.
+
+    Each worker process has its own writer; on PostgreSQL they scale across
+    cores. On SQLite they take turns at the single write lock, so one process
+    is usually fastest there.
+    """
+    if workers <= 1:
+        _Server(config(settings)).run()
+        return
+    os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+    cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
+    Multiprocess(cfg, target=_Server(cfg).run, sockets=[cfg.bind_socket()]).run()
+
+
+def app_from_environment() -> Tidings:
+    """The app in a worker process, from the settings its supervisor passed down."""
+    return create_app(Settings(**json.loads(os.environ[_SETTINGS_ENV])))

@@ -6,26 +6,16 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.support import eventually
+from tests.support import CLI, free_port, run_cli, wait_healthy
 from tidings.db.engine import open_database
 from tidings.db.schema import events, workspaces
-
-CLI = [sys.executable, "-m", "tidings"]
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start(store: list[str], port: int, *extra: str) -> subprocess.Popen[str]:
@@ -37,21 +27,11 @@ def _start(store: list[str], port: int, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_healthy(port: int) -> None:
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    eventually(healthy, timeout=20)
-
-
 def test_first_start_creates_a_workspace_and_prints_its_keys_once(tmp_path: Path):
-    port = _port()
+    port = free_port()
     proc = _start(["--data-dir", str(tmp_path)], port, "--log-format", "json")
     try:
-        _wait_healthy(port)
+        wait_healthy(port)
         creds = json.loads(proc.stdout.readline() + "".join(_rest_of_json(proc)))
         auth = (creds["site_id"], creds["track_api_key"])
         response = httpx.put(f"http://127.0.0.1:{port}/api/v1/customers/u1", json={}, auth=auth)
@@ -66,7 +46,7 @@ def test_first_start_creates_a_workspace_and_prints_its_keys_once(tmp_path: Path
     ).items()
     again = _start(["--data-dir", str(tmp_path)], port)
     try:
-        _wait_healthy(port)
+        wait_healthy(port)
     finally:
         again.send_signal(signal.SIGTERM)
         out, _ = again.communicate(timeout=30)
@@ -80,17 +60,11 @@ def _rest_of_json(proc: subprocess.Popen[str]):
             return
 
 
-def _cli(*args: str) -> str:
-    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_workspace_create_and_list(database_url: str, tmp_path: Path):
     store = ["--database-url", database_url]
     site = f"site-{os.getpid()}-{tmp_path.name}"
     created = json.loads(
-        _cli(
+        run_cli(
             "workspace",
             "create",
             *store,
@@ -104,7 +78,7 @@ def test_workspace_create_and_list(database_url: str, tmp_path: Path):
     )
     assert created["site_id"] == site and created["app_api_key"] == "a" + site
     assert len(created["track_api_key"]) >= 20 and created["cdp_write_key"]
-    listed = [json.loads(line) for line in _cli("workspace", "list", *store).splitlines()]
+    listed = [json.loads(line) for line in run_cli("workspace", "list", *store).splitlines()]
     mine = [w for w in listed if w["site_id"] == site]
     assert mine == [{"workspace_id": created["workspace_id"], "name": "cli", "site_id": site}]
     assert "key" not in json.dumps(listed)  # never a secret in the listing
@@ -120,10 +94,10 @@ def test_workspace_create_and_list(database_url: str, tmp_path: Path):
 def test_sigterm_drains_in_flight_writes(database_url: str, tmp_path: Path):
     store = ["--database-url", database_url]
     site = f"drain-{os.getpid()}-{tmp_path.name}"
-    creds = json.loads(_cli("workspace", "create", *store, "--name", "drain", "--site-id", site))
-    port = _port()
+    creds = json.loads(run_cli("workspace", "create", *store, "--name", "drain", "--site-id", site))
+    port = free_port()
     proc = _start(store, port)
-    _wait_healthy(port)
+    wait_healthy(port)
     acknowledged = asyncio.run(_flood_then_terminate(proc, port, (site, creds["track_api_key"])))
     proc.communicate(timeout=30)
     assert proc.returncode == 0

@@ -1,0 +1,61 @@
+"""Several server processes on one store: racing writes settle, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+
+import httpx
+from sqlalchemy import func, select
+
+from tests.support import CLI, free_port, run_cli, wait_healthy
+from tidings.db.engine import open_database
+from tidings.db.schema import events, people, workspaces
+
+
+def test_two_worker_processes_share_the_port_and_settle_races(database_url, tmp_path):
+    store = ["--database-url", database_url]
+    site = f"multi-{os.getpid()}-{tmp_path.name}"
+    creds = json.loads(run_cli("workspace", "create", *store, "--name", "multi", "--site-id", site))
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", *store, "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_healthy(port)
+        statuses = asyncio.run(_race(port, (site, creds["track_api_key"])))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert statuses == [200] * len(statuses), err
+    assert proc.returncode == 0, err
+    db = open_database(database_url)
+    with db.reader.connect() as conn:
+        ws = conn.execute(select(workspaces.c.id).where(workspaces.c.site_id == site)).scalar_one()
+        persons = conn.execute(select(func.count()).where(people.c.workspace_id == ws)).scalar_one()
+        stored = conn.execute(
+            select(func.count()).where(events.c.workspace_id == ws, events.c.type == "event")
+        ).scalar_one()
+    db.dispose()
+    assert persons == 10  # the same ten ids, created concurrently, exist once each
+    assert stored == 200
+
+
+async def _race(port: int, auth: tuple[str, str]) -> list[int]:
+    limits = httpx.Limits(max_connections=40)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", auth=auth, limits=limits, timeout=30
+    ) as client:
+
+        async def event(i: int) -> int:
+            body = {"name": "raced", "data": {"i": i}}
+            response = await client.post(f"/api/v1/customers/racer{i % 10}/events", json=body)
+            return response.status_code
+
+        return list(await asyncio.gather(*(event(i) for i in range(200))))
