@@ -1,16 +1,29 @@
-"""What the App API shows of a person, in Customer.io's shapes."""
+"""What the App API shows of a person, in Customer.io's shapes.
+
+Every read starts from `lookup`, which only ever sees the caller's workspace:
+another workspace's person is a 404 exactly like a person who does not exist.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+import msgspec
+from sqlalchemy import Connection, select
 
-from tidings.errors import ApiError, not_found
+from tidings import paging
+from tidings.db.schema import objects, relationships
+from tidings.errors import ApiError, bad_request, not_found
 from tidings.people import devices, store
 from tidings.people.attributes import is_truthy_flag
-from tidings.people.identifiers import KINDS, Identifier, of_type
+from tidings.people.identifiers import KINDS, Identifier, coerce_id, of_type
 from tidings.people.store import Person
+from tidings.segments import service as segments
+
+MAX_BULK_IDS = 100
+# Customer.io documents no default or maximum page size for relationships.
+RELATIONSHIPS_LIMIT = 100
+RELATIONSHIPS_MAX = 1000
 
 
 def parse_id_type(query: dict[str, str]) -> str:
@@ -28,6 +41,21 @@ def lookup(conn: Connection, workspace_id: int, raw: str, id_type: str) -> Perso
     return person
 
 
+def identifiers(person: Person, shown_email: str | None) -> dict[str, Any]:
+    """`{email, id, cio_id}`: unset ones are null; email as the person last sent it."""
+    return {
+        "email": shown_email if shown_email is not None else person.email,
+        "id": person.customer_id,
+        "cio_id": person.cio_id,
+    }
+
+
+def shown_email(conn: Connection, person: Person) -> str | None:
+    """The `email` attribute as sent (the identifier column is lower-cased)."""
+    stored = store.load_attributes(conn, person.pk).get("email")
+    return stored.value if stored is not None else person.email
+
+
 def customer(conn: Connection, person: Person) -> dict[str, Any]:
     """The `customer` object of `GET /v1/customers/{id}/attributes`.
 
@@ -41,11 +69,7 @@ def customer(conn: Connection, person: Person) -> dict[str, Any]:
     unsubscribed = stored.get("unsubscribed")
     return {
         "id": person.customer_id,
-        "identifiers": {
-            "email": attrs.get("email", person.email),
-            "id": person.customer_id,
-            "cio_id": person.cio_id,
-        },
+        "identifiers": identifiers(person, attrs.get("email")),
         "attributes": attrs,
         "timestamps": stamps,
         "unsubscribed": bool(unsubscribed and is_truthy_flag(unsubscribed.value)),
@@ -57,17 +81,83 @@ def attributes_of(conn: Connection, workspace_id: int, raw: str, id_type: str) -
     return {"customer": customer(conn, lookup(conn, workspace_id, raw, id_type))}
 
 
+def parse_bulk_ids(body: Any) -> list[str]:
+    """`{"ids": [...]}` of `POST /v1/customers/attributes`: 1 to 100 strings or numbers."""
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids:
+        raise bad_request("ids must be a non-empty array", "ids")
+    if len(ids) > MAX_BULK_IDS:
+        raise bad_request(f"ids cannot hold more than {MAX_BULK_IDS} entries", "ids")
+    return [coerce_id(value, "ids") for value in ids]
+
+
+def attributes_of_many(
+    conn: Connection, workspace_id: int, ids: list[str], id_type: str
+) -> dict[str, Any]:
+    """`POST /v1/customers/attributes`: each known person once, in request order.
+
+    Unknown identifiers are left out rather than reported, as Customer.io does.
+    """
+    keys = list(dict.fromkeys(of_type(id_type, value, field="ids").key for value in ids))
+    found = {
+        _key(person, id_type): person
+        for person in store.find_many(conn, workspace_id, id_type, keys)
+    }
+    people = [found[key] for key in keys if key in found]
+    return {"customers": [{"customer": customer(conn, person)} for person in people]}
+
+
+def _key(person: Person, id_type: str) -> str | None:
+    return {"id": person.customer_id, "email": person.email, "cio_id": person.cio_id}[id_type]
+
+
 def by_email(conn: Connection, workspace_id: int, email: str) -> dict[str, Any]:
     """`GET /v1/customers?email=`: everyone with that email (at most one here)."""
     person = store.find(conn, workspace_id, Identifier("email", email)) if email else None
     results = []
     if person is not None:
-        shown = store.load_attributes(conn, person.pk).get("email")
-        results.append(
-            {
-                "email": shown.value if shown else person.email,
-                "id": person.customer_id,
-                "cio_id": person.cio_id,
-            }
-        )
+        results.append(identifiers(person, shown_email(conn, person)))
     return {"results": results}
+
+
+def segments_of(conn: Connection, workspace_id: int, raw: str, id_type: str) -> dict[str, Any]:
+    """`GET /v1/customers/{id}/segments`: the segments the person is in, by segment id."""
+    person = lookup(conn, workspace_id, raw, id_type)
+    return {"segments": segments.of_person(conn, person.pk)}
+
+
+def relationships_of(
+    conn: Connection, workspace_id: int, raw: str, id_type: str, page: paging.PageRequest
+) -> dict[str, Any]:
+    """`GET /v1/customers/{id}/relationships`: the objects the person relates to.
+
+    Oldest relationship first, keyset-paged on the relationship's id.
+    """
+    person = lookup(conn, workspace_id, raw, id_type)
+    query = (
+        select(
+            relationships.c.id,
+            relationships.c.attributes,
+            objects.c.type_id,
+            objects.c.object_id,
+            objects.c.cio_object_id,
+        )
+        .join(objects, objects.c.id == relationships.c.object_pk)
+        .where(relationships.c.person_id == person.pk)
+    )
+    if page.after is not None:
+        query = query.where(relationships.c.id > page.after[0])
+    rows = conn.execute(query.order_by(relationships.c.id).limit(page.limit + 1)).all()
+    shown, cursor = paging.cut(rows, page.limit, lambda row: (row.id,))
+    return {"cio_relationships": [_relationship(row) for row in shown], "next": cursor}
+
+
+def _relationship(row: Any) -> dict[str, Any]:
+    return {
+        "identifiers": {
+            "object_type_id": row.type_id,
+            "object_id": row.object_id,
+            "cio_object_id": row.cio_object_id,
+        },
+        "relationship_attributes": msgspec.json.decode(row.attributes),
+    }

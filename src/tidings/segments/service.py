@@ -9,14 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, and_, delete, func, insert, select
 
-from tidings.db.schema import segment_members, segments
+from tidings import paging
+from tidings.db.schema import attributes, people, segment_members, segments
 from tidings.errors import ApiError, bad_request, not_found
 from tidings.people import store as people_store
 from tidings.people.identifiers import coerce_id, of_type
 
 MAX_IDS = 1000
+MAX_NAME_CHARS = 255
+# Customer.io's documented default and maximum page size for membership.
+MEMBERSHIP_LIMIT = 1000
+MEMBERSHIP_MAX = 30000
+_MAX_SEGMENT_ID = 2**31 - 1
+
+
+def parse_segment_id(raw: str) -> int:
+    """A `{segment_id}` path value; anything that cannot be a segment id is a 404."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_SEGMENT_ID:
+        raise not_found("segment not found")
+    return int(raw)
 
 
 def segment_json(row: Any) -> dict[str, Any]:
@@ -42,6 +55,10 @@ def create_manual(conn: Connection, workspace_id: int, body: Any, now: int) -> d
     name, description = spec.get("name"), spec.get("description", "")
     if not isinstance(name, str) or not name.strip():
         raise bad_request("segment.name is required", "segment.name")
+    if len(name.strip()) > MAX_NAME_CHARS:
+        raise bad_request(
+            f"segment.name cannot be longer than {MAX_NAME_CHARS} characters", "segment.name"
+        )
     if not isinstance(description, str):
         raise bad_request("segment.description must be a string", "segment.description")
     tags = spec.get("tags")
@@ -84,6 +101,7 @@ def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
 
 
 def delete_manual(conn: Connection, workspace_id: int, segment_id: int) -> None:
+    """Delete a manual segment and its memberships; data-driven ones are refused (400)."""
     row = _row(conn, workspace_id, segment_id)
     if row.type != "manual":
         raise bad_request("only manual segments can be deleted through the API")
@@ -97,6 +115,40 @@ def customer_count(conn: Connection, workspace_id: int, segment_id: int) -> int:
         .select_from(segment_members)
         .where(segment_members.c.segment_id == segment_id)
     ).scalar_one()
+
+
+def membership(
+    conn: Connection, workspace_id: int, segment_id: int, page: paging.PageRequest
+) -> dict[str, Any]:
+    """`GET /v1/segments/{id}/membership`: members in the order the people were created.
+
+    Keyset-paged on the person's row id. `ids` holds `""` for a member
+    without an id, as Customer.io's does; `identifiers` is the fuller answer.
+    """
+    _row(conn, workspace_id, segment_id)
+    shown_email = and_(attributes.c.person_id == people.c.id, attributes.c.name == "email")
+    query = (
+        select(
+            people.c.id, people.c.customer_id, people.c.email, people.c.cio_id, attributes.c.value
+        )
+        .select_from(segment_members)
+        .join(people, people.c.id == segment_members.c.person_id)
+        .outerjoin(attributes, shown_email)
+        .where(segment_members.c.segment_id == segment_id)
+    )
+    if page.after is not None:
+        query = query.where(segment_members.c.person_id > page.after[0])
+    query = query.order_by(segment_members.c.person_id).limit(page.limit + 1)
+    rows, cursor = paging.cut(conn.execute(query).all(), page.limit, lambda row: (row.id,))
+    return {
+        "segment_id": segment_id,
+        "identifiers": [
+            {"email": row.value or row.email, "id": row.customer_id, "cio_id": row.cio_id}
+            for row in rows
+        ],
+        "ids": [row.customer_id or "" for row in rows],
+        "next": cursor,
+    }
 
 
 def parse_ids(body: Any) -> list[str]:
@@ -168,6 +220,7 @@ def change_members(
 
 
 def of_person(conn: Connection, person_pk: int) -> list[dict[str, Any]]:
+    """The segments a person is a member of, by segment id."""
     rows = conn.execute(
         select(segments)
         .join(segment_members, segment_members.c.segment_id == segments.c.id)

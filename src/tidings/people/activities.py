@@ -1,0 +1,132 @@
+"""A person's activity log, as `GET /v1/customers/{id}/activities` shows it.
+
+Stored `events.type` -> Customer.io activity `type`:
+
+| stored                    | shown                     | notes                                   |
+| ------------------------- | ------------------------- | --------------------------------------- |
+| `event`                   | `event`                   | `name` is the event name                |
+| `page`                    | `page`                    | `name` and `url` are the page URL       |
+| `screen`                  | `screen`                  | `name` is the screen name               |
+| `attribute_change`        | `attribute_change`        | `data` is `{attribute: {from, to}}`     |
+| `failed_attribute_change` | `failed_attribute_change` | `name` is the attribute                 |
+| anything else             | unchanged                 | e.g. `form_submit` (`name` is the form) |
+
+Customer.io's `data` for an attribute change has string `from`/`to`; an
+attribute that was absent before (or removed) shows as `""`, as it does there.
+
+Newest first: ordered by `(timestamp, id)` descending and keyset-paged on that
+pair. `limit` defaults to 10 and is clamped to 100, Customer.io's documented
+default and maximum. `type` filters by shown type (an unknown type matches
+nothing); `name` matches the event, page or screen name, or, for attribute
+changes, any attribute that changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
+
+from tidings import paging
+from tidings.db.schema import events
+from tidings.people import read
+from tidings.people.store import Person
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+SHOWN_TYPES = {
+    "event": "event",
+    "page": "page",
+    "screen": "screen",
+    "attribute_change": "attribute_change",
+    "failed_attribute_change": "failed_attribute_change",
+}
+_STORED_TYPES = {shown: stored for stored, shown in SHOWN_TYPES.items()}
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """Filters and page of one activities request; empty filters match everything."""
+
+    page: paging.PageRequest
+    type: str = ""
+    name: str = ""
+
+
+def parse_query(query: dict[str, str]) -> ActivityQuery:
+    page = paging.parse_page(query, default=DEFAULT_LIMIT, maximum=MAX_LIMIT, arity=2)
+    return ActivityQuery(page, query.get("type", ""), query.get("name", ""))
+
+
+def activities_of(
+    conn: Connection, workspace_id: int, raw: str, id_type: str, request: ActivityQuery
+) -> dict[str, Any]:
+    """`{"activities": [...], "next": cursor or ""}` for the person named; 404 if unknown."""
+    person = read.lookup(conn, workspace_id, raw, id_type)
+    query = select(
+        events.c.id, events.c.type, events.c.name, events.c.timestamp, events.c.data
+    ).where(events.c.workspace_id == workspace_id, events.c.person_id == person.pk)
+    query = _filtered(conn, query, request)
+    if request.page.after is not None:
+        ts, last_id = request.page.after
+        query = query.where(
+            or_(events.c.timestamp < ts, and_(events.c.timestamp == ts, events.c.id < last_id))
+        )
+    order = (events.c.timestamp.desc(), events.c.id.desc())
+    rows = conn.execute(query.order_by(*order).limit(request.page.limit + 1)).all()
+    shown, cursor = paging.cut(rows, request.page.limit, lambda row: (row.timestamp, row.id))
+    who = read.identifiers(person, read.shown_email(conn, person))
+    return {"activities": [_activity(row, person, who) for row in shown], "next": cursor}
+
+
+def _filtered(conn: Connection, query: Select, request: ActivityQuery) -> Select:  # type: ignore[type-arg]
+    if request.type:
+        query = query.where(events.c.type == _STORED_TYPES.get(request.type, request.type))
+    if request.name:
+        changed = and_(events.c.type == "attribute_change", _changed_attribute(conn, request.name))
+        query = query.where(or_(events.c.name == request.name, changed))
+    return query
+
+
+def _changed_attribute(conn: Connection, name: str) -> ColumnElement[bool]:
+    """Whether an attribute_change row's JSON names `name` among its changes.
+
+    The stored document is `{"attributes": {name: {"from": ..., "to": ...}}}`;
+    a JSON-encoded key followed by `:{"from":` cannot occur inside a string
+    value (its quotes would be escaped), so a case-sensitive substring test
+    is exact.
+    """
+    needle = _encode(name).decode() + ':{"from":'
+    position = func.instr if conn.dialect.name == "sqlite" else func.strpos
+    return position(events.c.data, needle) > 0
+
+
+def _activity(row: Any, person: Person, who: dict[str, Any]) -> dict[str, Any]:
+    data = msgspec.json.decode(row.data)
+    shown = SHOWN_TYPES.get(row.type, row.type)
+    if row.type == "attribute_change":
+        data = {
+            attr: {"from": _text(change.get("from")), "to": _text(change.get("to"))}
+            for attr, change in data.get("attributes", {}).items()
+        }
+    item = {
+        "id": str(row.id),
+        "customer_id": person.customer_id,
+        "customer_identifiers": who,
+        "type": shown,
+        "name": row.name,
+        "timestamp": row.timestamp,
+        "data": data,
+        "delivery_id": None,
+        "delivery_type": None,
+    }
+    if shown == "page":
+        item["url"] = row.name
+    return item
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
