@@ -15,7 +15,7 @@ from typing import Any
 import tidings
 
 SEED = Path(__file__).resolve().parent.parent / "openapi" / "seed.json"
-_SECURITY = {
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "track": [{"basicAuth": []}],
     "app": [{"bearerAuth": []}],
     "cdp": [{"basicAuth": []}, {"bearerAuth": []}],

@@ -118,7 +118,8 @@ class Writer:
                     _run_in_savepoint(conn, job)
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
             log.warning("batch commit failed, retrying its writes one by one: %s", exc)
-            conn = _discard(conn)
+            _discard(conn)
+            conn = None
             for job in batch:
                 job.error, job.retry = None, True
         retries = [job for job in batch if job.retry]
@@ -142,7 +143,8 @@ class Writer:
         except Exception as exc:
             log.exception("write failed")
             job.error = exc
-            conn = _discard(conn)
+            _discard(conn)
+            conn = None
         return conn
 
     def _resolve(self, batch: list[_Job]) -> None:
