@@ -363,3 +363,27 @@ def test_events_around_a_delete_apply_in_request_order(v2, person_of, query):
     v2(person("event", name="first"), person("delete"), person("event", name="second"))
     names = [r.name for r in event_rows(query, person_of("42").pk, "event")]
     assert names == ["second"]
+
+
+def test_people_created_by_a_run_of_events_match_one_by_one_creation(tx, query, workspace):
+    """bulk_people.create_many must leave what people.find_or_create leaves."""
+    from tidings.people import service as people
+    from tidings.track import bulk_people
+
+    ws = workspace.workspace_id
+    one = tx(people.find_or_create, ws, Identifier("email", "One@X.io"), NOW)
+    made = tx(bulk_people.create_many, ws, [Identifier("email", "Two@X.io")], NOW)
+    two = query(store.by_pk, made[("email", "two@x.io")])
+
+    def trace(person):
+        shown = query(read.customer, person)
+        rows = event_rows(query, person.pk)
+        attrs = {k: v for k, v in shown["attributes"].items() if k != "cio_id"}
+        changes = [(r.type, r.name, r.timestamp, msgspec.json.decode(r.data)) for r in rows]
+        return attrs, shown["timestamps"]["email"], changes, person.email, person.created_at
+
+    def renamed(value):
+        return msgspec.json.decode(msgspec.json.encode(value).replace(b"One@X.io", b"Two@X.io"))
+
+    assert renamed(trace(one)[:3]) == renamed(trace(two)[:3])
+    assert (two.email, two.created_at) == ("two@x.io", NOW)

@@ -3,8 +3,8 @@
 For each event: a repeated dedup `id` drops it (also within the run); a
 suppressed identifier or an unknown `cio_id` drops it; a person first named
 here is created. Instead of ~5 statements per event this takes one lookup
-per identifier kind, one for suppressions, one for dedup keys, and one
-multi-row insert, plus the creation of people not seen before.
+per identifier kind, one for suppressions, one for dedup keys, one
+multi-row insert, and three multi-row inserts for people not seen before.
 
 A race with another process (a dedup key or person inserted meanwhile)
 surfaces as an integrity error; the writer then retries the whole request
@@ -13,20 +13,22 @@ on its own, when these lookups see the other process's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
-from tidings.db.schema import event_dedup, events, suppressions
+from tidings.db.schema import event_dedup, events
 from tidings.events.service import Event
-from tidings.people import service as people
-from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
+from tidings.track import bulk_people
+from tidings.track.bulk_people import Key
 
-CHUNK = 500  # keys per IN (...) list: well under every backend's parameter limit
-
-Key = tuple[str, str]
+_SEEN = select(event_dedup.c.key).where(
+    event_dedup.c.workspace_id == bindparam("ws"),
+    event_dedup.c.key.in_(bindparam("keys", expanding=True)),
+)
+_INSERT_EVENTS = insert(events)
+_INSERT_KEYS = insert(event_dedup)
 
 
 def track_many(
@@ -43,7 +45,7 @@ def track_many(
         if person_pk is not None:
             rows.append(_row(workspace_id, person_pk, event, now))
     if rows:
-        conn.execute(insert(events), rows)
+        conn.execute(_INSERT_EVENTS, rows)
 
 
 def _row(workspace_id: int, person_pk: int, event: Event, now: int) -> dict[str, Any]:
@@ -63,12 +65,12 @@ def _first_sightings(
     conn: Connection, workspace_id: int, items: list[tuple[Identifier, Event]], now: int
 ) -> list[tuple[Identifier, Event]]:
     """The items whose dedup `id` is new to the workspace (and to this run)."""
-    keys = {f"event:{e.dedup_id}" for _, e in items if e.dedup_id}
+    keys = [f"event:{e.dedup_id}" for _, e in items if e.dedup_id]
     if not keys:
         return items
-    column = event_dedup.c.key
-    scope = event_dedup.c.workspace_id == workspace_id
-    seen = {row[0] for row in _select_in(conn, select(column).where(scope), column, keys)}
+    seen: set[str] = set()
+    for chunk in bulk_people.chunks(keys):
+        seen.update(row[0] for row in conn.execute(_SEEN, {"ws": workspace_id, "keys": chunk}))
     fresh, new_keys = [], []
     for ident, event in items:
         if event.dedup_id:
@@ -79,7 +81,7 @@ def _first_sightings(
             new_keys.append({"workspace_id": workspace_id, "key": key, "seen_at": now})
         fresh.append((ident, event))
     if new_keys:
-        conn.execute(insert(event_dedup), new_keys)
+        conn.execute(_INSERT_KEYS, new_keys)
     return fresh
 
 
@@ -87,43 +89,9 @@ def _people(
     conn: Connection, workspace_id: int, named: dict[Key, Identifier], now: int
 ) -> dict[Key, int]:
     """Person pk for every (kind, key) named that is not suppressed, creating new people."""
-    blocked = _suppressed(conn, workspace_id, named)
-    found: dict[Key, int] = {}
-    for kind in ("id", "email", "cio_id"):
-        keys = [key for (k, key) in named if k == kind and (k, key) not in blocked]
-        for chunk in _chunks(keys):
-            for person in people_store.find_many(conn, workspace_id, kind, chunk):
-                found[(kind, _key_of(person, kind))] = person.pk
-    for pair, ident in named.items():
-        if pair in found or pair in blocked or ident.kind == "cio_id":
-            continue
-        person = people.find_or_create(conn, workspace_id, ident, now)
-        if person is not None:
-            found[pair] = person.pk
+    blocked = bulk_people.suppressed(conn, workspace_id, named)
+    wanted = [pair for pair in named if pair not in blocked]
+    found = bulk_people.find_many(conn, workspace_id, wanted)
+    new = [named[p] for p in wanted if p not in found and p[0] != "cio_id"]
+    found.update(bulk_people.create_many(conn, workspace_id, new, now))
     return found
-
-
-def _key_of(person: people_store.Person, kind: str) -> str:
-    if kind == "id":
-        return person.customer_id or ""
-    return (person.email or "") if kind == "email" else person.cio_id
-
-
-def _suppressed(conn: Connection, workspace_id: int, named: Iterable[Key]) -> set[Key]:
-    values = {key for kind, key in named if kind in ("id", "email")}
-    if not values:
-        return set()
-    query = select(suppressions.c.kind, suppressions.c.value).where(
-        suppressions.c.workspace_id == workspace_id
-    )
-    return {(kind, value) for kind, value in _select_in(conn, query, suppressions.c.value, values)}
-
-
-def _select_in(conn: Connection, query: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
-    for chunk in _chunks(list(values)):
-        yield from conn.execute(query.where(column.in_(chunk)))
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
