@@ -1,0 +1,201 @@
+"""Track v1 limits and malformed input: 400 with Customer.io's body, and nothing written.
+
+Limits (BEHAVIOUR.md 2.9): ids and attribute names 150 bytes, attribute values
+1000 bytes, 300 attributes per call, event names 100 bytes, event data 100,000
+bytes. Errors are `{"meta":{"error": ...}}`, or `{"meta":{"errors": [...]}}`
+where several problems are reported together (devices, segments, forms, metrics).
+"""
+
+import pytest
+from sqlalchemy import func, select
+
+from tidings.db.schema import events, people
+
+EMPTY_DATA = len(b'{"k":""}')  # the encoded size of {"k": ""}
+
+
+def counts(conn, ws):
+    """(people, events) rows in the workspace."""
+    return tuple(
+        conn.execute(select(func.count()).select_from(t).where(t.c.workspace_id == ws)).scalar_one()
+        for t in (people, events)
+    )
+
+
+def assert_error(response, *, contains=""):
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert list(body) == ["meta"]
+    meta = body["meta"]
+    assert list(meta) in (["error"], ["errors"])
+    message = meta.get("error") or " ".join(meta["errors"])
+    assert isinstance(message, str) and message
+    assert contains in message
+    return message
+
+
+@pytest.fixture
+def nothing_written(api, query):
+    """Asserts, after the test, that the workspace holds no people and no events."""
+    yield
+    assert query(counts, api.creds.workspace_id) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/customers/" + "x" * 151, {}),
+        ("/api/v1/customers/" + "%C3%A9" * 76, {}),  # 152 bytes of é
+        ("/api/v1/customers/" + "x" * 151 + "/events", {"name": "e"}),
+        ("/api/v1/customers/" + "x" * 151 + "/devices", {"device": {"id": "t", "platform": "ios"}}),
+    ],
+)
+def test_ids_longer_than_150_bytes(api, nothing_written, path, body):
+    method = "PUT" if not path.endswith("events") else "POST"
+    assert_error(api.track(method, path, json=body), contains="150 bytes")
+
+
+def test_ids_of_150_bytes_are_fine(api):
+    for ident in ("x" * 150, "é" * 75):
+        response = api.track("PUT", "/api/v1/customers/" + ident, json={})
+        assert response.status_code == 200
+        assert api.attributes(ident).status_code == 200
+
+
+def test_body_id_longer_than_150_bytes(api, nothing_written):
+    response = api.track("PUT", "/api/v1/customers/a@example.com", json={"id": "x" * 151})
+    assert_error(response, contains="150 bytes")
+
+
+def test_body_id_must_be_a_string(api, nothing_written):
+    response = api.track("PUT", "/api/v1/customers/a@example.com", json={"id": ["u1"]})
+    assert_error(response, contains="id attribute must be a string value")
+
+
+def test_attribute_name_longer_than_150_bytes(api, nothing_written):
+    response = api.track("PUT", "/api/v1/customers/u1", json={"n" * 151: 1, "ok": 1})
+    assert_error(response, contains="attribute name cannot be longer than 150 bytes")
+
+
+def test_attribute_value_longer_than_1000_bytes(api, nothing_written):
+    response = api.track("PUT", "/api/v1/customers/u1", json={"ok": 1, "bio": "é" * 501})
+    assert_error(response, contains="1000 bytes")
+
+
+def test_more_than_300_attributes(api, nothing_written):
+    body = {f"a{i}": i for i in range(301)}
+    message = assert_error(api.track("PUT", "/api/v1/customers/u1", json=body))
+    assert message == "cannot identify more than 300 attributes in one request"
+
+
+def test_exactly_at_the_attribute_limits(api):
+    body = {f"a{i}": i for i in range(299)} | {"n" * 150: "v" * 1000}
+    assert api.track("PUT", "/api/v1/customers/u1", json=body).status_code == 200
+    shown = api.attributes("u1").json()["customer"]["attributes"]
+    assert shown["n" * 150] == "v" * 1000
+
+
+def test_event_name_longer_than_100_bytes(api, nothing_written):
+    response = api.track("POST", "/api/v1/customers/u1/events", json={"name": "é" * 51})
+    assert_error(response, contains="100 bytes")
+    response = api.track("POST", "/api/v1/events", json={"name": "n" * 101, "anonymous_id": "a"})
+    assert_error(response, contains="100 bytes")
+
+
+def test_event_data_larger_than_100000_bytes(api, nothing_written):
+    data = {"k": "x" * (100_000 - EMPTY_DATA + 1)}
+    response = api.track("POST", "/api/v1/customers/u1/events", json={"name": "e", "data": data})
+    assert_error(response, contains="100000 bytes")
+    response = api.track("POST", "/api/v1/events", json={"name": "e", "data": data})
+    assert_error(response, contains="100000 bytes")
+
+
+def tracked(conn, ws):
+    query = select(func.count()).where(events.c.workspace_id == ws, events.c.type == "event")
+    return conn.execute(query).scalar_one()
+
+
+def test_exactly_at_the_event_limits(api, query):
+    data = {"k": "x" * (100_000 - EMPTY_DATA)}
+    body = {"name": "n" * 100, "data": data}
+    assert api.track("POST", "/api/v1/customers/u1/events", json=body).status_code == 200
+    assert query(tracked, api.creds.workspace_id) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "name cannot be blank"),
+        ({"name": "   "}, "name cannot be blank"),
+        ({"name": 5}, "name must be a string"),
+        ({"name": "e", "type": "click"}, "type must be one of event, page or screen"),
+        ({"name": "e", "timestamp": "yesterday"}, "timestamp"),
+        ({"name": "e", "data": ["not", "an", "object"]}, "data must be an object"),
+        ({"name": "e", "id": {"not": "a string"}}, "id must be a string"),
+    ],
+)
+def test_bad_events(api, nothing_written, body, message):
+    assert_error(api.track("POST", "/api/v1/customers/u1/events", json=body), contains=message)
+    assert_error(api.track("POST", "/api/v1/events", json=body), contains=message)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/api/v1/customers/u1"),
+        ("POST", "/api/v1/customers/u1/events"),
+        ("POST", "/api/v1/events"),
+        ("PUT", "/api/v1/customers/u1/devices"),
+        ("POST", "/api/v1/merge_customers"),
+        ("POST", "/api/v1/metrics"),
+        ("POST", "/api/v1/push/events"),
+        ("POST", "/api/v1/forms/f1/submit"),
+        ("POST", "/api/v1/segments/1/add_customers"),
+    ],
+)
+@pytest.mark.parametrize("payload", [b'{"name": "e",', b"{'single': 'quotes'}", b"\xff\xfe"])
+def test_malformed_json_is_a_400(api, nothing_written, method, path, payload):
+    response = api.track(
+        method, path, content=payload, headers={"content-type": "application/json"}
+    )
+    assert_error(response, contains="malformed JSON")
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'"text"', b"42", b"null"])
+def test_a_body_that_is_not_an_object_is_a_400(api, nothing_written, payload):
+    response = api.track("PUT", "/api/v1/customers/u1", content=payload)
+    assert_error(response, contains="JSON object")
+
+
+def test_a_rejected_identify_leaves_no_partial_write(api, nothing_written):
+    body = {
+        "plan": "x",
+        "cio_relationships": [
+            {"identifiers": {"object_type_id": "1", "object_id": "acme"}},
+            {"identifiers": {"object_type_id": "one", "object_id": "globex"}},
+        ],
+    }
+    assert_error(api.track("PUT", "/api/v1/customers/u1", json=body))
+
+
+def test_a_rejected_event_does_not_use_up_its_dedup_id(api, query):
+    body = {"name": "e", "id": "evt-1", "data": {"k": "x" * 100_001}}
+    assert_error(api.track("POST", "/api/v1/customers/u1/events", json=body))
+    body["data"] = {"k": "ok"}
+    assert api.track("POST", "/api/v1/customers/u1/events", json=body).status_code == 200
+    assert query(tracked, api.creds.workspace_id) == 1
+
+
+def test_a_rejected_update_leaves_the_person_as_they_were(api):
+    assert api.track("PUT", "/api/v1/customers/u1", json={"plan": "a"}).status_code == 200
+    body = {"plan": "b", "bio": "x" * 1001}
+    assert_error(api.track("PUT", "/api/v1/customers/u1", json=body))
+    assert api.attributes("u1").json()["customer"]["attributes"]["plan"] == "a"
+
+
+def test_a_body_over_4_mib_is_refused(api, nothing_written):
+    response = api.track(
+        "PUT", "/api/v1/customers/u1", content=b'{"a":"' + b"x" * (4 * 1024 * 1024) + b'"}'
+    )
+    assert response.status_code == 413
+    assert isinstance(response.json()["meta"]["error"], str)
