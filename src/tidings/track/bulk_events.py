@@ -13,7 +13,7 @@ on its own, when these lookups see the other process's rows.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 from sqlalchemy import Connection, bindparam, insert, select
 
@@ -27,7 +27,7 @@ _SEEN = select(event_dedup.c.key).where(
     event_dedup.c.workspace_id == bindparam("ws"),
     event_dedup.c.key.in_(bindparam("keys", expanding=True)),
 )
-_INSERT_EVENTS = insert(events)
+_EVENT_COLUMNS = ("workspace_id", "person_id", "type", "name", "timestamp", "received_at", "data")
 _INSERT_KEYS = insert(event_dedup)
 
 
@@ -43,22 +43,19 @@ def track_many(
     for ident, event in fresh:
         person_pk = owners.get((ident.kind, ident.key))
         if person_pk is not None:
-            rows.append(_row(workspace_id, person_pk, event, now))
+            ts = event.timestamp if event.timestamp is not None else now
+            rows.append((workspace_id, person_pk, event.type, event.name, ts, now, event.data_json))
     if rows:
-        conn.execute(_INSERT_EVENTS, rows)
+        conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)
 
 
-def _row(workspace_id: int, person_pk: int, event: Event, now: int) -> dict[str, Any]:
-    return {
-        "workspace_id": workspace_id,
-        "person_id": person_pk,
-        "anonymous_id": None,
-        "type": event.type,
-        "name": event.name,
-        "timestamp": event.timestamp if event.timestamp is not None else now,
-        "received_at": now,
-        "data": event.data_json,
-    }
+@functools.cache
+def _insert_sql(paramstyle: str) -> str:
+    """The events INSERT for the driver directly: SQLAlchemy's per-row parameter
+    handling cost as much as SQLite's own insert work for a run of 100 events."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(_EVENT_COLUMNS))
+    return f"INSERT INTO {events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks})"
 
 
 def _first_sightings(
