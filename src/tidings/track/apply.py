@@ -12,6 +12,8 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from tidings.errors import ApiError
+from tidings.events.service import Event
+from tidings.people.identifiers import Identifier
 from tidings.track import bulk_events
 from tidings.track.operation import Operation
 
@@ -40,8 +42,7 @@ def apply_batch(
             index += 1
         elif item.event is not None:
             end = _event_run_end(items, index)
-            run = [op for op in items[index:end] if isinstance(op, Operation)]
-            bulk_events.track_many(conn, workspace_id, [(op.ident, op.event) for op in run], now)  # type: ignore[misc]
+            bulk_events.track_many(conn, workspace_id, _events(items[index:end]), now)
             index = end
         else:
             error = _apply_one(conn, workspace_id, item)
@@ -61,6 +62,14 @@ def _event_run_end(items: list[Item], start: int) -> int:
             break
         end += 1
     return end
+
+
+def _events(items: list[Item]) -> list[tuple[Identifier, Event]]:
+    return [
+        (op.ident, op.event)
+        for op in items
+        if isinstance(op, Operation) and op.ident is not None and op.event is not None
+    ]
 
 
 def _apply_one(conn: Connection, workspace_id: int, op: Operation) -> ApiError | None:
