@@ -314,3 +314,34 @@ def test_bad_relationships_fail_the_whole_identify(tx, query, workspace):
     assert find(query, ws, "u1") is None
     ref = objects_store.ObjectRef(type_id="1", object_id="acme")
     assert query(objects_store.find, ws, ref) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("u1", {"id": "u2"}),
+        ("a@example.com", {"email": "b@example.com"}),
+    ],
+)
+def test_a_body_identifier_cannot_rename_the_path_identifier(tx, query, workspace, path, body):
+    ws = workspace.workspace_id
+    person = identify(tx, ws, path, {"email": "a@example.com"} if path == "u1" else {})
+    identify(tx, ws, path, {**body, "plan": "x"})
+    ((kind, asked),) = body.items()
+    customer = query(read.customer, query(store.by_pk, person.pk))
+    assert customer["attributes"][kind] == path  # attribute and identifier agree
+    assert customer["identifiers"][kind] == path
+    assert customer["attributes"]["plan"] == "x"
+    assert find(query, ws, asked) is None
+    assert query(activity, person.pk, "failed_attribute_change")[0] == (
+        kind,
+        {"attribute": kind, "to": asked, "reason": f"{kind} can only be changed by cio_id"},
+    )
+
+
+def test_the_same_identifier_in_path_and_body_is_no_change(tx, query, workspace):
+    ws = workspace.workspace_id
+    person = identify(tx, ws, "a@example.com", {"email": "A@Example.com", "id": "u1"})
+    identify(tx, ws, "u1", {"id": "u1", "email": "a@example.com"})
+    assert query(activity, person.pk, "failed_attribute_change") == []
+    assert shown(query, ws, "u1")["identifiers"]["email"] == "a@example.com"

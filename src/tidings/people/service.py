@@ -133,6 +133,7 @@ def _reconcile_identifiers(
     """
     wanted = dict(req.body_ids)
     if ident.kind != "cio_id":
+        _keep_path_identifier(conn, person, ident, req, now)
         wanted[ident.kind] = ident.value
     for kind, value in wanted.items():
         current = person.customer_id if kind == "id" else person.email
@@ -152,6 +153,22 @@ def _reconcile_identifiers(
         person = store.set_identifier(conn, person, kind, value)
         req.attributes.setdefault(kind, value)
     return person
+
+
+def _keep_path_identifier(
+    conn: Connection, person: Person, ident: Identifier, req: IdentifyRequest, now: int
+) -> None:
+    """The id or email a call addresses someone by is not renamed by that same call.
+
+    Renaming takes the `cio_<cio_id>` path; another value in the body is an
+    attribute update failure, and the attribute keeps matching the identifier.
+    """
+    asked = req.body_ids.get(ident.kind)
+    if asked is None or Identifier(ident.kind, asked).key == ident.key:
+        return
+    reason = f"{ident.kind} can only be changed by cio_id"
+    _fail(conn, person, ident.kind, asked, reason, now)
+    req.attributes[ident.kind] = ident.value
 
 
 def _fail(conn: Connection, person: Person, kind: str, value: str, reason: str, now: int) -> None:
