@@ -345,3 +345,41 @@ def test_the_same_identifier_in_path_and_body_is_no_change(tx, query, workspace)
     identify(tx, ws, "u1", {"id": "u1", "email": "a@example.com"})
     assert query(activity, person.pk, "failed_attribute_change") == []
     assert shown(query, ws, "u1")["identifiers"]["email"] == "a@example.com"
+
+
+@pytest.mark.parametrize("removal", [None, ""])
+def test_removing_the_email_attribute_removes_the_email_identifier(tx, query, workspace, removal):
+    ws = workspace.workspace_id
+    person = identify(tx, ws, "u1", {"email": "a@example.com"})
+    identify(tx, ws, "u1", {"email": removal})
+    customer = shown(query, ws, "u1")
+    assert "email" not in customer["attributes"]
+    assert customer["identifiers"]["email"] is None
+    assert find(query, ws, "a@example.com") is None
+    assert identify(tx, ws, "a@example.com", {}).pk != person.pk  # the email is free again
+
+
+def test_the_path_identifier_cannot_be_removed_by_the_same_call(tx, query, workspace):
+    ws = workspace.workspace_id
+    person = identify(tx, ws, "a@example.com", {"id": "u1"})
+    identify(tx, ws, "a@example.com", {"email": None})
+    identify(tx, ws, "u1", {"id": ""})
+    customer = query(read.customer, query(store.by_pk, person.pk))
+    assert customer["attributes"]["email"] == customer["identifiers"]["email"] == "a@example.com"
+    assert customer["attributes"]["id"] == customer["identifiers"]["id"] == "u1"
+    assert [name for name, _ in query(activity, person.pk, "failed_attribute_change")] == [
+        "email",
+        "id",
+    ]
+
+
+def test_an_id_is_removed_only_through_the_cio_id(tx, query, workspace):
+    ws = workspace.workspace_id
+    person = identify(tx, ws, "a@example.com", {"id": "u1"})
+    identify(tx, ws, "a@example.com", {"id": None})
+    assert shown(query, ws, "u1")["attributes"]["id"] == "u1"
+    identify(tx, ws, f"cio_{person.cio_id}", {"id": None})
+    customer = shown(query, ws, "a@example.com", "email")
+    assert customer["id"] is None
+    assert "id" not in customer["attributes"]
+    assert find(query, ws, "u1") is None

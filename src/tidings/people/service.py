@@ -130,6 +130,8 @@ def _reconcile_identifiers(
 
     An identifier taken by another person is an "attribute update failure":
     the call still succeeds, the change is recorded as failed and skipped.
+    Removing the `email` (or, through the cio_id, the `id`) attribute removes
+    that identifier too, so attributes and identifiers never disagree.
     """
     wanted = dict(req.body_ids)
     if ident.kind != "cio_id":
@@ -152,7 +154,7 @@ def _reconcile_identifiers(
             continue
         person = store.set_identifier(conn, person, kind, value)
         req.attributes.setdefault(kind, value)
-    return person
+    return _remove_identifiers(conn, person, ident, req, now)
 
 
 def _keep_path_identifier(
@@ -163,12 +165,30 @@ def _keep_path_identifier(
     Renaming takes the `cio_<cio_id>` path; another value in the body is an
     attribute update failure, and the attribute keeps matching the identifier.
     """
-    asked = req.body_ids.get(ident.kind)
-    if asked is None or Identifier(ident.kind, asked).key == ident.key:
+    if ident.kind not in req.attributes:
+        return
+    asked = req.attributes[ident.kind]  # a string unless it asks for removal
+    if not is_removal(asked) and Identifier(ident.kind, asked).key == ident.key:
         return
     reason = f"{ident.kind} can only be changed by cio_id"
-    _fail(conn, person, ident.kind, asked, reason, now)
+    _fail(conn, person, ident.kind, asked or "", reason, now)
     req.attributes[ident.kind] = ident.value
+
+
+def _remove_identifiers(
+    conn: Connection, person: Person, ident: Identifier, req: IdentifyRequest, now: int
+) -> Person:
+    """`email: null` (or "") drops the email identifier; an id is dropped only via cio_id."""
+    for kind in ("id", "email"):
+        held = person.customer_id if kind == "id" else person.email
+        if kind == ident.kind or held is None or not is_removal(req.attributes.get(kind, held)):
+            continue
+        if kind == "id" and ident.kind != "cio_id":
+            _fail(conn, person, kind, "", "an id can only be changed by cio_id", now)
+            req.attributes.pop(kind)
+            continue
+        person = store.set_identifier(conn, person, kind, None)
+    return person
 
 
 def _fail(conn: Connection, person: Person, kind: str, value: str, reason: str, now: int) -> None:
