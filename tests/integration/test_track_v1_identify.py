@@ -383,3 +383,23 @@ def test_an_id_is_removed_only_through_the_cio_id(tx, query, workspace):
     assert customer["id"] is None
     assert "id" not in customer["attributes"]
     assert find(query, ws, "u1") is None
+
+
+def test_an_unknown_cio_id_in_the_body_drops_the_call(tx, query, workspace):
+    ws = workspace.workspace_id
+    assert identify(tx, ws, "u1", {"cio_id": "000000000000", "plan": "x"}) is None
+    assert find(query, ws, "u1") is None
+    person = identify(tx, ws, "u2", {})
+    assert identify(tx, ws, "u2", {"cio_id": "000000000000", "plan": "x"}) is None
+    assert "plan" not in query(store.load_attributes, person.pk)
+
+
+def test_a_known_cio_id_in_the_body_names_the_person(tx, query, workspace):
+    ws = workspace.workspace_id
+    person = identify(tx, ws, "a@example.com", {})
+    # Ruby's identify(cio_id: ...) sends the cio_id in the path and the body
+    identify(tx, ws, f"cio_{person.cio_id}", {"cio_id": person.cio_id, "plan": "x"})
+    assert shown(query, ws, "a@example.com", "email")["attributes"]["plan"] == "x"
+    again = identify(tx, ws, "u1", {"cio_id": person.cio_id})
+    assert again.pk == person.pk
+    assert shown(query, ws, "u1")["identifiers"]["email"] == "a@example.com"

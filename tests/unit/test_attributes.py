@@ -11,6 +11,7 @@ from tidings.people.attributes import (
     render,
     restore,
 )
+from tidings.people.identifiers import Identifier
 from tidings.people.service import parse_identify
 
 NOW = 1_700_000_000
@@ -160,3 +161,10 @@ class TestParseIdentify:
             parse_identify({f"a{i}": 1 for i in range(301)}, NOW)
         # control keys do not count towards the 300
         parse_identify({**{f"a{i}": 1 for i in range(300)}, "_timestamp": 1, "_update": True}, NOW)
+
+    def test_a_body_cio_id_names_a_person(self):
+        assert parse_identify({"cio_id": "cio_abc"}, NOW).body_cio_id == Identifier("cio_id", "abc")
+        assert parse_identify({"cio_id": "abc"}, NOW).attributes == {}
+        assert parse_identify({"cio_id": None}, NOW).body_cio_id is None
+        with pytest.raises(ApiError):
+            parse_identify({"cio_id": ["abc"]}, NOW)

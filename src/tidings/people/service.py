@@ -18,7 +18,7 @@ from tidings.errors import bad_request
 from tidings.events import store as event_store
 from tidings.people import relationships, store
 from tidings.people.attributes import check_attributes, is_removal
-from tidings.people.identifiers import Identifier, check_id
+from tidings.people.identifiers import Identifier, check_id, of_type
 from tidings.people.store import Person
 
 # Keys of an identify body that steer the call rather than being attributes.
@@ -33,6 +33,7 @@ class IdentifyRequest:
     timestamp: int
     update_only: bool = False
     body_ids: dict[str, str] = field(default_factory=dict)  # "id"/"email" from the body
+    body_cio_id: Identifier | None = None  # a cio_id the body names (Ruby sends one)
     relationships: Any = None
 
 
@@ -52,11 +53,13 @@ def parse_identify(body: dict[str, Any], now: int) -> IdentifyRequest:
         body_ids[kind] = str(value)
         check_id(body_ids[kind], kind)
         attrs[kind] = body_ids[kind]
+    cio_id = body.get("cio_id")
     return IdentifyRequest(
         attributes=attrs,
         timestamp=_timestamp(ts, now),
         update_only=body.get("_update") is True,
         body_ids=body_ids,
+        body_cio_id=None if is_removal(cio_id) else of_type("cio_id", cio_id, field="cio_id"),
         relationships=body.get("cio_relationships"),
     )
 
@@ -106,12 +109,18 @@ def identify(
 def resolve_for_identify(
     conn: Connection, workspace_id: int, ident: Identifier, req: IdentifyRequest
 ) -> Person | None:
-    """The person an identify is about, created if nobody matches (unless `_update`)."""
+    """The person an identify is about, created if nobody matches (unless `_update`).
+
+    An unknown cio_id, in the path or the body, drops the call.
+    """
+    named = store.find(conn, workspace_id, req.body_cio_id) if req.body_cio_id else None
+    if req.body_cio_id is not None and named is None:
+        return None
     person = store.find(conn, workspace_id, ident)
-    if person is not None:
+    if person is not None or ident.kind == "cio_id":
         return person
-    if ident.kind == "cio_id":
-        return None  # unknown cio_id: silently dropped
+    if named is not None:
+        return named
     for kind, value in req.body_ids.items():
         if kind != ident.kind:
             owner = store.find(conn, workspace_id, Identifier(kind, value))  # type: ignore[arg-type]
