@@ -92,8 +92,7 @@ class Tidings:
     async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[Response, str, str]:
         surface, name = "unknown", "unmatched"
         try:
-            body = await _read_body(receive)
-            request = Request(scope, body)
+            request = Request(scope, b"")
             route, params, known = self.router.match(request.method, request.segments)
             if route is None:
                 surface = _guess_surface(request.path)
@@ -104,6 +103,7 @@ class Tidings:
                 )
             surface, name = route.surface, route.name
             request.params = params
+            request.body = await _read_body(receive)
             request.workspace = await self._authenticate(route.auth, request)
             return await route.handler(request), surface, name
         except ApiError as exc:

@@ -32,12 +32,13 @@ class Database:
 
 def open_database(url: str, *, pool_size: int = 8) -> Database:
     if url.startswith("sqlite"):
-        return Database(url, _sqlite_engine(url, "BEGIN IMMEDIATE"), _sqlite_engine(url, "BEGIN"))
+        writer = _sqlite_engine(url, "BEGIN IMMEDIATE", cache_mib=64)
+        return Database(url, writer, _sqlite_engine(url, "BEGIN", cache_mib=16))
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     return Database(url, engine, engine)
 
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+def _sqlite_engine(url: str, begin: str, cache_mib: int) -> Engine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,
@@ -52,6 +53,8 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Index pages of the growing events table stay in memory (default is 2 MiB).
+        cursor.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
