@@ -199,3 +199,37 @@ def test_a_body_over_4_mib_is_refused(api, nothing_written):
     )
     assert response.status_code == 413
     assert isinstance(response.json()["meta"]["error"], str)
+
+
+TOO_BIG = 2**63
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/api/v1/customers/u1", {"_timestamp": TOO_BIG}),
+        ("PUT", "/api/v1/customers/u1", {"timestamp": -TOO_BIG - 1}),
+        ("POST", "/api/v1/customers/u1/events", {"name": "e", "timestamp": TOO_BIG}),
+        ("POST", "/api/v1/customers/u1/events", {"name": "e", "timestamp": str(TOO_BIG)}),
+        ("POST", "/api/v1/customers/u1/events", {"name": "e", "timestamp": "²"}),
+        ("POST", "/api/v1/events", {"name": "e", "anonymous_id": "a", "timestamp": 1e300}),
+        (
+            "PUT",
+            "/api/v1/customers/u1/devices",
+            {"device": {"id": "t", "platform": "ios", "last_used": str(TOO_BIG)}},
+        ),
+        ("POST", "/api/v1/metrics", {"delivery_id": "d", "metric": "opened", "timestamp": 1e19}),
+        (
+            "POST",
+            "/api/v1/push/events",
+            {"delivery_id": "d", "event": "opened", "timestamp": TOO_BIG},
+        ),
+    ],
+)
+def test_timestamps_beyond_64_bits_are_a_400(api, nothing_written, method, path, body):
+    assert_error(api.track(method, path, json=body), contains="timestamp")
+
+
+def test_the_largest_storable_timestamp_is_fine(api):
+    body = {"name": "e", "timestamp": TOO_BIG - 1}
+    assert api.track("POST", "/api/v1/customers/u1/events", json=body).status_code == 200

@@ -116,7 +116,7 @@ class TestParseIdentify:
         assert parse_identify({"timestamp": 7}, NOW).timestamp == 7
         assert parse_identify({"_timestamp": 8.9}, NOW).timestamp == 8
 
-    @pytest.mark.parametrize("bad", ["1700000000", True, [], {}])
+    @pytest.mark.parametrize("bad", ["1700000000", True, [], {}, 2**63, float("inf"), 1e300])
     def test_timestamp_must_be_a_number(self, bad):
         with pytest.raises(ApiError):
             parse_identify({"_timestamp": bad}, NOW)

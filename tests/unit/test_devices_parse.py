@@ -88,7 +88,9 @@ def test_token_must_be_a_non_empty_string_or_number(token):
         parse_device({"id": token, "platform": "ios"}, token_key="id")
 
 
-@pytest.mark.parametrize("last_used", [True, "12abc", [1], {"t": 1}])
+@pytest.mark.parametrize(
+    "last_used", [True, "12abc", [1], {"t": 1}, "²", 2**63, str(2**63), float("inf"), -(2**63) - 1]
+)
 def test_last_used_must_be_a_timestamp(last_used):
     with pytest.raises(ApiError, match="last_used"):
         parse_device({"id": "t", "platform": "ios", "last_used": last_used}, token_key="id")

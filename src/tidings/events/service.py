@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from tidings.errors import bad_request
 from tidings.events import store
+from tidings.events.timestamps import unix_seconds
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
@@ -74,11 +75,10 @@ def _data(value: Any, field: str) -> str:
 def _ts(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
+    seconds = unix_seconds(value, digit_strings=True)
+    if seconds is None:
         raise bad_request("timestamp must be a unix timestamp in seconds", "timestamp")
-    return int(value)
+    return seconds
 
 
 def _dedup_id(value: Any) -> str | None:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from tidings.db.schema import deliveries, delivery_metrics
 from tidings.errors import ApiError, bad_request
+from tidings.events.timestamps import unix_seconds
 from tidings.people import service as people
 from tidings.people import store as people_store
 
@@ -55,10 +56,11 @@ def parse_push_event(body: dict[str, Any], now: int) -> tuple[str, str, int, dic
 def _timestamp(value: Any, now: int, problems: list[str]) -> int:
     if value is None:
         return now
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    problems.append("timestamp must be a unix timestamp in seconds")
-    return now
+    seconds = unix_seconds(value)
+    if seconds is None:
+        problems.append("timestamp must be a unix timestamp in seconds")
+        return now
+    return seconds
 
 
 def record_metric(

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import devices
 from tidings.errors import ApiError
+from tidings.events.timestamps import unix_seconds
 from tidings.people import service as people
 from tidings.people import store
 from tidings.people.attributes import render
@@ -56,12 +57,10 @@ def parse_device(body: Any, *, token_key: str, require_platform: bool = True) ->
 def _last_used(value: Any, problems: list[str]) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    problems.append("device.last_used must be a unix timestamp")
-    return None
+    seconds = unix_seconds(value, digit_strings=True)
+    if seconds is None:
+        problems.append("device.last_used must be a unix timestamp")
+    return seconds
 
 
 def _attributes(body: dict[str, Any], problems: list[str]) -> dict[str, str]:

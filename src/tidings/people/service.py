@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select
 from tidings.db.schema import suppressions
 from tidings.errors import bad_request
 from tidings.events import store as event_store
+from tidings.events.timestamps import unix_seconds
 from tidings.people import relationships, store
 from tidings.people.attributes import check_attributes, is_removal
 from tidings.people.identifiers import Identifier, check_id, of_type
@@ -67,9 +68,10 @@ def parse_identify(body: dict[str, Any], now: int) -> IdentifyRequest:
 def _timestamp(value: Any, now: int) -> int:
     if value is None:
         return now
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    seconds = unix_seconds(value)
+    if seconds is None:
         raise bad_request("timestamp must be a unix timestamp in seconds", "_timestamp")
-    return int(value)
+    return seconds
 
 
 def _expand_dotted_preferences(attrs: dict[str, Any]) -> dict[str, Any]:
