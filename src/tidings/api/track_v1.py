@@ -85,7 +85,7 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
 
     def segment_change(add: bool):  # type: ignore[no-untyped-def]
         async def handler(request: Request) -> Response:
-            segment_id = _int_param(request.params["segment_id"])
+            segment_id = segments.parse_segment_id(request.params["segment_id"])
             id_type = request.query.get("id_type", "id")
             if id_type not in ("id", "email", "cio_id"):
                 message = "id_type must be one of id, email or cio_id"
@@ -153,9 +153,3 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     add("POST", V1 + "/forms/{form_id}/submit", submit_form, "track")
     add("POST", "/unsubscribe/{delivery_id}", unsubscribe, "track", auth="none")
     add("GET", V1 + "/accounts/region", region, "track")
-
-
-def _int_param(value: str) -> int:
-    if not value.isdigit():
-        raise ApiError(404, "segment not found", code="not_found")
-    return int(value)
