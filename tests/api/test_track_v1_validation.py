@@ -233,3 +233,39 @@ def test_timestamps_beyond_64_bits_are_a_400(api, nothing_written, method, path,
 def test_the_largest_storable_timestamp_is_fine(api):
     body = {"name": "e", "timestamp": TOO_BIG - 1}
     assert api.track("POST", "/api/v1/customers/u1/events", json=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/api/v1/events", {"name": "e", "anonymous_id": "a" * 151}, "150 bytes"),
+        (
+            "PUT",
+            "/api/v1/customers/u1/devices",
+            {"device": {"id": "t" * 256, "platform": "ios"}},
+            "255 bytes",
+        ),
+        ("POST", "/api/v1/metrics", {"delivery_id": "d" * 256, "metric": "opened"}, "255 bytes"),
+        ("POST", "/api/v1/push/events", {"delivery_id": "d" * 256, "event": "opened"}, "255 bytes"),
+    ],
+)
+def test_values_longer_than_their_columns_are_a_400(
+    api, nothing_written, method, path, body, message
+):
+    assert_error(api.track(method, path, json=body), contains=message)
+
+
+def test_longest_anonymous_id_token_and_delivery_id_are_fine(api, query):
+    body = {"name": "e", "anonymous_id": "a" * 150}
+    assert api.track("POST", "/api/v1/events", json=body).status_code == 200
+    device = {"device": {"id": "t" * 255, "platform": "ios"}}
+    assert api.track("PUT", "/api/v1/customers/u1/devices", json=device).status_code == 200
+    metric = {"delivery_id": "d" * 255, "metric": "opened"}
+    assert api.track("POST", "/api/v1/metrics", json=metric).status_code == 200
+
+
+@pytest.mark.parametrize("segment_id", ["2147483648", "99999999999999999999", "0"])
+def test_segment_ids_beyond_the_column_are_not_found(api, segment_id):
+    path = f"/api/v1/segments/{segment_id}/add_customers"
+    response = api.track("POST", path, json={"ids": ["u1"]})
+    assert response.status_code == 404

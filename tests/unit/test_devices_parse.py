@@ -94,3 +94,10 @@ def test_token_must_be_a_non_empty_string_or_number(token):
 def test_last_used_must_be_a_timestamp(last_used):
     with pytest.raises(ApiError, match="last_used"):
         parse_device({"id": "t", "platform": "ios", "last_used": last_used}, token_key="id")
+
+
+def test_a_token_fits_the_column():
+    assert parse_device({"id": "t" * 255, "platform": "ios"}, token_key="id").token == "t" * 255
+    with pytest.raises(ApiError) as caught:
+        parse_device({"id": "é" * 128, "platform": "ios"}, token_key="id")
+    assert caught.value.errors == ["device.id cannot be longer than 255 bytes"]

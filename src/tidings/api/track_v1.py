@@ -47,9 +47,7 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
 
     async def track_anonymous(request: Request) -> Response:
         body = request.json_object()
-        anonymous_id = body.get("anonymous_id")
-        if anonymous_id is not None and not isinstance(anonymous_id, str):
-            raise bad_request("anonymous_id must be a string", "anonymous_id")
+        anonymous_id = events.parse_anonymous_id(body.get("anonymous_id"))
         event = events.parse_event(body)
         await app.write(
             events.track_anonymous, request.workspace.id, anonymous_id, event, app.now()

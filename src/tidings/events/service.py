@@ -13,7 +13,7 @@ from tidings.events import store
 from tidings.events.timestamps import unix_seconds
 from tidings.people import service as people
 from tidings.people import store as people_store
-from tidings.people.identifiers import Identifier
+from tidings.people.identifiers import Identifier, check_id
 
 MAX_NAME_BYTES = 100
 MAX_DATA_BYTES = 100_000
@@ -89,6 +89,16 @@ def _dedup_id(value: Any) -> str | None:
     if len(str(value).encode()) > 200:
         raise bad_request("id cannot be longer than 200 bytes", "id")
     return str(value)
+
+
+def parse_anonymous_id(value: Any) -> str | None:
+    """An anonymous id (at most 150 bytes, like person ids); empty means an invite event."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise bad_request("anonymous_id must be a string", "anonymous_id")
+    check_id(value, "anonymous_id")
+    return value
 
 
 def track(conn: Connection, workspace_id: int, ident: Identifier, event: Event, now: int) -> None:

@@ -22,14 +22,14 @@ METRICS = frozenset(
     {"bounced", "clicked", "converted", "deferred", "delivered", "dropped", "opened", "spammed"}
 )
 PUSH_EVENTS = frozenset({"opened", "converted", "delivered"})
+MAX_DELIVERY_ID_BYTES = 255  # the `delivery_metrics.delivery_id` column
 _encode = msgspec.json.Encoder().encode
 
 
 def parse_metric(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[str, Any]]:
     problems = []
     delivery_id, metric = body.get("delivery_id"), body.get("metric")
-    if not isinstance(delivery_id, str) or not delivery_id:
-        problems.append("delivery_id is required")
+    problems += _delivery_id_problems(delivery_id)
     if metric not in METRICS:
         problems.append("metric must be one of: " + ", ".join(sorted(METRICS)))
     timestamp = _timestamp(body.get("timestamp"), now, problems)
@@ -42,8 +42,7 @@ def parse_metric(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[st
 def parse_push_event(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[str, Any]]:
     problems = []
     delivery_id, event = body.get("delivery_id"), body.get("event")
-    if not isinstance(delivery_id, str) or not delivery_id:
-        problems.append("delivery_id is required")
+    problems += _delivery_id_problems(delivery_id)
     if event not in PUSH_EVENTS:
         problems.append("event must be one of: converted, delivered, opened")
     timestamp = _timestamp(body.get("timestamp"), now, problems)
@@ -51,6 +50,14 @@ def parse_push_event(body: dict[str, Any], now: int) -> tuple[str, str, int, dic
         raise ApiError(400, problems[0], errors=problems)
     extra = {"device_id": body["device_id"]} if body.get("device_id") else {}
     return delivery_id, event, timestamp, extra  # type: ignore[return-value]
+
+
+def _delivery_id_problems(delivery_id: Any) -> list[str]:
+    if not isinstance(delivery_id, str) or not delivery_id:
+        return ["delivery_id is required"]
+    if len(delivery_id.encode()) > MAX_DELIVERY_ID_BYTES:
+        return [f"delivery_id cannot be longer than {MAX_DELIVERY_ID_BYTES} bytes"]
+    return []
 
 
 def _timestamp(value: Any, now: int, problems: list[str]) -> int:

@@ -24,6 +24,7 @@ from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 
 PLATFORMS = ("ios", "android")
+MAX_TOKEN_BYTES = 255  # the `devices.token` column
 _KNOWN = frozenset({"id", "token", "platform", "last_used", "attributes"})
 _encode = msgspec.json.Encoder().encode
 
@@ -44,6 +45,8 @@ def parse_device(body: Any, *, token_key: str, require_platform: bool = True) ->
     token = body.get(token_key, body.get("token" if token_key == "id" else "id"))
     if not isinstance(token, str | int) or isinstance(token, bool) or str(token) == "":
         problems.append(f"device.{token_key} is required")
+    elif len(str(token).encode()) > MAX_TOKEN_BYTES:
+        problems.append(f"device.{token_key} cannot be longer than {MAX_TOKEN_BYTES} bytes")
     platform = body.get("platform")
     if require_platform and platform not in PLATFORMS:
         problems.append("device.platform must be one of: ios, android")
