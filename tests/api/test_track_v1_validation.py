@@ -269,3 +269,37 @@ def test_segment_ids_beyond_the_column_are_not_found(api, segment_id):
     path = f"/api/v1/segments/{segment_id}/add_customers"
     response = api.track("POST", path, json={"ids": ["u1"]})
     assert response.status_code == 404
+
+
+NUL = "\u0000"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/api/v1/customers/u%00x", {}),
+        ("PUT", "/api/v1/customers/u1", {"plan": f"a{NUL}b"}),
+        ("PUT", "/api/v1/customers/u1", {f"pl{NUL}an": "a"}),
+        ("PUT", "/api/v1/customers/u1", {"doc": {"nested": [NUL]}}),
+        ("POST", "/api/v1/customers/u1/events", {"name": f"e{NUL}"}),
+        ("POST", "/api/v1/customers/u1/events", {"name": "e", "id": f"i{NUL}"}),
+        ("POST", "/api/v1/events", {"name": "e", "anonymous_id": f"a{NUL}"}),
+        ("PUT", "/api/v1/customers/u1/devices", {"device": {"id": f"t{NUL}", "platform": "ios"}}),
+        ("POST", "/api/v1/metrics", {"delivery_id": f"d{NUL}", "metric": "opened"}),
+        ("POST", "/api/v1/forms/f%00/submit", {"data": {"email": "a@example.com"}}),
+        ("POST", "/api/v1/merge_customers", {"primary": {"id": NUL}, "secondary": {"id": "b"}}),
+    ],
+)
+def test_nul_characters_are_a_400(api, nothing_written, method, path, body):
+    assert_error(api.track(method, path, json=body), contains="NUL")
+
+
+def test_an_escaped_backslash_before_u0000_is_just_text(api):
+    response = api.track("PUT", "/api/v1/customers/u1", content=rb'{"plan": "\\u0000"}')
+    assert response.status_code == 200, response.text
+    assert api.attributes("u1").json()["customer"]["attributes"]["plan"] == "\\u0000"
+
+
+def test_nul_in_a_query_string_is_a_400(api):
+    response = api.app("GET", "/v1/customers", params={"email": f"a{NUL}@example.com"})
+    assert response.status_code == 400

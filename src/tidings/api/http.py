@@ -4,10 +4,16 @@ Customer.io clients percent-encode identifiers, so `/` inside an id arrives as
 `%2F`. Routing therefore splits the *raw* path on literal `/` and only then
 decodes each segment (never turning `+` into a space). Frameworks that decode
 before routing would send `u%2F1` to the wrong handler.
+
+Text holding a NUL character (`%00` in a path or query, `\\u0000` in JSON) is
+refused with a 400 here, once: PostgreSQL cannot store NUL in text, so it
+would otherwise fail deep inside a write, and SQLite would accept what
+PostgreSQL refuses.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +27,9 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
+
+# `\u0000` in JSON text, unless its backslash is itself escaped (`\\u0000`).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Request:
@@ -54,7 +63,10 @@ class Request:
 
     @property
     def query(self) -> dict[str, str]:
-        return dict(parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True))
+        pairs = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+        for key, value in pairs:
+            _refuse_nul(key + value)
+        return dict(pairs)
 
     def json(self, *, empty: Any = None) -> Any:
         """The decoded body; an empty body is `empty`, malformed JSON a 400."""
@@ -63,9 +75,12 @@ class Request:
                 return empty
             raise ApiError(400, "request body must be JSON", code="malformed_json")
         try:
-            return _decode(self.body)
+            decoded = _decode(self.body)
         except msgspec.DecodeError as exc:
             raise ApiError(400, f"malformed JSON: {exc}", code="malformed_json") from exc
+        if b"\\u0000" in self.body and _JSON_NUL.search(self.body):
+            _refuse_nul("\x00")
+        return decoded
 
     def json_object(self) -> dict[str, Any]:
         body = self.json(empty={})
@@ -149,7 +164,14 @@ def _bind(parts: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
         if part.startswith("{"):
             if segment == "":
                 return None
-            params[part[1:-1]] = unquote(segment, errors="strict")
+            value = unquote(segment, errors="strict")
+            _refuse_nul(value)
+            params[part[1:-1]] = value
         elif part != segment:
             return None
     return params
+
+
+def _refuse_nul(text: str) -> None:
+    if "\x00" in text:
+        raise ApiError(400, "text cannot contain NUL (\\u0000) characters", code="invalid_request")
