@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.db.schema import attributes, people, suppressions
 from tidings.people.attributes import render, restore
@@ -84,19 +85,35 @@ def by_pk(conn: Connection, pk: int) -> Person | None:
 def create(
     conn: Connection, workspace_id: int, now: int, customer_id: str | None, email: str | None
 ) -> Person:
-    cio_id = secrets.token_hex(6)
-    result = conn.execute(
-        insert(people).values(
+    """A new person, or whoever a racing writer created with the same id or email.
+
+    Another process may create the same person between our lookup and this
+    insert. `ON CONFLICT DO NOTHING` waits for its transaction instead of
+    failing ours, and the person it committed is returned.
+    """
+    cio_id, key = secrets.token_hex(6), email.lower() if email else None
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = (
+        dialect.insert(people)
+        .values(
             workspace_id=workspace_id,
             cio_id=cio_id,
             customer_id=customer_id,
-            email=email.lower() if email else None,
+            email=key,
             created_at=now,
             updated_at=now,
         )
+        .on_conflict_do_nothing()
+        .returning(people.c.id)
     )
-    (pk,) = result.inserted_primary_key  # type: ignore[misc]
-    return Person(pk, workspace_id, cio_id, customer_id, email.lower() if email else None, now)
+    row = conn.execute(statement).first()
+    if row is not None:
+        return Person(row.id, workspace_id, cio_id, customer_id, key, now)
+    for kind, value in (("id", customer_id), ("email", key)):
+        found = find(conn, workspace_id, Identifier(kind, value)) if value else None  # type: ignore[arg-type]
+        if found is not None:
+            return found
+    raise RuntimeError("a generated cio_id was taken; the write is retried")
 
 
 def set_identifier(conn: Connection, person: Person, kind: str, value: str | None) -> Person:
