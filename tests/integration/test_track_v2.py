@@ -367,8 +367,8 @@ def test_events_around_a_delete_apply_in_request_order(v2, person_of, query):
 
 def test_people_created_by_a_run_of_events_match_one_by_one_creation(tx, query, workspace):
     """bulk_people.create_many must leave what people.find_or_create leaves."""
+    from tidings.people import bulk as bulk_people
     from tidings.people import service as people
-    from tidings.track import bulk_people
 
     ws = workspace.workspace_id
     one = tx(people.find_or_create, ws, Identifier("email", "One@X.io"), NOW)

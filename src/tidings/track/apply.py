@@ -12,9 +12,9 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from tidings.errors import ApiError
+from tidings.events import bulk as bulk_events
 from tidings.events.service import Event
 from tidings.people.identifiers import Identifier
-from tidings.track import bulk_events
 from tidings.track.operation import Operation
 
 Item = Operation | ApiError

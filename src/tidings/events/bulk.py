@@ -19,9 +19,9 @@ from sqlalchemy import Connection, bindparam, insert, select
 
 from tidings.db.schema import event_dedup, events
 from tidings.events.service import Event
+from tidings.people import bulk as bulk_people
+from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
-from tidings.track import bulk_people
-from tidings.track.bulk_people import Key
 
 _SEEN = select(event_dedup.c.key).where(
     event_dedup.c.workspace_id == bindparam("ws"),
