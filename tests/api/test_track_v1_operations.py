@@ -340,3 +340,35 @@ def test_account_region(api, server):
         "region": "us",
         "environment_id": api.creds.workspace_id,
     }
+
+
+def related(api, ident):
+    response = api.app("GET", f"/v1/customers/{ident}/relationships")
+    assert response.status_code == 200, response.text
+    return {
+        (r["identifiers"]["object_id"], tuple(sorted(r["relationship_attributes"].items())))
+        for r in response.json()["cio_relationships"]
+    }
+
+
+def test_identify_with_cio_relationships(api):
+    acme = {"identifiers": {"object_type_id": "1", "object_id": "acme"}}
+    globex = {
+        "identifiers": {"object_type_id": "1", "object_id": "globex"},
+        "relationship_attributes": {"role": "admin"},
+    }
+    body = {"cio_relationships": {"action": "add_relationships", "relationships": [acme, globex]}}
+    assert_ok(api.track("PUT", "/api/v1/customers/u1", json=body))
+    assert related(api, "u1") == {("acme", ()), ("globex", (("role", "admin"),))}
+    body = {"cio_relationships": {"action": "delete_relationships", "relationships": [acme]}}
+    assert_ok(api.track("PUT", "/api/v1/customers/u1", json=body))
+    assert related(api, "u1") == {("globex", (("role", "admin"),))}
+
+
+def test_only_the_last_30_days_of_anonymous_events_attach(api):
+    now = int(time.time())
+    for name, age in (("ancient", 31), ("recent", 29)):
+        body = {"name": name, "anonymous_id": "anon-30", "timestamp": now - age * 86400}
+        assert_ok(api.track("POST", "/api/v1/events", json=body))
+    assert_ok(api.track("PUT", "/api/v1/customers/u1", json={"anonymous_id": "anon-30"}))
+    assert [a["name"] for a in activities(api, "u1")] == ["recent"]
