@@ -206,3 +206,23 @@ def test_events_address_a_person_by_cio_id(tx, query, workspace):
     found = identify(tx, ws, "u1", {})
     track(tx, ws, f"cio_{found.cio_id}", {"name": "purchase"})
     assert [r[1] for r in query(of_person, found.pk)] == ["purchase"]
+
+
+def test_an_anonymous_id_belongs_to_one_person(tx, query, workspace):
+    ws = workspace.workspace_id
+    first = identify(tx, ws, "u1", {"anonymous_id": "anon-1"})
+    second = identify(tx, ws, "u2", {"anonymous_id": "anon-1", "plan": "x"})
+    attrs = query(store.load_attributes, second.pk)
+    assert "anonymous_id" not in attrs
+    assert "plan" in attrs  # the rest of the call still applies
+    anonymous(tx, ws, "anon-1", {"name": "later"}, NOW + 10)
+    assert [r[1] for r in query(of_person, first.pk)] == ["later"]
+    assert query(of_person, second.pk) == []
+    failures = query(
+        lambda conn: conn.execute(
+            select(events.c.name).where(
+                events.c.person_id == second.pk, events.c.type == "failed_attribute_change"
+            )
+        ).all()
+    )
+    assert [r.name for r in failures] == ["anonymous_id"]

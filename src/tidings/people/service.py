@@ -8,7 +8,7 @@ conflicts and suppressed identifiers are accepted and dropped, not refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
@@ -18,7 +18,7 @@ from tidings.errors import bad_request
 from tidings.events import store as event_store
 from tidings.events.timestamps import unix_seconds
 from tidings.people import relationships, store
-from tidings.people.attributes import check_attributes, is_removal
+from tidings.people.attributes import check_attributes, is_removal, render
 from tidings.people.identifiers import Identifier, check_id, of_type
 from tidings.people.store import Person
 
@@ -94,7 +94,11 @@ def _expand_dotted_preferences(attrs: dict[str, Any]) -> dict[str, Any]:
 def identify(
     conn: Connection, workspace_id: int, ident: Identifier, req: IdentifyRequest, now: int
 ) -> Person | None:
-    """Create or update a person; returns them, or None when the call is dropped."""
+    """Create or update a person; returns them, or None when the call is dropped.
+
+    `req` is left as it was given: the writer may run a use case twice.
+    """
+    req = replace(req, attributes=dict(req.attributes))
     idents = [ident] + [Identifier(k, v) for k, v in req.body_ids.items()]  # type: ignore[arg-type]
     if store.is_suppressed(conn, workspace_id, idents):
         return None
@@ -102,6 +106,7 @@ def identify(
     if person is None:
         return None
     person = _reconcile_identifiers(conn, person, ident, req, now)
+    _keep_anonymous_id_unique(conn, person, req, now)
     apply_attributes(conn, person, req.attributes, req.timestamp, now)
     if req.relationships is not None:
         relationships.apply_v1(conn, person, req.relationships, now)
@@ -200,6 +205,21 @@ def _remove_identifiers(
             continue
         person = store.set_identifier(conn, person, kind, None)
     return person
+
+
+def _keep_anonymous_id_unique(
+    conn: Connection, person: Person, req: IdentifyRequest, now: int
+) -> None:
+    """An anonymous_id links one person's anonymous events: another's is not taken over."""
+    value = req.attributes.get("anonymous_id")
+    if is_removal(value):
+        return
+    shown = render(value)[0]
+    holder = store.find_by_attribute(conn, person.workspace_id, "anonymous_id", shown)
+    if holder is not None and holder.pk != person.pk:
+        reason = "anonymous_id already belongs to another person"
+        _fail(conn, person, "anonymous_id", shown, reason, now)
+        req.attributes.pop("anonymous_id")
 
 
 def _fail(conn: Connection, person: Person, kind: str, value: str, reason: str, now: int) -> None:
