@@ -311,3 +311,12 @@ def test_wrong_credentials_are_a_401(sdk, api):
     for outcome in outcomes:
         assert outcome["error"]["statusCode"] == 401
         assert outcome["error"]["message"] == "unauthorized"
+
+
+def test_a_missing_segment_rejects_with_the_plain_text_404(sdk):
+    # Track answers a missing segment with a text body, as Customer.io does
+    # (BEHAVIOUR.md 2.5); the Node client cannot parse it and says so.
+    [outcome] = sdk.run(sdk.track("addCustomersToSegment", 999999999, ["u1"]))
+    assert not outcome["ok"]
+    assert "Unable to parse JSON" in outcome["error"]["message"]
+    assert "segment not found" in outcome["error"]["message"]
