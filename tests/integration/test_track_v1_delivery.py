@@ -68,6 +68,8 @@ def test_every_documented_metric_is_accepted(metric):
         {"delivery_id": "", "metric": "opened"},
         {"delivery_id": "d", "metric": "read"},
         {"delivery_id": "d", "metric": "opened", "timestamp": "soon"},
+        {"delivery_id": "d", "metric": ["opened"]},
+        {"delivery_id": "d", "metric": {"a": 1}},
     ],
 )
 def test_bad_metrics_are_refused_in_the_errors_form(body):
@@ -84,7 +86,7 @@ def test_a_push_event_is_recorded_with_its_device(tx, query, workspace):
     assert query(recorded, ws) == [("dlv2", "opened", NOW - 1, {"device_id": "tok1"})]
 
 
-@pytest.mark.parametrize("event", ["bounced", "", None])
+@pytest.mark.parametrize("event", ["bounced", "", None, ["opened"], {"a": 1}])
 def test_push_events_are_opened_converted_or_delivered(event):
     with pytest.raises(ApiError):
         metrics.parse_push_event({"delivery_id": "d", "event": event}, NOW)

@@ -30,7 +30,7 @@ def parse_metric(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[st
     problems = []
     delivery_id, metric = body.get("delivery_id"), body.get("metric")
     problems += _delivery_id_problems(delivery_id)
-    if metric not in METRICS:
+    if not isinstance(metric, str) or metric not in METRICS:
         problems.append("metric must be one of: " + ", ".join(sorted(METRICS)))
     timestamp = _timestamp(body.get("timestamp"), now, problems)
     if problems:
@@ -43,7 +43,7 @@ def parse_push_event(body: dict[str, Any], now: int) -> tuple[str, str, int, dic
     problems = []
     delivery_id, event = body.get("delivery_id"), body.get("event")
     problems += _delivery_id_problems(delivery_id)
-    if event not in PUSH_EVENTS:
+    if not isinstance(event, str) or event not in PUSH_EVENTS:
         problems.append("event must be one of: converted, delivered, opened")
     timestamp = _timestamp(body.get("timestamp"), now, problems)
     if problems:
