@@ -303,3 +303,16 @@ def test_an_escaped_backslash_before_u0000_is_just_text(api):
 def test_nul_in_a_query_string_is_a_400(api):
     response = api.app("GET", "/v1/customers", params={"email": f"a{NUL}@example.com"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("depth", [5_000, 500_000])
+def test_json_nested_too_deeply_is_a_400(api, nothing_written, depth):
+    nested = b"[" * depth + b"]" * depth
+    response = api.track("PUT", "/api/v1/customers/u1", content=b'{"a":' + nested + b"}")
+    assert_error(response, contains="nested too deeply")
+
+
+def test_reasonably_nested_json_is_fine(api):
+    nested = b"[" * 200 + b"]" * 200
+    body = b'{"name":"e","data":{"a":' + nested + b"}}"
+    assert api.track("POST", "/api/v1/customers/u1/events", content=body).status_code == 200
