@@ -21,6 +21,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "timeout_graceful_shutdown": 30,
     "ws": "none",
     "http": "httptools",
+    "proxy_headers": False,
     "loop": "uvloop",
 }
 

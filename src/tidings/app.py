@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tidings.api import app_api, ops, track_v1, track_v2
+from tidings.api import app_api, ops, pipelines, track_v1, track_v2
 from tidings.api.auth import Authenticator
 from tidings.api.errors import error_response
 from tidings.api.http import Request, Response, Router, json_response
@@ -44,9 +44,9 @@ class Tidings:
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()
-        self.request_log = RequestLog(settings.log_format)
+        self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
         self.router = Router()
-        for module in (track_v1, track_v2, app_api, ops):
+        for module in (track_v1, track_v2, app_api, ops, pipelines):
             module.register(self.router, self)
 
     def public_url(self, request: Request) -> str:
@@ -63,6 +63,11 @@ class Tidings:
     async def write(self, fn: Any, *args: Any) -> Any:
         """Run a write use case; returns once it is committed."""
         return await self.writer.submit(fn, *args)
+
+    async def write_many(self, fn: Any, item: Any) -> None:
+        """Apply one item through a bulk use case `fn(conn, items)`, committed with its
+        neighbours in one call."""
+        await self.writer.submit_many(fn, item)
 
     async def read(self, fn: Any, *args: Any) -> Any:
         """Run `fn(conn, *args)` in a read transaction on a worker thread."""

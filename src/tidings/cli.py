@@ -100,6 +100,7 @@ def serve(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         log_format=log_format,
+        access_log=log_level.lower() in ("debug", "info"),
         public_url=public_url,
     )
     scheme = "https" if ssl_certfile else "http"

@@ -15,9 +15,7 @@ class Settings:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     log_format: str = "plain"
-    # Group commit: a write waits at most this long for companions to share
-    # one transaction (and one fsync) with.
-    commit_window_ms: float = 1.0
+    access_log: bool = True
     commit_max_batch: int = 512
     # Writes queued beyond this are refused with 429 rather than buffered.
     max_pending_writes: int = 10_000

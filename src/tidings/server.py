@@ -48,6 +48,7 @@ def config(
         timeout_graceful_shutdown=30,
         ws="none",
         http="httptools",
+        proxy_headers=False,  # no forwarded-for parsing on every request
         loop="uvloop",
     )
 

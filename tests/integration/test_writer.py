@@ -78,3 +78,49 @@ def test_a_full_queue_refuses_with_429(db, workspace):
             writer.stop()
 
     assert asyncio.run(attempt()) == 429
+
+
+def _add_forms(conn, items):
+    for workspace_id, form_id in items:
+        if form_id.startswith("bad"):
+            raise ApiError(400, f"refused {form_id}")
+        _add_form(conn, workspace_id, form_id)
+    _add_forms.calls.append(len(items))
+
+
+_add_forms.calls = []
+
+
+async def _submit_many(writer, items):
+    writer.start()
+    try:
+        calls = (writer.submit_many(_add_forms, item) for item in items)
+        return await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+
+
+def test_queued_bulk_items_are_applied_together(db, workspace):
+    ws = workspace.workspace_id
+    _add_forms.calls.clear()
+    results = asyncio.run(_submit_many(Writer(db.writer), [(ws, f"b{i}") for i in range(100)]))
+    assert results == [None] * 100
+    assert sum(_add_forms.calls) == 100
+    assert len(_add_forms.calls) < 100  # items shared calls
+    assert _form_ids(db, ws) == sorted(f"b{i}" for i in range(100))
+
+
+def test_a_failing_bulk_item_is_refused_alone(db, workspace):
+    ws = workspace.workspace_id
+    items = [(ws, "bad1" if i == 7 else f"c{i}") for i in range(40)]
+    results = asyncio.run(_submit_many(Writer(db.writer), items))
+    assert isinstance(results[7], ApiError)
+    assert [r for i, r in enumerate(results) if i != 7] == [None] * 39
+    assert _form_ids(db, ws) == sorted(f"c{i}" for i in range(40) if i != 7)
+
+
+def test_results_survive_the_careful_second_pass(db, workspace):
+    ws = workspace.workspace_id
+    calls = [(_add_form, ws, f"r{i}", i == 5) for i in range(20)]
+    results = asyncio.run(_submit_all(Writer(db.writer), calls))
+    assert [r for i, r in enumerate(results) if i != 5] == [f"r{i}" for i in range(20) if i != 5]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from tidings.api.http import Request, Response, json_response, no_content, ok
 from tidings.errors import ApiError, bad_request
+from tidings.events import bulk as bulk_events
 from tidings.events import service as events
 from tidings.messaging import metrics
 from tidings.people import devices, forms, merge
@@ -41,8 +42,8 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
 
     async def track(request: Request) -> Response:
         ident, now = path_ident(request), app.now()
-        event = events.parse_event(request.json_object())
-        await app.write(events.track, request.workspace.id, ident, event, now)
+        event = events.parse_event(request.json_object()).received(now)
+        await app.write_many(bulk_events.track_queued, (request.workspace.id, ident, event, now))
         return ok()
 
     async def track_anonymous(request: Request) -> Response:

@@ -2,14 +2,25 @@
 
 Every write use case is a plain function `fn(conn, *args)` that never commits.
 `Writer.submit` hands it to one writer thread per process. The thread takes
-whatever has queued up while the previous commit was on disk, runs each
-function inside its own SAVEPOINT (so a rejected request writes nothing while
-its neighbours still commit), commits once, and only then resolves the
-callers' futures: a 2xx is never sent for a write that is not durable.
+whatever has queued up while the previous commit was on disk, runs it all,
+commits once, and only then resolves the callers' futures: a 2xx is never
+sent for a write that is not durable.
 
 Under light load a batch is a single request and nothing waits; under heavy
 load batches grow by themselves, which is what turns one fsync per request
 into one fsync per batch.
+
+Two refinements keep the per-request cost low:
+
+- Optimism. A batch first runs without savepoints. Only if one of its writes
+  raises is the whole transaction rolled back and the batch run again with a
+  SAVEPOINT around each write, so that a rejected request writes nothing
+  while its neighbours still commit. Use cases are deterministic functions of
+  the database state, so running them again is safe.
+- Coalescing. `submit_many(fn, item)` queues one item for a bulk function
+  `fn(conn, items)`; consecutive queued items of the same function are applied
+  in one call (one multi-row INSERT instead of one per request). If a bulk call
+  fails, its items are applied one at a time.
 """
 
 from __future__ import annotations
@@ -19,8 +30,8 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -37,14 +48,22 @@ class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
+    bulk: bool = False
     result: Any = None
     error: BaseException | None = None
-    retry: bool = field(default=False)
+    retry: bool = False
+
+    def call(self, conn: Connection) -> None:
+        self.result = self.fn(conn, [self.args[0]]) if self.bulk else self.fn(conn, *self.args)
 
 
 class Overloaded(ApiError):
     def __init__(self) -> None:
         super().__init__(429, "too many pending writes, retry shortly", code="overloaded")
+
+
+class _Failed(Exception):
+    """A write raised during the optimistic pass: run the batch again, carefully."""
 
 
 class Writer:
@@ -55,6 +74,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: Connection | None = None
         self.batches = 0
         self.jobs = 0
 
@@ -76,23 +96,29 @@ class Writer:
 
     async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(conn, *args)` in a committed transaction and return its result."""
+        return await self._enqueue(fn, args, bulk=False)
+
+    async def submit_many(self, fn: Callable[[Connection, list[Any]], Any], item: Any) -> None:
+        """Apply `item` through the bulk function `fn(conn, items)`, with its neighbours."""
+        await self._enqueue(fn, (item,), bulk=True)
+
+    async def _enqueue(self, fn: Callable[..., Any], args: tuple[Any, ...], bulk: bool) -> Any:
         if self._queue.qsize() >= self._max_pending:
             raise Overloaded()
         assert self._loop is not None, "Writer.start() was not called"
         future = self._loop.create_future()
-        self._queue.put(_Job(fn, args, future))
+        self._queue.put(_Job(fn, args, future, bulk))
         return await future
 
     def _run(self) -> None:
-        conn: Connection | None = None
         while True:
             batch, stopping = self._take()
             if batch:
-                conn = self._commit(conn, batch)
+                self._commit(batch)
             if stopping:
                 break
-        if conn is not None:
-            conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
     def _take(self) -> tuple[list[_Job], bool]:
         first = self._queue.get()
@@ -109,43 +135,67 @@ class Writer:
             batch.append(item)
         return batch, False
 
-    def _commit(self, conn: Connection | None, batch: list[_Job]) -> Connection | None:
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _commit(self, batch: list[_Job]) -> None:
         try:
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._engine.connect()
-            with conn.begin():
-                for job in batch:
-                    _run_in_savepoint(conn, job)
+            self._transaction(batch, careful=False)
+        except _Failed:
+            self._careful(batch)
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
-            log.warning("batch commit failed, retrying its writes one by one: %s", exc)
-            _discard(conn)
-            conn = None
-            for job in batch:
-                job.error, job.retry = None, True
-        retries = [job for job in batch if job.retry]
-        for job in retries:
-            conn = self._commit_alone(conn, job)
+            self._lost(batch, exc)
+        for job in batch:
+            if job.retry:
+                self._commit_alone(job)
         self.batches += 1
         self.jobs += len(batch)
         self._resolve(batch)
-        return conn
 
-    def _commit_alone(self, conn: Connection | None, job: _Job) -> Connection | None:
+    def _careful(self, batch: list[_Job]) -> None:
+        for job in batch:
+            job.result, job.error, job.retry = None, None, False
+        try:
+            self._transaction(batch, careful=True)
+        except Exception as exc:
+            self._lost(batch, exc)
+
+    def _lost(self, batch: list[_Job], exc: Exception) -> None:
+        log.warning("batch commit failed, retrying its writes one by one: %s", exc)
+        self._discard()
+        for job in batch:
+            job.result, job.error, job.retry = None, None, True
+
+    def _transaction(self, batch: list[_Job], *, careful: bool) -> None:
+        conn = self._connection()
+        with conn.begin():
+            for run in _runs(batch):
+                if careful:
+                    _apply_carefully(conn, run)
+                else:
+                    _apply(conn, run)
+
+    def _commit_alone(self, job: _Job) -> None:
         job.retry = False
         try:
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._engine.connect()
-            with conn.begin():
-                job.result = job.fn(conn, *job.args)
+            with self._connection().begin():
+                job.call(self._connection())
             job.error = None
         except ApiError as exc:
             job.error = exc
         except Exception as exc:
             log.exception("write failed")
             job.error = exc
-            _discard(conn)
-            conn = None
-        return conn
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # already broken; dropping it is all that is left
+                self._conn.invalidate()
+                self._conn.close()
+        self._conn = None
 
     def _resolve(self, batch: list[_Job]) -> None:
         assert self._loop is not None
@@ -153,10 +203,45 @@ class Writer:
             self._loop.call_soon_threadsafe(_settle, batch)
 
 
+def _runs(batch: list[_Job]) -> Iterator[list[_Job]]:
+    """Single jobs one by one; consecutive bulk items of the same function together."""
+    run: list[_Job] = []
+    for job in batch:
+        if run and not (job.bulk and run[0].bulk and job.fn is run[0].fn):
+            yield run
+            run = []
+        run.append(job)
+    if run:
+        yield run
+
+
+def _apply(conn: Connection, run: list[_Job]) -> None:
+    try:
+        if run[0].bulk:
+            run[0].fn(conn, [job.args[0] for job in run])
+        else:
+            run[0].call(conn)
+    except Exception as exc:
+        raise _Failed() from exc
+
+
+def _apply_carefully(conn: Connection, run: list[_Job]) -> None:
+    if run[0].bulk and len(run) > 1:
+        savepoint = conn.begin_nested()
+        try:
+            run[0].fn(conn, [job.args[0] for job in run])
+            savepoint.commit()
+            return
+        except Exception:
+            savepoint.rollback()
+    for job in run:
+        _run_in_savepoint(conn, job)
+
+
 def _run_in_savepoint(conn: Connection, job: _Job) -> None:
     savepoint = conn.begin_nested()
     try:
-        job.result = job.fn(conn, *job.args)
+        job.call(conn)
         savepoint.commit()
     except ApiError as exc:
         savepoint.rollback()
@@ -166,16 +251,6 @@ def _run_in_savepoint(conn: Connection, job: _Job) -> None:
         # worth one more try on its own once the batch is committed.
         savepoint.rollback()
         job.retry = True
-
-
-def _discard(conn: Connection | None) -> None:
-    if conn is not None:
-        try:
-            conn.invalidate()
-            conn.close()
-        except Exception:  # already broken; dropping it is all that is left
-            pass
-    return None
 
 
 def _settle(batch: list[_Job]) -> None:

@@ -14,6 +14,7 @@ on its own, when these lookups see the other process's rows.
 from __future__ import annotations
 
 import functools
+import itertools
 
 from sqlalchemy import Connection, bindparam, insert, select
 
@@ -30,6 +31,22 @@ _SEEN = select(event_dedup.c.key).where(
 ROWS_PER_INSERT = 200  # 1,400 parameters: within SQLite's and PostgreSQL's limits
 _EVENT_COLUMNS = ("workspace_id", "person_id", "type", "name", "timestamp", "received_at", "data")
 _INSERT_KEYS = insert(event_dedup)
+
+
+Queued = tuple[int, Identifier, Event, int]  # workspace, person named, event, receipt time
+
+
+def track_queued(conn: Connection, items: list[Queued]) -> None:
+    """The writer's bulk function for v1 events queued by concurrent requests.
+
+    Each item's event must carry its timestamp already (receipt time when the
+    client gave none). Consecutive items of one workspace share one
+    `track_many` call.
+    """
+    for workspace_id, group in itertools.groupby(items, key=lambda item: item[0]):
+        run = list(group)
+        now = max(item[3] for item in run)
+        track_many(conn, workspace_id, [(item[1], item[2]) for item in run], now)
 
 
 def track_many(

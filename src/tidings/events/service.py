@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -29,6 +29,10 @@ class Event:
     data_json: str
     timestamp: int | None
     dedup_id: str | None
+
+    def received(self, now: int) -> Event:
+        """This event with its timestamp defaulted to the receipt time."""
+        return self if self.timestamp is not None else replace(self, timestamp=now)
 
 
 def parse_event(

@@ -1,4 +1,8 @@
-"""One log line per request, plain or JSON."""
+"""One log line per request, plain or JSON, and the logging set-up for the rest.
+
+Access lines are the hot path (one per request), so they are formatted and
+written to stderr directly instead of going through `logging` records.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,34 @@ import json
 import logging
 import sys
 import time
-from typing import Any
-
-log = logging.getLogger("tidings.access")
+from typing import Any, TextIO
 
 
 class RequestLog:
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.json = fmt == "json"
+        self.stream = stream
+        self.enabled = enabled
 
     def line(self, scope: dict[str, Any], status: int, seconds: float) -> None:
-        if not log.isEnabledFor(logging.INFO):
+        if not self.enabled:
             return
         client = scope.get("client") or ("-", 0)
+        path = (scope.get("raw_path") or b"").decode("latin-1") or scope["path"]
         if self.json:
-            log.info(
-                json.dumps(
-                    {
-                        "ts": round(time.time(), 3),
-                        "client": client[0],
-                        "method": scope["method"],
-                        "path": scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-                        "status": status,
-                        "ms": round(seconds * 1000, 2),
-                    }
-                )
+            text = json.dumps(
+                {
+                    "ts": round(time.time(), 3),
+                    "client": client[0],
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                }
             )
         else:
-            path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
-            log.info(
-                '%s "%s %s" %d %.2fms', client[0], scope["method"], path, status, seconds * 1000
-            )
+            text = f'{client[0]} "{scope["method"]} {path}" {status} {seconds * 1000:.2f}ms'
+        (self.stream or sys.stderr).write(text + "\n")
 
 
 def configure(level: str = "INFO") -> None:
