@@ -61,6 +61,7 @@ def server(database_url: str, db: Any, tls: dict[str, str]) -> Iterator[Server]:
         database_url=database_url, port=port, ssl_certfile=tls["cert"], ssl_keyfile=tls["key"]
     )
     config = server_config(settings)
+    config.timeout_graceful_shutdown = 2  # a client left open must not hold up the run
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

@@ -188,3 +188,16 @@ def test_official_python_client_batch(api, server, monkeypatch):
     assert msgspec.json.decode(response.content) == {}
     shown = api.attributes("py@x.io", "email").json()["customer"]
     assert shown["id"] == "py-1" and shown["attributes"]["plan"] == "pro"
+
+
+def test_a_timestamp_past_64_bits_is_a_400_in_the_v2_format(api):
+    operation = {
+        "type": "person",
+        "identifiers": {"id": "big-ts"},
+        "action": "event",
+        "name": "x",
+        "timestamp": 2**64,
+    }
+    response = api.track("POST", "/api/v2/entity", json=operation)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "timestamp"

@@ -8,6 +8,7 @@ from typing import Any
 
 from tidings.errors import bad_request
 from tidings.events.service import Event
+from tidings.events.timestamps import unix_seconds
 from tidings.people.identifiers import Identifier
 
 
@@ -35,9 +36,10 @@ def timestamp(value: Any) -> int | None:
     """An optional unix timestamp in seconds (floats are truncated)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    seconds = unix_seconds(value)
+    if seconds is None:
         raise bad_request("timestamp must be a unix timestamp in seconds", "timestamp")
-    return int(value)
+    return seconds
 
 
 def relationship_list(items: Any, required: bool = True) -> list[Any]:
