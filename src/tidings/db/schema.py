@@ -232,3 +232,20 @@ forms = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("submissions", BigInteger, nullable=False),
 )
+
+# Pipelines messages refused without strict mode: answered 200, kept here
+# (and counted in /metrics) so nothing is lost silently. Pruned after 7 days.
+cdp_rejections = Table(
+    "cdp_rejections",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("received_at", BigInteger, nullable=False),
+    Column("reason", String(32), nullable=False),  # the error code: invalid_request | too_large
+    Column("message", Text, nullable=False),
+    Column("type", String(32), nullable=False),  # the message's type, "" when unknown
+    Column("message_id", String(255)),
+    Column("size", Integer, nullable=False),  # bytes of the message as compact JSON
+    Column("snippet", Text, nullable=False),  # its first 512 characters
+    Index(None, "workspace_id", "received_at"),
+)

@@ -1,0 +1,115 @@
+"""Pipelines API (`POST /v1/identify|track|page|screen|group|alias|batch`), Segment-compatible.
+
+Auth: the workspace's write key as HTTP Basic `write_key:` or Bearer (the
+dispatcher checks a header), else a `writeKey` field in the body. Bodies may
+be gzip-compressed (`Content-Encoding: gzip`). Success is `200 {}` once
+committed; errors are `{"code", "message"}` (surface `cdp`).
+
+Validation follows Customer.io: without `X-Strict-Mode: 1` an invalid or
+oversize message (or request) is still answered 200, and recorded as rejected
+(`pipelines.rejections`, counted in `/metrics` as
+`tidings_rejections_total{surface="cdp",reason="dropped_<code>"}`); the valid
+messages of a batch apply. With strict mode the first problem refuses the
+whole request: 400 `invalid_request`, or 413 `too_large`, and nothing is
+written. Whatever the mode, malformed JSON (or gzip) is a 400 and a bad write
+key a 401.
+
+Our extension: `GET /v1/pipelines/rejections` (App API key, `?limit=&start=`)
+lists the workspace's recent rejections, newest first.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from tidings.api.http import Request, Response, json_response, ok
+from tidings.errors import ApiError, bad_request
+from tidings.pipelines import ingest, parse, rejections
+from tidings.pipelines.ingest import Item
+
+if TYPE_CHECKING:
+    from tidings.app import Tidings
+
+SINGLE = ("identify", "track", "page", "screen", "group", "alias")
+MAX_INFLATED = 4 * 1024 * 1024  # a gzip body may not inflate past the raw body limit
+
+
+def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
+    async def receive(request: Request, endpoint: str | None) -> Response:
+        strict = (request.header("x-strict-mode") or "").strip().lower() in ("1", "true")
+        request.body = inflate(request)
+        body = request.json()
+        if request.workspace is None:
+            key = body.get("writeKey") if isinstance(body, dict) else None
+            request.workspace = await app.auth.cdp(request, key if isinstance(key, str) else None)
+        now = app.now()
+        items = messages(body, len(request.body), endpoint, now)
+        if strict:
+            for item in items:
+                if isinstance(item, rejections.Rejected):
+                    raise item.error
+        if not items:
+            return ok()
+        refused = await app.write(ingest.ingest, request.workspace.id, items, now, strict)
+        for reason in refused:
+            app.metrics.rejections[("cdp", f"dropped_{reason}")] += 1
+        return ok()
+
+    def single(endpoint: str):  # type: ignore[no-untyped-def]
+        async def handler(request: Request) -> Response:
+            return await receive(request, endpoint)
+
+        return handler
+
+    async def batch(request: Request) -> Response:
+        return await receive(request, None)
+
+    async def recent_rejections(request: Request) -> Response:
+        page = rejections.parse_page(request.query)
+        return json_response(await app.read(rejections.recent, request.workspace.id, page))
+
+    for endpoint in SINGLE:
+        router.add("POST", f"/v1/{endpoint}", single(endpoint), "cdp")
+    router.add("POST", "/v1/batch", batch, "cdp")
+    router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app")
+
+
+def messages(body: Any, size: int, endpoint: str | None, now: int) -> list[Item]:
+    """The request's messages, each parsed or `Rejected`; a refused request is one `Rejected`."""
+    limit, what = (parse.MESSAGE_LIMIT, "a message") if endpoint else (parse.BATCH_LIMIT, "a batch")
+    try:
+        parse.check_size(size, limit, what)
+        if endpoint is not None:
+            return [parse.parse_message(body, now, endpoint)]
+        raw_items = parse.batch_items(body)
+    except ApiError as exc:
+        return [rejections.rejected(exc, body, size)]
+    measure = size > parse.MESSAGE_LIMIT
+    return [_parse_item(item, now, measure) for item in raw_items]
+
+
+def _parse_item(raw: Any, now: int, measure: bool) -> Item:
+    try:
+        if measure:
+            parse.check_size(parse.item_size(raw), parse.MESSAGE_LIMIT, "a message")
+        return parse.parse_message(raw, now)
+    except ApiError as exc:
+        return rejections.rejected(exc, raw)
+
+
+def inflate(request: Request) -> bytes:
+    """The request body, gunzipped when `Content-Encoding: gzip` says so."""
+    encoding = (request.header("content-encoding") or "identity").strip().lower()
+    if encoding == "identity":
+        return request.body
+    if encoding != "gzip":
+        raise bad_request(f"unsupported Content-Encoding: {encoding}")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(request.body, MAX_INFLATED)
+    except zlib.error as exc:
+        raise ApiError(400, "body is not valid gzip", code="malformed_json") from exc
+    if inflater.unconsumed_tail:
+        raise ApiError(413, "request body too large", code="too_large")
+    return body

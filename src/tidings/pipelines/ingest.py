@@ -1,0 +1,95 @@
+"""One Pipelines request applied inside the caller's transaction: one write job.
+
+Messages apply in request order. A run of consecutive plain events (track
+calls that are not semantic events, page and screen views) goes through
+`pipelines.bulk` in a few statements; every other message runs through
+`pipelines.service.apply` in a SAVEPOINT of its own, so one refused at
+apply time (an object's attributes over 100 KB, say) writes nothing while
+its neighbours commit. Refused messages are recorded in `cdp_rejections`
+in the same transaction.
+
+In strict mode nothing is recorded: a message refused at apply time raises,
+the writer rolls the whole request back, and the client gets the 4xx.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from tidings.errors import ApiError
+from tidings.pipelines import bulk, rejections, service
+from tidings.pipelines.parse import Message
+from tidings.pipelines.rejections import Rejected
+
+Item = Message | Rejected
+
+
+def ingest(
+    conn: Connection, workspace_id: int, items: list[Item], now: int, strict: bool
+) -> list[str]:
+    """Apply the messages, record the refused ones; returns the refusals' reason codes."""
+    refused = [item for item in items if isinstance(item, Rejected)]
+    index, count = 0, len(items)
+    while index < count:
+        item = items[index]
+        if isinstance(item, Rejected):
+            index += 1
+        elif is_plain_event(item):
+            end = _run_end(items, index)
+            run = [m for m in items[index:end] if isinstance(m, Message)]
+            bulk.track_run(conn, workspace_id, run, now)
+            index = end
+        else:
+            error = _apply_one(conn, workspace_id, item, now, strict)
+            if error is not None:
+                refused.append(_rejected(error, item))
+            index += 1
+    rejections.record(conn, workspace_id, refused, now)
+    return [item.reason for item in refused]
+
+
+def is_plain_event(item: Item) -> bool:
+    """A track (not semantic), page or screen message: it only appends to the log."""
+    return isinstance(item, Message) and _plain(item)
+
+
+def _plain(msg: Message) -> bool:
+    return msg.type in ("track", "page", "screen") and msg.semantic is None
+
+
+def _run_end(items: list[Item], start: int) -> int:
+    """The end of the run of plain events (and refused items) from `start`."""
+    end = start
+    while end < len(items):
+        item = items[end]
+        if isinstance(item, Message) and not _plain(item):
+            break
+        end += 1
+    return end
+
+
+def _apply_one(
+    conn: Connection, workspace_id: int, msg: Message, now: int, strict: bool
+) -> ApiError | None:
+    if strict:
+        service.apply(conn, workspace_id, msg, now)
+        return None
+    savepoint = conn.begin_nested()
+    try:
+        service.apply(conn, workspace_id, msg, now)
+    except ApiError as exc:
+        savepoint.rollback()
+        return exc
+    savepoint.commit()
+    return None
+
+
+def _rejected(error: ApiError, msg: Message) -> Rejected:
+    return Rejected(
+        reason=error.code,
+        message=error.message,
+        type=msg.type,
+        message_id=msg.message_id,
+        size=len(msg.data_json.encode()),
+        snippet=msg.data_json[: rejections.SNIPPET_CHARS],
+    )

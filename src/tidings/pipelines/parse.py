@@ -1,0 +1,347 @@
+"""Segment messages: validation, timestamps and the stored layout (pure, no database).
+
+A message is validated the same way whether it came alone (`POST /v1/track`)
+or inside `/v1/batch`; a batch's `context`, `integrations` and `sentAt` apply
+to each item (the item's own keys win, one level deep for the two objects).
+A problem raises `ApiError` (code `invalid_request`, or `too_large`); the
+caller decides whether that refuses the request (strict mode) or records the
+message as rejected.
+
+What is stored
+--------------
+track, page and screen become rows of the activity log (`events.type`
+`event`, `page` or `screen`; `events.name` the event name, or the page or
+screen name, else the page's `properties.url`) whose `data` is
+
+    {...properties, "_cdp": {...every other key of the message..., "receivedAt": ISO}}
+
+that is, the message minus `type`, its name key (`event`, or `name`) and
+`properties`, so it can be rebuilt exactly: `context`, `integrations`,
+`messageId`, `userId`, `anonymousId`, `timestamp`, `sentAt`,
+`originalTimestamp`, `category` and unknown keys all sit under `_cdp`
+(`writeKey`, a credential, is never stored). identify, group and alias are
+logged alike as activities of type `identify`, `group` and `alias` with
+data `{"traits": {...}, "_cdp": {...}}` (no `traits` for alias). The App
+API's `/v1/customers/{id}/activities` shows all of them.
+
+Timestamps
+----------
+ISO 8601 strings with any offset (none means UTC), or unix seconds, are kept
+as whole unix seconds. Without `timestamp`, `originalTimestamp` corrected for
+the client's clock skew (`receivedAt - (sentAt - originalTimestamp)`) is
+used, else the time received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from tidings.errors import ApiError, bad_request
+from tidings.events.service import MAX_NAME_BYTES
+from tidings.events.timestamps import unix_seconds
+from tidings.objects.store import ObjectRef, parse_ref
+from tidings.people.attributes import check_attributes
+from tidings.people.identifiers import check_id
+from tidings.people.service import parse_identify
+from tidings.pipelines import semantic
+
+TYPES = ("identify", "track", "page", "screen", "group", "alias")
+EVENT_TYPES = {"track": "event", "page": "page", "screen": "screen"}
+MESSAGE_LIMIT = 32 * 1024
+BATCH_LIMIT = 500 * 1024
+MAX_MESSAGE_ID_BYTES = 200  # the dedup key column holds 255, with a prefix
+MAX_PAGE_NAME_BYTES = 255  # the events.name column
+
+_NOT_ENVELOPE = {
+    "track": frozenset({"type", "event", "properties", "writeKey"}),
+    "page": frozenset({"type", "name", "properties", "writeKey"}),
+    "screen": frozenset({"type", "name", "properties", "writeKey"}),
+    "identify": frozenset({"type", "traits", "writeKey"}),
+    "group": frozenset({"type", "traits", "writeKey"}),
+    "alias": frozenset({"type", "writeKey"}),
+}
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """What a group call does: upsert `ref` with `attributes`, relate with `relationship`."""
+
+    ref: ObjectRef
+    attributes: dict[str, Any]
+    relationship: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One validated message.
+
+    `payload` is the properties (track, page, screen) or traits (identify,
+    group); `data_json` is what the activity log stores (see the module doc).
+    `semantic` is set for Customer.io's semantic track events (BEHAVIOUR 6.5)
+    and `group` for group calls.
+    """
+
+    type: str
+    user_id: str | None
+    anonymous_id: str | None
+    message_id: str | None
+    timestamp: int
+    name: str
+    payload: dict[str, Any]
+    data_json: str
+    group_id: str | None = None
+    previous_id: str | None = None
+    group: Group | None = None
+    semantic: semantic.Semantic | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        """The per-workspace dedup key ("" when the message has no messageId)."""
+        return f"cdp:{self.message_id}" if self.message_id else ""
+
+    @property
+    def event_type(self) -> str:
+        """`events.type` for track, page and screen messages."""
+        return EVENT_TYPES[self.type]
+
+
+def parse_message(raw: Any, received_at: int, endpoint: str | None = None) -> Message:
+    """Validate one message; `endpoint` (identify, track, ...) overrides its `type`."""
+    if not isinstance(raw, dict):
+        raise bad_request("a message must be a JSON object")
+    kind = endpoint or raw.get("type")
+    if not isinstance(kind, str) or kind not in TYPES:
+        raise bad_request("type must be one of " + ", ".join(TYPES), "type")
+    user_id = _id(raw.get("userId"), "userId")
+    anonymous_id = _id(raw.get("anonymousId"), "anonymousId")
+    message_id = _message_id(raw.get("messageId"))
+    when = _when(raw, received_at)
+    envelope = {k: v for k, v in raw.items() if k not in _NOT_ENVELOPE[kind]}
+    envelope["receivedAt"] = iso(received_at)
+    common = (user_id, anonymous_id, message_id, when)
+    if kind in EVENT_TYPES:
+        return _event(kind, raw, common, envelope)
+    if kind == "identify":
+        return _identify(raw, common, envelope)
+    if kind == "group":
+        return _group(raw, common, envelope)
+    return _alias(raw, common, envelope)
+
+
+Common = tuple[str | None, str | None, str | None, int]
+
+
+def _event(kind: str, raw: dict[str, Any], common: Common, envelope: dict[str, Any]) -> Message:
+    user_id, anonymous_id, message_id, when = common
+    properties = _object(raw.get("properties"), "properties")
+    sem = None
+    if kind == "track":
+        name = _event_name(raw)
+        sem = semantic.parse(name, user_id, raw, properties, when)
+    else:
+        name = _page_name(raw, properties)
+    if sem is None:
+        _need_someone(user_id, anonymous_id)
+    data = _encode({**properties, "_cdp": envelope}).decode()
+    return Message(
+        kind, user_id, anonymous_id, message_id, when, name, properties, data, semantic=sem
+    )
+
+
+def _event_name(raw: dict[str, Any]) -> str:
+    name = raw.get("event")
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request("event is required and must be a non-empty string", "event")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise bad_request(f"event cannot be longer than {MAX_NAME_BYTES} bytes", "event")
+    return name
+
+
+def _page_name(raw: dict[str, Any], properties: dict[str, Any]) -> str:
+    """A page or screen's `name`, else (pages) its URL, cut to the column's size."""
+    name = raw.get("name")
+    if name is not None and not isinstance(name, str):
+        raise bad_request("name must be a string", "name")
+    if not name:
+        url = properties.get("url")
+        name = url if isinstance(url, str) else ""
+    encoded = name.encode()
+    if len(encoded) > MAX_PAGE_NAME_BYTES:
+        name = encoded[:MAX_PAGE_NAME_BYTES].decode(errors="ignore")
+    return name
+
+
+def _identify(raw: dict[str, Any], common: Common, envelope: dict[str, Any]) -> Message:
+    user_id, anonymous_id, message_id, when = common
+    _need_someone(user_id, anonymous_id)
+    traits = _object(raw.get("traits"), "traits")
+    parse_identify({**traits, "_timestamp": when}, when)  # Track's attribute rules
+    data = _encode({"traits": traits, "_cdp": envelope}).decode()
+    return Message("identify", user_id, anonymous_id, message_id, when, "", traits, data)
+
+
+def _group(raw: dict[str, Any], common: Common, envelope: dict[str, Any]) -> Message:
+    user_id, anonymous_id, message_id, when = common
+    group_id = _id(raw.get("groupId"), "groupId")
+    if group_id is None:
+        raise bad_request("groupId is required", "groupId")
+    traits = _object(raw.get("traits"), "traits")
+    type_id = traits.get("object_type_id", "1")
+    ref = parse_ref({"object_type_id": type_id, "object_id": group_id}, "traits")
+    relationship = _object(traits.get("relationshipAttributes"), "traits.relationshipAttributes")
+    attributes = {
+        k: v for k, v in traits.items() if k not in ("object_type_id", "relationshipAttributes")
+    }
+    check_attributes(attributes)
+    check_attributes(relationship)
+    data = _encode({"traits": traits, "_cdp": envelope}).decode()
+    spec = Group(ref, attributes, relationship)
+    return Message(
+        "group",
+        user_id,
+        anonymous_id,
+        message_id,
+        when,
+        group_id,
+        traits,
+        data,
+        group_id,
+        group=spec,
+    )
+
+
+def _alias(raw: dict[str, Any], common: Common, envelope: dict[str, Any]) -> Message:
+    user_id, anonymous_id, message_id, when = common
+    previous_id = _id(raw.get("previousId"), "previousId")
+    if user_id is None or previous_id is None:
+        raise bad_request("alias needs both previousId and userId", "previousId")
+    data = _encode({"_cdp": envelope}).decode()
+    return Message(
+        "alias", user_id, anonymous_id, message_id, when, "", {}, data, previous_id=previous_id
+    )
+
+
+def _need_someone(user_id: str | None, anonymous_id: str | None) -> None:
+    if user_id is None and anonymous_id is None:
+        raise bad_request("userId or anonymousId is required", "userId")
+
+
+def _id(value: Any, field: str) -> str | None:
+    """A user, anonymous, group or previous id: a string (numbers are stringified)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise bad_request(f"{field} must be a string", field)
+    text = value if isinstance(value, str) else str(value)
+    check_id(text, field)
+    return text
+
+
+def _message_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise bad_request("messageId must be a string", "messageId")
+    if len(value.encode()) > MAX_MESSAGE_ID_BYTES:
+        message = f"messageId cannot be longer than {MAX_MESSAGE_ID_BYTES} bytes"
+        raise bad_request(message, "messageId")
+    return value
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"{field} must be an object", field)
+    return value
+
+
+def _when(raw: dict[str, Any], received_at: int) -> int:
+    """When the message happened (see "Timestamps" in the module doc)."""
+    stamp = _time(raw, "timestamp")
+    sent = _time(raw, "sentAt")
+    original = _time(raw, "originalTimestamp")
+    for key in ("context", "integrations"):
+        _object(raw.get(key), key)
+    if stamp is not None:
+        return stamp
+    if original is not None:
+        return received_at - (sent - original) if sent is not None else original
+    return received_at
+
+
+def _time(raw: dict[str, Any], field: str) -> int | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    seconds = parse_time(value)
+    if seconds is None:
+        raise bad_request(f"{field} must be an ISO 8601 date-time", field)
+    return seconds
+
+
+def parse_time(value: Any) -> int | None:
+    """ISO 8601 (any offset; none means UTC) or unix seconds, as unix seconds; else None."""
+    if not isinstance(value, str):
+        return unix_seconds(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+# ----------------------------------------------------------------- requests
+
+
+def check_size(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise ApiError(413, f"{what} cannot be larger than {limit} bytes", code="too_large")
+
+
+def batch_items(body: Any) -> list[Any]:
+    """The items of a `/v1/batch` body, with the batch-level defaults applied to each.
+
+    Raises when the request as a whole is invalid: not an object, `batch` not
+    an array, or batch-level `context`/`integrations` not objects.
+    """
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object")
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise bad_request("batch must be an array", "batch")
+    shared = {key: _object(body.get(key), key) for key in ("context", "integrations")}
+    sent_at = body.get("sentAt")
+    for item in items:
+        if isinstance(item, dict):
+            _apply_defaults(item, shared, sent_at)
+    return items
+
+
+def _apply_defaults(item: dict[str, Any], shared: dict[str, dict[str, Any]], sent_at: Any) -> None:
+    for key, values in shared.items():
+        if not values:
+            continue
+        own = item.get(key)
+        if own is None:
+            item[key] = values
+        elif isinstance(own, dict):
+            item[key] = {**values, **own}
+    if sent_at is not None and item.get("sentAt") is None:
+        item["sentAt"] = sent_at
+
+
+def item_size(item: Any) -> int:
+    """A batch item's size as compact JSON (what the 32 KB per message limit measures)."""
+    return len(_encode(item))

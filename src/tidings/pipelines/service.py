@@ -1,0 +1,254 @@
+"""Applying one Pipelines message inside the caller's transaction (never commits).
+
+Who a message is about
+----------------------
+`userId` names the person with that `id`, created on first mention as the
+Track API does (a suppressed id drops the message). `anonymousId` alone names
+whoever carries that `anonymous_id` attribute, else the anonymous profile.
+With both, track/page/screen/group belong to `userId` and identify joins the
+two (below).
+
+The anonymous profile
+---------------------
+A person row needs an identifier, so an anonymous profile is not a row:
+
+- its events are stored with `person_id` NULL and `anonymous_id` set, as the
+  Track API's anonymous events are;
+- its group relationships wait under the anonymous id
+  (`objects.service.identify_anonymous`);
+- its traits wait too: an anonymous identify is logged as an `identify`
+  activity with `person_id` NULL whose data holds the traits (pending traits).
+
+An identify with both ids, an alias whose `previousId` is not a known user id,
+or an anonymous identify whose traits carry an `email` (which then names the
+person, as Customer.io allows) claims the anonymous profile for the person:
+a person row holding that `anonymous_id` but no `id` (made from an email
+earlier) is merged into the person under Track's merge_customers rules;
+pending traits are applied (oldest first, each at its own timestamp, so newer
+values already stored win); the `anonymous_id` attribute is set, which adopts
+the events of the last 30 days and the relationships
+(`people.service.apply_attributes`); every pending identify becomes the
+person's. An `anonymous_id` another person with an `id` holds is not claimed:
+it belongs to one person only. Setting `anonymous_id` through the Track API adopts events and
+relationships but not pending traits, a Pipelines notion.
+
+Every message is logged on the person (or the anonymous profile) it is about,
+in the layout `pipelines.parse` documents. A messageId seen before in the
+workspace drops the message (`events.store.first_sighting`, key
+`cdp:<messageId>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, and_, select, update
+
+from tidings.db.schema import attributes, events, people
+from tidings.events import store as event_store
+from tidings.objects import service as objects
+from tidings.people import merge
+from tidings.people import service as person_service
+from tidings.people import store as people_store
+from tidings.people.identifiers import Identifier
+from tidings.people.store import Person
+from tidings.pipelines import semantic
+from tidings.pipelines.parse import EVENT_TYPES, Message
+
+
+def apply(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
+    """Apply one message; a messageId the workspace has seen before drops it."""
+    if not event_store.first_sighting(conn, workspace_id, msg.dedup_key, now):
+        return
+    _APPLY[msg.type](conn, workspace_id, msg, now)
+
+
+def identify(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
+    """Traits become attributes (Track's identify rules); see the module doc for ids."""
+    request = _identify_request(msg.payload, msg.timestamp, now)
+    if msg.user_id is not None:
+        ident: Identifier | None = Identifier("id", msg.user_id)
+    else:
+        owner = _anonymous_owner(conn, workspace_id, msg.anonymous_id)
+        email = request.body_ids.get("email")
+        ident = Identifier("cio_id", owner.cio_id) if owner else _by_email(email)
+    if ident is None:
+        _log(conn, workspace_id, msg, now, None, msg.anonymous_id)  # pending traits
+        return
+    person = person_service.identify(conn, workspace_id, ident, request, now)
+    if person is None:
+        return
+    if msg.anonymous_id is not None:
+        person = claim_anonymous(conn, person, msg.anonymous_id, now)
+    _log(conn, workspace_id, msg, now, person.pk, None)
+
+
+def track(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
+    """An event, page or screen view; a semantic event acts first (`pipelines.semantic`).
+
+    A semantic event is then logged like any other, except that it never
+    creates a person just to hold its record.
+    """
+    if msg.semantic is None:
+        record(conn, workspace_id, msg, now, create=True)
+        return
+    semantic.act(conn, workspace_id, msg.semantic, msg.user_id, now)
+    record(conn, workspace_id, msg, now, create=False)
+
+
+def group(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
+    """Upsert the object and relate the person (or anonymous profile) to it."""
+    spec = msg.group
+    assert spec is not None
+    if msg.user_id is not None:
+        related = [(Identifier("id", msg.user_id), spec.relationship)]
+        objects.identify_object(conn, workspace_id, spec.ref, spec.attributes, related, now)
+    elif msg.anonymous_id is not None:
+        waiting = [(msg.anonymous_id, spec.relationship)]
+        objects.identify_anonymous(conn, workspace_id, spec.ref, spec.attributes, waiting, now)
+    else:
+        objects.identify_object(conn, workspace_id, spec.ref, spec.attributes, [], now)
+    record(conn, workspace_id, msg, now, create=False)
+
+
+def alias(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
+    """Merge `previousId` into `userId`: a known user id under merge_customers rules,
+    anything else as an anonymous id the user claims."""
+    assert msg.user_id is not None and msg.previous_id is not None
+    user = Identifier("id", msg.user_id)
+    person = person_service.find_or_create(conn, workspace_id, user, now)
+    if person is None:
+        return
+    previous = Identifier("id", msg.previous_id)
+    if people_store.find(conn, workspace_id, previous) is not None:
+        merge.merge_people(conn, workspace_id, user, previous, now)
+    else:
+        person = claim_anonymous(conn, person, msg.previous_id, now)
+    _log(conn, workspace_id, msg, now, person.pk, None)
+
+
+def record(conn: Connection, workspace_id: int, msg: Message, now: int, *, create: bool) -> None:
+    """Log a message on the person (created if `create`) or anonymous profile it names.
+
+    Nothing is logged for a suppressed userId, nor, without `create`, for a
+    person who does not exist (any more).
+    """
+    if msg.user_id is not None:
+        ident = Identifier("id", msg.user_id)
+        if create:
+            person = person_service.find_or_create(conn, workspace_id, ident, now)
+        else:
+            person = people_store.find(conn, workspace_id, ident)
+        if person is not None:
+            _log(conn, workspace_id, msg, now, person.pk, None)
+    elif msg.anonymous_id is not None:
+        owner = _anonymous_owner(conn, workspace_id, msg.anonymous_id)
+        _log(conn, workspace_id, msg, now, owner.pk if owner else None, msg.anonymous_id)
+
+
+def claim_anonymous(conn: Connection, person: Person, anonymous_id: str, now: int) -> Person:
+    """Make an anonymous profile the person's (see the module doc); returns the person.
+
+    `anonymous_id` is unique to one person: when another person with an `id`
+    already holds it, nothing is claimed (as identify refuses to share it).
+    """
+    workspace_id = person.workspace_id
+    me = Identifier("cio_id", person.cio_id)
+    for other in _unnamed_holders(conn, workspace_id, anonymous_id, person.pk):
+        merge.merge_people(conn, workspace_id, me, Identifier("cio_id", other), now)
+    holder = _anonymous_owner(conn, workspace_id, anonymous_id)
+    if holder is not None and holder.pk != person.pk:
+        return person
+    for when, traits in _pending_traits(conn, workspace_id, anonymous_id):
+        request = _identify_request(traits, when, now)
+        person = person_service.identify(conn, workspace_id, me, request, now) or person
+    person_service.apply_attributes(conn, person, {"anonymous_id": anonymous_id}, now, now)
+    conn.execute(
+        update(events).where(_pending(workspace_id, anonymous_id)).values(person_id=person.pk)
+    )
+    return person
+
+
+def _identify_request(traits: dict[str, Any], when: int, now: int) -> Any:
+    return person_service.parse_identify({**traits, "_timestamp": when}, now)
+
+
+def _by_email(email: str | None) -> Identifier | None:
+    return Identifier("email", email) if email else None
+
+
+def _anonymous_owner(conn: Connection, workspace_id: int, anonymous_id: Any) -> Person | None:
+    return people_store.find_by_attribute(conn, workspace_id, "anonymous_id", anonymous_id)
+
+
+def _pending(workspace_id: int, anonymous_id: str) -> Any:
+    return and_(
+        events.c.workspace_id == workspace_id,
+        events.c.anonymous_id == anonymous_id,
+        events.c.person_id.is_(None),
+        events.c.type == "identify",
+    )
+
+
+def _pending_traits(
+    conn: Connection, workspace_id: int, anonymous_id: str
+) -> list[tuple[int, dict[str, Any]]]:
+    """(timestamp, traits) of the anonymous profile's identifies, oldest first."""
+    rows = conn.execute(
+        select(events.c.timestamp, events.c.data)
+        .where(_pending(workspace_id, anonymous_id))
+        .order_by(events.c.timestamp, events.c.id)
+    )
+    found = [(when, msgspec.json.decode(data).get("traits") or {}) for when, data in rows]
+    return [(when, traits) for when, traits in found if traits]
+
+
+def _unnamed_holders(
+    conn: Connection, workspace_id: int, anonymous_id: str, keep_pk: int
+) -> list[str]:
+    """cio_ids of other people with this anonymous_id and no `id` (made from an email)."""
+    rows = conn.execute(
+        select(people.c.cio_id)
+        .join(attributes, attributes.c.person_id == people.c.id)
+        .where(
+            attributes.c.workspace_id == workspace_id,
+            attributes.c.name == "anonymous_id",
+            attributes.c.value == anonymous_id,
+            people.c.id != keep_pk,
+            people.c.customer_id.is_(None),
+        )
+    )
+    return [row.cio_id for row in rows]
+
+
+def _log(
+    conn: Connection,
+    workspace_id: int,
+    msg: Message,
+    now: int,
+    person_pk: int | None,
+    anonymous_id: str | None,
+) -> None:
+    event_store.append(
+        conn,
+        workspace_id,
+        person_pk=person_pk,
+        anonymous_id=anonymous_id,
+        type=EVENT_TYPES.get(msg.type, msg.type),
+        name=msg.name,
+        timestamp=msg.timestamp,
+        received_at=now,
+        data=msg.data_json,
+    )
+
+
+_APPLY: dict[str, Callable[[Connection, int, Message, int], None]] = {
+    "identify": identify,
+    "track": track,
+    "page": track,
+    "screen": track,
+    "group": group,
+    "alias": alias,
+}
