@@ -165,7 +165,7 @@ def _guess_surface(path: str) -> str:
         return "track_v2"
     if path.startswith(("/api/", "/unsubscribe", "/push")):
         return "track"
-    return "app"
+    return "cdp" if path in pipelines.PATHS else "app"
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:

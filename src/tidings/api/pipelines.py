@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tidings.app import Tidings
 
 SINGLE = ("identify", "track", "page", "screen", "group", "alias")
+PATHS = frozenset(f"/v1/{name}" for name in (*SINGLE, "batch"))  # errors here are CDP-shaped
 MAX_INFLATED = 4 * 1024 * 1024  # a gzip body may not inflate past the raw body limit
 
 
