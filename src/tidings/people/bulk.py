@@ -12,9 +12,10 @@ import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, insert
 
-from tidings.db.schema import attributes, events, people, suppressions
+from tidings.db.raw import select_in
+from tidings.db.schema import attributes, events, people
 from tidings.events.store import encode
 from tidings.people.identifiers import Identifier
 
@@ -24,15 +25,11 @@ Key = tuple[str, str]  # (identifier kind, stored key)
 
 _COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
 _FIND = {
-    kind: select(people.c.id, column).where(
-        people.c.workspace_id == bindparam("ws"), column.in_(bindparam("keys", expanding=True))
-    )
+    kind: f"SELECT id, {column.name} FROM people WHERE workspace_id = {{0}} "
+    f"AND {column.name} IN ({{1}})"
     for kind, column in _COLUMNS.items()
 }
-_SUPPRESSED = select(suppressions.c.kind, suppressions.c.value).where(
-    suppressions.c.workspace_id == bindparam("ws"),
-    suppressions.c.value.in_(bindparam("keys", expanding=True)),
-)
+_SUPPRESSED = "SELECT kind, value FROM suppressions WHERE workspace_id = {0} AND value IN ({1})"
 _CREATE = insert(people).returning(people.c.id, sort_by_parameter_order=True)
 
 
@@ -42,7 +39,7 @@ def find_many(conn: Connection, workspace_id: int, named: Iterable[Key]) -> dict
     for kind in _COLUMNS:
         keys = [key for k, key in named if k == kind]
         for chunk in chunks(keys):
-            rows = conn.execute(_FIND[kind], {"ws": workspace_id, "keys": chunk})
+            rows = select_in(conn, _FIND[kind], [workspace_id], chunk)
             found.update(((kind, key), pk) for pk, key in rows)
     return found
 
@@ -52,7 +49,7 @@ def suppressed(conn: Connection, workspace_id: int, named: Iterable[Key]) -> set
     keys = [key for kind, key in named if kind in ("id", "email")]
     blocked: set[Key] = set()
     for chunk in chunks(keys):
-        rows = conn.execute(_SUPPRESSED, {"ws": workspace_id, "keys": chunk})
+        rows = select_in(conn, _SUPPRESSED, [workspace_id], chunk)
         blocked.update((kind, value) for kind, value in rows)
     return blocked
 
