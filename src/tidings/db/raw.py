@@ -31,4 +31,4 @@ def select_in(
     backends' parameter limits.
     """
     sql = _sql(template, conn.dialect.paramstyle, len(fixed), len(listed))
-    return list(conn.exec_driver_sql(sql, (*fixed, *listed)))
+    return [tuple(row) for row in conn.exec_driver_sql(sql, (*fixed, *listed))]
