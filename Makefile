@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
+	# customerio-cdp-analytics ships an empty customerio/__init__.py that hides
+	# the Track client's (BEHAVIOUR.md 8.6): reinstall customerio so its wins.
+	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps customerio==3.2.0
 	touch $@
 
 $(NODE_TESTS)/node_modules/.installed: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json

@@ -1,0 +1,192 @@
+"""The official Node Pipelines clients against the real TLS server.
+
+customerio-node 5.2.0's `PipelinesClient` (one request per call, pointed at
+`{url}/v1`, optionally strict) and `@customerio/cdp-analytics-node` (queued
+calls sent in batches to `{host}/v1/batch`). One Node process per module runs
+the calls (`node/cdp.mjs`); Node trusts the test CA through NODE_EXTRA_CA_CERTS.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_pipelines import rejections
+from tests.api.test_track_v1_operations import activities, customer
+
+NODE_DIR = Path(__file__).parent / "node"
+MODULES = NODE_DIR / "node_modules"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None
+    or not (MODULES / "customerio-node").is_dir()
+    or not (MODULES / "@customerio" / "cdp-analytics-node").is_dir(),
+    reason="node or the Node Pipelines clients are not installed (make setup)",
+)
+
+
+class Runner:
+    """A long-lived `node cdp.mjs`: one JSON array of calls in, one array of outcomes out."""
+
+    def __init__(self, ca_path: str, log: Path) -> None:
+        self._log = log
+        self._stderr = log.open("w")
+        self._proc = subprocess.Popen(
+            ["node", "cdp.mjs"],
+            cwd=NODE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": ca_path},
+        )
+
+    def run(self, calls: list[dict]) -> list[dict]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(calls) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise AssertionError("node runner exited: " + self._log.read_text())
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._proc.stdout.close()
+        self._stderr.close()
+
+
+@pytest.fixture(scope="module")
+def node(server, tmp_path_factory):
+    runner = Runner(server.ca_path, tmp_path_factory.mktemp("node-cdp") / "stderr.log")
+    yield runner
+    runner.close()
+
+
+class Clients:
+    """Builds calls for one workspace's Pipelines clients and runs them in one go."""
+
+    def __init__(self, node: Runner, server, creds) -> None:
+        self.node = node
+        self.url = server.url
+        self.key = creds.cdp_write_key
+
+    def pipelines(self, method: str, *args, strict: bool = False, key: str | None = None) -> dict:
+        auth = {"writeKey": key or self.key, "url": self.url + "/v1", "strictMode": strict}
+        return {"client": "pipelines", "auth": auth, "method": method, "args": list(args)}
+
+    def analytics(self, method: str, payload: dict | None = None, key: str | None = None) -> dict:
+        auth = {"writeKey": key or self.key, "host": self.url}
+        return {"client": "analytics", "auth": auth, "method": method, "args": [payload or {}]}
+
+    def run(self, *calls: dict) -> list[dict]:
+        return self.node.run(list(calls))
+
+    def ok(self, *calls: dict) -> list:
+        outcomes = self.run(*calls)
+        for call, outcome in zip(calls, outcomes, strict=True):
+            assert outcome["ok"], (call["method"], outcome)
+        return [outcome["result"] for outcome in outcomes]
+
+
+@pytest.fixture
+def cdp(node, server, api):
+    return Clients(node, server, api.creds)
+
+
+def test_pipelines_client_every_call(cdp, api):
+    results = cdp.ok(
+        cdp.pipelines("identify", {"userId": "n1", "traits": {"email": "n@x.test", "plan": "pro"}}),
+        cdp.pipelines("track", {"userId": "n1", "event": "Paid", "properties": {"amount": 5}}),
+        cdp.pipelines("page", {"userId": "n1", "name": "Pricing"}),
+        cdp.pipelines("screen", {"userId": "n1", "name": "Cart"}),
+        cdp.pipelines("group", {"userId": "n1", "groupId": "org-1", "traits": {"name": "Org"}}),
+        cdp.pipelines("alias", {"userId": "n1", "previousId": "anon-n"}),
+        cdp.pipelines("batch", [{"type": "track", "userId": "n1", "event": "Batched"}]),
+    )
+    assert results == [{}] * 7
+    shown = customer(api, "n1")
+    assert shown["attributes"]["plan"] == "pro"
+    assert shown["attributes"]["anonymous_id"] == "anon-n"
+    events = activities(api, "n1")
+    assert [e["name"] for e in events] == ["Paid", "Batched"]
+    assert events[0]["data"]["_cdp"]["context"]["library"]["name"] == "customerio-node"
+    assert [p["name"] for p in activities(api, "n1", type_="page")] == ["Pricing"]
+    assert [p["name"] for p in activities(api, "n1", type_="screen")] == ["Cart"]
+    related = api.app("GET", "/v1/customers/n1/relationships").json()["cio_relationships"]
+    assert [r["identifiers"]["object_id"] for r in related] == ["org-1"]
+
+
+def test_pipelines_client_semantic_events(cdp, api):
+    device = {"device": {"token": "tok-n", "type": "ios"}}
+    cdp.ok(
+        cdp.pipelines(
+            "track", {"userId": "n2", "event": "Device Created or Updated", "context": device}
+        ),
+    )
+    assert [d["id"] for d in customer(api, "n2")["devices"]] == ["tok-n"]
+    cdp.ok(cdp.pipelines("track", {"userId": "n2", "event": "User Suppressed"}))
+    assert api.attributes("n2").status_code == 404
+    cdp.ok(cdp.pipelines("identify", {"userId": "n2", "traits": {"back": True}}))
+    assert api.attributes("n2").status_code == 404
+    cdp.ok(cdp.pipelines("track", {"userId": "n2", "event": "User Unsuppressed"}))
+    cdp.ok(cdp.pipelines("identify", {"userId": "n2", "traits": {"back": True}}))
+    assert customer(api, "n2")["attributes"]["back"] == "true"
+
+
+def test_pipelines_client_strict_mode(cdp, api):
+    bad = {"userId": "n3", "event": "e", "timestamp": "yesterday"}
+    refused, dropped, wrong_key = cdp.run(
+        cdp.pipelines("track", bad, strict=True),
+        cdp.pipelines("track", bad),
+        cdp.pipelines("track", {"userId": "n3", "event": "e"}, strict=True, key="nope"),
+    )
+    assert not refused["ok"] and refused["error"]["statusCode"] == 400
+    assert json.loads(refused["error"]["body"])["code"] == "invalid_request"
+    assert dropped["ok"]  # without strict mode: 200, and recorded as rejected
+    assert not wrong_key["ok"] and wrong_key["error"]["statusCode"] == 401
+    assert api.attributes("n3").status_code == 404
+    [rejection] = rejections(api)
+    assert "timestamp" in rejection["message"]
+
+
+def test_cdp_analytics_node_batches(cdp, api):
+    calls = [
+        cdp.analytics("identify", {"userId": "a1", "traits": {"plan": "team"}}),
+        cdp.analytics("track", {"anonymousId": "anon-a", "event": "Browsed"}),
+        cdp.analytics("identify", {"userId": "a1", "anonymousId": "anon-a"}),
+        *(
+            cdp.analytics("track", {"userId": "a1", "event": "Clicked", "properties": {"n": n}})
+            for n in range(20)
+        ),
+        cdp.analytics("page", {"userId": "a1", "name": "Home"}),
+        cdp.analytics("screen", {"userId": "a1", "name": "Main"}),
+        cdp.analytics("group", {"userId": "a1", "groupId": "g1", "traits": {"tier": "gold"}}),
+        cdp.analytics("alias", {"userId": "a1", "previousId": "anon-z"}),
+        cdp.analytics("flush"),
+    ]
+    results = cdp.ok(*calls)
+    assert results[-1] == []  # no call failed
+    assert customer(api, "a1")["attributes"]["plan"] == "team"
+    names = [e["name"] for e in activities(api, "a1")]
+    assert names.count("Clicked") == 20 and "Browsed" in names
+    clicked = next(e for e in activities(api, "a1") if e["name"] == "Clicked")
+    library = clicked["data"]["_cdp"]["context"]["library"]["name"]
+    assert library == "@customerio/cdp-analytics-node"
+    assert [p["name"] for p in activities(api, "a1", type_="page")] == ["Home"]
+    related = api.app("GET", "/v1/customers/a1/relationships").json()["cio_relationships"]
+    assert [r["identifiers"]["object_id"] for r in related] == ["g1"]
+
+
+def test_cdp_analytics_node_with_a_bad_key(cdp, api):
+    results = cdp.ok(
+        cdp.analytics("track", {"userId": "x", "event": "e"}, key="nope"),
+        cdp.analytics("flush", key="nope"),
+    )
+    [failure] = results[-1]
+    assert "401" in failure["message"]
