@@ -186,3 +186,25 @@ def workspace_list(data_dir: str, database_url: str | None) -> None:
     db.dispose()
     for ws in rows:
         click.echo(json.dumps({"workspace_id": ws.id, "name": ws.name, "site_id": ws.site_id}))
+
+
+@main.group()
+def rejections() -> None:
+    """Pipelines messages refused without strict mode (answered 200, kept for 7 days)."""
+
+
+@rejections.command("list")
+@store_options
+@click.option("--workspace-id", type=int, required=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def rejections_list(data_dir: str, database_url: str | None, workspace_id: int, limit: int) -> None:
+    """Print a workspace's recent rejections, newest first, one JSON object a line."""
+    from tidings.paging import PageRequest
+    from tidings.pipelines.rejections import recent
+
+    _, db = _open(data_dir, database_url)
+    with db.reader.connect() as conn:
+        found = recent(conn, workspace_id, PageRequest(limit))
+    db.dispose()
+    for item in found["rejections"]:
+        click.echo(json.dumps(item))
