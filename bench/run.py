@@ -16,9 +16,12 @@ Benchmarks (each on a freshly started server with a fresh temporary data dir):
               the app layer (routing, auth, JSON, logging) leaves for `single`
   bare-batch  the bare app fed the v2 batch load (same bodies as `batch`)
   batch       Track v2 `POST /api/v2/batch`, 100 person event operations/request
+  cdp-batch   Pipelines `POST /v1/batch`, 100 track calls/request shaped as
+              customerio-cdp-analytics sends them (context, ISO timestamps, a
+              unique messageId each); its baseline is `bare-batch`
 
-Asking for `single` or `nowrite` also runs `bare`, and `batch` also runs
-`bare-batch`, right before it, so every ratio compares numbers measured a
+Asking for `single` or `nowrite` also runs `bare`, and `batch` or `cdp-batch`
+also runs `bare-batch`, right before it, so every ratio compares numbers measured a
 minute apart on the same machine with the same uvicorn and the same wrk
 (`--no-baseline` skips them). With `--repeat N` the table shows the median
 round and the median of the per-round ratios.
@@ -67,6 +70,7 @@ CDP_KEY = "bench-cdp-write-key"
 
 SINGLE_TARGET_RATIO = 0.3  # single-event req/s as a share of the bare app's
 BATCH_TARGET_OPS = 50_000  # v2 batch operations/s
+CDP_BATCH_TARGET_OPS = 100_000  # Pipelines batch events/s
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -79,6 +83,7 @@ class Bench:
     ops_per_request: int
     baseline: str | None
     about: str
+    auth: str = "track"  # "track": Basic site_id:key; "cdp": Basic write_key:
 
 
 def benches(batch_size: int) -> dict[str, Bench]:
@@ -97,6 +102,15 @@ def benches(batch_size: int) -> dict[str, Bench]:
             ),
             Bench("bare-batch", "bare", "batch.lua", batch_size, None, "bare ASGI app, batch load"),
             Bench("batch", "tidings", "batch.lua", batch_size, "bare-batch", "Track v2 batch"),
+            Bench(
+                "cdp-batch",
+                "tidings",
+                "cdp_batch.lua",
+                batch_size,
+                "bare-batch",
+                "Pipelines /v1/batch",
+                auth="cdp",
+            ),
         )
     }
 
@@ -157,8 +171,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def auth_header() -> str:
-    return base64.b64encode(f"{SITE_ID}:{TRACK_KEY}".encode()).decode()
+def auth_header(kind: str = "track") -> str:
+    user, password = (CDP_KEY, "") if kind == "cdp" else (SITE_ID, TRACK_KEY)
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 class Server:
@@ -226,10 +241,10 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"{self.kind} server not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
-    def request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, body: Any, auth: str = "track") -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            headers = {"Authorization": "Basic " + auth_header()}
+            headers = {"Authorization": "Basic " + auth_header(auth)}
             data = None
             if body is not None:
                 data = json.dumps(body).encode()
@@ -309,7 +324,7 @@ def run_wrk(
         str(LUA / bench.script),
         url,
         "--",
-        f"auth={auth_header()}",
+        f"auth={auth_header(bench.auth)}",
         f"customers={args.customers}",
         f"seed={seed}",
         f"size={bench.ops_per_request}",
@@ -339,6 +354,9 @@ def preflight(server: Server, bench: Bench) -> str | None:
         status, body = server.request(
             "POST", "/api/v1/customers/cust_1/events", {"name": "purchase", "data": attrs}
         )
+    elif bench.auth == "cdp":
+        call = {"type": "track", "userId": "cust_1", "event": "purchase", "properties": attrs}
+        status, body = server.request("POST", "/v1/batch", {"batch": [call, call]}, auth="cdp")
     else:
         op = {
             "type": "person",
@@ -376,7 +394,7 @@ def run_one(wrk: str, bench: Bench, args: argparse.Namespace, workdir: Path, see
             result.skipped = reason
             return result
         url = f"http://127.0.0.1:{server.port}"
-        acked = 2 if bench.script == "batch.lua" else 1  # the preflight's events
+        acked = 1 if bench.script == "single.lua" else 2  # the preflight's events
         if args.warmup > 0:
             warm, _ = run_wrk(wrk, url, bench, args, args.warmup, seed + 1000)
             acked += (warm["requests"] - warm["status_errors"]) * bench.ops_per_request
@@ -472,6 +490,9 @@ def verdict(result: Result, ratios: dict[str, float]) -> tuple[str, str]:
     elif result.bench.name == "batch":
         met = result.ops >= BATCH_TARGET_OPS
         target = f">= {BATCH_TARGET_OPS:,} ops/s: {'met' if met else 'NOT met'}"
+    elif result.bench.name == "cdp-batch":
+        met = result.ops >= CDP_BATCH_TARGET_OPS
+        target = f">= {CDP_BATCH_TARGET_OPS:,} events/s: {'met' if met else 'NOT met'}"
     return ratio, target
 
 
@@ -582,7 +603,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "names",
         nargs="*",
         metavar="BENCH",
-        help="bare, single, nowrite, bare-batch, batch (default: all)",
+        help="bare, single, nowrite, bare-batch, batch, cdp-batch (default: all)",
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds measured (10)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load (3)")

@@ -1,0 +1,46 @@
+-- Pipelines batch: POST /v1/batch with `size` (default 100) track calls shaped
+-- as customerio-cdp-analytics (Python) sends them: userId, event, properties
+-- (~270 bytes), context.library, integrations, an ISO timestamp with millisecond
+-- precision and a unique messageId each (so every event is also a dedup key),
+-- and a batch-level sentAt. Random customers out of `customers`.
+local here = debug.getinfo(1, "S").source:sub(2):match("^(.*/)") or "./"
+local common = dofile(here .. "common.lua")
+
+local opts
+local headers = { ["Content-Type"] = "application/json" }
+local stamps = {}
+
+setup = common.setup
+done = common.done
+
+function init(args)
+  opts = common.parse_args(args)
+  if opts.auth ~= "" then
+    headers["Authorization"] = "Basic " .. opts.auth
+  end
+  for i = 1, 1024 do
+    stamps[i] = os.date("!%Y-%m-%dT%H:%M:%S", 1700000000 + i * 37) .. "." .. string.format("%03d", i % 1000) .. "+00:00"
+  end
+end
+
+local PREFIX = '{"type":"track","integrations":{},"anonymousId":null,'
+  .. '"context":{"library":{"name":"analytics-python","version":"1.1.0"}},"userId":"'
+
+function request()
+  local parts, k = { '{"batch":[' }, 1
+  for i = 1, opts.size do
+    local name, data, n = common.event_fields()
+    parts[k + 1] = (i > 1) and "," .. PREFIX or PREFIX
+    parts[k + 2] = common.customer_id(opts)
+    parts[k + 3] = '","event":"'
+    parts[k + 4] = name
+    parts[k + 5] = '","properties":'
+    parts[k + 6] = data
+    parts[k + 7] = ',"timestamp":"'
+    parts[k + 8] = stamps[(n % 1024) + 1]
+    parts[k + 9] = '","messageId":"m-' .. opts.seed .. "-" .. (thread_index or 1) .. "-" .. n .. '"}'
+    k = k + 9
+  end
+  parts[k + 1] = '],"sentAt":"2023-11-14T22:13:20.633764+00:00"}'
+  return wrk.format("POST", "/v1/batch", headers, table.concat(parts))
+end
