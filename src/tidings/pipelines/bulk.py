@@ -6,7 +6,7 @@ message; a userId names a person, created on first mention unless the id is
 suppressed (then the event is dropped); an anonymousId alone goes to the
 person carrying that `anonymous_id` attribute, else to the anonymous profile
 (`person_id` NULL). Instead of several statements per event this takes one
-lookup of dedup keys and one insert of the new ones, the `people.bulk`
+insert of dedup keys that also says which were new, the `people.bulk`
 lookups and inserts for the people named, one lookup of anonymous owners,
 and one multi-row INSERT per 200 events.
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection
 
+from tidings.db import raw
 from tidings.db.schema import attributes, event_dedup, events
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
@@ -37,14 +38,10 @@ _COLUMNS = (
     "received_at",
     "data",
 )
-_SEEN = select(event_dedup.c.key).where(
-    event_dedup.c.workspace_id == bindparam("ws"),
-    event_dedup.c.key.in_(bindparam("keys", expanding=True)),
-)
-_OWNERS = select(attributes.c.value, attributes.c.person_id).where(
-    attributes.c.workspace_id == bindparam("ws"),
-    attributes.c.name == "anonymous_id",
-    attributes.c.value.in_(bindparam("keys", expanding=True)),
+KEYS_PER_INSERT = 300  # 900 parameters
+_OWNERS = (
+    f"SELECT value, person_id FROM {attributes.name} WHERE workspace_id = {{0}}"
+    " AND name = 'anonymous_id' AND value IN ({1})"
 )
 
 
@@ -104,25 +101,38 @@ def _insert_sql(paramstyle: str, count: int) -> str:
 def _first_sightings(
     conn: Connection, workspace_id: int, run: list[Message], now: int
 ) -> list[Message]:
-    """The messages whose messageId is new to the workspace (and to this run)."""
-    keys = [m.dedup_key for m in run if m.message_id]
+    """The messages whose messageId is new to the workspace (and to this run).
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per chunk both
+    records the keys and says which of them were new.
+    """
+    keys = list(dict.fromkeys(m.dedup_key for m in run if m.message_id))
     if not keys:
         return run
-    seen: set[str] = set()
-    for chunk in bulk_people.chunks(keys):
-        seen.update(row[0] for row in conn.execute(_SEEN, {"ws": workspace_id, "keys": chunk}))
-    fresh, new_keys = [], []
+    new: set[str] = set()
+    for start in range(0, len(keys), KEYS_PER_INSERT):
+        chunk = keys[start : start + KEYS_PER_INSERT]
+        sql = _dedup_sql(conn.dialect.paramstyle, len(chunk))
+        params = tuple(value for key in chunk for value in (workspace_id, key, now))
+        new.update(row[0] for row in conn.exec_driver_sql(sql, params))
+    fresh = []
     for msg in run:
         if msg.message_id:
-            key = msg.dedup_key
-            if key in seen:
+            if msg.dedup_key not in new:
                 continue
-            seen.add(key)
-            new_keys.append({"workspace_id": workspace_id, "key": key, "seen_at": now})
+            new.discard(msg.dedup_key)  # a repeat later in the run is dropped
         fresh.append(msg)
-    if new_keys:
-        conn.execute(insert(event_dedup), new_keys)
     return fresh
+
+
+@functools.lru_cache(maxsize=64)
+def _dedup_sql(paramstyle: str, count: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    values = ", ".join([f"({mark}, {mark}, {mark})"] * count)
+    return (
+        f"INSERT INTO {event_dedup.name} (workspace_id, key, seen_at) VALUES {values} "
+        "ON CONFLICT DO NOTHING RETURNING key"
+    )
 
 
 def _users(conn: Connection, workspace_id: int, user_ids: set[str], now: int) -> dict[str, int]:
@@ -140,6 +150,6 @@ def _anonymous_owners(conn: Connection, workspace_id: int, ids: set[str]) -> dic
     """Person pk per anonymous id that a person carries as `anonymous_id`."""
     owners: dict[str, int] = {}
     for chunk in bulk_people.chunks(sorted(ids)):
-        for value, person_pk in conn.execute(_OWNERS, {"ws": workspace_id, "keys": chunk}):
+        for value, person_pk in raw.select_in(conn, _OWNERS, [workspace_id], chunk):
             owners.setdefault(value, person_pk)
     return owners

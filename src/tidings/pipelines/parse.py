@@ -34,6 +34,7 @@ used, else the time received.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -298,6 +299,7 @@ def parse_time(value: Any) -> int | None:
     return int(moment.timestamp())
 
 
+@functools.lru_cache(maxsize=8)
 def iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
