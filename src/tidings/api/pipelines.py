@@ -40,12 +40,15 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     async def receive(request: Request, endpoint: str | None) -> Response:
         strict = (request.header("x-strict-mode") or "").strip().lower() in ("1", "true")
         request.body = inflate(request)
-        body = request.json()
+        body, refused = decode(request, strict)
         if request.workspace is None:
             key = body.get("writeKey") if isinstance(body, dict) else None
             request.workspace = await app.auth.cdp(request, key if isinstance(key, str) else None)
         now = app.now()
-        items = messages(body, len(request.body), endpoint, now)
+        if refused is not None:
+            items: list[Item] = [rejections.rejected(refused, request.body, len(request.body))]
+        else:
+            items = messages(body, len(request.body), endpoint, now)
         if strict:
             for item in items:
                 if isinstance(item, rejections.Rejected):
@@ -74,6 +77,20 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         router.add("POST", f"/v1/{endpoint}", single(endpoint), "cdp")
     router.add("POST", "/v1/batch", batch, "cdp")
     router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app")
+
+
+def decode(request: Request, strict: bool) -> tuple[Any, ApiError | None]:
+    """The JSON body, or (without strict mode) why its valid JSON was refused.
+
+    Malformed JSON is a 400 in either mode; text the store cannot hold (NUL
+    characters) is invalid input, recorded as rejected unless strict.
+    """
+    try:
+        return request.json(), None
+    except ApiError as exc:
+        if strict or exc.code == "malformed_json":
+            raise
+        return None, exc
 
 
 def messages(body: Any, size: int, endpoint: str | None, now: int) -> list[Item]:

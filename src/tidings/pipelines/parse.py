@@ -271,9 +271,13 @@ def _when(raw: dict[str, Any], received_at: int) -> int:
         _object(raw.get(key), key)
     if stamp is not None:
         return stamp
-    if original is not None:
-        return received_at - (sent - original) if sent is not None else original
-    return received_at
+    if original is None:
+        return received_at
+    corrected = received_at - (sent - original) if sent is not None else original
+    if unix_seconds(corrected) is None:
+        message = "sentAt and originalTimestamp are too far apart"
+        raise bad_request(message, "originalTimestamp")
+    return corrected
 
 
 def _time(raw: dict[str, Any], field: str) -> int | None:
