@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select
 
@@ -28,8 +29,17 @@ _SEEN = select(event_dedup.c.key).where(
     event_dedup.c.workspace_id == bindparam("ws"),
     event_dedup.c.key.in_(bindparam("keys", expanding=True)),
 )
-ROWS_PER_INSERT = 200  # 1,400 parameters: within SQLite's and PostgreSQL's limits
-_EVENT_COLUMNS = ("workspace_id", "person_id", "type", "name", "timestamp", "received_at", "data")
+ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
+EVENT_COLUMNS = (
+    "workspace_id",
+    "person_id",
+    "anonymous_id",
+    "type",
+    "name",
+    "timestamp",
+    "received_at",
+    "data",
+)
 _INSERT_KEYS = insert(event_dedup)
 
 
@@ -62,7 +72,13 @@ def track_many(
         person_pk = owners.get((ident.kind, ident.key))
         if person_pk is not None:
             ts = event.timestamp if event.timestamp is not None else now
-            rows.append((workspace_id, person_pk, event.type, event.name, ts, now, event.data_json))
+            row = (workspace_id, person_pk, None, event.type, event.name, ts, now, event.data_json)
+            rows.append(row)
+    insert_rows(conn, rows)
+
+
+def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Append event rows (values in `EVENT_COLUMNS` order) with multi-row INSERTs."""
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
@@ -80,8 +96,8 @@ def _insert_sql(paramstyle: str, count: int) -> str:
     Going around SQLAlchemy's per-row parameter handling saves as much again.
     """
     mark = "?" if paramstyle == "qmark" else "%s"
-    values = "(" + ", ".join([mark] * len(_EVENT_COLUMNS)) + ")"
-    columns = ", ".join(_EVENT_COLUMNS)
+    values = "(" + ", ".join([mark] * len(EVENT_COLUMNS)) + ")"
+    columns = ", ".join(EVENT_COLUMNS)
     return f"INSERT INTO {events.name} ({columns}) VALUES " + ", ".join([values] * count)
 
 

@@ -21,23 +21,13 @@ import functools
 from sqlalchemy import Connection
 
 from tidings.db import raw
-from tidings.db.schema import attributes, event_dedup, events
+from tidings.db.schema import attributes, event_dedup
+from tidings.events.bulk import insert_rows
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
 from tidings.pipelines.parse import EVENT_TYPES, Message
 
-ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
-_COLUMNS = (
-    "workspace_id",
-    "person_id",
-    "anonymous_id",
-    "type",
-    "name",
-    "timestamp",
-    "received_at",
-    "data",
-)
 KEYS_PER_INSERT = 300  # 900 parameters
 _OWNERS = (
     f"SELECT value, person_id FROM {attributes.name} WHERE workspace_id = {{0}}"
@@ -75,27 +65,7 @@ def track_run(conn: Connection, workspace_id: int, run: list[Message], now: int)
                 msg.data_json,
             )
         )
-    _insert(conn, rows)
-
-
-def _insert(conn: Connection, rows: list[tuple[object, ...]]) -> None:
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
-        conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_sql(paramstyle: str, count: int) -> str:
-    """One multi-row INSERT for `count` events, handed to the driver directly.
-
-    One statement rather than executemany, and around SQLAlchemy's per-row
-    parameter handling, for the reasons `events.bulk` gives.
-    """
-    mark = "?" if paramstyle == "qmark" else "%s"
-    values = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
-    columns = ", ".join(_COLUMNS)
-    return f"INSERT INTO {events.name} ({columns}) VALUES " + ", ".join([values] * count)
+    insert_rows(conn, rows)
 
 
 def _first_sightings(
