@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tidings import paging
 from tidings.api.http import Request, Response, json_response, no_content
-from tidings.people import activities, read
+from tidings.people import activities, read, search
 from tidings.segments import service as segments
 
 if TYPE_CHECKING:
@@ -55,8 +55,17 @@ def _register_customers(router, app: Tidings) -> None:  # type: ignore[no-untype
         )
         return json_response(await app.read(read.relationships_of, *person(request), page))
 
+    async def search_customers(request: Request) -> Response:
+        condition = search.parse_search(request.json_object())
+        page = paging.parse_page(
+            request.query, default=search.SEARCH_LIMIT, maximum=search.SEARCH_MAX
+        )
+        found = await app.read(search.search, request.workspace.id, condition, page, app.now())
+        return json_response(found)
+
     customer = "/v1/customers/{customer_id}"
     router.add("GET", "/v1/customers", by_email, "app")
+    router.add("POST", "/v1/customers", search_customers, "app")
     router.add("POST", "/v1/customers/attributes", attributes_of_many, "app")
     router.add("GET", customer + "/attributes", attributes, "app")
     router.add("GET", customer + "/segments", segments_of, "app")

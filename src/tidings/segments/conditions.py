@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tidings.errors import bad_request
+from tidings.errors import ApiError, bad_request
 from tidings.people.attributes import render
 
 TEXT_OPERATORS = ("eq", "not_eq", "contains", "starts_with")
@@ -118,6 +118,11 @@ class Not:
 Condition = And | Or | Not | InSegment | Attribute | Event | Device | Relationship
 
 
+def _bad(message: str, path: str) -> ApiError:
+    """A 400 whose message starts with the path too: the App API body shows only the message."""
+    return bad_request(f"{path}: {message}", path)
+
+
 def parse(value: Any, path: str = "filter") -> Condition:
     """The condition tree of a JSON filter; a 400 naming `path...` for anything invalid."""
     return _node(value, path, 0)
@@ -125,38 +130,38 @@ def parse(value: Any, path: str = "filter") -> Condition:
 
 def _node(value: Any, path: str, depth: int) -> Condition:
     if depth > MAX_DEPTH:
-        raise bad_request(f"conditions nest deeper than {MAX_DEPTH} levels", path)
+        raise _bad(f"conditions nest deeper than {MAX_DEPTH} levels", path)
     key, body = _single(value, path)
     where = f"{path}.{key}"
     if key in ("and", "or"):
         if not isinstance(body, list) or not body or len(body) > MAX_LIST:
-            raise bad_request(f"{key} must be a non-empty array of conditions", where)
+            raise _bad(f"{key} must be a non-empty array of conditions", where)
         items = tuple(_node(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(body))
         return And(items) if key == "and" else Or(items)
     if key == "not":
         return Not(_node(body, where, depth + 1))
     parser = _LEAVES.get(key)
     if parser is None:
-        raise bad_request(f"unknown condition {key!r}", where)
+        raise _bad(f"unknown condition {key!r}", where)
     return parser(_object(body, where), where)
 
 
 def _single(value: Any, path: str) -> tuple[str, Any]:
     if not isinstance(value, dict) or len(value) != 1:
-        raise bad_request("a condition must be an object with exactly one property", path)
+        raise _bad("a condition must be an object with exactly one property", path)
     return next(iter(value.items()))
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise bad_request("must be an object", path)
+        raise _bad("must be an object", path)
     return value
 
 
 def _known(body: dict[str, Any], path: str, allowed: tuple[str, ...]) -> None:
     for key in body:
         if key not in allowed:
-            raise bad_request(f"unknown property {key!r}", f"{path}.{key}")
+            raise _bad(f"unknown property {key!r}", f"{path}.{key}")
 
 
 def _string(body: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
@@ -164,13 +169,13 @@ def _string(body: dict[str, Any], key: str, path: str, required: bool = True) ->
     if value is None and not required:
         return None
     if not isinstance(value, str) or value == "":
-        raise bad_request(f"{key} must be a non-empty string", f"{path}.{key}")
+        raise _bad(f"{key} must be a non-empty string", f"{path}.{key}")
     return value
 
 
 def _int(value: Any, path: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < 2**31:
-        raise bad_request(f"must be an integer of at least {minimum}", path)
+        raise _bad(f"must be an integer of at least {minimum}", path)
     return value
 
 
@@ -184,7 +189,7 @@ def _attribute(body: dict[str, Any], path: str) -> Attribute:
     field = _string(body, "field", path)
     operator = body.get("operator")
     if operator not in OPERATORS:
-        raise bad_request(f"operator must be one of: {', '.join(OPERATORS)}", f"{path}.operator")
+        raise _bad(f"operator must be one of: {', '.join(OPERATORS)}", f"{path}.operator")
     assert field is not None
     return Attribute(field, _test(operator, body, path))
 
@@ -198,7 +203,7 @@ def _test(operator: str, body: dict[str, Any], path: str) -> Check:
         return Check(operator, (_scalar(value, where),))
     if operator == "in":
         if not isinstance(value, list) or not value or len(value) > MAX_LIST:
-            raise bad_request(f"value must be a non-empty array of at most {MAX_LIST}", where)
+            raise _bad(f"value must be a non-empty array of at most {MAX_LIST}", where)
         return Check(operator, tuple(_scalar(v, f"{where}[{i}]") for i, v in enumerate(value)))
     if operator == "within_last":
         return Check(operator, bound=_duration(value, where))
@@ -212,7 +217,7 @@ def _scalar(value: Any, path: str) -> Scalar:
         return Scalar(render(value)[0], float(value))
     if isinstance(value, str):
         return Scalar(value)
-    raise bad_request("value must be a string, number or boolean", path)
+    raise _bad("value must be a string, number or boolean", path)
 
 
 def _number_or_date(value: Any, path: str) -> float:
@@ -220,7 +225,7 @@ def _number_or_date(value: Any, path: str) -> float:
         return float(value)
     if isinstance(value, str):
         return float(_date(value, path))
-    raise bad_request("value must be a number or a date (ISO 8601 or unix seconds)", path)
+    raise _bad("value must be a number or a date (ISO 8601 or unix seconds)", path)
 
 
 def _date(value: Any, path: str) -> int:
@@ -238,7 +243,7 @@ def _date(value: Any, path: str) -> int:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             return int(moment.timestamp())
-    raise bad_request("must be a date: unix seconds or ISO 8601", path)
+    raise _bad("must be a date: unix seconds or ISO 8601", path)
 
 
 def _duration(value: Any, path: str) -> int:
@@ -246,10 +251,10 @@ def _duration(value: Any, path: str) -> int:
         unit, amount = next(iter(value.items()))
         if unit in _UNITS:
             return _int(amount, f"{path}.{unit}", 1) * _UNITS[unit]
-        raise bad_request(f"unit must be one of: {', '.join(_UNITS)}", f"{path}.{unit}")
+        raise _bad(f"unit must be one of: {', '.join(_UNITS)}", f"{path}.{unit}")
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _MAX_SECONDS:
         return value
-    raise bad_request('must be seconds or {"days": n} (or hours, minutes, seconds)', path)
+    raise _bad('must be seconds or {"days": n} (or hours, minutes, seconds)', path)
 
 
 _EVENT_KEYS = ("name", "type", "where", "count", "within_last", "between")
@@ -259,7 +264,7 @@ def _event(body: dict[str, Any], path: str, type_: str | None = None) -> Event:
     _known(body, path, _EVENT_KEYS if type_ is None else _EVENT_KEYS[:1] + _EVENT_KEYS[2:])
     kind = type_ or body.get("type", "event")
     if kind not in EVENT_TYPES:
-        raise bad_request(f"type must be one of: {', '.join(EVENT_TYPES)}", f"{path}.type")
+        raise _bad(f"type must be one of: {', '.join(EVENT_TYPES)}", f"{path}.type")
     low, high = _count(body.get("count"), f"{path}.count")
     window = body.get("within_last")
     return Event(
@@ -281,15 +286,13 @@ def _where(value: Any, path: str) -> tuple[Attribute, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_LIST:
-        raise bad_request("where must be an array of tests", path)
+        raise _bad("where must be an array of tests", path)
     tests = tuple(
         _attribute(_object(t, f"{path}[{i}]"), f"{path}[{i}]") for i, t in enumerate(value)
     )
     for i, test in enumerate(tests):
         if '"' in test.field or "\\" in test.field:
-            raise bad_request(
-                "a data key cannot contain quotes or backslashes", f"{path}[{i}].field"
-            )
+            raise _bad("a data key cannot contain quotes or backslashes", f"{path}[{i}].field")
     return tests
 
 
@@ -299,11 +302,11 @@ def _count(value: Any, path: str) -> tuple[int, int | None]:
     body = _object(value, path)
     _known(body, path, ("gte", "lte"))
     if not body:
-        raise bad_request("count needs gte or lte", path)
+        raise _bad("count needs gte or lte", path)
     low = _int(body["gte"], f"{path}.gte") if "gte" in body else 0
     high = _int(body["lte"], f"{path}.lte") if "lte" in body else None
     if high is not None and high < low:
-        raise bad_request("count.lte cannot be below count.gte", f"{path}.lte")
+        raise _bad("count.lte cannot be below count.gte", f"{path}.lte")
     return low, high
 
 
@@ -311,10 +314,10 @@ def _between(value: Any, path: str) -> tuple[int, int] | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 2:
-        raise bad_request("between must be [start, end]", path)
+        raise _bad("between must be [start, end]", path)
     start, end = _date(value[0], f"{path}[0]"), _date(value[1], f"{path}[1]")
     if end < start:
-        raise bad_request("between ends before it starts", f"{path}[1]")
+        raise _bad("between ends before it starts", f"{path}[1]")
     return start, end
 
 
@@ -329,7 +332,7 @@ def _relationship(body: dict[str, Any], path: str) -> Relationship:
     if isinstance(type_id, int) and not isinstance(type_id, bool):
         type_id = str(type_id)
     if not isinstance(type_id, str) or not type_id:
-        raise bad_request("object_type_id must be a non-empty string", f"{path}.object_type_id")
+        raise _bad("object_type_id must be a non-empty string", f"{path}.object_type_id")
     return Relationship(type_id, _string(body, "object_id", path, required=False))
 
 
