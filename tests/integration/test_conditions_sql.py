@@ -360,7 +360,9 @@ def _with_segments(body: Any, ids: list[int]) -> Any:
     return body
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     crowd=st.lists(person_spec, min_size=2, max_size=5),
     bodies=st.lists(condition, min_size=1, max_size=4),
