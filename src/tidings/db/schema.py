@@ -148,6 +148,11 @@ segments = Table(
     Column("tags", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Dynamic segments: the condition (JSON text), the build's percentage while
+    # it runs (NULL when finished) and when the last full build finished.
+    Column("conditions", Text),
+    Column("progress", Integer),
+    Column("built_at", BigInteger),
     Index(None, "workspace_id"),
 )
 
