@@ -254,3 +254,15 @@ cdp_rejections = Table(
     Column("snippet", Text, nullable=False),  # its first 512 characters
     Index(None, "workspace_id", "received_at"),
 )
+
+
+# People whose data changed since the segment worker last looked at them. A
+# row commits with the change that made it, and the worker deletes it in the
+# transaction that re-evaluates the person, so no change is missed or lost.
+segment_dirty = Table(
+    "segment_dirty",
+    metadata,
+    Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    _workspace(),
+    Column("marked_at", BigInteger, nullable=False),
+)
