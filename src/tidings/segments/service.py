@@ -1,7 +1,7 @@
-"""Segments: manual ones, whose membership the Track and App APIs edit directly.
+"""Segments: reads, and manual ones, whose membership the Track and App APIs edit directly.
 
-Data-driven segments (conditions kept up to date by jobs) build on the same
-tables; until they exist, every segment created here is manual.
+Dynamic segments (a condition whose members jobs keep up to date) share these
+tables and reads; their creation, updates and builds are in `membership.py`.
 """
 
 from __future__ import annotations
@@ -33,47 +33,81 @@ def parse_segment_id(raw: str) -> int:
 
 
 def segment_json(row: Any) -> dict[str, Any]:
-    """A segment in Customer.io's segmentResponseObject shape."""
-    return {
+    """A segment in Customer.io's segmentResponseObject shape.
+
+    `progress` is a percentage while a dynamic segment builds and null once it
+    is `finished`, as Customer.io shows; a dynamic segment also carries its
+    condition under `conditions` (our extension).
+    """
+    shown: dict[str, Any] = {
         "id": row.id,
         "deduplicate_id": f"{row.id}:{row.updated_at}",
         "name": row.name,
         "description": row.description,
         "state": row.state,
-        "progress": None,
+        "progress": None if row.state == "finished" else (row.progress or 0),
         "type": row.type,
         "tags": msgspec.json.decode(row.tags) if row.tags else None,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
+    if row.type == "dynamic" and row.conditions is not None:
+        shown["conditions"] = msgspec.json.decode(row.conditions)  # our extension
+    return shown
 
 
-def create_manual(conn: Connection, workspace_id: int, body: Any, now: int) -> dict[str, Any]:
+def parse_spec(body: Any, partial: bool = False) -> dict[str, Any]:
+    """The fields a `{"segment": {...}}` body sets, validated, as `segments` column values.
+
+    `name` is required unless `partial` (an update); `conditions` is kept as
+    given (validated by the caller, which knows the segment) and `tags` become
+    JSON text (None for no tags). Unknown keys are ignored, as Customer.io does.
+    """
     spec = body.get("segment") if isinstance(body, dict) else None
     if not isinstance(spec, dict):
         raise bad_request('body must be {"segment": {"name": ..., "description": ...}}', "segment")
-    name, description = spec.get("name"), spec.get("description", "")
+    fields: dict[str, Any] = {}
+    if "name" in spec or not partial:
+        fields["name"] = _name(spec.get("name"))
+    if "description" in spec or not partial:
+        description = spec.get("description", "")
+        if not isinstance(description, str):
+            raise bad_request("segment.description must be a string", "segment.description")
+        fields["description"] = description
+    if "tags" in spec:
+        tags = spec["tags"]
+        if tags is not None and not (
+            isinstance(tags, list) and all(isinstance(t, str) for t in tags)
+        ):
+            raise bad_request("segment.tags must be an array of strings", "segment.tags")
+        fields["tags"] = msgspec.json.encode(tags).decode() if tags else None
+    if "conditions" in spec:
+        fields["conditions"] = spec["conditions"]
+    return fields
+
+
+def _name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise bad_request("segment.name is required", "segment.name")
     if len(name.strip()) > MAX_NAME_CHARS:
         raise bad_request(
             f"segment.name cannot be longer than {MAX_NAME_CHARS} characters", "segment.name"
         )
-    if not isinstance(description, str):
-        raise bad_request("segment.description must be a string", "segment.description")
-    tags = spec.get("tags")
-    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-        raise bad_request("segment.tags must be an array of strings", "segment.tags")
+    return name.strip()
+
+
+def create_manual(conn: Connection, workspace_id: int, body: Any, now: int) -> dict[str, Any]:
+    """A manual segment (members added and removed by the APIs); `conditions` are ignored."""
+    fields = parse_spec(body)
+    fields.pop("conditions", None)
     result = conn.execute(
         insert(segments).values(
             workspace_id=workspace_id,
-            name=name.strip(),
-            description=description,
             type="manual",
             state="finished",
-            tags=msgspec.json.encode(tags).decode() if tags else None,
             created_at=now,
             updated_at=now,
+            **fields,
         )
     )
     (segment_id,) = result.inserted_primary_key  # type: ignore[misc]

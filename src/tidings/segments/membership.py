@@ -1,0 +1,345 @@
+"""Dynamic segments: a condition whose members are kept in `segment_members`.
+
+Use cases (all take `conn` and never commit; the caller's transaction makes a
+membership change and its activity rows durable together):
+
+- `create_segment` / `update_segment`: `POST /v1/segments` with `conditions`
+  (our extension; without it the segment is manual) and `PUT /v1/segments/{id}`.
+  A new condition leaves the segment `build_queued`; the caller enqueues a build.
+- `build_segment`: the full computation. One SQL query (compile.where_clause)
+  finds who enters and who leaves, the changes are written in chunks.
+- `refresh_people`: after some people's data changed, re-evaluate only them
+  against every finished dynamic segment of their workspace.
+- `refresh_time_windows`: conditions with relative time windows change with the
+  clock alone, so they are rebuilt in full (see its docstring).
+
+Every entry and exit appends an activity to `events` (type `segment_enter` /
+`segment_exit`, name = the segment id, data `{"segment_id", "segment_name"}`,
+timestamp `now`), which the condition language never reads (it only looks at
+event, page and screen activities). Manual segments are never touched here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, delete, insert, not_, select, update
+
+from tidings.db.schema import events, people, segment_members, segments
+from tidings.errors import bad_request
+from tidings.segments import compile, service
+from tidings.segments.conditions import (
+    And,
+    Attribute,
+    Condition,
+    Event,
+    InSegment,
+    Not,
+    Or,
+    parse,
+)
+
+CHUNK = 5000
+CONDITIONS_PATH = "segment.conditions"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How many people entered and left a segment in one build or refresh."""
+
+    entered: int = 0
+    exited: int = 0
+
+    def __add__(self, other: Changes) -> Changes:
+        return Changes(self.entered + other.entered, self.exited + other.exited)
+
+
+def create_segment(conn: Connection, workspace_id: int, body: Any, now: int) -> dict[str, Any]:
+    """`POST /v1/segments`: a manual segment, or with `conditions` a dynamic one.
+
+    A dynamic segment starts `build_queued` with progress 0 and no members;
+    the caller enqueues `build_segment` in the same transaction.
+    """
+    fields = service.parse_spec(body)
+    if "conditions" not in fields:
+        return service.create_manual(conn, workspace_id, body, now)
+    fields["conditions"] = _condition_text(fields["conditions"])
+    result = conn.execute(
+        insert(segments).values(
+            workspace_id=workspace_id,
+            type="dynamic",
+            state="build_queued",
+            progress=0,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+    )
+    (segment_id,) = result.inserted_primary_key  # type: ignore[misc]
+    return service.get(conn, workspace_id, segment_id)
+
+
+def update_segment(
+    conn: Connection, workspace_id: int, segment_id: int, body: Any, now: int
+) -> dict[str, Any]:
+    """`PUT /v1/segments/{id}` (our extension): change name, description, tags, conditions.
+
+    Only the given fields change. A different condition sets the segment back
+    to `build_queued` (members stay until the build replaces them); the same
+    condition, however written, changes nothing. Manual segments take no
+    conditions, and a segment cannot refer to itself.
+    """
+    row = service._row(conn, workspace_id, segment_id)
+    fields = service.parse_spec(body, partial=True)
+    if "conditions" in fields:
+        if row.type != "dynamic":
+            raise bad_request(
+                f"{CONDITIONS_PATH}: a manual segment has no conditions", CONDITIONS_PATH
+            )
+        text = _condition_text(fields.pop("conditions"), segment_id)
+        if msgspec.json.decode(text) != msgspec.json.decode(row.conditions):
+            fields.update(conditions=text, state="build_queued", progress=0)
+    if fields:
+        conn.execute(
+            update(segments).where(segments.c.id == segment_id).values(updated_at=now, **fields)
+        )
+    return service.get(conn, workspace_id, segment_id)
+
+
+def _condition_text(raw: Any, segment_id: int | None = None) -> str:
+    """Validated condition JSON as stored; a 400 naming `segment.conditions...` otherwise."""
+    condition = parse(raw, CONDITIONS_PATH)
+    if segment_id is not None and segment_id in referenced_segments(condition):
+        raise bad_request(f"{CONDITIONS_PATH}: a segment cannot refer to itself", CONDITIONS_PATH)
+    return msgspec.json.encode(raw).decode()
+
+
+def has_time_window(condition: Condition) -> bool:
+    """True when the condition's answer can change with the clock alone.
+
+    That is any `within_last`: on an attribute, on an event, or on an event's
+    data key. Absolute dates (`before`, `after`, `between`) never move.
+    """
+    if isinstance(condition, And | Or):
+        return any(has_time_window(item) for item in condition.items)
+    if isinstance(condition, Not):
+        return has_time_window(condition.item)
+    if isinstance(condition, Attribute):
+        return condition.test.operator == "within_last"
+    if isinstance(condition, Event):
+        return condition.within_last is not None or any(
+            has_time_window(test) for test in condition.where
+        )
+    return False
+
+
+def referenced_segments(condition: Condition) -> set[int]:
+    """The ids of the segments the condition asks about (`{"segment": {"id": ...}}`)."""
+    if isinstance(condition, And | Or):
+        return set().union(*(referenced_segments(item) for item in condition.items))
+    if isinstance(condition, Not):
+        return referenced_segments(condition.item)
+    if isinstance(condition, InSegment):
+        return {condition.id}
+    return set()
+
+
+def build_segment(conn: Connection, workspace_id: int, segment_id: int, now: int) -> Changes:
+    """Compute a dynamic segment's members from scratch and apply the difference.
+
+    Entrants (matching people who are not members) and leavers (members who
+    no longer match) are each found by one SQL query, then written in chunks
+    of `CHUNK` rows with their activities; only the differences are written,
+    so running a build twice changes nothing the second time. Ends `finished`
+    with `built_at = now`. A segment that is gone or manual is left alone
+    (a queued build may outlive its segment).
+    """
+    row = _dynamic(conn, workspace_id, segment_id)
+    if row is None:
+        return Changes()
+    condition = _condition(row)
+    clause = compile.where_clause(condition, workspace_id, now)
+    is_member = (
+        select(segment_members.c.person_id)
+        .where(segment_members.c.segment_id == segment_id)
+        .where(segment_members.c.person_id == people.c.id)
+        .exists()
+    )
+    entering = select(people.c.id).where(people.c.workspace_id == workspace_id, clause)
+    entering = entering.where(not_(is_member))
+    held = segment_members.alias("held")  # the condition may read segment_members too
+    leaving = (
+        select(people.c.id)
+        .join(held, held.c.person_id == people.c.id)
+        .where(held.c.segment_id == segment_id, not_(clause))
+    )
+    entrants = list(conn.execute(entering).scalars())
+    leavers = list(conn.execute(leaving).scalars())
+    changes = _apply(conn, row, entrants, leavers, now)
+    conn.execute(
+        update(segments)
+        .where(segments.c.id == segment_id)
+        .values(state="finished", progress=None, built_at=now)
+    )
+    return changes
+
+
+def refresh_people(
+    conn: Connection, workspace_id: int, person_pks: Iterable[int], now: int
+) -> Changes:
+    """Re-evaluate some people against every finished dynamic segment of the workspace.
+
+    For after a write changed these people's attributes, events, devices,
+    relationships or manual memberships. One query per segment and chunk of
+    people; pks of people since deleted (or of another workspace) match
+    nothing and hold no membership, so they are skipped. Segments still
+    `build_queued` are left to their build. Segments are visited so that one
+    a condition refers to comes first, so `{"segment": ...}` sees fresh members.
+    """
+    pks = _alive(conn, workspace_id, sorted(set(person_pks)))
+    total = Changes()
+    for row in _ordered(_dynamic_rows(conn, workspace_id, finished_only=True)):
+        clause = compile.where_clause(_condition(row), workspace_id, now)
+        for chunk in _chunks(pks):
+            matching = set(
+                conn.execute(select(people.c.id).where(people.c.id.in_(chunk), clause)).scalars()
+            )
+            held = set(
+                conn.execute(
+                    select(segment_members.c.person_id).where(
+                        segment_members.c.segment_id == row.id,
+                        segment_members.c.person_id.in_(chunk),
+                    )
+                ).scalars()
+            )
+            total += _apply(conn, row, sorted(matching - held), sorted(held - matching), now)
+    return total
+
+
+def _alive(conn: Connection, workspace_id: int, pks: Sequence[int]) -> list[int]:
+    """The pks that are still people of this workspace, in order."""
+    found: list[int] = []
+    for chunk in _chunks(pks):
+        query = select(people.c.id).where(
+            people.c.workspace_id == workspace_id, people.c.id.in_(chunk)
+        )
+        found.extend(conn.execute(query.order_by(people.c.id)).scalars())
+    return found
+
+
+def refresh_time_windows(conn: Connection, workspace_id: int, now: int) -> list[int]:
+    """Rebuild the dynamic segments whose membership can change with the clock alone.
+
+    Decision: a full `build_segment` of each segment whose condition has a
+    relative window (`has_time_window`), and of each segment that refers to
+    one rebuilt before it (in dependency order). A person leaves "bought in
+    the last 30 days" when the window slides past their last purchase, with
+    no new event. A full build is one query per segment; tracking when each
+    person's window ends would need per-person timers for the same result.
+    Meant to run periodically (e.g. every minute); returns the rebuilt ids.
+    """
+    rebuilt: list[int] = []
+    for row in _ordered(_dynamic_rows(conn, workspace_id, finished_only=True)):
+        condition = _condition(row)
+        if has_time_window(condition) or referenced_segments(condition) & set(rebuilt):
+            build_segment(conn, workspace_id, row.id, now)
+            rebuilt.append(row.id)
+    return rebuilt
+
+
+def _dynamic(conn: Connection, workspace_id: int, segment_id: int) -> Any:
+    return conn.execute(
+        select(segments).where(
+            segments.c.workspace_id == workspace_id,
+            segments.c.id == segment_id,
+            segments.c.type == "dynamic",
+        )
+    ).first()
+
+
+def _dynamic_rows(conn: Connection, workspace_id: int, finished_only: bool) -> list[Any]:
+    query = select(segments).where(
+        segments.c.workspace_id == workspace_id, segments.c.type == "dynamic"
+    )
+    if finished_only:
+        query = query.where(segments.c.state == "finished")
+    return list(conn.execute(query.order_by(segments.c.id)))
+
+
+def _condition(row: Any) -> Condition:
+    return parse(msgspec.json.decode(row.conditions), CONDITIONS_PATH)
+
+
+def _ordered(rows: list[Any]) -> list[Any]:
+    """Segments so that those a condition refers to come before it (cycles: by id)."""
+    by_id = {row.id: row for row in rows}
+    done: dict[int, Any] = {}
+    visiting: set[int] = set()
+
+    def visit(row: Any) -> None:
+        if row.id in done or row.id in visiting:
+            return
+        visiting.add(row.id)
+        for ref in sorted(referenced_segments(_condition(row))):
+            if ref in by_id:
+                visit(by_id[ref])
+        done[row.id] = row
+
+    for row in rows:
+        visit(row)
+    return list(done.values())
+
+
+def _apply(
+    conn: Connection, row: Any, entrants: Sequence[int], leavers: Sequence[int], now: int
+) -> Changes:
+    """Insert entrants and delete leavers in chunks, each with its activity row."""
+    for chunk in _chunks(entrants):
+        conn.execute(
+            insert(segment_members),
+            [
+                {
+                    "segment_id": row.id,
+                    "person_id": pk,
+                    "workspace_id": row.workspace_id,
+                    "added_at": now,
+                }
+                for pk in chunk
+            ],
+        )
+        _activities(conn, row, chunk, "segment_enter", now)
+    for chunk in _chunks(leavers):
+        conn.execute(
+            delete(segment_members).where(
+                segment_members.c.segment_id == row.id, segment_members.c.person_id.in_(chunk)
+            )
+        )
+        _activities(conn, row, chunk, "segment_exit", now)
+    return Changes(len(entrants), len(leavers))
+
+
+def _activities(conn: Connection, row: Any, pks: Sequence[int], kind: str, now: int) -> None:
+    data = msgspec.json.encode({"segment_id": row.id, "segment_name": row.name}).decode()
+    conn.execute(
+        insert(events),
+        [
+            {
+                "workspace_id": row.workspace_id,
+                "person_id": pk,
+                "type": kind,
+                "name": str(row.id),
+                "timestamp": now,
+                "received_at": now,
+                "data": data,
+            }
+            for pk in pks
+        ],
+    )
+
+
+def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
