@@ -1,5 +1,5 @@
 """App API (`/v1/...`, `Authorization: Bearer <app key>`): reads of what Track wrote,
-and manual segments.
+and segments (manual, and dynamic ones with `conditions`: our extension).
 
 Handlers parse the request, call one read (or, for segment changes, one write
 through the group-commit writer) and shape the answer. Every lookup is scoped
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tidings import paging
 from tidings.api.http import Request, Response, json_response, no_content
 from tidings.people import activities, read, search
+from tidings.segments import membership as dynamic
 from tidings.segments import service as segments
 
 if TYPE_CHECKING:
@@ -79,8 +80,13 @@ def _register_segments(router, app: Tidings) -> None:  # type: ignore[no-untyped
 
     async def create(request: Request) -> Response:
         body = request.json_object()
-        created = await app.write(segments.create_manual, request.workspace.id, body, app.now())
+        created = await app.write(dynamic.create_segment, request.workspace.id, body, app.now())
         return json_response({"segment": created})
+
+    async def change(request: Request) -> Response:
+        body = request.json_object()
+        updated = await app.write(dynamic.update_segment, *segment(request), body, app.now())
+        return json_response({"segment": updated})
 
     async def list_all(request: Request) -> Response:
         return json_response({"segments": await app.read(segments.list_all, request.workspace.id)})
@@ -107,6 +113,7 @@ def _register_segments(router, app: Tidings) -> None:  # type: ignore[no-untyped
     router.add("POST", "/v1/segments", create, "app")
     router.add("GET", "/v1/segments", list_all, "app")
     router.add("GET", one, get, "app")
+    router.add("PUT", one, change, "app")  # our extension
     router.add("DELETE", one, delete, "app")
     router.add("GET", one + "/customer_count", customer_count, "app")
     router.add("GET", one + "/membership", membership, "app")

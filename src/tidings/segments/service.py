@@ -138,7 +138,9 @@ def delete_manual(conn: Connection, workspace_id: int, segment_id: int) -> None:
     """Delete a manual segment and its memberships; data-driven ones are refused (400)."""
     row = _row(conn, workspace_id, segment_id)
     if row.type != "manual":
-        raise bad_request("only manual segments can be deleted through the API")
+        raise bad_request(
+            "only manual segments can be deleted through the API; this segment is dynamic"
+        )
     conn.execute(delete(segments).where(segments.c.id == segment_id))
 
 
