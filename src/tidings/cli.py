@@ -1,4 +1,4 @@
-"""The `tidings` command: serve, migrate, workspace create | list."""
+"""The `tidings` command: serve, migrate, workspace create | list, apply."""
 
 from __future__ import annotations
 
@@ -208,3 +208,53 @@ def rejections_list(data_dir: str, database_url: str | None, workspace_id: int, 
     db.dispose()
     for item in found["rejections"]:
         click.echo(json.dumps(item))
+
+
+@main.command("apply")
+@store_options
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--workspace-id", type=int, default=None, help="Needed when there are several.")
+def apply_file(
+    data_dir: str, database_url: str | None, path: str, dry_run: bool, workspace_id: int | None
+) -> None:
+    """Create or update the segments a YAML file declares, matched by name."""
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no annotations
+
+    from tidings.errors import ApiError
+    from tidings.workspaces import apply
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            desired = apply.parse(yaml.safe_load(handle))
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+    except ApiError as exc:
+        raise click.ClickException(f"{path}: {exc.message}") from exc
+    _, db = _open(data_dir, database_url)
+    try:
+        with db.writer.begin() as conn:
+            workspace_id = _one_workspace(conn, workspace_id)
+            changes = apply.plan(desired, apply.current(conn, workspace_id))
+            if not dry_run:
+                apply.apply_plan(conn, workspace_id, changes, int(time.time()))
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        db.dispose()
+    for change in changes:
+        click.echo(change.describe())
+    if dry_run:
+        click.echo("dry run: nothing changed", err=True)
+
+
+def _one_workspace(conn: Any, workspace_id: int | None) -> int:
+    """The workspace named, or the only one; a usage error otherwise."""
+    known = [ws.id for ws in workspaces.list_workspaces(conn)]
+    if workspace_id is None and len(known) == 1:
+        return known[0]
+    if workspace_id is None:
+        raise click.UsageError("several workspaces exist: pass --workspace-id")
+    if workspace_id not in known:
+        raise click.UsageError(f"no workspace {workspace_id}")
+    return workspace_id

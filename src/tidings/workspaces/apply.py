@@ -1,0 +1,165 @@
+"""`tidings apply -f workspace.yaml`: declare a workspace's segments in a file.
+
+The file is the desired state; the database is the current one. `parse`
+validates the document (pure), `plan` compares it with the segments that
+exist (pure, matched by name) and `apply_plan` carries the changes out
+through the same use cases as the App API, in the caller's transaction.
+Applying the same file twice changes nothing the second time. Segments the
+file does not name are left alone (removing them is not in the plan).
+
+    segments:
+      - name: VIPs
+        description: big spenders      # optional, default ""
+        tags: [sales]                  # optional
+        conditions:                    # optional: without it, a manual segment
+          attribute: {field: plan, operator: eq, value: pro}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tidings.errors import bad_request
+from tidings.segments import membership
+from tidings.segments import service as segments
+from tidings.segments.conditions import parse as parse_condition
+
+_KEYS = ("name", "description", "tags", "conditions")
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One segment as the file declares it."""
+
+    name: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    conditions: Any = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of the plan: `create`, `update` (with the changed fields) or `unchanged`."""
+
+    action: str
+    desired: Desired
+    segment_id: int | None = None
+    fields: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        line = f'{self.action} segment "{self.desired.name}"'
+        return f"{line}: {', '.join(self.fields)}" if self.fields else line
+
+
+def parse(document: Any) -> list[Desired]:
+    """The segments of a loaded YAML document; a 400-style `ApiError` naming the path."""
+    if document is None:
+        return []
+    if not isinstance(document, dict) or set(document) - {"segments"}:
+        raise bad_request("segments: the file must be a mapping with a 'segments' list", "segments")
+    items = document.get("segments")
+    items = [] if items is None else items
+    if not isinstance(items, list):
+        raise bad_request("segments: must be a list", "segments")
+    desired = [_desired(item, f"segments[{i}]") for i, item in enumerate(items)]
+    names = [d.name for d in desired]
+    for name in names:
+        if names.count(name) > 1:
+            raise bad_request(f'segments: the name "{name}" appears twice', "segments")
+    return desired
+
+
+def _desired(item: Any, path: str) -> Desired:
+    if not isinstance(item, dict):
+        raise bad_request(f"{path}: must be a mapping", path)
+    for key in item:
+        if key not in _KEYS:
+            raise bad_request(f"{path}.{key}: unknown property {key!r}", f"{path}.{key}")
+    name, description, tags = item.get("name"), item.get("description", ""), item.get("tags")
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request(f"{path}.name: a non-empty string is required", f"{path}.name")
+    if not isinstance(description, str):
+        raise bad_request(f"{path}.description: must be a string", f"{path}.description")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise bad_request(f"{path}.tags: must be a list of strings", f"{path}.tags")
+    conditions = item.get("conditions")
+    if conditions is not None:
+        parse_condition(conditions, f"{path}.conditions")
+    return Desired(name.strip(), description, tuple(tags or ()), conditions)
+
+
+def plan(desired: list[Desired], existing: list[dict[str, Any]]) -> list[Change]:
+    """What to do for each declared segment, given the workspace's segments as the API shows them.
+
+    Matched by name. A manual segment cannot become dynamic (or back): that
+    is refused rather than planned, as is a name two existing segments share.
+    """
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for shown in existing:
+        by_name.setdefault(shown["name"], []).append(shown)
+    changes = []
+    for want in desired:
+        found = by_name.get(want.name, [])
+        if len(found) > 1:
+            raise bad_request(f'more than one segment is named "{want.name}"', "segments")
+        if not found:
+            changes.append(Change("create", want))
+            continue
+        fields = _differences(want, found[0])
+        action = "update" if fields else "unchanged"
+        changes.append(Change(action, want, found[0]["id"], fields))
+    return changes
+
+
+def _differences(want: Desired, shown: dict[str, Any]) -> tuple[str, ...]:
+    if (want.conditions is None) != (shown["type"] == "manual"):
+        kind = "manual" if shown["type"] == "manual" else "dynamic"
+        raise bad_request(
+            f'segment "{want.name}" is {kind}; a segment cannot change between '
+            "manual and dynamic (rename it, or delete the manual one)",
+            "segments",
+        )
+    fields = []
+    if want.description != (shown["description"] or ""):
+        fields.append("description")
+    if list(want.tags) != (shown["tags"] or []):
+        fields.append("tags")
+    if want.conditions is not None and want.conditions != shown.get("conditions"):
+        fields.append("conditions")
+    return tuple(fields)
+
+
+def apply_plan(conn: Connection, workspace_id: int, changes: list[Change], now: int) -> list[int]:
+    """Carry out a plan; returns the ids of dynamic segments that now need a build."""
+    queued = []
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        want = change.desired
+        spec: dict[str, Any] = {"name": want.name}
+        if change.action == "create" or "description" in change.fields:
+            spec["description"] = want.description
+        if change.action == "create" or "tags" in change.fields:
+            spec["tags"] = list(want.tags)
+        if want.conditions is not None and (
+            change.action == "create" or "conditions" in change.fields
+        ):
+            spec["conditions"] = want.conditions
+        if change.action == "create":
+            shown = membership.create_segment(conn, workspace_id, {"segment": spec}, now)
+        else:
+            assert change.segment_id is not None
+            shown = membership.update_segment(
+                conn, workspace_id, change.segment_id, {"segment": spec}, now
+            )
+        if shown["state"] == "build_queued":
+            queued.append(shown["id"])
+    return queued
+
+
+def current(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
+    """The workspace's segments as `plan` compares them."""
+    return segments.list_all(conn, workspace_id)
