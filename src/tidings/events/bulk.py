@@ -24,6 +24,7 @@ from tidings.events.service import Event
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
+from tidings.segments import dirty
 
 _SEEN = select(event_dedup.c.key).where(
     event_dedup.c.workspace_id == bindparam("ws"),
@@ -74,15 +75,23 @@ def track_many(
             ts = event.timestamp if event.timestamp is not None else now
             row = (workspace_id, person_pk, None, event.type, event.name, ts, now, event.data_json)
             rows.append(row)
-    insert_rows(conn, rows)
+    insert_rows(conn, rows, now)
 
 
-def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Append event rows (values in `EVENT_COLUMNS` order) with multi-row INSERTs."""
+def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) -> None:
+    """Append event rows (values in `EVENT_COLUMNS` order) with multi-row INSERTs.
+
+    Their people are marked for the segment worker in the same transaction.
+    """
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
+    people: dict[object, list[object]] = {}
+    for row in rows:
+        people.setdefault(row[0], []).append(row[1])
+    for workspace_id, pks in people.items():
+        dirty.mark(conn, workspace_id, pks, now)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=64)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.db.schema import event_dedup, events
+from tidings.segments import dirty
 
 encode = msgspec.json.Encoder().encode
 
@@ -39,6 +40,8 @@ def append(
             data=encode(data).decode() if not isinstance(data, str) else data,
         )
     )
+    if person_pk is not None:
+        dirty.mark(conn, workspace_id, [person_pk], received_at)
 
 
 def first_sighting(conn: Connection, workspace_id: int, key: str, now: int) -> bool:
@@ -77,13 +80,16 @@ def adopt_anonymous(
         )
         .values(person_id=person_pk)
     )
+    if result.rowcount:
+        dirty.mark(conn, workspace_id, [person_pk], now)
     return result.rowcount
 
 
-def move(conn: Connection, from_pk: int, to_pk: int, since: int) -> None:
+def move(conn: Connection, workspace_id: int, from_pk: int, to_pk: int, since: int) -> None:
     """Hand a merged person's recent events to the survivor."""
     conn.execute(
         update(events)
         .where(events.c.person_id == from_pk, events.c.timestamp >= since)
         .values(person_id=to_pk)
     )
+    dirty.mark(conn, workspace_id, [to_pk])

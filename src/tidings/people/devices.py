@@ -22,6 +22,7 @@ from tidings.people import store
 from tidings.people.attributes import render
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
+from tidings.segments import dirty
 
 PLATFORMS = ("ios", "android")
 MAX_TOKEN_BYTES = 255  # the `devices.token` column
@@ -82,11 +83,12 @@ def _invalid(problems: list[str]) -> ApiError:
 
 def upsert(conn: Connection, person: Person, device: Device, now: int) -> None:
     row = conn.execute(
-        select(devices.c.id, devices.c.attributes, devices.c.platform).where(
+        select(devices.c.id, devices.c.attributes, devices.c.platform, devices.c.person_id).where(
             devices.c.workspace_id == person.workspace_id, devices.c.token == device.token
         )
     ).first()
     last_used = device.last_used if device.last_used is not None else now
+    dirty.mark(conn, person.workspace_id, [person.pk, row.person_id if row else None], now)
     if row is None:
         conn.execute(
             insert(devices).values(
@@ -116,6 +118,7 @@ def upsert(conn: Connection, person: Person, device: Device, now: int) -> None:
 
 def remove(conn: Connection, person: Person, token: str) -> None:
     conn.execute(delete(devices).where(devices.c.person_id == person.pk, devices.c.token == token))
+    dirty.mark(conn, person.workspace_id, [person.pk])
 
 
 def move(conn: Connection, from_pk: int, to_pk: int) -> None:

@@ -33,7 +33,7 @@ def merge_people(
         for name, stored in gone_attrs.items()
         if name not in kept_attrs and name not in ("id", "email")
     }
-    event_store.move(conn, gone.pk, keep.pk, since=now - EVENT_WINDOW)
+    event_store.move(conn, workspace_id, gone.pk, keep.pk, since=now - EVENT_WINDOW)
     devices.move(conn, gone.pk, keep.pk)
     relationships.move(conn, gone.pk, keep.pk)
     _move_memberships(conn, gone.pk, keep.pk)

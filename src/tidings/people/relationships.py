@@ -16,6 +16,7 @@ from tidings.errors import bad_request
 from tidings.objects import store as objects_store
 from tidings.objects.store import Obj, merge_attributes
 from tidings.people.store import Person
+from tidings.segments import dirty
 
 _encode = msgspec.json.Encoder().encode
 
@@ -55,6 +56,7 @@ def link(
                 updated_at=now,
             )
         )
+        dirty.mark(conn, workspace_id, [person_pk], now)
         return
     merged = merge_attributes(msgspec.json.decode(row.attributes), attrs)
     conn.execute(
@@ -72,7 +74,13 @@ def unlink(
         if person_pk is not None
         else (relationships.c.anonymous_id == anonymous_id)
     )
-    conn.execute(delete(relationships).where(relationships.c.object_pk == obj.pk, who))
+    removed = conn.execute(
+        delete(relationships)
+        .where(relationships.c.object_pk == obj.pk, who)
+        .returning(relationships.c.workspace_id)
+    ).first()
+    if removed is not None:
+        dirty.mark(conn, removed.workspace_id, [person_pk])
 
 
 def _attributes(value: Any) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def track_run(conn: Connection, workspace_id: int, run: list[Message], now: int)
                 msg.data_json,
             )
         )
-    insert_rows(conn, rows)
+    insert_rows(conn, rows, now)
 
 
 def _first_sightings(

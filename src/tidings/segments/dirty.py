@@ -1,0 +1,63 @@
+"""Marking people whose data changed, for the segment worker to re-evaluate.
+
+A mark is written in the same transaction as the change (so it exists exactly
+when the change does) and removed by the worker in the transaction that
+re-evaluates the person (so a crash in between re-evaluates them again).
+Marking the same person twice before the worker looks is one mark.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, delete, select
+
+from tidings.db.schema import segment_dirty
+
+ROWS_PER_INSERT = 300  # 900 parameters
+
+
+def mark(
+    conn: Connection, workspace_id: int, person_pks: Iterable[int | None], now: int | None = None
+) -> None:
+    """Mark people for re-evaluation; `now` only orders the worker's queue."""
+    now = int(time.time()) if now is None else now
+    pks = list(dict.fromkeys(pk for pk in person_pks if pk is not None))
+    for start in range(0, len(pks), ROWS_PER_INSERT):
+        chunk = pks[start : start + ROWS_PER_INSERT]
+        sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
+        conn.exec_driver_sql(sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(paramstyle: str, count: int) -> str:
+    mark_ = "?" if paramstyle == "qmark" else "%s"
+    values = ", ".join([f"({mark_}, {mark_}, {mark_})"] * count)
+    return (
+        "INSERT INTO segment_dirty (person_id, workspace_id, marked_at) "
+        f"VALUES {values} ON CONFLICT DO NOTHING"
+    )
+
+
+def take(conn: Connection, limit: int) -> dict[int, list[int]]:
+    """Remove up to `limit` marks (oldest first) and return their people by workspace.
+
+    Call inside the transaction that re-evaluates the people returned. On
+    PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED).
+    """
+    rows = conn.execute(
+        select(segment_dirty.c.workspace_id, segment_dirty.c.person_id)
+        .order_by(segment_dirty.c.marked_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    by_workspace: dict[int, list[int]] = {}
+    for workspace_id, pk in rows:
+        by_workspace.setdefault(workspace_id, []).append(pk)
+    pks = [pk for _, pk in rows]
+    for start in range(0, len(pks), ROWS_PER_INSERT):
+        chunk = pks[start : start + ROWS_PER_INSERT]
+        conn.execute(delete(segment_dirty).where(segment_dirty.c.person_id.in_(chunk)))
+    return by_workspace
