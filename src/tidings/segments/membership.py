@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, insert, not_, select, update
+from sqlalchemy import Connection, delete, insert, literal, not_, select, update
 
 from tidings.db.schema import events, people, segment_members, segments
 from tidings.errors import bad_request
@@ -155,7 +155,9 @@ def build_segment(conn: Connection, workspace_id: int, segment_id: int, now: int
     of `CHUNK` rows with their activities; only the differences are written,
     so running a build twice changes nothing the second time. Ends `finished`
     with `built_at = now`. A segment that is gone or manual is left alone
-    (a queued build may outlive its segment).
+    (a queued build may outlive its segment). On PostgreSQL the queries need
+    current planner statistics: right after a bulk load, before autovacuum
+    has analyzed the tables, the planner may choose quadratic nested loops.
     """
     row = _dynamic(conn, workspace_id, segment_id)
     if row is None:
@@ -296,19 +298,17 @@ def _ordered(rows: list[Any]) -> list[Any]:
 def _apply(
     conn: Connection, row: Any, entrants: Sequence[int], leavers: Sequence[int], now: int
 ) -> Changes:
-    """Insert entrants and delete leavers in chunks, each with its activity row."""
+    """Insert entrants and delete leavers in chunks, each with its activity row.
+
+    Each chunk is one INSERT ... SELECT (or DELETE) keyed by an IN list of
+    `CHUNK` pks: a few statements per 5,000 people, within both stores'
+    parameter limits, rather than one row per parameter set.
+    """
     for chunk in _chunks(entrants):
+        rows = select(literal(row.id), people.c.id, literal(row.workspace_id), literal(now))
+        columns = ["segment_id", "person_id", "workspace_id", "added_at"]
         conn.execute(
-            insert(segment_members),
-            [
-                {
-                    "segment_id": row.id,
-                    "person_id": pk,
-                    "workspace_id": row.workspace_id,
-                    "added_at": now,
-                }
-                for pk in chunk
-            ],
+            insert(segment_members).from_select(columns, rows.where(people.c.id.in_(chunk)))
         )
         _activities(conn, row, chunk, "segment_enter", now)
     for chunk in _chunks(leavers):
@@ -323,21 +323,10 @@ def _apply(
 
 def _activities(conn: Connection, row: Any, pks: Sequence[int], kind: str, now: int) -> None:
     data = msgspec.json.encode({"segment_id": row.id, "segment_name": row.name}).decode()
-    conn.execute(
-        insert(events),
-        [
-            {
-                "workspace_id": row.workspace_id,
-                "person_id": pk,
-                "type": kind,
-                "name": str(row.id),
-                "timestamp": now,
-                "received_at": now,
-                "data": data,
-            }
-            for pk in pks
-        ],
-    )
+    values = [row.workspace_id, kind, str(row.id), now, now, data]
+    rows = select(people.c.id, *(literal(v) for v in values)).where(people.c.id.in_(pks))
+    columns = ["person_id", "workspace_id", "type", "name", "timestamp", "received_at", "data"]
+    conn.execute(insert(events).from_select(columns, rows))
 
 
 def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
