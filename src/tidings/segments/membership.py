@@ -92,7 +92,7 @@ def update_segment(
     condition, however written, changes nothing. Manual segments take no
     conditions, and a segment cannot refer to itself.
     """
-    row = service._row(conn, workspace_id, segment_id)
+    row = service.row_of(conn, workspace_id, segment_id)
     fields = service.parse_spec(body, partial=True)
     if "conditions" in fields:
         if row.type != "dynamic":

@@ -114,7 +114,8 @@ def create_manual(conn: Connection, workspace_id: int, body: Any, now: int) -> d
     return get(conn, workspace_id, segment_id)
 
 
-def _row(conn: Connection, workspace_id: int, segment_id: int) -> Any:
+def row_of(conn: Connection, workspace_id: int, segment_id: int) -> Any:
+    """The segment's row in this workspace; a 404 when there is none."""
     row = conn.execute(
         select(segments).where(segments.c.workspace_id == workspace_id, segments.c.id == segment_id)
     ).first()
@@ -124,7 +125,7 @@ def _row(conn: Connection, workspace_id: int, segment_id: int) -> Any:
 
 
 def get(conn: Connection, workspace_id: int, segment_id: int) -> dict[str, Any]:
-    return segment_json(_row(conn, workspace_id, segment_id))
+    return segment_json(row_of(conn, workspace_id, segment_id))
 
 
 def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
@@ -136,7 +137,7 @@ def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
 
 def delete_manual(conn: Connection, workspace_id: int, segment_id: int) -> None:
     """Delete a manual segment and its memberships; data-driven ones are refused (400)."""
-    row = _row(conn, workspace_id, segment_id)
+    row = row_of(conn, workspace_id, segment_id)
     if row.type != "manual":
         raise bad_request(
             "only manual segments can be deleted through the API; this segment is dynamic"
@@ -145,7 +146,7 @@ def delete_manual(conn: Connection, workspace_id: int, segment_id: int) -> None:
 
 
 def customer_count(conn: Connection, workspace_id: int, segment_id: int) -> int:
-    _row(conn, workspace_id, segment_id)
+    row_of(conn, workspace_id, segment_id)
     return conn.execute(
         select(func.count())
         .select_from(segment_members)
@@ -161,7 +162,7 @@ def membership(
     Keyset-paged on the person's row id. `ids` holds `""` for a member
     without an id, as Customer.io's does; `identifiers` is the fuller answer.
     """
-    _row(conn, workspace_id, segment_id)
+    row_of(conn, workspace_id, segment_id)
     shown_email = and_(attributes.c.person_id == people.c.id, attributes.c.name == "email")
     query = (
         select(
