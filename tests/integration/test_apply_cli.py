@@ -32,7 +32,7 @@ def test_apply_creates_then_changes_nothing(tmp_path, database_url, workspace, q
     assert query(segments.list_all, ws) == []
     assert apply(database_url, workspace, path) == planned
     made = {s["name"]: s for s in query(segments.list_all, ws)}
-    assert made["VIPs"]["type"] == "dynamic" and made["VIPs"]["state"] == "build_queued"
+    assert made["VIPs"]["type"] == "dynamic" and made["VIPs"]["conditions"]["attribute"]
     assert made["VIPs"]["tags"] == ["sales"] and made["Hand-picked"]["type"] == "manual"
     assert apply(database_url, workspace, path) == [
         'unchanged segment "VIPs"',
