@@ -24,6 +24,7 @@ from tidings.db.writer import Writer
 from tidings.errors import ApiError
 from tidings.ops.logging import RequestLog
 from tidings.ops.metrics import Metrics
+from tidings.segments.worker import SegmentWorker
 
 MAX_BODY = 4 * 1024 * 1024
 log = logging.getLogger("tidings")
@@ -42,6 +43,9 @@ class Tidings:
             max_pending=settings.max_pending_writes,
         )
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
+        self.segment_worker = (
+            SegmentWorker(self.db, self.clock) if settings.segment_worker else None
+        )
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()
         self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
@@ -133,6 +137,8 @@ class Tidings:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.writer.start()
+                if self.segment_worker is not None:
+                    self.segment_worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
@@ -141,6 +147,8 @@ class Tidings:
 
     def close(self) -> None:
         """Commit whatever is still queued, then release the database."""
+        if self.segment_worker is not None:
+            self.segment_worker.stop()
         self.writer.stop()
         self._readers.shutdown(wait=True)
         self.db.dispose()

@@ -66,6 +66,13 @@ def main() -> None:
     help="Server processes sharing the port (use with PostgreSQL).",
 )
 @click.option(
+    "--segment-worker/--no-segment-worker",
+    envvar="TIDINGS_SEGMENT_WORKER",
+    default=True,
+    show_default=True,
+    help="Keep segment membership current from inside the server (else run `tidings worker`).",
+)
+@click.option(
     "--public-url",
     envvar="TIDINGS_PUBLIC_URL",
     default="",
@@ -81,6 +88,7 @@ def serve(
     log_format: str,
     log_level: str,
     workers: int,
+    segment_worker: bool,
     public_url: str,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port."""
@@ -102,10 +110,36 @@ def serve(
         log_format=log_format,
         access_log=log_level.lower() in ("debug", "info"),
         public_url=public_url,
+        segment_worker=segment_worker,
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
     run(settings, workers)
+
+
+@main.command()
+@store_options
+@click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
+def worker(data_dir: str, database_url: str | None, log_level: str) -> None:
+    """Keep data-driven segments current, apart from the server processes.
+
+    Run one or more beside `tidings serve --no-segment-worker` (PostgreSQL).
+    Stops cleanly on SIGTERM or Ctrl-C after the pass in progress.
+    """
+    import signal
+
+    from tidings.clock import SystemClock
+    from tidings.ops.logging import configure
+    from tidings.segments.worker import SegmentWorker
+
+    configure(log_level.upper())
+    url, db = _open(data_dir, database_url)
+    runner = SegmentWorker(db, SystemClock())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runner.request_stop())
+    click.echo(f"tidings: segment worker on {_describe(url)}", err=True)
+    runner.run()
+    db.dispose()
 
 
 def _first_workspace(db: Database) -> None:

@@ -6,13 +6,10 @@ import time
 import uuid
 
 import msgspec
-import psycopg
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.conftest import PG_ADMIN, new_workspace
-from tidings.db.engine import open_database
-from tidings.db.migrate import upgrade
+from tests.conftest import new_workspace
 from tidings.db.schema import attributes, events, people, segment_members
 from tidings.errors import ApiError
 from tidings.events import service as events_service
@@ -27,30 +24,9 @@ NOW = 1_700_000_000
 
 
 @pytest.fixture(scope="module")
-def db(database_url, tmp_path_factory):
-    """A database of this module's own, migrated.
-
-    These tests run the clock at NOW (2023). The test server of tests/api
-    runs a segment worker over the shared database with the real clock,
-    which would build, refresh and expire these segments behind their back.
-    """
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path_factory.mktemp('segments') / 'tidings.sqlite3'}"
-        yield from _migrated(url)
-        return
-    name = f"tidings_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield from _migrated(f"{database_url.rsplit('/', 1)[0]}/{name}")
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _migrated(url):
-    database = open_database(url)
-    upgrade(database)
-    yield database
-    database.dispose()
+def db(isolated_db):
+    """These tests run the clock at NOW (2023); see `isolated_db`."""
+    return isolated_db
 
 
 DAY = 86400

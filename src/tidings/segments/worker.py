@@ -1,0 +1,144 @@
+"""The segment worker: keeps data-driven segment membership current.
+
+Each pass, in its own transactions:
+1. builds segments waiting in `build_queued` (new or changed conditions);
+2. takes people marked in `segment_dirty` by the writes that changed them
+   and re-evaluates them (the marks are removed in the same transaction, so
+   a crash re-evaluates them again, and nothing is evaluated from a change
+   that was rolled back);
+3. every `time_window_every` seconds, rebuilds segments whose conditions
+   have relative time windows, so people leave "in the last 30 days" on time.
+
+It runs as a thread inside `tidings serve` and as `tidings worker` (several
+of those may share a PostgreSQL database: builds are claimed with a
+conditional UPDATE and marks with SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy import Connection, distinct, select, update
+
+from tidings.clock import Clock
+from tidings.db.engine import Database
+from tidings.db.schema import segments
+from tidings.segments import dirty, membership
+
+log = logging.getLogger("tidings.segments")
+
+RETRY_FAILED_BUILD_AFTER = 60.0
+
+
+class SegmentWorker:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        poll_interval: float = 0.1,
+        time_window_every: float = 10.0,
+        batch: int = 1000,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._poll = poll_interval
+        self._window_every = time_window_every
+        self._batch = batch
+        self._next_windows = 0.0
+        self._failed: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="tidings-segments", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask `run` to return after the pass in progress (safe from a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def run(self) -> None:
+        """Work until stopped; sleep only when a pass found nothing to do."""
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("segment worker pass failed")
+                busy = False
+            if not busy:
+                self._stop.wait(self._poll)
+
+    def run_once(self) -> bool:
+        """One pass; True if it found queued work (so another pass should follow at once).
+
+        The scheduled time-window rebuilds do not count: they come round on time.
+        """
+        built = self._build_queued()
+        refreshed = self._refresh_marked()
+        self._time_windows()
+        return built or refreshed
+
+    def _build_queued(self) -> bool:
+        with self._db.reader.connect() as conn:
+            queued = conn.execute(
+                select(segments.c.id, segments.c.workspace_id).where(
+                    segments.c.type == "dynamic", segments.c.state == "build_queued"
+                )
+            ).all()
+        did = False
+        for segment_id, workspace_id in queued:
+            if self._failed.get(segment_id, 0.0) > time.monotonic():
+                continue
+            try:
+                with self._db.writer.begin() as conn:
+                    did |= _claim_and_build(conn, workspace_id, segment_id, self._now())
+                self._failed.pop(segment_id, None)
+            except Exception:
+                log.exception("building segment %s failed; retrying later", segment_id)
+                self._failed[segment_id] = time.monotonic() + RETRY_FAILED_BUILD_AFTER
+        return did
+
+    def _refresh_marked(self) -> bool:
+        with self._db.writer.begin() as conn:
+            marked = dirty.take(conn, self._batch)
+            for workspace_id, pks in marked.items():
+                membership.refresh_people(conn, workspace_id, pks, self._now())
+        return bool(marked)
+
+    def _time_windows(self) -> None:
+        if time.monotonic() < self._next_windows:
+            return
+        self._next_windows = time.monotonic() + self._window_every
+        with self._db.reader.connect() as conn:
+            spaces = conn.execute(
+                select(distinct(segments.c.workspace_id)).where(segments.c.type == "dynamic")
+            ).scalars()
+            workspace_ids = list(spaces)
+        for workspace_id in workspace_ids:
+            with self._db.writer.begin() as conn:
+                membership.refresh_time_windows(conn, workspace_id, self._now())
+
+    def _now(self) -> int:
+        return int(self._clock.now())
+
+
+def _claim_and_build(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
+    """Build a queued segment unless another worker claimed it first."""
+    claimed = conn.execute(
+        update(segments)
+        .where(segments.c.id == segment_id, segments.c.state == "build_queued")
+        .values(state="build")
+    ).rowcount
+    if claimed != 1:
+        return False
+    membership.build_segment(conn, workspace_id, segment_id, now)
+    return True
