@@ -11,6 +11,7 @@ from tidings.events import service as events_service
 from tidings.people import devices, service
 from tidings.people.identifiers import classify
 from tidings.segments import membership
+from tidings.segments import service as segments
 from tidings.segments.worker import SegmentWorker
 
 DAY = 86_400
@@ -110,3 +111,19 @@ def test_people_leave_a_time_window_without_new_events(db, tx, query, workspace)
     worker.run_once()
     assert _members(query, segment_id) == []
     assert _activity_types(query, ws)[-1] == ("segment_exit", now + 31 * DAY)
+
+
+def test_a_manual_membership_change_reaches_segments_built_on_it(db, tx, query, workspace):
+    ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
+    now = int(clock.now())
+    worker = SegmentWorker(db, clock, time_window_every=3600)
+    manual = tx(segments.create_manual, ws, {"segment": {"name": "hand-picked"}}, now)["id"]
+    derived = _segment(tx, ws, {"segment": {"id": manual}}, now)
+    _identify(tx, ws, "picked", {"plan": "x"}, now)
+    _drain(worker)
+    tx(segments.change_members, ws, manual, "id", ["picked"], now, True)
+    _drain(worker)
+    assert len(_members(query, derived)) == 1
+    tx(segments.change_members, ws, manual, "id", ["picked"], now, False)
+    _drain(worker)
+    assert _members(query, derived) == []

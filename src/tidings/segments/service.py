@@ -16,6 +16,7 @@ from tidings.db.schema import attributes, people, segment_members, segments
 from tidings.errors import ApiError, bad_request, not_found
 from tidings.people import store as people_store
 from tidings.people.identifiers import coerce_id, of_type
+from tidings.segments import dirty
 
 MAX_IDS = 1000
 MAX_NAME_CHARS = 255
@@ -248,12 +249,14 @@ def change_members(
         ]
         if fresh:
             conn.execute(insert(segment_members), fresh)
+            dirty.mark(conn, workspace_id, [row["person_id"] for row in fresh], now)
     elif held:
         conn.execute(
             delete(segment_members).where(
                 segment_members.c.segment_id == segment_id, segment_members.c.person_id.in_(held)
             )
         )
+        dirty.mark(conn, workspace_id, held, now)
 
 
 def of_person(conn: Connection, person_pk: int) -> list[dict[str, Any]]:
