@@ -5,19 +5,14 @@
 `node/run.mjs`); Node trusts the test CA through NODE_EXTRA_CA_CERTS.
 """
 
-import json
-import os
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
 
+from tests.api.node_runner import NODE_DIR, NodeRunner
 from tests.api.test_track_v1_operations import activities, customer
 from tidings.db.schema import deliveries, delivery_metrics, events, forms
-
-NODE_DIR = Path(__file__).parent / "node"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (NODE_DIR / "node_modules" / "customerio-node").is_dir(),
@@ -25,42 +20,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Node:
-    """A long-lived `node run.mjs`: one JSON array of calls in, one array of outcomes out."""
-
-    def __init__(self, ca_path: str, log: Path) -> None:
-        self._log = log
-        self._stderr = log.open("w")
-        self._proc = subprocess.Popen(
-            ["node", "run.mjs"],
-            cwd=NODE_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env={**os.environ, "NODE_EXTRA_CA_CERTS": ca_path},
-        )
-
-    def run(self, calls: list[dict]) -> list[dict]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(calls) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise AssertionError("node runner exited: " + self._log.read_text())
-        return json.loads(line)
-
-    def close(self) -> None:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.close()
-        self._proc.wait(timeout=30)
-        self._proc.stdout.close()
-        self._stderr.close()
-
-
 @pytest.fixture(scope="module")
 def node(server, tmp_path_factory):
-    runner = Node(server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
+    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
     yield runner
     runner.close()
 
@@ -68,7 +30,7 @@ def node(server, tmp_path_factory):
 class Sdk:
     """Builds calls for one workspace's Track and App clients and runs them in one go."""
 
-    def __init__(self, node: Node, server, creds) -> None:
+    def __init__(self, node: NodeRunner, server, creds) -> None:
         self.node = node
         self.track_auth = {
             "siteId": creds.site_id,

@@ -7,18 +7,13 @@ the calls (`node/cdp.mjs`); Node trusts the test CA through NODE_EXTRA_CA_CERTS.
 """
 
 import json
-import os
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests.api.node_runner import MODULES, NodeRunner
 from tests.api.test_pipelines import rejections
 from tests.api.test_track_v1_operations import activities, customer
-
-NODE_DIR = Path(__file__).parent / "node"
-MODULES = NODE_DIR / "node_modules"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None
@@ -28,42 +23,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Runner:
-    """A long-lived `node cdp.mjs`: one JSON array of calls in, one array of outcomes out."""
-
-    def __init__(self, ca_path: str, log: Path) -> None:
-        self._log = log
-        self._stderr = log.open("w")
-        self._proc = subprocess.Popen(
-            ["node", "cdp.mjs"],
-            cwd=NODE_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env={**os.environ, "NODE_EXTRA_CA_CERTS": ca_path},
-        )
-
-    def run(self, calls: list[dict]) -> list[dict]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(calls) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise AssertionError("node runner exited: " + self._log.read_text())
-        return json.loads(line)
-
-    def close(self) -> None:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.close()
-        self._proc.wait(timeout=30)
-        self._proc.stdout.close()
-        self._stderr.close()
-
-
 @pytest.fixture(scope="module")
 def node(server, tmp_path_factory):
-    runner = Runner(server.ca_path, tmp_path_factory.mktemp("node-cdp") / "stderr.log")
+    runner = NodeRunner(
+        "cdp.mjs", server.ca_path, tmp_path_factory.mktemp("node-cdp") / "stderr.log"
+    )
     yield runner
     runner.close()
 
@@ -71,7 +35,7 @@ def node(server, tmp_path_factory):
 class Clients:
     """Builds calls for one workspace's Pipelines clients and runs them in one go."""
 
-    def __init__(self, node: Runner, server, creds) -> None:
+    def __init__(self, node: NodeRunner, server, creds) -> None:
         self.node = node
         self.url = server.url
         self.key = creds.cdp_write_key

@@ -1,0 +1,47 @@
+"""A long-lived Node process running one of the scripts in tests/api/node.
+
+The script reads one JSON array of calls per line on stdin and answers one
+JSON array of outcomes per line; Node trusts the test CA through
+NODE_EXTRA_CA_CERTS. One process serves a whole test module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+NODE_DIR = Path(__file__).parent / "node"
+MODULES = NODE_DIR / "node_modules"
+
+
+class NodeRunner:
+    def __init__(self, script: str, ca_path: str, log: Path) -> None:
+        self._log = log
+        self._stderr = log.open("w")
+        self._proc = subprocess.Popen(
+            ["node", script],
+            cwd=NODE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": ca_path},
+        )
+
+    def run(self, calls: list[dict]) -> list[dict]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(calls) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise AssertionError("node runner exited: " + self._log.read_text())
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._proc.stdout.close()
+        self._stderr.close()
