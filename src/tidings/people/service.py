@@ -15,6 +15,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from tidings.db.schema import suppressions
 from tidings.errors import bad_request
+from tidings.events import pending
 from tidings.events import store as event_store
 from tidings.events.timestamps import unix_seconds
 from tidings.people import relationships, store
@@ -267,8 +268,31 @@ def _triples(changes: dict[str, tuple[str | None, str | None]]):  # type: ignore
 
 
 def adopt_anonymous(conn: Connection, person: Person, anonymous_id: str, now: int) -> None:
+    """Make an anonymous visitor's events, relationships and pending traits the person's.
+
+    Pending traits (`events.pending`) apply oldest first, each at its own
+    timestamp, so attributes the person set later keep their values.
+    """
+    traits = pending.take(conn, person.workspace_id, anonymous_id, person.pk, now)
     event_store.adopt_anonymous(conn, person.workspace_id, anonymous_id, person.pk, now)
     relationships.adopt_anonymous(conn, person, anonymous_id)
+    apply_traits(conn, person, traits, now)
+
+
+def apply_traits(conn: Connection, person: Person, traits: pending.Traits, now: int) -> Person:
+    """Identify the person with each (timestamp, traits), in order; returns them as they end.
+
+    An attribute already stored at a trait's second or later keeps its value:
+    what the person said when taking the anonymous id beats a trait of that
+    same second. Among the traits, the later one wins as usual.
+    """
+    me = Identifier("cio_id", person.cio_id)
+    stored = store.load_attributes(conn, person.pk) if traits else {}
+    for when, values in traits:
+        kept = {k: v for k, v in values.items() if k not in stored or stored[k].updated_at < when}
+        request = parse_identify({**kept, "_timestamp": when}, now)
+        person = identify(conn, person.workspace_id, me, request, now) or person
+    return person
 
 
 def find_or_create(

@@ -28,9 +28,11 @@ pending traits are applied (oldest first, each at its own timestamp, so newer
 values already stored win); the `anonymous_id` attribute is set, which adopts
 the events of the last 30 days and the relationships
 (`people.service.apply_attributes`); every pending identify becomes the
-person's. An `anonymous_id` another person with an `id` holds is not claimed:
-it belongs to one person only. Setting `anonymous_id` through the Track API adopts events and
-relationships but not pending traits, a Pipelines notion.
+person's (`events.pending`). An `anonymous_id` another person with an `id`
+holds is not claimed: it belongs to one person only. Setting `anonymous_id`
+through the Track API adopts the pending traits the same way
+(`people.service.adopt_anonymous`), so the path a person takes to their
+anonymous id does not matter.
 
 Every message is logged on the person (or the anonymous profile) it is about,
 in the layout `pipelines.parse` documents. A messageId seen before in the
@@ -43,10 +45,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, select
 
-from tidings.db.schema import attributes, events, people
+from tidings.db.schema import attributes, people
+from tidings.events import pending
 from tidings.events import store as event_store
 from tidings.objects import service as objects
 from tidings.people import merge
@@ -161,13 +163,9 @@ def claim_anonymous(conn: Connection, person: Person, anonymous_id: str, now: in
     holder = _anonymous_owner(conn, workspace_id, anonymous_id)
     if holder is not None and holder.pk != person.pk:
         return person
-    for when, traits in _pending_traits(conn, workspace_id, anonymous_id):
-        request = _identify_request(traits, when, now)
-        person = person_service.identify(conn, workspace_id, me, request, now) or person
+    traits = pending.take(conn, workspace_id, anonymous_id, person.pk, now)
+    person = person_service.apply_traits(conn, person, traits, now)
     person_service.apply_attributes(conn, person, {"anonymous_id": anonymous_id}, now, now)
-    conn.execute(
-        update(events).where(_pending(workspace_id, anonymous_id)).values(person_id=person.pk)
-    )
     return person
 
 
@@ -181,28 +179,6 @@ def _by_email(email: str | None) -> Identifier | None:
 
 def _anonymous_owner(conn: Connection, workspace_id: int, anonymous_id: Any) -> Person | None:
     return people_store.find_by_attribute(conn, workspace_id, "anonymous_id", anonymous_id)
-
-
-def _pending(workspace_id: int, anonymous_id: str) -> Any:
-    return and_(
-        events.c.workspace_id == workspace_id,
-        events.c.anonymous_id == anonymous_id,
-        events.c.person_id.is_(None),
-        events.c.type == "identify",
-    )
-
-
-def _pending_traits(
-    conn: Connection, workspace_id: int, anonymous_id: str
-) -> list[tuple[int, dict[str, Any]]]:
-    """(timestamp, traits) of the anonymous profile's identifies, oldest first."""
-    rows = conn.execute(
-        select(events.c.timestamp, events.c.data)
-        .where(_pending(workspace_id, anonymous_id))
-        .order_by(events.c.timestamp, events.c.id)
-    )
-    found = [(when, msgspec.json.decode(data).get("traits") or {}) for when, data in rows]
-    return [(when, traits) for when, traits in found if traits]
 
 
 def _unnamed_holders(
