@@ -1,9 +1,14 @@
 """Customer.io's semantic events (BEHAVIOUR.md 6.5) sent as Pipelines track calls."""
 
+import msgspec
+import pytest
 from sqlalchemy import select
 
 from tests.integration.test_pipelines import NOW, exists, log, relations, send, shown
-from tidings.db.schema import objects
+from tidings import paging
+from tidings.db.schema import delivery_metrics, objects
+from tidings.errors import ApiError
+from tidings.pipelines import ingest, parse, rejections
 
 
 def semantic(event, user_id="u1", **fields):
@@ -113,3 +118,72 @@ def test_a_semantic_event_applied_once_per_message_id(tx, query, workspace):
     send(tx, ws, semantic("Device Deleted", context=device("t1")))
     send(tx, ws, message)  # a retry of the first: not applied again
     assert shown(query, ws, "u1")["devices"] == []
+
+
+def delivery_metrics_of(query, ws):
+    def fetch(conn):
+        rows = conn.execute(
+            select(
+                delivery_metrics.c.delivery_id,
+                delivery_metrics.c.metric,
+                delivery_metrics.c.timestamp,
+                delivery_metrics.c.data,
+            )
+            .where(delivery_metrics.c.workspace_id == ws)
+            .order_by(delivery_metrics.c.id)
+        )
+        return [(d, m, t, msgspec.json.decode(data)) for d, m, t, data in rows]
+
+    return query(fetch)
+
+
+def test_report_delivery_event_records_a_metric(tx, query, workspace, other_workspace):
+    ws = workspace.workspace_id
+    opened = {"deliveryId": "d1", "metric": "opened", "recipient": "tok-1"}
+    send(
+        tx,
+        ws,
+        semantic("Report Delivery Event", properties=opened, timestamp="2023-11-14T22:13:20Z"),
+        {
+            "type": "track",
+            "event": "Report Delivery Event",
+            "anonymousId": "a1",
+            "properties": {"deliveryId": "d2", "metric": "clicked", "href": "https://x.test"},
+        },
+    )
+    assert delivery_metrics_of(query, ws) == [
+        ("d1", "opened", NOW, {"recipient": "tok-1"}),
+        ("d2", "clicked", NOW, {"href": "https://x.test"}),
+    ]
+    assert not exists(query, ws, "u1")  # records the metric, creates nobody
+    assert delivery_metrics_of(query, other_workspace.workspace_id) == []
+
+
+def test_report_delivery_event_applied_once_per_message_id(tx, query, workspace):
+    ws = workspace.workspace_id
+    props = {"deliveryId": "d1", "metric": "delivered"}
+    message = semantic("Report Delivery Event", properties=props, messageId="m1")
+    send(tx, ws, message)
+    send(tx, ws, message)
+    assert [row[:2] for row in delivery_metrics_of(query, ws)] == [("d1", "delivered")]
+
+
+@pytest.mark.parametrize(
+    ("properties", "problem"),
+    [
+        ({"metric": "opened"}, "properties.deliveryId is required"),
+        ({"deliveryId": "d1", "metric": "read"}, "properties.metric must be one of"),
+        ({"deliveryId": "d1"}, "properties.metric must be one of"),
+    ],
+)
+def test_an_invalid_report_delivery_event_is_rejected(tx, query, workspace, properties, problem):
+    ws = workspace.workspace_id
+    raw = semantic("Report Delivery Event", properties=properties)
+    with pytest.raises(ApiError) as refused:
+        parse.parse_message(dict(raw), NOW)  # strict mode answers this 400
+    assert refused.value.status == 400 and refused.value.message.startswith(problem)
+    items = [rejections.rejected(refused.value, raw)]
+    assert tx(ingest.ingest, ws, items, NOW, False) == ["invalid_request"]
+    listed = query(rejections.recent, ws, paging.PageRequest(10))["rejections"]
+    assert [(r["type"], r["message"][: len(problem)]) for r in listed] == [("track", problem)]
+    assert delivery_metrics_of(query, ws) == []

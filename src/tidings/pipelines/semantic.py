@@ -9,6 +9,7 @@
 | `User Unsuppressed`         | userId                          | unsuppress the userId      |
 | `Relationship Deleted`      | userId, `properties.objectId`   | unrelate person and object |
 | `Object Deleted`            | `properties.objectId`           | delete the object          |
+| `Report Delivery Event`     | `properties.deliveryId, metric` | record a delivery metric   |
 
 `context.device.type` (ios or android) is the device's platform; its other
 keys and then `properties` become device attributes, and the message
@@ -18,6 +19,12 @@ effect is the Track API's use case for the same thing (`add_device`,
 rules: a device or a relationship creates the person on first mention,
 deletes never create anything. Parsing here is pure; `act` runs in the
 caller's transaction.
+
+`Report Delivery Event` is how Customer.io's mobile and web SDKs report a
+message's metrics (properties `deliveryId`, `metric`, optionally `recipient`,
+`reason`, `href`); it is validated as Track's `POST /api/v1/metrics` is, at
+the message's timestamp, and recorded against the delivery id whoever the
+message names (no userId needed: the delivery says whose it is).
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tidings.errors import bad_request
+from tidings.errors import ApiError, bad_request
+from tidings.messaging import metrics
 from tidings.objects import service as objects
 from tidings.objects.store import ObjectRef, parse_ref
 from tidings.people import devices
@@ -44,7 +52,10 @@ NAMES = {
     "User Unsuppressed": "unsuppress",
     "Relationship Deleted": "relationship_delete",
     "Object Deleted": "object_delete",
+    "Report Delivery Event": "delivery_metric",
 }
+_NO_USER_NEEDED = ("object_delete", "delivery_metric")
+_METRIC_EXTRAS = ("recipient", "reason", "href")
 _PLATFORMS = ("ios", "android")
 
 
@@ -54,6 +65,7 @@ class Semantic:
     device: Device | None = None
     token: str = ""
     ref: ObjectRef | None = None
+    metric: tuple[str, str, int, dict[str, Any]] | None = None  # metrics.parse_metric's
 
 
 def parse(
@@ -63,7 +75,7 @@ def parse(
     action = NAMES.get(name)
     if action is None:
         return None
-    if action != "object_delete" and user_id is None:
+    if action not in _NO_USER_NEEDED and user_id is None:
         raise bad_request(f"{name} needs a userId", "userId")
     if action == "device_upsert":
         return Semantic(action, device=_device(raw, properties, when))
@@ -71,7 +83,21 @@ def parse(
         return Semantic(action, token=_device(raw, {}, when).token)
     if action in ("relationship_delete", "object_delete"):
         return Semantic(action, ref=_object_ref(properties))
+    if action == "delivery_metric":
+        return Semantic(action, metric=_metric(properties, when))
     return Semantic(action)
+
+
+def _metric(properties: dict[str, Any], when: int) -> tuple[str, str, int, dict[str, Any]]:
+    """`properties` checked as a Track metrics body; problems name the properties."""
+    body = {k: properties[k] for k in _METRIC_EXTRAS if k in properties}
+    body["delivery_id"] = properties.get("deliveryId", properties.get("delivery_id"))
+    body["metric"] = properties.get("metric")
+    try:
+        return metrics.parse_metric({**body, "timestamp": when}, when)
+    except ApiError as exc:
+        message = exc.message.replace("delivery_id", "deliveryId")
+        raise bad_request(f"properties.{message}", "properties") from exc
 
 
 def _device(raw: dict[str, Any], properties: dict[str, Any], when: int) -> Device:
@@ -144,6 +170,11 @@ def _object_delete(conn: Connection, ws: int, sem: Semantic, who: Any, now: int)
     objects.delete_object(conn, ws, sem.ref)
 
 
+def _delivery_metric(conn: Connection, ws: int, sem: Semantic, who: Any, now: int) -> None:
+    assert sem.metric is not None
+    metrics.record_metric(conn, ws, *sem.metric)
+
+
 _ACTS: dict[str, Callable[[Connection, int, Semantic, Any, int], None]] = {
     "device_upsert": _device_upsert,
     "device_delete": _device_delete,
@@ -152,4 +183,5 @@ _ACTS: dict[str, Callable[[Connection, int, Semantic, Any, int], None]] = {
     "unsuppress": _unsuppress,
     "relationship_delete": _relationship_delete,
     "object_delete": _object_delete,
+    "delivery_metric": _delivery_metric,
 }
