@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.api.test_node_sdk import NODE_DIR, Node, Sdk
+from tests.api.node_runner import NODE_DIR, NodeRunner
+from tests.api.test_node_sdk import Sdk
 
 
 def ok(response, status=200):
@@ -122,7 +123,7 @@ needs_node = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def node(server, tmp_path_factory):
-    runner = Node(server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
+    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
     yield runner
     runner.close()
 
