@@ -30,6 +30,8 @@ def test_metrics_count_requests_latencies_and_rejections(api, server):
     assert re.search(r'tidings_rejections_total\{surface="track",reason="invalid"\} [1-9]', text)
     assert re.search(r'tidings_request_seconds_count\{surface="track"\} [1-9]', text)
     assert "tidings_pending_writes" in text
+    assert re.search(r"^tidings_segment_people_pending \d", text, re.M)
+    assert re.search(r"^tidings_segment_builds_pending \d", text, re.M)
 
 
 def test_openapi_lists_every_served_route_with_seed_descriptions(api, server):

@@ -12,9 +12,9 @@ import functools
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
-from tidings.db.schema import segment_dirty
+from tidings.db.schema import segment_dirty, segments
 
 ROWS_PER_INSERT = 300  # 900 parameters
 
@@ -61,3 +61,12 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
         chunk = pks[start : start + ROWS_PER_INSERT]
         conn.execute(delete(segment_dirty).where(segment_dirty.c.person_id.in_(chunk)))
     return by_workspace
+
+
+def backlog(conn: Connection) -> tuple[int, int]:
+    """(people waiting for re-evaluation, segments waiting for a build), all workspaces."""
+    marked = conn.execute(select(func.count()).select_from(segment_dirty)).scalar_one()
+    queued = conn.execute(
+        select(func.count()).where(segments.c.state.in_(("build_queued", "build")))
+    ).scalar_one()
+    return marked, queued
