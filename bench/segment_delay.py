@@ -422,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine_busy": busy / total if total else 0.0,
         "server_exit": code,
         "members_after": stored_members,
+        # (seconds into the probing window when the event was acknowledged, delay ms)
+        "timeline": [
+            [round(r["at"] - probed["start"], 3), round(1000 * r["delay"], 1)]
+            for r in sorted(probed["results"], key=lambda r: r["at"])
+        ],
     }
     if delays:
         for p in (50, 95, 99):
