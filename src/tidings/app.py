@@ -44,7 +44,11 @@ class Tidings:
         )
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
         self.segment_worker = (
-            SegmentWorker(self.db, self.clock) if settings.segment_worker else None
+            SegmentWorker(
+                self.db, self.clock, write=self.writer.call if self.db.is_sqlite else None
+            )
+            if settings.segment_worker
+            else None
         )
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()

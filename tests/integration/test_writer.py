@@ -124,3 +124,21 @@ def test_results_survive_the_careful_second_pass(db, workspace):
     calls = [(_add_form, ws, f"r{i}", i == 5) for i in range(20)]
     results = asyncio.run(_submit_all(Writer(db.writer), calls))
     assert [r for i, r in enumerate(results) if i != 5] == [f"r{i}" for i in range(20) if i != 5]
+
+
+def test_another_thread_can_write_through_the_writer(db, workspace):
+    ws = workspace.workspace_id
+    writer = Writer(db.writer)
+
+    async def scenario():
+        writer.start()
+        try:
+            loop = asyncio.get_running_loop()
+            from_thread = loop.run_in_executor(None, writer.call, _add_form, ws, "t1")
+            from_loop = writer.submit(_add_form, ws, "t2")
+            return await asyncio.gather(from_thread, from_loop)
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+
+    assert asyncio.run(scenario()) == ["t1", "t2"]
+    assert _form_ids(db, ws) == ["t1", "t2"]

@@ -26,6 +26,7 @@ Two refinements keep the per-request cost low:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import queue
@@ -47,7 +48,7 @@ _STOP = object()
 class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | concurrent.futures.Future[Any]
     bulk: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -101,6 +102,18 @@ class Writer:
     async def submit_many(self, fn: Callable[[Connection, list[Any]], Any], item: Any) -> None:
         """Apply `item` through the bulk function `fn(conn, items)`, with its neighbours."""
         await self._enqueue(fn, (item,), bulk=True)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`submit` for other threads (a background worker): blocks until committed.
+
+        On SQLite this keeps one writing connection per process, so a worker's
+        writes never wait for the request writer's lock, nor it for theirs.
+        """
+        if self._queue.qsize() >= self._max_pending:
+            raise Overloaded()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put(_Job(fn, args, future))
+        return future.result()
 
     async def _enqueue(self, fn: Callable[..., Any], args: tuple[Any, ...], bulk: bool) -> Any:
         if self._queue.qsize() >= self._max_pending:
@@ -198,9 +211,12 @@ class Writer:
         self._conn = None
 
     def _resolve(self, batch: list[_Job]) -> None:
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            self._loop.call_soon_threadsafe(_settle, batch)
+        _settle([job for job in batch if isinstance(job.future, concurrent.futures.Future)])
+        waiting = [job for job in batch if isinstance(job.future, asyncio.Future)]
+        if waiting:
+            assert self._loop is not None
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                self._loop.call_soon_threadsafe(_settle, waiting)
 
 
 def _runs(batch: list[_Job]) -> Iterator[list[_Job]]:

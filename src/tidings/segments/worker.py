@@ -19,13 +19,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Connection, distinct, select, update
+import msgspec
+from sqlalchemy import Connection, select, update
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
-from tidings.db.schema import segments
+from tidings.db.schema import segment_dirty, segments
 from tidings.segments import dirty, membership
+from tidings.segments.conditions import parse
 
 log = logging.getLogger("tidings.segments")
 
@@ -41,12 +45,16 @@ class SegmentWorker:
         poll_interval: float = 0.1,
         time_window_every: float = 10.0,
         batch: int = 1000,
+        write: Callable[..., Any] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._poll = poll_interval
         self._window_every = time_window_every
         self._batch = batch
+        # How to run a write `fn(conn, *args)`: its own transaction by default, or
+        # the server's group-commit writer (one writing connection per process).
+        self._write = write or self._own_transaction
         self._next_windows = 0.0
         self._failed: dict[int, float] = {}
         self._stop = threading.Event()
@@ -99,8 +107,7 @@ class SegmentWorker:
             if self._failed.get(segment_id, 0.0) > time.monotonic():
                 continue
             try:
-                with self._db.writer.begin() as conn:
-                    did |= _claim_and_build(conn, workspace_id, segment_id, self._now())
+                did |= self._write(_claim_and_build, workspace_id, segment_id, self._now())
                 self._failed.pop(segment_id, None)
             except Exception:
                 log.exception("building segment %s failed; retrying later", segment_id)
@@ -108,27 +115,41 @@ class SegmentWorker:
         return did
 
     def _refresh_marked(self) -> bool:
-        with self._db.writer.begin() as conn:
-            marked = dirty.take(conn, self._batch)
-            for workspace_id, pks in marked.items():
-                membership.refresh_people(conn, workspace_id, pks, self._now())
-        return bool(marked)
+        # Look before taking the write lock: on SQLite an empty write transaction
+        # every poll would keep the request writer waiting for nothing.
+        with self._db.reader.connect() as conn:
+            if conn.execute(select(segment_dirty.c.person_id).limit(1)).first() is None:
+                return False
+        return bool(self._write(_refresh_marked, self._batch, self._now()))
 
     def _time_windows(self) -> None:
         if time.monotonic() < self._next_windows:
             return
         self._next_windows = time.monotonic() + self._window_every
         with self._db.reader.connect() as conn:
-            spaces = conn.execute(
-                select(distinct(segments.c.workspace_id)).where(segments.c.type == "dynamic")
-            ).scalars()
-            workspace_ids = list(spaces)
-        for workspace_id in workspace_ids:
-            with self._db.writer.begin() as conn:
-                membership.refresh_time_windows(conn, workspace_id, self._now())
+            rows = conn.execute(
+                select(segments.c.workspace_id, segments.c.conditions).where(
+                    segments.c.type == "dynamic", segments.c.state == "finished"
+                )
+            ).all()
+        workspace_ids = {ws for ws, text in rows if _moves_with_the_clock(text)}
+        for workspace_id in sorted(workspace_ids):
+            self._write(membership.refresh_time_windows, workspace_id, self._now())
 
     def _now(self) -> int:
         return int(self._clock.now())
+
+    def _own_transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._db.writer.begin() as conn:
+            return fn(conn, *args)
+
+
+def _refresh_marked(conn: Connection, limit: int, now: int) -> int:
+    """Re-evaluate up to `limit` marked people; how many were taken."""
+    marked = dirty.take(conn, limit)
+    for workspace_id, pks in marked.items():
+        membership.refresh_people(conn, workspace_id, pks, now)
+    return sum(len(pks) for pks in marked.values())
 
 
 def _claim_and_build(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
@@ -142,3 +163,9 @@ def _claim_and_build(conn: Connection, workspace_id: int, segment_id: int, now: 
         return False
     membership.build_segment(conn, workspace_id, segment_id, now)
     return True
+
+
+def _moves_with_the_clock(conditions: str | None) -> bool:
+    if not conditions:
+        return False
+    return membership.has_time_window(parse(msgspec.json.decode(conditions)))
