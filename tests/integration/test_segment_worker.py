@@ -62,7 +62,7 @@ def _drain(worker):
 def test_builds_then_follows_attribute_changes(db, tx, query, workspace):
     ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
     now = int(clock.now())
-    worker = SegmentWorker(db, clock, time_window_every=3600)
+    worker = SegmentWorker(db, clock, time_window_every=3600, build_grace=0)
     _identify(tx, ws, "before", {"plan": "pro"}, now)
     segment_id = _segment(
         tx, ws, {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}, now
@@ -84,7 +84,7 @@ def test_builds_then_follows_attribute_changes(db, tx, query, workspace):
 def test_events_and_devices_move_people_in(db, tx, query, workspace):
     ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
     now = int(clock.now())
-    worker = SegmentWorker(db, clock, time_window_every=3600)
+    worker = SegmentWorker(db, clock, time_window_every=3600, build_grace=0)
     bought = _segment(tx, ws, {"event": {"name": "purchase"}}, now)
     on_ios = _segment(tx, ws, {"device": {"platform": "ios"}}, now)
     _drain(worker)
@@ -100,7 +100,7 @@ def test_events_and_devices_move_people_in(db, tx, query, workspace):
 def test_people_leave_a_time_window_without_new_events(db, tx, query, workspace):
     ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
     now = int(clock.now())
-    worker = SegmentWorker(db, clock, time_window_every=0)
+    worker = SegmentWorker(db, clock, time_window_every=0, build_grace=0)
     recent = {"event": {"name": "purchase", "within_last": {"days": 30}}}
     segment_id = _segment(tx, ws, recent, now)
     event = events_service.parse_event({"name": "purchase"}).received(now)
@@ -116,7 +116,7 @@ def test_people_leave_a_time_window_without_new_events(db, tx, query, workspace)
 def test_a_manual_membership_change_reaches_segments_built_on_it(db, tx, query, workspace):
     ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
     now = int(clock.now())
-    worker = SegmentWorker(db, clock, time_window_every=3600)
+    worker = SegmentWorker(db, clock, time_window_every=3600, build_grace=0)
     manual = tx(segments.create_manual, ws, {"segment": {"name": "hand-picked"}}, now)["id"]
     derived = _segment(tx, ws, {"segment": {"id": manual}}, now)
     _identify(tx, ws, "picked", {"plan": "x"}, now)
@@ -127,3 +127,29 @@ def test_a_manual_membership_change_reaches_segments_built_on_it(db, tx, query, 
     tx(segments.change_members, ws, manual, "id", ["picked"], now, False)
     _drain(worker)
     assert _members(query, derived) == []
+
+
+def test_builds_wait_out_the_grace_period(db, tx, query, workspace):
+    ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
+    now = int(clock.now())
+    worker = SegmentWorker(db, clock, time_window_every=3600, build_grace=2)
+    _identify(tx, ws, "graced", {"plan": "pro"}, now)
+    segment_id = _segment(
+        tx, ws, {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}, now
+    )
+    _drain(worker)
+    assert _members(query, segment_id) == []
+    clock.advance(2)
+    _drain(worker)
+    assert len(_members(query, segment_id)) == 1
+
+
+def test_no_marks_in_a_workspace_without_data_driven_segments(db, tx, query, workspace):
+    now = 1_800_000_000
+    _identify(tx, workspace.workspace_id, "unwatched", {"plan": "pro"}, now)
+    marks = query(
+        lambda conn: conn.execute(
+            select(segment_dirty).where(segment_dirty.c.workspace_id == workspace.workspace_id)
+        ).all()
+    )
+    assert marks == []

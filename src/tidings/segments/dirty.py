@@ -4,6 +4,15 @@ A mark is written in the same transaction as the change (so it exists exactly
 when the change does) and removed by the worker in the transaction that
 re-evaluates the person (so a crash in between re-evaluates them again).
 Marking the same person twice before the worker looks is one mark.
+
+People of a workspace without data-driven segments are not marked: the
+check runs in the same transaction as the change. On SQLite writes are
+serialised, so a segment created concurrently is wholly before the change
+(which then is marked) or after it (and its build sees the change). On
+PostgreSQL a segment committed while the change's transaction is still open
+could miss it; the worker therefore builds a segment only `BUILD_GRACE`
+seconds after it was created or changed, longer than a write transaction
+lasts.
 """
 
 from __future__ import annotations
@@ -25,10 +34,23 @@ def mark(
     """Mark people for re-evaluation; `now` only orders the worker's queue."""
     now = int(time.time()) if now is None else now
     pks = list(dict.fromkeys(pk for pk in person_pks if pk is not None))
+    if not pks or not _has_dynamic_segments(conn, workspace_id):
+        return
     for start in range(0, len(pks), ROWS_PER_INSERT):
         chunk = pks[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         conn.exec_driver_sql(sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
+
+
+BUILD_GRACE = 2  # seconds; see the module docstring
+
+_HAS_DYNAMIC = "SELECT 1 FROM segments WHERE workspace_id = {} AND type = 'dynamic' LIMIT 1"
+
+
+def _has_dynamic_segments(conn: Connection, workspace_id: int) -> bool:
+    mark_ = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    found = conn.exec_driver_sql(_HAS_DYNAMIC.format(mark_), (workspace_id,)).first()
+    return found is not None
 
 
 @functools.lru_cache(maxsize=64)

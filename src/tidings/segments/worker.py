@@ -46,6 +46,7 @@ class SegmentWorker:
         time_window_every: float = 10.0,
         batch: int = 1000,
         write: Callable[..., Any] | None = None,
+        build_grace: int | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -55,6 +56,10 @@ class SegmentWorker:
         # How to run a write `fn(conn, *args)`: its own transaction by default, or
         # the server's group-commit writer (one writing connection per process).
         self._write = write or self._own_transaction
+        # Builds wait this long after a segment changed (dirty.BUILD_GRACE).
+        self._grace = (
+            build_grace if build_grace is not None else (0 if db.is_sqlite else dirty.BUILD_GRACE)
+        )
         self._next_windows = 0.0
         self._failed: dict[int, float] = {}
         self._stop = threading.Event()
@@ -99,7 +104,9 @@ class SegmentWorker:
         with self._db.reader.connect() as conn:
             queued = conn.execute(
                 select(segments.c.id, segments.c.workspace_id).where(
-                    segments.c.type == "dynamic", segments.c.state == "build_queued"
+                    segments.c.type == "dynamic",
+                    segments.c.state == "build_queued",
+                    segments.c.updated_at <= self._now() - self._grace,
                 )
             ).all()
         did = False
