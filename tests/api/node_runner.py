@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 NODE_DIR = Path(__file__).parent / "node"
 MODULES = NODE_DIR / "node_modules"
+
+
+def requires(*packages: str) -> pytest.MarkDecorator:
+    """Skip unless node and these npm packages (installed by `make setup`) are present."""
+    missing = shutil.which("node") is None or any(not (MODULES / p).is_dir() for p in packages)
+    return pytest.mark.skipif(missing, reason=f"node or {', '.join(packages)} not installed")
 
 
 class NodeRunner:
@@ -38,6 +47,13 @@ class NodeRunner:
         if not line:
             raise AssertionError("node runner exited: " + self._log.read_text())
         return json.loads(line)
+
+    def ok(self, calls: list[dict]) -> list:
+        """Run calls that must all succeed; returns their results."""
+        outcomes = self.run(calls)
+        for call, outcome in zip(calls, outcomes, strict=True):
+            assert outcome["ok"], (call["method"], outcome)
+        return [outcome["result"] for outcome in outcomes]
 
     def close(self) -> None:
         assert self._proc.stdin is not None and self._proc.stdout is not None

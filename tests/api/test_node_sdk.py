@@ -5,19 +5,14 @@
 `node/run.mjs`); Node trusts the test CA through NODE_EXTRA_CA_CERTS.
 """
 
-import shutil
-
 import pytest
 from sqlalchemy import insert, select
 
-from tests.api.node_runner import NODE_DIR, NodeRunner
+from tests.api.node_runner import NodeRunner, requires
 from tests.api.test_track_v1_operations import activities, customer
 from tidings.db.schema import deliveries, delivery_metrics, events, forms
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (NODE_DIR / "node_modules" / "customerio-node").is_dir(),
-    reason="node or customerio-node is not installed (make setup)",
-)
+pytestmark = requires("customerio-node")
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +45,7 @@ class Sdk:
 
     def ok(self, *calls: dict) -> list:
         """Run calls that must all succeed; returns their results."""
-        outcomes = self.run(*calls)
-        for call, outcome in zip(calls, outcomes, strict=True):
-            assert outcome["ok"], (call["method"], outcome)
-        return [outcome["result"] for outcome in outcomes]
+        return self.node.ok(list(calls))
 
 
 @pytest.fixture

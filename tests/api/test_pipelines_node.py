@@ -7,20 +7,14 @@ the calls (`node/cdp.mjs`); Node trusts the test CA through NODE_EXTRA_CA_CERTS.
 """
 
 import json
-import shutil
 
 import pytest
 
-from tests.api.node_runner import MODULES, NodeRunner
+from tests.api.node_runner import NodeRunner, requires
 from tests.api.test_pipelines import rejections
 from tests.api.test_track_v1_operations import activities, customer
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None
-    or not (MODULES / "customerio-node").is_dir()
-    or not (MODULES / "@customerio" / "cdp-analytics-node").is_dir(),
-    reason="node or the Node Pipelines clients are not installed (make setup)",
-)
+pytestmark = requires("customerio-node", "@customerio/cdp-analytics-node")
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +46,7 @@ class Clients:
         return self.node.run(list(calls))
 
     def ok(self, *calls: dict) -> list:
-        outcomes = self.run(*calls)
-        for call, outcome in zip(calls, outcomes, strict=True):
-            assert outcome["ok"], (call["method"], outcome)
-        return [outcome["result"] for outcome in outcomes]
+        return self.node.ok(list(calls))
 
 
 @pytest.fixture

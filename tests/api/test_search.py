@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import quote
 
 import pytest
 
-from tests.api.node_runner import NODE_DIR, NodeRunner
+from tests.api.node_runner import NodeRunner, requires
 from tests.api.test_node_sdk import Sdk
 
 
@@ -115,10 +114,7 @@ def test_another_workspace_finds_nothing_of_the_first(api, other_api):
     assert ok(search(api, {"filter": {"segment": {"id": segment["id"]}}}))["ids"] == ["u1"]
 
 
-needs_node = pytest.mark.skipif(
-    shutil.which("node") is None or not (NODE_DIR / "node_modules" / "customerio-node").is_dir(),
-    reason="node or customerio-node is not installed (make setup)",
-)
+needs_node = requires("customerio-node")
 
 
 @pytest.fixture(scope="module")
