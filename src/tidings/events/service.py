@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from tidings.errors import bad_request
 from tidings.events import store
-from tidings.events.timestamps import unix_seconds
+from tidings.events.timestamps import optional_seconds
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier, check_id
@@ -77,12 +77,7 @@ def _data(value: Any, field: str) -> str:
 
 
 def _ts(value: Any) -> int | None:
-    if value is None:
-        return None
-    seconds = unix_seconds(value, digit_strings=True)
-    if seconds is None:
-        raise bad_request("timestamp must be a unix timestamp in seconds", "timestamp")
-    return seconds
+    return optional_seconds(value, digit_strings=True)
 
 
 def _dedup_id(value: Any) -> str | None:

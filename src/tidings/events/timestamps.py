@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tidings.errors import bad_request
+
 LIMIT = 2**63
 
 
@@ -29,3 +31,15 @@ def unix_seconds(value: Any, *, digit_strings: bool = False) -> int | None:
         return None
     seconds = int(value)
     return seconds if -LIMIT <= seconds < LIMIT else None
+
+
+def optional_seconds(
+    value: Any, field: str = "timestamp", *, digit_strings: bool = False
+) -> int | None:
+    """An optional timestamp field: None when absent, a 400 naming `field` when unusable."""
+    if value is None:
+        return None
+    seconds = unix_seconds(value, digit_strings=digit_strings)
+    if seconds is None:
+        raise bad_request("timestamp must be a unix timestamp in seconds", field)
+    return seconds

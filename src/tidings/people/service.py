@@ -17,7 +17,7 @@ from tidings.db.schema import suppressions
 from tidings.errors import bad_request
 from tidings.events import pending
 from tidings.events import store as event_store
-from tidings.events.timestamps import unix_seconds
+from tidings.events.timestamps import optional_seconds
 from tidings.people import relationships, store
 from tidings.people.attributes import check_attributes, is_removal, render
 from tidings.people.identifiers import Identifier, check_id, of_type
@@ -67,12 +67,8 @@ def parse_identify(body: dict[str, Any], now: int) -> IdentifyRequest:
 
 
 def _timestamp(value: Any, now: int) -> int:
-    if value is None:
-        return now
-    seconds = unix_seconds(value)
-    if seconds is None:
-        raise bad_request("timestamp must be a unix timestamp in seconds", "_timestamp")
-    return seconds
+    seconds = optional_seconds(value, "_timestamp")
+    return now if seconds is None else seconds
 
 
 def _expand_dotted_preferences(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tidings.errors import bad_request
 from tidings.events.service import Event
-from tidings.events.timestamps import unix_seconds
+from tidings.events.timestamps import optional_seconds
 from tidings.people.identifiers import Identifier
 
 
@@ -34,12 +34,7 @@ Parser = Callable[[dict[str, Any], int], Operation]
 
 def timestamp(value: Any) -> int | None:
     """An optional unix timestamp in seconds (floats are truncated)."""
-    if value is None:
-        return None
-    seconds = unix_seconds(value)
-    if seconds is None:
-        raise bad_request("timestamp must be a unix timestamp in seconds", "timestamp")
-    return seconds
+    return optional_seconds(value)
 
 
 def relationship_list(items: Any, required: bool = True) -> list[Any]:
