@@ -6,11 +6,14 @@
 """
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from tests.api.node_runner import NodeRunner, requires
 from tests.api.test_track_v1_operations import activities, customer
-from tidings.db.schema import deliveries, delivery_metrics, events, forms
+from tests.factories import add_delivery
+from tidings.db.schema import delivery_metrics, events, forms
+from tidings.people import store
+from tidings.people.identifiers import Identifier
 
 pytestmark = requires("customerio-node")
 
@@ -208,23 +211,8 @@ def test_unsubscribe(sdk, api, tx):
     sdk.ok(sdk.track("identify", "u1", {"email": "a@example.com"}))
     cio_id = customer(api, "u1")["identifiers"]["cio_id"]
 
-    def add_delivery(conn):
-        from tidings.people import store
-        from tidings.people.identifiers import Identifier
-
-        person = store.find(conn, ws, Identifier("cio_id", cio_id))
-        conn.execute(
-            insert(deliveries).values(
-                id=f"node-dlv-{ws}",
-                workspace_id=ws,
-                person_id=person.pk,
-                channel="email",
-                recipient="a@example.com",
-                created_at=1700000000,
-            )
-        )
-
-    tx(add_delivery)
+    person = tx(store.find, ws, Identifier("cio_id", cio_id))
+    tx(add_delivery, ws, f"node-dlv-{ws}", person.pk)
     sdk.ok(sdk.track("unsubscribe", f"node-dlv-{ws}"))
     shown = customer(api, "u1")
     assert shown["attributes"]["unsubscribed"] == "true"

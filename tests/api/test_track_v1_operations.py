@@ -8,9 +8,10 @@ import time
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from tidings.db.schema import deliveries, delivery_metrics, events, forms
+from tests.factories import add_delivery
+from tidings.db.schema import delivery_metrics, events, forms
 
 JSON = "application/json; charset=utf-8"
 
@@ -290,19 +291,6 @@ def test_bad_form_submissions_are_refused_with_the_errors_form(api):
     response = api.track("POST", "/api/v1/forms/f/submit", json={"data": {"name": "x"}})
     assert response.status_code == 400
     assert response.json() == {"meta": {"errors": ["data must contain an id or an email"]}}
-
-
-def add_delivery(conn, ws, delivery_id, person_pk):
-    conn.execute(
-        insert(deliveries).values(
-            id=delivery_id,
-            workspace_id=ws,
-            person_id=person_pk,
-            channel="email",
-            recipient="a@example.com",
-            created_at=1700000000,
-        )
-    )
 
 
 def test_unsubscribe_needs_no_credentials(api, tx, query):

@@ -1,12 +1,12 @@
 """Customer.io's semantic events (BEHAVIOUR.md 6.5) sent as Pipelines track calls."""
 
-import msgspec
 import pytest
 from sqlalchemy import select
 
+from tests.factories import recorded_metrics
 from tests.integration.test_pipelines import NOW, exists, log, relations, send, shown
 from tidings import paging
-from tidings.db.schema import delivery_metrics, objects
+from tidings.db.schema import objects
 from tidings.errors import ApiError
 from tidings.pipelines import ingest, parse, rejections
 
@@ -120,23 +120,6 @@ def test_a_semantic_event_applied_once_per_message_id(tx, query, workspace):
     assert shown(query, ws, "u1")["devices"] == []
 
 
-def delivery_metrics_of(query, ws):
-    def fetch(conn):
-        rows = conn.execute(
-            select(
-                delivery_metrics.c.delivery_id,
-                delivery_metrics.c.metric,
-                delivery_metrics.c.timestamp,
-                delivery_metrics.c.data,
-            )
-            .where(delivery_metrics.c.workspace_id == ws)
-            .order_by(delivery_metrics.c.id)
-        )
-        return [(d, m, t, msgspec.json.decode(data)) for d, m, t, data in rows]
-
-    return query(fetch)
-
-
 def test_report_delivery_event_records_a_metric(tx, query, workspace, other_workspace):
     ws = workspace.workspace_id
     opened = {"deliveryId": "d1", "metric": "opened", "recipient": "tok-1"}
@@ -151,12 +134,12 @@ def test_report_delivery_event_records_a_metric(tx, query, workspace, other_work
             "properties": {"deliveryId": "d2", "metric": "clicked", "href": "https://x.test"},
         },
     )
-    assert delivery_metrics_of(query, ws) == [
+    assert query(recorded_metrics, ws) == [
         ("d1", "opened", NOW, {"recipient": "tok-1"}),
         ("d2", "clicked", NOW, {"href": "https://x.test"}),
     ]
     assert not exists(query, ws, "u1")  # records the metric, creates nobody
-    assert delivery_metrics_of(query, other_workspace.workspace_id) == []
+    assert query(recorded_metrics, other_workspace.workspace_id) == []
 
 
 def test_report_delivery_event_applied_once_per_message_id(tx, query, workspace):
@@ -165,7 +148,7 @@ def test_report_delivery_event_applied_once_per_message_id(tx, query, workspace)
     message = semantic("Report Delivery Event", properties=props, messageId="m1")
     send(tx, ws, message)
     send(tx, ws, message)
-    assert [row[:2] for row in delivery_metrics_of(query, ws)] == [("d1", "delivered")]
+    assert [row[:2] for row in query(recorded_metrics, ws)] == [("d1", "delivered")]
 
 
 @pytest.mark.parametrize(
@@ -186,4 +169,4 @@ def test_an_invalid_report_delivery_event_is_rejected(tx, query, workspace, prop
     assert tx(ingest.ingest, ws, items, NOW, False) == ["invalid_request"]
     listed = query(rejections.recent, ws, paging.PageRequest(10))["rejections"]
     assert [(r["type"], r["message"][: len(problem)]) for r in listed] == [("track", problem)]
-    assert delivery_metrics_of(query, ws) == []
+    assert query(recorded_metrics, ws) == []

@@ -1,10 +1,10 @@
 """Delivery metrics, push events, unsubscribe links and form submissions: BEHAVIOUR.md 3.9, 3.10."""
 
-import msgspec
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from tidings.db.schema import deliveries, delivery_metrics, events, forms
+from tests.factories import add_delivery, recorded_metrics
+from tidings.db.schema import events, forms
 from tidings.errors import ApiError
 from tidings.messaging import metrics
 from tidings.people import forms as forms_service
@@ -14,40 +14,13 @@ from tidings.people.identifiers import classify
 NOW = 1_700_000_000
 
 
-def recorded(conn, ws):
-    rows = conn.execute(
-        select(
-            delivery_metrics.c.delivery_id,
-            delivery_metrics.c.metric,
-            delivery_metrics.c.timestamp,
-            delivery_metrics.c.data,
-        )
-        .where(delivery_metrics.c.workspace_id == ws)
-        .order_by(delivery_metrics.c.id)
-    )
-    return [(d, m, t, msgspec.json.decode(x)) for d, m, t, x in rows]
-
-
-def add_delivery(conn, ws, delivery_id, person_pk):
-    conn.execute(
-        insert(deliveries).values(
-            id=delivery_id,
-            workspace_id=ws,
-            person_id=person_pk,
-            channel="email",
-            recipient="a@example.com",
-            created_at=NOW,
-        )
-    )
-
-
 def test_a_metric_is_recorded_against_its_delivery(tx, query, workspace):
     ws = workspace.workspace_id
     body = {"delivery_id": "dlv1", "metric": "clicked", "href": "https://x.test", "recipient": "r"}
     tx(metrics.record_metric, ws, *metrics.parse_metric(body, NOW))
     body = {"delivery_id": "dlv1", "metric": "opened", "timestamp": NOW - 5}
     tx(metrics.record_metric, ws, *metrics.parse_metric(body, NOW))
-    assert query(recorded, ws) == [
+    assert query(recorded_metrics, ws) == [
         ("dlv1", "clicked", NOW, {"recipient": "r", "href": "https://x.test"}),
         ("dlv1", "opened", NOW - 5, {}),
     ]
@@ -83,7 +56,7 @@ def test_a_push_event_is_recorded_with_its_device(tx, query, workspace):
     ws = workspace.workspace_id
     body = {"delivery_id": "dlv2", "event": "opened", "device_id": "tok1", "timestamp": NOW - 1}
     tx(metrics.record_metric, ws, *metrics.parse_push_event(body, NOW))
-    assert query(recorded, ws) == [("dlv2", "opened", NOW - 1, {"device_id": "tok1"})]
+    assert query(recorded_metrics, ws) == [("dlv2", "opened", NOW - 1, {"device_id": "tok1"})]
 
 
 @pytest.mark.parametrize("event", ["bounced", "", None, ["opened"], {"a": 1}])
@@ -95,7 +68,7 @@ def test_push_events_are_opened_converted_or_delivered(event):
 def test_metrics_stay_in_their_workspace(tx, query, workspace, other_workspace):
     body = {"delivery_id": "dlv1", "metric": "opened"}
     tx(metrics.record_metric, workspace.workspace_id, *metrics.parse_metric(body, NOW))
-    assert query(recorded, other_workspace.workspace_id) == []
+    assert query(recorded_metrics, other_workspace.workspace_id) == []
 
 
 def test_unsubscribe_sets_the_recipients_flag_and_records_it(tx, query, workspace):
@@ -111,7 +84,7 @@ def test_unsubscribe_sets_the_recipients_flag_and_records_it(tx, query, workspac
     customer = query(read.attributes_of, ws, "u1", "id")["customer"]
     assert customer["attributes"]["unsubscribed"] == "false"
     assert customer["unsubscribed"] is False
-    assert [m[1] for m in query(recorded, ws)] == ["unsubscribed", "resubscribed"]
+    assert [m[1] for m in query(recorded_metrics, ws)] == ["unsubscribed", "resubscribed"]
 
 
 def test_unsubscribe_for_an_unknown_delivery_is_refused(tx):
