@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tidings.api import app_api, ops, pipelines, track_v1, track_v2
+from tidings.api import app_api, downloads, ops, pipelines, track_v1, track_v2
 from tidings.api.auth import Authenticator
 from tidings.api.errors import error_response
 from tidings.api.http import Request, Response, Router, json_response
@@ -22,6 +22,8 @@ from tidings.config import Settings
 from tidings.db.engine import Database, open_database
 from tidings.db.writer import Writer
 from tidings.errors import ApiError
+from tidings.jobs import registry
+from tidings.jobs.worker import JobWorker
 from tidings.ops.logging import RequestLog
 from tidings.ops.metrics import Metrics
 from tidings.segments.worker import SegmentWorker
@@ -43,18 +45,24 @@ class Tidings:
             max_pending=settings.max_pending_writes,
         )
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
+        # On SQLite the workers write through the request writer: one writing
+        # connection per process, so neither waits on the other's lock.
+        worker_write = self.writer.call if self.db.is_sqlite else None
         self.segment_worker = (
-            SegmentWorker(
-                self.db, self.clock, write=self.writer.call if self.db.is_sqlite else None
-            )
-            if settings.segment_worker
+            SegmentWorker(self.db, self.clock, write=worker_write)
+            if settings.background_workers
+            else None
+        )
+        self.job_worker = (
+            JobWorker(self.db, self.clock, registry.handlers(settings), write=worker_write)
+            if settings.background_workers
             else None
         )
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()
         self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
         self.router = Router()
-        for module in (track_v1, track_v2, app_api, ops, pipelines):
+        for module in (track_v1, track_v2, app_api, downloads, ops, pipelines):
             module.register(self.router, self)
 
     def public_url(self, request: Request) -> str:
@@ -97,7 +105,10 @@ class Tidings:
         await send(
             {"type": "http.response.start", "status": response.status, "headers": response.headers}
         )
-        await send({"type": "http.response.body", "body": response.body})
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+        else:
+            await _send_stream(response, send)
         elapsed = time.perf_counter() - started
         self.metrics.observe(surface, route_name, response.status, elapsed)
         self.request_log.line(scope, response.status, elapsed)
@@ -143,6 +154,8 @@ class Tidings:
                 self.writer.start()
                 if self.segment_worker is not None:
                     self.segment_worker.start()
+                if self.job_worker is not None:
+                    self.job_worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
@@ -153,9 +166,24 @@ class Tidings:
         """Commit whatever is still queued, then release the database."""
         if self.segment_worker is not None:
             self.segment_worker.stop()
+        if self.job_worker is not None:
+            self.job_worker.stop()
         self.writer.stop()
         self._readers.shutdown(wait=True)
         self.db.dispose()
+
+
+async def _send_stream(response: Response, send: Any) -> None:
+    assert response.stream is not None
+    try:
+        async for chunk in response.stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except Exception:
+        # The status line is gone already: cut the response short so the client
+        # sees an incomplete body rather than a silently truncated file.
+        log.exception("streaming a response failed")
+        raise
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _read_body(receive: Any) -> bytes:

@@ -66,11 +66,11 @@ def main() -> None:
     help="Server processes sharing the port (use with PostgreSQL).",
 )
 @click.option(
-    "--segment-worker/--no-segment-worker",
-    envvar="TIDINGS_SEGMENT_WORKER",
+    "--background-workers/--no-background-workers",
+    envvar="TIDINGS_BACKGROUND_WORKERS",
     default=True,
     show_default=True,
-    help="Keep segment membership current from inside the server (else run `tidings worker`).",
+    help="Run the segment and job workers inside the server (else run `tidings worker`).",
 )
 @click.option(
     "--public-url",
@@ -88,7 +88,7 @@ def serve(
     log_format: str,
     log_level: str,
     workers: int,
-    segment_worker: bool,
+    background_workers: bool,
     public_url: str,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port."""
@@ -110,7 +110,7 @@ def serve(
         log_format=log_format,
         access_log=log_level.lower() in ("debug", "info"),
         public_url=public_url,
-        segment_worker=segment_worker,
+        background_workers=background_workers,
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
@@ -121,24 +121,39 @@ def serve(
 @store_options
 @click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
 def worker(data_dir: str, database_url: str | None, log_level: str) -> None:
-    """Keep data-driven segments current, apart from the server processes.
+    """Run the background workers apart from the server processes.
 
-    Run one or more beside `tidings serve --no-segment-worker` (PostgreSQL).
-    Stops cleanly on SIGTERM or Ctrl-C after the pass in progress.
+    The segment worker keeps data-driven segments current; the job worker runs
+    exports, collection fetches and imports. Run one or more beside
+    `tidings serve --no-background-workers` (PostgreSQL). Stops cleanly on
+    SIGTERM or Ctrl-C after the work in progress.
     """
     import signal
+    import threading
 
     from tidings.clock import SystemClock
+    from tidings.jobs import registry
+    from tidings.jobs.worker import JobWorker
     from tidings.ops.logging import configure
     from tidings.segments.worker import SegmentWorker
 
     configure(log_level.upper())
     url, db = _open(data_dir, database_url)
-    runner = SegmentWorker(db, SystemClock())
+    clock = SystemClock()
+    segments = SegmentWorker(db, clock)
+    jobs = JobWorker(db, clock, registry.handlers(Settings(database_url=url)))
+
+    def stop(*_: object) -> None:
+        segments.request_stop()
+        jobs.request_stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: runner.request_stop())
-    click.echo(f"tidings: segment worker on {_describe(url)}", err=True)
-    runner.run()
+        signal.signal(sig, stop)
+    click.echo(f"tidings: segment and job workers on {_describe(url)}", err=True)
+    thread = threading.Thread(target=jobs.run, name="tidings-jobs")
+    thread.start()
+    segments.run()
+    thread.join()
     db.dispose()
 
 

@@ -16,8 +16,9 @@ class Settings:
     ssl_keyfile: str | None = None
     log_format: str = "plain"
     access_log: bool = True
-    # Run the segment worker inside the server process (`tidings worker` runs it alone).
-    segment_worker: bool = True
+    # Run the background workers (segments, jobs) inside the server process
+    # (`tidings worker` runs them alone).
+    background_workers: bool = True
     commit_max_batch: int = 512
     # Writes queued beyond this are refused with 429 rather than buffered.
     max_pending_writes: int = 10_000

@@ -14,7 +14,7 @@ PostgreSQL refuses.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -96,6 +96,8 @@ class Response:
     status: int = 200
     body: bytes = b"{}"
     headers: list[tuple[bytes, bytes]] = field(default_factory=lambda: list(JSON_HEADERS))
+    # When set, the body is sent chunk by chunk from here instead of `body`.
+    stream: AsyncIterator[bytes] | None = None
 
 
 EMPTY = b"{}"

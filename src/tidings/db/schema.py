@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -265,4 +266,120 @@ segment_dirty = Table(
     Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
     _workspace(),
     Column("marked_at", BigInteger, nullable=False),
+)
+
+
+# Background work that must happen after a transaction commits (an export, a
+# collection's URL fetch, an import). A job is enqueued in the transaction
+# that asks for it; a worker claims it with a lease (`lease_until`), runs it
+# outside any transaction, and records the outcome. A lease that runs out
+# (the worker died) makes the job claimable again; `attempts` counts claims
+# and fences a worker whose lease expired from recording a stale outcome.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "state", "run_at"),
+)
+
+# Files Tidings produces or receives (export CSVs, uploaded import files),
+# stored in the database in parts of about 1 MB so that every process of a
+# deployment sees them and none holds a whole file in memory.
+files = Table(
+    "files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("purpose", String(16), nullable=False),  # export | import
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("complete", Integer, nullable=False),  # 1 once every part is written
+    Column("created_at", BigInteger, nullable=False),
+)
+
+file_parts = Table(
+    "file_parts",
+    metadata,
+    Column("file_id", Id, ForeignKey("files.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("type", String(16), nullable=False),  # customers | deliveries
+    Column("status", String(16), nullable=False),  # pending | done | failed
+    Column("description", Text, nullable=False),
+    Column("spec", Text, nullable=False),  # the request: filter, extra attributes, ...
+    Column("total", BigInteger, nullable=False),
+    Column("downloads", Integer, nullable=False),
+    Column("file_id", Id, ForeignKey("files.id", ondelete="SET NULL")),
+    Column("error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "workspace_id", "id"),
+)
+
+# Short-lived download links: the token is random and stored as its SHA-256.
+download_links = Table(
+    "download_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    _workspace(),
+    Column("file_id", Id, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index(None, "expires_at"),
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("url", Text),  # where the rows come from, when fetched
+    Column("data", Text, nullable=False),  # the rows: a JSON array of objects
+    Column("schema", Text, nullable=False),  # JSON array of the rows' top-level keys
+    Column("rows", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("fetch_status", String(16)),  # pending | done | failed, for url collections
+    Column("fetch_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("kind", String(16), nullable=False),  # people | events
+    Column("name", String(255), nullable=False),  # the uploaded file's name
+    Column("status", String(16), nullable=False),  # pending | running | done | failed
+    Column("options", Text, nullable=False),  # JSON: format, identifier column, ...
+    Column("file_id", Id, ForeignKey("files.id", ondelete="SET NULL")),
+    Column("rows_total", BigInteger, nullable=False),
+    Column("rows_imported", BigInteger, nullable=False),
+    Column("rows_failed", BigInteger, nullable=False),
+    Column("errors", Text, nullable=False),  # JSON: the first bad rows, [{line, error}]
+    Column("error", Text),  # why the whole import failed, if it did
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "workspace_id", "id"),
 )

@@ -1,0 +1,11 @@
+"""Which handler runs each kind of job; one place for the server and `tidings worker`."""
+
+from __future__ import annotations
+
+from tidings.config import Settings
+from tidings.jobs.worker import Handler
+
+
+def handlers(settings: Settings) -> dict[str, Handler]:
+    """Every job kind this build knows, configured from `settings`."""
+    return {}
