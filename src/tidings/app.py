@@ -127,7 +127,7 @@ class Tidings:
                 )
             surface, name = route.surface, route.name
             request.params = params
-            request.body = await _read_body(receive)
+            request.body = await _read_body(receive, route.max_body or MAX_BODY)
             request.workspace = await self._authenticate(route.auth, request)
             return await route.handler(request), surface, name
         except ApiError as exc:
@@ -186,14 +186,14 @@ async def _send_stream(response: Response, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _read_body(receive: Any) -> bytes:
+async def _read_body(receive: Any, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             raise ApiError(413, "request body too large", code="too_large")
         chunks.append(chunk)
         if not message.get("more_body"):

@@ -130,6 +130,7 @@ class Route:
     surface: str  # error format: track | track_v2 | app | cdp | ops
     name: str
     auth: str  # track | app | cdp | none
+    max_body: int | None = None  # bytes; None: the server's default limit
 
 
 class Router:
@@ -140,12 +141,20 @@ class Router:
         self._by_length: dict[int, list[Route]] = {}
 
     def add(
-        self, method: str, pattern: str, handler: Handler, surface: str, auth: str | None = None
+        self,
+        method: str,
+        pattern: str,
+        handler: Handler,
+        surface: str,
+        auth: str | None = None,
+        *,
+        max_body: int | None = None,
     ) -> None:
+        """Register a route; `max_body` raises (or lowers) the body limit for it alone."""
         parts = tuple(pattern.split("/")[1:])
         if auth is None:
             auth = {"track_v2": "track", "ops": "none"}.get(surface, surface)
-        route = Route(method, parts, handler, surface, pattern, auth)
+        route = Route(method, parts, handler, surface, pattern, auth, max_body)
         self.routes.append(route)
         self._by_length.setdefault(len(parts), []).append(route)
 
