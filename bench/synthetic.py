@@ -93,9 +93,7 @@ EXPORT_MEMORY_TARGET_MB = 300
 SEARCH_PAGE = 50
 
 ATTRIBUTE_SEGMENT = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
-EVENT_SEGMENT = {
-    "event": {"name": "purchase", "count": {"gte": 2}, "within_last": {"days": 60}}
-}
+EVENT_SEGMENT = {"event": {"name": "purchase", "count": {"gte": 2}, "within_last": {"days": 60}}}
 SEARCH = {
     "and": [
         {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}},
@@ -146,11 +144,7 @@ def generate(path: Path, people: int, events_per_person: int, seed: int) -> None
     upgrade(db)
     with db.writer.begin() as conn:
         workspace_id = create_workspace(conn, "synthetic", NOW).workspace_id
-    secondary = [
-        index
-        for table in (schema.attributes, schema.events)
-        for index in table.indexes
-    ]
+    secondary = [index for table in (schema.attributes, schema.events) for index in table.indexes]
     for index in secondary:
         index.drop(db.writer)
     db.dispose()
@@ -167,14 +161,22 @@ def generate(path: Path, people: int, events_per_person: int, seed: int) -> None
             pk = n + 1
             created = NOW - rng.randrange(3 * 365 * DAY)
             person_rows.append(
-                (pk, workspace_id, f"{rng.getrandbits(48):012x}", f"user-{n}",
-                 f"user{n}@example.com", created, created)
+                (
+                    pk,
+                    workspace_id,
+                    f"{rng.getrandbits(48):012x}",
+                    f"user-{n}",
+                    f"user{n}@example.com",
+                    created,
+                    created,
+                )
             )
             for name, value, kind in person_attributes(rng, n):
                 attribute_rows.append((pk, workspace_id, name, value, kind, created))
             for name in rng.choices(names, weights, k=events_per_person):
                 at = NOW - rng.randrange(90 * DAY)
-                data = f'{{"sku":"SKU-{rng.randrange(5000)}","price":{rng.randrange(100, 20000) / 100}}}'
+                sku, price = rng.randrange(5000), rng.randrange(100, 20000) / 100
+                data = f'{{"sku":"SKU-{sku}","price":{price}}}'
                 event_rows.append((workspace_id, pk, None, "event", name, at, at, data))
         raw.execute("BEGIN")
         raw.executemany(
@@ -261,9 +263,7 @@ def measure_build(db: Database, conditions: dict[str, Any]) -> tuple[float, int]
     with rolled_back(db) as conn:
         body = {"segment": {"name": "bench", "conditions": conditions}}
         segment = membership.create_segment(conn, 1, body, NOW)
-        seconds, changes = timed(
-            lambda: membership.build_segment(conn, 1, segment["id"], NOW)
-        )
+        seconds, changes = timed(lambda: membership.build_segment(conn, 1, segment["id"], NOW))
         members = conn.execute(
             text("SELECT count(*) FROM segment_members WHERE segment_id = :id"),
             {"id": segment["id"]},
@@ -313,7 +313,7 @@ def measure_export(path: Path) -> dict[str, Any] | None:
 
 def machine() -> str:
     with open("/proc/cpuinfo") as cpuinfo:
-        models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line]
     load = os.getloadavg()[0]
     return (
         f"{len(models)} vCPU {models[0] if models else platform.processor()}, "
@@ -368,7 +368,7 @@ def main() -> None:
     db.dispose()
 
     baseline = statistics.median(rounds["baseline"])
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print()
     print(f"{stamp}; {args.people:,} people, {args.people * args.events_per_person:,} events;")
     print(f"{machine()}; median of {args.repeat} round(s)")
