@@ -31,6 +31,25 @@ def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _allowlist(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from tidings.fetch import Allowlist
+
+    try:
+        Allowlist.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return value
+
+
+fetch_allow_option = click.option(
+    "--fetch-allow",
+    envvar="TIDINGS_FETCH_ALLOW",
+    default="",
+    callback=_allowlist,
+    help="Private addresses (CIDRs) and host names that URL fetches may reach, comma-separated.",
+)
+
+
 def _open(data_dir: str, database_url: str | None) -> tuple[str, Database]:
     url = database_url_for(data_dir, database_url)
     db = open_database(url, pool_size=2)
@@ -78,6 +97,7 @@ def main() -> None:
     default="",
     help="Base URL clients use to reach this server (for links and region answers).",
 )
+@fetch_allow_option
 def serve(
     data_dir: str,
     database_url: str | None,
@@ -90,6 +110,7 @@ def serve(
     workers: int,
     background_workers: bool,
     public_url: str,
+    fetch_allow: str,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port."""
     from tidings.ops.logging import configure
@@ -111,6 +132,7 @@ def serve(
         access_log=log_level.lower() in ("debug", "info"),
         public_url=public_url,
         background_workers=background_workers,
+        fetch_allowlist=fetch_allow,
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
@@ -120,7 +142,8 @@ def serve(
 @main.command()
 @store_options
 @click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
-def worker(data_dir: str, database_url: str | None, log_level: str) -> None:
+@fetch_allow_option
+def worker(data_dir: str, database_url: str | None, log_level: str, fetch_allow: str) -> None:
     """Run the background workers apart from the server processes.
 
     The segment worker keeps data-driven segments current; the job worker runs
@@ -141,7 +164,9 @@ def worker(data_dir: str, database_url: str | None, log_level: str) -> None:
     url, db = _open(data_dir, database_url)
     clock = SystemClock()
     segments = SegmentWorker(db, clock)
-    jobs = JobWorker(db, clock, registry.handlers(Settings(database_url=url)))
+    jobs = JobWorker(
+        db, clock, registry.handlers(Settings(database_url=url, fetch_allowlist=fetch_allow))
+    )
 
     def stop(*_: object) -> None:
         segments.request_stop()

@@ -23,6 +23,10 @@ class Settings:
     # Writes queued beyond this are refused with 429 rather than buffered.
     max_pending_writes: int = 10_000
     public_url: str = ""
+    # Addresses and host names that fetches of user-supplied URLs (collections,
+    # imports) may reach although private: comma-separated CIDRs and names
+    # (tidings.fetch.Allowlist).
+    fetch_allowlist: str = ""
 
     @property
     def is_sqlite(self) -> bool:
