@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tidings.config import Settings
+from tidings.exports.job import ExportJob
 from tidings.jobs.worker import Handler
 
 
 def handlers(settings: Settings) -> dict[str, Handler]:
     """Every job kind this build knows, configured from `settings`."""
-    return {}
+    return {"export": ExportJob()}
