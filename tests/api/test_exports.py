@@ -1,0 +1,152 @@
+"""Exports over HTTP (BEHAVIOUR.md 5.8): create, poll until done, download the CSV, errors.
+
+The test server's job worker builds the exports; tests poll with `eventually`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ssl
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+from tests.api.node_runner import NodeRunner, requires
+from tests.api.test_node_sdk import Sdk
+from tests.support import eventually
+
+PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+
+
+def ok(response, status=200):
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def error(response, status):
+    assert response.status_code == status, response.text
+    return response.json()["meta"]["error"]
+
+
+def identify(api, raw, body):
+    ok(api.track("PUT", f"/api/v1/customers/{quote(raw, safe='')}", json=body))
+
+
+def wait_done(api, export_id):
+    def done():
+        export = ok(api.app("GET", f"/v1/exports/{export_id}"))["export"]
+        assert export["status"] == "done", export
+        return export
+
+    return eventually(done, timeout=20)
+
+
+def fetch_csv(api, url) -> list[list[str]]:
+    """GET the download URL with no credentials at all; the parsed CSV."""
+    response = httpx.get(url, verify=ssl.create_default_context(cafile=api.server.ca_path))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    return list(csv.reader(io.StringIO(response.content.decode(), newline="")))
+
+
+def test_the_whole_workflow(api):
+    identify(api, "u1", {"email": "Ann@X.test", "plan": "pro", "note": '=1+1, "q"'})
+    identify(api, "u2", {"plan": "free"})
+    identify(api, "u3", {"plan": "pro", "city": "Zürich\nHQ"})
+    body = {"filters": PRO, "attributes": ["note", "city"]}
+
+    created = ok(api.app("POST", "/v1/exports/customers", json=body))["export"]
+    assert created["status"] == "pending" and created["failed"] is False
+    assert created["type"] == "customers" and created["total"] == 0
+    assert created["deduplicate_id"] == f"{created['id']}:{created['created_at']}"
+    assert set(created) >= {"user_id", "user_email", "description", "downloads", "updated_at"}
+
+    done = wait_done(api, created["id"])
+    assert (done["total"], done["downloads"]) == (2, 0)
+    url = ok(api.app("GET", f"/v1/exports/{created['id']}/download"))["url"]
+    assert url.startswith(api.server.url + "/downloads/")
+    cio = ok(api.attributes("u1"))["customer"]["identifiers"]["cio_id"]
+    rows = fetch_csv(api, url)
+    assert rows[0] == ["cio_id", "id", "email", "note", "city"]
+    assert rows[1] == [cio, "u1", "Ann@X.test", '\'=1+1, "q"', ""]
+    assert rows[2][1:] == ["u3", "", "", "Zürich\nHQ"]
+    assert ok(api.app("GET", f"/v1/exports/{created['id']}"))["export"]["downloads"] == 1
+
+
+def test_list_is_empty_then_holds_the_exports(api):
+    assert ok(api.app("GET", "/v1/exports")) == {"exports": []}
+    first = ok(api.app("POST", "/v1/exports/customers", json={"filter": PRO}))["export"]
+    second = ok(api.app("POST", "/v1/exports/customers", json={}))["export"]
+    listed = ok(api.app("GET", "/v1/exports"))["exports"]
+    assert [e["id"] for e in listed] == [first["id"], second["id"]]
+
+
+def test_a_bad_filter_is_a_400_naming_its_path(api):
+    body = {"filters": {"or": [PRO, {"segment": {"id": "x"}}]}}
+    message = error(api.app("POST", "/v1/exports/customers", json=body), 400)
+    assert message.startswith("filters.or[1].segment.id:")
+    message = error(api.app("POST", "/v1/exports/customers", json={"attributes": "plan"}), 400)
+    assert message.startswith("attributes:")
+    assert ok(api.app("GET", "/v1/exports")) == {"exports": []}  # nothing was created
+
+
+def test_another_workspaces_export_is_a_404(api, other_api):
+    created = ok(api.app("POST", "/v1/exports/customers", json={}))["export"]
+    wait_done(api, created["id"])
+    for path in (f"/v1/exports/{created['id']}", f"/v1/exports/{created['id']}/download"):
+        assert error(other_api.app("GET", path), 404) == "export not found"
+    assert ok(other_api.app("GET", "/v1/exports")) == {"exports": []}
+    for path in ("/v1/exports/999999999", "/v1/exports/abc/download"):
+        assert error(api.app("GET", path), 404) == "export not found"
+
+
+def test_delivery_exports_wait_for_messaging(api):
+    response = api.app("POST", "/v1/exports/deliveries", json={"newsletter_id": 1})
+    assert "arrive with messaging" in error(response, 400)
+
+
+def test_a_download_link_works_without_credentials_and_is_per_request(api):
+    identify(api, "u1", {"plan": "pro"})
+    created = ok(api.app("POST", "/v1/exports/customers", json={"filters": PRO}))["export"]
+    wait_done(api, created["id"])
+    urls = [ok(api.app("GET", f"/v1/exports/{created['id']}/download"))["url"] for _ in range(2)]
+    assert urls[0] != urls[1]
+    assert fetch_csv(api, urls[0]) == fetch_csv(api, urls[1])
+    assert urlsplit(urls[0]).path.startswith("/downloads/")
+    assert ok(api.app("GET", f"/v1/exports/{created['id']}"))["export"]["downloads"] == 2
+
+
+needs_node = requires("customerio-node")
+
+
+@pytest.fixture(scope="module")
+def node(server, tmp_path_factory):
+    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
+    yield runner
+    runner.close()
+
+
+@needs_node
+def test_the_node_api_client_drives_an_export(node, server, api):
+    sdk = Sdk(node, server, api.creds)
+    identify(api, "n1", {"plan": "pro", "email": "n1@x.test"})
+    identify(api, "n2", {"plan": "free"})
+    (created,) = sdk.ok(sdk.app("createCustomersExport", PRO))
+    export_id = created["export"]["id"]
+    assert created["export"]["status"] == "pending"
+
+    def done():
+        (got,) = sdk.ok(sdk.app("getExport", export_id))
+        assert got["export"]["status"] == "done", got
+        return got["export"]
+
+    assert eventually(done, timeout=20)["total"] == 1
+    listed, link = sdk.ok(sdk.app("listExports"), sdk.app("downloadExport", export_id))
+    assert [e["id"] for e in listed["exports"]] == [export_id]
+    rows = fetch_csv(api, link["url"])
+    assert [row[1:] for row in rows] == [["id", "email"], ["n1", "n1@x.test"]]
+
+    (refused,) = sdk.run(sdk.app("createDeliveriesExport", 7, {"start": 0, "end": 1}))
+    assert refused["ok"] is False and refused["error"]["statusCode"] == 400
