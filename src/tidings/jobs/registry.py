@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from tidings.config import Settings
 from tidings.exports.job import ExportJob
+from tidings.imports.job import ImportJob
 from tidings.jobs.worker import Handler
 
 
 def handlers(settings: Settings) -> dict[str, Handler]:
     """Every job kind this build knows, configured from `settings`."""
-    return {"export": ExportJob()}
+    return {"export": ExportJob(), "import": ImportJob()}
