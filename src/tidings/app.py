@@ -13,7 +13,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tidings.api import app_api, downloads, exports, imports, ops, pipelines, track_v1, track_v2
+from tidings.api import (
+    app_api,
+    collections,
+    downloads,
+    exports,
+    imports,
+    ops,
+    pipelines,
+    track_v1,
+    track_v2,
+)
 from tidings.api.auth import Authenticator
 from tidings.api.errors import error_response
 from tidings.api.http import Request, Response, Router, json_response
@@ -62,7 +72,17 @@ class Tidings:
         self.metrics = Metrics()
         self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
         self.router = Router()
-        for module in (track_v1, track_v2, app_api, exports, imports, downloads, ops, pipelines):
+        for module in (
+            track_v1,
+            track_v2,
+            app_api,
+            exports,
+            imports,
+            collections,
+            downloads,
+            ops,
+            pipelines,
+        ):
             module.register(self.router, self)
 
     def public_url(self, request: Request) -> str:

@@ -58,7 +58,11 @@ def _free_port() -> int:
 def server(database_url: str, db: Any, tls: dict[str, str]) -> Iterator[Server]:
     port = _free_port()
     settings = Settings(
-        database_url=database_url, port=port, ssl_certfile=tls["cert"], ssl_keyfile=tls["key"]
+        database_url=database_url,
+        port=port,
+        ssl_certfile=tls["cert"],
+        ssl_keyfile=tls["key"],
+        fetch_allowlist="127.0.0.1/32",  # collections fetch from test servers on loopback
     )
     config = server_config(settings)
     config.timeout_graceful_shutdown = 2  # a client left open must not hold up the run
