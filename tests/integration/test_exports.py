@@ -273,3 +273,14 @@ def test_files_expire_after_the_retention(db, tx, query, workspace, worker, cloc
     assert query(service.get, ws, old["id"])["status"] == "done"
     with pytest.raises(Exception, match="has expired"):
         tx(service.create_download, ws, old["id"], int(clock.now()))
+
+
+def test_a_sparse_match_reads_attributes_by_key(db, tx, query, workspace, worker):
+    ws = workspace.workspace_id
+    for n in range(30):
+        identify(tx, ws, f"u{n:02}", {"n": n, "pick": n in (0, 29)})
+    pick = {"attribute": {"field": "pick", "operator": "eq", "value": "true"}}
+    created = export(tx, ws, {"filters": pick, "attributes": ["n"]})
+    run_all(worker)
+    rows = csv_of(db, query, ws, created["id"])
+    assert [row[1:] for row in rows[1:]] == [["u00", "", "0"], ["u29", "", "29"]]
