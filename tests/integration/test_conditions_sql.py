@@ -41,8 +41,17 @@ DAY = 86400
 
 
 def found(conn, ws, body):
-    query = select_people(parse(body), ws, NOW).order_by(people.c.id)
-    return list(conn.execute(query).scalars())
+    """The matching pks by SQL, after checking both phrasings (probes and sets) agree."""
+    by_probe, by_sets = (
+        list(
+            conn.execute(
+                select_people(parse(body), ws, NOW, sets=sets).order_by(people.c.id)
+            ).scalars()
+        )
+        for sets in (False, True)
+    )
+    assert by_probe == by_sets, body
+    return by_probe
 
 
 def agree(conn, ws, body) -> list[int]:

@@ -163,7 +163,7 @@ def build_segment(conn: Connection, workspace_id: int, segment_id: int, now: int
     if row is None:
         return Changes()
     condition = _condition(row)
-    clause = compile.where_clause(condition, workspace_id, now)
+    clause = compile.where_clause(condition, workspace_id, now, sets=True)
     is_member = (
         select(segment_members.c.person_id)
         .where(segment_members.c.segment_id == segment_id)
