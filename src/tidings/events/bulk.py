@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select
 
+from tidings.db import raw
 from tidings.db.schema import event_dedup, events
 from tidings.events.service import Event
 from tidings.people import bulk as bulk_people
@@ -86,7 +87,7 @@ def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) 
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
-        conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
+        raw.execute(conn, sql, tuple(itertools.chain.from_iterable(chunk)))
     people: dict[object, list[object]] = {}
     for row in rows:
         people.setdefault(row[0], []).append(row[1])

@@ -84,7 +84,7 @@ def _first_sightings(
         chunk = keys[start : start + KEYS_PER_INSERT]
         sql = _dedup_sql(conn.dialect.paramstyle, len(chunk))
         params = tuple(value for key in chunk for value in (workspace_id, key, now))
-        new.update(row[0] for row in conn.exec_driver_sql(sql, params))
+        new.update(row[0] for row in raw.execute(conn, sql, params))
     fresh = []
     for msg in run:
         if msg.message_id:

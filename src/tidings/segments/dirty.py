@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, delete, func, select
 
+from tidings.db import raw
 from tidings.db.schema import segment_dirty, segments
 
 ROWS_PER_INSERT = 300  # 900 parameters
@@ -39,7 +40,7 @@ def mark(
     for start in range(0, len(pks), ROWS_PER_INSERT):
         chunk = pks[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
-        conn.exec_driver_sql(sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
+        raw.execute(conn, sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
 
 
 BUILD_GRACE = 2  # seconds; see the module docstring
@@ -48,9 +49,7 @@ _HAS_DYNAMIC = "SELECT 1 FROM segments WHERE workspace_id = {} AND type = 'dynam
 
 
 def _has_dynamic_segments(conn: Connection, workspace_id: int) -> bool:
-    mark_ = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    found = conn.exec_driver_sql(_HAS_DYNAMIC.format(mark_), (workspace_id,)).first()
-    return found is not None
+    return bool(raw.execute(conn, _HAS_DYNAMIC.format(raw.mark(conn)), (workspace_id,)))
 
 
 @functools.lru_cache(maxsize=64)
