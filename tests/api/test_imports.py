@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.node_runner import NodeRunner, requires
+from tests.api.test_node_sdk import Sdk
+from tests.httpserver import Reply, serve
 from tests.support import eventually
 
 
@@ -101,3 +104,101 @@ def test_imports_are_visible_to_their_workspace_only(api, other_api):
     assert other_api.app("GET", "/v1/imports").json()["imports"] == []
     finished(api, created["id"])
     assert other_api.attributes("mine").status_code == 404
+
+
+PEOPLE_CSV = (
+    b"id,email,plan\nurl1,url1@example.com,pro\nurl2,url2@example.com,\n,bad@example.com,x\n"
+)
+EVENTS_JSONL = b'{"id": "url1", "name": "renewed", "event_id": "r-1"}\n{"id": "url1"}\n'
+
+
+@pytest.fixture(scope="module")
+def site():
+    with serve(
+        {
+            "/people.csv": Reply(body=PEOPLE_CSV, content_type="text/csv"),
+            "/events.jsonl": Reply(body=EVENTS_JSONL, chunked=True),
+        }
+    ) as served:
+        yield served
+
+
+def create(api, **fields):
+    return api.app("POST", "/v1/imports", json={"import": fields})
+
+
+def test_a_data_file_url_import_is_downloaded_and_imported(api, site):
+    answer = create(api, data_file_url=site.url("/people.csv"), type="people", identifier="id")
+    assert answer.status_code == 200, answer.text
+    created = answer.json()["import"]
+    assert created["data_file_url"] == site.url("/people.csv")
+    assert created["name"] == "people.csv" and created["state"] == "preprocessing"
+    shown = finished(api, created["id"])
+    assert (shown["state"], shown["rows_imported"], shown["rows_failed"]) == ("imported", 2, 1)
+    assert shown["errors"] == [{"line": 4, "error": "id is required to name the person"}]
+    assert api.attributes("url2").json()["customer"]["attributes"]["email"] == "url2@example.com"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("/missing.csv", "404"),
+        ("http://10.255.255.1/x.csv", "10.255.255.1, a private address"),
+    ],
+)
+def test_url_imports_that_cannot_be_fetched_fail(api, site, url, reason):
+    full = site.url(url) if url.startswith("/") else url
+    created = create(api, data_file_url=full, type="people").json()["import"]
+    shown = finished(api, created["id"])
+    assert shown["state"] == "failed" and reason in shown["error"], shown
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"type": "people"}, "data_file_url is required"),
+        ({"type": "people", "data_file_url": "ftp://x/y.csv"}, "only http and https"),
+        ({"type": "relationship", "data_file_url": "http://x/y.csv"}, "not supported yet"),
+    ],
+)
+def test_bad_import_requests_are_400(api, fields, message):
+    answer = create(api, **fields)
+    assert answer.status_code == 400
+    assert message in answer.json()["meta"]["error"]
+
+
+needs_node = requires("customerio-node")
+
+
+@pytest.fixture(scope="module")
+def node(server, tmp_path_factory):
+    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
+    yield runner
+    runner.close()
+
+
+@needs_node
+def test_the_node_client_creates_and_reads_imports(node, server, api, site):
+    sdk = Sdk(node, server, api.creds)
+    spec = {
+        "data_file_url": site.url("/events.jsonl"),
+        "type": "event",
+        "identifier": "id",
+        "name": "renewals",
+        "description": "from node",
+        "data_to_process": "all",
+    }
+    (created,) = sdk.ok(sdk.app("createImport", spec))
+    import_id = created["import"]["id"]
+    assert created["import"]["format"] == "jsonl" and created["import"]["type"] == "event"
+    finished(api, import_id)
+    (got,) = sdk.ok(sdk.app("getImport", import_id))
+    shown = got["import"]
+    assert (shown["name"], shown["description"], shown["state"]) == (
+        "renewals",
+        "from node",
+        "imported",
+    )
+    assert (shown["rows_to_import"], shown["rows_imported"], shown["rows_failed"]) == (2, 1, 1)
+    (missing,) = sdk.run(sdk.app("getImport", 999999999))
+    assert (missing["ok"], missing["error"]["statusCode"]) == (False, 404)

@@ -9,7 +9,8 @@
 - `GET /v1/imports/{id}` -> `{"import": {...}}`; `GET /v1/imports` (our
   extension) lists the latest 100.
 
-Creating answers at once with the import `preprocessing`; a job imports it.
+Creating answers at once with the import `preprocessing`; a job downloads
+(`data_file_url`, through the SSRF guard and `--fetch-allow`) and imports it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from tidings.imports import service
 if TYPE_CHECKING:
     from tidings.app import Tidings
 
-MAX_UPLOAD = 100 * 1024 * 1024
-JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
+MAX_UPLOAD = service.MAX_FILE_BYTES
 
 
 def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
@@ -33,15 +33,18 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         body = request.json_object().get("import")
         if not isinstance(body, dict):
             raise bad_request('the body must be {"import": {...}}', "import")
-        parsed = service.parse_request(body)
+        url = body.get("data_file_url")
+        parsed = service.parse_request(body, default_format=service.format_of("", str(url)))
         if parsed.url is None:
             raise bad_request("data_file_url is required", "data_file_url")
-        raise service.refuse_url_imports()
+        created = await app.write(service.create, request.workspace.id, parsed, None, app.now())
+        return json_response({"import": created})
 
     async def upload(request: Request) -> Response:
         content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
         parsed = service.parse_request(
-            request.query, default_format=_format_of(content_type, request.query.get("name", ""))
+            request.query,
+            default_format=service.format_of(content_type, request.query.get("name", "")),
         )
         if not request.body.strip():
             raise bad_request("the request body must be the file to import")
@@ -68,12 +71,6 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     router.add("POST", "/v1/imports/upload", upload, "app", max_body=MAX_UPLOAD)
     router.add("GET", "/v1/imports", list_recent, "app")
     router.add("GET", "/v1/imports/{import_id}", get, "app")
-
-
-def _format_of(content_type: str, name: str) -> str:
-    if content_type in JSONL_TYPES or name.lower().endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    return "csv"
 
 
 async def _store(app: Tidings, workspace_id: int, name: str, content_type: str, body: bytes) -> int:

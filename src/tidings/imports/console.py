@@ -26,9 +26,8 @@ SHOWN_ERRORS = 20
 def spec_for(kind: str, path: str, fmt: str | None, identifier: str, process: str) -> Spec:
     """The options checked by the same rules as the App API's."""
     fields = {"type": kind, "identifier": identifier, "format": fmt, "data_to_process": process}
-    default = "jsonl" if path.lower().endswith((".jsonl", ".ndjson")) else "csv"
     try:
-        return service.parse_request(fields, default_format=default).spec
+        return service.parse_request(fields, default_format=service.format_of("", path)).spec
     except ApiError as exc:
         raise click.UsageError(exc.message) from exc
 

@@ -17,17 +17,19 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, insert, select, update
 
-from tidings import files
+from tidings import fetch, files
 from tidings.db.schema import imports
-from tidings.errors import ApiError, bad_request, not_found
+from tidings.errors import bad_request, not_found
 from tidings.imports.rows import FORMATS, IDENTIFIERS, PROCESS, Spec
 from tidings.imports.run import Progress
 from tidings.jobs import queue
 
 JOB = "import"
+MAX_FILE_BYTES = 100 * 1024 * 1024  # an upload's body, or what a data_file_url may hold
 LIST_LIMIT = 100
 STATES = {"pending": "preprocessing", "running": "importing", "done": "imported"}
 TYPES = {"people": "people", "person": "people", "event": "events", "events": "events"}
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -55,10 +57,8 @@ def parse_request(fields: dict[str, Any], *, default_format: str = "csv") -> Req
     if kind == "events" and process == "only_new":
         raise bad_request("event imports support only all and only_existing", process_key)
     fmt = _choice(fields, "format", FORMATS, default_format)
-    name = _text(fields, "name", 255) or f"import.{fmt}"
-    url = fields.get("data_file_url")
-    if url is not None and (not isinstance(url, str) or not url.strip()):
-        raise bad_request("data_file_url must be a URL", "data_file_url")
+    url = _url(fields.get("data_file_url"))
+    name = _text(fields, "name", 255) or _file_name(url) or f"import.{fmt}"
     spec = Spec(kind, identifier, fmt, process)
     return Request(spec, name, _text(fields, "description", 10_000), url)
 
@@ -70,6 +70,23 @@ def _choice(fields: dict[str, Any], key: str, allowed: tuple[str, ...], default:
     if value not in allowed:
         raise bad_request(f"{key} must be one of " + ", ".join(allowed), key)
     return str(value)
+
+
+def _url(value: Any) -> str | None:
+    """A `data_file_url` worth queueing (http or https); where it leads is checked on fetch."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request("data_file_url must be a URL", "data_file_url")
+    try:
+        fetch.parse_url(value)
+    except fetch.FetchFailed as exc:
+        raise bad_request(f"data_file_url: {exc}", "data_file_url") from exc
+    return value
+
+
+def _file_name(url: str | None) -> str:
+    return (url or "").split("?")[0].rstrip("/").rsplit("/", 1)[-1][:255]
 
 
 def _text(fields: dict[str, Any], key: str, limit: int) -> str:
@@ -253,9 +270,8 @@ def _end(conn: Connection, import_id: int, status: str, error: str | None, now: 
         files.remove(conn, file_id)
 
 
-def refuse_url_imports() -> ApiError:
-    return bad_request(
-        "imports from data_file_url are not supported yet: upload the file with "
-        "POST /v1/imports/upload?type=people|event&identifier=id|email&name=FILE",
-        "data_file_url",
-    )
+def format_of(content_type: str, name: str) -> str:
+    """jsonl for a JSON Lines content type or a .jsonl / .ndjson name, else csv."""
+    if content_type in JSONL_TYPES or name.lower().split("?")[0].endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "csv"

@@ -14,6 +14,6 @@ def handlers(settings: Settings) -> dict[str, Handler]:
     """Every job kind this build knows, configured from `settings`."""
     return {
         "export": ExportJob(),
-        "import": ImportJob(),
+        "import": ImportJob(Allowlist.parse(settings.fetch_allowlist)),
         "collection_fetch": CollectionFetchJob(Allowlist.parse(settings.fetch_allowlist)),
     }
