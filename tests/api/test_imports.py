@@ -202,3 +202,26 @@ def test_the_node_client_creates_and_reads_imports(node, server, api, site):
     assert (shown["rows_to_import"], shown["rows_imported"], shown["rows_failed"]) == (2, 1, 1)
     (missing,) = sdk.run(sdk.app("getImport", 999999999))
     assert (missing["ok"], missing["error"]["statusCode"]) == (False, 404)
+
+
+def _segment(api, conditions):
+    body = {"segment": {"name": "imported", "conditions": conditions}}
+    segment_id = api.app("POST", "/v1/segments", json=body).json()["segment"]["id"]
+    eventually(
+        lambda: api.app("GET", f"/v1/segments/{segment_id}").json()["segment"]["state"]
+        == "finished"
+    )
+    return segment_id
+
+
+def _members(api, segment_id):
+    return sorted(api.app("GET", f"/v1/segments/{segment_id}/membership").json()["ids"])
+
+
+def test_imported_people_and_events_enter_segments_in_real_time(api):
+    pros = _segment(api, {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}})
+    buyers = _segment(api, {"event": {"name": "purchase"}})
+    upload(api, b"id,plan\nseg1,pro\nseg2,free\nseg3,pro\n")
+    upload(api, b"id,name\nseg2,purchase\n", type="event")
+    eventually(lambda: _members(api, pros) == ["seg1", "seg3"], timeout=30)
+    eventually(lambda: _members(api, buyers) == ["seg2"], timeout=30)
