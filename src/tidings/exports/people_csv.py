@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from tidings.db import raw
 from tidings.db.schema import people
 from tidings.segments.compile import where_clause
 from tidings.segments.conditions import Condition
@@ -86,10 +87,10 @@ def _attributes_of(
     No workspace condition in SQL: it would tempt SQLite into the (workspace,
     name, value) index. The keys come from a workspace-scoped query, and rows
     of any other key (a range holds other workspaces' people) are dropped here.
-    The statement goes to the driver directly: SQLAlchemy's per-row result
+    The statement goes to the driver (`db/raw.py`): SQLAlchemy's per-row result
     handling would cost more than the query itself at 20 attributes a person.
     """
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = raw.mark(conn)
     wanted_names = sorted(set(names))
     if keys[-1] - keys[0] < _DENSE * len(keys):
         people_sql, args = f"person_id BETWEEN {mark} AND {mark}", [keys[0], keys[-1]]
@@ -100,13 +101,8 @@ def _attributes_of(
         f" AND name IN ({', '.join([mark] * len(wanted_names))})"
     )
     wanted: dict[int, dict[str, str]] = {key: {} for key in keys}
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, (*args, *wanted_names))
-        for person_id, name, value in cursor:
-            shown = wanted.get(person_id)
-            if shown is not None:
-                shown[name] = value
-    finally:
-        cursor.close()
+    for person_id, name, value in raw.execute(conn, sql, (*args, *wanted_names)):
+        shown = wanted.get(person_id)
+        if shown is not None:
+            shown[name] = value
     return wanted
