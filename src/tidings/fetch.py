@@ -32,7 +32,9 @@ The guard against server-side request forgery, and why it is built this way:
    through steps 1-3 again.
 5. The body is capped: a `Content-Length` above the cap fails at once, and
    `Opened.iter_bytes` fails as soon as more than `max_bytes` (decoded)
-   arrived. `timeout` bounds each connect/read and the whole download.
+   arrived. `timeout` bounds each connect and each read, and the whole
+   body download (checked between chunks). DNS resolution uses the system
+   resolver's own timeouts.
 """
 
 from __future__ import annotations
