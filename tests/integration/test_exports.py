@@ -11,12 +11,12 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tidings import files
 from tidings.clock import FixedClock
+from tidings.db.schema import exports, jobs
 from tidings.db.schema import files as files_table
-from tidings.db.schema import jobs
 from tidings.db.schema import people as people_table
 from tidings.exports import people_csv, service
 from tidings.exports.job import ExportJob
@@ -284,3 +284,14 @@ def test_a_sparse_match_reads_attributes_by_key(db, tx, query, workspace, worker
     run_all(worker)
     rows = csv_of(db, query, ws, created["id"])
     assert [row[1:] for row in rows[1:]] == [["u00", "", "0"], ["u29", "", "29"]]
+
+
+def test_a_stored_filter_that_no_longer_parses_fails_at_once(db, tx, query, workspace, worker):
+    ws = workspace.workspace_id
+    created = export(tx, ws, {})
+    spec = '{"filter": {"bogus": {}}, "attributes": []}'
+    tx(lambda c: c.execute(update(exports).where(exports.c.id == created["id"]).values(spec=spec)))
+    assert worker.run_once() is True
+    failed = query(service.get, ws, created["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("the export's filter is not valid: filter.bogus:")

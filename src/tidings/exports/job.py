@@ -14,6 +14,7 @@ import logging
 
 from sqlalchemy import Connection
 
+from tidings.errors import ApiError
 from tidings.exports import people_csv, service
 from tidings.exports.csv_format import encode_rows
 from tidings.files import FileSink
@@ -30,7 +31,10 @@ class ExportJob:
         export_id = _export_id(job)
         for old in ctx.read(service.expired, job.workspace_id, ctx.now()):
             ctx.write(service.drop_file, job.workspace_id, old)
-        attempt = ctx.write(service.start_attempt, job.workspace_id, export_id, ctx.now())
+        try:
+            attempt = ctx.write(service.start_attempt, job.workspace_id, export_id, ctx.now())
+        except ApiError as exc:  # a stored filter today's rules refuse: retrying cannot help
+            raise Permanent(f"the export's filter is not valid: {exc.message}") from exc
         if attempt is None:
             return  # done or failed meanwhile: nothing left to do
         sink = FileSink(ctx.write, attempt.file_id)
