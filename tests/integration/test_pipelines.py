@@ -63,9 +63,9 @@ def relations(query, ws, ident):
 def anonymous_rows(query, ws, anonymous_id):
     def fetch(conn):
         rows = conn.execute(
-            select(events.c.type, events.c.name, events.c.person_id).where(
-                events.c.workspace_id == ws, events.c.anonymous_id == anonymous_id
-            )
+            select(events.c.type, events.c.name, events.c.person_id)
+            .where(events.c.workspace_id == ws, events.c.anonymous_id == anonymous_id)
+            .order_by(events.c.id)
         )
         return [tuple(row) for row in rows]
 

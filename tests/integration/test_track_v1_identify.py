@@ -29,9 +29,9 @@ def find(query, ws, raw):
 
 def activity(conn, person_pk, type_):
     rows = conn.execute(
-        select(events.c.name, events.c.data).where(
-            events.c.person_id == person_pk, events.c.type == type_
-        )
+        select(events.c.name, events.c.data)
+        .where(events.c.person_id == person_pk, events.c.type == type_)
+        .order_by(events.c.id)
     )
     return [(name, msgspec.json.decode(data)) for name, data in rows]
 
