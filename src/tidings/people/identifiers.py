@@ -8,8 +8,9 @@ lower-cased.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from tidings.errors import bad_request
 
@@ -18,8 +19,9 @@ KINDS: tuple[Kind, ...] = ("id", "email", "cio_id")
 MAX_ID_BYTES = 150
 
 
-@dataclass(frozen=True)
-class Identifier:
+class Identifier(msgspec.Struct, frozen=True):
+    """One identifier; a frozen msgspec Struct (hashable, compared by value) built in C."""
+
     kind: Kind
     value: str
 

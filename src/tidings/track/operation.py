@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from tidings.errors import bad_request
 from tidings.events.service import Event
@@ -12,14 +13,14 @@ from tidings.events.timestamps import optional_seconds
 from tidings.people.identifiers import Identifier
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
+class Operation(msgspec.Struct, frozen=True):
     """One validated operation: `fn(conn, workspace_id, *args)` applies it.
 
     `may_refuse` is False when the use case cannot raise `ApiError` once
     parsed, so a batch need not wrap it in a savepoint of its own. Person
     events (`event`, `page`, `screen`) carry `ident` and `event` so a batch
-    can insert a run of them together.
+    can insert a run of them together. A msgspec Struct: a batch builds one
+    per item.
     """
 
     fn: Callable[..., Any]
