@@ -101,6 +101,9 @@ events = Table(
     # inserted event (docs/benchmarks.md). The person implies the workspace.
     Index(None, "person_id", "name", "timestamp"),
     Index(None, "workspace_id", "anonymous_id", "timestamp"),
+    # For the rows that crossed a segment's time window (segments/windows.py).
+    # Live events arrive in time order, so this one grows at its right edge.
+    Index(None, "workspace_id", "timestamp"),
 )
 
 event_dedup = Table(

@@ -11,7 +11,8 @@ membership change and its activity rows durable together):
 - `refresh_people`: after some people's data changed, re-evaluate only them
   against every finished dynamic segment of their workspace.
 - `refresh_time_windows`: conditions with relative time windows change with the
-  clock alone, so they are rebuilt in full (see its docstring).
+  clock alone; the people whose rows crossed a window's edge are re-evaluated
+  (`segments/windows.py`).
 
 Every entry and exit appends an activity to `events` (type `segment_enter` /
 `segment_exit`, name = the segment id, data `{"segment_id", "segment_name"}`,
@@ -30,7 +31,7 @@ from sqlalchemy import Connection, delete, insert, literal, not_, select, update
 
 from tidings.db.schema import events, people, segment_members, segments
 from tidings.errors import bad_request
-from tidings.segments import compile, service
+from tidings.segments import compile, service, windows
 from tidings.segments.conditions import (
     And,
     Attribute,
@@ -233,23 +234,38 @@ def _alive(conn: Connection, workspace_id: int, pks: Sequence[int]) -> list[int]
 
 
 def refresh_time_windows(conn: Connection, workspace_id: int, now: int) -> list[int]:
-    """Rebuild the dynamic segments whose membership can change with the clock alone.
+    """Bring segments whose membership moves with the clock up to `now`.
 
-    Decision: a full `build_segment` of each segment whose condition has a
-    relative window (`has_time_window`), and of each segment that refers to
-    one rebuilt before it (in dependency order). A person leaves "bought in
-    the last 30 days" when the window slides past their last purchase, with
-    no new event. A full build is one query per segment; tracking when each
-    person's window ends would need per-person timers for the same result.
-    Meant to run periodically (e.g. every minute); returns the rebuilt ids.
+    For each finished segment with a relative window, the people whose rows
+    crossed a window edge since the segment was last brought up to date
+    (`built_at`) are found (`windows.crossed`) and re-evaluated with
+    `refresh_people`, which also updates the segments that refer to it. A
+    window `crossed` cannot follow (on an event's data key) means a full
+    `build_segment`, and full builds of the segments that refer to it. Meant
+    to run every few seconds; returns the ids of the segments brought up to date.
     """
+    rows = _ordered(_dynamic_rows(conn, workspace_id, finished_only=True))
+    windowed = [row for row in rows if has_time_window(_condition(row))]
+    candidates: set[int] = set()
     rebuilt: list[int] = []
-    for row in _ordered(_dynamic_rows(conn, workspace_id, finished_only=True)):
-        condition = _condition(row)
-        if has_time_window(condition) or referenced_segments(condition) & set(rebuilt):
+    for row in windowed:
+        since = row.built_at if row.built_at is not None else now
+        found = windows.crossed(conn, workspace_id, _condition(row), since, now)
+        if found is None:
             build_segment(conn, workspace_id, row.id, now)
             rebuilt.append(row.id)
-    return rebuilt
+        else:
+            candidates |= found
+    for row in rows:  # in dependency order: after the segments they refer to
+        if row.id not in rebuilt and referenced_segments(_condition(row)) & set(rebuilt):
+            build_segment(conn, workspace_id, row.id, now)
+            rebuilt.append(row.id)
+    refresh_people(conn, workspace_id, candidates, now)
+    followed = [row.id for row in windowed if row.id not in rebuilt]
+    if followed:
+        conn.execute(update(segments).where(segments.c.id.in_(followed)).values(built_at=now))
+    done = [row.id for row in windowed]
+    return done + [segment_id for segment_id in rebuilt if segment_id not in done]
 
 
 def _dynamic(conn: Connection, workspace_id: int, segment_id: int) -> Any:
