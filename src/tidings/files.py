@@ -93,10 +93,15 @@ def read_part(conn: Connection, file_id: int, seq: int) -> bytes:
 
 
 def iter_content(db: Database, stored: StoredFile) -> Iterator[bytes]:
-    """The file's bytes, one part (one short read) at a time."""
+    """The file's bytes, one part (one short read) at a time.
+
+    No connection is held while the consumer has a part: a consumer that stops
+    early leaves nothing open for the garbage collector to close on another thread.
+    """
     for seq in range(stored.parts):
         with db.reader.connect() as conn:
-            yield read_part(conn, stored.id, seq)
+            part = read_part(conn, stored.id, seq)
+        yield part
 
 
 class FileSink:

@@ -59,3 +59,13 @@ def test_removing_a_file_removes_its_parts_and_links(tx, query, workspace):
     tx(files.remove, file_id)
     assert query(files.resolve_link, token, 1000) is None
     assert query(files.describe, workspace.workspace_id, file_id) is None
+
+
+def test_a_reader_that_stops_early_leaves_no_connection_open(db, tx, query, workspace, small_parts):
+    file_id = store(tx, workspace.workspace_id, [b"x" * 50])
+    stored = query(files.describe, workspace.workspace_id, file_id)
+    parts = files.iter_content(db, stored)
+    assert next(parts) == b"x" * 10
+    checked_out = db.reader.pool.checkedout()  # type: ignore[attr-defined]
+    assert checked_out == 0
+    parts.close()
