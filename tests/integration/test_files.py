@@ -62,7 +62,7 @@ def test_removing_a_file_removes_its_parts_and_links(tx, query, workspace):
 
 
 def test_a_reader_that_stops_early_leaves_no_connection_open(db, tx, query, workspace, small_parts):
-    file_id = store(tx, workspace.workspace_id, [b"x" * 50])
+    file_id = store(tx, workspace.workspace_id, [b"x" * 10] * 5)
     stored = query(files.describe, workspace.workspace_id, file_id)
     parts = files.iter_content(db, stored)
     assert next(parts) == b"x" * 10
