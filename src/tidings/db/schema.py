@@ -208,17 +208,43 @@ relationships = Table(
     Index(None, "workspace_id", "anonymous_id"),
 )
 
+# One message to one recipient, and the queue of messages to send. A delivery
+# is written in the transaction of the request that asked for it (already
+# rendered: `payload` is the JSON of a messaging.outbound message); the
+# delivery worker claims due ones (`state` queued, `due_at` passed, or
+# `sending` with an expired lease), sends them through the workspace's
+# provider and records exactly one terminal state: sent, failed or
+# suppressed. `draft` is never sent.
 deliveries = Table(
     "deliveries",
     metadata,
     Column("id", String(64), primary_key=True),
     _workspace(),
     Column("person_id", Id, ForeignKey("people.id", ondelete="SET NULL")),
-    Column("channel", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),  # email | sms | whatsapp | push | in_app | inbox
     Column("recipient", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("unsubscribed_at", BigInteger),
+    # transactional | external (reported through Track, never sent here)
+    Column("source", String(16), nullable=False, server_default="external"),
+    Column("transactional_message_id", Integer),
+    Column("content_id", Integer),
+    Column("state", String(16), nullable=False, server_default="sent"),
+    Column("subject", Text),
+    Column("payload", Text),  # what to send; emptied after sending with disable_message_retention
+    Column("options", Text),  # JSON: tracked, send_to_unsubscribed, message_data keys, ...
+    Column("due_at", BigInteger),  # when it may next be claimed (send_at, then retries)
+    Column("expires_at", BigInteger),  # transient failures are retried until then
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", BigInteger),
+    Column("sent_at", BigInteger),
+    Column("provider_message_id", String(255)),
+    Column("failure_message", Text),
+    Column("updated_at", BigInteger),
     Index(None, "person_id"),
+    Index(None, "state", "due_at"),
+    Index(None, "workspace_id", "created_at"),
+    Index(None, "workspace_id", "transactional_message_id", "created_at"),
 )
 
 delivery_metrics = Table(
@@ -385,4 +411,180 @@ imports = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index(None, "workspace_id", "id"),
+)
+
+
+# Transactional message templates (Customer.io's "transactional messages"):
+# a numeric id and a trigger name per workspace, one channel, and one content
+# per language ("" is the default language).
+transactional_messages = Table(
+    "transactional_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("trigger_name", String(255), nullable=False),  # stored lower-cased
+    Column("channel", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("send_to_unsubscribed", Integer, nullable=False),  # the default for sends
+    Column("tracked", Integer, nullable=False),  # the default for sends
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "trigger_name"),
+)
+
+transactional_contents = Table(
+    "transactional_contents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column(
+        "message_id",
+        Integer,
+        ForeignKey("transactional_messages.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("language", String(16), nullable=False),  # "" for the default
+    # JSON: from, reply_to, subject, preheader, body, body_plain, body_amp,
+    # layout, title, message, link, image_url, sound, ... as the channel needs.
+    Column("fields", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("message_id", "language"),
+)
+
+snippets = Table(
+    "snippets",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+sender_identities = Table(
+    "sender_identities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("email", String(255), nullable=False),  # lower-cased
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "email"),
+)
+
+layouts = Table(
+    "layouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("body", Text, nullable=False),  # Liquid; the message body goes in {{content}}
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+# How each channel of a workspace is sent. No row: the capture adapter
+# (stores what would have been sent, in `captured_messages`).
+providers = Table(
+    "providers",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("channel", String(32), primary_key=True),  # email | sms | whatsapp | push
+    Column("kind", String(16), nullable=False),  # capture | smtp | twilio | fcm | apns
+    Column("config", Text, nullable=False),  # JSON, adapter-specific (holds secrets)
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+captured_messages = Table(
+    "captured_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("delivery_id", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("subject", Text),
+    Column("message", Text, nullable=False),  # JSON of the outbound message; email adds "mime"
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "workspace_id", "id"),
+)
+
+# Addresses not to send to: hard bounces and spam complaints, reported through
+# Track metrics, v2 delivery operations or a provider webhook.
+blocked_addresses = Table(
+    "blocked_addresses",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("address", String(255), primary_key=True),  # lower-cased email or phone
+    Column("reason", String(16), nullable=False),  # bounced | spammed
+    Column("delivery_id", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# App API POSTs with an Idempotency-Key: the first answer, replayed for 24 h.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("route", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "created_at"),
+)
+
+reporting_webhooks = Table(
+    "reporting_webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("disabled", Integer, nullable=False),
+    Column("full_resolution", Integer, nullable=False),  # every event, not only the first
+    Column("with_content", Integer, nullable=False),  # message bodies in "sent" events
+    Column("events", Text, nullable=False),  # JSON array: "email_sent", "email_opened", ...
+    Column("signing_key", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Webhook posts waiting to go out, in order per endpoint: only the oldest
+# unsent one of a webhook is attempted, the rest wait behind it.
+webhook_posts = Table(
+    "webhook_posts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column(
+        "webhook_id",
+        Integer,
+        ForeignKey("reporting_webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # queued | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "webhook_id", "state", "id"),
+    Index(None, "state", "due_at"),
+)
+
+# Per-workspace secrets for signed links (open pixel, click redirects,
+# unsubscribe): random, made with the workspace or on first use.
+workspace_secrets = Table(
+    "workspace_secrets",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("name", String(32), primary_key=True),  # tracking
+    Column("value", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
