@@ -64,7 +64,13 @@ class Tidings:
             else None
         )
         self.job_worker = (
-            JobWorker(self.db, self.clock, registry.handlers(settings), write=worker_write)
+            JobWorker(
+                self.db,
+                self.clock,
+                registry.handlers(settings),
+                write=worker_write,
+                housekeeping_every=settings.housekeeping_every,
+            )
             if settings.background_workers
             else None
         )

@@ -23,6 +23,8 @@ class Settings:
     # Writes queued beyond this are refused with 429 rather than buffered.
     max_pending_writes: int = 10_000
     public_url: str = ""
+    # Seconds between housekeeping rounds of the job worker (None: never).
+    housekeeping_every: float | None = 300.0
     # Addresses and host names that fetches of user-supplied URLs (collections,
     # imports) may reach although private: comma-separated CIDRs and names
     # (tidings.fetch.Allowlist).

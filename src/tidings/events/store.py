@@ -47,7 +47,7 @@ def append(
 def first_sighting(conn: Connection, workspace_id: int, key: str, now: int) -> bool:
     """Record a dedup key; False if the workspace has seen it before (an empty key: True).
 
-    Keys are kept at least 24 hours (in practice until pruned), so a client's
+    Keys are kept 48 hours (`ops.housekeeping.DEDUP_WINDOW`), so a client's
     retry of an event with the same `id` or `messageId` is stored once.
     Whether the row went in is read from RETURNING, not `rowcount`: SQLAlchemy
     keeps no INSERT rowcount on PostgreSQL (it reports -1).

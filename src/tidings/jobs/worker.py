@@ -30,6 +30,7 @@ from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.jobs import queue
 from tidings.jobs.queue import Claimed
+from tidings.ops import housekeeping
 
 log = logging.getLogger("tidings.jobs")
 
@@ -95,6 +96,7 @@ class JobWorker:
         lease: int = 60,
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
+        housekeeping_every: float | None = 300.0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -108,6 +110,9 @@ class JobWorker:
         self._backoff_cap = backoff_cap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Pruning what outlived its purpose (ops/housekeeping.py); None: never.
+        self._housekeeping_every = housekeeping_every
+        self._next_housekeeping = time.monotonic()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="tidings-jobs", daemon=True)
@@ -126,11 +131,20 @@ class JobWorker:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()
+                self._housekeeping()
             except Exception:
                 log.exception("job worker pass failed")
                 busy = False
             if not busy:
                 self._stop.wait(self._poll)
+
+    def _housekeeping(self) -> None:
+        if self._housekeeping_every is None or time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + self._housekeeping_every
+        removed = self.write(housekeeping.prune, self._now())
+        if any(removed.values()):
+            log.info("housekeeping removed %s", {k: v for k, v in removed.items() if v})
 
     def run_once(self) -> bool:
         """Claim and run one due job; False when none was due."""

@@ -1,0 +1,83 @@
+"""Housekeeping: removing what has outlived its purpose.
+
+Run by every job worker every few minutes (`JobWorker`), in short
+transactions of at most `CHUNK` rows per table, so it never holds the writer
+for long; running it in several processes at once is harmless.
+
+- event dedup keys (Track `id`, Pipelines `messageId`): `DEDUP_WINDOW`,
+  48 hours, twice the 24 hours we promise;
+- `Idempotency-Key` answers: 24 hours;
+- download links: until they expire (15 minutes);
+- export files: `exports.service.RETENTION` (7 days); the export row stays;
+- finished jobs, done or failed: 7 days (a failure's reason stays on the
+  export, collection or import it was for).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, tuple_, update
+
+from tidings import files
+from tidings.db.schema import download_links, event_dedup, exports, idempotency_keys, jobs
+from tidings.exports.service import RETENTION as EXPORT_RETENTION
+
+DEDUP_WINDOW = 48 * 3600
+IDEMPOTENCY_WINDOW = 24 * 3600
+JOB_RETENTION = 7 * 86400
+CHUNK = 5_000
+
+
+def prune(conn: Connection, now: int) -> dict[str, int]:
+    """One round: up to `CHUNK` rows of each kind; how many of each went."""
+    return {
+        "event_dedup": _delete_oldest(
+            conn,
+            event_dedup,
+            (event_dedup.c.workspace_id, event_dedup.c.key),
+            event_dedup.c.seen_at < now - DEDUP_WINDOW,
+        ),
+        "idempotency_keys": _delete_oldest(
+            conn,
+            idempotency_keys,
+            (idempotency_keys.c.workspace_id, idempotency_keys.c.key),
+            idempotency_keys.c.created_at < now - IDEMPOTENCY_WINDOW,
+        ),
+        "download_links": _delete_oldest(
+            conn,
+            download_links,
+            (download_links.c.token_hash,),
+            download_links.c.expires_at < now,
+        ),
+        "jobs": _delete_oldest(
+            conn,
+            jobs,
+            (jobs.c.id,),
+            jobs.c.state.in_(("done", "failed")),
+            jobs.c.updated_at < now - JOB_RETENTION,
+        ),
+        "export_files": _expired_export_files(conn, now),
+    }
+
+
+def _delete_oldest(conn: Connection, table: Any, key: tuple[Any, ...], *where: Any) -> int:
+    chosen = select(*key).where(*where).limit(CHUNK)
+    condition = key[0].in_(chosen) if len(key) == 1 else tuple_(*key).in_(chosen)
+    return int(conn.execute(delete(table).where(condition)).rowcount)
+
+
+def _expired_export_files(conn: Connection, now: int) -> int:
+    rows = conn.execute(
+        select(exports.c.id, exports.c.file_id)
+        .where(
+            exports.c.created_at < now - EXPORT_RETENTION,
+            exports.c.status == "done",
+            exports.c.file_id.is_not(None),
+        )
+        .limit(100)
+    ).all()
+    for row in rows:
+        files.remove(conn, row.file_id)
+        conn.execute(update(exports).where(exports.c.id == row.id).values(file_id=None))
+    return len(rows)
