@@ -77,6 +77,8 @@ def record_metric(
     metric: str,
     timestamp: int,
     extra: dict[str, Any],
+    *,
+    now: int | None = None,
 ) -> None:
     conn.execute(
         insert(delivery_metrics).values(
