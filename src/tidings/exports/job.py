@@ -29,8 +29,6 @@ class ExportJob:
 
     def run(self, ctx: JobContext, job: Claimed) -> None:
         export_id = _export_id(job)
-        for old in ctx.read(service.expired, job.workspace_id, ctx.now()):
-            ctx.write(service.drop_file, job.workspace_id, old)
         try:
             attempt = ctx.write(service.start_attempt, job.workspace_id, export_id, ctx.now())
         except ApiError as exc:  # a stored filter today's rules refuse: retrying cannot help

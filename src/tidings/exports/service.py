@@ -13,8 +13,8 @@ What the request asked for stays in the `spec` column as JSON:
 Files are kept `RETENTION` seconds (7 days). Customer.io documents no number;
 its exports are also kept for a limited time and re-created on demand. The
 export row stays (listed, with `status: "done"`); downloading it afterwards is
-a 400 saying the file expired. Expired files are removed when the workspace
-next runs an export.
+a 400 saying the file expired. Expired files are removed by housekeeping
+(`ops/housekeeping.py`).
 """
 
 from __future__ import annotations
@@ -234,23 +234,3 @@ def mark_failed(conn: Connection, workspace_id: int, export_id: int, error: str,
         .where(exports.c.id == export_id)
         .values(status="failed", error=error, file_id=None, updated_at=now)
     )
-
-
-def expired(conn: Connection, workspace_id: int, now: int) -> list[int]:
-    """Exports of the workspace whose file is past `RETENTION`."""
-    rows = conn.execute(
-        select(exports.c.id).where(
-            exports.c.workspace_id == workspace_id,
-            exports.c.created_at < now - RETENTION,
-            exports.c.status == "done",
-            exports.c.file_id.is_not(None),
-        )
-    )
-    return [row.id for row in rows]
-
-
-def drop_file(conn: Connection, workspace_id: int, export_id: int) -> None:
-    row = row_of(conn, workspace_id, export_id)
-    if row.file_id is not None:
-        files.remove(conn, row.file_id)
-        conn.execute(update(exports).where(exports.c.id == export_id).values(file_id=None))
