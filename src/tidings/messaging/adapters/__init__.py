@@ -1,0 +1,1 @@
+"""Provider adapters, one per file; `tidings.messaging.providers` picks one per channel."""

@@ -1,0 +1,199 @@
+"""mime.build parsed back with the `email` package, and the HTML-to-text fallback."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from tidings.messaging import mime
+from tidings.messaging.outbound import Attachment, Email
+from tidings.messaging.text import html_to_text
+
+WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def email(**fields: Any) -> Email:
+    base: dict[str, Any] = {
+        "message_id": "<d1.abc@mail.tidings.test>",
+        "from_": "Shop <shop@example.com>",
+        "to": ["Ann <ann@example.com>"],
+        "subject": "Your order",
+        "html": "<html><body><p>Thanks, <b>Ann</b>!</p></body></html>",
+    }
+    return Email(**{**base, **fields})
+
+
+def parse(data: bytes) -> EmailMessage:
+    """The message as a receiver reads it (line endings normalised to LF)."""
+    parsed = message_from_bytes(data.replace(b"\r\n", b"\n"), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def structure(msg: EmailMessage) -> list[str]:
+    return [part.get_content_type() for part in msg.walk()]
+
+
+def test_html_with_derived_text_and_fixed_headers() -> None:
+    data = mime.build("d1", email(reply_to="Help <help@example.com>"), date=WHEN)
+    msg = parse(data)
+    assert structure(msg) == ["multipart/alternative", "text/plain", "text/html"]
+    assert msg["Message-ID"] == "<d1.abc@mail.tidings.test>"
+    assert msg["Date"] == "Wed, 01 May 2024 12:00:00 +0000"
+    assert (msg["From"], msg["To"], msg["Reply-To"]) == (
+        "Shop <shop@example.com>",
+        "Ann <ann@example.com>",
+        "Help <help@example.com>",
+    )
+    plain, html = (part.get_content() for part in msg.iter_parts())
+    assert plain == "Thanks, Ann!\n" and "<b>Ann</b>" in html
+    assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF line endings only
+
+
+def test_the_same_delivery_builds_the_same_message_id_and_body() -> None:
+    first = mime.build("d1", email(), date=WHEN)
+    again = mime.build("d1", email(), date=WHEN)
+    assert parse(first)["Message-ID"] == parse(again)["Message-ID"]
+    assert (
+        parse(first).get_body(("html",)).get_content()
+        == parse(again).get_body(("html",)).get_content()
+    )
+
+
+def test_a_missing_message_id_is_derived_from_the_delivery() -> None:
+    msg = parse(mime.build("d42", email(message_id=""), domain="mail.example.net"))
+    assert msg["Message-ID"] == "<d42@mail.example.net>"
+    assert parse(mime.build("d42", email(message_id="")))["Message-ID"] == "<d42@example.com>"
+
+
+def test_given_text_amp_and_attachments() -> None:
+    pdf = Attachment("invoice.pdf", "", base64.b64encode(b"%PDF-1.4 fake").decode())
+    csv = Attachment("rows.csv", "text/csv", base64.b64encode(b"a,b\n1,2\n").decode())
+    given = email(text="Thanks, Ann!", amp="<html amp4email>amp</html>", attachments=[pdf, csv])
+    msg = parse(mime.build("d1", given))
+    assert structure(msg) == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/x-amp-html",
+        "text/html",
+        "application/pdf",
+        "text/csv",
+    ]
+    assert msg.get_body(("plain",)).get_content() == "Thanks, Ann!\n"
+    files = {a.get_filename(): a.get_content() for a in msg.iter_attachments()}
+    assert files == {"invoice.pdf": b"%PDF-1.4 fake", "rows.csv": "a,b\n1,2\n"}
+
+
+def test_one_click_unsubscribe_headers() -> None:
+    url = "https://t.example.com/unsubscribe/tok123"
+    msg = parse(mime.build("d1", email(unsubscribe_url=url)))
+    assert msg["List-Unsubscribe"] == f"<{url}>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "List-Unsubscribe" not in parse(mime.build("d1", email()))
+
+
+def test_cc_is_a_header_and_bcc_only_the_envelope() -> None:
+    given = email(cc=["Cy <cy@example.com>"], bcc=["Bo <bo@example.com>", "ann@example.com"])
+    data = mime.build("d1", given)
+    msg = parse(data)
+    assert msg["Cc"] == "Cy <cy@example.com>"
+    assert "Bcc" not in msg and b"bo@example.com" not in data
+    assert mime.envelope_recipients(given) == [
+        "ann@example.com",
+        "cy@example.com",
+        "bo@example.com",
+    ]
+
+
+def test_unicode_display_names_and_idna_domains() -> None:
+    given = email(from_="Café Zoë <shop@bücher.example>", to=["Jürgen <j@exämple.com>"])
+    data = mime.build("d1", given, date=WHEN)
+    assert data.isascii()
+    msg = parse(data)
+    assert msg["From"] == "Café Zoë <shop@xn--bcher-kva.example>"
+    assert msg["To"] == "Jürgen <j@xn--exmple-cua.com>"
+    assert mime.envelope_sender(given) == "shop@xn--bcher-kva.example"
+    assert not mime.needs_smtputf8(given)
+
+
+def test_a_utf8_local_part_needs_smtputf8() -> None:
+    given = email(to=["zoë@example.com"])
+    assert mime.needs_smtputf8(given)
+    assert parse(mime.build("d1", given))["To"] == "zoë@example.com"
+
+
+def test_custom_headers_add_or_replace_unstructural_ones() -> None:
+    headers = {"X-Campaign": "spring", "Subject": "Replaced", "List-Id": "<news.example.com>"}
+    msg = parse(mime.build("d1", email(headers=headers)))
+    assert msg["X-Campaign"] == "spring" and msg["List-Id"] == "<news.example.com>"
+    assert msg.get_all("Subject") == ["Replaced"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"From": "evil@example.com"},
+        {"bcc": "x@example.com"},
+        {"Message-ID": "<x@y>"},
+        {"Date": "now"},
+        {"Content-Type": "text/plain"},
+        {"X-Ok": "a\r\nBcc: evil@example.com"},
+        {"Bad Name": "x"},
+        {"X:Colon": "x"},
+    ],
+)
+def test_structural_or_malformed_headers_are_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        mime.build("d1", email(headers=headers))
+
+
+def test_preheader_is_hidden_first_in_the_body() -> None:
+    msg = parse(mime.build("d1", email(preheader="Your receipt & more")))
+    html = msg.get_body(("html",)).get_content()
+    assert html.startswith('<html><body><div style="display:none')
+    assert "Your receipt &amp; more</div><p>Thanks" in html
+
+
+def test_bad_base64_and_bad_addresses_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="base64"):
+        mime.build("d1", email(attachments=[Attachment("a.txt", "text/plain", "%%%")]))
+    with pytest.raises(ValueError, match="invalid address"):
+        mime.build("d1", email(to=["not an address"]))
+
+
+@pytest.mark.parametrize(
+    ("filename", "given", "expected"),
+    [
+        ("report.pdf", "", "application/pdf"),
+        ("photo.JPG", "application/octet-stream", "image/jpeg"),
+        ("data.bin", "", "application/octet-stream"),
+        ("notes.txt", "text/markdown; charset=utf-8", "text/markdown"),
+    ],
+)
+def test_attachment_content_type(filename: str, given: str, expected: str) -> None:
+    assert mime.content_type_of(Attachment(filename, given, "")) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>One</p><p>Two</p>", "One\n\nTwo\n"),
+        ("a<br>b<br/>c", "a\nb\nc\n"),
+        ("<ul><li>x</li><li>y</li></ul>", "- x\n- y\n"),
+        ('<a href="https://e.com/x">Shop</a>', "Shop (https://e.com/x)\n"),
+        ('<a href="https://e.com/x">https://e.com/x</a>', "https://e.com/x\n"),
+        ('<a href="https://e.com/x"><img src="b.png"></a>', "https://e.com/x\n"),
+        ('<img alt="Logo" src="l.png"> Hi', "Logo Hi\n"),
+        ("<head><style>p{}</style><title>T</title></head><script>x()</script>ok", "ok\n"),
+        ("Fish &amp; chips&nbsp;&lt;3", "Fish & chips <3\n"),
+        ("  lots   of\n\n\n\n  space  ", "lots of\n\nspace\n"),
+    ],
+)
+def test_html_to_text(html: str, text: str) -> None:
+    assert html_to_text(html) == text
