@@ -153,3 +153,31 @@ def test_no_marks_in_a_workspace_without_data_driven_segments(db, tx, query, wor
         ).all()
     )
     assert marks == []
+
+
+def test_marks_wait_for_a_queued_build_on_postgresql(db, tx, query, workspace):
+    """A build may run in another worker's transaction that predates a change; the
+    change's mark must outlive the build, or the segment would never see it."""
+    ws, clock = workspace.workspace_id, FixedClock(1_800_000_000)
+    now = int(clock.now())
+    pro = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+    first = _segment(tx, ws, pro, now)
+    worker = SegmentWorker(db, clock, time_window_every=3600, build_grace=2)
+    clock.advance(2)
+    _drain(worker)  # `first` is finished
+    second = _segment(tx, ws, pro, int(clock.now()))  # queued: building waits 2 s
+    _identify(tx, ws, "late", {"plan": "pro"}, int(clock.now()))
+    _drain(worker)
+
+    def marks(conn):
+        query_ = select(segment_dirty.c.person_id).where(segment_dirty.c.workspace_id == ws)
+        return conn.execute(query_).all()
+
+    if db.is_sqlite:  # one writer: nothing to wait for
+        assert query(marks) == [] and len(_members(query, first)) == 1
+        return
+    assert len(query(marks)) == 1 and _members(query, first) == []
+    clock.advance(2)
+    _drain(worker)  # builds `second`, then takes the mark
+    assert query(marks) == []
+    assert len(_members(query, first)) == 1 and len(_members(query, second)) == 1

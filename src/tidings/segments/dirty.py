@@ -21,7 +21,7 @@ import functools
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Select, delete, func, select
 
 from tidings.db import raw
 from tidings.db.schema import segment_dirty, segments
@@ -66,13 +66,18 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
     """Remove up to `limit` marks (oldest first) and return their people by workspace.
 
     Call inside the transaction that re-evaluates the people returned. On
-    PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED).
+    PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED), and
+    marks of a workspace with a segment waiting for or in its build stay put
+    until it is finished: the build may run in another worker's transaction
+    whose snapshot predates the marked change, and re-evaluation skips
+    unfinished segments, so taking the mark now could lose that change for
+    the segment. (On SQLite the build and the refresh are serialised.)
     """
+    query = select(segment_dirty.c.workspace_id, segment_dirty.c.person_id)
+    if conn.dialect.name == "postgresql":
+        query = query.where(segment_dirty.c.workspace_id.not_in(_building()))
     rows = conn.execute(
-        select(segment_dirty.c.workspace_id, segment_dirty.c.person_id)
-        .order_by(segment_dirty.c.marked_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        query.order_by(segment_dirty.c.marked_at).limit(limit).with_for_update(skip_locked=True)
     ).all()
     by_workspace: dict[int, list[int]] = {}
     for workspace_id, pk in rows:
@@ -82,6 +87,12 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
         chunk = pks[start : start + ROWS_PER_INSERT]
         conn.execute(delete(segment_dirty).where(segment_dirty.c.person_id.in_(chunk)))
     return by_workspace
+
+
+def _building() -> Select[tuple[int]]:
+    return select(segments.c.workspace_id).where(
+        segments.c.type == "dynamic", segments.c.state.in_(("build_queued", "build"))
+    )
 
 
 def backlog(conn: Connection) -> tuple[int, int]:
