@@ -21,6 +21,7 @@ from tidings.api import (
     imports,
     ops,
     pipelines,
+    send,
     track_v1,
     track_v2,
 )
@@ -34,6 +35,7 @@ from tidings.db.writer import Writer
 from tidings.errors import ApiError
 from tidings.jobs import registry
 from tidings.jobs.worker import JobWorker
+from tidings.messaging.worker import DeliveryWorker
 from tidings.ops.logging import RequestLog
 from tidings.ops.metrics import Metrics
 from tidings.segments.worker import SegmentWorker
@@ -74,6 +76,11 @@ class Tidings:
             if settings.background_workers
             else None
         )
+        self.delivery_worker = (
+            DeliveryWorker(self.db, self.clock, write=worker_write)
+            if settings.background_workers
+            else None
+        )
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()
         self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
@@ -85,6 +92,7 @@ class Tidings:
             exports,
             imports,
             collections,
+            send,
             downloads,
             ops,
             pipelines,
@@ -182,6 +190,8 @@ class Tidings:
                     self.segment_worker.start()
                 if self.job_worker is not None:
                     self.job_worker.start()
+                if self.delivery_worker is not None:
+                    self.delivery_worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
@@ -194,6 +204,8 @@ class Tidings:
             self.segment_worker.stop()
         if self.job_worker is not None:
             self.job_worker.stop()
+        if self.delivery_worker is not None:
+            self.delivery_worker.stop()
         self.writer.stop()
         self._readers.shutdown(wait=True)
         self.db.dispose()

@@ -1,0 +1,120 @@
+"""Turning rendered fields into the outbound message a delivery stores (pure).
+
+Every function takes fields already rendered through Liquid and raises
+`ApiError` 400 for what the send cannot do without (no sender, no
+recipient, too many recipients). The email's Message-ID is fixed here,
+`<delivery_id@sender's domain>`, so every attempt at the delivery carries it.
+"""
+
+from __future__ import annotations
+
+from email.utils import formataddr, getaddresses, parseaddr
+from typing import Any
+
+import msgspec
+
+from tidings.errors import bad_request
+from tidings.messaging.outbound import Email, InApp, Push, Sms
+from tidings.messaging.send_request import PushTarget, SendRequest
+
+MAX_RECIPIENTS = 15
+
+
+def addresses(rendered: dict[str, str | None], name: str) -> list[str]:
+    """A comma-separated recipient field as a list of `Name <address>` / `address`."""
+    text = rendered.get(name) or ""
+    found = []
+    for display, address in getaddresses([text]):
+        if not address and not display:
+            continue
+        if "@" not in address or " " in address.strip():
+            raise bad_request(f"{name} holds an invalid email address: {address or display}", name)
+        found.append(formataddr((display, address.strip())) if display else address.strip())
+    return found
+
+
+def email(
+    delivery_id: str,
+    request: SendRequest,
+    rendered: dict[str, str | None],
+    html: str | None,
+    unsubscribe_url: str | None,
+) -> Email:
+    to, cc, bcc = (addresses(rendered, n) for n in ("to", "cc", "bcc"))
+    if not to:
+        raise bad_request("to is required", "to")
+    if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
+        raise bad_request(f"at most {MAX_RECIPIENTS} recipients across to, cc and bcc", "to")
+    sender = (rendered.get("from") or "").strip()
+    if "@" not in parseaddr(sender)[1]:
+        raise bad_request("from is required: a sender address (the template has none)", "from")
+    domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower() or "tidings.invalid"
+    return Email(
+        message_id=f"<{delivery_id}@{domain}>",
+        from_=sender,
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        reply_to=rendered.get("reply_to") or None,
+        subject=rendered.get("subject") or "",
+        preheader=rendered.get("preheader") or None,
+        html=html,
+        text=rendered.get("body_plain") or None,
+        amp=rendered.get("body_amp") or None,
+        headers=dict(request.headers),
+        attachments=list(request.attachments),
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
+def sms(request: SendRequest, rendered: dict[str, str | None], phone: str | None) -> Sms:
+    to = (rendered.get("to") or phone or "").strip()
+    if not to:
+        raise bad_request("to is required: a phone number (the person has no phone)", "to")
+    return Sms(
+        to=to,
+        from_=rendered.get("from") or None,
+        body=rendered.get("body") or "",
+        whatsapp=request.channel == "whatsapp",
+    )
+
+
+def push(
+    target: PushTarget, rendered: dict[str, str | None], device: tuple[str, str] | None
+) -> Push:
+    token, platform = device or ("", "")
+    payload = target.custom_payload
+    if payload is not None and platform:
+        payload = _platform_payload(payload, platform)
+    return Push(
+        token=token,
+        platform=platform,
+        title=rendered.get("title") or None,
+        message=rendered.get("message") or None,
+        link=rendered.get("link") or None,
+        image_url=rendered.get("image_url") or None,
+        sound=rendered.get("sound") or None,
+        custom_data=target.custom_data,
+        custom_payload=payload,
+    )
+
+
+def for_device(
+    message: Push, token: str, platform: str, custom_payload: dict[str, Any] | None
+) -> Push:
+    """The same push for another of the person's devices (a send `to` all)."""
+    payload = _platform_payload(custom_payload, platform) if custom_payload else None
+    return msgspec.structs.replace(message, token=token, platform=platform, custom_payload=payload)
+
+
+def _platform_payload(payload: dict[str, Any], platform: str) -> dict[str, Any] | None:
+    """Customer.io's `custom_payload` is `{"ios": {...}, "android": {...}}`."""
+    part = payload.get(platform)
+    return part if isinstance(part, dict) else None
+
+
+def in_app(request: SendRequest, rendered: dict[str, str | None]) -> InApp:
+    content = {k: v for k, v in rendered.items() if v is not None}
+    return InApp(
+        inbox=request.channel == "inbox", payload={**content, "data": request.message_data}
+    )

@@ -1,0 +1,147 @@
+"""Which adapter sends a workspace's channel, and a cache of the adapters in use.
+
+The `providers` table holds one row per (workspace, channel) with a `kind`
+and its JSON `config`; no row means capture. `FACTORIES` maps each kind to
+how its adapter is built: an external adapter is a class in
+`tidings.messaging.adapters.<kind>` constructed from the config dict alone,
+imported on first use. Adding a provider is one line here plus its module.
+
+`Adapters` keeps one adapter per (workspace, channel) so connections are
+reused between sends, re-reads the provider row every `ttl` seconds (a
+changed row replaces the adapter, closing the old one) and closes them all
+on `close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, select
+
+from tidings.db.schema import providers
+from tidings.messaging.adapters.capture import CaptureAdapter
+from tidings.messaging.outbound import Adapter
+
+# Channels a provider can be configured for; in-app and inbox are always captured.
+CONFIGURABLE = frozenset({"email", "sms", "whatsapp", "push"})
+
+
+@dataclass(frozen=True)
+class Services:
+    """What built-in adapters may use: blocking `write(fn, *args)` and the clock."""
+
+    write: Callable[..., Any]
+    clock: Any
+
+
+Factory = Callable[[dict[str, Any], int, str, Services], Adapter]
+
+
+def _capture(
+    config: dict[str, Any], workspace_id: int, channel: str, services: Services
+) -> Adapter:
+    return CaptureAdapter(workspace_id, channel, services.write, services.clock)
+
+
+def external(path: str) -> Factory:
+    """An adapter class named `module:Class`, built from its config dict."""
+
+    def build(
+        config: dict[str, Any], workspace_id: int, channel: str, services: Services
+    ) -> Adapter:
+        module, name = path.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(config)  # type: ignore[no-any-return]
+
+    return build
+
+
+FACTORIES: dict[str, Factory] = {
+    "capture": _capture,
+}
+
+
+@dataclass(frozen=True)
+class Provider:
+    kind: str
+    config: dict[str, Any]
+    updated_at: int
+
+
+CAPTURE = Provider("capture", {}, 0)
+
+
+def provider_for(conn: Connection, workspace_id: int, channel: str) -> Provider:
+    if channel not in CONFIGURABLE:
+        return CAPTURE
+    row = conn.execute(
+        select(providers.c.kind, providers.c.config, providers.c.updated_at).where(
+            providers.c.workspace_id == workspace_id, providers.c.channel == channel
+        )
+    ).first()
+    if row is None:
+        return CAPTURE
+    return Provider(row.kind, msgspec.json.decode(row.config), row.updated_at)
+
+
+@dataclass
+class _Entry:
+    provider: Provider
+    adapter: Adapter
+    checked: float
+
+
+class Adapters:
+    def __init__(
+        self,
+        read: Callable[..., Any],
+        services: Services,
+        *,
+        factories: dict[str, Factory] | None = None,
+        ttl: float = 30.0,
+    ) -> None:
+        self._read = read  # blocking: fn(conn, *args) in a read transaction
+        self._services = services
+        self._factories = FACTORIES if factories is None else factories
+        self._ttl = ttl
+        self._entries: dict[tuple[int, str], _Entry] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, workspace_id: int, channel: str) -> Adapter:
+        key = (workspace_id, channel)
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry.checked < self._ttl:
+            return entry.adapter
+        async with self._lock:
+            return await self._refresh(key)
+
+    async def _refresh(self, key: tuple[int, str]) -> Adapter:
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry.checked < self._ttl:
+            return entry.adapter  # another send refreshed it meanwhile
+        provider = await asyncio.to_thread(self._read, provider_for, *key)
+        if entry is not None and entry.provider == provider:
+            entry.checked = time.monotonic()
+            return entry.adapter
+        adapter = self._build(provider, *key)
+        self._entries[key] = _Entry(provider, adapter, time.monotonic())
+        if entry is not None:
+            await entry.adapter.close()
+        return adapter
+
+    def _build(self, provider: Provider, workspace_id: int, channel: str) -> Adapter:
+        factory = self._factories.get(provider.kind)
+        if factory is None:
+            raise ValueError(f"no adapter for provider kind {provider.kind!r}")
+        return factory(provider.config, workspace_id, channel, self._services)
+
+    async def close(self) -> None:
+        entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            await entry.adapter.close()

@@ -1,0 +1,252 @@
+"""`send_transactional`: accept one transactional send and queue its delivery.
+
+One transaction: find (or create) the person, upsert a push `custom_device`,
+resolve the template, render every field through Liquid (a template error is
+the request's 400, never a failed delivery later), build the outbound
+message and insert the delivery row. The delivery worker sends it after the
+commit; the caller answers only once this committed.
+
+Decisions where Customer.io leaves room:
+- a send to an identifier that is suppressed is accepted and recorded as
+  `suppressed` at once (as for unsubscribed people, BEHAVIOUR.md 5.1);
+  an unknown `cio_id` is a 400 (nobody to create);
+- one delivery per send, as Customer.io: a push to `all` devices is one
+  delivery sent to each device the person had when the send was accepted,
+  and counts as sent when any device took it;
+- `queue_draft` stores the rendered delivery as `draft`, never sent;
+- `disable_message_retention` keeps the payload only until the delivery
+  reaches its final state.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, insert, select
+
+from tidings.db.schema import attributes, deliveries, devices
+from tidings.errors import bad_request
+from tidings.messaging import compose, render, tracking
+from tidings.messaging.metrics import record_metric
+from tidings.messaging.outbound import Email, Outbound, Push, Sms, encode
+from tidings.messaging.send_request import SendRequest
+from tidings.people import devices as people_devices
+from tidings.people import service as people
+from tidings.people import store
+from tidings.people.store import Person
+
+# Transient failures are retried for this long after the delivery was due.
+RETRY_FOR = 24 * 3600
+_encode_json = msgspec.json.Encoder().encode
+
+
+def new_delivery_id() -> str:
+    """Opaque, unguessable and URL-safe (it appears in unsubscribe links): 128 random bits."""
+    return secrets.token_urlsafe(16)
+
+
+def send_transactional(
+    conn: Connection,
+    workspace_id: int,
+    request: SendRequest,
+    delivery_id: str,
+    base_url: str,
+    now: int,
+) -> dict[str, Any]:
+    person = people.find_or_create(conn, workspace_id, request.identifier, now)
+    if person is None:
+        if not store.is_suppressed(conn, workspace_id, [request.identifier]):
+            raise bad_request("no person has this cio_id", "identifiers")
+        return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
+    if request.push is not None and request.push.custom_device is not None:
+        people_devices.upsert(conn, person, request.push.custom_device, now)
+    template = _Template.inline(request)
+    rendered = _render(conn, workspace_id, person, request, template, delivery_id, base_url, now)
+    message, options = _message(conn, person, request, rendered, delivery_id, base_url, now)
+    options.update(
+        send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
+        retain=request.retain,
+    )
+    state = "draft" if request.queue_draft else "queued"
+    due = request.send_at or now
+    _insert(conn, workspace_id, person.pk, request, delivery_id, message, options, state, due, now)
+    if state == "draft":
+        record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
+    return _answer(delivery_id, request, now)
+
+
+class _Template:
+    """What a send takes from its template: fields and defaults (none when inline)."""
+
+    def __init__(
+        self,
+        name: str,
+        fields: dict[str, str | None],
+        *,
+        id: int | None = None,
+        content_id: int | None = None,
+        send_to_unsubscribed: bool = True,
+        tracked: bool = True,
+    ) -> None:
+        self.name = name
+        self.fields = fields
+        self.id = id
+        self.content_id = content_id
+        self.send_to_unsubscribed = send_to_unsubscribed
+        self.tracked = tracked
+
+    @classmethod
+    def inline(cls, request: SendRequest) -> _Template:
+        if request.template is not None:
+            raise bad_request("transactional message templates are not available yet")
+        return cls("inline message", {})
+
+
+def _default(value: bool | None, template_default: bool) -> bool:
+    return template_default if value is None else value
+
+
+def _render(
+    conn: Connection,
+    workspace_id: int,
+    person: Person,
+    request: SendRequest,
+    template: _Template,
+    delivery_id: str,
+    base_url: str,
+    now: int,
+) -> dict[str, str | None]:
+    fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
+    unsubscribe = None
+    if request.channel == "email":
+        unsubscribe = tracking.unsubscribe_url(conn, workspace_id, delivery_id, base_url, now)
+    context = render.context_for(
+        conn, workspace_id, person.pk, request.message_data, unsubscribe_url=unsubscribe
+    )
+    return render.render_fields(fields, context, template_name=template.name)
+
+
+def _message(
+    conn: Connection,
+    person: Person,
+    request: SendRequest,
+    rendered: dict[str, str | None],
+    delivery_id: str,
+    base_url: str,
+    now: int,
+) -> tuple[Outbound, dict[str, Any]]:
+    options: dict[str, Any] = {}
+    if request.channel == "email":
+        tracked = request.tracked if request.tracked is not None else True
+        html, unsubscribe = tracking.prepare_email(
+            conn, person.workspace_id, delivery_id, rendered.get("body"), base_url, tracked, now
+        )
+        options["tracked"] = tracked
+        return compose.email(delivery_id, request, rendered, html, unsubscribe), options
+    if request.channel in ("sms", "whatsapp"):
+        return compose.sms(request, rendered, _phone(conn, person)), options
+    if request.channel == "push":
+        assert request.push is not None
+        targets = _push_devices(conn, person, request.push.to)
+        if request.push.to == "all":
+            options["devices"] = [list(t) for t in targets]
+            options["custom_payload"] = request.push.custom_payload
+        first = targets[0] if targets else None
+        return compose.push(request.push, rendered, first), options
+    return compose.in_app(request, rendered), options
+
+
+def _phone(conn: Connection, person: Person) -> str | None:
+    value = conn.execute(
+        select(attributes.c.value).where(
+            attributes.c.person_id == person.pk, attributes.c.name == "phone"
+        )
+    ).scalar()
+    return str(value) if value else None
+
+
+def _push_devices(conn: Connection, person: Person, to: str) -> list[tuple[str, str]]:
+    """(token, platform) of the devices a push goes to; most recently used first."""
+    rows = conn.execute(
+        select(devices.c.token, devices.c.platform)
+        .where(devices.c.person_id == person.pk)
+        .order_by(devices.c.last_used.desc(), devices.c.id.desc())
+    ).all()
+    found = [(token, platform) for token, platform in rows]
+    if to == "all":
+        return found
+    if to == "last_used":
+        return found[:1]
+    chosen = [d for d in found if d[0] == to]
+    if not chosen:
+        raise bad_request("to must be all, last_used or a token of one of the person's devices")
+    return chosen
+
+
+def _recipient(message: Outbound | None, request: SendRequest) -> str:
+    if message is None:
+        return request.recipients.get("to", "")
+    if isinstance(message, Email):
+        return message.to[0]
+    if isinstance(message, Sms):
+        return message.to
+    if isinstance(message, Push):
+        return message.token
+    return ""
+
+
+def _insert(
+    conn: Connection,
+    workspace_id: int,
+    person_pk: int | None,
+    request: SendRequest,
+    delivery_id: str,
+    message: Outbound | None,
+    options: dict[str, Any],
+    state: str,
+    due: int,
+    now: int,
+) -> None:
+    conn.execute(
+        insert(deliveries).values(
+            id=delivery_id,
+            workspace_id=workspace_id,
+            person_id=person_pk,
+            channel=request.channel,
+            recipient=_recipient(message, request)[:255],
+            created_at=now,
+            source="transactional",
+            state=state,
+            subject=message.subject if isinstance(message, Email) else None,
+            payload=encode(message).decode() if message is not None else None,
+            options=_encode_json(options).decode(),
+            due_at=due if state == "queued" else None,
+            expires_at=due + RETRY_FOR,
+            attempts=0,
+            updated_at=now,
+        )
+    )
+
+
+def _suppressed_at_once(
+    conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
+) -> dict[str, Any]:
+    options = {"retain": request.retain}
+    _insert(conn, workspace_id, None, request, delivery_id, None, options, "suppressed", now, now)
+    reason = "the person is suppressed"
+    conn.execute(
+        deliveries.update()
+        .where(deliveries.c.id == delivery_id)
+        .values(failure_message=reason, expires_at=None)
+    )
+    record_metric(conn, workspace_id, delivery_id, "suppressed", now, {"reason": reason})
+    return _answer(delivery_id, request, now)
+
+
+def _answer(delivery_id: str, request: SendRequest, now: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {"delivery_id": delivery_id, "queued_at": now}
+    if request.send_at is not None:
+        answer["send_at"] = request.send_at
+    return answer

@@ -1,0 +1,252 @@
+"""The delivery worker: claims due deliveries and sends them through their provider.
+
+A thread running an asyncio loop. It keeps up to `concurrency` sends in
+flight, claiming more (with a lease, `messaging.queue`) as they finish. For
+each delivery, right before the provider call, it checks suppression
+(`messaging.suppression`); then it sends the stored payload and records
+exactly one outcome:
+
+- `Sent`: state sent, with `sent_at` and the provider's message id;
+- `Permanent`: state failed, with the reason;
+- `Transient` (or an exception, or a send slower than half the lease):
+  queued again after capped exponential backoff with jitter, until
+  `expires_at`, then failed.
+
+A worker killed mid-send leaves its leases to expire; the next claim sends
+those deliveries again, with the payload (and so the email's Message-ID)
+fixed when the send was accepted. Deliveries it had not started are simply
+claimed by someone else, and ones it finished are not touched again.
+
+Blocking database calls run on a small thread pool; on SQLite the server
+passes its group-commit writer (`Writer.call`) as `write`, so there is one
+writing connection per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+
+from tidings.clock import Clock
+from tidings.db.engine import Database
+from tidings.messaging import compose, outbound, queue, suppression
+from tidings.messaging.outbound import Outbound, Outcome, Permanent, Push, Sent, Transient
+from tidings.messaging.providers import Adapters, Factory, Services
+from tidings.messaging.queue import Backoff, Claimed
+
+log = logging.getLogger("tidings.deliveries")
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        write: Callable[..., Any] | None = None,
+        factories: dict[str, Factory] | None = None,
+        concurrency: int = 32,
+        lease: int = 120,
+        poll_interval: float = 0.2,
+        backoff: Backoff | None = None,
+        provider_ttl: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self._write_fn = write or self._own_transaction
+        self._factories = factories
+        self._concurrency = concurrency
+        self._lease = lease
+        self._poll = poll_interval
+        self._backoff = backoff or Backoff()
+        self._provider_ttl = provider_ttl
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="tidings-deliveries", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Stop claiming; sends in flight finish and are recorded (safe from a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    def run_once(self) -> int:
+        """Claim and send what is due now, in a fresh event loop; how many were claimed.
+
+        For tests and tools: the same path as the loop, one pass, waiting for
+        every send it started.
+        """
+
+        async def once() -> int:
+            adapters = self._adapters()
+            try:
+                claimed = await self._claim(self._concurrency)
+                await asyncio.gather(*(self._deliver(adapters, c) for c in claimed))
+                return len(claimed)
+            finally:
+                await adapters.close()
+
+        return asyncio.run(once())
+
+    async def _main(self) -> None:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-deliveries-db")
+        )
+        adapters = self._adapters()
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stop.is_set():
+                room = self._concurrency - len(inflight)
+                claimed = await self._claim_safely(room) if room > self._concurrency // 2 else []
+                for item in claimed:
+                    inflight.add(asyncio.create_task(self._deliver(adapters, item)))
+                if inflight:
+                    _, inflight = await asyncio.wait(
+                        inflight, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
+                    )
+                elif not claimed:
+                    await asyncio.to_thread(self._stop.wait, self._poll)
+            if inflight:
+                await asyncio.wait(inflight)
+        finally:
+            await adapters.close()
+
+    def _adapters(self) -> Adapters:
+        services = Services(write=self._write_fn, clock=self.clock)
+        return Adapters(self._read, services, factories=self._factories, ttl=self._provider_ttl)
+
+    # --- one delivery ------------------------------------------------------------
+
+    async def _claim_safely(self, limit: int) -> list[Claimed]:
+        try:
+            return await self._claim(limit)
+        except Exception:
+            log.exception("claiming deliveries failed")
+            return []
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        return await self._write(queue.claim, self._now(), self._lease, limit)  # type: ignore[no-any-return]
+
+    async def _deliver(self, adapters: Adapters, claimed: Claimed) -> None:
+        try:
+            await self._deliver_one(adapters, claimed)
+        except Exception:
+            # Recording failed (database gone?): the lease runs out and the
+            # delivery is claimed again, so nothing is lost.
+            log.exception("delivery %s: recording its outcome failed", claimed.id)
+
+    async def _deliver_one(self, adapters: Adapters, claimed: Claimed) -> None:
+        reason = await self._read_async(
+            suppression.reason_to_skip,
+            claimed.workspace_id,
+            claimed.person_id,
+            claimed.recipient,
+            bool(claimed.option("send_to_unsubscribed", True)),
+        )
+        if reason is not None:
+            await self._record(queue.suppressed, claimed, reason)
+            return
+        outcome = await self._send(adapters, claimed)
+        if isinstance(outcome, Sent):
+            await self._record(queue.sent, claimed, outcome.provider_message_id)
+        elif isinstance(outcome, Permanent):
+            log.warning("delivery %s failed: %s", claimed.id, outcome.reason)
+            await self._record(queue.failed, claimed, outcome.reason)
+        else:
+            state = await self._write(
+                queue.transient, claimed, self._now(), outcome.reason, self._backoff
+            )
+            log.warning("delivery %s: %s (now %s)", claimed.id, outcome.reason, state or "lost")
+
+    async def _record(self, fn: Callable[..., bool], claimed: Claimed, *args: Any) -> None:
+        if not await self._write(fn, claimed, self._now(), *args):
+            log.warning("delivery %s: lease lost, outcome left to its new claim", claimed.id)
+
+    async def _send(self, adapters: Adapters, claimed: Claimed) -> Outcome:
+        if claimed.payload is None:
+            return Permanent("nothing to send: the message was not kept")
+        try:
+            message = outbound.decode(claimed.payload)
+        except msgspec.ValidationError as exc:
+            return Permanent(f"unreadable payload: {exc}")
+        targets = _targets(claimed, message)
+        if not targets:
+            return Permanent("the person has no device to send to")
+        try:
+            adapter = await adapters.get(claimed.workspace_id, claimed.channel)
+        except Exception as exc:
+            return Transient(f"provider unavailable: {type(exc).__name__}: {exc}")
+        outcomes = [await self._call(adapter, claimed.id, target) for target in targets]
+        return _combine(outcomes)
+
+    async def _call(self, adapter: Any, delivery_id: str, message: Outbound) -> Outcome:
+        try:
+            return await asyncio.wait_for(  # type: ignore[no-any-return]
+                adapter.send(delivery_id, message), timeout=self._lease / 2
+            )
+        except TimeoutError:
+            return Transient("the provider did not answer in time")
+        except Exception as exc:
+            return Transient(f"{type(exc).__name__}: {exc}")
+
+    # --- plumbing ----------------------------------------------------------------
+
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(self._write_fn, fn, *args)
+
+    async def _read_async(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(self._read, fn, *args)
+
+    def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.db.reader.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    def _own_transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.db.writer.begin() as conn:
+            return fn(conn, *args)
+
+    def _now(self) -> int:
+        return int(self.clock.now())
+
+
+def _targets(claimed: Claimed, message: Outbound) -> list[Outbound]:
+    """The messages one delivery makes: a push to `all` goes to each of the person's devices."""
+    if not isinstance(message, Push):
+        return [message]
+    if claimed.option("devices") is None:
+        return [message] if message.token else []
+    full = claimed.option("custom_payload")
+    return [
+        compose.for_device(message, token, platform, full)
+        for token, platform in claimed.option("devices")
+    ]
+
+
+def _combine(outcomes: list[Outcome]) -> Outcome:
+    """A delivery to several devices is sent if any device took it."""
+    taken = [o for o in outcomes if isinstance(o, Sent)]
+    if taken:
+        ids = [o.provider_message_id for o in taken if o.provider_message_id]
+        return Sent(",".join(ids)[:255] or None)
+    retry = [o for o in outcomes if isinstance(o, Transient)]
+    if retry:
+        return retry[0]
+    return outcomes[0]

@@ -1,0 +1,423 @@
+"""Transactional sends and the delivery worker, on both stores, with a controlled clock.
+
+The module runs on a database of its own (`isolated_db`): the API test
+server's delivery worker, on the real clock, would otherwise send these
+deliveries behind the tests' backs.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from tests.conftest import new_workspace
+from tidings.clock import FixedClock
+from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
+from tidings.errors import ApiError
+from tidings.messaging import outbound, outbox, queue, send_request
+from tidings.messaging.outbound import Permanent, Sent, Transient
+from tidings.messaging.queue import Backoff
+from tidings.messaging.transactional import new_delivery_id, send_transactional
+from tidings.messaging.worker import DeliveryWorker
+from tidings.paging import PageRequest
+from tidings.people import service as people
+from tidings.people.identifiers import Identifier
+
+BASE = "https://tidings.test"
+
+
+@pytest.fixture(scope="module")
+def db(isolated_db):
+    return isolated_db
+
+
+@pytest.fixture
+def ws(db):
+    return new_workspace(db).workspace_id
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(1_800_000_000)
+
+
+class Provider:
+    """A fake adapter: answers the scripted outcomes in turn (then Sent), records each call."""
+
+    def __init__(self, *script: Any) -> None:
+        self.script = list(script)
+        self.calls: list[tuple[str, outbound.Outbound]] = []
+        self.closed = False
+
+    async def send(self, delivery_id: str, message: outbound.Outbound) -> outbound.Outcome:
+        self.calls.append((delivery_id, message))
+        outcome = self.script.pop(0) if self.script else Sent(f"p-{len(self.calls)}")
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def worker_for(db, clock, provider: Provider | None = None, **kwargs: Any) -> DeliveryWorker:
+    factories = None
+    if provider is not None:
+        factories = {"capture": lambda config, ws, channel, services: provider}
+    return DeliveryWorker(db, clock, factories=factories, **kwargs)
+
+
+def email_body(**extra: Any) -> dict[str, Any]:
+    return {
+        "identifiers": {"id": "u1"},
+        "to": "Ann Example <ann@example.com>",
+        "from": "Shop <shop@example.net>",
+        "subject": "Hello {{ customer.first_name | default: 'there' }}",
+        "body": "<p>Order {{ trigger.order }}</p>",
+        **extra,
+    }
+
+
+def accept(tx, clock, ws: int, body: dict[str, Any], route: str = "email") -> dict[str, Any]:
+    now = int(clock.now())
+    request = send_request.parse(route, body, now)
+    return tx(send_transactional, ws, request, new_delivery_id(), BASE, now)
+
+
+def delivery(query, delivery_id: str) -> Any:
+    return query(
+        lambda conn: conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
+    )
+
+
+def metrics_of(query, delivery_id: str) -> list[str]:
+    rows = query(
+        lambda conn: conn.execute(
+            select(delivery_metrics.c.metric)
+            .where(delivery_metrics.c.delivery_id == delivery_id)
+            .order_by(delivery_metrics.c.id)
+        ).all()
+    )
+    return [r.metric for r in rows]
+
+
+def captured(query, ws: int) -> list[dict[str, Any]]:
+    return query(outbox.list_captured, ws, PageRequest(100))["messages"]
+
+
+# --- accepting ----------------------------------------------------------------------
+
+
+def test_an_inline_email_is_rendered_queued_then_captured(db, tx, query, ws, clock):
+    tx(
+        people.identify,
+        ws,
+        Identifier("id", "u1"),
+        people.parse_identify({"first_name": "Ann"}, 0),
+        0,
+    )
+    answer = accept(tx, clock, ws, email_body(message_data={"order": 42}))
+    assert answer == {"delivery_id": answer["delivery_id"], "queued_at": 1_800_000_000}
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.channel, row.recipient, row.source) == (
+        "queued",
+        "email",
+        "Ann Example <ann@example.com>",
+        "transactional",
+    )
+    assert row.subject == "Hello Ann"
+
+    assert worker_for(db, clock).run_once() >= 1
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.sent_at, row.attempts) == ("sent", 1_800_000_000, 1)
+    assert row.provider_message_id.startswith("capture-")
+    [message] = captured(query, ws)
+    assert message["delivery_id"] == answer["delivery_id"]
+    assert message["subject"] == "Hello Ann"
+    assert "Order 42" in message["message"]["html"]
+    mime = message["message"]["mime"]
+    assert f"Message-ID: <{answer['delivery_id']}@example.net>" in mime
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in mime
+    assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+def test_delivery_ids_are_opaque_url_safe_and_distinct():
+    ids = {new_delivery_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) >= 22 and base64.urlsafe_b64decode(i + "==") for i in ids)
+    assert all(
+        set(i) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        for i in ids
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"to": ", ".join(f"p{i}@example.com" for i in range(16))}, "at most 15 recipients"),
+        (
+            {
+                "cc": ", ".join(f"c{i}@example.com" for i in range(10)),
+                "bcc": "a@x.io, b@x.io, c@x.io, d@x.io, e@x.io",
+            },
+            "at most 15 recipients",
+        ),
+        ({"to": "not an address"}, "invalid email address"),
+        ({"to": "{{ customer.missing }}"}, "to is required"),
+        ({"body": "{% if %}"}, "inline message"),
+    ],
+)
+def test_a_refused_send_writes_nothing(tx, query, ws, clock, extra, message):
+    with pytest.raises(ApiError) as refused:
+        accept(tx, clock, ws, email_body(**extra))
+    assert refused.value.status == 400
+    assert message in refused.value.message
+    count = query(
+        lambda conn: conn.execute(
+            select(deliveries.c.id).where(deliveries.c.workspace_id == ws)
+        ).all()
+    )
+    assert count == []
+
+
+def test_to_may_be_liquid_and_counts_after_rendering(tx, query, ws, clock):
+    tx(
+        people.identify,
+        ws,
+        Identifier("id", "u1"),
+        people.parse_identify({"email": "u1@example.com"}, 0),
+        0,
+    )
+    answer = accept(tx, clock, ws, email_body(to="{{ customer.email }}"))
+    assert delivery(query, answer["delivery_id"]).recipient == "u1@example.com"
+
+
+def test_an_unknown_cio_id_is_a_400_and_a_suppressed_identifier_is_suppressed_at_once(
+    tx, query, ws, clock
+):
+    with pytest.raises(ApiError, match="no person has this cio_id"):
+        accept(tx, clock, ws, email_body(identifiers={"cio_id": "nope"}))
+    tx(people.suppress, ws, Identifier("id", "gone"), 0)
+    answer = accept(tx, clock, ws, email_body(identifiers={"id": "gone"}))
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.payload, row.failure_message) == (
+        "suppressed",
+        None,
+        "the person is suppressed",
+    )
+    assert metrics_of(query, answer["delivery_id"]) == ["suppressed"]
+
+
+# --- drafts, schedules, retention -------------------------------------------------
+
+
+def test_a_draft_is_stored_rendered_and_never_sent(db, tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body(queue_draft=True))
+    provider = Provider()
+    clock.advance(86400)
+    worker_for(db, clock, provider).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert row.state == "draft" and row.payload is not None
+    assert answer["delivery_id"] not in [d for d, _ in provider.calls]
+    assert metrics_of(query, answer["delivery_id"]) == ["drafted"]
+
+
+def test_a_scheduled_send_waits_for_send_at(db, tx, query, ws, clock):
+    send_at = int(clock.now()) + 3600
+    answer = accept(tx, clock, ws, email_body(send_at=send_at))
+    assert answer["send_at"] == send_at
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    assert delivery(query, answer["delivery_id"]).state == "queued"
+    clock.advance(3600)
+    worker_for(db, clock, provider).run_once()
+    assert delivery(query, answer["delivery_id"]).state == "sent"
+    assert [d for d, _ in provider.calls].count(answer["delivery_id"]) == 1
+
+
+def test_send_at_in_the_past_means_now_and_beyond_90_days_is_refused(tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body(send_at=1))
+    assert "send_at" not in answer
+    assert delivery(query, answer["delivery_id"]).due_at == int(clock.now())
+    with pytest.raises(ApiError, match="90 days"):
+        accept(tx, clock, ws, email_body(send_at=int(clock.now()) + 91 * 86400))
+
+
+def test_disable_message_retention_drops_the_payload_once_sent(db, tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body(disable_message_retention=True))
+    assert delivery(query, answer["delivery_id"]).payload is not None
+    worker_for(db, clock, Provider()).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.payload) == ("sent", None)
+
+
+# --- outcomes ------------------------------------------------------------------------
+
+
+def test_a_permanent_failure_is_failed_with_its_reason(db, tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body())
+    worker_for(db, clock, Provider(Permanent("550 no such user"))).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.failure_message, row.sent_at) == ("failed", "550 no such user", None)
+    assert metrics_of(query, answer["delivery_id"]) == ["failed"]
+
+
+def test_transient_failures_back_off_exponentially_with_a_cap_then_succeed(
+    db, tx, query, ws, clock
+):
+    answer = accept(tx, clock, ws, email_body())
+    provider = Provider(Transient("421 busy"), RuntimeError("connection reset"), Transient("x"))
+    worker = worker_for(db, clock, provider, backoff=Backoff(base=10, cap=25))
+    delays = []
+    for _ in range(3):
+        worker.run_once()
+        row = delivery(query, answer["delivery_id"])
+        assert row.state == "queued" and row.lease_until is None
+        delays.append(row.due_at - int(clock.now()))
+        worker.run_once()  # not due yet: nothing happens
+        clock.advance(row.due_at - int(clock.now()))
+    assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20 and 12 <= delays[2] <= 25
+    assert delivery(query, answer["delivery_id"]).failure_message == "x"
+    worker.run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.attempts) == ("sent", 4)
+    assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+def test_transient_failures_stop_at_the_expiry(db, tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body())
+    provider = Provider(*[Transient("busy")] * 100)
+    worker = worker_for(db, clock, provider, backoff=Backoff(base=3600, cap=6 * 3600))
+    for _ in range(100):
+        worker.run_once()
+        row = delivery(query, answer["delivery_id"])
+        if row.state != "queued":
+            break
+        assert row.due_at <= row.expires_at
+        clock.advance(row.due_at - int(clock.now()))
+    assert row.state == "failed"
+    assert row.failure_message.startswith(f"gave up after {row.attempts} attempts: busy")
+    assert int(clock.now()) == row.expires_at == row.created_at + 24 * 3600
+    assert metrics_of(query, answer["delivery_id"]) == ["failed"]
+
+
+def test_a_lost_lease_resends_with_the_same_message_id_and_fences_the_old_claim(
+    db, tx, query, ws, clock
+):
+    answer = accept(tx, clock, ws, email_body())
+    [first] = [
+        c for c in tx(queue.claim, int(clock.now()), 60, 1000) if c.id == answer["delivery_id"]
+    ]
+    early = Provider()
+    worker_for(db, clock, early).run_once()  # leased: not claimable yet
+    assert answer["delivery_id"] not in [d for d, _ in early.calls]
+    assert delivery(query, answer["delivery_id"]).state == "sending"
+    clock.advance(61)
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    [(delivery_id, message)] = [c for c in provider.calls if c[0] == answer["delivery_id"]]
+    assert message.message_id == outbound.decode(first.payload).message_id
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.attempts) == ("sent", 2)
+    # The first worker wakes up late: its outcome is not recorded.
+    assert tx(queue.failed, first, int(clock.now()), "late") is False
+    assert delivery(query, answer["delivery_id"]).state == "sent"
+    assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+def test_adapters_are_closed_when_the_worker_pass_ends(db, tx, ws, clock):
+    accept(tx, clock, ws, email_body())
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    assert provider.closed
+
+
+# --- suppression right before the send ------------------------------------------------
+
+
+def unsubscribe(tx, ws: int, customer: str) -> None:
+    request = people.parse_identify({"unsubscribed": True}, 0)
+    tx(people.identify, ws, Identifier("id", customer), request, 0)
+
+
+@pytest.mark.parametrize(("flag", "state"), [(None, "sent"), (True, "sent"), (False, "suppressed")])
+def test_unsubscribed_people_get_transactional_mail_unless_told_otherwise(
+    db, tx, query, ws, clock, flag, state
+):
+    extra = {} if flag is None else {"send_to_unsubscribed": flag}
+    answer = accept(tx, clock, ws, email_body(**extra))
+    unsubscribe(tx, ws, "u1")  # after the accept: checked right before the send
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert row.state == state
+    if state == "suppressed":
+        assert row.failure_message == "the person is unsubscribed"
+        assert provider.calls == []
+
+
+def test_a_blocked_address_is_suppressed(db, tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body(to="Bounced@Example.com"))
+    tx(
+        lambda conn: conn.execute(
+            insert(blocked_addresses).values(
+                workspace_id=ws, address="bounced@example.com", reason="bounced", created_at=0
+            )
+        )
+    )
+    worker_for(db, clock, Provider()).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert row.state == "suppressed"
+    assert row.failure_message == "the address bounced@example.com is blocked (bounced)"
+    assert metrics_of(query, answer["delivery_id"]) == ["suppressed"]
+
+
+@pytest.mark.parametrize("how", ["delete", "suppress"])
+def test_a_person_deleted_or_suppressed_after_the_accept_is_suppressed(
+    db, tx, query, ws, clock, how
+):
+    answer = accept(tx, clock, ws, email_body())
+    if how == "delete":
+        tx(people.delete_person, ws, Identifier("id", "u1"))
+    else:
+        tx(people.suppress, ws, Identifier("id", "u1"), 0)
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.failure_message) == ("suppressed", "the person no longer exists")
+    assert provider.calls == []
+
+
+def test_a_suppressed_email_address_is_suppressed(db, tx, query, ws, clock):
+    answer = accept(tx, clock, ws, email_body(to="blocked@example.com"))
+    tx(people.suppress, ws, Identifier("email", "blocked@example.com"), 0)
+    worker_for(db, clock, Provider()).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.failure_message) == ("suppressed", "the person is suppressed")
+
+
+# --- other channels ------------------------------------------------------------------
+
+
+def test_sms_goes_to_the_persons_phone_by_default(db, tx, query, ws, clock, monkeypatch):
+    monkeypatch.setattr(
+        "tidings.messaging.transactional._Template.inline",
+        classmethod(lambda cls, request: cls("sms", {"body": "Code {{ trigger.code }}"})),
+    )
+    tx(
+        people.identify,
+        ws,
+        Identifier("id", "u1"),
+        people.parse_identify({"phone": "+15551234"}, 0),
+        0,
+    )
+    body = {"transactional_message_id": 3, "identifiers": {"id": 1}, "message_data": {"code": 7}}
+    body["identifiers"] = {"id": "u1"}
+    answer = accept(tx, clock, ws, body, route="sms")
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    [(_, message)] = [c for c in provider.calls if c[0] == answer["delivery_id"]]
+    assert message == outbound.Sms(to="+15551234", body="Code 7")
