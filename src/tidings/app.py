@@ -22,6 +22,7 @@ from tidings.api import (
     ops,
     pipelines,
     send,
+    templates,
     track_v1,
     track_v2,
 )
@@ -92,6 +93,7 @@ class Tidings:
             exports,
             imports,
             collections,
+            templates,
             send,
             downloads,
             ops,

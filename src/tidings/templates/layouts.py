@@ -1,0 +1,88 @@
+"""Layouts: named email wrappers; a message's body goes where `{{ content }}` is.
+
+A content names its layout in its `layout` field; the send pipeline renders
+the body, then the layout with `content` set to it (`layout_body`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tidings.db.schema import layouts
+from tidings.errors import bad_request, not_found
+
+MAX_NAME_CHARS = 255
+MAX_BODY_CHARS = 512_000
+
+
+def parse(body: Any, name: str | None = None) -> tuple[str, str]:
+    """`{"name", "body"}` (the name may come from the path instead)."""
+    if not isinstance(body, dict):
+        raise bad_request("body must be a JSON object")
+    name = name if name is not None else body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise bad_request(f"name must be a non-empty string of at most {MAX_NAME_CHARS}", "name")
+    text = body.get("body")
+    if not isinstance(text, str) or len(text) > MAX_BODY_CHARS:
+        raise bad_request(f"body must be a string of at most {MAX_BODY_CHARS} characters", "body")
+    return name.strip(), text
+
+
+def layout_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "body": row.body,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def put(conn: Connection, workspace_id: int, name: str, body: str, now: int) -> str:
+    """Create or replace the layout `name`; "create", "update" or "same"."""
+    where = (layouts.c.workspace_id == workspace_id, layouts.c.name == name)
+    found = conn.execute(select(layouts.c.body).where(*where)).first()
+    if found is None:
+        conn.execute(
+            insert(layouts).values(
+                workspace_id=workspace_id, name=name, body=body, created_at=now, updated_at=now
+            )
+        )
+        return "create"
+    if found.body == body:
+        return "same"
+    conn.execute(update(layouts).where(*where).values(body=body, updated_at=now))
+    return "update"
+
+
+def get(conn: Connection, workspace_id: int, name: str) -> dict[str, Any]:
+    row = conn.execute(
+        select(layouts).where(layouts.c.workspace_id == workspace_id, layouts.c.name == name)
+    ).first()
+    if row is None:
+        raise not_found("layout not found")
+    return layout_json(row)
+
+
+def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(layouts).where(layouts.c.workspace_id == workspace_id).order_by(layouts.c.name)
+    )
+    return [layout_json(row) for row in rows]
+
+
+def remove(conn: Connection, workspace_id: int, name: str) -> None:
+    gone = conn.execute(
+        delete(layouts).where(layouts.c.workspace_id == workspace_id, layouts.c.name == name)
+    )
+    if not gone.rowcount:
+        raise not_found("layout not found")
+
+
+def layout_body(conn: Connection, workspace_id: int, name: str) -> str | None:
+    """The layout's Liquid source, or None when the workspace has no such layout."""
+    return conn.execute(
+        select(layouts.c.body).where(layouts.c.workspace_id == workspace_id, layouts.c.name == name)
+    ).scalar()
