@@ -1,0 +1,134 @@
+"""A `tidings worker` killed mid-batch loses no delivery and re-sends only what was in flight.
+
+PostgreSQL only (several worker processes share it). The capture adapter is
+the provider: it stores each message in its own committed transaction before
+the worker records the outcome, exactly as a real provider would have it
+before we know, so it shows every send that reached the provider, twice if
+it was sent twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections import Counter
+
+import msgspec
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import BACKENDS, fresh_database, new_workspace
+from tests.support import CLI, eventually, run_cli
+from tidings.db.engine import open_database
+from tidings.db.migrate import upgrade
+from tidings.db.schema import captured_messages, deliveries
+from tidings.messaging import send_request
+from tidings.messaging.transactional import new_delivery_id, send_transactional
+
+pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")
+COUNT = 1000
+LEASE = 3
+
+
+@pytest.fixture
+def store(tmp_path):
+    with fresh_database("postgresql", tmp_path) as url:
+        db = open_database(url)
+        upgrade(db)
+        yield url, db
+        db.dispose()
+
+
+def queue_sends(db, workspace_id: int, count: int) -> set[str]:
+    ids = set()
+    with db.writer.begin() as conn:
+        for n in range(count):
+            body = {
+                "identifiers": {"id": f"p{n % 50}"},
+                "to": f"p{n}@example.com",
+                "from": "shop@example.net",
+                "subject": f"message {n}",
+                "body": "<p>hi</p>",
+            }
+            request = send_request.parse("email", body, 0)
+            delivery_id = new_delivery_id()
+            send_transactional(conn, workspace_id, request, delivery_id, "https://t.test", 0)
+            ids.add(delivery_id)
+    return ids
+
+
+def start_worker(url: str, log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*CLI, "worker", "--database-url", url, "--delivery-lease", str(LEASE)],
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "TIDINGS_LOG_LEVEL": "warning"},
+    )
+
+
+def count(db, query) -> int:
+    with db.reader.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def test_a_killed_worker_loses_nothing_and_resends_only_its_sends_in_flight(store, tmp_path):
+    url, db = store
+    workspace_id = new_workspace(db).workspace_id
+    ids = queue_sends(db, workspace_id, COUNT)
+    log = (tmp_path / "worker.log").open("w")
+
+    first = start_worker(url, log)
+    captured = select(func.count()).select_from(captured_messages)
+    eventually(lambda: count(db, captured) >= COUNT // 10, timeout=60)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    with db.reader.connect() as conn:
+        in_flight = set(
+            conn.execute(select(deliveries.c.id).where(deliveries.c.state == "sending")).scalars()
+        )
+        sent_before = count(db, captured)
+    assert sent_before < COUNT, "the worker finished before it was killed: kill it sooner"
+
+    second = start_worker(url, log)
+    try:
+        unfinished = select(func.count()).where(deliveries.c.state != "sent")
+        eventually(lambda: count(db, unfinished) == 0, timeout=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+        log.close()
+
+    with db.reader.connect() as conn:
+        rows = conn.execute(select(captured_messages.c.delivery_id, captured_messages.c.message))
+        sends = [(d, msgspec.json.decode(m)["message_id"]) for d, m in rows]
+        states = Counter(conn.execute(select(deliveries.c.state)).scalars())
+    assert states == {"sent": COUNT}
+    times = Counter(d for d, _ in sends)
+    assert set(times) == ids  # nothing lost
+    twice = {d for d, n in times.items() if n > 1}
+    assert max(times.values()) <= 2
+    assert twice <= in_flight  # only what was in flight at the kill is sent again
+    for delivery_id in twice:  # ... and with the same Message-ID
+        assert len({mid for d, mid in sends if d == delivery_id}) == 1
+    assert second.returncode == 0
+
+
+def test_outbox_cli_lists_captured_messages(store):
+    url, db = store
+    workspace_id = new_workspace(db).workspace_id
+    [delivery_id] = queue_sends(db, workspace_id, 1)
+    from tidings.clock import SystemClock
+    from tidings.messaging.worker import DeliveryWorker
+
+    DeliveryWorker(db, SystemClock()).run_once()
+    [line] = run_cli("outbox", "--database-url", url, "--json").splitlines()
+    item = msgspec.json.decode(line)
+    assert (item["delivery_id"], item["recipient"], item["subject"]) == (
+        delivery_id,
+        "p0@example.com",
+        "message 0",
+    )
+    text = run_cli("outbox", "--database-url", url, "--workspace-id", str(workspace_id))
+    assert delivery_id in text and "message 0" in text
+    assert run_cli("outbox", "--database-url", url, "--workspace-id", "999999") == ""
