@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from sqlalchemy import insert, select
 
-from tidings.db.schema import deliveries, delivery_metrics
+from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics, webhook_posts
 
 
-def add_delivery(conn, workspace_id: int, delivery_id: str, person_pk: int | None) -> None:
-    """A sent email delivery, as messaging will record one."""
-    conn.execute(
-        insert(deliveries).values(
-            id=delivery_id,
-            workspace_id=workspace_id,
-            person_id=person_pk,
-            channel="email",
-            recipient="a@example.com",
-            created_at=1_700_000_000,
-        )
-    )
+def add_delivery(
+    conn, workspace_id: int, delivery_id: str, person_pk: int | None, **columns: Any
+) -> None:
+    """A sent email delivery, as messaging will record one; `columns` override."""
+    values: dict[str, Any] = {
+        "id": delivery_id,
+        "workspace_id": workspace_id,
+        "person_id": person_pk,
+        "channel": "email",
+        "recipient": "a@example.com",
+        "created_at": 1_700_000_000,
+    }
+    conn.execute(insert(deliveries).values({**values, **columns}))
 
 
 def recorded_metrics(conn, workspace_id: int) -> list[tuple]:
@@ -35,3 +38,25 @@ def recorded_metrics(conn, workspace_id: int) -> list[tuple]:
         .order_by(delivery_metrics.c.id)
     )
     return [(d, m, t, msgspec.json.decode(data)) for d, m, t, data in rows]
+
+
+def webhook_bodies(conn, workspace_id: int) -> list[tuple[int, str, dict]]:
+    """(webhook id, state, decoded body) of the workspace's webhook posts, oldest first."""
+    rows = conn.execute(
+        select(webhook_posts.c.webhook_id, webhook_posts.c.state, webhook_posts.c.body)
+        .where(webhook_posts.c.workspace_id == workspace_id)
+        .order_by(webhook_posts.c.id)
+    )
+    return [(w, s, msgspec.json.decode(b)) for w, s, b in rows]
+
+
+def blocked(conn, workspace_id: int) -> list[tuple[str, str, str | None]]:
+    """(address, reason, delivery_id) blocked in the workspace."""
+    rows = conn.execute(
+        select(
+            blocked_addresses.c.address, blocked_addresses.c.reason, blocked_addresses.c.delivery_id
+        )
+        .where(blocked_addresses.c.workspace_id == workspace_id)
+        .order_by(blocked_addresses.c.address)
+    )
+    return [tuple(row) for row in rows]

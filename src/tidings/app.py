@@ -19,12 +19,15 @@ from tidings.api import (
     downloads,
     exports,
     imports,
+    messages,
     ops,
     pipelines,
+    reporting_webhooks,
     send,
     templates,
     track_v1,
     track_v2,
+    tracking,
 )
 from tidings.api.auth import Authenticator
 from tidings.api.errors import error_response
@@ -34,8 +37,10 @@ from tidings.config import Settings
 from tidings.db.engine import Database, open_database
 from tidings.db.writer import Writer
 from tidings.errors import ApiError
+from tidings.fetch import Allowlist
 from tidings.jobs import registry
 from tidings.jobs.worker import JobWorker
+from tidings.messaging.poster import WebhookPoster
 from tidings.messaging.worker import DeliveryWorker
 from tidings.ops.logging import RequestLog
 from tidings.ops.metrics import Metrics
@@ -82,6 +87,13 @@ class Tidings:
             if settings.background_workers
             else None
         )
+        self.webhook_poster = (
+            WebhookPoster(
+                self.db, self.clock, Allowlist.parse(settings.fetch_allowlist), write=worker_write
+            )
+            if settings.background_workers
+            else None
+        )
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()
         self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
@@ -98,6 +110,9 @@ class Tidings:
             downloads,
             ops,
             pipelines,
+            reporting_webhooks,
+            messages,
+            tracking,
         ):
             module.register(self.router, self)
 
@@ -192,6 +207,8 @@ class Tidings:
                     self.segment_worker.start()
                 if self.job_worker is not None:
                     self.job_worker.start()
+                if self.webhook_poster is not None:
+                    self.webhook_poster.start()
                 if self.delivery_worker is not None:
                     self.delivery_worker.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -206,6 +223,8 @@ class Tidings:
             self.segment_worker.stop()
         if self.job_worker is not None:
             self.job_worker.stop()
+        if self.webhook_poster is not None:
+            self.webhook_poster.stop()
         if self.delivery_worker is not None:
             self.delivery_worker.stop()
         self.writer.stop()

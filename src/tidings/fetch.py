@@ -303,15 +303,52 @@ def _follow(
     raise FetchFailed(f"{target}: more than {MAX_REDIRECTS} redirects", permanent=True)
 
 
-def _send(client: httpx.Client, target: httpx.URL, allow: Allowlist) -> httpx.Response:
-    """One GET of `target`, connected to the address `resolve` checked."""
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    allow: Allowlist,
+    timeout: float,
+    verify: ssl.SSLContext | None = None,
+) -> int:
+    """POST `body` to `url` through the same guard; the response's status.
+
+    Redirects are not followed (the status is returned as it came) and the
+    response body is not read. Raises FetchRefused, or FetchFailed for bad
+    URLs and network errors (`permanent` as for `fetch`).
+    """
+    target = parse_url(url)
+    client = httpx.Client(
+        timeout=timeout,
+        trust_env=False,
+        follow_redirects=False,
+        verify=verify if verify is not None else True,
+        headers={"User-Agent": USER_AGENT},
+    )
+    with client:
+        response = _send(client, target, allow, "POST", body, headers)
+        response.close()
+        return response.status_code
+
+
+def _send(
+    client: httpx.Client,
+    target: httpx.URL,
+    allow: Allowlist,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One request to `target`, connected to the address `resolve` checked."""
     host = target.raw_host.decode("ascii")
     ip = resolve(host, target.port or (443 if target.scheme == "https" else 80), allow)
     extensions = {} if _is_ip_literal(host) else {"sni_hostname": host}
     request = client.build_request(
-        "GET",
+        method,
         target.copy_with(host=str(ip)),
-        headers={"Host": target.netloc.decode("ascii")},
+        headers={**(headers or {}), "Host": target.netloc.decode("ascii")},
+        content=content,
         extensions=extensions,
     )
     with _translated_errors(str(target)):

@@ -7,6 +7,7 @@ another system may still be reported here.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from tidings.db.schema import deliveries, delivery_metrics
 from tidings.errors import ApiError, bad_request
 from tidings.events.timestamps import unix_seconds
+from tidings.messaging import fanout
 from tidings.people import service as people
 from tidings.people import store as people_store
 
@@ -80,6 +82,15 @@ def record_metric(
     *,
     now: int | None = None,
 ) -> None:
+    """Record a metric and what it sets off, all in the caller's transaction.
+
+    Besides the `delivery_metrics` row: a hard bounce or spam complaint
+    blocks the recipient's address, and the workspace's reporting webhooks
+    that want the event get a post queued (`messaging/fanout.py`). `now`
+    stamps those posts (the webhook retry window starts there); callers
+    without a clock at hand leave it out and get the wall clock.
+    """
+    first = fanout.is_first(conn, workspace_id, delivery_id, metric)
     conn.execute(
         insert(delivery_metrics).values(
             workspace_id=workspace_id,
@@ -89,6 +100,8 @@ def record_metric(
             data=_encode(extra).decode(),
         )
     )
+    stamp = int(time.time()) if now is None else now
+    fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp, first)
 
 
 def parse_unsubscribe(body: Any) -> bool:
@@ -118,6 +131,5 @@ def unsubscribe(conn: Connection, delivery_id: str, value: bool, now: int) -> No
     person = people_store.by_pk(conn, row.person_id) if row.person_id is not None else None
     if person is not None:
         people.apply_attributes(conn, person, {"unsubscribed": value}, now, now)
-    record_metric(
-        conn, row.workspace_id, delivery_id, "unsubscribed" if value else "resubscribed", now, {}
-    )
+    metric = "unsubscribed" if value else "resubscribed"
+    record_metric(conn, row.workspace_id, delivery_id, metric, now, {}, now=now)

@@ -1,0 +1,49 @@
+"""Reporting webhooks (`/v1/reporting_webhooks`, App API): list, create, read, change, delete.
+
+Shapes as Customer.io's: a list is `{"reporting_webhooks": [...]}`, one
+webhook is the object itself, DELETE answers 204. Posting the events is the
+poster's work (`tidings.messaging.poster`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tidings.api.http import Request, Response, json_response, no_content
+from tidings.messaging import webhooks
+
+if TYPE_CHECKING:
+    from tidings.app import Tidings
+
+
+def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
+    def one(request: Request) -> tuple[int, int]:
+        return request.workspace.id, webhooks.parse_id(request.params["webhook_id"])
+
+    async def list_all(request: Request) -> Response:
+        found = await app.read(webhooks.list_all, request.workspace.id)
+        return json_response({"reporting_webhooks": found})
+
+    async def create(request: Request) -> Response:
+        values = webhooks.parse(request.json_object(), partial=False)
+        return json_response(
+            await app.write(webhooks.create, request.workspace.id, values, app.now())
+        )
+
+    async def get(request: Request) -> Response:
+        return json_response(await app.read(webhooks.get, *one(request)))
+
+    async def change(request: Request) -> Response:
+        values = webhooks.parse(request.json_object(), partial=True)
+        return json_response(await app.write(webhooks.change, *one(request), values, app.now()))
+
+    async def remove(request: Request) -> Response:
+        await app.write(webhooks.remove, *one(request))
+        return no_content()
+
+    path = "/v1/reporting_webhooks"
+    router.add("GET", path, list_all, "app")
+    router.add("POST", path, create, "app")
+    router.add("GET", path + "/{webhook_id}", get, "app")
+    router.add("PUT", path + "/{webhook_id}", change, "app")
+    router.add("DELETE", path + "/{webhook_id}", remove, "app")

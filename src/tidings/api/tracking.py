@@ -1,0 +1,71 @@
+"""Tracked links (no credentials: the signed token is the authority).
+
+    GET  /t/o/{token}   the open pixel: a 1x1 GIF; records `opened`
+    GET  /t/c/{token}   a click: 302 to the URL signed into the token; records `clicked`
+    GET  /t/u/{token}   the unsubscribe page, with a confirm button
+    POST /t/u/{token}   unsubscribe; RFC 8058 one-click (`List-Unsubscribe=One-Click`)
+
+A token that does not verify is a 404 (`tidings.messaging.tracking`).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from tidings.api.http import Request, Response
+from tidings.errors import ApiError
+from tidings.messaging import tracking
+
+if TYPE_CHECKING:
+    from tidings.app import Tidings
+
+NO_STORE = (b"cache-control", b"no-store, max-age=0")
+HTML = (b"content-type", b"text/html; charset=utf-8")
+# Everything printable in ASCII stays as it is; the rest is percent-encoded.
+_URL_SAFE = "".join(chr(c) for c in range(33, 127) if chr(c) not in '"<>\\^`{|}')
+
+
+def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
+    async def opened(request: Request) -> Response:
+        await app.write(tracking.record_open, request.params["token"], app.now())
+        return Response(200, tracking.PIXEL, [(b"content-type", b"image/gif"), NO_STORE])
+
+    async def clicked(request: Request) -> Response:
+        url = await app.write(tracking.record_click, request.params["token"], app.now())
+        location = quote(url, safe=_URL_SAFE).encode("ascii")
+        return Response(302, b"", [(b"location", location), NO_STORE])
+
+    async def unsubscribe_page(request: Request) -> Response:
+        try:
+            await app.read(tracking.check_unsubscribe, request.params["token"])
+        except ApiError:
+            return _page("This link is not valid.", 404)
+        return _page(
+            "Unsubscribe from these emails?"
+            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Unsubscribe</button></form>',
+            200,
+        )
+
+    async def unsubscribe(request: Request) -> Response:
+        try:
+            await app.write(tracking.unsubscribe, request.params["token"], app.now())
+        except ApiError as exc:
+            return _page(html.escape(exc.message).capitalize() + ".", exc.status)
+        return _page("You are unsubscribed.", 200)
+
+    router.add("GET", "/t/o/{token}", opened, "track", "none")
+    router.add("GET", "/t/c/{token}", clicked, "track", "none")
+    router.add("GET", "/t/u/{token}", unsubscribe_page, "track", "none")
+    router.add("POST", "/t/u/{token}", unsubscribe, "track", "none")
+
+
+def _page(body: str, status: int) -> Response:
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width">'
+        f"<title>Unsubscribe</title></head><body><p>{body}</p></body></html>"
+    )
+    return Response(status, page.encode(), [HTML, NO_STORE])
