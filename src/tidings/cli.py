@@ -143,12 +143,22 @@ def serve(
 @store_options
 @click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
 @fetch_allow_option
-def worker(data_dir: str, database_url: str | None, log_level: str, fetch_allow: str) -> None:
+@click.option(
+    "--delivery-lease",
+    envvar="TIDINGS_DELIVERY_LEASE",
+    type=click.IntRange(2, 3600),
+    default=120,
+    show_default=True,
+    help="Seconds a claimed delivery is held; a dead worker's sends are retried after it.",
+)
+def worker(
+    data_dir: str, database_url: str | None, log_level: str, fetch_allow: str, delivery_lease: int
+) -> None:
     """Run the background workers apart from the server processes.
 
     The segment worker keeps data-driven segments current; the job worker runs
-    exports, collection fetches and imports; the webhook poster sends
-    reporting webhooks. Run one or more beside
+    exports, collection fetches and imports; the delivery worker sends
+    messages; the webhook poster sends reporting webhooks. Run one or more beside
     `tidings serve --no-background-workers` (PostgreSQL). Stops cleanly on
     SIGTERM or Ctrl-C after the work in progress.
     """
@@ -160,6 +170,7 @@ def worker(data_dir: str, database_url: str | None, log_level: str, fetch_allow:
     from tidings.jobs import registry
     from tidings.jobs.worker import JobWorker
     from tidings.messaging.poster import WebhookPoster
+    from tidings.messaging.worker import DeliveryWorker
     from tidings.ops.logging import configure
     from tidings.segments.worker import SegmentWorker
 
@@ -170,18 +181,21 @@ def worker(data_dir: str, database_url: str | None, log_level: str, fetch_allow:
     jobs = JobWorker(
         db, clock, registry.handlers(Settings(database_url=url, fetch_allowlist=fetch_allow))
     )
+    deliveries = DeliveryWorker(db, clock, lease=delivery_lease)
     poster = WebhookPoster(db, clock, Allowlist.parse(fetch_allow))
 
     def stop(*_: object) -> None:
         segments.request_stop()
         jobs.request_stop()
+        deliveries.request_stop()
         poster.request_stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
-    click.echo(f"tidings: segment, job and webhook workers on {_describe(url)}", err=True)
+    click.echo(f"tidings: segment, job, delivery and webhook workers on {_describe(url)}", err=True)
     threads = [
         threading.Thread(target=jobs.run, name="tidings-jobs"),
+        threading.Thread(target=deliveries.run, name="tidings-deliveries"),
         threading.Thread(target=poster.run, name="tidings-webhooks"),
     ]
     for thread in threads:
@@ -206,6 +220,34 @@ def _describe(url: str) -> str:
     if url.startswith("sqlite"):
         return "SQLite " + url.split("///", 1)[-1]
     return "PostgreSQL " + url.rsplit("@", 1)[-1]
+
+
+@main.command()
+@store_options
+@click.option("--workspace-id", type=int, default=None, help="Only this workspace's messages.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line, with the message.")
+def outbox(
+    data_dir: str, database_url: str | None, workspace_id: int | None, limit: int, as_json: bool
+) -> None:
+    """List captured messages (what the capture adapter stored instead of sending), newest first."""
+    from tidings.messaging.outbox import list_captured
+    from tidings.paging import PageRequest
+
+    _, db = _open(data_dir, database_url)
+    with db.reader.connect() as conn:
+        found = list_captured(conn, workspace_id, PageRequest(limit))["messages"]
+    db.dispose()
+    for item in found:
+        if as_json:
+            click.echo(json.dumps(item))
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["created_at"]))
+        subject = f"  {item['subject']}" if item["subject"] else ""
+        click.echo(
+            f"{when}  ws {item['workspace_id']}  {item['channel']:<8} {item['delivery_id']}"
+            f"  {item['recipient']}{subject}"
+        )
 
 
 @main.command()
