@@ -144,21 +144,11 @@ def build_message(push: Push) -> dict[str, Any]:
         message["apns"] = {"payload": {"aps": {"sound": push.sound}}}
     overlay = push.custom_payload or {}
     inner = overlay.get("message")
-    merged = _merge(message, inner if isinstance(inner, dict) else overlay)
+    merged = http.merge(message, inner if isinstance(inner, dict) else overlay)
     merged["token"] = push.token
     if isinstance(merged.get("data"), dict):
         merged["data"] = {k: _string(v) for k, v in merged["data"].items()}
     return merged
-
-
-def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    result = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merge(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def _string(value: object) -> str:

@@ -36,3 +36,14 @@ def check_base_url(kind: str, url: str) -> str:
     if not url.startswith(("https://", "http://")):
         raise ValueError(f"{kind} provider config: base_url must be an http(s) URL")
     return url.rstrip("/")
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`overlay` over `base`, objects merged key by key (how custom payloads override ours)."""
+    result = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result
