@@ -62,3 +62,54 @@ def test_apply_refuses_a_bad_file(tmp_path, database_url, workspace, query):
     assert done.returncode != 0
     assert "segments[0].conditions.attribute.operator" in done.stderr
     assert query(segments.list_all, workspace.workspace_id) == []
+
+
+RESOURCES = """
+transactional_messages:
+  - name: Password reset
+    trigger_name: password_reset
+    contents:
+      "": {subject: "Reset", body: "<p>{{ snippets.footer }}</p>", layout: base}
+      fr: {subject: "Réinitialiser"}
+snippets: [{name: footer, value: "bye"}]
+sender_identities: [{email: no-reply@acme.test, name: Acme}]
+layouts: [{name: base, body: "<html>{{ content }}</html>"}]
+providers:
+  - {channel: email, kind: smtp, config: {host: smtp.acme.test, port: 587}}
+"""
+
+
+def test_apply_message_resources_then_changes_nothing(tmp_path, database_url, workspace, query):
+    from tidings.templates import layouts, messages, senders, snippets
+
+    path = tmp_path / "workspace.yaml"
+    path.write_text(RESOURCES)
+    ws = workspace.workspace_id
+    planned = apply(database_url, workspace, path, "--dry-run")
+    assert planned == [
+        'create transactional message "password_reset"',
+        'create snippet "footer"',
+        'create sender identity "no-reply@acme.test"',
+        'create layout "base"',
+        'create provider "email"',
+    ]
+    assert query(messages.count, ws) == 0
+    assert apply(database_url, workspace, path) == planned
+    template = query(messages.by_trigger, ws, "PASSWORD_RESET")
+    assert query(messages.content_fields, template, "fr")[1] == {"subject": "Réinitialiser"}
+    assert query(snippets.values, ws) == {"footer": "bye"}
+    assert query(senders.sender_identity_for, ws, "no-reply@acme.test")["name"] == "Acme"
+    assert query(layouts.layout_body, ws, "base") == "<html>{{ content }}</html>"
+    again = apply(database_url, workspace, path)
+    assert again == [line.replace("create", "unchanged") for line in planned]
+    path.write_text(
+        RESOURCES.replace('value: "bye"', 'value: "ciao"').replace("port: 587", "port: 25")
+    )
+    assert apply(database_url, workspace, path) == [
+        'unchanged transactional message "password_reset"',
+        'update snippet "footer"',
+        'unchanged sender identity "no-reply@acme.test"',
+        'unchanged layout "base"',
+        'update provider "email"',
+    ]
+    assert query(snippets.values, ws) == {"footer": "ciao"}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tidings.errors import ApiError
-from tidings.workspaces.apply import Change, Desired, parse, plan
+from tidings.workspaces.apply import Change, Desired, parse
+from tidings.workspaces.apply import plan_segments as plan
 
 PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
 
@@ -21,15 +24,16 @@ def shown(id_, name, conditions=None, description="", tags=None):
 
 def test_parse_reads_segments_with_defaults():
     document = {"segments": [{"name": " VIPs ", "conditions": PRO}, {"name": "M", "tags": ["a"]}]}
-    assert parse(document) == [Desired("VIPs", "", (), PRO), Desired("M", "", ("a",), None)]
-    assert parse(None) == [] and parse({"segments": None}) == []
+    expected = [Desired("VIPs", "", (), PRO), Desired("M", "", ("a",), None)]
+    assert parse(document).segments == expected
+    assert parse(None).segments == [] and parse({"segments": None}).segments == []
 
 
 @pytest.mark.parametrize(
     ("document", "path"),
     [
-        ([], "segments"),
-        ({"segment": []}, "segments"),
+        ([], "the file must be a mapping of"),
+        ({"segment": []}, "the file must be a mapping of"),
         ({"segments": {}}, "segments"),
         ({"segments": ["x"]}, "segments[0]"),
         ({"segments": [{"name": ""}]}, "segments[0].name"),
@@ -57,7 +61,7 @@ def test_plan_creates_updates_and_leaves_alone():
                 {"name": "Manual"},
             ]
         }
-    )
+    ).segments
     existing = [
         shown(1, "Same", PRO, "d", ["t"]),
         shown(2, "Changed", PRO, "old"),
@@ -96,3 +100,60 @@ def test_condition_key_order_does_not_count_as_a_change():
 def test_plan_refuses_what_it_cannot_do(desired, existing):
     with pytest.raises(ApiError):
         plan([desired], existing)
+
+
+# --- message resources ------------------------------------------------------------
+
+RESOURCES = {
+    "transactional_messages": [
+        {"name": "Reset", "trigger_name": "Reset", "contents": {"": {"subject": "s"}}}
+    ],
+    "snippets": [{"name": "footer", "value": "bye"}],
+    "sender_identities": [{"email": "Ops@Acme.test", "name": "Ops"}],
+    "layouts": [{"name": "base", "body": "{{ content }}"}],
+    "providers": [{"channel": "email", "kind": "smtp", "config": {"host": "mx"}}],
+}
+
+
+def test_resources_are_parsed_and_keyed_as_matched():
+    found = parse(RESOURCES).resources
+    assert list(found.messages) == ["reset"]
+    assert found.snippets == {"footer": "bye"}
+    assert found.senders == {"ops@acme.test": "Ops"}
+    assert found.layouts == {"base": "{{ content }}"}
+    assert found.providers == {"email": ("smtp", {"host": "mx"})}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"snippets": {}}, "snippets: must be a list"),
+        ({"snippets": [{"name": "a"}]}, "snippets[0]: value must be a string"),
+        ({"providers": [{"channel": "fax", "kind": "smtp"}]}, "providers[0]: channel must be"),
+        ({"providers": [{"channel": "sms", "kind": "smtp"}]}, "kind of a sms provider"),
+        ({"providers": [{"channel": "email", "kind": "smtp", "config": []}]}, "config must be"),
+        ({"layouts": [{"name": "a", "body": "x"}, {"name": "a", "body": "y"}]}, "appears twice"),
+        ({"transactional_messages": [{"name": "x", "channel": "fax"}]}, "channel must be"),
+    ],
+)
+def test_resource_errors_name_the_item(document, message):
+    with pytest.raises(ApiError, match=re.escape(message)):
+        parse(document)
+
+
+def test_resources_plan_create_update_unchanged():
+    from tidings.workspaces.resources import plan_resources
+
+    want = parse(RESOURCES).resources
+    steps = plan_resources(want, parse({}).resources)
+    assert [s.describe() for s in steps] == [
+        'create transactional message "reset"',
+        'create snippet "footer"',
+        'create sender identity "ops@acme.test"',
+        'create layout "base"',
+        'create provider "email"',
+    ]
+    assert {s.action for s in plan_resources(want, want)} == {"unchanged"}
+    changed = dict(RESOURCES, snippets=[{"name": "footer", "value": "new"}])
+    steps = plan_resources(parse(changed).resources, want)
+    assert [s.action for s in steps if s.kind == "snippet"] == ["update"]

@@ -1,4 +1,6 @@
-"""`tidings apply -f workspace.yaml`: declare a workspace's segments in a file.
+"""`tidings apply -f workspace.yaml`: declare a workspace's segments and message
+resources (transactional messages, snippets, sender identities, layouts,
+providers: see `resources.py`) in a file.
 
 The file is the desired state; the database is the current one. `parse`
 validates the document (pure), `plan` compares it with the segments that
@@ -26,6 +28,7 @@ from tidings.errors import bad_request
 from tidings.segments import membership
 from tidings.segments import service as segments
 from tidings.segments.conditions import parse as parse_condition
+from tidings.workspaces import resources
 
 _KEYS = ("name", "description", "tags", "conditions")
 
@@ -54,12 +57,34 @@ class Change:
         return f"{line}: {', '.join(self.fields)}" if self.fields else line
 
 
-def parse(document: Any) -> list[Desired]:
-    """The segments of a loaded YAML document; a 400-style `ApiError` naming the path."""
+@dataclass(frozen=True)
+class Document:
+    """A parsed workspace file."""
+
+    segments: list[Desired]
+    resources: resources.Resources = field(default_factory=resources.Resources)
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the workspace has, as `plan` compares it."""
+
+    segments: list[dict[str, Any]]
+    resources: resources.Resources
+
+
+def parse(document: Any) -> Document:
+    """A loaded YAML document; a 400-style `ApiError` naming the path."""
     if document is None:
-        return []
-    if not isinstance(document, dict) or set(document) - {"segments"}:
-        raise bad_request("segments: the file must be a mapping with a 'segments' list", "segments")
+        return Document([])
+    known = {"segments", *resources.SECTIONS}
+    if not isinstance(document, dict) or set(document) - known:
+        sections = ", ".join(sorted(known))
+        raise bad_request(f"the file must be a mapping of: {sections}", "segments")
+    return Document(_segments(document), resources.parse_resources(document))
+
+
+def _segments(document: dict[str, Any]) -> list[Desired]:
     items = document.get("segments")
     items = [] if items is None else items
     if not isinstance(items, list):
@@ -91,7 +116,15 @@ def _desired(item: Any, path: str) -> Desired:
     return Desired(name.strip(), description, tuple(tags or ()), conditions)
 
 
-def plan(desired: list[Desired], existing: list[dict[str, Any]]) -> list[Change]:
+def plan(document: Document, current: Current) -> list[Change | resources.Step]:
+    """Every declared segment's change, then every declared resource's."""
+    steps: list[Change | resources.Step] = []
+    steps.extend(plan_segments(document.segments, current.segments))
+    steps.extend(resources.plan_resources(document.resources, current.resources))
+    return steps
+
+
+def plan_segments(desired: list[Desired], existing: list[dict[str, Any]]) -> list[Change]:
     """What to do for each declared segment, given the workspace's segments as the API shows them.
 
     Matched by name. A manual segment cannot become dynamic (or back): that
@@ -132,11 +165,17 @@ def _differences(want: Desired, shown: dict[str, Any]) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def apply_plan(conn: Connection, workspace_id: int, changes: list[Change], now: int) -> list[int]:
+def apply_plan(
+    conn: Connection, workspace_id: int, changes: list[Change | resources.Step], now: int
+) -> list[int]:
     """Carry out a plan; returns the ids of dynamic segments that now need a build."""
     queued = []
     for change in changes:
         if change.action == "unchanged":
+            continue
+        if isinstance(change, resources.Step):
+            assert change.run is not None
+            change.run(conn, workspace_id, now)
             continue
         want = change.desired
         spec: dict[str, Any] = {"name": want.name}
@@ -160,6 +199,6 @@ def apply_plan(conn: Connection, workspace_id: int, changes: list[Change], now: 
     return queued
 
 
-def current(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
-    """The workspace's segments as `plan` compares them."""
-    return segments.list_all(conn, workspace_id)
+def current(conn: Connection, workspace_id: int) -> Current:
+    """The workspace's segments and resources as `plan` compares them."""
+    return Current(segments.list_all(conn, workspace_id), resources.snapshot(conn, workspace_id))

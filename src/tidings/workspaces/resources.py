@@ -1,0 +1,273 @@
+"""`tidings apply` for message resources: transactional messages, snippets, sender
+identities, layouts and providers.
+
+Same shape as segments (`apply.py`): `parse_resources` validates the file's
+sections (pure), `snapshot` reads what exists, `plan_resources` compares them
+(pure; matched by trigger name, name, email or channel) and each `Step` carries
+one change out in the caller's transaction. Resources the file does not name
+are left alone.
+
+    transactional_messages:
+      - name: Password reset
+        trigger_name: password_reset       # default: the name, lower-cased
+        channel: email                     # email | push | sms | whatsapp | inbox | in_app
+        contents:
+          "": {from: "Acme <no-reply@acme.test>", subject: "Reset", body: "..."}
+          fr: {subject: "Réinitialiser", body: "..."}
+    snippets: [{name: footer, value: "..."}]
+    sender_identities: [{email: no-reply@acme.test, name: Acme}]
+    layouts: [{name: base, body: "<html>{{ content }}</html>"}]
+    providers:
+      - {channel: email, kind: smtp, config: {host: smtp.acme.test, port: 587}}
+
+A provider's `config` is checked here only as an object; an adapter may
+register a deeper check for its kind in `CONFIG_CHECKS` (kind -> a function
+raising `ApiError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, insert, select, update
+
+from tidings.db.schema import layouts as layouts_table
+from tidings.db.schema import providers, sender_identities, transactional_contents
+from tidings.db.schema import transactional_messages as messages_table
+from tidings.errors import ApiError, bad_request
+from tidings.templates import definitions, layouts, messages, senders
+from tidings.templates import snippets as snippet_store
+
+SECTIONS = ("transactional_messages", "snippets", "sender_identities", "layouts", "providers")
+PROVIDER_KINDS = {
+    "email": ("capture", "smtp"),
+    "sms": ("capture", "twilio"),
+    "whatsapp": ("capture", "twilio"),
+    "push": ("capture", "fcm", "apns"),
+}
+CONFIG_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
+Run = Callable[[Connection, int, int], Any]  # (conn, workspace_id, now)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the file declares, keyed as matched."""
+
+    messages: dict[str, definitions.Definition] = field(default_factory=dict)  # by trigger
+    snippets: dict[str, str] = field(default_factory=dict)
+    senders: dict[str, str] = field(default_factory=dict)  # email -> name
+    layouts: dict[str, str] = field(default_factory=dict)
+    providers: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the plan for a resource."""
+
+    action: str  # create | update | unchanged
+    kind: str  # transactional message | snippet | sender identity | layout | provider
+    name: str
+    run: Run | None = None
+
+    def describe(self) -> str:
+        return f'{self.action} {self.kind} "{self.name}"'
+
+
+# --- parsing (pure) ------------------------------------------------------------
+
+
+def parse_resources(document: dict[str, Any]) -> Resources:
+    return Resources(
+        messages=_keyed(document, "transactional_messages", _message),
+        snippets=_keyed(document, "snippets", _snippet),
+        senders=_keyed(document, "sender_identities", _sender),
+        layouts=_keyed(document, "layouts", _layout),
+        providers=_keyed(document, "providers", _provider),
+    )
+
+
+def _keyed(document: dict[str, Any], section: str, read: Callable[[Any], Any]) -> dict[str, Any]:
+    items = document.get(section)
+    items = [] if items is None else items
+    if not isinstance(items, list):
+        raise bad_request(f"{section}: must be a list", section)
+    found: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        path = f"{section}[{i}]"
+        try:
+            key, value = read(item)
+        except ApiError as err:
+            raise bad_request(f"{path}: {err.message}", f"{path}.{err.field}") from None
+        if key in found:
+            raise bad_request(f'{section}: "{key}" appears twice', section)
+        found[key] = value
+    return found
+
+
+def _message(item: Any) -> tuple[str, definitions.Definition]:
+    definition = definitions.parse_definition(item)
+    return definition.trigger_name, definition
+
+
+def _snippet(item: Any) -> tuple[str, str]:
+    return snippet_store.parse(item)
+
+
+def _sender(item: Any) -> tuple[str, str]:
+    name, email = senders.parse(item)
+    return email, name
+
+
+def _layout(item: Any) -> tuple[str, str]:
+    return layouts.parse(item)
+
+
+def _provider(item: Any) -> tuple[str, tuple[str, dict[str, Any]]]:
+    if not isinstance(item, dict) or set(item) - {"channel", "kind", "config"}:
+        raise bad_request("must be a mapping of channel, kind and config")
+    channel, kind, config = item.get("channel"), item.get("kind"), item.get("config", {})
+    if channel not in PROVIDER_KINDS:
+        raise bad_request(f"channel must be one of: {', '.join(PROVIDER_KINDS)}", "channel")
+    if kind not in PROVIDER_KINDS[channel]:
+        kinds = ", ".join(PROVIDER_KINDS[channel])
+        raise bad_request(f"kind of a {channel} provider must be one of: {kinds}", "kind")
+    if not isinstance(config, dict):
+        raise bad_request("config must be a mapping", "config")
+    check = CONFIG_CHECKS.get(kind)
+    if check is not None:
+        check(config)
+    return channel, (kind, config)
+
+
+# --- what exists ----------------------------------------------------------------
+
+
+def snapshot(conn: Connection, workspace_id: int) -> Resources:
+    """The workspace's resources in the shape the file declares them."""
+    return Resources(
+        messages=_current_messages(conn, workspace_id),
+        snippets=snippet_store.values(conn, workspace_id),
+        senders=dict(
+            _pairs(conn, sender_identities.c.email, sender_identities.c.name, workspace_id)
+        ),
+        layouts=dict(_pairs(conn, layouts_table.c.name, layouts_table.c.body, workspace_id)),
+        providers={
+            channel: (kind, msgspec.json.decode(config))
+            for channel, kind, config in conn.execute(
+                select(providers.c.channel, providers.c.kind, providers.c.config).where(
+                    providers.c.workspace_id == workspace_id
+                )
+            )
+        },
+    )
+
+
+def _pairs(conn: Connection, key: Any, value: Any, workspace_id: int) -> list[tuple[Any, Any]]:
+    rows = conn.execute(select(key, value).where(key.table.c.workspace_id == workspace_id))
+    return [(k, v) for k, v in rows]
+
+
+def _current_messages(conn: Connection, workspace_id: int) -> dict[str, definitions.Definition]:
+    contents: dict[int, list[tuple[str, dict[str, str]]]] = {}
+    for message_id, language, fields in conn.execute(
+        select(
+            transactional_contents.c.message_id,
+            transactional_contents.c.language,
+            transactional_contents.c.fields,
+        )
+        .where(transactional_contents.c.workspace_id == workspace_id)
+        .order_by(transactional_contents.c.language)
+    ):
+        contents.setdefault(message_id, []).append((language, msgspec.json.decode(fields)))
+    found = {}
+    for row in conn.execute(
+        select(messages_table).where(messages_table.c.workspace_id == workspace_id)
+    ):
+        found[row.trigger_name] = definitions.Definition(
+            name=row.name,
+            trigger_name=row.trigger_name,
+            channel=row.channel,
+            description=row.description,
+            send_to_unsubscribed=bool(row.send_to_unsubscribed),
+            tracked=bool(row.tracked),
+            contents=tuple(contents.get(row.id, [])),
+        )
+    return found
+
+
+# --- the plan (pure) ----------------------------------------------------------
+
+
+def plan_resources(want: Resources, have: Resources) -> list[Step]:
+    steps: list[Step] = []
+    for trigger, definition in want.messages.items():
+        old = have.messages.get(trigger)
+        same = old is not None and _same_message(definition, old)
+        steps.append(_step(old, same, "transactional message", trigger, _put_message(definition)))
+    sections: list[tuple[str, dict[str, Any], dict[str, Any], Callable[[str, Any], Run]]] = [
+        ("snippet", want.snippets, have.snippets, _put_snippet),
+        ("sender identity", want.senders, have.senders, _put_sender),
+        ("layout", want.layouts, have.layouts, _put_layout),
+        ("provider", want.providers, have.providers, _put_provider),
+    ]
+    for kind, wanted, had, put in sections:
+        for key, value in wanted.items():
+            old = had.get(key)
+            steps.append(_step(old, old == value, kind, key, put(key, value)))
+    return steps
+
+
+def _step(old: Any, same: bool, kind: str, name: str, run: Callable[..., Any]) -> Step:
+    if old is None:
+        return Step("create", kind, name, run)
+    return Step("unchanged", kind, name) if same else Step("update", kind, name, run)
+
+
+def _same_message(want: definitions.Definition, have: definitions.Definition) -> bool:
+    return want.__class__(**{**want.__dict__, "contents": ()}) == have.__class__(
+        **{**have.__dict__, "contents": ()}
+    ) and sorted(want.contents) == sorted(have.contents)
+
+
+# --- carrying it out ----------------------------------------------------------
+
+
+def _put_message(definition: definitions.Definition) -> Run:
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        found = messages.by_trigger(conn, workspace_id, definition.trigger_name)
+        if found is None:
+            messages.create(conn, workspace_id, definition, now)
+        else:
+            messages.replace(conn, workspace_id, found.id, definition, now)
+
+    return run
+
+
+def _put_snippet(name: str, value: str) -> Run:
+    return lambda conn, workspace_id, now: snippet_store.put(conn, workspace_id, name, value, now)
+
+
+def _put_sender(email: str, name: str) -> Run:
+    return lambda conn, workspace_id, now: senders.upsert(conn, workspace_id, name, email, now)
+
+
+def _put_layout(name: str, body: str) -> Run:
+    return lambda conn, workspace_id, now: layouts.put(conn, workspace_id, name, body, now)
+
+
+def _put_provider(channel: str, setting: tuple[str, dict[str, Any]]) -> Run:
+    kind, config = setting
+    text = msgspec.json.encode(config).decode()
+
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        where = (providers.c.workspace_id == workspace_id, providers.c.channel == channel)
+        values = {"kind": kind, "config": text, "updated_at": now}
+        if not conn.execute(update(providers).where(*where).values(**values)).rowcount:
+            conn.execute(
+                insert(providers).values(workspace_id=workspace_id, channel=channel, **values)
+            )
+
+    return run
