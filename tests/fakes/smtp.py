@@ -5,7 +5,7 @@
         [mail] = smtp.wait_for(1)
         mail.message["Subject"], mail.rcpt_tos, mail.peer
 
-Options: `credentials=(user, password)` requires AUTH; `tls=ctx` offers
+Options: `credentials=(user, password)` checks AUTH (required over TLS); `tls=ctx` offers
 STARTTLS (required before MAIL with `require_starttls`), `implicit_tls=ctx`
 speaks TLS from the first byte. Scripting: `fail_next(n, reply, stage=...)`
 answers the next n MAIL/RCPT/DATA commands with `reply`; `refuse(address,
@@ -145,10 +145,13 @@ class FakeSmtp:
         handler = _Handler()
         kwargs: dict[str, Any] = {"enable_SMTPUTF8": True, "server_hostname": "fake-smtp.test"}
         if credentials:
+            # Without TLS, AUTH is offered but not required (aiosmtpd warns about
+            # requiring it in clear text): check `Received.authenticated`.
+            secure = tls is not None or implicit_tls is not None
             kwargs.update(
                 authenticator=_authenticator(credentials),
-                auth_required=True,
-                auth_require_tls=tls is not None or implicit_tls is not None,
+                auth_required=secure,
+                auth_require_tls=secure,
             )
         if tls:
             kwargs.update(tls_context=tls, require_starttls=require_starttls)

@@ -64,6 +64,10 @@ def external(path: str) -> Factory:
 
 FACTORIES: dict[str, Factory] = {
     "capture": _capture,
+    "smtp": external("tidings.messaging.adapters.smtp:from_config"),
+    "twilio": external("tidings.messaging.adapters.twilio:from_config"),
+    "fcm": external("tidings.messaging.adapters.fcm:from_config"),
+    "apns": external("tidings.messaging.adapters.apns:from_config"),
 }
 
 
