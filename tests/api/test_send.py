@@ -11,7 +11,13 @@ import base64
 from typing import Any
 
 import pytest
-from customerio import APIClient, CustomerIOException, SendEmailRequest, SendPushRequest
+from customerio import (
+    APIClient,
+    CustomerIOException,
+    SendEmailRequest,
+    SendPushRequest,
+    SendSMSRequest,
+)
 
 from tests.api.node_runner import NodeRunner, requires
 from tests.support import eventually
@@ -69,15 +75,41 @@ def test_python_send_email_with_attachment_is_captured(py_api, api):
     assert "Thanks 3" in message["message"]["html"]
 
 
+def create_template(api, channel: str, trigger: str, fields: dict[str, str]) -> int:
+    body = {"name": trigger, "channel": channel, "contents": {"": fields}}
+    response = api.app("POST", "/v1/transactional", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["message"]["id"]
+
+
 def test_python_send_push_with_a_custom_device(py_api, api):
+    create_template(api, "push", "order-shipped", {"title": "Shipped {{ trigger.order }}"})
     request = SendPushRequest(
-        transactional_message_id=1,
+        transactional_message_id="Order-Shipped",
         identifiers={"id": "pusher"},
-        title="t",
+        message_data={"order": 12},
         device={"token": "tok-py", "platform": "ios"},
     )
-    with pytest.raises(CustomerIOException, match="400"):
-        py_api.send_push(request)  # no template 1 in this workspace
+    answer = py_api.send_push(request)
+    message = captured(api, answer["delivery_id"])
+    assert message["channel"] == "push" and message["recipient"] == "tok-py"
+    assert message["message"]["title"] == "Shipped 12"
+    devices = api.attributes("pusher").json()["customer"]["devices"]
+    assert [d["id"] for d in devices] == ["tok-py"]
+
+
+def test_python_send_sms_with_a_template_id(py_api, api):
+    message_id = create_template(api, "sms", "code", {"body": "Your code: {{ trigger.code }}"})
+    request = SendSMSRequest(
+        transactional_message_id=message_id,
+        identifiers={"id": "texter"},
+        to="+15550001111",
+        message_data={"code": "1234"},
+    )
+    answer = py_api.send_sms(request)
+    message = captured(api, answer["delivery_id"])
+    assert (message["channel"], message["recipient"]) == ("sms", "+15550001111")
+    assert message["message"]["body"] == "Your code: 1234"
 
 
 def test_python_client_errors_carry_the_message(py_api):
@@ -152,9 +184,11 @@ def test_outbox_is_per_workspace_and_paged(api, other_api):
     for delivery_id in ids:
         captured(api, delivery_id)
     first = api.app("GET", "/v1/outbox", params={"limit": 2}).json()
-    assert [m["delivery_id"] for m in first["messages"]] == ids[::-1][:2]
     rest = api.app("GET", "/v1/outbox", params={"limit": 2, "start": first["next"]}).json()
-    assert [m["delivery_id"] for m in rest["messages"]] == ids[:1] and rest["next"] == ""
+    shown = first["messages"] + rest["messages"]
+    assert rest["next"] == "" and len(first["messages"]) == 2
+    assert {m["delivery_id"] for m in shown} == set(ids)  # sent concurrently: any order
+    assert [m["id"] for m in shown] == sorted((m["id"] for m in shown), reverse=True)
     assert other_api.app("GET", "/v1/outbox").json() == {"messages": [], "next": ""}
 
 
@@ -191,6 +225,34 @@ def test_node_send_email_is_captured(node, api, server):
 
 
 @requires("customerio-node")
+def test_node_send_push_and_sms_with_templates(node, api, server):
+    create_template(api, "push", "node-push", {"title": "P {{ trigger.n }}"})
+    create_template(api, "sms", "node-sms", {"body": "S {{ trigger.n }}"})
+    base = {"appKey": api.creds.app_api_key, "url": server.url + "/v1"}
+    common = {"identifiers": {"id": "n1"}, "message_data": {"n": 5}}
+    calls = [
+        {
+            **base,
+            "kind": "push",
+            "options": {
+                **common,
+                "transactional_message_id": "node-push",
+                "device": {"token": "tok-node", "platform": "android"},
+            },
+        },
+        {
+            **base,
+            "kind": "sms",
+            "options": {**common, "transactional_message_id": "node-sms", "to": "+15550002222"},
+        },
+    ]
+    push, sms = node.run(calls)
+    assert push["ok"] and sms["ok"], (push, sms)
+    assert captured(api, push["result"]["delivery_id"])["message"]["title"] == "P 5"
+    assert captured(api, sms["result"]["delivery_id"])["message"]["body"] == "S 5"
+
+
+@requires("customerio-node")
 def test_node_errors_carry_the_message(node, api, server):
     base = {"appKey": api.creds.app_api_key, "url": server.url + "/v1"}
     calls = [
@@ -207,3 +269,4 @@ def test_node_errors_carry_the_message(node, api, server):
     ]
     for outcome in node.run(calls):
         assert not outcome["ok"] and outcome["error"]["statusCode"] == 400
+        assert "no transactional message" in outcome["error"]["message"]

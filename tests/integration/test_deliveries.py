@@ -23,8 +23,11 @@ from tidings.messaging.queue import Backoff
 from tidings.messaging.transactional import new_delivery_id, send_transactional
 from tidings.messaging.worker import DeliveryWorker
 from tidings.paging import PageRequest
+from tidings.people import devices as people_devices
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier
+from tidings.templates import layouts, messages, senders
+from tidings.templates.definitions import Definition
 
 BASE = "https://tidings.test"
 
@@ -402,22 +405,172 @@ def test_a_suppressed_email_address_is_suppressed(db, tx, query, ws, clock):
 # --- other channels ------------------------------------------------------------------
 
 
-def test_sms_goes_to_the_persons_phone_by_default(db, tx, query, ws, clock, monkeypatch):
-    monkeypatch.setattr(
-        "tidings.messaging.transactional._Template.inline",
-        classmethod(lambda cls, request: cls("sms", {"body": "Code {{ trigger.code }}"})),
+def template(tx, ws: int, channel: str, contents: dict[str, dict[str, str]], **flags: Any) -> int:
+    definition = Definition(
+        name=f"{channel} message",
+        trigger_name=f"{channel}-{len(contents)}-{sorted(flags)}",
+        channel=channel,
+        contents=tuple(contents.items()),
+        **flags,
     )
-    tx(
-        people.identify,
-        ws,
-        Identifier("id", "u1"),
-        people.parse_identify({"phone": "+15551234"}, 0),
-        0,
-    )
-    body = {"transactional_message_id": 3, "identifiers": {"id": 1}, "message_data": {"code": 7}}
-    body["identifiers"] = {"id": "u1"}
-    answer = accept(tx, clock, ws, body, route="sms")
+    return tx(messages.create, ws, definition, 0)["id"]
+
+
+def sent_message(db, clock, *delivery_ids: str) -> Any:
+    """What the provider got for each delivery (one worker pass), or the one message."""
     provider = Provider()
     worker_for(db, clock, provider).run_once()
-    [(_, message)] = [c for c in provider.calls if c[0] == answer["delivery_id"]]
-    assert message == outbound.Sms(to="+15551234", body="Code 7")
+    got = dict(provider.calls)
+    found = [got[d] for d in delivery_ids]
+    return found[0] if len(found) == 1 else found
+
+
+def identify(tx, ws: int, customer: str, **attrs: Any) -> None:
+    tx(people.identify, ws, Identifier("id", customer), people.parse_identify(attrs, 0), 0)
+
+
+def test_sms_from_a_template_goes_to_the_persons_phone_by_default(db, tx, query, ws, clock):
+    message_id = template(tx, ws, "sms", {"": {"body": "Code {{ trigger.code }}"}})
+    identify(tx, ws, "u1", phone="+15551234")
+    body = {"transactional_message_id": str(message_id), "identifiers": {"id": "u1"}}
+    answer = accept(tx, clock, ws, {**body, "message_data": {"code": 7}}, route="sms")
+    row = delivery(query, answer["delivery_id"])
+    assert (row.transactional_message_id, row.recipient) == (message_id, "+15551234")
+    assert sent_message(db, clock, answer["delivery_id"]) == outbound.Sms(
+        to="+15551234", body="Code 7"
+    )
+
+
+def test_an_email_template_by_trigger_name_in_the_persons_language_with_a_layout(
+    db, tx, query, ws, clock
+):
+    tx(layouts.put, ws, "frame", "<html><body>{{ content }}<hr>{{ customer.id }}</body></html>", 0)
+    message_id = template(
+        tx,
+        ws,
+        "email",
+        {
+            "": {"from": "a@shop.test", "subject": "Hello", "body": "<p>hi</p>", "layout": "frame"},
+            "fr": {"from": "a@shop.test", "subject": "Bonjour", "body": "<p>salut</p>"},
+        },
+        tracked=False,
+    )
+    trigger = tx(messages.find, ws, message_id).trigger_name
+    body = email_body(transactional_message_id=trigger.upper())
+    for key in ("from", "subject", "body"):
+        body.pop(key)
+    plain = accept(tx, clock, ws, body)
+    french = accept(tx, clock, ws, {**body, "language": "fr"})
+    assert delivery(query, plain["delivery_id"]).transactional_message_id == message_id
+    message, in_french = sent_message(db, clock, plain["delivery_id"], french["delivery_id"])
+    assert message.subject == "Hello"
+    assert message.html == "<html><body><p>hi</p><hr>u1</body></html>"  # untracked: no pixel
+    assert in_french.subject == "Bonjour"
+
+
+def test_inline_fields_override_the_template_and_defaults_come_from_it(db, tx, query, ws, clock):
+    message_id = template(
+        tx,
+        ws,
+        "email",
+        {"": {"from": "a@shop.test", "subject": "T", "body": "<p>t</p>"}},
+        send_to_unsubscribed=False,
+    )
+    identify(tx, ws, "u1", unsubscribed=True)
+    answer = accept(tx, clock, ws, email_body(transactional_message_id=message_id, subject="S"))
+    assert delivery(query, answer["delivery_id"]).subject == "S"
+    worker_for(db, clock, Provider()).run_once()
+    assert delivery(query, answer["delivery_id"]).state == "suppressed"
+
+
+@pytest.mark.parametrize(
+    ("ref", "route", "error"),
+    [
+        (999_999, "email", "no transactional message"),
+        ("missing-trigger", "email", "no transactional message"),
+    ],
+)
+def test_unknown_templates_are_400s(tx, ws, clock, ref, route, error):
+    with pytest.raises(ApiError, match=error):
+        accept(tx, clock, ws, email_body(transactional_message_id=ref), route=route)
+
+
+def test_auto_create_makes_an_empty_template_and_another_channel_is_refused(tx, query, ws, clock):
+    body = email_body(transactional_message_id="brand-new", auto_create=True)
+    answer = accept(tx, clock, ws, body)
+    created = query(messages.by_trigger, ws, "brand-new")
+    assert created.channel == "email"
+    assert delivery(query, answer["delivery_id"]).transactional_message_id == created.id
+    push = {"transactional_message_id": "brand-new", "identifiers": {"id": "u1"}}
+    with pytest.raises(ApiError, match="is a email message, not push"):
+        accept(tx, clock, ws, push, route="push")
+
+
+def test_a_from_outside_the_sender_identities_is_refused(tx, ws, clock):
+    tx(senders.create, ws, "Shop", "shop@example.net", 0)
+    with pytest.raises(ApiError, match="not a sender identity"):
+        accept(tx, clock, ws, email_body(**{"from": "other@example.net"}))
+    answer = accept(tx, clock, ws, email_body(**{"from": "shop@example.net"}))
+    assert answer["delivery_id"]
+
+
+def test_push_to_all_devices_with_a_custom_device_and_per_platform_payloads(
+    db, tx, query, ws, clock
+):
+    message_id = template(tx, ws, "push", {"": {"title": "Hi {{ customer.id }}", "message": "m"}})
+    tx(
+        people_devices.add_to,
+        ws,
+        Identifier("id", "u1"),
+        people_devices.parse_device(
+            {"id": "old-ios", "platform": "ios", "last_used": 5}, token_key="id"
+        ),
+        0,
+    )
+    body = {
+        "transactional_message_id": message_id,
+        "identifiers": {"id": "u1"},
+        "custom_device": {"token": "new-android", "platform": "android", "last_used": 10},
+        "custom_payload": {"ios": {"aps": {"alert": "x"}}, "android": {"message": {"data": {}}}},
+        "custom_data": {"n": 1, "s": "t"},
+    }
+    answer = accept(tx, clock, ws, body, route="push")
+    provider = Provider(Permanent("unregistered"))
+    worker_for(db, clock, provider).run_once()
+    calls = [m for d, m in provider.calls if d == answer["delivery_id"]]
+    assert [(m.token, m.platform) for m in calls] == [
+        ("new-android", "android"),
+        ("old-ios", "ios"),
+    ]
+    assert calls[0].custom_payload == {"message": {"data": {}}}
+    assert calls[1].custom_payload == {"aps": {"alert": "x"}}
+    assert calls[0].title == "Hi u1" and calls[0].custom_data == {"n": "1", "s": "t"}
+    assert delivery(query, answer["delivery_id"]).state == "sent"  # one device took it
+
+
+def test_push_to_last_used_and_to_nobody(db, tx, query, ws, clock):
+    message_id = template(tx, ws, "push", {"": {"title": "t"}})
+    base = {"transactional_message_id": message_id, "identifiers": {"id": "nodevice"}}
+    answer = accept(tx, clock, ws, base, route="push")
+    worker_for(db, clock, Provider()).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.failure_message) == ("failed", "the person has no device to send to")
+    with pytest.raises(ApiError, match="device"):
+        accept(tx, clock, ws, {**base, "to": "unknown-token"}, route="push")
+    device = {"token": "tok", "platform": "ios"}
+    answer = accept(
+        tx, clock, ws, {**base, "to": "last_used", "custom_device": device}, route="push"
+    )
+    assert sent_message(db, clock, answer["delivery_id"]).token == "tok"
+
+
+def test_in_app_and_inbox_messages_are_captured(db, tx, query, ws, clock):
+    for channel, route in (("in_app", "in_app"), ("inbox", "inbox_message")):
+        message_id = template(tx, ws, channel, {"": {"title": "T {{ trigger.x }}"}})
+        body = {"transactional_message_id": message_id, "identifiers": {"id": "u1"}}
+        answer = accept(tx, clock, ws, {**body, "message_data": {"x": 1}}, route=route)
+        worker_for(db, clock).run_once()
+        [item] = query(outbox.list_captured, ws, PageRequest(1), answer["delivery_id"])["messages"]
+        assert item["channel"] == channel
+        assert item["message"]["payload"] == {"title": "T 1", "data": {"x": 1}}
+        assert item["message"]["inbox"] == (channel == "inbox")

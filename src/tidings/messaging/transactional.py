@@ -20,11 +20,14 @@ Decisions where Customer.io leaves room:
 
 from __future__ import annotations
 
+import re
 import secrets
+from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from tidings.db.schema import attributes, deliveries, devices
 from tidings.errors import bad_request
@@ -36,10 +39,12 @@ from tidings.people import devices as people_devices
 from tidings.people import service as people
 from tidings.people import store
 from tidings.people.store import Person
+from tidings.templates import layouts, messages, senders
 
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
 _encode_json = msgspec.json.Encoder().encode
+_CONTENT = re.compile(r"\{\{\s*content\s*\}\}")
 
 
 def new_delivery_id() -> str:
@@ -62,9 +67,13 @@ def send_transactional(
         return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
     if request.push is not None and request.push.custom_device is not None:
         people_devices.upsert(conn, person, request.push.custom_device, now)
-    template = _Template.inline(request)
+    template = _template(conn, workspace_id, request, now)
     rendered = _render(conn, workspace_id, person, request, template, delivery_id, base_url, now)
-    message, options = _message(conn, person, request, rendered, delivery_id, base_url, now)
+    _check_sender(conn, workspace_id, rendered)
+    tracked = _default(request.tracked, template.tracked)
+    message, options = _message(
+        conn, person, request, rendered, delivery_id, (base_url, tracked), now
+    )
     options.update(
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
         retain=request.retain,
@@ -72,36 +81,57 @@ def send_transactional(
     state = "draft" if request.queue_draft else "queued"
     due = request.send_at or now
     _insert(conn, workspace_id, person.pk, request, delivery_id, message, options, state, due, now)
+    if template.id is not None:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(transactional_message_id=template.id, content_id=template.content_id)
+        )
     if state == "draft":
         record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
     return _answer(delivery_id, request, now)
 
 
+@dataclass(frozen=True)
 class _Template:
     """What a send takes from its template: fields and defaults (none when inline)."""
 
-    def __init__(
-        self,
-        name: str,
-        fields: dict[str, str | None],
-        *,
-        id: int | None = None,
-        content_id: int | None = None,
-        send_to_unsubscribed: bool = True,
-        tracked: bool = True,
-    ) -> None:
-        self.name = name
-        self.fields = fields
-        self.id = id
-        self.content_id = content_id
-        self.send_to_unsubscribed = send_to_unsubscribed
-        self.tracked = tracked
+    name: str
+    fields: dict[str, str]
+    id: int | None = None
+    content_id: int | None = None
+    send_to_unsubscribed: bool = True
+    tracked: bool = True
 
-    @classmethod
-    def inline(cls, request: SendRequest) -> _Template:
-        if request.template is not None:
-            raise bad_request("transactional message templates are not available yet")
-        return cls("inline message", {})
+
+def _template(conn: Connection, workspace_id: int, request: SendRequest, now: int) -> _Template:
+    """The named template's content in the send's language (or the default), layout applied."""
+    if request.template is None:
+        return _Template("inline message", {})
+    found = messages.resolve(
+        conn,
+        workspace_id,
+        request.template,
+        request.channel,
+        auto_create=request.auto_create,
+        now=now,
+    )
+    content_id, fields = messages.content_fields(conn, found, request.language)
+    fields = dict(fields)
+    layout_name = fields.pop("layout", None)
+    if layout_name:
+        fields["body"] = _in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
+    return _Template(
+        found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
+    )
+
+
+def _in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:
+    """The layout's source with the body in place of `{{ content }}` (rendered as one)."""
+    source = layouts.layout_body(conn, workspace_id, name)
+    if source is None:
+        raise bad_request(f"the template's layout {name!r} does not exist", "layout")
+    return _CONTENT.sub(lambda _: body, source)
 
 
 def _default(value: bool | None, template_default: bool) -> bool:
@@ -134,12 +164,12 @@ def _message(
     request: SendRequest,
     rendered: dict[str, str | None],
     delivery_id: str,
-    base_url: str,
+    links: tuple[str, bool],
     now: int,
 ) -> tuple[Outbound, dict[str, Any]]:
     options: dict[str, Any] = {}
     if request.channel == "email":
-        tracked = request.tracked if request.tracked is not None else True
+        base_url, tracked = links
         html, unsubscribe = tracking.prepare_email(
             conn, person.workspace_id, delivery_id, rendered.get("body"), base_url, tracked, now
         )
@@ -156,6 +186,18 @@ def _message(
         first = targets[0] if targets else None
         return compose.push(request.push, rendered, first), options
     return compose.in_app(request, rendered), options
+
+
+def _check_sender(conn: Connection, workspace_id: int, rendered: dict[str, str | None]) -> None:
+    """An email's `from` must be one of the workspace's sender identities (any, if none)."""
+    sender = rendered.get("from")
+    if not sender or "@" not in sender:
+        return  # compose refuses a missing sender; SMS senders are phone numbers
+    identity = senders.sender_identity_for(conn, workspace_id, sender)
+    if identity is None:
+        raise bad_request(f"from {sender!r} is not a sender identity of this workspace", "from")
+    if not parseaddr(sender)[0] and identity.get("name"):
+        rendered["from"] = formataddr((identity["name"], parseaddr(sender)[1]))
 
 
 def _phone(conn: Connection, person: Person) -> str | None:
