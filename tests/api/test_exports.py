@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import ssl
+import time
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -15,7 +16,11 @@ import pytest
 
 from tests.api.node_runner import NodeRunner, requires
 from tests.api.test_node_sdk import Sdk
+from tests.factories import add_delivery
 from tests.support import eventually
+from tidings.messaging.metrics import record_metric
+from tidings.people import store
+from tidings.people.identifiers import Identifier
 
 PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
 
@@ -102,9 +107,30 @@ def test_another_workspaces_export_is_a_404(api, other_api):
         assert error(api.app("GET", path), 404) == "export not found"
 
 
-def test_delivery_exports_wait_for_messaging(api):
-    response = api.app("POST", "/v1/exports/deliveries", json={"newsletter_id": 1})
-    assert "arrive with messaging" in error(response, 400)
+def test_a_deliveries_export(api, tx):
+    ws, now = api.creds.workspace_id, int(time.time())
+    identify(api, "dx1", {"email": "dx@x.test", "plan": "pro"})
+    pk = tx(lambda conn: store.find(conn, ws, Identifier("id", "dx1")).pk)
+    for name, channel, age in (("a", "email", 50), ("b", "sms", 40), ("old", "email", 400 * 86400)):
+        columns = {"channel": channel, "created_at": now - age, "subject": f"S {name}"}
+        tx(lambda conn, n=name, c=columns: add_delivery(conn, ws, f"dx{ws}-{n}", pk, **c))
+    tx(lambda conn: record_metric(conn, ws, f"dx{ws}-a", "opened", now - 5, {}, now=now))
+    body = {"metric": "opened", "attributes": ["plan"]}
+    created = ok(api.app("POST", "/v1/exports/deliveries", json=body))["export"]
+    assert created["type"] == "deliveries" and created["status"] == "pending"
+    assert wait_done(api, created["id"])["total"] == 1
+    rows = fetch_csv(api, ok(api.app("GET", f"/v1/exports/{created['id']}/download"))["url"])
+    record = dict(zip(rows[0], rows[1], strict=True))
+    assert len(rows) == 2 and rows[0][0] == "delivery_id" and rows[0][-1] == "plan"
+    assert (record["delivery_id"], record["id"], record["plan"]) == (f"dx{ws}-a", "dx1", "pro")
+    assert (record["opened"], record["sent"], record["subject"]) == (str(now - 5), "", "S a")
+
+    everything = ok(api.app("POST", "/v1/exports/deliveries", json={}))["export"]
+    assert wait_done(api, everything["id"])["total"] == 2  # the last 6 months by default
+    campaign = ok(api.app("POST", "/v1/exports/deliveries", json={"newsletter_id": 1}))["export"]
+    assert wait_done(api, campaign["id"])["total"] == 0  # no newsletters are sent here
+    response = api.app("POST", "/v1/exports/deliveries", json={"metric": "read"})
+    assert "metric must be one of" in error(response, 400)
 
 
 def test_a_download_link_works_without_credentials_and_is_per_request(api):
@@ -142,11 +168,18 @@ def test_the_node_api_client_drives_an_export(node, server, api):
         assert got["export"]["status"] == "done", got
         return got["export"]
 
+    def done_export(some_id):
+        (got,) = sdk.ok(sdk.app("getExport", some_id))
+        assert got["export"]["status"] == "done", got
+        return got["export"]
+
     assert eventually(done, timeout=20)["total"] == 1
     listed, link = sdk.ok(sdk.app("listExports"), sdk.app("downloadExport", export_id))
     assert [e["id"] for e in listed["exports"]] == [export_id]
     rows = fetch_csv(api, link["url"])
     assert [row[1:] for row in rows] == [["id", "email"], ["n1", "n1@x.test"]]
 
-    (refused,) = sdk.run(sdk.app("createDeliveriesExport", 7, {"start": 0, "end": 1}))
-    assert refused["ok"] is False and refused["error"]["statusCode"] == 400
+    options = {"start": 0, "end": 1, "metric": "sent", "drafts": False}
+    (deliveries,) = sdk.ok(sdk.app("createDeliveriesExport", 7, options))
+    assert deliveries["export"]["type"] == "deliveries"
+    assert eventually(lambda: done_export(deliveries["export"]["id"]), timeout=20)["total"] == 0

@@ -1,6 +1,6 @@
 """Exports (`/v1/exports...`, App API): create, read, list, and a link to download.
 
-A customers export is validated here, then created with its job in one write;
+A customers or deliveries export is validated here, then created with its job in one write;
 the CSV is built in the background (`tidings.exports.job`). The download URL
 points at this server's `GET /downloads/{token}` and is valid 15 minutes.
 """
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from tidings.api import downloads
 from tidings.api.http import Request, Response, json_response
-from tidings.errors import bad_request
 from tidings.exports import service
 
 if TYPE_CHECKING:
@@ -30,9 +29,13 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         return json_response({"export": created})
 
     async def create_deliveries(request: Request) -> Response:
-        raise bad_request(
-            "delivery exports are not available yet: they arrive with messaging", "newsletter_id"
+        spec = service.parse_deliveries_request(
+            request.json_object(), request.workspace.id, app.now()
         )
+        created = await app.write(
+            service.create_deliveries_export, request.workspace.id, spec, app.now()
+        )
+        return json_response({"export": created})
 
     async def list_all(request: Request) -> Response:
         # Customer.io answered `{"exports": null}` for a workspace without exports

@@ -15,7 +15,7 @@ import logging
 from sqlalchemy import Connection
 
 from tidings.errors import ApiError
-from tidings.exports import people_csv, service
+from tidings.exports import deliveries_csv, people_csv, service
 from tidings.exports.csv_format import encode_rows
 from tidings.files import FileSink
 from tidings.jobs.queue import Claimed
@@ -36,7 +36,10 @@ class ExportJob:
         if attempt is None:
             return  # done or failed meanwhile: nothing left to do
         sink = FileSink(ctx.write, attempt.file_id)
-        total = write_people(ctx, attempt.people, sink)
+        if isinstance(attempt.source, deliveries_csv.DeliveriesExport):
+            total = write_deliveries(ctx, attempt.source, sink)
+        else:
+            total = write_people(ctx, attempt.source, sink)
         sink.close()
         if not ctx.write(service.mark_done, attempt, total, ctx.now()):
             log.warning("export %s was finished by another attempt", export_id)
@@ -52,6 +55,21 @@ def write_people(ctx: JobContext, export: people_csv.PeopleExport, sink: FileSin
     sink.add(encode_rows([people_csv.header(export)]))
     after, total = 0, 0
     while (page := ctx.read(people_csv.read_page, export, after)) is not None:
+        sink.add(encode_rows(page.rows))
+        total += len(page.rows)
+        after = page.last_key
+        ctx.heartbeat()
+    return total
+
+
+def write_deliveries(
+    ctx: JobContext, export: deliveries_csv.DeliveriesExport, sink: FileSink
+) -> int:
+    """Stream the header and every matching delivery's row into `sink`; returns the row count."""
+    sink.add(encode_rows([deliveries_csv.header(export)]))
+    after: tuple[int, str] | None = None
+    total = 0
+    while (page := ctx.read(deliveries_csv.read_page, export, after)) is not None:
         sink.add(encode_rows(page.rows))
         total += len(page.rows)
         after = page.last_key

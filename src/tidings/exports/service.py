@@ -7,8 +7,9 @@ the export `done` with its `total`; when the job fails for good, `mark_failed`
 runs in the transaction that records it. Every lookup is scoped to the
 workspace: another workspace's export ids are plain 404s.
 
-What the request asked for stays in the `spec` column as JSON:
-`{"filter": <condition JSON or null>, "attributes": [<extra columns>]}`.
+What the request asked for stays in the `spec` column as JSON: for customers
+`{"filter": <condition JSON or null>, "attributes": [<extra columns>]}`, for
+deliveries the window and filters of `deliveries_csv.DeliveriesExport`.
 
 Files are kept `RETENTION` seconds (7 days). Customer.io documents no number;
 its exports are also kept for a limited time and re-created on demand. The
@@ -28,6 +29,8 @@ from sqlalchemy import Connection, insert, select, update
 from tidings import files
 from tidings.db.schema import exports
 from tidings.errors import bad_request, not_found
+from tidings.exports.deliveries_csv import DeliveriesExport
+from tidings.exports.deliveries_csv import parse_request as parse_deliveries
 from tidings.exports.people_csv import IDENTIFIERS, PeopleExport
 from tidings.jobs import queue
 from tidings.people.attributes import MAX_ATTRIBUTES, MAX_NAME_BYTES
@@ -116,13 +119,31 @@ def create_customers_export(
 ) -> dict[str, Any]:
     """A pending export and the job that builds it, committed together."""
     description = "customers: " + ("matching a filter" if request.filter else "everyone")
+    return _create(conn, workspace_id, "customers", description, request.spec(), now)
+
+
+def parse_deliveries_request(body: dict[str, Any], workspace_id: int, now: int) -> DeliveriesExport:
+    """A deliveries export's window and filters (`deliveries_csv`); a 400 naming the bad part."""
+    return parse_deliveries(body, workspace_id, now, _extra_columns(body.get("attributes")))
+
+
+def create_deliveries_export(
+    conn: Connection, workspace_id: int, request: DeliveriesExport, now: int
+) -> dict[str, Any]:
+    description = f"deliveries: created {request.start} to {request.end}"
+    return _create(conn, workspace_id, "deliveries", description, request.spec(), now)
+
+
+def _create(
+    conn: Connection, workspace_id: int, kind: str, description: str, spec: str, now: int
+) -> dict[str, Any]:
     result = conn.execute(
         insert(exports).values(
             workspace_id=workspace_id,
-            type="customers",
+            type=kind,
             status="pending",
             description=description,
-            spec=request.spec(),
+            spec=spec,
             total=0,
             downloads=0,
             created_at=now,
@@ -179,7 +200,7 @@ class Attempt:
 
     export_id: int
     file_id: int
-    people: PeopleExport
+    source: PeopleExport | DeliveriesExport
 
 
 def start_attempt(conn: Connection, workspace_id: int, export_id: int, now: int) -> Attempt | None:
@@ -195,9 +216,11 @@ def start_attempt(conn: Connection, workspace_id: int, export_id: int, now: int)
         return None
     if row.file_id is not None:
         files.remove(conn, row.file_id)
-    name = f"customers_export_{export_id}.csv"
+    name = f"{row.type}_export_{export_id}.csv"
     file_id = files.create(conn, workspace_id, "export", name, "text/csv; charset=utf-8", now)
     conn.execute(update(exports).where(exports.c.id == export_id).values(file_id=file_id))
+    if row.type == "deliveries":
+        return Attempt(export_id, file_id, DeliveriesExport.from_spec(workspace_id, row.spec))
     spec = msgspec.json.decode(row.spec)
     condition = parse(spec["filter"], "filter") if spec["filter"] is not None else None
     people = PeopleExport(workspace_id, condition, tuple(spec["attributes"]), now)
