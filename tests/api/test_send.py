@@ -270,3 +270,20 @@ def test_node_errors_carry_the_message(node, api, server):
     for outcome in node.run(calls):
         assert not outcome["ok"] and outcome["error"]["statusCode"] == 400
         assert "no transactional message" in outcome["error"]["message"]
+
+
+def test_concurrent_retries_with_one_key_make_one_delivery(api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"Idempotency-Key": "burst"}
+
+    def post(_: int) -> tuple[int, str]:
+        response = api.app("POST", "/v1/send/email", json=inline(), headers=headers)
+        return response.status_code, response.json()["delivery_id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    assert {status for status, _ in answers} == {200}
+    [delivery_id] = {d for _, d in answers}
+    captured(api, delivery_id)
+    assert len(outbox(api, delivery_id)) == 1
