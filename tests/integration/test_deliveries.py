@@ -574,3 +574,15 @@ def test_in_app_and_inbox_messages_are_captured(db, tx, query, ws, clock):
         assert item["channel"] == channel
         assert item["message"]["payload"] == {"title": "T 1", "data": {"x": 1}}
         assert item["message"]["inbox"] == (channel == "inbox")
+
+
+def test_fake_bcc_sends_a_copy_naming_the_recipients_instead_of_a_bcc(db, tx, ws, clock):
+    body = email_body(bcc="audit@example.com", fake_bcc=True, subject="Receipt")
+    answer = accept(tx, clock, ws, body)
+    provider = Provider()
+    worker_for(db, clock, provider).run_once()
+    main, copy = [m for d, m in provider.calls if d == answer["delivery_id"]]
+    assert (main.to, main.bcc, main.subject) == (["Ann Example <ann@example.com>"], [], "Receipt")
+    assert (copy.to, copy.bcc) == (["audit@example.com"], [])
+    assert copy.subject == "Receipt (sent to Ann Example <ann@example.com>)"
+    assert copy.message_id == f"<{answer['delivery_id']}.bcc@example.net>" != main.message_id

@@ -41,6 +41,8 @@ def email(
     unsubscribe_url: str | None,
 ) -> Email:
     to, cc, bcc = (addresses(rendered, n) for n in ("to", "cc", "bcc"))
+    # With fake_bcc the bcc addresses stay on the payload; the worker sends them
+    # a copy instead of a real Bcc (`fake_bcc_copy`).
     if not to:
         raise bad_request("to is required", "to")
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
@@ -64,6 +66,20 @@ def email(
         headers=dict(request.headers),
         attachments=list(request.attachments),
         unsubscribe_url=unsubscribe_url,
+    )
+
+
+def fake_bcc_copy(message: Email) -> Email:
+    """`fake_bcc`: instead of a real Bcc, the bcc addresses get a copy whose subject names
+    the recipients (its own Message-ID, also fixed per delivery)."""
+    left, _, right = message.message_id.strip("<>").partition("@")
+    return msgspec.structs.replace(
+        message,
+        message_id=f"<{left}.bcc@{right}>",
+        to=message.bcc,
+        cc=[],
+        bcc=[],
+        subject=f"{message.subject} (sent to {', '.join(message.to + message.cc)})",
     )
 
 

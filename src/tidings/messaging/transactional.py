@@ -174,6 +174,8 @@ def _message(
             conn, person.workspace_id, delivery_id, rendered.get("body"), base_url, tracked, now
         )
         options["tracked"] = tracked
+        if request.fake_bcc:
+            options["fake_bcc"] = True
         return compose.email(delivery_id, request, rendered, html, unsubscribe), options
     if request.channel in ("sms", "whatsapp"):
         return compose.sms(request, rendered, _phone(conn, person)), options

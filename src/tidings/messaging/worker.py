@@ -36,7 +36,7 @@ import msgspec
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.messaging import compose, outbound, queue, suppression
-from tidings.messaging.outbound import Outbound, Outcome, Permanent, Push, Sent, Transient
+from tidings.messaging.outbound import Email, Outbound, Outcome, Permanent, Push, Sent, Transient
 from tidings.messaging.providers import Adapters, Factory, Services
 from tidings.messaging.queue import Backoff, Claimed
 
@@ -195,6 +195,8 @@ class DeliveryWorker:
         except Exception as exc:
             return Transient(f"provider unavailable: {type(exc).__name__}: {exc}")
         outcomes = [await self._call(adapter, claimed.id, target) for target in targets]
+        if isinstance(targets[0], Email):
+            return outcomes[0]  # a fake_bcc copy's outcome does not decide the delivery's
         return _combine(outcomes)
 
     async def _call(self, adapter: Any, delivery_id: str, message: Outbound) -> Outcome:
@@ -228,7 +230,11 @@ class DeliveryWorker:
 
 
 def _targets(claimed: Claimed, message: Outbound) -> list[Outbound]:
-    """The messages one delivery makes: a push to `all` goes to each of the person's devices."""
+    """The messages one delivery makes: a push to `all` goes to each of the person's
+    devices; an email with `fake_bcc` is the message without Bcc, then the copy."""
+    if isinstance(message, Email) and claimed.option("fake_bcc") and message.bcc:
+        without = msgspec.structs.replace(message, bcc=[])
+        return [without, compose.fake_bcc_copy(message)]
     if not isinstance(message, Push):
         return [message]
     if claimed.option("devices") is None:
