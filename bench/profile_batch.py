@@ -100,8 +100,13 @@ def cdp_handler(body: bytes, now: int) -> list[Any]:
     return cdp_api.messages(decoded, len(body), None, now)
 
 
-def cdp_write(conn: Any, ws: int, items: list[Any], now: int) -> None:
-    ingest.ingest(conn, ws, items, now, False)
+def cdp_write(conn: Any, ws: int, requests: list[list[Any]], now: int) -> None:
+    """One commit's requests, as the writer applies them (`api/pipelines.py`)."""
+    if all(ingest.only_plain_events(items) for items in requests):
+        ingest.ingest_queued(conn, [(ws, items, now) for items in requests])
+        return
+    for items in requests:
+        ingest.ingest(conn, ws, items, now, False)
 
 
 def v2_handler(body: bytes, now: int) -> list[Any]:
@@ -109,8 +114,13 @@ def v2_handler(body: bytes, now: int) -> list[Any]:
     return track_parse.parse_batch(_request(body).json(), now, len(body))
 
 
-def v2_write(conn: Any, ws: int, items: list[Any], now: int) -> None:
-    track_apply.apply_batch(conn, ws, items, now)
+def v2_write(conn: Any, ws: int, requests: list[list[Any]], now: int) -> None:
+    """One commit's requests, as the writer applies them (`api/track_v2.py`)."""
+    if all(track_apply.only_events(items) for items in requests):
+        track_apply.apply_queued(conn, [(ws, items, now) for items in requests])
+        return
+    for items in requests:
+        track_apply.apply_batch(conn, ws, items, now)
 
 
 PATHS: dict[str, tuple[Callable[..., bytes], Callable[..., list[Any]], Callable[..., None]]] = {
@@ -134,6 +144,7 @@ def measure(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     with db.writer.connect() as conn:
         for pragma in args.pragma:
             conn.connection.driver_connection.execute(f"PRAGMA {pragma}")
+        _prefill(conn, ws, make_body, handler, write, args, now)
         for start in range(0, count, args.per_commit):
             group = bodies[start : start + args.per_commit]
             if profile:
@@ -142,8 +153,7 @@ def measure(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
             parsed = [handler(body, now) for body in group]
             t1 = time.process_time()
             transaction = conn.begin()
-            for items in parsed:
-                write(conn, ws, items, now)
+            write(conn, ws, parsed, now)
             t2 = time.process_time()
             w0 = time.perf_counter()
             transaction.commit()
@@ -166,6 +176,22 @@ def measure(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     }
 
 
+def _prefill(
+    conn: Any, ws: int, make_body: Any, handler: Any, write: Any, args: Any, now: int
+) -> None:
+    """`--prefill` requests written unmeasured first (the bench's store reaches ~500,000 events)."""
+    rng = random.Random(2)
+    size = args.size
+    for start in range(0, args.prefill, args.per_commit):
+        count = min(args.per_commit, args.prefill - start)
+        parsed = [
+            handler(make_body(rng, -(start + i + 1) * size, size, args.customers), now)
+            for i in range(count)
+        ]
+        with conn.begin():
+            write(conn, ws, parsed, now)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("paths", nargs="*", help="cdp, v2 (default: both)")
@@ -173,6 +199,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100, help="items per request (100)")
     parser.add_argument("--per-commit", type=int, default=8, help="requests per commit (8)")
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="requests written before measuring (0)"
+    )
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--pragma", action="append", default=[], help="run on the writer first")
     parser.add_argument("--top", type=int, default=30)

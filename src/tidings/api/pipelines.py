@@ -55,10 +55,16 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                     raise item.error
         if not items:
             return ok()
-        refused = await app.write(ingest.ingest, request.workspace.id, items, now, strict)
-        for reason in refused:
+        for reason in await write(request.workspace.id, items, now, strict):
             app.metrics.rejections[("cdp", f"dropped_{reason}")] += 1
         return ok()
+
+    async def write(workspace_id: int, items: list[Item], now: int, strict: bool) -> list[str]:
+        """Apply the messages; the reasons of the refused ones, once committed."""
+        if ingest.only_plain_events(items):  # shares its statements with concurrent requests
+            await app.write_many(ingest.ingest_queued, (workspace_id, items, now))
+            return [item.reason for item in items if isinstance(item, rejections.Rejected)]
+        return await app.write(ingest.ingest, workspace_id, items, now, strict)
 
     def single(endpoint: str):  # type: ignore[no-untyped-def]
         async def handler(request: Request) -> Response:

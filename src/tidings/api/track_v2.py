@@ -4,12 +4,13 @@ Errors use the v2 body `{"errors":[{reason, field, message}]}` (surface
 `track_v2`, formatted by `api.errors`). A batch with some refused items
 answers 207 with one error per refused item, tagged with its `batch_index`;
 the other items are committed before the answer. A whole batch is one write
-job, so one request is one transaction.
+job, so one request is one transaction; a batch of person events only is
+queued for a bulk write with its neighbours (`track.apply.apply_queued`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.errors import ApiError
@@ -32,8 +33,15 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         items = parse.parse_batch(request.json(), now, len(request.body))
         errors = [(index, item) for index, item in enumerate(items) if isinstance(item, ApiError)]
         if len(errors) < len(items):
-            errors = await app.write(apply.apply_batch, request.workspace.id, items, now)
+            errors = await write(request.workspace.id, items, now, errors)
         return partial_failure(errors) if errors else ok()
+
+    async def write(workspace_id: int, items: list[apply.Item], now: int, errors: Any) -> Any:
+        """The batch's refused items, once the others are committed."""
+        if apply.only_events(items):  # shares its statements with concurrent batches
+            await app.write_many(apply.apply_queued, (workspace_id, items, now))
+            return errors
+        return await app.write(apply.apply_batch, workspace_id, items, now)
 
     router.add("POST", "/api/v2/entity", entity, "track_v2")
     router.add("POST", "/api/v2/batch", batch, "track_v2")

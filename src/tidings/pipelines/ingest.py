@@ -10,9 +10,16 @@ in the same transaction.
 
 In strict mode nothing is recorded: a message refused at apply time raises,
 the writer rolls the whole request back, and the client gets the 4xx.
+
+A request of nothing but plain events (and messages refused while parsing)
+can be queued instead (`ingest_queued`, through `Writer.submit_many`): the
+requests that share a commit then go through `pipelines.bulk` as one run,
+a few statements for all of them rather than for each.
 """
 
 from __future__ import annotations
+
+import itertools
 
 from sqlalchemy import Connection
 
@@ -46,6 +53,31 @@ def ingest(
             index += 1
     rejections.record(conn, workspace_id, refused, now)
     return [item.reason for item in refused]
+
+
+Queued = tuple[int, list[Item], int]  # workspace, one request's items, receipt time
+
+
+def only_plain_events(items: list[Item]) -> bool:
+    """Whether `ingest_queued` may apply the request: no message that needs more than a row."""
+    return all(isinstance(item, Rejected) or _plain(item) for item in items)
+
+
+def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
+    """The writer's bulk function for requests that hold only plain events.
+
+    The effect is `ingest` on each request in turn (the refusals to report
+    are the `Rejected` items the caller already holds): consecutive requests
+    of one workspace received in the same second are one `bulk.track_run`,
+    which drops a messageId repeated later in the run as it would in a later
+    request.
+    """
+    for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
+        items = [item for _, request, _ in group for item in request]
+        run = [item for item in items if isinstance(item, Message)]
+        bulk.track_run(conn, workspace_id, run, now)
+        refused = [item for item in items if isinstance(item, Rejected)]
+        rejections.record(conn, workspace_id, refused, now)
 
 
 def is_plain_event(item: Item) -> bool:

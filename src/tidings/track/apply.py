@@ -5,9 +5,15 @@ operation that may still be refused runs in a SAVEPOINT of its own, so a
 refused item writes nothing while the others commit together. Runs of
 consecutive person events are inserted together (`bulk_events`), which is
 what makes large event batches cheap. Operations apply in request order.
+
+A batch of nothing but person events (and items refused while parsing) can
+be queued instead (`apply_queued`, through `Writer.submit_many`), so that the
+batches sharing a commit share their statements too.
 """
 
 from __future__ import annotations
+
+import itertools
 
 from sqlalchemy import Connection
 
@@ -51,6 +57,27 @@ def apply_batch(
             index += 1
     errors.sort(key=lambda pair: pair[0])
     return errors
+
+
+Queued = tuple[int, list[Item], int]  # workspace, one batch's items, receipt time
+
+
+def only_events(items: list[Item]) -> bool:
+    """Whether `apply_queued` may apply the batch: person events and parse errors only."""
+    return all(isinstance(item, ApiError) or item.event is not None for item in items)
+
+
+def apply_queued(conn: Connection, queued: list[Queued]) -> None:
+    """The writer's bulk function for batches of person events.
+
+    The effect is `apply_batch` on each batch in turn (whose errors are the
+    parse errors the caller holds): consecutive batches of one workspace
+    received in the same second are one `track_many` run, which drops a
+    dedup `id` repeated later in the run as it would in a later batch.
+    """
+    for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
+        run = [pair for _, items, _ in group for pair in _events(items)]
+        bulk_events.track_many(conn, workspace_id, run, now)
 
 
 def _event_run_end(items: list[Item], start: int) -> int:
