@@ -363,7 +363,7 @@ def test_unsubscribed_people_get_transactional_mail_unless_told_otherwise(
 
 
 def test_a_blocked_address_is_suppressed(db, tx, query, ws, clock):
-    answer = accept(tx, clock, ws, email_body(to="Bounced@Example.com"))
+    answer = accept(tx, clock, ws, email_body(to="Bounce Test <Bounced@Example.com>"))
     tx(
         lambda conn: conn.execute(
             insert(blocked_addresses).values(

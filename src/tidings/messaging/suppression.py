@@ -14,6 +14,8 @@ and bcc copies follow it.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+
 from sqlalchemy import Connection, select
 
 from tidings.db.schema import attributes, blocked_addresses
@@ -32,7 +34,7 @@ def reason_to_skip(
     person = store.by_pk(conn, person_id) if person_id is not None else None
     if person is None or person.workspace_id != workspace_id:
         return "the person no longer exists"
-    address = recipient.strip().lower()
+    address = _address(recipient)
     idents = person.identifiers()
     if "@" in address:
         idents.append(Identifier("email", address))
@@ -44,6 +46,13 @@ def reason_to_skip(
     if blocked is not None:
         return f"the address {address} is blocked ({blocked})"
     return None
+
+
+def _address(recipient: str) -> str:
+    """`Name <a@b.c>` -> `a@b.c`; phone numbers and tokens as they are; lower-cased."""
+    if "@" in recipient:
+        return parseaddr(recipient)[1].strip().lower()
+    return recipient.strip().lower()
 
 
 def _unsubscribed(conn: Connection, person_pk: int) -> bool:
