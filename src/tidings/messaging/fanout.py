@@ -49,25 +49,34 @@ def after_metric(
     timestamp: int,
     extra: dict[str, Any],
     now: int,
-    first: bool,
 ) -> None:
     """Block the address and queue webhook posts for a metric just recorded.
 
-    `first` says whether this is the delivery's first occurrence of `metric`
-    (webhooks without `full_resolution` only hear of the first).
+    Cheap when nothing listens: one query for the workspace's enabled
+    webhooks. Webhooks without `full_resolution` only hear of a delivery's
+    first occurrence of a metric (the one just recorded is counted).
     """
-    delivery = _delivery(conn, workspace_id, delivery_id)
+    delivery = None
     if metric in BLOCKING:
+        delivery = _delivery(conn, workspace_id, delivery_id)
         recipient = delivery.recipient if delivery is not None else extra.get("recipient")
         if isinstance(recipient, str) and recipient:
             block(conn, workspace_id, recipient, metric, delivery_id, now)
+    hooks = _webhooks(conn, workspace_id)
+    if not hooks:
+        return
+    delivery = delivery or _delivery(conn, workspace_id, delivery_id)
     if delivery is None:
         return
     object_type = OBJECT_TYPES.get(delivery.channel, delivery.channel)
     reported = METRIC_NAMES.get(metric, metric)
     if f"{object_type}_{reported}" not in EVENTS:
         return
-    hooks = [h for h in _webhooks(conn, workspace_id) if _wants(h, object_type, reported, first)]
+    hooks = [h for h in hooks if _subscribed(h, object_type, reported)]
+    if any(not h.full_resolution for h in hooks) and not _first(
+        conn, workspace_id, delivery_id, metric
+    ):
+        hooks = [h for h in hooks if h.full_resolution]
     if not hooks:
         return
     body = event(conn, delivery, object_type, reported, timestamp, extra)
@@ -96,14 +105,14 @@ def block(
     )
 
 
-def is_first(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
-    """Whether the delivery has no `metric` recorded yet."""
+def _first(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
+    """Whether the row just recorded is the delivery's only `metric` so far."""
     query = select(delivery_metrics.c.id).where(
         delivery_metrics.c.workspace_id == workspace_id,
         delivery_metrics.c.delivery_id == delivery_id,
         delivery_metrics.c.metric == metric,
     )
-    return conn.execute(query.limit(1)).first() is None
+    return len(conn.execute(query.limit(2)).all()) == 1
 
 
 def event(
@@ -190,9 +199,7 @@ def _webhooks(conn: Connection, workspace_id: int) -> list[Any]:
     return list(rows)
 
 
-def _wants(hook: Any, object_type: str, metric: str, first: bool) -> bool:
-    if not first and not hook.full_resolution:
-        return False
+def _subscribed(hook: Any, object_type: str, metric: str) -> bool:
     events = msgspec.json.decode(hook.events)
     return f"{object_type}_{metric}" in events or metric in events
 

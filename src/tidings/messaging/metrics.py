@@ -90,7 +90,6 @@ def record_metric(
     stamps those posts (the webhook retry window starts there); callers
     without a clock at hand leave it out and get the wall clock.
     """
-    first = fanout.is_first(conn, workspace_id, delivery_id, metric)
     conn.execute(
         insert(delivery_metrics).values(
             workspace_id=workspace_id,
@@ -101,7 +100,7 @@ def record_metric(
         )
     )
     stamp = int(time.time()) if now is None else now
-    fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp, first)
+    fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
 
 
 def parse_unsubscribe(body: Any) -> bool:
