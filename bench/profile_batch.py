@@ -34,7 +34,7 @@ from typing import Any
 
 from tidings.api import pipelines as cdp_api
 from tidings.api.http import Request
-from tidings.db.engine import open_database
+from tidings.db.engine import open_database, prepare_group_commit
 from tidings.db.migrate import upgrade
 from tidings.pipelines import ingest
 from tidings.track import apply as track_apply
@@ -142,6 +142,7 @@ def measure(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     profile = cProfile.Profile() if args.cprofile else None
     parse_cpu = write_cpu = commit_cpu = commit_wall = 0.0
     with db.writer.connect() as conn:
+        prepare_group_commit(conn)  # as the server's writer does
         for pragma in args.pragma:
             conn.connection.driver_connection.execute(f"PRAGMA {pragma}")
         _prefill(conn, ws, make_body, handler, write, args, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 # Pages in the WAL before a commit also copies them into the database file
@@ -39,6 +39,21 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
+
+
+def prepare_group_commit(conn: Connection) -> None:
+    """Settings for the connection of the group-commit writer (`db/writer.py`) alone.
+
+    SQLite: statement journals in memory. A multi-row INSERT keeps the
+    original of every page it changes in a statement journal (to undo the
+    statement alone if a row fails a constraint), which spills to a temporary
+    file past 64 KiB: every batch statement wrote its pages there too, a third
+    of the bulk use case's CPU (bench/profile_batch.py). Not set on other
+    connections: with `temp_store=MEMORY` a big sort (a migration's CREATE
+    INDEX) would also stay in memory.
+    """
+    if conn.dialect.name == "sqlite":  # on the driver: no transaction begins
+        conn.connection.driver_connection.execute("PRAGMA temp_store=MEMORY")  # type: ignore[union-attr]
 
 
 def open_database(url: str, *, pool_size: int = 8) -> Database:

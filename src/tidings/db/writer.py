@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from tidings.db.engine import prepare_group_commit
 from tidings.errors import ApiError
 
 log = logging.getLogger("tidings.writer")
@@ -151,6 +152,7 @@ class Writer:
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
             self._conn = self._engine.connect()
+            prepare_group_commit(self._conn)
         return self._conn
 
     def _commit(self, batch: list[_Job]) -> None:
