@@ -68,10 +68,11 @@ def _data(rng: random.Random, n: int) -> str:
 def cdp_body(rng: random.Random, start: int, size: int, customers: int) -> bytes:
     parts = []
     for n in range(start, start + size):
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1700000000 + n * 37))
+        i = n % 1024 + 1  # cdp_batch.lua cycles through 1,024 timestamps
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1700000000 + i * 37))
         parts.append(
             f'{CDP_PREFIX}cust_{rng.randint(1, customers)}","event":"{rng.choice(NAMES)}",'
-            f'"properties":{_data(rng, n)},"timestamp":"{stamp}.{n % 1000:03d}+00:00",'
+            f'"properties":{_data(rng, n)},"timestamp":"{stamp}.{i % 1000:03d}+00:00",'
             f'"messageId":"m-1-1-{n}"}}'
         )
     body = '{"batch":[' + ",".join(parts) + '],"sentAt":"2023-11-14T22:13:20.633764+00:00"}'
