@@ -125,3 +125,15 @@ def other_api(server: Server, other_workspace: Credentials) -> Iterator[Api]:
     client = Api(server, other_workspace)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def node(request: pytest.FixtureRequest, server: Server, tmp_path_factory: pytest.TempPathFactory):
+    """A Node process running the module's `NODE_SCRIPT` (default `run.mjs`, tests/api/node)
+    against the test server, for driving the official Node SDKs."""
+    from tests.api.node_runner import NodeRunner
+
+    script = getattr(request.module, "NODE_SCRIPT", "run.mjs")
+    runner = NodeRunner(script, server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
+    yield runner
+    runner.close()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.httpserver import Reply, Site, serve
 from tests.support import eventually
@@ -203,13 +203,6 @@ def test_private_addresses_are_refused_by_the_server(api, site):
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node

@@ -12,9 +12,8 @@ import time
 from urllib.parse import quote, urlsplit
 
 import httpx
-import pytest
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.factories import add_delivery
 from tests.support import eventually
@@ -145,13 +144,6 @@ def test_a_download_link_works_without_credentials_and_is_per_request(api):
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node

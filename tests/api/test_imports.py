@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.httpserver import Reply, serve
 from tests.support import eventually
@@ -168,13 +168,6 @@ def test_bad_import_requests_are_400(api, fields, message):
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node

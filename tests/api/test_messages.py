@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import insert
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.factories import add_delivery, recorded_metrics
 from tidings.db.schema import transactional_messages
@@ -181,13 +181,6 @@ def test_forged_or_foreign_tokens_are_404s(api, other_api, tx):
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node

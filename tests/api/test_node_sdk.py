@@ -18,13 +18,6 @@ from tidings.people.identifiers import Identifier
 pytestmark = requires("customerio-node")
 
 
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
-
-
 class Sdk:
     """Builds calls for one workspace's Track and App clients and runs them in one go."""
 

@@ -17,13 +17,7 @@ from tests.api.test_track_v1_operations import activities, customer
 pytestmark = requires("customerio-node", "@customerio/cdp-analytics-node")
 
 
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner(
-        "cdp.mjs", server.ca_path, tmp_path_factory.mktemp("node-cdp") / "stderr.log"
-    )
-    yield runner
-    runner.close()
+NODE_SCRIPT = "cdp.mjs"  # the `node` fixture (tests/api/conftest.py) runs it
 
 
 class Clients:

@@ -3,7 +3,7 @@ isolation between workspaces, and customerio-node's APIClient."""
 
 import pytest
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.factories import add_delivery
 from tests.support import eventually
@@ -80,13 +80,6 @@ def test_a_reported_metric_reaches_the_endpoint_signed(api, other_api, tx):
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 
 
@@ -115,13 +115,6 @@ def test_another_workspace_finds_nothing_of_the_first(api, other_api):
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node

@@ -19,7 +19,7 @@ from customerio import (
     SendSMSRequest,
 )
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.support import eventually
 
 
@@ -195,11 +195,7 @@ def test_outbox_is_per_workspace_and_paged(api, other_api):
 # --- customerio-node ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("send.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "err.log")
-    yield runner
-    runner.close()
+NODE_SCRIPT = "send.mjs"  # the `node` fixture (tests/api/conftest.py) runs it
 
 
 @requires("customerio-node")

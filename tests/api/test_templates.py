@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.node_runner import NodeRunner, requires
+from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 
 
@@ -144,13 +144,6 @@ def test_another_workspaces_resources_are_404(api, other_api) -> None:
 
 
 needs_node = requires("customerio-node")
-
-
-@pytest.fixture(scope="module")
-def node(server, tmp_path_factory):
-    runner = NodeRunner("run.mjs", server.ca_path, tmp_path_factory.mktemp("node") / "stderr.log")
-    yield runner
-    runner.close()
 
 
 @needs_node
