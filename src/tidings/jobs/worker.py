@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -31,6 +30,7 @@ from tidings.db.engine import Database
 from tidings.jobs import queue
 from tidings.jobs.queue import Claimed
 from tidings.ops import housekeeping
+from tidings.ops.loop import PassLoop
 
 log = logging.getLogger("tidings.jobs")
 
@@ -84,7 +84,9 @@ class JobContext:
         self._renewed = time.monotonic()
 
 
-class JobWorker:
+class JobWorker(PassLoop):
+    thread_name = "tidings-jobs"
+
     def __init__(
         self,
         db: Database,
@@ -98,6 +100,7 @@ class JobWorker:
         backoff_cap: float = 300.0,
         housekeeping_every: float | None = 300.0,
     ) -> None:
+        super().__init__(poll_interval)
         self.db = db
         self.clock = clock
         self.lease = lease
@@ -105,40 +108,14 @@ class JobWorker:
         # Each write in its own transaction, or through the server's writer
         # (on SQLite: one writing connection per process).
         self.write: Write = write or self._own_transaction
-        self._poll = poll_interval
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # Pruning what outlived its purpose (ops/housekeeping.py); None: never.
         self._housekeeping_every = housekeeping_every
         self._next_housekeeping = time.monotonic()
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="tidings-jobs", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-                self._housekeeping()
-            except Exception:
-                log.exception("job worker pass failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll)
-
-    def _housekeeping(self) -> None:
+    def between_passes(self) -> None:
+        """Housekeeping (`ops/housekeeping.py`), every `housekeeping_every` seconds."""
         if self._housekeeping_every is None or time.monotonic() < self._next_housekeeping:
             return
         self._next_housekeeping = time.monotonic() + self._housekeeping_every

@@ -24,7 +24,6 @@ import hmac
 import logging
 import random
 import ssl
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.messaging import webhook_queue
 from tidings.messaging.webhook_queue import ClaimedPost
+from tidings.ops.loop import PassLoop
 
 log = logging.getLogger("tidings.webhooks")
 
@@ -57,7 +57,9 @@ def headers(signing_key: str, timestamp: int, body: bytes) -> dict[str, str]:
     }
 
 
-class WebhookPoster:
+class WebhookPoster(PassLoop):
+    thread_name = "tidings-webhooks"
+
     def __init__(
         self,
         db: Database,
@@ -72,41 +74,16 @@ class WebhookPoster:
         backoff_cap: float = 6 * 3_600.0,
         verify: ssl.SSLContext | None = None,
     ) -> None:
+        super().__init__(poll_interval)
         self.db = db
         self.clock = clock
         self.allow = allow
         self.write: Write = write or self._own_transaction
         self.lease = lease
         self.timeout = timeout
-        self._poll = poll_interval
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._verify = verify
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="tidings-webhooks", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:
-                log.exception("webhook poster pass failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll)
 
     def run_once(self) -> bool:
         """Claim and attempt one post; False when none was due."""

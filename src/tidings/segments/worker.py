@@ -17,7 +17,6 @@ conditional UPDATE and marks with SKIP LOCKED).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy import Connection, select, update
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.db.schema import segment_dirty, segments
+from tidings.ops.loop import PassLoop
 from tidings.segments import dirty, membership
 from tidings.segments.conditions import parse
 
@@ -36,7 +36,9 @@ log = logging.getLogger("tidings.segments")
 RETRY_FAILED_BUILD_AFTER = 60.0
 
 
-class SegmentWorker:
+class SegmentWorker(PassLoop):
+    thread_name = "tidings-segments"
+
     def __init__(
         self,
         db: Database,
@@ -48,9 +50,9 @@ class SegmentWorker:
         write: Callable[..., Any] | None = None,
         build_grace: int | None = None,
     ) -> None:
+        super().__init__(poll_interval)
         self._db = db
         self._clock = clock
-        self._poll = poll_interval
         self._window_every = time_window_every
         self._batch = batch
         # How to run a write `fn(conn, *args)`: its own transaction by default, or
@@ -62,33 +64,6 @@ class SegmentWorker:
         )
         self._next_windows = 0.0
         self._failed: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="tidings-segments", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Ask `run` to return after the pass in progress (safe from a signal handler)."""
-        self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def run(self) -> None:
-        """Work until stopped; sleep only when a pass found nothing to do."""
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:
-                log.exception("segment worker pass failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll)
 
     def run_once(self) -> bool:
         """One pass; True if it found queued work (so another pass should follow at once).
