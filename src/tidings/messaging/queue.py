@@ -16,6 +16,7 @@ same transaction.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,16 @@ def suppressed(conn: Connection, claimed: Claimed, now: int, reason: str) -> boo
         return False
     record_metric(conn, claimed.workspace_id, claimed.id, "suppressed", now, {"reason": reason})
     return True
+
+
+# An outcome to record: (`sent`, `failed`, `suppressed` or `transient`, its claim, (now, ...)).
+Recording = tuple[Callable[..., Any], Claimed, tuple[Any, ...]]
+
+
+def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
+    """Record several outcomes in one transaction: `fn(conn, claimed, *args)` for each,
+    each still fenced by its own claim; what each returned, in order."""
+    return [fn(conn, claimed, *args) for fn, claimed, args in items]
 
 
 def transient(conn: Connection, claimed: Claimed, now: int, reason: str, backoff: Backoff) -> str:

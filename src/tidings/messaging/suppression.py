@@ -10,18 +10,39 @@ A reason to skip, or None. In order:
 Only the delivery's recipient (the person's own address or number: the first
 `to` of an email) is checked against suppressions and blocked addresses; cc
 and bcc copies follow it.
+
+Checked for a claim's deliveries together, in one read transaction
+(`reasons_to_skip`), with three driver-level statements each (`db/raw.py`):
+this runs for every delivery.
 """
 
 from __future__ import annotations
 
 from email.utils import parseaddr
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from tidings.db.schema import attributes, blocked_addresses
-from tidings.people import store
+from tidings.db import raw
 from tidings.people.attributes import is_truthy_flag, restore
-from tidings.people.identifiers import Identifier
+
+# (workspace id, person id, recipient, send_to_unsubscribed)
+Check = tuple[int, int | None, str, bool]
+
+_PERSON = (
+    "SELECT p.workspace_id, p.customer_id, p.email, a.value, a.kind FROM people p"
+    " LEFT JOIN attributes a ON a.person_id = p.id AND a.name = 'unsubscribed'"
+    " WHERE p.id = {0}"
+)
+_SUPPRESSED = (
+    "SELECT 1 FROM suppressions WHERE workspace_id = {0}"
+    " AND ((kind = 'id' AND value = {1}) OR (kind = 'email' AND value IN ({2}, {3})))"
+)
+_BLOCKED = "SELECT reason FROM blocked_addresses WHERE workspace_id = {0} AND address = {1}"
+
+
+def reasons_to_skip(conn: Connection, checks: list[Check]) -> list[str | None]:
+    """`reason_to_skip` for each check, in order."""
+    return [reason_to_skip(conn, *check) for check in checks]
 
 
 def reason_to_skip(
@@ -31,21 +52,24 @@ def reason_to_skip(
     recipient: str,
     send_to_unsubscribed: bool,
 ) -> str | None:
-    person = store.by_pk(conn, person_id) if person_id is not None else None
-    if person is None or person.workspace_id != workspace_id:
+    found = raw.select_in(conn, _PERSON, [person_id], []) if person_id is not None else []
+    if not found or found[0][0] != workspace_id:
         return "the person no longer exists"
+    _, customer_id, email, unsubscribed, kind = found[0]
     address = _address(recipient)
-    idents = person.identifiers()
-    if "@" in address:
-        idents.append(Identifier("email", address))
-    if store.is_suppressed(conn, workspace_id, idents):
+    emails = [email.lower() if email else None, address if "@" in address else None]
+    if raw.select_in(conn, _SUPPRESSED, [workspace_id, customer_id, *emails], []):
         return "the person is suppressed"
-    if not send_to_unsubscribed and _unsubscribed(conn, person.pk):
+    if not send_to_unsubscribed and _truthy(unsubscribed, kind):
         return "the person is unsubscribed"
     blocked = blocked_reason(conn, workspace_id, address)
     if blocked is not None:
         return f"the address {address} is blocked ({blocked})"
     return None
+
+
+def _truthy(value: str | None, kind: str | None) -> bool:
+    return value is not None and kind is not None and is_truthy_flag(restore(value, kind))
 
 
 def _address(recipient: str) -> str:
@@ -55,21 +79,8 @@ def _address(recipient: str) -> str:
     return recipient.strip().lower()
 
 
-def _unsubscribed(conn: Connection, person_pk: int) -> bool:
-    row = conn.execute(
-        select(attributes.c.value, attributes.c.kind).where(
-            attributes.c.person_id == person_pk, attributes.c.name == "unsubscribed"
-        )
-    ).first()
-    return row is not None and is_truthy_flag(restore(row.value, row.kind))
-
-
 def blocked_reason(conn: Connection, workspace_id: int, address: str) -> str | None:
     if not address:
         return None
-    return conn.execute(
-        select(blocked_addresses.c.reason).where(
-            blocked_addresses.c.workspace_id == workspace_id,
-            blocked_addresses.c.address == address,
-        )
-    ).scalar()
+    found = raw.select_in(conn, _BLOCKED, [workspace_id, address], [])
+    return str(found[0][0]) if found else None

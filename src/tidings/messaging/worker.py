@@ -20,6 +20,13 @@ claimed by someone else, and ones it finished are not touched again.
 Blocking database calls run on a small thread pool; on SQLite the server
 passes its group-commit writer (`Writer.call`) as `write`, so there is one
 writing connection per process.
+
+Batching, which is where the throughput comes from: the deliveries of one
+claim are checked for suppression together, in one read transaction, just
+before their sends start (`suppression.reasons_to_skip`); outcomes are
+recorded many per transaction (`_Outcomes`): while one recording transaction
+is on its way, the outcomes that arrive meanwhile queue up and go together
+in the next. Each is still fenced by its own claim (`queue.record_many`).
 """
 
 from __future__ import annotations
@@ -99,7 +106,7 @@ class DeliveryWorker:
             adapters = self._adapters()
             try:
                 claimed = await self._claim(self._concurrency)
-                await asyncio.gather(*(self._deliver(adapters, c) for c in claimed))
+                await self._start(adapters, claimed, _Outcomes(self._write), set())
                 return len(claimed)
             finally:
                 await adapters.close()
@@ -111,13 +118,14 @@ class DeliveryWorker:
             ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-deliveries-db")
         )
         adapters = self._adapters()
+        outcomes = _Outcomes(self._write)
         inflight: set[asyncio.Task[None]] = set()
         try:
             while not self._stop.is_set():
                 room = self._concurrency - len(inflight)
                 claimed = await self._claim_safely(room) if room > self._concurrency // 2 else []
-                for item in claimed:
-                    inflight.add(asyncio.create_task(self._deliver(adapters, item)))
+                if claimed:
+                    await self._start(adapters, claimed, outcomes, inflight, wait=False)
                 if inflight:
                     _, inflight = await asyncio.wait(
                         inflight, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
@@ -145,40 +153,67 @@ class DeliveryWorker:
     async def _claim(self, limit: int) -> list[Claimed]:
         return await self._write(queue.claim, self._now(), self._lease, limit)  # type: ignore[no-any-return]
 
-    async def _deliver(self, adapters: Adapters, claimed: Claimed) -> None:
+    async def _start(
+        self,
+        adapters: Adapters,
+        claimed: list[Claimed],
+        outcomes: _Outcomes,
+        inflight: set[asyncio.Task[None]],
+        *,
+        wait: bool = True,
+    ) -> None:
+        """Check the claimed deliveries' suppression together, then start their sends."""
         try:
-            await self._deliver_one(adapters, claimed)
+            checks = [
+                (
+                    c.workspace_id,
+                    c.person_id,
+                    c.recipient,
+                    bool(c.option("send_to_unsubscribed", True)),
+                )
+                for c in claimed
+            ]
+            reasons = await self._read_async(suppression.reasons_to_skip, checks)
+        except Exception:
+            # The leases run out and the deliveries are claimed again: nothing is lost.
+            log.exception("checking suppression of %d deliveries failed", len(claimed))
+            return
+        tasks = [
+            asyncio.create_task(self._deliver(adapters, outcomes, item, reason))
+            for item, reason in zip(claimed, reasons, strict=True)
+        ]
+        inflight.update(tasks)
+        if wait:
+            await asyncio.gather(*tasks)
+
+    async def _deliver(
+        self, adapters: Adapters, outcomes: _Outcomes, claimed: Claimed, skip: str | None
+    ) -> None:
+        try:
+            await self._deliver_one(adapters, outcomes, claimed, skip)
         except Exception:
             # Recording failed (database gone?): the lease runs out and the
             # delivery is claimed again, so nothing is lost.
             log.exception("delivery %s: recording its outcome failed", claimed.id)
 
-    async def _deliver_one(self, adapters: Adapters, claimed: Claimed) -> None:
-        reason = await self._read_async(
-            suppression.reason_to_skip,
-            claimed.workspace_id,
-            claimed.person_id,
-            claimed.recipient,
-            bool(claimed.option("send_to_unsubscribed", True)),
-        )
-        if reason is not None:
-            await self._record(queue.suppressed, claimed, reason)
+    async def _deliver_one(
+        self, adapters: Adapters, outcomes: _Outcomes, claimed: Claimed, skip: str | None
+    ) -> None:
+        if skip is not None:
+            await outcomes.record(queue.suppressed, claimed, self._now(), skip)
             return
         outcome = await self._send(adapters, claimed)
+        now = self._now()
         if isinstance(outcome, Sent):
-            await self._record(queue.sent, claimed, outcome.provider_message_id)
+            await outcomes.record(queue.sent, claimed, now, outcome.provider_message_id)
         elif isinstance(outcome, Permanent):
             log.warning("delivery %s failed: %s", claimed.id, outcome.reason)
-            await self._record(queue.failed, claimed, outcome.reason)
+            await outcomes.record(queue.failed, claimed, now, outcome.reason)
         else:
-            state = await self._write(
-                queue.transient, claimed, self._now(), outcome.reason, self._backoff
+            state = await outcomes.record(
+                queue.transient, claimed, now, outcome.reason, self._backoff
             )
             log.warning("delivery %s: %s (now %s)", claimed.id, outcome.reason, state or "lost")
-
-    async def _record(self, fn: Callable[..., bool], claimed: Claimed, *args: Any) -> None:
-        if not await self._write(fn, claimed, self._now(), *args):
-            log.warning("delivery %s: lease lost, outcome left to its new claim", claimed.id)
 
     async def _send(self, adapters: Adapters, claimed: Claimed) -> Outcome:
         if claimed.payload is None:
@@ -227,6 +262,54 @@ class DeliveryWorker:
 
     def _now(self) -> int:
         return int(self.clock.now())
+
+
+class _Outcomes:
+    """Outcomes recorded many per transaction: those that arrive while one recording
+    transaction is on its way go together in the next (group commit, worker side).
+
+    `record` returns once the outcome is committed, with what its function
+    returned (False or '' when the claim no longer held).
+    """
+
+    def __init__(self, write: Callable[..., Any]) -> None:
+        self._write = write  # async: runs fn(conn, *args) in a committed transaction
+        self._pending: list[tuple[queue.Recording, asyncio.Future[Any]]] = []
+        self._flushing = False
+
+    async def record(self, fn: Callable[..., Any], claimed: Claimed, *args: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(((fn, claimed, args), future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        result = await future
+        if result is False:
+            log.warning("delivery %s: lease lost, outcome left to its new claim", claimed.id)
+        return result
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._write(queue.record_many, [item for item, _ in batch])
+                except Exception:
+                    await self._one_by_one(batch)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    future.set_result(result)
+        finally:
+            self._flushing = False
+
+    async def _one_by_one(self, batch: list[tuple[queue.Recording, asyncio.Future[Any]]]) -> None:
+        """A failed batch is recorded again one outcome per transaction, so one bad
+        outcome does not cost the others theirs."""
+        for item, future in batch:
+            try:
+                future.set_result((await self._write(queue.record_many, [item]))[0])
+            except Exception as exc:
+                future.set_exception(exc)
 
 
 def _targets(claimed: Claimed, message: Outbound) -> list[Outbound]:
