@@ -79,11 +79,18 @@ def cdp_body(rng: random.Random, start: int, size: int, customers: int) -> bytes
     return body.encode()
 
 
+EVENT_IDS = False  # --event-ids: a unique `id` per v2 event, as bench/run.py's flag
+
+
+def _event_id(n: int) -> str:
+    return f',"id":"evt_1_1_{n}"' if EVENT_IDS else ""
+
+
 def v2_body(rng: random.Random, start: int, size: int, customers: int) -> bytes:
     parts = [
         f'{{"type":"person","identifiers":{{"id":"cust_{rng.randint(1, customers)}"}},'
         f'"action":"event","name":"{rng.choice(NAMES)}","attributes":{_data(rng, n)},'
-        f'"timestamp":{1700000000 + n}}}'
+        f'"timestamp":{1700000000 + n}{_event_id(n)}}}'
         for n in range(start, start + size)
     ]
     return ('{"batch":[' + ",".join(parts) + "]}").encode()
@@ -207,7 +214,10 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--pragma", action="append", default=[], help="run on the writer first")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--event-ids", action="store_true", help="a unique id per v2 event")
     args = parser.parse_args()
+    global EVENT_IDS
+    EVENT_IDS = args.event_ids
     tmp = Path(tempfile.mkdtemp(prefix="tidings-profile-batch-"))
     try:
         for name in args.paths or list(PATHS):

@@ -3,12 +3,14 @@
 For each event: a repeated dedup `id` drops it (also within the run); a
 suppressed identifier or an unknown `cio_id` drops it; a person first named
 here is created. Instead of ~5 statements per event this takes one lookup
-per identifier kind, one for suppressions, one for dedup keys, one
-multi-row insert, and three multi-row inserts for people not seen before.
+per identifier kind, one for suppressions, one insert of dedup keys that
+also says which were new, one multi-row insert, and three multi-row inserts
+for people not seen before.
 
-A race with another process (a dedup key or person inserted meanwhile)
-surfaces as an integrity error; the writer then retries the whole request
-on its own, when these lookups see the other process's rows.
+A dedup key recorded meanwhile by another process drops the event, as any
+repeat does. A person inserted meanwhile surfaces as an integrity error;
+the writer then retries the whole request on its own, when these lookups
+see the other process's rows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection
 
 from tidings.db import raw
 from tidings.db.schema import event_dedup, events
@@ -27,10 +29,6 @@ from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
 from tidings.segments import dirty
 
-_SEEN = select(event_dedup.c.key).where(
-    event_dedup.c.workspace_id == bindparam("ws"),
-    event_dedup.c.key.in_(bindparam("keys", expanding=True)),
-)
 ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
 EVENT_COLUMNS = (
     "workspace_id",
@@ -42,7 +40,7 @@ EVENT_COLUMNS = (
     "received_at",
     "data",
 )
-_INSERT_KEYS = insert(event_dedup)
+KEYS_PER_INSERT = 300  # 900 parameters
 
 
 Queued = tuple[int, Identifier, Event, int]  # workspace, person named, event, receipt time
@@ -118,21 +116,42 @@ def _first_sightings(
     keys = [f"event:{e.dedup_id}" for _, e in items if e.dedup_id]
     if not keys:
         return items
-    seen: set[str] = set()
-    for chunk in bulk_people.chunks(keys):
-        seen.update(row[0] for row in conn.execute(_SEEN, {"ws": workspace_id, "keys": chunk}))
-    fresh, new_keys = [], []
+    new = record_keys(conn, workspace_id, keys, now)
+    fresh = []
     for ident, event in items:
         if event.dedup_id:
             key = f"event:{event.dedup_id}"
-            if key in seen:
+            if key not in new:
                 continue
-            seen.add(key)
-            new_keys.append({"workspace_id": workspace_id, "key": key, "seen_at": now})
+            new.discard(key)  # a repeat later in the run is dropped
         fresh.append((ident, event))
-    if new_keys:
-        conn.execute(_INSERT_KEYS, new_keys)
     return fresh
+
+
+def record_keys(conn: Connection, workspace_id: int, keys: list[str], now: int) -> set[str]:
+    """Record dedup keys (as `events.store.first_sighting`, many at once); the new ones.
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per chunk both
+    records the keys and says which of them were new.
+    """
+    new: set[str] = set()
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), KEYS_PER_INSERT):
+        chunk = unique[start : start + KEYS_PER_INSERT]
+        sql = _dedup_sql(conn.dialect.paramstyle, len(chunk))
+        params = tuple(value for key in chunk for value in (workspace_id, key, now))
+        new.update(row[0] for row in raw.execute(conn, sql, params))
+    return new
+
+
+@functools.lru_cache(maxsize=64)
+def _dedup_sql(paramstyle: str, count: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    values = ", ".join([f"({mark}, {mark}, {mark})"] * count)
+    return (
+        f"INSERT INTO {event_dedup.name} (workspace_id, key, seen_at) VALUES {values} "
+        "ON CONFLICT DO NOTHING RETURNING key"
+    )
 
 
 def _people(

@@ -10,25 +10,23 @@ insert of dedup keys that also says which were new, the `people.bulk`
 lookups and inserts for the people named, one lookup of anonymous owners,
 and one multi-row INSERT per 200 events.
 
-A race with another process (a dedup key or person inserted meanwhile)
-surfaces as an integrity error; the writer then retries the request alone.
+A messageId recorded meanwhile by another process drops the message, as
+any repeat does; a person inserted meanwhile surfaces as an integrity
+error, and the writer then retries the request alone.
 """
 
 from __future__ import annotations
 
-import functools
-
 from sqlalchemy import Connection
 
 from tidings.db import raw
-from tidings.db.schema import attributes, event_dedup
-from tidings.events.bulk import insert_rows
+from tidings.db.schema import attributes
+from tidings.events.bulk import insert_rows, record_keys
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
 from tidings.pipelines.parse import EVENT_TYPES, Message
 
-KEYS_PER_INSERT = 300  # 900 parameters
 _OWNERS = (
     f"SELECT value, person_id FROM {attributes.name} WHERE workspace_id = {{0}}"
     " AND name = 'anonymous_id' AND value IN ({1})"
@@ -71,20 +69,11 @@ def track_run(conn: Connection, workspace_id: int, run: list[Message], now: int)
 def _first_sightings(
     conn: Connection, workspace_id: int, run: list[Message], now: int
 ) -> list[Message]:
-    """The messages whose messageId is new to the workspace (and to this run).
-
-    One `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per chunk both
-    records the keys and says which of them were new.
-    """
-    keys = list(dict.fromkeys(m.dedup_key for m in run if m.message_id))
+    """The messages whose messageId is new to the workspace (and to this run)."""
+    keys = [m.dedup_key for m in run if m.message_id]
     if not keys:
         return run
-    new: set[str] = set()
-    for start in range(0, len(keys), KEYS_PER_INSERT):
-        chunk = keys[start : start + KEYS_PER_INSERT]
-        sql = _dedup_sql(conn.dialect.paramstyle, len(chunk))
-        params = tuple(value for key in chunk for value in (workspace_id, key, now))
-        new.update(row[0] for row in raw.execute(conn, sql, params))
+    new = record_keys(conn, workspace_id, keys, now)
     fresh = []
     for msg in run:
         if msg.message_id:
@@ -93,16 +82,6 @@ def _first_sightings(
             new.discard(msg.dedup_key)  # a repeat later in the run is dropped
         fresh.append(msg)
     return fresh
-
-
-@functools.lru_cache(maxsize=64)
-def _dedup_sql(paramstyle: str, count: int) -> str:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    values = ", ".join([f"({mark}, {mark}, {mark})"] * count)
-    return (
-        f"INSERT INTO {event_dedup.name} (workspace_id, key, seen_at) VALUES {values} "
-        "ON CONFLICT DO NOTHING RETURNING key"
-    )
 
 
 def _users(conn: Connection, workspace_id: int, user_ids: set[str], now: int) -> dict[str, int]:
