@@ -30,8 +30,24 @@ def test_metrics_count_requests_latencies_and_rejections(api, server):
     assert re.search(r'tidings_rejections_total\{surface="track",reason="invalid"\} [1-9]', text)
     assert re.search(r'tidings_request_seconds_count\{surface="track"\} [1-9]', text)
     assert "tidings_pending_writes" in text
-    assert re.search(r"^tidings_segment_people_pending \d", text, re.M)
-    assert re.search(r"^tidings_segment_builds_pending \d", text, re.M)
+    for gauge in (
+        "segment_people_pending",
+        "segment_builds_pending",
+        "jobs_due",
+        "jobs_lag_seconds",
+        "deliveries_due",
+        "deliveries_sending",
+        "deliveries_lag_seconds",
+        "webhook_posts_due",
+        "webhook_posts_lag_seconds",
+    ):
+        assert re.search(rf"^tidings_{gauge} \d", text, re.M), gauge
+
+
+def test_readyz_shows_the_workers_backlog(server):
+    shown = _get(server, "/readyz").json()
+    assert shown["status"] == "ready"
+    assert {"pending_writes", "deliveries_due", "deliveries_lag_seconds", "jobs_due"} <= set(shown)
 
 
 def test_openapi_lists_every_served_route_with_seed_descriptions(api, server):
