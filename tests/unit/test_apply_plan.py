@@ -132,6 +132,14 @@ def test_resources_are_parsed_and_keyed_as_matched():
         ({"providers": [{"channel": "fax", "kind": "smtp"}]}, "providers[0]: channel must be"),
         ({"providers": [{"channel": "sms", "kind": "smtp"}]}, "kind of a sms provider"),
         ({"providers": [{"channel": "email", "kind": "smtp", "config": []}]}, "config must be"),
+        (
+            {"providers": [{"channel": "email", "kind": "smtp", "config": {"hots": "mx"}}]},
+            "smtp provider config",
+        ),
+        (
+            {"providers": [{"channel": "push", "kind": "apns", "config": {"key_id": "k"}}]},
+            "apns provider config",
+        ),
         ({"layouts": [{"name": "a", "body": "x"}, {"name": "a", "body": "y"}]}, "appears twice"),
         ({"transactional_messages": [{"name": "x", "channel": "fax"}]}, "channel must be"),
     ],

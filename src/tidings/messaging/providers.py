@@ -62,6 +62,18 @@ def external(path: str) -> Factory:
     return build
 
 
+def check_config(kind: str, config: dict[str, Any]) -> None:
+    """Validate a provider config without building its adapter; ValueError if wrong.
+
+    External kinds check through their module's `check(config)`; capture takes
+    no settings.
+    """
+    if kind == "capture":
+        return
+    module = importlib.import_module(f"tidings.messaging.adapters.{kind}")
+    module.check(config)
+
+
 FACTORIES: dict[str, Factory] = {
     "capture": _capture,
     "smtp": external("tidings.messaging.adapters.smtp:from_config"),

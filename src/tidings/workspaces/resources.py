@@ -20,9 +20,9 @@ are left alone.
     providers:
       - {channel: email, kind: smtp, config: {host: smtp.acme.test, port: 587}}
 
-A provider's `config` is checked here only as an object; an adapter may
-register a deeper check for its kind in `CONFIG_CHECKS` (kind -> a function
-raising `ApiError`).
+A provider's `config` is checked by its adapter's own rules
+(`messaging.providers.check_config`), so a wrong key or value is refused when
+the file is applied, not at the first send.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tidings.db.schema import layouts as layouts_table
 from tidings.db.schema import providers, sender_identities, transactional_contents
 from tidings.db.schema import transactional_messages as messages_table
 from tidings.errors import ApiError, bad_request
+from tidings.messaging.providers import check_config
 from tidings.templates import definitions, layouts, messages, senders
 from tidings.templates import snippets as snippet_store
 
@@ -48,7 +49,6 @@ PROVIDER_KINDS = {
     "whatsapp": ("capture", "twilio"),
     "push": ("capture", "fcm", "apns"),
 }
-CONFIG_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
 Run = Callable[[Connection, int, int], Any]  # (conn, workspace_id, now)
 
 
@@ -136,9 +136,10 @@ def _provider(item: Any) -> tuple[str, tuple[str, dict[str, Any]]]:
         raise bad_request(f"kind of a {channel} provider must be one of: {kinds}", "kind")
     if not isinstance(config, dict):
         raise bad_request("config must be a mapping", "config")
-    check = CONFIG_CHECKS.get(kind)
-    if check is not None:
-        check(config)
+    try:
+        check_config(kind, config)
+    except ValueError as exc:
+        raise bad_request(str(exc), "config") from exc
     return channel, (kind, config)
 
 

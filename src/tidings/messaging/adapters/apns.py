@@ -55,6 +55,11 @@ class ApnsConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def from_config(config: dict[str, Any], *, clock: Clock | None = None) -> ApnsAdapter:
+    return ApnsAdapter(check(config), clock or SystemClock())
+
+
+def check(config: dict[str, Any]) -> ApnsConfig:
+    """The config's settings; ValueError naming what is wrong."""
     settings = parse("apns", config, ApnsConfig)
     if not (settings.key_id and settings.team_id and settings.topic):
         raise ValueError("apns provider config: key_id, team_id and topic must not be empty")
@@ -64,7 +69,7 @@ def from_config(config: dict[str, Any], *, clock: Clock | None = None) -> ApnsAd
         raise ValueError(f"apns provider config: private_key is not a PEM key ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError("apns provider config: private_key must be an EC (P-256) key")
-    return ApnsAdapter(settings, clock or SystemClock())
+    return settings
 
 
 def apns_id(delivery_id: str) -> str:

@@ -53,6 +53,11 @@ class FcmConfig(msgspec.Struct):
 
 
 def from_config(config: dict[str, Any], *, clock: Clock | None = None) -> FcmAdapter:
+    return FcmAdapter(check(config), clock or SystemClock())
+
+
+def check(config: dict[str, Any]) -> FcmConfig:
+    """The config's settings; ValueError naming what is wrong."""
     settings = parse("fcm", config, FcmConfig)
     if not settings.project_id or not settings.client_email:
         raise ValueError("fcm provider config: project_id and client_email must not be empty")
@@ -61,7 +66,8 @@ def from_config(config: dict[str, Any], *, clock: Clock | None = None) -> FcmAda
     except (ValueError, TypeError) as exc:
         raise ValueError(f"fcm provider config: private_key is not a PEM key ({exc})") from None
     http.check_base_url("fcm", settings.token_uri)
-    return FcmAdapter(settings, clock or SystemClock())
+    http.check_base_url("fcm", settings.base_url)
+    return settings
 
 
 class _TokenRefused(Exception):

@@ -58,6 +58,11 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def from_config(config: dict[str, Any]) -> SmtpAdapter:
+    return SmtpAdapter(check(config))
+
+
+def check(config: dict[str, Any]) -> SmtpConfig:
+    """The config's settings; ValueError naming what is wrong."""
     settings = parse("smtp", config, SmtpConfig)
     if (settings.username is None) != (settings.password is None):
         raise ValueError("smtp provider config: give both username and password, or neither")
@@ -65,7 +70,7 @@ def from_config(config: dict[str, Any]) -> SmtpAdapter:
         raise ValueError("smtp provider config: max_connections must be between 1 and 100")
     if settings.timeout <= 0:
         raise ValueError("smtp provider config: timeout must be positive")
-    return SmtpAdapter(settings)
+    return settings
 
 
 class _Envelope(msgspec.Struct, frozen=True):

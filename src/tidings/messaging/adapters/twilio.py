@@ -39,13 +39,19 @@ class TwilioConfig(msgspec.Struct, forbid_unknown_fields=True):
     verify: bool | str = True
 
 
-def from_config(config: dict[str, Any]) -> TwilioAdapter:
+def check(config: dict[str, Any]) -> TwilioConfig:
+    """The config's settings; ValueError naming what is wrong."""
     settings = parse("twilio", config, TwilioConfig)
     if not settings.account_sid or not settings.auth_token:
         raise ValueError("twilio provider config: account_sid and auth_token must not be empty")
     if settings.timeout <= 0:
         raise ValueError("twilio provider config: timeout must be positive")
-    return TwilioAdapter(settings)
+    http.check_base_url("twilio", settings.base_url)
+    return settings
+
+
+def from_config(config: dict[str, Any]) -> TwilioAdapter:
+    return TwilioAdapter(check(config))
 
 
 class TwilioAdapter:
