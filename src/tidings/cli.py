@@ -344,7 +344,8 @@ def rejections_list(data_dir: str, database_url: str | None, workspace_id: int, 
 def apply_file(
     data_dir: str, database_url: str | None, path: str, dry_run: bool, workspace_id: int | None
 ) -> None:
-    """Create or update the segments a YAML file declares, matched by name."""
+    """Create or update what a YAML file declares: segments, transactional messages,
+    snippets, sender identities, layouts and providers (matched by name)."""
     import yaml  # type: ignore[import-untyped]  # PyYAML ships no annotations
 
     from tidings.errors import ApiError
