@@ -167,16 +167,22 @@ def test_pixel_click_and_one_click_unsubscribe(api, tx, query):
     assert got == ["opened", "clicked", "unsubscribed"]
 
 
+def _forged(url: str) -> str:
+    """The URL with its signature's last two characters changed (a genuine signature
+    ends in "AA" once in 256 tokens, so always writing "AA" was flaky)."""
+    return url[:-2] + ("BA" if url.endswith("AA") else "AA")
+
+
 def test_forged_or_foreign_tokens_are_404s(api, other_api, tx):
     ws = api.creds.workspace_id
     delivery_id = deliver(tx, ws, "f")
     html = '<a href="https://shop.example.com/">x</a>'
     rewritten, unsubscribe = tx(tracking.prepare_email, ws, delivery_id, html, api.server.url, True)
     click = re.search(r'href="([^"]+)"', rewritten).group(1)
-    assert api.http.get(click[:-2] + "AA").status_code == 404
+    assert api.http.get(_forged(click)).status_code == 404
     assert api.http.get(click.replace("/t/c/", "/t/o/")).status_code == 404
     assert api.http.get(api.server.url + "/t/c/1.e30.AAAA").status_code == 404
-    assert api.http.post(unsubscribe[:-2] + "AA").status_code == 404
+    assert api.http.post(_forged(unsubscribe)).status_code == 404
     assert api.http.get(unsubscribe.replace("/t/u/", "/t/u/x")).status_code == 404
 
 
