@@ -31,7 +31,7 @@ import functools
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from liquid import BoundTemplate, Environment, RenderContext, ast
 from liquid.builtin.tags.for_tag import ForNode, ForTag
@@ -41,6 +41,9 @@ from liquid.output import LimitedStringIO
 from liquid.tag import Tag
 from liquid.token import TOKEN_TAG, Token
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from tidings.people.store import Person
 
 from tidings.errors import ApiError
 from tidings.messaging import liquid_filters
@@ -67,14 +70,17 @@ class Context:
 def context_for(
     conn: Connection,
     workspace_id: int,
-    person_pk: int | None,
+    person_pk: int | Person | None,
     message_data: dict[str, Any],
     *,
     event: dict[str, Any] | None = None,
     unsubscribe_url: str | None = None,
     view_in_browser_url: str | None = None,
 ) -> Context:
-    """What a send's templates may use, read in the caller's transaction."""
+    """What a send's templates may use, read in the caller's transaction.
+
+    `person_pk` may be the person's row itself, which saves reading it again.
+    """
     from tidings.messaging import render_data  # reads the stores; keeps this module pure
 
     return Context(

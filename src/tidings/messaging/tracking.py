@@ -132,10 +132,19 @@ def _unb64(text: str) -> bytes:
 
 
 def unsubscribe_url(
-    conn: Connection, workspace_id: int, delivery_id: str, base_url: str, now: int = 0
+    conn: Connection,
+    workspace_id: int,
+    delivery_id: str,
+    base_url: str,
+    now: int = 0,
+    *,
+    key: bytes | None = None,
 ) -> str:
-    """The delivery's unsubscribe link: GET shows a confirm page, POST is RFC 8058 one-click."""
-    key = secret(conn, workspace_id, now)
+    """The delivery's unsubscribe link: GET shows a confirm page, POST is RFC 8058 one-click.
+
+    `key` is the workspace's secret when the caller has already read it.
+    """
+    key = key or secret(conn, workspace_id, now)
     return f"{base_url.rstrip('/')}/t/u/{sign(key, Link(workspace_id, 'u', delivery_id))}"
 
 
@@ -147,6 +156,8 @@ def prepare_email(
     base_url: str,
     tracked: bool,
     now: int = 0,
+    *,
+    key: bytes | None = None,
 ) -> tuple[str | None, str]:
     """(HTML to send, one-click unsubscribe URL) for a delivery.
 
@@ -154,11 +165,12 @@ def prepare_email(
     (numbered in document order, which is the `link_id` webhooks report) and
     an open pixel is appended before `</body>`. Links to `mailto:`, `tel:`,
     `#anchors` and this server's own `/t/` links (the unsubscribe link) are
-    left alone. Pure apart from reading, or making once, the workspace secret.
+    left alone. Pure apart from reading, or making once, the workspace secret
+    (not even that when `key` is given).
     """
     base = base_url.rstrip("/")
-    key = secret(conn, workspace_id, now)
-    unsubscribe = unsubscribe_url(conn, workspace_id, delivery_id, base, now)
+    key = key or secret(conn, workspace_id, now)
+    unsubscribe = unsubscribe_url(conn, workspace_id, delivery_id, base, now, key=key)
     if html is None or not tracked:
         return html, unsubscribe
     counter = iter(range(1, 1_000_000))

@@ -27,8 +27,9 @@ from email.utils import formataddr, parseaddr
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
+from tidings.db import raw
 from tidings.db.schema import attributes, deliveries, devices
 from tidings.errors import bad_request
 from tidings.messaging import compose, render, tracking
@@ -68,25 +69,19 @@ def send_transactional(
     if request.push is not None and request.push.custom_device is not None:
         people_devices.upsert(conn, person, request.push.custom_device, now)
     template = _template(conn, workspace_id, request, now)
-    rendered = _render(conn, workspace_id, person, request, template, delivery_id, base_url, now)
+    key = tracking.secret(conn, workspace_id, now) if request.channel == "email" else b""
+    links = _Links(base_url, _default(request.tracked, template.tracked), key)
+    rendered = _render(conn, person, request, template, delivery_id, links)
     _check_sender(conn, workspace_id, rendered)
-    tracked = _default(request.tracked, template.tracked)
-    message, options = _message(
-        conn, person, request, rendered, delivery_id, (base_url, tracked), now
-    )
+    message, options = _message(conn, person, request, rendered, delivery_id, links)
     options.update(
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
         retain=request.retain,
     )
     state = "draft" if request.queue_draft else "queued"
     due = request.send_at or now
-    _insert(conn, workspace_id, person.pk, request, delivery_id, message, options, state, due, now)
-    if template.id is not None:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(transactional_message_id=template.id, content_id=template.content_id)
-        )
+    row = _Row(person.pk, template.id, template.content_id, state, due, now)
+    _insert(conn, workspace_id, request, delivery_id, message, options, row)
     if state == "draft":
         record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
     return _answer(delivery_id, request, now)
@@ -138,22 +133,32 @@ def _default(value: bool | None, template_default: bool) -> bool:
     return template_default if value is None else value
 
 
+@dataclass(frozen=True)
+class _Links:
+    """How an email's links are made: this server's URL, tracked or not, the secret."""
+
+    base_url: str
+    tracked: bool
+    key: bytes  # the workspace's tracking secret (b"" for other channels)
+
+
 def _render(
     conn: Connection,
-    workspace_id: int,
     person: Person,
     request: SendRequest,
     template: _Template,
     delivery_id: str,
-    base_url: str,
-    now: int,
+    links: _Links,
 ) -> dict[str, str | None]:
     fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
     unsubscribe = None
+    workspace_id = person.workspace_id
     if request.channel == "email":
-        unsubscribe = tracking.unsubscribe_url(conn, workspace_id, delivery_id, base_url, now)
+        unsubscribe = tracking.unsubscribe_url(
+            conn, workspace_id, delivery_id, links.base_url, key=links.key
+        )
     context = render.context_for(
-        conn, workspace_id, person.pk, request.message_data, unsubscribe_url=unsubscribe
+        conn, workspace_id, person, request.message_data, unsubscribe_url=unsubscribe
     )
     return render.render_fields(fields, context, template_name=template.name)
 
@@ -164,16 +169,20 @@ def _message(
     request: SendRequest,
     rendered: dict[str, str | None],
     delivery_id: str,
-    links: tuple[str, bool],
-    now: int,
+    links: _Links,
 ) -> tuple[Outbound, dict[str, Any]]:
     options: dict[str, Any] = {}
     if request.channel == "email":
-        base_url, tracked = links
         html, unsubscribe = tracking.prepare_email(
-            conn, person.workspace_id, delivery_id, rendered.get("body"), base_url, tracked, now
+            conn,
+            person.workspace_id,
+            delivery_id,
+            rendered.get("body"),
+            links.base_url,
+            links.tracked,
+            key=links.key,
         )
-        options["tracked"] = tracked
+        options["tracked"] = links.tracked
         if request.fake_bcc:
             options["fake_bcc"] = True
         return compose.email(delivery_id, request, rendered, html, unsubscribe), options
@@ -241,44 +250,64 @@ def _recipient(message: Outbound | None, request: SendRequest) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class _Row:
+    """The delivery row's columns that are not the message's."""
+
+    person_pk: int | None
+    template_id: int | None
+    content_id: int | None
+    state: str
+    due: int
+    now: int
+
+
+_INSERT_COLUMNS = (
+    "id, workspace_id, person_id, channel, recipient, created_at, source, state, subject,"
+    " payload, options, due_at, expires_at, attempts, updated_at,"
+    " transactional_message_id, content_id"
+)
+_INSERT = f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES ({{0}})"
+
+
 def _insert(
     conn: Connection,
     workspace_id: int,
-    person_pk: int | None,
     request: SendRequest,
     delivery_id: str,
     message: Outbound | None,
     options: dict[str, Any],
-    state: str,
-    due: int,
-    now: int,
+    row: _Row,
 ) -> None:
-    conn.execute(
-        insert(deliveries).values(
-            id=delivery_id,
-            workspace_id=workspace_id,
-            person_id=person_pk,
-            channel=request.channel,
-            recipient=_recipient(message, request)[:255],
-            created_at=now,
-            source="transactional",
-            state=state,
-            subject=message.subject if isinstance(message, Email) else None,
-            payload=encode(message).decode() if message is not None else None,
-            options=_encode_json(options).decode(),
-            due_at=due if state == "queued" else None,
-            expires_at=due + RETRY_FOR,
-            attempts=0,
-            updated_at=now,
-        )
+    """One INSERT on the driver (`db/raw.py`): this runs for every send."""
+    values = (
+        delivery_id,
+        workspace_id,
+        row.person_pk,
+        request.channel,
+        _recipient(message, request)[:255],
+        row.now,
+        "transactional",
+        row.state,
+        message.subject if isinstance(message, Email) else None,
+        encode(message).decode() if message is not None else None,
+        _encode_json(options).decode(),
+        row.due if row.state == "queued" else None,
+        row.due + RETRY_FOR,
+        0,
+        row.now,
+        row.template_id,
+        row.content_id,
     )
+    raw.select_in(conn, _INSERT, [], values)
 
 
 def _suppressed_at_once(
     conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
 ) -> dict[str, Any]:
     options = {"retain": request.retain}
-    _insert(conn, workspace_id, None, request, delivery_id, None, options, "suppressed", now, now)
+    row = _Row(None, None, None, "suppressed", now, now)
+    _insert(conn, workspace_id, request, delivery_id, None, options, row)
     reason = "the person is suppressed"
     conn.execute(
         deliveries.update()
