@@ -1,0 +1,73 @@
+"""In-process profile of `transactional.send_transactional` (the accept side, no HTTP):
+500 sends of bench/messaging.py's template, one commit each; prints µs per send and
+the cProfile top 30.
+
+    .venv/bin/python bench/profile_send.py
+"""
+
+import cProfile
+import json
+import os
+import pstats
+import random
+import sys
+import time
+
+sys.path.insert(0, "bench")
+import messaging as mb
+
+from tidings.db.engine import open_database
+from tidings.db.migrate import upgrade
+from tidings.messaging import send_request, transactional
+from tidings.people import service
+from tidings.people.identifiers import classify
+from tidings.workspaces import apply as ap
+from tidings.workspaces.service import create_workspace
+
+path = "/tmp/prof_send.sqlite3"
+for suffix in ("", "-wal", "-shm"):
+    if os.path.exists(path + suffix):
+        os.remove(path + suffix)
+db = open_database("sqlite:///" + path)
+upgrade(db)
+now = int(time.time())
+with db.writer.begin() as c:
+    ws = create_workspace(c, "p", now).workspace_id
+    doc = ap.parse(json.loads(mb.workspace_file(2525)))
+    ap.apply_plan(c, ws, ap.plan(doc, ap.current(c, ws)), now)
+    for n in range(1000):
+        service.identify(
+            c,
+            ws,
+            classify(f"p{n}"),
+            service.parse_identify(
+                {"email": f"p{n}@example.test", "first_name": "Ada", "plan": "pro"}, now
+            ),
+            now,
+        )
+rng = random.Random(1)
+bodies = []
+for n in range(2000):
+    raw = mb.send_request(n, rng)
+    bodies.append(json.loads(raw.split(b"\r\n\r\n", 1)[1]))
+
+
+def run(k):
+    for body in bodies[:k]:
+        spec = send_request.parse("email", body, now)
+        with db.writer.begin() as c:
+            transactional.send_transactional(
+                c, ws, spec, transactional.new_delivery_id(), "http://127.0.0.1:8080", now
+            )
+
+
+run(50)
+t = time.perf_counter()
+run(500)
+el = time.perf_counter() - t
+print(f"{el / 500 * 1e6:.0f} us per send incl. one commit each")
+pr = cProfile.Profile()
+pr.enable()
+run(500)
+pr.disable()
+pstats.Stats(pr).sort_stats("cumulative").print_stats(30)
