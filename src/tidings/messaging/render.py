@@ -182,6 +182,11 @@ class _Scope(Mapping[str, object]):
     def __len__(self) -> int:
         return len(set(self._fixed) | set(self._collections))
 
+    def __bool__(self) -> bool:
+        # Liquid tests `globals or {}` for every template; never empty, and asking
+        # `len` would read the workspace's collection names for nothing.
+        return True
+
 
 class _Snippets(Mapping[str, str]):
     """Snippet values rendered as Liquid on first use, against the same variables."""

@@ -204,11 +204,11 @@ def _check_sender(conn: Connection, workspace_id: int, rendered: dict[str, str |
     sender = rendered.get("from")
     if not sender or "@" not in sender:
         return  # compose refuses a missing sender; SMS senders are phone numbers
-    identity = senders.sender_identity_for(conn, workspace_id, sender)
-    if identity is None:
+    name = senders.sender_name_for(conn, workspace_id, sender)
+    if name is None:
         raise bad_request(f"from {sender!r} is not a sender identity of this workspace", "from")
-    if not parseaddr(sender)[0] and identity.get("name"):
-        rendered["from"] = formataddr((identity["name"], parseaddr(sender)[1]))
+    if not parseaddr(sender)[0] and name:
+        rendered["from"] = formataddr((name, parseaddr(sender)[1]))
 
 
 def _phone(conn: Connection, person: Person) -> str | None:

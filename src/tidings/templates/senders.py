@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from tidings import paging
+from tidings.db import raw
 from tidings.db.schema import sender_identities as senders
 from tidings.errors import ApiError, bad_request, not_found
 
@@ -126,12 +127,34 @@ def sender_identity_for(conn: Connection, workspace_id: int, address: str) -> di
     row = _by_email(conn, workspace_id, email.lower()) if "@" in email else None
     if row is not None:
         return sender_json(row)
-    configured = conn.execute(
-        select(exists().where(senders.c.workspace_id == workspace_id))
-    ).scalar()
-    if configured or "@" not in email:
+    if "@" not in email or _configured(conn, workspace_id):
         return None
     return {"id": None, "email": email.lower(), "name": shown}
+
+
+def sender_name_for(conn: Connection, workspace_id: int, address: str) -> str | None:
+    """The display name of the identity a `from` may use ("" for none); None when it
+    may not use any. `sender_identity_for` in one driver statement, for every send."""
+    shown, email = parseaddr(address)
+    if "@" not in email:
+        return None
+    found = raw.select_in(conn, _NAME_FOR, [workspace_id, email.lower(), workspace_id], [])
+    name, configured = found[0]
+    if name is not None:
+        return str(name)
+    return None if configured else shown
+
+
+_NAME_FOR = (
+    "SELECT (SELECT name FROM sender_identities WHERE workspace_id = {0} AND email = {1}),"
+    " EXISTS (SELECT 1 FROM sender_identities WHERE workspace_id = {2})"
+)
+
+
+def _configured(conn: Connection, workspace_id: int) -> bool:
+    return bool(
+        conn.execute(select(exists().where(senders.c.workspace_id == workspace_id))).scalar()
+    )
 
 
 def _by_email(conn: Connection, workspace_id: int, email: str) -> Any:
