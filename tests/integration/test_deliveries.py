@@ -20,11 +20,17 @@ from tidings.errors import ApiError
 from tidings.messaging import outbound, outbox, queue, send_request
 from tidings.messaging.outbound import Permanent, Sent, Transient
 from tidings.messaging.queue import Backoff
-from tidings.messaging.transactional import new_delivery_id, send_transactional
+from tidings.messaging.transactional import (
+    new_delivery_id,
+    prepare_send,
+    send_prepared,
+    send_transactional,
+)
 from tidings.messaging.worker import DeliveryWorker
 from tidings.paging import PageRequest
 from tidings.people import devices as people_devices
 from tidings.people import service as people
+from tidings.people import store
 from tidings.people.identifiers import Identifier
 from tidings.templates import layouts, messages, senders
 from tidings.templates.definitions import Definition
@@ -196,6 +202,59 @@ def test_to_may_be_liquid_and_counts_after_rendering(tx, query, ws, clock):
     )
     answer = accept(tx, clock, ws, email_body(to="{{ customer.email }}"))
     assert delivery(query, answer["delivery_id"]).recipient == "u1@example.com"
+
+
+def prepared_send(query, clock, ws: int, body: dict[str, Any]) -> tuple[Any, ...]:
+    """What the HTTP path does first: compose the send in a read transaction."""
+    now = int(clock.now())
+    request = send_request.parse("email", body, now)
+    args = (ws, request, new_delivery_id(), BASE, now)
+    return args, query(prepare_send, *args)
+
+
+def test_a_prepared_send_renders_as_of_its_read_and_the_writer_only_inserts(tx, query, ws, clock):
+    ann = people.parse_identify({"first_name": "Ann"}, 0)
+    tx(people.identify, ws, Identifier("id", "u1"), ann, 0)
+    accept(tx, clock, ws, email_body())  # makes the workspace's tracking secret
+    args, prepared = prepared_send(query, clock, ws, email_body())
+    assert prepared is not None
+    bob = people.parse_identify({"first_name": "Bob"}, 1)
+    tx(people.identify, ws, Identifier("id", "u1"), bob, 1)  # commits between the two
+    answer = tx(send_prepared, *args, prepared)
+    assert answer["delivery_id"] == args[2]
+    row = delivery(query, args[2])
+    assert (row.state, row.subject) == ("queued", "Hello Ann")
+
+
+def test_a_prepared_send_takes_the_whole_path_when_its_person_changed(tx, query, ws, clock):
+    tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
+    accept(tx, clock, ws, email_body())
+    args, prepared = prepared_send(query, clock, ws, email_body())
+    tx(people.suppress, ws, Identifier("id", "u1"), 0)
+    answer = tx(send_prepared, *args, prepared)
+    row = delivery(query, answer["delivery_id"])
+    assert (row.state, row.failure_message) == ("suppressed", "the person is suppressed")
+
+    tx(people.unsuppress, ws, Identifier("id", "u1"))
+    tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
+    args, prepared = prepared_send(query, clock, ws, email_body())
+    assert prepared is not None
+    tx(people.delete_person, ws, Identifier("id", "u1"))
+    answer = tx(send_prepared, *args, prepared)
+    row = delivery(query, answer["delivery_id"])
+    again = query(store.find, ws, Identifier("id", "u1"))
+    assert (row.state, row.person_id) == ("queued", again.pk)
+    assert again.cio_id != prepared.person.cio_id  # made again: the writer's own send
+
+
+def test_a_send_that_cannot_be_prepared_is_answered_by_the_writer(tx, query, ws, clock):
+    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
+    assert prepared is None  # a person to create
+    assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
+    args, prepared = prepared_send(query, clock, ws, email_body(subject="{% if %}"))
+    assert prepared is None  # a template error: the writer answers it
+    with pytest.raises(ApiError, match="subject"):
+        tx(send_prepared, *args, prepared)
 
 
 def test_an_unknown_cio_id_is_a_400_and_a_suppressed_identifier_is_suppressed_at_once(

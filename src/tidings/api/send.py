@@ -1,9 +1,10 @@
 """Transactional sends (`POST /v1/send/{channel}`, App API) and the outbox (our extension).
 
-A send is parsed (pure), then accepted in one write: the delivery row (and,
-with an `Idempotency-Key`, the key and its answer) commit together before
-`{"delivery_id", "queued_at"}` is answered. The delivery worker sends it
-afterwards.
+A send is parsed (pure), composed in a read transaction where it can be
+(`transactional.prepare_send`: rendering stays off the writer thread), then
+accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
+key and its answer) commit together before `{"delivery_id", "queued_at"}` is
+answered. The delivery worker sends it afterwards.
 
 `GET /v1/outbox?limit=&start=&delivery_id=` lists what the capture adapter
 stored for the workspace, newest first: for tests and demos, not a
@@ -31,15 +32,16 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         async def send(request: Request) -> Response:
             now = app.now()
             spec = send_request.parse(route, request.json_object(), now)
-            return await idempotency.keyed(
-                app,
-                request,
-                transactional.send_transactional,
+            args = (
                 request.workspace.id,
                 spec,
                 transactional.new_delivery_id(),
                 app.public_url(request),
                 now,
+            )
+            prepared = await app.read(transactional.prepare_send, *args)
+            return await idempotency.keyed(
+                app, request, transactional.send_prepared, *args, prepared
             )
 
         return send

@@ -1,5 +1,10 @@
 """`send_transactional`: accept one transactional send and queue its delivery.
 
+(The HTTP path splits it in two: `prepare_send` composes an email in a read
+transaction, `send_prepared` only re-checks the person and inserts, in the
+writer; see `prepare_send` for what that changes, which is nothing a client
+can tell apart from a send racing a concurrent change.)
+
 One transaction: find (or create) the person, upsert a push `custom_device`,
 resolve the template, render every field through Liquid (a template error is
 the request's 400, never a failed delivery later), build the outbound
@@ -31,7 +36,7 @@ from sqlalchemy import Connection, select
 
 from tidings.db import raw
 from tidings.db.schema import attributes, deliveries, devices
-from tidings.errors import bad_request
+from tidings.errors import ApiError, bad_request
 from tidings.messaging import compose, render, tracking
 from tidings.messaging.metrics import record_metric
 from tidings.messaging.outbound import Email, Outbound, Push, Sms, encode
@@ -68,11 +73,91 @@ def send_transactional(
         return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
     if request.push is not None and request.push.custom_device is not None:
         people_devices.upsert(conn, person, request.push.custom_device, now)
-    template = _template(conn, workspace_id, request, now)
+    template = _template(conn, workspace_id, request, now, auto_create=request.auto_create)
     key = tracking.secret(conn, workspace_id, now) if request.channel == "email" else b""
+    prepared = _compose(conn, person, request, template, delivery_id, (base_url, key), now)
+    return _write(conn, workspace_id, request, delivery_id, prepared)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A send composed ahead of its write: the delivery row, less its commit."""
+
+    person: Person
+    message: Outbound
+    options: dict[str, Any]
+    row: _Row
+
+
+def prepare_send(
+    conn: Connection,
+    workspace_id: int,
+    request: SendRequest,
+    delivery_id: str,
+    base_url: str,
+    now: int,
+) -> Prepared | None:
+    """Compose an email send in a READ transaction, so the writer only inserts it.
+
+    Everything that takes time (template, snippets, attributes, rendering,
+    tracked links, the sender check) happens here, outside the single writer
+    thread. None when the send must take the whole path in the writer: not an
+    email, a person to create or suppressed, a template to auto-create, no
+    tracking secret yet, or any error (the writer then runs the send again and
+    answers the same 400, or replays an idempotent answer first).
+
+    What the writer re-checks (`send_prepared`): that the identifier still
+    names the same person and is not suppressed. What it does not: a template,
+    snippet, attribute or sender identity changed by a write that committed
+    after this read began and before the delivery's. Such a write was
+    concurrent with the send, and the send renders as of this read: a client
+    that had its change answered before it sent sees it used.
+    """
+    if request.channel != "email":
+        return None
+    person = store.find(conn, workspace_id, request.identifier)
+    key = tracking.read_secret(conn, workspace_id)
+    if person is None or key is None:
+        return None
+    try:
+        template = _template(conn, workspace_id, request, now, auto_create=False)
+        return _compose(conn, person, request, template, delivery_id, (base_url, key), now)
+    except ApiError:
+        return None
+
+
+def send_prepared(
+    conn: Connection,
+    workspace_id: int,
+    request: SendRequest,
+    delivery_id: str,
+    base_url: str,
+    now: int,
+    prepared: Prepared | None,
+) -> dict[str, Any]:
+    """The write of a send `prepare_send` composed; the whole send when it could not
+    (None) or when the identifier no longer names that person unsuppressed."""
+    if prepared is None or not store.names_person(
+        conn, workspace_id, request.identifier, prepared.person
+    ):
+        return send_transactional(conn, workspace_id, request, delivery_id, base_url, now)
+    return _write(conn, workspace_id, request, delivery_id, prepared)
+
+
+def _compose(
+    conn: Connection,
+    person: Person,
+    request: SendRequest,
+    template: _Template,
+    delivery_id: str,
+    link_base: tuple[str, bytes],
+    now: int,
+) -> Prepared:
+    """The rendered message and the delivery row; reads, never writes."""
+    base_url, key = link_base
     links = _Links(base_url, _default(request.tracked, template.tracked), key)
     rendered = _render(conn, person, request, template, delivery_id, links)
-    _check_sender(conn, workspace_id, rendered)
+    _check_sender(conn, person.workspace_id, rendered)
     message, options = _message(conn, person, request, rendered, delivery_id, links)
     options.update(
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
@@ -81,10 +166,16 @@ def send_transactional(
     state = "draft" if request.queue_draft else "queued"
     due = request.send_at or now
     row = _Row(person.pk, template.id, template.content_id, state, due, now)
-    _insert(conn, workspace_id, request, delivery_id, message, options, row)
-    if state == "draft":
-        record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
-    return _answer(delivery_id, request, now)
+    return Prepared(person, message, options, row)
+
+
+def _write(
+    conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, sent: Prepared
+) -> dict[str, Any]:
+    _insert(conn, workspace_id, request, delivery_id, sent.message, sent.options, sent.row)
+    if sent.row.state == "draft":
+        record_metric(conn, workspace_id, delivery_id, "drafted", sent.row.now, {})
+    return _answer(delivery_id, request, sent.row.now)
 
 
 @dataclass(frozen=True)
@@ -99,7 +190,9 @@ class _Template:
     tracked: bool = True
 
 
-def _template(conn: Connection, workspace_id: int, request: SendRequest, now: int) -> _Template:
+def _template(
+    conn: Connection, workspace_id: int, request: SendRequest, now: int, *, auto_create: bool
+) -> _Template:
     """The named template's content in the send's language (or the default), layout applied."""
     if request.template is None:
         return _Template("inline message", {})
@@ -108,7 +201,7 @@ def _template(conn: Connection, workspace_id: int, request: SendRequest, now: in
         workspace_id,
         request.template,
         request.channel,
-        auto_create=request.auto_create,
+        auto_create=auto_create,
         now=now,
     )
     content_id, fields = messages.content_fields(conn, found, request.language)

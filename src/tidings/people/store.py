@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tidings.db import raw
 from tidings.db.schema import attributes, people, suppressions
 from tidings.people.attributes import render, restore
 from tidings.people.identifiers import Identifier
@@ -57,6 +58,21 @@ def find(conn: Connection, workspace_id: int, ident: Identifier) -> Person | Non
         _PERSON.where(people.c.workspace_id == workspace_id, _COLUMNS[ident.kind] == ident.key)
     ).first()
     return Person(*row) if row is not None else None
+
+
+_NAMES_PERSON = (
+    "SELECT 1 FROM people WHERE id = {0} AND cio_id = {1} AND workspace_id = {2} AND %s = {3}"
+    " AND NOT EXISTS (SELECT 1 FROM suppressions"
+    " WHERE workspace_id = {4} AND kind = {5} AND value = {6})"
+)
+
+
+def names_person(conn: Connection, workspace_id: int, ident: Identifier, person: Person) -> bool:
+    """Whether `ident` is unsuppressed and still names `person` (the same row, not one
+    made again since): that `find_or_create` would answer them, in one driver statement."""
+    column = {"id": "customer_id", "email": "email", "cio_id": "cio_id"}[ident.kind]
+    params = [person.pk, person.cio_id, workspace_id, ident.key, workspace_id, ident.kind]
+    return bool(raw.select_in(conn, _NAMES_PERSON % column, [*params, ident.key], []))
 
 
 def find_many(conn: Connection, workspace_id: int, kind: str, keys: list[str]) -> list[Person]:
