@@ -197,3 +197,48 @@ def test_attachment_content_type(filename: str, given: str, expected: str) -> No
 )
 def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+LONG = "word " * 30
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        email(),
+        email(html=None, text="Just text\r\nwith = signs and trailing space \n."),
+        email(text="Given text", preheader="Your receipt & more"),
+        email(unsubscribe_url="https://t.example/t/u/" + "x" * 150),
+        email(subject=LONG, to=[f"N{n} <n{n}@example.com>" for n in range(15)]),
+        email(cc=['"Doe, J." <j@example.com>'], reply_to="Help <help@example.com>"),
+        email(headers={"Subject": "Replaced", "X-Campaign": "spring", "Reply-To": "r@e.com"}),
+        email(html="<p>Café " + "é" * 200 + "</p>\n" + "<p>" + "y" * 300 + "</p>"),
+        email(from_="shop@example.com", to=["a.b+c@example.com"]),
+        email(message_id="", subject=""),
+    ],
+)
+def test_the_common_shape_reads_as_the_email_package_would_write_it(given: Email) -> None:
+    assert mime._plain(given)
+    fast = mime.build("d9", given, date=WHEN)
+    general = parse(mime._general_build("d9", given, None, WHEN))
+    msg = parse(fast)
+    assert max(len(line) for line in fast.split(b"\r\n")) <= 998
+    assert b"\n" not in fast.replace(b"\r\n", b"")
+    assert sorted(msg.keys()) == sorted(general.keys())
+    # How the parts are encoded may differ; what they decode to may not.
+    names = [n for n in general if n.lower() not in ("content-type", "content-transfer-encoding")]
+    for name in names:
+        assert msg.get_all(name) == general.get_all(name), name
+    assert structure(msg) == structure(general)
+    for ours, theirs in zip(msg.walk(), general.walk(), strict=True):
+        if not ours.is_multipart():
+            # (the email package's base64 keeps CRLF inside; receivers read it as LF)
+            assert ours.get_content() == theirs.get_content().replace("\r\n", "\n")
+
+
+def test_attachments_amp_and_encoded_headers_take_the_email_package() -> None:
+    assert not mime._plain(email(amp="<html amp></html>"))
+    assert not mime._plain(email(subject="Ça va"))
+    assert not mime._plain(email(subject="=?utf-8?q?x?="))
+    assert not mime._plain(email(to=["zoë@example.com"]))
+    assert not mime._plain(email(from_="shop@bücher.example"))
