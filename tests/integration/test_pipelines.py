@@ -426,3 +426,49 @@ def test_the_bulk_path_stores_what_one_by_one_does(tx, query, workspace, other_w
     assert (
         len([row for row in query(stored, bulk_ws) if row[2] in ("event", "page", "screen")]) == 4
     )
+
+
+def test_queued_requests_store_what_one_request_after_another_does(
+    tx, query, workspace, other_workspace
+):
+    """`ingest_queued` (the requests sharing a commit) against `ingest` per request."""
+    requests = [
+        [
+            {"type": "track", "userId": "u1", "event": "e1", "messageId": "m1"},
+            {"type": "page", "anonymousId": "a1", "name": "p", "messageId": "m2"},
+        ],
+        [
+            {"type": "track", "userId": "u1", "event": "e2", "messageId": "m1"},  # a repeat
+            {"type": "screen", "userId": "u2", "name": "s"},
+        ],
+    ]
+    parsed = [[parse.parse_message(raw, NOW) for raw in raws] for raws in requests]
+    refused = rejections.rejected(ApiError(400, "nope", code="invalid_request"), {"type": "x"})
+    parsed[1].append(refused)
+    queued_ws, single_ws = workspace.workspace_id, other_workspace.workspace_id
+    assert all(ingest.only_plain_events(items) for items in parsed)
+    tx(ingest.ingest_queued, [(queued_ws, items, NOW) for items in parsed])
+    for items in parsed:
+        tx(ingest.ingest, single_ws, items, NOW, False)
+
+    def stored(conn, ws):
+        rows = conn.execute(
+            select(people.c.customer_id, events.c.anonymous_id, events.c.name, events.c.data)
+            .select_from(events.outerjoin(people, people.c.id == events.c.person_id))
+            .where(events.c.workspace_id == ws)
+        )
+        return sorted((tuple(row) for row in rows), key=repr)
+
+    assert query(stored, queued_ws) == query(stored, single_ws)
+    assert [row[2] for row in query(stored, queued_ws)].count("e2") == 0
+    page = paging.PageRequest(10)
+    assert len(query(rejections.recent, queued_ws, page)["rejections"]) == 1
+
+
+def test_only_plain_events_are_queued():
+    track = parse.parse_message({"type": "track", "userId": "u", "event": "e"}, NOW)
+    identify = parse.parse_message({"type": "identify", "userId": "u"}, NOW)
+    deleted = parse.parse_message({"type": "track", "userId": "u", "event": "User Deleted"}, NOW)
+    assert ingest.only_plain_events([track])
+    assert not ingest.only_plain_events([track, identify])
+    assert not ingest.only_plain_events([deleted])

@@ -11,7 +11,7 @@ from tidings.objects.store import ObjectRef
 from tidings.people import devices, read, store
 from tidings.people import relationships as rel
 from tidings.people.identifiers import Identifier
-from tidings.track.apply import apply_batch, run_operation
+from tidings.track.apply import apply_batch, apply_queued, only_events, run_operation
 from tidings.track.parse import parse_batch, parse_operation
 
 NOW = 1_700_000_000
@@ -387,3 +387,33 @@ def test_people_created_by_a_run_of_events_match_one_by_one_creation(tx, query, 
 
     assert renamed(trace(one)[:3]) == renamed(trace(two)[:3])
     assert (two.email, two.created_at) == ("two@x.io", NOW)
+
+
+def test_queued_event_batches_store_what_one_batch_after_another_does(
+    tx, query, workspace, other_workspace
+):
+    """`apply_queued` (the batches sharing a commit) against `apply_batch` per batch."""
+
+    def event(who, name, id_=None):
+        op = {"type": "person", "identifiers": {"id": who}, "action": "event", "name": name}
+        return {**op, "id": id_} if id_ else op
+
+    batches = [
+        [event("new-1", "a", "evt-1"), event("new-2", "b")],
+        [event("new-1", "c", "evt-1"), event("new-2", "d"), {"type": "person"}],  # a repeat, a 400
+    ]
+    parsed = [parse_batch({"batch": ops}, NOW) for ops in batches]
+    assert all(only_events(items) for items in parsed)
+    queued_ws, single_ws = workspace.workspace_id, other_workspace.workspace_id
+    tx(apply_queued, [(queued_ws, items, NOW) for items in parsed])
+    for items in parsed:
+        tx(apply_batch, single_ws, items, NOW)
+
+    def stored(conn, ws):
+        rows = conn.execute(
+            select(events.c.type, events.c.name, events.c.data).where(events.c.workspace_id == ws)
+        )
+        return sorted((tuple(row) for row in rows), key=repr)
+
+    assert query(stored, queued_ws) == query(stored, single_ws)
+    assert [row[1] for row in query(stored, queued_ws) if row[0] == "event"] == ["a", "b", "d"]
