@@ -53,11 +53,17 @@ _PERSON = select(
 )
 
 
+_FIND = (
+    "SELECT id, workspace_id, cio_id, customer_id, email, created_at"
+    " FROM people WHERE workspace_id = {0} AND %s = {1}"
+)
+
+
 def find(conn: Connection, workspace_id: int, ident: Identifier) -> Person | None:
-    row = conn.execute(
-        _PERSON.where(people.c.workspace_id == workspace_id, _COLUMNS[ident.kind] == ident.key)
-    ).first()
-    return Person(*row) if row is not None else None
+    """The person `ident` names (on the driver: nearly every write starts here)."""
+    template = _FIND % _COLUMNS[ident.kind].name
+    rows = raw.select_in(conn, template, [workspace_id, ident.key], [])
+    return Person(*rows[0]) if rows else None
 
 
 _NAMES_PERSON = (

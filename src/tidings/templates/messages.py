@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from tidings.db import raw
 from tidings.db.schema import transactional_contents as contents
 from tidings.db.schema import transactional_messages as messages
 from tidings.errors import ApiError, bad_request, not_found
@@ -76,16 +77,18 @@ def resolve(
     return template
 
 
+_CONTENTS = (
+    "SELECT id, language, fields FROM transactional_contents"
+    " WHERE message_id = {0} AND language IN ({1})"
+)
+
+
 def content_fields(
     conn: Connection, template: Template, language: str | None
 ) -> tuple[int | None, dict[str, str]]:
     """(content id, fields) for `language`, or the default language's."""
     wanted = [""] if not language else [language.lower(), ""]
-    rows = conn.execute(
-        select(contents.c.id, contents.c.language, contents.c.fields).where(
-            contents.c.message_id == template.id, contents.c.language.in_(wanted)
-        )
-    ).all()
+    rows = raw.select_in(conn, _CONTENTS, [template.id], wanted)
     for lang in wanted:
         for cid, row_lang, fields in rows:
             if row_lang == lang:
@@ -96,35 +99,51 @@ def content_fields(
 # --- storage -------------------------------------------------------------------
 
 
+# `Template`'s fields, in order.
+_TEMPLATE_COLUMNS = [
+    "id",
+    "workspace_id",
+    "name",
+    "trigger_name",
+    "channel",
+    "description",
+    "send_to_unsubscribed",
+    "tracked",
+    "created_at",
+    "updated_at",
+]
+# On the driver: every transactional send looks its template up.
+_MESSAGE = (
+    f"SELECT {', '.join(_TEMPLATE_COLUMNS)}"
+    " FROM transactional_messages WHERE workspace_id = {0} AND %s = {1}"
+)
+
+
 def find(conn: Connection, workspace_id: int, message_id: int) -> Template | None:
-    row = conn.execute(
-        select(messages).where(messages.c.workspace_id == workspace_id, messages.c.id == message_id)
-    ).first()
-    return _template(row) if row is not None else None
+    rows = raw.select_in(conn, _MESSAGE % "id", [workspace_id, message_id], [])
+    return _template(rows[0]) if rows else None
 
 
 def by_trigger(conn: Connection, workspace_id: int, trigger_name: str) -> Template | None:
-    row = conn.execute(
-        select(messages).where(
-            messages.c.workspace_id == workspace_id,
-            messages.c.trigger_name == trigger_name.strip().lower(),
-        )
-    ).first()
-    return _template(row) if row is not None else None
+    key = trigger_name.strip().lower()
+    rows = raw.select_in(conn, _MESSAGE % "trigger_name", [workspace_id, key], [])
+    return _template(rows[0]) if rows else None
 
 
 def _template(row: Any) -> Template:
+    (id_, workspace_id, name, trigger_name, channel, description, *rest) = row
+    send_to_unsubscribed, tracked, created_at, updated_at = rest
     return Template(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        name=row.name,
-        trigger_name=row.trigger_name,
-        channel=row.channel,
-        description=row.description,
-        send_to_unsubscribed=bool(row.send_to_unsubscribed),
-        tracked=bool(row.tracked),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=id_,
+        workspace_id=workspace_id,
+        name=name,
+        trigger_name=trigger_name,
+        channel=channel,
+        description=description,
+        send_to_unsubscribed=bool(send_to_unsubscribed),
+        tracked=bool(tracked),
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
@@ -244,8 +263,9 @@ def message_json(template: Template) -> dict[str, Any]:
 
 
 def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
+    columns = [messages.c[name] for name in _TEMPLATE_COLUMNS]
     rows = conn.execute(
-        select(messages).where(messages.c.workspace_id == workspace_id).order_by(messages.c.id)
+        select(*columns).where(messages.c.workspace_id == workspace_id).order_by(messages.c.id)
     )
     return [message_json(_template(row)) for row in rows]
 
