@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tidings.db import raw
 from tidings.db.schema import (
     blocked_addresses,
     deliveries,
     delivery_metrics,
     people,
-    reporting_webhooks,
     webhook_posts,
 )
 from tidings.messaging.webhooks import EVENTS
@@ -185,18 +185,22 @@ def _person(conn: Connection, person_id: int | None) -> dict[str, Any]:
     }
 
 
-def _webhooks(conn: Connection, workspace_id: int) -> list[Any]:
-    rows = conn.execute(
-        select(
-            reporting_webhooks.c.id,
-            reporting_webhooks.c.events,
-            reporting_webhooks.c.full_resolution,
-            reporting_webhooks.c.with_content,
-        ).where(
-            reporting_webhooks.c.workspace_id == workspace_id, reporting_webhooks.c.disabled == 0
-        )
-    )
-    return list(rows)
+class _Hook(NamedTuple):
+    id: int
+    events: str
+    full_resolution: int
+    with_content: int
+
+
+_WEBHOOKS = (
+    "SELECT id, events, full_resolution, with_content FROM reporting_webhooks"
+    " WHERE workspace_id = {0} AND disabled = 0"
+)
+
+
+def _webhooks(conn: Connection, workspace_id: int) -> list[_Hook]:
+    """The workspace's enabled webhooks (on the driver: asked for every metric)."""
+    return [_Hook(*row) for row in raw.select_in(conn, _WEBHOOKS, [workspace_id], [])]
 
 
 def _subscribed(hook: Any, object_type: str, metric: str) -> bool:

@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
-from tidings.db.schema import deliveries, delivery_metrics
+from tidings.db import raw
+from tidings.db.schema import deliveries
 from tidings.errors import ApiError, bad_request
 from tidings.events.timestamps import unix_seconds
 from tidings.messaging import fanout
@@ -72,6 +73,12 @@ def _timestamp(value: Any, now: int, problems: list[str]) -> int:
     return seconds
 
 
+# On the driver: every delivery's outcome records one.
+_INSERT_METRIC = (
+    "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES ({0})"
+)
+
+
 def record_metric(
     conn: Connection,
     workspace_id: int,
@@ -90,15 +97,8 @@ def record_metric(
     stamps those posts (the webhook retry window starts there); callers
     without a clock at hand leave it out and get the wall clock.
     """
-    conn.execute(
-        insert(delivery_metrics).values(
-            workspace_id=workspace_id,
-            delivery_id=delivery_id,
-            metric=metric,
-            timestamp=timestamp,
-            data=_encode(extra).decode(),
-        )
-    )
+    row = (workspace_id, delivery_id, metric, timestamp, _encode(extra).decode())
+    raw.select_in(conn, _INSERT_METRIC, [], row)
     stamp = int(time.time()) if now is None else now
     fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
 

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, and_, select, update
 
+from tidings.db import raw
 from tidings.db.schema import deliveries
 from tidings.messaging.metrics import record_metric
 
@@ -123,14 +124,17 @@ def _held(claimed: Claimed) -> Any:
 
 
 def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool:
+    """Set the final state while the claim holds (one driver statement: every delivery)."""
     if not claimed.option("retain", True):
         values["payload"] = None
-    changed = conn.execute(
-        update(deliveries)
-        .where(_held(claimed))
-        .values(lease_until=None, due_at=None, updated_at=now, **values)
-    ).rowcount
-    return changed == 1
+    values.update(lease_until=None, due_at=None, updated_at=now)
+    names = sorted(values)
+    sets = ", ".join(f"{name} = {{{i}}}" for i, name in enumerate(names))
+    n = len(names)
+    held = f"id = {{{n}}} AND state = 'sending' AND attempts = {{{n + 1}}}"
+    sql = f"UPDATE deliveries SET {sets} WHERE {held} RETURNING id"
+    params = [values[name] for name in names] + [claimed.id, claimed.attempt]
+    return len(raw.select_in(conn, sql, params, [])) == 1
 
 
 def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str | None) -> bool:
