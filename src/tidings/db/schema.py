@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
@@ -100,7 +101,16 @@ events = Table(
     # One person-keyed index only: each one costs a random page write per
     # inserted event (docs/benchmarks.md). The person implies the workspace.
     Index(None, "person_id", "name", "timestamp"),
-    Index(None, "workspace_id", "anonymous_id", "timestamp"),
+    # Only rows of anonymous visitors: every lookup asks for one anonymous id,
+    # and identified events (most of them) then cost no entry here.
+    Index(
+        None,
+        "workspace_id",
+        "anonymous_id",
+        "timestamp",
+        sqlite_where=text("anonymous_id IS NOT NULL"),
+        postgresql_where=text("anonymous_id IS NOT NULL"),
+    ),
     # For the rows that crossed a segment's time window (segments/windows.py).
     # Live events arrive in time order, so this one grows at its right edge.
     Index(None, "workspace_id", "timestamp"),
