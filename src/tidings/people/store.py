@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.db import raw
-from tidings.db.schema import attributes, people, suppressions
+from tidings.db.schema import attributes, people
 from tidings.people.attributes import render, restore
 from tidings.people.identifiers import Identifier
 
@@ -235,14 +235,12 @@ def _write(conn: Connection, pk: int, inserts: list, updates: list, removals: li
 
 
 def is_suppressed(conn: Connection, workspace_id: int, idents: list[Identifier]) -> bool:
+    """Whether any id or email of `idents` is suppressed (on the driver: most writes ask)."""
     keyed = [(i.kind, i.key) for i in idents if i.kind in ("id", "email")]
     if not keyed:
         return False
-    clauses = [(suppressions.c.kind == k) & (suppressions.c.value == v) for k, v in keyed]
-
-    row = conn.execute(
-        select(suppressions.c.kind).where(
-            suppressions.c.workspace_id == workspace_id, or_(*clauses)
-        )
-    ).first()
-    return row is not None
+    pairs = " OR ".join(
+        f"(kind = {{{2 * n + 1}}} AND value = {{{2 * n + 2}}})" for n in range(len(keyed))
+    )
+    sql = f"SELECT 1 FROM suppressions WHERE workspace_id = {{0}} AND ({pairs}) LIMIT 1"
+    return bool(raw.select_in(conn, sql, [workspace_id, *(x for pair in keyed for x in pair)], []))
