@@ -82,7 +82,7 @@ def main() -> None:
     while worker.run_once():
         pass
     pr.disable()
-    pstats.Stats(pr).sort_stats("cumulative").print_stats(35)
+    pstats.Stats(pr).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(35)
 
 
 if __name__ == "__main__":
