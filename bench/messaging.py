@@ -312,6 +312,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
     parser.add_argument("--emails", type=int, default=5000, help="delivered phase sends (5000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument(
+        "--worker-process",
+        action="store_true",
+        help="run the background workers as `tidings worker` beside "
+        "`tidings serve --no-background-workers` instead of inside the server",
+    )
     return parser.parse_args(argv)
 
 
@@ -339,8 +345,17 @@ def main(argv: list[str] | None = None) -> int:
         bare.stop()
 
     sink = Sink()
-    server = harness.Server("tidings", tmp)
+    serve_args = ("--no-background-workers",) if args.worker_process else ()
+    server = harness.Server("tidings", tmp, serve_args)
     server.start()
+    worker = None
+    if args.worker_process:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tidings", "worker", "--data-dir", str(server.dir / "data")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=harness.ROOT,
+        )
     try:
         spec = server.dir / "workspace.yaml"
         spec.write_text(workspace_file(sink.port))
@@ -380,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
             "per_s": len(arrivals) / (arrivals[-1] - started) if arrivals else 0.0,
         }
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
         server.stop()
 
     print("messaging: baseline delivered (aiosmtplib straight to the sink)", flush=True)

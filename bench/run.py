@@ -179,8 +179,9 @@ def auth_header(kind: str = "track") -> str:
 class Server:
     """One server process on a free port, with its own temporary data dir."""
 
-    def __init__(self, kind: str, workdir: Path) -> None:
+    def __init__(self, kind: str, workdir: Path, serve_args: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.serve_args = serve_args  # extra `tidings serve` flags
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
         self.log_path = self.dir / "server.log"
@@ -219,6 +220,7 @@ class Server:
                 cwd=ROOT,
             )
             cmd = [py, "-m", "tidings", "serve", "--data-dir", data, "--port", str(self.port)]
+            cmd += self.serve_args
             if self.kind == "nowrite":
                 cmd = [py, str(HERE / "nowrite.py"), "--data-dir", data, "--port", str(self.port)]
         else:
