@@ -32,6 +32,7 @@ from typing import Any
 from tidings.errors import bad_request
 from tidings.events import service as events
 from tidings.imports.reading import FileRejected
+from tidings.numbers import is_digits
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier, of_type
 
@@ -72,7 +73,7 @@ def _person(spec: Spec, values: dict[str, Any], now: int) -> tuple[Identifier, A
     body = values
     if spec.format == "csv":
         body = {k: v for k, v in values.items() if v != ""}
-        if isinstance(body.get("_timestamp"), str) and body["_timestamp"].strip().isdigit():
+        if isinstance(body.get("_timestamp"), str) and is_digits(body["_timestamp"].strip()):
             body["_timestamp"] = int(body["_timestamp"])
     ident = _identifier(spec, body)
     return ident, people.parse_identify(body, now)
@@ -109,7 +110,7 @@ def _iso_seconds(value: Any) -> Any:
 
     What is neither ISO 8601 nor unix seconds is left for Track's parser to refuse.
     """
-    if not isinstance(value, str) or value.strip().isdigit():
+    if not isinstance(value, str) or is_digits(value.strip()):
         return value
     try:
         moment = datetime.fromisoformat(value.strip())

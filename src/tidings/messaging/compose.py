@@ -8,21 +8,37 @@ recipient, too many recipients). The email's Message-ID is fixed here,
 
 from __future__ import annotations
 
+import re
 from email.utils import formataddr, getaddresses, parseaddr
 from typing import Any
 
 import msgspec
 
 from tidings.errors import bad_request
-from tidings.messaging.outbound import Email, InApp, Push, Sms
+from tidings.messaging.outbound import Attachment, Email, InApp, Push, Sms
 from tidings.messaging.send_request import PushTarget, SendRequest
 
 MAX_RECIPIENTS = 15
 
 
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+def _one_line(value: str, field: str) -> str:
+    """A header value as given; a line break in it is a 400 (it would start a new header)."""
+    if "\r" in value or "\n" in value:
+        raise bad_request(f"{field} cannot contain a line break", field)
+    return value
+
+
+def _checked_attachment(attachment: Attachment) -> Attachment:
+    _one_line(attachment.filename, "attachments")
+    return attachment
+
+
 def addresses(rendered: dict[str, str | None], name: str) -> list[str]:
     """A comma-separated recipient field as a list of `Name <address>` / `address`."""
-    text = rendered.get(name) or ""
+    text = _one_line(rendered.get(name) or "", name)
     found = []
     for display, address in getaddresses([text]):
         if not address and not display:
@@ -47,7 +63,7 @@ def email(
         raise bad_request("to is required", "to")
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
         raise bad_request(f"at most {MAX_RECIPIENTS} recipients across to, cc and bcc", "to")
-    sender = (rendered.get("from") or "").strip()
+    sender = _one_line(rendered.get("from") or "", "from").strip()
     if "@" not in parseaddr(sender)[1]:
         raise bad_request("from is required: a sender address (the template has none)", "from")
     domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower() or "tidings.invalid"
@@ -57,14 +73,18 @@ def email(
         to=to,
         cc=cc,
         bcc=bcc,
-        reply_to=rendered.get("reply_to") or None,
-        subject=rendered.get("subject") or "",
+        reply_to=_one_line(rendered.get("reply_to") or "", "reply_to") or None,
+        # A rendered attribute may hold a line break: in a header it would start
+        # a new header (injection), so the subject keeps it as a space.
+        subject=_LINE_BREAKS.sub(" ", rendered.get("subject") or ""),
         preheader=rendered.get("preheader") or None,
         html=html,
         text=rendered.get("body_plain") or None,
         amp=rendered.get("body_amp") or None,
-        headers=dict(request.headers),
-        attachments=list(request.attachments),
+        headers={
+            _one_line(k, "headers"): _one_line(v, "headers") for k, v in request.headers.items()
+        },
+        attachments=[_checked_attachment(a) for a in request.attachments],
         unsubscribe_url=unsubscribe_url,
     )
 

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from tidings.db.schema import deliveries, delivery_metrics, people
 from tidings.errors import bad_request, not_found
+from tidings.numbers import is_digits
 from tidings.paging import parse_limit
 from tidings.people import read as people_read
 
@@ -86,8 +87,8 @@ def _int(query: dict[str, str], name: str) -> int | None:
     raw = query.get(name, "")
     if raw == "":
         return None
-    if not raw.lstrip("-").isdigit() or len(raw) > 19:
-        raise bad_request(f"{name} must be an integer", name)
+    if not is_digits(raw.removeprefix("-")) or len(raw) > 13:
+        raise bad_request(f"{name} must be an integer of at most 12 digits", name)
     return int(raw)
 
 
@@ -240,7 +241,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, created, delivery_id = raw.split(":", 2)
-        if prefix != "m1" or not created.isdigit():
+        if prefix != "m1" or not is_digits(created):
             raise ValueError(raw)
         return int(created), delivery_id
     except (binascii.Error, UnicodeDecodeError, ValueError):

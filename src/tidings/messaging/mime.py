@@ -234,7 +234,11 @@ def _plain(email: Email) -> bool:
     texts = [email.from_, *email.to, *email.cc, email.reply_to or "", email.subject]
     texts += [email.unsubscribe_url or "", *(f"{k}: {v}" for k, v in email.headers.items())]
     return all(
-        t.isascii() and len(t) <= _MAX_PLAIN_HEADER and "=?" not in t and "\r" not in t
+        t.isascii()
+        and len(t) <= _MAX_PLAIN_HEADER
+        and "=?" not in t
+        and "\r" not in t
+        and "\n" not in t
         for t in texts
     ) and not needs_smtputf8(email)
 

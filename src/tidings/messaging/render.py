@@ -139,9 +139,22 @@ def _error(template_name: str, field_name: str, err: LiquidError) -> ApiError:
     )
 
 
-@functools.lru_cache(maxsize=1024)
+CACHED_SOURCE_CHARS = 16_384  # longer sources are parsed each time, never kept
+
+
 def _parse(source: str) -> BoundTemplate:
-    """Parsed templates are immutable, so one parse serves every send of a template."""
+    """Parsed templates are immutable, so one parse serves every send of a template.
+
+    Only short sources are cached: 1,024 sources of up to 512,000 characters
+    (inline bodies vary per request) could hold a gigabyte.
+    """
+    if len(source) > CACHED_SOURCE_CHARS:
+        return _ENV.from_string(source)
+    return _parse_cached(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(source: str) -> BoundTemplate:
     return _ENV.from_string(source)
 
 

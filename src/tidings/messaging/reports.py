@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from tidings.db.schema import deliveries, delivery_metrics, transactional_messages
 from tidings.errors import bad_request, not_found
+from tidings.numbers import is_digits, parse_id
 
 PERIODS = {"hours": (24, 24), "days": (45, 45), "weeks": (12, 12), "months": (12, 121)}
 SERIES = [
@@ -47,7 +48,7 @@ def parse_window(query: dict[str, str]) -> tuple[str, int]:
         raise bad_request("period must be one of hours, days, weeks, months", "period")
     default, maximum = PERIODS[period]
     raw = query.get("steps", "")
-    if raw and not raw.isdigit():
+    if raw and not is_digits(raw):
         raise bad_request("steps must be a non-negative integer", "steps")
     steps = default if raw == "" else int(raw[:6])
     steps = maximum if steps == 0 else min(max(steps, 2), maximum)
@@ -83,7 +84,7 @@ def transactional_metrics(
 
 
 def _message_id(conn: Connection, workspace_id: int, raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 9:
+    if parse_id(raw) is None:
         raise not_found("transactional message not found")
     found = conn.execute(
         select(transactional_messages.c.id).where(

@@ -20,6 +20,12 @@ _HIDDEN = frozenset({"script", "style", "head", "title"})
 
 
 def html_to_text(html: str) -> str:
+    # After the last `>` there is no complete tag, only text. HTMLParser would
+    # rescan that tail to its end for every `<` in it (quadratic on `<a <a ...`):
+    # hand it the tail with its `<` escaped instead.
+    end = html.rfind(">") + 1
+    if "<" in html[end:]:
+        html = html[:end] + html[end:].replace("<", "&lt;")
     parser = _Text()
     parser.feed(html)
     parser.close()

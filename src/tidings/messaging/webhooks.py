@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 
+from tidings import numbers
 from tidings.db.schema import reporting_webhooks, webhook_posts
 from tidings.errors import bad_request, not_found
 from tidings.fetch import FetchFailed, parse_url
@@ -97,9 +98,10 @@ def _name(value: Any) -> str:
 
 
 def parse_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 9:
+    webhook_id = numbers.parse_id(raw)
+    if webhook_id is None:
         raise not_found("reporting webhook not found")
-    return int(raw)
+    return webhook_id
 
 
 def create(conn: Connection, workspace_id: int, values: dict[str, Any], now: int) -> dict[str, Any]:

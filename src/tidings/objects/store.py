@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import objects
 from tidings.errors import bad_request
+from tidings.numbers import is_digits
 from tidings.people.attributes import check_attributes, is_removal, render
 
 _encode = msgspec.json.Encoder().encode
@@ -48,7 +49,7 @@ def parse_ref(identifiers: Any, field: str = "identifiers") -> ObjectRef:
             "object identifiers need object_type_id and object_id, or cio_object_id", field
         )
     type_id, object_id = str(type_id), str(object_id)
-    if not type_id.isdigit() or int(type_id) < 1:
+    if not is_digits(type_id) or int(type_id) < 1:
         raise bad_request(
             "object_type_id must be an integer of at least 1, as a string",
             f"{field}.object_type_id",

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, insert
 
 from tidings.db.schema import captured_messages
 from tidings.messaging import mime
-from tidings.messaging.outbound import Email, InApp, Outbound, Outcome, Push, Sent, Sms
+from tidings.messaging.outbound import Email, InApp, Outbound, Outcome, Permanent, Push, Sent, Sms
 
 Write = Callable[..., Any]
 
@@ -35,7 +35,10 @@ class CaptureAdapter:
         self._clock = clock
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
-        row = _row(self._workspace_id, self._channel, delivery_id, message)
+        try:
+            row = _row(self._workspace_id, self._channel, delivery_id, message)
+        except ValueError as exc:  # a message MIME cannot express: retrying cannot help
+            return Permanent(f"the message cannot be built: {exc}")
         row["created_at"] = int(self._clock.now())
         captured_id = await asyncio.to_thread(self._write, _store, row)
         return Sent(provider_message_id=f"capture-{captured_id}")
