@@ -209,3 +209,27 @@ def test_bad_config_is_refused(config: dict[str, Any], message: str) -> None:
 )
 def test_provider_message_id(reply: str, expected: str | None) -> None:
     assert smtp.provider_message_id(reply) == expected
+
+
+async def test_a_send_cancelled_mid_exchange_closes_its_session(
+    server: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery worker cancels a send that outlives its timeout: the session it was
+    using is closed, not returned to the pool in an unknown state nor leaked."""
+    a = adapter(server)
+    assert await a.send("d1", email(1)) == Sent("FAKE1")  # one pooled session
+    [session] = a._idle
+    started = asyncio.Event()
+
+    async def hangs(session: Any, envelope: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()  # a server that stopped answering mid-exchange
+
+    monkeypatch.setattr(smtp, "_transaction", hangs)
+    task = asyncio.create_task(a.send("d2", email(2)))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert a._idle == [] and not session.is_connected
+    await a.close()

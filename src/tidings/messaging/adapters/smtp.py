@@ -128,6 +128,11 @@ class SmtpAdapter:
             except (aiosmtplib.SMTPException, OSError) as exc:
                 await _quit(session)
                 return Transient(f"smtp failed: {_describe(exc)}")
+            except BaseException:
+                # Cancelled mid-exchange (the worker's send timeout): the session is
+                # in an unknown state, so close it rather than keep or leak it.
+                session.close()
+                raise
             self._release(session)
             return outcome
 
