@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -46,11 +45,14 @@ from tidings.messaging import compose, outbound, queue, suppression
 from tidings.messaging.outbound import Email, Outbound, Outcome, Permanent, Push, Sent, Transient
 from tidings.messaging.providers import Adapters, Factory, Services
 from tidings.messaging.queue import Backoff, Claimed
+from tidings.ops.loop import BackgroundThread
 
 log = logging.getLogger("tidings.deliveries")
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundThread):
+    thread_name = "tidings-deliveries"
+
     def __init__(
         self,
         db: Database,
@@ -64,33 +66,18 @@ class DeliveryWorker:
         backoff: Backoff | None = None,
         provider_ttl: float = 30.0,
     ) -> None:
+        super().__init__(poll_interval)
         self.db = db
         self.clock = clock
         self._write_fn = write or self._own_transaction
         self._factories = factories
         self._concurrency = concurrency
         self._lease = lease
-        self._poll = poll_interval
         self._backoff = backoff or Backoff()
         self._provider_ttl = provider_ttl
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="tidings-deliveries", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Stop claiming; sends in flight finish and are recorded (safe from a signal handler)."""
-        self._stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
+    # After request_stop it stops claiming; sends in flight finish and are recorded.
 
     def run(self) -> None:
         asyncio.run(self._main())
