@@ -112,8 +112,11 @@ events = Table(
         postgresql_where=text("anonymous_id IS NOT NULL"),
     ),
     # For the rows that crossed a segment's time window (segments/windows.py).
-    # Live events arrive in time order, so this one grows at its right edge.
-    Index(None, "workspace_id", "timestamp"),
+    # Live events arrive in time order, so this one grows at its right edge. No
+    # workspace_id in front: SQLite without statistics then took
+    # (workspace_id, timestamp) for "this person's events" lookups, scanning the
+    # workspace's whole log per person; on timestamp alone no equality can pick it.
+    Index(None, "timestamp"),
 )
 
 event_dedup = Table(

@@ -1,0 +1,57 @@
+"""SQLite picks the person index for one person's events, statistics or not.
+
+A store that was never ANALYZEd plans from guesses. Migration 0007's
+`(workspace_id, timestamp)` index looked as good as the person index to those
+guesses, and every per-person event lookup (real-time segment refreshes,
+activity feeds) scanned the workspace's whole log instead: a server fell
+behind at 1,000 events/s. These plans are checked on a fresh store.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tidings.db.engine import open_database
+from tidings.db.migrate import upgrade
+from tidings.db.schema import people
+from tidings.segments import compile
+from tidings.segments.conditions import parse
+
+PERSON_INDEX = "ix_events_person_id_name_timestamp"
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    db = open_database(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.sqlite3'}")
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+def plan(db, sql: str) -> str:
+    with db.reader.connect() as conn:
+        return " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"event": {"name": "purchase"}},
+        {"event": {"name": "purchase", "count": {"gte": 2}, "within_last": {"days": 30}}},
+        {"event": {"name": "purchase", "between": [1, 2]}},
+    ],
+)
+def test_a_persons_events_are_read_through_the_person_index(fresh, condition):
+    clause = compile.where_clause(parse(condition), 1, 1_800_000_000)
+    query = select(people.c.id).where(people.c.id.in_([1, 2, 3]), clause)
+    sql = str(query.compile(compile_kwargs={"literal_binds": True}))
+    assert f"SEARCH events USING INDEX {PERSON_INDEX}" in plan(fresh, sql)
+
+
+def test_an_activity_feed_is_read_through_the_person_index(fresh):
+    sql = (
+        "SELECT id FROM events WHERE workspace_id = 1 AND person_id = 5"
+        " ORDER BY timestamp DESC, id DESC LIMIT 51"
+    )
+    assert f"SEARCH events USING INDEX {PERSON_INDEX}" in plan(fresh, sql)
