@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,15 +236,38 @@ def wait_for_mail(server: harness.Server, count: int, timeout: float) -> int:
 
 
 def sent_deliveries(server: harness.Server) -> int:
+    query = "SELECT count(*) FROM deliveries WHERE state = 'sent'"
+    if server.database_url:
+        import psycopg
+
+        url = server.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as pg:
+            return int(pg.execute(query).fetchone()[0])  # type: ignore[index]
     import sqlite3
 
     conn = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True, timeout=10)
     try:
-        return int(
-            conn.execute("SELECT count(*) FROM deliveries WHERE state = 'sent'").fetchone()[0]
-        )
+        return int(conn.execute(query).fetchone()[0])
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str | None) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for the run (dropped afterwards), or None for SQLite."""
+    if admin_url is None:
+        yield None
+        return
+    import psycopg
+
+    name = f"tidings_bench_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def direct_smtp(port: int, total: int, connections: int) -> float:
@@ -313,6 +338,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--emails", type=int, default=5000, help="delivered phase sends (5000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="run the server on a fresh PostgreSQL database made through this admin URL "
+        "(e.g. postgresql://postgres@127.0.0.1:5432/postgres) instead of SQLite",
+    )
+    parser.add_argument(
         "--worker-process",
         action="store_true",
         help="run the background workers as `tidings worker` beside "
@@ -346,12 +377,14 @@ def main(argv: list[str] | None = None) -> int:
 
     sink = Sink()
     serve_args = ("--no-background-workers",) if args.worker_process else ()
-    server = harness.Server("tidings", tmp, serve_args)
+    store = contextlib.ExitStack()
+    url = store.enter_context(postgres_database(args.postgres))
+    server = harness.Server("tidings", tmp, serve_args, database_url=url)
     server.start()
     worker = None
     if args.worker_process:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "tidings", "worker", "--data-dir", str(server.dir / "data")],
+            [sys.executable, "-m", "tidings", "worker", *server.store_args()],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=harness.ROOT,
@@ -367,8 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                 "apply",
                 "-f",
                 str(spec),
-                "--data-dir",
-                str(server.dir / "data"),
+                *server.store_args(),
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -399,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.terminate()
             worker.wait(timeout=60)
         server.stop()
+        store.close()
 
     print("messaging: baseline delivered (aiosmtplib straight to the sink)", flush=True)
     started = client.run_async(direct_smtp(sink.port, args.emails, 8))

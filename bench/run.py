@@ -179,13 +179,26 @@ def auth_header(kind: str = "track") -> str:
 class Server:
     """One server process on a free port, with its own temporary data dir."""
 
-    def __init__(self, kind: str, workdir: Path, serve_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        workdir: Path,
+        serve_args: tuple[str, ...] = (),
+        database_url: str | None = None,
+    ) -> None:
         self.kind = kind
         self.serve_args = serve_args  # extra `tidings serve` flags
+        self.database_url = database_url  # a store other than SQLite in the data dir
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
         self.log_path = self.dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def store_args(self) -> list[str]:
+        """The store flags for `tidings` commands on this server's store."""
+        if self.database_url:
+            return ["--database-url", self.database_url]
+        return ["--data-dir", str(self.dir / "data")]
 
     @property
     def db_path(self) -> Path:
@@ -195,6 +208,7 @@ class Server:
         py = sys.executable
         if self.kind in ("tidings", "nowrite"):
             data = str(self.dir / "data")
+            store = self.store_args()
             subprocess.run(
                 [
                     py,
@@ -202,8 +216,7 @@ class Server:
                     "tidings",
                     "workspace",
                     "create",
-                    "--data-dir",
-                    data,
+                    *store,
                     "--name",
                     "bench",
                     "--site-id",
@@ -219,7 +232,7 @@ class Server:
                 stdout=subprocess.DEVNULL,
                 cwd=ROOT,
             )
-            cmd = [py, "-m", "tidings", "serve", "--data-dir", data, "--port", str(self.port)]
+            cmd = [py, "-m", "tidings", "serve", *store, "--port", str(self.port)]
             cmd += self.serve_args
             if self.kind == "nowrite":
                 cmd = [py, str(HERE / "nowrite.py"), "--data-dir", data, "--port", str(self.port)]
