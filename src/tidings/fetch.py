@@ -253,20 +253,25 @@ def open_url(
     """
     deadline = time.monotonic() + timeout
     target = parse_url(url)
-    client = httpx.Client(
-        timeout=timeout,
-        trust_env=False,
-        follow_redirects=False,
-        verify=verify if verify is not None else True,
-        headers={"User-Agent": USER_AGENT},
-    )
-    with client:
+    with _client(timeout, verify) as client:
         final, response = _follow(client, target, allow)
         try:
             _check_response(str(final), response, max_bytes)
             yield Opened(str(final), response, max_bytes, deadline)
         finally:
             response.close()
+
+
+def _client(timeout: float, verify: ssl.SSLContext | None) -> httpx.Client:
+    """No environment proxies (they would reconnect by name) and no automatic redirects
+    (each one is re-checked by hand)."""
+    return httpx.Client(
+        timeout=timeout,
+        trust_env=False,
+        follow_redirects=False,
+        verify=verify if verify is not None else True,
+        headers={"User-Agent": USER_AGENT},
+    )
 
 
 def parse_url(url: str) -> httpx.URL:
@@ -319,14 +324,7 @@ def post(
     URLs and network errors (`permanent` as for `fetch`).
     """
     target = parse_url(url)
-    client = httpx.Client(
-        timeout=timeout,
-        trust_env=False,
-        follow_redirects=False,
-        verify=verify if verify is not None else True,
-        headers={"User-Agent": USER_AGENT},
-    )
-    with client:
+    with _client(timeout, verify) as client:
         response = _send(client, target, allow, "POST", body, headers)
         response.close()
         return response.status_code
