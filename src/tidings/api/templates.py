@@ -137,8 +137,8 @@ def _layouts(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
 
     async def put(request: Request) -> Response:
         name, body = layouts.parse(request.json_object(), request.params.get("name"))
-        await app.write(layouts.put, request.workspace.id, name, body, app.now())
-        return json_response({"layout": await app.read(layouts.get, request.workspace.id, name)})
+        saved = await app.write(layouts.save, request.workspace.id, name, body, app.now())
+        return json_response({"layout": saved})
 
     async def get(request: Request) -> Response:
         found = await app.read(layouts.get, request.workspace.id, request.params["name"])

@@ -57,6 +57,12 @@ def put(conn: Connection, workspace_id: int, name: str, body: str, now: int) -> 
     return "update"
 
 
+def save(conn: Connection, workspace_id: int, name: str, body: str, now: int) -> dict[str, Any]:
+    """`put`, answered with the layout as stored (one transaction for both)."""
+    put(conn, workspace_id, name, body, now)
+    return get(conn, workspace_id, name)
+
+
 def get(conn: Connection, workspace_id: int, name: str) -> dict[str, Any]:
     row = conn.execute(
         select(layouts).where(layouts.c.workspace_id == workspace_id, layouts.c.name == name)
