@@ -8,7 +8,10 @@ beyond a column's range fails inside the database rather than as a 400 or
 
 from __future__ import annotations
 
+from tidings.errors import not_found
+
 MAX_ID = 2**31 - 1  # INTEGER id columns (PostgreSQL's `integer`)
+MAX_BIGINT = 2**63 - 1  # BIGINT id columns
 
 
 def is_digits(text: str) -> bool:
@@ -16,9 +19,8 @@ def is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def parse_id(text: str) -> int | None:
-    """A positive id that fits an INTEGER column, or None."""
-    if not is_digits(text) or len(text) > 10:
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None
+def path_id(raw: str, what: str, maximum: int = MAX_ID) -> int:
+    """A `{..._id}` path value; anything that cannot be one is a 404 "<what> not found"."""
+    if not is_digits(raw) or int(raw) > maximum:
+        raise not_found(f"{what} not found")
+    return int(raw)

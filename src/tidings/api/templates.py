@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tidings.api.http import Request, Response, json_response, no_content
-from tidings.errors import not_found
-from tidings.numbers import parse_id
+from tidings.numbers import path_id
 from tidings.templates import definitions, layouts, messages, senders, snippets
 
 if TYPE_CHECKING:
@@ -57,10 +56,7 @@ def _transactional(router, app: Tidings) -> None:  # type: ignore[no-untyped-def
 
     async def update_content(request: Request) -> Response:
         raw = request.params["content_id"]
-        content_id = parse_id(raw)
-        if content_id is None:
-            raise not_found("transactional message content not found")
-        return await _update(request, ("id", content_id))
+        return await _update(request, ("id", path_id(raw, "transactional message content")))
 
     async def update_language(request: Request) -> Response:
         ref = ("language", definitions.parse_language(request.params["lang"]))

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 
+from tidings import numbers
 from tidings.collections.rows import EMPTY, Content, InvalidRows, content_of
 from tidings.db.schema import collections
 from tidings.errors import ApiError, bad_request, not_found
@@ -28,7 +29,6 @@ from tidings.jobs import queue
 JOB_KIND = "collection_fetch"
 MAX_NAME_CHARS = 255
 MAX_URL_CHARS = 2048
-_MAX_ID = 2**31 - 1
 
 # Every column but `data`: listings and metadata never load the rows.
 _META = [c for c in collections.c if c.name != "data"]
@@ -48,9 +48,7 @@ class Change:
 
 def parse_collection_id(raw: str) -> int:
     """A `{collection_id}` path value; anything that cannot be an id is a 404."""
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
-        raise not_found("collection not found")
-    return int(raw)
+    return numbers.path_id(raw, "collection")
 
 
 def parse_create(body: dict[str, Any]) -> Change:

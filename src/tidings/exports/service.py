@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, insert, select, update
 
-from tidings import files
+from tidings import files, numbers
 from tidings.db.schema import exports
 from tidings.errors import bad_request, not_found
 from tidings.exports.deliveries_csv import DeliveriesExport
@@ -38,7 +38,6 @@ from tidings.segments.conditions import parse
 
 JOB_KIND = "export"
 RETENTION = 7 * 86400
-_MAX_EXPORT_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,7 @@ def _extra_columns(value: Any) -> tuple[str, ...]:
 
 def parse_export_id(raw: str) -> int:
     """An `{export_id}` path value; anything that cannot be an export id is a 404."""
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_EXPORT_ID:
-        raise not_found("export not found")
-    return int(raw)
+    return numbers.path_id(raw, "export", numbers.MAX_BIGINT)
 
 
 def export_json(row: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, insert, select, update
 
-from tidings import fetch, files
+from tidings import fetch, files, numbers
 from tidings.db.schema import imports
 from tidings.errors import bad_request, not_found
 from tidings.imports.rows import FORMATS, IDENTIFIERS, PROCESS, Spec
@@ -138,9 +138,7 @@ def create_from_upload(
 
 
 def parse_import_id(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise not_found("import not found")
-    return int(raw)
+    return numbers.path_id(raw, "import", numbers.MAX_BIGINT)
 
 
 def get(conn: Connection, workspace_id: int, import_id: int) -> dict[str, Any]:

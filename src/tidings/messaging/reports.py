@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from tidings.db.schema import deliveries, delivery_metrics, transactional_messages
 from tidings.errors import bad_request, not_found
-from tidings.numbers import is_digits, parse_id
+from tidings.numbers import is_digits, path_id
 
 PERIODS = {"hours": (24, 24), "days": (45, 45), "weeks": (12, 12), "months": (12, 121)}
 SERIES = [
@@ -84,12 +84,11 @@ def transactional_metrics(
 
 
 def _message_id(conn: Connection, workspace_id: int, raw: str) -> int:
-    if parse_id(raw) is None:
-        raise not_found("transactional message not found")
+    message_id = path_id(raw, "transactional message")
     found = conn.execute(
         select(transactional_messages.c.id).where(
             transactional_messages.c.workspace_id == workspace_id,
-            transactional_messages.c.id == int(raw),
+            transactional_messages.c.id == message_id,
         )
     ).scalar()
     if found is None:

@@ -23,7 +23,7 @@ import msgspec
 from tidings.errors import bad_request
 from tidings.messaging import mime
 from tidings.messaging.outbound import Attachment
-from tidings.numbers import MAX_ID, is_digits, parse_id
+from tidings.numbers import MAX_ID, is_digits
 from tidings.people import devices
 from tidings.people.identifiers import Identifier, one_of
 
@@ -128,23 +128,20 @@ def _template_ref(value: Any) -> int | str | None:
         raise bad_request(
             "transactional_message_id must be an id or a trigger name", "transactional_message_id"
         )
-    if isinstance(value, int):
-        if not 0 < value <= MAX_ID:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
             raise bad_request(
-                f"transactional message {value} does not exist", "transactional_message_id"
+                "transactional_message_id cannot be empty", "transactional_message_id"
             )
-        return value
-    text = value.strip()
-    if not text:
-        raise bad_request("transactional_message_id cannot be empty", "transactional_message_id")
-    if is_digits(text):
-        number = parse_id(text)
-        if number is None:
-            raise bad_request(
-                f"transactional message {text} does not exist", "transactional_message_id"
-            )
-        return number
-    return text
+        if not is_digits(text):
+            return text  # a trigger name
+        value = int(text)
+    if not 0 < value <= MAX_ID:
+        raise bad_request(
+            f"transactional message {value} does not exist", "transactional_message_id"
+        )
+    return value
 
 
 def _identifier(value: Any) -> Identifier:

@@ -98,10 +98,7 @@ def _name(value: Any) -> str:
 
 
 def parse_id(raw: str) -> int:
-    webhook_id = numbers.parse_id(raw)
-    if webhook_id is None:
-        raise not_found("reporting webhook not found")
-    return webhook_id
+    return numbers.path_id(raw, "reporting webhook")
 
 
 def create(conn: Connection, workspace_id: int, values: dict[str, Any], now: int) -> dict[str, Any]:

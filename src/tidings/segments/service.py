@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, and_, delete, func, insert, select
 
-from tidings import paging
+from tidings import numbers, paging
 from tidings.db.schema import attributes, people, segment_members, segments
 from tidings.errors import ApiError, bad_request, not_found
 from tidings.people import store as people_store
@@ -23,14 +23,11 @@ MAX_NAME_CHARS = 255
 # Customer.io's documented default and maximum page size for membership.
 MEMBERSHIP_LIMIT = 1000
 MEMBERSHIP_MAX = 30000
-_MAX_SEGMENT_ID = 2**31 - 1
 
 
 def parse_segment_id(raw: str) -> int:
     """A `{segment_id}` path value; anything that cannot be a segment id is a 404."""
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_SEGMENT_ID:
-        raise not_found("segment not found")
-    return int(raw)
+    return numbers.path_id(raw, "segment")
 
 
 def segment_json(row: Any) -> dict[str, Any]:

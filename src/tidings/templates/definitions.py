@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tidings.errors import bad_request, not_found
+from tidings import numbers
+from tidings.errors import bad_request
 
 CHANNELS = ("email", "push", "sms", "whatsapp", "inbox", "in_app")
 # The fields a content may hold, per channel (all strings; Liquid when rendered).
@@ -33,7 +34,6 @@ FIELDS = {
 MAX_NAME_CHARS = 255
 MAX_LANGUAGE_CHARS = 16
 MAX_FIELD_CHARS = 512_000
-_MAX_ID = 2**31 - 1
 # Keys of a content as the API shows it, ignored when a content is written back.
 _SHOWN_KEYS = frozenset(
     ("id", "language", "type", "name", "message_id", "created_at", "updated_at")
@@ -57,9 +57,7 @@ class Definition:
 
 
 def parse_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
-        raise not_found("transactional message not found")
-    return int(raw)
+    return numbers.path_id(raw, "transactional message")
 
 
 def parse_definition(body: Any) -> Definition:

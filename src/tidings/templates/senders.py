@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
-from tidings import paging
+from tidings import numbers, paging
 from tidings.db import raw
 from tidings.db.schema import sender_identities as senders
 from tidings.errors import ApiError, bad_request, not_found
@@ -23,13 +23,10 @@ from tidings.errors import ApiError, bad_request, not_found
 MAX_NAME_CHARS = 255
 PAGE_DEFAULT = 50
 PAGE_MAX = 1000
-_MAX_ID = 2**31 - 1
 
 
 def parse_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
-        raise not_found("sender identity not found")
-    return int(raw)
+    return numbers.path_id(raw, "sender identity")
 
 
 def parse(body: Any) -> tuple[str, str]:
