@@ -1,8 +1,8 @@
 """SQLite picks the person index for one person's events, statistics or not.
 
-A store that was never ANALYZEd plans from guesses. Migration 0007's
-`(workspace_id, timestamp)` index looked as good as the person index to those
-guesses, and every per-person event lookup (real-time segment refreshes,
+A store that was never ANALYZEd plans from guesses. An index on
+`(workspace_id, timestamp)` (migration 0007's first version) looked as good
+as the person index to those guesses, and every per-person event lookup (real-time segment refreshes,
 activity feeds) scanned the workspace's whole log instead: a server fell
 behind at 1,000 events/s. These plans are checked on a fresh store.
 """
