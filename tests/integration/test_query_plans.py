@@ -2,9 +2,10 @@
 
 A store that was never ANALYZEd plans from guesses. An index on
 `(workspace_id, timestamp)` (migration 0007's first version) looked as good
-as the person index to those guesses, and every per-person event lookup (real-time segment refreshes,
-activity feeds) scanned the workspace's whole log instead: a server fell
-behind at 1,000 events/s. These plans are checked on a fresh store.
+as the person index to those guesses, and every per-person event lookup
+(real-time segment refreshes, activity feeds) scanned the workspace's whole
+log instead: a server fell behind at 1,000 events/s. These plans are checked
+on a fresh store.
 """
 
 from __future__ import annotations
