@@ -9,11 +9,14 @@ lock); readers use ordinary deferred transactions and never block the writer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 # Pages in the WAL before a commit also copies them into the database file
 # (SQLite's default is 1,000). A batch of ~800 events dirties ~900 pages, most
@@ -42,6 +45,16 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` in a read transaction of its own."""
+        with self.reader.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` in a write transaction of its own, committed on return."""
+        with self.writer.begin() as conn:
+            return fn(conn, *args)
 
     def dispose(self) -> None:
         self.writer.dispose()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
 
 from tidings.db.schema import jobs
 
@@ -68,18 +68,28 @@ def enqueue(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def claim(conn: Connection, kinds: Sequence[str], now: int, lease: int) -> Claimed | None:
-    """Take the next due job of one of `kinds` (queued, or running with an expired lease)."""
+def _next_due(kinds: Sequence[str], now: int) -> Select[tuple[int]]:
     due = or_(
         and_(jobs.c.state == "queued", jobs.c.run_at <= now),
         and_(jobs.c.state == "running", jobs.c.lease_until < now),
     )
-    query = (
+    return (
         select(jobs.c.id)
         .where(jobs.c.kind.in_(kinds), due)
         .order_by(jobs.c.run_at, jobs.c.id)
         .limit(1)
     )
+
+
+def due(conn: Connection, kinds: Sequence[str], now: int) -> bool:
+    """Whether `claim` would find a job: a cheap look from a reading connection,
+    so that an idle worker's poll takes no write transaction."""
+    return conn.execute(_next_due(kinds, now)).first() is not None
+
+
+def claim(conn: Connection, kinds: Sequence[str], now: int, lease: int) -> Claimed | None:
+    """Take the next due job of one of `kinds` (queued, or running with an expired lease)."""
+    query = _next_due(kinds, now)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     job_id = conn.execute(query).scalar()

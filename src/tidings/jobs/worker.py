@@ -107,7 +107,7 @@ class JobWorker(PassLoop):
         self._handlers = dict(handlers)
         # Each write in its own transaction, or through the server's writer
         # (on SQLite: one writing connection per process).
-        self.write: Write = write or self._own_transaction
+        self.write: Write = write or self.db.write
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         # Pruning what outlived its purpose (ops/housekeeping.py); None: never.
@@ -125,8 +125,8 @@ class JobWorker(PassLoop):
 
     def run_once(self) -> bool:
         """Claim and run one due job; False when none was due."""
-        if not self._handlers:
-            return False
+        if not self._handlers or not self.db.read(queue.due, sorted(self._handlers), self._now()):
+            return False  # nothing due: no write transaction for an idle poll
         job = self.write(queue.claim, sorted(self._handlers), self._now(), self.lease)
         if job is None:
             return False
@@ -164,10 +164,6 @@ class JobWorker(PassLoop):
 
     def _now(self) -> int:
         return int(self.clock.now())
-
-    def _own_transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with self.db.writer.begin() as conn:
-            return fn(conn, *args)
 
 
 def _give_up(conn: Connection, handler: Handler, job: Claimed, error: str, now: int) -> None:

@@ -78,7 +78,7 @@ class WebhookPoster(PassLoop):
         self.db = db
         self.clock = clock
         self.allow = allow
-        self.write: Write = write or self._own_transaction
+        self.write: Write = write or self.db.write
         self.lease = lease
         self.timeout = timeout
         self._backoff_base = backoff_base
@@ -87,6 +87,8 @@ class WebhookPoster(PassLoop):
 
     def run_once(self) -> bool:
         """Claim and attempt one post; False when none was due."""
+        if not self.db.read(webhook_queue.due, self._now()):
+            return False  # nothing due: no write transaction for an idle poll
         post = self.write(webhook_queue.claim, self._now(), self.lease)
         if post is None:
             return False
@@ -134,7 +136,3 @@ class WebhookPoster(PassLoop):
 
     def _now(self) -> int:
         return int(self.clock.now())
-
-    def _own_transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with self.db.writer.begin() as conn:
-            return fn(conn, *args)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, Select, and_, select, update
 
 from tidings.db import raw
 from tidings.db.schema import deliveries
@@ -73,14 +73,24 @@ _CLAIM_COLUMNS = (
 )
 
 
-def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
-    """Take up to `limit` due deliveries, oldest due first."""
-    query = (
+def due(conn: Connection, now: int) -> bool:
+    """Whether `claim` would find a delivery: a cheap look from a reading
+    connection, so that an idle worker's poll takes no write transaction."""
+    return conn.execute(_due(now, 1)).first() is not None
+
+
+def _due(now: int, limit: int) -> Select[tuple[int]]:
+    return (
         select(deliveries.c.id)
         .where(deliveries.c.state.in_(("queued", "sending")), deliveries.c.due_at <= now)
         .order_by(deliveries.c.due_at)
         .limit(limit)
     )
+
+
+def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
+    """Take up to `limit` due deliveries, oldest due first."""
+    query = _due(now, limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(conn.execute(query).scalars())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from tidings.db.schema import reporting_webhooks, webhook_posts
@@ -31,9 +31,14 @@ class ClaimedPost:
     created_at: int
 
 
-def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
-    """The next due post at the head of its webhook's queue, leased until `now + lease`."""
-    query = (
+def due(conn: Connection, now: int) -> bool:
+    """Whether `claim` would find a post: a cheap look from a reading connection,
+    so that an idle poster's poll takes no write transaction."""
+    return conn.execute(_next_due(now)).first() is not None
+
+
+def _next_due(now: int) -> Select[tuple[int]]:
+    return (
         select(webhook_posts.c.id)
         .where(
             webhook_posts.c.state == "queued",
@@ -48,6 +53,11 @@ def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
         .order_by(webhook_posts.c.due_at, webhook_posts.c.id)
         .limit(1)
     )
+
+
+def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
+    """The next due post at the head of its webhook's queue, leased until `now + lease`."""
+    query = _next_due(now)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=webhook_posts, skip_locked=True)
     post_id = conn.execute(query).scalar()

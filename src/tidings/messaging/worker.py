@@ -69,7 +69,7 @@ class DeliveryWorker(BackgroundThread):
         super().__init__(poll_interval)
         self.db = db
         self.clock = clock
-        self._write_fn = write or self._own_transaction
+        self._write_fn = write or self.db.write
         self._factories = factories
         self._concurrency = concurrency
         self._lease = lease
@@ -126,7 +126,7 @@ class DeliveryWorker(BackgroundThread):
 
     def _adapters(self) -> Adapters:
         services = Services(write=self._write_fn, clock=self.clock)
-        return Adapters(self._read, services, factories=self._factories, ttl=self._provider_ttl)
+        return Adapters(self.db.read, services, factories=self._factories, ttl=self._provider_ttl)
 
     # --- one delivery ------------------------------------------------------------
 
@@ -138,6 +138,8 @@ class DeliveryWorker(BackgroundThread):
             return []
 
     async def _claim(self, limit: int) -> list[Claimed]:
+        if not await self._read_async(queue.due, self._now()):
+            return []  # nothing due: no write transaction for an idle poll
         return await self._write(queue.claim, self._now(), self._lease, limit)  # type: ignore[no-any-return]
 
     async def _start(
@@ -237,15 +239,7 @@ class DeliveryWorker(BackgroundThread):
         return await asyncio.to_thread(self._write_fn, fn, *args)
 
     async def _read_async(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(self._read, fn, *args)
-
-    def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with self.db.reader.connect() as conn, conn.begin():
-            return fn(conn, *args)
-
-    def _own_transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with self.db.writer.begin() as conn:
-            return fn(conn, *args)
+        return await asyncio.to_thread(self.db.read, fn, *args)
 
     def _now(self) -> int:
         return int(self.clock.now())

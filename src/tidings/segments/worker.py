@@ -57,7 +57,7 @@ class SegmentWorker(PassLoop):
         self._batch = batch
         # How to run a write `fn(conn, *args)`: its own transaction by default, or
         # the server's group-commit writer (one writing connection per process).
-        self._write = write or self._own_transaction
+        self._write = write or self._db.write
         # Builds wait this long after a segment changed (dirty.BUILD_GRACE).
         self._grace = (
             build_grace if build_grace is not None else (0 if db.is_sqlite else dirty.BUILD_GRACE)
@@ -120,10 +120,6 @@ class SegmentWorker(PassLoop):
 
     def _now(self) -> int:
         return int(self._clock.now())
-
-    def _own_transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with self._db.writer.begin() as conn:
-            return fn(conn, *args)
 
 
 def _refresh_marked(conn: Connection, limit: int, now: int) -> int:
