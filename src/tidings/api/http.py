@@ -131,6 +131,9 @@ class Route:
     name: str
     auth: str  # track | app | cdp | none
     max_body: int | None = None  # bytes; None: the server's default limit
+    # Positions of the literal segments and of the `{param}` placeholders.
+    literals: tuple[tuple[int, str], ...] = ()
+    placeholders: tuple[tuple[int, str], ...] = ()
 
 
 class Router:
@@ -154,34 +157,43 @@ class Router:
         parts = tuple(pattern.split("/")[1:])
         if auth is None:
             auth = {"track_v2": "track", "ops": "none"}.get(surface, surface)
-        route = Route(method, parts, handler, surface, pattern, auth, max_body)
+        literals = tuple((i, p) for i, p in enumerate(parts) if not p.startswith("{"))
+        placeholders = tuple((i, p[1:-1]) for i, p in enumerate(parts) if p.startswith("{"))
+        route = Route(
+            method, parts, handler, surface, pattern, auth, max_body, literals, placeholders
+        )
         self.routes.append(route)
         self._by_length.setdefault(len(parts), []).append(route)
 
     def match(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], bool]:
-        """(route, decoded params, path_known); path_known without route means 405."""
+        """(route, decoded params, path_known); path_known without route means 405.
+
+        Literal segments are compared first; only the route that matches has its
+        placeholders decoded (a bad escape there is a 400).
+        """
         path_known = False
         for route in self._by_length.get(len(segments), ()):
-            params = _bind(route.parts, segments)
-            if params is None:
+            if not _fits(route, segments):
                 continue
             path_known = True
             if route.method == method:
-                return route, params, True
+                return route, _bind(route, segments), True
         return None, {}, path_known
 
 
-def _bind(parts: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+def _fits(route: Route, segments: list[str]) -> bool:
+    for index, text in route.literals:
+        if segments[index] != text:
+            return False
+    return all(segments[index] for index, _ in route.placeholders)
+
+
+def _bind(route: Route, segments: list[str]) -> dict[str, str]:
     params: dict[str, str] = {}
-    for part, segment in zip(parts, segments, strict=True):
-        if part.startswith("{"):
-            if segment == "":
-                return None
-            value = unquote(segment, errors="strict")
-            _refuse_nul(value)
-            params[part[1:-1]] = value
-        elif part != segment:
-            return None
+    for index, name in route.placeholders:
+        value = unquote(segments[index], errors="strict")
+        _refuse_nul(value)
+        params[name] = value
     return params
 
 

@@ -1,11 +1,13 @@
 """One log line per request, plain or JSON, and the logging set-up for the rest.
 
 Access lines are the hot path (one per request), so they are formatted and
-written to stderr directly instead of going through `logging` records.
+written to stderr directly instead of going through `logging` records, and
+the lines of one turn of the event loop leave in one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -18,6 +20,7 @@ class RequestLog:
         self.json = fmt == "json"
         self.stream = stream
         self.enabled = enabled
+        self._lines: list[str] = []
 
     def line(self, scope: dict[str, Any], status: int, seconds: float) -> None:
         if not self.enabled:
@@ -37,7 +40,19 @@ class RequestLog:
             )
         else:
             text = f'{client[0]} "{scope["method"]} {path}" {status} {seconds * 1000:.2f}ms'
-        (self.stream or sys.stderr).write(text + "\n")
+        if not self._lines:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop: write at once
+                self._lines.append(text)
+                self.flush()
+                return
+        self._lines.append(text)
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if lines:
+            (self.stream or sys.stderr).write("\n".join(lines) + "\n")
 
 
 def configure(level: str = "INFO") -> None:
