@@ -271,9 +271,9 @@ class Server:
             conn.close()
 
     def cpu_seconds(self) -> float:
+        """CPU time of the server and its child processes (the writer process)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
+        return sum(_process_cpu(pid) for pid in _tree(self.proc.pid))
 
     def commit_counters(self) -> tuple[float, float] | None:
         if self.kind == "bare":
@@ -311,6 +311,23 @@ class Server:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and every live descendant of it."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += _tree(int(child))
+    return found
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -35,7 +35,10 @@ from tidings.api.http import Request, Response, Router, json_response
 from tidings.clock import Clock, SystemClock
 from tidings.config import Settings
 from tidings.db.engine import Database, open_database
+from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
+from tidings.db.writer_service import WriterProcess
+from tidings.db.writer_service import spawn as spawn_writer
 from tidings.errors import ApiError
 from tidings.fetch import Allowlist
 from tidings.jobs import registry
@@ -57,11 +60,16 @@ class Tidings:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db: Database = open_database(settings.database_url)
-        self.writer = Writer(
-            self.db.writer,
-            max_batch=settings.commit_max_batch,
-            max_pending=settings.max_pending_writes,
-        )
+        self.writer: Writer | RemoteWriter
+        self._writer_process: WriterProcess | None = None
+        if self.db.is_sqlite and (settings.writer_process or settings.writer_socket):
+            self.writer = RemoteWriter(max_pending=settings.max_pending_writes)
+        else:
+            self.writer = Writer(
+                self.db.writer,
+                max_batch=settings.commit_max_batch,
+                max_pending=settings.max_pending_writes,
+            )
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
         # On SQLite the workers write through the request writer: one writing
         # connection per process, so neither waits on the other's lock.
@@ -202,7 +210,7 @@ class Tidings:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.writer.start()
+                await self._start_writer()
                 if self.segment_worker is not None:
                     self.segment_worker.start()
                 if self.job_worker is not None:
@@ -217,6 +225,19 @@ class Tidings:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _start_writer(self) -> None:
+        if isinstance(self.writer, Writer):
+            self.writer.start()
+            return
+        path = self.settings.writer_socket
+        if not path:
+            max_batch = self.settings.commit_max_batch
+            self._writer_process = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: spawn_writer(self.db.url, max_batch=max_batch)
+            )
+            path = self._writer_process.socket_path
+        await self.writer.connect(path)
+
     def close(self) -> None:
         """Commit whatever is still queued, then release the database."""
         if self.segment_worker is not None:
@@ -228,6 +249,8 @@ class Tidings:
         if self.delivery_worker is not None:
             self.delivery_worker.stop()
         self.writer.stop()
+        if self._writer_process is not None:
+            self._writer_process.stop()
         self._readers.shutdown(wait=True)
         self.db.dispose()
 

@@ -92,6 +92,13 @@ def main() -> None:
     help="Run the segment and job workers inside the server (else run `tidings worker`).",
 )
 @click.option(
+    "--writer-process/--no-writer-process",
+    envvar="TIDINGS_WRITER_PROCESS",
+    default=True,
+    show_default=True,
+    help="SQLite: commit writes in a process of their own, on a second core.",
+)
+@click.option(
     "--public-url",
     envvar="TIDINGS_PUBLIC_URL",
     default="",
@@ -109,6 +116,7 @@ def serve(
     log_level: str,
     workers: int,
     background_workers: bool,
+    writer_process: bool,
     public_url: str,
     fetch_allow: str,
 ) -> None:
@@ -133,6 +141,7 @@ def serve(
         public_url=public_url,
         background_workers=background_workers,
         fetch_allowlist=fetch_allow,
+        writer_process=writer_process,
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)

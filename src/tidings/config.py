@@ -29,6 +29,11 @@ class Settings:
     # imports) may reach although private: comma-separated CIDRs and names
     # (tidings.fetch.Allowlist).
     fetch_allowlist: str = ""
+    # SQLite: commit in a writer process of its own (db/writer_service.py), so
+    # the event loop and the writer each have an interpreter lock and a core.
+    writer_process: bool = False
+    # The socket of a writer process started by someone else (`serve --workers`).
+    writer_socket: str = ""
 
     @property
     def is_sqlite(self) -> bool:

@@ -31,6 +31,18 @@ class ApiError(Exception):
         self.field = field
         self.errors = errors
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Crosses the pipe from the writer process (db/writer_service.py): rebuilt
+        # field by field, since subclasses take other constructor arguments.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ApiError], message: str, fields: dict[str, object]) -> ApiError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
+
 
 def bad_request(message: str, field: str = "", code: str = "invalid_request") -> ApiError:
     return ApiError(400, message, code=code, field=field)

@@ -19,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
+from tidings.db.writer_service import spawn as spawn_writer
 
 _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 
@@ -56,16 +57,24 @@ def config(
 def serve(settings: Settings, workers: int = 1) -> None:
     """Serve in this process, or in `workers` processes sharing one listening socket.
 
-    Each worker process has its own writer; on PostgreSQL they scale across
-    cores. On SQLite they take turns at the single write lock, so one process
-    is usually fastest there.
+    Each worker process has its own writer on PostgreSQL, where they scale
+    across cores. On SQLite they share one writer process (`writer_process`),
+    or else take turns at the single write lock.
     """
     if workers <= 1:
         _Server(config(settings)).run()
         return
+    shared = None
+    if settings.is_sqlite and settings.writer_process:
+        shared = spawn_writer(settings.database_url, max_batch=settings.commit_max_batch)
+        settings = dataclasses.replace(settings, writer_socket=shared.socket_path)
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
-    Multiprocess(cfg, target=_Server(cfg).run, sockets=[cfg.bind_socket()]).run()
+    try:
+        Multiprocess(cfg, target=_Server(cfg).run, sockets=[cfg.bind_socket()]).run()
+    finally:
+        if shared is not None:
+            shared.stop()
 
 
 def app_from_environment() -> Tidings:

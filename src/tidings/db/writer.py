@@ -46,10 +46,12 @@ _STOP = object()
 
 
 @dataclass
-class _Job:
+class Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
-    future: asyncio.Future[Any] | concurrent.futures.Future[Any]
+    # Whoever waits for the outcome: an asyncio or a concurrent future here; the
+    # writer process (writer_service.py) keeps the requesting peer and job id.
+    future: Any
     bulk: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -113,7 +115,7 @@ class Writer:
         if self._queue.qsize() >= self._max_pending:
             raise Overloaded()
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._queue.put(_Job(fn, args, future))
+        self._queue.put(Job(fn, args, future))
         return future.result()
 
     async def _enqueue(self, fn: Callable[..., Any], args: tuple[Any, ...], bulk: bool) -> Any:
@@ -121,20 +123,25 @@ class Writer:
             raise Overloaded()
         assert self._loop is not None, "Writer.start() was not called"
         future = self._loop.create_future()
-        self._queue.put(_Job(fn, args, future, bulk))
+        self._queue.put(Job(fn, args, future, bulk))
         return await future
 
     def _run(self) -> None:
         while True:
             batch, stopping = self._take()
             if batch:
-                self._commit(batch)
+                self.commit(batch)
             if stopping:
                 break
+        self.close()
+
+    def close(self) -> None:
+        """Release the writing connection (after the last commit)."""
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
 
-    def _take(self) -> tuple[list[_Job], bool]:
+    def _take(self) -> tuple[list[Job], bool]:
         first = self._queue.get()
         if first is _STOP:
             return [], True
@@ -155,7 +162,8 @@ class Writer:
             prepare_group_commit(self._conn)
         return self._conn
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def commit(self, batch: list[Job]) -> None:
+        """Run `batch` in this thread, commit, then settle every job's outcome."""
         try:
             self._transaction(batch, careful=False)
         except _Failed:
@@ -167,9 +175,9 @@ class Writer:
                 self._commit_alone(job)
         self.batches += 1
         self.jobs += len(batch)
-        self._resolve(batch)
+        self.settle(batch)
 
-    def _careful(self, batch: list[_Job]) -> None:
+    def _careful(self, batch: list[Job]) -> None:
         for job in batch:
             job.result, job.error, job.retry = None, None, False
         try:
@@ -177,13 +185,13 @@ class Writer:
         except Exception as exc:
             self._lost(batch, exc)
 
-    def _lost(self, batch: list[_Job], exc: Exception) -> None:
+    def _lost(self, batch: list[Job], exc: Exception) -> None:
         log.warning("batch commit failed, retrying its writes one by one: %s", exc)
         self._discard()
         for job in batch:
             job.result, job.error, job.retry = None, None, True
 
-    def _transaction(self, batch: list[_Job], *, careful: bool) -> None:
+    def _transaction(self, batch: list[Job], *, careful: bool) -> None:
         conn = self._connection()
         with conn.begin():
             for run in _runs(batch):
@@ -192,7 +200,7 @@ class Writer:
                 else:
                     _apply(conn, run)
 
-    def _commit_alone(self, job: _Job) -> None:
+    def _commit_alone(self, job: Job) -> None:
         job.retry = False
         try:
             with self._connection().begin():
@@ -212,7 +220,8 @@ class Writer:
                 self._conn.close()
         self._conn = None
 
-    def _resolve(self, batch: list[_Job]) -> None:
+    def settle(self, batch: list[Job]) -> None:
+        """Hand each committed (or refused) job's outcome to whoever waits for it."""
         _settle([job for job in batch if isinstance(job.future, concurrent.futures.Future)])
         waiting = [job for job in batch if isinstance(job.future, asyncio.Future)]
         if waiting:
@@ -221,9 +230,9 @@ class Writer:
                 self._loop.call_soon_threadsafe(_settle, waiting)
 
 
-def _runs(batch: list[_Job]) -> Iterator[list[_Job]]:
+def _runs(batch: list[Job]) -> Iterator[list[Job]]:
     """Single jobs one by one; consecutive bulk items of the same function together."""
-    run: list[_Job] = []
+    run: list[Job] = []
     for job in batch:
         if run and not (job.bulk and run[0].bulk and job.fn is run[0].fn):
             yield run
@@ -233,7 +242,7 @@ def _runs(batch: list[_Job]) -> Iterator[list[_Job]]:
         yield run
 
 
-def _apply(conn: Connection, run: list[_Job]) -> None:
+def _apply(conn: Connection, run: list[Job]) -> None:
     try:
         if run[0].bulk:
             run[0].fn(conn, [job.args[0] for job in run])
@@ -243,7 +252,7 @@ def _apply(conn: Connection, run: list[_Job]) -> None:
         raise _Failed() from exc
 
 
-def _apply_carefully(conn: Connection, run: list[_Job]) -> None:
+def _apply_carefully(conn: Connection, run: list[Job]) -> None:
     if run[0].bulk and len(run) > 1:
         savepoint = conn.begin_nested()
         try:
@@ -256,7 +265,7 @@ def _apply_carefully(conn: Connection, run: list[_Job]) -> None:
         _run_in_savepoint(conn, job)
 
 
-def _run_in_savepoint(conn: Connection, job: _Job) -> None:
+def _run_in_savepoint(conn: Connection, job: Job) -> None:
     savepoint = conn.begin_nested()
     try:
         job.call(conn)
@@ -271,7 +280,7 @@ def _run_in_savepoint(conn: Connection, job: _Job) -> None:
         job.retry = True
 
 
-def _settle(batch: list[_Job]) -> None:
+def _settle(batch: list[Job]) -> None:
     for job in batch:
         if job.future.done():
             continue

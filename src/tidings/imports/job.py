@@ -13,6 +13,8 @@ cannot succeed fail the import for good; network trouble is retried.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import Connection
 
 from tidings import files
@@ -43,9 +45,6 @@ class ImportJob:
         if content is None:
             raise Permanent("the import's file is no longer stored")
 
-        def record(conn: Connection, progress: Progress, now: int) -> None:
-            service.save_progress(conn, import_id, progress, now)
-
         try:
             run_import(
                 stored.spec,
@@ -54,7 +53,8 @@ class ImportJob:
                 ctx.write,
                 ctx.now,
                 start=stored.progress,
-                record=record,
+                # A module-level function: it may cross to the writer process.
+                record=functools.partial(_record_progress, import_id),
                 after_batch=lambda _: ctx.heartbeat(),
             )
         except FileRejected as exc:
@@ -88,3 +88,7 @@ class ImportJob:
 
     def give_up(self, conn: Connection, job: Claimed, error: str, now: int) -> None:
         service.fail(conn, int(job.payload["import_id"]), error, now)
+
+
+def _record_progress(import_id: int, conn: Connection, progress: Progress, now: int) -> None:
+    service.save_progress(conn, import_id, progress, now)
