@@ -98,8 +98,9 @@ class RemoteWriter(asyncio.Protocol):
             future.set_exception(Overloaded())
         else:
             job_id = next(self._ids)
+            if not self._waiting:
+                self._idle.clear()
             self._waiting[job_id] = future
-            self._idle.clear()
             if not self._outbox:
                 self._loop.call_soon(self._flush)  # type: ignore[union-attr]
             self._outbox.append((job_id, fn, args, bulk))

@@ -83,7 +83,10 @@ class Writer:
         self.jobs = 0
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        """Start the writer thread; called from the event loop whose futures it settles
+        (or, in the writer process, from a thread without one)."""
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="tidings-writer", daemon=True)
         self._thread.start()
 
@@ -105,6 +108,10 @@ class Writer:
     async def submit_many(self, fn: Callable[[Connection, list[Any]], Any], item: Any) -> None:
         """Apply `item` through the bulk function `fn(conn, items)`, with its neighbours."""
         await self._enqueue(fn, (item,), bulk=True)
+
+    def put(self, job: Job) -> None:
+        """Queue a job whose outcome `settle` hands over (the writer process's)."""
+        self._queue.put(job)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`submit` for other threads (a background worker): blocks until committed.

@@ -25,6 +25,7 @@ first and then closes the pipe.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import pickle
@@ -36,7 +37,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,26 +124,29 @@ def _picklable(result: tuple[int, bool, Any]) -> tuple[int, bool, Any]:
 
 
 class WriterService:
-    """Accepts peers, reads their jobs, commits them in batches until told to stop."""
+    """Accepts peers and reads their jobs in this thread; the writer's thread commits.
+
+    Decoding a frame (unpickling a batch's parsed items) thus overlaps the
+    previous commit, most of which runs in SQLite without the interpreter lock.
+    """
 
     def __init__(self, engine: Engine, listener: socket.socket, *, max_batch: int = 512) -> None:
         self._writer = ServiceWriter(engine, max_batch=max_batch)
-        self._max_batch = max_batch
         self._listener = listener
         self._selector = selectors.DefaultSelector()
-        self._waiting: deque[Job] = deque()
         self._stopping = False
 
     def run(self, stop_fd: int) -> None:
+        """Serve until `stop_fd` reaches end of file; every job read is committed and answered."""
         self._selector.register(self._listener, selectors.EVENT_READ, "accept")
         self._selector.register(stop_fd, selectors.EVENT_READ, "stop")
-        while not (self._stopping and not self._waiting):
-            for key, _ in self._selector.select(0 if self._waiting else None):
-                self._ready(key)
-            if self._waiting:
-                count = min(self._max_batch, len(self._waiting))
-                self._writer.commit([self._waiting.popleft() for _ in range(count)])
-        self._writer.close()
+        self._writer.start()
+        try:
+            while not self._stopping:
+                for key, _ in self._selector.select():
+                    self._ready(key)
+        finally:
+            self._writer.stop()
 
     def _ready(self, key: selectors.SelectorKey) -> None:
         if key.data == "accept":
@@ -163,13 +166,16 @@ class WriterService:
         except OSError:
             data = b""
         if not data:
+            # Shut down, not closed: the writer thread may be answering on it
+            # right now, and a closed descriptor could be reused by a new peer.
             self._selector.unregister(peer.sock)
-            peer.sock.close()
             peer.open = False
+            with contextlib.suppress(OSError):
+                peer.sock.shutdown(socket.SHUT_RDWR)
             return
         for jobs in peer.frames.feed(data):
             for job_id, fn, args, bulk in jobs:
-                self._waiting.append(Job(fn, args, (peer, job_id), bulk))
+                self._writer.put(Job(fn, args, (peer, job_id), bulk))
 
 
 @dataclass
