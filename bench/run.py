@@ -639,11 +639,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds measured (10)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load (3)")
+    # Enough concurrency to saturate the server under test: a group-commit
+    # server's rate is connections / latency until its CPU is the limit, and
+    # each request waits for a commit (docs/benchmarks.md, "Concurrency").
     parser.add_argument(
-        "--connections", type=int, default=64, help="wrk connections for single-event loads (64)"
+        "--connections", type=int, default=256, help="wrk connections for single-event loads"
     )
     parser.add_argument(
-        "--batch-connections", type=int, default=16, help="wrk connections for batch loads (16)"
+        "--batch-connections", type=int, default=64, help="wrk connections for batch loads"
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout, s (10)")
