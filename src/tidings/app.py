@@ -40,14 +40,9 @@ from tidings.db.writer import Writer
 from tidings.db.writer_service import WriterProcess
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.errors import ApiError
-from tidings.fetch import Allowlist
-from tidings.jobs import registry
-from tidings.jobs.worker import JobWorker
-from tidings.messaging.poster import WebhookPoster
-from tidings.messaging.worker import DeliveryWorker
 from tidings.ops.logging import RequestLog
 from tidings.ops.metrics import Metrics
-from tidings.segments.worker import SegmentWorker
+from tidings.ops.workers import BackgroundWorkers, WorkerProcess, spawn_workers
 
 MAX_BODY = 4 * 1024 * 1024
 log = logging.getLogger("tidings")
@@ -71,37 +66,15 @@ class Tidings:
                 max_pending=settings.max_pending_writes,
             )
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
-        # On SQLite the workers write through the request writer: one writing
-        # connection per process, so neither waits on the other's lock.
-        worker_write = self.writer.call if self.db.is_sqlite else None
-        self.segment_worker = (
-            SegmentWorker(self.db, self.clock, write=worker_write)
-            if settings.background_workers
-            else None
-        )
-        self.job_worker = (
-            JobWorker(
-                self.db,
-                self.clock,
-                registry.handlers(settings),
-                write=worker_write,
-                housekeeping_every=settings.housekeeping_every,
-            )
-            if settings.background_workers
-            else None
-        )
-        self.delivery_worker = (
-            DeliveryWorker(self.db, self.clock, write=worker_write)
-            if settings.background_workers
-            else None
-        )
-        self.webhook_poster = (
-            WebhookPoster(
-                self.db, self.clock, Allowlist.parse(settings.fetch_allowlist), write=worker_write
-            )
-            if settings.background_workers
-            else None
-        )
+        # The background workers: on SQLite with the writer process, in a worker
+        # process of their own (started with the writer); otherwise threads here
+        # that, on SQLite, write through the request writer (one writing
+        # connection per process, so neither waits on the other's lock).
+        self.background: BackgroundWorkers | None = None
+        self._worker_process: WorkerProcess | None = None
+        if settings.background_workers and isinstance(self.writer, Writer):
+            worker_write = self.writer.call if self.db.is_sqlite else None
+            self.background = BackgroundWorkers(self.db, self.clock, settings, write=worker_write)
         self.auth = Authenticator(self.read)
         self.metrics = Metrics()
         self.request_log = RequestLog(settings.log_format, enabled=settings.access_log)
@@ -211,14 +184,8 @@ class Tidings:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self._start_writer()
-                if self.segment_worker is not None:
-                    self.segment_worker.start()
-                if self.job_worker is not None:
-                    self.job_worker.start()
-                if self.webhook_poster is not None:
-                    self.webhook_poster.start()
-                if self.delivery_worker is not None:
-                    self.delivery_worker.start()
+                if self.background is not None:
+                    self.background.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
@@ -237,17 +204,15 @@ class Tidings:
             )
             path = self._writer_process.socket_path
         await self.writer.connect(path)
+        if self.settings.background_workers and not self.settings.writer_socket:
+            self._worker_process = spawn_workers(self.settings, path)
 
     def close(self) -> None:
         """Commit whatever is still queued, then release the database."""
-        if self.segment_worker is not None:
-            self.segment_worker.stop()
-        if self.job_worker is not None:
-            self.job_worker.stop()
-        if self.webhook_poster is not None:
-            self.webhook_poster.stop()
-        if self.delivery_worker is not None:
-            self.delivery_worker.stop()
+        if self.background is not None:
+            self.background.stop()
+        if self._worker_process is not None:
+            self._worker_process.stop()
         self.writer.stop()
         if self._writer_process is not None:
             self._writer_process.stop()

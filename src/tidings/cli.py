@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -160,8 +162,30 @@ def serve(
     show_default=True,
     help="Seconds a claimed delivery is held; a dead worker's sends are retried after it.",
 )
+@click.option(
+    "--housekeeping-every",
+    envvar="TIDINGS_HOUSEKEEPING_EVERY",
+    type=click.FloatRange(0),
+    default=300.0,
+    show_default=True,
+    help="Seconds between prunings of expired keys, links and files (0: never).",
+)
+@click.option(
+    "--writer-socket",
+    envvar="TIDINGS_WRITER_SOCKET",
+    default="",
+    help="SQLite: commit through this writer process (as `tidings serve` starts it).",
+)
+@click.option("--exit-with-parent", is_flag=True, hidden=True)
 def worker(
-    data_dir: str, database_url: str | None, log_level: str, fetch_allow: str, delivery_lease: int
+    data_dir: str,
+    database_url: str | None,
+    log_level: str,
+    fetch_allow: str,
+    delivery_lease: int,
+    housekeeping_every: float,
+    writer_socket: str,
+    exit_with_parent: bool,
 ) -> None:
     """Run the background workers apart from the server processes.
 
@@ -175,44 +199,45 @@ def worker(
     import threading
 
     from tidings.clock import SystemClock
-    from tidings.fetch import Allowlist
-    from tidings.jobs import registry
-    from tidings.jobs.worker import JobWorker
-    from tidings.messaging.poster import WebhookPoster
-    from tidings.messaging.worker import DeliveryWorker
     from tidings.ops.logging import configure
-    from tidings.segments.worker import SegmentWorker
+    from tidings.ops.workers import BackgroundWorkers, WriterConnection
 
     configure(log_level.upper())
     url, db = _open(data_dir, database_url)
-    clock = SystemClock()
-    segments = SegmentWorker(db, clock)
-    jobs = JobWorker(
-        db, clock, registry.handlers(Settings(database_url=url, fetch_allowlist=fetch_allow))
+    settings = Settings(
+        database_url=url,
+        fetch_allowlist=fetch_allow,
+        housekeeping_every=housekeeping_every or None,
     )
-    deliveries = DeliveryWorker(db, clock, lease=delivery_lease)
-    poster = WebhookPoster(db, clock, Allowlist.parse(fetch_allow))
-
-    def stop(*_: object) -> None:
-        segments.request_stop()
-        jobs.request_stop()
-        deliveries.request_stop()
-        poster.request_stop()
-
+    link = WriterConnection(writer_socket) if writer_socket else None
+    workers = BackgroundWorkers(
+        db,
+        SystemClock(),
+        settings,
+        write=link.writer.call if link is not None else None,
+        delivery_lease=delivery_lease,
+    )
+    stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
+        signal.signal(sig, lambda *_: stopping.set())
+    if exit_with_parent:  # a server's worker process: its standard input is the server's pipe
+        threading.Thread(target=_wait_for_eof, args=(stopping,), daemon=True).start()
     click.echo(f"tidings: segment, job, delivery and webhook workers on {_describe(url)}", err=True)
-    threads = [
-        threading.Thread(target=jobs.run, name="tidings-jobs"),
-        threading.Thread(target=deliveries.run, name="tidings-deliveries"),
-        threading.Thread(target=poster.run, name="tidings-webhooks"),
-    ]
-    for thread in threads:
-        thread.start()
-    segments.run()
-    for thread in threads:
-        thread.join()
+    workers.start()
+    while not stopping.wait(1.0):
+        if link is not None and link.gone:
+            click.echo("tidings: the writer process is gone; stopping", err=True)
+            break
+    workers.stop()
+    if link is not None:
+        link.close()
     db.dispose()
+
+
+def _wait_for_eof(stopping: threading.Event) -> None:
+    while os.read(0, 4096):  # the raw descriptor: no buffer lock held at interpreter exit
+        pass
+    stopping.set()
 
 
 def _first_workspace(db: Database) -> None:

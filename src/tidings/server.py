@@ -20,6 +20,7 @@ from uvicorn.supervisors import Multiprocess
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
 from tidings.db.writer_service import spawn as spawn_writer
+from tidings.ops.workers import spawn_workers
 
 _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 
@@ -58,21 +59,28 @@ def serve(settings: Settings, workers: int = 1) -> None:
     """Serve in this process, or in `workers` processes sharing one listening socket.
 
     Each worker process has its own writer on PostgreSQL, where they scale
-    across cores. On SQLite they share one writer process (`writer_process`),
-    or else take turns at the single write lock.
+    across cores. On SQLite they share one writer process (`writer_process`)
+    and one background worker process, or else take turns at the single
+    write lock.
     """
     if workers <= 1:
         _Server(config(settings)).run()
         return
-    shared = None
+    shared = background = None
     if settings.is_sqlite and settings.writer_process:
         shared = spawn_writer(settings.database_url, max_batch=settings.commit_max_batch)
-        settings = dataclasses.replace(settings, writer_socket=shared.socket_path)
+        if settings.background_workers:
+            background = spawn_workers(settings, shared.socket_path)
+        settings = dataclasses.replace(
+            settings, writer_socket=shared.socket_path, background_workers=False
+        )
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:
         Multiprocess(cfg, target=_Server(cfg).run, sockets=[cfg.bind_socket()]).run()
     finally:
+        if background is not None:
+            background.stop()
         if shared is not None:
             shared.stop()
 

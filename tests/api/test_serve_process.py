@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.support import CLI, free_port, run_cli, wait_healthy
+from tests.support import CLI, eventually, free_port, run_cli, wait_healthy
 from tidings.db.engine import open_database
 from tidings.db.schema import events, workspaces
 
@@ -144,3 +145,62 @@ def _ctx(server):
     import ssl
 
     return ssl.create_default_context(cafile=server.ca_path)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of `pid`: their command lines by process id."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                line = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+                found[int(child)] = line.decode()
+    return found
+
+
+def test_on_sqlite_a_writer_and_a_worker_process_run_beside_the_server(tmp_path: Path):
+    port = free_port()
+    proc = _start(["--data-dir", str(tmp_path)], port)
+    try:
+        wait_healthy(port)
+        creds = json.loads(proc.stdout.readline() + "".join(_rest_of_json(proc)))
+        children = _children(proc.pid)
+        lines = list(children.values())
+        assert sum("tidings.db.writer_service" in c for c in lines) == 1, lines
+        assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {creds['app_api_key']}"},
+        ) as app:
+            delivery_id = _send(app)  # sent by the worker process, through the writer process
+            captured = eventually(lambda: _captured(app, delivery_id), timeout=15)
+        assert captured[0]["subject"] == "Hello"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    for pid in children:  # both stopped with the server, not left behind
+        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), children[pid]
+
+
+def _send(app: httpx.Client) -> str:
+    message = {
+        "identifiers": {"id": "u1"},
+        "to": "u1@example.com",
+        "from": "shop@example.com",
+        "subject": "Hello",
+        "body": "<p>Sent by the worker process</p>",
+    }
+    sent = app.post("/v1/send/email", json=message)
+    assert sent.status_code == 200, sent.text
+    return str(sent.json()["delivery_id"])
+
+
+def _captured(app: httpx.Client, delivery_id: str) -> list[dict]:
+    return list(app.get("/v1/outbox", params={"delivery_id": delivery_id}).json()["messages"])
+
+
+def _state(pid: int) -> str:
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return "gone"

@@ -68,6 +68,11 @@ class RemoteWriter(asyncio.Protocol):
                 self._loop.call_soon_threadsafe(self._transport.close)
 
     @property
+    def gone(self) -> bool:
+        """The writer process went away: every write fails from now on."""
+        return self._gone
+
+    @property
     def pending(self) -> int:
         return len(self._waiting)
 

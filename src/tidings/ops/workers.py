@@ -1,0 +1,126 @@
+"""The background workers as one set, wherever they run.
+
+Inside the server process (threads beside the event loop), in `tidings
+worker`, or, on SQLite with the writer process, in a worker process that
+`tidings serve` starts beside it: rendering and sending mail then never holds
+the interpreter lock the request loop needs. `write` is how their writes
+commit: their own transactions by default, or through a writer (the
+server's, or the writer process over its socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tidings.clock import Clock
+from tidings.config import Settings
+from tidings.db.engine import Database
+from tidings.db.remote_writer import RemoteWriter
+from tidings.fetch import Allowlist
+from tidings.jobs import registry
+from tidings.jobs.worker import JobWorker
+from tidings.messaging.poster import WebhookPoster
+from tidings.messaging.worker import DeliveryWorker
+from tidings.segments.worker import SegmentWorker
+
+Write = Callable[..., Any]
+
+log = logging.getLogger("tidings")
+
+
+class BackgroundWorkers:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        *,
+        write: Write | None = None,
+        delivery_lease: int = 120,
+    ) -> None:
+        self.segments = SegmentWorker(db, clock, write=write)
+        self.jobs = JobWorker(
+            db,
+            clock,
+            registry.handlers(settings),
+            write=write,
+            housekeeping_every=settings.housekeeping_every,
+        )
+        self.deliveries = DeliveryWorker(db, clock, write=write, lease=delivery_lease)
+        self.poster = WebhookPoster(
+            db, clock, Allowlist.parse(settings.fetch_allowlist), write=write
+        )
+        self._all = (self.segments, self.jobs, self.deliveries, self.poster)
+
+    def start(self) -> None:
+        for worker in self._all:
+            worker.start()
+
+    def request_stop(self) -> None:
+        """Ask each to stop after the work in progress (safe from a signal handler)."""
+        for worker in self._all:
+            worker.request_stop()
+
+    def stop(self) -> None:
+        """Stop each and wait for it."""
+        for worker in self._all:
+            worker.stop()
+
+
+class WriterConnection:
+    """A `RemoteWriter` for threads that have no event loop: it gets one of its own."""
+
+    def __init__(self, socket_path: str, *, max_pending: int = 10_000) -> None:
+        self.writer = RemoteWriter(max_pending=max_pending)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tidings-writer-link", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.writer.connect(socket_path), self._loop).result()
+
+    @property
+    def gone(self) -> bool:
+        return self.writer.gone
+
+    def close(self) -> None:
+        self.writer.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+@dataclass
+class WorkerProcess:
+    """`tidings worker` as a child of the server, committing through its writer process."""
+
+    process: subprocess.Popen[bytes]
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """Close its standard input (it finishes the work in progress, then exits) and wait."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("the worker process did not stop within %s s: killing it", timeout)
+            self.process.kill()
+            return self.process.wait()
+
+
+def spawn_workers(settings: Settings, writer_socket: str) -> WorkerProcess:
+    command = [
+        *(sys.executable, "-m", "tidings", "worker", "--exit-with-parent"),
+        *("--database-url", settings.database_url, "--writer-socket", writer_socket),
+        *("--fetch-allow", settings.fetch_allowlist),
+        *("--housekeeping-every", str(settings.housekeeping_every or 0)),
+        *("--log-level", "info" if settings.access_log else "warning"),
+    ]
+    return WorkerProcess(subprocess.Popen(command, stdin=subprocess.PIPE))
