@@ -618,7 +618,7 @@ def machine_description(wrk: str) -> dict[str, str]:
         "load average before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "python": platform.python_version(),
         "server": f"uvicorn {version_of('uvicorn')}, httptools {version_of('httptools')}, "
-        f"uvloop {version_of('uvloop')}, one process",
+        f"uvloop {version_of('uvloop')}, one server process (with its writer and worker processes)",
         "sqlite": f"{sqlite3.sqlite_version}, WAL, synchronous=FULL (a 200 means fsynced)",
         "wrk": (wrk_version.splitlines() or ["?"])[0].split(" Copyright")[0],
     }
