@@ -188,16 +188,21 @@ class WriterProcess:
 
     def stop(self, timeout: float = 30.0) -> int:
         """Close its standard input (it finishes what it read, then exits) and wait."""
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.error("the writer process did not stop within %s s: killing it", timeout)
-            self.process.kill()
-            code = self.process.wait()
+        code = stop_child(self.process, "the writer process", timeout)
         shutil.rmtree(self._folder, ignore_errors=True)
         return code
+
+
+def stop_child(process: subprocess.Popen[bytes], name: str, timeout: float) -> int:
+    """Close a child's standard input, its signal to finish and exit; kill it past `timeout`."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.error("%s did not stop within %s s: killing it", name, timeout)
+        process.kill()
+        return process.wait()
 
 
 def spawn(database_url: str, *, max_batch: int = 512, timeout: float = 60.0) -> WriterProcess:

@@ -11,7 +11,6 @@ server's, or the writer process over its socket).
 from __future__ import annotations
 
 import asyncio
-import logging
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
 from tidings.db.remote_writer import RemoteWriter
+from tidings.db.writer_service import stop_child
 from tidings.fetch import Allowlist
 from tidings.jobs import registry
 from tidings.jobs.worker import JobWorker
@@ -31,8 +31,6 @@ from tidings.messaging.worker import DeliveryWorker
 from tidings.segments.worker import SegmentWorker
 
 Write = Callable[..., Any]
-
-log = logging.getLogger("tidings")
 
 
 class BackgroundWorkers:
@@ -105,14 +103,7 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 60.0) -> int:
         """Close its standard input (it finishes the work in progress, then exits) and wait."""
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.error("the worker process did not stop within %s s: killing it", timeout)
-            self.process.kill()
-            return self.process.wait()
+        return stop_child(self.process, "the worker process", timeout)
 
 
 def spawn_workers(settings: Settings, writer_socket: str) -> WorkerProcess:
