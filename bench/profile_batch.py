@@ -111,7 +111,7 @@ def cdp_handler(body: bytes, now: int) -> list[Any]:
 def cdp_write(conn: Any, ws: int, requests: list[list[Any]], now: int) -> None:
     """One commit's requests, as the writer applies them (`api/pipelines.py`)."""
     if all(ingest.only_plain_events(items) for items in requests):
-        ingest.ingest_queued(conn, [(ws, items, now) for items in requests])
+        ingest.ingest_queued(conn, [(ws, ingest.plain_items(items), now) for items in requests])
         return
     for items in requests:
         ingest.ingest(conn, ws, items, now, False)
@@ -125,7 +125,9 @@ def v2_handler(body: bytes, now: int) -> list[Any]:
 def v2_write(conn: Any, ws: int, requests: list[list[Any]], now: int) -> None:
     """One commit's requests, as the writer applies them (`api/track_v2.py`)."""
     if all(track_apply.only_events(items) for items in requests):
-        track_apply.apply_queued(conn, [(ws, items, now) for items in requests])
+        track_apply.apply_queued(
+            conn, [(ws, track_apply.plain_events(items), now) for items in requests]
+        )
         return
     for items in requests:
         track_apply.apply_batch(conn, ws, items, now)

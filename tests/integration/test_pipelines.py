@@ -447,7 +447,7 @@ def test_queued_requests_store_what_one_request_after_another_does(
     parsed[1].append(refused)
     queued_ws, single_ws = workspace.workspace_id, other_workspace.workspace_id
     assert all(ingest.only_plain_events(items) for items in parsed)
-    tx(ingest.ingest_queued, [(queued_ws, items, NOW) for items in parsed])
+    tx(ingest.ingest_queued, [(queued_ws, ingest.plain_items(items), NOW) for items in parsed])
     for items in parsed:
         tx(ingest.ingest, single_ws, items, NOW, False)
 

@@ -11,7 +11,13 @@ from tidings.objects.store import ObjectRef
 from tidings.people import devices, read, store
 from tidings.people import relationships as rel
 from tidings.people.identifiers import Identifier
-from tidings.track.apply import apply_batch, apply_queued, only_events, run_operation
+from tidings.track.apply import (
+    apply_batch,
+    apply_queued,
+    only_events,
+    plain_events,
+    run_operation,
+)
 from tidings.track.parse import parse_batch, parse_operation
 
 NOW = 1_700_000_000
@@ -405,7 +411,7 @@ def test_queued_event_batches_store_what_one_batch_after_another_does(
     parsed = [parse_batch({"batch": ops}, NOW) for ops in batches]
     assert all(only_events(items) for items in parsed)
     queued_ws, single_ws = workspace.workspace_id, other_workspace.workspace_id
-    tx(apply_queued, [(queued_ws, items, NOW) for items in parsed])
+    tx(apply_queued, [(queued_ws, plain_events(items), NOW) for items in parsed])
     for items in parsed:
         tx(apply_batch, single_ws, items, NOW)
 

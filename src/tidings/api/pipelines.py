@@ -62,7 +62,9 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     async def write(workspace_id: int, items: list[Item], now: int, strict: bool) -> list[str]:
         """Apply the messages; the reasons of the refused ones, once committed."""
         if ingest.only_plain_events(items):  # shares its statements with concurrent requests
-            await app.write_many(ingest.ingest_queued, (workspace_id, items, now))
+            await app.write_many(
+                ingest.ingest_queued, (workspace_id, ingest.plain_items(items), now)
+            )
             return [item.reason for item in items if isinstance(item, rejections.Rejected)]
         return await app.write(ingest.ingest, workspace_id, items, now, strict)
 

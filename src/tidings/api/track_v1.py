@@ -43,7 +43,8 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     async def track(request: Request) -> Response:
         ident, now = path_ident(request), app.now()
         event = events.parse_event(request.json_object()).received(now)
-        await app.write_many(bulk_events.track_queued, (request.workspace.id, ident, event, now))
+        queued = (request.workspace.id, bulk_events.plain(ident, event), now)
+        await app.write_many(bulk_events.track_queued, queued)
         return ok()
 
     async def track_anonymous(request: Request) -> Response:

@@ -39,7 +39,7 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     async def write(workspace_id: int, items: list[apply.Item], now: int, errors: Any) -> Any:
         """The batch's refused items, once the others are committed."""
         if apply.only_events(items):  # shares its statements with concurrent batches
-            await app.write_many(apply.apply_queued, (workspace_id, items, now))
+            await app.write_many(apply.apply_queued, (workspace_id, apply.plain_events(items), now))
             return errors
         return await app.write(apply.apply_batch, workspace_id, items, now)
 

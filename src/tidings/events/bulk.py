@@ -43,7 +43,30 @@ EVENT_COLUMNS = (
 KEYS_PER_INSERT = 300  # 900 parameters
 
 
-Queued = tuple[int, Identifier, Event, int]  # workspace, person named, event, receipt time
+# A person event as plain values, the form queued for the writer: identifier
+# kind and value, event name, type, data JSON, timestamp, dedup id. The writer
+# may be another process, and a tuple of strings and ints pickles about ten
+# times faster than the msgspec Structs it is made from.
+Plain = tuple[str, str, str, str, str, int | None, str | None]
+
+Queued = tuple[int, Plain, int]  # workspace, the event, receipt time
+
+
+def plain(ident: Identifier, event: Event) -> Plain:
+    return (
+        ident.kind,
+        ident.value,
+        event.name,
+        event.type,
+        event.data_json,
+        event.timestamp,
+        event.dedup_id,
+    )
+
+
+def unplain(item: Plain) -> tuple[Identifier, Event]:
+    kind, value, name, type_, data_json, timestamp, dedup_id = item
+    return Identifier(kind, value), Event(name, type_, data_json, timestamp, dedup_id)  # type: ignore[arg-type]
 
 
 def track_queued(conn: Connection, items: list[Queued]) -> None:
@@ -55,8 +78,8 @@ def track_queued(conn: Connection, items: list[Queued]) -> None:
     """
     for workspace_id, group in itertools.groupby(items, key=lambda item: item[0]):
         run = list(group)
-        now = max(item[3] for item in run)
-        track_many(conn, workspace_id, [(item[1], item[2]) for item in run], now)
+        now = max(item[2] for item in run)
+        track_many(conn, workspace_id, [unplain(item[1]) for item in run], now)
 
 
 def track_many(

@@ -12,9 +12,10 @@ In strict mode nothing is recorded: a message refused at apply time raises,
 the writer rolls the whole request back, and the client gets the 4xx.
 
 A request of nothing but plain events (and messages refused while parsing)
-can be queued instead (`ingest_queued`, through `Writer.submit_many`): the
-requests that share a commit then go through `pipelines.bulk` as one run,
-a few statements for all of them rather than for each.
+can be queued instead (`ingest_queued`, through `Writer.submit_many`, the
+events as `Plain` tuples): the requests that share a commit then go through
+`pipelines.bulk` as one run, a few statements for all of them rather than
+for each.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ def ingest(
     return [item.reason for item in refused]
 
 
-Queued = tuple[int, list[Item], int]  # workspace, one request's items, receipt time
+# A plain event message as plain values, the form queued for the writer (see
+# `events.bulk.Plain`): type, userId, anonymousId, messageId, timestamp,
+# event name, data JSON. Its properties are in the data JSON already.
+Plain = tuple[str, str | None, str | None, str | None, int, str, str]
+
+Queued = tuple[int, list[Plain | Rejected], int]  # workspace, a request's items, receipt time
 
 
 def only_plain_events(items: list[Item]) -> bool:
@@ -63,8 +69,26 @@ def only_plain_events(items: list[Item]) -> bool:
     return all(isinstance(item, Rejected) or _plain(item) for item in items)
 
 
+def plain_items(items: list[Item]) -> list[Plain | Rejected]:
+    """A request that `only_plain_events` accepts, as queued."""
+    return [
+        item
+        if isinstance(item, Rejected)
+        else (
+            item.type,
+            item.user_id,
+            item.anonymous_id,
+            item.message_id,
+            item.timestamp,
+            item.name,
+            item.data_json,
+        )
+        for item in items
+    ]
+
+
 def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
-    """The writer's bulk function for requests that hold only plain events.
+    """The writer's bulk function for requests that hold only plain events (`plain_items`).
 
     The effect is `ingest` on each request in turn (the refusals to report
     are the `Rejected` items the caller already holds): consecutive requests
@@ -74,10 +98,15 @@ def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
     """
     for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
         items = [item for _, request, _ in group for item in request]
-        run = [item for item in items if isinstance(item, Message)]
+        run = [_message(item) for item in items if not isinstance(item, Rejected)]
         bulk.track_run(conn, workspace_id, run, now)
         refused = [item for item in items if isinstance(item, Rejected)]
         rejections.record(conn, workspace_id, refused, now)
+
+
+def _message(item: Plain) -> Message:
+    type_, user_id, anonymous_id, message_id, timestamp, name, data_json = item
+    return Message(type_, user_id, anonymous_id, message_id, timestamp, name, {}, data_json)
 
 
 def is_plain_event(item: Item) -> bool:

@@ -7,8 +7,9 @@ consecutive person events are inserted together (`bulk_events`), which is
 what makes large event batches cheap. Operations apply in request order.
 
 A batch of nothing but person events (and items refused while parsing) can
-be queued instead (`apply_queued`, through `Writer.submit_many`), so that the
-batches sharing a commit share their statements too.
+be queued instead (`apply_queued`, through `Writer.submit_many`, its events
+as `events.bulk.Plain` tuples), so that the batches sharing a commit share
+their statements too.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def apply_batch(
     return errors
 
 
-Queued = tuple[int, list[Item], int]  # workspace, one batch's items, receipt time
+Queued = tuple[int, list[bulk_events.Plain], int]  # workspace, a batch's events, receipt time
 
 
 def only_events(items: list[Item]) -> bool:
@@ -67,8 +68,13 @@ def only_events(items: list[Item]) -> bool:
     return all(isinstance(item, ApiError) or item.event is not None for item in items)
 
 
+def plain_events(items: list[Item]) -> list[bulk_events.Plain]:
+    """The person events of a batch that `only_events` accepts, as queued."""
+    return [bulk_events.plain(ident, event) for ident, event in _events(items)]
+
+
 def apply_queued(conn: Connection, queued: list[Queued]) -> None:
-    """The writer's bulk function for batches of person events.
+    """The writer's bulk function for batches of person events (`plain_events`).
 
     The effect is `apply_batch` on each batch in turn (whose errors are the
     parse errors the caller holds): consecutive batches of one workspace
@@ -76,7 +82,7 @@ def apply_queued(conn: Connection, queued: list[Queued]) -> None:
     dedup `id` repeated later in the run as it would in a later batch.
     """
     for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
-        run = [pair for _, items, _ in group for pair in _events(items)]
+        run = [bulk_events.unplain(item) for _, batch, _ in group for item in batch]
         bulk_events.track_many(conn, workspace_id, run, now)
 
 
