@@ -199,6 +199,7 @@ def worker(
     import threading
 
     from tidings.clock import SystemClock
+    from tidings.ops.heap import freeze_startup_heap
     from tidings.ops.logging import configure
     from tidings.ops.workers import BackgroundWorkers, WriterConnection
 
@@ -223,6 +224,7 @@ def worker(
     if exit_with_parent:  # a server's worker process: its standard input is the server's pipe
         threading.Thread(target=_wait_for_eof, args=(stopping,), daemon=True).start()
     click.echo(f"tidings: segment, job, delivery and webhook workers on {_describe(url)}", err=True)
+    freeze_startup_heap()
     workers.start()
     while not stopping.wait(1.0):
         if link is not None and link.gone:

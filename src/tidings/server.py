@@ -20,6 +20,7 @@ from uvicorn.supervisors import Multiprocess
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
 from tidings.db.writer_service import spawn as spawn_writer
+from tidings.ops.heap import freeze_startup_heap
 from tidings.ops.workers import spawn_workers
 
 _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
@@ -64,7 +65,9 @@ def serve(settings: Settings, workers: int = 1) -> None:
     write lock.
     """
     if workers <= 1:
-        _Server(config(settings)).run()
+        cfg = config(settings)
+        freeze_startup_heap()
+        _Server(cfg).run()
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:
@@ -87,4 +90,6 @@ def serve(settings: Settings, workers: int = 1) -> None:
 
 def app_from_environment() -> Tidings:
     """The app in a worker process, from the settings its supervisor passed down."""
-    return create_app(Settings(**json.loads(os.environ[_SETTINGS_ENV])))
+    app = create_app(Settings(**json.loads(os.environ[_SETTINGS_ENV])))
+    freeze_startup_heap()
+    return app

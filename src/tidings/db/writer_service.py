@@ -45,6 +45,7 @@ from sqlalchemy import Engine
 
 from tidings.db.engine import open_database
 from tidings.db.writer import Job, Writer
+from tidings.ops.heap import freeze_startup_heap
 
 log = logging.getLogger("tidings.writer")
 
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     listener.bind(options.socket_path)
     listener.listen(64)
     service = WriterService(db.writer, listener, max_batch=options.max_batch)
+    freeze_startup_heap()
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()
     try:
