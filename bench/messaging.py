@@ -4,10 +4,11 @@ baseline measured in the same run.
     .venv/bin/python bench/messaging.py                     # both, defaults below
     .venv/bin/python bench/messaging.py --rate 500 --duration 20 --emails 5000
 
-Set-up: a fresh `tidings serve` (SQLite, WAL, synchronous=FULL, background
-workers inside the server as by default) whose workspace sends email through
-the SMTP adapter to a local SMTP server (bench/smtp_sink.py, aiosmtpd in its
-own process), declared with `tidings apply`. The template (by trigger name)
+Set-up: a fresh `tidings serve` (SQLite, WAL, synchronous=FULL; as by
+default, a writer process commits and a worker process delivers) whose
+workspace sends email through the SMTP adapter to a local SMTP server
+(bench/smtp_sink.py, aiosmtpd in its own process), declared with `tidings
+apply`. The template (by trigger name)
 uses customer attributes, a snippet and a loop over `trigger.items`; 1,000
 people are identified first.
 
@@ -346,8 +347,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-process",
         action="store_true",
-        help="run the background workers as `tidings worker` beside "
-        "`tidings serve --no-background-workers` instead of inside the server",
+        help="run the background workers as a separate `tidings worker` (its own "
+        "writer) beside `tidings serve --no-background-workers`, instead of the worker "
+        "process serve starts (which writes through the server's writer process)",
     )
     return parser.parse_args(argv)
 
