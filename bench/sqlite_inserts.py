@@ -1,6 +1,7 @@
 """What SQLite itself charges per appended event, and which schema/pragma choices move it.
 
     .venv/bin/python bench/sqlite_inserts.py [--rows 160000] [--per-commit 800]
+    .venv/bin/python bench/sqlite_inserts.py --page-sizes 4096,16384 --rows 1500000 ...
 
 Appends event rows for random people (out of --people) straight through the
 sqlite3 module, in transactions of --per-commit rows, on a store made by the
@@ -9,6 +10,9 @@ a bigger page cache, bigger transactions, and without the events indexes that
 are keyed by person (random inserts into those B-trees dirty roughly a page
 per row, which the commit writes to the WAL and checkpoints copy back).
 No SQLAlchemy, no HTTP: this is the floor under the v2 batch path.
+
+With --page-sizes it instead appends the same rows to copies of the store
+rebuilt (VACUUM) with each page size, with the writer's 64 MiB page cache.
 """
 
 from __future__ import annotations
@@ -106,11 +110,24 @@ def run(folder: Path, source: Path, label: str, pragmas: list[str], rows: int, p
     )
 
 
+def with_page_size(folder: Path, source: Path, page_size: int) -> Path:
+    path = folder / f"template-{page_size}.sqlite3"
+    shutil.copy(source, path)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=DELETE")  # the page size of a WAL store is fixed
+    con.execute(f"PRAGMA page_size={page_size}")
+    con.execute("VACUUM")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=160_000)
     parser.add_argument("--per-commit", type=int, default=800)
     parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--page-sizes", help="comma-separated page sizes to compare instead")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tidings-sqlite-"))
     try:
@@ -125,6 +142,12 @@ def main() -> None:
         drops = [f"DROP INDEX {name}" for name in indexes]
         n, per = args.rows, args.per_commit
         print(f"{n:,} event rows, {per} per commit, {args.people} people, WAL synchronous=FULL")
+        if args.page_sizes:
+            for size in (int(value) for value in args.page_sizes.split(",")):
+                resized = with_page_size(folder, source, size)
+                cache = ["PRAGMA cache_size=-65536"]
+                run(folder, resized, f"page_size={size}, 64 MiB cache", cache, n, per)
+            return
         run(folder, source, "as migrated", [], n, per)
         run(
             folder,
