@@ -196,7 +196,6 @@ def worker(
     SIGTERM or Ctrl-C after the work in progress.
     """
     import signal
-    import threading
 
     from tidings.clock import SystemClock
     from tidings.ops.heap import freeze_startup_heap

@@ -61,11 +61,6 @@ class BackgroundWorkers:
         for worker in self._all:
             worker.start()
 
-    def request_stop(self) -> None:
-        """Ask each to stop after the work in progress (safe from a signal handler)."""
-        for worker in self._all:
-            worker.request_stop()
-
     def stop(self) -> None:
         """Stop each and wait for it."""
         for worker in self._all:
