@@ -26,7 +26,7 @@ from tidings.db.schema import event_dedup, events
 from tidings.events.service import Event
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
-from tidings.people.identifiers import Identifier
+from tidings.people.identifiers import Identifier, stored_key
 from tidings.segments import dirty
 
 ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
@@ -43,10 +43,11 @@ EVENT_COLUMNS = (
 KEYS_PER_INSERT = 300  # 900 parameters
 
 
-# A person event as plain values, the form queued for the writer: identifier
-# kind and value, event name, type, data JSON, timestamp, dedup id. The writer
-# may be another process, and a tuple of strings and ints pickles about ten
-# times faster than the msgspec Structs it is made from.
+# A person event as plain values, the form `track_many` takes and requests
+# queue for the writer: identifier kind and value, event name, type, data
+# JSON, timestamp, dedup id. The writer may be another process, and a tuple of
+# strings and ints pickles about ten times faster than the msgspec Structs it
+# is made from (and is cheaper to take apart than to rebuild them).
 Plain = tuple[str, str, str, str, str, int | None, str | None]
 
 Queued = tuple[int, Plain, int]  # workspace, the event, receipt time
@@ -64,11 +65,6 @@ def plain(ident: Identifier, event: Event) -> Plain:
     )
 
 
-def unplain(item: Plain) -> tuple[Identifier, Event]:
-    kind, value, name, type_, data_json, timestamp, dedup_id = item
-    return Identifier(kind, value), Event(name, type_, data_json, timestamp, dedup_id)  # type: ignore[arg-type]
-
-
 def track_queued(conn: Connection, items: list[Queued]) -> None:
     """The writer's bulk function for v1 events queued by concurrent requests.
 
@@ -79,24 +75,24 @@ def track_queued(conn: Connection, items: list[Queued]) -> None:
     for workspace_id, group in itertools.groupby(items, key=lambda item: item[0]):
         run = list(group)
         now = max(item[2] for item in run)
-        track_many(conn, workspace_id, [unplain(item[1]) for item in run], now)
+        track_many(conn, workspace_id, [item[1] for item in run], now)
 
 
-def track_many(
-    conn: Connection, workspace_id: int, items: list[tuple[Identifier, Event]], now: int
-) -> None:
+def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int) -> None:
     """Record events in order, for the people named (see the module doc)."""
     fresh = _first_sightings(conn, workspace_id, items, now)
     if not fresh:
         return
-    owners = _people(conn, workspace_id, {(i.kind, i.key): i for i, _ in fresh}, now)
+    keys = [(item[0], stored_key(item[0], item[1])) for item in fresh]
+    owners = _people(
+        conn, workspace_id, {key: item[1] for key, item in zip(keys, fresh, strict=True)}, now
+    )
     rows = []
-    for ident, event in fresh:
-        person_pk = owners.get((ident.kind, ident.key))
+    for key, (_, _, name, type_, data_json, timestamp, _) in zip(keys, fresh, strict=True):
+        person_pk = owners.get(key)
         if person_pk is not None:
-            ts = event.timestamp if event.timestamp is not None else now
-            row = (workspace_id, person_pk, None, event.type, event.name, ts, now, event.data_json)
-            rows.append(row)
+            ts = timestamp if timestamp is not None else now
+            rows.append((workspace_id, person_pk, None, type_, name, ts, now, data_json))
     insert_rows(conn, rows, now)
 
 
@@ -133,21 +129,21 @@ def _insert_sql(paramstyle: str, count: int) -> str:
 
 
 def _first_sightings(
-    conn: Connection, workspace_id: int, items: list[tuple[Identifier, Event]], now: int
-) -> list[tuple[Identifier, Event]]:
+    conn: Connection, workspace_id: int, items: list[Plain], now: int
+) -> list[Plain]:
     """The items whose dedup `id` is new to the workspace (and to this run)."""
-    keys = [f"event:{e.dedup_id}" for _, e in items if e.dedup_id]
+    keys = [f"event:{item[6]}" for item in items if item[6]]
     if not keys:
         return items
     new = record_keys(conn, workspace_id, keys, now)
     fresh = []
-    for ident, event in items:
-        if event.dedup_id:
-            key = f"event:{event.dedup_id}"
+    for item in items:
+        if item[6]:
+            key = f"event:{item[6]}"
             if key not in new:
                 continue
             new.discard(key)  # a repeat later in the run is dropped
-        fresh.append((ident, event))
+        fresh.append(item)
     return fresh
 
 
@@ -177,13 +173,18 @@ def _dedup_sql(paramstyle: str, count: int) -> str:
     )
 
 
-def _people(
-    conn: Connection, workspace_id: int, named: dict[Key, Identifier], now: int
-) -> dict[Key, int]:
-    """Person pk for every (kind, key) named that is not suppressed, creating new people."""
+def _people(conn: Connection, workspace_id: int, named: dict[Key, str], now: int) -> dict[Key, int]:
+    """Person pk for every (kind, key) named that is not suppressed, creating new people.
+
+    `named` maps each to its value as given (an email's case is kept when created).
+    """
     blocked = bulk_people.suppressed(conn, workspace_id, named)
     wanted = [pair for pair in named if pair not in blocked]
     found = bulk_people.find_many(conn, workspace_id, wanted)
-    new = [named[p] for p in wanted if p not in found and p[0] != "cio_id"]
+    new = [
+        Identifier(kind, named[(kind, key)])  # type: ignore[arg-type]
+        for kind, key in wanted
+        if (kind, key) not in found and kind != "cio_id"
+    ]
     found.update(bulk_people.create_many(conn, workspace_id, new, now))
     return found

@@ -178,5 +178,5 @@ def _track_all(
     if spec.process == "only_existing":
         known = bulk_people.find_many(conn, workspace_id, {(i.kind, i.key) for i, _ in pairs})
         pairs = [(i, e) for i, e in pairs if (i.kind, i.key) in known]
-    bulk_events.track_many(conn, workspace_id, pairs, now)
+    bulk_events.track_many(conn, workspace_id, [bulk_events.plain(i, e) for i, e in pairs], now)
     return len(pairs), []

@@ -28,7 +28,12 @@ class Identifier(msgspec.Struct, frozen=True):
     @property
     def key(self) -> str:
         """The value as stored for lookups (emails lower-cased)."""
-        return self.value.lower() if self.kind == "email" else self.value
+        return stored_key(self.kind, self.value)
+
+
+def stored_key(kind: str, value: str) -> str:
+    """An identifier's value as stored for lookups (emails lower-cased)."""
+    return value.lower() if kind == "email" else value
 
 
 def classify(raw: str) -> Identifier:

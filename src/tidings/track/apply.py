@@ -20,8 +20,6 @@ from sqlalchemy import Connection
 
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
-from tidings.events.service import Event
-from tidings.people.identifiers import Identifier
 from tidings.track.operation import Operation
 
 Item = Operation | ApiError
@@ -49,7 +47,7 @@ def apply_batch(
             index += 1
         elif item.event is not None:
             end = _event_run_end(items, index)
-            bulk_events.track_many(conn, workspace_id, _events(items[index:end]), now)
+            bulk_events.track_many(conn, workspace_id, plain_events(items[index:end]), now)
             index = end
         else:
             error = _apply_one(conn, workspace_id, item)
@@ -69,8 +67,12 @@ def only_events(items: list[Item]) -> bool:
 
 
 def plain_events(items: list[Item]) -> list[bulk_events.Plain]:
-    """The person events of a batch that `only_events` accepts, as queued."""
-    return [bulk_events.plain(ident, event) for ident, event in _events(items)]
+    """The person events among `items` (a batch, or a run of one), as `track_many` takes them."""
+    return [
+        bulk_events.plain(op.ident, op.event)
+        for op in items
+        if isinstance(op, Operation) and op.ident is not None and op.event is not None
+    ]
 
 
 def apply_queued(conn: Connection, queued: list[Queued]) -> None:
@@ -82,7 +84,7 @@ def apply_queued(conn: Connection, queued: list[Queued]) -> None:
     dedup `id` repeated later in the run as it would in a later batch.
     """
     for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
-        run = [bulk_events.unplain(item) for _, batch, _ in group for item in batch]
+        run = [item for _, batch, _ in group for item in batch]
         bulk_events.track_many(conn, workspace_id, run, now)
 
 
@@ -95,14 +97,6 @@ def _event_run_end(items: list[Item], start: int) -> int:
             break
         end += 1
     return end
-
-
-def _events(items: list[Item]) -> list[tuple[Identifier, Event]]:
-    return [
-        (op.ident, op.event)
-        for op in items
-        if isinstance(op, Operation) and op.ident is not None and op.event is not None
-    ]
 
 
 def _apply_one(conn: Connection, workspace_id: int, op: Operation) -> ApiError | None:
