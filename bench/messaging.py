@@ -167,7 +167,9 @@ async def paced(
         while i < total and start + i / rate <= now:
             due.put_nowait(start + i / rate)
             i += 1
-        await asyncio.sleep(0.0005)
+        # Until the next one is due: a fixed sub-millisecond sleep spins under
+        # uvloop (its timers have millisecond resolution) and took a core.
+        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
     for _ in workers:
         due.put_nowait(-1.0)
     await asyncio.gather(*workers)
