@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tidings.errors import ApiError
-from tidings.messaging.compose import addresses
+from tidings.messaging.compose import recipient_list
 from tidings.messaging.send_request import parse
 from tidings.people.identifiers import Identifier
 
@@ -146,4 +146,4 @@ def test_refusals(route, body, error):
     ],
 )
 def test_recipient_lists_keep_display_names(text, found):
-    assert addresses({"to": text}, "to") == found
+    assert recipient_list({"to": text}, "to") == found

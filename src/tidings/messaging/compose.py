@@ -9,12 +9,13 @@ recipient, too many recipients). The email's Message-ID is fixed here,
 from __future__ import annotations
 
 import re
-from email.utils import formataddr, getaddresses, parseaddr
+from email.utils import formataddr
 from typing import Any
 
 import msgspec
 
 from tidings.errors import bad_request
+from tidings.messaging import addresses
 from tidings.messaging.outbound import Attachment, Email, InApp, Push, Sms
 from tidings.messaging.send_request import PushTarget, SendRequest
 
@@ -36,11 +37,11 @@ def _checked_attachment(attachment: Attachment) -> Attachment:
     return attachment
 
 
-def addresses(rendered: dict[str, str | None], name: str) -> list[str]:
+def recipient_list(rendered: dict[str, str | None], name: str) -> list[str]:
     """A comma-separated recipient field as a list of `Name <address>` / `address`."""
     text = _one_line(rendered.get(name) or "", name)
     found = []
-    for display, address in getaddresses([text]):
+    for display, address in addresses.parse_list([text]):
         if not address and not display:
             continue
         if "@" not in address or " " in address.strip():
@@ -56,7 +57,7 @@ def email(
     html: str | None,
     unsubscribe_url: str | None,
 ) -> Email:
-    to, cc, bcc = (addresses(rendered, n) for n in ("to", "cc", "bcc"))
+    to, cc, bcc = (recipient_list(rendered, n) for n in ("to", "cc", "bcc"))
     # With fake_bcc the bcc addresses stay on the payload; the worker sends them
     # a copy instead of a real Bcc (`fake_bcc_copy`).
     if not to:
@@ -64,9 +65,9 @@ def email(
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
         raise bad_request(f"at most {MAX_RECIPIENTS} recipients across to, cc and bcc", "to")
     sender = _one_line(rendered.get("from") or "", "from").strip()
-    if "@" not in parseaddr(sender)[1]:
+    if "@" not in addresses.parse(sender)[1]:
         raise bad_request("from is required: a sender address (the template has none)", "from")
-    domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower() or "tidings.invalid"
+    domain = addresses.parse(sender)[1].rpartition("@")[2].strip().lower() or "tidings.invalid"
     return Email(
         message_id=f"<{delivery_id}@{domain}>",
         from_=sender,

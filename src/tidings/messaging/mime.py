@@ -37,8 +37,9 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.utils import format_datetime, formatdate, getaddresses, parseaddr
+from email.utils import format_datetime, formatdate
 
+from tidings.messaging import addresses
 from tidings.messaging.outbound import Attachment, Email
 from tidings.messaging.text import html_to_text
 
@@ -102,14 +103,14 @@ def check_headers(headers: dict[str, str]) -> None:
 def envelope_recipients(email: Email) -> list[str]:
     """Every address the message goes to (To, Cc and Bcc), in order, without duplicates."""
     seen: dict[str, None] = {}
-    for _, address in getaddresses([*email.to, *email.cc, *email.bcc]):
+    for _, address in addresses.parse_list([*email.to, *email.cc, *email.bcc]):
         if address:
             seen.setdefault(_envelope(address), None)
     return list(seen)
 
 
 def envelope_sender(email: Email) -> str:
-    return _envelope(parseaddr(email.from_)[1])
+    return _envelope(addresses.parse(email.from_)[1])
 
 
 def _envelope(address: str) -> str:
@@ -160,7 +161,7 @@ def _set_addresses(msg: EmailMessage, email: Email) -> None:
 def _addresses(values: list[str]) -> list[Address]:
     """Parse "Name <local@domain>" values; a non-ASCII domain is IDNA-encoded."""
     result = []
-    for name, address in getaddresses(values):
+    for name, address in addresses.parse_list(values):
         local, at, host = address.rpartition("@")
         if not at or not local or not host:
             raise ValueError(f"invalid address {address!r}")

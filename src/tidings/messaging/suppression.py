@@ -18,11 +18,10 @@ this runs for every delivery.
 
 from __future__ import annotations
 
-from email.utils import parseaddr
-
 from sqlalchemy import Connection
 
 from tidings.db import raw
+from tidings.messaging import addresses
 from tidings.people.attributes import is_truthy_flag, restore
 
 # (workspace id, person id, recipient, send_to_unsubscribed)
@@ -75,7 +74,7 @@ def _truthy(value: str | None, kind: str | None) -> bool:
 def _address(recipient: str) -> str:
     """`Name <a@b.c>` -> `a@b.c`; phone numbers and tokens as they are; lower-cased."""
     if "@" in recipient:
-        return parseaddr(recipient)[1].strip().lower()
+        return addresses.parse(recipient)[1].strip().lower()
     return recipient.strip().lower()
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 from typing import Any
 
 import msgspec
@@ -37,7 +37,7 @@ from sqlalchemy import Connection, select
 from tidings.db import raw
 from tidings.db.schema import attributes, deliveries, devices
 from tidings.errors import ApiError, bad_request
-from tidings.messaging import compose, render, tracking
+from tidings.messaging import addresses, compose, render, tracking
 from tidings.messaging.metrics import record_metric
 from tidings.messaging.outbound import Email, Outbound, Push, Sms, encode
 from tidings.messaging.send_request import SendRequest
@@ -300,8 +300,9 @@ def _check_sender(conn: Connection, workspace_id: int, rendered: dict[str, str |
     name = senders.sender_name_for(conn, workspace_id, sender)
     if name is None:
         raise bad_request(f"from {sender!r} is not a sender identity of this workspace", "from")
-    if not parseaddr(sender)[0] and name:
-        rendered["from"] = formataddr((name, parseaddr(sender)[1]))
+    shown, address = addresses.parse(sender)
+    if not shown and name:
+        rendered["from"] = formataddr((name, address))
 
 
 def _phone(conn: Connection, person: Person) -> str | None:

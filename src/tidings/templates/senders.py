@@ -19,6 +19,7 @@ from tidings import numbers, paging
 from tidings.db import raw
 from tidings.db.schema import sender_identities as senders
 from tidings.errors import ApiError, bad_request, not_found
+from tidings.messaging import addresses
 
 MAX_NAME_CHARS = 255
 PAGE_DEFAULT = 50
@@ -132,7 +133,7 @@ def sender_identity_for(conn: Connection, workspace_id: int, address: str) -> di
 def sender_name_for(conn: Connection, workspace_id: int, address: str) -> str | None:
     """The display name of the identity a `from` may use ("" for none); None when it
     may not use any. `sender_identity_for` in one driver statement, for every send."""
-    shown, email = parseaddr(address)
+    shown, email = addresses.parse(address)
     if "@" not in email:
         return None
     found = raw.select_in(conn, _NAME_FOR, [workspace_id, email.lower(), workspace_id], [])
