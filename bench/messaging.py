@@ -21,8 +21,9 @@ people are identified first.
 2. delivered: once the first phase's mail has arrived, `--emails` sends as
    fast as `--connections` connections allow; messages/s from the first
    request to the last mail received by the SMTP server. Baseline: the same
-   SMTP server fed directly by aiosmtplib over 8 connections with messages
-   built by `tidings.messaging.mime` (what the sink itself can take).
+   SMTP server fed directly by aiosmtplib over as many connections as the
+   provider may open (`--smtp-connections`, 16) with messages built by
+   `tidings.messaging.mime` (what the sink itself can take).
    Target: 1,000 emails/s.
 
 The pacing client is bench/segment_delay.py's (HTTP/1.1 on asyncio streams).
@@ -66,7 +67,7 @@ TEMPLATE_BODY = """<html><body>
 </body></html>"""
 
 
-def workspace_file(smtp_port: int) -> str:
+def workspace_file(smtp_port: int, smtp_connections: int) -> str:
     return json.dumps(
         {
             "providers": [
@@ -77,7 +78,7 @@ def workspace_file(smtp_port: int) -> str:
                         "host": "127.0.0.1",
                         "port": smtp_port,
                         "security": "none",
-                        "max_connections": 8,
+                        "max_connections": smtp_connections,
                     },
                 }
             ],
@@ -339,6 +340,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20, help="accept phase seconds (20)")
     parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
     parser.add_argument("--emails", type=int, default=5000, help="delivered phase sends (5000)")
+    parser.add_argument(
+        "--smtp-connections",
+        type=int,
+        default=16,
+        help="the SMTP provider's max_connections, and the direct baseline's connections (16)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     parser.add_argument(
         "--postgres",
@@ -395,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         spec = server.dir / "workspace.yaml"
-        spec.write_text(workspace_file(sink.port))
+        spec.write_text(workspace_file(sink.port, args.smtp_connections))
         subprocess.run(
             [
                 sys.executable,
@@ -438,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
 
     print("messaging: baseline delivered (aiosmtplib straight to the sink)", flush=True)
-    started = client.run_async(direct_smtp(sink.port, args.emails, 8))
+    started = client.run_async(direct_smtp(sink.port, args.emails, args.smtp_connections))
     arrivals = sink.stop()
     results["smtp"] = {"received": len(arrivals), "per_s": len(arrivals) / (arrivals[-1] - started)}
     if args.keep:

@@ -49,7 +49,7 @@ def setup(now: int):
     upgrade(db)
     with db.writer.begin() as c:
         ws = create_workspace(c, "p", now).workspace_id
-        doc = ap.parse(json.loads(mb.workspace_file(2525)))
+        doc = ap.parse(json.loads(mb.workspace_file(2525, 16)))
         ap.apply_plan(c, ws, ap.plan(doc, ap.current(c, ws)), now)
         for n in range(mb.PEOPLE):
             attrs = {"email": f"p{n}@example.test", "first_name": "Ada", "plan": "pro"}

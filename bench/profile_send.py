@@ -33,7 +33,7 @@ upgrade(db)
 now = int(time.time())
 with db.writer.begin() as c:
     ws = create_workspace(c, "p", now).workspace_id
-    doc = ap.parse(json.loads(mb.workspace_file(2525)))
+    doc = ap.parse(json.loads(mb.workspace_file(2525, 16)))
     ap.apply_plan(c, ws, ap.plan(doc, ap.current(c, ws)), now)
     for n in range(1000):
         service.identify(

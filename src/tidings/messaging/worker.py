@@ -1,7 +1,14 @@
 """The delivery worker: claims due deliveries and sends them through their provider.
 
-A thread running an asyncio loop. It keeps up to `concurrency` sends in
-flight, claiming more (with a lease, `messaging.queue`) as they finish. For
+A thread running an asyncio loop (uvloop's). It keeps up to `concurrency`
+deliveries in flight (128), claiming more (with a lease, `messaging.queue`)
+as they finish; an adapter bounds its own connections (SMTP's
+`max_connections`), so most of those wait there with their message built,
+and a connection never waits for a claim, a suppression check or an outcome's
+commit. (With 32 in flight the pipeline ran dry between claims: 850 emails/s
+against 1,050 in bench/messaging.py.) A provider that takes longer than half
+the lease to work through its queue sees the last ones time out, and retried
+later, as for any slow send. For
 each delivery, right before the provider call, it checks suppression
 (`messaging.suppression`); then it sends the stored payload and records
 exactly one outcome:
@@ -38,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
+import uvloop
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
@@ -60,7 +68,7 @@ class DeliveryWorker(BackgroundThread):
         *,
         write: Callable[..., Any] | None = None,
         factories: dict[str, Factory] | None = None,
-        concurrency: int = 32,
+        concurrency: int = 128,
         lease: int = 120,
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
@@ -80,7 +88,7 @@ class DeliveryWorker(BackgroundThread):
     # After request_stop it stops claiming; sends in flight finish and are recorded.
 
     def run(self) -> None:
-        asyncio.run(self._main())
+        uvloop.run(self._main())
 
     def run_once(self) -> int:
         """Claim and send what is due now, in a fresh event loop; how many were claimed.
@@ -98,7 +106,7 @@ class DeliveryWorker(BackgroundThread):
             finally:
                 await adapters.close()
 
-        return asyncio.run(once())
+        return uvloop.run(once())
 
     async def _main(self) -> None:
         asyncio.get_running_loop().set_default_executor(

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import uvloop
+
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
@@ -72,7 +74,7 @@ class WriterConnection:
 
     def __init__(self, socket_path: str, *, max_pending: int = 10_000) -> None:
         self.writer = RemoteWriter(max_pending=max_pending)
-        self._loop = asyncio.new_event_loop()
+        self._loop = uvloop.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="tidings-writer-link", daemon=True
         )
