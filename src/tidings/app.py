@@ -123,8 +123,7 @@ class Tidings:
         return await loop.run_in_executor(self._readers, self._read_sync, fn, args)
 
     def _read_sync(self, fn: Any, args: tuple[Any, ...]) -> Any:
-        with self.db.reader.connect() as conn, conn.begin():
-            return fn(conn, *args)
+        return self.db.read(fn, *args)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

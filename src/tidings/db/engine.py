@@ -9,8 +9,10 @@ lock); readers use ordinary deferred transactions and never block the writer.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -36,11 +38,46 @@ CHECKPOINT_PAGES = 10_000
 READERS = 20
 
 
+class _ThreadReaders:
+    """One SQLite reading connection per thread, kept open for its next reads.
+
+    A read through the pool checks a connection out and back in, and
+    SQLAlchemy's bookkeeping around that cost more than the read itself on a
+    hot path (an empty read transaction: 18 us pooled, 6 us kept). Each is
+    used by its own thread only; `close` closes them all (`Database.dispose`).
+    Not for PostgreSQL, whose pool also checks that a connection is still
+    alive before handing it out.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = engine.connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all = [c for c in self._all if not c.closed]
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._all = self._all, []
+        for conn in kept:
+            with contextlib.suppress(Exception):  # closing at shutdown: nothing left to do
+                conn.close()
+
+
 @dataclass(frozen=True)
 class Database:
     url: str
     writer: Engine
     reader: Engine
+    _kept: _ThreadReaders | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -48,7 +85,11 @@ class Database:
 
     def read(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(conn, *args)` in a read transaction of its own."""
-        with self.reader.connect() as conn, conn.begin():
+        if self._kept is None:
+            with self.reader.connect() as conn, conn.begin():
+                return fn(conn, *args)
+        conn = self._kept.get(self.reader)
+        with conn.begin():
             return fn(conn, *args)
 
     def write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -57,6 +98,8 @@ class Database:
             return fn(conn, *args)
 
     def dispose(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
@@ -81,14 +124,20 @@ def open_database(url: str, *, pool_size: int = 8) -> Database:
     if url.startswith("sqlite"):
         writer = _sqlite_engine(url, "BEGIN IMMEDIATE", cache_mib=64)
         reader = _sqlite_engine(url, "BEGIN", cache_mib=16, pool_size=READERS)
-        return Database(url, writer, reader)
+        memory = url in _MEMORY
+        return Database(url, writer, reader, None if memory else _ThreadReaders())
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     return Database(url, engine, engine)
 
 
+_MEMORY = ("sqlite://", "sqlite:///:memory:")
+
+
 def _sqlite_engine(url: str, begin: str, cache_mib: int, pool_size: int = 5) -> Engine:
-    memory = url in ("sqlite://", "sqlite:///:memory:")
-    pooling: dict[str, Any] = {"pool_size": pool_size, "max_overflow": 10}
+    memory = url in _MEMORY
+    # No limit past the pool: readers keep a connection per thread (`_ThreadReaders`),
+    # and a thread must never wait for another's to come back.
+    pooling: dict[str, Any] = {"pool_size": pool_size, "max_overflow": -1}
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 30},
@@ -109,6 +158,8 @@ def _sqlite_engine(url: str, begin: str, cache_mib: int, pool_size: int = 5) -> 
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql(begin)
+        # On the driver: SQLAlchemy's statement execution cost a third of an
+        # empty read transaction.
+        conn.connection.driver_connection.execute(begin)
 
     return engine
