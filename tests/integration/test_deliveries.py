@@ -7,6 +7,7 @@ deliveries behind the tests' backs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -347,6 +348,39 @@ def test_transient_failures_back_off_exponentially_with_a_cap_then_succeed(
     row = delivery(query, answer["delivery_id"])
     assert (row.state, row.attempts) == ("sent", 4)
     assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+class OneAtATime(Provider):
+    """A slow provider with one connection: each send holds it for `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.connection = asyncio.Lock()
+
+    async def send(self, delivery_id: str, message: outbound.Outbound) -> outbound.Outcome:
+        async with self.connection:
+            self.calls.append((delivery_id, message))
+            await asyncio.sleep(self.seconds)
+            return Sent(f"p-{len(self.calls)}")
+
+
+def test_sends_queued_behind_a_slow_provider_past_half_the_lease_are_retried_later(
+    db, tx, query, ws, clock
+):
+    # Half of a 6 s lease is 3 s; four deliveries need 4.8 s of the one connection.
+    ids = [accept(tx, clock, ws, email_body())["delivery_id"] for _ in range(4)]
+    provider = OneAtATime(1.2)
+    worker_for(db, clock, provider, lease=6).run_once()
+    rows = [delivery(query, i) for i in ids]
+    sent = [r for r in rows if r.state == "sent"]
+    again = [r for r in rows if r.state == "queued"]
+    assert len(sent) + len(again) == 4  # each one sent or waiting for its retry
+    assert sent and again  # the first in line made it, the last could not
+    called = [i for i, _ in provider.calls]
+    assert {r.id for r in sent} == set(called[: len(sent)])  # in the order they got through
+    assert {r.failure_message for r in again} == {"the provider did not answer in time"}
+    assert all(r.due_at > int(clock.now()) and r.lease_until is None for r in again)
 
 
 def test_transient_failures_stop_at_the_expiry(db, tx, query, ws, clock):
