@@ -2,13 +2,15 @@
 -- as customerio-cdp-analytics (Python) sends them: userId, event, properties
 -- (~270 bytes), context.library, integrations, an ISO timestamp with millisecond
 -- precision and a unique messageId each (so every event is also a dedup key),
--- and a batch-level sentAt. Random customers out of `customers`.
+-- and a batch-level sentAt. Random customers out of `customers`. Timestamps are
+-- those of live traffic: the second the request is made, milliseconds varied
+-- (a client stamps each call when it is made and sends within seconds).
 local here = debug.getinfo(1, "S").source:sub(2):match("^(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 
 local opts
 local headers = { ["Content-Type"] = "application/json" }
-local stamps = {}
+local millis = {}
 
 setup = common.setup
 done = common.done
@@ -18,8 +20,8 @@ function init(args)
   if opts.auth ~= "" then
     headers["Authorization"] = "Basic " .. opts.auth
   end
-  for i = 1, 1024 do
-    stamps[i] = os.date("!%Y-%m-%dT%H:%M:%S", 1700000000 + i * 37) .. "." .. string.format("%03d", i % 1000) .. "+00:00"
+  for i = 1, 1000 do
+    millis[i] = string.format("%03d", (i * 7) % 1000) .. "+00:00"
   end
 end
 
@@ -28,6 +30,7 @@ local PREFIX = '{"type":"track","integrations":{},"anonymousId":null,'
 
 function request()
   local parts, k = { '{"batch":[' }, 1
+  local second = os.date("!%Y-%m-%dT%H:%M:%S.", os.time())
   for i = 1, opts.size do
     local name, data, n = common.event_fields()
     parts[k + 1] = (i > 1) and "," .. PREFIX or PREFIX
@@ -37,7 +40,7 @@ function request()
     parts[k + 5] = '","properties":'
     parts[k + 6] = data
     parts[k + 7] = ',"timestamp":"'
-    parts[k + 8] = stamps[(n % 1024) + 1]
+    parts[k + 8] = second .. millis[(n % 1000) + 1]
     parts[k + 9] = '","messageId":"m-' .. opts.seed .. "-" .. (thread_index or 1) .. "-" .. n .. '"}'
     k = k + 9
   end
