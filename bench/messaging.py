@@ -371,7 +371,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run the background workers as a separate `tidings worker` (its own "
         "writer) beside `tidings serve --no-background-workers`, instead of the worker "
-        "process serve starts (which writes through the server's writer process)",
+        "process serve starts (on SQLite it writes through the server's writer process; "
+        "on PostgreSQL the two layouts are the same)",
     )
     return parser.parse_args(argv)
 

@@ -66,13 +66,19 @@ class Tidings:
                 max_pending=settings.max_pending_writes,
             )
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-read")
-        # The background workers: on SQLite with the writer process, in a worker
-        # process of their own (started with the writer); otherwise threads here
-        # that, on SQLite, write through the request writer (one writing
-        # connection per process, so neither waits on the other's lock).
+        # The background workers: in a worker process of their own when the
+        # settings say so (`spawns_worker_process`: on SQLite with the writer
+        # process, started with it; on PostgreSQL with `worker_process`);
+        # otherwise threads here that, on SQLite, write through the request
+        # writer (one writing connection per process, so neither waits on the
+        # other's lock).
         self.background: BackgroundWorkers | None = None
         self._worker_process: WorkerProcess | None = None
-        if settings.background_workers and isinstance(self.writer, Writer):
+        if (
+            settings.background_workers
+            and isinstance(self.writer, Writer)
+            and not settings.spawns_worker_process
+        ):
             worker_write = self.writer.call if self.db.is_sqlite else None
             self.background = BackgroundWorkers(self.db, self.clock, settings, write=worker_write)
         self.auth = Authenticator(self.read)
@@ -194,6 +200,8 @@ class Tidings:
     async def _start_writer(self) -> None:
         if isinstance(self.writer, Writer):
             self.writer.start()
+            if self.settings.spawns_worker_process:  # PostgreSQL: no writer socket to share
+                self._worker_process = spawn_workers(self.settings)
             return
         path = self.settings.writer_socket
         if not path:
@@ -203,7 +211,7 @@ class Tidings:
             )
             path = self._writer_process.socket_path
         await self.writer.connect(path)
-        if self.settings.background_workers and not self.settings.writer_socket:
+        if self.settings.spawns_worker_process:
             self._worker_process = spawn_workers(self.settings, path)
 
     def close(self) -> None:

@@ -101,6 +101,14 @@ def main() -> None:
     help="SQLite: commit writes in a process of their own, on a second core.",
 )
 @click.option(
+    "--worker-process/--no-worker-process",
+    envvar="TIDINGS_WORKER_PROCESS",
+    default=True,
+    show_default=True,
+    help="PostgreSQL: run the background workers in a process the server starts, not as "
+    "threads beside the requests (on SQLite they go with the writer process).",
+)
+@click.option(
     "--public-url",
     envvar="TIDINGS_PUBLIC_URL",
     default="",
@@ -119,6 +127,7 @@ def serve(
     workers: int,
     background_workers: bool,
     writer_process: bool,
+    worker_process: bool,
     public_url: str,
     fetch_allow: str,
 ) -> None:
@@ -144,6 +153,7 @@ def serve(
         background_workers=background_workers,
         fetch_allowlist=fetch_allow,
         writer_process=writer_process,
+        worker_process=worker_process,
     )
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)

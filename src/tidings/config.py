@@ -34,6 +34,17 @@ class Settings:
     writer_process: bool = False
     # The socket of a writer process started by someone else (`serve --workers`).
     writer_socket: str = ""
+    # PostgreSQL: run the background workers in a `tidings worker` process the
+    # server starts, not as threads beside the requests (on SQLite they go with
+    # the writer process).
+    worker_process: bool = False
+
+    @property
+    def spawns_worker_process(self) -> bool:
+        """Whether this server starts a `tidings worker` of its own."""
+        if not self.background_workers or self.writer_socket:
+            return False  # none wanted, or a supervisor (`serve --workers`) runs it
+        return self.writer_process if self.is_sqlite else self.worker_process
 
     @property
     def is_sqlite(self) -> bool:

@@ -60,9 +60,10 @@ def serve(settings: Settings, workers: int = 1) -> None:
     """Serve in this process, or in `workers` processes sharing one listening socket.
 
     Each worker process has its own writer on PostgreSQL, where they scale
-    across cores. On SQLite they share one writer process (`writer_process`)
-    and one background worker process, or else take turns at the single
-    write lock.
+    across cores, and they share one background worker process
+    (`worker_process`). On SQLite they share one writer process
+    (`writer_process`) and one background worker process, or else take turns
+    at the single write lock.
     """
     if workers <= 1:
         cfg = config(settings)
@@ -77,6 +78,9 @@ def serve(settings: Settings, workers: int = 1) -> None:
         settings = dataclasses.replace(
             settings, writer_socket=shared.socket_path, background_workers=False
         )
+    elif settings.spawns_worker_process:  # PostgreSQL: one worker process for them all
+        background = spawn_workers(settings)
+        settings = dataclasses.replace(settings, background_workers=False)
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:

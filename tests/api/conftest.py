@@ -64,6 +64,7 @@ def server(database_url: str, db: Any, tls: dict[str, str]) -> Iterator[Server]:
         ssl_keyfile=tls["key"],
         fetch_allowlist="127.0.0.1/32",  # collections fetch from test servers on loopback
         writer_process=True,  # as `tidings serve` runs on SQLite (ignored on PostgreSQL)
+        worker_process=True,  # as it runs on PostgreSQL (on SQLite it goes with the writer)
         # Tests run clocks of their own (2023): a housekeeping round between two
         # steps of a test would prune the dedup keys it just wrote.
         housekeeping_every=None,

@@ -183,6 +183,35 @@ def test_on_sqlite_a_writer_and_a_worker_process_run_beside_the_server(tmp_path:
         assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), children[pid]
 
 
+def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str, tmp_path: Path):
+    if database_url.startswith("sqlite"):
+        pytest.skip("the SQLite layout is the test above")
+    store = ["--database-url", database_url]
+    site = f"workers-{os.getpid()}-{tmp_path.name}"
+    creds = json.loads(run_cli("workspace", "create", *store, "--name", "w", "--site-id", site))
+    port = free_port()
+    proc = _start(store, port)
+    try:
+        wait_healthy(port)
+        children = _children(proc.pid)
+        lines = list(children.values())
+        assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
+        assert not any("tidings.db.writer_service" in c for c in lines), lines
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {creds['app_api_key']}"},
+        ) as app:
+            delivery_id = _send(app)  # sent by the worker process
+            captured = eventually(lambda: _captured(app, delivery_id), timeout=15)
+        assert captured[0]["subject"] == "Hello"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    for pid in children:  # stopped with the server, not left behind
+        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), children[pid]
+
+
 def _send(app: httpx.Client) -> str:
     message = {
         "identifiers": {"id": "u1"},

@@ -94,7 +94,8 @@ class WriterConnection:
 
 @dataclass
 class WorkerProcess:
-    """`tidings worker` as a child of the server, committing through its writer process."""
+    """`tidings worker` as a child of the server: on SQLite it commits through the
+    server's writer process, on PostgreSQL on connections of its own."""
 
     process: subprocess.Popen[bytes]
 
@@ -103,7 +104,7 @@ class WorkerProcess:
         return stop_child(self.process, "the worker process", timeout)
 
 
-def spawn_workers(settings: Settings, writer_socket: str) -> WorkerProcess:
+def spawn_workers(settings: Settings, writer_socket: str = "") -> WorkerProcess:
     command = [
         *(sys.executable, "-m", "tidings", "worker", "--exit-with-parent"),
         *("--database-url", settings.database_url, "--writer-socket", writer_socket),
