@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -54,3 +56,21 @@ def wait_healthy(port: int, timeout: float = 20) -> None:
             return False
 
     eventually(healthy, timeout=timeout)
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live child processes of `pid`: their command lines by process id."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                line = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+                found[int(child)] = line.decode()
+    return found
+
+
+def process_state(pid: int) -> str:
+    """A process's state letter from /proc ("Z" for a zombie), or "gone"."""
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return "gone"

@@ -7,11 +7,12 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
-from tests.support import CLI, free_port, run_cli, wait_healthy
+from tests.support import CLI, children_of, free_port, process_state, run_cli, wait_healthy
 from tidings.db.engine import open_database
 from tidings.db.schema import events, people, workspaces
 
@@ -29,12 +30,22 @@ def test_two_worker_processes_share_the_port_and_settle_races(database_url, tmp_
     )
     try:
         wait_healthy(port)
+        children = children_of(proc.pid)
         statuses = asyncio.run(_race(port, (site, creds["track_api_key"])))
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert statuses == [200] * len(statuses), err
     assert proc.returncode == 0, err
+    # One worker process for both servers (and on SQLite one writer process too),
+    # stopped with them.
+    lines = list(children.values())
+    assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
+    assert sum("tidings.db.writer_service" in c for c in lines) == (
+        1 if database_url.startswith("sqlite") else 0
+    ), lines
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in process_state(pid), children[pid]
     db = open_database(database_url)
     with db.reader.connect() as conn:
         ws = conn.execute(select(workspaces.c.id).where(workspaces.c.site_id == site)).scalar_one()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -14,7 +13,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.support import CLI, eventually, free_port, run_cli, wait_healthy
+from tests.support import (
+    CLI,
+    children_of,
+    eventually,
+    free_port,
+    process_state,
+    run_cli,
+    wait_healthy,
+)
 from tidings.db.engine import open_database
 from tidings.db.schema import events, workspaces
 
@@ -147,24 +154,13 @@ def _ctx(server):
     return ssl.create_default_context(cafile=server.ca_path)
 
 
-def _children(pid: int) -> dict[int, str]:
-    """The live child processes of `pid`: their command lines by process id."""
-    found = {}
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            with contextlib.suppress(FileNotFoundError):
-                line = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-                found[int(child)] = line.decode()
-    return found
-
-
 def test_on_sqlite_a_writer_and_a_worker_process_run_beside_the_server(tmp_path: Path):
     port = free_port()
     proc = _start(["--data-dir", str(tmp_path)], port)
     try:
         wait_healthy(port)
         creds = json.loads(proc.stdout.readline() + "".join(_rest_of_json(proc)))
-        children = _children(proc.pid)
+        children = children_of(proc.pid)
         lines = list(children.values())
         assert sum("tidings.db.writer_service" in c for c in lines) == 1, lines
         assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
@@ -180,7 +176,7 @@ def test_on_sqlite_a_writer_and_a_worker_process_run_beside_the_server(tmp_path:
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     for pid in children:  # both stopped with the server, not left behind
-        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), children[pid]
+        assert not Path(f"/proc/{pid}").exists() or "Z" in process_state(pid), children[pid]
 
 
 def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str, tmp_path: Path):
@@ -193,7 +189,7 @@ def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str
     proc = _start(store, port)
     try:
         wait_healthy(port)
-        children = _children(proc.pid)
+        children = children_of(proc.pid)
         lines = list(children.values())
         assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
         assert not any("tidings.db.writer_service" in c for c in lines), lines
@@ -209,7 +205,7 @@ def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     for pid in children:  # stopped with the server, not left behind
-        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), children[pid]
+        assert not Path(f"/proc/{pid}").exists() or "Z" in process_state(pid), children[pid]
 
 
 def _send(app: httpx.Client) -> str:
@@ -227,9 +223,3 @@ def _send(app: httpx.Client) -> str:
 
 def _captured(app: httpx.Client, delivery_id: str) -> list[dict]:
     return list(app.get("/v1/outbox", params={"delivery_id": delivery_id}).json()["messages"])
-
-
-def _state(pid: int) -> str:
-    with contextlib.suppress(FileNotFoundError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return "gone"
