@@ -164,19 +164,13 @@ def test_on_sqlite_a_writer_and_a_worker_process_run_beside_the_server(tmp_path:
         lines = list(children.values())
         assert sum("tidings.db.writer_service" in c for c in lines) == 1, lines
         assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {creds['app_api_key']}"},
-        ) as app:
-            delivery_id = _send(app)  # sent by the worker process, through the writer process
-            captured = eventually(lambda: _captured(app, delivery_id), timeout=15)
-        assert captured[0]["subject"] == "Hello"
+        # sent by the worker process, through the writer process
+        assert _sent_by_the_worker(port, creds["app_api_key"])["subject"] == "Hello"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
-    for pid in children:  # both stopped with the server, not left behind
-        assert not Path(f"/proc/{pid}").exists() or "Z" in process_state(pid), children[pid]
+    _assert_gone(children)  # both stopped with the server, not left behind
 
 
 def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str, tmp_path: Path):
@@ -193,18 +187,26 @@ def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str
         lines = list(children.values())
         assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
         assert not any("tidings.db.writer_service" in c for c in lines), lines
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {creds['app_api_key']}"},
-        ) as app:
-            delivery_id = _send(app)  # sent by the worker process
-            captured = eventually(lambda: _captured(app, delivery_id), timeout=15)
-        assert captured[0]["subject"] == "Hello"
+        assert _sent_by_the_worker(port, creds["app_api_key"])["subject"] == "Hello"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
-    for pid in children:  # stopped with the server, not left behind
+    _assert_gone(children)  # stopped with the server, not left behind
+
+
+def _sent_by_the_worker(port: int, app_api_key: str) -> dict:
+    """Send an email through the server; what the capture adapter stored of it."""
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {app_api_key}"},
+    ) as app:
+        delivery_id = _send(app)
+        return eventually(lambda: _captured(app, delivery_id), timeout=15)[0]
+
+
+def _assert_gone(children: dict[int, str]) -> None:
+    for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "Z" in process_state(pid), children[pid]
 
 
