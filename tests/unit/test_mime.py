@@ -9,8 +9,10 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tidings.messaging import mime
+from tidings.messaging import mime, text
 from tidings.messaging.outbound import Attachment, Email
 from tidings.messaging.text import html_to_text
 
@@ -242,3 +244,64 @@ def test_attachments_amp_and_encoded_headers_take_the_email_package() -> None:
     assert not mime._plain(email(subject="=?utf-8?q?x?="))
     assert not mime._plain(email(to=["zoë@example.com"]))
     assert not mime._plain(email(from_="shop@bücher.example"))
+
+
+_PIECES = [
+    "Hello",
+    " there ",
+    "\n\n",
+    "Fish &amp; chips",
+    "&nbsp;&lt;3&#39;&unknown;",
+    "a > b",
+    "<p>",
+    "</p>",
+    "<P>",
+    "<div class='x'>",
+    "</div >",
+    "<br>",
+    "<br/>",
+    "<br />",
+    "<p/>",
+    "<ul>",
+    "<li>",
+    "</li>",
+    "<b>",
+    "</b>",
+    "<h1>",
+    "</h1>",
+    '<a href="https://e.com/x?a=1&amp;b=2">',
+    "<a href='#top'>",
+    "<a href=https://e.com/y>",
+    '<a href="" download>',
+    "<a>",
+    '<A HREF="mailto:x@y.z">',
+    "</a>",
+    '<a href="x"/>',
+    '<img alt="Logo &amp; co" src="l.png">',
+    "<img alt=''>",
+    "<img src=x.png alt=Pic/>",
+    "<script>if (a < b) { x() }</script>",
+    "<style>p > a { }</style >",
+    "<script/>",
+    "<head>",
+    "</head>",
+    "<title>T</title>",
+    "<!-- a comment -- with dashes -->",
+    "<!DOCTYPE html>",
+    "<",
+    "< b",
+    "<a <a",
+    "</",
+    "<3",
+    "<my-tag>",
+    '<a href="x"title="y">',
+    "<script>never closed",
+    "\u00e9t\u00e9 \u2713",
+]
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_html_to_text_without_htmlparser_gives_what_htmlparser_gives(pieces: list[str]) -> None:
+    html = "".join(pieces)
+    assert html_to_text(html) == text.parsed(html)
