@@ -126,10 +126,7 @@ class Tidings:
     async def read(self, fn: Any, *args: Any) -> Any:
         """Run `fn(conn, *args)` in a read transaction on a worker thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read_sync, fn, args)
-
-    def _read_sync(self, fn: Any, args: tuple[Any, ...]) -> Any:
-        return self.db.read(fn, *args)
+        return await loop.run_in_executor(self._readers, self.db.read, fn, *args)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -32,10 +32,12 @@ T = TypeVar("T")
 CHECKPOINT_PAGES = 10_000
 
 
-# SQLite connections kept open for reading: the request readers (8), the delivery
-# worker's threads (8) and the other background workers. Past the pool, each read
-# opened a connection (PRAGMAs, a cold page cache) and closed it again: a fifth of
-# the reading threads' time under the transactional send benchmark.
+# Idle SQLite reading connections the pool keeps. Each reading thread holds one
+# while it lives (`_ThreadReaders`: the request readers, the delivery worker's
+# threads, the other background workers); a thread's that ends waits here for
+# the next thread instead of being closed, since opening one (PRAGMAs, a cold
+# page cache) cost a fifth of the reading threads' time under the transactional
+# send benchmark when it happened per read.
 READERS = 20
 
 

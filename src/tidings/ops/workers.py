@@ -105,9 +105,12 @@ class WorkerProcess:
 
 
 def spawn_workers(settings: Settings, writer_socket: str = "") -> WorkerProcess:
+    """A `tidings worker` for the server's store: through `writer_socket` (SQLite's
+    writer process) when given, else on connections of its own (PostgreSQL)."""
     command = [
         *(sys.executable, "-m", "tidings", "worker", "--exit-with-parent"),
-        *("--database-url", settings.database_url, "--writer-socket", writer_socket),
+        *("--database-url", settings.database_url),
+        *(("--writer-socket", writer_socket) if writer_socket else ()),
         *("--fetch-allow", settings.fetch_allowlist),
         *("--housekeeping-every", str(settings.housekeeping_every or 0)),
         *("--log-level", "info" if settings.access_log else "warning"),
