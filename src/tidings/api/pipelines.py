@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.errors import ApiError, bad_request
-from tidings.pipelines import ingest, parse, rejections
+from tidings.pipelines import fast, ingest, parse, rejections
 from tidings.pipelines.ingest import Item
 
 if TYPE_CHECKING:
@@ -40,6 +40,13 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     async def receive(request: Request, endpoint: str | None) -> Response:
         strict = (request.header("x-strict-mode") or "").strip().lower() in ("1", "true")
         request.body = inflate(request)
+        if endpoint is None and request.workspace is not None:
+            now = app.now()
+            plain = fast.read_batch(request.body, now)
+            if plain is not None:  # valid through and through, strict or not
+                if plain:
+                    await app.write_many(ingest.ingest_queued, (request.workspace.id, plain, now))
+                return ok()
         body, refused = decode(request, strict)
         if request.workspace is None:
             key = body.get("writeKey") if isinstance(body, dict) else None
