@@ -25,7 +25,12 @@ from tidings.events.bulk import insert_rows, record_keys
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
-from tidings.pipelines.parse import EVENT_TYPES, Message
+from tidings.pipelines.parse import EVENT_TYPES, dedup_key
+
+# A plain event message (track, page or screen; no semantic event) as plain
+# values, the form queued for the writer: type, userId, anonymousId, messageId,
+# timestamp, event name, data JSON. Its properties are in the data JSON already.
+Plain = tuple[str, str | None, str | None, str | None, int, str, str]
 
 _OWNERS = (
     f"SELECT value, person_id FROM {attributes.name} WHERE workspace_id = {{0}}"
@@ -33,53 +38,42 @@ _OWNERS = (
 )
 
 
-def track_run(conn: Connection, workspace_id: int, run: list[Message], now: int) -> None:
+def track_run(conn: Connection, workspace_id: int, run: list[Plain], now: int) -> None:
     """Log a run of plain events in order (see the module doc)."""
     fresh = _first_sightings(conn, workspace_id, run, now)
     if not fresh:
         return
-    users = _users(conn, workspace_id, {m.user_id for m in fresh if m.user_id is not None}, now)
-    anonymous = {m.anonymous_id for m in fresh if m.user_id is None and m.anonymous_id}
+    users = _users(conn, workspace_id, {m[1] for m in fresh if m[1] is not None}, now)
+    anonymous = {m[2] for m in fresh if m[1] is None and m[2]}
     owners = _anonymous_owners(conn, workspace_id, anonymous)
     rows: list[tuple[object, ...]] = []
-    for msg in fresh:
-        if msg.user_id is not None:
-            person_pk, anonymous_id = users.get(msg.user_id), None
+    for type_, user_id, anonymous_id, _, timestamp, name, data_json in fresh:
+        if user_id is not None:
+            person_pk, anonymous_id = users.get(user_id), None
             if person_pk is None:
                 continue  # suppressed
         else:
-            anonymous_id = msg.anonymous_id
             person_pk = owners.get(anonymous_id) if anonymous_id else None
-        kind = EVENT_TYPES[msg.type]
-        rows.append(
-            (
-                workspace_id,
-                person_pk,
-                anonymous_id,
-                kind,
-                msg.name,
-                msg.timestamp,
-                now,
-                msg.data_json,
-            )
-        )
+        kind = EVENT_TYPES[type_]
+        rows.append((workspace_id, person_pk, anonymous_id, kind, name, timestamp, now, data_json))
     insert_rows(conn, rows, now)
 
 
 def _first_sightings(
-    conn: Connection, workspace_id: int, run: list[Message], now: int
-) -> list[Message]:
+    conn: Connection, workspace_id: int, run: list[Plain], now: int
+) -> list[Plain]:
     """The messages whose messageId is new to the workspace (and to this run)."""
-    keys = [m.dedup_key for m in run if m.message_id]
+    keys = [dedup_key(m[3]) for m in run if m[3]]
     if not keys:
         return run
     new = record_keys(conn, workspace_id, keys, now)
     fresh = []
     for msg in run:
-        if msg.message_id:
-            if msg.dedup_key not in new:
+        if msg[3]:
+            key = dedup_key(msg[3])
+            if key not in new:
                 continue
-            new.discard(msg.dedup_key)  # a repeat later in the run is dropped
+            new.discard(key)  # a repeat later in the run is dropped
         fresh.append(msg)
     return fresh
 

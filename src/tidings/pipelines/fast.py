@@ -34,7 +34,7 @@ from msgspec import Raw
 from tidings.events.service import MAX_NAME_BYTES
 from tidings.people.identifiers import MAX_ID_BYTES
 from tidings.pipelines import parse, semantic
-from tidings.pipelines.ingest import Plain
+from tidings.pipelines.bulk import Plain
 
 _ABSENT = Raw(b"")
 

@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 
 from tidings.errors import ApiError
 from tidings.pipelines import bulk, rejections, service
+from tidings.pipelines.bulk import Plain
 from tidings.pipelines.parse import Message
 from tidings.pipelines.rejections import Rejected
 
@@ -44,7 +45,7 @@ def ingest(
             index += 1
         elif is_plain_event(item):
             end = _run_end(items, index)
-            run = [m for m in items[index:end] if isinstance(m, Message)]
+            run = [as_plain(m) for m in items[index:end] if isinstance(m, Message)]
             bulk.track_run(conn, workspace_id, run, now)
             index = end
         else:
@@ -56,11 +57,6 @@ def ingest(
     return [item.reason for item in refused]
 
 
-# A plain event message as plain values, the form queued for the writer (see
-# `events.bulk.Plain`): type, userId, anonymousId, messageId, timestamp,
-# event name, data JSON. Its properties are in the data JSON already.
-Plain = tuple[str, str | None, str | None, str | None, int, str, str]
-
 Queued = tuple[int, list[Plain | Rejected], int]  # workspace, a request's items, receipt time
 
 
@@ -71,20 +67,20 @@ def only_plain_events(items: list[Item]) -> bool:
 
 def plain_items(items: list[Item]) -> list[Plain | Rejected]:
     """A request that `only_plain_events` accepts, as queued."""
-    return [
-        item
-        if isinstance(item, Rejected)
-        else (
-            item.type,
-            item.user_id,
-            item.anonymous_id,
-            item.message_id,
-            item.timestamp,
-            item.name,
-            item.data_json,
-        )
-        for item in items
-    ]
+    return [item if isinstance(item, Rejected) else as_plain(item) for item in items]
+
+
+def as_plain(msg: Message) -> Plain:
+    """A plain event message as the writer takes it (`pipelines.bulk.Plain`)."""
+    return (
+        msg.type,
+        msg.user_id,
+        msg.anonymous_id,
+        msg.message_id,
+        msg.timestamp,
+        msg.name,
+        msg.data_json,
+    )
 
 
 def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
@@ -98,15 +94,10 @@ def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
     """
     for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
         items = [item for _, request, _ in group for item in request]
-        run = [_message(item) for item in items if not isinstance(item, Rejected)]
+        run = [item for item in items if not isinstance(item, Rejected)]
         bulk.track_run(conn, workspace_id, run, now)
         refused = [item for item in items if isinstance(item, Rejected)]
         rejections.record(conn, workspace_id, refused, now)
-
-
-def _message(item: Plain) -> Message:
-    type_, user_id, anonymous_id, message_id, timestamp, name, data_json = item
-    return Message(type_, user_id, anonymous_id, message_id, timestamp, name, {}, data_json)
 
 
 def is_plain_event(item: Item) -> bool:

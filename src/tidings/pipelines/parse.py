@@ -102,12 +102,17 @@ class Message(msgspec.Struct, frozen=True):
     @property
     def dedup_key(self) -> str:
         """The per-workspace dedup key ("" when the message has no messageId)."""
-        return f"cdp:{self.message_id}" if self.message_id else ""
+        return dedup_key(self.message_id) if self.message_id else ""
 
     @property
     def event_type(self) -> str:
         """`events.type` for track, page and screen messages."""
         return EVENT_TYPES[self.type]
+
+
+def dedup_key(message_id: str) -> str:
+    """A messageId's key among the workspace's dedup keys (Track's are `event:` ones)."""
+    return f"cdp:{message_id}"
 
 
 def parse_message(raw: Any, received_at: int, endpoint: str | None = None) -> Message:
