@@ -137,6 +137,13 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def cpu_us_per_op(self) -> float:
+        """Server CPU (its child processes included) per operation, in microseconds:
+        steadier than the rate on a shared machine, where the rate also waits on
+        whatever else runs."""
+        return self.server_cpu * 1e6 / self.ops if self.ops else 0.0
+
+    @property
     def rps(self) -> float:
         return (self.requests - self.status_errors) / self.seconds if self.seconds else 0.0
 
@@ -536,6 +543,7 @@ COLUMNS = (
     "p50 ms",
     "p99 ms",
     "server CPU",
+    "CPU µs/op",
     "wrk CPU",
     "machine busy",
     "writes/commit",
@@ -567,6 +575,7 @@ def rows(
                 f"{r.p50_ms:.2f}",
                 f"{r.p99_ms:.2f}",
                 f"{r.server_cpu:.0%}",
+                f"{r.cpu_us_per_op:.1f}",
                 f"{r.wrk_cpu:.0%}",
                 f"{r.machine_busy:.0%}",
                 f"{r.writes_per_commit:.1f}" if r.writes_per_commit else "",
@@ -719,7 +728,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"{result.rps:,.0f} req/s, {result.ops:,.0f} ops/s, "
                         f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
-                        f"server CPU {result.server_cpu:.0%}, wrk CPU {result.wrk_cpu:.0%}"
+                        f"server CPU {result.server_cpu:.0%} "
+                        f"({result.cpu_us_per_op:.1f} µs/op), wrk CPU {result.wrk_cpu:.0%}"
                         + (
                             f", writes/commit {result.writes_per_commit:.1f}"
                             if result.writes_per_commit
@@ -762,6 +772,7 @@ def main(argv: list[str] | None = None) -> int:
                         **{k: v for k, v in vars(r).items() if k != "bench"},
                         "rps": r.rps,
                         "ops": r.ops,
+                        "cpu_us_per_op": r.cpu_us_per_op,
                     }
                     for r in results
                 ]
