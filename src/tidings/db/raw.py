@@ -6,7 +6,7 @@ preparation (cache keys, expanding IN parameters), and `exec_driver_sql` still
 more than SQLite spends running the statement. These helpers build the SQL
 text once per shape and run it on the DBAPI connection under `conn`, inside
 the transaction `conn` opened (SQLAlchemy keeps no state about what they do,
-so they are only for plain INSERTs and SELECTs).
+so they are only for plain INSERT, UPDATE, DELETE and SELECT statements).
 """
 
 from __future__ import annotations

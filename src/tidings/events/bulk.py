@@ -15,33 +15,15 @@ see the other process's rows.
 
 from __future__ import annotations
 
-import functools
 import itertools
-from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from tidings.db import raw
-from tidings.db.schema import event_dedup, events
 from tidings.events.service import Event
+from tidings.events.store import insert_rows, record_keys
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier, stored_key
-from tidings.segments import dirty
-
-ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
-EVENT_COLUMNS = (
-    "workspace_id",
-    "person_id",
-    "anonymous_id",
-    "type",
-    "name",
-    "timestamp",
-    "received_at",
-    "data",
-)
-KEYS_PER_INSERT = 300  # 900 parameters
-
 
 # A person event as plain values, the form `track_many` takes and requests
 # queue for the writer: identifier kind and value, event name, type, data
@@ -96,38 +78,6 @@ def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int
     insert_rows(conn, rows, now)
 
 
-def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) -> None:
-    """Append event rows (values in `EVENT_COLUMNS` order) with multi-row INSERTs.
-
-    Their people are marked for the segment worker in the same transaction.
-    """
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
-        raw.execute(conn, sql, tuple(itertools.chain.from_iterable(chunk)))
-    people: dict[object, list[object]] = {}
-    for row in rows:
-        people.setdefault(row[0], []).append(row[1])
-    for workspace_id, pks in people.items():
-        dirty.mark(conn, workspace_id, pks, now)  # type: ignore[arg-type]
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_sql(paramstyle: str, count: int) -> str:
-    """One multi-row INSERT for `count` events, handed to the driver directly.
-
-    One statement rather than executemany: SQLite's driver releases and
-    retakes the GIL around every row's step, and while the event loop thread
-    is busy each retake can wait for the interpreter's switch interval, which
-    made a 100-row executemany several times slower under load than alone.
-    Going around SQLAlchemy's per-row parameter handling saves as much again.
-    """
-    mark = "?" if paramstyle == "qmark" else "%s"
-    values = "(" + ", ".join([mark] * len(EVENT_COLUMNS)) + ")"
-    columns = ", ".join(EVENT_COLUMNS)
-    return f"INSERT INTO {events.name} ({columns}) VALUES " + ", ".join([values] * count)
-
-
 def _first_sightings(
     conn: Connection, workspace_id: int, items: list[Plain], now: int
 ) -> list[Plain]:
@@ -145,32 +95,6 @@ def _first_sightings(
             new.discard(key)  # a repeat later in the run is dropped
         fresh.append(item)
     return fresh
-
-
-def record_keys(conn: Connection, workspace_id: int, keys: list[str], now: int) -> set[str]:
-    """Record dedup keys (as `events.store.first_sighting`, many at once); the new ones.
-
-    One `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per chunk both
-    records the keys and says which of them were new.
-    """
-    new: set[str] = set()
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), KEYS_PER_INSERT):
-        chunk = unique[start : start + KEYS_PER_INSERT]
-        sql = _dedup_sql(conn.dialect.paramstyle, len(chunk))
-        params = tuple(value for key in chunk for value in (workspace_id, key, now))
-        new.update(row[0] for row in raw.execute(conn, sql, params))
-    return new
-
-
-@functools.lru_cache(maxsize=64)
-def _dedup_sql(paramstyle: str, count: int) -> str:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    values = ", ".join([f"({mark}, {mark}, {mark})"] * count)
-    return (
-        f"INSERT INTO {event_dedup.name} (workspace_id, key, seen_at) VALUES {values} "
-        "ON CONFLICT DO NOTHING RETURNING key"
-    )
 
 
 def _people(conn: Connection, workspace_id: int, named: dict[Key, str], now: int) -> dict[Key, int]:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.db import raw
@@ -141,7 +141,7 @@ def create(
 def set_identifier(conn: Connection, person: Person, kind: str, value: str | None) -> Person:
     column = "customer_id" if kind == "id" else "email"
     stored = value.lower() if (kind == "email" and value) else value
-    conn.execute(update(people).where(people.c.id == person.pk).values({column: stored}))
+    raw.execute(conn, _SET.format(column, raw.mark(conn)), (stored, person.pk))
     if kind == "id":
         return Person(
             person.pk, person.workspace_id, person.cio_id, stored, person.email, person.created_at
@@ -152,7 +152,12 @@ def set_identifier(conn: Connection, person: Person, kind: str, value: str | Non
 
 
 def touch(conn: Connection, person: Person, now: int) -> None:
-    conn.execute(update(people).where(people.c.id == person.pk).values(updated_at=now))
+    raw.execute(conn, _SET.format("updated_at", raw.mark(conn)), (now, person.pk))
+
+
+# On the driver, as the other statements of a write that every identify makes:
+# through SQLAlchemy Core each cost 40-100 µs here, against 2 µs in SQLite.
+_SET = f"UPDATE {people.name} SET {{0}} = {{1}} WHERE id = {{1}}"
 
 
 def remove(conn: Connection, person: Person) -> None:
@@ -160,12 +165,11 @@ def remove(conn: Connection, person: Person) -> None:
     conn.execute(delete(people).where(people.c.id == person.pk))
 
 
+_ATTRIBUTES = "SELECT name, value, kind, updated_at FROM attributes WHERE person_id = {}"
+
+
 def load_attributes(conn: Connection, person_pk: int) -> dict[str, Stored]:
-    rows = conn.execute(
-        select(
-            attributes.c.name, attributes.c.value, attributes.c.kind, attributes.c.updated_at
-        ).where(attributes.c.person_id == person_pk)
-    )
+    rows = raw.execute(conn, _ATTRIBUTES.format(raw.mark(conn)), (person_pk,))
     return {name: Stored(value, kind, ts) for name, value, kind, ts in rows}
 
 
@@ -217,21 +221,21 @@ def put_attributes(
 
 
 def _write(conn: Connection, pk: int, inserts: list, updates: list, removals: list) -> None:  # type: ignore[type-arg]
+    mark = raw.mark(conn)
     if inserts:
         conn.execute(insert(attributes), inserts)
-    if updates:
-        conn.execute(
-            update(attributes)
-            .where(attributes.c.person_id == pk, attributes.c.name == bindparam("b_name"))
-            .values(
-                value=bindparam("value"), kind=bindparam("kind"), updated_at=bindparam("updated_at")
-            ),
-            updates,
-        )
+    for change in updates:
+        params = (change["value"], change["kind"], change["updated_at"], pk, change["b_name"])
+        raw.execute(conn, _UPDATE_ATTRIBUTE.format(mark), params)
     if removals:
-        conn.execute(
-            delete(attributes).where(attributes.c.person_id == pk, attributes.c.name.in_(removals))
-        )
+        raw.select_in(conn, _REMOVE_ATTRIBUTES, [pk], removals)
+
+
+_UPDATE_ATTRIBUTE = (
+    f"UPDATE {attributes.name} SET value = {{0}}, kind = {{0}}, updated_at = {{0}}"
+    " WHERE person_id = {0} AND name = {0}"
+)
+_REMOVE_ATTRIBUTES = f"DELETE FROM {attributes.name} WHERE person_id = {{0}} AND name IN ({{1}})"
 
 
 def is_suppressed(conn: Connection, workspace_id: int, idents: list[Identifier]) -> bool:

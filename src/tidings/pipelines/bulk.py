@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from tidings.db import raw
 from tidings.db.schema import attributes
-from tidings.events.bulk import insert_rows, record_keys
+from tidings.events.store import insert_rows, record_keys
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
