@@ -11,8 +11,9 @@ so they are only for plain INSERT, UPDATE, DELETE and SELECT statements).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -50,3 +51,21 @@ def select_in(
     """
     sql = _sql(template, conn.dialect.paramstyle, len(fixed), len(listed))
     return execute(conn, sql, (*fixed, *listed))
+
+
+@contextlib.contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """A SAVEPOINT around the block, on the driver: undone if the block raises, else released.
+
+    For use cases that isolate every item of a request (one refused item
+    writes nothing while the others stay): SQLAlchemy's `begin_nested` costs
+    ~100 µs a round here, this ~5. SQLAlchemy's own savepoints may nest inside.
+    """
+    execute(conn, "SAVEPOINT tidings_item")
+    try:
+        yield
+    except BaseException:
+        execute(conn, "ROLLBACK TO SAVEPOINT tidings_item")
+        execute(conn, "RELEASE SAVEPOINT tidings_item")
+        raise
+    execute(conn, "RELEASE SAVEPOINT tidings_item")

@@ -24,6 +24,7 @@ import itertools
 
 from sqlalchemy import Connection
 
+from tidings.db import raw
 from tidings.errors import ApiError
 from tidings.pipelines import bulk, rejections, service
 from tidings.pipelines.bulk import Plain
@@ -126,13 +127,11 @@ def _apply_one(
     if strict:
         service.apply(conn, workspace_id, msg, now)
         return None
-    savepoint = conn.begin_nested()
     try:
-        service.apply(conn, workspace_id, msg, now)
+        with raw.savepoint(conn):
+            service.apply(conn, workspace_id, msg, now)
     except ApiError as exc:
-        savepoint.rollback()
         return exc
-    savepoint.commit()
     return None
 
 

@@ -18,6 +18,7 @@ import itertools
 
 from sqlalchemy import Connection
 
+from tidings.db import raw
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.track.operation import Operation
@@ -103,11 +104,9 @@ def _apply_one(conn: Connection, workspace_id: int, op: Operation) -> ApiError |
     if not op.may_refuse:
         op.fn(conn, workspace_id, *op.args)
         return None
-    savepoint = conn.begin_nested()
     try:
-        op.fn(conn, workspace_id, *op.args)
+        with raw.savepoint(conn):
+            op.fn(conn, workspace_id, *op.args)
     except ApiError as exc:
-        savepoint.rollback()
         return exc
-    savepoint.commit()
     return None
