@@ -19,9 +19,11 @@ Benchmarks (each on a freshly started server with a fresh temporary data dir):
   cdp-batch   Pipelines `POST /v1/batch`, 100 track calls/request shaped as
               customerio-cdp-analytics sends them (context, ISO timestamps, a
               unique messageId each); its baseline is `bare-batch`
+  cdp-mixed   the same with every tenth call an identify (traits: email, name,
+              plan, and a last_login that changes every second)
 
-Asking for `single` or `nowrite` also runs `bare`, and `batch` or `cdp-batch`
-also runs `bare-batch`, right before it, so every ratio compares numbers measured a
+Asking for `single` or `nowrite` also runs `bare`, and `batch`, `cdp-batch` or
+`cdp-mixed` also runs `bare-batch`, right before it, so every ratio compares numbers measured a
 minute apart on the same machine with the same uvicorn and the same wrk
 (`--no-baseline` skips them). With `--repeat N` the table shows the median
 round and the median of the per-round ratios.
@@ -109,6 +111,15 @@ def benches(batch_size: int) -> dict[str, Bench]:
                 batch_size,
                 "bare-batch",
                 "Pipelines /v1/batch",
+                auth="cdp",
+            ),
+            Bench(
+                "cdp-mixed",
+                "tidings",
+                "cdp_mixed.lua",
+                batch_size,
+                "bare-batch",
+                "Pipelines /v1/batch, one identify per ten calls",
                 auth="cdp",
             ),
         )
@@ -415,8 +426,8 @@ def count_events(db_path: Path) -> int | None:
         return None
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        # Only tracked events: the log also records attribute changes of new people.
-        query = "SELECT count(*) FROM events WHERE type IN ('event', 'page', 'screen')"
+        # Only the calls' own rows: the log also records attribute changes.
+        query = "SELECT count(*) FROM events WHERE type IN ('event', 'page', 'screen', 'identify')"
         return int(conn.execute(query).fetchone()[0])
     finally:
         conn.close()
@@ -644,7 +655,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "names",
         nargs="*",
         metavar="BENCH",
-        help="bare, single, nowrite, bare-batch, batch, cdp-batch (default: all)",
+        help="bare, single, nowrite, bare-batch, batch, cdp-batch, cdp-mixed (default: all)",
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds measured (10)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load (3)")
