@@ -4,16 +4,14 @@ local here = debug.getinfo(1, "S").source:sub(2):match("^(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 
 local opts
-local headers = { ["Content-Type"] = "application/json" }
+local headers
 
 setup = common.setup
 done = common.done
 
 function init(args)
   opts = common.parse_args(args)
-  if opts.auth ~= "" then
-    headers["Authorization"] = "Basic " .. opts.auth
-  end
+  headers = common.headers(opts)
 end
 
 function request()

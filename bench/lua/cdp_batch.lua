@@ -9,7 +9,7 @@ local here = debug.getinfo(1, "S").source:sub(2):match("^(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 
 local opts
-local headers = { ["Content-Type"] = "application/json" }
+local headers
 local millis = {}
 
 setup = common.setup
@@ -17,9 +17,7 @@ done = common.done
 
 function init(args)
   opts = common.parse_args(args)
-  if opts.auth ~= "" then
-    headers["Authorization"] = "Basic " .. opts.auth
-  end
+  headers = common.headers(opts)
   for i = 1, 1000 do
     millis[i] = string.format("%03d", (i * 7) % 1000) .. "+00:00"
   end

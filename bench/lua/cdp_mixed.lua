@@ -8,7 +8,7 @@ local here = debug.getinfo(1, "S").source:sub(2):match("^(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 
 local opts
-local headers = { ["Content-Type"] = "application/json" }
+local headers
 local plans = { "free", "basic", "premium" }
 
 setup = common.setup
@@ -16,9 +16,7 @@ done = common.done
 
 function init(args)
   opts = common.parse_args(args)
-  if opts.auth ~= "" then
-    headers["Authorization"] = "Basic " .. opts.auth
-  end
+  headers = common.headers(opts)
 end
 
 local CONTEXT = '"integrations":{},"anonymousId":null,'

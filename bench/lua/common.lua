@@ -66,6 +66,15 @@ function M.event_fields()
   return e[1], e[2], counter
 end
 
+-- JSON request headers, with HTTP Basic auth when `auth` was given.
+function M.headers(opts)
+  local headers = { ["Content-Type"] = "application/json" }
+  if opts.auth ~= "" then
+    headers["Authorization"] = "Basic " .. opts.auth
+  end
+  return headers
+end
+
 function M.customer_id(opts)
   return "cust_" .. math.random(1, opts.customers)
 end
