@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.db import raw
 from tidings.db.schema import attributes, people
@@ -114,28 +113,21 @@ def create(
     failing ours, and the person it committed is returned.
     """
     cio_id, key = secrets.token_hex(6), email.lower() if email else None
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = (
-        dialect.insert(people)
-        .values(
-            workspace_id=workspace_id,
-            cio_id=cio_id,
-            customer_id=customer_id,
-            email=key,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(people.c.id)
-    )
-    row = conn.execute(statement).first()
-    if row is not None:
-        return Person(row.id, workspace_id, cio_id, customer_id, key, now)
+    params = (workspace_id, cio_id, customer_id, key, now, now)
+    rows = raw.execute(conn, _CREATE.format(raw.mark(conn)), params)
+    if rows:
+        return Person(rows[0][0], workspace_id, cio_id, customer_id, key, now)
     for kind, value in (("id", customer_id), ("email", key)):
         found = find(conn, workspace_id, Identifier(kind, value)) if value else None  # type: ignore[arg-type]
         if found is not None:
             return found
     raise RuntimeError("a generated cio_id was taken; the write is retried")
+
+
+_CREATE = (
+    f"INSERT INTO {people.name} (workspace_id, cio_id, customer_id, email, created_at,"
+    " updated_at) VALUES ({0}, {0}, {0}, {0}, {0}, {0}) ON CONFLICT DO NOTHING RETURNING id"
+)
 
 
 def set_identifier(conn: Connection, person: Person, kind: str, value: str | None) -> Person:
