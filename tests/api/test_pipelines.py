@@ -109,7 +109,18 @@ def test_other_surfaces_keys_are_refused(api):
 
 
 @pytest.mark.parametrize("headers", [{}, STRICT])
-@pytest.mark.parametrize("content", [b"{", b"", b"[1,", b"\xff"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{",
+        b"",
+        b"[1,",
+        b"\xff",
+        # an SDK-shaped batch, but not UTF-8, or with a number no float holds
+        b'{"batch":[{"type":"track","userId":"u\xff","event":"e"}]}',
+        b'{"batch":[{"type":"track","userId":"u","event":"e","properties":{"a":1e400}}]}',
+    ],
+)
 def test_malformed_json_is_always_400(api, headers, content):
     for path in ("/v1/track", "/v1/batch"):
         response = cdp(api, path, content=content, headers=headers)

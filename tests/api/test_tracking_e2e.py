@@ -37,6 +37,9 @@ def test_send_open_click_unsubscribe_reach_the_webhook(api):
             return found["messages"][0]["message"]
 
         message = eventually(captured, timeout=15)
+        # The outbox holds a message as soon as it is captured, as a provider would
+        # accept it, a moment before the worker records it sent: open it after that.
+        eventually(lambda: len(hook.accepted()) == 1, timeout=15)
         click = re.search(r'href="([^"]*/t/c/[^"]+)"', message["html"]).group(1)
         pixel = re.search(r'src="([^"]*/t/o/[^"]+)"', message["html"]).group(1)
         assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in message["mime"]

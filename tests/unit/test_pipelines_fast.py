@@ -33,7 +33,7 @@ def general(body):
     """The general reading of a non-strict request, as queued; None if it refuses anything."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, ValueError):  # invalid UTF-8 is a UnicodeDecodeError
         return None
     items = messages(decoded, len(body), None, NOW)
     if any(isinstance(item, Rejected) for item in items) or not ingest.only_plain_events(items):
@@ -94,10 +94,31 @@ def test_it_declines_what_the_general_reading_must_judge():
         json.dumps({"batch": [{**one["batch"][0], "properties": [1]}]}).encode(),
         json.dumps({"batch": [{**one["batch"][0], "timestamp": "soon"}]}).encode(),
         json.dumps({"batch": [{**one["batch"][0], "event": "x\u0000"}]}).encode(),
-        json.dumps({"batch": [{**one["batch"][0], "big": "x" * 7000}]}).encode(),
+        json.dumps({"batch": [{**one["batch"][0], "big": "x" * 17_000}] * 2}).encode(),
+        json.dumps({"batch": [{**one["batch"][0], "writeKey": "k"}]}).encode(),
+        b'{"batch":[{"type":"track","userId":"u","event":"e","properties":{"a":1e400}}]}',
+        b'{"batch":[{"type":"track","userId":"u","event":"e"}],"x":"\xff"}',
+        b'{"batch":[{"type":"track","userId":"u\xff","event":"e"}]}',
+        b'{"batch":[{"type":"track","userId":"u","event":"e","p":"\\ud800"}]}',
     ]
     for body in declined:
         assert fast.read_batch(body, NOW) is None, body[:80]
+
+
+def test_the_stored_document_is_encoded_as_the_general_reading_encodes_it():
+    """Not the client's text: numbers respelt, a repeated key once (SQLite's JSON
+    functions would read the first of two, the general reading keeps the last)."""
+    body = (
+        b'{"batch":[{"type":"track","userId":"u","event":"e",'
+        b'"properties":{"plan":"free","n":1E2,"plan":"pro","s":"\\u00e9"},'
+        b'"context":{"a":1,"a":2}}]}'
+    )
+    mine, theirs = fast.read_batch(body, NOW), general(body)
+    assert mine is not None and theirs is not None
+    assert mine[0][6] == theirs[0][6]
+    assert mine[0][6].startswith(
+        '{"plan":"pro","n":100.0,"s":"é","_cdp":{"userId":"u","context":{"a":2}'
+    )
 
 
 def _json_text(value):

@@ -80,6 +80,8 @@ class Request:
             raise ApiError(400, f"malformed JSON: {exc}", code="malformed_json") from exc
         except RecursionError as exc:  # msgspec's depth limit is not a DecodeError
             raise ApiError(400, "malformed JSON: nested too deeply", code="malformed_json") from exc
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "malformed JSON: not UTF-8", code="malformed_json") from exc
         if b"\\u0000" in self.body and _JSON_NUL.search(self.body):
             _refuse_nul("\x00")
         return decoded

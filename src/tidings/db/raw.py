@@ -6,7 +6,8 @@ preparation (cache keys, expanding IN parameters), and `exec_driver_sql` still
 more than SQLite spends running the statement. These helpers build the SQL
 text once per shape and run it on the DBAPI connection under `conn`, inside
 the transaction `conn` opened (SQLAlchemy keeps no state about what they do,
-so they are only for plain INSERT, UPDATE, DELETE and SELECT statements).
+so they are only for plain INSERT, UPDATE, DELETE and SELECT statements, and
+the SAVEPOINTs of `savepoint`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def savepoint(conn: Connection) -> Iterator[None]:
 
     For use cases that isolate every item of a request (one refused item
     writes nothing while the others stay): SQLAlchemy's `begin_nested` costs
-    ~100 µs a round here, this ~5. SQLAlchemy's own savepoints may nest inside.
+    ~100 µs a round here, this ~5. Only inside a transaction SQLAlchemy began;
+    a `begin_nested` opened in the block must be closed in it.
     """
     execute(conn, "SAVEPOINT tidings_item")
     try:

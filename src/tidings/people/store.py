@@ -157,7 +157,7 @@ def remove(conn: Connection, person: Person) -> None:
     conn.execute(delete(people).where(people.c.id == person.pk))
 
 
-_ATTRIBUTES = "SELECT name, value, kind, updated_at FROM attributes WHERE person_id = {}"
+_ATTRIBUTES = f"SELECT name, value, kind, updated_at FROM {attributes.name} WHERE person_id = {{}}"
 
 
 def load_attributes(conn: Connection, person_pk: int) -> dict[str, Stored]:

@@ -57,7 +57,7 @@ BATCH_LIMIT = 500 * 1024
 MAX_MESSAGE_ID_BYTES = 200  # the dedup key column holds 255, with a prefix
 MAX_PAGE_NAME_BYTES = 255  # the events.name column
 
-_NOT_ENVELOPE = {
+NOT_ENVELOPE = {  # the keys stored elsewhere than under `_cdp`
     "track": frozenset({"type", "event", "properties", "writeKey"}),
     "page": frozenset({"type", "name", "properties", "writeKey"}),
     "screen": frozenset({"type", "name", "properties", "writeKey"}),
@@ -127,7 +127,7 @@ def parse_message(raw: Any, received_at: int, endpoint: str | None = None) -> Me
     message_id = _message_id(raw.get("messageId"))
     when = _when(raw, received_at)
     envelope = dict(raw)  # in the message's key order, less the keys stored elsewhere
-    for key in _NOT_ENVELOPE[kind]:
+    for key in NOT_ENVELOPE[kind]:
         envelope.pop(key, None)
     envelope["receivedAt"] = iso(received_at)
     common = (user_id, anonymous_id, message_id, when)
