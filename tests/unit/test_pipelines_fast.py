@@ -53,7 +53,7 @@ def same_reading(fast_items, general_items):
 
 def test_an_sdk_batch_takes_the_fast_reading():
     body = sdk_batch()
-    items = fast.read_batch(body, NOW)
+    items = fast.read_batch(body, NOW).plain
     assert items is not None and len(items) == 3
     same_reading(items, general(body))
     kind, user_id, anonymous_id, message_id, when, name, data = items[1]
@@ -102,7 +102,18 @@ def test_it_declines_what_the_general_reading_must_judge():
         b'{"batch":[{"type":"track","userId":"u","event":"e","p":"\\ud800"}]}',
     ]
     for body in declined:
-        assert fast.read_batch(body, NOW) is None, body[:80]
+        assert fast.read_batch(body, NOW).plain is None, body[:80]
+
+
+def test_a_body_left_to_the_general_reading_is_handed_over_decoded():
+    body = json.loads(sdk_batch(2))
+    body["batch"][1] = {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}
+    read = fast.read_batch(json.dumps(body).encode(), NOW)
+    assert read.plain is None and read.body == body
+    assert fast.read_batch(b"{", NOW) == (
+        None,
+        None,
+    )  # nothing decoded: the general reading says why
 
 
 def test_the_stored_document_is_encoded_as_the_general_reading_encodes_it():
@@ -113,7 +124,7 @@ def test_the_stored_document_is_encoded_as_the_general_reading_encodes_it():
         b'"properties":{"plan":"free","n":1E2,"plan":"pro","s":"\\u00e9"},'
         b'"context":{"a":1,"a":2}}]}'
     )
-    mine, theirs = fast.read_batch(body, NOW), general(body)
+    mine, theirs = fast.read_batch(body, NOW).plain, general(body)
     assert mine is not None and theirs is not None
     assert mine[0][6] == theirs[0][6]
     assert mine[0][6].startswith(
@@ -218,7 +229,7 @@ def batches(draw):
     b'{"batch":[{"type":"track","userId":"u","event":"e","sentAt":null}],"sentAt":"2026-11-26"}'
 )
 def test_the_fast_reading_is_the_general_one(body):
-    mine = fast.read_batch(body, NOW)
+    mine = fast.read_batch(body, NOW).plain
     if mine is None:
         return
     theirs = general(body)

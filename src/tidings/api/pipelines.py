@@ -40,14 +40,17 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     async def receive(request: Request, endpoint: str | None) -> Response:
         strict = (request.header("x-strict-mode") or "").strip().lower() in ("1", "true")
         request.body = inflate(request)
+        decoded = None
         if endpoint is None and request.workspace is not None:
             now = app.now()
-            plain = fast.read_batch(request.body, now)
-            if plain is not None:  # valid through and through, strict or not
-                if plain:
-                    await app.write_many(ingest.ingest_queued, (request.workspace.id, plain, now))
+            read = fast.read_batch(request.body, now)
+            if read.plain is not None:  # valid through and through, strict or not
+                if read.plain:
+                    queued = (request.workspace.id, read.plain, now)
+                    await app.write_many(ingest.ingest_queued, queued)
                 return ok()
-        body, refused = decode(request, strict)
+            decoded = read.body
+        body, refused = (decoded, None) if decoded is not None else decode(request, strict)
         if request.workspace is None:
             key = body.get("writeKey") if isinstance(body, dict) else None
             request.workspace = await app.auth.cdp(request, key if isinstance(key, str) else None)

@@ -9,22 +9,23 @@ the same decoded values (so numbers, escapes and repeated keys come out as
 they do there): about 5 µs.
 
 It answers only for a request it can take whole, with the general reading's
-result. Anything else is `None`, and the caller reads the request the general
-way, which applies every rule and says what is wrong: a body that does not
-decode (malformed JSON, invalid UTF-8, a lone surrogate escaped, a number
-out of range) or is not a batch of objects, a NUL escaped anywhere,
-batch-level `context` or `integrations` to merge into the items, an item
-that is not a plain track, page or screen call (a semantic event, identify,
-...), a value of another JSON type than the SDKs send (numeric ids or times,
-say), `originalTimestamp`, a page without a name, an item whose size against
-the 32 KB limit is not plainly within it, or any value the general reading
-would refuse.
+result. Anything else is left to the general reading, which applies every
+rule and says what is wrong (it is handed the decoded body, when there is
+one, so that nothing is decoded twice): a body that does not decode
+(malformed JSON, invalid UTF-8, a lone surrogate escaped, a number out of
+range) or is not a batch of objects, a NUL escaped anywhere, batch-level
+`context` or `integrations` to merge into the items, an item that is not a
+plain track, page or screen call (a semantic event, identify, ...), a value
+of another JSON type than the SDKs send (numeric ids or times, say),
+`originalTimestamp`, a page without a name, an item whose size against the
+32 KB limit is not plainly within it, or any value the general reading would
+refuse.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -53,27 +54,32 @@ class _General(Exception):
     """The request needs the general reading."""
 
 
-def read_batch(body: bytes, received_at: int) -> list[Plain] | None:
-    """The batch's messages as queued plain events, or None (see the module doc)."""
+class Read(NamedTuple):
+    plain: list[Plain] | None  # the batch as queued plain events, if the fast reading took it
+    body: Any = None  # else the decoded body, when it decoded: the general reading's input
+
+
+def read_batch(body: bytes, received_at: int) -> Read:
+    """The batch's messages as queued plain events, or why not (see the module doc)."""
     if len(body) > parse.BATCH_LIMIT or _NUL_ESCAPE.search(body):
-        return None
+        return Read(None)
     try:
         decoded = _decode(body)
     except (msgspec.DecodeError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None
+        return Read(None)
     if type(decoded) is not dict or type(items := decoded.get("batch")) is not list:
-        return None
+        return Read(None, decoded)
     if not (_nothing(decoded.get("context")) and _nothing(decoded.get("integrations"))):
-        return None  # batch-level keys to merge into each item's
+        return Read(None, decoded)  # batch-level keys to merge into each item's
     sent_at = decoded.get("sentAt")
     measure = len(body) > parse.MESSAGE_LIMIT
     try:
         if sent_at is not None:
             _seconds(sent_at)
         received = parse.iso(received_at)
-        return [_item(item, sent_at, received, received_at, measure) for item in items]
+        return Read([_item(item, sent_at, received, received_at, measure) for item in items])
     except _General:
-        return None
+        return Read(None, decoded)
 
 
 def _item(item: Any, sent_at: Any, received: str, received_at: int, measure: bool) -> Plain:
