@@ -12,9 +12,6 @@ local opts
 local headers
 local millis = {}
 
-setup = common.setup
-done = common.done
-
 function init(args)
   opts = common.parse_args(args)
   headers = common.headers(opts)

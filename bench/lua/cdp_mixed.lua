@@ -11,9 +11,6 @@ local opts
 local headers
 local plans = { "free", "basic", "premium" }
 
-setup = common.setup
-done = common.done
-
 function init(args)
   opts = common.parse_args(args)
   headers = common.headers(opts)

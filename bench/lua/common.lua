@@ -107,4 +107,8 @@ function M.done(summary, latency, requests)
   }), "\n")
 end
 
+-- wrk's per-thread hooks, the same for every script: loading this file sets them.
+setup = M.setup
+done = M.done
+
 return M

@@ -6,9 +6,6 @@ local common = dofile(here .. "common.lua")
 local opts
 local headers
 
-setup = common.setup
-done = common.done
-
 function init(args)
   opts = common.parse_args(args)
   headers = common.headers(opts)
