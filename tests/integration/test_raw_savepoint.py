@@ -58,3 +58,16 @@ def test_sqlalchemy_savepoints_nest_inside(db, workspace):
             _add(conn, ws, "sp-outer")
         assert "sp-inner" not in _forms(conn, ws)
         assert "sp-outer" in _forms(conn, ws)
+
+
+def test_the_error_raised_is_the_one_that_ended_the_transaction(db, workspace):
+    """SQLite rolls a transaction back itself on a full disk or an I/O error; the
+    savepoint is then gone, and the caller must see that error, not "no such savepoint"."""
+    ws = workspace.workspace_id
+    refused = pytest.raises(ApiError, match="the disk is full")
+    with refused, db.writer.begin() as conn, raw.savepoint(conn):
+        _add(conn, ws, "sp-lost")
+        raw.execute(conn, "ROLLBACK")  # as SQLite does on SQLITE_FULL
+        raise ApiError(507, "the disk is full")
+    with db.reader.connect() as conn:
+        assert "sp-lost" not in _forms(conn, ws)

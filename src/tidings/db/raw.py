@@ -67,7 +67,10 @@ def savepoint(conn: Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        execute(conn, "ROLLBACK TO SAVEPOINT tidings_item")
-        execute(conn, "RELEASE SAVEPOINT tidings_item")
+        # SQLite ends the whole transaction itself on some errors (a full disk,
+        # an I/O error): the savepoint is gone then, and the error raised says why.
+        with contextlib.suppress(Exception):
+            execute(conn, "ROLLBACK TO SAVEPOINT tidings_item")
+            execute(conn, "RELEASE SAVEPOINT tidings_item")
         raise
     execute(conn, "RELEASE SAVEPOINT tidings_item")
