@@ -20,7 +20,7 @@ import itertools
 from sqlalchemy import Connection
 
 from tidings.events.service import Event
-from tidings.events.store import insert_rows, record_keys
+from tidings.events.store import first_sightings, insert_rows
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier, stored_key
@@ -62,7 +62,7 @@ def track_queued(conn: Connection, items: list[Queued]) -> None:
 
 def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int) -> None:
     """Record events in order, for the people named (see the module doc)."""
-    fresh = _first_sightings(conn, workspace_id, items, now)
+    fresh = first_sightings(conn, workspace_id, items, _dedup_key, now)
     if not fresh:
         return
     keys = [(item[0], stored_key(item[0], item[1])) for item in fresh]
@@ -78,23 +78,8 @@ def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int
     insert_rows(conn, rows, now)
 
 
-def _first_sightings(
-    conn: Connection, workspace_id: int, items: list[Plain], now: int
-) -> list[Plain]:
-    """The items whose dedup `id` is new to the workspace (and to this run)."""
-    keys = [f"event:{item[6]}" for item in items if item[6]]
-    if not keys:
-        return items
-    new = record_keys(conn, workspace_id, keys, now)
-    fresh = []
-    for item in items:
-        if item[6]:
-            key = f"event:{item[6]}"
-            if key not in new:
-                continue
-            new.discard(key)  # a repeat later in the run is dropped
-        fresh.append(item)
-    return fresh
+def _dedup_key(item: Plain) -> str | None:
+    return f"event:{item[6]}" if item[6] else None
 
 
 def _people(conn: Connection, workspace_id: int, named: dict[Key, str], now: int) -> dict[Key, int]:

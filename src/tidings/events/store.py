@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import Connection, and_, update
@@ -17,6 +17,8 @@ from tidings.segments import dirty
 encode = msgspec.json.Encoder().encode
 
 ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
+
+T = TypeVar("T")
 
 ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
 EVENT_COLUMNS = (
@@ -92,6 +94,31 @@ def first_sighting(conn: Connection, workspace_id: int, key: str, now: int) -> b
     if not key:
         return True
     return bool(record_keys(conn, workspace_id, [key], now))
+
+
+def first_sightings(
+    conn: Connection,
+    workspace_id: int,
+    items: list[T],
+    key_of: Callable[[T], str | None],
+    now: int,
+) -> list[T]:
+    """The items whose dedup key (`key_of`, None for none) is new to the workspace.
+
+    A key repeated later in `items` drops the later item too.
+    """
+    keys = [key_of(item) for item in items]
+    if not any(keys):
+        return items
+    new = record_keys(conn, workspace_id, [key for key in keys if key], now)
+    fresh = []
+    for item, key in zip(items, keys, strict=True):
+        if key:
+            if key not in new:
+                continue
+            new.discard(key)
+        fresh.append(item)
+    return fresh
 
 
 def record_keys(conn: Connection, workspace_id: int, keys: list[str], now: int) -> set[str]:

@@ -65,9 +65,10 @@ def email(
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
         raise bad_request(f"at most {MAX_RECIPIENTS} recipients across to, cc and bcc", "to")
     sender = _one_line(rendered.get("from") or "", "from").strip()
-    if "@" not in addresses.parse(sender)[1]:
+    address = addresses.parse(sender)[1]
+    if "@" not in address:
         raise bad_request("from is required: a sender address (the template has none)", "from")
-    domain = addresses.parse(sender)[1].rpartition("@")[2].strip().lower() or "tidings.invalid"
+    domain = address.rpartition("@")[2].strip().lower() or "tidings.invalid"
     return Email(
         message_id=f"<{delivery_id}@{domain}>",
         from_=sender,

@@ -8,8 +8,9 @@ and a connection never waits for a claim, a suppression check or an outcome's
 commit. (With 32 in flight the pipeline ran dry between claims: 850 emails/s
 against 1,050 in bench/messaging.py.) A provider that takes longer than half
 the lease to work through its queue sees the last ones time out, and retried
-later, as for any slow send. For
-each delivery, right before the provider call, it checks suppression
+later, as for any slow send.
+
+For each delivery, right before the provider call, it checks suppression
 (`messaging.suppression`); then it sends the stored payload and records
 exactly one outcome:
 

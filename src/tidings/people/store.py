@@ -206,7 +206,7 @@ def put_attributes(
             )
             changes[name] = (None, text)
         elif old.value != text or old.kind != kind:
-            updates.append({"b_name": name, "value": text, "kind": kind, "updated_at": ts})
+            updates.append((text, kind, ts, person.pk, name))
             changes[name] = (old.value, text)
     _write(conn, person.pk, inserts, updates, removals)
     return changes
@@ -216,8 +216,7 @@ def _write(conn: Connection, pk: int, inserts: list, updates: list, removals: li
     mark = raw.mark(conn)
     if inserts:
         conn.execute(insert(attributes), inserts)
-    for change in updates:
-        params = (change["value"], change["kind"], change["updated_at"], pk, change["b_name"])
+    for params in updates:  # value, kind, updated_at, person, name
         raw.execute(conn, _UPDATE_ATTRIBUTE.format(mark), params)
     if removals:
         raw.select_in(conn, _REMOVE_ATTRIBUTES, [pk], removals)

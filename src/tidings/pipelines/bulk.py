@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from tidings.db import raw
 from tidings.db.schema import attributes
-from tidings.events.store import insert_rows, record_keys
+from tidings.events.store import first_sightings, insert_rows
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
@@ -40,7 +40,7 @@ _OWNERS = (
 
 def track_run(conn: Connection, workspace_id: int, run: list[Plain], now: int) -> None:
     """Log a run of plain events in order (see the module doc)."""
-    fresh = _first_sightings(conn, workspace_id, run, now)
+    fresh = first_sightings(conn, workspace_id, run, _dedup_key, now)
     if not fresh:
         return
     users = _users(conn, workspace_id, {m[1] for m in fresh if m[1] is not None}, now)
@@ -59,23 +59,8 @@ def track_run(conn: Connection, workspace_id: int, run: list[Plain], now: int) -
     insert_rows(conn, rows, now)
 
 
-def _first_sightings(
-    conn: Connection, workspace_id: int, run: list[Plain], now: int
-) -> list[Plain]:
-    """The messages whose messageId is new to the workspace (and to this run)."""
-    keys = [dedup_key(m[3]) for m in run if m[3]]
-    if not keys:
-        return run
-    new = record_keys(conn, workspace_id, keys, now)
-    fresh = []
-    for msg in run:
-        if msg[3]:
-            key = dedup_key(msg[3])
-            if key not in new:
-                continue
-            new.discard(key)  # a repeat later in the run is dropped
-        fresh.append(msg)
-    return fresh
+def _dedup_key(msg: Plain) -> str | None:
+    return dedup_key(msg[3]) if msg[3] else None
 
 
 def _users(conn: Connection, workspace_id: int, user_ids: set[str], now: int) -> dict[str, int]:
