@@ -1,7 +1,8 @@
 -- Pipelines batch: POST /v1/batch with `size` (default 100) track calls shaped
 -- as customerio-cdp-analytics (Python) sends them: userId, event, properties
 -- (~270 bytes), context.library, integrations, an ISO timestamp with millisecond
--- precision and a unique messageId each (so every event is also a dedup key),
+-- precision and a random UUID messageId each, as the SDK's uuid4 (so every
+-- event is also a dedup key, and the keys arrive in random order),
 -- and a batch-level sentAt. Random customers out of `customers`. Timestamps are
 -- those of live traffic: the second the request is made, milliseconds varied
 -- (a client stamps each call when it is made and sends within seconds).
@@ -36,7 +37,7 @@ function request()
     parts[k + 6] = data
     parts[k + 7] = ',"timestamp":"'
     parts[k + 8] = second .. millis[(n % 1000) + 1]
-    parts[k + 9] = '","messageId":"m-' .. opts.seed .. "-" .. (thread_index or 1) .. "-" .. n .. '"}'
+    parts[k + 9] = '","messageId":"' .. common.uuid4() .. '"}'
     k = k + 9
   end
   parts[k + 1] = '],"sentAt":"2023-11-14T22:13:20.633764+00:00"}'

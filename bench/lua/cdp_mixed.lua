@@ -3,7 +3,8 @@
 -- every tenth an identify (userId and traits: email, name and plan, which stay
 -- the same for a customer, and last_login, the second of the request, which
 -- changes), the rest the track calls of cdp_batch.lua. Random customers out
--- of `customers`, a unique messageId per call, a batch-level sentAt.
+-- of `customers`, a random UUID messageId per call (as the Python SDK's uuid4),
+-- a batch-level sentAt.
 local here = debug.getinfo(1, "S").source:sub(2):match("^(.*/)") or "./"
 local common = dofile(here .. "common.lua")
 
@@ -19,23 +20,21 @@ end
 local CONTEXT = '"integrations":{},"anonymousId":null,'
   .. '"context":{"library":{"name":"analytics-python","version":"1.1.0"}},'
 
-local function identify(customer, second, n)
+local function identify(customer, second)
   local number = tonumber(customer:match("(%d+)$")) or 0
   return '{"type":"identify",' .. CONTEXT .. '"userId":"' .. customer
     .. '","traits":{"email":"' .. customer .. '@example.com","name":"Customer '
     .. number .. '","plan":"' .. plans[(number % 3) + 1] .. '","last_login":"'
-    .. second .. '000Z"},"timestamp":"' .. second .. '000Z","messageId":"i-'
-    .. opts.seed .. "-" .. (thread_index or 1) .. "-" .. n .. '"}'
+    .. second .. '000Z"},"timestamp":"' .. second .. '000Z","messageId":"'
+    .. common.uuid4() .. '"}'
 end
 
 local function track(customer, second)
-  local name, data, n = common.event_fields()
+  local name, data = common.event_fields()
   return '{"type":"track",' .. CONTEXT .. '"userId":"' .. customer .. '","event":"'
     .. name .. '","properties":' .. data .. ',"timestamp":"' .. second .. '000Z'
-    .. '","messageId":"m-' .. opts.seed .. "-" .. (thread_index or 1) .. "-" .. n .. '"}'
+    .. '","messageId":"' .. common.uuid4() .. '"}'
 end
-
-local sequence = 0
 
 function request()
   local parts = {}
@@ -43,8 +42,7 @@ function request()
   for i = 1, opts.size do
     local customer = common.customer_id(opts)
     if i % 10 == 0 then
-      sequence = sequence + 1
-      parts[i] = identify(customer, second, sequence)
+      parts[i] = identify(customer, second)
     else
       parts[i] = track(customer, second)
     end

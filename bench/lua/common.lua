@@ -66,6 +66,14 @@ function M.event_fields()
   return e[1], e[2], counter
 end
 
+-- A random (version 4) UUID, the messageId customerio-cdp-analytics (Python)
+-- gives every call: dedup keys in random order, as the server gets them.
+function M.uuid4()
+  return string.format("%08x-%04x-4%03x-%04x-%06x%06x",
+    math.random(0, 0xffffffff), math.random(0, 0xffff), math.random(0, 0xfff),
+    0x8000 + math.random(0, 0x3fff), math.random(0, 0xffffff), math.random(0, 0xffffff))
+end
+
 -- JSON request headers, with HTTP Basic auth when `auth` was given.
 function M.headers(opts)
   local headers = { ["Content-Type"] = "application/json" }
