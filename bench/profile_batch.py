@@ -4,7 +4,7 @@
     .venv/bin/python bench/profile_batch.py cdp --cprofile  # plus the top functions
 
 Bodies are shaped as `bench/lua/cdp_batch.lua` and `bench/lua/batch.lua` send
-them (100 items, customers out of 1,000, a unique messageId per Pipelines
+them (100 items, customers out of 1,000, a random UUID messageId per Pipelines
 call). Each path is split the way the server splits it between its threads:
 
   - handler (event loop thread): JSON decode and parse/validate, exactly what
@@ -28,6 +28,7 @@ import random
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def cdp_body(rng: random.Random, start: int, size: int, customers: int) -> bytes
         parts.append(
             f'{CDP_PREFIX}cust_{rng.randint(1, customers)}","event":"{rng.choice(NAMES)}",'
             f'"properties":{_data(rng, n)},"timestamp":"{stamp}.{i % 1000:03d}+00:00",'
-            f'"messageId":"m-1-1-{n}"}}'
+            f'"messageId":"{uuid.UUID(int=rng.getrandbits(128), version=4)}"}}'
         )
     body = '{"batch":[' + ",".join(parts) + '],"sentAt":"2023-11-14T22:13:20.633764+00:00"}'
     return body.encode()

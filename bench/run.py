@@ -18,7 +18,7 @@ Benchmarks (each on a freshly started server with a fresh temporary data dir):
   batch       Track v2 `POST /api/v2/batch`, 100 person event operations/request
   cdp-batch   Pipelines `POST /v1/batch`, 100 track calls/request shaped as
               customerio-cdp-analytics sends them (context, ISO timestamps, a
-              unique messageId each); its baseline is `bare-batch`
+              random UUID messageId each); its baseline is `bare-batch`
   cdp-mixed   the same with every tenth call an identify (traits: email, name,
               plan, and a last_login that changes every second)
 
