@@ -1,6 +1,6 @@
 """What a Pipelines event costs SQLite under other storage layouts: the writer's floor.
 
-    .venv/bin/python bench/event_layouts.py                  # ~3 minutes
+    .venv/bin/python bench/event_layouts.py                  # ~5 minutes
     .venv/bin/python bench/event_layouts.py --people 100000 --prefill 2000000
 
 Each layout starts from the same store: the Tidings migrations, --people
@@ -23,6 +23,8 @@ same run:
   sequential keys  the same with increasing messageIds (the Node SDK's are
                    time-prefixed): each key lands at the index's right edge
   no dedup keys    events without messageIds
+  hashed keys      each dedup key stored as a 64-bit hash, the rowid of a
+                   table of (hash, seen_at): a B-tree a fifth the size
   no person index  without `events (person_id, name, timestamp)`
   append only      neither: the rows and the two indexes that grow at their
                    right edge (time; anonymous events only)
@@ -40,6 +42,7 @@ the database): this is what the layouts move.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import random
@@ -74,6 +77,20 @@ def _keys_sql(count: int) -> str:
     )
 
 
+def _hashes_sql(count: int) -> str:
+    return (
+        "INSERT INTO dedup_hashes (id, seen_at) VALUES "
+        + ", ".join(["(?, ?)"] * count)
+        + " ON CONFLICT DO NOTHING RETURNING id"
+    )
+
+
+def key_hash(key: str) -> int:
+    """A dedup key (of workspace 1) as a signed 64-bit integer."""
+    digest = hashlib.blake2b(b"1:" + key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 @dataclass
 class Layout:
     label: str
@@ -81,6 +98,7 @@ class Layout:
     sequential_keys: bool = False
     setup: list[str] = field(default_factory=list)
     tail: bool = False  # person entries go to event_tail, moved in bulk
+    hashed: bool = False  # dedup keys as 64-bit hashes in dedup_hashes
 
 
 DEFERRED_SETUP = [
@@ -93,10 +111,18 @@ DEFERRED_SETUP = [
     f"DROP INDEX {PERSON_INDEX}",
 ]
 
+HASHED_SETUP = [
+    "CREATE TABLE dedup_hashes (id INTEGER PRIMARY KEY, seen_at INTEGER NOT NULL)",
+    "INSERT INTO dedup_hashes SELECT key_hash(key), seen_at FROM event_dedup ORDER BY 1",
+    "CREATE INDEX ix_dedup_hashes_seen_at ON dedup_hashes (seen_at)",
+    "DROP TABLE event_dedup",
+]
+
 LAYOUTS = [
     Layout("as migrated"),
     Layout("sequential keys", sequential_keys=True),
     Layout("no dedup keys", dedup=False),
+    Layout("hashed keys", setup=HASHED_SETUP, hashed=True),
     Layout("no person index", setup=[f"DROP INDEX {PERSON_INDEX}"]),
     Layout("append only", dedup=False, setup=[f"DROP INDEX {PERSON_INDEX}"]),
     Layout("deferred index", setup=DEFERRED_SETUP, tail=True),
@@ -133,11 +159,14 @@ class Load:
 def write(con: sqlite3.Connection, load: Load, layout: Layout, count: int, second: int) -> None:
     """One transaction's worth: the dedup keys, then the rows (and tail entries)."""
     if layout.dedup:
-        keys = load.keys(count, layout.sequential_keys)
+        keys: list[str] | list[int] = load.keys(count, layout.sequential_keys)
+        if layout.hashed:
+            keys = [key_hash(key) for key in keys]
         for start in range(0, count, KEYS_PER_INSERT):
             chunk = keys[start : start + KEYS_PER_INSERT]
             params = [value for key in chunk for value in (key, second)]
-            new = con.execute(_keys_sql(len(chunk)), params).fetchall()
+            sql = _hashes_sql(len(chunk)) if layout.hashed else _keys_sql(len(chunk))
+            new = con.execute(sql, params).fetchall()
             assert len(new) == len(chunk), "a random key was seen before"
     rows = load.events(count, second)
     for start in range(0, count, EVENTS_PER_INSERT):
@@ -196,6 +225,7 @@ def measure(folder: Path, source: Path, layout: Layout, args: argparse.Namespace
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copy(source, path)
     con = connect(path)
+    con.create_function("key_hash", 1, key_hash, deterministic=True)
     for statement in layout.setup:
         con.execute(statement)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
