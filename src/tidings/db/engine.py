@@ -22,14 +22,17 @@ from sqlalchemy.pool import NullPool
 T = TypeVar("T")
 
 # Pages in the WAL before a commit also copies them into the database file
-# (SQLite's default is 1,000). A batch of ~800 events dirties ~900 pages, most
-# of them index pages at random places, so with the default nearly every
-# commit was followed by a checkpoint rewriting the same hot pages. Every
-# ~40 MB, a page written by ten commits is copied once: half the CPU and the
-# time of COMMIT on the batch benchmarks (bench/profile_batch.py). Durability
-# is the WAL's fsync at every commit either way; what grows is the WAL file
-# (to ~40 MB) and the checkpoint that does run.
-CHECKPOINT_PAGES = 10_000
+# (SQLite's default is 1,000). A commit of a few thousand events dirties
+# thousands of pages, most of them index pages at random places (the person
+# index, the dedup keys), and the same hot pages again in the next commits. A
+# checkpoint copies each page once however many commits wrote it, so the
+# longer the interval the fewer copies: 1,000 -> 10,000 halved COMMIT's time
+# on the batch benchmarks; 10,000 -> 40,000 gave +14-18% events/s on
+# cdp-batch and batch (docs/benchmarks.md). Durability is the WAL's fsync at
+# every commit either way. What grows is the WAL file (to ~160 MB, and it
+# keeps that size) and the one commit in many that runs the checkpoint, which
+# takes longer (cdp-batch p99 ~245 -> ~315 ms).
+CHECKPOINT_PAGES = 40_000
 
 
 # Idle SQLite reading connections the pool keeps. Each reading thread holds one
