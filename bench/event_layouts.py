@@ -11,8 +11,8 @@ with its dedup key recorded the way `events.store.record_keys` does (one
 `INSERT ... ON CONFLICT DO NOTHING RETURNING` per 300 keys) and the rows in
 multi-row INSERTs of 200, straight through the sqlite3 module: no HTTP, no
 SQLAlchemy, no segment marks or person lookups. WAL, synchronous=FULL, the
-writer's 64 MiB page cache; checkpoints run when the WAL passes 64 MiB and
-count in the time.
+writer's 64 MiB page cache; checkpoints run when the WAL passes the
+writer's `CHECKPOINT_PAGES` and count in the time.
 
 Printed per layout: CPU µs per event (this process, user and system: the
 kernel's copying of written pages is a large part), wall µs, bytes written
@@ -54,13 +54,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from run import cpu_model
 from sqlite_inserts import DATA, template
+
+from tidings.db.engine import CHECKPOINT_PAGES
 
 NAMES = ("purchase", "viewed_product", "added_to_cart", "checkout_started")
 COLUMNS = "workspace_id, person_id, type, name, timestamp, received_at, data"
 EVENTS_PER_INSERT = 200
 KEYS_PER_INSERT = 300
-WAL_LIMIT = 64 * 1024 * 1024
 PERSON_INDEX = "ix_events_person_id_name_timestamp"
 NOW = 1_790_000_000
 
@@ -250,7 +252,7 @@ def measure(folder: Path, source: Path, layout: Layout, args: argparse.Namespace
             move_tail(con)
             con.execute("COMMIT")
             pending = 0
-        if wal.stat().st_size > WAL_LIMIT:
+        if wal.stat().st_size > CHECKPOINT_PAGES * (page_size + 24):  # as the writer
             frames += checkpoint()
     frames += checkpoint()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - started
@@ -281,7 +283,8 @@ def main() -> None:
         prefill(source, args.prefill, args.seed)
         print(
             f"{args.prefill:,} events in the store, {args.people:,} people; {args.rows:,} more,"
-            f" {args.per_commit:,} a commit; WAL, synchronous=FULL; cpu: {cpu_model()}"
+            f" {args.per_commit:,} a commit; WAL, synchronous=FULL;"
+            f" cpu: {os.cpu_count()} x {cpu_model()}"
         )
         print(f"{'layout':<26} {'CPU µs/ev':>9} {'wall µs/ev':>10} {'WAL B/ev':>9} {'vs first':>8}")
         first = None
@@ -295,14 +298,6 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return f"{os.cpu_count()} x {line.split(':', 1)[1].strip()}"
-    return f"{os.cpu_count()} cpus"
 
 
 if __name__ == "__main__":

@@ -620,13 +620,17 @@ def version_of(package: str) -> str:
         return "?"
 
 
-def machine_description(wrk: str) -> dict[str, str]:
-    cpu = "?"
+def cpu_model() -> str:
+    """The machine's processor as /proc/cpuinfo names it ("?" when it does not)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def machine_description(wrk: str) -> dict[str, str]:
+    cpu = cpu_model()
     wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
