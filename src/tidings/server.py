@@ -4,22 +4,32 @@ On SIGTERM uvicorn stops accepting connections, lets in-flight requests
 finish (their writes commit), runs the lifespan shutdown (the writer drains
 its queue), and then would re-raise the signal. SIGTERM is the orderly way to
 stop a service, so here the process then exits 0 instead.
+
+With `tls_port`, one server answers plain http on `port` and https on
+`tls_port`: both sockets are bound here and handed to every server process,
+which serves them with the same app.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import dataclasses
 import json
 import os
 import signal
+import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import create_ssl_context
 from uvicorn.supervisors import Multiprocess
 
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
 from tidings.db.writer_service import spawn as spawn_writer
+from tidings.http_protocol import HttpConfig, HttpLimits
 from tidings.ops.heap import freeze_startup_heap
 from tidings.ops.workers import spawn_workers
 
@@ -27,6 +37,43 @@ _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve plain http on the sockets given, except https on the TLS port's."""
+        tls_port = self.settings.tls_port
+        tls = [s for s in sockets or [] if tls_port and s.getsockname()[1] == tls_port]
+        await super().startup([s for s in sockets or [] if s not in tls] if sockets else None)
+        if self.should_exit or not tls:
+            return
+        cfg = self.config
+        assert self.settings.ssl_certfile is not None
+        context = create_ssl_context(
+            self.settings.ssl_certfile,
+            self.settings.ssl_keyfile,
+            cfg.ssl_keyfile_password,
+            cfg.ssl_version,
+            cfg.ssl_cert_reqs,
+            cfg.ssl_ca_certs,
+            cfg.ssl_ciphers,
+        )
+        loop = asyncio.get_running_loop()
+        for sock in tls:
+            server = await loop.create_server(
+                self._protocol, sock=sock, ssl=context, backlog=cfg.backlog
+            )
+            self.servers.append(server)
+
+    def _protocol(self, _loop: asyncio.AbstractEventLoop | None = None) -> Any:
+        return self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+            _loop=_loop,
+        )
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
@@ -36,24 +83,47 @@ class _Server(uvicorn.Server):
 def config(
     settings: Settings, app: Tidings | str | None = None, workers: int = 1
 ) -> uvicorn.Config:
-    return uvicorn.Config(
+    with_tls_port = settings.tls_port is not None  # `port` is then plain http
+    return HttpConfig(
         app if app is not None else create_app(settings),
+        limits=limits(settings),
         factory=isinstance(app, str),
         workers=workers,
         host=settings.host,
         port=settings.port,
-        ssl_certfile=settings.ssl_certfile,
-        ssl_keyfile=settings.ssl_keyfile,
+        ssl_certfile=None if with_tls_port else settings.ssl_certfile,
+        ssl_keyfile=None if with_tls_port else settings.ssl_keyfile,
         log_config=None,
         access_log=False,
         lifespan="on",
         log_level="warning",
         timeout_graceful_shutdown=30,
         ws="none",
-        http="httptools",
         proxy_headers=False,  # no forwarded-for parsing on every request
         loop="uvloop",
     )
+
+
+def limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        max_in_flight=settings.max_in_flight,
+        max_pipelined=settings.max_pipelined,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+        tls_port=settings.tls_port,
+    )
+
+
+def listen(cfg: uvicorn.Config, settings: Settings) -> list[socket.socket]:
+    """The listening sockets: the port, and the TLS port when there is one."""
+    sockets = [cfg.bind_socket()]
+    if settings.tls_port is not None:
+        tls = copy.copy(cfg)
+        tls.port = settings.tls_port
+        sockets.append(tls.bind_socket())
+    return sockets
 
 
 def serve(settings: Settings, workers: int = 1) -> None:
@@ -68,7 +138,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     if workers <= 1:
         cfg = config(settings)
         freeze_startup_heap()
-        _Server(cfg).run()
+        _Server(cfg, settings).run(sockets=listen(cfg, settings))
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:
@@ -84,7 +154,8 @@ def serve(settings: Settings, workers: int = 1) -> None:
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:
-        Multiprocess(cfg, target=_Server(cfg).run, sockets=[cfg.bind_socket()]).run()
+        server = _Server(cfg, settings)
+        Multiprocess(cfg, target=server.run, sockets=listen(cfg, settings)).run()
     finally:
         if background is not None:
             background.stop()

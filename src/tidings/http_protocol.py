@@ -1,0 +1,384 @@
+"""HTTP/1.1 connections that admit bounded work, under uvicorn's httptools parser.
+
+uvicorn reads pipelined requests into a per-connection queue before the app
+sees any of them, so without bounds an overloaded server queues without limit
+(memory grows, latency grows, the writer's own 429 never fires). Here:
+
+- At most `max_in_flight` requests are admitted across the process (running or
+  queued on their connection); the excess is answered at once, in order, with
+  429 and `Retry-After`, in the error format of the request's surface, without
+  running its handler. `/healthz`, `/readyz` and `/metrics` are never refused.
+- A connection is read ahead by at most `max_pipelined` requests: past that
+  its socket is not read until answers go out, so memory stays flat.
+- Request headers past `max_header_bytes` are answered 431 and the connection
+  closed, without reading the rest.
+- Headers must arrive within `header_timeout` seconds of their first byte (of
+  the connection, for the first request) and a body may pause at most
+  `body_timeout` seconds between reads; otherwise 408 and close.
+- At most `max_connections` connections are open: a new one past the cap
+  closes the connection that has waited longest for a request, or is answered
+  503 when every connection is busy.
+- A TLS handshake on a plain port is logged with a hint naming the TLS port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import resource
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from tidings.api.errors import error_response
+from tidings.api.http import Response
+from tidings.errors import ApiError
+
+log = logging.getLogger("tidings.http")
+
+# Data is parsed in pieces this big so that a connection stops being parsed
+# soon after its pipeline fills up and the header size is known to a piece.
+PIECE = 4096
+OPS_PATHS = frozenset({b"/healthz", b"/readyz", b"/metrics"})
+RETRY_AFTER = b"1"
+# How long a refused connection is drained before it is closed, so the client
+# reads the answer rather than a reset from the data it was still sending.
+LINGER_SECONDS = 1.0
+WARN_EVERY = 60.0  # seconds between two warnings of one kind (TLS on the plain port, ...)
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_in_flight: int = 1024
+    max_pipelined: int = 32
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 0  # 0: from the descriptor limit (connection_cap)
+    tls_port: int | None = None  # named in the hint when TLS reaches the plain port
+
+
+def connection_cap(configured: int) -> int:
+    """The configured cap, else one that leaves room below RLIMIT_NOFILE for the
+    database, the writer's socket, logs and the listening sockets."""
+    if configured > 0:
+        return configured
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 100_000
+    return max(soft // 2, soft - 256)
+
+
+class HttpConfig(uvicorn.Config):
+    """uvicorn's configuration with the limits the protocol enforces."""
+
+    def __init__(self, app: Any, *, limits: HttpLimits, **kwargs: Any) -> None:
+        super().__init__(app, http=TidingsHttp, **kwargs)
+        self.limits = limits
+
+
+class Refuser(Protocol):
+    def refusal(self, path: str, error: ApiError) -> Response: ...
+
+
+class _Shared:
+    """What every connection of one server shares: admitted requests, and the
+    connections waiting for a request, longest-waiting first."""
+
+    def __init__(self) -> None:
+        self.admitted = 0
+        self.idle: dict[TidingsHttp, None] = {}
+        self.warned_at: dict[str, float] = {}
+
+    def now_and_then(self, kind: str) -> bool:
+        """Whether to log a warning of this kind now: at most one a minute."""
+        now = time.monotonic()
+        if now - self.warned_at.get(kind, -WARN_EVERY) < WARN_EVERY:
+            return False
+        self.warned_at[kind] = now
+        return True
+
+
+_SHARED: weakref.WeakKeyDictionary[ServerState, _Shared] = weakref.WeakKeyDictionary()
+
+
+def _shared(state: ServerState) -> _Shared:
+    found = _SHARED.get(state)
+    if found is None:
+        found = _SHARED[state] = _Shared()
+    return found
+
+
+class _Flow(FlowControl):
+    """uvicorn resumes reading whenever a handler reads its body; here only
+    while the connection may read ahead."""
+
+    def __init__(self, transport: asyncio.Transport, may_read: Callable[[], bool]) -> None:
+        super().__init__(transport)
+        self._may_read = may_read
+
+    def resume_reading(self) -> None:
+        if self._may_read():
+            super().resume_reading()
+
+
+class TidingsHttp(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits: HttpLimits = getattr(config, "limits", HttpLimits())
+        self.cap = connection_cap(self.limits.max_connections)
+        self.shared = _shared(server_state)
+        self.handler = self.app
+        self.admitted_app = self._run_admitted
+        refuser = getattr(self.handler, "refusal", None)
+        self.refusal: Callable[[str, ApiError], Response] = refuser or _app_error
+        self.reading: str | None = None  # "headers", "body" or None
+        self.since = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.header_bytes = 0
+        self.piece = 0
+        self.unfed = b""
+        self.first_data = True
+        self.closing = False
+        self.url = b""
+
+    # Connections -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.flow = _Flow(transport, self._may_read)
+        if len(self.connections) > self.cap and not self._make_room():
+            if self.shared.now_and_then("cap"):
+                log.warning("refusing connections: %d open, the cap", self.cap)
+            self._answer_and_close(ApiError(503, "too many connections", code="overloaded"))
+            return
+        self._expect("headers")
+        self.shared.idle[self] = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._expect(None)
+        self.shared.idle.pop(self, None)
+        queued = sum(1 for _, app in self.pipeline if app is self.admitted_app)
+        self.shared.admitted -= queued
+        self.pipeline.clear()
+        super().connection_lost(exc)
+
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a request, if any."""
+        oldest = next(iter(self.shared.idle), None)
+        if oldest is None:
+            return False
+        oldest.shared.idle.pop(oldest, None)
+        oldest.transport.close()
+        return True
+
+    # Reading -----------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # draining a refused connection
+        if self.first_data:
+            self.first_data = False
+            if data[:1] == b"\x16" and self.scheme == "http":
+                self._hint_tls()
+                self.transport.close()
+                return
+        self.unfed = self.unfed + data if self.unfed else data
+        self._feed()
+
+    def _feed(self) -> None:
+        data, pos = self.unfed, 0
+        view = memoryview(data)
+        while pos < len(data) and not self._full() and not self.transport.is_closing():
+            piece = view[pos : pos + PIECE]
+            pos += len(piece)
+            if self.reading == "headers":
+                self.header_bytes += len(piece)
+            self.piece = len(piece)
+            super().data_received(piece)  # type: ignore[arg-type]
+            if self.reading == "headers" and self.header_bytes > self.limits.max_header_bytes:
+                self._headers_too_large()
+                return
+        self.unfed = data[pos:] if pos < len(data) and not self.transport.is_closing() else b""
+        if self.unfed:
+            self.flow.pause_reading()
+
+    def _full(self) -> bool:
+        return len(self.pipeline) >= self.limits.max_pipelined
+
+    def _may_read(self) -> bool:
+        return not (self.unfed or self.closing or self._full())
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.reading != "headers":
+            self._expect("headers")
+        self.header_bytes = self.piece  # counted from the start of its piece, at most
+
+    def on_headers_complete(self) -> None:
+        self.shared.idle.pop(self, None)
+        self._expect("body")
+        self.app = self._admit()
+        try:
+            super().on_headers_complete()
+        except BaseException:
+            if self.app is self.admitted_app:
+                self.shared.admitted -= 1
+            raise
+
+    def on_body(self, body: bytes) -> None:
+        self.since = self.loop.time()
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._expect(None)
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        last = not self.pipeline
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if last:
+            self.shared.idle[self] = None
+        if self.unfed and not self._full():
+            self._feed()
+        self.flow.resume_reading()
+
+    # Admission ---------------------------------------------------------------
+
+    def _admit(self) -> Any:
+        """The ASGI app this request gets: the handler, or a refusal."""
+        if self.url.split(b"?", 1)[0] in OPS_PATHS:
+            return self.handler
+        if self._full():
+            return functools.partial(self._refuse, "too many pipelined requests on this connection")
+        if self.shared.admitted >= self.limits.max_in_flight:
+            return functools.partial(self._refuse, "server busy, retry shortly")
+        self.shared.admitted += 1
+        return self.admitted_app
+
+    async def _run_admitted(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.handler(scope, receive, send)
+        finally:
+            self.shared.admitted -= 1
+
+    async def _refuse(self, message: str, scope: Any, receive: Any, send: Any) -> None:
+        response = self.refusal(scope["path"], ApiError(429, message, code="overloaded"))
+        headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    # Limits on reading -------------------------------------------------------
+
+    def _expect(self, what: str | None) -> None:
+        """Start timing the client for `what` ("headers", "body"), or stop (None)."""
+        self.reading = what
+        self.since = self.loop.time()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if what is not None:
+            self.timer = self.loop.call_later(self._timeout(), self._check_timeout)
+
+    def _timeout(self) -> float:
+        if self.reading == "headers":
+            return self.limits.header_timeout
+        return self.limits.body_timeout
+
+    def _check_timeout(self) -> None:
+        self.timer = None
+        if self.reading is None or self.transport.is_closing():
+            return
+        if self.flow.read_paused:
+            self.since = self.loop.time()  # waiting on the server, not on the client
+        left = self.since + self._timeout() - self.loop.time()
+        if left > 0:
+            self.timer = self.loop.call_later(left, self._check_timeout)
+        elif self.reading == "headers":
+            self._refuse_now(ApiError(408, "request headers not received in time", code="timeout"))
+        else:
+            self._body_timed_out()
+
+    def _body_timed_out(self) -> None:
+        cycle = self.cycle
+        if self.pipeline or cycle is None or cycle.response_started:
+            self.transport.close()  # answers are owed first: no room for a 408
+            return
+        cycle.disconnected = True  # its handler sees the client gone
+        cycle.message_event.set()
+        self._answer_and_close(ApiError(408, "request body not received in time", code="timeout"))
+
+    def _headers_too_large(self) -> None:
+        limit = self.limits.max_header_bytes
+        error = ApiError(431, f"request headers larger than {limit} bytes", code="too_large")
+        self._refuse_now(error)
+
+    def _refuse_now(self, error: ApiError) -> None:
+        """Answer `error` and close, unless answers to earlier requests are still owed."""
+        self._expect(None)
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self.transport.close()
+        else:
+            self._answer_and_close(error)
+
+    def _answer_and_close(self, error: ApiError) -> None:
+        path = self.url.split(b"?", 1)[0].decode("latin-1") if self.url else "/"
+        self.transport.write(_raw(self.refusal(path, error)))
+        self.closing = True
+        self.unfed = b""
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # drain what the client still sends, then close
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
+
+    def _hint_tls(self) -> None:
+        if not self.shared.now_and_then("tls"):
+            return
+        port = self.server[1] if self.server else "?"
+        if self.limits.tls_port:
+            log.warning(
+                "TLS reached the plain port %s; use https on --tls-port %s",
+                port,
+                self.limits.tls_port,
+            )
+        else:
+            log.warning(
+                "TLS reached the plain port %s, which speaks http; use http:// "
+                "or serve https as well with --tls-port",
+                port,
+            )
+
+
+def _raw(response: Response) -> bytes:
+    """A whole HTTP/1.1 answer that closes the connection."""
+    lines = [STATUS_LINE[response.status]]
+    headers = [
+        *response.headers,
+        (b"content-length", str(len(response.body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if response.status in (429, 503) and not any(n == b"retry-after" for n, _ in headers):
+        headers.append((b"retry-after", RETRY_AFTER))
+    lines += [name + b": " + value + b"\r\n" for name, value in headers]
+    return b"".join([*lines, b"\r\n", response.body])
+
+
+def _app_error(path: str, error: ApiError) -> Response:
+    return error_response("app", error)
