@@ -47,6 +47,9 @@ log = logging.getLogger("tidings.http")
 # Data is parsed in pieces this big so that a connection stops being parsed
 # soon after its pipeline fills up and the header size is known to a piece.
 PIECE = 4096
+# Requests parsed off one connection before the other connections (and a
+# /healthz probe) get a turn of the event loop.
+PER_TURN = 4
 OPS_PATHS = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 RETRY_AFTER = b"1"
 # How long a refused connection is drained before it is closed, so the client
@@ -57,7 +60,7 @@ WARN_EVERY = 60.0  # seconds between two warnings of one kind (TLS on the plain 
 
 @dataclass(frozen=True)
 class HttpLimits:
-    max_in_flight: int = 1024
+    max_in_flight: int = 512
     max_pipelined: int = 32
     max_header_bytes: int = 64 * 1024
     header_timeout: float = 10.0
@@ -97,6 +100,24 @@ class _Shared:
         self.admitted = 0
         self.idle: dict[TidingsHttp, None] = {}
         self.warned_at: dict[str, float] = {}
+        self.watching = False
+
+    def watch(
+        self, loop: asyncio.AbstractEventLoop, connections: set[Any], limits: HttpLimits
+    ) -> None:
+        """Sweep the connections for reads past their time, a few times per timeout
+        (cheaper than a timer per request)."""
+        if not self.watching:
+            self.watching = True
+            every = min(1.0, max(0.05, min(limits.header_timeout, limits.body_timeout) / 4))
+            loop.call_later(every, self.sweep, loop, connections, every)
+
+    def sweep(self, loop: asyncio.AbstractEventLoop, connections: set[Any], every: float) -> None:
+        now = loop.time()
+        for connection in list(connections):
+            if isinstance(connection, TidingsHttp):
+                connection.check_time(now)
+        loop.call_later(every, self.sweep, loop, connections, every)
 
     def now_and_then(self, kind: str) -> bool:
         """Whether to log a warning of this kind now: at most one a minute."""
@@ -142,16 +163,17 @@ class TidingsHttp(HttpToolsProtocol):
         self.limits: HttpLimits = getattr(config, "limits", HttpLimits())
         self.cap = connection_cap(self.limits.max_connections)
         self.shared = _shared(server_state)
+        self.shared.watch(self.loop, self.connections, self.limits)
         self.handler = self.app
         self.admitted_app = self._run_admitted
         refuser = getattr(self.handler, "refusal", None)
         self.refusal: Callable[[str, ApiError], Response] = refuser or _app_error
         self.reading: str | None = None  # "headers", "body" or None
         self.since = 0.0
-        self.timer: asyncio.TimerHandle | None = None
         self.header_bytes = 0
         self.piece = 0
         self.unfed = b""
+        self.parsed = 0  # requests parsed in this turn (PER_TURN)
         self.first_data = True
         self.closing = False
         self.url = b""
@@ -203,7 +225,8 @@ class TidingsHttp(HttpToolsProtocol):
     def _feed(self) -> None:
         data, pos = self.unfed, 0
         view = memoryview(data)
-        while pos < len(data) and not self._full() and not self.transport.is_closing():
+        self.parsed = 0
+        while pos < len(data) and self._may_parse():
             piece = view[pos : pos + PIECE]
             pos += len(piece)
             if self.reading == "headers":
@@ -216,12 +239,23 @@ class TidingsHttp(HttpToolsProtocol):
         self.unfed = data[pos:] if pos < len(data) and not self.transport.is_closing() else b""
         if self.unfed:
             self.flow.pause_reading()
+            if not self._full():  # else on_response_complete feeds the rest
+                self.loop.call_soon(self._next_turn)
+
+    def _may_parse(self) -> bool:
+        return self.parsed < PER_TURN and not self._full() and not self.transport.is_closing()
+
+    def _next_turn(self) -> None:
+        if self.unfed and not self._full() and not self.transport.is_closing():
+            self._feed()
+        self.flow.resume_reading()
 
     def _full(self) -> bool:
         return len(self.pipeline) >= self.limits.max_pipelined
 
     def _may_read(self) -> bool:
-        return not (self.unfed or self.closing or self._full())
+        closed = self.closing or self.transport.is_closing()
+        return not (self.unfed or closed or self._full())
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -230,6 +264,7 @@ class TidingsHttp(HttpToolsProtocol):
         self.header_bytes = self.piece  # counted from the start of its piece, at most
 
     def on_headers_complete(self) -> None:
+        self.parsed += 1
         self.shared.idle.pop(self, None)
         self._expect("body")
         self.app = self._admit()
@@ -287,32 +322,22 @@ class TidingsHttp(HttpToolsProtocol):
     # Limits on reading -------------------------------------------------------
 
     def _expect(self, what: str | None) -> None:
-        """Start timing the client for `what` ("headers", "body"), or stop (None)."""
+        """Start timing the client for `what` ("headers", "body"), or stop (None).
+        The server's sweep (`_Shared.sweep`) finds the ones past their time."""
         self.reading = what
         self.since = self.loop.time()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if what is not None:
-            self.timer = self.loop.call_later(self._timeout(), self._check_timeout)
 
-    def _timeout(self) -> float:
-        if self.reading == "headers":
-            return self.limits.header_timeout
-        return self.limits.body_timeout
-
-    def _check_timeout(self) -> None:
-        self.timer = None
-        if self.reading is None or self.transport.is_closing():
+    def check_time(self, now: float) -> None:
+        if self.reading is None or self.closing or self.transport.is_closing():
             return
         if self.flow.read_paused:
-            self.since = self.loop.time()  # waiting on the server, not on the client
-        left = self.since + self._timeout() - self.loop.time()
-        if left > 0:
-            self.timer = self.loop.call_later(left, self._check_timeout)
+            self.since = now  # waiting on the server, not on the client
         elif self.reading == "headers":
-            self._refuse_now(ApiError(408, "request headers not received in time", code="timeout"))
-        else:
+            if now - self.since > self.limits.header_timeout:
+                self._refuse_now(
+                    ApiError(408, "request headers not received in time", code="timeout")
+                )
+        elif now - self.since > self.limits.body_timeout:
             self._body_timed_out()
 
     def _body_timed_out(self) -> None:
