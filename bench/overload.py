@@ -206,15 +206,23 @@ def probe(port: int, stop, out) -> None:
 
 def rss_bytes(pid: int) -> int:
     """Resident memory of `pid` and its descendants (the writer and worker processes)."""
-    total = 0
+    return sum(rss_by_process(pid).values())
+
+
+def rss_by_process(pid: int) -> dict[str, int]:
+    """Resident memory of `pid` and each descendant, by process id and command."""
+    found = {}
     for each in harness._tree(pid):
         try:
-            for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            status = Path(f"/proc/{each}/status").read_text().splitlines()
+            command = Path(f"/proc/{each}/cmdline").read_bytes().split(b"\0")
         except FileNotFoundError:
-            pass
-    return total
+            continue
+        name = " ".join(part.decode() for part in command[2:4])  # `-m tidings` dropped
+        for line in status:
+            if line.startswith("VmRSS:"):
+                found[f"{each} {name}"] = int(line.split()[1]) * 1024
+    return found
 
 
 def saturating_rate(server: harness.Server, seconds: float) -> tuple[float, int]:
@@ -243,9 +251,11 @@ def overload(server: harness.Server, args: argparse.Namespace, rate: float) -> d
     load.start()
     cpu_before = server.cpu_seconds()
     started = time.monotonic()
-    peak = 0
+    peak, each_peak = 0, {}
     while load.is_alive() and not load_out.poll():
-        peak = max(peak, rss_bytes(server.proc.pid))
+        sizes = rss_by_process(server.proc.pid)
+        peak = max(peak, sum(sizes.values()))
+        each_peak = {k: max(v, each_peak.get(k, 0)) for k, v in sizes.items()}
         time.sleep(0.1)
     result = load_out.recv()
     result["server_cpu"] = (server.cpu_seconds() - cpu_before) / (time.monotonic() - started)
@@ -254,6 +264,7 @@ def overload(server: harness.Server, args: argparse.Namespace, rate: float) -> d
     load.join()
     prober.join()
     result["peak_rss"] = peak
+    result["peak_rss_each"] = each_peak
     result["healthz"] = health
     return result
 
@@ -281,6 +292,8 @@ def report(rate: float, idle: int, loaded: int, result: dict[str, Any], factor: 
         f"RSS idle / after warm-up / peak  {idle / 2**20:.0f} / {loaded / 2**20:.0f} / "
         f"{result['peak_rss'] / 2**20:.0f} MiB ({ratio:.2f}x idle)",
         f"server CPU                {result['server_cpu']:.2f} cores",
+        "peak RSS by process       "
+        + ", ".join(f"{k}: {v / 2**20:.0f} MiB" for k, v in result["peak_rss_each"].items()),
     ]
     print("\n".join(lines))
     met = (
