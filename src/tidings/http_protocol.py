@@ -60,13 +60,15 @@ WARN_EVERY = 60.0  # seconds between two warnings of one kind (TLS on the plain 
 
 @dataclass(frozen=True)
 class HttpLimits:
-    max_in_flight: int = 512
-    max_pipelined: int = 32
-    max_header_bytes: int = 64 * 1024
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_connections: int = 0  # 0: from the descriptor limit (connection_cap)
-    tls_port: int | None = None  # named in the hint when TLS reaches the plain port
+    """The settings of the same names (tidings.config.Settings holds the defaults)."""
+
+    max_in_flight: int
+    max_pipelined: int
+    max_header_bytes: int
+    header_timeout: float
+    body_timeout: float
+    max_connections: int  # 0: from the descriptor limit (connection_cap)
+    tls_port: int | None  # named in the hint when TLS reaches the plain port
 
 
 def connection_cap(configured: int) -> int:
@@ -160,7 +162,8 @@ class TidingsHttp(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.limits: HttpLimits = getattr(config, "limits", HttpLimits())
+        assert isinstance(config, HttpConfig), "serve with tidings.server.config"
+        self.limits = config.limits
         self.cap = connection_cap(self.limits.max_connections)
         self.shared = _shared(server_state)
         self.shared.watch(self.loop, self.connections, self.limits)

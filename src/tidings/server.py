@@ -105,15 +105,9 @@ def config(
 
 
 def limits(settings: Settings) -> HttpLimits:
-    return HttpLimits(
-        max_in_flight=settings.max_in_flight,
-        max_pipelined=settings.max_pipelined,
-        max_header_bytes=settings.max_header_bytes,
-        header_timeout=settings.header_timeout,
-        body_timeout=settings.body_timeout,
-        max_connections=settings.max_connections,
-        tls_port=settings.tls_port,
-    )
+    """The HTTP limits: the settings of the same names."""
+    names = [field.name for field in dataclasses.fields(HttpLimits)]
+    return HttpLimits(**{name: getattr(settings, name) for name in names})
 
 
 def listen(cfg: uvicorn.Config, settings: Settings) -> list[socket.socket]:
