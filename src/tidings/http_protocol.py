@@ -189,7 +189,9 @@ class TidingsHttp(HttpToolsProtocol):
         if len(self.connections) > self.cap and not self._make_room():
             if self.shared.now_and_then("cap"):
                 log.warning("refusing connections: %d open, the cap", self.cap)
-            self._answer_and_close(ApiError(503, "too many connections", code="overloaded"))
+            # No lingering: a flood of connections must not hold descriptors.
+            busy = ApiError(503, "too many connections", code="overloaded")
+            self._answer_and_close(busy, linger=False)
             return
         self._expect("headers")
         self.shared.idle[self] = None
@@ -365,12 +367,14 @@ class TidingsHttp(HttpToolsProtocol):
         else:
             self._answer_and_close(error)
 
-    def _answer_and_close(self, error: ApiError) -> None:
+    def _answer_and_close(self, error: ApiError, linger: bool = True) -> None:
+        """Answer `error` and close; with `linger`, first drain what the client is
+        still sending for a moment, so it reads the answer rather than a reset."""
         path = self.url.split(b"?", 1)[0].decode("latin-1") if self.url else "/"
         self.transport.write(_raw(self.refusal(path, error)))
         self.closing = True
         self.unfed = b""
-        if self.transport.can_write_eof():
+        if linger and self.transport.can_write_eof():
             self.transport.write_eof()  # drain what the client still sends, then close
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:
