@@ -24,7 +24,6 @@ sees any of them, so without bounds an overloaded server queues without limit
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import resource
 import time
@@ -34,8 +33,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import uvicorn
-from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER, FlowControl
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from tidings.api.errors import error_response
@@ -279,6 +282,8 @@ class TidingsHttp(HttpToolsProtocol):
             if self.app is self.admitted_app:
                 self.shared.admitted -= 1
             raise
+        if isinstance(self.app, _Refusal):
+            self.app.cycle = self.cycle
 
     def on_body(self, body: bytes) -> None:
         self.since = self.loop.time()
@@ -306,9 +311,9 @@ class TidingsHttp(HttpToolsProtocol):
         if self.url.split(b"?", 1)[0] in OPS_PATHS:
             return self.handler
         if self._full():
-            return functools.partial(self._refuse, "too many pipelined requests on this connection")
+            return _Refusal(self, "too many pipelined requests on this connection")
         if self.shared.admitted >= self.limits.max_in_flight:
-            return functools.partial(self._refuse, "server busy, retry shortly")
+            return _Refusal(self, "server busy, retry shortly")
         self.shared.admitted += 1
         return self.admitted_app
 
@@ -317,12 +322,6 @@ class TidingsHttp(HttpToolsProtocol):
             await self.handler(scope, receive, send)
         finally:
             self.shared.admitted -= 1
-
-    async def _refuse(self, message: str, scope: Any, receive: Any, send: Any) -> None:
-        response = self.refusal(scope["path"], ApiError(429, message, code="overloaded"))
-        headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
 
     # Limits on reading -------------------------------------------------------
 
@@ -371,7 +370,8 @@ class TidingsHttp(HttpToolsProtocol):
         """Answer `error` and close; with `linger`, first drain what the client is
         still sending for a moment, so it reads the answer rather than a reset."""
         path = self.url.split(b"?", 1)[0].decode("latin-1") if self.url else "/"
-        self.transport.write(_raw(self.refusal(path, error)))
+        defaults = self.server_state.default_headers
+        self.transport.write(_raw(self.refusal(path, error), defaults, close=True))
         self.closing = True
         self.unfed = b""
         if linger and self.transport.can_write_eof():
@@ -398,16 +398,49 @@ class TidingsHttp(HttpToolsProtocol):
             )
 
 
-def _raw(response: Response) -> bytes:
-    """A whole HTTP/1.1 answer that closes the connection."""
-    lines = [STATUS_LINE[response.status]]
+class _Refusal:
+    """The ASGI app of one refused request: writes its 429 whole, once the answers
+    before it on the connection are out, without uvicorn's checks of each ASGI
+    message (a refusal should cost far less than the request it spares)."""
+
+    def __init__(self, protocol: TidingsHttp, message: str) -> None:
+        self.protocol = protocol
+        self.message = message
+        self.cycle: RequestResponseCycle | None = None  # set once uvicorn made it
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        cycle = self.cycle
+        assert cycle is not None
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()  # the client is not reading its answers
+        if cycle.disconnected:
+            return
+        error = ApiError(429, self.message, code="overloaded")
+        response = self.protocol.refusal(scope["path"], error)
+        keep_alive = cycle.keep_alive and CLOSE_HEADER not in scope["headers"]
+        data = _raw(response, self.protocol.server_state.default_headers, close=not keep_alive)
+        if scope["method"] == "HEAD":
+            data = data[: len(data) - len(response.body)]
+        cycle.transport.write(data)
+        cycle.response_started = cycle.response_complete = True
+        cycle.message_event.set()
+        if not keep_alive:
+            cycle.transport.close()
+        cycle.on_response()
+
+
+def _raw(response: Response, defaults: list[tuple[bytes, bytes]], *, close: bool) -> bytes:
+    """A whole HTTP/1.1 answer (`defaults`: uvicorn's date and server headers)."""
     headers = [
+        *defaults,
         *response.headers,
         (b"content-length", str(len(response.body)).encode()),
-        (b"connection", b"close"),
     ]
+    if close:
+        headers.append(CLOSE_HEADER)
     if response.status in (429, 503) and not any(n == b"retry-after" for n, _ in headers):
         headers.append((b"retry-after", RETRY_AFTER))
+    lines = [STATUS_LINE[response.status]]
     lines += [name + b": " + value + b"\r\n" for name, value in headers]
     return b"".join([*lines, b"\r\n", response.body])
 
