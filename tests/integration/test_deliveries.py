@@ -346,7 +346,7 @@ def test_transient_failures_back_off_exponentially_with_a_cap_then_succeed(
     assert delivery(query, answer["delivery_id"]).failure_message == "x"
     worker.run_once()
     row = delivery(query, answer["delivery_id"])
-    assert (row.state, row.attempts) == ("sent", 4)
+    assert (row.state, row.attempts, row.failure_message) == ("sent", 4, None)
     assert metrics_of(query, answer["delivery_id"]) == ["sent"]
 
 

@@ -148,9 +148,9 @@ def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool
 
 
 def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str | None) -> bool:
-    if not _finish(
-        conn, claimed, now, state="sent", sent_at=now, provider_message_id=provider_message_id
-    ):
+    """Sent: the reason of an earlier transient failure is cleared with the state."""
+    sent_values = {"sent_at": now, "provider_message_id": provider_message_id}
+    if not _finish(conn, claimed, now, state="sent", failure_message=None, **sent_values):
         return False
     record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {})
     return True
