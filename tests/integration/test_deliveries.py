@@ -252,10 +252,10 @@ def test_a_send_that_cannot_be_prepared_is_answered_by_the_writer(tx, query, ws,
     args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
     assert prepared is None  # a person to create
     assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
-    args, prepared = prepared_send(query, clock, ws, email_body(subject="{% if %}"))
-    assert prepared is None  # a template error: the writer answers it
-    with pytest.raises(ApiError, match="subject"):
-        tx(send_prepared, *args, prepared)
+    with pytest.raises(ApiError, match="subject"):  # a template error: answered by the read
+        prepared_send(query, clock, ws, email_body(subject="{% if %}"))
+    with pytest.raises(ApiError, match="body"):  # also for a person the writer would create
+        prepared_send(query, clock, ws, email_body(identifiers={"id": "x"}, body="{% if %}"))
 
 
 def test_an_unknown_cio_id_is_a_400_and_a_suppressed_identifier_is_suppressed_at_once(

@@ -1,7 +1,8 @@
 """Transactional sends (`POST /v1/send/{channel}`, App API) and the outbox (our extension).
 
 A send is parsed (pure), composed in a read transaction where it can be
-(`transactional.prepare_send`: rendering stays off the writer thread), then
+(`transactional.prepare_send`: rendering stays off the writer thread, and a
+template that does not render is answered from there, never written), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
@@ -13,11 +14,14 @@ Customer.io endpoint.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from sqlalchemy import Connection
 
 from tidings import paging
 from tidings.api import idempotency
 from tidings.api.http import Request, Response, json_response
+from tidings.errors import ApiError
 from tidings.messaging import outbox, send_request, transactional
 
 if TYPE_CHECKING:
@@ -39,7 +43,13 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                 app.public_url(request),
                 now,
             )
-            prepared = await app.read(transactional.prepare_send, *args)
+            try:
+                prepared = await app.read(transactional.prepare_send, *args)
+            except ApiError as refused:
+                if request.header(idempotency.HEADER) is None:
+                    raise
+                # A retry of a send answered before: its stored answer comes first.
+                return await idempotency.keyed(app, request, _refuse, refused)
             return await idempotency.keyed(
                 app, request, transactional.send_prepared, *args, prepared
             )
@@ -53,6 +63,9 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             outbox.list_captured, request.workspace.id, page, query.get("delivery_id")
         )
         return json_response(found)
+
+    def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
+        raise refused
 
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)

@@ -97,14 +97,20 @@ def prepare_send(
     base_url: str,
     now: int,
 ) -> Prepared | None:
-    """Compose an email send in a READ transaction, so the writer only inserts it.
+    """Compose a send in a READ transaction, so the writer only inserts it.
 
     Everything that takes time (template, snippets, attributes, rendering,
     tracked links, the sender check) happens here, outside the single writer
-    thread. None when the send must take the whole path in the writer: not an
-    email, a person to create or suppressed, a template to auto-create, no
-    tracking secret yet, or any error (the writer then runs the send again and
-    answers the same 400, or replays an idempotent answer first).
+    thread, and every error it finds is raised here: a template that does not
+    render never reaches the writer (`ApiError`, the request's 400).
+
+    None when the send must take the whole path in the writer: not an email,
+    a person to create, a template to auto-create or no tracking secret yet.
+    Such a send is rendered here first all the same, against what this read
+    can see (a person to create has only their identifier), so that its
+    errors are answered here too; the writer renders it again for real.
+    An identifier that is suppressed or an unknown `cio_id` renders nothing:
+    the writer answers those without a template.
 
     What the writer re-checks (`send_prepared`): that the identifier still
     names the same person and is not suppressed. What it does not: a template,
@@ -113,17 +119,55 @@ def prepare_send(
     concurrent with the send, and the send renders as of this read: a client
     that had its change answered before it sent sees it used.
     """
-    if request.channel != "email":
-        return None
     person = store.find(conn, workspace_id, request.identifier)
+    if person is None and _answered_without_template(conn, workspace_id, request):
+        return None
+    template = _readable_template(conn, workspace_id, request, now)
     key = tracking.read_secret(conn, workspace_id)
-    if person is None or key is None:
-        return None
-    try:
-        template = _template(conn, workspace_id, request, now, auto_create=False)
+    email = request.channel == "email"
+    if email and person is not None and template is not None and key is not None:
         return _compose(conn, person, request, template, delivery_id, (base_url, key), now)
+    _try_render(conn, workspace_id, person, request, template, (base_url, key or b"trial"))
+    return None
+
+
+def _answered_without_template(conn: Connection, workspace_id: int, request: SendRequest) -> bool:
+    """Whether the writer answers this send of nobody yet without rendering it."""
+    ident = request.identifier
+    return ident.kind == "cio_id" or store.is_suppressed(conn, workspace_id, [ident])
+
+
+def _readable_template(
+    conn: Connection, workspace_id: int, request: SendRequest, now: int
+) -> _Template | None:
+    """The send's template as this read sees it; None when the writer would create it."""
+    try:
+        return _template(conn, workspace_id, request, now, auto_create=False)
     except ApiError:
-        return None
+        if request.auto_create:
+            return None
+        raise
+
+
+def _try_render(
+    conn: Connection,
+    workspace_id: int,
+    person: Person | None,
+    request: SendRequest,
+    template: _Template | None,
+    link_base: tuple[str, bytes],
+) -> None:
+    """Render a send the writer will compose, to raise its errors from this read
+    (its links are signed with whatever key this read has: they are thrown away)."""
+    if person is None:
+        ident = request.identifier
+        customer_id = ident.value if ident.kind == "id" else None
+        email = ident.value if ident.kind == "email" else None
+        person = Person(0, workspace_id, "", customer_id, email, 0)  # made by the writer
+    template = template or _Template(str(request.template), {})
+    links = _Links(link_base[0], False, link_base[1])
+    rendered = _render(conn, person, request, template, "", links)
+    _check_sender(conn, workspace_id, rendered)
 
 
 def send_prepared(
