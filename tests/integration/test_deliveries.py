@@ -563,6 +563,31 @@ def test_an_email_template_by_trigger_name_in_the_persons_language_with_a_layout
     assert in_french.subject == "Bonjour"
 
 
+def test_a_layout_that_would_make_the_body_too_long_is_refused_before_it_is_built(
+    tx, query, ws, clock
+):
+    tx(layouts.put, ws, "echo", "{{ content }}" * 3, 0)  # 3,000 times in the report
+    fields = {"from": "a@shop.test", "subject": "s", "body": "x" * 200_000, "layout": "echo"}
+    message_id = template(tx, ws, "email", {"": fields})
+    body = email_body(transactional_message_id=message_id)
+    for key in ("from", "subject", "body"):
+        body.pop(key)
+    with pytest.raises(ApiError) as refused:
+        accept(tx, clock, ws, body)
+    assert refused.value.message == (
+        "the body in the layout 'echo' would be longer than 512000 characters"
+    )
+    assert refused.value.field == "layout"
+    tx(layouts.put, ws, "echo", "{{ content }}" * 2, 0)  # 400,000 characters: fine
+    assert delivery(query, accept(tx, clock, ws, body)["delivery_id"]).state == "queued"
+
+
+def test_layouts_wrap_checks_the_size_it_would_make():
+    assert layouts.wrap("<b>{{content}}</b>{{ content }}", "xy", 11) == "<b>xy</b>xy"
+    assert layouts.wrap("<b>{{content}}</b>{{ content }}", "xy", 10) is None
+    assert layouts.wrap("no place", "x" * 10**6, 8) == "no place"
+
+
 def test_inline_fields_override_the_template_and_defaults_come_from_it(db, tx, query, ws, clock):
     message_id = template(
         tx,

@@ -25,7 +25,6 @@ Decisions where Customer.io leaves room:
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from email.utils import formataddr
@@ -50,7 +49,6 @@ from tidings.templates import layouts, messages, senders
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
 _encode_json = msgspec.json.Encoder().encode
-_CONTENT = re.compile(r"\{\{\s*content\s*\}\}")
 
 
 def new_delivery_id() -> str:
@@ -263,7 +261,14 @@ def _in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str
     source = layouts.layout_body(conn, workspace_id, name)
     if source is None:
         raise bad_request(f"the template's layout {name!r} does not exist", "layout")
-    return _CONTENT.sub(lambda _: body, source)
+    wrapped = layouts.wrap(source, body, render.MAX_TEMPLATE_CHARS)
+    if wrapped is None:
+        raise bad_request(
+            f"the body in the layout {name!r} would be longer than"
+            f" {render.MAX_TEMPLATE_CHARS} characters",
+            "layout",
+        )
+    return wrapped
 
 
 def _default(value: bool | None, template_default: bool) -> bool:
