@@ -293,14 +293,20 @@ def _render(
     links: _Links,
 ) -> dict[str, str | None]:
     fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
-    unsubscribe = None
+    unsubscribe = view = None
     workspace_id = person.workspace_id
     if request.channel == "email":
         unsubscribe = tracking.unsubscribe_url(
             conn, workspace_id, delivery_id, links.base_url, key=links.key
         )
+        view = tracking.view_url(workspace_id, delivery_id, links.base_url, links.key)
     context = render.context_for(
-        conn, workspace_id, person, request.message_data, unsubscribe_url=unsubscribe
+        conn,
+        workspace_id,
+        person,
+        request.message_data,
+        unsubscribe_url=unsubscribe,
+        view_in_browser_url=view,
     )
     return render.render_fields(fields, context, template_name=template.name)
 
