@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 
 from tests.conftest import new_workspace
+from tests.support import eventually
 from tidings.clock import FixedClock
 from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
 from tidings.errors import ApiError
@@ -365,15 +367,15 @@ class OneAtATime(Provider):
             return Sent(f"p-{len(self.calls)}")
 
 
-def test_sends_queued_behind_a_slow_provider_past_half_the_lease_are_retried_later(
+def test_sends_queued_behind_a_slow_provider_past_the_send_timeout_are_retried_later(
     db, tx, query, ws, clock
 ):
-    # Half of an 8 s lease is 4 s; five deliveries need 5 s of the one connection.
+    # A 4 s send timeout; five deliveries need 5 s of the one connection.
     # The first is through after 1 s: a stall of the shared machine under 3 s
     # changes nothing (with 1.8 s of slack, one run on a busy machine failed).
     ids = [accept(tx, clock, ws, email_body())["delivery_id"] for _ in range(5)]
     provider = OneAtATime(1.0)
-    worker_for(db, clock, provider, lease=8).run_once()
+    worker_for(db, clock, provider, send_timeout=4).run_once()
     rows = [delivery(query, i) for i in ids]
     sent = [r for r in rows if r.state == "sent"]
     again = [r for r in rows if r.state == "queued"]
@@ -424,6 +426,52 @@ def test_a_lost_lease_resends_with_the_same_message_id_and_fences_the_old_claim(
     assert tx(queue.failed, first, int(clock.now()), "late") is False
     assert delivery(query, answer["delivery_id"]).state == "sent"
     assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+class Holding(Provider):
+    """A provider that holds every send until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    async def send(self, delivery_id: str, message: outbound.Outbound) -> outbound.Outcome:
+        self.calls.append((delivery_id, message))
+        await asyncio.to_thread(self.release.wait, 60)
+        return Sent("held")
+
+
+def test_a_worker_renews_the_leases_of_the_sends_it_holds(db, tx, query, ws, clock):
+    delivery_id = accept(tx, clock, ws, email_body())["delivery_id"]
+    holding = Holding()
+    worker = worker_for(db, clock, holding, lease=15, renew_every=0.05)
+    worker.start()
+    try:
+        eventually(lambda: delivery_id in [d for d, _ in holding.calls])
+        assert delivery(query, delivery_id).lease_until == int(clock.now()) + 15
+        for _ in range(3):  # 30 s in all: twice the lease
+            clock.advance(10)
+            renewed = int(clock.now()) + 15
+            eventually(lambda: delivery(query, delivery_id).lease_until == renewed)  # noqa: B023
+            other = Provider()
+            worker_for(db, clock, other).run_once()  # finds it still held
+            assert delivery_id not in [d for d, _ in other.calls]
+    finally:
+        holding.release.set()
+        worker.stop()
+    row = delivery(query, delivery_id)
+    assert (row.state, row.attempts) == ("sent", 1)
+
+
+def test_a_renewal_leaves_a_lost_claim_alone(db, tx, query, ws, clock):
+    delivery_id = accept(tx, clock, ws, email_body())["delivery_id"]
+    now = int(clock.now())
+    [first] = [c for c in tx(queue.claim, now, 15, 1000) if c.id == delivery_id]
+    [second] = [c for c in tx(queue.claim, now + 16, 15, 1000) if c.id == delivery_id]
+    assert tx(queue.renew, [first], now + 20, 15) == 0  # its lease expired and was taken
+    assert delivery(query, delivery_id).lease_until == now + 16 + 15
+    assert tx(queue.renew, [second], now + 20, 15) == 1
+    assert delivery(query, delivery_id).lease_until == now + 20 + 15
 
 
 def test_adapters_are_closed_when_the_worker_pass_ends(db, tx, ws, clock):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, and_, select, update
+from sqlalchemy import Connection, Select, and_, select, tuple_, update
 
 from tidings.db import raw
 from tidings.db.schema import deliveries
@@ -109,6 +109,23 @@ def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
         .returning(*_CLAIM_COLUMNS)
     ).all()
     return [_claimed(row) for row in rows]
+
+
+def renew(conn: Connection, claims: list[Claimed], now: int, lease: int) -> int:
+    """Extend the leases of the claims still held to `now + lease`; how many were.
+
+    The worker's heartbeat: while it works on its claims they stay its own,
+    and when it dies they are claimable one short lease later. A claim that
+    was lost (expired and claimed again) is not touched: its `attempts` moved on.
+    """
+    if not claims:
+        return 0
+    held = tuple_(deliveries.c.id, deliveries.c.attempts).in_([(c.id, c.attempt) for c in claims])
+    return conn.execute(
+        update(deliveries)
+        .where(held, deliveries.c.state == "sending")
+        .values(lease_until=now + lease, due_at=now + lease)
+    ).rowcount
 
 
 def _claimed(row: Any) -> Claimed:
