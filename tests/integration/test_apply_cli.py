@@ -96,7 +96,8 @@ def test_apply_message_resources_then_changes_nothing(tmp_path, database_url, wo
     assert query(messages.count, ws) == 0
     assert apply(database_url, workspace, path) == planned
     template = query(messages.by_trigger, ws, "PASSWORD_RESET")
-    assert query(messages.content_fields, template, "fr")[1] == {"subject": "Réinitialiser"}
+    fields = query(messages.content_fields, template, "fr")[1]  # the layout is inherited
+    assert fields == {"subject": "Réinitialiser", "layout": "base"}
     assert query(snippets.values, ws) == {"footer": "bye"}
     assert query(senders.sender_identity_for, ws, "no-reply@acme.test")["name"] == "Acme"
     assert query(layouts.layout_body, ws, "base") == "<html>{{ content }}</html>"

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import layouts
 from tidings.errors import bad_request, not_found
+from tidings.templates import checks
 
 MAX_NAME_CHARS = 255
 MAX_BODY_CHARS = 512_000
@@ -29,6 +30,7 @@ def parse(body: Any, name: str | None = None) -> tuple[str, str]:
     text = body.get("body")
     if not isinstance(text, str) or len(text) > MAX_BODY_CHARS:
         raise bad_request(f"body must be a string of at most {MAX_BODY_CHARS} characters", "body")
+    checks.liquid(text, "body")
     return name.strip(), text
 
 
