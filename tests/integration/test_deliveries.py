@@ -24,6 +24,7 @@ from tidings.messaging import outbound, outbox, queue, send_request
 from tidings.messaging.outbound import Permanent, Sent, Transient
 from tidings.messaging.queue import Backoff
 from tidings.messaging.transactional import (
+    StaleSend,
     new_delivery_id,
     prepare_send,
     send_prepared,
@@ -229,11 +230,15 @@ def test_a_prepared_send_renders_as_of_its_read_and_the_writer_only_inserts(tx, 
     assert (row.state, row.subject) == ("queued", "Hello Ann")
 
 
-def test_a_prepared_send_takes_the_whole_path_when_its_person_changed(tx, query, ws, clock):
+def test_a_prepared_send_is_stale_when_its_person_changed(tx, query, ws, clock):
     tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
-    accept(tx, clock, ws, email_body())
+    accept(tx, clock, ws, email_body())  # makes the workspace's tracking secret
     args, prepared = prepared_send(query, clock, ws, email_body())
     tx(people.suppress, ws, Identifier("id", "u1"), 0)
+    with pytest.raises(StaleSend):  # composed again by the HTTP path (api/send.py)
+        tx(send_prepared, *args, prepared)
+    args, prepared = prepared_send(query, clock, ws, email_body())
+    assert prepared is None  # suppressed: the writer answers it, without a template
     answer = tx(send_prepared, *args, prepared)
     row = delivery(query, answer["delivery_id"])
     assert (row.state, row.failure_message) == ("suppressed", "the person is suppressed")
@@ -241,18 +246,32 @@ def test_a_prepared_send_takes_the_whole_path_when_its_person_changed(tx, query,
     tx(people.unsuppress, ws, Identifier("id", "u1"))
     tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
     args, prepared = prepared_send(query, clock, ws, email_body())
-    assert prepared is not None
     tx(people.delete_person, ws, Identifier("id", "u1"))
+    with pytest.raises(StaleSend):
+        tx(send_prepared, *args, prepared)
+    assert query(store.find, ws, Identifier("id", "u1")) is None  # nothing written
+
+
+def test_a_person_to_create_is_composed_by_the_read_and_made_by_the_write(tx, query, ws, clock):
+    accept(tx, clock, ws, email_body())
+    body = email_body(identifiers={"id": "new"}, subject="{{ customer.id }} {{ customer.cio_id }}")
+    args, prepared = prepared_send(query, clock, ws, body)
+    assert prepared is not None and prepared.creates_person
     answer = tx(send_prepared, *args, prepared)
+    made = query(store.find, ws, Identifier("id", "new"))
+    assert made.cio_id == prepared.person.cio_id
     row = delivery(query, answer["delivery_id"])
-    again = query(store.find, ws, Identifier("id", "u1"))
-    assert (row.state, row.person_id) == ("queued", again.pk)
-    assert again.cio_id != prepared.person.cio_id  # made again: the writer's own send
+    assert (row.person_id, row.subject) == (made.pk, f"new {made.cio_id}")
+
+    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "raced"}))
+    tx(people.identify, ws, Identifier("id", "raced"), people.parse_identify({}, 0), 0)
+    with pytest.raises(StaleSend):  # someone else made them meanwhile
+        tx(send_prepared, *args, prepared)
 
 
 def test_a_send_that_cannot_be_prepared_is_answered_by_the_writer(tx, query, ws, clock):
     args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
-    assert prepared is None  # a person to create
+    assert prepared is None  # the workspace's first email: no tracking secret yet
     assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
     with pytest.raises(ApiError, match="subject"):  # a template error: answered by the read
         prepared_send(query, clock, ws, email_body(subject="{% if %}"))

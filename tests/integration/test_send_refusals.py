@@ -8,6 +8,7 @@ it is asked to run; requests go through `httpx.ASGITransport`.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,10 @@ import pytest
 from tests.conftest import new_workspace
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
+from tidings.messaging import render, transactional
+from tidings.people import service as people
+from tidings.people import store as people_store
+from tidings.people.identifiers import Identifier
 from tidings.templates import senders
 from tidings.workspaces.service import Credentials
 
@@ -117,5 +122,55 @@ def test_a_retried_keyed_send_replays_its_answer_though_it_would_now_be_refused(
         again = await client.send(body("hello", "ann"), **keyed)
         assert again.status_code == 200
         assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+
+    run(scenario)
+
+
+def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch):
+    """Only a workspace's first email (no tracking secret yet) renders in the writer."""
+    rendered_on: list[str] = []
+    render_fields = render.render_fields
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        rendered_on.append(threading.current_thread().name)
+        return render_fields(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_fields", recorded)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first"))).status_code == 200
+        assert rendered_on.count("tidings-writer") == 1
+        rendered_on.clear()
+        for person in ("new-1", "new-2", "new-person", "new-1"):
+            answer = await client.send(body("<p>{{ customer.id }}</p>", person))
+            assert answer.status_code == 200, answer.text
+        assert rendered_on and "tidings-writer" not in rendered_on
+
+    run(scenario)
+
+
+def test_a_send_whose_person_changed_after_its_read_is_composed_again(run, db, monkeypatch):
+    prepare_send = transactional.prepare_send
+    delete_after_read: list[bool] = []
+
+    def then_deleted(conn: Any, workspace_id: int, *args: Any) -> Any:
+        prepared = prepare_send(conn, workspace_id, *args)
+        if delete_after_read:  # a concurrent write, between this read and the send's
+            delete_after_read.pop()
+            with db.writer.begin() as other:
+                people.delete_person(other, workspace_id, Identifier("id", "ann"))
+        return prepared
+
+    monkeypatch.setattr(transactional, "prepare_send", then_deleted)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first", "ann"))).status_code == 200
+        client.writer_ran.clear()
+        delete_after_read.append(True)
+        answer = await client.send(body("again", "ann"))
+        assert answer.status_code == 200, answer.text
+        assert client.writer_ran == ["send_prepared", "send_prepared"]  # stale, then written
+        with db.reader.connect() as conn:
+            assert people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
 
     run(scenario)

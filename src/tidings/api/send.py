@@ -2,7 +2,8 @@
 
 A send is parsed (pure), composed in a read transaction where it can be
 (`transactional.prepare_send`: rendering stays off the writer thread, and a
-template that does not render is answered from there, never written), then
+template that does not render is answered from there, never written; a
+person changed between that read and the write means composing again), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
+# Reads that compose a send before the writer renders it instead (a person who
+# keeps changing between the read and the write).
+COMPOSE_ATTEMPTS = 3
 
 
 def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
@@ -43,18 +47,27 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                 app.public_url(request),
                 now,
             )
-            try:
-                prepared = await app.read(transactional.prepare_send, *args)
-            except ApiError as refused:
-                if request.header(idempotency.HEADER) is None:
-                    raise
-                # A retry of a send answered before: its stored answer comes first.
-                return await idempotency.keyed(app, request, _refuse, refused)
-            return await idempotency.keyed(
-                app, request, transactional.send_prepared, *args, prepared
-            )
+            for _ in range(COMPOSE_ATTEMPTS):
+                try:
+                    prepared = await app.read(transactional.prepare_send, *args)
+                except ApiError as refused:
+                    return await _refused(request, refused)
+                try:
+                    return await idempotency.keyed(
+                        app, request, transactional.send_prepared, *args, prepared
+                    )
+                except transactional.StaleSend:
+                    continue  # the person changed after the read: compose again
+            return await idempotency.keyed(app, request, transactional.send_prepared, *args, None)
 
         return send
+
+    async def _refused(request: Request, refused: ApiError) -> Response:
+        """A send refused by its read: the answer, unless the request is a retry of a
+        keyed send answered before (its stored answer comes first)."""
+        if request.header(idempotency.HEADER) is None:
+            raise refused
+        return await idempotency.keyed(app, request, _refuse, refused)
 
     async def list_outbox(request: Request) -> Response:
         query = request.query
@@ -64,9 +77,12 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         )
         return json_response(found)
 
-    def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
-        raise refused
-
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
     router.add("GET", "/v1/outbox", list_outbox, "app")
+
+
+def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
+    """Run by the writer for a refused keyed send with no stored answer: the refusal,
+    so that nothing is written (module level: it crosses to the writer process)."""
+    raise refused

@@ -1,9 +1,12 @@
 """`send_transactional`: accept one transactional send and queue its delivery.
 
-(The HTTP path splits it in two: `prepare_send` composes an email in a read
-transaction, `send_prepared` only re-checks the person and inserts, in the
-writer; see `prepare_send` for what that changes, which is nothing a client
-can tell apart from a send racing a concurrent change.)
+(The HTTP path splits it in two: `prepare_send` composes a send in a read
+transaction and answers its template errors, `send_prepared` only re-checks
+the person (creating them when new) and inserts, in the writer; see
+`prepare_send` for what that changes, which is nothing a client can tell
+apart from a send racing a concurrent change. The writer never renders a
+template that fails, and renders at all only for what `prepare_send` cannot
+compose.)
 
 One transaction: find (or create) the person, upsert a push `custom_device`,
 resolve the template, render every field through Liquid (a template error is
@@ -26,7 +29,7 @@ Decisions where Customer.io leaves room:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formataddr
 from typing import Any
 
@@ -43,6 +46,7 @@ from tidings.messaging.send_request import SendRequest
 from tidings.people import devices as people_devices
 from tidings.people import service as people
 from tidings.people import store
+from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.templates import layouts, messages, senders
 
@@ -81,10 +85,22 @@ def send_transactional(
 class Prepared:
     """A send composed ahead of its write: the delivery row, less its commit."""
 
-    person: Person
+    person: Person  # pk 0 when the write is to create them, with this cio_id
     message: Outbound
     options: dict[str, Any]
     row: _Row
+
+    @property
+    def creates_person(self) -> bool:
+        return self.person.pk == 0
+
+
+class StaleSend(ApiError):
+    """The person a prepared send names changed between its read and its write:
+    compose it again (the HTTP path does, `api/send.py`)."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "the person changed while the send was composed", code="conflict")
 
 
 def prepare_send(
@@ -100,39 +116,49 @@ def prepare_send(
     Everything that takes time (template, snippets, attributes, rendering,
     tracked links, the sender check) happens here, outside the single writer
     thread, and every error it finds is raised here: a template that does not
-    render never reaches the writer (`ApiError`, the request's 400).
+    render never reaches the writer (`ApiError`, the request's 400). A person
+    to create is composed as they will be made: their identifier and a
+    `cio_id` chosen here, which the write creates them with.
 
-    None when the send must take the whole path in the writer: not an email,
-    a person to create, a template to auto-create or no tracking secret yet.
-    Such a send is rendered here first all the same, against what this read
-    can see (a person to create has only their identifier), so that its
-    errors are answered here too; the writer renders it again for real.
-    An identifier that is suppressed or an unknown `cio_id` renders nothing:
-    the writer answers those without a template.
+    None when the send must take the whole path in the writer: a template to
+    auto-create, a push `custom_device` to store first, or no tracking secret
+    yet (a workspace's first email). Such a send is rendered here all the same,
+    so that its errors are answered here too; the writer renders it again for
+    real. An identifier that is suppressed or an unknown `cio_id` renders
+    nothing: the writer answers those without a template.
 
     What the writer re-checks (`send_prepared`): that the identifier still
-    names the same person and is not suppressed. What it does not: a template,
-    snippet, attribute or sender identity changed by a write that committed
-    after this read began and before the delivery's. Such a write was
-    concurrent with the send, and the send renders as of this read: a client
-    that had its change answered before it sent sees it used.
+    names the same person (or still nobody) and is not suppressed. What it
+    does not: a template, snippet, attribute or sender identity changed by a
+    write that committed after this read began and before the delivery's.
+    Such a write was concurrent with the send, and the send renders as of
+    this read: a client that had its change answered before it sent sees it used.
     """
     person = store.find(conn, workspace_id, request.identifier)
-    if person is None and _answered_without_template(conn, workspace_id, request):
-        return None
+    if person is None:
+        if _answered_without_template(conn, workspace_id, request):
+            return None
+        person = _to_create(workspace_id, request.identifier)
     template = _readable_template(conn, workspace_id, request, now)
-    key = tracking.read_secret(conn, workspace_id)
-    email = request.channel == "email"
-    if email and person is not None and template is not None and key is not None:
-        return _compose(conn, person, request, template, delivery_id, (base_url, key), now)
-    _try_render(conn, workspace_id, person, request, template, (base_url, key or b"trial"))
-    return None
+    key = tracking.read_secret(conn, workspace_id) if request.channel == "email" else b""
+    custom_device = request.push is not None and request.push.custom_device is not None
+    if template is None or key is None or custom_device:
+        _try_render(conn, person, request, template, (base_url, key or b"trial"))
+        return None
+    return _compose(conn, person, request, template, delivery_id, (base_url, key), now)
 
 
 def _answered_without_template(conn: Connection, workspace_id: int, request: SendRequest) -> bool:
     """Whether the writer answers this send of nobody yet without rendering it."""
     ident = request.identifier
     return ident.kind == "cio_id" or store.is_suppressed(conn, workspace_id, [ident])
+
+
+def _to_create(workspace_id: int, ident: Identifier) -> Person:
+    """The person `find_or_create` makes for `ident`, as a send renders them (pk 0)."""
+    customer_id = ident.value if ident.kind == "id" else None
+    email = ident.value if ident.kind == "email" else None  # as the attribute keeps it
+    return Person(0, workspace_id, store.new_cio_id(), customer_id, email, 0)
 
 
 def _readable_template(
@@ -149,23 +175,17 @@ def _readable_template(
 
 def _try_render(
     conn: Connection,
-    workspace_id: int,
-    person: Person | None,
+    person: Person,
     request: SendRequest,
     template: _Template | None,
     link_base: tuple[str, bytes],
 ) -> None:
     """Render a send the writer will compose, to raise its errors from this read
     (its links are signed with whatever key this read has: they are thrown away)."""
-    if person is None:
-        ident = request.identifier
-        customer_id = ident.value if ident.kind == "id" else None
-        email = ident.value if ident.kind == "email" else None
-        person = Person(0, workspace_id, "", customer_id, email, 0)  # made by the writer
     template = template or _Template(str(request.template), {})
     links = _Links(link_base[0], False, link_base[1])
     rendered = _render(conn, person, request, template, "", links)
-    _check_sender(conn, workspace_id, rendered)
+    _check_sender(conn, person.workspace_id, rendered)
 
 
 def send_prepared(
@@ -178,11 +198,18 @@ def send_prepared(
     prepared: Prepared | None,
 ) -> dict[str, Any]:
     """The write of a send `prepare_send` composed; the whole send when it could not
-    (None) or when the identifier no longer names that person unsuppressed."""
-    if prepared is None or not store.names_person(
-        conn, workspace_id, request.identifier, prepared.person
-    ):
+    (None). `StaleSend` when the identifier no longer names that person unsuppressed
+    (or, for a person to create, someone else made them meanwhile)."""
+    if prepared is None:
         return send_transactional(conn, workspace_id, request, delivery_id, base_url, now)
+    ident = request.identifier
+    if prepared.creates_person:
+        made = people.find_or_create(conn, workspace_id, ident, now, prepared.person.cio_id)
+        if made is None or made.cio_id != prepared.person.cio_id:
+            raise StaleSend()
+        prepared = replace(prepared, row=replace(prepared.row, person_pk=made.pk))
+    elif not store.names_person(conn, workspace_id, ident, prepared.person):
+        raise StaleSend()
     return _write(conn, workspace_id, request, delivery_id, prepared)
 
 
