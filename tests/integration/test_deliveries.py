@@ -208,10 +208,12 @@ def test_to_may_be_liquid_and_counts_after_rendering(tx, query, ws, clock):
     assert delivery(query, answer["delivery_id"]).recipient == "u1@example.com"
 
 
-def prepared_send(query, clock, ws: int, body: dict[str, Any]) -> tuple[Any, ...]:
+def prepared_send(
+    query, clock, ws: int, body: dict[str, Any], route: str = "email"
+) -> tuple[Any, ...]:
     """What the HTTP path does first: compose the send in a read transaction."""
     now = int(clock.now())
-    request = send_request.parse("email", body, now)
+    request = send_request.parse(route, body, now)
     args = (ws, request, new_delivery_id(), BASE, now)
     return args, query(prepare_send, *args)
 
@@ -267,6 +269,49 @@ def test_a_person_to_create_is_composed_by_the_read_and_made_by_the_write(tx, qu
     tx(people.identify, ws, Identifier("id", "raced"), people.parse_identify({}, 0), 0)
     with pytest.raises(StaleSend):  # someone else made them meanwhile
         tx(send_prepared, *args, prepared)
+
+
+def test_a_template_to_create_is_composed_by_the_read_and_made_by_the_write(tx, query, ws, clock):
+    accept(tx, clock, ws, email_body())
+    body = email_body(transactional_message_id="made-by-send", auto_create=True)
+    args, prepared = prepared_send(query, clock, ws, body)
+    assert prepared.template.to_create
+    answer = tx(send_prepared, *args, prepared)
+    made = query(messages.by_trigger, ws, "made-by-send")
+    assert delivery(query, answer["delivery_id"]).transactional_message_id == made.id
+    args, prepared = prepared_send(query, clock, ws, body)  # made: not to create again
+    assert not prepared.template.to_create and prepared.template.id == made.id
+
+    args, prepared = prepared_send(query, clock, ws, {**body, "transactional_message_id": "x"})
+    tx(
+        messages.create,
+        ws,
+        Definition(
+            name="x", trigger_name="x", channel="email", contents=(("", {"subject": "theirs"}),)
+        ),
+        0,
+    )
+    with pytest.raises(StaleSend):  # made meanwhile, with content of its own
+        tx(send_prepared, *args, prepared)
+
+
+def test_a_push_to_a_custom_device_is_rendered_by_the_read_and_built_by_the_write(
+    db, tx, query, ws, clock
+):
+    body = {
+        "identifiers": {"id": "u1"},
+        "transactional_message_id": "push-made-by-send",
+        "auto_create": True,
+        "title": "Hi {{ customer.id }}",
+        "message": "m",
+        "to": "tok-1",
+        "custom_device": {"token": "tok-1", "platform": "android"},
+    }
+    args, prepared = prepared_send(query, clock, ws, body, route="push")
+    assert prepared.built is None and prepared.rendered["title"] == "Hi u1"
+    answer = tx(send_prepared, *args, prepared)
+    message = sent_message(db, clock, answer["delivery_id"])
+    assert (message.token, message.platform, message.title) == ("tok-1", "android", "Hi u1")
 
 
 def test_a_send_that_cannot_be_prepared_is_answered_by_the_writer(tx, query, ws, clock):

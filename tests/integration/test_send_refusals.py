@@ -47,11 +47,13 @@ class Client:
 
         app.writer.submit = recorded  # type: ignore[method-assign]
 
-    async def send(self, body: dict[str, Any], **headers: str) -> httpx.Response:
+    async def send(
+        self, body: dict[str, Any], route: str = "email", **headers: str
+    ) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
             headers["Authorization"] = f"Bearer {self.creds.app_api_key}"
-            return await client.post("/v1/send/email", json=body, headers=headers)
+            return await client.post(f"/v1/send/{route}", json=body, headers=headers)
 
 
 @pytest.fixture
@@ -127,7 +129,9 @@ def test_a_retried_keyed_send_replays_its_answer_though_it_would_now_be_refused(
 
 
 def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch):
-    """Only a workspace's first email (no tracking secret yet) renders in the writer."""
+    """Only a workspace's first email (no tracking secret yet) renders in the writer:
+    not a send to a person to create, with a template to create, or to a push
+    custom_device the write stores first."""
     rendered_on: list[str] = []
     render_fields = render.render_fields
 
@@ -144,7 +148,22 @@ def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch)
         for person in ("new-1", "new-2", "new-person", "new-1"):
             answer = await client.send(body("<p>{{ customer.id }}</p>", person))
             assert answer.status_code == 200, answer.text
-        assert rendered_on and "tidings-writer" not in rendered_on
+        for n in range(2):  # templates to create, twice the second
+            created = body("<p>{{ customer.id }}</p>", f"p{n}")
+            created.update(transactional_message_id="to-create", auto_create=True)
+            assert (await client.send(created)).status_code == 200
+        push = {
+            "identifiers": {"id": "phone"},
+            "transactional_message_id": "push-to-create",
+            "auto_create": True,
+            "title": "Hi {{ customer.id }}",
+            "message": "m",
+            "to": "tok-1",
+            "custom_device": {"token": "tok-1", "platform": "android"},
+        }
+        answer = await client.send(push, "push")
+        assert answer.status_code == 200, answer.text
+        assert len(rendered_on) == 7 and "tidings-writer" not in rendered_on
 
     run(scenario)
 

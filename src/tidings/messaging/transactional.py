@@ -77,18 +77,20 @@ def send_transactional(
         people_devices.upsert(conn, person, request.push.custom_device, now)
     template = _template(conn, workspace_id, request, now, auto_create=request.auto_create)
     key = tracking.secret(conn, workspace_id, now) if request.channel == "email" else b""
-    prepared = _compose(conn, person, request, template, delivery_id, (base_url, key), now)
-    return _write(conn, workspace_id, request, delivery_id, prepared)
+    prepared = _compose(conn, person, request, template, delivery_id, (base_url, key))
+    return _write(conn, workspace_id, request, delivery_id, prepared, now)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A send composed ahead of its write: the delivery row, less its commit."""
+    """A send composed ahead of its write: its fields rendered, and its message built
+    unless the write must first store what it is built from (a push `custom_device`)."""
 
     person: Person  # pk 0 when the write is to create them, with this cio_id
-    message: Outbound
-    options: dict[str, Any]
-    row: _Row
+    template: _Template  # `to_create`: the write creates it (`auto_create`)
+    links: _Links
+    rendered: dict[str, str | None]
+    built: tuple[Outbound, dict[str, Any]] | None = None
 
     @property
     def creates_person(self) -> bool:
@@ -96,8 +98,8 @@ class Prepared:
 
 
 class StaleSend(ApiError):
-    """The person a prepared send names changed between its read and its write:
-    compose it again (the HTTP path does, `api/send.py`)."""
+    """The person or the template a prepared send names changed between its read and
+    its write: compose it again (the HTTP path does, `api/send.py`)."""
 
     def __init__(self) -> None:
         super().__init__(409, "the person changed while the send was composed", code="conflict")
@@ -120,12 +122,13 @@ def prepare_send(
     to create is composed as they will be made: their identifier and a
     `cio_id` chosen here, which the write creates them with.
 
-    None when the send must take the whole path in the writer: a template to
-    auto-create, a push `custom_device` to store first, or no tracking secret
-    yet (a workspace's first email). Such a send is rendered here all the same,
-    so that its errors are answered here too; the writer renders it again for
-    real. An identifier that is suppressed or an unknown `cio_id` renders
-    nothing: the writer answers those without a template.
+    A template to auto-create is composed empty (the write creates it), and a
+    push to a `custom_device` is rendered here and built by the write, once it
+    stored the device. None when the send must take the whole path in the
+    writer: a workspace's first email (no tracking secret to sign its links
+    yet), rendered here all the same so that its errors are answered here; or
+    an identifier that is suppressed or an unknown `cio_id`, which the writer
+    answers without a template.
 
     What the writer re-checks (`send_prepared`): that the identifier still
     names the same person (or still nobody) and is not suppressed. What it
@@ -141,11 +144,14 @@ def prepare_send(
         person = _to_create(workspace_id, request.identifier)
     template = _readable_template(conn, workspace_id, request, now)
     key = tracking.read_secret(conn, workspace_id) if request.channel == "email" else b""
-    custom_device = request.push is not None and request.push.custom_device is not None
-    if template is None or key is None or custom_device:
-        _try_render(conn, person, request, template, (base_url, key or b"trial"))
+    if key is None:  # links signed with a stand-in key, thrown away: errors only
+        _compose(conn, person, request, template, delivery_id, (base_url, b"none yet"))
         return None
-    return _compose(conn, person, request, template, delivery_id, (base_url, key), now)
+    custom_device = request.push is not None and request.push.custom_device is not None
+    link_base = (base_url, key)
+    return _compose(
+        conn, person, request, template, delivery_id, link_base, build=not custom_device
+    )
 
 
 def _answered_without_template(conn: Connection, workspace_id: int, request: SendRequest) -> bool:
@@ -163,29 +169,14 @@ def _to_create(workspace_id: int, ident: Identifier) -> Person:
 
 def _readable_template(
     conn: Connection, workspace_id: int, request: SendRequest, now: int
-) -> _Template | None:
-    """The send's template as this read sees it; None when the writer would create it."""
+) -> _Template:
+    """The send's template as this read sees it (`to_create` when the write makes it)."""
     try:
         return _template(conn, workspace_id, request, now, auto_create=False)
     except ApiError:
         if request.auto_create:
-            return None
+            return _Template(str(request.template), {}, to_create=True)
         raise
-
-
-def _try_render(
-    conn: Connection,
-    person: Person,
-    request: SendRequest,
-    template: _Template | None,
-    link_base: tuple[str, bytes],
-) -> None:
-    """Render a send the writer will compose, to raise its errors from this read
-    (its links are signed with whatever key this read has: they are thrown away)."""
-    template = template or _Template(str(request.template), {})
-    links = _Links(link_base[0], False, link_base[1])
-    rendered = _render(conn, person, request, template, "", links)
-    _check_sender(conn, person.workspace_id, rendered)
 
 
 def send_prepared(
@@ -202,15 +193,44 @@ def send_prepared(
     (or, for a person to create, someone else made them meanwhile)."""
     if prepared is None:
         return send_transactional(conn, workspace_id, request, delivery_id, base_url, now)
+    person = _person_for(conn, workspace_id, request, prepared.person, now)
+    template = _template_for(conn, workspace_id, request, prepared.template, now)
+    if request.push is not None and request.push.custom_device is not None:
+        people_devices.upsert(conn, person, request.push.custom_device, now)
+    prepared = replace(prepared, person=person, template=template)
+    return _write(conn, workspace_id, request, delivery_id, prepared, now)
+
+
+def _person_for(
+    conn: Connection, workspace_id: int, request: SendRequest, person: Person, now: int
+) -> Person:
+    """The person as prepared, created when new; `StaleSend` when that changed."""
     ident = request.identifier
-    if prepared.creates_person:
-        made = people.find_or_create(conn, workspace_id, ident, now, prepared.person.cio_id)
-        if made is None or made.cio_id != prepared.person.cio_id:
-            raise StaleSend()
-        prepared = replace(prepared, row=replace(prepared.row, person_pk=made.pk))
-    elif not store.names_person(conn, workspace_id, ident, prepared.person):
+    if person.pk == 0:
+        made = people.find_or_create(conn, workspace_id, ident, now, person.cio_id)
+        if made is None or made.cio_id != person.cio_id:
+            raise StaleSend()  # someone else made (or suppressed) them meanwhile
+        return made
+    if not store.names_person(conn, workspace_id, ident, person):
         raise StaleSend()
-    return _write(conn, workspace_id, request, delivery_id, prepared)
+    return person
+
+
+def _template_for(
+    conn: Connection, workspace_id: int, request: SendRequest, template: _Template, now: int
+) -> _Template:
+    """The template as prepared, created when `to_create`; `StaleSend` when someone
+    else made it meanwhile with content or defaults of its own."""
+    if not template.to_create:
+        return template
+    assert request.template is not None
+    made = messages.resolve(
+        conn, workspace_id, request.template, request.channel, auto_create=True, now=now
+    )
+    content_id, fields = messages.content_fields(conn, made, request.language)
+    if fields or not (made.send_to_unsubscribed and made.tracked):
+        raise StaleSend()
+    return replace(template, id=made.id, content_id=content_id, to_create=False)
 
 
 def _compose(
@@ -220,31 +240,40 @@ def _compose(
     template: _Template,
     delivery_id: str,
     link_base: tuple[str, bytes],
-    now: int,
+    *,
+    build: bool = True,
 ) -> Prepared:
-    """The rendered message and the delivery row; reads, never writes."""
+    """The rendered fields and, when `build`, the message; reads, never writes."""
     base_url, key = link_base
     links = _Links(base_url, _default(request.tracked, template.tracked), key)
     rendered = _render(conn, person, request, template, delivery_id, links)
     _check_sender(conn, person.workspace_id, rendered)
-    message, options = _message(conn, person, request, rendered, delivery_id, links)
+    built = _message(conn, person, request, rendered, delivery_id, links) if build else None
+    return Prepared(person, template, links, rendered, built)
+
+
+def _write(
+    conn: Connection,
+    workspace_id: int,
+    request: SendRequest,
+    delivery_id: str,
+    sent: Prepared,
+    now: int,
+) -> dict[str, Any]:
+    """Insert the delivery of a composed send (its message built now if not yet)."""
+    person, template = sent.person, sent.template
+    built = sent.built or _message(conn, person, request, sent.rendered, delivery_id, sent.links)
+    message, options = built[0], dict(built[1])
     options.update(
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
         retain=request.retain,
     )
     state = "draft" if request.queue_draft else "queued"
-    due = request.send_at or now
-    row = _Row(person.pk, template.id, template.content_id, state, due, now)
-    return Prepared(person, message, options, row)
-
-
-def _write(
-    conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, sent: Prepared
-) -> dict[str, Any]:
-    _insert(conn, workspace_id, request, delivery_id, sent.message, sent.options, sent.row)
-    if sent.row.state == "draft":
-        record_metric(conn, workspace_id, delivery_id, "drafted", sent.row.now, {})
-    return _answer(delivery_id, request, sent.row.now)
+    row = _Row(person.pk, template.id, template.content_id, state, request.send_at or now, now)
+    _insert(conn, workspace_id, request, delivery_id, message, options, row)
+    if state == "draft":
+        record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
+    return _answer(delivery_id, request, now)
 
 
 @dataclass(frozen=True)
@@ -257,6 +286,7 @@ class _Template:
     content_id: int | None = None
     send_to_unsubscribed: bool = True
     tracked: bool = True
+    to_create: bool = False  # auto-created by the send's write
 
 
 def _template(
