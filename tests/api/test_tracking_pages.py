@@ -9,14 +9,14 @@ from typing import Any
 from tests.support import eventually
 
 
-def send(api, body: str, **extra: Any) -> tuple[str, dict[str, Any]]:
-    """(delivery id, the captured message) of an email to person `pages`."""
+def send(api, body: str, person: str = "pages", **extra: Any) -> tuple[str, dict[str, Any]]:
+    """(delivery id, the captured message) of an email to `person`."""
     sent = api.app(
         "POST",
         "/v1/send/email",
         json={
-            "identifiers": {"id": "pages"},
-            "to": "pages@example.com",
+            "identifiers": {"id": person},
+            "to": f"{person}@example.com",
             "from": "shop@example.net",
             "subject": "Your order",
             "body": body,

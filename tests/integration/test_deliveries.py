@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from tests.conftest import new_workspace
+from tests.factories import push_to_a_new_device
 from tests.support import eventually
 from tidings.clock import FixedClock
 from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
@@ -298,15 +299,7 @@ def test_a_template_to_create_is_composed_by_the_read_and_made_by_the_write(tx, 
 def test_a_push_to_a_custom_device_is_rendered_by_the_read_and_built_by_the_write(
     db, tx, query, ws, clock
 ):
-    body = {
-        "identifiers": {"id": "u1"},
-        "transactional_message_id": "push-made-by-send",
-        "auto_create": True,
-        "title": "Hi {{ customer.id }}",
-        "message": "m",
-        "to": "tok-1",
-        "custom_device": {"token": "tok-1", "platform": "android"},
-    }
+    body = push_to_a_new_device("u1", "push-made-by-send")
     args, prepared = prepared_send(query, clock, ws, body, route="push")
     assert prepared.built is None and prepared.rendered["title"] == "Hi u1"
     answer = tx(send_prepared, *args, prepared)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import new_workspace
+from tests.factories import push_to_a_new_device
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
 from tidings.messaging import render, transactional
@@ -152,16 +153,7 @@ def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch)
             created = body("<p>{{ customer.id }}</p>", f"p{n}")
             created.update(transactional_message_id="to-create", auto_create=True)
             assert (await client.send(created)).status_code == 200
-        push = {
-            "identifiers": {"id": "phone"},
-            "transactional_message_id": "push-to-create",
-            "auto_create": True,
-            "title": "Hi {{ customer.id }}",
-            "message": "m",
-            "to": "tok-1",
-            "custom_device": {"token": "tok-1", "platform": "android"},
-        }
-        answer = await client.send(push, "push")
+        answer = await client.send(push_to_a_new_device("phone", "push-to-create"), "push")
         assert answer.status_code == 200, answer.text
         assert len(rendered_on) == 7 and "tidings-writer" not in rendered_on
 
