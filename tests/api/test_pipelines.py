@@ -138,6 +138,15 @@ def test_gzip_bodies(api):
     assert_error(bad, 400, "malformed_json")
 
 
+def test_a_gzip_body_without_its_trailer_is_refused(api):
+    packed = gzip.compress(json.dumps({"userId": "gzt", "event": "cut"}).encode())
+    for cut in (packed[:-8], packed[:-4], packed[: len(packed) // 2]):  # no CRC, no size, half
+        response = cdp(api, "/v1/track", content=cut, headers={"Content-Encoding": "gzip"})
+        assert_error(response, 400, "malformed_json")
+        assert "truncated" in response.json()["message"]
+    assert api.attributes("gzt").status_code == 404
+
+
 def test_timestamps_with_any_offset(api):
     body = {"userId": "t1", "event": "e", "timestamp": "2023-11-15T00:13:20.5+02:00"}
     assert_ok(cdp(api, "/v1/track", body))

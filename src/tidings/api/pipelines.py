@@ -148,4 +148,6 @@ def inflate(request: Request) -> bytes:
         raise ApiError(400, "body is not valid gzip", code="malformed_json") from exc
     if inflater.unconsumed_tail:
         raise ApiError(413, "request body too large", code="too_large")
+    if not inflater.eof:  # cut short: no end of stream, or no CRC and length trailer
+        raise ApiError(400, "gzip body is truncated", code="malformed_json")
     return body
