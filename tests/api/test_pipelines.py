@@ -95,6 +95,10 @@ def test_a_bad_write_key_is_always_401(api, headers, auth, key):
         api, "/v1/batch", {"batch": [], "writeKey": "nope"}, auth="none", headers=headers
     )
     assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == 'Basic realm="Pipelines API"'
+    assert response.json()["message"].startswith(
+        "unauthorized: the Pipelines API expects the workspace's write key as the HTTP Basic user"
+    )
 
 
 def test_other_surfaces_keys_are_refused(api):

@@ -14,6 +14,8 @@ from tidings.errors import ApiError
 
 def error_response(surface: str, error: ApiError) -> Response:
     response = _body(surface, error)
+    for name, value in error.headers.items():
+        response.headers.append((name.lower().encode(), value.encode("latin-1")))
     if error.status == 429:
         response.headers.append((b"retry-after", b"1"))
     return response
