@@ -31,7 +31,7 @@ from tidings.api import (
 )
 from tidings.api.auth import Authenticator
 from tidings.api.errors import error_response
-from tidings.api.http import Request, Response, Router, json_response
+from tidings.api.http import Request, Response, Router, check_query, json_response
 from tidings.clock import Clock, SystemClock
 from tidings.config import Settings
 from tidings.db.engine import Database, open_database
@@ -163,6 +163,7 @@ class Tidings:
             request.params = params
             request.body = await _read_body(receive, route.max_body or MAX_BODY)
             request.workspace = await self._authenticate(route.auth, request)
+            check_query(route, request)
             return await route.handler(request), surface, name
         except ApiError as exc:
             return error_response(surface, exc), surface, name

@@ -14,7 +14,7 @@ PostgreSQL refuses.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -136,6 +136,8 @@ class Route:
     # Positions of the literal segments and of the `{param}` placeholders.
     literals: tuple[tuple[int, str], ...] = ()
     placeholders: tuple[tuple[int, str], ...] = ()
+    # The query parameters the route reads; None: any (links opened in browsers).
+    query: frozenset[str] | None = frozenset()
 
 
 class Router:
@@ -154,15 +156,30 @@ class Router:
         auth: str | None = None,
         *,
         max_body: int | None = None,
+        query: Iterable[str] | None = (),
     ) -> None:
-        """Register a route; `max_body` raises (or lowers) the body limit for it alone."""
+        """Register a route; `max_body` raises (or lowers) the body limit for it alone.
+
+        `query` names every query parameter the route reads: any other is refused
+        (`check_query`), so a misspelt filter cannot silently match everything.
+        """
         parts = tuple(pattern.split("/")[1:])
         if auth is None:
             auth = {"track_v2": "track", "ops": "none"}.get(surface, surface)
         literals = tuple((i, p) for i, p in enumerate(parts) if not p.startswith("{"))
         placeholders = tuple((i, p[1:-1]) for i, p in enumerate(parts) if p.startswith("{"))
+        accepted = None if query is None else frozenset(query)
         route = Route(
-            method, parts, handler, surface, pattern, auth, max_body, literals, placeholders
+            method,
+            parts,
+            handler,
+            surface,
+            pattern,
+            auth,
+            max_body,
+            literals,
+            placeholders,
+            accepted,
         )
         self.routes.append(route)
         self._by_length.setdefault(len(parts), []).append(route)
@@ -181,6 +198,22 @@ class Router:
             if route.method == method:
                 return route, _bind(route, segments), True
         return None, {}, path_known
+
+
+def check_query(route: Route, request: Request) -> None:
+    """A 400 naming the query parameters `route` does not read, and those it does."""
+    if route.query is None or not request.query_string:
+        return
+    unknown = sorted(set(request.query) - route.query)
+    if not unknown:
+        return
+    accepted = ", ".join(sorted(route.query)) or "none"
+    plural = "s" if len(unknown) > 1 else ""
+    message = (
+        f"unsupported query parameter{plural}: {', '.join(unknown)}"
+        f" ({route.method} {route.name} accepts: {accepted})"
+    )
+    raise ApiError(400, message, code="invalid_request", field=unknown[0])
 
 
 def _fits(route: Route, segments: list[str]) -> bool:

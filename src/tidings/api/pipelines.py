@@ -23,6 +23,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from tidings import paging
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.errors import ApiError, bad_request
 from tidings.pipelines import fast, ingest, parse, rejections
@@ -94,7 +95,7 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     for endpoint in SINGLE:
         router.add("POST", f"/v1/{endpoint}", single(endpoint), "cdp")
     router.add("POST", "/v1/batch", batch, "cdp")
-    router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app")
+    router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app", query=paging.QUERY)
 
 
 def decode(request: Request, strict: bool) -> tuple[Any, ApiError | None]:

@@ -6,7 +6,7 @@ accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
 
-`GET /v1/outbox?limit=&start=&delivery_id=` lists what the capture adapter
+`GET /v1/outbox?limit=&start=&delivery_id=&recipient=` lists what the capture adapter
 stored for the workspace, newest first: for tests and demos, not a
 Customer.io endpoint.
 """
@@ -50,10 +50,14 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         query = request.query
         page = paging.parse_page(query, default=outbox.DEFAULT_LIMIT, maximum=outbox.MAX_LIMIT)
         found = await app.read(
-            outbox.list_captured, request.workspace.id, page, query.get("delivery_id")
+            outbox.list_captured,
+            request.workspace.id,
+            page,
+            query.get("delivery_id"),
+            query.get("recipient"),
         )
         return json_response(found)
 
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
-    router.add("GET", "/v1/outbox", list_outbox, "app")
+    router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
