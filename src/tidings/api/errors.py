@@ -22,6 +22,8 @@ def error_response(surface: str, error: ApiError) -> Response:
 
 
 def _body(surface: str, error: ApiError) -> Response:
+    # Track answers a missing resource (a segment) in plain text, as Customer.io
+    # does (BEHAVIOUR.md 2.5); a path it does not serve gets JSON like any error.
     if surface == "track" and error.status == 404 and error.code == "not_found":
         return text_response(error.message, 404)
     if surface == "track_v2":
