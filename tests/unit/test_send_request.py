@@ -178,3 +178,17 @@ def test_unknown_fields_are_named(route, body, unknown):
 def test_every_field_the_python_client_sends_is_known(route, field_map):
     sent = getattr(customerio_api, field_map).values()
     assert unknown_fields(route, dict.fromkeys(sent)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("not an email", "an address needs an @"),
+        ("ok@x.io, bad", "an address needs an @"),
+        ("Ann <a n@x.io>", "an address cannot contain spaces"),
+    ],
+)
+def test_an_invalid_recipient_is_quoted_whole_with_the_reason(text, why):
+    with pytest.raises(ApiError) as refused:
+        recipient_list({"to": text}, "to")
+    assert refused.value.message.startswith(f'to holds an invalid email address: "{text}" ({why};')

@@ -77,7 +77,7 @@ class Request:
         try:
             decoded = _decode(self.body)
         except msgspec.DecodeError as exc:
-            raise ApiError(400, f"malformed JSON: {exc}", code="malformed_json") from exc
+            raise self._not_json(exc) from exc
         except RecursionError as exc:  # msgspec's depth limit is not a DecodeError
             raise ApiError(400, "malformed JSON: nested too deeply", code="malformed_json") from exc
         except UnicodeDecodeError as exc:
@@ -85,6 +85,19 @@ class Request:
         if b"\\u0000" in self.body and _JSON_NUL.search(self.body):
             _refuse_nul("\x00")
         return decoded
+
+    def _not_json(self, exc: Exception) -> ApiError:
+        """Why the body did not decode: the content type it was sent as, when that is
+        not JSON (a form, say), else the JSON error. A JSON body sent under another
+        content type still decodes: only a failure is blamed on the type."""
+        content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and "json" not in content_type:
+            message = (
+                "the request body must be JSON (Content-Type: application/json);"
+                f" this one was sent as {content_type[:100]}"
+            )
+            return ApiError(400, message, code="malformed_json")
+        return ApiError(400, f"malformed JSON: {exc}", code="malformed_json")
 
     def json_object(self) -> dict[str, Any]:
         body = self.json(empty={})
