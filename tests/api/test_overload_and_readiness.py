@@ -12,19 +12,19 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 import uvicorn
 
+from tests.api.conftest import _free_port
 from tests.conftest import BACKENDS, fresh_database
 from tests.support import eventually
 from tidings.app import Tidings, create_app
@@ -39,12 +39,6 @@ WRITERS = [
     pytest.param("sqlite", False, id="sqlite-in-process"),
     pytest.param("postgresql", False, id="postgresql"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -100,16 +94,7 @@ def test_a_full_write_queue_is_a_429_with_retry_after(tmp_path, backend, writer_
     with fresh_database(backend, tmp_path) as url:
         creds = _migrated_with_workspace(url)
         port = _free_port()
-        settings = Settings(
-            database_url=url,
-            port=port,
-            max_pending_writes=2,
-            writer_process=writer_process,
-            background_workers=False,
-            access_log=False,
-            housekeeping_every=None,
-        )
-        app = create_app(settings)
+        app = create_app(_settings(url, port, max_pending_writes=2, writer_process=writer_process))
         with serving(app, port) as client:
             auth = (creds.site_id, creds.track_api_key)
 
@@ -149,37 +134,30 @@ def _fill_the_queue(app: Tidings, pool: ThreadPoolExecutor, identify) -> list[Fu
     return sent
 
 
-def test_readyz_is_503_while_the_database_is_unreachable(tmp_path):
+@pytest.mark.parametrize(
+    "unreachable",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:{closed_port}/tidings",
+        "sqlite:///{tmp_path}/no such folder/tidings.sqlite3",
+    ],
+    ids=["postgresql-closed-port", "sqlite-missing-folder"],
+)
+def test_readyz_is_503_while_the_database_is_unreachable(tmp_path, unreachable):
     port = _free_port()
-    closed = _free_port()  # nothing listens there
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed}/tidings"
-    settings = Settings(
-        database_url=url,
-        port=port,
-        background_workers=False,
-        access_log=False,
-        housekeeping_every=None,
-    )
-    with serving(create_app(settings), port) as client:
+    url = unreachable.format(closed_port=_free_port(), tmp_path=tmp_path)  # nothing listens
+    with serving(create_app(_settings(url, port)), port) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503, ready.text
         assert ready.json() == {"meta": {"error": "database unreachable: OperationalError"}}
         assert client.get("/healthz").status_code == 200
 
 
-def test_readyz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path):
-    port = _free_port()
-    missing = tmp_path / "no such folder" / "tidings.sqlite3"
-    settings = Settings(
-        database_url=f"sqlite:///{missing}",
+def _settings(url: str, port: int, **extra: Any) -> Settings:
+    return Settings(
+        database_url=url,
         port=port,
         background_workers=False,
         access_log=False,
         housekeeping_every=None,
+        **extra,
     )
-    with serving(create_app(settings), port) as client:
-        ready = client.get("/readyz")
-        assert ready.status_code == 503, ready.text
-        assert ready.json()["meta"]["error"].startswith("database unreachable")
-        ok = client.get("/healthz")
-        assert ok.status_code == 200
