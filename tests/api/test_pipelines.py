@@ -151,6 +151,17 @@ def test_a_gzip_body_without_its_trailer_is_refused(api):
     assert api.attributes("gzt").status_code == 404
 
 
+def test_gzip_members_may_follow_one_another_but_nothing_else(api):
+    batch = [{"type": "track", "userId": "gzm", "event": name} for name in ("one", "two")]
+    text = json.dumps({"batch": batch}).encode()
+    two_members = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    gz = {"Content-Encoding": "gzip"}
+    assert_ok(cdp(api, "/v1/batch", content=two_members, headers=gz))
+    assert [a["name"] for a in activities(api, "gzm")] == ["one", "two"]
+    trailing = gzip.compress(text) + b"junk"
+    assert_error(cdp(api, "/v1/batch", content=trailing, headers=gz), 400, "malformed_json")
+
+
 def test_timestamps_with_any_offset(api):
     body = {"userId": "t1", "event": "e", "timestamp": "2023-11-15T00:13:20.5+02:00"}
     assert_ok(cdp(api, "/v1/track", body))
