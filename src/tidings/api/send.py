@@ -46,7 +46,7 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             try:
                 response = await accept(request, body)
             except ApiError as exc:  # the misspelling may be why: name it here too
-                exc.headers.update(unknown)
+                exc.headers = {**exc.headers, **unknown}
                 raise
             response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
             return response
