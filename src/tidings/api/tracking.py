@@ -71,11 +71,16 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             return _page(html.escape(exc.message).capitalize() + ".", exc.status, "Email")
         return Response(200, page.encode(), [HTML, NO_STORE, *VIEWED])
 
-    router.add("GET", "/t/o/{token}", opened, "track", "none")
-    router.add("GET", "/t/c/{token}", clicked, "track", "none")
-    router.add("GET", "/t/u/{token}", unsubscribe_page, "track", "none")
-    router.add("POST", "/t/u/{token}", unsubscribe, "track", "none")
-    router.add("GET", "/t/v/{token}", viewed, "track", "none")
+    # Links opened in browsers and mail clients: parameters added on the way
+    # (utm_*, a scanner's own) are no business of these routes.
+    for method, path, handler in (
+        ("GET", "/t/o/{token}", opened),
+        ("GET", "/t/c/{token}", clicked),
+        ("GET", "/t/u/{token}", unsubscribe_page),
+        ("POST", "/t/u/{token}", unsubscribe),
+        ("GET", "/t/v/{token}", viewed),
+    ):
+        router.add(method, path, handler, "track", "none", query=None)
 
 
 def _page(body: str, status: int, title: str = "Unsubscribe") -> Response:
