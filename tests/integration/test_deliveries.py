@@ -21,10 +21,11 @@ from tests.support import eventually
 from tidings.clock import FixedClock
 from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
 from tidings.errors import ApiError
-from tidings.messaging import outbound, outbox, queue, send_request
+from tidings.messaging import outbound, outbox, queue, send_request, tracking
 from tidings.messaging.outbound import Permanent, Sent, Transient
 from tidings.messaging.queue import Backoff
 from tidings.messaging.transactional import (
+    NoSecretYet,
     StaleSend,
     new_delivery_id,
     prepare_send,
@@ -307,14 +308,23 @@ def test_a_push_to_a_custom_device_is_rendered_by_the_read_and_built_by_the_writ
     assert (message.token, message.platform, message.title) == ("tok-1", "android", "Hi u1")
 
 
-def test_a_send_that_cannot_be_prepared_is_answered_by_the_writer(tx, query, ws, clock):
-    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
-    assert prepared is None  # the workspace's first email: no tracking secret yet
-    assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
-    with pytest.raises(ApiError, match="subject"):  # a template error: answered by the read
+def test_a_workspaces_first_email_waits_for_its_tracking_secret(tx, query, ws, clock):
+    with pytest.raises(ApiError, match="subject"):  # its errors are answered by the read
         prepared_send(query, clock, ws, email_body(subject="{% if %}"))
-    with pytest.raises(ApiError, match="body"):  # also for a person the writer would create
-        prepared_send(query, clock, ws, email_body(identifiers={"id": "x"}, body="{% if %}"))
+    with pytest.raises(NoSecretYet):  # the HTTP path makes the secret, then composes again
+        prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
+    tx(tracking.secret, ws, 0)
+    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
+    assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
+
+
+def test_a_suppressed_identifier_is_answered_by_the_writer_without_a_template(tx, query, ws, clock):
+    tx(people.suppress, ws, Identifier("id", "gone"), 0)
+    body = email_body(identifiers={"id": "gone"}, body="{{ 1 | divided_by: 0 }}")
+    args, prepared = prepared_send(query, clock, ws, body)
+    assert prepared is None
+    answer = tx(send_prepared, *args, prepared)
+    assert delivery(query, answer["delivery_id"]).state == "suppressed"
 
 
 def test_an_unknown_cio_id_is_a_400_and_a_suppressed_identifier_is_suppressed_at_once(

@@ -3,7 +3,8 @@
 A send is parsed (pure), composed in a read transaction where it can be
 (`transactional.prepare_send`: rendering stays off the writer thread, and a
 template that does not render is answered from there, never written; a
-person changed between that read and the write means composing again), then
+person changed between that read and the write, or a workspace's first
+email (its tracking secret is made first), means composing again), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
@@ -30,7 +31,7 @@ from tidings import paging
 from tidings.api import idempotency
 from tidings.api.http import Request, Response, json_response
 from tidings.errors import ApiError
-from tidings.messaging import outbox, send_request, transactional
+from tidings.messaging import outbox, send_request, tracking, transactional
 
 if TYPE_CHECKING:
     from tidings.app import Tidings
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
 # Reads that compose a send before the writer renders it instead (a person who
-# keeps changing between the read and the write).
+# keeps changing between the read and the write, the first email's secret).
 COMPOSE_ATTEMPTS = 3
 UNKNOWN_FIELDS_HEADER = "X-Tidings-Unknown-Fields"
 SHOWN_UNKNOWN = 20
@@ -73,6 +74,9 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                     prepared = await app.read(transactional.prepare_send, *args)
                 except ApiError as refused:
                     return await _refused(request, refused)
+                except transactional.NoSecretYet:  # the workspace's first email
+                    await app.write(tracking.secret, request.workspace.id, now)
+                    continue
                 try:
                     return await idempotency.keyed(
                         app, request, transactional.send_prepared, *args, prepared

@@ -4,9 +4,8 @@
 transaction and answers its template errors, `send_prepared` only re-checks
 the person (creating them when new) and inserts, in the writer; see
 `prepare_send` for what that changes, which is nothing a client can tell
-apart from a send racing a concurrent change. The writer never renders a
-template that fails, and renders at all only for what `prepare_send` cannot
-compose.)
+apart from a send racing a concurrent change. The writer renders no
+template on that path.)
 
 One transaction: find (or create) the person, upsert a push `custom_device`,
 resolve the template, render every field through Liquid (a template error is
@@ -97,6 +96,11 @@ class Prepared:
         return self.person.pk == 0
 
 
+class NoSecretYet(Exception):
+    """The workspace has no tracking secret to sign an email's links: make it
+    (`tracking.secret`, a write) and compose the send again."""
+
+
 class StaleSend(ApiError):
     """The person or the template a prepared send names changed between its read and
     its write: compose it again (the HTTP path does, `api/send.py`)."""
@@ -124,11 +128,11 @@ def prepare_send(
 
     A template to auto-create is composed empty (the write creates it), and a
     push to a `custom_device` is rendered here and built by the write, once it
-    stored the device. None when the send must take the whole path in the
-    writer: a workspace's first email (no tracking secret to sign its links
-    yet), rendered here all the same so that its errors are answered here; or
-    an identifier that is suppressed or an unknown `cio_id`, which the writer
-    answers without a template.
+    stored the device. A workspace's first email raises `NoSecretYet` (once
+    its errors are answered): its links need the tracking secret, which a
+    write makes (`tracking.secret`) before this runs again. None for an
+    identifier that is suppressed or an unknown `cio_id`: the writer answers
+    those without a template (`send_transactional`).
 
     What the writer re-checks (`send_prepared`): that the identifier still
     names the same person (or still nobody) and is not suppressed. What it
@@ -146,7 +150,7 @@ def prepare_send(
     key = tracking.read_secret(conn, workspace_id) if request.channel == "email" else b""
     if key is None:  # links signed with a stand-in key, thrown away: errors only
         _compose(conn, person, request, template, delivery_id, (base_url, b"none yet"))
-        return None
+        raise NoSecretYet()
     custom_device = request.push is not None and request.push.custom_device is not None
     link_base = (base_url, key)
     return _compose(
