@@ -524,14 +524,15 @@ def apply_file(
         with db.writer.begin() as conn:
             workspace_id = _one_workspace(conn, workspace_id)
             changes = apply.plan(desired, apply.current(conn, workspace_id))
+            lines = [change.describe() for change in changes]
             if not dry_run:
-                apply.apply_plan(conn, workspace_id, changes, int(time.time()))
+                lines = apply.apply_plan(conn, workspace_id, changes, int(time.time()))
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
         db.dispose()
-    for change in changes:
-        click.echo(change.describe())
+    for line in lines:
+        click.echo(line)
     if dry_run:
         click.echo("dry run: nothing changed", err=True)
 
