@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from tidings.config import Settings, database_url_for, sqlite_file
 from tidings.db.engine import Database, open_database
@@ -78,10 +79,16 @@ def _open(data_dir: str, database_url: str | None, *, create: bool = False) -> t
         _insist_on_sqlite_file(data_dir, database_url)
     url = database_url_for(data_dir, database_url)
     db = open_database(url, pool_size=2)
-    if not create and not has_schema(db):
+    try:
+        if not create and not has_schema(db):
+            raise _no_store(f"no store found in {_describe(url)} (its schema was never created)")
+        upgrade(db)
+    except OperationalError as exc:
         db.dispose()
-        raise _no_store(f"no store found in {_describe(url)} (its schema was never created)")
-    upgrade(db)
+        raise click.ClickException(f"cannot open {_describe(url)}: {exc.orig}") from exc
+    except click.ClickException:
+        db.dispose()
+        raise
     return url, db
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, fresh_database
+from tests.conftest import BACKENDS, PG_ADMIN, fresh_database
 from tests.support import CLI
 
 
@@ -86,3 +86,12 @@ def test_rejections_list_defaults_to_the_only_workspace(tmp_path: Path) -> None:
     done = cli("rejections", "list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")
+def test_a_database_that_cannot_be_opened_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    missing = PG_ADMIN.rsplit("/", 1)[0] + "/tidings_no_such_database"
+    done = cli("workspace", "list", "--database-url", missing, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "cannot open PostgreSQL" in done.stderr and "tidings_no_such_database" in done.stderr
+    assert "Traceback" not in done.stderr
