@@ -133,3 +133,27 @@ def test_rotate_keys_needs_the_workspace_when_there_are_several(tmp_path: Path) 
     assert done.returncode == 2 and "--workspace-id" in done.stderr
     rotated = json.loads(run_cli("workspace", "rotate-keys", *store, "--workspace-id", "2"))
     assert rotated["workspace_id"] == 2
+
+
+def test_a_test_suite_pins_its_keys_before_the_first_start(tmp_path: Path) -> None:
+    """As the README shows: create the workspace with known keys, then serve."""
+    store = ["--data-dir", str(tmp_path)]
+    pinned = ["--site-id", "test-site", "--track-api-key", "test-track-key"]
+    pinned += ["--app-api-key", "test-app-key", "--cdp-write-key", "test-cdp-key"]
+    run_cli("workspace", "create", *store, "--name", "ci", *pinned)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", *store, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_healthy(port)
+        url = f"http://127.0.0.1:{port}"
+        assert track_status(url, "test-site", "test-track-key") == 200
+        assert app_status(url, "test-app-key") == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert out == ""  # the store had a workspace: none made, no keys printed
