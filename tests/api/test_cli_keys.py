@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -59,11 +60,10 @@ def test_serve_help_names_the_environment_variables() -> None:
     assert "PEM certificate" in shown and "PEM private key" in shown
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
-    """A running server on a fresh data folder, with its first workspace's keys."""
+@contextmanager
+def serving(store: list[str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`tidings serve` on `store`, healthy: its URL and process (stopped on leaving)."""
     port = free_port()
-    store = ["--data-dir", str(tmp_path)]
     proc = subprocess.Popen(
         [*CLI, "serve", *store, "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -72,14 +72,22 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
     )
     try:
         wait_healthy(port)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
+    """A running server on a fresh data folder, with its first workspace's keys."""
+    store = ["--data-dir", str(tmp_path)]
+    with serving(store) as (url, proc):
         assert proc.stdout is not None
         lines = [proc.stdout.readline()]
         while not lines[-1].startswith("}"):
             lines.append(proc.stdout.readline())
-        yield f"http://127.0.0.1:{port}", json.loads("".join(lines)), store
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+        yield url, json.loads("".join(lines)), store
 
 
 def app_status(url: str, key: str) -> int:
@@ -141,19 +149,10 @@ def test_a_test_suite_pins_its_keys_before_the_first_start(tmp_path: Path) -> No
     pinned = ["--site-id", "test-site", "--track-api-key", "test-track-key"]
     pinned += ["--app-api-key", "test-app-key", "--cdp-write-key", "test-cdp-key"]
     run_cli("workspace", "create", *store, "--name", "ci", *pinned)
-    port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", *store, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        wait_healthy(port)
-        url = f"http://127.0.0.1:{port}"
+    with serving(store) as (url, _):
         assert track_status(url, "test-site", "test-track-key") == 200
         assert app_status(url, "test-app-key") == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert out == ""  # the store had a workspace: none made, no keys printed
+    listed = [
+        json.loads(line)["name"] for line in run_cli("workspace", "list", *store).splitlines()
+    ]
+    assert listed == ["ci"]  # serve made no first workspace of its own
