@@ -73,7 +73,6 @@ class DeliveryWorker(BackgroundThread):
         lease: int = 120,
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
-        provider_ttl: float = 30.0,
     ) -> None:
         super().__init__(poll_interval)
         self.db = db
@@ -83,7 +82,6 @@ class DeliveryWorker(BackgroundThread):
         self._concurrency = concurrency
         self._lease = lease
         self._backoff = backoff or Backoff()
-        self._provider_ttl = provider_ttl
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -135,7 +133,7 @@ class DeliveryWorker(BackgroundThread):
 
     def _adapters(self) -> Adapters:
         services = Services(write=self._write_fn, clock=self.clock)
-        return Adapters(self.db.read, services, factories=self._factories, ttl=self._provider_ttl)
+        return Adapters(self.db.read, services, factories=self._factories)
 
     # --- one delivery ------------------------------------------------------------
 
@@ -160,7 +158,8 @@ class DeliveryWorker(BackgroundThread):
         *,
         wait: bool = True,
     ) -> None:
-        """Check the claimed deliveries' suppression together, then start their sends."""
+        """Check the claimed deliveries' suppression and read their providers together,
+        then start their sends."""
         try:
             checks = [
                 (
@@ -172,9 +171,11 @@ class DeliveryWorker(BackgroundThread):
                 for c in claimed
             ]
             reasons = await self._read_async(suppression.reasons_to_skip, checks)
+            # Providers as of now, so that a change reaches the next batch at once.
+            await adapters.refresh({(c.workspace_id, c.channel) for c in claimed})
         except Exception:
             # The leases run out and the deliveries are claimed again: nothing is lost.
-            log.exception("checking suppression of %d deliveries failed", len(claimed))
+            log.exception("reading suppression or providers of %d deliveries failed", len(claimed))
             return
         tasks = [
             asyncio.create_task(self._deliver(adapters, outcomes, item, reason))
