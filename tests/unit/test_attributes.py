@@ -97,8 +97,13 @@ def test_at_most_300_attributes():
     assert caught.value.message == "cannot identify more than 300 attributes in one request"
 
 
-def test_null_values_are_not_measured():
-    check_attribute("gone", None)
+def test_a_null_value_is_not_measured_but_its_name_is():
+    assert check_attribute("gone", None) is None
+    assert check_attributes({"n" * 150: None, "other": None}) is None
+    with pytest.raises(ApiError, match="attribute name cannot be longer than 150 bytes"):
+        check_attribute("n" * 151, None)
+    with pytest.raises(ApiError, match="attribute name cannot be blank"):
+        check_attribute("", None)
 
 
 class TestParseIdentify:
