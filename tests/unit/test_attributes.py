@@ -126,9 +126,16 @@ class TestParseIdentify:
         with pytest.raises(ApiError):
             parse_identify({"_timestamp": bad}, NOW)
 
-    def test_update_only_needs_a_real_true(self):
-        assert parse_identify({"_update": "true"}, NOW).update_only is False
+    def test_update_only_is_a_boolean(self):
+        assert parse_identify({"_update": True}, NOW).update_only is True
         assert parse_identify({"_update": False}, NOW).update_only is False
+        assert parse_identify({}, NOW).update_only is False
+
+    @pytest.mark.parametrize("bad", ["true", 1, 0, None, [], {}])
+    def test_update_only_refuses_what_is_not_a_boolean(self, bad):
+        with pytest.raises(ApiError) as caught:
+            parse_identify({"_update": bad}, NOW)
+        assert (caught.value.status, caught.value.field) == (400, "_update")
 
     def test_body_identifiers_are_strings(self):
         parsed = parse_identify({"id": 42, "email": "A@B.c"}, NOW)

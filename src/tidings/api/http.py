@@ -86,8 +86,9 @@ class Request:
             _refuse_nul("\x00")
         return decoded
 
-    def json_object(self) -> dict[str, Any]:
-        body = self.json(empty={})
+    def json_object(self, *, required: bool = False) -> dict[str, Any]:
+        """The body as a JSON object; an empty body is `{}` unless the route requires one."""
+        body = self.json(empty=None if required else {})
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object", code="invalid_request")
         return body
