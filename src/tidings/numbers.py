@@ -60,6 +60,14 @@ def fits_double(value: int | float) -> bool:
         return False
 
 
+SQLITE_NUMBER_FUNCTION = "tidings_number"
+
+
+def sqlite_number(value: object) -> float | None:
+    """`number_in` as the SQLite function `tidings_number` (NULL for anything not text)."""
+    return number_in(value) if isinstance(value, str) else None
+
+
 def number_in(text: str) -> float | None:
     """The double a text spells, or None: a JSON number (no spaces, no leading zeros,
     an exponent of at most three digits, at most MAX_NUMBER_CHARS long) that neither

@@ -11,8 +11,8 @@ events (person_id, name, timestamp), devices (person_id), relationships
 The rules are the ones `evaluate.py` states and implements in Python. Where
 the two stores differ, a tiny construct compiles per dialect (`_position`
 for `contains`, `_data_text`/`_data_kind` to read a key of an event's JSON
-data); numbers are read with a CAST guarded by `sql_number.spells_number`,
-so text that is not a number in range is never cast (PostgreSQL would raise).
+data); numbers are read by `sql_number.number_of`, which never casts text
+that is not a number in range (PostgreSQL would raise).
 
 `facts_of(conn, person_pk)` loads what the Python evaluator needs for one person.
 """
@@ -24,13 +24,11 @@ from typing import Any
 import msgspec
 from sqlalchemy import (
     Connection,
-    Float,
     Integer,
     Select,
     String,
     and_,
     case,
-    cast,
     false,
     func,
     literal,
@@ -67,7 +65,7 @@ from tidings.segments.conditions import (
     Scalar,
 )
 from tidings.segments.evaluate import EventFact, PersonFacts
-from tidings.segments.sql_number import spells_number
+from tidings.segments.sql_number import number_of
 
 Clause = ColumnElement[bool]
 
@@ -163,11 +161,10 @@ def _equal(operand: Scalar, text: Any, kind: Any) -> Clause:
 def _number(text: Any, kind: Any) -> Any:
     """The value as a double when it spells one (`numbers.number_in`), else NULL.
 
-    Only text that passed `spells_number` is ever cast, so nothing stored, not
-    even a 400-digit number from before input was checked, makes a query fail.
+    Only text that spells a number in range is ever cast, so nothing stored,
+    not even a 400-digit number from before input was checked, makes a query fail.
     """
-    spelled = and_(kind.in_(("n", "s")), spells_number(text))
-    return case((spelled, cast(text, Float)), else_=None)
+    return case((kind.in_(("n", "s")), number_of(text)), else_=None)
 
 
 def _compare(op: str, number: Any, bound: float, now: int) -> Clause:
