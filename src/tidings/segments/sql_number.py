@@ -10,7 +10,7 @@ CASE, since PostgreSQL may evaluate the operands of AND in any order.
 SQLite has no regular expressions, and spelling the shape out with GLOB and
 string functions cost 7-12 us a row; it calls `number_in` itself instead, as
 the function `tidings_number` that `db/engine.py` registers on every
-connection (about 3 us a row).
+connection (about 3 us a row; `bench/condition_numbers.py`).
 
 Both first try the commonest case with plain string functions: unsigned
 digits without a leading zero, at most 15 of them (timestamps, counts): such
