@@ -6,18 +6,26 @@ accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
 
-`GET /v1/outbox?limit=&start=&delivery_id=` lists what the capture adapter
+A field the channel does not read is ignored, as Customer.io does, but not
+silently: it is logged (one warning line) and named in the answer's
+`X-Tidings-Unknown-Fields` header (on a 400 too), so a misspelt
+`mesage_data` shows.
+
+`GET /v1/outbox?limit=&start=&delivery_id=&recipient=` lists what the capture adapter
 stored for the workspace, newest first: for tests and demos, not a
 Customer.io endpoint.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from tidings import paging
 from tidings.api import idempotency
 from tidings.api.http import Request, Response, json_response
+from tidings.errors import ApiError
 from tidings.messaging import outbox, send_request, transactional
 
 if TYPE_CHECKING:
@@ -25,13 +33,27 @@ if TYPE_CHECKING:
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
+UNKNOWN_FIELDS_HEADER = "X-Tidings-Unknown-Fields"
+SHOWN_UNKNOWN = 20
+log = logging.getLogger("tidings.send")
 
 
 def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     def sender(route: str):  # type: ignore[no-untyped-def]
         async def send(request: Request) -> Response:
+            body = request.json_object()
+            unknown = _unknown_header(route, send_request.unknown_fields(route, body))
+            try:
+                response = await accept(request, body)
+            except ApiError as exc:  # the misspelling may be why: name it here too
+                exc.headers = {**exc.headers, **unknown}
+                raise
+            response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
+            return response
+
+        async def accept(request: Request, body: dict[str, Any]) -> Response:
             now = app.now()
-            spec = send_request.parse(route, request.json_object(), now)
+            spec = send_request.parse(route, body, now)
             args = (
                 request.workspace.id,
                 spec,
@@ -50,10 +72,29 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         query = request.query
         page = paging.parse_page(query, default=outbox.DEFAULT_LIMIT, maximum=outbox.MAX_LIMIT)
         found = await app.read(
-            outbox.list_captured, request.workspace.id, page, query.get("delivery_id")
+            outbox.list_captured,
+            request.workspace.id,
+            page,
+            query.get("delivery_id"),
+            query.get("recipient"),
         )
         return json_response(found)
 
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
-    router.add("GET", "/v1/outbox", list_outbox, "app")
+    router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
+
+
+def _unknown_header(route: str, unknown: list[str]) -> dict[str, str]:
+    """The header naming the fields a send ignores (logged once), or none.
+
+    Names are percent-encoded (a field name may hold line breaks) and at most
+    `SHOWN_UNKNOWN` are listed, so a hostile body cannot forge or bloat a header.
+    """
+    if not unknown:
+        return {}
+    names = ", ".join(quote(name[:100], safe="-._~") for name in unknown[:SHOWN_UNKNOWN])
+    if len(unknown) > SHOWN_UNKNOWN:
+        names += f", and {len(unknown) - SHOWN_UNKNOWN} more"
+    log.warning("POST /v1/send/%s ignored unknown fields: %s", route, names)
+    return {UNKNOWN_FIELDS_HEADER: names}

@@ -56,10 +56,15 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             return _page(html.escape(exc.message).capitalize() + ".", exc.status)
         return _page("You are unsubscribed.", 200)
 
-    router.add("GET", "/t/o/{token}", opened, "track", "none")
-    router.add("GET", "/t/c/{token}", clicked, "track", "none")
-    router.add("GET", "/t/u/{token}", unsubscribe_page, "track", "none")
-    router.add("POST", "/t/u/{token}", unsubscribe, "track", "none")
+    # Links opened in browsers and mail clients: parameters added on the way
+    # (utm_*, a scanner's own) are no business of these routes.
+    for method, path, handler in (
+        ("GET", "/t/o/{token}", opened),
+        ("GET", "/t/c/{token}", clicked),
+        ("GET", "/t/u/{token}", unsubscribe_page),
+        ("POST", "/t/u/{token}", unsubscribe),
+    ):
+        router.add(method, path, handler, "track", "none", query=None)
 
 
 def _page(body: str, status: int) -> Response:
