@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Float
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.functions import FunctionElement
 
 from tidings.numbers import (
@@ -56,6 +57,14 @@ class number_of(FunctionElement[float]):  # noqa: N801 (a SQL function, named li
 @compiles(number_of, "postgresql")
 def _number_of_pg(element: Any, compiler: Any, **kw: Any) -> str:
     t = compiler.process(element.clauses, **kw)
+    if _is_column(element):
+        return _pg_reading(t)
+    # An expression (an event data key read out of JSON) is computed once, not at
+    # each of the reading's mentions (OFFSET 0 keeps the planner from inlining it).
+    return f"(SELECT {_pg_reading('v')} FROM (SELECT {t} AS v OFFSET 0) AS number_text)"
+
+
+def _pg_reading(t: str) -> str:
     value = f"CAST({t} AS numeric)"
     in_range = (
         f"CASE WHEN char_length({t}) <= {_ALWAYS_IN_RANGE} AND {t} !~ '[eE]' THEN true "
@@ -71,5 +80,12 @@ def _number_of_pg(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(number_of)
 def _number_of_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     t = compiler.process(element.clauses, **kw)
+    if not _is_column(element):  # read once: the shortcut would read it four more times
+        return f"{SQLITE_NUMBER_FUNCTION}({t})"
     plain = f"WHEN {_plain_integer(t)} THEN CAST({t} AS REAL)"
     return f"(CASE {plain} ELSE {SQLITE_NUMBER_FUNCTION}({t}) END)"
+
+
+def _is_column(element: Any) -> bool:
+    """Whether the argument is a stored column, cheap to mention again."""
+    return isinstance(next(iter(element.clauses)), ColumnClause)
