@@ -12,9 +12,10 @@ string functions cost 7-12 us a row; it calls `number_in` itself instead, as
 the function `tidings_number` that `db/engine.py` registers on every
 connection (about 3 us a row; `bench/condition_numbers.py`).
 
-Both first try the commonest case with plain string functions: unsigned
-digits without a leading zero, at most 15 of them (timestamps, counts): such
-a text is a number by the rule and both stores cast it exactly.
+On a stored column both first try the commonest case with plain string
+functions: unsigned digits without a leading zero, at most 15 of them
+(timestamps, counts): such a text is a number by the rule and both stores
+cast it exactly. An event data key, read out of its JSON, is read once.
 """
 
 from __future__ import annotations
