@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -56,8 +57,24 @@ def config(
     )
 
 
-def serve(settings: Settings, workers: int = 1) -> None:
-    """Serve in this process, or in `workers` processes sharing one listening socket.
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, made before anything else so that a taken port fails
+    the start before a first workspace's keys are printed; OSError if it cannot."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, workers: int = 1, sock: socket.socket | None = None) -> None:
+    """Serve in this process, or in `workers` processes sharing one listening socket
+    (`sock`, from `listen`, else bound here).
 
     Each worker process has its own writer on PostgreSQL, where they scale
     across cores, and they share one background worker process
@@ -68,7 +85,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     if workers <= 1:
         cfg = config(settings)
         freeze_startup_heap()
-        _Server(cfg).run()
+        _Server(cfg).run(sockets=[sock] if sock is not None else None)
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:
@@ -84,7 +101,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:
-        Multiprocess(cfg, target=_Server(cfg).run, sockets=[cfg.bind_socket()]).run()
+        Multiprocess(cfg, target=_Server(cfg).run, sockets=[sock or cfg.bind_socket()]).run()
     finally:
         if background is not None:
             background.stop()

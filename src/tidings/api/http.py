@@ -99,8 +99,9 @@ class Request:
             return ApiError(400, message, code="malformed_json")
         return ApiError(400, f"malformed JSON: {exc}", code="malformed_json")
 
-    def json_object(self) -> dict[str, Any]:
-        body = self.json(empty={})
+    def json_object(self, *, required: bool = False) -> dict[str, Any]:
+        """The body as a JSON object; an empty body is `{}` unless the route requires one."""
+        body = self.json(empty=None if required else {})
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object", code="invalid_request")
         return body

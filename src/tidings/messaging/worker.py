@@ -81,7 +81,6 @@ class DeliveryWorker(BackgroundThread):
         renew_every: float | None = None,
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
-        provider_ttl: float = 30.0,
     ) -> None:
         super().__init__(poll_interval)
         self.db = db
@@ -94,7 +93,6 @@ class DeliveryWorker(BackgroundThread):
         self._renew_every = renew_every if renew_every is not None else lease / 3
         self._held: dict[str, Claimed] = {}  # claimed, outcome not yet recorded
         self._backoff = backoff or Backoff()
-        self._provider_ttl = provider_ttl
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -150,7 +148,7 @@ class DeliveryWorker(BackgroundThread):
 
     def _adapters(self) -> Adapters:
         services = Services(write=self._write_fn, clock=self.clock)
-        return Adapters(self.db.read, services, factories=self._factories, ttl=self._provider_ttl)
+        return Adapters(self.db.read, services, factories=self._factories)
 
     async def _heartbeat(self) -> None:
         """Renew the leases of the deliveries held, every `renew_every` seconds."""
@@ -189,7 +187,8 @@ class DeliveryWorker(BackgroundThread):
         *,
         wait: bool = True,
     ) -> None:
-        """Check the claimed deliveries' suppression together, then start their sends."""
+        """Check the claimed deliveries' suppression and read their providers together,
+        then start their sends."""
         try:
             checks = [
                 (
@@ -201,9 +200,11 @@ class DeliveryWorker(BackgroundThread):
                 for c in claimed
             ]
             reasons = await self._read_async(suppression.reasons_to_skip, checks)
+            # Providers as of now, so that a change reaches the next batch at once.
+            await adapters.refresh({(c.workspace_id, c.channel) for c in claimed})
         except Exception:
             # The leases run out and the deliveries are claimed again: nothing is lost.
-            log.exception("checking suppression of %d deliveries failed", len(claimed))
+            log.exception("reading suppression or providers of %d deliveries failed", len(claimed))
             return
         self._held.update((item.id, item) for item in claimed)
         tasks = [

@@ -59,11 +59,18 @@ def parse_identify(body: dict[str, Any], now: int) -> IdentifyRequest:
     return IdentifyRequest(
         attributes=attrs,
         timestamp=_timestamp(ts, now),
-        update_only=body.get("_update") is True,
+        update_only=_update_only(body.get("_update", False)),
         body_ids=body_ids,
         body_cio_id=None if is_removal(cio_id) else of_type("cio_id", cio_id, field="cio_id"),
         relationships=body.get("cio_relationships"),
     )
+
+
+def _update_only(value: Any) -> bool:
+    """`_update` is a boolean in Customer.io's schema; `"true"` or `1` would silently create."""
+    if not isinstance(value, bool):
+        raise bad_request("_update must be a boolean", "_update")
+    return value
 
 
 def _timestamp(value: Any, now: int) -> int:
