@@ -260,7 +260,7 @@ def serve(
     "--delivery-lease",
     envvar="TIDINGS_DELIVERY_LEASE",
     type=click.IntRange(2, 3600),
-    default=120,
+    default=15,
     show_default=True,
     help="Seconds a claimed delivery is held; a dead worker's sends are retried after it.",
 )

@@ -101,7 +101,8 @@ def test_apply_message_resources_then_changes_nothing(tmp_path, database_url, wo
     applied = apply(database_url, workspace, path)
     template = query(messages.by_trigger, ws, "PASSWORD_RESET")
     assert applied == [f"{planned[0]} (id {template.id})", *planned[1:]]
-    assert query(messages.content_fields, template, "fr")[1] == {"subject": "Réinitialiser"}
+    fields = query(messages.content_fields, template, "fr")[1]  # the layout is inherited
+    assert fields == {"subject": "Réinitialiser", "layout": "base"}
     assert query(snippets.values, ws) == {"footer": "bye"}
     assert query(senders.sender_identity_for, ws, "no-reply@acme.test")["name"] == "Acme"
     assert query(layouts.layout_body, ws, "base") == "<html>{{ content }}</html>"

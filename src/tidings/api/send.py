@@ -1,7 +1,10 @@
 """Transactional sends (`POST /v1/send/{channel}`, App API) and the outbox (our extension).
 
 A send is parsed (pure), composed in a read transaction where it can be
-(`transactional.prepare_send`: rendering stays off the writer thread), then
+(`transactional.prepare_send`: rendering stays off the writer thread, and a
+template that does not render is answered from there, never written; a
+person changed between that read and the write, or a workspace's first
+email (its tracking secret is made first), means composing again), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
@@ -19,20 +22,25 @@ Customer.io endpoint.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
+
+from sqlalchemy import Connection
 
 from tidings import paging
 from tidings.api import idempotency
 from tidings.api.http import Request, Response, json_response
 from tidings.errors import ApiError
-from tidings.messaging import outbox, send_request, transactional
+from tidings.messaging import outbox, send_request, tracking, transactional
 
 if TYPE_CHECKING:
     from tidings.app import Tidings
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
+# Reads that compose a send before the writer renders it instead (a person who
+# keeps changing between the read and the write, the first email's secret).
+COMPOSE_ATTEMPTS = 3
 UNKNOWN_FIELDS_HEADER = "X-Tidings-Unknown-Fields"
 SHOWN_UNKNOWN = 20
 log = logging.getLogger("tidings.send")
@@ -61,12 +69,30 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                 app.public_url(request),
                 now,
             )
-            prepared = await app.read(transactional.prepare_send, *args)
-            return await idempotency.keyed(
-                app, request, transactional.send_prepared, *args, prepared
-            )
+            for _ in range(COMPOSE_ATTEMPTS):
+                try:
+                    prepared = await app.read(transactional.prepare_send, *args)
+                except ApiError as refused:
+                    return await _refused(request, refused)
+                except transactional.NoSecretYet:  # the workspace's first email
+                    await app.write(tracking.secret, request.workspace.id, now)
+                    continue
+                try:
+                    return await idempotency.keyed(
+                        app, request, transactional.send_prepared, *args, prepared
+                    )
+                except transactional.StaleSend:
+                    continue  # the person changed after the read: compose again
+            return await idempotency.keyed(app, request, transactional.send_prepared, *args, None)
 
         return send
+
+    async def _refused(request: Request, refused: ApiError) -> Response:
+        """A send refused by its read: the answer, unless the request is a retry of a
+        keyed send answered before (its stored answer comes first)."""
+        if request.header(idempotency.HEADER) is None:
+            raise refused
+        return await idempotency.keyed(app, request, _refuse, refused)
 
     async def list_outbox(request: Request) -> Response:
         query = request.query
@@ -83,6 +109,12 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
     router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
+
+
+def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
+    """Run by the writer for a refused keyed send with no stored answer: the refusal,
+    so that nothing is written (module level: it crosses to the writer process)."""
+    raise refused
 
 
 def _unknown_header(route: str, unknown: list[str]) -> dict[str, str]:

@@ -299,9 +299,10 @@ def apply_traits(conn: Connection, person: Person, traits: pending.Traits, now: 
 
 
 def find_or_create(
-    conn: Connection, workspace_id: int, ident: Identifier, now: int
+    conn: Connection, workspace_id: int, ident: Identifier, now: int, cio_id: str | None = None
 ) -> Person | None:
-    """The person a write names, created on first mention (as Customer.io does for ids).
+    """The person a write names, created on first mention (as Customer.io does for ids),
+    with `cio_id` when one was chosen ahead.
 
     Returns None when the identifier is suppressed or is an unknown cio_id.
     """
@@ -316,6 +317,7 @@ def find_or_create(
         now,
         ident.value if ident.kind == "id" else None,
         ident.value if ident.kind == "email" else None,
+        cio_id,
     )
     apply_attributes(conn, person, {ident.kind: ident.value}, now, now)
     return person

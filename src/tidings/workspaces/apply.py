@@ -29,6 +29,7 @@ from tidings.errors import bad_request
 from tidings.segments import membership
 from tidings.segments import service as segments
 from tidings.segments.conditions import parse as parse_condition
+from tidings.templates import checks
 from tidings.workspaces import resources
 
 _KEYS = ("name", "description", "tags", "conditions")
@@ -126,10 +127,23 @@ def _desired(item: Any, path: str) -> Desired:
 
 def plan(document: Document, current: Current) -> list[Change | resources.Step]:
     """Every declared segment's change, then every declared resource's."""
+    _check_senders(document.resources, current.resources)
     steps: list[Change | resources.Step] = []
     steps.extend(plan_segments(document.segments, current.segments))
     steps.extend(resources.plan_resources(document.resources, current.resources))
     return steps
+
+
+def _check_senders(want: resources.Resources, have: resources.Resources) -> None:
+    """Each declared email content's literal `from` is a sender identity: the
+    workspace's, or one the same file declares (`templates.checks`)."""
+    identities = {*have.senders, *want.senders}
+    for trigger, definition in want.messages.items():
+        if definition.channel != "email":
+            continue
+        for language, fields in definition.contents:
+            where = f'transactional message "{trigger}", contents.{language or "default"}.from'
+            checks.sender(fields, identities, where)
 
 
 def plan_segments(desired: list[Desired], existing: list[dict[str, Any]]) -> list[Change]:
