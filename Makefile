@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
-	# customerio-cdp-analytics ships an empty customerio/__init__.py that hides
-	# the Track client's (BEHAVIOUR.md 8.6): reinstall customerio so its wins.
+	# customerio-cdp-analytics ships an empty customerio/__init__.py that overwrites
+	# the Track client's (both packages install the `customerio` module, and the
+	# last one installed wins): reinstall customerio so its __init__.py is the one kept.
 	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps customerio==3.2.0
 	touch $@
 

@@ -60,3 +60,16 @@ def blocked(conn, workspace_id: int) -> list[tuple[str, str, str | None]]:
         .order_by(blocked_addresses.c.address)
     )
     return [tuple(row) for row in rows]
+
+
+def push_to_a_new_device(person: str, trigger: str) -> dict[str, Any]:
+    """A push send body with a template to auto-create and a `custom_device` to store."""
+    return {
+        "identifiers": {"id": person},
+        "transactional_message_id": trigger,
+        "auto_create": True,
+        "title": "Hi {{ customer.id }}",
+        "message": "m",
+        "to": "tok-1",
+        "custom_device": {"token": "tok-1", "platform": "android"},
+    }

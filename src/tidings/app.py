@@ -28,10 +28,11 @@ from tidings.api import (
     track_v1,
     track_v2,
     tracking,
+    unbuilt,
 )
 from tidings.api.auth import Authenticator
 from tidings.api.errors import error_response
-from tidings.api.http import Request, Response, Router, json_response
+from tidings.api.http import Request, Response, Router, check_query, json_response
 from tidings.clock import Clock, SystemClock
 from tidings.config import Settings
 from tidings.db.engine import Database, open_database
@@ -158,15 +159,12 @@ class Tidings:
             route, params, known = self.router.match(request.method, request.segments)
             if route is None:
                 surface = _guess_surface(request.path)
-                raise ApiError(
-                    405 if known else 404,
-                    "method not allowed" if known else "not found",
-                    code="method_not_allowed" if known else "not_found",
-                )
+                raise _unmatched(request, known)
             surface, name = route.surface, route.name
             request.params = params
             request.body = await _read_body(receive, route.max_body or MAX_BODY)
             request.workspace = await self._authenticate(route.auth, request)
+            check_query(route, request)
             return await route.handler(request), surface, name
         except ApiError as exc:
             return error_response(surface, exc), surface, name
@@ -255,6 +253,19 @@ async def _read_body(receive: Any, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def _unmatched(request: Request, path_known: bool) -> ApiError:
+    """405 for another method of a served path, 501 for a Customer.io feature not
+    built yet (`api/unbuilt.py`), else 404."""
+    if path_known:
+        return ApiError(405, "method not allowed", code="method_not_allowed")
+    feature = unbuilt.feature_of(request.segments)
+    if feature is not None:
+        return unbuilt.not_implemented(feature)
+    shown = f"{request.method} {request.path[:200]}"
+    message = f"not found: no route matches {shown} (GET /openapi.json lists them)"
+    return ApiError(404, message, code="no_route")
 
 
 def _guess_surface(path: str) -> str:

@@ -7,13 +7,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import OperationalError
 
-from tidings.config import Settings, database_url_for
+from tidings.config import Settings, database_url_for, sqlite_file
 from tidings.db.engine import Database, open_database
-from tidings.db.migrate import upgrade
+from tidings.db.migrate import has_schema, upgrade
 from tidings.workspaces import service as workspaces
 
 
@@ -21,11 +23,13 @@ def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--database-url",
         envvar="TIDINGS_DATABASE_URL",
+        show_envvar=True,
         help="SQLAlchemy URL, e.g. postgresql://host/db. Overrides --data-dir.",
     )(fn)
     fn = click.option(
         "--data-dir",
         envvar="TIDINGS_DATA_DIR",
+        show_envvar=True,
         default="./tidings-data",
         show_default=True,
         help="Folder of the embedded SQLite store.",
@@ -46,17 +50,66 @@ def _allowlist(ctx: click.Context, param: click.Parameter, value: str) -> str:
 fetch_allow_option = click.option(
     "--fetch-allow",
     envvar="TIDINGS_FETCH_ALLOW",
+    show_envvar=True,
     default="",
     callback=_allowlist,
     help="Private addresses (CIDRs) and host names that URL fetches may reach, comma-separated.",
 )
 
 
-def _open(data_dir: str, database_url: str | None) -> tuple[str, Database]:
+log_level_option = click.option(
+    "--log-level",
+    envvar="TIDINGS_LOG_LEVEL",
+    show_envvar=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="Least severe messages logged; info and debug also log each request.",
+)
+
+
+def _open(data_dir: str, database_url: str | None, *, create: bool = False) -> tuple[str, Database]:
+    """Open the store, bringing its schema up to date.
+
+    Only `create` (serve, migrate, workspace create) may make a new store;
+    any other command run in the wrong folder stops, naming where it looked,
+    rather than making an empty store there.
+    """
+    if not create:
+        _insist_on_sqlite_file(data_dir, database_url)
     url = database_url_for(data_dir, database_url)
     db = open_database(url, pool_size=2)
-    upgrade(db)
+    try:
+        if not create and not has_schema(db):
+            raise _no_store(f"no store found in {_describe(url)} (its schema was never created)")
+        upgrade(db)
+    except OperationalError as exc:
+        db.dispose()
+        raise click.ClickException(f"cannot open {_describe(url)}: {exc.orig}") from exc
+    except click.ClickException:
+        db.dispose()
+        raise
     return url, db
+
+
+def _insist_on_sqlite_file(data_dir: str, database_url: str | None) -> None:
+    """Opening a missing SQLite file would create it: look first."""
+    if not database_url:
+        path = sqlite_file(data_dir)
+    elif database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+    else:
+        return
+    if not path.is_file():
+        raise _no_store(f"no store found at {path}")
+
+
+def _no_store(what: str) -> click.ClickException:
+    return click.ClickException(
+        f"{what}. Name the store with --data-dir (TIDINGS_DATA_DIR) or --database-url "
+        "(TIDINGS_DATABASE_URL); only `tidings serve`, `tidings migrate` and "
+        "`tidings workspace create` make a new one."
+    )
 
 
 @click.group()
@@ -66,21 +119,51 @@ def main() -> None:
 
 @main.command()
 @store_options
-@click.option("--host", envvar="TIDINGS_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="TIDINGS_PORT", default=8080, show_default=True, type=int)
-@click.option("--ssl-certfile", envvar="TIDINGS_SSL_CERTFILE", default=None)
-@click.option("--ssl-keyfile", envvar="TIDINGS_SSL_KEYFILE", default=None)
+@click.option(
+    "--host",
+    envvar="TIDINGS_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0: every interface).",
+)
+@click.option(
+    "--port",
+    envvar="TIDINGS_PORT",
+    show_envvar=True,
+    default=8080,
+    show_default=True,
+    type=int,
+    help="Port to listen on; bound before anything else is done.",
+)
+@click.option(
+    "--ssl-certfile",
+    envvar="TIDINGS_SSL_CERTFILE",
+    show_envvar=True,
+    default=None,
+    help="PEM certificate (chain) to serve HTTPS with; needs --ssl-keyfile.",
+)
+@click.option(
+    "--ssl-keyfile",
+    envvar="TIDINGS_SSL_KEYFILE",
+    show_envvar=True,
+    default=None,
+    help="PEM private key of --ssl-certfile.",
+)
 @click.option(
     "--log-format",
     envvar="TIDINGS_LOG_FORMAT",
+    show_envvar=True,
     type=click.Choice(["plain", "json"]),
     default="plain",
     show_default=True,
+    help="Log lines as plain text or as one JSON object each.",
 )
-@click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
+@log_level_option
 @click.option(
     "--workers",
     envvar="TIDINGS_WORKERS",
+    show_envvar=True,
     default=1,
     show_default=True,
     type=int,
@@ -89,6 +172,7 @@ def main() -> None:
 @click.option(
     "--background-workers/--no-background-workers",
     envvar="TIDINGS_BACKGROUND_WORKERS",
+    show_envvar=True,
     default=True,
     show_default=True,
     help="Run the segment and job workers inside the server (else run `tidings worker`).",
@@ -96,6 +180,7 @@ def main() -> None:
 @click.option(
     "--writer-process/--no-writer-process",
     envvar="TIDINGS_WRITER_PROCESS",
+    show_envvar=True,
     default=True,
     show_default=True,
     help="SQLite: commit writes in a process of their own, on a second core.",
@@ -103,6 +188,7 @@ def main() -> None:
 @click.option(
     "--worker-process/--no-worker-process",
     envvar="TIDINGS_WORKER_PROCESS",
+    show_envvar=True,
     default=True,
     show_default=True,
     help="PostgreSQL: run the background workers in a process the server starts, not as "
@@ -111,6 +197,7 @@ def main() -> None:
 @click.option(
     "--public-url",
     envvar="TIDINGS_PUBLIC_URL",
+    show_envvar=True,
     default="",
     help="Base URL clients use to reach this server (for links and region answers).",
 )
@@ -163,13 +250,22 @@ def serve(
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port (and a TLS port)."""
     from tidings.ops.logging import configure
+    from tidings.server import listen
     from tidings.server import serve as run
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
     if tls_port is not None and not ssl_certfile:
         raise click.UsageError("--tls-port needs --ssl-certfile and --ssl-keyfile")
-    url, db = _open(data_dir, database_url)
+    sockets = []
+    for each in (port, tls_port):  # before anything is created: a first workspace's
+        if each is None:  # keys are printed only once
+            continue
+        try:
+            sockets.append(listen(host, each))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{each}: {exc.strerror}") from exc
+    url, db = _open(data_dir, database_url, create=True)
     _first_workspace(db)
     db.dispose()
     configure(log_level.upper())
@@ -195,18 +291,18 @@ def serve(
     if tls_port is not None:
         where += f" and https://{host}:{tls_port}"
     click.echo(f"tidings: serving on {where} ({_describe(url)})", err=True)
-    run(settings, workers)
+    run(settings, workers, sockets)
 
 
 @main.command()
 @store_options
-@click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", default="info", show_default=True)
+@log_level_option
 @fetch_allow_option
 @click.option(
     "--delivery-lease",
     envvar="TIDINGS_DELIVERY_LEASE",
     type=click.IntRange(2, 3600),
-    default=120,
+    default=15,
     show_default=True,
     help="Seconds a claimed delivery is held; a dead worker's sends are retried after it.",
 )
@@ -336,15 +432,15 @@ def outbox(
 @main.command()
 @store_options
 def migrate(data_dir: str, database_url: str | None) -> None:
-    """Bring the database schema up to date."""
-    url, db = _open(data_dir, database_url)
+    """Create the store, or bring its schema up to date."""
+    url, db = _open(data_dir, database_url, create=True)
     db.dispose()
     click.echo(f"tidings: schema is current ({_describe(url)})", err=True)
 
 
 @main.group()
 def workspace() -> None:
-    """Create and list workspaces."""
+    """Create and list workspaces, and replace their keys."""
 
 
 @workspace.command("create")
@@ -366,7 +462,7 @@ def workspace_create(
     """Create a workspace and print its keys as one JSON object."""
     from tidings.errors import ApiError
 
-    _, db = _open(data_dir, database_url)
+    _, db = _open(data_dir, database_url, create=True)
     try:
         with db.writer.begin() as conn:
             creds = workspaces.create_workspace(
@@ -397,6 +493,35 @@ def workspace_list(data_dir: str, database_url: str | None) -> None:
         click.echo(json.dumps({"workspace_id": ws.id, "name": ws.name, "site_id": ws.site_id}))
 
 
+@workspace.command("rotate-keys")
+@store_options
+@click.option("--workspace-id", type=int, default=None, help="Needed when there are several.")
+@click.option(
+    "--kind",
+    "kinds",
+    type=click.Choice(list(workspaces.KEY_KINDS)),
+    multiple=True,
+    help="Only this kind of key (repeatable): track (Track API key), app (App API key), "
+    "cdp (Pipelines write key). Default: all three.",
+)
+def workspace_rotate_keys(
+    data_dir: str, database_url: str | None, workspace_id: int | None, kinds: tuple[str, ...]
+) -> None:
+    """Replace a workspace's keys and print the new ones as one JSON object, once.
+
+    The old keys stop working at once; a running server may still accept one
+    it checked in the last 10 seconds.
+    """
+    _, db = _open(data_dir, database_url)
+    try:
+        with db.writer.begin() as conn:
+            workspace_id = _one_workspace(conn, workspace_id)
+            new = workspaces.rotate_keys(conn, workspace_id, list(kinds or workspaces.KEY_KINDS))
+    finally:
+        db.dispose()
+    click.echo(json.dumps({"workspace_id": workspace_id, **new}))
+
+
 @main.group()
 def rejections() -> None:
     """Pipelines messages refused without strict mode (answered 200, kept for 7 days)."""
@@ -404,16 +529,18 @@ def rejections() -> None:
 
 @rejections.command("list")
 @store_options
-@click.option("--workspace-id", type=int, required=True)
+@click.option("--workspace-id", type=int, default=None, help="Needed when there are several.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-def rejections_list(data_dir: str, database_url: str | None, workspace_id: int, limit: int) -> None:
+def rejections_list(
+    data_dir: str, database_url: str | None, workspace_id: int | None, limit: int
+) -> None:
     """Print a workspace's recent rejections, newest first, one JSON object a line."""
     from tidings.paging import PageRequest
     from tidings.pipelines.rejections import recent
 
     _, db = _open(data_dir, database_url)
     with db.reader.connect() as conn:
-        found = recent(conn, workspace_id, PageRequest(limit))
+        found = recent(conn, _one_workspace(conn, workspace_id), PageRequest(limit))
     db.dispose()
     for item in found["rejections"]:
         click.echo(json.dumps(item))
@@ -446,14 +573,15 @@ def apply_file(
         with db.writer.begin() as conn:
             workspace_id = _one_workspace(conn, workspace_id)
             changes = apply.plan(desired, apply.current(conn, workspace_id))
+            lines = [change.describe() for change in changes]
             if not dry_run:
-                apply.apply_plan(conn, workspace_id, changes, int(time.time()))
+                lines = apply.apply_plan(conn, workspace_id, changes, int(time.time()))
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
         db.dispose()
-    for change in changes:
-        click.echo(change.describe())
+    for line in lines:
+        click.echo(line)
     if dry_run:
         click.echo("dry run: nothing changed", err=True)
 
@@ -461,6 +589,10 @@ def apply_file(
 def _one_workspace(conn: Any, workspace_id: int | None) -> int:
     """The workspace named, or the only one; a usage error otherwise."""
     known = [ws.id for ws in workspaces.list_workspaces(conn)]
+    if not known:
+        raise click.UsageError(
+            "the store has no workspace yet: `tidings workspace create` makes one"
+        )
     if workspace_id is None and len(known) == 1:
         return known[0]
     if workspace_id is None:

@@ -68,9 +68,15 @@ def database_url_for(data_dir: str | None, database_url: str | None) -> str:
     """The URL to use: an explicit URL wins, else SQLite inside the data folder."""
     if database_url:
         return normalise_url(database_url)
+    path = sqlite_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+def sqlite_file(data_dir: str | None) -> Path:
+    """The embedded store's file inside the data folder (it may not exist yet)."""
     folder = Path(data_dir or os.environ.get("TIDINGS_DATA_DIR") or "./tidings-data")
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder.resolve() / 'tidings.sqlite3'}"
+    return folder / "tidings.sqlite3"
 
 
 def normalise_url(url: str) -> str:

@@ -12,7 +12,8 @@ class ApiError(Exception):
     """A request the server refuses, with a stable machine `code`.
 
     `field` names the offending input where there is one (Track v2 reports it);
-    `errors` carries several messages at once for the `meta.errors` form.
+    `errors` carries several messages at once for the `meta.errors` form;
+    `headers` go out with the answer (a 401's `WWW-Authenticate`).
     """
 
     def __init__(
@@ -23,6 +24,7 @@ class ApiError(Exception):
         code: str = "invalid_request",
         field: str = "",
         errors: list[str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -30,6 +32,7 @@ class ApiError(Exception):
         self.code = code
         self.field = field
         self.errors = errors
+        self.headers = headers or {}
 
     def __reduce__(self) -> tuple[object, ...]:
         # Crosses the pipe from the writer process (db/writer_service.py): rebuilt
@@ -52,5 +55,7 @@ def not_found(message: str = "not found") -> ApiError:
     return ApiError(404, message, code="not_found")
 
 
-def unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized", code="unauthorized")
+def unauthorized(expected: str, challenge: str) -> ApiError:
+    """A 401 saying what the surface `expected`, with its `WWW-Authenticate` challenge."""
+    message = f"unauthorized: {expected}"
+    return ApiError(401, message, code="unauthorized", headers={"WWW-Authenticate": challenge})

@@ -56,6 +56,9 @@ def decode_cursor(cursor: str, arity: int) -> tuple[int, ...]:
     return key
 
 
+QUERY = ("start", "limit")  # what `parse_page` reads
+
+
 def parse_page(query: dict[str, str], *, default: int, maximum: int, arity: int = 1) -> PageRequest:
     """Read `start` and `limit` from a query string."""
     start = query.get("start", "")

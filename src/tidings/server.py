@@ -13,7 +13,6 @@ which serves them with the same app.
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import json
 import os
@@ -110,18 +109,30 @@ def limits(settings: Settings) -> HttpLimits:
     return HttpLimits(**{name: getattr(settings, name) for name in names})
 
 
-def listen(cfg: uvicorn.Config, settings: Settings) -> list[socket.socket]:
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, made before anything else so that a taken port fails
+    the start before a first workspace's keys are printed; OSError if it cannot."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def listen_all(settings: Settings) -> list[socket.socket]:
     """The listening sockets: the port, and the TLS port when there is one."""
-    sockets = [cfg.bind_socket()]
-    if settings.tls_port is not None:
-        tls = copy.copy(cfg)
-        tls.port = settings.tls_port
-        sockets.append(tls.bind_socket())
-    return sockets
+    ports = [settings.port] if settings.tls_port is None else [settings.port, settings.tls_port]
+    return [listen(settings.host, port) for port in ports]
 
 
-def serve(settings: Settings, workers: int = 1) -> None:
-    """Serve in this process, or in `workers` processes sharing one listening socket.
+def serve(settings: Settings, workers: int = 1, sockets: list[socket.socket] | None = None) -> None:
+    """Serve in this process, or in `workers` processes sharing the listening sockets
+    (`sockets`, from `listen_all`, else bound here).
 
     Each worker process has its own writer on PostgreSQL, where they scale
     across cores, and they share one background worker process
@@ -132,7 +143,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     if workers <= 1:
         cfg = config(settings)
         freeze_startup_heap()
-        _Server(cfg, settings).run(sockets=listen(cfg, settings))
+        _Server(cfg, settings).run(sockets=sockets or listen_all(settings))
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:
@@ -149,7 +160,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:
         server = _Server(cfg, settings)
-        Multiprocess(cfg, target=server.run, sockets=listen(cfg, settings)).run()
+        Multiprocess(cfg, target=server.run, sockets=sockets or listen_all(settings)).run()
     finally:
         if background is not None:
             background.stop()

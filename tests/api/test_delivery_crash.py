@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from collections import Counter
 
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 
 from tests.conftest import BACKENDS, fresh_database, new_workspace
 from tests.support import CLI, eventually, run_cli
 from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
-from tidings.db.schema import captured_messages, deliveries
+from tidings.db.schema import captured_messages, deliveries, providers
 from tidings.messaging import send_request
 from tidings.messaging.transactional import new_delivery_id, send_transactional
 
@@ -58,9 +59,10 @@ def queue_sends(db, workspace_id: int, count: int) -> set[str]:
     return ids
 
 
-def start_worker(url: str, log) -> subprocess.Popen:
+def start_worker(url: str, log, lease: int | None = LEASE) -> subprocess.Popen:
+    leased = ["--delivery-lease", str(lease)] if lease is not None else []
     return subprocess.Popen(
-        [*CLI, "worker", "--database-url", url, "--delivery-lease", str(LEASE)],
+        [*CLI, "worker", "--database-url", url, *leased],
         stdout=log,
         stderr=log,
         env={**os.environ, "TIDINGS_LOG_LEVEL": "warning"},
@@ -119,6 +121,52 @@ def test_a_killed_worker_loses_nothing_and_resends_only_its_sends_in_flight(stor
     for delivery_id in twice:  # ... and with the same Message-ID
         assert len({mid for d, mid in sends if d == delivery_id}) == 1
     assert second.returncode == 0
+
+
+def test_a_killed_workers_claims_are_taken_over_within_the_default_lease(store, tmp_path):
+    """The first worker sends to an SMTP server that never answers, so it holds its
+    claims (renewing them) until it is killed; with the provider back to capture,
+    a second worker sends them once the default 15 s lease has run out."""
+    url, db = store
+    workspace_id = new_workspace(db).workspace_id
+    with socket.socket() as silent:  # connections complete, and no greeting ever comes
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        config = {"host": "127.0.0.1", "port": silent.getsockname()[1], "security": "none"}
+        with db.writer.begin() as conn:
+            conn.execute(
+                insert(providers).values(
+                    workspace_id=workspace_id,
+                    channel="email",
+                    kind="smtp",
+                    config=msgspec.json.encode({**config, "timeout": 600}).decode(),
+                    updated_at=0,
+                )
+            )
+        ids = queue_sends(db, workspace_id, 20)
+        log = (tmp_path / "worker.log").open("w")
+        first = start_worker(url, log, lease=None)
+        sending = select(func.count()).where(deliveries.c.state == "sending")
+        try:
+            eventually(lambda: count(db, sending) == 20, timeout=60)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+    with db.writer.begin() as conn:
+        conn.execute(delete(providers).where(providers.c.workspace_id == workspace_id))
+
+    second = start_worker(url, log, lease=None)
+    try:
+        sent = select(func.count()).where(deliveries.c.state == "sent")
+        # Well past the 15 s lease for a busy machine; well short of the old 120 s.
+        eventually(lambda: count(db, sent) == 20, timeout=75, interval=0.5)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+        log.close()
+    with db.reader.connect() as conn:
+        captured = list(conn.execute(select(captured_messages.c.delivery_id)).scalars())
+    assert sorted(captured) == sorted(ids)  # each sent once: the first never got through
 
 
 def test_outbox_cli_lists_captured_messages(store):

@@ -12,6 +12,7 @@ import time
 from urllib.parse import quote, urlsplit
 
 import httpx
+import pytest
 
 from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
@@ -175,3 +176,16 @@ def test_the_node_api_client_drives_an_export(node, server, api):
     (deliveries,) = sdk.ok(sdk.app("createDeliveriesExport", 7, options))
     assert deliveries["export"]["type"] == "deliveries"
     assert eventually(lambda: done_export(deliveries["export"]["id"]), timeout=20)["total"] == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"  "])
+def test_a_customers_export_without_a_body_is_a_400(api, content):
+    """The seed's schema requires the body; a lost filter must not export everyone."""
+    response = api.app(
+        "POST",
+        "/v1/exports/customers",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    assert error(response, 400) == "request body must be JSON"
+    assert ok(api.app("GET", "/v1/exports")) == {"exports": []}

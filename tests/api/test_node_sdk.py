@@ -243,9 +243,10 @@ def test_wrong_credentials_are_a_401(sdk, api):
     sdk.track_auth = {**sdk.track_auth, "apiKey": "wrong"}
     sdk.app_auth = {**sdk.app_auth, "appKey": "wrong"}
     outcomes = sdk.run(sdk.track("identify", "u1", {}), sdk.app("getAttributes", "u1"))
-    for outcome in outcomes:
-        assert outcome["error"]["statusCode"] == 401
-        assert outcome["error"]["message"] == "unauthorized"
+    track, app = (outcome["error"] for outcome in outcomes)
+    assert (track["statusCode"], app["statusCode"]) == (401, 401)
+    assert track["message"].startswith("unauthorized: the Track API expects HTTP Basic auth")
+    assert app["message"].startswith("unauthorized: the App API expects")
 
 
 def test_a_missing_segment_rejects_with_the_plain_text_404(sdk):

@@ -95,6 +95,10 @@ def test_a_bad_write_key_is_always_401(api, headers, auth, key):
         api, "/v1/batch", {"batch": [], "writeKey": "nope"}, auth="none", headers=headers
     )
     assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == 'Basic realm="Pipelines API"'
+    assert response.json()["message"].startswith(
+        "unauthorized: the Pipelines API expects the workspace's write key as the HTTP Basic user"
+    )
 
 
 def test_other_surfaces_keys_are_refused(api):
@@ -136,6 +140,26 @@ def test_gzip_bodies(api):
     assert [a["name"] for a in activities(api, "gz")] == ["zipped", "single"]
     bad = cdp(api, "/v1/batch", content=b"not gzip", headers={"Content-Encoding": "gzip"})
     assert_error(bad, 400, "malformed_json")
+
+
+def test_a_gzip_body_without_its_trailer_is_refused(api):
+    packed = gzip.compress(json.dumps({"userId": "gzt", "event": "cut"}).encode())
+    for cut in (packed[:-8], packed[:-4], packed[: len(packed) // 2]):  # no CRC, no size, half
+        response = cdp(api, "/v1/track", content=cut, headers={"Content-Encoding": "gzip"})
+        assert_error(response, 400, "malformed_json")
+        assert "truncated" in response.json()["message"]
+    assert api.attributes("gzt").status_code == 404
+
+
+def test_gzip_members_may_follow_one_another_but_nothing_else(api):
+    batch = [{"type": "track", "userId": "gzm", "event": name} for name in ("one", "two")]
+    text = json.dumps({"batch": batch}).encode()
+    two_members = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    gz = {"Content-Encoding": "gzip"}
+    assert_ok(cdp(api, "/v1/batch", content=two_members, headers=gz))
+    assert [a["name"] for a in activities(api, "gzm")] == ["one", "two"]
+    trailing = gzip.compress(text) + b"junk"
+    assert_error(cdp(api, "/v1/batch", content=trailing, headers=gz), 400, "malformed_json")
 
 
 def test_timestamps_with_any_offset(api):

@@ -57,6 +57,34 @@ def test_update_one_content_and_a_language(api) -> None:
     assert ok(api.app("GET", lang))["content"]["subject"] == "Hallo"
 
 
+def test_a_content_is_checked_when_it_is_put(api) -> None:
+    made = create_message(api, contents={"": {"subject": "a", "body": "b"}})
+    (content,) = ok(api.app("GET", f"/v1/transactional/{made['id']}/contents"))["contents"]
+    path = f"/v1/transactional/{made['id']}/content/{content['id']}"
+    broken = {"body": "<p>Hi</p>\n{% if customer.vip %}\n<b>VIP</b>"}
+    assert error(api.app("PUT", path, json=broken)) == (
+        "body, line 2: expected tag endif, found end of expression"
+    )
+    assert error(api.app("PUT", path, json={"subject": "{{ x | }}"})) == (
+        "subject, line 1: expected word, found end of expression"
+    )
+    ok(api.app("POST", "/v1/sender_identities", json={"email": "shop@acme.test"}))
+    assert error(api.app("PUT", path, json={"from": "Shop <other@acme.test>"})) == (
+        "from: other@acme.test is not a sender identity of this workspace"
+    )
+    ok(api.app("PUT", path, json={"from": "Shop <SHOP@acme.test>"}))
+    ok(api.app("PUT", path, json={"from": "{{ customer.rep }}"}))  # checked when rendered
+    shown = ok(api.app("GET", f"/v1/transactional/{made['id']}/contents"))["contents"][0]
+    assert (shown["body"], shown["from"]) == ("b", "{{ customer.rep }}")  # the refused kept none
+
+
+def test_snippets_and_layouts_are_checked_when_they_are_put(api) -> None:
+    refused = api.app("POST", "/v1/snippets", json={"name": "s", "value": "a\n{% for %}"})
+    assert error(refused) == "value, line 2: missing expression"
+    refused = api.app("PUT", "/v1/layouts/l", json={"body": "<html>{{ content }</html>"})
+    assert error(refused).startswith("body, line 1: ")
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -9,7 +9,11 @@ import pytest
 from tests.api.conftest import Api
 from tidings.workspaces.service import create_workspace
 
-UNAUTHORIZED = {"meta": {"error": "unauthorized"}}
+UNAUTHORIZED = {
+    "meta": {
+        "error": "unauthorized: the Track API expects HTTP Basic auth with site_id:track_api_key"
+    }
+}
 
 ROUTES = [
     ("PUT", "/api/v1/customers/u1"),
@@ -56,6 +60,7 @@ def test_every_track_route_needs_credentials(api, query, method, path):
         response = api.http.request(method, path, headers=headers, json={})
         assert response.status_code == 401, name
         assert response.json() == UNAUTHORIZED, name
+        assert response.headers["www-authenticate"] == 'Basic realm="Track API"', name
 
 
 def test_nothing_is_written_without_credentials(api):
@@ -72,6 +77,19 @@ def test_the_track_key_does_not_open_the_app_api(api):
         headers={"Authorization": f"Bearer {api.creds.track_api_key}"},
     )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "x"}])
+def test_app_api_401s_say_it_wants_a_bearer_app_key(api, headers):
+    response = api.http.get("/v1/customers/u1/attributes", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="App API"'
+    assert response.json() == {
+        "meta": {
+            "error": "unauthorized: the App API expects the header"
+            " Authorization: Bearer <App API key>"
+        }
+    }
 
 
 def awkward_credentials():

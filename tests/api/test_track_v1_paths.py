@@ -85,3 +85,23 @@ def test_unknown_paths_are_404_and_wrong_methods_405(api):
     response = api.track("GET", "/api/v1/customers/u1")
     assert response.status_code == 405
     assert response.json() == {"meta": {"error": "method not allowed"}}
+
+
+def test_an_email_beginning_with_cio_is_an_email_not_a_cio_id(api):
+    """BEHAVIOUR.md rule 10: `@` decides first, so `cio_x@example.com` is an email."""
+    assert_ok(api.track("PUT", path_of("cio_x@example.com"), json={"plan": "pro"}))
+    assert_ok(api.track("POST", path_of("cio_x@example.com") + "/events", json={"name": "e"}))
+    shown = api.attributes("cio_x@example.com", "email").json()["customer"]
+    assert shown["identifiers"]["email"] == "cio_x@example.com"
+    assert shown["identifiers"]["cio_id"] != "x@example.com"
+    assert shown["attributes"]["plan"] == "pro"
+    found = api.app("GET", "/v1/customers", params={"email": "cio_x@example.com"}).json()
+    assert [r["email"] for r in found["results"]] == ["cio_x@example.com"]
+
+
+def test_a_cio_prefix_without_at_names_a_cio_id_and_creates_nobody(api):
+    assert_ok(api.track("PUT", path_of("cio_nobody"), json={"plan": "pro"}))
+    assert api.attributes("cio_nobody").status_code == 404
+    assert api.attributes("nobody", "cio_id").status_code == 404
+    search = {"filter": {"attribute": {"field": "plan", "operator": "exists"}}}
+    assert api.app("POST", "/v1/customers", json=search).json()["ids"] == []

@@ -316,3 +316,51 @@ def test_reasonably_nested_json_is_fine(api):
     nested = b"[" * 200 + b"]" * 200
     body = b'{"name":"e","data":{"a":' + nested + b"}}"
     assert api.track("POST", "/api/v1/customers/u1/events", content=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        (
+            "PUT",
+            "/api/v1/customers/u1/devices",
+            {"device": {"id": 12345, "platform": "ios"}},
+            "device.id must be a string",
+        ),
+        ("PUT", "/api/v1/customers/u1", {"plan": "pro", "_update": "true"}, "_update"),
+        ("PUT", "/api/v1/customers/u1", {"plan": "pro", "_update": 1}, "_update"),
+        ("POST", "/api/v1/customers/u1/events", {"name": "e", "timestamp": None}, "timestamp"),
+        ("POST", "/api/v1/customers/u1/events", {"name": "e", "type": None}, "type"),
+        ("POST", "/api/v1/events", {"name": "e", "anonymous_id": "a", "timestamp": None}, "null"),
+        ("POST", "/api/v1/events", {"name": "e", "anonymous_id": "a", "type": None}, "null"),
+    ],
+)
+def test_bodies_outside_the_schema_are_a_400(api, nothing_written, method, path, body, message):
+    assert_error(api.track(method, path, json=body), contains=message)
+
+
+def test_v2_refuses_a_numeric_device_token_and_a_null_timestamp(api, nothing_written):
+    ops = [
+        {
+            "type": "person",
+            "action": "add_device",
+            "identifiers": {"id": "u1"},
+            "device": {"token": 5, "platform": "ios"},
+        },
+        {
+            "type": "person",
+            "action": "event",
+            "identifiers": {"id": "u1"},
+            "name": "e",
+            "timestamp": None,
+        },
+        {
+            "type": "person",
+            "action": "identify",
+            "identifiers": {"id": "u1"},
+            "attributes": {"_update": "yes"},
+        },
+    ]
+    for op in ops:
+        response = api.track("POST", "/api/v2/entity", json=op)
+        assert response.status_code == 400, (op, response.text)

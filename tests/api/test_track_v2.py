@@ -153,9 +153,11 @@ def test_batch_with_every_item_invalid_is_still_207(api):
 def test_bad_credentials_are_401_in_the_v2_format(api):
     response = api.http.post("/api/v2/batch", json={"batch": [person("delete")]}, auth=("x", "y"))
     assert response.status_code == 401
+    message = "unauthorized: the Track API expects HTTP Basic auth with site_id:track_api_key"
     assert response.json() == {
-        "errors": [{"reason": "unauthorized", "field": "", "message": "unauthorized"}]
+        "errors": [{"reason": "unauthorized", "field": "", "message": message}]
     }
+    assert response.headers["www-authenticate"] == 'Basic realm="Track API"'
     assert api.http.post("/api/v2/entity", json=person("delete")).status_code == 401
 
 

@@ -4,6 +4,7 @@ webhook receives every event, signed as the reference describes."""
 
 import re
 
+from tests.api.test_tracking_pages import send
 from tests.support import eventually
 from tests.webhook_receiver import receive, verify
 
@@ -16,27 +17,8 @@ def test_send_open_click_unsubscribe_reach_the_webhook(api):
         made = api.app(
             "POST", "/v1/reporting_webhooks", json={"endpoint": hook.url, "events": EVENTS}
         ).json()
-        sent = api.app(
-            "POST",
-            "/v1/send/email",
-            json={
-                "identifiers": {"id": "e2e"},
-                "to": "e2e@example.com",
-                "from": "shop@example.net",
-                "subject": "Your order",
-                "body": '<p><a href="https://shop.example.com/o/1?a=1&amp;b=2">Order</a></p>',
-                "tracked": True,
-            },
-        )
-        assert sent.status_code == 200, sent.text
-        delivery_id = sent.json()["delivery_id"]
-
-        def captured():
-            found = api.app("GET", "/v1/outbox", params={"delivery_id": delivery_id}).json()
-            assert found["messages"], found
-            return found["messages"][0]["message"]
-
-        message = eventually(captured, timeout=15)
+        body = '<p><a href="https://shop.example.com/o/1?a=1&amp;b=2">Order</a></p>'
+        delivery_id, message = send(api, body, "e2e", tracked=True)
         # The outbox holds a message as soon as it is captured, as a provider would
         # accept it, a moment before the worker records it sent: open it after that.
         eventually(lambda: len(hook.accepted()) == 1, timeout=15)

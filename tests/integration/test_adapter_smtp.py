@@ -150,6 +150,17 @@ async def test_auth_over_starttls(ca: TestCA) -> None:
     assert isinstance(refused, Transient) and "535" in refused.reason
 
 
+async def test_starttls_required_but_not_offered_is_permanent_and_names_the_setting(
+    server: FakeSmtp,
+) -> None:
+    a = smtp.from_config({"host": server.host, "port": server.port})  # security: starttls
+    outcome = await a.send("d1", email())
+    await a.close()
+    assert outcome == Permanent(smtp.NO_STARTTLS)
+    assert "set security: none" in outcome.reason and "or tls" in outcome.reason
+    assert server.received == []
+
+
 async def test_implicit_tls_verifies_the_server(ca: TestCA) -> None:
     with FakeSmtp.running(implicit_tls=ca.server_context()) as fake:
         config = {"host": "127.0.0.1", "port": fake.port, "security": "tls"}

@@ -30,8 +30,12 @@ def test_apply_creates_then_changes_nothing(tmp_path, database_url, workspace, q
     planned = apply(database_url, workspace, path, "--dry-run")
     assert planned == ['create segment "VIPs"', 'create segment "Hand-picked"']
     assert query(segments.list_all, ws) == []
-    assert apply(database_url, workspace, path) == planned
+    applied = apply(database_url, workspace, path)
     made = {s["name"]: s for s in query(segments.list_all, ws)}
+    assert applied == [
+        f'create segment "VIPs" (id {made["VIPs"]["id"]})',
+        f'create segment "Hand-picked" (id {made["Hand-picked"]["id"]})',
+    ]
     assert made["VIPs"]["type"] == "dynamic" and made["VIPs"]["conditions"]["attribute"]
     assert made["VIPs"]["tags"] == ["sales"] and made["Hand-picked"]["type"] == "manual"
     assert apply(database_url, workspace, path) == [
@@ -94,9 +98,11 @@ def test_apply_message_resources_then_changes_nothing(tmp_path, database_url, wo
         'create provider "email"',
     ]
     assert query(messages.count, ws) == 0
-    assert apply(database_url, workspace, path) == planned
+    applied = apply(database_url, workspace, path)
     template = query(messages.by_trigger, ws, "PASSWORD_RESET")
-    assert query(messages.content_fields, template, "fr")[1] == {"subject": "Réinitialiser"}
+    assert applied == [f"{planned[0]} (id {template.id})", *planned[1:]]
+    fields = query(messages.content_fields, template, "fr")[1]  # the layout is inherited
+    assert fields == {"subject": "Réinitialiser", "layout": "base"}
     assert query(snippets.values, ws) == {"footer": "bye"}
     assert query(senders.sender_identity_for, ws, "no-reply@acme.test")["name"] == "Acme"
     assert query(layouts.layout_body, ws, "base") == "<html>{{ content }}</html>"
@@ -107,9 +113,9 @@ def test_apply_message_resources_then_changes_nothing(tmp_path, database_url, wo
     )
     assert apply(database_url, workspace, path) == [
         'unchanged transactional message "password_reset"',
-        'update snippet "footer"',
+        'update snippet "footer": value',
         'unchanged sender identity "no-reply@acme.test"',
         'unchanged layout "base"',
-        'update provider "email"',
+        'update provider "email": config.port',
     ]
     assert query(snippets.values, ws) == {"footer": "ciao"}

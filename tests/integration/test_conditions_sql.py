@@ -97,7 +97,7 @@ def test_rules_on_data_written_by_the_use_cases(db, tx, query, workspace, other_
         ({"attribute": {"field": "plan", "operator": "starts_with", "value": "pro"}}, [ann, cat]),
         ({"attribute": {"field": "plan", "operator": "contains", "value": "RO"}}, []),
         ({"attribute": {"field": "age", "operator": "eq", "value": 42}}, [ann, bob]),
-        ({"attribute": {"field": "age", "operator": "gt", "value": 41}}, [ann]),
+        ({"attribute": {"field": "age", "operator": "gt", "value": 41}}, [ann, bob]),
         ({"attribute": {"field": "score", "operator": "lte", "value": 2.5}}, [bob]),
         (
             {"attribute": {"field": "joined", "operator": "within_last", "value": {"days": 3}}},
@@ -154,15 +154,24 @@ def test_a_workspace_only_sees_its_own_people(db, tx, workspace, other_workspace
 # --- random people, random conditions -------------------------------------------------
 
 _counter = itertools.count()
-SCALARS = ["x", "xy", "yx", "1", "10", 0, 1, 10, -1, 2.5, True, False, NOW - DAY, NOW - 9 * DAY]
-VALUES = [*SCALARS, {"k": 1}, [1]]
+SCALARS = ["x", "xy", "yx", "1", "10", 0, 1, 10, -1, 2.5, 100000, True, False, NOW - DAY]
+# Texts that look like numbers (as a CSV import stores them), and some that only nearly do.
+NUMERIC_TEXTS = ["2.5", "-1", "1e5", "1E+1", str(NOW - 9 * DAY), "-0", "0.0", "007", " 12"]
+NOT_NUMBERS = ["12 ", "1.", ".5", "+1", "NaN", "Infinity", "-Infinity", "0x10", "1e0005", "1-2"]
+OUT_OF_RANGE = ["1e400", "-1e400", "1e-400", "9" * 400]
+# What a store may already hold from before numbers were range-checked at input.
+HUGE = [10**400, -(10**400)]
+DATA_VALUES = [*SCALARS, *NUMERIC_TEXTS, *NOT_NUMBERS, *OUT_OF_RANGE, {"k": 1}, [1]]
+VALUES = [*DATA_VALUES, *HUGE]
 NAMES = ["a", "b", "c"]
 DATA_KEYS = ["k", "m"]
 TIMES = [NOW - 10 * DAY, NOW - 5 * DAY, NOW - DAY, NOW, NOW + DAY]
-NUMBERS = [0, 1, 2.5, 10, NOW - 5 * DAY]
+NUMBERS = [0, 1, -1, 2.5, 10, 100000, NOW - 5 * DAY, -1e300]
 
 scalar = st.sampled_from(SCALARS)
-data = st.dictionaries(st.sampled_from(DATA_KEYS), st.sampled_from([*VALUES, None]), max_size=2)
+data = st.dictionaries(
+    st.sampled_from(DATA_KEYS), st.sampled_from([*DATA_VALUES, None]), max_size=2
+)
 event_row = st.tuples(
     st.sampled_from(["event", "page", "screen"]),
     st.sampled_from(["buy", "view"]),
@@ -385,3 +394,66 @@ def test_sql_and_python_agree(db, crowd, bodies):
     with db.reader.connect() as conn:
         for body in bodies:
             agree(conn, ws, _with_segments(body, ids))
+
+
+# --- numbers: numeric text, near-numbers and values beyond a double ------------------
+
+NUMBER_LIKE = [*NUMERIC_TEXTS, *NOT_NUMBERS, *OUT_OF_RANGE, *HUGE, 0, 1, 2.5, -1, 100000, "x"]
+NUMBER_OPERATORS = ("eq", "not_eq", "in", "gt", "gte", "lt", "lte", "before", "after")
+number_test = st.tuples(
+    st.sampled_from(NAMES),
+    st.sampled_from(NUMBER_OPERATORS),
+    st.sampled_from([*NUMBERS, 12, 7, 1e5, 1e-300]),
+).map(
+    lambda t: {
+        "attribute": {"field": t[0], "operator": t[1], "value": [t[2]] if t[1] == "in" else t[2]}
+    }
+)
+
+
+@settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    crowd=st.lists(
+        st.dictionaries(st.sampled_from(NAMES), st.sampled_from(NUMBER_LIKE), max_size=3),
+        min_size=3,
+        max_size=8,
+    ),
+    bodies=st.lists(number_test, min_size=3, max_size=6),
+)
+def test_sql_and_python_agree_on_numbers(db, crowd, bodies):
+    """Every stored text, even one no double holds, compares alike (and never raises)."""
+    ws = new_workspace(db).workspace_id
+    with db.writer.begin() as conn:
+        for attrs in crowd:
+            _person(conn, ws, {"attributes": attrs}, [])
+    with db.reader.connect() as conn:
+        for body in bodies:
+            agree(conn, ws, body)
+
+
+def test_numeric_text_and_huge_values_under_the_rule(db, workspace):
+    ws = workspace.workspace_id
+    with db.writer.begin() as conn:
+        pks = {
+            value if isinstance(value, str) else f"int{len(str(value))}": _person(
+                conn, ws, {"attributes": {"n": value}}, []
+            )
+            for value in ("1700000000", 1699999999, "2.5e3", "007", " 12", "1e400", 10**400)
+        }
+    with db.reader.connect() as conn:
+
+        def chosen(operator, value):
+            body = {"attribute": {"field": "n", "operator": operator}}
+            if value is not None:
+                body["attribute"]["value"] = value
+            return sorted(name for name, pk in pks.items() if pk in agree(conn, ws, body))
+
+        assert chosen("gt", 1699999999) == ["1700000000"]
+        assert chosen("gte", -1e300) == ["1700000000", "2.5e3", "int10"]
+        assert chosen("lt", 1e300) == ["1700000000", "2.5e3", "int10"]
+        assert chosen("eq", 2500) == ["2.5e3"]
+        assert chosen("eq", 7) == []
+        assert chosen("within_last", {"days": 1}) == ["1700000000", "int10"]
+        assert chosen("exists", None) == sorted(pks)

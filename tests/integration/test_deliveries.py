@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 
 from tests.conftest import new_workspace
+from tests.factories import push_to_a_new_device
+from tests.support import eventually
 from tidings.clock import FixedClock
 from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
 from tidings.errors import ApiError
-from tidings.messaging import outbound, outbox, queue, send_request
+from tidings.messaging import outbound, outbox, queue, send_request, tracking
 from tidings.messaging.outbound import Permanent, Sent, Transient
 from tidings.messaging.queue import Backoff
 from tidings.messaging.transactional import (
+    NoSecretYet,
+    StaleSend,
     new_delivery_id,
     prepare_send,
     send_prepared,
@@ -205,10 +210,12 @@ def test_to_may_be_liquid_and_counts_after_rendering(tx, query, ws, clock):
     assert delivery(query, answer["delivery_id"]).recipient == "u1@example.com"
 
 
-def prepared_send(query, clock, ws: int, body: dict[str, Any]) -> tuple[Any, ...]:
+def prepared_send(
+    query, clock, ws: int, body: dict[str, Any], route: str = "email"
+) -> tuple[Any, ...]:
     """What the HTTP path does first: compose the send in a read transaction."""
     now = int(clock.now())
-    request = send_request.parse("email", body, now)
+    request = send_request.parse(route, body, now)
     args = (ws, request, new_delivery_id(), BASE, now)
     return args, query(prepare_send, *args)
 
@@ -227,11 +234,15 @@ def test_a_prepared_send_renders_as_of_its_read_and_the_writer_only_inserts(tx, 
     assert (row.state, row.subject) == ("queued", "Hello Ann")
 
 
-def test_a_prepared_send_takes_the_whole_path_when_its_person_changed(tx, query, ws, clock):
+def test_a_prepared_send_is_stale_when_its_person_changed(tx, query, ws, clock):
     tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
-    accept(tx, clock, ws, email_body())
+    accept(tx, clock, ws, email_body())  # makes the workspace's tracking secret
     args, prepared = prepared_send(query, clock, ws, email_body())
     tx(people.suppress, ws, Identifier("id", "u1"), 0)
+    with pytest.raises(StaleSend):  # composed again by the HTTP path (api/send.py)
+        tx(send_prepared, *args, prepared)
+    args, prepared = prepared_send(query, clock, ws, email_body())
+    assert prepared is None  # suppressed: the writer answers it, without a template
     answer = tx(send_prepared, *args, prepared)
     row = delivery(query, answer["delivery_id"])
     assert (row.state, row.failure_message) == ("suppressed", "the person is suppressed")
@@ -239,23 +250,81 @@ def test_a_prepared_send_takes_the_whole_path_when_its_person_changed(tx, query,
     tx(people.unsuppress, ws, Identifier("id", "u1"))
     tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
     args, prepared = prepared_send(query, clock, ws, email_body())
-    assert prepared is not None
     tx(people.delete_person, ws, Identifier("id", "u1"))
-    answer = tx(send_prepared, *args, prepared)
-    row = delivery(query, answer["delivery_id"])
-    again = query(store.find, ws, Identifier("id", "u1"))
-    assert (row.state, row.person_id) == ("queued", again.pk)
-    assert again.cio_id != prepared.person.cio_id  # made again: the writer's own send
-
-
-def test_a_send_that_cannot_be_prepared_is_answered_by_the_writer(tx, query, ws, clock):
-    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
-    assert prepared is None  # a person to create
-    assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
-    args, prepared = prepared_send(query, clock, ws, email_body(subject="{% if %}"))
-    assert prepared is None  # a template error: the writer answers it
-    with pytest.raises(ApiError, match="subject"):
+    with pytest.raises(StaleSend):
         tx(send_prepared, *args, prepared)
+    assert query(store.find, ws, Identifier("id", "u1")) is None  # nothing written
+
+
+def test_a_person_to_create_is_composed_by_the_read_and_made_by_the_write(tx, query, ws, clock):
+    accept(tx, clock, ws, email_body())
+    body = email_body(identifiers={"id": "new"}, subject="{{ customer.id }} {{ customer.cio_id }}")
+    args, prepared = prepared_send(query, clock, ws, body)
+    assert prepared is not None and prepared.creates_person
+    answer = tx(send_prepared, *args, prepared)
+    made = query(store.find, ws, Identifier("id", "new"))
+    assert made.cio_id == prepared.person.cio_id
+    row = delivery(query, answer["delivery_id"])
+    assert (row.person_id, row.subject) == (made.pk, f"new {made.cio_id}")
+
+    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "raced"}))
+    tx(people.identify, ws, Identifier("id", "raced"), people.parse_identify({}, 0), 0)
+    with pytest.raises(StaleSend):  # someone else made them meanwhile
+        tx(send_prepared, *args, prepared)
+
+
+def test_a_template_to_create_is_composed_by_the_read_and_made_by_the_write(tx, query, ws, clock):
+    accept(tx, clock, ws, email_body())
+    body = email_body(transactional_message_id="made-by-send", auto_create=True)
+    args, prepared = prepared_send(query, clock, ws, body)
+    assert prepared.template.to_create
+    answer = tx(send_prepared, *args, prepared)
+    made = query(messages.by_trigger, ws, "made-by-send")
+    assert delivery(query, answer["delivery_id"]).transactional_message_id == made.id
+    args, prepared = prepared_send(query, clock, ws, body)  # made: not to create again
+    assert not prepared.template.to_create and prepared.template.id == made.id
+
+    args, prepared = prepared_send(query, clock, ws, {**body, "transactional_message_id": "x"})
+    tx(
+        messages.create,
+        ws,
+        Definition(
+            name="x", trigger_name="x", channel="email", contents=(("", {"subject": "theirs"}),)
+        ),
+        0,
+    )
+    with pytest.raises(StaleSend):  # made meanwhile, with content of its own
+        tx(send_prepared, *args, prepared)
+
+
+def test_a_push_to_a_custom_device_is_rendered_by_the_read_and_built_by_the_write(
+    db, tx, query, ws, clock
+):
+    body = push_to_a_new_device("u1", "push-made-by-send")
+    args, prepared = prepared_send(query, clock, ws, body, route="push")
+    assert prepared.built is None and prepared.rendered["title"] == "Hi u1"
+    answer = tx(send_prepared, *args, prepared)
+    message = sent_message(db, clock, answer["delivery_id"])
+    assert (message.token, message.platform, message.title) == ("tok-1", "android", "Hi u1")
+
+
+def test_a_workspaces_first_email_waits_for_its_tracking_secret(tx, query, ws, clock):
+    with pytest.raises(ApiError, match="subject"):  # its errors are answered by the read
+        prepared_send(query, clock, ws, email_body(subject="{% if %}"))
+    with pytest.raises(NoSecretYet):  # the HTTP path makes the secret, then composes again
+        prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
+    tx(tracking.secret, ws, 0)
+    args, prepared = prepared_send(query, clock, ws, email_body(identifiers={"id": "new"}))
+    assert tx(send_prepared, *args, prepared)["delivery_id"] == args[2]
+
+
+def test_a_suppressed_identifier_is_answered_by_the_writer_without_a_template(tx, query, ws, clock):
+    tx(people.suppress, ws, Identifier("id", "gone"), 0)
+    body = email_body(identifiers={"id": "gone"}, body="{{ 1 | divided_by: 0 }}")
+    args, prepared = prepared_send(query, clock, ws, body)
+    assert prepared is None
+    answer = tx(send_prepared, *args, prepared)
+    assert delivery(query, answer["delivery_id"]).state == "suppressed"
 
 
 def test_an_unknown_cio_id_is_a_400_and_a_suppressed_identifier_is_suppressed_at_once(
@@ -346,7 +415,7 @@ def test_transient_failures_back_off_exponentially_with_a_cap_then_succeed(
     assert delivery(query, answer["delivery_id"]).failure_message == "x"
     worker.run_once()
     row = delivery(query, answer["delivery_id"])
-    assert (row.state, row.attempts) == ("sent", 4)
+    assert (row.state, row.attempts, row.failure_message) == ("sent", 4, None)
     assert metrics_of(query, answer["delivery_id"]) == ["sent"]
 
 
@@ -365,15 +434,15 @@ class OneAtATime(Provider):
             return Sent(f"p-{len(self.calls)}")
 
 
-def test_sends_queued_behind_a_slow_provider_past_half_the_lease_are_retried_later(
+def test_sends_queued_behind_a_slow_provider_past_the_send_timeout_are_retried_later(
     db, tx, query, ws, clock
 ):
-    # Half of an 8 s lease is 4 s; five deliveries need 5 s of the one connection.
+    # A 4 s send timeout; five deliveries need 5 s of the one connection.
     # The first is through after 1 s: a stall of the shared machine under 3 s
     # changes nothing (with 1.8 s of slack, one run on a busy machine failed).
     ids = [accept(tx, clock, ws, email_body())["delivery_id"] for _ in range(5)]
     provider = OneAtATime(1.0)
-    worker_for(db, clock, provider, lease=8).run_once()
+    worker_for(db, clock, provider, send_timeout=4).run_once()
     rows = [delivery(query, i) for i in ids]
     sent = [r for r in rows if r.state == "sent"]
     again = [r for r in rows if r.state == "queued"]
@@ -424,6 +493,52 @@ def test_a_lost_lease_resends_with_the_same_message_id_and_fences_the_old_claim(
     assert tx(queue.failed, first, int(clock.now()), "late") is False
     assert delivery(query, answer["delivery_id"]).state == "sent"
     assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+class Holding(Provider):
+    """A provider that holds every send until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    async def send(self, delivery_id: str, message: outbound.Outbound) -> outbound.Outcome:
+        self.calls.append((delivery_id, message))
+        await asyncio.to_thread(self.release.wait, 60)
+        return Sent("held")
+
+
+def test_a_worker_renews_the_leases_of_the_sends_it_holds(db, tx, query, ws, clock):
+    delivery_id = accept(tx, clock, ws, email_body())["delivery_id"]
+    holding = Holding()
+    worker = worker_for(db, clock, holding, lease=15, renew_every=0.05)
+    worker.start()
+    try:
+        eventually(lambda: delivery_id in [d for d, _ in holding.calls])
+        assert delivery(query, delivery_id).lease_until == int(clock.now()) + 15
+        for _ in range(3):  # 30 s in all: twice the lease
+            clock.advance(10)
+            renewed = int(clock.now()) + 15
+            eventually(lambda: delivery(query, delivery_id).lease_until == renewed)  # noqa: B023
+            other = Provider()
+            worker_for(db, clock, other).run_once()  # finds it still held
+            assert delivery_id not in [d for d, _ in other.calls]
+    finally:
+        holding.release.set()
+        worker.stop()
+    row = delivery(query, delivery_id)
+    assert (row.state, row.attempts) == ("sent", 1)
+
+
+def test_a_renewal_leaves_a_lost_claim_alone(db, tx, query, ws, clock):
+    delivery_id = accept(tx, clock, ws, email_body())["delivery_id"]
+    now = int(clock.now())
+    [first] = [c for c in tx(queue.claim, now, 15, 1000) if c.id == delivery_id]
+    [second] = [c for c in tx(queue.claim, now + 16, 15, 1000) if c.id == delivery_id]
+    assert tx(queue.renew, [first], now + 20, 15) == 0  # its lease expired and was taken
+    assert delivery(query, delivery_id).lease_until == now + 16 + 15
+    assert tx(queue.renew, [second], now + 20, 15) == 1
+    assert delivery(query, delivery_id).lease_until == now + 20 + 15
 
 
 def test_adapters_are_closed_when_the_worker_pass_ends(db, tx, ws, clock):
@@ -561,6 +676,31 @@ def test_an_email_template_by_trigger_name_in_the_persons_language_with_a_layout
     assert message.subject == "Hello"
     assert message.html == "<html><body><p>hi</p><hr>u1</body></html>"  # untracked: no pixel
     assert in_french.subject == "Bonjour"
+
+
+def test_a_layout_that_would_make_the_body_too_long_is_refused_before_it_is_built(
+    tx, query, ws, clock
+):
+    tx(layouts.put, ws, "echo", "{{ content }}" * 3, 0)  # 3,000 times in the issue's report
+    fields = {"from": "a@shop.test", "subject": "s", "body": "x" * 200_000, "layout": "echo"}
+    message_id = template(tx, ws, "email", {"": fields})
+    body = email_body(transactional_message_id=message_id)
+    for key in ("from", "subject", "body"):
+        body.pop(key)
+    with pytest.raises(ApiError) as refused:
+        accept(tx, clock, ws, body)
+    assert refused.value.message == (
+        "the body in the layout 'echo' would be longer than 512000 characters"
+    )
+    assert refused.value.field == "layout"
+    tx(layouts.put, ws, "echo", "{{ content }}" * 2, 0)  # 400,000 characters: fine
+    assert delivery(query, accept(tx, clock, ws, body)["delivery_id"]).state == "queued"
+
+
+def test_layouts_wrap_checks_the_size_it_would_make():
+    assert layouts.wrap("<b>{{content}}</b>{{ content }}", "xy", 11) == "<b>xy</b>xy"
+    assert layouts.wrap("<b>{{content}}</b>{{ content }}", "xy", 10) is None
+    assert layouts.wrap("no place", "x" * 10**6, 8) == "no place"
 
 
 def test_inline_fields_override_the_template_and_defaults_come_from_it(db, tx, query, ws, clock):

@@ -7,13 +7,15 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
+from tidings import paging
 from tidings.db.schema import events
 from tidings.events import service as events_service
 from tidings.imports import run
 from tidings.imports.reading import FileRejected
 from tidings.imports.rows import Spec
-from tidings.people import read, service, store
+from tidings.people import read, search, service, store
 from tidings.people.identifiers import Identifier, classify
+from tidings.segments.conditions import parse
 
 NOW = 1_700_000_000
 
@@ -243,3 +245,19 @@ def test_an_import_touches_only_its_workspace(db, query, workspace, other_worksp
     do_import(db, other, Spec("people", "id"), b"id,plan\nshared,theirs\n")
     assert attributes(query, ws, "shared")["plan"] == "mine"
     assert attributes(query, other, "shared")["plan"] == "theirs"
+
+
+def test_imported_numeric_cells_answer_numeric_conditions(db, query, workspace):
+    """Every CSV cell is stored as text; `created_at > X` must still find the imported people."""
+    ws = workspace.workspace_id
+    data = b"id,created_at\nold,1600000000\nnew,1700000000\nlater,1.8e9\nbad,soon\nzero,007\n"
+    assert do_import(db, ws, Spec("people", "id"), data).imported == 5
+    for operator, value, expected in [
+        ("gt", 1_650_000_000, ["new", "later"]),
+        ("lt", 1_650_000_000, ["old"]),
+        ("before", "2024-01-01", ["old", "new"]),
+        ("within_last", {"days": 1}, ["new"]),
+    ]:
+        body = {"attribute": {"field": "created_at", "operator": operator, "value": value}}
+        page = query(search.search, ws, parse(body), paging.PageRequest(50), NOW)
+        assert page["ids"] == expected, body

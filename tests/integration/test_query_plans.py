@@ -56,3 +56,26 @@ def test_an_activity_feed_is_read_through_the_person_index(fresh):
         " ORDER BY timestamp DESC, id DESC LIMIT 51"
     )
     assert f"SEARCH events USING INDEX {PERSON_INDEX}" in plan(fresh, sql)
+
+
+def _attribute_plan(fresh, operator, value, sets):
+    condition = {"attribute": {"field": "created_at", "operator": operator, "value": value}}
+    query = compile.select_people(parse(condition), 1, 1_800_000_000, sets=sets)
+    return plan(fresh, str(query.compile(compile_kwargs={"literal_binds": True})))
+
+
+@pytest.mark.parametrize("operator", ["gt", "lte", "after", "eq"])
+def test_a_numeric_attribute_test_reads_only_that_attributes_rows(fresh, operator):
+    """Reading numbers out of text (numeric strings included) keeps the index on the name."""
+    assert (
+        "SEARCH attributes USING INDEX sqlite_autoindex_attributes_1 (person_id=? AND name=?)"
+        in (_attribute_plan(fresh, operator, 1_700_000_000, sets=False))
+    )
+    assert (
+        "SEARCH attributes USING INDEX ix_attributes_workspace_id_name_value"
+        " (workspace_id=? AND name=?)" in _attribute_plan(fresh, operator, 1_700_000_000, sets=True)
+    )
+
+
+def test_a_text_equality_still_seeks_the_value(fresh):
+    assert "(workspace_id=? AND name=? AND value=?)" in _attribute_plan(fresh, "eq", "x", True)

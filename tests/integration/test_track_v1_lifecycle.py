@@ -81,7 +81,13 @@ def test_the_old_cio_id_of_a_deleted_person_is_dead(tx, query, workspace):
 
 
 def test_deleting_nobody_is_harmless(tx, query, workspace):
-    tx(service.delete_person, workspace.workspace_id, classify("nobody"))
+    ws = workspace.workspace_id
+    bystander = populate(tx, ws, "u1")
+    before = query(rows_of, bystander.pk)
+    tx(service.delete_person, ws, classify("nobody"))  # no error
+    assert find(query, ws, "nobody") is None  # it made no one
+    assert query(rows_of, bystander.pk) == before  # and touched no one else
+    assert identify(tx, ws, "nobody", {}) is not None  # nor blocked the id
 
 
 def test_delete_stays_in_its_workspace(tx, query, workspace, other_workspace):
@@ -146,7 +152,14 @@ def test_unsuppress_by_the_old_cio_id(tx, query, workspace):
 
 
 def test_unsuppressing_someone_never_suppressed_is_harmless(tx, query, workspace):
-    tx(service.unsuppress, workspace.workspace_id, classify("nobody"))
+    ws = workspace.workspace_id
+    identify(tx, ws, "blocked", {})
+    tx(service.suppress, ws, classify("blocked"), NOW)
+    bystander = identify(tx, ws, "u1", {"plan": "pro"})
+    tx(service.unsuppress, ws, classify("nobody"))  # no error
+    assert find(query, ws, "nobody") is None  # it made no one
+    assert identify(tx, ws, "blocked", {}) is None  # another suppression holds
+    assert query(store.load_attributes, bystander.pk)["plan"].value == "pro"
 
 
 def test_suppression_is_per_workspace(tx, query, workspace, other_workspace):

@@ -33,7 +33,7 @@ def test_parse_reads_segments_with_defaults():
     ("document", "path"),
     [
         ([], "the file must be a mapping of"),
-        ({"segment": []}, "the file must be a mapping of"),
+        ({"segment": []}, "unknown key 'segment'; did you mean 'segments'?"),
         ({"segments": {}}, "segments"),
         ({"segments": ["x"]}, "segments[0]"),
         ({"segments": [{"name": ""}]}, "segments[0].name"),
@@ -130,7 +130,13 @@ def test_resources_are_parsed_and_keyed_as_matched():
         ({"snippets": {}}, "snippets: must be a list"),
         ({"snippets": [{"name": "a"}]}, "snippets[0]: value must be a string"),
         ({"providers": [{"channel": "fax", "kind": "smtp"}]}, "providers[0]: channel must be"),
-        ({"providers": [{"channel": "sms", "kind": "smtp"}]}, "kind of a sms provider"),
+        (
+            {"providers": [{"channel": "email", "kind": "twilio"}]},
+            "providers[0]: kind must be one of: capture, smtp (for the email channel)",
+        ),
+        ({"segmnets": []}, "unknown key 'segmnets'; did you mean 'segments'?"),
+        ({"layout": []}, "unknown key 'layout'; did you mean 'layouts'?"),
+        ({"zzz": []}, "unknown key 'zzz'; the keys are: segments, transactional_messages"),
         ({"providers": [{"channel": "email", "kind": "smtp", "config": []}]}, "config must be"),
         (
             {"providers": [{"channel": "email", "kind": "smtp", "config": {"hots": "mx"}}]},
@@ -165,3 +171,28 @@ def test_resources_plan_create_update_unchanged():
     changed = dict(RESOURCES, snippets=[{"name": "footer", "value": "new"}])
     steps = plan_resources(parse(changed).resources, want)
     assert [s.action for s in steps if s.kind == "snippet"] == ["update"]
+
+
+def test_resource_updates_name_the_fields_they_change():
+    from tidings.workspaces.resources import plan_resources
+
+    have = parse(RESOURCES).resources
+    changed = dict(
+        RESOURCES,
+        transactional_messages=[
+            {
+                "name": "Reset",
+                "trigger_name": "Reset",
+                "description": "new",
+                "contents": {"": {"subject": "s"}, "fr": {"subject": "r"}},
+            }
+        ],
+        snippets=[{"name": "footer", "value": "new"}],
+        providers=[{"channel": "email", "kind": "smtp", "config": {"host": "mx2", "port": 25}}],
+    )
+    steps = plan_resources(parse(changed).resources, have)
+    assert [s.describe() for s in steps if s.action == "update"] == [
+        'update transactional message "reset": description, contents.fr',
+        'update snippet "footer": value',
+        'update provider "email": config.host, config.port',
+    ]

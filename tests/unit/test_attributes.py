@@ -97,8 +97,13 @@ def test_at_most_300_attributes():
     assert caught.value.message == "cannot identify more than 300 attributes in one request"
 
 
-def test_null_values_are_not_measured():
-    check_attribute("gone", None)
+def test_a_null_value_is_not_measured_but_its_name_is():
+    assert check_attribute("gone", None) is None
+    assert check_attributes({"n" * 150: None, "other": None}) is None
+    with pytest.raises(ApiError, match="attribute name cannot be longer than 150 bytes"):
+        check_attribute("n" * 151, None)
+    with pytest.raises(ApiError, match="attribute name cannot be blank"):
+        check_attribute("", None)
 
 
 class TestParseIdentify:
@@ -121,9 +126,16 @@ class TestParseIdentify:
         with pytest.raises(ApiError):
             parse_identify({"_timestamp": bad}, NOW)
 
-    def test_update_only_needs_a_real_true(self):
-        assert parse_identify({"_update": "true"}, NOW).update_only is False
+    def test_update_only_is_a_boolean(self):
+        assert parse_identify({"_update": True}, NOW).update_only is True
         assert parse_identify({"_update": False}, NOW).update_only is False
+        assert parse_identify({}, NOW).update_only is False
+
+    @pytest.mark.parametrize("bad", ["true", 1, 0, None, [], {}])
+    def test_update_only_refuses_what_is_not_a_boolean(self, bad):
+        with pytest.raises(ApiError) as caught:
+            parse_identify({"_update": bad}, NOW)
+        assert (caught.value.status, caught.value.field) == (400, "_update")
 
     def test_body_identifiers_are_strings(self):
         parsed = parse_identify({"id": 42, "email": "A@B.c"}, NOW)

@@ -187,3 +187,64 @@ def test_the_caller_names_the_root():
     with pytest.raises(ApiError) as caught:
         parse({"nope": 1}, "recipients")
     assert caught.value.field == "recipients.nope"
+
+
+# The limits below are written as numbers, not read from the module: docs/conditions.md
+# promises them, so changing one must fail here.
+
+
+def _nested(levels):
+    body = attr("exists")
+    for _ in range(levels):
+        body = {"not": body}
+    return body
+
+
+def test_sixteen_levels_of_nesting_below_the_root_are_accepted_and_seventeen_are_not():
+    assert parse(_nested(16)) is not None
+    with pytest.raises(ApiError) as caught:
+        parse(_nested(17))
+    assert "deeper than 16 levels" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda n: {"and": [attr("exists")] * n},
+        lambda n: {"or": [attr("exists")] * n},
+        lambda n: attr("in", ["a"] * n),
+        lambda n: {"event": {"where": [{"field": "k", "operator": "exists"}] * n}},
+    ],
+    ids=["and", "or", "in", "where"],
+)
+def test_lists_hold_at_most_1000_items(build):
+    assert parse(build(1000)) is not None
+    with pytest.raises(ApiError) as caught:
+        parse(build(1001))
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("unit", "seconds"), [("seconds", 1), ("minutes", 60), ("hours", 3600), ("days", 86400)]
+)
+def test_each_duration_unit_is_worth_its_seconds(unit, seconds):
+    assert parse(attr("within_last", {unit: 3})) == Attribute(
+        "plan", Check("within_last", bound=3 * seconds)
+    )
+
+
+@pytest.mark.parametrize("unit", ["weeks", "months", "years", "ms", "day"])
+def test_other_duration_units_are_refused(unit):
+    with pytest.raises(ApiError) as caught:
+        parse(attr("within_last", {unit: 1}))
+    assert caught.value.message.endswith("unit must be one of: seconds, minutes, hours, days")
+
+
+def test_a_duration_in_seconds_stops_below_2_to_the_40():
+    assert parse(attr("within_last", 2**40 - 1)) == Attribute(
+        "plan", Check("within_last", bound=2**40 - 1)
+    )
+    with pytest.raises(ApiError):
+        parse(attr("within_last", 2**40))
+    with pytest.raises(ApiError):
+        parse(attr("within_last", {"days": 2**31}))

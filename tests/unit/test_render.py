@@ -228,6 +228,19 @@ def test_replace_and_join_blow_ups_are_refused_before_they_allocate() -> None:
     assert "more than" in fast("{{ (1..1000000000) | sort | first }}")
 
 
+def test_squaring_a_number_in_a_loop_is_stopped_by_its_size() -> None:
+    squared = "{% assign x = 3 %}{% for i in (1..100) %}{% assign x = x | times: x %}{% endfor %}"
+    assert "a number has more than 300 digits" in refused(squared)
+
+
+@pytest.mark.parametrize("math", ["times", "plus", "minus", "divided_by", "modulo", "at_least"])
+def test_math_filters_refuse_numbers_past_300_digits(math: str) -> None:
+    huge = "9" * 301
+    assert "a number has more than 300 digits" in refused(f"{{{{ {huge} | {math}: 2 }}}}")
+    assert "a number has more than 300 digits" in refused(f"{{{{ 2 | {math}: {huge} }}}}")
+    assert render(f"{{{{ 1{'0' * 299} | {math}: 1 }}}}") != ""
+
+
 def test_many_sequential_loops_hit_the_deadline() -> None:
     body = "{% if true %}{% endif %}" * 200
     loop = "{% for i in (1..100000) %}" + body + "{% endfor %}"

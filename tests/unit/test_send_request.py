@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import customerio.api as customerio_api
 import pytest
 
 from tidings.errors import ApiError
 from tidings.messaging.compose import recipient_list
-from tidings.messaging.send_request import parse
+from tidings.messaging.send_request import parse, unknown_fields
 from tidings.people.identifiers import Identifier
 
 NOW = 1_800_000_000
@@ -147,3 +148,47 @@ def test_refusals(route, body, error):
 )
 def test_recipient_lists_keep_display_names(text, found):
     assert recipient_list({"to": text}, "to") == found
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "unknown"),
+    [
+        ("email", email(mesage_data={"a": 1}), ["mesage_data"]),
+        ("email", email(disable_css_preproceessing=True, fake_bcc=True), []),
+        ("push", {**email(), "title": "t", "custom_device": {}, "subject": "s"}, ["subject"]),
+        ("sms", {**email(), "sendat": 1, "from": "+1", "cc": "c@d.co"}, ["cc", "sendat"]),
+        ("in_app", {"identifiers": {"id": "u"}, "to": "x", "tracked": True}, ["to"]),
+    ],
+)
+def test_unknown_fields_are_named(route, body, unknown):
+    assert unknown_fields(route, body) == sorted(unknown)
+
+
+@pytest.mark.parametrize(
+    ("route", "field_map"),
+    [
+        ("email", "EMAIL_FIELD_MAP"),
+        ("push", "PUSH_FIELD_MAP"),
+        ("sms", "SMS_FIELD_MAP"),
+        ("whatsapp", "WHATSAPP_FIELD_MAP"),
+        ("inbox_message", "INBOX_FIELD_MAP"),
+        ("in_app", "IN_APP_FIELD_MAP"),
+    ],
+)
+def test_every_field_the_python_client_sends_is_known(route, field_map):
+    sent = getattr(customerio_api, field_map).values()
+    assert unknown_fields(route, dict.fromkeys(sent)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("not an email", "an address needs an @"),
+        ("ok@x.io, bad", "an address needs an @"),
+        ("Ann <a n@x.io>", "an address cannot contain spaces"),
+    ],
+)
+def test_an_invalid_recipient_is_quoted_whole_with_the_reason(text, why):
+    with pytest.raises(ApiError) as refused:
+        recipient_list({"to": text}, "to")
+    assert refused.value.message.startswith(f'to holds an invalid email address: "{text}" ({why};')

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tidings import paging
 from tidings.api.http import Request, Response, json_response, no_content
+from tidings.paging import QUERY as PAGE
 from tidings.people import activities, read, search
 from tidings.segments import membership as dynamic
 from tidings.segments import service as segments
@@ -64,14 +65,16 @@ def _register_customers(router, app: Tidings) -> None:  # type: ignore[no-untype
         found = await app.read(search.search, request.workspace.id, condition, page, app.now())
         return json_response(found)
 
-    customer = "/v1/customers/{customer_id}"
-    router.add("GET", "/v1/customers", by_email, "app")
-    router.add("POST", "/v1/customers", search_customers, "app")
-    router.add("POST", "/v1/customers/attributes", attributes_of_many, "app")
-    router.add("GET", customer + "/attributes", attributes, "app")
-    router.add("GET", customer + "/segments", segments_of, "app")
-    router.add("GET", customer + "/activities", activities_of, "app")
-    router.add("GET", customer + "/relationships", relationships_of, "app")
+    customer, id_type = "/v1/customers/{customer_id}", ("id_type",)
+    router.add("GET", "/v1/customers", by_email, "app", query=["email"])
+    router.add("POST", "/v1/customers", search_customers, "app", query=PAGE)
+    router.add("POST", "/v1/customers/attributes", attributes_of_many, "app", query=id_type)
+    router.add("GET", customer + "/attributes", attributes, "app", query=id_type)
+    router.add("GET", customer + "/segments", segments_of, "app", query=id_type)
+    router.add(
+        "GET", customer + "/activities", activities_of, "app", query=(*id_type, *activities.QUERY)
+    )
+    router.add("GET", customer + "/relationships", relationships_of, "app", query=(*id_type, *PAGE))
 
 
 def _register_segments(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
@@ -116,4 +119,4 @@ def _register_segments(router, app: Tidings) -> None:  # type: ignore[no-untyped
     router.add("PUT", one, change, "app")  # our extension
     router.add("DELETE", one, delete, "app")
     router.add("GET", one + "/customer_count", customer_count, "app")
-    router.add("GET", one + "/membership", membership, "app")
+    router.add("GET", one + "/membership", membership, "app", query=PAGE)

@@ -3,6 +3,9 @@
 Track: HTTP Basic `site_id:track_api_key` (Go encodes with the URL-safe base64
 alphabet, so both alphabets are accepted). App: `Bearer <app key>`.
 Pipelines: Basic `write_key:` or Bearer, or `writeKey` in the body.
+
+Every 401 says which scheme and key its surface expects, and carries the
+matching `WWW-Authenticate` challenge; the body keeps Customer.io's shape.
 """
 
 from __future__ import annotations
@@ -14,13 +17,35 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tidings.api.http import Request
-from tidings.errors import unauthorized
+from tidings.errors import ApiError, unauthorized
 from tidings.workspaces import service as workspaces
 
 CACHE_SECONDS = 10.0
 CACHE_LIMIT = 10_000
 
 Reader = Callable[..., Awaitable[Any]]
+
+# What each surface expects: said in its 401s, with the challenge to answer them.
+EXPECTED = {
+    "track": (
+        "the Track API expects HTTP Basic auth with site_id:track_api_key",
+        'Basic realm="Track API"',
+    ),
+    "app": (
+        "the App API expects the header Authorization: Bearer <App API key>",
+        'Bearer realm="App API"',
+    ),
+    "cdp": (
+        "the Pipelines API expects the workspace's write key as the HTTP Basic user"
+        " (write_key:), as a Bearer token, or as writeKey in the JSON body",
+        'Basic realm="Pipelines API"',
+    ),
+}
+
+
+def refused(kind: str) -> ApiError:
+    """The 401 of surface `kind` (track | app | cdp)."""
+    return unauthorized(*EXPECTED[kind])
 
 
 class Authenticator:
@@ -35,7 +60,7 @@ class Authenticator:
             return hit
         pair = basic_credentials(header)
         if pair is None:
-            raise unauthorized()
+            raise refused("track")
         found = await self._read(workspaces.by_track_credentials, pair[0], pair[1])
         return self._remember("track", header, found)
 
@@ -46,7 +71,7 @@ class Authenticator:
             return hit
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized()
+            raise refused("app")
         found = await self._read(workspaces.by_app_key, token.strip())
         return self._remember("app", header, found)
 
@@ -54,7 +79,7 @@ class Authenticator:
         header = request.header("authorization") or ""
         key = body_key if not header else _cdp_key(header)
         if not key:
-            raise unauthorized()
+            raise refused("cdp")
         hit = self._cached("cdp", key)
         if hit is not None:
             return hit
@@ -69,7 +94,7 @@ class Authenticator:
 
     def _remember(self, kind: str, credential: str, found: Any) -> Any:
         if found is None:
-            raise unauthorized()
+            raise refused(kind)
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
         self._cache[(kind, credential)] = (time.monotonic() + CACHE_SECONDS, found)

@@ -14,12 +14,16 @@ from tidings.errors import ApiError
 
 def error_response(surface: str, error: ApiError) -> Response:
     response = _body(surface, error)
+    for name, value in error.headers.items():
+        response.headers.append((name.lower().encode(), value.encode("latin-1")))
     if error.status == 429:
         response.headers.append((b"retry-after", b"1"))
     return response
 
 
 def _body(surface: str, error: ApiError) -> Response:
+    # Track answers a missing resource (a segment) in plain text, as Customer.io
+    # does (BEHAVIOUR.md 2.5); a path it does not serve gets JSON like any error.
     if surface == "track" and error.status == 404 and error.code == "not_found":
         return text_response(error.message, 404)
     if surface == "track_v2":

@@ -22,7 +22,8 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         return request.workspace.id, service.parse_export_id(request.params["export_id"])
 
     async def create_customers(request: Request) -> Response:
-        spec = service.parse_customers_request(request.json_object())
+        # The schema requires a body: a request that lost its filter must not export everyone.
+        spec = service.parse_customers_request(request.json_object(required=True))
         created = await app.write(
             service.create_customers_export, request.workspace.id, spec, app.now()
         )

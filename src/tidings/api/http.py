@@ -14,7 +14,7 @@ PostgreSQL refuses.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -79,7 +79,7 @@ class Request:
         try:
             decoded = _decode(self.body)
         except msgspec.DecodeError as exc:
-            raise ApiError(400, f"malformed JSON: {exc}", code="malformed_json") from exc
+            raise self._not_json(exc) from exc
         except RecursionError as exc:  # msgspec's depth limit is not a DecodeError
             raise ApiError(400, "malformed JSON: nested too deeply", code="malformed_json") from exc
         except UnicodeDecodeError as exc:
@@ -88,8 +88,22 @@ class Request:
             _refuse_nul("\x00")
         return decoded
 
-    def json_object(self) -> dict[str, Any]:
-        body = self.json(empty={})
+    def _not_json(self, exc: Exception) -> ApiError:
+        """Why the body did not decode: the content type it was sent as, when that is
+        not JSON (a form, say), else the JSON error. A JSON body sent under another
+        content type still decodes: only a failure is blamed on the type."""
+        content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and "json" not in content_type:
+            message = (
+                "the request body must be JSON (Content-Type: application/json);"
+                f" this one was sent as {content_type[:100]}"
+            )
+            return ApiError(400, message, code="malformed_json")
+        return ApiError(400, f"malformed JSON: {exc}", code="malformed_json")
+
+    def json_object(self, *, required: bool = False) -> dict[str, Any]:
+        """The body as a JSON object; an empty body is `{}` unless the route requires one."""
+        body = self.json(empty=None if required else {})
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object", code="invalid_request")
         return body
@@ -138,6 +152,8 @@ class Route:
     # Positions of the literal segments and of the `{param}` placeholders.
     literals: tuple[tuple[int, str], ...] = ()
     placeholders: tuple[tuple[int, str], ...] = ()
+    # The query parameters the route reads; None: any (links opened in browsers).
+    query: frozenset[str] | None = frozenset()
 
 
 class Router:
@@ -156,15 +172,30 @@ class Router:
         auth: str | None = None,
         *,
         max_body: int | None = None,
+        query: Iterable[str] | None = (),
     ) -> None:
-        """Register a route; `max_body` raises (or lowers) the body limit for it alone."""
+        """Register a route; `max_body` raises (or lowers) the body limit for it alone.
+
+        `query` names every query parameter the route reads: any other is refused
+        (`check_query`), so a misspelt filter cannot silently match everything.
+        """
         parts = tuple(pattern.split("/")[1:])
         if auth is None:
             auth = {"track_v2": "track", "ops": "none"}.get(surface, surface)
         literals = tuple((i, p) for i, p in enumerate(parts) if not p.startswith("{"))
         placeholders = tuple((i, p[1:-1]) for i, p in enumerate(parts) if p.startswith("{"))
+        accepted = None if query is None else frozenset(query)
         route = Route(
-            method, parts, handler, surface, pattern, auth, max_body, literals, placeholders
+            method,
+            parts,
+            handler,
+            surface,
+            pattern,
+            auth,
+            max_body,
+            literals,
+            placeholders,
+            accepted,
         )
         self.routes.append(route)
         self._by_length.setdefault(len(parts), []).append(route)
@@ -183,6 +214,22 @@ class Router:
             if route.method == method:
                 return route, _bind(route, segments), True
         return None, {}, path_known
+
+
+def check_query(route: Route, request: Request) -> None:
+    """A 400 naming the query parameters `route` does not read, and those it does."""
+    if route.query is None or not request.query_string:
+        return
+    unknown = sorted(set(request.query) - route.query)
+    if not unknown:
+        return
+    accepted = ", ".join(sorted(route.query)) or "none"
+    plural = "s" if len(unknown) > 1 else ""
+    message = (
+        f"unsupported query parameter{plural}: {', '.join(unknown)}"
+        f" ({route.method} {route.name} accepts: {accepted})"
+    )
+    raise ApiError(400, message, code="invalid_request", field=unknown[0])
 
 
 def _fits(route: Route, segments: list[str]) -> bool:

@@ -68,7 +68,9 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         return json_response({"imports": await app.read(service.list_recent, request.workspace.id)})
 
     router.add("POST", "/v1/imports", create, "app")
-    router.add("POST", "/v1/imports/upload", upload, "app", max_body=MAX_UPLOAD)
+    router.add(
+        "POST", "/v1/imports/upload", upload, "app", max_body=MAX_UPLOAD, query=service.UPLOAD_QUERY
+    )
     router.add("GET", "/v1/imports", list_recent, "app")
     router.add("GET", "/v1/imports/{import_id}", get, "app")
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tidings.api.http import Request, Response, json_response
 from tidings.messaging import messages, reports
+from tidings.messaging.messages import QUERY
 from tidings.people import read
 
 if TYPE_CHECKING:
@@ -48,7 +49,15 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         )
         return json_response(found)
 
-    router.add("GET", "/v1/messages", list_all, "app")
+    router.add("GET", "/v1/messages", list_all, "app", query=QUERY)
     router.add("GET", "/v1/messages/{message_id}", get, "app")
-    router.add("GET", "/v1/customers/{customer_id}/messages", of_customer, "app")
-    router.add("GET", "/v1/transactional/{transactional_id}/metrics", transactional_metrics, "app")
+    router.add(
+        "GET", "/v1/customers/{customer_id}/messages", of_customer, "app", query=("id_type", *QUERY)
+    )
+    router.add(
+        "GET",
+        "/v1/transactional/{transactional_id}/metrics",
+        transactional_metrics,
+        "app",
+        query=reports.WINDOW_QUERY,
+    )

@@ -3,6 +3,8 @@
 Operations the seed document (`openapi/seed.json`, converted unchanged from
 the project's seed YAML) describes keep its description; every other served
 route gets a short generated entry, so the document is exactly the router.
+Each operation lists the query parameters its route accepts (any other is a
+400); the tracked-link routes, which accept any, list none.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def document(router: Any) -> dict[str, Any]:
         operation = seed["paths"].get(route.name, {}).get(method)
         if operation is None:
             operation = _generated(route)
-        paths.setdefault(route.name, {})[method] = operation
+        paths.setdefault(route.name, {})[method] = _with_query(operation, route)
     return {
         "openapi": "3.0.1",
         "info": {
@@ -72,3 +74,15 @@ def _generated(route: Any) -> dict[str, Any]:
     if params:
         operation["parameters"] = params
     return operation
+
+
+def _with_query(operation: dict[str, Any], route: Any) -> dict[str, Any]:
+    """`operation` (not changed) with the route's query parameters added to its own."""
+    if not route.query:
+        return operation
+    listed = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"}
+    query = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in sorted(route.query - listed)
+    ]
+    return {**operation, "parameters": [*operation.get("parameters", []), *query]}

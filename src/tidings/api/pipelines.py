@@ -23,6 +23,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from tidings import paging
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.errors import ApiError, bad_request
 from tidings.pipelines import fast, ingest, parse, rejections
@@ -94,7 +95,7 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     for endpoint in SINGLE:
         router.add("POST", f"/v1/{endpoint}", single(endpoint), "cdp")
     router.add("POST", "/v1/batch", batch, "cdp")
-    router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app")
+    router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app", query=paging.QUERY)
 
 
 def decode(request: Request, strict: bool) -> tuple[Any, ApiError | None]:
@@ -135,17 +136,37 @@ def _parse_item(raw: Any, now: int, measure: bool) -> Item:
 
 
 def inflate(request: Request) -> bytes:
-    """The request body, gunzipped when `Content-Encoding: gzip` says so."""
+    """The request body, gunzipped when `Content-Encoding: gzip` says so.
+
+    Each gzip member must end with its CRC and length trailer; members may
+    follow one another (as `cat a.gz b.gz` makes), and anything else after
+    the last is refused rather than dropped.
+    """
     encoding = (request.header("content-encoding") or "identity").strip().lower()
     if encoding == "identity":
         return request.body
     if encoding != "gzip":
         raise bad_request(f"unsupported Content-Encoding: {encoding}")
+    parts: list[bytes] = []
+    rest, room = request.body, MAX_INFLATED
+    while rest:
+        if room <= 0:  # zlib reads a limit of 0 as none
+            raise ApiError(413, "request body too large", code="too_large")
+        part, rest = _member(rest, room)
+        parts.append(part)
+        room -= len(part)
+    return b"".join(parts)
+
+
+def _member(data: bytes, room: int) -> tuple[bytes, bytes]:
+    """The first gzip member of `data`, inflated to at most `room` bytes, and what follows."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        body = inflater.decompress(request.body, MAX_INFLATED)
+        body = inflater.decompress(data, room)
     except zlib.error as exc:
         raise ApiError(400, "body is not valid gzip", code="malformed_json") from exc
     if inflater.unconsumed_tail:
         raise ApiError(413, "request body too large", code="too_large")
-    return body
+    if not inflater.eof:  # cut short: no end of stream, or no CRC and length trailer
+        raise ApiError(400, "gzip body is truncated", code="malformed_json")
+    return body, inflater.unused_data

@@ -1,37 +1,67 @@
 """Transactional sends (`POST /v1/send/{channel}`, App API) and the outbox (our extension).
 
 A send is parsed (pure), composed in a read transaction where it can be
-(`transactional.prepare_send`: rendering stays off the writer thread), then
+(`transactional.prepare_send`: rendering stays off the writer thread, and a
+template that does not render is answered from there, never written; a
+person changed between that read and the write, or a workspace's first
+email (its tracking secret is made first), means composing again), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
 
-`GET /v1/outbox?limit=&start=&delivery_id=` lists what the capture adapter
+A field the channel does not read is ignored, as Customer.io does, but not
+silently: it is logged (one warning line) and named in the answer's
+`X-Tidings-Unknown-Fields` header (on a 400 too), so a misspelt
+`mesage_data` shows.
+
+`GET /v1/outbox?limit=&start=&delivery_id=&recipient=` lists what the capture adapter
 stored for the workspace, newest first: for tests and demos, not a
 Customer.io endpoint.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
+
+from sqlalchemy import Connection
 
 from tidings import paging
 from tidings.api import idempotency
 from tidings.api.http import Request, Response, json_response
-from tidings.messaging import outbox, send_request, transactional
+from tidings.errors import ApiError
+from tidings.messaging import outbox, send_request, tracking, transactional
 
 if TYPE_CHECKING:
     from tidings.app import Tidings
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
+# Reads that compose a send before the writer renders it instead (a person who
+# keeps changing between the read and the write, the first email's secret).
+COMPOSE_ATTEMPTS = 3
+UNKNOWN_FIELDS_HEADER = "X-Tidings-Unknown-Fields"
+SHOWN_UNKNOWN = 20
+log = logging.getLogger("tidings.send")
 
 
 def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     def sender(route: str):  # type: ignore[no-untyped-def]
         async def send(request: Request) -> Response:
+            body = request.json_object()
+            unknown = _unknown_header(route, send_request.unknown_fields(route, body))
+            try:
+                response = await accept(request, body)
+            except ApiError as exc:  # the misspelling may be why: name it here too
+                exc.headers = {**exc.headers, **unknown}
+                raise
+            response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
+            return response
+
+        async def accept(request: Request, body: dict[str, Any]) -> Response:
             now = app.now()
-            spec = send_request.parse(route, request.json_object(), now)
+            spec = send_request.parse(route, body, now)
             args = (
                 request.workspace.id,
                 spec,
@@ -39,21 +69,64 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                 app.public_url(request),
                 now,
             )
-            prepared = await app.read(transactional.prepare_send, *args)
-            return await idempotency.keyed(
-                app, request, transactional.send_prepared, *args, prepared
-            )
+            for _ in range(COMPOSE_ATTEMPTS):
+                try:
+                    prepared = await app.read(transactional.prepare_send, *args)
+                except ApiError as refused:
+                    return await _refused(request, refused)
+                except transactional.NoSecretYet:  # the workspace's first email
+                    await app.write(tracking.secret, request.workspace.id, now)
+                    continue
+                try:
+                    return await idempotency.keyed(
+                        app, request, transactional.send_prepared, *args, prepared
+                    )
+                except transactional.StaleSend:
+                    continue  # the person changed after the read: compose again
+            return await idempotency.keyed(app, request, transactional.send_prepared, *args, None)
 
         return send
+
+    async def _refused(request: Request, refused: ApiError) -> Response:
+        """A send refused by its read: the answer, unless the request is a retry of a
+        keyed send answered before (its stored answer comes first)."""
+        if request.header(idempotency.HEADER) is None:
+            raise refused
+        return await idempotency.keyed(app, request, _refuse, refused)
 
     async def list_outbox(request: Request) -> Response:
         query = request.query
         page = paging.parse_page(query, default=outbox.DEFAULT_LIMIT, maximum=outbox.MAX_LIMIT)
         found = await app.read(
-            outbox.list_captured, request.workspace.id, page, query.get("delivery_id")
+            outbox.list_captured,
+            request.workspace.id,
+            page,
+            query.get("delivery_id"),
+            query.get("recipient"),
         )
         return json_response(found)
 
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
-    router.add("GET", "/v1/outbox", list_outbox, "app")
+    router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
+
+
+def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
+    """Run by the writer for a refused keyed send with no stored answer: the refusal,
+    so that nothing is written (module level: it crosses to the writer process)."""
+    raise refused
+
+
+def _unknown_header(route: str, unknown: list[str]) -> dict[str, str]:
+    """The header naming the fields a send ignores (logged once), or none.
+
+    Names are percent-encoded (a field name may hold line breaks) and at most
+    `SHOWN_UNKNOWN` are listed, so a hostile body cannot forge or bloat a header.
+    """
+    if not unknown:
+        return {}
+    names = ", ".join(quote(name[:100], safe="-._~") for name in unknown[:SHOWN_UNKNOWN])
+    if len(unknown) > SHOWN_UNKNOWN:
+        names += f", and {len(unknown) - SHOWN_UNKNOWN} more"
+    log.warning("POST /v1/send/%s ignored unknown fields: %s", route, names)
+    return {UNKNOWN_FIELDS_HEADER: names}

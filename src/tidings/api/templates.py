@@ -121,7 +121,7 @@ def _senders(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
         await app.write(senders.remove, *one(request))
         return no_content()
 
-    router.add("GET", "/v1/sender_identities", page, "app")
+    router.add("GET", "/v1/sender_identities", page, "app", query=senders.QUERY)
     router.add("POST", "/v1/sender_identities", create, "app")
     router.add("GET", "/v1/sender_identities/{sender_id}", get, "app")
     router.add("DELETE", "/v1/sender_identities/{sender_id}", delete, "app")

@@ -145,8 +145,9 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     add("POST", customer + "/unsuppress", unsuppress, "track")
     add("POST", V1 + "/events", track_anonymous, "track")
     add("POST", V1 + "/merge_customers", merge_customers, "track")
-    add("POST", V1 + "/segments/{segment_id}/add_customers", segment_change(True), "track")
-    add("POST", V1 + "/segments/{segment_id}/remove_customers", segment_change(False), "track")
+    segment = V1 + "/segments/{segment_id}"
+    add("POST", segment + "/add_customers", segment_change(True), "track", query=["id_type"])
+    add("POST", segment + "/remove_customers", segment_change(False), "track", query=["id_type"])
     add("POST", V1 + "/metrics", report_metric, "track")
     add("POST", V1 + "/push/events", push_event, "track")
     add("POST", "/push/events", push_event, "track")

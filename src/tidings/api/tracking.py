@@ -4,6 +4,7 @@
     GET  /t/c/{token}   a click: 302 to the URL signed into the token; records `clicked`
     GET  /t/u/{token}   the unsubscribe page, with a confirm button
     POST /t/u/{token}   unsubscribe; RFC 8058 one-click (`List-Unsubscribe=One-Click`)
+    GET  /t/v/{token}   view in browser: the email's HTML as sent (404 once not kept)
 
 A token that does not verify is a 404 (`tidings.messaging.tracking`).
 """
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
 
 NO_STORE = (b"cache-control", b"no-store, max-age=0")
 HTML = (b"content-type", b"text/html; charset=utf-8")
+# The viewed email is the workspace's HTML on this server's origin: no scripts,
+# forms or same-origin access (a unique origin), and no token in a Referer.
+VIEWED = [
+    (b"content-security-policy", b"sandbox allow-popups allow-popups-to-escape-sandbox"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+]
 # Everything printable in ASCII stays as it is; the rest is percent-encoded.
 _URL_SAFE = "".join(chr(c) for c in range(33, 127) if chr(c) not in '"<>\\^`{|}')
 
@@ -56,16 +64,29 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             return _page(html.escape(exc.message).capitalize() + ".", exc.status)
         return _page("You are unsubscribed.", 200)
 
-    router.add("GET", "/t/o/{token}", opened, "track", "none")
-    router.add("GET", "/t/c/{token}", clicked, "track", "none")
-    router.add("GET", "/t/u/{token}", unsubscribe_page, "track", "none")
-    router.add("POST", "/t/u/{token}", unsubscribe, "track", "none")
+    async def viewed(request: Request) -> Response:
+        try:
+            page = await app.read(tracking.sent_html, request.params["token"])
+        except ApiError as exc:
+            return _page(html.escape(exc.message).capitalize() + ".", exc.status, "Email")
+        return Response(200, page.encode(), [HTML, NO_STORE, *VIEWED])
+
+    # Links opened in browsers and mail clients: parameters added on the way
+    # (utm_*, a scanner's own) are no business of these routes.
+    for method, path, handler in (
+        ("GET", "/t/o/{token}", opened),
+        ("GET", "/t/c/{token}", clicked),
+        ("GET", "/t/u/{token}", unsubscribe_page),
+        ("POST", "/t/u/{token}", unsubscribe),
+        ("GET", "/t/v/{token}", viewed),
+    ):
+        router.add(method, path, handler, "track", "none", query=None)
 
 
-def _page(body: str, status: int) -> Response:
+def _page(body: str, status: int, title: str = "Unsubscribe") -> Response:
     page = (
         '<!doctype html><html><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width">'
-        f"<title>Unsubscribe</title></head><body><p>{body}</p></body></html>"
+        f"<title>{title}</title></head><body><p>{body}</p></body></html>"
     )
     return Response(status, page.encode(), [HTML, NO_STORE])

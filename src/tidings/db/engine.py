@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from tidings.numbers import SQLITE_NUMBER_FUNCTION, sqlite_number
+
 T = TypeVar("T")
 
 # Pages in the WAL before a commit also copies them into the database file
@@ -176,6 +178,9 @@ def _sqlite_engine(url: str, begin: str, cache_mib: int, pool_size: int = 5) -> 
         cursor.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
         cursor.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         cursor.close()
+        # The condition language's numbers (`segments/sql_number.py`): the rule itself,
+        # since SQLite has no regular expressions and GLOB patterns cost more.
+        dbapi_conn.create_function(SQLITE_NUMBER_FUNCTION, 1, sqlite_number, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]

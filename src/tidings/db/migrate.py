@@ -32,3 +32,9 @@ def is_current(db: Database) -> bool:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     with db.reader.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() == head
+
+
+def has_schema(db: Database) -> bool:
+    """Whether migrations ever ran here: false for an empty database."""
+    with db.reader.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() is not None

@@ -588,9 +588,11 @@ webhook_posts = Table(
     Column("due_at", BigInteger, nullable=False),
     Column("lease_until", BigInteger),
     Column("last_error", Text),
+    Column("last_attempt_at", BigInteger),  # when it was last claimed for an attempt
     Column("created_at", BigInteger, nullable=False),
     Index(None, "webhook_id", "state", "id"),
     Index(None, "state", "due_at"),
+    Index(None, "webhook_id", "last_attempt_at"),  # a webhook's recent attempts
 )
 
 # Per-workspace secrets for signed links (open pixel, click redirects,

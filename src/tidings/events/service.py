@@ -42,7 +42,14 @@ def parse_event(
     name_required: bool = True,
     type_: str | None = None,
 ) -> Event:
-    """Validate an event body (v1 `data`, v2 `attributes`) against the documented limits."""
+    """Validate an event body (v1 `data`, v2 `attributes`) against the documented limits.
+
+    `timestamp` and (v1) `type` may be left out but not sent as `null`: the
+    schema types them integer and string, and no official client sends null.
+    """
+    for key in ("timestamp",) if type_ else ("timestamp", "type"):
+        if key in body and body[key] is None:
+            raise bad_request(f"{key} cannot be null; leave it out instead", key)
     name = body.get("name")
     if name is None or (isinstance(name, str) and not name.strip()):
         if name_required:

@@ -57,7 +57,8 @@ def parse_customers_request(body: dict[str, Any]) -> CustomersRequest:
     The filter is under `filters` (Customer.io's documented key, what
     customerio-node sends) or `filter` (the key customer search uses); the
     condition language is the one search and segments use. A missing or null
-    filter exports everyone (our leniency: the language has no "match all").
+    filter in a body exports everyone (our leniency: the language has no
+    "match all"); the handler refuses a request with no body at all.
     """
     key = "filters" if "filters" in body else "filter"
     condition = body.get(key)

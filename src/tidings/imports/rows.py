@@ -91,7 +91,8 @@ def _event(spec: Spec, values: dict[str, Any], now: int) -> tuple[Identifier, An
     ident = _identifier(spec, values)
     body["id"] = body.pop("event_id", None)
     body["timestamp"] = _iso_seconds(body.get("timestamp"))
-    return ident, events.parse_event(body).received(now)
+    present = {k: v for k, v in body.items() if v is not None}  # an empty cell is no value
+    return ident, events.parse_event(present).received(now)
 
 
 def _reserved(spec: Spec) -> frozenset[str]:

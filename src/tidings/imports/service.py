@@ -43,6 +43,18 @@ class Request:
     url: str | None = None
 
 
+# What `parse_request` reads from an upload's query string.
+UPLOAD_QUERY = (
+    "type",
+    "identifier",
+    "data_to_process",
+    "people_to_process",
+    "format",
+    "name",
+    "description",
+)
+
+
 def parse_request(fields: dict[str, Any], *, default_format: str = "csv") -> Request:
     """Validate `type`, `identifier`, `data_to_process` (or `people_to_process`), `format`."""
     raw_type = fields.get("type")

@@ -45,9 +45,20 @@ def recipient_list(rendered: dict[str, str | None], name: str) -> list[str]:
         if not address and not display:
             continue
         if "@" not in address or " " in address.strip():
-            raise bad_request(f"{name} holds an invalid email address: {address or display}", name)
+            raise _invalid_address(name, text, address)
         found.append(formataddr((display, address.strip())) if display else address.strip())
     return found
+
+
+def _invalid_address(name: str, text: str, address: str) -> Exception:
+    """A 400 quoting the whole field as given and saying what is wrong with it."""
+    why = "an address needs an @" if "@" not in address else "an address cannot contain spaces"
+    shown = text if len(text) <= 200 else text[:200] + "..."
+    return bad_request(
+        f'{name} holds an invalid email address: "{shown}"'
+        f' ({why}; write name@example.com or "Name <name@example.com>")',
+        name,
+    )
 
 
 def email(

@@ -11,8 +11,9 @@ Customer.io's own filters that templates rely on:
 - `titlecase`, `md5`, `sha1`, `sha256`, `hmac_sha1`, `hmac_sha256`, `json`.
 
 Every filter runs inside `guarded`, which enforces the render's deadline and
-refuses sequences and strings beyond the limits before and after the call, so
-no chain of filters can build an unbounded value.
+refuses sequences, strings and numbers beyond the limits before and after the
+call, so no chain of filters can build an unbounded value (and no single call
+of a math filter can take long: its operands have at most `MAX_NUMBER_DIGITS`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from liquid.undefined import is_undefined
 
 MAX_OUTPUT_CHARS = 1_000_000  # per field, and for any value a filter returns
 MAX_ITEMS = 100_000  # sequences a filter takes or returns
+MAX_NUMBER_DIGITS = 300  # integer digits of a number a filter takes or returns
+_MAX_NUMBER = 10**MAX_NUMBER_DIGITS
 RENDER_SECONDS = 2.0  # per call of render_fields
 
 Filter = Callable[..., Any]
@@ -83,6 +86,10 @@ def _check_size(value: Any) -> None:
             )
     elif isinstance(value, Sized) and not isinstance(value, dict) and len(value) > MAX_ITEMS:
         raise ResourceLimitError(f"a sequence has more than {MAX_ITEMS} items", token=None)
+    elif isinstance(value, int | Decimal) and not -_MAX_NUMBER < value < _MAX_NUMBER:
+        # Python's integers grow without bound: `x | times: x` twenty times over
+        # would take seconds inside one filter call, out of the deadline's reach.
+        raise ResourceLimitError(f"a number has more than {MAX_NUMBER_DIGITS} digits", token=None)
 
 
 def replace(val: Any, seq: Any = "", sub: Any = "") -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,21 @@ CHANNELS_OF_TYPE = {"twilio": ("sms",), "sms": ("sms",), "in_app": ("in_app", "i
 LIMIT, MAX_LIMIT = 50, 1000
 DEFAULT_WINDOW = 183 * 86_400  # 6 months
 _UNOWNED = ("campaign_id", "newsletter_id", "action_id", "trigger_id", "template_id")
+# Customer.io's message types (webhook and slack are never sent here: they match nothing).
+FILTER_TYPES = ("email", "push", "twilio", "sms", "in_app", "inbox", "whatsapp", "webhook", "slack")
+# What `parse_query` reads.
+QUERY = (
+    "start",
+    "limit",
+    "type",
+    "metric",
+    "drafts",
+    "transactional_id",
+    "content_id",
+    "start_ts",
+    "end_ts",
+    *_UNOWNED,
+)
 
 
 @dataclass(frozen=True)
@@ -68,19 +84,27 @@ class MessageQuery:
 
 def parse_query(query: dict[str, str]) -> MessageQuery:
     start = query.get("start", "")
-    kind = query.get("type", "")
+    kind = _choice(query, "type", FILTER_TYPES)
     return MessageQuery(
         limit=parse_limit(query.get("limit", ""), LIMIT, MAX_LIMIT),
         after=_decode_cursor(start) if start else None,
         channels=CHANNELS_OF_TYPE.get(kind, (kind,)) if kind else None,
-        metric=query.get("metric") or None,
-        drafts=query.get("drafts", "") == "true",
+        metric=_choice(query, "metric", sorted(SHOWN_METRICS)) or None,
+        drafts=_choice(query, "drafts", ("true", "false")) == "true",
         transactional_id=_int(query, "transactional_id"),
         content_id=_int(query, "content_id"),
         start_ts=_int(query, "start_ts"),
         end_ts=_int(query, "end_ts"),
         nothing=any(query.get(name) for name in _UNOWNED),
     )
+
+
+def _choice(query: dict[str, str], name: str, allowed: Sequence[str]) -> str:
+    """The parameter's value, "" when absent; a 400 listing `allowed` otherwise."""
+    value = query.get(name, "")
+    if value and value not in allowed:
+        raise bad_request(f"{name} must be one of: {', '.join(allowed)} (not {value!r})", name)
+    return value
 
 
 def _int(query: dict[str, str], name: str) -> int | None:

@@ -7,17 +7,18 @@ how its adapter is built: an external adapter is a class in
 imported on first use. Adding a provider is one line here plus its module.
 
 `Adapters` keeps one adapter per (workspace, channel) so connections are
-reused between sends, re-reads the provider row every `ttl` seconds (a
-changed row replaces the adapter, closing the old one) and closes them all
-on `close`.
+reused between sends, and closes them all on `close`. The delivery worker
+re-reads the provider rows of each batch it claims (`refresh`, one read a
+batch): a changed row replaces the adapter (closing the old one) before the
+batch's sends, so a change committed by any process (`tidings apply`, the
+App API) is used by every send claimed after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,24 +94,35 @@ class Provider:
 CAPTURE = Provider("capture", {}, 0)
 
 
-def provider_for(conn: Connection, workspace_id: int, channel: str) -> Provider:
-    if channel not in CONFIGURABLE:
-        return CAPTURE
-    row = conn.execute(
-        select(providers.c.kind, providers.c.config, providers.c.updated_at).where(
-            providers.c.workspace_id == workspace_id, providers.c.channel == channel
-        )
-    ).first()
-    if row is None:
-        return CAPTURE
-    return Provider(row.kind, msgspec.json.decode(row.config), row.updated_at)
+Key = tuple[int, str]  # (workspace id, channel)
+
+
+def providers_for(conn: Connection, keys: Iterable[Key]) -> dict[Key, Provider]:
+    """The provider of each (workspace, channel), capture where none is set: one read."""
+    found = dict.fromkeys(keys, CAPTURE)
+    workspace_ids = {ws for ws, channel in found if channel in CONFIGURABLE}
+    if not workspace_ids:
+        return found
+    rows = conn.execute(
+        select(
+            providers.c.workspace_id,
+            providers.c.channel,
+            providers.c.kind,
+            providers.c.config,
+            providers.c.updated_at,
+        ).where(providers.c.workspace_id.in_(workspace_ids))
+    )
+    for row in rows:
+        if (row.workspace_id, row.channel) in found:
+            provider = Provider(row.kind, msgspec.json.decode(row.config), row.updated_at)
+            found[row.workspace_id, row.channel] = provider
+    return found
 
 
 @dataclass
 class _Entry:
     provider: Provider
     adapter: Adapter
-    checked: float
 
 
 class Adapters:
@@ -120,36 +132,36 @@ class Adapters:
         services: Services,
         *,
         factories: dict[str, Factory] | None = None,
-        ttl: float = 30.0,
     ) -> None:
         self._read = read  # blocking: fn(conn, *args) in a read transaction
         self._services = services
         self._factories = FACTORIES if factories is None else factories
-        self._ttl = ttl
-        self._entries: dict[tuple[int, str], _Entry] = {}
+        self._wanted: dict[Key, Provider] = {}  # as last read
+        self._entries: dict[Key, _Entry] = {}
         self._lock = asyncio.Lock()
 
+    async def refresh(self, keys: Iterable[Key]) -> None:
+        """Read these providers now; `get` then builds a new adapter for any that changed."""
+        self._wanted.update(await asyncio.to_thread(self._read, providers_for, set(keys)))
+
     async def get(self, workspace_id: int, channel: str) -> Adapter:
+        """The adapter for the provider as last refreshed (read now if never)."""
         key = (workspace_id, channel)
+        if key not in self._wanted:
+            await self.refresh([key])
+        wanted = self._wanted[key]
         entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry.checked < self._ttl:
+        if entry is not None and entry.provider == wanted:
             return entry.adapter
         async with self._lock:
-            return await self._refresh(key)
-
-    async def _refresh(self, key: tuple[int, str]) -> Adapter:
-        entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry.checked < self._ttl:
-            return entry.adapter  # another send refreshed it meanwhile
-        provider = await asyncio.to_thread(self._read, provider_for, *key)
-        if entry is not None and entry.provider == provider:
-            entry.checked = time.monotonic()
-            return entry.adapter
-        adapter = self._build(provider, *key)
-        self._entries[key] = _Entry(provider, adapter, time.monotonic())
-        if entry is not None:
-            await entry.adapter.close()
-        return adapter
+            entry = self._entries.get(key)
+            if entry is not None and entry.provider == wanted:
+                return entry.adapter  # another send built it meanwhile
+            adapter = self._build(wanted, *key)
+            self._entries[key] = _Entry(wanted, adapter)
+            if entry is not None:
+                await entry.adapter.close()
+            return adapter
 
     def _build(self, provider: Provider, workspace_id: int, channel: str) -> Adapter:
         factory = self._factories.get(provider.kind)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, and_, select, update
+from sqlalchemy import Connection, Select, and_, select, tuple_, update
 
 from tidings.db import raw
 from tidings.db.schema import deliveries
@@ -111,6 +111,23 @@ def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
     return [_claimed(row) for row in rows]
 
 
+def renew(conn: Connection, claims: list[Claimed], now: int, lease: int) -> int:
+    """Extend the leases of the claims still held to `now + lease`; how many were.
+
+    The worker's heartbeat: while it works on its claims they stay its own,
+    and when it dies they are claimable one short lease later. A claim that
+    was lost (expired and claimed again) is not touched: its `attempts` moved on.
+    """
+    if not claims:
+        return 0
+    held = tuple_(deliveries.c.id, deliveries.c.attempts).in_([(c.id, c.attempt) for c in claims])
+    return conn.execute(
+        update(deliveries)
+        .where(held, deliveries.c.state == "sending")
+        .values(lease_until=now + lease, due_at=now + lease)
+    ).rowcount
+
+
 def _claimed(row: Any) -> Claimed:
     return Claimed(
         id=row.id,
@@ -148,9 +165,9 @@ def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool
 
 
 def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str | None) -> bool:
-    if not _finish(
-        conn, claimed, now, state="sent", sent_at=now, provider_message_id=provider_message_id
-    ):
+    """Sent: the reason of an earlier transient failure is cleared with the state."""
+    sent_values = {"sent_at": now, "provider_message_id": provider_message_id}
+    if not _finish(conn, claimed, now, state="sent", failure_message=None, **sent_values):
         return False
     record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {})
     return True

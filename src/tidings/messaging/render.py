@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from liquid import BoundTemplate, Environment, RenderContext, ast
 from liquid.builtin.tags.for_tag import ForNode, ForTag
 from liquid.builtin.tags.tablerow_tag import TablerowNode, TablerowTag
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, LiquidSyntaxError
 from liquid.output import LimitedStringIO
 from liquid.tag import Tag
 from liquid.token import TOKEN_TAG, Token
@@ -122,21 +122,63 @@ def _render_one(source: str, scope: _Scope, template_name: str, field_name: str)
     try:
         return _render(_parse(source), scope)
     except LiquidError as err:
-        raise _error(template_name, field_name, err) from None
+        raise _error(template_name, field_name, err, source) from None
     except (RecursionError, ValueError, TypeError, ArithmeticError) as err:
         raise ApiError(
             400, f"template {template_name!r}, field {field_name!r}: {err}", field=field_name
         ) from None
 
 
-def _error(template_name: str, field_name: str, err: LiquidError) -> ApiError:
-    where = err.context()
-    line = f", line {where[0]}" if where else ""
+def syntax_error(source: str) -> str | None:
+    """`line <n>: <error>` for the first Liquid syntax error of `source`, else None.
+
+    What a template is checked for when it is declared; what depends on the
+    data (a missing filter argument, a division by zero) shows at send time.
+    """
+    try:
+        _parse(source)
+    except LiquidError as err:
+        line = _line_of(err, source)
+        return f"line {line}: {err.message}" if line else str(err.message)
+    return None
+
+
+def _error(template_name: str, field_name: str, err: LiquidError, source: str) -> ApiError:
+    line = _line_of(err, source)
+    where = f", line {line}" if line else ""
     return ApiError(
         400,
-        f"template {template_name!r}, field {field_name!r}{line}: {err.message}",
+        f"template {template_name!r}, field {field_name!r}{where}: {err.message}",
         field=field_name,
     )
+
+
+def _line_of(err: LiquidError, source: str) -> int | None:
+    """The line of a Liquid error. Liquid loses the position of some syntax errors
+    (an unclosed block, an output that ends after `|`): then the first line at
+    which the source, cut there, fails with the same error."""
+    where = err.context()
+    if where:
+        return where[0]
+    if not isinstance(err, LiquidSyntaxError):
+        return None
+    lines = source.splitlines(keepends=True)
+    low, high = 1, len(lines)
+    while low < high:
+        middle = (low + high) // 2
+        if _fails_with("".join(lines[:middle]), str(err.message)):
+            high = middle
+        else:
+            low = middle + 1
+    return low if lines else None
+
+
+def _fails_with(source: str, message: str) -> bool:
+    try:
+        _ENV.from_string(source)
+    except LiquidSyntaxError as err:
+        return str(err.message) == message
+    return False
 
 
 CACHED_SOURCE_CHARS = 16_384  # longer sources are parsed each time, never kept

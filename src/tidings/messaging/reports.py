@@ -42,6 +42,9 @@ SERIES = [
 ]
 
 
+WINDOW_QUERY = ("period", "steps")  # what `parse_window` reads
+
+
 def parse_window(query: dict[str, str]) -> tuple[str, int]:
     period = query.get("period") or "days"
     if period not in PERIODS:

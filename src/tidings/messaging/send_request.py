@@ -2,8 +2,11 @@
 
 What the official clients send is accepted: ids as numbers or numeric
 strings, `headers` as an object, a JSON string of `[{name, value}]` or empty,
-`attachments` as `{filename: base64}` (Node 4 always sends `{}`). Unknown
-fields (`disable_css_preprocessing` and its misspelling) are ignored.
+`attachments` as `{filename: base64}` (Node 4 always sends `{}`). Fields the
+channel does not take are not an error (Customer.io ignores them too), but
+`unknown_fields` names them so the caller can be told (a misspelt
+`mesage_data` would otherwise vanish); `disable_css_preprocessing` and the
+Python client's misspelling of it are known, and have no effect here.
 
 Recipient lists (`to`, `cc`, `bcc`) are only type-checked here: they may be
 Liquid (`{{customer.email}}`), so they are split and counted after rendering
@@ -50,6 +53,40 @@ TEXT_FIELDS = {
     "in_app": (),
 }
 RECIPIENT_FIELDS = {"email": ("to", "cc", "bcc"), "sms": ("to",), "whatsapp": ("to",)}
+_COMMON_FIELDS = (
+    "transactional_message_id",
+    "identifiers",
+    "message_data",
+    "send_at",
+    "disable_message_retention",
+    "send_to_unsubscribed",
+    "queue_draft",
+    "language",
+    "auto_create",
+    "tracked",
+)
+_CHANNEL_FIELDS = {
+    "email": (
+        "fake_bcc",
+        "attachments",
+        "headers",
+        "disable_css_preprocessing",
+        "disable_css_preproceessing",  # customerio-python 1.x
+    ),
+    "push": ("to", "custom_data", "custom_payload", "custom_device"),
+}
+# Every field a send on the channel reads.
+KNOWN_FIELDS = {
+    channel: frozenset(
+        (
+            *_COMMON_FIELDS,
+            *texts,
+            *RECIPIENT_FIELDS.get(channel, ()),
+            *_CHANNEL_FIELDS.get(channel, ()),
+        )
+    )
+    for channel, texts in TEXT_FIELDS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +142,11 @@ def parse(route: str, body: dict[str, Any], now: int) -> SendRequest:
     )
     _check_required(request)
     return request
+
+
+def unknown_fields(route: str, body: dict[str, Any]) -> list[str]:
+    """The body's top-level fields a send on `route` does not read, sorted."""
+    return sorted(set(body) - KNOWN_FIELDS[CHANNELS[route]])
 
 
 def _check_required(request: SendRequest) -> None:

@@ -1,4 +1,4 @@
-"""Tracked links: the open pixel, click redirects and the unsubscribe link.
+"""Tracked links: the open pixel, click redirects, the unsubscribe and view-in-browser links.
 
 Every link carries a token `<workspace>.<claims>.<signature>`: the claims
 (what the link does: kind, delivery, and for a click the link's number and
@@ -9,6 +9,11 @@ So a token cannot be guessed, forged or edited: a click only ever redirects
 to the URL that was signed into it (never an open redirect), and an open
 token cannot be replayed as an unsubscribe. Tokens do not expire: mail is
 read years later, and the links must still work.
+
+The view-in-browser link (`view_url`, `{{ view_in_browser_url }}`) shows the
+email's HTML as it was sent, read from the delivery's stored message: it
+works for as long as the message is kept (not after it was sent when the
+send set `disable_message_retention`).
 
 `prepare_email` is what the delivery path calls before sending an email:
 links rewritten and the pixel appended when the send is tracked, and the
@@ -30,14 +35,14 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.db import raw
-from tidings.db.schema import delivery_metrics, workspace_secrets
+from tidings.db.schema import deliveries, delivery_metrics, workspace_secrets
 from tidings.errors import ApiError
-from tidings.messaging import metrics
+from tidings.messaging import metrics, outbound
 from tidings.numbers import is_digits
 
 SECRET_NAME = "tracking"
 SIGNATURE_BYTES = 16
-KINDS = frozenset({"o", "c", "u"})  # open, click, unsubscribe
+KINDS = frozenset({"o", "c", "u", "v"})  # open, click, unsubscribe, view in browser
 # 1x1 transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 # <a ... href="..."> and <area ... href='...'>: the attribute's value in group 3.
@@ -54,7 +59,7 @@ class Link:
     """What a verified token says."""
 
     workspace_id: int
-    kind: str  # o | c | u
+    kind: str  # o | c | u | v
     delivery_id: str
     link_id: int = 0
     url: str = ""
@@ -153,6 +158,11 @@ def unsubscribe_url(
     return f"{base_url.rstrip('/')}/t/u/{sign(key, Link(workspace_id, 'u', delivery_id))}"
 
 
+def view_url(workspace_id: int, delivery_id: str, base_url: str, key: bytes) -> str:
+    """The delivery's view-in-browser page (`view_in_browser_url`)."""
+    return f"{base_url.rstrip('/')}/t/v/{sign(key, Link(workspace_id, 'v', delivery_id))}"
+
+
 def prepare_email(
     conn: Connection,
     workspace_id: int,
@@ -236,6 +246,23 @@ def unsubscribe(conn: Connection, token: str, now: int) -> None:
     """Set the delivery's person `unsubscribed`, attributed to the delivery."""
     link = verify(conn, token, "u")
     metrics.unsubscribe(conn, link.delivery_id, True, now)
+
+
+def sent_html(conn: Connection, token: str) -> str:
+    """The HTML of the email a view-in-browser token names, as it was sent (its text,
+    escaped, when it had no HTML); 404 `ApiError` when the message is not kept."""
+    link = verify(conn, token, "v")
+    payload = conn.execute(
+        select(deliveries.c.payload).where(
+            deliveries.c.workspace_id == link.workspace_id, deliveries.c.id == link.delivery_id
+        )
+    ).scalar()
+    message = outbound.decode(payload) if payload else None
+    if not isinstance(message, outbound.Email):
+        raise ApiError(404, "this message is no longer available", code="not_found")
+    if message.html is not None:
+        return message.html
+    return f"<pre>{htmlmod.escape(message.text or '')}</pre>"
 
 
 def _has_metric(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:

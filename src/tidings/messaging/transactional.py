@@ -1,9 +1,11 @@
 """`send_transactional`: accept one transactional send and queue its delivery.
 
-(The HTTP path splits it in two: `prepare_send` composes an email in a read
-transaction, `send_prepared` only re-checks the person and inserts, in the
-writer; see `prepare_send` for what that changes, which is nothing a client
-can tell apart from a send racing a concurrent change.)
+(The HTTP path splits it in two: `prepare_send` composes a send in a read
+transaction and answers its template errors, `send_prepared` only re-checks
+the person (creating them when new) and inserts, in the writer; see
+`prepare_send` for what that changes, which is nothing a client can tell
+apart from a send racing a concurrent change. The writer renders no
+template on that path.)
 
 One transaction: find (or create) the person, upsert a push `custom_device`,
 resolve the template, render every field through Liquid (a template error is
@@ -25,9 +27,8 @@ Decisions where Customer.io leaves room:
 
 from __future__ import annotations
 
-import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formataddr
 from typing import Any
 
@@ -44,13 +45,13 @@ from tidings.messaging.send_request import SendRequest
 from tidings.people import devices as people_devices
 from tidings.people import service as people
 from tidings.people import store
+from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.templates import layouts, messages, senders
 
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
 _encode_json = msgspec.json.Encoder().encode
-_CONTENT = re.compile(r"\{\{\s*content\s*\}\}")
 
 
 def new_delivery_id() -> str:
@@ -75,18 +76,37 @@ def send_transactional(
         people_devices.upsert(conn, person, request.push.custom_device, now)
     template = _template(conn, workspace_id, request, now, auto_create=request.auto_create)
     key = tracking.secret(conn, workspace_id, now) if request.channel == "email" else b""
-    prepared = _compose(conn, person, request, template, delivery_id, (base_url, key), now)
-    return _write(conn, workspace_id, request, delivery_id, prepared)
+    prepared = _compose(conn, person, request, template, delivery_id, (base_url, key))
+    return _write(conn, workspace_id, request, delivery_id, prepared, now)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A send composed ahead of its write: the delivery row, less its commit."""
+    """A send composed ahead of its write: its fields rendered, and its message built
+    unless the write must first store what it is built from (a push `custom_device`)."""
 
-    person: Person
-    message: Outbound
-    options: dict[str, Any]
-    row: _Row
+    person: Person  # pk 0 when the write is to create them, with this cio_id
+    template: _Template  # `to_create`: the write creates it (`auto_create`)
+    links: _Links
+    rendered: dict[str, str | None]
+    built: tuple[Outbound, dict[str, Any]] | None = None
+
+    @property
+    def creates_person(self) -> bool:
+        return self.person.pk == 0
+
+
+class NoSecretYet(Exception):
+    """The workspace has no tracking secret to sign an email's links: make it
+    (`tracking.secret`, a write) and compose the send again."""
+
+
+class StaleSend(ApiError):
+    """The person or the template a prepared send names changed between its read and
+    its write: compose it again (the HTTP path does, `api/send.py`)."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "the person changed while the send was composed", code="conflict")
 
 
 def prepare_send(
@@ -97,33 +117,70 @@ def prepare_send(
     base_url: str,
     now: int,
 ) -> Prepared | None:
-    """Compose an email send in a READ transaction, so the writer only inserts it.
+    """Compose a send in a READ transaction, so the writer only inserts it.
 
     Everything that takes time (template, snippets, attributes, rendering,
     tracked links, the sender check) happens here, outside the single writer
-    thread. None when the send must take the whole path in the writer: not an
-    email, a person to create or suppressed, a template to auto-create, no
-    tracking secret yet, or any error (the writer then runs the send again and
-    answers the same 400, or replays an idempotent answer first).
+    thread, and every error it finds is raised here: a template that does not
+    render never reaches the writer (`ApiError`, the request's 400). A person
+    to create is composed as they will be made: their identifier and a
+    `cio_id` chosen here, which the write creates them with.
+
+    A template to auto-create is composed empty (the write creates it), and a
+    push to a `custom_device` is rendered here and built by the write, once it
+    stored the device. A workspace's first email raises `NoSecretYet` (once
+    its errors are answered): its links need the tracking secret, which a
+    write makes (`tracking.secret`) before this runs again. None for an
+    identifier that is suppressed or an unknown `cio_id`: the writer answers
+    those without a template (`send_transactional`).
 
     What the writer re-checks (`send_prepared`): that the identifier still
-    names the same person and is not suppressed. What it does not: a template,
-    snippet, attribute or sender identity changed by a write that committed
-    after this read began and before the delivery's. Such a write was
-    concurrent with the send, and the send renders as of this read: a client
-    that had its change answered before it sent sees it used.
+    names the same person (or still nobody) and is not suppressed. What it
+    does not: a template, snippet, attribute or sender identity changed by a
+    write that committed after this read began and before the delivery's.
+    Such a write was concurrent with the send, and the send renders as of
+    this read: a client that had its change answered before it sent sees it used.
     """
-    if request.channel != "email":
-        return None
     person = store.find(conn, workspace_id, request.identifier)
-    key = tracking.read_secret(conn, workspace_id)
-    if person is None or key is None:
-        return None
+    if person is None:
+        if _answered_without_template(conn, workspace_id, request):
+            return None
+        person = _to_create(workspace_id, request.identifier)
+    template = _readable_template(conn, workspace_id, request, now)
+    key = tracking.read_secret(conn, workspace_id) if request.channel == "email" else b""
+    if key is None:  # links signed with a stand-in key, thrown away: errors only
+        _compose(conn, person, request, template, delivery_id, (base_url, b"none yet"))
+        raise NoSecretYet()
+    custom_device = request.push is not None and request.push.custom_device is not None
+    link_base = (base_url, key)
+    return _compose(
+        conn, person, request, template, delivery_id, link_base, build=not custom_device
+    )
+
+
+def _answered_without_template(conn: Connection, workspace_id: int, request: SendRequest) -> bool:
+    """Whether the writer answers this send of nobody yet without rendering it."""
+    ident = request.identifier
+    return ident.kind == "cio_id" or store.is_suppressed(conn, workspace_id, [ident])
+
+
+def _to_create(workspace_id: int, ident: Identifier) -> Person:
+    """The person `find_or_create` makes for `ident`, as a send renders them (pk 0)."""
+    customer_id = ident.value if ident.kind == "id" else None
+    email = ident.value if ident.kind == "email" else None  # as the attribute keeps it
+    return Person(0, workspace_id, store.new_cio_id(), customer_id, email, 0)
+
+
+def _readable_template(
+    conn: Connection, workspace_id: int, request: SendRequest, now: int
+) -> _Template:
+    """The send's template as this read sees it (`to_create` when the write makes it)."""
     try:
-        template = _template(conn, workspace_id, request, now, auto_create=False)
-        return _compose(conn, person, request, template, delivery_id, (base_url, key), now)
+        return _template(conn, workspace_id, request, now, auto_create=False)
     except ApiError:
-        return None
+        if request.auto_create:
+            return _Template(str(request.template), {}, to_create=True)
+        raise
 
 
 def send_prepared(
@@ -136,12 +193,48 @@ def send_prepared(
     prepared: Prepared | None,
 ) -> dict[str, Any]:
     """The write of a send `prepare_send` composed; the whole send when it could not
-    (None) or when the identifier no longer names that person unsuppressed."""
-    if prepared is None or not store.names_person(
-        conn, workspace_id, request.identifier, prepared.person
-    ):
+    (None). `StaleSend` when the identifier no longer names that person unsuppressed
+    (or, for a person to create, someone else made them meanwhile)."""
+    if prepared is None:
         return send_transactional(conn, workspace_id, request, delivery_id, base_url, now)
-    return _write(conn, workspace_id, request, delivery_id, prepared)
+    person = _person_for(conn, workspace_id, request, prepared.person, now)
+    template = _template_for(conn, workspace_id, request, prepared.template, now)
+    if request.push is not None and request.push.custom_device is not None:
+        people_devices.upsert(conn, person, request.push.custom_device, now)
+    prepared = replace(prepared, person=person, template=template)
+    return _write(conn, workspace_id, request, delivery_id, prepared, now)
+
+
+def _person_for(
+    conn: Connection, workspace_id: int, request: SendRequest, person: Person, now: int
+) -> Person:
+    """The person as prepared, created when new; `StaleSend` when that changed."""
+    ident = request.identifier
+    if person.pk == 0:
+        made = people.find_or_create(conn, workspace_id, ident, now, person.cio_id)
+        if made is None or made.cio_id != person.cio_id:
+            raise StaleSend()  # someone else made (or suppressed) them meanwhile
+        return made
+    if not store.names_person(conn, workspace_id, ident, person):
+        raise StaleSend()
+    return person
+
+
+def _template_for(
+    conn: Connection, workspace_id: int, request: SendRequest, template: _Template, now: int
+) -> _Template:
+    """The template as prepared, created when `to_create`; `StaleSend` when someone
+    else made it meanwhile with content or defaults of its own."""
+    if not template.to_create:
+        return template
+    assert request.template is not None
+    made = messages.resolve(
+        conn, workspace_id, request.template, request.channel, auto_create=True, now=now
+    )
+    content_id, fields = messages.content_fields(conn, made, request.language)
+    if fields or not (made.send_to_unsubscribed and made.tracked):
+        raise StaleSend()
+    return replace(template, id=made.id, content_id=content_id, to_create=False)
 
 
 def _compose(
@@ -151,31 +244,40 @@ def _compose(
     template: _Template,
     delivery_id: str,
     link_base: tuple[str, bytes],
-    now: int,
+    *,
+    build: bool = True,
 ) -> Prepared:
-    """The rendered message and the delivery row; reads, never writes."""
+    """The rendered fields and, when `build`, the message; reads, never writes."""
     base_url, key = link_base
     links = _Links(base_url, _default(request.tracked, template.tracked), key)
     rendered = _render(conn, person, request, template, delivery_id, links)
     _check_sender(conn, person.workspace_id, rendered)
-    message, options = _message(conn, person, request, rendered, delivery_id, links)
+    built = _message(conn, person, request, rendered, delivery_id, links) if build else None
+    return Prepared(person, template, links, rendered, built)
+
+
+def _write(
+    conn: Connection,
+    workspace_id: int,
+    request: SendRequest,
+    delivery_id: str,
+    sent: Prepared,
+    now: int,
+) -> dict[str, Any]:
+    """Insert the delivery of a composed send (its message built now if not yet)."""
+    person, template = sent.person, sent.template
+    built = sent.built or _message(conn, person, request, sent.rendered, delivery_id, sent.links)
+    message, options = built[0], dict(built[1])
     options.update(
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
         retain=request.retain,
     )
     state = "draft" if request.queue_draft else "queued"
-    due = request.send_at or now
-    row = _Row(person.pk, template.id, template.content_id, state, due, now)
-    return Prepared(person, message, options, row)
-
-
-def _write(
-    conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, sent: Prepared
-) -> dict[str, Any]:
-    _insert(conn, workspace_id, request, delivery_id, sent.message, sent.options, sent.row)
-    if sent.row.state == "draft":
-        record_metric(conn, workspace_id, delivery_id, "drafted", sent.row.now, {})
-    return _answer(delivery_id, request, sent.row.now)
+    row = _Row(person.pk, template.id, template.content_id, state, request.send_at or now, now)
+    _insert(conn, workspace_id, request, delivery_id, message, options, row)
+    if state == "draft":
+        record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
+    return _answer(delivery_id, request, now)
 
 
 @dataclass(frozen=True)
@@ -188,6 +290,7 @@ class _Template:
     content_id: int | None = None
     send_to_unsubscribed: bool = True
     tracked: bool = True
+    to_create: bool = False  # auto-created by the send's write
 
 
 def _template(
@@ -219,7 +322,14 @@ def _in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str
     source = layouts.layout_body(conn, workspace_id, name)
     if source is None:
         raise bad_request(f"the template's layout {name!r} does not exist", "layout")
-    return _CONTENT.sub(lambda _: body, source)
+    wrapped = layouts.wrap(source, body, render.MAX_TEMPLATE_CHARS)
+    if wrapped is None:
+        raise bad_request(
+            f"the body in the layout {name!r} would be longer than"
+            f" {render.MAX_TEMPLATE_CHARS} characters",
+            "layout",
+        )
+    return wrapped
 
 
 def _default(value: bool | None, template_default: bool) -> bool:
@@ -244,14 +354,20 @@ def _render(
     links: _Links,
 ) -> dict[str, str | None]:
     fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
-    unsubscribe = None
+    unsubscribe = view = None
     workspace_id = person.workspace_id
     if request.channel == "email":
         unsubscribe = tracking.unsubscribe_url(
             conn, workspace_id, delivery_id, links.base_url, key=links.key
         )
+        view = tracking.view_url(workspace_id, delivery_id, links.base_url, links.key)
     context = render.context_for(
-        conn, workspace_id, person, request.message_data, unsubscribe_url=unsubscribe
+        conn,
+        workspace_id,
+        person,
+        request.message_data,
+        unsubscribe_url=unsubscribe,
+        view_in_browser_url=view,
     )
     return render.render_fields(fields, context, template_name=template.name)
 

@@ -66,7 +66,7 @@ def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
     row = conn.execute(
         update(webhook_posts)
         .where(webhook_posts.c.id == post_id)
-        .values(attempts=webhook_posts.c.attempts + 1, lease_until=now + lease)
+        .values(attempts=webhook_posts.c.attempts + 1, lease_until=now + lease, last_attempt_at=now)
         .returning(
             webhook_posts.c.workspace_id,
             webhook_posts.c.webhook_id,

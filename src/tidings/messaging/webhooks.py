@@ -12,9 +12,14 @@ shows it on the webhook's settings page). It never changes; to rotate it,
 create a new webhook and delete the old one.
 
 The endpoint is a user-supplied URL: it is checked when saved (absolute
-http(s), a host) and again, address by address, by the poster before every
-post (`tidings.fetch.post`), so a private or loopback target is refused
-unless the operator's fetch allowlist permits it.
+http(s), a host, and `check_endpoint`: every address its host resolves to
+now must pass the fetch guard) and again, address by address, by the poster
+before every post (`tidings.fetch.post`), so a private or loopback target is
+refused unless the operator's fetch allowlist permits it.
+
+Each post records when it was last attempted and its error; `attempts`
+shows a webhook's latest ones, so a failing endpoint is visible through the
+API and not only in the poster's log.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from tidings import numbers
 from tidings.db.schema import reporting_webhooks, webhook_posts
 from tidings.errors import bad_request, not_found
-from tidings.fetch import FetchFailed, parse_url
+from tidings.fetch import Allowlist, FetchFailed, FetchRefused, parse_url, resolve
 
 _METRICS_BY_TYPE = {
     "customer": "subscribed unsubscribed cio_subscription_preferences_changed",
@@ -48,6 +53,7 @@ EVENTS = frozenset(f"{t}_{m}" for t, ms in _METRICS_BY_TYPE.items() for m in ms.
 BARE_METRICS = frozenset(m for ms in _METRICS_BY_TYPE.values() for m in ms.split())
 MAX_NAME = 190
 MAX_ENDPOINT = 2048
+RECENT_ATTEMPTS = 10
 
 _encode = msgspec.json.Encoder().encode
 
@@ -80,6 +86,23 @@ def _endpoint(value: Any) -> str:
     except FetchFailed as exc:
         raise bad_request(f"endpoint: {exc}", "endpoint") from exc
     return value.strip()
+
+
+def check_endpoint(endpoint: str, allow: Allowlist) -> None:
+    """Refuse an endpoint the poster's address guard would refuse (blocking: it resolves
+    the host). A host that does not resolve now is let through: the poster retries it,
+    and its error shows in the webhook's attempts."""
+    url = parse_url(endpoint)
+    try:
+        resolve(url.host, url.port or (443 if url.scheme == "https" else 80), allow)
+    except FetchRefused as exc:
+        raise bad_request(
+            f"endpoint: {exc}. To let webhooks reach it, start the server with "
+            "--fetch-allow (TIDINGS_FETCH_ALLOW) naming its address or host",
+            "endpoint",
+        ) from exc
+    except FetchFailed:
+        return
 
 
 def _events(value: Any) -> list[str]:
@@ -143,6 +166,49 @@ def get(conn: Connection, workspace_id: int, webhook_id: int) -> dict[str, Any]:
     if row is None:
         raise not_found("reporting webhook not found")
     return show(row)
+
+
+def get_with_attempts(conn: Connection, workspace_id: int, webhook_id: int) -> dict[str, Any]:
+    """The webhook with its latest attempts, newest first, and the outcome of the last:
+    `last_attempt_at` and `last_error` (null once an attempt succeeded)."""
+    shown = get(conn, workspace_id, webhook_id)
+    recent = attempts(conn, webhook_id)
+    shown["last_attempt_at"] = recent[0]["attempted_at"] if recent else None
+    shown["last_error"] = recent[0]["error"] if recent else None
+    shown["recent_attempts"] = recent
+    return shown
+
+
+def attempts(
+    conn: Connection, webhook_id: int, limit: int = RECENT_ATTEMPTS
+) -> list[dict[str, Any]]:
+    """The webhook's posts last attempted most recently: each with its state (queued:
+    to be retried, or being attempted; sent; failed), how many attempts it took so
+    far, and the error of its latest attempt."""
+    rows = conn.execute(
+        select(
+            webhook_posts.c.id,
+            webhook_posts.c.state,
+            webhook_posts.c.attempts,
+            webhook_posts.c.last_attempt_at,
+            webhook_posts.c.last_error,
+        )
+        .where(
+            webhook_posts.c.webhook_id == webhook_id, webhook_posts.c.last_attempt_at.is_not(None)
+        )
+        .order_by(webhook_posts.c.last_attempt_at.desc(), webhook_posts.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "post_id": row.id,
+            "state": row.state,
+            "attempts": row.attempts,
+            "attempted_at": row.last_attempt_at,
+            "error": row.last_error,
+        }
+        for row in rows
+    ]
 
 
 def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:

@@ -16,14 +16,18 @@ exactly one outcome:
 
 - `Sent`: state sent, with `sent_at` and the provider's message id;
 - `Permanent`: state failed, with the reason;
-- `Transient` (or an exception, or a send slower than half the lease):
+- `Transient` (or an exception, or a send slower than `send_timeout`):
   queued again after capped exponential backoff with jitter, until
   `expires_at`, then failed.
 
-A worker killed mid-send leaves its leases to expire; the next claim sends
+Leases are short (`LEASE`, 15 s) and renewed while the worker holds them: a
+heartbeat extends the lease of every delivery claimed and not yet recorded
+each third of a lease (`queue.renew`). A worker killed mid-send stops
+renewing, its leases run out within one lease, and the next claim sends
 those deliveries again, with the payload (and so the email's Message-ID)
 fixed when the send was accepted. Deliveries it had not started are simply
-claimed by someone else, and ones it finished are not touched again.
+claimed by someone else, and ones it finished are not touched again. A send
+is given `send_timeout` (60 s) however often its lease is renewed.
 
 Blocking database calls run on a small thread pool; on SQLite the server
 passes its group-commit writer (`Writer.call`) as `write`, so there is one
@@ -57,6 +61,8 @@ from tidings.messaging.queue import Backoff, Claimed
 from tidings.ops.loop import BackgroundThread
 
 log = logging.getLogger("tidings.deliveries")
+LEASE = 15  # seconds a claim holds without renewal: how long a dead worker's sends wait
+SEND_TIMEOUT = 60.0
 
 
 class DeliveryWorker(BackgroundThread):
@@ -70,10 +76,11 @@ class DeliveryWorker(BackgroundThread):
         write: Callable[..., Any] | None = None,
         factories: dict[str, Factory] | None = None,
         concurrency: int = 128,
-        lease: int = 120,
+        lease: int = LEASE,
+        send_timeout: float = SEND_TIMEOUT,
+        renew_every: float | None = None,
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
-        provider_ttl: float = 30.0,
     ) -> None:
         super().__init__(poll_interval)
         self.db = db
@@ -82,8 +89,10 @@ class DeliveryWorker(BackgroundThread):
         self._factories = factories
         self._concurrency = concurrency
         self._lease = lease
+        self._send_timeout = send_timeout
+        self._renew_every = renew_every if renew_every is not None else lease / 3
+        self._held: dict[str, Claimed] = {}  # claimed, outcome not yet recorded
         self._backoff = backoff or Backoff()
-        self._provider_ttl = provider_ttl
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -100,11 +109,13 @@ class DeliveryWorker(BackgroundThread):
 
         async def once() -> int:
             adapters = self._adapters()
+            heartbeat = asyncio.create_task(self._heartbeat())
             try:
                 claimed = await self._claim(self._concurrency)
                 await self._start(adapters, claimed, _Outcomes(self._write), set())
                 return len(claimed)
             finally:
+                heartbeat.cancel()
                 await adapters.close()
 
         return uvloop.run(once())
@@ -116,6 +127,7 @@ class DeliveryWorker(BackgroundThread):
         adapters = self._adapters()
         outcomes = _Outcomes(self._write)
         inflight: set[asyncio.Task[None]] = set()
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._stop.is_set():
                 room = self._concurrency - len(inflight)
@@ -131,11 +143,26 @@ class DeliveryWorker(BackgroundThread):
             if inflight:
                 await asyncio.wait(inflight)
         finally:
+            heartbeat.cancel()
             await adapters.close()
 
     def _adapters(self) -> Adapters:
         services = Services(write=self._write_fn, clock=self.clock)
-        return Adapters(self.db.read, services, factories=self._factories, ttl=self._provider_ttl)
+        return Adapters(self.db.read, services, factories=self._factories)
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of the deliveries held, every `renew_every` seconds."""
+        while True:
+            await asyncio.sleep(self._renew_every)
+            held = list(self._held.values())
+            if not held:
+                continue
+            try:
+                await self._write(queue.renew, held, self._now(), self._lease)
+            except Exception:
+                # Not renewed: the claims may be taken over, and their outcomes
+                # are then fenced off (`queue`): a send twice at worst, never lost.
+                log.exception("renewing the leases of %d deliveries failed", len(held))
 
     # --- one delivery ------------------------------------------------------------
 
@@ -160,7 +187,8 @@ class DeliveryWorker(BackgroundThread):
         *,
         wait: bool = True,
     ) -> None:
-        """Check the claimed deliveries' suppression together, then start their sends."""
+        """Check the claimed deliveries' suppression and read their providers together,
+        then start their sends."""
         try:
             checks = [
                 (
@@ -172,10 +200,13 @@ class DeliveryWorker(BackgroundThread):
                 for c in claimed
             ]
             reasons = await self._read_async(suppression.reasons_to_skip, checks)
+            # Providers as of now, so that a change reaches the next batch at once.
+            await adapters.refresh({(c.workspace_id, c.channel) for c in claimed})
         except Exception:
             # The leases run out and the deliveries are claimed again: nothing is lost.
-            log.exception("checking suppression of %d deliveries failed", len(claimed))
+            log.exception("reading suppression or providers of %d deliveries failed", len(claimed))
             return
+        self._held.update((item.id, item) for item in claimed)
         tasks = [
             asyncio.create_task(self._deliver(adapters, outcomes, item, reason))
             for item, reason in zip(claimed, reasons, strict=True)
@@ -193,6 +224,8 @@ class DeliveryWorker(BackgroundThread):
             # Recording failed (database gone?): the lease runs out and the
             # delivery is claimed again, so nothing is lost.
             log.exception("delivery %s: recording its outcome failed", claimed.id)
+        finally:
+            self._held.pop(claimed.id, None)
 
     async def _deliver_one(
         self, adapters: Adapters, outcomes: _Outcomes, claimed: Claimed, skip: str | None
@@ -235,7 +268,7 @@ class DeliveryWorker(BackgroundThread):
     async def _call(self, adapter: Any, delivery_id: str, message: Outbound) -> Outcome:
         try:
             return await asyncio.wait_for(  # type: ignore[no-any-return]
-                adapter.send(delivery_id, message), timeout=self._lease / 2
+                adapter.send(delivery_id, message), timeout=self._send_timeout
             )
         except TimeoutError:
             return Transient("the provider did not answer in time")

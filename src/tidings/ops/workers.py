@@ -29,6 +29,7 @@ from tidings.fetch import Allowlist
 from tidings.jobs import registry
 from tidings.jobs.worker import JobWorker
 from tidings.messaging.poster import WebhookPoster
+from tidings.messaging.worker import LEASE as DELIVERY_LEASE
 from tidings.messaging.worker import DeliveryWorker
 from tidings.segments.worker import SegmentWorker
 
@@ -43,7 +44,7 @@ class BackgroundWorkers:
         settings: Settings,
         *,
         write: Write | None = None,
-        delivery_lease: int = 120,
+        delivery_lease: int = DELIVERY_LEASE,
     ) -> None:
         self.segments = SegmentWorker(db, clock, write=write)
         self.jobs = JobWorker(

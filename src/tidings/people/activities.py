@@ -56,6 +56,9 @@ class ActivityQuery:
     name: str = ""
 
 
+QUERY = (*paging.QUERY, "type", "name")  # what `parse_query` reads
+
+
 def parse_query(query: dict[str, str]) -> ActivityQuery:
     page = paging.parse_page(query, default=DEFAULT_LIMIT, maximum=MAX_LIMIT, arity=2)
     return ActivityQuery(page, query.get("type", ""), query.get("name", ""))

@@ -2,7 +2,8 @@
 
 v1 names the token `id`, v2 `token`; Go sends `last_used` as a string and
 `attributes: null`; Python and Ruby put custom attributes flat inside
-`device`. All of these are accepted. A token belongs to one person: adding it
+`device`. All of these are accepted; a token that is not a string is not (both
+Track schemas type it as one). A token belongs to one person: adding it
 to someone else moves it.
 """
 
@@ -44,9 +45,11 @@ def parse_device(body: Any, *, token_key: str, require_platform: bool = True) ->
         raise _invalid(["device must be an object"])
     problems: list[str] = []
     token = body.get(token_key, body.get("token" if token_key == "id" else "id"))
-    if not isinstance(token, str | int) or isinstance(token, bool) or str(token) == "":
+    if token is None or token == "":
         problems.append(f"device.{token_key} is required")
-    elif len(str(token).encode()) > MAX_TOKEN_BYTES:
+    elif not isinstance(token, str):
+        problems.append(f"device.{token_key} must be a string")
+    elif len(token.encode()) > MAX_TOKEN_BYTES:
         problems.append(f"device.{token_key} cannot be longer than {MAX_TOKEN_BYTES} bytes")
     platform = body.get("platform")
     if require_platform and platform not in PLATFORMS:

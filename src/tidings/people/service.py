@@ -59,11 +59,18 @@ def parse_identify(body: dict[str, Any], now: int) -> IdentifyRequest:
     return IdentifyRequest(
         attributes=attrs,
         timestamp=_timestamp(ts, now),
-        update_only=body.get("_update") is True,
+        update_only=_update_only(body.get("_update", False)),
         body_ids=body_ids,
         body_cio_id=None if is_removal(cio_id) else of_type("cio_id", cio_id, field="cio_id"),
         relationships=body.get("cio_relationships"),
     )
+
+
+def _update_only(value: Any) -> bool:
+    """`_update` is a boolean in Customer.io's schema; `"true"` or `1` would silently create."""
+    if not isinstance(value, bool):
+        raise bad_request("_update must be a boolean", "_update")
+    return value
 
 
 def _timestamp(value: Any, now: int) -> int:
@@ -292,9 +299,10 @@ def apply_traits(conn: Connection, person: Person, traits: pending.Traits, now: 
 
 
 def find_or_create(
-    conn: Connection, workspace_id: int, ident: Identifier, now: int
+    conn: Connection, workspace_id: int, ident: Identifier, now: int, cio_id: str | None = None
 ) -> Person | None:
-    """The person a write names, created on first mention (as Customer.io does for ids).
+    """The person a write names, created on first mention (as Customer.io does for ids),
+    with `cio_id` when one was chosen ahead.
 
     Returns None when the identifier is suppressed or is an unknown cio_id.
     """
@@ -309,6 +317,7 @@ def find_or_create(
         now,
         ident.value if ident.kind == "id" else None,
         ident.value if ident.kind == "email" else None,
+        cio_id,
     )
     apply_attributes(conn, person, {ident.kind: ident.value}, now, now)
     return person

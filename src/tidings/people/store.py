@@ -103,16 +103,26 @@ def by_pk(conn: Connection, pk: int) -> Person | None:
     return Person(*row) if row is not None else None
 
 
+def new_cio_id() -> str:
+    return secrets.token_hex(6)
+
+
 def create(
-    conn: Connection, workspace_id: int, now: int, customer_id: str | None, email: str | None
+    conn: Connection,
+    workspace_id: int,
+    now: int,
+    customer_id: str | None,
+    email: str | None,
+    cio_id: str | None = None,
 ) -> Person:
     """A new person, or whoever a racing writer created with the same id or email.
 
     Another process may create the same person between our lookup and this
     insert. `ON CONFLICT DO NOTHING` waits for its transaction instead of
-    failing ours, and the person it committed is returned.
+    failing ours, and the person it committed is returned. `cio_id` is one
+    chosen ahead (`new_cio_id`), by a send composed before its write.
     """
-    cio_id, key = secrets.token_hex(6), email.lower() if email else None
+    cio_id, key = cio_id or new_cio_id(), email.lower() if email else None
     params = (workspace_id, cio_id, customer_id, key, now, now)
     rows = raw.execute(conn, _CREATE.format(raw.mark(conn)), params)
     if rows:

@@ -11,8 +11,8 @@ events (person_id, name, timestamp), devices (person_id), relationships
 The rules are the ones `evaluate.py` states and implements in Python. Where
 the two stores differ, a tiny construct compiles per dialect (`_position`
 for `contains`, `_data_text`/`_data_kind` to read a key of an event's JSON
-data); numbers are read with a CAST guarded by `CASE WHEN kind = 'n'`, so a
-string that is not a number is never cast (PostgreSQL would raise).
+data); numbers are read by `sql_number.number_of`, which never casts text
+that is not a number in range (PostgreSQL would raise).
 
 `facts_of(conn, person_pk)` loads what the Python evaluator needs for one person.
 """
@@ -24,13 +24,11 @@ from typing import Any
 import msgspec
 from sqlalchemy import (
     Connection,
-    Float,
     Integer,
     Select,
     String,
     and_,
     case,
-    cast,
     false,
     func,
     literal,
@@ -67,6 +65,7 @@ from tidings.segments.conditions import (
     Scalar,
 )
 from tidings.segments.evaluate import EventFact, PersonFacts
+from tidings.segments.sql_number import number_of
 
 Clause = ColumnElement[bool]
 
@@ -155,12 +154,17 @@ def _equal(operand: Scalar, text: Any, kind: Any) -> Clause:
     same_text = text == operand.text
     if operand.number is None:
         return same_text  # type: ignore[no-any-return]
-    return or_(same_text, and_(kind == "n", _number(text, kind) == operand.number))
+    # NULL (no number) must read as false here: `not_eq` negates this.
+    return or_(same_text, func.coalesce(_number(text, kind) == operand.number, false()))
 
 
 def _number(text: Any, kind: Any) -> Any:
-    """The value as a double when its kind is `n`, else NULL (never casts other text)."""
-    return case((kind == "n", cast(text, Float)), else_=None)
+    """The value as a double when it spells one (`numbers.number_in`), else NULL.
+
+    Only text that spells a number in range is ever cast, so nothing stored,
+    not even a 400-digit number from before input was checked, makes a query fail.
+    """
+    return case((kind.in_(("n", "s")), number_of(text)), else_=None)
 
 
 def _compare(op: str, number: Any, bound: float, now: int) -> Clause:

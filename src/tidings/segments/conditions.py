@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidings.errors import ApiError, bad_request
+from tidings.numbers import DOUBLE_MAX, fits_double
 from tidings.people.attributes import render
 
 TEXT_OPERATORS = ("eq", "not_eq", "contains", "starts_with")
@@ -214,7 +215,7 @@ def _scalar(value: Any, path: str) -> Scalar:
     if isinstance(value, bool):
         return Scalar("true" if value else "false")
     if isinstance(value, int | float):
-        return Scalar(render(value)[0], float(value))
+        return Scalar(render(value)[0], _double(value, path))
     if isinstance(value, str):
         return Scalar(value)
     raise _bad("value must be a string, number or boolean", path)
@@ -222,10 +223,17 @@ def _scalar(value: Any, path: str) -> Scalar:
 
 def _number_or_date(value: Any, path: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _double(value, path)
     if isinstance(value, str):
         return float(_date(value, path))
     raise _bad("value must be a number or a date (ISO 8601 or unix seconds)", path)
+
+
+def _double(value: int | float, path: str) -> float:
+    """A JSON number as the double comparisons use; one a double cannot hold is a 400."""
+    if not fits_double(value):
+        raise _bad(f"value is out of range: numbers are doubles, at most {DOUBLE_MAX:.4g}", path)
+    return float(value)
 
 
 def _date(value: Any, path: str) -> int:

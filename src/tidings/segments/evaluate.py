@@ -10,12 +10,15 @@ shared rules, stated once:
   rendered the same way; a `null` data value counts as absent.
 - Every operator except `exists` needs the value present and not an object or
   array (kind `j`): those only ever answer `exists`.
+- A value's number: for kinds `n` and `s`, the double its text spells by
+  `numbers.number_in` (a JSON number in the double range; `"42"` from a CSV
+  import is 42, `"007"`, `" 12"`, `"NaN"` and a 400-digit number are none).
 - `eq`, `not_eq`, `in`: text equality; when the operand is a number, a value
-  of kind `n` with the same numeric value matches too (`5` matches `5.0`).
+  whose number is the same matches too (`5` matches `5.0` and `"5"`).
   `not_eq` needs the value present (use `not` + `eq` for "missing or other").
 - `contains`, `starts_with`: case-sensitive, on the text.
-- `gt`, `gte`, `lt`, `lte`, `before`, `after`, `within_last`: only values of
-  kind `n` take part, compared as IEEE doubles; dates are unix seconds.
+- `gt`, `gte`, `lt`, `lte`, `before`, `after`, `within_last`: only values
+  with a number take part, compared as IEEE doubles; dates are unix seconds.
   `within_last` means `now - seconds <= value <= now`.
 - Events count when type, name (if given), every `where` test on their data
   and the time window (`within_last` as above, `between` inclusive) all hold.
@@ -26,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tidings.numbers import number_in
 from tidings.people.attributes import render
 from tidings.segments.conditions import (
     And,
@@ -101,11 +105,17 @@ def check(test: Check, value: Value | None, now: int) -> bool:
         return test.values[0].text in text
     if op == "starts_with":
         return text.startswith(test.values[0].text)
-    return kind == "n" and _compare(op, float(text), test.bound, now)
+    number = number_of(text, kind)
+    return number is not None and _compare(op, number, test.bound, now)
+
+
+def number_of(text: str, kind: str) -> float | None:
+    """The number a (text, kind) value stands for in comparisons, if any."""
+    return number_in(text) if kind in ("n", "s") else None
 
 
 def _equal(operand: str, number: float | None, text: str, kind: str) -> bool:
-    return text == operand or (number is not None and kind == "n" and float(text) == number)
+    return text == operand or (number is not None and number_of(text, kind) == number)
 
 
 def _compare(op: str, value: float, bound: float, now: int) -> bool:

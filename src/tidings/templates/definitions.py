@@ -1,5 +1,8 @@
 """Transactional message definitions as the App API and `tidings apply` give them (pure).
 
+A content in a language other than the default inherits the default's `from`
+and `layout` unless it sets its own (`messages.content_fields`).
+
 Every function raises `ApiError` 400 naming the field at fault.
 """
 
@@ -10,6 +13,7 @@ from typing import Any
 
 from tidings import numbers
 from tidings.errors import bad_request
+from tidings.templates import checks
 
 CHANNELS = ("email", "push", "sms", "whatsapp", "inbox", "in_app")
 # The fields a content may hold, per channel (all strings; Liquid when rendered).
@@ -82,7 +86,8 @@ def parse_definition(body: Any) -> Definition:
 
 
 def parse_fields(body: Any, channel: str, *, where: str = "body") -> dict[str, str]:
-    """A content's fields: strings (or null, meaning unset) named for the channel."""
+    """A content's fields: strings (or null, meaning unset) named for the channel, each
+    valid Liquid (the error names the field and the line)."""
     if not isinstance(body, dict):
         raise bad_request(f"{where} must be a JSON object")
     allowed = FIELDS[channel]
@@ -98,6 +103,8 @@ def parse_fields(body: Any, channel: str, *, where: str = "body") -> dict[str, s
             raise bad_request(f"{key} must be a string", key)
         if len(value) > MAX_FIELD_CHARS:
             raise bad_request(f"{key} is longer than {MAX_FIELD_CHARS} characters", key)
+        if key != "layout":
+            checks.liquid(value, key if where == "body" else f"{where}.{key}")
         fields[key] = value
     return fields
 

@@ -6,15 +6,18 @@ the body, then the layout with `content` set to it (`layout_body`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import layouts
 from tidings.errors import bad_request, not_found
+from tidings.templates import checks
 
 MAX_NAME_CHARS = 255
 MAX_BODY_CHARS = 512_000
+_CONTENT = re.compile(r"\{\{\s*content\s*\}\}")
 
 
 def parse(body: Any, name: str | None = None) -> tuple[str, str]:
@@ -27,6 +30,7 @@ def parse(body: Any, name: str | None = None) -> tuple[str, str]:
     text = body.get("body")
     if not isinstance(text, str) or len(text) > MAX_BODY_CHARS:
         raise bad_request(f"body must be a string of at most {MAX_BODY_CHARS} characters", "body")
+    checks.liquid(text, "body")
     return name.strip(), text
 
 
@@ -92,3 +96,14 @@ def layout_body(conn: Connection, workspace_id: int, name: str) -> str | None:
     return conn.execute(
         select(layouts.c.body).where(layouts.c.workspace_id == workspace_id, layouts.c.name == name)
     ).scalar()
+
+
+def wrap(source: str, body: str, max_chars: int) -> str | None:
+    """The layout `source` with `body` in place of each `{{ content }}`; None when that
+    would be longer than `max_chars`, found before any of it is built (a layout
+    that repeats `{{ content }}` thousands of times around a large body would
+    otherwise take gigabytes)."""
+    places = [match.end() - match.start() for match in _CONTENT.finditer(source)]
+    if len(source) - sum(places) + len(places) * len(body) > max_chars:
+        return None
+    return _CONTENT.sub(lambda _: body, source)

@@ -22,6 +22,7 @@ from tidings.db import raw
 from tidings.db.schema import transactional_contents as contents
 from tidings.db.schema import transactional_messages as messages
 from tidings.errors import ApiError, bad_request, not_found
+from tidings.templates import checks, senders
 from tidings.templates.definitions import Definition, parse_fields, parse_language
 
 _encode = msgspec.json.Encoder().encode
@@ -86,14 +87,27 @@ _CONTENTS = (
 def content_fields(
     conn: Connection, template: Template, language: str | None
 ) -> tuple[int | None, dict[str, str]]:
-    """(content id, fields) for `language`, or the default language's."""
+    """(content id, fields) for `language`, or the default language's.
+
+    A language's content inherits the default's `from` and `layout` unless it
+    sets its own (a translation rarely changes the sender or the frame).
+    """
     wanted = [""] if not language else [language.lower(), ""]
     rows = raw.select_in(conn, _CONTENTS, [template.id], wanted)
+    found = {row_lang: (cid, msgspec.json.decode(fields)) for cid, row_lang, fields in rows}
     for lang in wanted:
-        for cid, row_lang, fields in rows:
-            if row_lang == lang:
-                return cid, msgspec.json.decode(fields)
+        if lang in found:
+            content_id, fields = found[lang]
+            default = found.get("", (None, {}))[1] if lang else {}
+            return content_id, {**_inherited(default), **fields}
     return None, {}
+
+
+INHERITED = ("from", "layout")
+
+
+def _inherited(default: dict[str, str]) -> dict[str, str]:
+    return {name: default[name] for name in INHERITED if name in default}
 
 
 # --- storage -------------------------------------------------------------------
@@ -225,6 +239,13 @@ def put_content(
     return int(found.id)
 
 
+def _check_sender(conn: Connection, workspace_id: int, fields: dict[str, str]) -> None:
+    """A content's literal `from` must be a sender identity, as a send checks it."""
+    address = checks.literal_sender(fields)
+    if address is not None and senders.sender_name_for(conn, workspace_id, address) is None:
+        raise checks.unknown_sender(address)
+
+
 def remove(conn: Connection, workspace_id: int, message_id: int) -> None:
     if find(conn, workspace_id, message_id) is None:
         raise not_found("transactional message not found")
@@ -340,6 +361,8 @@ def update_content(
     merged = {**(msgspec.json.decode(row.fields) if row is not None else {}), **fields}
     for unset in [k for k, v in (body or {}).items() if v is None and k in merged]:
         del merged[unset]
+    if template.channel == "email":
+        _check_sender(conn, workspace_id, merged)
     language = row.language if row is not None else str(key)
     content_id = put_content(conn, workspace_id, message_id, language, merged, now)
     conn.execute(update(messages).where(messages.c.id == message_id).values(updated_at=now))

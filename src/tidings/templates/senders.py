@@ -93,6 +93,9 @@ def get(conn: Connection, workspace_id: int, sender_id: int) -> dict[str, Any]:
     return sender_json(row)
 
 
+QUERY = (*paging.QUERY, "sort")  # what `page` reads
+
+
 def page(conn: Connection, workspace_id: int, query: dict[str, str]) -> dict[str, Any]:
     """`{"sender_identities": [...], "next": cursor}` in id order (`sort=desc` reverses)."""
     request = paging.parse_page(query, default=PAGE_DEFAULT, maximum=PAGE_MAX)

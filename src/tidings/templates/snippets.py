@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import snippets
 from tidings.errors import bad_request, not_found
+from tidings.templates import checks
 
 MAX_NAME_CHARS = 255
 MAX_VALUE_CHARS = 100_000
@@ -30,6 +31,7 @@ def parse(body: Any) -> tuple[str, str]:
         raise bad_request("value must be a string", "value")
     if len(value) > MAX_VALUE_CHARS:
         raise bad_request(f"value is longer than {MAX_VALUE_CHARS} characters", "value")
+    checks.liquid(value, "value")
     return name.strip(), value
 
 

@@ -19,6 +19,7 @@ file does not name are left alone (removing them is not in the plan).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from tidings.errors import bad_request
 from tidings.segments import membership
 from tidings.segments import service as segments
 from tidings.segments.conditions import parse as parse_condition
+from tidings.templates import checks
 from tidings.workspaces import resources
 
 _KEYS = ("name", "description", "tags", "conditions")
@@ -77,11 +79,18 @@ def parse(document: Any) -> Document:
     """A loaded YAML document; a 400-style `ApiError` naming the path."""
     if document is None:
         return Document([])
-    known = {"segments", *resources.SECTIONS}
-    if not isinstance(document, dict) or set(document) - known:
-        sections = ", ".join(sorted(known))
-        raise bad_request(f"the file must be a mapping of: {sections}", "segments")
+    known = ["segments", *resources.SECTIONS]
+    if not isinstance(document, dict):
+        raise bad_request(f"the file must be a mapping of: {', '.join(sorted(known))}")
+    for key in document:
+        if key not in known:
+            raise bad_request(f"unknown key {key!r}{_did_you_mean(key, known)}", str(key))
     return Document(_segments(document), resources.parse_resources(document))
+
+
+def _did_you_mean(key: object, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; the keys are: {', '.join(known)}"
 
 
 def _segments(document: dict[str, Any]) -> list[Desired]:
@@ -118,10 +127,23 @@ def _desired(item: Any, path: str) -> Desired:
 
 def plan(document: Document, current: Current) -> list[Change | resources.Step]:
     """Every declared segment's change, then every declared resource's."""
+    _check_senders(document.resources, current.resources)
     steps: list[Change | resources.Step] = []
     steps.extend(plan_segments(document.segments, current.segments))
     steps.extend(resources.plan_resources(document.resources, current.resources))
     return steps
+
+
+def _check_senders(want: resources.Resources, have: resources.Resources) -> None:
+    """Each declared email content's literal `from` is a sender identity: the
+    workspace's, or one the same file declares (`templates.checks`)."""
+    identities = {*have.senders, *want.senders}
+    for trigger, definition in want.messages.items():
+        if definition.channel != "email":
+            continue
+        for language, fields in definition.contents:
+            where = f'transactional message "{trigger}", contents.{language or "default"}.from'
+            checks.sender(fields, identities, where)
 
 
 def plan_segments(desired: list[Desired], existing: list[dict[str, Any]]) -> list[Change]:
@@ -167,36 +189,39 @@ def _differences(want: Desired, shown: dict[str, Any]) -> tuple[str, ...]:
 
 def apply_plan(
     conn: Connection, workspace_id: int, changes: list[Change | resources.Step], now: int
-) -> list[int]:
-    """Carry out a plan; returns the ids of dynamic segments that now need a build."""
-    queued = []
+) -> list[str]:
+    """Carry out a plan; one line per change as `describe` says it, with the id of
+    each segment and transactional message created."""
+    done = []
     for change in changes:
-        if change.action == "unchanged":
-            continue
-        if isinstance(change, resources.Step):
-            assert change.run is not None
-            change.run(conn, workspace_id, now)
-            continue
-        want = change.desired
-        spec: dict[str, Any] = {"name": want.name}
-        if change.action == "create" or "description" in change.fields:
-            spec["description"] = want.description
-        if change.action == "create" or "tags" in change.fields:
-            spec["tags"] = list(want.tags)
-        if want.conditions is not None and (
-            change.action == "create" or "conditions" in change.fields
-        ):
-            spec["conditions"] = want.conditions
-        if change.action == "create":
-            shown = membership.create_segment(conn, workspace_id, {"segment": spec}, now)
-        else:
-            assert change.segment_id is not None
-            shown = membership.update_segment(
-                conn, workspace_id, change.segment_id, {"segment": spec}, now
-            )
-        if shown["state"] == "build_queued":
-            queued.append(shown["id"])
-    return queued
+        made = None
+        if isinstance(change, resources.Step) and change.run is not None:
+            made = change.run(conn, workspace_id, now)
+        elif isinstance(change, Change) and change.action != "unchanged":
+            made = _apply_segment(conn, workspace_id, change, now)
+        line = change.describe()
+        done.append(f"{line} (id {made})" if change.action == "create" and made else line)
+    return done
+
+
+def _apply_segment(conn: Connection, workspace_id: int, change: Change, now: int) -> int:
+    """Create or update one segment; its id."""
+    want = change.desired
+    spec: dict[str, Any] = {"name": want.name}
+    if change.action == "create" or "description" in change.fields:
+        spec["description"] = want.description
+    if change.action == "create" or "tags" in change.fields:
+        spec["tags"] = list(want.tags)
+    if want.conditions is not None and (change.action == "create" or "conditions" in change.fields):
+        spec["conditions"] = want.conditions
+    if change.action == "create":
+        shown = membership.create_segment(conn, workspace_id, {"segment": spec}, now)
+    else:
+        assert change.segment_id is not None
+        shown = membership.update_segment(
+            conn, workspace_id, change.segment_id, {"segment": spec}, now
+        )
+    return int(shown["id"])
 
 
 def current(conn: Connection, workspace_id: int) -> Current:

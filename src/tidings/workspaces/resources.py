@@ -49,7 +49,7 @@ PROVIDER_KINDS = {
     "whatsapp": ("capture", "twilio"),
     "push": ("capture", "fcm", "apns"),
 }
-Run = Callable[[Connection, int, int], Any]  # (conn, workspace_id, now)
+Run = Callable[[Connection, int, int], "int | None"]  # (conn, workspace_id, now) -> new id
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,12 @@ class Step:
     action: str  # create | update | unchanged
     kind: str  # transactional message | snippet | sender identity | layout | provider
     name: str
-    run: Run | None = None
+    run: Run | None = None  # returns the id of what it created, if it has one
+    fields: tuple[str, ...] = ()  # what an update changes
 
     def describe(self) -> str:
-        return f'{self.action} {self.kind} "{self.name}"'
+        line = f'{self.action} {self.kind} "{self.name}"'
+        return f"{line}: {', '.join(self.fields)}" if self.fields else line
 
 
 # --- parsing (pure) ------------------------------------------------------------
@@ -133,7 +135,7 @@ def _provider(item: Any) -> tuple[str, tuple[str, dict[str, Any]]]:
         raise bad_request(f"channel must be one of: {', '.join(PROVIDER_KINDS)}", "channel")
     if kind not in PROVIDER_KINDS[channel]:
         kinds = ", ".join(PROVIDER_KINDS[channel])
-        raise bad_request(f"kind of a {channel} provider must be one of: {kinds}", "kind")
+        raise bad_request(f"kind must be one of: {kinds} (for the {channel} channel)", "kind")
     if not isinstance(config, dict):
         raise bad_request("config must be a mapping", "config")
     try:
@@ -202,61 +204,87 @@ def _current_messages(conn: Connection, workspace_id: int) -> dict[str, definiti
 # --- the plan (pure) ----------------------------------------------------------
 
 
+Differ = Callable[[Any, Any], tuple[str, ...]]  # (wanted, existing) -> changed fields
+
+
 def plan_resources(want: Resources, have: Resources) -> list[Step]:
-    steps: list[Step] = []
-    for trigger, definition in want.messages.items():
-        old = have.messages.get(trigger)
-        same = old is not None and _same_message(definition, old)
-        steps.append(_step(old, same, "transactional message", trigger, _put_message(definition)))
-    sections: list[tuple[str, dict[str, Any], dict[str, Any], Callable[[str, Any], Run]]] = [
-        ("snippet", want.snippets, have.snippets, _put_snippet),
-        ("sender identity", want.senders, have.senders, _put_sender),
-        ("layout", want.layouts, have.layouts, _put_layout),
-        ("provider", want.providers, have.providers, _put_provider),
+    sections: list[tuple[str, dict[str, Any], dict[str, Any], Callable[[str, Any], Run], Differ]]
+    sections = [
+        ("transactional message", want.messages, have.messages, _put_message, _message_fields),
+        ("snippet", want.snippets, have.snippets, _put_snippet, _whole("value")),
+        ("sender identity", want.senders, have.senders, _put_sender, _whole("name")),
+        ("layout", want.layouts, have.layouts, _put_layout, _whole("body")),
+        ("provider", want.providers, have.providers, _put_provider, _provider_fields),
     ]
-    for kind, wanted, had, put in sections:
+    steps: list[Step] = []
+    for kind, wanted, had, put, differ in sections:
         for key, value in wanted.items():
             old = had.get(key)
-            steps.append(_step(old, old == value, kind, key, put(key, value)))
+            if old is None:
+                steps.append(Step("create", kind, key, put(key, value)))
+                continue
+            fields = differ(value, old)
+            action = "update" if fields else "unchanged"
+            steps.append(Step(action, kind, key, put(key, value) if fields else None, fields))
     return steps
 
 
-def _step(old: Any, same: bool, kind: str, name: str, run: Callable[..., Any]) -> Step:
-    if old is None:
-        return Step("create", kind, name, run)
-    return Step("unchanged", kind, name) if same else Step("update", kind, name, run)
+def _whole(name: str) -> Differ:
+    return lambda want, have: (name,) if want != have else ()
 
 
-def _same_message(want: definitions.Definition, have: definitions.Definition) -> bool:
-    return want.__class__(**{**want.__dict__, "contents": ()}) == have.__class__(
-        **{**have.__dict__, "contents": ()}
-    ) and sorted(want.contents) == sorted(have.contents)
+def _message_fields(want: definitions.Definition, have: definitions.Definition) -> tuple[str, ...]:
+    plain = [f for f in want.__dataclass_fields__ if f != "contents"]
+    fields = [f for f in plain if getattr(want, f) != getattr(have, f)]
+    wanted, had = dict(want.contents), dict(have.contents)
+    for language in sorted(set(wanted) | set(had)):
+        if wanted.get(language) != had.get(language):
+            fields.append(f"contents.{language or 'default'}")
+    return tuple(fields)
+
+
+def _provider_fields(
+    want: tuple[str, dict[str, Any]], have: tuple[str, dict[str, Any]]
+) -> tuple[str, ...]:
+    fields = ["kind"] if want[0] != have[0] else []
+    keys = sorted(set(want[1]) | set(have[1]))
+    fields.extend(f"config.{k}" for k in keys if want[1].get(k) != have[1].get(k))
+    return tuple(fields)
 
 
 # --- carrying it out ----------------------------------------------------------
 
 
-def _put_message(definition: definitions.Definition) -> Run:
-    def run(conn: Connection, workspace_id: int, now: int) -> None:
+def _put_message(trigger: str, definition: definitions.Definition) -> Run:
+    def run(conn: Connection, workspace_id: int, now: int) -> int | None:
         found = messages.by_trigger(conn, workspace_id, definition.trigger_name)
         if found is None:
-            messages.create(conn, workspace_id, definition, now)
-        else:
-            messages.replace(conn, workspace_id, found.id, definition, now)
+            return int(messages.create(conn, workspace_id, definition, now)["id"])
+        messages.replace(conn, workspace_id, found.id, definition, now)
+        return None
 
     return run
 
 
 def _put_snippet(name: str, value: str) -> Run:
-    return lambda conn, workspace_id, now: snippet_store.put(conn, workspace_id, name, value, now)
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        snippet_store.put(conn, workspace_id, name, value, now)
+
+    return run
 
 
 def _put_sender(email: str, name: str) -> Run:
-    return lambda conn, workspace_id, now: senders.upsert(conn, workspace_id, name, email, now)
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        senders.upsert(conn, workspace_id, name, email, now)
+
+    return run
 
 
 def _put_layout(name: str, body: str) -> Run:
-    return lambda conn, workspace_id, now: layouts.put(conn, workspace_id, name, body, now)
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        layouts.put(conn, workspace_id, name, body, now)
+
+    return run
 
 
 def _put_provider(channel: str, setting: tuple[str, dict[str, Any]]) -> Run:

@@ -13,10 +13,10 @@ import hmac
 import secrets
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from tidings.db.schema import workspaces
-from tidings.errors import ApiError
+from tidings.errors import ApiError, not_found
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,14 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# Each kind of key: its column and how a new one is made (as `create_workspace` makes it).
+KEY_KINDS = {
+    "track": ("track_key_hash", "track_api_key", lambda: secrets.token_hex(10)),
+    "app": ("app_key_hash", "app_api_key", lambda: secrets.token_hex(20)),
+    "cdp": ("cdp_key_hash", "cdp_write_key", lambda: secrets.token_urlsafe(24)),
+}
+
+
 def create_workspace(
     conn: Connection,
     name: str,
@@ -65,9 +73,9 @@ def create_workspace(
         workspace_id=0,
         name=name,
         site_id=site_id or secrets.token_hex(10),
-        track_api_key=track_api_key or secrets.token_hex(10),
-        app_api_key=app_api_key or secrets.token_hex(20),
-        cdp_write_key=cdp_write_key or secrets.token_urlsafe(24),
+        track_api_key=track_api_key or KEY_KINDS["track"][2](),
+        app_api_key=app_api_key or KEY_KINDS["app"][2](),
+        cdp_write_key=cdp_write_key or KEY_KINDS["cdp"][2](),
     )
     _refuse_taken(conn, creds)
     result = conn.execute(
@@ -94,6 +102,24 @@ def _refuse_taken(conn: Connection, creds: Credentials) -> None:
     ).first()
     if taken is not None:
         raise ApiError(409, "a workspace already uses that site id or key", code="conflict")
+
+
+def rotate_keys(conn: Connection, workspace_id: int, kinds: list[str]) -> dict[str, str]:
+    """Replace the workspace's keys of these kinds with new random ones; the new keys,
+    by their names in `Credentials`, to be shown once.
+
+    The old keys stop matching as soon as this commits. A running server
+    keeps a successful lookup for `api.auth.CACHE_SECONDS`, so it may accept
+    an old key for that long after.
+    """
+    new = {KEY_KINDS[kind][1]: KEY_KINDS[kind][2]() for kind in kinds}
+    hashes = {KEY_KINDS[kind][0]: digest(new[KEY_KINDS[kind][1]]) for kind in kinds}
+    found = conn.execute(
+        update(workspaces).where(workspaces.c.id == workspace_id).values(**hashes)
+    ).rowcount
+    if found != 1:
+        raise not_found(f"no workspace {workspace_id}")
+    return new
 
 
 def list_workspaces(conn: Connection) -> list[Workspace]:

@@ -20,6 +20,8 @@ fresh session at once. Classification:
   the accepted ones, and retrying would send it to them twice; the refused
   addresses are logged;
 - a 4xx reply to MAIL or DATA: `Transient`; a 5xx reply: `Permanent`;
+- `security: starttls` and a server that does not offer STARTTLS: `Permanent`,
+  naming the setting (retrying cannot help: the configuration must change);
 - connection failures, disconnects, timeouts, refused login: `Transient`.
 """
 
@@ -80,6 +82,16 @@ class _Envelope(msgspec.Struct, frozen=True):
     utf8: bool
 
 
+NO_STARTTLS = (
+    "the SMTP server does not offer STARTTLS, which security: starttls (the default)"
+    " requires; set security: none (plain) or tls (TLS from the first byte)"
+)
+
+
+class _NoStartTls(Exception):
+    """`security: starttls` and the server does not offer it: a configuration error."""
+
+
 class _StaleSession(Exception):
     """The server had closed an idle session; nothing was sent on it."""
 
@@ -114,6 +126,8 @@ class SmtpAdapter:
             reused = bool(self._idle)
             try:
                 session = self._idle.pop() if reused else await self._connect()
+            except _NoStartTls:
+                return Permanent(NO_STARTTLS)
             except aiosmtplib.SMTPResponseException as exc:
                 return Transient(f"smtp session refused: {exc.code} {exc.message}")
             except (aiosmtplib.SMTPException, OSError) as exc:
@@ -141,19 +155,35 @@ class SmtpAdapter:
         session = aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port or _DEFAULT_PORTS[s.security],
-            username=s.username,
-            password=s.password,
             use_tls=s.security == "tls",
-            start_tls=s.security == "starttls",
+            start_tls=False,  # below, where a server without it is told apart
             timeout=s.timeout,
             local_hostname=s.local_hostname,
             tls_context=self._tls,
         )
         await session.connect()
-        if session.is_ehlo_or_helo_needed:  # learn the extensions (SMTPUTF8) before MAIL
-            await session.ehlo()
+        try:
+            await self._secure(session)
+        except BaseException:
+            session.close()
+            raise
         self.connections_opened += 1
         return session
+
+    async def _secure(self, session: aiosmtplib.SMTP) -> None:
+        """STARTTLS when required (`_NoStartTls` if not offered), then login; the
+        extensions (SMTPUTF8) are learnt before MAIL."""
+        s = self.settings
+        if session.is_ehlo_or_helo_needed:
+            await session.ehlo()
+        if s.security == "starttls":
+            if not session.supports_extension("starttls"):
+                raise _NoStartTls
+            await session.starttls()
+        if s.username is not None:
+            await session.login(s.username, s.password or "")
+        if session.is_ehlo_or_helo_needed:
+            await session.ehlo()
 
     def _release(self, session: aiosmtplib.SMTP) -> None:
         if session.is_connected:

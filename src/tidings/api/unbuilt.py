@@ -1,0 +1,74 @@
+"""Customer.io routes this server does not serve yet: a 501 naming the feature.
+
+A client calling one of these gets "campaigns are not implemented in Tidings
+yet" rather than a bare 404 that reads like a wrong URL. The table comes from
+the seed OpenAPI document and the official Node `APIClient` (customerio-node
+`lib/api.ts`). A pattern matches segment by segment; `{name}` matches any one
+segment, and a final `...` any number more. The first row that matches wins,
+so narrower features come first. Served routes are matched before this table
+is consulted, so it never hides one.
+"""
+
+from __future__ import annotations
+
+from tidings.errors import ApiError
+
+# (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
+UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "API-triggered broadcasts are",
+        ("/v1/campaigns/{id}/triggers/...", "/v1/send/broadcast"),
+    ),
+    ("campaigns are", ("/v1/campaigns/...",)),
+    ("broadcasts are", ("/v1/broadcasts/...",)),
+    ("newsletters are", ("/v1/newsletters/...",)),
+    ("objects are", ("/v1/objects/...", "/v1/object_types/...")),
+    ("the workspace activity log is", ("/v1/activities/...",)),
+    ("ESP suppression lists are", ("/v1/esp/...",)),
+    (
+        "subscription preferences are",
+        (
+            "/v1/customers/{id}/subscription_preferences",
+            "/v1/subscription_center/...",
+            "/v1/subscription_channels/...",
+            "/v1/subscription_topics/...",
+        ),
+    ),
+    ("transactional message lists are", ("/v1/transactional/{id}/messages",)),
+    ("link metrics are", ("/v1/transactional/{id}/metrics/links",)),
+    ("archived messages are", ("/v1/messages/{id}/archived_message",)),
+    ("usage lookups are", ("/v1/segments/{id}/used_by", "/v1/sender_identities/{id}/used_by")),
+    ("assets are", ("/v1/assets/...",)),
+    ("the Design Studio API is", ("/v1/design_studio/...",)),
+    ("the data index is", ("/v1/data_index/...",)),
+    ("listing workspaces is", ("/v1/workspaces/...",)),
+    ("the sending IP address list is", ("/v1/info/ip_addresses",)),
+)
+
+_PARSED = tuple(
+    (subject, tuple(tuple(pattern.split("/")[1:]) for pattern in patterns))
+    for subject, patterns in UNBUILT
+)
+
+
+def feature_of(segments: list[str]) -> str | None:
+    """The missing feature a request path (split on `/`, raw) belongs to, if any."""
+    for subject, patterns in _PARSED:
+        if any(_matches(pattern, segments) for pattern in patterns):
+            return subject
+    return None
+
+
+def not_implemented(subject: str) -> ApiError:
+    return ApiError(501, f"{subject} not implemented in Tidings yet", code="not_implemented")
+
+
+def _matches(pattern: tuple[str, ...], segments: list[str]) -> bool:
+    if pattern[-1] == "...":
+        pattern = pattern[:-1]
+        if len(segments) < len(pattern):
+            return False
+        segments = segments[: len(pattern)]
+    if len(segments) != len(pattern):
+        return False
+    return all(p == s or (p.startswith("{") and s) for p, s in zip(pattern, segments, strict=True))

@@ -1,0 +1,187 @@
+"""A send whose template does not render is answered from the read side: the writer
+never runs it (one slow template there stalls every write of every workspace).
+
+The application runs in this process, with its writer wrapped to record what
+it is asked to run; requests go through `httpx.ASGITransport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import new_workspace
+from tests.factories import push_to_a_new_device
+from tidings.app import Tidings, create_app
+from tidings.config import Settings
+from tidings.messaging import render, transactional
+from tidings.people import service as people
+from tidings.people import store as people_store
+from tidings.people.identifiers import Identifier
+from tidings.templates import senders
+from tidings.workspaces.service import Credentials
+
+FAILING = {
+    "a syntax error": "{% if %}",
+    "a division by zero": "{{ 1 | divided_by: 0 }}",
+    "an unknown time zone": "{{ 'now' | date: '%Y', 'Mars/Olympus' }}",
+}
+
+
+class Client:
+    """The app in this process, and the names of the functions its writer ran."""
+
+    def __init__(self, app: Tidings, creds: Credentials) -> None:
+        self.app = app
+        self.creds = creds
+        self.writer_ran: list[str] = []
+        submit = app.writer.submit
+
+        async def recorded(fn: Any, *args: Any) -> Any:
+            self.writer_ran.append(getattr(fn, "__name__", repr(fn)))
+            return await submit(fn, *args)
+
+        app.writer.submit = recorded  # type: ignore[method-assign]
+
+    async def send(
+        self, body: dict[str, Any], route: str = "email", **headers: str
+    ) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            headers["Authorization"] = f"Bearer {self.creds.app_api_key}"
+            return await client.post(f"/v1/send/{route}", json=body, headers=headers)
+
+
+@pytest.fixture
+def run(database_url: str, db: Any) -> Callable[[Callable[[Client], Awaitable[None]]], None]:
+    """Run `scenario(client)` against a fresh workspace of an app in this process."""
+
+    def run_scenario(scenario: Callable[[Client], Awaitable[None]]) -> None:
+        creds = new_workspace(db)
+        app = create_app(Settings(database_url=database_url, background_workers=False))
+
+        async def main() -> None:
+            app.writer.start()  # type: ignore[union-attr]  # in this process: a Writer
+            try:
+                await scenario(Client(app, creds))
+            finally:
+                await asyncio.get_running_loop().run_in_executor(None, app.close)
+
+        asyncio.run(main())
+
+    return run_scenario
+
+
+def body(template: str, person: str = "new-person", **extra: Any) -> dict[str, Any]:
+    return {
+        "to": "p@x.test",
+        "from": "b@x.test",
+        "subject": "s",
+        "body": template,
+        "message_data": {"k": "v"},
+        "identifiers": {"id": person},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("template", list(FAILING.values()), ids=list(FAILING))
+def test_a_template_that_does_not_render_never_reaches_the_writer(run, template):
+    async def scenario(client: Client) -> None:
+        for person in ("new-person", "known"):  # taking the writer's path, and prepared
+            answer = await client.send(body(template, person))
+            assert answer.status_code == 400, answer.text
+            assert "template 'inline message', field 'body'" in answer.json()["meta"]["error"]
+            assert client.writer_ran == []
+            assert (await client.send(body("fine", "known"))).status_code == 200
+            client.writer_ran.clear()
+
+    run(scenario)
+
+
+def test_a_render_error_names_the_line(run):
+    async def scenario(client: Client) -> None:
+        answer = await client.send(body("line one\n{% if %}"))
+        assert answer.status_code == 400
+        error = answer.json()["meta"]["error"]
+        assert error.startswith("template 'inline message', field 'body', line 2: ")
+        assert client.writer_ran == []
+
+    run(scenario)
+
+
+def test_a_retried_keyed_send_replays_its_answer_though_it_would_now_be_refused(run, db):
+    async def scenario(client: Client) -> None:
+        keyed = {"Idempotency-Key": "k1"}
+        first = await client.send(body("hello", "ann"), **keyed)
+        assert first.status_code == 200
+        with db.writer.begin() as conn:  # from now on b@x.test is not a sender identity
+            senders.create(conn, client.creds.workspace_id, "Shop", "shop@x.test", 0)
+        assert (await client.send(body("hello", "ann"))).status_code == 400
+        again = await client.send(body("hello", "ann"), **keyed)
+        assert again.status_code == 200
+        assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+
+    run(scenario)
+
+
+def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch):
+    """No send renders in the writer: not a workspace's first email (its secret is
+    made first), a send to a person to create, with a template to create, or to a
+    push custom_device the write stores first."""
+    rendered_on: list[str] = []
+    render_fields = render.render_fields
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        rendered_on.append(threading.current_thread().name)
+        return render_fields(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_fields", recorded)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first"))).status_code == 200
+        assert client.writer_ran == ["secret", "send_prepared"]
+        for person in ("new-1", "new-2", "new-person", "new-1"):
+            answer = await client.send(body("<p>{{ customer.id }}</p>", person))
+            assert answer.status_code == 200, answer.text
+        for n in range(2):  # templates to create, twice the second
+            created = body("<p>{{ customer.id }}</p>", f"p{n}")
+            created.update(transactional_message_id="to-create", auto_create=True)
+            assert (await client.send(created)).status_code == 200
+        answer = await client.send(push_to_a_new_device("phone", "push-to-create"), "push")
+        assert answer.status_code == 200, answer.text
+        assert "tidings-writer" not in rendered_on
+        assert len(rendered_on) == 9  # 8 sends; the first renders before and after its secret
+
+    run(scenario)
+
+
+def test_a_send_whose_person_changed_after_its_read_is_composed_again(run, db, monkeypatch):
+    prepare_send = transactional.prepare_send
+    delete_after_read: list[bool] = []
+
+    def then_deleted(conn: Any, workspace_id: int, *args: Any) -> Any:
+        prepared = prepare_send(conn, workspace_id, *args)
+        if delete_after_read:  # a concurrent write, between this read and the send's
+            delete_after_read.pop()
+            with db.writer.begin() as other:
+                people.delete_person(other, workspace_id, Identifier("id", "ann"))
+        return prepared
+
+    monkeypatch.setattr(transactional, "prepare_send", then_deleted)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first", "ann"))).status_code == 200
+        client.writer_ran.clear()
+        delete_after_read.append(True)
+        answer = await client.send(body("again", "ann"))
+        assert answer.status_code == 200, answer.text
+        assert client.writer_ran == ["send_prepared", "send_prepared"]  # stale, then written
+        with db.reader.connect() as conn:
+            assert people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
+
+    run(scenario)

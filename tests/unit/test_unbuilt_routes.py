@@ -1,0 +1,49 @@
+"""The table of Customer.io routes not built yet: which feature each path names."""
+
+import pytest
+
+from tidings.api.unbuilt import feature_of
+
+
+def segments(path):
+    return path.split("/")[1:]
+
+
+@pytest.mark.parametrize(
+    ("path", "feature"),
+    [
+        ("/v1/campaigns", "campaigns are"),
+        ("/v1/campaigns/", "campaigns are"),
+        ("/v1/campaigns/7/metrics", "campaigns are"),
+        ("/v1/campaigns/7/actions/3/metrics/links", "campaigns are"),
+        ("/v1/campaigns/7/triggers", "API-triggered broadcasts are"),
+        ("/v1/campaigns/7/triggers/9/errors", "API-triggered broadcasts are"),
+        ("/v1/send/broadcast", "API-triggered broadcasts are"),
+        ("/v1/broadcasts/3/messages", "broadcasts are"),
+        ("/v1/newsletters", "newsletters are"),
+        ("/v1/objects/1/acme/attributes", "objects are"),
+        ("/v1/object_types", "objects are"),
+        ("/v1/activities", "the workspace activity log is"),
+        ("/v1/esp/suppression/bounces", "ESP suppression lists are"),
+        ("/v1/customers/u1/subscription_preferences", "subscription preferences are"),
+        ("/v1/transactional/4/messages", "transactional message lists are"),
+        ("/v1/transactional/4/metrics/links", "link metrics are"),
+        ("/v1/segments/5/used_by", "usage lookups are"),
+    ],
+)
+def test_each_unbuilt_path_names_its_feature(path, feature):
+    assert feature_of(segments(path)) == feature
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/campaign",  # a typo is not a feature
+        "/v1/customers/u1/subscription_preferences/x",
+        "/v1/transactional//messages",  # an empty id matches no placeholder
+        "/v1/sendbroadcast",
+        "/api/v1/campaigns",
+    ],
+)
+def test_other_paths_name_no_feature(path):
+    assert feature_of(segments(path)) is None
