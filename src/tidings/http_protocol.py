@@ -294,6 +294,7 @@ class TidingsHttp(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        self._answer_queued_refusals()
         last = not self.pipeline
         super().on_response_complete()
         if self.transport.is_closing():
@@ -303,6 +304,18 @@ class TidingsHttp(HttpToolsProtocol):
         if self.unfed and not self._full():
             self._feed()
         self.flow.resume_reading()
+
+    def _answer_queued_refusals(self) -> None:
+        """Answer the refusals next in line here and now: a task each would cost a
+        turn of the event loop each, and the requests behind them would wait (a
+        client not reading its answers gets them through the tasks, which wait)."""
+        while self.pipeline and not (self.flow.write_paused or self.transport.is_closing()):
+            refusal = self.pipeline[-1][1]
+            if not isinstance(refusal, _Refusal):
+                return
+            self.pipeline.pop()
+            refusal.answer()
+            self.server_state.total_requests += 1
 
     # Admission ---------------------------------------------------------------
 
@@ -413,8 +426,15 @@ class _Refusal:
         assert cycle is not None
         if cycle.flow.write_paused and not cycle.disconnected:
             await cycle.flow.drain()  # the client is not reading its answers
-        if cycle.disconnected:
-            return
+        if not cycle.disconnected:
+            self.answer()
+            cycle.on_response()
+
+    def answer(self) -> None:
+        """Write the 429 whole and mark the request answered."""
+        cycle = self.cycle
+        assert cycle is not None
+        scope = cycle.scope
         error = ApiError(429, self.message, code="overloaded")
         response = self.protocol.refusal(scope["path"], error)
         keep_alive = cycle.keep_alive and CLOSE_HEADER not in scope["headers"]
@@ -426,7 +446,6 @@ class _Refusal:
         cycle.message_event.set()
         if not keep_alive:
             cycle.transport.close()
-        cycle.on_response()
 
 
 def _raw(response: Response, defaults: list[tuple[bytes, bytes]], *, close: bool) -> bytes:
