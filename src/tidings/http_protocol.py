@@ -9,7 +9,10 @@ sees any of them, so without bounds an overloaded server queues without limit
   429 and `Retry-After`, in the error format of the request's surface, without
   running its handler. `/healthz`, `/readyz` and `/metrics` are never refused.
 - A connection is read ahead by at most `max_pipelined` requests: past that
-  its socket is not read until answers go out, so memory stays flat.
+  its socket is not read until answers go out, so memory stays flat. It is
+  parsed a few requests per turn of the event loop, so the others (and a
+  probe) are not kept waiting, and refusals queued on it are answered as
+  soon as their turn comes, without a task each.
 - Request headers past `max_header_bytes` are answered 431 and the connection
   closed, without reading the rest.
 - Headers must arrive within `header_timeout` seconds of their first byte (of
@@ -30,7 +33,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.flow_control import CLOSE_HEADER, FlowControl
@@ -91,10 +94,6 @@ class HttpConfig(uvicorn.Config):
     def __init__(self, app: Any, *, limits: HttpLimits, **kwargs: Any) -> None:
         super().__init__(app, http=TidingsHttp, **kwargs)
         self.limits = limits
-
-
-class Refuser(Protocol):
-    def refusal(self, path: str, error: ApiError) -> Response: ...
 
 
 class _Shared:
