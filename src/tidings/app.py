@@ -108,12 +108,16 @@ class Tidings:
         """The base URL clients reach this server at (setting, else the Host header)."""
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
-        scheme = "https" if self.settings.ssl_certfile else "http"
         host = request.header("host") or f"{self.settings.host}:{self.settings.port}"
-        return f"{scheme}://{host}"
+        return f"{request.scheme}://{host}"
 
     def now(self) -> int:
         return int(self.clock.now())
+
+    def refusal(self, path: str, error: ApiError) -> Response:
+        """The answer to a request refused before any handler ran (overload, read
+        limits: tidings.http_protocol), in the error format of its path's surface."""
+        return error_response(_guess_surface(path), error)
 
     async def write(self, fn: Any, *args: Any) -> Any:
         """Run a write use case; returns once it is committed."""
@@ -240,6 +244,8 @@ async def _read_body(receive: Any, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":  # a partial body is no body
+            raise ApiError(400, "the client left before sending the whole body", code="incomplete")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -201,6 +201,33 @@ def main() -> None:
     default="",
     help="Base URL clients use to reach this server (for links and region answers).",
 )
+@click.option(
+    "--tls-port",
+    envvar="TIDINGS_TLS_PORT",
+    type=int,
+    default=None,
+    help="Also serve https on this port (needs --ssl-certfile/--ssl-keyfile); "
+    "--port then serves plain http.",
+    show_envvar=True,
+)
+@click.option(
+    "--max-in-flight",
+    envvar="TIDINGS_MAX_IN_FLIGHT",
+    type=click.IntRange(1),
+    default=Settings.max_in_flight,
+    show_default=True,
+    help="Requests admitted per server process (running or queued); more are "
+    "answered 429 with Retry-After.",
+    show_envvar=True,
+)
+@click.option(
+    "--max-connections",
+    envvar="TIDINGS_MAX_CONNECTIONS",
+    type=click.IntRange(0),
+    default=0,
+    help="Open connections per server process (0: a cap below its descriptor limit).",
+    show_envvar=True,
+)
 @fetch_allow_option
 def serve(
     data_dir: str,
@@ -216,19 +243,28 @@ def serve(
     writer_process: bool,
     worker_process: bool,
     public_url: str,
+    tls_port: int | None,
+    max_in_flight: int,
+    max_connections: int,
     fetch_allow: str,
 ) -> None:
-    """Serve the Track, App and Pipelines APIs on one port."""
+    """Serve the Track, App and Pipelines APIs on one port (and a TLS port)."""
     from tidings.ops.logging import configure
     from tidings.server import listen
     from tidings.server import serve as run
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
-    try:  # before anything is created: a first workspace's keys are printed only once
-        sock = listen(host, port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    if tls_port is not None and not ssl_certfile:
+        raise click.UsageError("--tls-port needs --ssl-certfile and --ssl-keyfile")
+    sockets = []
+    for each in (port, tls_port):  # before anything is created: a first workspace's
+        if each is None:  # keys are printed only once
+            continue
+        try:
+            sockets.append(listen(host, each))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{each}: {exc.strerror}") from exc
     url, db = _open(data_dir, database_url, create=True)
     _first_workspace(db)
     db.dispose()
@@ -246,10 +282,16 @@ def serve(
         fetch_allowlist=fetch_allow,
         writer_process=writer_process,
         worker_process=worker_process,
+        tls_port=tls_port,
+        max_in_flight=max_in_flight,
+        max_connections=max_connections,
     )
-    scheme = "https" if ssl_certfile else "http"
-    click.echo(f"tidings: serving on {scheme}://{host}:{port} ({_describe(url)})", err=True)
-    run(settings, workers, sock)
+    scheme = "https" if ssl_certfile and tls_port is None else "http"
+    where = f"{scheme}://{host}:{port}"
+    if tls_port is not None:
+        where += f" and https://{host}:{tls_port}"
+    click.echo(f"tidings: serving on {where} ({_describe(url)})", err=True)
+    run(settings, workers, sockets)
 
 
 @main.command()

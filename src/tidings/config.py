@@ -14,6 +14,8 @@ class Settings:
     port: int = 8080
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    # With a TLS port, `port` serves plain http and `tls_port` https (same app).
+    tls_port: int | None = None
     log_format: str = "plain"
     access_log: bool = True
     # Run the background workers (segments, jobs) inside the server process
@@ -22,6 +24,17 @@ class Settings:
     commit_max_batch: int = 512
     # Writes queued beyond this are refused with 429 rather than buffered.
     max_pending_writes: int = 10_000
+    # HTTP limits (tidings.http_protocol, docs/operations.md): requests admitted
+    # per process (running or queued; the excess gets 429), requests read ahead
+    # on one connection, header bytes (431 past it), seconds for the headers and
+    # between two reads of a body (408), open connections (0: from the
+    # descriptor limit).
+    max_in_flight: int = 512
+    max_pipelined: int = 32
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 0
     public_url: str = ""
     # Seconds between housekeeping rounds of the job worker (None: never).
     housekeeping_every: float | None = 300.0

@@ -4,23 +4,31 @@ On SIGTERM uvicorn stops accepting connections, lets in-flight requests
 finish (their writes commit), runs the lifespan shutdown (the writer drains
 its queue), and then would re-raise the signal. SIGTERM is the orderly way to
 stop a service, so here the process then exits 0 instead.
+
+With `tls_port`, one server answers plain http on `port` and https on
+`tls_port`: both sockets are bound here and handed to every server process,
+which serves them with the same app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import signal
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import create_ssl_context
 from uvicorn.supervisors import Multiprocess
 
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
 from tidings.db.writer_service import spawn as spawn_writer
+from tidings.http_protocol import HttpConfig, HttpLimits
 from tidings.ops.heap import freeze_startup_heap
 from tidings.ops.workers import spawn_workers
 
@@ -28,6 +36,43 @@ _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve plain http on the sockets given, except https on the TLS port's."""
+        tls_port = self.settings.tls_port
+        tls = [s for s in sockets or [] if tls_port and s.getsockname()[1] == tls_port]
+        await super().startup([s for s in sockets or [] if s not in tls] if sockets else None)
+        if self.should_exit or not tls:
+            return
+        cfg = self.config
+        assert self.settings.ssl_certfile is not None
+        context = create_ssl_context(
+            self.settings.ssl_certfile,
+            self.settings.ssl_keyfile,
+            cfg.ssl_keyfile_password,
+            cfg.ssl_version,
+            cfg.ssl_cert_reqs,
+            cfg.ssl_ca_certs,
+            cfg.ssl_ciphers,
+        )
+        loop = asyncio.get_running_loop()
+        for sock in tls:
+            server = await loop.create_server(
+                self._protocol, sock=sock, ssl=context, backlog=cfg.backlog
+            )
+            self.servers.append(server)
+
+    def _protocol(self, _loop: asyncio.AbstractEventLoop | None = None) -> Any:
+        return self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+            _loop=_loop,
+        )
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
@@ -37,24 +82,31 @@ class _Server(uvicorn.Server):
 def config(
     settings: Settings, app: Tidings | str | None = None, workers: int = 1
 ) -> uvicorn.Config:
-    return uvicorn.Config(
+    with_tls_port = settings.tls_port is not None  # `port` is then plain http
+    return HttpConfig(
         app if app is not None else create_app(settings),
+        limits=limits(settings),
         factory=isinstance(app, str),
         workers=workers,
         host=settings.host,
         port=settings.port,
-        ssl_certfile=settings.ssl_certfile,
-        ssl_keyfile=settings.ssl_keyfile,
+        ssl_certfile=None if with_tls_port else settings.ssl_certfile,
+        ssl_keyfile=None if with_tls_port else settings.ssl_keyfile,
         log_config=None,
         access_log=False,
         lifespan="on",
         log_level="warning",
         timeout_graceful_shutdown=30,
         ws="none",
-        http="httptools",
         proxy_headers=False,  # no forwarded-for parsing on every request
         loop="uvloop",
     )
+
+
+def limits(settings: Settings) -> HttpLimits:
+    """The HTTP limits: the settings of the same names."""
+    names = [field.name for field in dataclasses.fields(HttpLimits)]
+    return HttpLimits(**{name: getattr(settings, name) for name in names})
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -72,9 +124,15 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, workers: int = 1, sock: socket.socket | None = None) -> None:
-    """Serve in this process, or in `workers` processes sharing one listening socket
-    (`sock`, from `listen`, else bound here).
+def listen_all(settings: Settings) -> list[socket.socket]:
+    """The listening sockets: the port, and the TLS port when there is one."""
+    ports = [settings.port] if settings.tls_port is None else [settings.port, settings.tls_port]
+    return [listen(settings.host, port) for port in ports]
+
+
+def serve(settings: Settings, workers: int = 1, sockets: list[socket.socket] | None = None) -> None:
+    """Serve in this process, or in `workers` processes sharing the listening sockets
+    (`sockets`, from `listen_all`, else bound here).
 
     Each worker process has its own writer on PostgreSQL, where they scale
     across cores, and they share one background worker process
@@ -85,7 +143,7 @@ def serve(settings: Settings, workers: int = 1, sock: socket.socket | None = Non
     if workers <= 1:
         cfg = config(settings)
         freeze_startup_heap()
-        _Server(cfg).run(sockets=[sock] if sock is not None else None)
+        _Server(cfg, settings).run(sockets=sockets or listen_all(settings))
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:
@@ -101,7 +159,8 @@ def serve(settings: Settings, workers: int = 1, sock: socket.socket | None = Non
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:
-        Multiprocess(cfg, target=_Server(cfg).run, sockets=[sock or cfg.bind_socket()]).run()
+        server = _Server(cfg, settings)
+        Multiprocess(cfg, target=server.run, sockets=sockets or listen_all(settings)).run()
     finally:
         if background is not None:
             background.stop()

@@ -43,6 +43,7 @@ class Request:
         "params",
         "workspace",
         "client",
+        "scheme",
     )
 
     def __init__(self, scope: dict[str, Any], body: bytes) -> None:
@@ -56,6 +57,7 @@ class Request:
         self.params: dict[str, str] = {}
         self.workspace: Any = None
         self.client = scope.get("client")
+        self.scheme: str = scope.get("scheme", "http")
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name.encode())
