@@ -185,3 +185,70 @@ def test_a_send_whose_person_changed_after_its_read_is_composed_again(run, db, m
             assert people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
 
     run(scenario)
+
+
+def rendered_in_the_writer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads `render_fields` runs on, recorded from now on."""
+    threads: list[str] = []
+    render_fields = render.render_fields
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return render_fields(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_fields", recorded)
+    return threads
+
+
+def test_a_person_who_keeps_changing_under_every_read_is_a_409_never_rendered_by_the_writer(
+    run, db, monkeypatch
+):
+    prepare_send = transactional.prepare_send
+
+    def then_deleted(conn: Any, workspace_id: int, *args: Any) -> Any:
+        prepared = prepare_send(conn, workspace_id, *args)
+        with db.writer.begin() as other:  # a concurrent write after every read
+            people.delete_person(other, workspace_id, Identifier("id", "ann"))
+            people.find_or_create(other, workspace_id, Identifier("id", "ann"), 0)
+        return prepared
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first", "ann"))).status_code == 200
+        monkeypatch.setattr(transactional, "prepare_send", then_deleted)
+        threads = rendered_in_the_writer(monkeypatch)
+        answer = await client.send(body("again", "ann"))
+        assert answer.status_code == 409, answer.text
+        assert "changed while the send was composed" in answer.json()["meta"]["error"]
+        assert len(threads) == 3 and "tidings-writer" not in threads
+
+    run(scenario)
+
+
+def test_a_suppressed_person_let_back_in_after_the_read_is_composed_again(run, db, monkeypatch):
+    prepare_send = transactional.prepare_send
+    unsuppress_after_read: list[bool] = []
+
+    def then_unsuppressed(conn: Any, workspace_id: int, *args: Any) -> Any:
+        prepared = prepare_send(conn, workspace_id, *args)
+        if unsuppress_after_read:
+            unsuppress_after_read.pop()
+            with db.writer.begin() as other:
+                people.unsuppress(other, workspace_id, Identifier("id", "ann"))
+        return prepared
+
+    monkeypatch.setattr(transactional, "prepare_send", then_unsuppressed)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first", "someone"))).status_code == 200
+        with db.writer.begin() as conn:
+            people.suppress(conn, client.creds.workspace_id, Identifier("id", "ann"), 0)
+        threads = rendered_in_the_writer(monkeypatch)
+        unsuppress_after_read.append(True)
+        answer = await client.send(body("<p>{{ customer.id }}</p>", "ann"))
+        assert answer.status_code == 200, answer.text
+        assert threads and "tidings-writer" not in threads
+        with db.reader.connect() as conn:
+            made = people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
+        assert made is not None  # sent to them, as a send after the unsuppress would be
+
+    run(scenario)

@@ -4,7 +4,8 @@ A send is parsed (pure), composed in a read transaction where it can be
 (`transactional.prepare_send`: rendering stays off the writer thread, and a
 template that does not render is answered from there, never written; a
 person changed between that read and the write, or a workspace's first
-email (its tracking secret is made first), means composing again), then
+email (its tracking secret is made first), means composing again, up to
+`COMPOSE_ATTEMPTS` times; the writer never renders a template), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
-# Reads that compose a send before the writer renders it instead (a person who
-# keeps changing between the read and the write, the first email's secret).
+# Reads that compose a send (a person who changed between the read and the write,
+# the first email's secret) before it is refused with StaleSend's 409.
 COMPOSE_ATTEMPTS = 3
 UNKNOWN_FIELDS_HEADER = "X-Tidings-Unknown-Fields"
 SHOWN_UNKNOWN = 20
@@ -83,7 +84,8 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
                     )
                 except transactional.StaleSend:
                     continue  # the person changed after the read: compose again
-            return await idempotency.keyed(app, request, transactional.send_prepared, *args, None)
+            # Changed under every read: refused (409) rather than rendered by the writer.
+            raise transactional.StaleSend()
 
         return send
 

@@ -5,7 +5,8 @@ transaction and answers its template errors, `send_prepared` only re-checks
 the person (creating them when new) and inserts, in the writer; see
 `prepare_send` for what that changes, which is nothing a client can tell
 apart from a send racing a concurrent change. The writer renders no
-template on that path.)
+template on that path: a send whose person changed after its read is
+composed again, and one that keeps changing is refused (`StaleSend`).)
 
 One transaction: find (or create) the person, upsert a push `custom_device`,
 resolve the template, render every field through Liquid (a template error is
@@ -192,17 +193,32 @@ def send_prepared(
     now: int,
     prepared: Prepared | None,
 ) -> dict[str, Any]:
-    """The write of a send `prepare_send` composed; the whole send when it could not
-    (None). `StaleSend` when the identifier no longer names that person unsuppressed
-    (or, for a person to create, someone else made them meanwhile)."""
+    """The write of a send `prepare_send` composed, or of one it found nobody to render
+    for (None). Renders no template: `StaleSend` when the identifier no longer names
+    that person unsuppressed (or, for a person to create, someone else made them
+    meanwhile), or names someone now where the read found nobody."""
     if prepared is None:
-        return send_transactional(conn, workspace_id, request, delivery_id, base_url, now)
+        return _send_to_nobody(conn, workspace_id, request, delivery_id, now)
     person = _person_for(conn, workspace_id, request, prepared.person, now)
     template = _template_for(conn, workspace_id, request, prepared.template, now)
     if request.push is not None and request.push.custom_device is not None:
         people_devices.upsert(conn, person, request.push.custom_device, now)
     prepared = replace(prepared, person=person, template=template)
     return _write(conn, workspace_id, request, delivery_id, prepared, now)
+
+
+def _send_to_nobody(
+    conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
+) -> dict[str, Any]:
+    """A send whose read found nobody: suppressed at once, or an unknown `cio_id`'s 400,
+    as `send_transactional` answers them; `StaleSend` when someone is there now (an
+    identifier unsuppressed meanwhile): that send is composed by the read again."""
+    ident = request.identifier
+    if store.is_suppressed(conn, workspace_id, [ident]):
+        return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
+    if ident.kind == "cio_id" and store.find(conn, workspace_id, ident) is None:
+        raise bad_request("no person has this cio_id", "identifiers")
+    raise StaleSend()
 
 
 def _person_for(
