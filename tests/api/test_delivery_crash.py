@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections import Counter
 
 import msgspec
@@ -30,6 +31,7 @@ from tidings.messaging.transactional import new_delivery_id, send_transactional
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")
 COUNT = 1000
 LEASE = 3
+DEFAULT_LEASE = 15  # `tidings worker --delivery-lease`, as docs/operations.md states
 
 
 @pytest.fixture
@@ -152,6 +154,11 @@ def test_a_killed_workers_claims_are_taken_over_within_the_default_lease(store, 
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
+        killed_at = int(time.time())
+        held_until = select(func.max(deliveries.c.lease_until))
+        # Claimed (or renewed) before the kill for at most the default 15 s lease:
+        # the old 120 s lease, or a renewal to anything longer, fails here.
+        assert count(db, held_until) <= killed_at + DEFAULT_LEASE
     with db.writer.begin() as conn:
         conn.execute(delete(providers).where(providers.c.workspace_id == workspace_id))
 
