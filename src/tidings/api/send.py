@@ -53,48 +53,14 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             body = request.json_object()
             unknown = _unknown_header(route, send_request.unknown_fields(route, body))
             try:
-                response = await accept(request, body)
+                response = await _accept(app, request, route, body)
             except ApiError as exc:  # the misspelling may be why: name it here too
                 exc.headers = {**exc.headers, **unknown}
                 raise
             response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
             return response
 
-        async def accept(request: Request, body: dict[str, Any]) -> Response:
-            now = app.now()
-            spec = send_request.parse(route, body, now)
-            args = (
-                request.workspace.id,
-                spec,
-                transactional.new_delivery_id(),
-                app.public_url(request),
-                now,
-            )
-            for _ in range(COMPOSE_ATTEMPTS):
-                try:
-                    prepared = await app.read(transactional.prepare_send, *args)
-                except ApiError as refused:
-                    return await _refused(request, refused)
-                except transactional.NoSecretYet:  # the workspace's first email
-                    await app.write(tracking.secret, request.workspace.id, now)
-                    continue
-                try:
-                    return await idempotency.keyed(
-                        app, request, transactional.send_prepared, *args, prepared
-                    )
-                except transactional.StaleSend:
-                    continue  # the person changed after the read: compose again
-            # Changed under every read: refused (409) rather than rendered by the writer.
-            raise transactional.StaleSend()
-
         return send
-
-    async def _refused(request: Request, refused: ApiError) -> Response:
-        """A send refused by its read: the answer, unless the request is a retry of a
-        keyed send answered before (its stored answer comes first)."""
-        if request.header(idempotency.HEADER) is None:
-            raise refused
-        return await idempotency.keyed(app, request, _refuse, refused)
 
     async def list_outbox(request: Request) -> Response:
         query = request.query
@@ -111,6 +77,40 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
     router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
+
+
+async def _accept(app: Tidings, request: Request, route: str, body: dict[str, Any]) -> Response:
+    """Compose the send by a read, then write it; compose again when the write finds
+    the person changed (`StaleSend`) or the workspace's tracking secret was missing,
+    up to `COMPOSE_ATTEMPTS` reads, then refuse it with `StaleSend`'s 409."""
+    now = app.now()
+    spec = send_request.parse(route, body, now)
+    delivery_id = transactional.new_delivery_id()
+    args = (request.workspace.id, spec, delivery_id, app.public_url(request), now)
+    for _ in range(COMPOSE_ATTEMPTS):
+        try:
+            prepared = await app.read(transactional.prepare_send, *args)
+        except ApiError as refused:
+            return await _refused(app, request, refused)
+        except transactional.NoSecretYet:  # the workspace's first email
+            await app.write(tracking.secret, request.workspace.id, now)
+            continue
+        try:
+            return await idempotency.keyed(
+                app, request, transactional.send_prepared, *args, prepared
+            )
+        except transactional.StaleSend:
+            continue  # the person changed after the read: compose again
+    # Changed under every read: refused rather than rendered by the writer.
+    raise transactional.StaleSend()
+
+
+async def _refused(app: Tidings, request: Request, refused: ApiError) -> Response:
+    """A send refused by its read: the answer, unless the request is a retry of a
+    keyed send answered before (its stored answer comes first)."""
+    if request.header(idempotency.HEADER) is None:
+        raise refused
+    return await idempotency.keyed(app, request, _refuse, refused)
 
 
 def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
