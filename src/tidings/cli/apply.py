@@ -6,14 +6,14 @@ import time
 
 import click
 
-from tidings.cli.store import one_workspace, open_store, store_options
+from tidings.cli.store import one_workspace, open_store, store_options, workspace_option
 
 
 @click.command("apply")
 @store_options
 @click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
-@click.option("--workspace-id", type=int, default=None, help="Needed when there are several.")
+@workspace_option
 def apply_file(
     data_dir: str, database_url: str | None, path: str, dry_run: bool, workspace_id: int | None
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tidings.cli.store import one_workspace, open_store, store_options
+from tidings.cli.store import one_workspace, open_store, store_options, workspace_option
 
 
 @click.group("import")
@@ -23,9 +23,7 @@ def import_group() -> None:
 
 def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in (
-        click.option(
-            "--workspace-id", type=int, default=None, help="Needed when there are several."
-        ),
+        workspace_option,
         click.option(
             "--process",
             type=click.Choice(["all", "only_new", "only_existing"]),

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from tidings.cli.store import one_workspace, open_store, store_options
+from tidings.cli.store import one_workspace, open_store, store_options, workspace_option
 
 
 @click.command()
@@ -45,7 +45,7 @@ def rejections() -> None:
 
 @rejections.command("list")
 @store_options
-@click.option("--workspace-id", type=int, default=None, help="Needed when there are several.")
+@workspace_option
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 def rejections_list(
     data_dir: str, database_url: str | None, workspace_id: int | None, limit: int

@@ -34,6 +34,12 @@ def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+# The workspace a command acts on (`one_workspace`): needed only when there are several.
+workspace_option = click.option(
+    "--workspace-id", type=int, default=None, help="Needed when there are several."
+)
+
+
 def open_store(
     data_dir: str, database_url: str | None, *, create: bool = False
 ) -> tuple[str, Database]:

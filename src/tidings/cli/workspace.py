@@ -7,7 +7,7 @@ import time
 
 import click
 
-from tidings.cli.store import one_workspace, open_store, store_options
+from tidings.cli.store import one_workspace, open_store, store_options, workspace_option
 from tidings.workspaces import service as workspaces
 
 
@@ -68,7 +68,7 @@ def workspace_list(data_dir: str, database_url: str | None) -> None:
 
 @workspace.command("rotate-keys")
 @store_options
-@click.option("--workspace-id", type=int, default=None, help="Needed when there are several.")
+@workspace_option
 @click.option(
     "--kind",
     "kinds",
