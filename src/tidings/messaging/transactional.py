@@ -140,7 +140,8 @@ def prepare_send(
     its errors are answered): its links need the tracking secret, which a
     write makes (`tracking.secret`) before this runs again. None for an
     identifier that is suppressed or an unknown `cio_id`: the writer answers
-    those without a template (`send_transactional`).
+    those without a template (`send_prepared`, or `StaleSend` when by then the
+    identifier names someone).
 
     What the writer re-checks (`send_prepared`): that the identifier still
     names the same person (or still nobody) and is not suppressed. What it
