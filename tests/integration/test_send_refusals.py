@@ -8,8 +8,10 @@ it is asked to run; requests go through `httpx.ASGITransport`.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 
 from tests.conftest import new_workspace
 from tests.factories import push_to_a_new_device
+from tidings.api.send import COMPOSE_ATTEMPTS
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
 from tidings.messaging import render, transactional
@@ -129,18 +132,52 @@ def test_a_retried_keyed_send_replays_its_answer_though_it_would_now_be_refused(
     run(scenario)
 
 
+def render_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads `render_fields` runs on, recorded from now on."""
+    threads: list[str] = []
+    render_fields = render.render_fields
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return render_fields(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_fields", recorded)
+    return threads
+
+
+@dataclass
+class Changes:
+    """How many more reads `after_reads` follows with its change (`math.inf`: all)."""
+
+    left: float = 0
+
+
+def after_reads(
+    monkeypatch: pytest.MonkeyPatch, db: Any, change: Callable[[Any, int], None]
+) -> Changes:
+    """Run `change(conn, workspace_id)` in a write of its own right after a read that
+    composes a send (a concurrent write, between that read and the send's write),
+    for as many reads as the answer's `left` says."""
+    prepare_send = transactional.prepare_send
+    changes = Changes()
+
+    def then_changed(conn: Any, workspace_id: int, *args: Any) -> Any:
+        prepared = prepare_send(conn, workspace_id, *args)
+        if changes.left > 0:
+            changes.left -= 1
+            with db.writer.begin() as other:
+                change(other, workspace_id)
+        return prepared
+
+    monkeypatch.setattr(transactional, "prepare_send", then_changed)
+    return changes
+
+
 def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch):
     """No send renders in the writer: not a workspace's first email (its secret is
     made first), a send to a person to create, with a template to create, or to a
     push custom_device the write stores first."""
-    rendered_on: list[str] = []
-    render_fields = render.render_fields
-
-    def recorded(*args: Any, **kwargs: Any) -> Any:
-        rendered_on.append(threading.current_thread().name)
-        return render_fields(*args, **kwargs)
-
-    monkeypatch.setattr(render, "render_fields", recorded)
+    rendered_on = render_threads(monkeypatch)
 
     async def scenario(client: Client) -> None:
         assert (await client.send(body("first"))).status_code == 200
@@ -161,27 +198,62 @@ def test_sends_to_new_and_known_people_render_on_the_read_side(run, monkeypatch)
 
 
 def test_a_send_whose_person_changed_after_its_read_is_composed_again(run, db, monkeypatch):
-    prepare_send = transactional.prepare_send
-    delete_after_read: list[bool] = []
+    def delete_ann(conn: Any, workspace_id: int) -> None:
+        people.delete_person(conn, workspace_id, Identifier("id", "ann"))
 
-    def then_deleted(conn: Any, workspace_id: int, *args: Any) -> Any:
-        prepared = prepare_send(conn, workspace_id, *args)
-        if delete_after_read:  # a concurrent write, between this read and the send's
-            delete_after_read.pop()
-            with db.writer.begin() as other:
-                people.delete_person(other, workspace_id, Identifier("id", "ann"))
-        return prepared
-
-    monkeypatch.setattr(transactional, "prepare_send", then_deleted)
+    changes = after_reads(monkeypatch, db, delete_ann)
 
     async def scenario(client: Client) -> None:
         assert (await client.send(body("first", "ann"))).status_code == 200
         client.writer_ran.clear()
-        delete_after_read.append(True)
+        changes.left = 1
         answer = await client.send(body("again", "ann"))
         assert answer.status_code == 200, answer.text
         assert client.writer_ran == ["send_prepared", "send_prepared"]  # stale, then written
         with db.reader.connect() as conn:
             assert people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
+
+    run(scenario)
+
+
+def test_a_person_who_keeps_changing_under_every_read_is_a_409_never_rendered_by_the_writer(
+    run, db, monkeypatch
+):
+    def make_ann_again(conn: Any, workspace_id: int) -> None:
+        people.delete_person(conn, workspace_id, Identifier("id", "ann"))
+        people.find_or_create(conn, workspace_id, Identifier("id", "ann"), 0)
+
+    changes = after_reads(monkeypatch, db, make_ann_again)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first", "ann"))).status_code == 200
+        changes.left = math.inf
+        threads = render_threads(monkeypatch)
+        answer = await client.send(body("again", "ann"))
+        assert answer.status_code == 409, answer.text
+        assert "changed while the send was composed" in answer.json()["meta"]["error"]
+        assert len(threads) == COMPOSE_ATTEMPTS and "tidings-writer" not in threads
+
+    run(scenario)
+
+
+def test_a_suppressed_person_let_back_in_after_the_read_is_composed_again(run, db, monkeypatch):
+    def unsuppress_ann(conn: Any, workspace_id: int) -> None:
+        people.unsuppress(conn, workspace_id, Identifier("id", "ann"))
+
+    changes = after_reads(monkeypatch, db, unsuppress_ann)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.send(body("first", "someone"))).status_code == 200
+        with db.writer.begin() as conn:
+            people.suppress(conn, client.creds.workspace_id, Identifier("id", "ann"), 0)
+        threads = render_threads(monkeypatch)
+        changes.left = 1
+        answer = await client.send(body("<p>{{ customer.id }}</p>", "ann"))
+        assert answer.status_code == 200, answer.text
+        assert threads and "tidings-writer" not in threads
+        with db.reader.connect() as conn:
+            made = people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
+        assert made is not None  # sent to them, as a send after the unsuppress would be
 
     run(scenario)

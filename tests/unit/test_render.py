@@ -9,6 +9,7 @@ import pytest
 
 from tidings.errors import ApiError
 from tidings.messaging import liquid_filters
+from tidings.messaging import render as render_module
 from tidings.messaging.render import MAX_TEMPLATE_CHARS, Context, render_fields
 
 NOV_14_2023 = 1700000000  # 2023-11-14 22:13:20 UTC
@@ -256,3 +257,26 @@ def test_the_deadline_is_reset_after_a_render() -> None:
     fast("{% for i in (1..1000000000) %}x{% endfor %}")
     assert liquid_filters.clock.deadline == float("inf")
     assert render("ok") == "ok"
+
+
+def test_finding_a_lost_error_line_parses_at_most_one_largest_template(monkeypatch) -> None:
+    """An unclosed block loses its position in Liquid and is found by parsing cut
+    sources: a small one gets its line, and a 500 KB one costs at most one more
+    parse of that size (not the twenty a whole search would take)."""
+    parsed: list[int] = []
+    fails_with = render_module._fails_with
+
+    def counted(source: str, message: str) -> bool:
+        parsed.append(len(source))
+        return fails_with(source, message)
+
+    monkeypatch.setattr(render_module, "_fails_with", counted)
+    assert render_module.syntax_error("one\ntwo\n{% if x %}\nthree\n") == (
+        "line 3: expected tag endif, found end of expression"
+    )
+    parsed.clear()
+    line = "{{ a | upcase }} text {% if b %}x{% endif %}\n"
+    large = line * 11_000 + "{% if x %}\n" + "plain\n" * 100
+    assert len(large) <= MAX_TEMPLATE_CHARS
+    assert render_module.syntax_error(large) == "expected tag endif, found end of expression"
+    assert sum(parsed) <= MAX_TEMPLATE_CHARS

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 import customerio.api as customerio_api
 import pytest
 
 from tidings.errors import ApiError
+from tidings.messaging import send_request
 from tidings.messaging.compose import recipient_list
 from tidings.messaging.send_request import parse, unknown_fields
 from tidings.people.identifiers import Identifier
@@ -192,3 +194,36 @@ def test_an_invalid_recipient_is_quoted_whole_with_the_reason(text, why):
     with pytest.raises(ApiError) as refused:
         recipient_list({"to": text}, "to")
     assert refused.value.message.startswith(f'to holds an invalid email address: "{text}" ({why};')
+
+
+class Recording(dict):  # type: ignore[type-arg]
+    """A body that records every top-level key it is asked for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: set[str] = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: Any) -> Any:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize("route", sorted(send_request.CHANNELS))
+def test_the_known_fields_are_exactly_what_parse_reads(route):
+    """`unknown_fields` keeps its own list: it must name no field `parse` reads, and
+    call known only what it reads (or the CSS flag Customer.io's clients send)."""
+    body = Recording(identifiers={"id": "u1"}, transactional_message_id=1, to="a@b.c")
+    with contextlib.suppress(ApiError):  # a required field missing: all were read before
+        parse(route, body, 0)
+    known = send_request.KNOWN_FIELDS[send_request.CHANNELS[route]]
+    assert body.asked <= known
+    ignored = {"disable_css_preprocessing", "disable_css_preproceessing"}
+    assert known - body.asked <= ignored

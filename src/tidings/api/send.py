@@ -4,7 +4,8 @@ A send is parsed (pure), composed in a read transaction where it can be
 (`transactional.prepare_send`: rendering stays off the writer thread, and a
 template that does not render is answered from there, never written; a
 person changed between that read and the write, or a workspace's first
-email (its tracking secret is made first), means composing again), then
+email (its tracking secret is made first), means composing again, up to
+`COMPOSE_ATTEMPTS` times; the writer never renders a template), then
 accepted in one write: the delivery row (and, with an `Idempotency-Key`, the
 key and its answer) commit together before `{"delivery_id", "queued_at"}` is
 answered. The delivery worker sends it afterwards.
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
-# Reads that compose a send before the writer renders it instead (a person who
-# keeps changing between the read and the write, the first email's secret).
+# Reads that compose a send (a person who changed between the read and the write,
+# the first email's secret) before it is refused with StaleSend's 409.
 COMPOSE_ATTEMPTS = 3
 UNKNOWN_FIELDS_HEADER = "X-Tidings-Unknown-Fields"
 SHOWN_UNKNOWN = 20
@@ -52,47 +53,14 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
             body = request.json_object()
             unknown = _unknown_header(route, send_request.unknown_fields(route, body))
             try:
-                response = await accept(request, body)
+                response = await _accept(app, request, route, body)
             except ApiError as exc:  # the misspelling may be why: name it here too
                 exc.headers = {**exc.headers, **unknown}
                 raise
             response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
             return response
 
-        async def accept(request: Request, body: dict[str, Any]) -> Response:
-            now = app.now()
-            spec = send_request.parse(route, body, now)
-            args = (
-                request.workspace.id,
-                spec,
-                transactional.new_delivery_id(),
-                app.public_url(request),
-                now,
-            )
-            for _ in range(COMPOSE_ATTEMPTS):
-                try:
-                    prepared = await app.read(transactional.prepare_send, *args)
-                except ApiError as refused:
-                    return await _refused(request, refused)
-                except transactional.NoSecretYet:  # the workspace's first email
-                    await app.write(tracking.secret, request.workspace.id, now)
-                    continue
-                try:
-                    return await idempotency.keyed(
-                        app, request, transactional.send_prepared, *args, prepared
-                    )
-                except transactional.StaleSend:
-                    continue  # the person changed after the read: compose again
-            return await idempotency.keyed(app, request, transactional.send_prepared, *args, None)
-
         return send
-
-    async def _refused(request: Request, refused: ApiError) -> Response:
-        """A send refused by its read: the answer, unless the request is a retry of a
-        keyed send answered before (its stored answer comes first)."""
-        if request.header(idempotency.HEADER) is None:
-            raise refused
-        return await idempotency.keyed(app, request, _refuse, refused)
 
     async def list_outbox(request: Request) -> Response:
         query = request.query
@@ -109,6 +77,40 @@ def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
     for route in send_request.CHANNELS:
         router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
     router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
+
+
+async def _accept(app: Tidings, request: Request, route: str, body: dict[str, Any]) -> Response:
+    """Compose the send by a read, then write it; compose again when the write finds
+    the person changed (`StaleSend`) or the workspace's tracking secret was missing,
+    up to `COMPOSE_ATTEMPTS` reads, then refuse it with `StaleSend`'s 409."""
+    now = app.now()
+    spec = send_request.parse(route, body, now)
+    delivery_id = transactional.new_delivery_id()
+    args = (request.workspace.id, spec, delivery_id, app.public_url(request), now)
+    for _ in range(COMPOSE_ATTEMPTS):
+        try:
+            prepared = await app.read(transactional.prepare_send, *args)
+        except ApiError as refused:
+            return await _refused(app, request, refused)
+        except transactional.NoSecretYet:  # the workspace's first email
+            await app.write(tracking.secret, request.workspace.id, now)
+            continue
+        try:
+            return await idempotency.keyed(
+                app, request, transactional.send_prepared, *args, prepared
+            )
+        except transactional.StaleSend:
+            continue  # the person changed after the read: compose again
+    # Changed under every read: refused rather than rendered by the writer.
+    raise transactional.StaleSend()
+
+
+async def _refused(app: Tidings, request: Request, refused: ApiError) -> Response:
+    """A send refused by its read: the answer, unless the request is a retry of a
+    keyed send answered before (its stored answer comes first)."""
+    if request.header(idempotency.HEADER) is None:
+        raise refused
+    return await idempotency.keyed(app, request, _refuse, refused)
 
 
 def _refuse(conn: Connection, refused: ApiError) -> NoReturn:

@@ -156,17 +156,25 @@ def _error(template_name: str, field_name: str, err: LiquidError, source: str) -
 def _line_of(err: LiquidError, source: str) -> int | None:
     """The line of a Liquid error. Liquid loses the position of some syntax errors
     (an unclosed block, an output that ends after `|`): then the first line at
-    which the source, cut there, fails with the same error."""
+    which the source, cut there, fails with the same error, found by parsing cut
+    sources of at most `MAX_TEMPLATE_CHARS` in all (so at most the cost of one
+    largest template: a search over a 500 KB one would take some twenty
+    parses); None when the search would need more."""
     where = err.context()
     if where:
         return where[0]
     if not isinstance(err, LiquidSyntaxError):
         return None
     lines = source.splitlines(keepends=True)
+    budget = MAX_TEMPLATE_CHARS
     low, high = 1, len(lines)
     while low < high:
         middle = (low + high) // 2
-        if _fails_with("".join(lines[:middle]), str(err.message)):
+        cut = "".join(lines[:middle])
+        budget -= len(cut)
+        if budget < 0:
+            return None
+        if _fails_with(cut, str(err.message)):
             high = middle
         else:
             low = middle + 1

@@ -5,7 +5,8 @@ transaction and answers its template errors, `send_prepared` only re-checks
 the person (creating them when new) and inserts, in the writer; see
 `prepare_send` for what that changes, which is nothing a client can tell
 apart from a send racing a concurrent change. The writer renders no
-template on that path.)
+template on that path: a send whose person changed after its read is
+composed again, and one that keeps changing is refused (`StaleSend`).)
 
 One transaction: find (or create) the person, upsert a push `custom_device`,
 resolve the template, render every field through Liquid (a template error is
@@ -29,25 +30,32 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from email.utils import formataddr
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from tidings.db import raw
-from tidings.db.schema import attributes, deliveries, devices
+from tidings.db.schema import deliveries
 from tidings.errors import ApiError, bad_request
-from tidings.messaging import addresses, compose, render, tracking
+from tidings.messaging import tracking
 from tidings.messaging.metrics import record_metric
 from tidings.messaging.outbound import Email, Outbound, Push, Sms, encode
+from tidings.messaging.send_content import (
+    Links,
+    SendTemplate,
+    build_message,
+    check_sender,
+    render_send,
+    resolve_template,
+)
 from tidings.messaging.send_request import SendRequest
 from tidings.people import devices as people_devices
 from tidings.people import service as people
 from tidings.people import store
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
-from tidings.templates import layouts, messages, senders
+from tidings.templates import messages
 
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
@@ -74,7 +82,7 @@ def send_transactional(
         return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
     if request.push is not None and request.push.custom_device is not None:
         people_devices.upsert(conn, person, request.push.custom_device, now)
-    template = _template(conn, workspace_id, request, now, auto_create=request.auto_create)
+    template = resolve_template(conn, workspace_id, request, now, auto_create=request.auto_create)
     key = tracking.secret(conn, workspace_id, now) if request.channel == "email" else b""
     prepared = _compose(conn, person, request, template, delivery_id, (base_url, key))
     return _write(conn, workspace_id, request, delivery_id, prepared, now)
@@ -86,8 +94,8 @@ class Prepared:
     unless the write must first store what it is built from (a push `custom_device`)."""
 
     person: Person  # pk 0 when the write is to create them, with this cio_id
-    template: _Template  # `to_create`: the write creates it (`auto_create`)
-    links: _Links
+    template: SendTemplate  # `to_create`: the write creates it (`auto_create`)
+    links: Links
     rendered: dict[str, str | None]
     built: tuple[Outbound, dict[str, Any]] | None = None
 
@@ -132,7 +140,8 @@ def prepare_send(
     its errors are answered): its links need the tracking secret, which a
     write makes (`tracking.secret`) before this runs again. None for an
     identifier that is suppressed or an unknown `cio_id`: the writer answers
-    those without a template (`send_transactional`).
+    those without a template (`send_prepared`, or `StaleSend` when by then the
+    identifier names someone).
 
     What the writer re-checks (`send_prepared`): that the identifier still
     names the same person (or still nobody) and is not suppressed. What it
@@ -173,13 +182,13 @@ def _to_create(workspace_id: int, ident: Identifier) -> Person:
 
 def _readable_template(
     conn: Connection, workspace_id: int, request: SendRequest, now: int
-) -> _Template:
+) -> SendTemplate:
     """The send's template as this read sees it (`to_create` when the write makes it)."""
     try:
-        return _template(conn, workspace_id, request, now, auto_create=False)
+        return resolve_template(conn, workspace_id, request, now, auto_create=False)
     except ApiError:
         if request.auto_create:
-            return _Template(str(request.template), {}, to_create=True)
+            return SendTemplate(str(request.template), {}, to_create=True)
         raise
 
 
@@ -192,17 +201,32 @@ def send_prepared(
     now: int,
     prepared: Prepared | None,
 ) -> dict[str, Any]:
-    """The write of a send `prepare_send` composed; the whole send when it could not
-    (None). `StaleSend` when the identifier no longer names that person unsuppressed
-    (or, for a person to create, someone else made them meanwhile)."""
+    """The write of a send `prepare_send` composed, or of one it found nobody to render
+    for (None). Renders no template: `StaleSend` when the identifier no longer names
+    that person unsuppressed (or, for a person to create, someone else made them
+    meanwhile), or names someone now where the read found nobody."""
     if prepared is None:
-        return send_transactional(conn, workspace_id, request, delivery_id, base_url, now)
+        return _send_to_nobody(conn, workspace_id, request, delivery_id, now)
     person = _person_for(conn, workspace_id, request, prepared.person, now)
     template = _template_for(conn, workspace_id, request, prepared.template, now)
     if request.push is not None and request.push.custom_device is not None:
         people_devices.upsert(conn, person, request.push.custom_device, now)
     prepared = replace(prepared, person=person, template=template)
     return _write(conn, workspace_id, request, delivery_id, prepared, now)
+
+
+def _send_to_nobody(
+    conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
+) -> dict[str, Any]:
+    """A send whose read found nobody: suppressed at once, or an unknown `cio_id`'s 400,
+    as `send_transactional` answers them; `StaleSend` when someone is there now (an
+    identifier unsuppressed meanwhile): that send is composed by the read again."""
+    ident = request.identifier
+    if store.is_suppressed(conn, workspace_id, [ident]):
+        return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
+    if ident.kind == "cio_id" and store.find(conn, workspace_id, ident) is None:
+        raise bad_request("no person has this cio_id", "identifiers")
+    raise StaleSend()
 
 
 def _person_for(
@@ -221,8 +245,8 @@ def _person_for(
 
 
 def _template_for(
-    conn: Connection, workspace_id: int, request: SendRequest, template: _Template, now: int
-) -> _Template:
+    conn: Connection, workspace_id: int, request: SendRequest, template: SendTemplate, now: int
+) -> SendTemplate:
     """The template as prepared, created when `to_create`; `StaleSend` when someone
     else made it meanwhile with content or defaults of its own."""
     if not template.to_create:
@@ -241,7 +265,7 @@ def _compose(
     conn: Connection,
     person: Person,
     request: SendRequest,
-    template: _Template,
+    template: SendTemplate,
     delivery_id: str,
     link_base: tuple[str, bytes],
     *,
@@ -249,10 +273,10 @@ def _compose(
 ) -> Prepared:
     """The rendered fields and, when `build`, the message; reads, never writes."""
     base_url, key = link_base
-    links = _Links(base_url, _default(request.tracked, template.tracked), key)
-    rendered = _render(conn, person, request, template, delivery_id, links)
-    _check_sender(conn, person.workspace_id, rendered)
-    built = _message(conn, person, request, rendered, delivery_id, links) if build else None
+    links = Links(base_url, _default(request.tracked, template.tracked), key)
+    rendered = render_send(conn, person, request, template, delivery_id, links)
+    check_sender(conn, person.workspace_id, rendered)
+    built = build_message(conn, person, request, rendered, delivery_id, links) if build else None
     return Prepared(person, template, links, rendered, built)
 
 
@@ -266,7 +290,9 @@ def _write(
 ) -> dict[str, Any]:
     """Insert the delivery of a composed send (its message built now if not yet)."""
     person, template = sent.person, sent.template
-    built = sent.built or _message(conn, person, request, sent.rendered, delivery_id, sent.links)
+    built = sent.built or build_message(
+        conn, person, request, sent.rendered, delivery_id, sent.links
+    )
     message, options = built[0], dict(built[1])
     options.update(
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
@@ -280,172 +306,8 @@ def _write(
     return _answer(delivery_id, request, now)
 
 
-@dataclass(frozen=True)
-class _Template:
-    """What a send takes from its template: fields and defaults (none when inline)."""
-
-    name: str
-    fields: dict[str, str]
-    id: int | None = None
-    content_id: int | None = None
-    send_to_unsubscribed: bool = True
-    tracked: bool = True
-    to_create: bool = False  # auto-created by the send's write
-
-
-def _template(
-    conn: Connection, workspace_id: int, request: SendRequest, now: int, *, auto_create: bool
-) -> _Template:
-    """The named template's content in the send's language (or the default), layout applied."""
-    if request.template is None:
-        return _Template("inline message", {})
-    found = messages.resolve(
-        conn,
-        workspace_id,
-        request.template,
-        request.channel,
-        auto_create=auto_create,
-        now=now,
-    )
-    content_id, fields = messages.content_fields(conn, found, request.language)
-    fields = dict(fields)
-    layout_name = fields.pop("layout", None)
-    if layout_name:
-        fields["body"] = _in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
-    return _Template(
-        found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
-    )
-
-
-def _in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:
-    """The layout's source with the body in place of `{{ content }}` (rendered as one)."""
-    source = layouts.layout_body(conn, workspace_id, name)
-    if source is None:
-        raise bad_request(f"the template's layout {name!r} does not exist", "layout")
-    wrapped = layouts.wrap(source, body, render.MAX_TEMPLATE_CHARS)
-    if wrapped is None:
-        raise bad_request(
-            f"the body in the layout {name!r} would be longer than"
-            f" {render.MAX_TEMPLATE_CHARS} characters",
-            "layout",
-        )
-    return wrapped
-
-
 def _default(value: bool | None, template_default: bool) -> bool:
     return template_default if value is None else value
-
-
-@dataclass(frozen=True)
-class _Links:
-    """How an email's links are made: this server's URL, tracked or not, the secret."""
-
-    base_url: str
-    tracked: bool
-    key: bytes  # the workspace's tracking secret (b"" for other channels)
-
-
-def _render(
-    conn: Connection,
-    person: Person,
-    request: SendRequest,
-    template: _Template,
-    delivery_id: str,
-    links: _Links,
-) -> dict[str, str | None]:
-    fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
-    unsubscribe = view = None
-    workspace_id = person.workspace_id
-    if request.channel == "email":
-        unsubscribe = tracking.unsubscribe_url(
-            conn, workspace_id, delivery_id, links.base_url, key=links.key
-        )
-        view = tracking.view_url(workspace_id, delivery_id, links.base_url, links.key)
-    context = render.context_for(
-        conn,
-        workspace_id,
-        person,
-        request.message_data,
-        unsubscribe_url=unsubscribe,
-        view_in_browser_url=view,
-    )
-    return render.render_fields(fields, context, template_name=template.name)
-
-
-def _message(
-    conn: Connection,
-    person: Person,
-    request: SendRequest,
-    rendered: dict[str, str | None],
-    delivery_id: str,
-    links: _Links,
-) -> tuple[Outbound, dict[str, Any]]:
-    options: dict[str, Any] = {}
-    if request.channel == "email":
-        html, unsubscribe = tracking.prepare_email(
-            conn,
-            person.workspace_id,
-            delivery_id,
-            rendered.get("body"),
-            links.base_url,
-            links.tracked,
-            key=links.key,
-        )
-        options["tracked"] = links.tracked
-        if request.fake_bcc:
-            options["fake_bcc"] = True
-        return compose.email(delivery_id, request, rendered, html, unsubscribe), options
-    if request.channel in ("sms", "whatsapp"):
-        return compose.sms(request, rendered, _phone(conn, person)), options
-    if request.channel == "push":
-        assert request.push is not None
-        targets = _push_devices(conn, person, request.push.to)
-        if request.push.to == "all":
-            options["devices"] = [list(t) for t in targets]
-            options["custom_payload"] = request.push.custom_payload
-        first = targets[0] if targets else None
-        return compose.push(request.push, rendered, first), options
-    return compose.in_app(request, rendered), options
-
-
-def _check_sender(conn: Connection, workspace_id: int, rendered: dict[str, str | None]) -> None:
-    """An email's `from` must be one of the workspace's sender identities (any, if none)."""
-    sender = rendered.get("from")
-    if not sender or "@" not in sender:
-        return  # compose refuses a missing sender; SMS senders are phone numbers
-    name = senders.sender_name_for(conn, workspace_id, sender)
-    if name is None:
-        raise bad_request(f"from {sender!r} is not a sender identity of this workspace", "from")
-    shown, address = addresses.parse(sender)
-    if not shown and name:
-        rendered["from"] = formataddr((name, address))
-
-
-def _phone(conn: Connection, person: Person) -> str | None:
-    value = conn.execute(
-        select(attributes.c.value).where(
-            attributes.c.person_id == person.pk, attributes.c.name == "phone"
-        )
-    ).scalar()
-    return str(value) if value else None
-
-
-def _push_devices(conn: Connection, person: Person, to: str) -> list[tuple[str, str]]:
-    """(token, platform) of the devices a push goes to; most recently used first."""
-    rows = conn.execute(
-        select(devices.c.token, devices.c.platform)
-        .where(devices.c.person_id == person.pk)
-        .order_by(devices.c.last_used.desc(), devices.c.id.desc())
-    ).all()
-    found = [(token, platform) for token, platform in rows]
-    if to == "all":
-        return found
-    if to == "last_used":
-        return found[:1]
-    chosen = [d for d in found if d[0] == to]
-    if not chosen:
-        raise bad_request("to must be all, last_used or a token of one of the person's devices")
-    return chosen
 
 
 def _recipient(message: Outbound | None, request: SendRequest) -> str:

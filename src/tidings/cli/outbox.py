@@ -1,0 +1,62 @@
+"""`tidings outbox` and `tidings rejections list`: what was kept instead of sent or stored."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from tidings.cli.store import one_workspace, open_store, store_options, workspace_option
+
+
+@click.command()
+@store_options
+@click.option("--workspace-id", type=int, default=None, help="Only this workspace's messages.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line, with the message.")
+def outbox(
+    data_dir: str, database_url: str | None, workspace_id: int | None, limit: int, as_json: bool
+) -> None:
+    """List captured messages (what the capture adapter stored instead of sending), newest first."""
+    from tidings.messaging.outbox import list_captured
+    from tidings.paging import PageRequest
+
+    _, db = open_store(data_dir, database_url)
+    with db.reader.connect() as conn:
+        found = list_captured(conn, workspace_id, PageRequest(limit))["messages"]
+    db.dispose()
+    for item in found:
+        if as_json:
+            click.echo(json.dumps(item))
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["created_at"]))
+        subject = f"  {item['subject']}" if item["subject"] else ""
+        click.echo(
+            f"{when}  ws {item['workspace_id']}  {item['channel']:<8} {item['delivery_id']}"
+            f"  {item['recipient']}{subject}"
+        )
+
+
+@click.group()
+def rejections() -> None:
+    """Pipelines messages refused without strict mode (answered 200, kept for 7 days)."""
+
+
+@rejections.command("list")
+@store_options
+@workspace_option
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def rejections_list(
+    data_dir: str, database_url: str | None, workspace_id: int | None, limit: int
+) -> None:
+    """Print a workspace's recent rejections, newest first, one JSON object a line."""
+    from tidings.paging import PageRequest
+    from tidings.pipelines.rejections import recent
+
+    _, db = open_store(data_dir, database_url)
+    with db.reader.connect() as conn:
+        found = recent(conn, one_workspace(conn, workspace_id), PageRequest(limit))
+    db.dispose()
+    for item in found["rejections"]:
+        click.echo(json.dumps(item))
