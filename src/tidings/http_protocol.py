@@ -23,7 +23,8 @@ sees any of them, so without bounds an overloaded server queues without limit
   503 when every connection is busy.
 - A request the parser refuses (a raw byte >= 0x80 in the URL, a garbage
   request line) is answered 400 in the error format of its path's surface, when
-  the path can be read, and the connection closed; uvicorn answers plain text.
+  the path can be read, after the answers owed before it, and the connection
+  closed (uvicorn answers plain text at once).
 - A TLS handshake on a plain port is logged with a hint naming the TLS port.
 """
 
@@ -188,6 +189,7 @@ class TidingsHttp(HttpToolsProtocol):
         self.parsed = 0  # requests parsed in this turn (PER_TURN)
         self.first_data = True
         self.closing = False
+        self.owed_400: ApiError | None = None  # a refused request's, once answers owed are out
         self.url = b""
 
     # Connections -------------------------------------------------------------
@@ -310,6 +312,10 @@ class TidingsHttp(HttpToolsProtocol):
         super().on_response_complete()
         if self.transport.is_closing():
             return
+        if self.owed_400 is not None:
+            if last:
+                self._answer_and_close(self.owed_400)
+            return
         if last:
             self.shared.idle[self] = None
         if self.unfed and not self._full():
@@ -386,7 +392,12 @@ class TidingsHttp(HttpToolsProtocol):
         """uvicorn's answer to a request its parser refused, called where it catches
         the parser's error: in the surface's JSON error instead of plain text."""
         self.url = self.url or self._request_line_path()
-        self._refuse_now(ApiError(400, _malformed(sys.exception())))
+        error = ApiError(400, _malformed(sys.exception()))
+        if self._answers_owed():  # to the requests before it: they go out first
+            self._expect(None)
+            self.closing, self.owed_400 = True, error  # nothing more is read
+        else:
+            self._answer_and_close(error)
 
     def _request_line_path(self) -> bytes:
         """The path of the request the parser stopped in, read from its request line
@@ -402,10 +413,13 @@ class TidingsHttp(HttpToolsProtocol):
     def _refuse_now(self, error: ApiError) -> None:
         """Answer `error` and close, unless answers to earlier requests are still owed."""
         self._expect(None)
-        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+        if self._answers_owed():
             self.transport.close()
         else:
             self._answer_and_close(error)
+
+    def _answers_owed(self) -> bool:
+        return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
 
     def _answer_and_close(self, error: ApiError, linger: bool = True) -> None:
         """Answer `error` and close; with `linger`, first drain what the client is

@@ -291,3 +291,12 @@ def test_a_refused_request_after_an_answered_one_is_read_from_its_own_request_li
         refused = answers.read_to_close()[1]
     assert refused["status"] == 400
     assert json.loads(refused["body"])["errors"][0]["message"] == URL_BYTE
+
+
+def test_a_refused_request_pipelined_behind_others_is_answered_after_them(quick: int):
+    with connect(quick) as sock:
+        sock.sendall(HEALTHZ * 2 + b"GET /v1/customers/\xff HTTP/1.1\r\nHost: t\r\n\r\n")
+        answers = Answers(sock).read_to_close()
+    assert [a["status"] for a in answers] == [200, 200, 400]
+    assert json.loads(answers[2]["body"]) == {"meta": {"error": URL_BYTE}}
+    assert answers[2]["headers"]["connection"] == "close"
