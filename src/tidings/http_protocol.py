@@ -21,6 +21,10 @@ sees any of them, so without bounds an overloaded server queues without limit
 - At most `max_connections` connections are open: a new one past the cap
   closes the connection that has waited longest for a request, or is answered
   503 when every connection is busy.
+- A request the parser refuses (a raw byte >= 0x80 in the URL, a garbage
+  request line) is answered 400 in the error format of its path's surface, when
+  the path can be read, after the answers owed before it, and the connection
+  closed (uvicorn answers plain text at once).
 - A TLS handshake on a plain port is logged with a hint naming the TLS port.
 """
 
@@ -29,12 +33,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import sys
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import CLOSE_HEADER, FlowControl
 from uvicorn.protocols.http.httptools_impl import (
@@ -177,10 +183,13 @@ class TidingsHttp(HttpToolsProtocol):
         self.since = 0.0
         self.header_bytes = 0
         self.piece = 0
+        self.fed: memoryview | None = None  # the piece being parsed
+        self.ended_in_piece = 0  # requests that ended in it
         self.unfed = b""
         self.parsed = 0  # requests parsed in this turn (PER_TURN)
         self.first_data = True
         self.closing = False
+        self.owed_400: ApiError | None = None  # a refused request's, once answers owed are out
         self.url = b""
 
     # Connections -------------------------------------------------------------
@@ -238,22 +247,27 @@ class TidingsHttp(HttpToolsProtocol):
             pos += len(piece)
             if self.reading == "headers":
                 self.header_bytes += len(piece)
-            self.piece = len(piece)
+            self.piece, self.fed, self.ended_in_piece = len(piece), piece, 0
             super().data_received(piece)  # type: ignore[arg-type]
+            self.fed = None
             if self.reading == "headers" and self.header_bytes > self.limits.max_header_bytes:
                 self._headers_too_large()
                 return
-        self.unfed = data[pos:] if pos < len(data) and not self.transport.is_closing() else b""
+        self.unfed = data[pos:] if pos < len(data) and not self._done() else b""
         if self.unfed:
             self.flow.pause_reading()
             if not self._full():  # else on_response_complete feeds the rest
                 self.loop.call_soon(self._next_turn)
 
     def _may_parse(self) -> bool:
-        return self.parsed < PER_TURN and not self._full() and not self.transport.is_closing()
+        return self.parsed < PER_TURN and not self._full() and not self._done()
+
+    def _done(self) -> bool:
+        """Whether the connection is closing (a refusal may first drain it)."""
+        return self.closing or self.transport.is_closing()
 
     def _next_turn(self) -> None:
-        if self.unfed and not self._full() and not self.transport.is_closing():
+        if self.unfed and not self._full() and not self._done():
             self._feed()
         self.flow.resume_reading()
 
@@ -261,8 +275,7 @@ class TidingsHttp(HttpToolsProtocol):
         return len(self.pipeline) >= self.limits.max_pipelined
 
     def _may_read(self) -> bool:
-        closed = self.closing or self.transport.is_closing()
-        return not (self.unfed or closed or self._full())
+        return not (self.unfed or self._done() or self._full())
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -290,6 +303,7 @@ class TidingsHttp(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._expect(None)
+        self.ended_in_piece += 1
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -297,6 +311,10 @@ class TidingsHttp(HttpToolsProtocol):
         last = not self.pipeline
         super().on_response_complete()
         if self.transport.is_closing():
+            return
+        if self.owed_400 is not None:
+            if last:
+                self._answer_and_close(self.owed_400)
             return
         if last:
             self.shared.idle[self] = None
@@ -370,13 +388,38 @@ class TidingsHttp(HttpToolsProtocol):
         error = ApiError(431, f"request headers larger than {limit} bytes", code="too_large")
         self._refuse_now(error)
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refused, called where it catches
+        the parser's error: in the surface's JSON error instead of plain text."""
+        self.url = self.url or self._request_line_path()
+        error = ApiError(400, _malformed(sys.exception()))
+        if self._answers_owed():  # to the requests before it: they go out first
+            self._expect(None)
+            self.closing, self.owed_400 = True, error  # nothing more is read
+        else:
+            self._answer_and_close(error)
+
+    def _request_line_path(self) -> bytes:
+        """The path of the request the parser stopped in, read from its request line
+        when that line starts the piece being parsed; else b"" (the App API's form).
+
+        The parser reports the path only once its end is reached, so a bad byte in
+        it (or a bad method before it) leaves `self.url` empty."""
+        if self.fed is None or self.ended_in_piece:
+            return b""  # pipelined behind a request in the same piece: not found cheaply
+        line = bytes(self.fed).lstrip(b"\r\n").split(b"\n", 1)[0]
+        return next((word for word in line.split(b" ") if word.startswith(b"/")), b"")
+
     def _refuse_now(self, error: ApiError) -> None:
         """Answer `error` and close, unless answers to earlier requests are still owed."""
         self._expect(None)
-        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+        if self._answers_owed():
             self.transport.close()
         else:
             self._answer_and_close(error)
+
+    def _answers_owed(self) -> bool:
+        return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
 
     def _answer_and_close(self, error: ApiError, linger: bool = True) -> None:
         """Answer `error` and close; with `linger`, first drain what the client is
@@ -461,6 +504,14 @@ def _raw(response: Response, defaults: list[tuple[bytes, bytes]], *, close: bool
     lines = [STATUS_LINE[response.status]]
     lines += [name + b": " + value + b"\r\n" for name, value in headers]
     return b"".join([*lines, b"\r\n", response.body])
+
+
+def _malformed(error: BaseException | None) -> str:
+    if isinstance(error, httptools.HttpParserInvalidURLError):
+        return "the request line holds a byte that is not allowed in a URL; percent-encode it"
+    if isinstance(error, httptools.HttpParserInvalidMethodError):
+        return "not an HTTP request line: expected METHOD /path HTTP/1.1"
+    return f"malformed HTTP request: {error}" if error else "malformed HTTP request"
 
 
 def _app_error(path: str, error: ApiError) -> Response:

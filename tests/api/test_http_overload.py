@@ -3,7 +3,8 @@
 Each server here runs with small limits so that the limits are reached by a
 handful of raw sockets: pipelined requests past the admission limit get 429,
 oversized headers 431, stalled headers and bodies 408, connections past the
-cap either push out the longest-waiting idle one or get 503.
+cap either push out the longest-waiting idle one or get 503; a request the
+parser refuses gets a JSON 400 in its surface's format.
 """
 
 from __future__ import annotations
@@ -244,3 +245,58 @@ def _busy(port: int) -> socket.socket:
         seen += sock.recv(1024)
     assert seen.startswith(b"HTTP/1.1 100"), seen
     return sock
+
+
+URL_BYTE = "the request line holds a byte that is not allowed in a URL; percent-encode it"
+
+
+@pytest.mark.parametrize(
+    ("request_line", "body"),
+    [
+        (b"GET /api/v1/customers/\xff HTTP/1.1", {"meta": {"error": URL_BYTE}}),
+        (
+            b"POST /api/v2/entity?x=\xff HTTP/1.1",
+            {"errors": [{"reason": "invalid_request", "field": "", "message": URL_BYTE}]},
+        ),
+        (b"GET /v1/customers/\xff/attributes HTTP/1.1", {"meta": {"error": URL_BYTE}}),
+        (b"POST /v1/track?\xff HTTP/1.1", {"code": "invalid_request", "message": URL_BYTE}),
+        (
+            b"HELLO THERE",
+            {"meta": {"error": "not an HTTP request line: expected METHOD /path HTTP/1.1"}},
+        ),
+    ],
+    ids=["track", "track_v2", "app", "pipelines", "garbage"],
+)
+def test_a_request_the_parser_refuses_gets_its_surfaces_json_400_and_close(
+    quick: int, request_line: bytes, body: dict[str, Any], caplog: pytest.LogCaptureFixture
+):
+    with connect(quick) as sock:
+        # Past the first piece parsed (http_protocol.PIECE): the rest is not parsed.
+        sock.sendall(request_line + b"\r\nHost: t\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n")
+        answers = Answers(sock).read_to_close()
+    assert [a["status"] for a in answers] == [400]
+    assert answers[0]["headers"]["content-type"].startswith("application/json")
+    assert answers[0]["headers"]["connection"] == "close"
+    assert json.loads(answers[0]["body"]) == body
+    # Refused once: the pieces after the bad one are not fed to the failed parser.
+    assert caplog.text.count("Invalid HTTP request received.") == 1
+
+
+def test_a_refused_request_after_an_answered_one_is_read_from_its_own_request_line(quick: int):
+    with connect(quick) as sock:
+        sock.sendall(HEALTHZ)
+        answers = Answers(sock)
+        assert [a["status"] for a in answers.read(1)] == [200]
+        sock.sendall(b"GET /api/v2/entity/\xff HTTP/1.1\r\nHost: t\r\n\r\n")
+        refused = answers.read_to_close()[1]
+    assert refused["status"] == 400
+    assert json.loads(refused["body"])["errors"][0]["message"] == URL_BYTE
+
+
+def test_a_refused_request_pipelined_behind_others_is_answered_after_them(quick: int):
+    with connect(quick) as sock:
+        sock.sendall(HEALTHZ * 2 + b"GET /v1/customers/\xff HTTP/1.1\r\nHost: t\r\n\r\n")
+        answers = Answers(sock).read_to_close()
+    assert [a["status"] for a in answers] == [200, 200, 400]
+    assert json.loads(answers[2]["body"]) == {"meta": {"error": URL_BYTE}}
+    assert answers[2]["headers"]["connection"] == "close"
