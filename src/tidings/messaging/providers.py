@@ -17,8 +17,9 @@ App API) is used by every send claimed after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,12 @@ def providers_for(conn: Connection, keys: Iterable[Key]) -> dict[Key, Provider]:
 class _Entry:
     provider: Provider
     adapter: Adapter
+    users: int = 0  # sends holding the adapter now (`Adapters.using`)
+    retired: bool = False  # replaced: closed once its last user is done
+
+    async def release(self) -> None:
+        if self.retired and self.users == 0:
+            await self.adapter.close()
 
 
 class Adapters:
@@ -144,24 +151,35 @@ class Adapters:
         """Read these providers now; `get` then builds a new adapter for any that changed."""
         self._wanted.update(await asyncio.to_thread(self._read, providers_for, set(keys)))
 
-    async def get(self, workspace_id: int, channel: str) -> Adapter:
-        """The adapter for the provider as last refreshed (read now if never)."""
-        key = (workspace_id, channel)
+    @contextlib.asynccontextmanager
+    async def using(self, workspace_id: int, channel: str) -> AsyncIterator[Adapter]:
+        """The adapter for the provider as last refreshed (read now if never), held for
+        the block: a provider changed meanwhile gets a new adapter, and the old one is
+        closed only when the last send holding it is done (never under a send)."""
+        entry = await self._current((workspace_id, channel))
+        entry.users += 1
+        try:
+            yield entry.adapter
+        finally:
+            entry.users -= 1
+            await entry.release()
+
+    async def _current(self, key: Key) -> _Entry:
         if key not in self._wanted:
             await self.refresh([key])
         wanted = self._wanted[key]
         entry = self._entries.get(key)
         if entry is not None and entry.provider == wanted:
-            return entry.adapter
+            return entry
         async with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.provider == wanted:
-                return entry.adapter  # another send built it meanwhile
-            adapter = self._build(wanted, *key)
-            self._entries[key] = _Entry(wanted, adapter)
+                return entry  # another send built it meanwhile
+            fresh = self._entries[key] = _Entry(wanted, self._build(wanted, *key))
             if entry is not None:
-                await entry.adapter.close()
-            return adapter
+                entry.retired = True
+                await entry.release()
+            return fresh
 
     def _build(self, provider: Provider, workspace_id: int, channel: str) -> Adapter:
         factory = self._factories.get(provider.kind)

@@ -257,10 +257,10 @@ class DeliveryWorker(BackgroundThread):
         if not targets:
             return Permanent("the person has no device to send to")
         try:
-            adapter = await adapters.get(claimed.workspace_id, claimed.channel)
-        except Exception as exc:
+            async with adapters.using(claimed.workspace_id, claimed.channel) as adapter:
+                outcomes = [await self._call(adapter, claimed.id, target) for target in targets]
+        except Exception as exc:  # building the adapter (its sends' errors are outcomes)
             return Transient(f"provider unavailable: {type(exc).__name__}: {exc}")
-        outcomes = [await self._call(adapter, claimed.id, target) for target in targets]
         if isinstance(targets[0], Email):
             return outcomes[0]  # a fake_bcc copy's outcome does not decide the delivery's
         return _combine(outcomes)
