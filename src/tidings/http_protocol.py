@@ -255,6 +255,8 @@ class TidingsHttp(HttpToolsProtocol):
                 self._headers_too_large()
                 return
         self.unfed = data[pos:] if pos < len(data) and not self._done() else b""
+        if self.reading is None and not (self.unfed or self._answers_owed() or self._done()):
+            self._wait_for_a_request()  # all answered at once (refused)
         if self.unfed:
             self.flow.pause_reading()
             if not self._held():  # else on_response_complete or resume_writing goes on
@@ -319,8 +321,6 @@ class TidingsHttp(HttpToolsProtocol):
         self.ended_in_piece += 1
         if not self.refused:
             super().on_message_complete()
-        elif not self._answers_owed() and not self._done():
-            self._wait_for_a_request()
 
     def on_response_complete(self) -> None:
         """uvicorn's, with the refusals next in line answered here and now."""
