@@ -119,6 +119,10 @@ class Tidings:
         limits: tidings.http_protocol), in the error format of its path's surface."""
         return error_response(_guess_surface(path), error)
 
+    def surface_of(self, path: str) -> str:
+        """The surface whose error format `refusal` answers `path` in."""
+        return _guess_surface(path)
+
     async def write(self, fn: Any, *args: Any) -> Any:
         """Run a write use case; returns once it is committed."""
         return await self.writer.submit(fn, *args)

@@ -29,7 +29,7 @@ class Settings:
     # on one connection, header bytes (431 past it), seconds for the headers and
     # between two reads of a body (408), open connections (0: from the
     # descriptor limit).
-    max_in_flight: int = 512
+    max_in_flight: int = 256
     max_pipelined: int = 32
     max_header_bytes: int = 64 * 1024
     header_timeout: float = 10.0

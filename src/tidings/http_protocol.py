@@ -43,11 +43,7 @@ from typing import Any
 import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import CLOSE_HEADER, FlowControl
-from uvicorn.protocols.http.httptools_impl import (
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from tidings.api.errors import error_response
@@ -109,6 +105,9 @@ class _Shared:
     def __init__(self) -> None:
         self.admitted = 0
         self.idle: dict[TidingsHttp, None] = {}
+        # Whole refusals by (surface, message, close, head), for the date in `dated`.
+        self.refusals: dict[tuple[str, str, bool, bool], bytes] = {}
+        self.dated: list[tuple[bytes, bytes]] = []
         self.warned_at: dict[str, float] = {}
         self.watching = False
 
@@ -179,6 +178,8 @@ class TidingsHttp(HttpToolsProtocol):
         self.admitted_app = self._run_admitted
         refuser = getattr(self.handler, "refusal", None)
         self.refusal: Callable[[str, ApiError], Response] = refuser or _app_error
+        self.surface_of: Callable[[str], str] = getattr(self.handler, "surface_of", _app)
+        self.refused = False  # the request being parsed is refused
         self.reading: str | None = None  # "headers", "body" or None
         self.since = 0.0
         self.header_bytes = 0
@@ -254,20 +255,27 @@ class TidingsHttp(HttpToolsProtocol):
                 self._headers_too_large()
                 return
         self.unfed = data[pos:] if pos < len(data) and not self._done() else b""
+        if self.reading is None and not (self.unfed or self._answers_owed() or self._done()):
+            self._wait_for_a_request()  # all answered at once (refused)
         if self.unfed:
             self.flow.pause_reading()
-            if not self._full():  # else on_response_complete feeds the rest
+            if not self._held():  # else on_response_complete or resume_writing goes on
                 self.loop.call_soon(self._next_turn)
 
     def _may_parse(self) -> bool:
-        return self.parsed < PER_TURN and not self._full() and not self._done()
+        return self.parsed < PER_TURN and not self._held()
+
+    def _held(self) -> bool:
+        """Whether parsing waits: for answers to go out (the pipeline is full, or the
+        client is not reading them), or for the connection to close."""
+        return self._full() or self.flow.write_paused or self._done()
 
     def _done(self) -> bool:
         """Whether the connection is closing (a refusal may first drain it)."""
         return self.closing or self.transport.is_closing()
 
     def _next_turn(self) -> None:
-        if self.unfed and not self._full() and not self._done():
+        if self.unfed and not self._held():
             self._feed()
         self.flow.resume_reading()
 
@@ -275,10 +283,15 @@ class TidingsHttp(HttpToolsProtocol):
         return len(self.pipeline) >= self.limits.max_pipelined
 
     def _may_read(self) -> bool:
-        return not (self.unfed or self._done() or self._full())
+        return not (self.unfed or self._held())
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._next_turn()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.refused = False
         if self.reading != "headers":
             self._expect("headers")
         self.header_bytes = self.piece  # counted from the start of its piece, at most
@@ -287,65 +300,111 @@ class TidingsHttp(HttpToolsProtocol):
         self.parsed += 1
         self.shared.idle.pop(self, None)
         self._expect("body")
-        self.app = self._admit()
+        reason = self._admit()
+        if reason is not None:
+            self._refuse(reason)
+            return
         try:
             super().on_headers_complete()
         except BaseException:
             if self.app is self.admitted_app:
                 self.shared.admitted -= 1
             raise
-        if isinstance(self.app, _Refusal):
-            self.app.cycle = self.cycle
 
     def on_body(self, body: bytes) -> None:
         self.since = self.loop.time()
-        super().on_body(body)
+        if not self.refused:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._expect(None)
         self.ended_in_piece += 1
-        super().on_message_complete()
+        if not self.refused:
+            super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        self._answer_queued_refusals()
-        last = not self.pipeline
-        super().on_response_complete()
+        """uvicorn's, with the refusals next in line answered here and now."""
+        self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        if self.owed_400 is not None:
-            if last:
-                self._answer_and_close(self.owed_400)
+        self._answer_queued_refusals()
+        if self.transport.is_closing():
             return
-        if last:
-            self.shared.idle[self] = None
-        if self.unfed and not self._full():
-            self._feed()
-        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            task = self.loop.create_task(cycle.run_asgi(app))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+        elif self.owed_400 is not None:
+            self._answer_and_close(self.owed_400)
+            return
+        else:
+            self._wait_for_a_request()
+        self._next_turn()
+
+    def _wait_for_a_request(self) -> None:
+        """No answer is owed: the keep-alive timeout runs, and the connection is among
+        the idle ones closed first at the connection cap."""
+        self.shared.idle[self] = None
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
     def _answer_queued_refusals(self) -> None:
-        """Answer the refusals next in line here and now: a task each would cost a
-        turn of the event loop each, and the requests behind them would wait (a
-        client not reading its answers gets them through the tasks, which wait)."""
-        while self.pipeline and not (self.flow.write_paused or self.transport.is_closing()):
+        """Answer the refusals next in line: a task each would cost a turn of the
+        event loop each, and the requests behind them would wait."""
+        while self.pipeline and not self.transport.is_closing():
             refusal = self.pipeline[-1][1]
             if not isinstance(refusal, _Refusal):
                 return
             self.pipeline.pop()
-            refusal.answer()
-            self.server_state.total_requests += 1
+            refusal.answer(self)
 
     # Admission ---------------------------------------------------------------
 
-    def _admit(self) -> Any:
-        """The ASGI app this request gets: the handler, or a refusal."""
+    def _admit(self) -> str | None:
+        """Why this request is refused, or None when `self.app` runs it."""
         if self.url.split(b"?", 1)[0] in OPS_PATHS:
-            return self.handler
+            self.app = self.handler
+            return None
         if self._full():
-            return _Refusal(self, "too many pipelined requests on this connection")
+            return "too many pipelined requests on this connection"
         if self.shared.admitted >= self.limits.max_in_flight:
-            return _Refusal(self, "server busy, retry shortly")
+            return "server busy, retry shortly"
         self.shared.admitted += 1
-        return self.admitted_app
+        self.app = self.admitted_app
+        return None
+
+    def _refuse(self, reason: str) -> None:
+        """Answer 429 without building the request (no scope, no cycle, no task):
+        at once, or after the answers owed before it. The client not reading its
+        answers stops the parsing (`_held`), so refusals cannot pile up unread."""
+        self.refused = True
+        keep_alive = self.parser.should_keep_alive()
+        head = self.parser.get_method() == b"HEAD"
+        refusal = _Refusal(self._refusal_bytes(reason, keep_alive, head), close=not keep_alive)
+        if self._answers_owed():
+            self.pipeline.appendleft((None, refusal))  # type: ignore[arg-type]
+        else:
+            refusal.answer(self)
+
+    def _refusal_bytes(self, reason: str, keep_alive: bool, head: bool) -> bytes:
+        """The whole 429, built once per surface, reason and form (and date)."""
+        shared, defaults = self.shared, self.server_state.default_headers
+        if shared.dated is not defaults:  # a new date: uvicorn's headers change each second
+            shared.refusals.clear()
+            shared.dated = defaults
+        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        key = (self.surface_of(path), reason, keep_alive, head)
+        data = shared.refusals.get(key)
+        if data is None:
+            response = self.refusal(path, ApiError(429, reason, code="overloaded"))
+            data = _raw(response, defaults, close=not keep_alive)
+            if head:
+                data = data[: len(data) - len(response.body)]
+            shared.refusals[key] = data
+        return data
 
     async def _run_admitted(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -454,40 +513,19 @@ class TidingsHttp(HttpToolsProtocol):
 
 
 class _Refusal:
-    """The ASGI app of one refused request: writes its 429 whole, once the answers
-    before it on the connection are out, without uvicorn's checks of each ASGI
-    message (a refusal should cost far less than the request it spares)."""
+    """A refused request's whole answer, written when its turn comes."""
 
-    def __init__(self, protocol: TidingsHttp, message: str) -> None:
-        self.protocol = protocol
-        self.message = message
-        self.cycle: RequestResponseCycle | None = None  # set once uvicorn made it
+    __slots__ = ("close", "data")
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        cycle = self.cycle
-        assert cycle is not None
-        if cycle.flow.write_paused and not cycle.disconnected:
-            await cycle.flow.drain()  # the client is not reading its answers
-        if not cycle.disconnected:
-            self.answer()
-            cycle.on_response()
+    def __init__(self, data: bytes, *, close: bool) -> None:
+        self.data = data
+        self.close = close
 
-    def answer(self) -> None:
-        """Write the 429 whole and mark the request answered."""
-        cycle = self.cycle
-        assert cycle is not None
-        scope = cycle.scope
-        error = ApiError(429, self.message, code="overloaded")
-        response = self.protocol.refusal(scope["path"], error)
-        keep_alive = cycle.keep_alive and CLOSE_HEADER not in scope["headers"]
-        data = _raw(response, self.protocol.server_state.default_headers, close=not keep_alive)
-        if scope["method"] == "HEAD":
-            data = data[: len(data) - len(response.body)]
-        cycle.transport.write(data)
-        cycle.response_started = cycle.response_complete = True
-        cycle.message_event.set()
-        if not keep_alive:
-            cycle.transport.close()
+    def answer(self, protocol: TidingsHttp) -> None:
+        protocol.transport.write(self.data)
+        protocol.server_state.total_requests += 1
+        if self.close:
+            protocol.transport.close()
 
 
 def _raw(response: Response, defaults: list[tuple[bytes, bytes]], *, close: bool) -> bytes:
@@ -516,3 +554,7 @@ def _malformed(error: BaseException | None) -> str:
 
 def _app_error(path: str, error: ApiError) -> Response:
     return error_response("app", error)
+
+
+def _app(path: str) -> str:
+    return "app"

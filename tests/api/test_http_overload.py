@@ -300,3 +300,40 @@ def test_a_refused_request_pipelined_behind_others_is_answered_after_them(quick:
     assert [a["status"] for a in answers] == [200, 200, 400]
     assert json.loads(answers[2]["body"]) == {"meta": {"error": URL_BYTE}}
     assert answers[2]["headers"]["connection"] == "close"
+
+
+def test_refusals_in_one_burst_each_answer_in_their_own_surfaces_format(two: int):
+    """The 429s are prebuilt once per surface and form: the cache must tell them apart."""
+    held = [_busy(two), _busy(two)]
+    burst = [
+        b"POST /api/v1/customers/a/events HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /api/v2/batch HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /v1/track HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}",
+        b"GET /v1/customers?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"POST /api/v1/customers/c/events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+    ]
+    sock = connect(two)
+    with sock:
+        sock.sendall(b"".join(burst))
+        got = Answers(sock).read_to_close()
+    assert [a["status"] for a in got] == [429] * 5
+    busy = "server busy, retry shortly"
+    assert [json.loads(a["body"]) for a in got[:4]] == [
+        {"meta": {"error": busy}},
+        {"errors": [{"reason": "overloaded", "field": "", "message": busy}]},
+        {"code": "overloaded", "message": busy},
+        {"meta": {"error": busy}},
+    ]
+    assert got[-1]["body"] == got[0]["body"]
+    assert got[-1]["headers"]["connection"] == "close"
+    assert "connection" not in got[0]["headers"]
+    # A HEAD is refused with the same head and no body.
+    with connect(two) as sock:
+        sock.sendall(b"HEAD /api/v1/customers/b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert raw.startswith(b"HTTP/1.1 429 ") and raw.endswith(b"\r\n\r\n"), raw
+    for sock in held:
+        sock.close()
