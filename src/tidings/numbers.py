@@ -42,6 +42,8 @@ def path_id(raw: str, what: str, maximum: int = MAX_ID) -> int:
 # number (`number_in`). docs/conditions.md states the rule for users.
 
 DOUBLE_MAX = sys.float_info.max
+# What a 400 for a number beyond a double says, on every surface that refuses one.
+DOUBLE_RANGE = f"numbers are doubles, at most {DOUBLE_MAX:.4g}"
 MAX_NUMBER_CHARS = 1000  # the attribute value limit; PostgreSQL's numeric reads any such text
 NUMBER_PATTERN = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?"
 _NUMBER = re.compile(NUMBER_PATTERN)

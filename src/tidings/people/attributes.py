@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from tidings.errors import bad_request
-from tidings.numbers import DOUBLE_MAX, fits_double
+from tidings.numbers import DOUBLE_RANGE, fits_double
 
 MAX_NAME_BYTES = 150
 MAX_VALUE_BYTES = 1000
@@ -68,9 +68,7 @@ def check_attribute(name: str, value: Any) -> None:
         return
     if isinstance(value, int) and not isinstance(value, bool) and not fits_double(value):
         raise bad_request(
-            f"attribute value is out of range: {name} (numbers are doubles, "
-            f"at most {DOUBLE_MAX:.4g})",
-            f"attributes.{name}",
+            f"attribute value is out of range: {name} ({DOUBLE_RANGE})", f"attributes.{name}"
         )
     text, _ = render(value)
     if len(text.encode()) > MAX_VALUE_BYTES:

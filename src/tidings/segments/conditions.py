@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidings.errors import ApiError, bad_request
-from tidings.numbers import DOUBLE_MAX, fits_double
+from tidings.numbers import DOUBLE_RANGE, fits_double
 from tidings.people.attributes import render
 
 TEXT_OPERATORS = ("eq", "not_eq", "contains", "starts_with")
@@ -232,7 +232,7 @@ def _number_or_date(value: Any, path: str) -> float:
 def _double(value: int | float, path: str) -> float:
     """A JSON number as the double comparisons use; one a double cannot hold is a 400."""
     if not fits_double(value):
-        raise _bad(f"value is out of range: numbers are doubles, at most {DOUBLE_MAX:.4g}", path)
+        raise _bad(f"value is out of range: {DOUBLE_RANGE}", path)
     return float(value)
 
 
