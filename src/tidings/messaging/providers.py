@@ -148,8 +148,12 @@ class Adapters:
         self._lock = asyncio.Lock()
 
     async def refresh(self, keys: Iterable[Key]) -> None:
-        """Read these providers now; `get` then builds a new adapter for any that changed."""
-        self._wanted.update(await asyncio.to_thread(self._read, providers_for, set(keys)))
+        """Read these providers now (`providers_for`, then `remember`)."""
+        self.remember(await asyncio.to_thread(self._read, providers_for, set(keys)))
+
+    def remember(self, found: dict[Key, Provider]) -> None:
+        """Providers as just read; `using` then builds a new adapter for any that changed."""
+        self._wanted.update(found)
 
     @contextlib.asynccontextmanager
     async def using(self, workspace_id: int, channel: str) -> AsyncIterator[Adapter]:

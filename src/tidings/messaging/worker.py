@@ -51,12 +51,13 @@ from typing import Any
 
 import msgspec
 import uvloop
+from sqlalchemy import Connection
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.messaging import compose, outbound, queue, suppression
 from tidings.messaging.outbound import Email, Outbound, Outcome, Permanent, Push, Sent, Transient
-from tidings.messaging.providers import Adapters, Factory, Services
+from tidings.messaging.providers import Adapters, Factory, Key, Provider, Services, providers_for
 from tidings.messaging.queue import Backoff, Claimed
 from tidings.ops.loop import BackgroundThread
 
@@ -199,9 +200,9 @@ class DeliveryWorker(BackgroundThread):
                 )
                 for c in claimed
             ]
-            reasons = await self._read_async(suppression.reasons_to_skip, checks)
-            # Providers as of now, so that a change reaches the next batch at once.
-            await adapters.refresh({(c.workspace_id, c.channel) for c in claimed})
+            keys = {(c.workspace_id, c.channel) for c in claimed}
+            reasons, found = await self._read_async(_before_sends, checks, keys)
+            adapters.remember(found)
         except Exception:
             # The leases run out and the deliveries are claimed again: nothing is lost.
             log.exception("reading suppression or providers of %d deliveries failed", len(claimed))
@@ -285,6 +286,15 @@ class DeliveryWorker(BackgroundThread):
 
     def _now(self) -> int:
         return int(self.clock.now())
+
+
+def _before_sends(
+    conn: Connection, checks: list[suppression.Check], keys: set[Key]
+) -> tuple[list[str | None], dict[Key, Provider]]:
+    """What a claimed batch reads before its sends, in one read transaction: why each
+    delivery is skipped (None to send it), and the providers as of now, so that a
+    change reaches the next batch at once."""
+    return suppression.reasons_to_skip(conn, checks), providers_for(conn, keys)
 
 
 class _Outcomes:

@@ -84,6 +84,9 @@ _CONTENTS = (
 )
 
 
+INHERITED = ("from", "layout")  # what a language's content takes from the default's
+
+
 def content_fields(
     conn: Connection, template: Template, language: str | None
 ) -> tuple[int | None, dict[str, str]]:
@@ -95,19 +98,13 @@ def content_fields(
     wanted = [""] if not language else [language.lower(), ""]
     rows = raw.select_in(conn, _CONTENTS, [template.id], wanted)
     found = {row_lang: (cid, msgspec.json.decode(fields)) for cid, row_lang, fields in rows}
+    default = found.get("", (None, {}))[1]
+    inherited = {name: default[name] for name in INHERITED if name in default}
     for lang in wanted:
         if lang in found:
             content_id, fields = found[lang]
-            default = found.get("", (None, {}))[1] if lang else {}
-            return content_id, {**_inherited(default), **fields}
+            return content_id, {**inherited, **fields}
     return None, {}
-
-
-INHERITED = ("from", "layout")
-
-
-def _inherited(default: dict[str, str]) -> dict[str, str]:
-    return {name: default[name] for name in INHERITED if name in default}
 
 
 # --- storage -------------------------------------------------------------------

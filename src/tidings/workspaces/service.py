@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -50,11 +52,18 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-# Each kind of key: its column and how a new one is made (as `create_workspace` makes it).
+class KeyKind(NamedTuple):
+    """A kind of key: the column of its hash, its name in `Credentials`, how one is made."""
+
+    column: str
+    name: str
+    make: Callable[[], str]
+
+
 KEY_KINDS = {
-    "track": ("track_key_hash", "track_api_key", lambda: secrets.token_hex(10)),
-    "app": ("app_key_hash", "app_api_key", lambda: secrets.token_hex(20)),
-    "cdp": ("cdp_key_hash", "cdp_write_key", lambda: secrets.token_urlsafe(24)),
+    "track": KeyKind("track_key_hash", "track_api_key", lambda: secrets.token_hex(10)),
+    "app": KeyKind("app_key_hash", "app_api_key", lambda: secrets.token_hex(20)),
+    "cdp": KeyKind("cdp_key_hash", "cdp_write_key", lambda: secrets.token_urlsafe(24)),
 }
 
 
@@ -73,9 +82,9 @@ def create_workspace(
         workspace_id=0,
         name=name,
         site_id=site_id or secrets.token_hex(10),
-        track_api_key=track_api_key or KEY_KINDS["track"][2](),
-        app_api_key=app_api_key or KEY_KINDS["app"][2](),
-        cdp_write_key=cdp_write_key or KEY_KINDS["cdp"][2](),
+        track_api_key=track_api_key or KEY_KINDS["track"].make(),
+        app_api_key=app_api_key or KEY_KINDS["app"].make(),
+        cdp_write_key=cdp_write_key or KEY_KINDS["cdp"].make(),
     )
     _refuse_taken(conn, creds)
     result = conn.execute(
@@ -112,8 +121,9 @@ def rotate_keys(conn: Connection, workspace_id: int, kinds: list[str]) -> dict[s
     keeps a successful lookup for `api.auth.CACHE_SECONDS`, so it may accept
     an old key for that long after.
     """
-    new = {KEY_KINDS[kind][1]: KEY_KINDS[kind][2]() for kind in kinds}
-    hashes = {KEY_KINDS[kind][0]: digest(new[KEY_KINDS[kind][1]]) for kind in kinds}
+    chosen = [KEY_KINDS[kind] for kind in kinds]
+    new = {key.name: key.make() for key in chosen}
+    hashes = {key.column: digest(new[key.name]) for key in chosen}
     found = conn.execute(
         update(workspaces).where(workspaces.c.id == workspace_id).values(**hashes)
     ).rowcount
