@@ -96,6 +96,7 @@ class HttpConfig(uvicorn.Config):
     def __init__(self, app: Any, *, limits: HttpLimits, **kwargs: Any) -> None:
         super().__init__(app, http=TidingsHttp, **kwargs)
         self.limits = limits
+        self.connection_cap = connection_cap(limits.max_connections)
 
 
 class _Shared:
@@ -171,7 +172,7 @@ class TidingsHttp(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         assert isinstance(config, HttpConfig), "serve with tidings.server.config"
         self.limits = config.limits
-        self.cap = connection_cap(self.limits.max_connections)
+        self.cap = config.connection_cap
         self.shared = _shared(server_state)
         self.shared.watch(self.loop, self.connections, self.limits)
         self.handler = self.app
