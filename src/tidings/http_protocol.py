@@ -177,8 +177,6 @@ class TidingsHttp(HttpToolsProtocol):
         self.shared.watch(self.loop, self.connections, self.limits)
         self.handler = self.app
         self.admitted_app = self._run_admitted
-        refuser = getattr(self.handler, "refusal", None)
-        self.refusal: Callable[[str, ApiError], Response] = refuser or _app_error
         self.surface_of: Callable[[str], str] = getattr(self.handler, "surface_of", _app)
         self.refused = False  # the request being parsed is refused
         self.reading: str | None = None  # "headers", "body" or None
@@ -396,11 +394,11 @@ class TidingsHttp(HttpToolsProtocol):
         if shared.dated is not defaults:  # a new date: uvicorn's headers change each second
             shared.refusals.clear()
             shared.dated = defaults
-        path = self.url.split(b"?", 1)[0].decode("latin-1")
-        key = (self.surface_of(path), reason, keep_alive, head)
+        surface = self.surface_of(self.url.split(b"?", 1)[0].decode("latin-1"))
+        key = (surface, reason, keep_alive, head)
         data = shared.refusals.get(key)
         if data is None:
-            response = self.refusal(path, ApiError(429, reason, code="overloaded"))
+            response = error_response(surface, ApiError(429, reason, code="overloaded"))
             data = _raw(response, defaults, close=not keep_alive)
             if head:
                 data = data[: len(data) - len(response.body)]
@@ -485,8 +483,8 @@ class TidingsHttp(HttpToolsProtocol):
         """Answer `error` and close; with `linger`, first drain what the client is
         still sending for a moment, so it reads the answer rather than a reset."""
         path = self.url.split(b"?", 1)[0].decode("latin-1") if self.url else "/"
-        defaults = self.server_state.default_headers
-        self.transport.write(_raw(self.refusal(path, error), defaults, close=True))
+        response = error_response(self.surface_of(path), error)
+        self.transport.write(_raw(response, self.server_state.default_headers, close=True))
         self.closing = True
         self.unfed = b""
         if linger and self.transport.can_write_eof():
@@ -551,10 +549,6 @@ def _malformed(error: BaseException | None) -> str:
     if isinstance(error, httptools.HttpParserInvalidMethodError):
         return "not an HTTP request line: expected METHOD /path HTTP/1.1"
     return f"malformed HTTP request: {error}" if error else "malformed HTTP request"
-
-
-def _app_error(path: str, error: ApiError) -> Response:
-    return error_response("app", error)
 
 
 def _app(path: str) -> str:
