@@ -59,7 +59,6 @@ PIECE = 4096
 # /healthz probe) get a turn of the event loop.
 PER_TURN = 4
 OPS_PATHS = frozenset({b"/healthz", b"/readyz", b"/metrics"})
-RETRY_AFTER = b"1"
 # How long a refused connection is drained before it is closed, so the client
 # reads the answer rather than a reset from the data it was still sending.
 LINGER_SECONDS = 1.0
@@ -201,7 +200,9 @@ class TidingsHttp(HttpToolsProtocol):
             if self.shared.now_and_then("cap"):
                 log.warning("refusing connections: %d open, the cap", self.cap)
             # No lingering: a flood of connections must not hold descriptors.
-            busy = ApiError(503, "too many connections", code="overloaded")
+            busy = ApiError(
+                503, "too many connections", code="overloaded", headers={"Retry-After": "1"}
+            )
             self._answer_and_close(busy, linger=False)
             return
         self._expect("headers")
@@ -536,8 +537,6 @@ def _raw(response: Response, defaults: list[tuple[bytes, bytes]], *, close: bool
     ]
     if close:
         headers.append(CLOSE_HEADER)
-    if response.status in (429, 503) and not any(n == b"retry-after" for n, _ in headers):
-        headers.append((b"retry-after", RETRY_AFTER))
     lines = [STATUS_LINE[response.status]]
     lines += [name + b": " + value + b"\r\n" for name, value in headers]
     return b"".join([*lines, b"\r\n", response.body])
