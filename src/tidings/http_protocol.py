@@ -395,7 +395,7 @@ class TidingsHttp(HttpToolsProtocol):
         if shared.dated is not defaults:  # a new date: uvicorn's headers change each second
             shared.refusals.clear()
             shared.dated = defaults
-        surface = self.surface_of(self.url.split(b"?", 1)[0].decode("latin-1"))
+        surface = self.surface_of(self._path())
         key = (surface, reason, keep_alive, head)
         data = shared.refusals.get(key)
         if data is None:
@@ -405,6 +405,10 @@ class TidingsHttp(HttpToolsProtocol):
                 data = data[: len(data) - len(response.body)]
             shared.refusals[key] = data
         return data
+
+    def _path(self) -> str:
+        """The path of the request being parsed ("/" before it is known)."""
+        return self.url.split(b"?", 1)[0].decode("latin-1") or "/"
 
     async def _run_admitted(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -483,8 +487,7 @@ class TidingsHttp(HttpToolsProtocol):
     def _answer_and_close(self, error: ApiError, linger: bool = True) -> None:
         """Answer `error` and close; with `linger`, first drain what the client is
         still sending for a moment, so it reads the answer rather than a reset."""
-        path = self.url.split(b"?", 1)[0].decode("latin-1") if self.url else "/"
-        response = error_response(self.surface_of(path), error)
+        response = error_response(self.surface_of(self._path()), error)
         self.transport.write(_raw(response, self.server_state.default_headers, close=True))
         self.closing = True
         self.unfed = b""
