@@ -114,13 +114,9 @@ class Tidings:
     def now(self) -> int:
         return int(self.clock.now())
 
-    def refusal(self, path: str, error: ApiError) -> Response:
-        """The answer to a request refused before any handler ran (overload, read
-        limits: tidings.http_protocol), in the error format of its path's surface."""
-        return error_response(_guess_surface(path), error)
-
     def surface_of(self, path: str) -> str:
-        """The surface whose error format `refusal` answers `path` in."""
+        """The surface whose error format answers a request to `path` refused before
+        any handler ran (overload, read limits: tidings.http_protocol)."""
         return _guess_surface(path)
 
     async def write(self, fn: Any, *args: Any) -> Any:

@@ -59,7 +59,6 @@ PIECE = 4096
 # /healthz probe) get a turn of the event loop.
 PER_TURN = 4
 OPS_PATHS = frozenset({b"/healthz", b"/readyz", b"/metrics"})
-RETRY_AFTER = b"1"
 # How long a refused connection is drained before it is closed, so the client
 # reads the answer rather than a reset from the data it was still sending.
 LINGER_SECONDS = 1.0
@@ -96,6 +95,7 @@ class HttpConfig(uvicorn.Config):
     def __init__(self, app: Any, *, limits: HttpLimits, **kwargs: Any) -> None:
         super().__init__(app, http=TidingsHttp, **kwargs)
         self.limits = limits
+        self.connection_cap = connection_cap(limits.max_connections)
 
 
 class _Shared:
@@ -171,13 +171,11 @@ class TidingsHttp(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         assert isinstance(config, HttpConfig), "serve with tidings.server.config"
         self.limits = config.limits
-        self.cap = connection_cap(self.limits.max_connections)
+        self.cap = config.connection_cap
         self.shared = _shared(server_state)
         self.shared.watch(self.loop, self.connections, self.limits)
         self.handler = self.app
         self.admitted_app = self._run_admitted
-        refuser = getattr(self.handler, "refusal", None)
-        self.refusal: Callable[[str, ApiError], Response] = refuser or _app_error
         self.surface_of: Callable[[str], str] = getattr(self.handler, "surface_of", _app)
         self.refused = False  # the request being parsed is refused
         self.reading: str | None = None  # "headers", "body" or None
@@ -202,7 +200,9 @@ class TidingsHttp(HttpToolsProtocol):
             if self.shared.now_and_then("cap"):
                 log.warning("refusing connections: %d open, the cap", self.cap)
             # No lingering: a flood of connections must not hold descriptors.
-            busy = ApiError(503, "too many connections", code="overloaded")
+            busy = ApiError(
+                503, "too many connections", code="overloaded", headers={"Retry-After": "1"}
+            )
             self._answer_and_close(busy, linger=False)
             return
         self._expect("headers")
@@ -395,16 +395,20 @@ class TidingsHttp(HttpToolsProtocol):
         if shared.dated is not defaults:  # a new date: uvicorn's headers change each second
             shared.refusals.clear()
             shared.dated = defaults
-        path = self.url.split(b"?", 1)[0].decode("latin-1")
-        key = (self.surface_of(path), reason, keep_alive, head)
+        surface = self.surface_of(self._path())
+        key = (surface, reason, keep_alive, head)
         data = shared.refusals.get(key)
         if data is None:
-            response = self.refusal(path, ApiError(429, reason, code="overloaded"))
+            response = error_response(surface, ApiError(429, reason, code="overloaded"))
             data = _raw(response, defaults, close=not keep_alive)
             if head:
                 data = data[: len(data) - len(response.body)]
             shared.refusals[key] = data
         return data
+
+    def _path(self) -> str:
+        """The path of the request being parsed ("/" before it is known)."""
+        return self.url.split(b"?", 1)[0].decode("latin-1") or "/"
 
     async def _run_admitted(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -483,9 +487,8 @@ class TidingsHttp(HttpToolsProtocol):
     def _answer_and_close(self, error: ApiError, linger: bool = True) -> None:
         """Answer `error` and close; with `linger`, first drain what the client is
         still sending for a moment, so it reads the answer rather than a reset."""
-        path = self.url.split(b"?", 1)[0].decode("latin-1") if self.url else "/"
-        defaults = self.server_state.default_headers
-        self.transport.write(_raw(self.refusal(path, error), defaults, close=True))
+        response = error_response(self.surface_of(self._path()), error)
+        self.transport.write(_raw(response, self.server_state.default_headers, close=True))
         self.closing = True
         self.unfed = b""
         if linger and self.transport.can_write_eof():
@@ -537,8 +540,6 @@ def _raw(response: Response, defaults: list[tuple[bytes, bytes]], *, close: bool
     ]
     if close:
         headers.append(CLOSE_HEADER)
-    if response.status in (429, 503) and not any(n == b"retry-after" for n, _ in headers):
-        headers.append((b"retry-after", RETRY_AFTER))
     lines = [STATUS_LINE[response.status]]
     lines += [name + b": " + value + b"\r\n" for name, value in headers]
     return b"".join([*lines, b"\r\n", response.body])
@@ -550,10 +551,6 @@ def _malformed(error: BaseException | None) -> str:
     if isinstance(error, httptools.HttpParserInvalidMethodError):
         return "not an HTTP request line: expected METHOD /path HTTP/1.1"
     return f"malformed HTTP request: {error}" if error else "malformed HTTP request"
-
-
-def _app_error(path: str, error: ApiError) -> Response:
-    return error_response("app", error)
 
 
 def _app(path: str) -> str:

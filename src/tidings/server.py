@@ -6,8 +6,8 @@ its queue), and then would re-raise the signal. SIGTERM is the orderly way to
 stop a service, so here the process then exits 0 instead.
 
 With `tls_port`, one server answers plain http on `port` and https on
-`tls_port`: both sockets are bound here and handed to every server process,
-which serves them with the same app.
+`tls_port`: both sockets are bound first (`listen`) and handed to every
+server process, which serves them with the same app.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class _Server(uvicorn.Server):
         """Serve plain http on the sockets given, except https on the TLS port's."""
         tls_port = self.settings.tls_port
         tls = [s for s in sockets or [] if tls_port and s.getsockname()[1] == tls_port]
-        await super().startup([s for s in sockets or [] if s not in tls] if sockets else None)
+        await super().startup([s for s in sockets if s not in tls] if sockets else None)
         if self.should_exit or not tls:
             return
         cfg = self.config
@@ -124,15 +124,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def listen_all(settings: Settings) -> list[socket.socket]:
-    """The listening sockets: the port, and the TLS port when there is one."""
-    ports = [settings.port] if settings.tls_port is None else [settings.port, settings.tls_port]
-    return [listen(settings.host, port) for port in ports]
-
-
-def serve(settings: Settings, workers: int = 1, sockets: list[socket.socket] | None = None) -> None:
-    """Serve in this process, or in `workers` processes sharing the listening sockets
-    (`sockets`, from `listen_all`, else bound here).
+def serve(settings: Settings, workers: int, sockets: list[socket.socket]) -> None:
+    """Serve in this process, or in `workers` processes sharing the listening
+    `sockets` (from `listen`: the port, and the TLS port when there is one).
 
     Each worker process has its own writer on PostgreSQL, where they scale
     across cores, and they share one background worker process
@@ -143,7 +137,7 @@ def serve(settings: Settings, workers: int = 1, sockets: list[socket.socket] | N
     if workers <= 1:
         cfg = config(settings)
         freeze_startup_heap()
-        _Server(cfg, settings).run(sockets=sockets or listen_all(settings))
+        _Server(cfg, settings).run(sockets=sockets)
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:
@@ -159,8 +153,7 @@ def serve(settings: Settings, workers: int = 1, sockets: list[socket.socket] | N
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     cfg = config(settings, app="tidings.server:app_from_environment", workers=workers)
     try:
-        server = _Server(cfg, settings)
-        Multiprocess(cfg, target=server.run, sockets=sockets or listen_all(settings)).run()
+        Multiprocess(cfg, target=_Server(cfg, settings).run, sockets=sockets).run()
     finally:
         if background is not None:
             background.stop()
