@@ -7,7 +7,7 @@ Each layout starts from the same store: the Tidings migrations, --people
 people, and --prefill events with their messageId dedup keys, as the
 writer left them. Then --rows more events go in, --per-commit to a
 transaction (about what the writer commits under the cdp-batch load), each
-with its dedup key recorded the way `events.store.record_keys` does (one
+with its dedup key recorded the way `events.dedup.record_keys` does (one
 `INSERT ... ON CONFLICT DO NOTHING RETURNING` per 300 keys) and the rows in
 multi-row INSERTs of 200, straight through the sqlite3 module: no HTTP, no
 SQLAlchemy, no segment marks or person lookups. WAL, synchronous=FULL, the

@@ -24,7 +24,7 @@ people are identified first.
    request to the last mail received by the SMTP server. Baseline: the same
    SMTP server fed directly by aiosmtplib over as many connections as the
    provider may open (`--smtp-connections`, 16) with messages built by
-   `tidings.messaging.mime` (what the sink itself can take).
+   `tidings.providers.mime` (what the sink itself can take).
    Target: 1,000 emails/s.
 
 The pacing client is bench/segment_delay.py's (HTTP/1.1 on asyncio streams).
@@ -285,8 +285,8 @@ async def direct_smtp(port: int, total: int, connections: int) -> float:
     """Baseline: `total` prebuilt messages straight to the sink; the start time."""
     import aiosmtplib
 
-    from tidings.messaging import mime
-    from tidings.messaging.outbound import Email
+    from tidings.providers import mime
+    from tidings.providers.base import Email
 
     html = TEMPLATE_BODY.replace("{{", "").replace("}}", "")
     data = [

@@ -38,8 +38,8 @@ from tidings.api.http import Request
 from tidings.db.engine import open_database, prepare_group_commit
 from tidings.db.migrate import upgrade
 from tidings.pipelines import ingest
-from tidings.track import apply as track_apply
-from tidings.track import parse as track_parse
+from tidings.track_v2 import apply as track_apply
+from tidings.track_v2 import parse as track_parse
 from tidings.workspaces import service as workspaces
 
 NAMES = ("purchase", "viewed_product", "added_to_cart", "checkout_started")

@@ -20,11 +20,13 @@ import messaging as mb
 from tidings.clock import FixedClock
 from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
-from tidings.messaging import mime, send_request, transactional
-from tidings.messaging.outbound import Sent
-from tidings.messaging.worker import DeliveryWorker
 from tidings.people import service
 from tidings.people.identifiers import classify
+from tidings.providers import mime
+from tidings.providers.base import Sent
+from tidings.sending import request as send_request
+from tidings.sending import transactional
+from tidings.sending.deliverer import DeliveryWorker
 from tidings.workspaces import apply as ap
 from tidings.workspaces.service import create_workspace
 

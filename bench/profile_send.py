@@ -18,9 +18,10 @@ import messaging as mb
 
 from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
-from tidings.messaging import send_request, transactional
 from tidings.people import service
 from tidings.people.identifiers import classify
+from tidings.sending import request as send_request
+from tidings.sending import transactional
 from tidings.workspaces import apply as ap
 from tidings.workspaces.service import create_workspace
 

@@ -62,8 +62,7 @@ from tidings.db import schema
 from tidings.db.engine import Database, open_database
 from tidings.db.migrate import upgrade
 from tidings.paging import PageRequest
-from tidings.people import search
-from tidings.segments import membership
+from tidings.segments import membership, search
 from tidings.segments.conditions import parse
 from tidings.workspaces.service import create_workspace
 

@@ -23,7 +23,7 @@ from tidings.db.engine import open_database
 from tidings.db.schema import exports, jobs
 from tidings.exports import service
 from tidings.exports.job import ExportJob
-from tidings.jobs.worker import JobWorker
+from tidings.jobs.runner import JobWorker
 
 
 def main() -> None:

@@ -22,7 +22,10 @@ import pytest
 
 from tidings.db.engine import Database, open_database
 from tidings.db.migrate import upgrade
+from tidings.runtime import wiring
 from tidings.workspaces.service import Credentials, create_workspace
+
+wiring.wire()  # use cases publish to the activity stream: subscribe as the app does
 
 BACKENDS = [b for b in os.environ.get("TIDINGS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 PG_ADMIN = os.environ.get("TIDINGS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

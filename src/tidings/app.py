@@ -42,8 +42,9 @@ from tidings.db.writer_service import WriterProcess
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.errors import ApiError
 from tidings.ops.logging import RequestLog
-from tidings.ops.metrics import Metrics
-from tidings.ops.workers import BackgroundWorkers, WorkerProcess, spawn_workers
+from tidings.ops.prometheus import Metrics
+from tidings.runtime import wiring
+from tidings.runtime.workers import BackgroundWorkers, WorkerProcess, spawn_workers
 
 MAX_BODY = 4 * 1024 * 1024
 log = logging.getLogger("tidings")
@@ -53,6 +54,7 @@ class Tidings:
     """The ASGI application and everything a handler may use."""
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        wiring.wire()
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db: Database = open_database(settings.database_url)

@@ -30,7 +30,7 @@ from tidings.config import Settings
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.http_protocol import HttpConfig, HttpLimits
 from tidings.ops.heap import freeze_startup_heap
-from tidings.ops.workers import spawn_workers
+from tidings.runtime.workers import spawn_workers
 
 _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 

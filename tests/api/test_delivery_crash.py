@@ -25,8 +25,8 @@ from tests.support import CLI, eventually
 from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
 from tidings.db.schema import captured_messages, deliveries, providers
-from tidings.messaging import send_request
-from tidings.messaging.transactional import new_delivery_id, send_transactional
+from tidings.sending import request as send_request
+from tidings.sending.transactional import new_delivery_id, send_transactional
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")
 COUNT = 1000

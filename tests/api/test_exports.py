@@ -18,9 +18,9 @@ from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.factories import add_delivery
 from tests.support import eventually
-from tidings.messaging.metrics import record_metric
 from tidings.people import store
 from tidings.people.identifiers import Identifier
+from tidings.reporting.metrics import record_metric
 
 PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
 

@@ -9,8 +9,8 @@ import email.policy
 import pytest
 
 from tests.api.test_send import captured, inline
-from tidings.messaging import tracking
-from tidings.messaging.text import html_to_text
+from tidings.providers.text import html_to_text
+from tidings.reporting import links as tracking
 
 
 def test_a_line_break_in_a_rendered_subject_cannot_add_a_header(api):

@@ -41,10 +41,10 @@ def test_two_worker_processes_share_the_port_and_settle_races(database_url, tmp_
     # stopped with them.
     lines = list(children.values())
     assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
-    assert sum("tidings.db.writer_service" in c for c in lines) == (
+    assert sum("tidings.writer_process" in c for c in lines) == (
         1 if database_url.startswith("sqlite") else 0
     ), lines
-    ours = [pid for pid, c in children.items() if "worker --exit" in c or "writer_service" in c]
+    ours = [pid for pid, c in children.items() if "worker --exit" in c or "writer_process" in c]
     for pid in ours:  # (multiprocessing's resource tracker leaves on its own, a moment later)
         assert not Path(f"/proc/{pid}").exists() or "Z" in process_state(pid), children[pid]
     db = open_database(database_url)

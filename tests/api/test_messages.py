@@ -12,8 +12,8 @@ from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.factories import add_delivery, recorded_metrics
 from tidings.db.schema import transactional_messages
-from tidings.messaging import tracking
-from tidings.messaging.metrics import record_metric
+from tidings.reporting import links as tracking
+from tidings.reporting.metrics import record_metric
 
 NOW = int(time.time())
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.fakes.smtp import FakeSmtp
 from tests.support import eventually, run_cli
-from tidings.messaging import outbox
 from tidings.paging import PageRequest
+from tidings.providers import outbox
 
 # Well under the 30 s the worker used to keep a provider, and ample for one send.
 NEXT_SEND = 15

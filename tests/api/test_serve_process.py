@@ -162,7 +162,7 @@ def test_on_sqlite_a_writer_and_a_worker_process_run_beside_the_server(tmp_path:
         creds = json.loads(proc.stdout.readline() + "".join(_rest_of_json(proc)))
         children = children_of(proc.pid)
         lines = list(children.values())
-        assert sum("tidings.db.writer_service" in c for c in lines) == 1, lines
+        assert sum("tidings.writer_process" in c for c in lines) == 1, lines
         assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
         # sent by the worker process, through the writer process
         assert _sent_by_the_worker(port, creds["app_api_key"])["subject"] == "Hello"
@@ -186,7 +186,7 @@ def test_on_postgresql_a_worker_process_runs_beside_the_server(database_url: str
         children = children_of(proc.pid)
         lines = list(children.values())
         assert sum(" worker --exit-with-parent" in c for c in lines) == 1, lines
-        assert not any("tidings.db.writer_service" in c for c in lines), lines
+        assert not any("tidings.writer_process" in c for c in lines), lines
         assert _sent_by_the_worker(port, creds["app_api_key"])["subject"] == "Hello"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -12,8 +12,8 @@ import pytest
 from tests.fakes.apns import FakeApns
 from tests.fakes.tls import TestCA
 from tidings.clock import FixedClock
-from tidings.messaging.adapters import apns
-from tidings.messaging.outbound import Permanent, Push, Sent, Sms, Transient
+from tidings.providers import apns
+from tidings.providers.base import Permanent, Push, Sent, Sms, Transient
 
 pytestmark = pytest.mark.anyio
 

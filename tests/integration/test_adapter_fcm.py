@@ -11,8 +11,8 @@ import pytest
 
 from tests.fakes.fcm import FakeFcm
 from tidings.clock import FixedClock
-from tidings.messaging.adapters import fcm
-from tidings.messaging.outbound import Permanent, Push, Sent, Sms, Transient
+from tidings.providers import fcm
+from tidings.providers.base import Permanent, Push, Sent, Sms, Transient
 
 pytestmark = pytest.mark.anyio
 

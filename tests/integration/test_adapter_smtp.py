@@ -10,8 +10,8 @@ import pytest
 
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.tls import TestCA
-from tidings.messaging.adapters import smtp
-from tidings.messaging.outbound import Email, Permanent, Sent, Sms, Transient
+from tidings.providers import smtp
+from tidings.providers.base import Email, Permanent, Sent, Sms, Transient
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.fakes.twilio import FakeTwilio
-from tidings.messaging.adapters import twilio
-from tidings.messaging.outbound import Email, Permanent, Sent, Sms, Transient
+from tidings.providers import twilio
+from tidings.providers.base import Email, Permanent, Sent, Sms, Transient
 
 pytestmark = pytest.mark.anyio
 

@@ -66,21 +66,21 @@ def test_segments_of_a_person(tx, query, workspace, other_workspace):
     first, second, _third = (manual_segment(tx, ws, name) for name in ("A", "B", "C"))
     add(tx, ws, second, ["u1"])
     add(tx, ws, first, ["u1"])
-    shown = query(read.segments_of, ws, "u1", "id")["segments"]
+    shown = query(segments.segments_of, ws, "u1", "id")["segments"]
     assert [s["id"] for s in shown] == [first, second]
     assert set(shown[0]) == {
         "id", "deduplicate_id", "name", "description", "state", "progress", "type", "tags",
         "created_at", "updated_at",
     }  # fmt: skip
     assert shown[0]["type"] == "manual" and shown[0]["name"] == "A"
-    assert query(read.segments_of, ws, "u1@example.com", "email")["segments"] == shown
-    assert_404(query, read.segments_of, ws, "nobody", "id")
-    assert_404(query, read.segments_of, other_workspace.workspace_id, "u1", "id")
+    assert query(segments.segments_of, ws, "u1@example.com", "email")["segments"] == shown
+    assert_404(query, segments.segments_of, ws, "nobody", "id")
+    assert_404(query, segments.segments_of, other_workspace.workspace_id, "u1", "id")
 
 
 def test_a_person_in_no_segment_has_an_empty_list(tx, query, workspace):
     identify(tx, workspace.workspace_id, "u1", {})
-    assert query(read.segments_of, workspace.workspace_id, "u1", "id") == {"segments": []}
+    assert query(segments.segments_of, workspace.workspace_id, "u1", "id") == {"segments": []}
 
 
 # ---------------------------------------------------------------- attributes of many
@@ -337,4 +337,4 @@ def test_deleting_a_segment_removes_its_memberships(tx, query, workspace):
     identify(tx, ws, "u1", {})
     add(tx, ws, segment_id, ["u1"])
     tx(segments.delete_manual, ws, segment_id)
-    assert query(read.segments_of, ws, "u1", "id") == {"segments": []}
+    assert query(segments.segments_of, ws, "u1", "id") == {"segments": []}

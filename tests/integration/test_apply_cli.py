@@ -84,7 +84,8 @@ providers:
 
 
 def test_apply_message_resources_then_changes_nothing(tmp_path, database_url, workspace, query):
-    from tidings.templates import layouts, messages, senders, snippets
+    from tidings.templates import layouts, senders, snippets
+    from tidings.templates import transactional_messages as messages
 
     path = tmp_path / "workspace.yaml"
     path.write_text(RESOURCES)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import insert
 
 from tidings.db.schema import deliveries, jobs, reporting_webhooks, webhook_posts
-from tidings.ops.backlog import backlog
+from tidings.runtime.backlog import backlog
 
 NOW = 1_800_000_000
 

@@ -22,7 +22,7 @@ from tidings.collections.job import CollectionFetchJob
 from tidings.db.schema import jobs
 from tidings.errors import ApiError
 from tidings.fetch import Allowlist
-from tidings.jobs.worker import JobWorker
+from tidings.jobs.runner import JobWorker
 
 LOCAL = Allowlist.parse("127.0.0.1/32")
 ROWS = [{"city": "Lyon", "temp": 21}, {"city": "Oslo", "temp": 9, "snow": True}]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
 from tests.conftest import new_workspace
+from tidings.attributes import render
 from tidings.db.schema import (
     attributes,
     devices,
@@ -30,7 +31,6 @@ from tidings.db.schema import (
 from tidings.events import service as events_service
 from tidings.people import devices as people_devices
 from tidings.people import service, store
-from tidings.people.attributes import render
 from tidings.people.identifiers import classify
 from tidings.segments.compile import facts_of, select_people
 from tidings.segments.conditions import OPERATORS, parse

@@ -21,10 +21,20 @@ from tests.support import eventually
 from tidings.clock import FixedClock
 from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
 from tidings.errors import ApiError
-from tidings.messaging import outbound, outbox, queue, send_request, tracking
-from tidings.messaging.outbound import Permanent, Sent, Transient
-from tidings.messaging.queue import Backoff
-from tidings.messaging.transactional import (
+from tidings.paging import PageRequest
+from tidings.people import devices as people_devices
+from tidings.people import service as people
+from tidings.people import store
+from tidings.people.identifiers import Identifier
+from tidings.providers import base as outbound
+from tidings.providers import outbox
+from tidings.providers.base import Permanent, Sent, Transient
+from tidings.reporting import links as tracking
+from tidings.sending import delivery_queue as queue
+from tidings.sending import request as send_request
+from tidings.sending.deliverer import DeliveryWorker
+from tidings.sending.delivery_queue import Backoff
+from tidings.sending.transactional import (
     NoSecretYet,
     StaleSend,
     new_delivery_id,
@@ -32,13 +42,8 @@ from tidings.messaging.transactional import (
     send_prepared,
     send_transactional,
 )
-from tidings.messaging.worker import DeliveryWorker
-from tidings.paging import PageRequest
-from tidings.people import devices as people_devices
-from tidings.people import service as people
-from tidings.people import store
-from tidings.people.identifiers import Identifier
-from tidings.templates import layouts, messages, senders
+from tidings.templates import layouts, senders
+from tidings.templates import transactional_messages as messages
 from tidings.templates.definitions import Definition
 
 BASE = "https://tidings.test"

@@ -20,10 +20,10 @@ from tidings.db.schema import files as files_table
 from tidings.db.schema import people as people_table
 from tidings.exports import people_csv, service
 from tidings.exports.job import ExportJob
-from tidings.jobs.worker import JobWorker, Permanent
-from tidings.ops import housekeeping
+from tidings.jobs.runner import JobWorker, Permanent
 from tidings.people import service as people
 from tidings.people.identifiers import classify
+from tidings.runtime import housekeeping
 from tidings.segments import service as segments
 
 NOW = 1_700_000_000

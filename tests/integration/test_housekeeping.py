@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, select
 
 from tidings import files
 from tidings.db.schema import download_links, event_dedup, exports, idempotency_keys, jobs
-from tidings.ops import housekeeping
+from tidings.runtime import housekeeping
 
 NOW = 1_800_000_000
 HOUR = 3600

@@ -14,9 +14,9 @@ import pytest
 from tidings.clock import FixedClock
 from tidings.fetch import Allowlist
 from tidings.jobs import queue
-from tidings.jobs.worker import JobWorker
-from tidings.messaging.poster import WebhookPoster
-from tidings.messaging.worker import DeliveryWorker
+from tidings.jobs.runner import JobWorker
+from tidings.reporting.poster import WebhookPoster
+from tidings.sending.deliverer import DeliveryWorker
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ from tidings.events import service as events_service
 from tidings.imports import run
 from tidings.imports.reading import FileRejected
 from tidings.imports.rows import Spec
-from tidings.people import read, search, service, store
+from tidings.people import read, service, store
 from tidings.people.identifiers import Identifier, classify
+from tidings.segments import search
 from tidings.segments.conditions import parse
 
 NOW = 1_700_000_000

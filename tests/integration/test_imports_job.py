@@ -11,7 +11,7 @@ from tidings.db.schema import imports
 from tidings.imports import run, service
 from tidings.imports.job import ImportJob
 from tidings.imports.rows import Spec
-from tidings.jobs.worker import JobWorker
+from tidings.jobs.runner import JobWorker
 from tidings.people import store
 from tidings.people.identifiers import classify
 

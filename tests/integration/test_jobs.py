@@ -13,7 +13,7 @@ from tidings.clock import FixedClock
 from tidings.db.schema import jobs
 from tidings.jobs import queue
 from tidings.jobs.queue import Claimed
-from tidings.jobs.worker import JobContext, JobWorker, LeaseLost, Permanent
+from tidings.jobs.runner import JobContext, JobWorker, LeaseLost, Permanent
 
 
 class Recorder:

@@ -13,9 +13,9 @@ from tests.support import run_cli
 from tidings.clock import FixedClock
 from tidings.db.engine import Database, open_database
 from tidings.db.migrate import upgrade
-from tidings.messaging import send_request
-from tidings.messaging.transactional import new_delivery_id, send_transactional
-from tidings.messaging.worker import DeliveryWorker
+from tidings.sending import request as send_request
+from tidings.sending.deliverer import DeliveryWorker
+from tidings.sending.transactional import new_delivery_id, send_transactional
 
 NOW = 1_800_000_000
 

@@ -4,8 +4,8 @@ gives a person that anonymous id: v1 identify or a v2 identify."""
 from tests.integration.test_pipelines import NOW, anonymous_rows, attributes, log, send
 from tidings.people import service
 from tidings.people.identifiers import classify
-from tidings.track.apply import run_operation
-from tidings.track.parse import parse_operation
+from tidings.track_v2.apply import run_operation
+from tidings.track_v2.parse import parse_operation
 
 
 def track_identify(tx, ws, raw, body, now=NOW):

@@ -10,10 +10,11 @@ from tidings.clock import FixedClock
 from tidings.db.schema import webhook_posts
 from tidings.errors import ApiError
 from tidings.fetch import Allowlist
-from tidings.messaging import metrics, webhook_queue, webhooks
-from tidings.messaging.poster import WebhookPoster
 from tidings.people import service
 from tidings.people.identifiers import classify
+from tidings.reporting import metrics, webhooks
+from tidings.reporting import webhook_posts as webhook_queue
+from tidings.reporting.poster import WebhookPoster
 
 NOW = 1_700_000_000
 

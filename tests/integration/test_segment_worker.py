@@ -12,7 +12,7 @@ from tidings.people import devices, service
 from tidings.people.identifiers import classify
 from tidings.segments import membership
 from tidings.segments import service as segments
-from tidings.segments.worker import SegmentWorker
+from tidings.segments.refresher import SegmentWorker
 
 DAY = 86_400
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from tests.conftest import new_workspace
+from tidings.attributes import render
 from tidings.db.schema import attributes, events, people, segment_members
 from tidings.errors import ApiError
 from tidings.events import service as events_service
 from tidings.people import service, store
-from tidings.people.attributes import render
 from tidings.people.identifiers import classify
 from tidings.segments import membership
 from tidings.segments import service as segments

@@ -22,11 +22,11 @@ from tests.factories import push_to_a_new_device
 from tidings.api.send import COMPOSE_ATTEMPTS
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
-from tidings.messaging import render, transactional
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
-from tidings.templates import senders
+from tidings.sending import transactional
+from tidings.templates import render, senders
 from tidings.workspaces.service import Credentials
 
 FAILING = {

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tidings.errors import ApiError
-from tidings.messaging import render
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier
-from tidings.templates import definitions, layouts, messages, senders, snippets
+from tidings.templates import definitions, layouts, render, senders, snippets
+from tidings.templates import transactional_messages as messages
 
 NOW = 1_700_000_000
 

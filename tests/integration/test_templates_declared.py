@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from tidings.errors import ApiError
-from tidings.messaging import outbound, send_request
-from tidings.messaging.transactional import new_delivery_id, send_transactional
+from tidings.providers import base as outbound
+from tidings.sending import request as send_request
+from tidings.sending.transactional import new_delivery_id, send_transactional
 from tidings.workspaces import apply
 
 DOCS = Path(__file__).parents[2] / "docs" / "templates.md"

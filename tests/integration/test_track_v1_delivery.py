@@ -6,10 +6,10 @@ from sqlalchemy import select
 from tests.factories import add_delivery, recorded_metrics
 from tidings.db.schema import events, forms
 from tidings.errors import ApiError
-from tidings.messaging import metrics
 from tidings.people import forms as forms_service
 from tidings.people import read, service, store
 from tidings.people.identifiers import classify
+from tidings.reporting import metrics
 
 NOW = 1_700_000_000
 

@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from tidings.db.schema import events
 from tidings.errors import ApiError
+from tidings.objects import relationships
 from tidings.objects import store as objects_store
-from tidings.people import read, relationships, service, store
+from tidings.people import read, service, store
 from tidings.people.identifiers import Identifier, classify
 
 NOW = 1_700_000_000

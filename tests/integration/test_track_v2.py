@@ -6,19 +6,19 @@ from sqlalchemy import func, select
 
 from tidings.db.schema import delivery_metrics, events, objects, relationships
 from tidings.errors import ApiError
+from tidings.objects import relationships as rel
 from tidings.objects import store as objects_store
 from tidings.objects.store import ObjectRef
 from tidings.people import devices, read, store
-from tidings.people import relationships as rel
 from tidings.people.identifiers import Identifier
-from tidings.track.apply import (
+from tidings.track_v2.apply import (
     apply_batch,
     apply_queued,
     only_events,
     plain_events,
     run_operation,
 )
-from tidings.track.parse import parse_batch, parse_operation
+from tidings.track_v2.parse import parse_batch, parse_operation
 
 NOW = 1_700_000_000
 ACME = {"object_type_id": "1", "object_id": "acme"}

@@ -6,9 +6,9 @@ import pytest
 
 from tests.factories import add_delivery, recorded_metrics
 from tidings.errors import ApiError
-from tidings.messaging import tracking
 from tidings.people import read, service
 from tidings.people.identifiers import classify
+from tidings.reporting import links as tracking
 
 NOW = 1_700_000_000
 BASE = "https://t.example.com"

@@ -1,6 +1,6 @@
 """The writer process: group commit in a process of its own, answered over a socket.
 
-Each test spawns a real writer process (`python -m tidings.db.writer_service`)
+Each test spawns a real writer process (`python -m tidings.writer_process`)
 on the session's SQLite store; the use cases below cross to it by reference,
 as the server's do.
 """

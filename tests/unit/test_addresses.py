@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidings.messaging import addresses
+from tidings.providers import addresses
 
 SAMPLES = [
     "ada@example.com",

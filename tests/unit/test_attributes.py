@@ -2,8 +2,7 @@
 
 import pytest
 
-from tidings.errors import ApiError
-from tidings.people.attributes import (
+from tidings.attributes import (
     check_attribute,
     check_attributes,
     is_removal,
@@ -11,6 +10,7 @@ from tidings.people.attributes import (
     render,
     restore,
 )
+from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.service import parse_identify
 

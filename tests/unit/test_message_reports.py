@@ -5,7 +5,7 @@ import calendar
 import pytest
 
 from tidings.errors import ApiError
-from tidings.messaging.reports import parse_window, period_starts
+from tidings.reporting.transactional_metrics import parse_window, period_starts
 
 T = calendar.timegm((2024, 3, 15, 13, 45, 0))  # a Friday
 

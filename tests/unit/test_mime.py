@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tidings.messaging import mime, text
-from tidings.messaging.outbound import Attachment, Email
-from tidings.messaging.text import html_to_text
+from tidings.providers import mime, text
+from tidings.providers.base import Attachment, Email
+from tidings.providers.text import html_to_text
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

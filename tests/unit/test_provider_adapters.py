@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tidings.messaging.outbound import Sent
-from tidings.messaging.providers import Adapters, Key, Provider, Services
+from tidings.providers.adapters import Adapters, Key, Provider, Services
+from tidings.providers.base import Sent
 
 
 class HeldAdapter:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tidings.errors import ApiError
-from tidings.messaging import liquid_filters
-from tidings.messaging import render as render_module
-from tidings.messaging.render import MAX_TEMPLATE_CHARS, Context, render_fields
+from tidings.templates import liquid_filters
+from tidings.templates import render as render_module
+from tidings.templates.render import MAX_TEMPLATE_CHARS, Context, render_fields
 
 NOV_14_2023 = 1700000000  # 2023-11-14 22:13:20 UTC
 

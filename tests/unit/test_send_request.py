@@ -10,10 +10,10 @@ import customerio.api as customerio_api
 import pytest
 
 from tidings.errors import ApiError
-from tidings.messaging import send_request
-from tidings.messaging.compose import recipient_list
-from tidings.messaging.send_request import parse, unknown_fields
 from tidings.people.identifiers import Identifier
+from tidings.sending import request as send_request
+from tidings.sending.compose import recipient_list
+from tidings.sending.request import parse, unknown_fields
 
 NOW = 1_800_000_000
 

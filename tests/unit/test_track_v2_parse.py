@@ -4,13 +4,12 @@ import pytest
 
 from tidings.errors import ApiError
 from tidings.events import service as events
-from tidings.messaging import metrics
-from tidings.objects import service as objects
 from tidings.objects.store import ObjectRef
-from tidings.people import devices, merge
+from tidings.people import devices, merge, objects
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier
-from tidings.track.parse import (
+from tidings.reporting import metrics
+from tidings.track_v2.parse import (
     BATCH_LIMIT,
     ENTITY_LIMIT,
     ITEM_LIMIT,

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from tidings import paging
 from tidings.api.http import Request, Response, json_response, no_content
 from tidings.paging import QUERY as PAGE
-from tidings.people import activities, read, search
+from tidings.people import activities, read
 from tidings.segments import membership as dynamic
+from tidings.segments import search
 from tidings.segments import service as segments
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _register_customers(router, app: Tidings) -> None:  # type: ignore[no-untype
         return json_response(result)
 
     async def segments_of(request: Request) -> Response:
-        return json_response(await app.read(read.segments_of, *person(request)))
+        return json_response(await app.read(segments.segments_of, *person(request)))
 
     async def activities_of(request: Request) -> Response:
         query = activities.parse_query(request.query)

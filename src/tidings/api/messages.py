@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tidings.api.http import Request, Response, json_response
-from tidings.messaging import messages, reports
-from tidings.messaging.messages import QUERY
 from tidings.people import read
+from tidings.reporting import messages
+from tidings.reporting import transactional_metrics as reports
+from tidings.reporting.messages import QUERY
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tidings.api.http import Request, Response, json_response
 from tidings.api.openapi import document
 from tidings.errors import ApiError
-from tidings.ops.backlog import backlog
+from tidings.runtime.backlog import backlog
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

@@ -2,7 +2,7 @@
 
 Shapes as Customer.io's: a list is `{"reporting_webhooks": [...]}`, one
 webhook is the object itself, DELETE answers 204. Posting the events is the
-poster's work (`tidings.messaging.poster`). GET of one webhook adds its
+poster's work (`tidings.reporting.poster`). GET of one webhook adds its
 `last_attempt_at`, `last_error` and `recent_attempts`; an endpoint the fetch
 guard refuses is a 400 when created or changed, not a silent failure later.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.api.http import Request, Response, json_response, no_content
 from tidings.fetch import Allowlist
-from tidings.messaging import webhooks
+from tidings.reporting import webhooks
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

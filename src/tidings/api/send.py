@@ -32,7 +32,10 @@ from tidings import paging
 from tidings.api import idempotency
 from tidings.api.http import Request, Response, json_response
 from tidings.errors import ApiError
-from tidings.messaging import outbox, send_request, tracking, transactional
+from tidings.providers import outbox
+from tidings.reporting import links as tracking
+from tidings.sending import request as send_request
+from tidings.sending import transactional
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

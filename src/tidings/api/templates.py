@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from tidings.api.http import Request, Response, json_response, no_content
 from tidings.numbers import path_id
-from tidings.templates import definitions, layouts, messages, senders, snippets
+from tidings.templates import definitions, layouts, senders, snippets
+from tidings.templates import transactional_messages as messages
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

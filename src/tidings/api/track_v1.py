@@ -12,10 +12,10 @@ from tidings.api.http import Request, Response, json_response, no_content, ok
 from tidings.errors import ApiError, bad_request
 from tidings.events import bulk as bulk_events
 from tidings.events import service as events
-from tidings.messaging import metrics
 from tidings.people import devices, forms, merge
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier, check_id, classify, one_of
+from tidings.reporting import metrics
 from tidings.segments import service as segments
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.errors import ApiError
-from tidings.track import apply, parse
+from tidings.track_v2 import apply, parse
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

@@ -6,7 +6,7 @@
     POST /t/u/{token}   unsubscribe; RFC 8058 one-click (`List-Unsubscribe=One-Click`)
     GET  /t/v/{token}   view in browser: the email's HTML as sent (404 once not kept)
 
-A token that does not verify is a 404 (`tidings.messaging.tracking`).
+A token that does not verify is a 404 (`tidings.reporting.links`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from tidings.api.http import Request, Response
 from tidings.errors import ApiError
-from tidings.messaging import tracking
+from tidings.reporting import links as tracking
 
 if TYPE_CHECKING:
     from tidings.app import Tidings

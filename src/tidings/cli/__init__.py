@@ -17,6 +17,7 @@ from tidings.cli.store import describe, open_store, store_options
 from tidings.cli.workspace import workspace
 from tidings.config import Settings
 from tidings.db.engine import Database
+from tidings.runtime import wiring
 from tidings.workspaces import service as workspaces
 
 
@@ -54,6 +55,7 @@ log_level_option = click.option(
 @click.group()
 def main() -> None:
     """Tidings: a self-hosted server for the Customer.io APIs."""
+    wiring.wire()
 
 
 @main.command()
@@ -289,7 +291,7 @@ def worker(
     from tidings.clock import SystemClock
     from tidings.ops.heap import freeze_startup_heap
     from tidings.ops.logging import configure
-    from tidings.ops.workers import BackgroundWorkers, WriterConnection
+    from tidings.runtime.workers import BackgroundWorkers, WriterConnection
 
     configure(log_level.upper())
     url, db = open_store(data_dir, database_url)

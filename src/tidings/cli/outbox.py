@@ -19,8 +19,8 @@ def outbox(
     data_dir: str, database_url: str | None, workspace_id: int | None, limit: int, as_json: bool
 ) -> None:
     """List captured messages (what the capture adapter stored instead of sending), newest first."""
-    from tidings.messaging.outbox import list_captured
     from tidings.paging import PageRequest
+    from tidings.providers.outbox import list_captured
 
     _, db = open_store(data_dir, database_url)
     with db.reader.connect() as conn:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from tidings.collections import rows, service
 from tidings.fetch import Allowlist, FetchFailed, FetchRefused, fetch
 from tidings.jobs.queue import Claimed
-from tidings.jobs.worker import JobContext, Permanent
+from tidings.jobs.runner import JobContext, Permanent
 
 log = logging.getLogger("tidings.collections")
 

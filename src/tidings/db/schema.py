@@ -125,7 +125,7 @@ event_dedup = Table(
     Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("seen_at", BigInteger, nullable=False),
-    # Keys older than the dedup window are pruned (ops/housekeeping.py).
+    # Keys older than the dedup window are pruned (runtime/housekeeping.py).
     Index(None, "seen_at"),
 )
 

@@ -206,11 +206,22 @@ def stop_child(process: subprocess.Popen[bytes], name: str, timeout: float) -> i
         return process.wait()
 
 
-def spawn(database_url: str, *, max_batch: int = 512, timeout: float = 60.0) -> WriterProcess:
-    """Start a writer process for `database_url` and wait until it accepts peers."""
+ENTRY_POINT = "tidings.writer_process"  # wires the process, then calls `serve_writer`
+
+
+def spawn(
+    database_url: str, *, module: str = ENTRY_POINT, max_batch: int = 512, timeout: float = 60.0
+) -> WriterProcess:
+    """Start a writer process for `database_url` and wait until it accepts peers.
+
+    `module` is the process's entry point (`python -m module`): it sets the
+    process up as the composition root does (subscribers, every use case
+    loaded) and then calls `serve_writer`. It is named, not imported: it sits
+    above everything the writer runs.
+    """
     folder = tempfile.mkdtemp(prefix="tidings-writer-")
     path = os.path.join(folder, "writer.sock")
-    args = [sys.executable, "-m", "tidings.db.writer_service", path, database_url]
+    args = [sys.executable, "-m", module, path, database_url]
     process = subprocess.Popen(
         [*args, "--max-batch", str(max_batch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
@@ -225,8 +236,9 @@ def spawn(database_url: str, *, max_batch: int = 512, timeout: float = 60.0) -> 
     return WriterProcess(process, path, folder)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tidings.db.writer_service")
+def serve_writer(argv: list[str] | None = None, *, prog: str) -> None:
+    """The writer process's body: bind the socket, then commit until stdin closes."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("socket_path")
     parser.add_argument("database_url")
     parser.add_argument("--max-batch", type=int, default=512)
@@ -234,8 +246,6 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner stops us, once it has drained
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="tidings-writer %(levelname)s %(message)s")
-    import tidings.app  # noqa: F401  # every use case loaded before the first request
-
     db = open_database(options.database_url)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(options.socket_path)
@@ -249,7 +259,3 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         listener.close()
         db.dispose()
-
-
-if __name__ == "__main__":
-    main()

@@ -19,8 +19,9 @@ import itertools
 
 from sqlalchemy import Connection
 
+from tidings.activity.log import insert_rows
+from tidings.events.dedup import first_sightings
 from tidings.events.service import Event
-from tidings.events.store import first_sightings, insert_rows
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier, stored_key

@@ -7,12 +7,13 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection
 
+from tidings.activity import log as store
 from tidings.errors import bad_request
-from tidings.events import store
-from tidings.events.timestamps import optional_seconds
+from tidings.events import dedup
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier, check_id
+from tidings.timestamps import optional_seconds
 
 MAX_NAME_BYTES = 100
 MAX_DATA_BYTES = 100_000
@@ -112,7 +113,7 @@ def track(conn: Connection, workspace_id: int, ident: Identifier, event: Event, 
 
     An event whose `id` this workspace has seen before is dropped (a retry).
     """
-    if store.first_sighting(conn, workspace_id, _key(event), now) is False:
+    if dedup.first_sighting(conn, workspace_id, _key(event), now) is False:
         return
     person = people.find_or_create(conn, workspace_id, ident, now)
     if person is None:
@@ -127,7 +128,7 @@ def track_anonymous(
 
     If a person already carries this `anonymous_id`, the event is theirs at once.
     """
-    if store.first_sighting(conn, workspace_id, _key(event), now) is False:
+    if dedup.first_sighting(conn, workspace_id, _key(event), now) is False:
         return
     person_pk = None
     if anonymous_id:

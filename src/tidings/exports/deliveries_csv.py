@@ -27,7 +27,7 @@ from sqlalchemy import Connection, and_, exists, or_, select
 
 from tidings.db.schema import attributes, deliveries, delivery_metrics, people
 from tidings.errors import bad_request
-from tidings.messaging.messages import TYPES, first_times
+from tidings.reporting.messages import TYPES, first_times
 
 PAGE_SIZE = 1000
 DEFAULT_WINDOW = 183 * 86_400

@@ -19,7 +19,7 @@ from tidings.exports import deliveries_csv, people_csv, service
 from tidings.exports.csv_format import encode_rows
 from tidings.files import FileSink
 from tidings.jobs.queue import Claimed
-from tidings.jobs.worker import JobContext, Permanent
+from tidings.jobs.runner import JobContext, Permanent
 
 log = logging.getLogger("tidings.exports")
 

@@ -15,7 +15,7 @@ Files are kept `RETENTION` seconds (7 days). Customer.io documents no number;
 its exports are also kept for a limited time and re-created on demand. The
 export row stays (listed, with `status: "done"`); downloading it afterwards is
 a 400 saying the file expired. Expired files are removed by housekeeping
-(`ops/housekeeping.py`).
+(`runtime/housekeeping.py`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import msgspec
 from sqlalchemy import Connection, insert, select, update
 
 from tidings import files, numbers
+from tidings.attributes import MAX_ATTRIBUTES, MAX_NAME_BYTES
 from tidings.db.schema import exports
 from tidings.errors import bad_request, not_found
 from tidings.exports.deliveries_csv import DeliveriesExport
 from tidings.exports.deliveries_csv import parse_request as parse_deliveries
 from tidings.exports.people_csv import IDENTIFIERS, PeopleExport
 from tidings.jobs import queue
-from tidings.people.attributes import MAX_ATTRIBUTES, MAX_NAME_BYTES
 from tidings.segments.conditions import parse
 
 JOB_KIND = "export"

@@ -23,7 +23,7 @@ from tidings.imports import service
 from tidings.imports.reading import FileRejected
 from tidings.imports.run import Progress, run_import
 from tidings.jobs.queue import Claimed
-from tidings.jobs.worker import JobContext, Permanent
+from tidings.jobs.runner import JobContext, Permanent
 
 DOWNLOAD_TIMEOUT = 600.0  # seconds for the whole download
 

@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 
+from tidings.attributes import check_attributes, is_removal, render
 from tidings.db.schema import objects
 from tidings.errors import bad_request
 from tidings.numbers import is_digits
-from tidings.people.attributes import check_attributes, is_removal, render
 
 _encode = msgspec.json.Encoder().encode
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from tidings.activity import stream
+from tidings.activity.log import encode
 from tidings.db.raw import select_in
 from tidings.db.schema import attributes, events, people
-from tidings.events.store import encode
 from tidings.people.identifiers import Identifier
-from tidings.segments import dirty
 
 CHUNK = 500  # keys per IN (...) list: well under every backend's parameter limit
 
@@ -71,7 +71,7 @@ def create_many(
         insert(events),
         [_change_row(workspace_id, pk, i, now) for pk, i in zip(pks, idents, strict=True)],
     )
-    dirty.mark(conn, workspace_id, pks, now)
+    stream.publish(conn, workspace_id, pks, now)
     return {(ident.kind, ident.key): pk for pk, ident in zip(pks, idents, strict=True)}
 
 

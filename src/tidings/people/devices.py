@@ -15,15 +15,15 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 
+from tidings.activity import stream
+from tidings.attributes import render
 from tidings.db.schema import devices
 from tidings.errors import ApiError
-from tidings.events.timestamps import unix_seconds
 from tidings.people import service as people
 from tidings.people import store
-from tidings.people.attributes import render
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
-from tidings.segments import dirty
+from tidings.timestamps import unix_seconds
 
 PLATFORMS = ("ios", "android")
 MAX_TOKEN_BYTES = 255  # the `devices.token` column
@@ -91,7 +91,7 @@ def upsert(conn: Connection, person: Person, device: Device, now: int) -> None:
         )
     ).first()
     last_used = device.last_used if device.last_used is not None else now
-    dirty.mark(conn, person.workspace_id, [person.pk, row.person_id if row else None], now)
+    stream.publish(conn, person.workspace_id, [person.pk, row.person_id if row else None], now)
     if row is None:
         conn.execute(
             insert(devices).values(
@@ -121,7 +121,7 @@ def upsert(conn: Connection, person: Person, device: Device, now: int) -> None:
 
 def remove(conn: Connection, person: Person, token: str) -> None:
     conn.execute(delete(devices).where(devices.c.person_id == person.pk, devices.c.token == token))
-    dirty.mark(conn, person.workspace_id, [person.pk])
+    stream.publish(conn, person.workspace_id, [person.pk])
 
 
 def move(conn: Connection, from_pk: int, to_pk: int) -> None:

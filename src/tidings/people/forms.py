@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from tidings.activity import log as event_store
 from tidings.db.schema import forms
 from tidings.errors import ApiError
-from tidings.events import store as event_store
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, update
 
+from tidings.activity import log as event_store
 from tidings.db.schema import deliveries, segment_members, segments
-from tidings.events import store as event_store
-from tidings.people import devices, relationships, store
+from tidings.objects import relationships
+from tidings.people import devices, store
 from tidings.people.identifiers import Identifier
 from tidings.people.service import apply_attributes
 

@@ -12,13 +12,12 @@ import msgspec
 from sqlalchemy import Connection, select
 
 from tidings import paging
+from tidings.attributes import is_truthy_flag
 from tidings.db.schema import objects, relationships
 from tidings.errors import ApiError, bad_request, not_found
 from tidings.people import devices, store
-from tidings.people.attributes import is_truthy_flag
 from tidings.people.identifiers import KINDS, Identifier, coerce_id, of_type
 from tidings.people.store import Person
-from tidings.segments import service as segments
 
 MAX_BULK_IDS = 100
 # Customer.io documents no default or maximum page size for relationships.
@@ -118,12 +117,6 @@ def by_email(conn: Connection, workspace_id: int, email: str) -> dict[str, Any]:
     if person is not None:
         results.append(identifiers(person, shown_email(conn, person)))
     return {"results": results}
-
-
-def segments_of(conn: Connection, workspace_id: int, raw: str, id_type: str) -> dict[str, Any]:
-    """`GET /v1/customers/{id}/segments`: the segments the person is in, by segment id."""
-    person = lookup(conn, workspace_id, raw, id_type)
-    return {"segments": segments.of_person(conn, person.pk)}
 
 
 def relationships_of(

@@ -13,15 +13,16 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from tidings.activity import log as event_store
+from tidings.activity import pending
+from tidings.attributes import check_attributes, is_removal, render
 from tidings.db.schema import suppressions
 from tidings.errors import bad_request
-from tidings.events import pending
-from tidings.events import store as event_store
-from tidings.events.timestamps import optional_seconds
-from tidings.people import relationships, store
-from tidings.people.attributes import check_attributes, is_removal, render
+from tidings.objects import relationships
+from tidings.people import store
 from tidings.people.identifiers import Identifier, check_id, of_type
 from tidings.people.store import Person
+from tidings.timestamps import optional_seconds
 
 # Keys of an identify body that steer the call rather than being attributes.
 CONTROL_KEYS = frozenset({"_timestamp", "timestamp", "_update", "cio_relationships", "cio_id"})

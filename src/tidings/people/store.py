@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from tidings.attributes import render, restore
 from tidings.db import raw
 from tidings.db.schema import attributes, people
-from tidings.people.attributes import render, restore
 from tidings.people.identifiers import Identifier
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from tidings.activity.log import insert_rows
 from tidings.db import raw
 from tidings.db.schema import attributes
-from tidings.events.store import first_sightings, insert_rows
+from tidings.events.dedup import first_sightings
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier

@@ -40,15 +40,15 @@ from typing import Any
 
 import msgspec
 
+from tidings.attributes import check_attributes
 from tidings.errors import ApiError, bad_request
 from tidings.events.service import MAX_NAME_BYTES
-from tidings.events.timestamps import unix_seconds
 from tidings.objects.store import ObjectRef, parse_ref
-from tidings.people.attributes import check_attributes
 from tidings.people.identifiers import check_id
 from tidings.people.service import parse_identify
 from tidings.pipelines import semantic
 from tidings.pipelines.semantic import Semantic
+from tidings.timestamps import unix_seconds
 
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
 EVENT_TYPES = {"track": "event", "page": "page", "screen": "screen"}

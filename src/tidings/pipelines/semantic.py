@@ -36,13 +36,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tidings.errors import ApiError, bad_request
-from tidings.messaging import metrics
-from tidings.objects import service as objects
 from tidings.objects.store import ObjectRef, parse_ref
-from tidings.people import devices
+from tidings.people import devices, objects
 from tidings.people import service as people
 from tidings.people.devices import Device, parse_device
 from tidings.people.identifiers import Identifier
+from tidings.reporting import metrics
 
 NAMES = {
     "Device Created or Updated": "device_upsert",

@@ -5,7 +5,7 @@ Who a message is about
 `userId` names the person with that `id`, created on first mention as the
 Track API does (a suppressed id drops the message). `anonymousId` alone names
 whoever carries that `anonymous_id` attribute, else the anonymous profile.
-With both, track/page/screen/group belong to `userId` and identify joins the
+With both, track_v2/page/screen/group belong to `userId` and identify joins the
 two (below).
 
 The anonymous profile
@@ -36,7 +36,7 @@ anonymous id does not matter.
 
 Every message is logged on the person (or the anonymous profile) it is about,
 in the layout `pipelines.parse` documents. A messageId seen before in the
-workspace drops the message (`events.store.first_sighting`, key
+workspace drops the message (`events.dedup.first_sighting`, key
 `cdp:<messageId>`).
 """
 
@@ -47,11 +47,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from tidings.activity import log as event_store
+from tidings.activity import pending
 from tidings.db.schema import attributes, people
-from tidings.events import pending
-from tidings.events import store as event_store
-from tidings.objects import service as objects
-from tidings.people import merge
+from tidings.events import dedup
+from tidings.people import merge, objects
 from tidings.people import service as person_service
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
@@ -62,7 +62,7 @@ from tidings.pipelines.parse import EVENT_TYPES, Message
 
 def apply(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
     """Apply one message; a messageId the workspace has seen before drops it."""
-    if not event_store.first_sighting(conn, workspace_id, msg.dedup_key, now):
+    if not dedup.first_sighting(conn, workspace_id, msg.dedup_key, now):
         return
     _APPLY[msg.type](conn, workspace_id, msg, now)
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tidings.attributes import render
 from tidings.errors import ApiError, bad_request
 from tidings.numbers import DOUBLE_RANGE, fits_double
-from tidings.people.attributes import render
 
 TEXT_OPERATORS = ("eq", "not_eq", "contains", "starts_with")
 NUMBER_OPERATORS = ("gt", "gte", "lt", "lte", "before", "after")

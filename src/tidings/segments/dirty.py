@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, Select, delete, func, select
 
+from tidings.activity.stream import Activity
 from tidings.db import raw
 from tidings.db.schema import segment_dirty, segments
 
@@ -41,6 +42,11 @@ def mark(
         chunk = pks[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         raw.execute(conn, sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
+
+
+def on_activity(conn: Connection, activity: Activity) -> None:
+    """The activity stream's subscriber: mark the people whose activity changed."""
+    mark(conn, activity.workspace_id, activity.person_pks, activity.now)
 
 
 BUILD_GRACE = 2  # seconds; see the module docstring

@@ -6,7 +6,7 @@ workspace at once; the two must agree on every person, which
 shared rules, stated once:
 
 - A value is a (text, kind) pair: the string Customer.io shows and the kind
-  `s`, `n`, `b` or `j` (see `people/attributes.py`). Event data values are
+  `s`, `n`, `b` or `j` (see `attributes.py`). Event data values are
   rendered the same way; a `null` data value counts as absent.
 - Every operator except `exists` needs the value present and not an object or
   array (kind `j`): those only ever answer `exists`.
@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tidings.attributes import render
 from tidings.numbers import number_in
-from tidings.people.attributes import render
 from tidings.segments.conditions import (
     And,
     Attribute,

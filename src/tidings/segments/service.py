@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select
 from tidings import numbers, paging
 from tidings.db.schema import attributes, people, segment_members, segments
 from tidings.errors import ApiError, bad_request, not_found
+from tidings.people import read
 from tidings.people import store as people_store
 from tidings.people.identifiers import coerce_id, of_type
 from tidings.segments import dirty
@@ -254,6 +255,12 @@ def change_members(
             )
         )
         dirty.mark(conn, workspace_id, held, now)
+
+
+def segments_of(conn: Connection, workspace_id: int, raw: str, id_type: str) -> dict[str, Any]:
+    """`GET /v1/customers/{id}/segments`: the segments the person is in, by segment id."""
+    person = read.lookup(conn, workspace_id, raw, id_type)
+    return {"segments": of_person(conn, person.pk)}
 
 
 def of_person(conn: Connection, person_pk: int) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from tidings.errors import ApiError, bad_request
-from tidings.messaging import addresses, render
+from tidings.providers import addresses
+from tidings.templates import render
 
 
 def liquid(source: str, field: str) -> None:

@@ -19,7 +19,7 @@ from tidings import numbers, paging
 from tidings.db import raw
 from tidings.db.schema import sender_identities as senders
 from tidings.errors import ApiError, bad_request, not_found
-from tidings.messaging import addresses
+from tidings.providers import addresses
 
 MAX_NAME_CHARS = 255
 PAGE_DEFAULT = 50

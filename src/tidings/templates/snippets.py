@@ -1,7 +1,7 @@
 """Snippets: named pieces of Liquid that templates use as `{{ snippets.<name> }}`.
 
 `PUT /v1/snippets` upserts by name (Customer.io's behaviour); a snippet's value
-is itself Liquid, rendered when a template uses it (`messaging/render.py`).
+is itself Liquid, rendered when a template uses it (`templates/render.py`).
 """
 
 from __future__ import annotations

@@ -38,9 +38,10 @@ from tidings.db.schema import layouts as layouts_table
 from tidings.db.schema import providers, sender_identities, transactional_contents
 from tidings.db.schema import transactional_messages as messages_table
 from tidings.errors import ApiError, bad_request
-from tidings.messaging.providers import check_config
-from tidings.templates import definitions, layouts, messages, senders
+from tidings.providers.adapters import check_config
+from tidings.templates import definitions, layouts, senders
 from tidings.templates import snippets as snippet_store
+from tidings.templates import transactional_messages as messages
 
 SECTIONS = ("transactional_messages", "snippets", "sender_identities", "layouts", "providers")
 PROVIDER_KINDS = {

@@ -1,0 +1,63 @@
+"""The activity stream: what follows, in the same transaction, from a person's activity.
+
+Whatever changes what a person did or is (an event appended to the log, an
+attribute change, a device, a relationship, a merge) is published here with
+`publish(conn, workspace_id, person_pks, now)` by the low layer that wrote
+it. Subscribers run at once, on the same connection and so in the same
+transaction: a segment mark (and next a campaign trigger) exists exactly when
+the change does, and a rolled-back change leaves none.
+
+The publishers (`people`, `events`, `objects`, the activity log) know nothing
+of their subscribers; the composition root subscribes them once per process
+(`tidings.runtime.wiring.wire`), before any use case runs. Publishing in a
+process that was never wired is a programming error and raises, so a missing
+`wire()` cannot silently stop segments from updating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """People of one workspace whose activity changed in this transaction.
+
+    `now` is when it happened, or None for "the transaction's time" (the
+    subscriber reads its own clock).
+    """
+
+    workspace_id: int
+    person_pks: Sequence[int]
+    now: int | None
+
+
+class Subscriber(Protocol):
+    def __call__(self, conn: Connection, activity: Activity) -> None: ...
+
+
+_subscribers: tuple[Subscriber, ...] | None = None
+
+
+def subscribe(*subscribers: Subscriber) -> None:
+    """Set this process's subscribers, in the order they run (replacing any before)."""
+    global _subscribers
+    _subscribers = subscribers
+
+
+def publish(
+    conn: Connection, workspace_id: int, person_pks: Iterable[int | None], now: int | None = None
+) -> None:
+    """Tell every subscriber that these people's activity changed; None entries are skipped."""
+    if _subscribers is None:
+        raise RuntimeError("the activity stream has no subscribers: call runtime.wiring.wire()")
+    pks = [pk for pk in dict.fromkeys(person_pks) if pk is not None]
+    if not pks:
+        return
+    activity = Activity(workspace_id, pks, now)
+    for subscriber in _subscribers:
+        subscriber(conn, activity)

@@ -1,1 +1,0 @@
-"""Provider adapters, one per file; `tidings.messaging.providers` picks one per channel."""

@@ -1,0 +1,1 @@
+"""Provider adapters, one per file; `tidings.providers.adapters` picks one per channel."""

@@ -1,0 +1,245 @@
+"""What a recorded delivery metric sets off, in the same transaction.
+
+- `bounced` (a hard bounce) and `spammed` put the recipient's address in
+  `blocked_addresses`, which the delivery worker checks before each send.
+- Every enabled reporting webhook of the workspace that subscribed to the
+  event gets a `webhook_posts` row with the body to post, in Customer.io's
+  reporting-webhook format. The poster (`reporting/poster.py`) sends them
+  after commit, in order per webhook.
+
+The event is `<object type>_<metric>`: the delivery's channel gives the
+object type (`sms` stays `sms`, `inbox` is reported as `in_app`), and our
+`suppressed` is Customer.io's `dropped`. Metrics with no reporting event
+(`deferred`, `resubscribed`) and metrics of deliveries this server does not
+know post nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, NamedTuple
+
+import msgspec
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tidings.db import raw
+from tidings.db.schema import (
+    blocked_addresses,
+    deliveries,
+    delivery_metrics,
+    people,
+    webhook_posts,
+)
+from tidings.reporting.webhooks import EVENTS
+
+BLOCKING = frozenset({"bounced", "spammed"})
+OBJECT_TYPES = {"inbox": "in_app"}
+METRIC_NAMES = {"suppressed": "dropped"}
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_encode = msgspec.json.Encoder().encode
+
+
+def after_metric(
+    conn: Connection,
+    workspace_id: int,
+    delivery_id: str,
+    metric: str,
+    timestamp: int,
+    extra: dict[str, Any],
+    now: int,
+) -> None:
+    """Block the address and queue webhook posts for a metric just recorded.
+
+    Cheap when nothing listens: one query for the workspace's enabled
+    webhooks. Webhooks without `full_resolution` only hear of a delivery's
+    first occurrence of a metric (the one just recorded is counted).
+    """
+    delivery = None
+    if metric in BLOCKING:
+        delivery = _delivery(conn, workspace_id, delivery_id)
+        recipient = delivery.recipient if delivery is not None else extra.get("recipient")
+        if isinstance(recipient, str) and recipient:
+            block(conn, workspace_id, recipient, metric, delivery_id, now)
+    hooks = _webhooks(conn, workspace_id)
+    if not hooks:
+        return
+    delivery = delivery or _delivery(conn, workspace_id, delivery_id)
+    if delivery is None:
+        return
+    object_type = OBJECT_TYPES.get(delivery.channel, delivery.channel)
+    reported = METRIC_NAMES.get(metric, metric)
+    if f"{object_type}_{reported}" not in EVENTS:
+        return
+    hooks = [h for h in hooks if _subscribed(h, object_type, reported)]
+    if any(not h.full_resolution for h in hooks) and not _first(
+        conn, workspace_id, delivery_id, metric
+    ):
+        hooks = [h for h in hooks if h.full_resolution]
+    if not hooks:
+        return
+    body = event(conn, delivery, object_type, reported, timestamp, extra)
+    for hook in hooks:
+        data = dict(body["data"])
+        if not hook.with_content or reported != "sent":
+            data.pop("content", None)
+        _enqueue(conn, workspace_id, hook.id, {**body, "data": data}, now)
+
+
+def block(
+    conn: Connection, workspace_id: int, address: str, reason: str, delivery_id: str, now: int
+) -> None:
+    """Remember an address not to send to; the first reason recorded stays."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(
+        dialect.insert(blocked_addresses)
+        .values(
+            workspace_id=workspace_id,
+            address=address.strip().lower(),
+            reason=reason,
+            delivery_id=delivery_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def _first(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
+    """Whether the row just recorded is the delivery's only `metric` so far."""
+    query = select(delivery_metrics.c.id).where(
+        delivery_metrics.c.workspace_id == workspace_id,
+        delivery_metrics.c.delivery_id == delivery_id,
+        delivery_metrics.c.metric == metric,
+    )
+    return len(conn.execute(query.limit(2)).all()) == 1
+
+
+def event(
+    conn: Connection,
+    delivery: Any,
+    object_type: str,
+    metric: str,
+    timestamp: int,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The reporting-webhook body for one event (content included; dropped per webhook)."""
+    data: dict[str, Any] = {"delivery_id": delivery.id, **_person(conn, delivery.person_id)}
+    if delivery.transactional_message_id is not None:
+        data["transactional_message_id"] = delivery.transactional_message_id
+    payload = _decode(delivery.payload)
+    if object_type == "push":
+        device = {"device_id": delivery.recipient}
+        if payload.get("platform") in ("ios", "android"):
+            device["device_platform"] = payload["platform"]
+        data["recipients"] = [device]
+    else:
+        data["recipient"] = delivery.recipient
+    if object_type == "email":
+        data["subject"] = delivery.subject or ""
+    for key in ("href", "link_id", "synthetic"):
+        if key in extra:
+            data[key] = extra[key]
+    failure = extra.get("reason") or delivery.failure_message
+    if metric in ("bounced", "dropped", "failed", "attempted", "undeliverable"):
+        data["failure_message"] = failure or metric
+    content = _content(object_type, payload)
+    if content is not None:
+        data["content"] = content
+    return {
+        "event_id": event_id(),
+        "object_type": object_type,
+        "metric": metric,
+        "timestamp": timestamp,
+        "data": data,
+    }
+
+
+def event_id() -> str:
+    """A ULID: 48 bits of milliseconds and 80 random bits, in Crockford base32."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _delivery(conn: Connection, workspace_id: int, delivery_id: str) -> Any:
+    return conn.execute(
+        select(deliveries).where(
+            deliveries.c.workspace_id == workspace_id, deliveries.c.id == delivery_id
+        )
+    ).first()
+
+
+def _person(conn: Connection, person_id: int | None) -> dict[str, Any]:
+    row = None
+    if person_id is not None:
+        row = conn.execute(
+            select(people.c.customer_id, people.c.email, people.c.cio_id).where(
+                people.c.id == person_id
+            )
+        ).first()
+    if row is None:
+        return {"customer_id": "", "identifiers": {"id": None, "email": None, "cio_id": None}}
+    return {
+        "customer_id": row.customer_id or "",
+        "identifiers": {"id": row.customer_id, "email": row.email, "cio_id": row.cio_id},
+    }
+
+
+class _Hook(NamedTuple):
+    id: int
+    events: str
+    full_resolution: int
+    with_content: int
+
+
+_WEBHOOKS = (
+    "SELECT id, events, full_resolution, with_content FROM reporting_webhooks"
+    " WHERE workspace_id = {0} AND disabled = 0"
+)
+
+
+def _webhooks(conn: Connection, workspace_id: int) -> list[_Hook]:
+    """The workspace's enabled webhooks (on the driver: asked for every metric)."""
+    return [_Hook(*row) for row in raw.select_in(conn, _WEBHOOKS, [workspace_id], [])]
+
+
+def _subscribed(hook: Any, object_type: str, metric: str) -> bool:
+    events = msgspec.json.decode(hook.events)
+    return f"{object_type}_{metric}" in events or metric in events
+
+
+def _decode(payload: str | None) -> dict[str, Any]:
+    if not payload:
+        return {}
+    try:
+        decoded = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _content(object_type: str, payload: dict[str, Any]) -> str | None:
+    """The message body for `with_content` webhooks, if the delivery still keeps it."""
+    if object_type == "email":
+        return payload.get("html") or payload.get("text")
+    if object_type in ("sms", "whatsapp"):
+        return payload.get("body")
+    if object_type in ("push", "in_app") and payload:
+        return _encode(payload).decode()
+    return None
+
+
+def _enqueue(
+    conn: Connection, workspace_id: int, webhook_id: int, body: dict[str, Any], now: int
+) -> None:
+    conn.execute(
+        webhook_posts.insert().values(
+            workspace_id=workspace_id,
+            webhook_id=webhook_id,
+            body=_encode(body).decode(),
+            state="queued",
+            attempts=0,
+            due_at=0,
+            created_at=now,
+        )
+    )

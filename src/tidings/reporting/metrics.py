@@ -1,0 +1,134 @@
+"""Delivery metrics reported from outside (Track `metrics`, push events) and unsubscribes.
+
+Metrics are recorded against the delivery id whether or not this server sent
+that delivery: the Track API is fire-and-forget, and a delivery made through
+another system may still be reported here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, select, update
+
+from tidings.db import raw
+from tidings.db.schema import deliveries
+from tidings.errors import ApiError, bad_request
+from tidings.people import service as people
+from tidings.people import store as people_store
+from tidings.reporting import fanout
+from tidings.timestamps import unix_seconds
+
+METRICS = frozenset(
+    {"bounced", "clicked", "converted", "deferred", "delivered", "dropped", "opened", "spammed"}
+)
+PUSH_EVENTS = frozenset({"opened", "converted", "delivered"})
+MAX_DELIVERY_ID_BYTES = 255  # the `delivery_metrics.delivery_id` column
+_encode = msgspec.json.Encoder().encode
+
+
+def parse_metric(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[str, Any]]:
+    problems = []
+    delivery_id, metric = body.get("delivery_id"), body.get("metric")
+    problems += _delivery_id_problems(delivery_id)
+    if not isinstance(metric, str) or metric not in METRICS:
+        problems.append("metric must be one of: " + ", ".join(sorted(METRICS)))
+    timestamp = _timestamp(body.get("timestamp"), now, problems)
+    if problems:
+        raise ApiError(400, problems[0], errors=problems)
+    extra = {k: body[k] for k in ("recipient", "reason", "href") if body.get(k) is not None}
+    return delivery_id, metric, timestamp, extra  # type: ignore[return-value]
+
+
+def parse_push_event(body: dict[str, Any], now: int) -> tuple[str, str, int, dict[str, Any]]:
+    problems = []
+    delivery_id, event = body.get("delivery_id"), body.get("event")
+    problems += _delivery_id_problems(delivery_id)
+    if not isinstance(event, str) or event not in PUSH_EVENTS:
+        problems.append("event must be one of: converted, delivered, opened")
+    timestamp = _timestamp(body.get("timestamp"), now, problems)
+    if problems:
+        raise ApiError(400, problems[0], errors=problems)
+    extra = {"device_id": body["device_id"]} if body.get("device_id") else {}
+    return delivery_id, event, timestamp, extra  # type: ignore[return-value]
+
+
+def _delivery_id_problems(delivery_id: Any) -> list[str]:
+    if not isinstance(delivery_id, str) or not delivery_id:
+        return ["delivery_id is required"]
+    if len(delivery_id.encode()) > MAX_DELIVERY_ID_BYTES:
+        return [f"delivery_id cannot be longer than {MAX_DELIVERY_ID_BYTES} bytes"]
+    return []
+
+
+def _timestamp(value: Any, now: int, problems: list[str]) -> int:
+    if value is None:
+        return now
+    seconds = unix_seconds(value)
+    if seconds is None:
+        problems.append("timestamp must be a unix timestamp in seconds")
+        return now
+    return seconds
+
+
+# On the driver: every delivery's outcome records one.
+_INSERT_METRIC = (
+    "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES ({0})"
+)
+
+
+def record_metric(
+    conn: Connection,
+    workspace_id: int,
+    delivery_id: str,
+    metric: str,
+    timestamp: int,
+    extra: dict[str, Any],
+    *,
+    now: int | None = None,
+) -> None:
+    """Record a metric and what it sets off, all in the caller's transaction.
+
+    Besides the `delivery_metrics` row: a hard bounce or spam complaint
+    blocks the recipient's address, and the workspace's reporting webhooks
+    that want the event get a post queued (`reporting/fanout.py`). `now`
+    stamps those posts (the webhook retry window starts there); callers
+    without a clock at hand leave it out and get the wall clock.
+    """
+    row = (workspace_id, delivery_id, metric, timestamp, _encode(extra).decode())
+    raw.select_in(conn, _INSERT_METRIC, [], row)
+    stamp = int(time.time()) if now is None else now
+    fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
+
+
+def parse_unsubscribe(body: Any) -> bool:
+    if not isinstance(body, dict) or not isinstance(body.get("unsubscribe", True), bool):
+        raise bad_request("unsubscribe must be a boolean")
+    return bool(body.get("unsubscribe", True))
+
+
+def unsubscribe(conn: Connection, delivery_id: str, value: bool, now: int) -> None:
+    """Set the delivery's recipient's `unsubscribed`, attributed to that delivery.
+
+    No credentials are needed: the delivery id is the secret, so an unknown id
+    is refused without saying more.
+    """
+    row = conn.execute(
+        select(deliveries.c.workspace_id, deliveries.c.person_id).where(
+            deliveries.c.id == delivery_id
+        )
+    ).first()
+    if row is None:
+        raise bad_request("unknown delivery")
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(unsubscribed_at=now if value else None)
+    )
+    person = people_store.by_pk(conn, row.person_id) if row.person_id is not None else None
+    if person is not None:
+        people.apply_attributes(conn, person, {"unsubscribed": value}, now, now)
+    metric = "unsubscribed" if value else "resubscribed"
+    record_metric(conn, row.workspace_id, delivery_id, metric, now, {}, now=now)

@@ -1,0 +1,33 @@
+"""Where the layers meet: the activity stream's subscribers and the job handlers.
+
+Lower layers publish and queue without knowing who listens or who runs the
+work; this module is the one place that says so. Every process that runs use
+cases calls `wire()` before its first one: the server (`create_app`), the
+worker process (`create_worker`), SQLite's writer process and the CLI.
+"""
+
+from __future__ import annotations
+
+from tidings.activity import stream
+from tidings.collections.job import CollectionFetchJob
+from tidings.config import Settings
+from tidings.exports.job import ExportJob
+from tidings.fetch import Allowlist
+from tidings.imports.job import ImportJob
+from tidings.jobs.runner import Handler
+from tidings.segments import dirty
+
+
+def wire() -> None:
+    """Subscribe this process's activity subscribers (idempotent)."""
+    stream.subscribe(dirty.on_activity)
+
+
+def job_handlers(settings: Settings) -> dict[str, Handler]:
+    """Every job kind this build knows, configured from `settings`."""
+    allowlist = Allowlist.parse(settings.fetch_allowlist)
+    return {
+        "export": ExportJob(),
+        "import": ImportJob(allowlist),
+        "collection_fetch": CollectionFetchJob(allowlist),
+    }

@@ -1,0 +1,199 @@
+"""What a transactional send takes from its template, and how it is rendered and built.
+
+Pure reads, shared by the read that composes a send and the write of one
+composed whole (`transactional`): the template's fields in the send's language
+with its layout applied (`resolve_template`), every field rendered through
+Liquid with the person, `message_data` and the email's tracked URLs
+(`render_send`), an email's `from` checked against the sender identities
+(`check_sender`), and the outbound message built from the rendered fields
+(`build_message`). Nothing here writes, but `resolve_template` with
+`auto_create`, which makes a template the send names and nobody declared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import formataddr
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tidings.db.schema import attributes, devices
+from tidings.errors import bad_request
+from tidings.people.store import Person
+from tidings.providers import addresses
+from tidings.providers.base import Outbound
+from tidings.reporting import links as tracking
+from tidings.sending import compose
+from tidings.sending.request import SendRequest
+from tidings.templates import layouts, render, senders
+from tidings.templates import transactional_messages as messages
+
+
+@dataclass(frozen=True)
+class SendTemplate:
+    """What a send takes from its template: fields and defaults (none when inline)."""
+
+    name: str
+    fields: dict[str, str]
+    id: int | None = None
+    content_id: int | None = None
+    send_to_unsubscribed: bool = True
+    tracked: bool = True
+    to_create: bool = False  # auto-created by the send's write
+
+
+def resolve_template(
+    conn: Connection, workspace_id: int, request: SendRequest, now: int, *, auto_create: bool
+) -> SendTemplate:
+    """The named template's content in the send's language (or the default), layout applied."""
+    if request.template is None:
+        return SendTemplate("inline message", {})
+    found = messages.resolve(
+        conn,
+        workspace_id,
+        request.template,
+        request.channel,
+        auto_create=auto_create,
+        now=now,
+    )
+    content_id, fields = messages.content_fields(conn, found, request.language)
+    fields = dict(fields)
+    layout_name = fields.pop("layout", None)
+    if layout_name:
+        fields["body"] = _in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
+    return SendTemplate(
+        found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
+    )
+
+
+def _in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:
+    """The layout's source with the body in place of `{{ content }}` (rendered as one)."""
+    source = layouts.layout_body(conn, workspace_id, name)
+    if source is None:
+        raise bad_request(f"the template's layout {name!r} does not exist", "layout")
+    wrapped = layouts.wrap(source, body, render.MAX_TEMPLATE_CHARS)
+    if wrapped is None:
+        raise bad_request(
+            f"the body in the layout {name!r} would be longer than"
+            f" {render.MAX_TEMPLATE_CHARS} characters",
+            "layout",
+        )
+    return wrapped
+
+
+@dataclass(frozen=True)
+class Links:
+    """How an email's links are made: this server's URL, tracked or not, the secret."""
+
+    base_url: str
+    tracked: bool
+    key: bytes  # the workspace's tracking secret (b"" for other channels)
+
+
+def render_send(
+    conn: Connection,
+    person: Person,
+    request: SendRequest,
+    template: SendTemplate,
+    delivery_id: str,
+    links: Links,
+) -> dict[str, str | None]:
+    """Every field (the template's, overridden by the request's) rendered for `person`;
+    an email's unsubscribe and view-in-browser URLs signed for `delivery_id`. A
+    template error is an `ApiError` 400 naming the field."""
+    fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
+    unsubscribe = view = None
+    workspace_id = person.workspace_id
+    if request.channel == "email":
+        unsubscribe = tracking.unsubscribe_url(
+            conn, workspace_id, delivery_id, links.base_url, key=links.key
+        )
+        view = tracking.view_url(workspace_id, delivery_id, links.base_url, links.key)
+    context = render.context_for(
+        conn,
+        workspace_id,
+        person,
+        request.message_data,
+        unsubscribe_url=unsubscribe,
+        view_in_browser_url=view,
+    )
+    return render.render_fields(fields, context, template_name=template.name)
+
+
+def build_message(
+    conn: Connection,
+    person: Person,
+    request: SendRequest,
+    rendered: dict[str, str | None],
+    delivery_id: str,
+    links: Links,
+) -> tuple[Outbound, dict[str, Any]]:
+    """The outbound message of the rendered fields, and the delivery options it needs
+    (tracking, a push's devices). Reads the person's phone or devices as they are now."""
+    options: dict[str, Any] = {}
+    if request.channel == "email":
+        html, unsubscribe = tracking.prepare_email(
+            conn,
+            person.workspace_id,
+            delivery_id,
+            rendered.get("body"),
+            links.base_url,
+            links.tracked,
+            key=links.key,
+        )
+        options["tracked"] = links.tracked
+        if request.fake_bcc:
+            options["fake_bcc"] = True
+        return compose.email(delivery_id, request, rendered, html, unsubscribe), options
+    if request.channel in ("sms", "whatsapp"):
+        return compose.sms(request, rendered, _phone(conn, person)), options
+    if request.channel == "push":
+        assert request.push is not None
+        targets = _push_devices(conn, person, request.push.to)
+        if request.push.to == "all":
+            options["devices"] = [list(t) for t in targets]
+            options["custom_payload"] = request.push.custom_payload
+        first = targets[0] if targets else None
+        return compose.push(request.push, rendered, first), options
+    return compose.in_app(request, rendered), options
+
+
+def check_sender(conn: Connection, workspace_id: int, rendered: dict[str, str | None]) -> None:
+    """An email's `from` must be one of the workspace's sender identities (any, if none)."""
+    sender = rendered.get("from")
+    if not sender or "@" not in sender:
+        return  # compose refuses a missing sender; SMS senders are phone numbers
+    name = senders.sender_name_for(conn, workspace_id, sender)
+    if name is None:
+        raise bad_request(f"from {sender!r} is not a sender identity of this workspace", "from")
+    shown, address = addresses.parse(sender)
+    if not shown and name:
+        rendered["from"] = formataddr((name, address))
+
+
+def _phone(conn: Connection, person: Person) -> str | None:
+    value = conn.execute(
+        select(attributes.c.value).where(
+            attributes.c.person_id == person.pk, attributes.c.name == "phone"
+        )
+    ).scalar()
+    return str(value) if value else None
+
+
+def _push_devices(conn: Connection, person: Person, to: str) -> list[tuple[str, str]]:
+    """(token, platform) of the devices a push goes to; most recently used first."""
+    rows = conn.execute(
+        select(devices.c.token, devices.c.platform)
+        .where(devices.c.person_id == person.pk)
+        .order_by(devices.c.last_used.desc(), devices.c.id.desc())
+    ).all()
+    found = [(token, platform) for token, platform in rows]
+    if to == "all":
+        return found
+    if to == "last_used":
+        return found[:1]
+    chosen = [d for d in found if d[0] == to]
+    if not chosen:
+        raise bad_request("to must be all, last_used or a token of one of the person's devices")
+    return chosen

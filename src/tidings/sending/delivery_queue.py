@@ -1,0 +1,215 @@
+"""Deliveries as a send queue: claim due ones with a lease, record one terminal state.
+
+A delivery is claimable when it is `queued` and due, or `sending` with a lease
+that ran out (its worker died mid-send). Claiming sets `state='sending'`,
+bumps `attempts` and moves `due_at` to the lease's end, so one index
+(state, due_at) finds both kinds. On PostgreSQL several workers claim at once
+with `FOR UPDATE SKIP LOCKED`; on SQLite one writer serialises the claims.
+
+Every outcome is recorded only while the claim that produced it still holds
+(same `attempts`, still `sending`): a worker whose lease expired cannot
+overwrite what a newer claim recorded, so each delivery ends in exactly one
+terminal state (sent, failed or suppressed), recorded with its metric in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Select, and_, select, tuple_, update
+
+from tidings.db import raw
+from tidings.db.schema import deliveries
+from tidings.reporting.metrics import record_metric
+
+TERMINAL = frozenset({"sent", "failed", "suppressed"})
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this worker holds until its lease ends."""
+
+    id: str
+    workspace_id: int
+    person_id: int | None
+    channel: str
+    recipient: str
+    payload: str | None
+    options: dict[str, Any]
+    attempt: int
+    expires_at: int | None
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with jitter for transient failures."""
+
+    base: float = 10.0
+    cap: float = 3600.0
+
+    def delay(self, attempt: int) -> int:
+        raw = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        return max(1, round(raw * random.uniform(0.5, 1.0)))
+
+
+_CLAIM_COLUMNS = (
+    deliveries.c.id,
+    deliveries.c.workspace_id,
+    deliveries.c.person_id,
+    deliveries.c.channel,
+    deliveries.c.recipient,
+    deliveries.c.payload,
+    deliveries.c.options,
+    deliveries.c.attempts,
+    deliveries.c.expires_at,
+)
+
+
+def due(conn: Connection, now: int) -> bool:
+    """Whether `claim` would find a delivery: a cheap look from a reading
+    connection, so that an idle worker's poll takes no write transaction."""
+    return conn.execute(_due(now, 1)).first() is not None
+
+
+def _due(now: int, limit: int) -> Select[tuple[int]]:
+    return (
+        select(deliveries.c.id)
+        .where(deliveries.c.state.in_(("queued", "sending")), deliveries.c.due_at <= now)
+        .order_by(deliveries.c.due_at)
+        .limit(limit)
+    )
+
+
+def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
+    """Take up to `limit` due deliveries, oldest due first."""
+    query = _due(now, limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if not ids:
+        return []
+    rows = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(
+            state="sending",
+            attempts=deliveries.c.attempts + 1,
+            lease_until=now + lease,
+            due_at=now + lease,
+            updated_at=now,
+        )
+        .returning(*_CLAIM_COLUMNS)
+    ).all()
+    return [_claimed(row) for row in rows]
+
+
+def renew(conn: Connection, claims: list[Claimed], now: int, lease: int) -> int:
+    """Extend the leases of the claims still held to `now + lease`; how many were.
+
+    The worker's heartbeat: while it works on its claims they stay its own,
+    and when it dies they are claimable one short lease later. A claim that
+    was lost (expired and claimed again) is not touched: its `attempts` moved on.
+    """
+    if not claims:
+        return 0
+    held = tuple_(deliveries.c.id, deliveries.c.attempts).in_([(c.id, c.attempt) for c in claims])
+    return conn.execute(
+        update(deliveries)
+        .where(held, deliveries.c.state == "sending")
+        .values(lease_until=now + lease, due_at=now + lease)
+    ).rowcount
+
+
+def _claimed(row: Any) -> Claimed:
+    return Claimed(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        person_id=row.person_id,
+        channel=row.channel,
+        recipient=row.recipient,
+        payload=row.payload,
+        options=msgspec.json.decode(row.options) if row.options else {},
+        attempt=row.attempts,
+        expires_at=row.expires_at,
+    )
+
+
+def _held(claimed: Claimed) -> Any:
+    return and_(
+        deliveries.c.id == claimed.id,
+        deliveries.c.state == "sending",
+        deliveries.c.attempts == claimed.attempt,
+    )
+
+
+def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool:
+    """Set the final state while the claim holds (one driver statement: every delivery)."""
+    if not claimed.option("retain", True):
+        values["payload"] = None
+    values.update(lease_until=None, due_at=None, updated_at=now)
+    names = sorted(values)
+    sets = ", ".join(f"{name} = {{{i}}}" for i, name in enumerate(names))
+    n = len(names)
+    held = f"id = {{{n}}} AND state = 'sending' AND attempts = {{{n + 1}}}"
+    sql = f"UPDATE deliveries SET {sets} WHERE {held} RETURNING id"
+    params = [values[name] for name in names] + [claimed.id, claimed.attempt]
+    return len(raw.select_in(conn, sql, params, [])) == 1
+
+
+def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str | None) -> bool:
+    """Sent: the reason of an earlier transient failure is cleared with the state."""
+    sent_values = {"sent_at": now, "provider_message_id": provider_message_id}
+    if not _finish(conn, claimed, now, state="sent", failure_message=None, **sent_values):
+        return False
+    record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {})
+    return True
+
+
+def failed(conn: Connection, claimed: Claimed, now: int, reason: str) -> bool:
+    if not _finish(conn, claimed, now, state="failed", failure_message=reason):
+        return False
+    record_metric(conn, claimed.workspace_id, claimed.id, "failed", now, {"reason": reason})
+    return True
+
+
+def suppressed(conn: Connection, claimed: Claimed, now: int, reason: str) -> bool:
+    if not _finish(conn, claimed, now, state="suppressed", failure_message=reason):
+        return False
+    record_metric(conn, claimed.workspace_id, claimed.id, "suppressed", now, {"reason": reason})
+    return True
+
+
+# An outcome to record: (`sent`, `failed`, `suppressed` or `transient`, its claim, (now, ...)).
+Recording = tuple[Callable[..., Any], Claimed, tuple[Any, ...]]
+
+
+def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
+    """Record several outcomes in one transaction: `fn(conn, claimed, *args)` for each,
+    each still fenced by its own claim; what each returned, in order."""
+    return [fn(conn, claimed, *args) for fn, claimed, args in items]
+
+
+def transient(conn: Connection, claimed: Claimed, now: int, reason: str, backoff: Backoff) -> str:
+    """Retry later, or fail once `expires_at` has passed; the state recorded ('' if lost)."""
+    if claimed.expires_at is not None and now >= claimed.expires_at:
+        gave_up = f"gave up after {claimed.attempt} attempts: {reason}"
+        return "failed" if failed(conn, claimed, now, gave_up) else ""
+    due = now + backoff.delay(claimed.attempt)
+    if claimed.expires_at is not None:
+        due = min(due, claimed.expires_at)
+    changed = conn.execute(
+        update(deliveries)
+        .where(_held(claimed))
+        .values(
+            state="queued", due_at=due, lease_until=None, failure_message=reason, updated_at=now
+        )
+    ).rowcount
+    return "queued" if changed == 1 else ""

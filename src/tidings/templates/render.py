@@ -1,0 +1,362 @@
+"""Liquid rendering of message fields, with Customer.io's variables and limits.
+
+`render_fields` is pure: it renders every string field of a template against a
+`Context` and either returns all of them or raises one `ApiError(400)` that
+names the template, the field and the line. `context_for` reads what a send's
+templates may refer to (the person's attributes, collections, snippets).
+
+Variables, as in Customer.io:
+
+- `customer.<attribute>` (JSON values, plus `id`, `email` and `cio_id`);
+- `trigger.<key>` and `message_data.<key>`: the send's `message_data`;
+- `event.<key>` (the event's data), `event_name`, `event_id`, `event_timestamp`
+  when an event triggered the send;
+- each collection by its name (`{{ upcoming_events[0].name }}`), rows read on
+  first use, so render inside the transaction `context_for` ran in;
+- `snippets.<name>`: a snippet's value, itself rendered as Liquid on first use;
+- `unsubscribe_url` and `view_in_browser_url`, also as the tags
+  `{% unsubscribe_url %}` and `{% view_in_browser_url %}`.
+
+Limits, so a hostile template is a 400 and never a hang or a memory blow-up:
+`MAX_TEMPLATE_CHARS` of source per field, `MAX_OUTPUT_CHARS` of output per
+field and per filtered value, `MAX_LOOP_ITERATIONS` (nested loops multiply),
+`MAX_LOCALS_BYTES` of assigned variables, block nesting of 30 and a deadline
+of `RENDER_SECONDS` for all fields, checked at every filter call and every
+loop iteration.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from liquid import BoundTemplate, Environment, RenderContext, ast
+from liquid.builtin.tags.for_tag import ForNode, ForTag
+from liquid.builtin.tags.tablerow_tag import TablerowNode, TablerowTag
+from liquid.exceptions import LiquidError, LiquidSyntaxError
+from liquid.output import LimitedStringIO
+from liquid.tag import Tag
+from liquid.token import TOKEN_TAG, Token
+from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from tidings.people.store import Person
+
+from tidings.errors import ApiError
+from tidings.templates import liquid_filters
+from tidings.templates.liquid_filters import MAX_OUTPUT_CHARS, RENDER_SECONDS, check_deadline
+
+MAX_TEMPLATE_CHARS = 512_000
+MAX_LOOP_ITERATIONS = 100_000
+MAX_LOCALS_BYTES = 4_000_000
+MAX_SNIPPET_DEPTH = 5
+
+
+@dataclass(frozen=True)
+class Context:
+    customer: dict[str, Any]
+    trigger: dict[str, Any]
+    event: dict[str, Any] | None = None  # {name, data, id, timestamp}
+    collections: Mapping[str, Any] = field(default_factory=dict)
+    snippets: dict[str, str] = field(default_factory=dict)
+    unsubscribe_url: str | None = None
+    view_in_browser_url: str | None = None
+    now: float | None = None  # the send's time, for "now"; the wall clock if None
+
+
+def context_for(
+    conn: Connection,
+    workspace_id: int,
+    person_pk: int | Person | None,
+    message_data: dict[str, Any],
+    *,
+    event: dict[str, Any] | None = None,
+    unsubscribe_url: str | None = None,
+    view_in_browser_url: str | None = None,
+) -> Context:
+    """What a send's templates may use, read in the caller's transaction.
+
+    `person_pk` may be the person's row itself, which saves reading it again.
+    """
+    from tidings.templates import render_data  # reads the stores; keeps this module pure
+
+    return Context(
+        customer=render_data.customer(conn, person_pk) if person_pk is not None else {},
+        trigger=message_data,
+        event=event,
+        collections=render_data.Collections(conn, workspace_id),
+        snippets=render_data.snippets(conn, workspace_id),
+        unsubscribe_url=unsubscribe_url,
+        view_in_browser_url=view_in_browser_url,
+    )
+
+
+def render_fields(
+    fields: Mapping[str, str | None], context: Context, *, template_name: str
+) -> dict[str, str | None]:
+    """Every string field rendered; the first error is a 400 naming template, field, line."""
+    liquid_filters.clock.deadline = time.monotonic() + RENDER_SECONDS
+    liquid_filters.clock.now = context.now
+    try:
+        scope = _Scope(context)
+        return {
+            name: None if source is None else _render_one(source, scope, template_name, name)
+            for name, source in fields.items()
+        }
+    finally:
+        liquid_filters.clock.deadline = float("inf")
+        liquid_filters.clock.now = None
+
+
+def _render_one(source: str, scope: _Scope, template_name: str, field_name: str) -> str:
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise ApiError(
+            400,
+            f"template {template_name!r}, field {field_name!r}: "
+            f"longer than {MAX_TEMPLATE_CHARS} characters",
+            field=field_name,
+        )
+    try:
+        return _render(_parse(source), scope)
+    except LiquidError as err:
+        raise _error(template_name, field_name, err, source) from None
+    except (RecursionError, ValueError, TypeError, ArithmeticError) as err:
+        raise ApiError(
+            400, f"template {template_name!r}, field {field_name!r}: {err}", field=field_name
+        ) from None
+
+
+def syntax_error(source: str) -> str | None:
+    """`line <n>: <error>` for the first Liquid syntax error of `source`, else None.
+
+    What a template is checked for when it is declared; what depends on the
+    data (a missing filter argument, a division by zero) shows at send time.
+    """
+    try:
+        _parse(source)
+    except LiquidError as err:
+        line = _line_of(err, source)
+        return f"line {line}: {err.message}" if line else str(err.message)
+    return None
+
+
+def _error(template_name: str, field_name: str, err: LiquidError, source: str) -> ApiError:
+    line = _line_of(err, source)
+    where = f", line {line}" if line else ""
+    return ApiError(
+        400,
+        f"template {template_name!r}, field {field_name!r}{where}: {err.message}",
+        field=field_name,
+    )
+
+
+def _line_of(err: LiquidError, source: str) -> int | None:
+    """The line of a Liquid error. Liquid loses the position of some syntax errors
+    (an unclosed block, an output that ends after `|`): then the first line at
+    which the source, cut there, fails with the same error, found by parsing cut
+    sources of at most `MAX_TEMPLATE_CHARS` in all (so at most the cost of one
+    largest template: a search over a 500 KB one would take some twenty
+    parses); None when the search would need more."""
+    where = err.context()
+    if where:
+        return where[0]
+    if not isinstance(err, LiquidSyntaxError):
+        return None
+    lines = source.splitlines(keepends=True)
+    budget = MAX_TEMPLATE_CHARS
+    low, high = 1, len(lines)
+    while low < high:
+        middle = (low + high) // 2
+        cut = "".join(lines[:middle])
+        budget -= len(cut)
+        if budget < 0:
+            return None
+        if _fails_with(cut, str(err.message)):
+            high = middle
+        else:
+            low = middle + 1
+    return low if lines else None
+
+
+def _fails_with(source: str, message: str) -> bool:
+    try:
+        _ENV.from_string(source)
+    except LiquidSyntaxError as err:
+        return str(err.message) == message
+    return False
+
+
+CACHED_SOURCE_CHARS = 16_384  # longer sources are parsed each time, never kept
+
+
+def _parse(source: str) -> BoundTemplate:
+    """Parsed templates are immutable, so one parse serves every send of a template.
+
+    Only short sources are cached: 1,024 sources of up to 512,000 characters
+    (inline bodies vary per request) could hold a gigabyte.
+    """
+    if len(source) > CACHED_SOURCE_CHARS:
+        return _ENV.from_string(source)
+    return _parse_cached(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(source: str) -> BoundTemplate:
+    return _ENV.from_string(source)
+
+
+def _render(template: BoundTemplate, scope: Mapping[str, object]) -> str:
+    buffer = LimitedStringIO(limit=MAX_OUTPUT_CHARS)
+    template.render_with_context(RenderContext(template, globals=scope), buffer)
+    return buffer.getvalue()
+
+
+class _Scope(Mapping[str, object]):
+    """The template's variables; collections are looked up only when named."""
+
+    def __init__(self, context: Context) -> None:
+        event = context.event or {}
+        self._fixed: dict[str, object] = {
+            "customer": context.customer,
+            "trigger": context.trigger,
+            "message_data": context.trigger,
+            "event": event.get("data") or {},
+            "event_name": event.get("name"),
+            "event_id": event.get("id"),
+            "event_timestamp": event.get("timestamp"),
+            "snippets": _Snippets(context.snippets, self),
+            "unsubscribe_url": context.unsubscribe_url or "",
+            "view_in_browser_url": context.view_in_browser_url or "",
+        }
+        self._collections = context.collections
+
+    def __getitem__(self, key: str) -> object:
+        if key in self._fixed:
+            return self._fixed[key]
+        return self._collections[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._fixed
+        yield from (name for name in self._collections if name not in self._fixed)
+
+    def __len__(self) -> int:
+        return len(set(self._fixed) | set(self._collections))
+
+    def __bool__(self) -> bool:
+        # Liquid tests `globals or {}` for every template; never empty, and asking
+        # `len` would read the workspace's collection names for nothing.
+        return True
+
+
+class _Snippets(Mapping[str, str]):
+    """Snippet values rendered as Liquid on first use, against the same variables."""
+
+    def __init__(self, sources: dict[str, str], scope: _Scope) -> None:
+        self._sources = sources
+        self._scope = scope
+        self._done: dict[str, str] = {}
+        self._rendering: list[str] = []
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._done:
+            return self._done[name]
+        source = self._sources[name]
+        if name in self._rendering or len(self._rendering) >= MAX_SNIPPET_DEPTH:
+            raise LiquidError(f"snippet {name!r} includes itself or nests too deep", token=None)
+        self._rendering.append(name)
+        try:
+            self._done[name] = _render(_parse(source), self._scope)
+        except LiquidError as err:
+            raise LiquidError(f"in snippet {name!r}: {err.message}", token=None) from None
+        finally:
+            self._rendering.pop()
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+class _Checked:
+    """A loop body that checks the render deadline before each iteration."""
+
+    def __init__(self, block: Any) -> None:
+        self._block = block
+
+    def render(self, context: RenderContext, buffer: TextIO) -> int:
+        check_deadline()
+        return int(self._block.render(context, buffer))
+
+    async def render_async(self, context: RenderContext, buffer: TextIO) -> int:
+        check_deadline()
+        return int(await self._block.render_async(context, buffer))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._block, name)
+
+
+class _ForNode(ForNode):
+    def __init__(self, token: Token, expression: Any, block: Any, default: Any = None) -> None:
+        super().__init__(token, expression, block, default)
+        self.block = _Checked(block)  # type: ignore[assignment]  # a BlockNode proxy
+
+
+class _ForTag(ForTag):
+    node_class = _ForNode
+
+
+class _TablerowNode(TablerowNode):
+    def __init__(self, token: Token, expression: Any, block: Any) -> None:
+        super().__init__(token, expression, block)
+        self.block = _Checked(block)  # type: ignore[assignment]  # a BlockNode proxy
+
+
+class _TablerowTag(TablerowTag):
+    node_class = _TablerowNode
+
+
+class _UrlNode(ast.Node):
+    """Outputs the variable of the same name as the tag (the URLs of the send)."""
+
+    def __init__(self, token: Token) -> None:
+        super().__init__(token)
+        self.blank = False
+
+    def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
+        return buffer.write(str(context.resolve(self.token.value, default="")))
+
+
+class _UnsubscribeUrlTag(Tag):
+    name = "unsubscribe_url"
+    block = False
+
+    def parse(self, stream: Any) -> _UrlNode:
+        stream.expect(TOKEN_TAG)
+        return _UrlNode(stream.current)
+
+
+class _ViewInBrowserUrlTag(_UnsubscribeUrlTag):
+    name = "view_in_browser_url"
+
+
+class _Environment(Environment):
+    loop_iteration_limit = MAX_LOOP_ITERATIONS
+    local_namespace_limit = MAX_LOCALS_BYTES
+    output_stream_limit = MAX_OUTPUT_CHARS
+    block_nesting_limit = 30
+    context_depth_limit = 30
+
+    def setup_tags_and_filters(self, *, extra: bool = False) -> None:
+        super().setup_tags_and_filters(extra=extra)
+        for tag in (_ForTag, _TablerowTag, _UnsubscribeUrlTag, _ViewInBrowserUrlTag):
+            self.add_tag(tag)
+        self.filters.update(liquid_filters.CUSTOM)
+        self.filters = {name: liquid_filters.guarded(func) for name, func in self.filters.items()}
+
+
+_ENV = _Environment()
