@@ -33,6 +33,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(BENCH_ARGS)
