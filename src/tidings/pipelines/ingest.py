@@ -27,8 +27,7 @@ from sqlalchemy import Connection
 from tidings.db import raw
 from tidings.errors import ApiError
 from tidings.pipelines import bulk, rejections, service
-from tidings.pipelines.bulk import Plain
-from tidings.pipelines.parse import Message
+from tidings.pipelines.parse import Message, Plain
 from tidings.pipelines.rejections import Rejected
 
 Item = Message | Rejected
@@ -46,7 +45,7 @@ def ingest(
             index += 1
         elif is_plain_event(item):
             end = _run_end(items, index)
-            run = [as_plain(m) for m in items[index:end] if isinstance(m, Message)]
+            run = [m.as_plain() for m in items[index:end] if isinstance(m, Message)]
             bulk.track_run(conn, workspace_id, run, now)
             index = end
         else:
@@ -63,25 +62,12 @@ Queued = tuple[int, list[Plain | Rejected], int]  # workspace, a request's items
 
 def only_plain_events(items: list[Item]) -> bool:
     """Whether `ingest_queued` may apply the request: no message that needs more than a row."""
-    return all(isinstance(item, Rejected) or _plain(item) for item in items)
+    return all(isinstance(item, Rejected) or item.plain for item in items)
 
 
 def plain_items(items: list[Item]) -> list[Plain | Rejected]:
     """A request that `only_plain_events` accepts, as queued."""
-    return [item if isinstance(item, Rejected) else as_plain(item) for item in items]
-
-
-def as_plain(msg: Message) -> Plain:
-    """A plain event message as the writer takes it (`pipelines.bulk.Plain`)."""
-    return (
-        msg.type,
-        msg.user_id,
-        msg.anonymous_id,
-        msg.message_id,
-        msg.timestamp,
-        msg.name,
-        msg.data_json,
-    )
+    return [item if isinstance(item, Rejected) else item.as_plain() for item in items]
 
 
 def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
@@ -103,11 +89,7 @@ def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
 
 def is_plain_event(item: Item) -> bool:
     """A track (not semantic), page or screen message: it only appends to the log."""
-    return isinstance(item, Message) and _plain(item)
-
-
-def _plain(msg: Message) -> bool:
-    return msg.type in ("track", "page", "screen") and msg.semantic is None
+    return isinstance(item, Message) and item.plain
 
 
 def _run_end(items: list[Item], start: int) -> int:
@@ -115,7 +97,7 @@ def _run_end(items: list[Item], start: int) -> int:
     end = start
     while end < len(items):
         item = items[end]
-        if isinstance(item, Message) and not _plain(item):
+        if isinstance(item, Message) and not item.plain:
             break
         end += 1
     return end

@@ -35,9 +35,10 @@ through the Track API adopts the pending traits the same way
 anonymous id does not matter.
 
 Every message is logged on the person (or the anonymous profile) it is about,
-in the layout `pipelines.parse` documents. A messageId seen before in the
-workspace drops the message (`events.dedup.first_sighting`, key
-`cdp:<messageId>`).
+in the layout `pipelines.parse` documents, through `pipelines.bulk` as a run
+of one: a plain event (track, page, screen) is `bulk.track_run`, and the
+dedup and logging rules of the other messages are `bulk`'s too. A messageId
+seen before in the workspace drops the message (key `cdp:<messageId>`).
 """
 
 from __future__ import annotations
@@ -47,24 +48,27 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from tidings.activity import log as event_store
 from tidings.activity import pending
 from tidings.db.schema import attributes, people
-from tidings.events import dedup
 from tidings.people import merge, objects
 from tidings.people import service as person_service
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
-from tidings.pipelines import semantic
-from tidings.pipelines.parse import EVENT_TYPES, Message
+from tidings.pipelines import bulk, semantic
+from tidings.pipelines.parse import Message
 
 
 def apply(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
-    """Apply one message; a messageId the workspace has seen before drops it."""
-    if not dedup.first_sighting(conn, workspace_id, msg.dedup_key, now):
-        return
-    _APPLY[msg.type](conn, workspace_id, msg, now)
+    """Apply one message; a messageId the workspace has seen before drops it.
+
+    A plain event is a run of one for `bulk.track_run`, the form that applies
+    runs of them: one implementation of its rules.
+    """
+    if msg.plain:
+        bulk.track_run(conn, workspace_id, [msg.as_plain()], now)
+    elif bulk.fresh(conn, workspace_id, [msg.as_plain()], now):
+        _APPLY[msg.type](conn, workspace_id, msg, now)
 
 
 def identify(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
@@ -88,16 +92,11 @@ def identify(conn: Connection, workspace_id: int, msg: Message, now: int) -> Non
 
 
 def track(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
-    """An event, page or screen view; a semantic event acts first (`pipelines.semantic`).
-
-    A semantic event is then logged like any other, except that it never
-    creates a person just to hold its record.
-    """
-    if msg.semantic is None:
-        record(conn, workspace_id, msg, now, create=True)
-        return
+    """A semantic event acts (`pipelines.semantic`), then is logged like any other
+    event, except that it never creates a person just to hold its record."""
+    assert msg.semantic is not None  # plain events are `bulk.track_run`'s
     semantic.act(conn, workspace_id, msg.semantic, msg.user_id, now)
-    record(conn, workspace_id, msg, now, create=False)
+    record(conn, workspace_id, msg, now)
 
 
 def group(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
@@ -112,7 +111,7 @@ def group(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
         objects.identify_anonymous(conn, workspace_id, spec.ref, spec.attributes, waiting, now)
     else:
         objects.identify_object(conn, workspace_id, spec.ref, spec.attributes, [], now)
-    record(conn, workspace_id, msg, now, create=False)
+    record(conn, workspace_id, msg, now)
 
 
 def alias(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
@@ -131,23 +130,11 @@ def alias(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
     _log(conn, workspace_id, msg, now, person.pk, None)
 
 
-def record(conn: Connection, workspace_id: int, msg: Message, now: int, *, create: bool) -> None:
-    """Log a message on the person (created if `create`) or anonymous profile it names.
-
-    Nothing is logged for a suppressed userId, nor, without `create`, for a
-    person who does not exist (any more).
-    """
-    if msg.user_id is not None:
-        ident = Identifier("id", msg.user_id)
-        if create:
-            person = person_service.find_or_create(conn, workspace_id, ident, now)
-        else:
-            person = people_store.find(conn, workspace_id, ident)
-        if person is not None:
-            _log(conn, workspace_id, msg, now, person.pk, None)
-    elif msg.anonymous_id is not None:
-        owner = _anonymous_owner(conn, workspace_id, msg.anonymous_id)
-        _log(conn, workspace_id, msg, now, owner.pk if owner else None, msg.anonymous_id)
+def record(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
+    """Log a message that has acted on the person or anonymous profile it names, as
+    `bulk.log_run` does without `create`: nothing for a suppressed userId, nor
+    for a person who does not exist (any more)."""
+    bulk.log_run(conn, workspace_id, [msg.as_plain()], now, create=False)
 
 
 def claim_anonymous(conn: Connection, person: Person, anonymous_id: str, now: int) -> Person:
@@ -207,24 +194,12 @@ def _log(
     person_pk: int | None,
     anonymous_id: str | None,
 ) -> None:
-    event_store.append(
-        conn,
-        workspace_id,
-        person_pk=person_pk,
-        anonymous_id=anonymous_id,
-        type=EVENT_TYPES.get(msg.type, msg.type),
-        name=msg.name,
-        timestamp=msg.timestamp,
-        received_at=now,
-        data=msg.data_json,
-    )
+    bulk.log(conn, workspace_id, [(msg.as_plain(), person_pk, anonymous_id)], now)
 
 
 _APPLY: dict[str, Callable[[Connection, int, Message, int], None]] = {
     "identify": identify,
-    "track": track,
-    "page": track,
-    "screen": track,
+    "track": track,  # a semantic event
     "group": group,
     "alias": alias,
 }
