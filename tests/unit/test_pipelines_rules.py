@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from tidings.errors import ApiError
-from tidings.pipelines import parse
+from tidings.pipelines import parse, rules
 
 NOW = 1_700_000_000
 RECEIVED = "2023-11-14T22:13:20Z"
@@ -34,7 +34,7 @@ def refusal(call, *args):
     ],
 )
 def test_ident_takes(value, expected):
-    assert parse.ident(value, "userId") == expected
+    assert rules.ident(value, "userId") == expected
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,15 @@ def test_ident_takes(value, expected):
     ],
 )
 def test_ident_refuses(value, words):
-    assert words in refusal(parse.ident, value, "userId")
+    assert words in refusal(rules.ident, value, "userId")
+
+
+def test_ident_without_numbers_leaves_them_to_the_general_reading():
+    assert rules.ident("u1", "userId", numbers=False) == "u1"
+    assert rules.ident("", "userId", numbers=False) is None
+    for number in (42, 1.5):
+        message = refusal(lambda value: rules.ident(value, "userId", numbers=False), number)
+        assert message == "userId must be a string"
 
 
 @pytest.mark.parametrize(
@@ -66,15 +74,15 @@ def test_ident_refuses(value, words):
 )
 def test_check_message_id(value, outcome):
     if outcome is None or outcome == value:
-        assert parse.check_message_id(value) == outcome
+        assert rules.check_message_id(value) == outcome
     else:
-        assert refusal(parse.check_message_id, value) == outcome
+        assert refusal(rules.check_message_id, value) == outcome
 
 
 def test_need_someone():
-    parse.need_someone("u", None)
-    parse.need_someone(None, "a")
-    assert "userId or anonymousId" in refusal(parse.need_someone, None, None)
+    rules.need_someone("u", None)
+    rules.need_someone(None, "a")
+    assert "userId or anonymousId" in refusal(rules.need_someone, None, None)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +101,7 @@ def test_need_someone():
     ],
 )
 def test_event_name(kind, name, properties, expected):
-    assert parse.event_name(kind, name, properties) == expected
+    assert rules.event_name(kind, name, properties) == expected
 
 
 @pytest.mark.parametrize(
@@ -109,21 +117,21 @@ def test_event_name(kind, name, properties, expected):
     ],
 )
 def test_event_name_refuses(kind, name, words):
-    assert words in refusal(parse.event_name, kind, name, {})
+    assert words in refusal(rules.event_name, kind, name, {})
 
 
 def test_a_name_within_its_limit_is_the_same_object():
     """The fast reading takes a name only if it is stored as given (not cut, no URL)."""
     name = "Home"
-    assert parse.event_name("page", name, {}) is name
-    assert parse.event_name("track", name, {}) is name
+    assert rules.event_name("page", name, {}) is name
+    assert rules.event_name("track", name, {}) is name
 
 
 def test_object_of():
-    assert parse.object_of(None, "traits") == {}
+    assert rules.object_of(None, "traits") == {}
     value = {"a": 1}
-    assert parse.object_of(value, "traits") is value
-    assert refusal(parse.object_of, [1], "traits") == "traits must be an object"
+    assert rules.object_of(value, "traits") is value
+    assert refusal(rules.object_of, [1], "traits") == "traits must be an object"
 
 
 @pytest.mark.parametrize(
@@ -139,7 +147,7 @@ def test_object_of():
     ],
 )
 def test_when(fields, expected):
-    assert parse.when(fields, NOW) == expected
+    assert rules.when(fields, NOW) == expected
 
 
 @pytest.mark.parametrize(
@@ -160,29 +168,29 @@ def test_when(fields, expected):
     ],
 )
 def test_when_refuses(fields, words):
-    assert words in refusal(parse.when, fields, NOW)
+    assert words in refusal(rules.when, fields, NOW)
 
 
 def test_check_time():
-    assert parse.check_time("2023-11-14T22:13:20Z", "sentAt") == NOW
-    assert parse.check_time(NOW, "sentAt") == NOW
-    assert refusal(parse.check_time, "later", "sentAt") == "sentAt must be an ISO 8601 date-time"
+    assert rules.check_time("2023-11-14T22:13:20Z", "sentAt") == NOW
+    assert rules.check_time(NOW, "sentAt") == NOW
+    assert refusal(rules.check_time, "later", "sentAt") == "sentAt must be an ISO 8601 date-time"
 
 
 def test_document_layouts():
     raw = {"type": "track", "event": "e", "properties": {"p": 1}, "writeKey": "k", "userId": "u"}
-    stored = msgspec.json.decode(parse.document("track", raw, {"p": 1}, RECEIVED))
+    stored = msgspec.json.decode(rules.document("track", raw, {"p": 1}, RECEIVED))
     assert stored == {"p": 1, "_cdp": {"userId": "u", "receivedAt": RECEIVED}}
     raw = {"traits": {"a": 1}, "type": "identify", "anonymousId": "a"}
-    stored = msgspec.json.decode(parse.document("identify", raw, {"traits": {"a": 1}}, RECEIVED))
+    stored = msgspec.json.decode(rules.document("identify", raw, {"traits": {"a": 1}}, RECEIVED))
     assert stored == {"traits": {"a": 1}, "_cdp": {"anonymousId": "a", "receivedAt": RECEIVED}}
     raw = {"type": "alias", "previousId": "p", "userId": "u"}
-    stored = msgspec.json.decode(parse.document("alias", raw, {}, RECEIVED))
+    stored = msgspec.json.decode(rules.document("alias", raw, {}, RECEIVED))
     assert stored == {"_cdp": {"previousId": "p", "userId": "u", "receivedAt": RECEIVED}}
 
 
 def test_a_property_named_cdp_gives_way_to_the_envelope():
-    stored = parse.document("page", {"name": "p"}, {"_cdp": 1, "a": 2}, RECEIVED)
+    stored = rules.document("page", {"name": "p"}, {"_cdp": 1, "a": 2}, RECEIVED)
     assert stored == b'{"_cdp":{"receivedAt":"2023-11-14T22:13:20Z"},"a":2}'
 
 
@@ -197,30 +205,30 @@ def test_a_property_named_cdp_gives_way_to_the_envelope():
 def test_a_batch_sent_at_is_stored_alike_inherited_by_the_item_or_its_envelope(item):
     """The general reading sets it on the item, the fast one on the stored envelope."""
     on_item = dict(item)
-    parse.inherit_sent_at(on_item, "batch")
-    general = parse.document("track", on_item, {}, RECEIVED)
-    assert parse.document("track", dict(item), {}, RECEIVED, "batch") == general
+    rules.inherit_sent_at(on_item, "batch")
+    general = rules.document("track", on_item, {}, RECEIVED)
+    assert rules.document("track", dict(item), {}, RECEIVED, "batch") == general
     assert msgspec.json.decode(general)["_cdp"]["sentAt"] == (item.get("sentAt") or "batch")
 
 
 def test_inherit_merges_one_level_and_keeps_the_items_own_keys():
     item = {"context": {"ip": "1"}, "integrations": "odd", "sentAt": None}
     shared = {"context": {"ip": "0", "locale": "fr"}, "integrations": {"All": True}}
-    parse.inherit(item, shared, "batch")
+    rules.inherit(item, shared, "batch")
     assert item == {
         "context": {"ip": "1", "locale": "fr"},
         "integrations": "odd",
         "sentAt": "batch",
     }
     bare = {"type": "track"}
-    parse.inherit(bare, {"context": {}, "integrations": {}}, None)
+    rules.inherit(bare, {"context": {}, "integrations": {}}, None)
     assert bare == {"type": "track"}  # empty defaults add nothing
 
 
 def test_dedup_keys_and_log_types():
-    assert parse.dedup_key("m1") == "cdp:m1"
-    assert parse.dedup_key(None) == parse.dedup_key("") == ""
-    assert parse.LOG_TYPES == {
+    assert rules.dedup_key("m1") == "cdp:m1"
+    assert rules.dedup_key(None) == rules.dedup_key("") == ""
+    assert rules.LOG_TYPES == {
         "identify": "identify",
         "track": "event",
         "page": "page",
@@ -228,8 +236,8 @@ def test_dedup_keys_and_log_types():
         "group": "group",
         "alias": "alias",
     }
-    for kind, key in parse.NAME_KEY.items():
-        assert parse.NOT_ENVELOPE[kind] == {"type", key, "properties", "writeKey"}
+    for kind, key in rules.NAME_KEY.items():
+        assert rules.NOT_ENVELOPE[kind] == {"type", key, "properties", "writeKey"}
 
 
 @pytest.mark.parametrize(

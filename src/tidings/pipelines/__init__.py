@@ -1,6 +1,8 @@
 """The Pipelines (CDP, Segment-compatible) API: messages in, people, events and objects out.
 
-`parse` validates messages (pure), `service` applies one message, `ingest`
-applies a request's messages in order inside the caller's transaction (runs
-of plain events through `bulk`), `rejections` keeps what was refused.
+`rules` holds each message rule once (pure); `parse` reads any message with
+them and `fast` a batch of plain events; `service` applies one message,
+`bulk` logs runs of them (a single message is a run of one), `ingest`
+applies a request's messages in order inside the caller's transaction, and
+`rejections` keeps what was refused.
 """

@@ -30,7 +30,7 @@ from tidings.events.dedup import first_sightings
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier
-from tidings.pipelines.parse import LOG_TYPES, Plain, dedup_key
+from tidings.pipelines.rules import LOG_TYPES, Plain, dedup_key
 
 # A message with the person pk, or the anonymous id, it is logged under.
 Placed = tuple[Plain, int | None, str | None]
@@ -77,7 +77,7 @@ def log_run(
 
 
 def log(conn: Connection, workspace_id: int, placed: list[Placed], now: int) -> None:
-    """Append messages to the activity log in the layout `pipelines.parse` documents,
+    """Append messages to the activity log in the layout `pipelines.rules` documents,
     each under the person pk (or anonymous id) given."""
     rows = [
         (workspace_id, person_pk, anonymous_id, LOG_TYPES[m[0]], m[5], m[4], now, m[6])

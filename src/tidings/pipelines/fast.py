@@ -4,7 +4,7 @@ SDKs send batches of plain track, page and screen calls. The general reading
 (`api.pipelines.messages`, then `parse.parse_message` per item) is written
 for every message type: about 10 µs a message. This one takes only plain
 events and applies to them the general reading's own rule functions
-(`parse.ident`, `parse.when`, `parse.event_name`, `parse.document`, ...),
+(`rules.ident`, `rules.when`, `rules.event_name`, `rules.document`, ...),
 skipping what plain events do not need (a `Message`, the semantic event and
 batch default steps), so the stored document is the one the general reading
 stores, encoded from the same decoded values (numbers, escapes and repeated
@@ -30,16 +30,26 @@ from typing import Any, NamedTuple
 import msgspec
 
 from tidings.errors import ApiError
-from tidings.pipelines import parse, semantic
-from tidings.pipelines.parse import Plain
+from tidings.pipelines import rules
+from tidings.pipelines.rules import (
+    NAME_KEY,
+    Plain,
+    check_message_id,
+    document,
+    event_name,
+    ident,
+    need_someone,
+    object_of,
+    when,
+)
+from tidings.pipelines.semantic import NAMES as SEMANTIC_NAMES
 
 _decode = msgspec.json.decode
 
 # The stored document holds every key of an item but its type, its name and
 # `writeKey` (a name is at most 255 bytes, 1,530 escaped): an item whose
 # document is under half the 32 KB limit is surely within it.
-_SURELY_SMALL = parse.MESSAGE_LIMIT // 2
-_TEXT_OR_NONE = frozenset({str, type(None)})
+_SURELY_SMALL = rules.MESSAGE_LIMIT // 2
 
 
 class _General(Exception):
@@ -53,7 +63,7 @@ class Read(NamedTuple):
 
 def read_batch(body: bytes, received_at: int) -> Read:
     """The batch's messages as queued plain events, or why not (see the module doc)."""
-    if len(body) > parse.BATCH_LIMIT or b"\\u0000" in body:  # NUL: refused as input there
+    if len(body) > rules.BATCH_LIMIT or b"\\u0000" in body:  # NUL: refused as input there
         return Read(None)
     try:
         decoded = _decode(body)
@@ -64,46 +74,46 @@ def read_batch(body: bytes, received_at: int) -> Read:
     if not (_nothing(decoded.get("context")) and _nothing(decoded.get("integrations"))):
         return Read(None, decoded)  # batch-level keys to merge into each item's
     sent_at = decoded.get("sentAt")
-    measure = len(body) > parse.MESSAGE_LIMIT
+    measure = len(body) > rules.MESSAGE_LIMIT
     try:
         if sent_at is not None:
-            parse.check_time(sent_at, "sentAt")  # once, not for each item that inherits it
-        received = parse.iso(received_at)
+            rules.check_time(sent_at, "sentAt")  # once, not for each item that inherits it
+        received = rules.iso(received_at)
         return Read([_item(item, sent_at, received, received_at, measure) for item in items])
     except (_General, ApiError):  # ApiError: a rule of the general reading refuses it
         return Read(None, decoded)
 
 
 def _item(item: Any, sent_at: Any, received: str, received_at: int, measure: bool) -> Plain:
-    """One item through the general reading's rules (`pipelines.parse`), or `_General`."""
+    """One item through the general reading's rules (`pipelines.rules`), or `_General`."""
     if type(item) is not dict:
         raise _General
     kind = item.get("type")
-    if type(kind) is not str or kind not in parse.NAME_KEY or "writeKey" in item:
+    if type(kind) is not str or kind not in NAME_KEY or "writeKey" in item:
         raise _General
     user_id, anonymous_id = item.get("userId"), item.get("anonymousId")
-    if type(user_id) not in _TEXT_OR_NONE or type(anonymous_id) not in _TEXT_OR_NONE:
-        raise _General  # a number, stringified there
-    user_id = parse.ident(user_id, "userId")
-    anonymous_id = parse.ident(anonymous_id, "anonymousId")
-    message_id = parse.check_message_id(item.get("messageId"))
+    if user_id is not None:  # a number is stringified there
+        user_id = ident(user_id, "userId", numbers=False)
+    if anonymous_id is not None:
+        anonymous_id = ident(anonymous_id, "anonymousId", numbers=False)
+    message_id = check_message_id(item.get("messageId"))
     if item.get("originalTimestamp") is not None:
         raise _General  # corrected by a sentAt that may be the batch's
-    when = parse.when(item, received_at)
+    moment = when(item, received_at)
     properties = item.get("properties")
     if type(properties) is not dict:
-        properties = parse.object_of(properties, "properties")
-    name = item.get(parse.NAME_KEY[kind])
-    if type(name) is not str or (kind == "track" and name in semantic.NAMES):
+        properties = object_of(properties, "properties")
+    name = item.get(NAME_KEY[kind])
+    if type(name) is not str or (kind == "track" and name in SEMANTIC_NAMES):
         raise _General  # a page without a name (its URL stands in), or a semantic event
-    if parse.event_name(kind, name, properties) is not name:
+    if event_name(kind, name, properties) is not name:
         raise _General  # cut to fit: the item holds more than its document (see _SURELY_SMALL)
     if user_id is None:
-        parse.need_someone(user_id, anonymous_id)
-    data = parse.document(kind, item, properties, received, sent_at)
+        need_someone(user_id, anonymous_id)
+    data = document(kind, item, properties, received, sent_at)
     if measure and len(data) > _SURELY_SMALL:
         raise _General
-    return (kind, user_id, anonymous_id, message_id, when, name, data.decode())
+    return (kind, user_id, anonymous_id, message_id, moment, name, data.decode())
 
 
 def _nothing(value: Any) -> bool:

@@ -27,8 +27,9 @@ from sqlalchemy import Connection
 from tidings.db import raw
 from tidings.errors import ApiError
 from tidings.pipelines import bulk, rejections, service
-from tidings.pipelines.parse import Message, Plain
+from tidings.pipelines.parse import Message
 from tidings.pipelines.rejections import Rejected
+from tidings.pipelines.rules import Plain
 
 Item = Message | Rejected
 

@@ -35,7 +35,7 @@ through the Track API adopts the pending traits the same way
 anonymous id does not matter.
 
 Every message is logged on the person (or the anonymous profile) it is about,
-in the layout `pipelines.parse` documents, through `pipelines.bulk` as a run
+in the layout `pipelines.rules` documents, through `pipelines.bulk` as a run
 of one: a plain event (track, page, screen) is `bulk.track_run`, and the
 dedup and logging rules of the other messages are `bulk`'s too. A messageId
 seen before in the workspace drops the message (key `cdp:<messageId>`).
