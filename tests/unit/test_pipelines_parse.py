@@ -4,7 +4,7 @@ import msgspec
 import pytest
 
 from tidings.errors import ApiError
-from tidings.pipelines import parse, rules
+from tidings.pipelines import parse
 from tidings.pipelines.parse import parse_message
 from tidings.pipelines.rules import parse_time
 
@@ -246,7 +246,7 @@ def test_invalid_batches(body):
 
 
 def test_size_checks():
-    rules.check_size(rules.MESSAGE_LIMIT, rules.MESSAGE_LIMIT, "a message")
+    parse.check_size(parse.MESSAGE_LIMIT, parse.MESSAGE_LIMIT, "a message")
     with pytest.raises(ApiError) as caught:
-        rules.check_size(rules.MESSAGE_LIMIT + 1, rules.MESSAGE_LIMIT, "a message")
+        parse.check_size(parse.MESSAGE_LIMIT + 1, parse.MESSAGE_LIMIT, "a message")
     assert (caught.value.status, caught.value.code) == (413, "too_large")

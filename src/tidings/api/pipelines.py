@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tidings import paging
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.errors import ApiError, bad_request
-from tidings.pipelines import fast, ingest, parse, rejections, rules
+from tidings.pipelines import fast, ingest, parse, rejections
 from tidings.pipelines.ingest import Item
 
 if TYPE_CHECKING:
@@ -114,22 +114,22 @@ def decode(request: Request, strict: bool) -> tuple[Any, ApiError | None]:
 
 def messages(body: Any, size: int, endpoint: str | None, now: int) -> list[Item]:
     """The request's messages, each parsed or `Rejected`; a refused request is one `Rejected`."""
-    limit, what = (rules.MESSAGE_LIMIT, "a message") if endpoint else (rules.BATCH_LIMIT, "a batch")
+    limit, what = (parse.MESSAGE_LIMIT, "a message") if endpoint else (parse.BATCH_LIMIT, "a batch")
     try:
-        rules.check_size(size, limit, what)
+        parse.check_size(size, limit, what)
         if endpoint is not None:
             return [parse.parse_message(body, now, endpoint)]
         raw_items = parse.batch_items(body)
     except ApiError as exc:
         return [rejections.rejected(exc, body, size)]
-    measure = size > rules.MESSAGE_LIMIT
+    measure = size > parse.MESSAGE_LIMIT
     return [_parse_item(item, now, measure) for item in raw_items]
 
 
 def _parse_item(raw: Any, now: int, measure: bool) -> Item:
     try:
         if measure:
-            rules.check_size(rules.item_size(raw), rules.MESSAGE_LIMIT, "a message")
+            parse.check_size(parse.item_size(raw), parse.MESSAGE_LIMIT, "a message")
         return parse.parse_message(raw, now)
     except ApiError as exc:
         return rejections.rejected(exc, raw)

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from tidings.errors import ApiError
-from tidings.pipelines import rules
+from tidings.pipelines import parse, rules
 from tidings.pipelines.rules import (
     NAME_KEY,
     Plain,
@@ -49,7 +49,7 @@ _decode = msgspec.json.decode
 # The stored document holds every key of an item but its type, its name and
 # `writeKey` (a name is at most 255 bytes, 1,530 escaped): an item whose
 # document is under half the 32 KB limit is surely within it.
-_SURELY_SMALL = rules.MESSAGE_LIMIT // 2
+_SURELY_SMALL = parse.MESSAGE_LIMIT // 2
 
 
 class _General(Exception):
@@ -63,7 +63,7 @@ class Read(NamedTuple):
 
 def read_batch(body: bytes, received_at: int) -> Read:
     """The batch's messages as queued plain events, or why not (see the module doc)."""
-    if len(body) > rules.BATCH_LIMIT or b"\\u0000" in body:  # NUL: refused as input there
+    if len(body) > parse.BATCH_LIMIT or b"\\u0000" in body:  # NUL: refused as input there
         return Read(None)
     try:
         decoded = _decode(body)
@@ -74,7 +74,7 @@ def read_batch(body: bytes, received_at: int) -> Read:
     if not (_nothing(decoded.get("context")) and _nothing(decoded.get("integrations"))):
         return Read(None, decoded)  # batch-level keys to merge into each item's
     sent_at = decoded.get("sentAt")
-    measure = len(body) > rules.MESSAGE_LIMIT
+    measure = len(body) > parse.MESSAGE_LIMIT
     try:
         if sent_at is not None:
             rules.check_time(sent_at, "sentAt")  # once, not for each item that inherits it

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from tidings.attributes import check_attributes
-from tidings.errors import bad_request
+from tidings.errors import ApiError, bad_request
 from tidings.objects.store import ObjectRef, parse_ref
 from tidings.people.service import parse_identify
 from tidings.pipelines import semantic
@@ -41,6 +41,10 @@ from tidings.pipelines.rules import (
     when,
 )
 from tidings.pipelines.semantic import Semantic
+
+MESSAGE_LIMIT = 32 * 1024
+BATCH_LIMIT = 500 * 1024
+_encode = msgspec.json.Encoder().encode
 
 
 class Group(msgspec.Struct, frozen=True):
@@ -205,3 +209,13 @@ def batch_items(body: Any) -> list[Any]:
         if isinstance(item, dict):
             inherit(item, shared, sent_at)
     return items
+
+
+def check_size(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise ApiError(413, f"{what} cannot be larger than {limit} bytes", code="too_large")
+
+
+def item_size(item: Any) -> int:
+    """A batch item's size as compact JSON (what the 32 KB per message limit measures)."""
+    return len(_encode(item))

@@ -4,7 +4,8 @@ The general reading (`pipelines.parse`, every message type) and the fast
 one (`pipelines.fast`, batches of plain events) both call these, so each
 rule is written once: which ids, names and times are taken and how, the
 limits, the time a message happened, the stored document, the dedup key.
-A problem raises `ApiError` (code `invalid_request`, or `too_large`).
+A problem raises `ApiError` (code `invalid_request`); the size limits of a
+message and a request are `pipelines.parse`'s.
 
 What is stored
 --------------
@@ -48,8 +49,6 @@ TYPES = ("identify", "track", "page", "screen", "group", "alias")
 EVENT_TYPES = {"track": "event", "page": "page", "screen": "screen"}
 LOG_TYPES = {kind: EVENT_TYPES.get(kind, kind) for kind in TYPES}  # `events.type` per message type
 NAME_KEY = {"track": "event", "page": "name", "screen": "name"}  # the key naming an event
-MESSAGE_LIMIT = 32 * 1024
-BATCH_LIMIT = 500 * 1024
 MAX_MESSAGE_ID_BYTES = 200  # the dedup key column holds 255, with a prefix
 MAX_PAGE_NAME_BYTES = 255  # the events.name column
 
@@ -222,11 +221,6 @@ def iso(seconds: int) -> str:
 # ----------------------------------------------------------------- batches
 
 
-def check_size(size: int, limit: int, what: str) -> None:
-    if size > limit:
-        raise ApiError(413, f"{what} cannot be larger than {limit} bytes", code="too_large")
-
-
 def inherit(item: dict[str, Any], shared: dict[str, dict[str, Any]], sent_at: Any) -> None:
     """A batch's `context` and `integrations` merged into an item's (its own keys win,
     one level deep), and the batch's `sentAt` if it has none."""
@@ -246,8 +240,3 @@ def inherit_sent_at(message: dict[str, Any], sent_at: Any) -> None:
     measured and correcting the item's time as if the item had carried it."""
     if sent_at is not None and message.get("sentAt") is None:
         message["sentAt"] = sent_at
-
-
-def item_size(item: Any) -> int:
-    """A batch item's size as compact JSON (what the 32 KB per message limit measures)."""
-    return len(_encode(item))

@@ -131,9 +131,9 @@ def alias(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
 
 
 def record(conn: Connection, workspace_id: int, msg: Message, now: int) -> None:
-    """Log a message that has acted on the person or anonymous profile it names, as
-    `bulk.log_run` does without `create`: nothing for a suppressed userId, nor
-    for a person who does not exist (any more)."""
+    """Log a message that has acted, on the person or anonymous profile it names
+    (`bulk.log_run` without `create`): nothing for a userId that names nobody
+    (any more: a User Deleted or User Suppressed event removes the person)."""
     bulk.log_run(conn, workspace_id, [msg.as_plain()], now, create=False)
 
 
