@@ -18,9 +18,10 @@ one, so that nothing is decoded twice): a body that does not decode
 range) or is not a batch of objects, a NUL escaped anywhere, batch-level
 `context` or `integrations` to merge into the items, an item that is not a
 plain track, page or screen call (a semantic event, identify, ...), a
-numeric id, `originalTimestamp`, a page without a name or with one cut to
-fit, `writeKey` in an item, an item whose size against the 32 KB limit is
-not plainly within it, or any value a rule refuses.
+numeric id, `originalTimestamp`, a name that is not a string or is stored
+otherwise than given (a page's URL standing in, or cut to fit), `writeKey`
+in an item, an item whose size against the 32 KB limit is not plainly
+within it, or any value a rule refuses.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _item(item: Any, sent_at: Any, received: str, received_at: int, measure: boo
     if type(kind) is not str or kind not in NAME_KEY or "writeKey" in item:
         raise _General
     user_id, anonymous_id = item.get("userId"), item.get("anonymousId")
-    if user_id is not None:  # a number is stringified there
+    if user_id is not None:  # numbers=False: the general reading stringifies a number
         user_id = ident(user_id, "userId", numbers=False)
     if anonymous_id is not None:
         anonymous_id = ident(anonymous_id, "anonymousId", numbers=False)
@@ -105,9 +106,9 @@ def _item(item: Any, sent_at: Any, received: str, received_at: int, measure: boo
         properties = object_of(properties, "properties")
     name = item.get(NAME_KEY[kind])
     if type(name) is not str or (kind == "track" and name in SEMANTIC_NAMES):
-        raise _General  # a page without a name (its URL stands in), or a semantic event
+        raise _General  # no name (a page's URL may stand in), or a semantic event
     if event_name(kind, name, properties) is not name:
-        raise _General  # cut to fit: the item holds more than its document (see _SURELY_SMALL)
+        raise _General  # a URL for an empty name, or cut to fit (see _SURELY_SMALL)
     if user_id is None:
         need_someone(user_id, anonymous_id)
     data = document(kind, item, properties, received, sent_at)
