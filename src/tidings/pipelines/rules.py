@@ -53,10 +53,10 @@ MAX_MESSAGE_ID_BYTES = 200  # the dedup key column holds 255, with a prefix
 MAX_PAGE_NAME_BYTES = 255  # the events.name column
 
 NOT_ENVELOPE = {  # the keys stored elsewhere than under `_cdp`
-    **{kind: frozenset({"type", key, "properties", "writeKey"}) for kind, key in NAME_KEY.items()},
-    "identify": frozenset({"type", "traits", "writeKey"}),
-    "group": frozenset({"type", "traits", "writeKey"}),
-    "alias": frozenset({"type", "writeKey"}),
+    **{kind: ("type", key, "properties", "writeKey") for kind, key in NAME_KEY.items()},
+    "identify": ("type", "traits", "writeKey"),
+    "group": ("type", "traits", "writeKey"),
+    "alias": ("type", "writeKey"),
 }
 _encode = msgspec.json.Encoder().encode
 
@@ -185,8 +185,9 @@ def document(
 
     `sent_at` is a batch's `sentAt` not yet set on the message (`inherit_sent_at`).
     """
-    skipped = NOT_ENVELOPE[kind]
-    envelope = {key: value for key, value in raw.items() if key not in skipped}
+    envelope = raw.copy()  # a copy less a few keys: about three times a comprehension's speed
+    for key in NOT_ENVELOPE[kind]:
+        envelope.pop(key, None)
     if sent_at is not None:
         inherit_sent_at(envelope, sent_at)
     envelope["receivedAt"] = received
