@@ -75,9 +75,9 @@ def send_transactional(
     base_url: str,
     now: int,
 ) -> dict[str, Any]:
-    """The whole send in one transaction, for callers with no writer to keep free (the
-    CLI, tests, benchmarks): `prepare_send` then `send_prepared` on the same connection,
-    so the write sees what the read saw. A workspace's first email has its tracking
+    """The whole send in one transaction, for callers with no writer to keep free (tests,
+    benchmarks): `prepare_send` then `send_prepared` on the same connection, so the
+    write sees what the read saw. A workspace's first email has its tracking
     secret made here, in this transaction, before the send is composed again."""
     args = (workspace_id, request, delivery_id, base_url, now)
     try:
