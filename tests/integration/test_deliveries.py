@@ -19,7 +19,7 @@ from tests.conftest import new_workspace
 from tests.factories import push_to_a_new_device
 from tests.support import eventually
 from tidings.clock import FixedClock
-from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
+from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics, suppressions
 from tidings.errors import ApiError
 from tidings.paging import PageRequest
 from tidings.people import devices as people_devices
@@ -613,6 +613,32 @@ def test_a_suppressed_email_address_is_suppressed(db, tx, query, ws, clock):
     worker_for(db, clock, Provider()).run_once()
     row = delivery(query, answer["delivery_id"])
     assert (row.state, row.failure_message) == ("suppressed", "the person is suppressed")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "state"),
+    [
+        ("id", "u1", "suppressed"),  # the person's id
+        ("email", "ann@example.com", "suppressed"),  # the person's email, not the recipient
+        ("email", "other@example.com", "suppressed"),  # the recipient
+        ("id", "ann@example.com", "sent"),  # an identifier of another kind
+        ("email", "u1", "sent"),
+    ],
+)
+def test_the_pre_send_check_matches_each_identifier_by_kind(
+    db, tx, query, ws, clock, kind, value, state
+):
+    now = int(clock.now())
+    identify = people.parse_identify({"email": "Ann@Example.com"}, now)
+    tx(people.identify, ws, Identifier("id", "u1"), identify, now)
+    answer = accept(tx, clock, ws, email_body(to="Other <Other@Example.com>"))
+    suppression = {"workspace_id": ws, "kind": kind, "value": value, "created_at": 0}
+    tx(lambda conn: conn.execute(insert(suppressions).values(**suppression)))  # person kept
+    worker_for(db, clock, Provider()).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert row.state == state
+    if state == "suppressed":
+        assert row.failure_message == "the person is suppressed"
 
 
 # --- other channels ------------------------------------------------------------------

@@ -10,7 +10,7 @@ Python client's misspelling of it are known, and have no effect here.
 
 Recipient lists (`to`, `cc`, `bcc`) are only type-checked here: they may be
 Liquid (`{{customer.email}}`), so they are split and counted after rendering
-(`messaging.compose`).
+(`compose`).
 """
 
 from __future__ import annotations
