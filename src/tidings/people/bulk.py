@@ -26,11 +26,10 @@ CHUNK = 500  # keys per IN (...) list: well under every backend's parameter limi
 
 Key = tuple[str, str]  # (identifier kind, stored key)
 
-_COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
 _FIND = {
     kind: f"SELECT id, {column.name} FROM people WHERE workspace_id = {{0}} "
     f"AND {column.name} IN ({{1}})"
-    for kind, column in _COLUMNS.items()
+    for kind, column in store.COLUMNS.items()
 }
 _SUPPRESSED = "SELECT kind, value FROM suppressions WHERE workspace_id = {0} AND value IN ({1})"
 _CREATE = insert(people).returning(people.c.id, sort_by_parameter_order=True)
@@ -60,7 +59,7 @@ def find_or_create_many(
 def find_many(conn: Connection, workspace_id: int, named: Iterable[Key]) -> dict[Key, int]:
     """Person pk for each (kind, key) that exists in the workspace."""
     found: dict[Key, int] = {}
-    for kind in _COLUMNS:
+    for kind in store.COLUMNS:
         keys = [key for k, key in named if k == kind]
         for chunk in chunks(keys):
             rows = select_in(conn, _FIND[kind], [workspace_id], chunk)

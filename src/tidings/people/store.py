@@ -41,7 +41,8 @@ class Stored:
     updated_at: int
 
 
-_COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
+# The people column that holds each identifier kind (its stored key).
+COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
 _PERSON = select(
     people.c.id,
     people.c.workspace_id,
@@ -60,7 +61,7 @@ _FIND = (
 
 def find(conn: Connection, workspace_id: int, ident: Identifier) -> Person | None:
     """The person `ident` names (on the driver: nearly every write starts here)."""
-    template = _FIND % _COLUMNS[ident.kind].name
+    template = _FIND % COLUMNS[ident.kind].name
     rows = raw.select_in(conn, template, [workspace_id, ident.key], [])
     return Person(*rows[0]) if rows else None
 
@@ -75,14 +76,14 @@ _NAMES_PERSON = (
 def names_person(conn: Connection, workspace_id: int, ident: Identifier, person: Person) -> bool:
     """Whether `ident` is unsuppressed and still names `person` (the same row, not one
     made again since): that `find_or_create` would answer them, in one driver statement."""
-    column = {"id": "customer_id", "email": "email", "cio_id": "cio_id"}[ident.kind]
+    column = COLUMNS[ident.kind].name
     params = [person.pk, person.cio_id, workspace_id, ident.key, workspace_id, ident.kind]
     return bool(raw.select_in(conn, _NAMES_PERSON % column, [*params, ident.key], []))
 
 
 def find_many(conn: Connection, workspace_id: int, kind: str, keys: list[str]) -> list[Person]:
     rows = conn.execute(
-        _PERSON.where(people.c.workspace_id == workspace_id, _COLUMNS[kind].in_(keys))
+        _PERSON.where(people.c.workspace_id == workspace_id, COLUMNS[kind].in_(keys))
     )
     return [Person(*row) for row in rows]
 
@@ -165,8 +166,8 @@ def insert_person(conn: Connection, row: dict[str, Any]) -> Person | None:
 
 def created_meanwhile(conn: Connection, row: dict[str, Any]) -> Person:
     """The person a racing writer committed with `row`'s id or email (`insert_person` gave None)."""
-    for kind, column in (("id", "customer_id"), ("email", "email")):
-        value = row[column]
+    for kind in CLIENT_KINDS:
+        value = row[COLUMNS[kind].name]
         found = find(conn, row["workspace_id"], Identifier(kind, value)) if value else None  # type: ignore[arg-type]
         if found is not None:
             return found
