@@ -73,9 +73,9 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
     """Remove up to `limit` marks (oldest first) and return their people by workspace.
 
     Call inside the transaction that re-evaluates the people returned: that
-    transaction is the claim (a lease queue's claim, `jobs.lease`, without
-    the lease: a worker that dies rolls it back and the marks are there
-    again, so there is no attempt to fence and nothing to back off). On
+    transaction is the claim. It needs no lease (`jobs.lease`): a worker that
+    dies rolls it back and the marks are there again, so there is no stale
+    claim to fence off and no failed attempt to back off from. On
     PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED), and
     marks of a workspace with a segment waiting for or in its build stay put
     until it is finished: the build may run in another worker's transaction
