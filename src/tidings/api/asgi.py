@@ -26,6 +26,7 @@ from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
 from tidings.errors import ApiError
 from tidings.ops.logging import RequestLog
+from tidings.workspaces.service import Workspace
 
 MAX_BODY = 4 * 1024 * 1024
 log = logging.getLogger("tidings")
@@ -117,7 +118,7 @@ class Tidings:
             log.exception("unhandled error")
             return json_response({"meta": {"error": "internal error"}}, 500), surface, name
 
-    async def _authenticate(self, kind: Auth, request: Request) -> Any:
+    async def _authenticate(self, kind: Auth, request: Request) -> Workspace | None:
         auth = self.ctx.auth
         if kind == "track":
             return await auth.track(request)
