@@ -50,6 +50,8 @@ class Reader:
 
 @dataclass(frozen=True)
 class Context:
+    """What a handler may use: reads, writes, the time, credentials, counters, routes."""
+
     settings: Settings
     clock: Clock
     read: Reader
