@@ -51,6 +51,7 @@ def run_cli(*args: str) -> str:
 def wait_healthy(port: int, timeout: float = 60) -> None:
     """Wait until the server on `port` answers `/healthz`: a fresh server process (and
     its writer and worker processes) may take many seconds to start on a loaded machine."""
+
     def healthy() -> bool:
         try:
             return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
