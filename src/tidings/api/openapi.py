@@ -36,7 +36,8 @@ _TAGS = {
 
 @cache
 def _seed() -> dict[str, Any]:
-    return json.loads(SEED.read_text())
+    seed: dict[str, Any] = json.loads(SEED.read_text())
+    return seed
 
 
 def document(routes: Iterable[Endpoint]) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class RetryPolicy:
         """Whole seconds to wait after failed attempt `attempt` before the next."""
         doublings = min(_MAX_DOUBLINGS, max(0, attempt - 1))
         ceiling = min(self.cap, self.base * 2**doublings)
-        return max(1, round(ceiling * uniform(1.0 - self.jitter, 1.0)))
+        return max(1, round(float(ceiling) * uniform(1.0 - self.jitter, 1.0)))
 
     def exhausted(self, attempt: int) -> bool:
         """Whether attempt `attempt` was the last one: it fails for good if it fails."""

@@ -69,7 +69,7 @@ def enqueue(
             updated_at=now,
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(result.inserted_primary_key[0])
 
 
 def _next_due(kinds: Sequence[str], now: int) -> Select[tuple[int]]:

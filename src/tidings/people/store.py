@@ -168,7 +168,7 @@ def created_meanwhile(conn: Connection, row: dict[str, Any]) -> Person:
     """The person a racing writer committed with `row`'s id or email (`insert_person` gave None)."""
     for kind in CLIENT_KINDS:
         value = row[COLUMNS[kind].name]
-        found = find(conn, row["workspace_id"], Identifier(kind, value)) if value else None  # type: ignore[arg-type]
+        found = find(conn, row["workspace_id"], Identifier(kind, value)) if value else None
         if found is not None:
             return found
     raise RuntimeError("a generated cio_id was taken; the write is retried")

@@ -15,8 +15,9 @@ is on the caller's clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Select, exists, func, or_, select
+from sqlalchemy import Connection, ScalarSelect, Select, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from tidings.db.schema import reporting_webhooks, webhook_posts
@@ -86,7 +87,7 @@ def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
     )
 
 
-def _head_of_queue():  # type: ignore[no-untyped-def]
+def _head_of_queue() -> ScalarSelect[Any]:
     earlier = aliased(webhook_posts)
     return (
         select(func.min(earlier.c.id))

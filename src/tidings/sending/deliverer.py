@@ -272,7 +272,7 @@ class DeliveryWorker(BackgroundThread):
 
     async def _call(self, adapter: Any, delivery_id: str, message: Outbound) -> Outcome:
         try:
-            return await asyncio.wait_for(  # type: ignore[no-any-return]
+            return await asyncio.wait_for(
                 adapter.send(delivery_id, message), timeout=self._send_timeout
             )
         except TimeoutError:

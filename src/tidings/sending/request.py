@@ -178,12 +178,14 @@ def _template_ref(value: Any) -> int | str | None:
             )
         if not is_digits(text):
             return text  # a trigger name
-        value = int(text)
-    if not 0 < value <= MAX_ID:
+        number = int(text)
+    else:
+        number = int(value)
+    if not 0 < number <= MAX_ID:
         raise bad_request(
-            f"transactional message {value} does not exist", "transactional_message_id"
+            f"transactional message {number} does not exist", "transactional_message_id"
         )
-    return value
+    return number
 
 
 def _identifier(value: Any) -> Identifier:
