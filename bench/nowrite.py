@@ -2,9 +2,9 @@
 
 Everything a single-event request does before the write (HTTP parsing in
 uvicorn, routing, authentication, JSON decoding and validation, the response,
-metrics and the access log line) runs as in `tidings serve`; `app.write` and
-`app.write_many` return at once instead of queueing the use case for the
-group-commit writer.
+metrics and the access log line) runs as in `tidings serve`; the writer's
+`submit` and `submit_many` return at once instead of queueing the use case for
+the group-commit writer.
 Its throughput is the ceiling the write path cannot raise: the share of the
 bare app's rate lost here is spent in the app layer, not in SQLite.
 
@@ -43,8 +43,8 @@ def main() -> None:
     configure("INFO")  # as `tidings serve` with its default --log-level info
     url = database_url_for(args.data_dir, None)
     app = create_app(Settings(database_url=url, host=args.host, port=args.port))
-    app.write = _skip_write  # type: ignore[method-assign]
-    app.write_many = _skip_write  # type: ignore[method-assign]
+    app.writer.submit = _skip_write  # type: ignore[method-assign]
+    app.writer.submit_many = _skip_write  # type: ignore[method-assign]
     uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
 
 

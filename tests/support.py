@@ -48,7 +48,10 @@ def run_cli(*args: str) -> str:
     return done.stdout
 
 
-def wait_healthy(port: int, timeout: float = 20) -> None:
+def wait_healthy(port: int, timeout: float = 60) -> None:
+    """Wait until the server on `port` answers `/healthz`: a fresh server process (and
+    its writer and worker processes) may take many seconds to start on a loaded machine."""
+
     def healthy() -> bool:
         try:
             return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200

@@ -50,7 +50,7 @@ def create(
             created_at=now,
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(result.inserted_primary_key[0])
 
 
 def append_part(conn: Connection, file_id: int, seq: int, data: bytes) -> None:

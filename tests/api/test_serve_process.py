@@ -125,7 +125,12 @@ def test_sigterm_drains_in_flight_writes(database_url: str, tmp_path: Path):
 async def _flood_then_terminate(
     proc: subprocess.Popen[str], port: int, auth: tuple[str, str]
 ) -> int:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", auth=auth) as client:
+    # Room for every request at once and time to answer it: on a loaded machine
+    # the pool's 5 s wait otherwise ends requests before the signal is sent.
+    limits = httpx.Limits(max_connections=300)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", auth=auth, limits=limits, timeout=60
+    ) as client:
 
         async def one(i: int) -> bool:
             try:

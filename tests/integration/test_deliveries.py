@@ -17,10 +17,12 @@ from sqlalchemy import insert, select
 
 from tests.conftest import new_workspace
 from tests.factories import push_to_a_new_device
+from tests.leases import age_leases, lease_left, start_of_a_second
 from tests.support import eventually
 from tidings.clock import FixedClock
-from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics
+from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics, suppressions
 from tidings.errors import ApiError
+from tidings.jobs.lease import RetryPolicy
 from tidings.paging import PageRequest
 from tidings.people import devices as people_devices
 from tidings.people import service as people
@@ -33,7 +35,6 @@ from tidings.reporting import links as tracking
 from tidings.sending import delivery_queue as queue
 from tidings.sending import request as send_request
 from tidings.sending.deliverer import DeliveryWorker
-from tidings.sending.delivery_queue import Backoff
 from tidings.sending.transactional import (
     NoSecretYet,
     StaleSend,
@@ -407,7 +408,7 @@ def test_transient_failures_back_off_exponentially_with_a_cap_then_succeed(
 ):
     answer = accept(tx, clock, ws, email_body())
     provider = Provider(Transient("421 busy"), RuntimeError("connection reset"), Transient("x"))
-    worker = worker_for(db, clock, provider, backoff=Backoff(base=10, cap=25))
+    worker = worker_for(db, clock, provider, retry=RetryPolicy(base=10, cap=25))
     delays = []
     for _ in range(3):
         worker.run_once()
@@ -460,7 +461,7 @@ def test_sends_queued_behind_a_slow_provider_past_the_send_timeout_are_retried_l
 def test_transient_failures_stop_at_the_expiry(db, tx, query, ws, clock):
     answer = accept(tx, clock, ws, email_body())
     provider = Provider(*[Transient("busy")] * 100)
-    worker = worker_for(db, clock, provider, backoff=Backoff(base=3600, cap=6 * 3600))
+    worker = worker_for(db, clock, provider, retry=RetryPolicy(base=3600, cap=6 * 3600))
     for _ in range(100):
         worker.run_once()
         row = delivery(query, answer["delivery_id"])
@@ -486,6 +487,7 @@ def test_a_lost_lease_resends_with_the_same_message_id_and_fences_the_old_claim(
     assert answer["delivery_id"] not in [d for d, _ in early.calls]
     assert delivery(query, answer["delivery_id"]).state == "sending"
     clock.advance(61)
+    age_leases(db, queue.LEASES, 61, answer["delivery_id"])
     provider = Provider()
     worker_for(db, clock, provider).run_once()
     [(delivery_id, message)] = [c for c in provider.calls if c[0] == answer["delivery_id"]]
@@ -518,11 +520,11 @@ def test_a_worker_renews_the_leases_of_the_sends_it_holds(db, tx, query, ws, clo
     worker.start()
     try:
         eventually(lambda: delivery_id in [d for d, _ in holding.calls])
-        assert delivery(query, delivery_id).lease_until == int(clock.now()) + 15
+        eventually(lambda: lease_left(db, queue.LEASES, delivery_id) == 15)
         for _ in range(3):  # 30 s in all: twice the lease
             clock.advance(10)
-            renewed = int(clock.now()) + 15
-            eventually(lambda: delivery(query, delivery_id).lease_until == renewed)  # noqa: B023
+            age_leases(db, queue.LEASES, 10, delivery_id)
+            eventually(lambda: lease_left(db, queue.LEASES, delivery_id) == 15)
             other = Provider()
             worker_for(db, clock, other).run_once()  # finds it still held
             assert delivery_id not in [d for d, _ in other.calls]
@@ -537,11 +539,15 @@ def test_a_renewal_leaves_a_lost_claim_alone(db, tx, query, ws, clock):
     delivery_id = accept(tx, clock, ws, email_body())["delivery_id"]
     now = int(clock.now())
     [first] = [c for c in tx(queue.claim, now, 15, 1000) if c.id == delivery_id]
+    age_leases(db, queue.LEASES, 16, delivery_id)
     [second] = [c for c in tx(queue.claim, now + 16, 15, 1000) if c.id == delivery_id]
+    age_leases(db, queue.LEASES, 4, delivery_id)  # 20 s after the first claim
+    second_lease = delivery(query, delivery_id).lease_until
     assert tx(queue.renew, [first], now + 20, 15) == 0  # its lease expired and was taken
-    assert delivery(query, delivery_id).lease_until == now + 16 + 15
+    assert delivery(query, delivery_id).lease_until == second_lease
+    start_of_a_second(db)
     assert tx(queue.renew, [second], now + 20, 15) == 1
-    assert delivery(query, delivery_id).lease_until == now + 20 + 15
+    assert lease_left(db, queue.LEASES, delivery_id) == 15
 
 
 def test_adapters_are_closed_when_the_worker_pass_ends(db, tx, ws, clock):
@@ -613,6 +619,32 @@ def test_a_suppressed_email_address_is_suppressed(db, tx, query, ws, clock):
     worker_for(db, clock, Provider()).run_once()
     row = delivery(query, answer["delivery_id"])
     assert (row.state, row.failure_message) == ("suppressed", "the person is suppressed")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "state"),
+    [
+        ("id", "u1", "suppressed"),  # the person's id
+        ("email", "ann@example.com", "suppressed"),  # the person's email, not the recipient
+        ("email", "other@example.com", "suppressed"),  # the recipient
+        ("id", "ann@example.com", "sent"),  # an identifier of another kind
+        ("email", "u1", "sent"),
+    ],
+)
+def test_the_pre_send_check_matches_each_identifier_by_kind(
+    db, tx, query, ws, clock, kind, value, state
+):
+    now = int(clock.now())
+    identify = people.parse_identify({"email": "Ann@Example.com"}, now)
+    tx(people.identify, ws, Identifier("id", "u1"), identify, now)
+    answer = accept(tx, clock, ws, email_body(to="Other <Other@Example.com>"))
+    suppression = {"workspace_id": ws, "kind": kind, "value": value, "created_at": 0}
+    tx(lambda conn: conn.execute(insert(suppressions).values(**suppression)))  # person kept
+    worker_for(db, clock, Provider()).run_once()
+    row = delivery(query, answer["delivery_id"])
+    assert row.state == state
+    if state == "suppressed":
+        assert row.failure_message == "the person is suppressed"
 
 
 # --- other channels ------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tidings.db.schema import files as files_table
 from tidings.db.schema import people as people_table
 from tidings.exports import people_csv, service
 from tidings.exports.job import ExportJob
+from tidings.jobs.lease import RetryPolicy
 from tidings.jobs.runner import JobWorker, Permanent
 from tidings.people import service as people
 from tidings.people.identifiers import classify
@@ -41,7 +42,7 @@ def clock():
 
 @pytest.fixture
 def worker(db, clock):
-    return JobWorker(db, clock, {service.JOB_KIND: ExportJob()}, backoff_cap=60)
+    return JobWorker(db, clock, {service.JOB_KIND: ExportJob()}, retry=RetryPolicy(base=2, cap=60))
 
 
 def identify(tx, ws, raw, attrs):

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
+from tests.leases import age_leases, lease_left, start_of_a_second
 from tidings.clock import FixedClock
 from tidings.db.schema import jobs
 from tidings.jobs import queue
+from tidings.jobs.lease import RetryPolicy
 from tidings.jobs.queue import Claimed
 from tidings.jobs.runner import JobContext, JobWorker, LeaseLost, Permanent
 
@@ -73,7 +75,7 @@ def test_a_failure_is_retried_with_backoff_then_succeeds(db, tx, query, workspac
     clock = FixedClock()
     job_id = tx(queue.enqueue, workspace.workspace_id, kind, {}, clock.now())
     handler = Recorder(RuntimeError("provider down"))
-    worker = JobWorker(db, clock, {kind: handler}, backoff_base=10)
+    worker = JobWorker(db, clock, {kind: handler}, retry=RetryPolicy(base=10, cap=300))
 
     assert worker.run_once() is True
     row = job_row(query, job_id)
@@ -95,7 +97,7 @@ def test_the_backoff_doubles_and_is_capped(db, tx, query, workspace, kind):
         partial(queue.enqueue, max_attempts=10), workspace.workspace_id, kind, {}, clock.now()
     )
     worker = JobWorker(
-        db, clock, {kind: Recorder(RuntimeError("x"))}, backoff_base=10, backoff_cap=30
+        db, clock, {kind: Recorder(RuntimeError("x"))}, retry=RetryPolicy(base=10, cap=30)
     )
     delays = []
     for _ in range(4):
@@ -128,7 +130,7 @@ def test_the_last_attempt_fails_for_good(db, tx, query, workspace, kind):
         partial(queue.enqueue, max_attempts=2), workspace.workspace_id, kind, {}, clock.now()
     )
     handler = Recorder(RuntimeError("still down"))
-    worker = JobWorker(db, clock, {kind: handler}, backoff_base=1)
+    worker = JobWorker(db, clock, {kind: handler}, retry=RetryPolicy(base=1, cap=300))
 
     worker.run_once()
     clock.advance(5)
@@ -146,6 +148,7 @@ def test_an_expired_lease_lets_another_worker_take_over(db, tx, query, workspace
     assert tx(queue.claim, [kind], int(clock.now()) + 60, 60) is None  # lease still held
 
     clock.advance(61)
+    age_leases(db, queue.LEASES, 61, job_id)
     handler = Recorder()
     JobWorker(db, clock, {kind: handler}, lease=60).run_once()
     assert [j.attempt for j in handler.runs] == [2]
@@ -164,6 +167,7 @@ def test_a_job_whose_workers_keep_dying_is_failed_without_running(db, tx, query,
     for _ in range(2):
         assert tx(queue.claim, [kind], int(clock.now()), 60) is not None
         clock.advance(61)
+        age_leases(db, queue.LEASES, 61, job_id)
     handler = Recorder()
     JobWorker(db, clock, {kind: handler}, lease=60).run_once()
     assert handler.runs == []
@@ -178,11 +182,14 @@ def test_heartbeat_renews_the_lease_and_detects_its_loss(db, tx, query, workspac
 
     def work(ctx: JobContext, job: Claimed) -> None:
         clock.advance(30)
+        age_leases(db, queue.LEASES, 30, job.id)
         ctx._renewed = -1e9  # as if a third of the lease had passed on the monotonic clock
+        start_of_a_second(db)
         ctx.heartbeat()
-        seen.append(f"lease until {job_row(query, job.id).lease_until - int(clock.now())}")
+        seen.append(f"lease until {lease_left(db, queue.LEASES, job.id)}")
         # Another worker steals the job after the lease ran out.
         clock.advance(61)
+        age_leases(db, queue.LEASES, 61, job.id)
         assert tx(queue.claim, [kind], int(clock.now()), 60) is not None
         ctx._renewed = -1e9
         with pytest.raises(LeaseLost):

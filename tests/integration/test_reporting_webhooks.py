@@ -5,11 +5,13 @@ import pytest
 from sqlalchemy import update
 
 from tests.factories import add_delivery, blocked, webhook_bodies
+from tests.leases import age_leases
 from tests.webhook_receiver import receive, verify
 from tidings.clock import FixedClock
 from tidings.db.schema import webhook_posts
 from tidings.errors import ApiError
 from tidings.fetch import Allowlist
+from tidings.jobs.lease import RetryPolicy
 from tidings.people import service
 from tidings.people.identifiers import classify
 from tidings.reporting import metrics, webhooks
@@ -187,7 +189,7 @@ def test_bad_webhooks_are_refused(body):
 
 
 def poster(db, clock, allow=LOCAL):
-    return WebhookPoster(db, clock, allow, backoff_base=10, backoff_cap=3600)
+    return WebhookPoster(db, clock, allow, retry=RetryPolicy(base=10, cap=3600))
 
 
 def drain(p):
@@ -274,6 +276,7 @@ def test_only_the_head_of_a_webhook_queue_is_claimable(db, tx, workspace):
     first = tx(webhook_queue.claim, NOW, 60)
     assert first is not None
     assert tx(webhook_queue.claim, NOW, 60) is None  # the second waits behind the leased first
+    age_leases(db, webhook_queue.LEASES, 61, first.id)
     again = tx(webhook_queue.claim, NOW + 61, 60)  # the lease ran out
     assert again.id == first.id and again.attempt == 2
     assert not tx(webhook_queue.sent, first)  # the stale claim records nothing

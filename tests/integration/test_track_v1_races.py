@@ -42,3 +42,25 @@ def test_a_lookup_that_missed_a_concurrent_insert_still_settles(db, query, works
         first.close()
         second.close()
     assert query(store.find_many, ws, "id", ["racer"]) == [created]
+
+
+def test_find_or_create_settles_on_a_person_made_after_its_lookup(
+    tx, query, workspace, monkeypatch
+):
+    """The lookup missed, the insert found the email taken: the person made meanwhile is
+    named like anyone who exists, their email attribute taking this call's spelling."""
+    ws = workspace.workspace_id
+    made = tx(service.find_or_create, ws, Identifier("email", "ann@example.com"), NOW - 10)
+    real_find, missed = store.find, []
+
+    def find_after_one_miss(conn, workspace_id, ident):
+        if not missed:
+            missed.append(ident)
+            return None
+        return real_find(conn, workspace_id, ident)
+
+    monkeypatch.setattr(store, "find", find_after_one_miss)
+    again = tx(service.find_or_create, ws, Identifier("email", "Ann@Example.com"), NOW)
+    monkeypatch.undo()
+    assert again == made
+    assert query(store.load_attributes, made.pk)["email"].value == "Ann@Example.com"

@@ -51,7 +51,7 @@ def refused(kind: str) -> ApiError:
 class Authenticator:
     def __init__(self, read: Reader) -> None:
         self._read = read
-        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, workspaces.Workspace]] = {}
 
     async def track(self, request: Request) -> workspaces.Workspace:
         header = request.header("authorization") or ""
@@ -86,13 +86,15 @@ class Authenticator:
         found = await self._read(workspaces.by_cdp_key, key)
         return self._remember("cdp", key, found)
 
-    def _cached(self, kind: str, credential: str) -> Any:
+    def _cached(self, kind: str, credential: str) -> workspaces.Workspace | None:
         entry = self._cache.get((kind, credential))
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
         return None
 
-    def _remember(self, kind: str, credential: str, found: Any) -> Any:
+    def _remember(
+        self, kind: str, credential: str, found: workspaces.Workspace | None
+    ) -> workspaces.Workspace:
         if found is None:
             raise refused(kind)
         if len(self._cache) >= CACHE_LIMIT:

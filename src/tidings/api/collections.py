@@ -11,60 +11,56 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, no_content
+from tidings.api.routing import Route
 from tidings.collections import service
 from tidings.collections.rows import MAX_BYTES
-
-if TYPE_CHECKING:
-    from tidings.app import Tidings
 
 MAX_BODY = 2 * MAX_BYTES
 
 
-def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
-    def one(request: Request) -> tuple[int, int]:
-        return request.workspace.id, service.parse_collection_id(request.params["collection_id"])
+def _one(request: Request) -> tuple[int, int]:
+    return request.workspace.id, service.parse_collection_id(request.params["collection_id"])
 
-    async def create(request: Request) -> Response:
-        change = await _parsed(service.parse_create, request)
-        created = await app.write(service.create, request.workspace.id, change, app.now())
-        return json_response({"collection": created})
 
-    async def list_all(request: Request) -> Response:
-        found = await app.read(service.list_all, request.workspace.id)
-        return json_response({"collections": found})
+async def create(ctx: Context, request: Request) -> Response:
+    change = await _parsed(service.parse_create, request)
+    created = await ctx.write(service.create, request.workspace.id, change, ctx.now())
+    return json_response({"collection": created})
 
-    async def get(request: Request) -> Response:
-        return json_response({"collection": await app.read(service.get, *one(request))})
 
-    async def update(request: Request) -> Response:
-        change = await _parsed(service.parse_update, request)
-        updated = await app.write(service.update_one, *one(request), change, app.now())
-        return json_response({"collection": updated})
+async def list_all(ctx: Context, request: Request) -> Response:
+    found = await ctx.read(service.list_all, request.workspace.id)
+    return json_response({"collections": found})
 
-    async def delete(request: Request) -> Response:
-        await app.write(service.delete_one, *one(request))
-        return no_content()
 
-    async def content(request: Request) -> Response:
-        data = await app.read(service.content, *one(request))
-        return Response(200, data.encode())
+async def get(ctx: Context, request: Request) -> Response:
+    return json_response({"collection": await ctx.read(service.get, *_one(request))})
 
-    async def replace_content(request: Request) -> Response:
-        rows = await _parsed(service.parse_content, request, whole=True)
-        updated = await app.write(service.replace_content, *one(request), rows, app.now())
-        return json_response({"collection": updated})
 
-    path = "/v1/collections/{collection_id}"
-    router.add("GET", "/v1/collections", list_all, "app")
-    router.add("POST", "/v1/collections", create, "app", max_body=MAX_BODY)
-    router.add("GET", path, get, "app")
-    router.add("PUT", path, update, "app", max_body=MAX_BODY)
-    router.add("DELETE", path, delete, "app")
-    router.add("GET", path + "/content", content, "app")
-    router.add("PUT", path + "/content", replace_content, "app", max_body=MAX_BODY)
+async def update(ctx: Context, request: Request) -> Response:
+    change = await _parsed(service.parse_update, request)
+    updated = await ctx.write(service.update_one, *_one(request), change, ctx.now())
+    return json_response({"collection": updated})
+
+
+async def delete(ctx: Context, request: Request) -> Response:
+    await ctx.write(service.delete_one, *_one(request))
+    return no_content()
+
+
+async def content(ctx: Context, request: Request) -> Response:
+    data = await ctx.read(service.content, *_one(request))
+    return Response(200, data.encode())
+
+
+async def replace_content(ctx: Context, request: Request) -> Response:
+    rows = await _parsed(service.parse_content, request, whole=True)
+    updated = await ctx.write(service.replace_content, *_one(request), rows, ctx.now())
+    return json_response({"collection": updated})
 
 
 async def _parsed(parse: Callable[[Any], Any], request: Request, *, whole: bool = False) -> Any:
@@ -75,3 +71,16 @@ async def _parsed(parse: Callable[[Any], Any], request: Request, *, whole: bool 
         return parse(request.json() if whole else request.json_object())
 
     return await asyncio.to_thread(run)
+
+
+ONE = "/v1/collections/{collection_id}"
+
+ROUTES = (
+    Route("GET", "/v1/collections", list_all, "app"),
+    Route("POST", "/v1/collections", create, "app", max_body=MAX_BODY),
+    Route("GET", ONE, get, "app"),
+    Route("PUT", ONE, update, "app", max_body=MAX_BODY),
+    Route("DELETE", ONE, delete, "app"),
+    Route("GET", ONE + "/content", content, "app"),
+    Route("PUT", ONE + "/content", replace_content, "app", max_body=MAX_BODY),
+)

@@ -8,39 +8,34 @@ body streams one stored part at a time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from tidings import files
+from tidings.api.context import Context
 from tidings.api.http import Request, Response
+from tidings.api.routing import Route
 from tidings.errors import ApiError
-
-if TYPE_CHECKING:
-    from tidings.app import Tidings
 
 PATH = "/downloads/{token}"
 
 
-def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
-    async def download(request: Request) -> Response:
-        token = request.params["token"]
-        stored = await app.read(files.resolve_link, token, app.now())
-        if stored is None:
-            raise ApiError(404, "this download link is unknown or has expired", code="not_found")
-        disposition = f'attachment; filename="{_safe_name(stored.name)}"'
-        headers = [
-            (b"content-type", stored.content_type.encode()),
-            (b"content-length", str(stored.size).encode()),
-            (b"content-disposition", disposition.encode()),
-            (b"cache-control", b"private, no-store"),
-        ]
-        return Response(200, b"", headers, stream=_parts(app, stored))
-
-    router.add("GET", PATH, download, "app", auth="none")
+async def download(ctx: Context, request: Request) -> Response:
+    token = request.params["token"]
+    stored = await ctx.read(files.resolve_link, token, ctx.now())
+    if stored is None:
+        raise ApiError(404, "this download link is unknown or has expired", code="not_found")
+    disposition = f'attachment; filename="{_safe_name(stored.name)}"'
+    headers = [
+        (b"content-type", stored.content_type.encode()),
+        (b"content-length", str(stored.size).encode()),
+        (b"content-disposition", disposition.encode()),
+        (b"cache-control", b"private, no-store"),
+    ]
+    return Response(200, b"", headers, stream=_parts(ctx, stored))
 
 
-async def _parts(app: Tidings, stored: files.StoredFile) -> AsyncIterator[bytes]:
+async def _parts(ctx: Context, stored: files.StoredFile) -> AsyncIterator[bytes]:
     for seq in range(stored.parts):
-        yield await app.read(files.read_part, stored.id, seq)
+        yield await ctx.read(files.read_part, stored.id, seq)
 
 
 def _safe_name(name: str) -> str:
@@ -49,3 +44,6 @@ def _safe_name(name: str) -> str:
 
 def url_for(base_url: str, token: str) -> str:
     return f"{base_url}/downloads/{token}"
+
+
+ROUTES = (Route("GET", PATH, download, "app", auth="none"),)

@@ -1,9 +1,4 @@
-"""A small ASGI layer: requests, responses and a router that matches the raw path.
-
-Customer.io clients percent-encode identifiers, so `/` inside an id arrives as
-`%2F`. Routing therefore splits the *raw* path on literal `/` and only then
-decodes each segment (never turning `+` into a space). Frameworks that decode
-before routing would send `u%2F1` to the wrong handler.
+"""A small ASGI layer: requests and responses (`api.routing` matches the raw path).
 
 Text holding a NUL character (`%00` in a path or query, `\\u0000` in JSON) is
 refused with a 400 here, once: PostgreSQL cannot store NUL in text, so it
@@ -14,10 +9,10 @@ PostgreSQL refuses.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -67,7 +62,7 @@ class Request:
     def query(self) -> dict[str, str]:
         pairs = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
         for key, value in pairs:
-            _refuse_nul(key + value)
+            refuse_nul(key + value)
         return dict(pairs)
 
     def json(self, *, empty: Any = None) -> Any:
@@ -85,7 +80,7 @@ class Request:
         except UnicodeDecodeError as exc:
             raise ApiError(400, "malformed JSON: not UTF-8", code="malformed_json") from exc
         if b"\\u0000" in self.body and _JSON_NUL.search(self.body):
-            _refuse_nul("\x00")
+            refuse_nul("\x00")
         return decoded
 
     def _not_json(self, exc: Exception) -> ApiError:
@@ -137,117 +132,6 @@ def no_content() -> Response:
     return Response(204, b"", [])
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    parts: tuple[str, ...]
-    handler: Handler
-    surface: str  # error format: track | track_v2 | app | cdp | ops
-    name: str
-    auth: str  # track | app | cdp | none
-    max_body: int | None = None  # bytes; None: the server's default limit
-    # Positions of the literal segments and of the `{param}` placeholders.
-    literals: tuple[tuple[int, str], ...] = ()
-    placeholders: tuple[tuple[int, str], ...] = ()
-    # The query parameters the route reads; None: any (links opened in browsers).
-    query: frozenset[str] | None = frozenset()
-
-
-class Router:
-    """Routes by literal segments and `{param}` placeholders on the raw path."""
-
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-        self._by_length: dict[int, list[Route]] = {}
-
-    def add(
-        self,
-        method: str,
-        pattern: str,
-        handler: Handler,
-        surface: str,
-        auth: str | None = None,
-        *,
-        max_body: int | None = None,
-        query: Iterable[str] | None = (),
-    ) -> None:
-        """Register a route; `max_body` raises (or lowers) the body limit for it alone.
-
-        `query` names every query parameter the route reads: any other is refused
-        (`check_query`), so a misspelt filter cannot silently match everything.
-        """
-        parts = tuple(pattern.split("/")[1:])
-        if auth is None:
-            auth = {"track_v2": "track", "ops": "none"}.get(surface, surface)
-        literals = tuple((i, p) for i, p in enumerate(parts) if not p.startswith("{"))
-        placeholders = tuple((i, p[1:-1]) for i, p in enumerate(parts) if p.startswith("{"))
-        accepted = None if query is None else frozenset(query)
-        route = Route(
-            method,
-            parts,
-            handler,
-            surface,
-            pattern,
-            auth,
-            max_body,
-            literals,
-            placeholders,
-            accepted,
-        )
-        self.routes.append(route)
-        self._by_length.setdefault(len(parts), []).append(route)
-
-    def match(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], bool]:
-        """(route, decoded params, path_known); path_known without route means 405.
-
-        Literal segments are compared first; only the route that matches has its
-        placeholders decoded (a bad escape there is a 400).
-        """
-        path_known = False
-        for route in self._by_length.get(len(segments), ()):
-            if not _fits(route, segments):
-                continue
-            path_known = True
-            if route.method == method:
-                return route, _bind(route, segments), True
-        return None, {}, path_known
-
-
-def check_query(route: Route, request: Request) -> None:
-    """A 400 naming the query parameters `route` does not read, and those it does."""
-    if route.query is None or not request.query_string:
-        return
-    unknown = sorted(set(request.query) - route.query)
-    if not unknown:
-        return
-    accepted = ", ".join(sorted(route.query)) or "none"
-    plural = "s" if len(unknown) > 1 else ""
-    message = (
-        f"unsupported query parameter{plural}: {', '.join(unknown)}"
-        f" ({route.method} {route.name} accepts: {accepted})"
-    )
-    raise ApiError(400, message, code="invalid_request", field=unknown[0])
-
-
-def _fits(route: Route, segments: list[str]) -> bool:
-    for index, text in route.literals:
-        if segments[index] != text:
-            return False
-    return all(segments[index] for index, _ in route.placeholders)
-
-
-def _bind(route: Route, segments: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for index, name in route.placeholders:
-        value = unquote(segments[index], errors="strict")
-        _refuse_nul(value)
-        params[name] = value
-    return params
-
-
-def _refuse_nul(text: str) -> None:
+def refuse_nul(text: str) -> None:
     if "\x00" in text:
         raise ApiError(400, "text cannot contain NUL (\\u0000) characters", code="invalid_request")

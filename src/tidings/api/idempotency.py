@@ -1,6 +1,6 @@
 """`Idempotency-Key` for App API POSTs: a retried request gets the first answer again.
 
-`keyed(app, request, fn, *args)` runs the write use case `fn(conn, *args)`
+`keyed(ctx, request, fn, *args)` runs the write use case `fn(conn, *args)`
 (which returns the JSON body of a 200) through the group-commit writer. With
 an `Idempotency-Key` header, the key, a SHA-256 of the request (method, path
 and body) and the answer are stored in the SAME transaction as the use
@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, delete, insert, select
 
+from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response
 from tidings.db.schema import idempotency_keys
 from tidings.errors import ApiError, bad_request
-
-if TYPE_CHECKING:
-    from tidings.app import Tidings
 
 HEADER = "idempotency-key"
 LIFETIME = 24 * 3600
@@ -41,15 +39,15 @@ MAX_KEY_CHARS = 255
 _encode = msgspec.json.Encoder().encode
 
 
-async def keyed(app: Tidings, request: Request, fn: Callable[..., Any], *args: Any) -> Response:
+async def keyed(ctx: Context, request: Request, fn: Callable[..., Any], *args: Any) -> Response:
     key = request.header(HEADER)
     if key is None:
-        return json_response(await app.write(fn, *args))
+        return json_response(await ctx.write(fn, *args))
     if not key.strip() or len(key) > MAX_KEY_CHARS:
         raise bad_request(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters")
     route = f"{request.method} {request.path}"[:255]
-    status, body, replayed = await app.write(
-        run_once, request.workspace.id, (key, route, fingerprint(request)), app.now(), fn, args
+    status, body, replayed = await ctx.write(
+        run_once, request.workspace.id, (key, route, fingerprint(request)), ctx.now(), fn, args
     )
     response = Response(status, body)
     if replayed:

@@ -10,11 +10,13 @@ Each operation lists the query parameters its route accepts (any other is a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import tidings
+from tidings.api.routing import Endpoint
 
 SEED = Path(__file__).resolve().parent.parent / "openapi" / "seed.json"
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
@@ -34,13 +36,14 @@ _TAGS = {
 
 @cache
 def _seed() -> dict[str, Any]:
-    return json.loads(SEED.read_text())
+    seed: dict[str, Any] = json.loads(SEED.read_text())
+    return seed
 
 
-def document(router: Any) -> dict[str, Any]:
+def document(routes: Iterable[Endpoint]) -> dict[str, Any]:
     seed = _seed()
     paths: dict[str, dict[str, Any]] = {}
-    for route in router.routes:
+    for route in routes:
         method = route.method.lower()
         operation = seed["paths"].get(route.name, {}).get(method)
         if operation is None:
@@ -59,7 +62,7 @@ def document(router: Any) -> dict[str, Any]:
     }
 
 
-def _generated(route: Any) -> dict[str, Any]:
+def _generated(route: Endpoint) -> dict[str, Any]:
     params = [
         {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
         for part in route.parts
@@ -76,7 +79,7 @@ def _generated(route: Any) -> dict[str, Any]:
     return operation
 
 
-def _with_query(operation: dict[str, Any], route: Any) -> dict[str, Any]:
+def _with_query(operation: dict[str, Any], route: Endpoint) -> dict[str, Any]:
     """`operation` (not changed) with the route's query parameters added to its own."""
     if not route.query:
         return operation

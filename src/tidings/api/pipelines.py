@@ -21,81 +21,96 @@ lists the workspace's recent rejections, newest first.
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tidings import paging
+from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, ok
+from tidings.api.routing import Route
 from tidings.errors import ApiError, bad_request
 from tidings.pipelines import fast, ingest, parse, rejections
 from tidings.pipelines.ingest import Item
-
-if TYPE_CHECKING:
-    from tidings.app import Tidings
 
 SINGLE = ("identify", "track", "page", "screen", "group", "alias")
 PATHS = frozenset(f"/v1/{name}" for name in (*SINGLE, "batch"))  # errors here are CDP-shaped
 MAX_INFLATED = 4 * 1024 * 1024  # a gzip body may not inflate past the raw body limit
 
 
-def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
-    async def receive(request: Request, endpoint: str | None) -> Response:
-        strict = (request.header("x-strict-mode") or "").strip().lower() in ("1", "true")
-        request.body = inflate(request)
-        decoded = None
-        if endpoint is None and request.workspace is not None:
-            now = app.now()
-            read = fast.read_batch(request.body, now)
-            if read.plain is not None:  # valid through and through, strict or not
-                if read.plain:
-                    queued = (request.workspace.id, read.plain, now)
-                    await app.write_many(ingest.ingest_queued, queued)
-                return ok()
-            decoded = read.body
-        body, refused = (decoded, None) if decoded is not None else decode(request, strict)
-        if request.workspace is None:
-            key = body.get("writeKey") if isinstance(body, dict) else None
-            request.workspace = await app.auth.cdp(request, key if isinstance(key, str) else None)
-        now = app.now()
-        if refused is not None:
-            items: list[Item] = [rejections.rejected(refused, request.body, len(request.body))]
-        else:
-            items = messages(body, len(request.body), endpoint, now)
-        if strict:
-            for item in items:
-                if isinstance(item, rejections.Rejected):
-                    raise item.error
-        if not items:
+async def identify(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, "identify")
+
+
+async def track(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, "track")
+
+
+async def page(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, "page")
+
+
+async def screen(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, "screen")
+
+
+async def group(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, "group")
+
+
+async def alias(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, "alias")
+
+
+async def batch(ctx: Context, request: Request) -> Response:
+    return await receive(ctx, request, None)
+
+
+async def recent_rejections(ctx: Context, request: Request) -> Response:
+    wanted = rejections.parse_page(request.query)
+    return json_response(await ctx.read(rejections.recent, request.workspace.id, wanted))
+
+
+async def receive(ctx: Context, request: Request, endpoint: str | None) -> Response:
+    """One message (`endpoint`: its kind) or a batch (None), applied or rejected."""
+    strict = (request.header("x-strict-mode") or "").strip().lower() in ("1", "true")
+    request.body = inflate(request)
+    decoded = None
+    if endpoint is None and request.workspace is not None:
+        now = ctx.now()
+        read = fast.read_batch(request.body, now)
+        if read.plain is not None:  # valid through and through, strict or not
+            if read.plain:
+                queued = (request.workspace.id, read.plain, now)
+                await ctx.write_many(ingest.ingest_queued, queued)
             return ok()
-        for reason in await write(request.workspace.id, items, now, strict):
-            app.metrics.rejections[("cdp", f"dropped_{reason}")] += 1
+        decoded = read.body
+    body, refused = (decoded, None) if decoded is not None else decode(request, strict)
+    if request.workspace is None:
+        key = body.get("writeKey") if isinstance(body, dict) else None
+        request.workspace = await ctx.auth.cdp(request, key if isinstance(key, str) else None)
+    now = ctx.now()
+    if refused is not None:
+        items: list[Item] = [rejections.rejected(refused, request.body, len(request.body))]
+    else:
+        items = messages(body, len(request.body), endpoint, now)
+    if strict:
+        for item in items:
+            if isinstance(item, rejections.Rejected):
+                raise item.error
+    if not items:
         return ok()
+    for reason in await _write(ctx, request.workspace.id, items, now, strict):
+        ctx.metrics.rejections[("cdp", f"dropped_{reason}")] += 1
+    return ok()
 
-    async def write(workspace_id: int, items: list[Item], now: int, strict: bool) -> list[str]:
-        """Apply the messages; the reasons of the refused ones, once committed."""
-        if ingest.only_plain_events(items):  # shares its statements with concurrent requests
-            await app.write_many(
-                ingest.ingest_queued, (workspace_id, ingest.plain_items(items), now)
-            )
-            return [item.reason for item in items if isinstance(item, rejections.Rejected)]
-        return await app.write(ingest.ingest, workspace_id, items, now, strict)
 
-    def single(endpoint: str):  # type: ignore[no-untyped-def]
-        async def handler(request: Request) -> Response:
-            return await receive(request, endpoint)
-
-        return handler
-
-    async def batch(request: Request) -> Response:
-        return await receive(request, None)
-
-    async def recent_rejections(request: Request) -> Response:
-        page = rejections.parse_page(request.query)
-        return json_response(await app.read(rejections.recent, request.workspace.id, page))
-
-    for endpoint in SINGLE:
-        router.add("POST", f"/v1/{endpoint}", single(endpoint), "cdp")
-    router.add("POST", "/v1/batch", batch, "cdp")
-    router.add("GET", "/v1/pipelines/rejections", recent_rejections, "app", query=paging.QUERY)
+async def _write(
+    ctx: Context, workspace_id: int, items: list[Item], now: int, strict: bool
+) -> list[str]:
+    """Apply the messages; the reasons of the refused ones, once committed."""
+    if ingest.only_plain_events(items):  # shares its statements with concurrent requests
+        await ctx.write_many(ingest.ingest_queued, (workspace_id, ingest.plain_items(items), now))
+        return [item.reason for item in items if isinstance(item, rejections.Rejected)]
+    return await ctx.write(ingest.ingest, workspace_id, items, now, strict)
 
 
 def decode(request: Request, strict: bool) -> tuple[Any, ApiError | None]:
@@ -170,3 +185,15 @@ def _member(data: bytes, room: int) -> tuple[bytes, bytes]:
     if not inflater.eof:  # cut short: no end of stream, or no CRC and length trailer
         raise ApiError(400, "gzip body is truncated", code="malformed_json")
     return body, inflater.unused_data
+
+
+ROUTES = (
+    Route("POST", "/v1/identify", identify, "cdp"),
+    Route("POST", "/v1/track", track, "cdp"),
+    Route("POST", "/v1/page", page, "cdp"),
+    Route("POST", "/v1/screen", screen, "cdp"),
+    Route("POST", "/v1/group", group, "cdp"),
+    Route("POST", "/v1/alias", alias, "cdp"),
+    Route("POST", "/v1/batch", batch, "cdp"),
+    Route("GET", "/v1/pipelines/rejections", recent_rejections, "app", query=paging.QUERY),
+)

@@ -23,22 +23,21 @@ Customer.io endpoint.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from sqlalchemy import Connection
 
 from tidings import paging
 from tidings.api import idempotency
+from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response
+from tidings.api.routing import Route
 from tidings.errors import ApiError
 from tidings.providers import outbox
 from tidings.reporting import links as tracking
 from tidings.sending import request as send_request
 from tidings.sending import transactional
-
-if TYPE_CHECKING:
-    from tidings.app import Tidings
 
 # Attachments of up to 2 MB arrive base64-encoded inside JSON.
 MAX_SEND_BODY = 8 * 1024 * 1024
@@ -50,57 +49,53 @@ SHOWN_UNKNOWN = 20
 log = logging.getLogger("tidings.send")
 
 
-def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
-    def sender(route: str):  # type: ignore[no-untyped-def]
-        async def send(request: Request) -> Response:
-            body = request.json_object()
-            unknown = _unknown_header(route, send_request.unknown_fields(route, body))
-            try:
-                response = await _accept(app, request, route, body)
-            except ApiError as exc:  # the misspelling may be why: name it here too
-                exc.headers = {**exc.headers, **unknown}
-                raise
-            response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
-            return response
-
-        return send
-
-    async def list_outbox(request: Request) -> Response:
-        query = request.query
-        page = paging.parse_page(query, default=outbox.DEFAULT_LIMIT, maximum=outbox.MAX_LIMIT)
-        found = await app.read(
-            outbox.list_captured,
-            request.workspace.id,
-            page,
-            query.get("delivery_id"),
-            query.get("recipient"),
-        )
-        return json_response(found)
-
-    for route in send_request.CHANNELS:
-        router.add("POST", f"/v1/send/{route}", sender(route), "app", max_body=MAX_SEND_BODY)
-    router.add("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY)
+async def send(ctx: Context, request: Request) -> Response:
+    """`POST /v1/send/{route}`: `route` is the path's last segment, a literal of the
+    route that matched (one per `send_request.CHANNELS` key)."""
+    route = request.segments[-1]
+    body = request.json_object()
+    unknown = _unknown_header(route, send_request.unknown_fields(route, body))
+    try:
+        response = await _accept(ctx, request, route, body)
+    except ApiError as exc:  # the misspelling may be why: name it here too
+        exc.headers = {**exc.headers, **unknown}
+        raise
+    response.headers.extend((k.lower().encode(), v.encode()) for k, v in unknown.items())
+    return response
 
 
-async def _accept(app: Tidings, request: Request, route: str, body: dict[str, Any]) -> Response:
+async def list_outbox(ctx: Context, request: Request) -> Response:
+    query = request.query
+    page = paging.parse_page(query, default=outbox.DEFAULT_LIMIT, maximum=outbox.MAX_LIMIT)
+    found = await ctx.read(
+        outbox.list_captured,
+        request.workspace.id,
+        page,
+        query.get("delivery_id"),
+        query.get("recipient"),
+    )
+    return json_response(found)
+
+
+async def _accept(ctx: Context, request: Request, route: str, body: dict[str, Any]) -> Response:
     """Compose the send by a read, then write it; compose again when the write finds
     the person changed (`StaleSend`) or the workspace's tracking secret was missing,
     up to `COMPOSE_ATTEMPTS` reads, then refuse it with `StaleSend`'s 409."""
-    now = app.now()
+    now = ctx.now()
     spec = send_request.parse(route, body, now)
     delivery_id = transactional.new_delivery_id()
-    args = (request.workspace.id, spec, delivery_id, app.public_url(request), now)
+    args = (request.workspace.id, spec, delivery_id, ctx.public_url(request), now)
     for _ in range(COMPOSE_ATTEMPTS):
         try:
-            prepared = await app.read(transactional.prepare_send, *args)
+            prepared = await ctx.read(transactional.prepare_send, *args)
         except ApiError as refused:
-            return await _refused(app, request, refused)
+            return await _refused(ctx, request, refused)
         except transactional.NoSecretYet:  # the workspace's first email
-            await app.write(tracking.secret, request.workspace.id, now)
+            await ctx.write(tracking.secret, request.workspace.id, now)
             continue
         try:
             return await idempotency.keyed(
-                app, request, transactional.send_prepared, *args, prepared
+                ctx, request, transactional.send_prepared, *args, prepared
             )
         except transactional.StaleSend:
             continue  # the person changed after the read: compose again
@@ -108,12 +103,12 @@ async def _accept(app: Tidings, request: Request, route: str, body: dict[str, An
     raise transactional.StaleSend()
 
 
-async def _refused(app: Tidings, request: Request, refused: ApiError) -> Response:
+async def _refused(ctx: Context, request: Request, refused: ApiError) -> Response:
     """A send refused by its read: the answer, unless the request is a retry of a
     keyed send answered before (its stored answer comes first)."""
     if request.header(idempotency.HEADER) is None:
         raise refused
-    return await idempotency.keyed(app, request, _refuse, refused)
+    return await idempotency.keyed(ctx, request, _refuse, refused)
 
 
 def _refuse(conn: Connection, refused: ApiError) -> NoReturn:
@@ -135,3 +130,12 @@ def _unknown_header(route: str, unknown: list[str]) -> dict[str, str]:
         names += f", and {len(unknown) - SHOWN_UNKNOWN} more"
     log.warning("POST /v1/send/%s ignored unknown fields: %s", route, names)
     return {UNKNOWN_FIELDS_HEADER: names}
+
+
+ROUTES = (
+    *(
+        Route("POST", f"/v1/send/{route}", send, "app", max_body=MAX_SEND_BODY)
+        for route in send_request.CHANNELS
+    ),
+    Route("GET", "/v1/outbox", list_outbox, "app", query=outbox.QUERY),
+)

@@ -10,41 +10,42 @@ queued for a bulk write with its neighbours (`track.apply.apply_queued`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, ok
+from tidings.api.routing import Route
 from tidings.errors import ApiError
 from tidings.track_v2 import apply, parse
 
-if TYPE_CHECKING:
-    from tidings.app import Tidings
+
+async def entity(ctx: Context, request: Request) -> Response:
+    parse.check_size(request.body, parse.ENTITY_LIMIT)
+    op = parse.parse_operation(request.json(), ctx.now())
+    await ctx.write(apply.run_operation, request.workspace.id, op)
+    return ok()
 
 
-def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
-    async def entity(request: Request) -> Response:
-        parse.check_size(request.body, parse.ENTITY_LIMIT)
-        op = parse.parse_operation(request.json(), app.now())
-        await app.write(apply.run_operation, request.workspace.id, op)
-        return ok()
+async def batch(ctx: Context, request: Request) -> Response:
+    parse.check_size(request.body, parse.BATCH_LIMIT)
+    now = ctx.now()
+    items = parse.parse_batch(request.json(), now, len(request.body))
+    errors = [(index, item) for index, item in enumerate(items) if isinstance(item, ApiError)]
+    if len(errors) < len(items):
+        errors = await _write(ctx, request.workspace.id, items, now, errors)
+    return partial_failure(errors) if errors else ok()
 
-    async def batch(request: Request) -> Response:
-        parse.check_size(request.body, parse.BATCH_LIMIT)
-        now = app.now()
-        items = parse.parse_batch(request.json(), now, len(request.body))
-        errors = [(index, item) for index, item in enumerate(items) if isinstance(item, ApiError)]
-        if len(errors) < len(items):
-            errors = await write(request.workspace.id, items, now, errors)
-        return partial_failure(errors) if errors else ok()
 
-    async def write(workspace_id: int, items: list[apply.Item], now: int, errors: Any) -> Any:
-        """The batch's refused items, once the others are committed."""
-        if apply.only_events(items):  # shares its statements with concurrent batches
-            await app.write_many(apply.apply_queued, (workspace_id, apply.plain_events(items), now))
-            return errors
-        return await app.write(apply.apply_batch, workspace_id, items, now)
-
-    router.add("POST", "/api/v2/entity", entity, "track_v2")
-    router.add("POST", "/api/v2/batch", batch, "track_v2")
+async def _write(
+    ctx: Context,
+    workspace_id: int,
+    items: list[apply.Item],
+    now: int,
+    errors: list[tuple[int, ApiError]],
+) -> list[tuple[int, ApiError]]:
+    """The batch's refused items, once the others are committed."""
+    if apply.only_events(items):  # shares its statements with concurrent batches
+        await ctx.write_many(apply.apply_queued, (workspace_id, apply.plain_events(items), now))
+        return errors
+    return await ctx.write(apply.apply_batch, workspace_id, items, now)
 
 
 def partial_failure(errors: list[tuple[int, ApiError]]) -> Response:
@@ -54,3 +55,9 @@ def partial_failure(errors: list[tuple[int, ApiError]]) -> Response:
         for index, exc in errors
     ]
     return json_response({"errors": body}, 207)
+
+
+ROUTES = (
+    Route("POST", "/api/v2/entity", entity, "track_v2"),
+    Route("POST", "/api/v2/batch", batch, "track_v2"),
+)

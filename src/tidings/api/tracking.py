@@ -12,15 +12,13 @@ A token that does not verify is a 404 (`tidings.reporting.links`).
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from tidings.api.context import Context
 from tidings.api.http import Request, Response
+from tidings.api.routing import Route
 from tidings.errors import ApiError
 from tidings.reporting import links as tracking
-
-if TYPE_CHECKING:
-    from tidings.app import Tidings
 
 NO_STORE = (b"cache-control", b"no-store, max-age=0")
 HTML = (b"content-type", b"text/html; charset=utf-8")
@@ -35,52 +33,44 @@ VIEWED = [
 _URL_SAFE = "".join(chr(c) for c in range(33, 127) if chr(c) not in '"<>\\^`{|}')
 
 
-def register(router, app: Tidings) -> None:  # type: ignore[no-untyped-def]
-    async def opened(request: Request) -> Response:
-        await app.write(tracking.record_open, request.params["token"], app.now())
-        return Response(200, tracking.PIXEL, [(b"content-type", b"image/gif"), NO_STORE])
+async def opened(ctx: Context, request: Request) -> Response:
+    await ctx.write(tracking.record_open, request.params["token"], ctx.now())
+    return Response(200, tracking.PIXEL, [(b"content-type", b"image/gif"), NO_STORE])
 
-    async def clicked(request: Request) -> Response:
-        url = await app.write(tracking.record_click, request.params["token"], app.now())
-        location = quote(url, safe=_URL_SAFE).encode("ascii")
-        return Response(302, b"", [(b"location", location), NO_STORE])
 
-    async def unsubscribe_page(request: Request) -> Response:
-        try:
-            await app.read(tracking.check_unsubscribe, request.params["token"])
-        except ApiError:
-            return _page("This link is not valid.", 404)
-        return _page(
-            "Unsubscribe from these emails?"
-            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit">Unsubscribe</button></form>',
-            200,
-        )
+async def clicked(ctx: Context, request: Request) -> Response:
+    url = await ctx.write(tracking.record_click, request.params["token"], ctx.now())
+    location = quote(url, safe=_URL_SAFE).encode("ascii")
+    return Response(302, b"", [(b"location", location), NO_STORE])
 
-    async def unsubscribe(request: Request) -> Response:
-        try:
-            await app.write(tracking.unsubscribe, request.params["token"], app.now())
-        except ApiError as exc:
-            return _page(html.escape(exc.message).capitalize() + ".", exc.status)
-        return _page("You are unsubscribed.", 200)
 
-    async def viewed(request: Request) -> Response:
-        try:
-            page = await app.read(tracking.sent_html, request.params["token"])
-        except ApiError as exc:
-            return _page(html.escape(exc.message).capitalize() + ".", exc.status, "Email")
-        return Response(200, page.encode(), [HTML, NO_STORE, *VIEWED])
+async def unsubscribe_page(ctx: Context, request: Request) -> Response:
+    try:
+        await ctx.read(tracking.check_unsubscribe, request.params["token"])
+    except ApiError:
+        return _page("This link is not valid.", 404)
+    return _page(
+        "Unsubscribe from these emails?"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form>',
+        200,
+    )
 
-    # Links opened in browsers and mail clients: parameters added on the way
-    # (utm_*, a scanner's own) are no business of these routes.
-    for method, path, handler in (
-        ("GET", "/t/o/{token}", opened),
-        ("GET", "/t/c/{token}", clicked),
-        ("GET", "/t/u/{token}", unsubscribe_page),
-        ("POST", "/t/u/{token}", unsubscribe),
-        ("GET", "/t/v/{token}", viewed),
-    ):
-        router.add(method, path, handler, "track", "none", query=None)
+
+async def unsubscribe(ctx: Context, request: Request) -> Response:
+    try:
+        await ctx.write(tracking.unsubscribe, request.params["token"], ctx.now())
+    except ApiError as exc:
+        return _page(html.escape(exc.message).capitalize() + ".", exc.status)
+    return _page("You are unsubscribed.", 200)
+
+
+async def viewed(ctx: Context, request: Request) -> Response:
+    try:
+        page = await ctx.read(tracking.sent_html, request.params["token"])
+    except ApiError as exc:
+        return _page(html.escape(exc.message).capitalize() + ".", exc.status, "Email")
+    return Response(200, page.encode(), [HTML, NO_STORE, *VIEWED])
 
 
 def _page(body: str, status: int, title: str = "Unsubscribe") -> Response:
@@ -90,3 +80,14 @@ def _page(body: str, status: int, title: str = "Unsubscribe") -> Response:
         f"<title>{title}</title></head><body><p>{body}</p></body></html>"
     )
     return Response(status, page.encode(), [HTML, NO_STORE])
+
+
+# Links opened in browsers and mail clients: parameters added on the way
+# (utm_*, a scanner's own) are no business of these routes (query=None).
+ROUTES = (
+    Route("GET", "/t/o/{token}", opened, "track", "none", query=None),
+    Route("GET", "/t/c/{token}", clicked, "track", "none", query=None),
+    Route("GET", "/t/u/{token}", unsubscribe_page, "track", "none", query=None),
+    Route("POST", "/t/u/{token}", unsubscribe, "track", "none", query=None),
+    Route("GET", "/t/v/{token}", viewed, "track", "none", query=None),
+)

@@ -288,26 +288,20 @@ def worker(
     """
     import signal
 
-    from tidings.clock import SystemClock
+    from tidings.app import create_worker
     from tidings.ops.heap import freeze_startup_heap
     from tidings.ops.logging import configure
-    from tidings.runtime.workers import BackgroundWorkers, WriterConnection
 
     configure(log_level.upper())
     url, db = open_store(data_dir, database_url)
+    db.dispose()
     settings = Settings(
         database_url=url,
         fetch_allowlist=fetch_allow,
         housekeeping_every=housekeeping_every or None,
+        writer_socket=writer_socket,
     )
-    link = WriterConnection(writer_socket) if writer_socket else None
-    workers = BackgroundWorkers(
-        db,
-        SystemClock(),
-        settings,
-        write=link.writer.call if link is not None else None,
-        delivery_lease=delivery_lease,
-    )
+    running = create_worker(settings, delivery_lease=delivery_lease)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -315,15 +309,12 @@ def worker(
         threading.Thread(target=_wait_for_eof, args=(stopping,), daemon=True).start()
     click.echo(f"tidings: segment, job, delivery and webhook workers on {describe(url)}", err=True)
     freeze_startup_heap()
-    workers.start()
+    running.start()
     while not stopping.wait(1.0):
-        if link is not None and link.gone:
+        if running.gone:
             click.echo("tidings: the writer process is gone; stopping", err=True)
             break
-    workers.stop()
-    if link is not None:
-        link.close()
-    db.dispose()
+    running.stop()
 
 
 def _wait_for_eof(stopping: threading.Event) -> None:

@@ -109,7 +109,7 @@ def create(conn: Connection, workspace_id: int, change: Change, now: int) -> dic
     _check_name_free(conn, workspace_id, change.name, None)
     values = {"workspace_id": workspace_id, "name": change.name, "created_at": now}
     values.update(_source_values(change.content or EMPTY, change.url, now))
-    collection_id = conn.execute(insert(collections).values(values)).inserted_primary_key[0]  # type: ignore[index]
+    collection_id = conn.execute(insert(collections).values(values)).inserted_primary_key[0]
     if change.url is not None:
         _enqueue_fetch(conn, workspace_id, collection_id, change.url, now)
     return get(conn, workspace_id, collection_id)

@@ -60,7 +60,7 @@ class _ThreadReaders:
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._releases: list[weakref.finalize] = []
+        self._releases: list[weakref.finalize[Any, Any]] = []
         self._lock = threading.Lock()
 
     def get(self, engine: Engine) -> Connection:

@@ -36,11 +36,11 @@ metadata = MetaData(
 )
 
 
-def _workspace() -> Column:
+def _workspace() -> Column[int]:
     return Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False)
 
 
-def _person(nullable: bool = False) -> Column:
+def _person(nullable: bool = False) -> Column[int]:
     return Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), nullable=nullable)
 
 

@@ -1,11 +1,12 @@
-"""Many person events at once, with the results of `events.service.track` one by one.
+"""Recording person events: the one implementation, for a run or (`events.service.track`) one.
 
 For each event: a repeated dedup `id` drops it (also within the run); a
 suppressed identifier or an unknown `cio_id` drops it; a person first named
-here is created. Instead of ~5 statements per event this takes one lookup
-per identifier kind, one for suppressions, one insert of dedup keys that
-also says which were new, one multi-row insert, and three multi-row inserts
-for people not seen before.
+here is created (`people.bulk.find_or_create_many`); an event without a
+timestamp happened when it was received. Instead of ~5 statements per event
+this takes one lookup per identifier kind, one for suppressions, one insert
+of dedup keys that also says which were new, one multi-row insert, and three
+multi-row inserts for people not seen before.
 
 A dedup key recorded meanwhile by another process drops the event, as any
 repeat does. A person inserted meanwhile surfaces as an integrity error;
@@ -16,15 +17,17 @@ see the other process's rows.
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
 from tidings.activity.log import insert_rows
-from tidings.events.dedup import first_sightings
-from tidings.events.service import Event
+from tidings.events.dedup import event_key, first_sightings
 from tidings.people import bulk as bulk_people
-from tidings.people.bulk import Key
 from tidings.people.identifiers import Identifier, stored_key
+
+if TYPE_CHECKING:
+    from tidings.events.service import Event
 
 # A person event as plain values, the form `track_many` takes and requests
 # queue for the writer: identifier kind and value, event name, type, data
@@ -67,34 +70,21 @@ def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int
     if not fresh:
         return
     keys = [(item[0], stored_key(item[0], item[1])) for item in fresh]
-    owners = _people(
-        conn, workspace_id, {key: item[1] for key, item in zip(keys, fresh, strict=True)}, now
-    )
+    named = {key: item[1] for key, item in zip(keys, fresh, strict=True)}
+    owners = bulk_people.find_or_create_many(conn, workspace_id, named, now)
     rows = []
     for key, (_, _, name, type_, data_json, timestamp, _) in zip(keys, fresh, strict=True):
         person_pk = owners.get(key)
         if person_pk is not None:
-            ts = timestamp if timestamp is not None else now
+            ts = occurred(timestamp, now)
             rows.append((workspace_id, person_pk, None, type_, name, ts, now, data_json))
     insert_rows(conn, rows, now)
 
 
 def _dedup_key(item: Plain) -> str | None:
-    return f"event:{item[6]}" if item[6] else None
+    return event_key(item[6])
 
 
-def _people(conn: Connection, workspace_id: int, named: dict[Key, str], now: int) -> dict[Key, int]:
-    """Person pk for every (kind, key) named that is not suppressed, creating new people.
-
-    `named` maps each to its value as given (an email's case is kept when created).
-    """
-    blocked = bulk_people.suppressed(conn, workspace_id, named)
-    wanted = [pair for pair in named if pair not in blocked]
-    found = bulk_people.find_many(conn, workspace_id, wanted)
-    new = [
-        Identifier(kind, named[(kind, key)])  # type: ignore[arg-type]
-        for kind, key in wanted
-        if (kind, key) not in found and kind != "cio_id"
-    ]
-    found.update(bulk_people.create_many(conn, workspace_id, new, now))
-    return found
+def occurred(timestamp: int | None, now: int) -> int:
+    """When an event happened: its timestamp, or (none given) when it was received."""
+    return now if timestamp is None else timestamp

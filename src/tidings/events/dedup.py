@@ -21,8 +21,13 @@ T = TypeVar("T")
 KEYS_PER_INSERT = 300  # 900 parameters
 
 
-def first_sighting(conn: Connection, workspace_id: int, key: str, now: int) -> bool:
-    """Record a dedup key; False if the workspace has seen it before (an empty key: True).
+def event_key(dedup_id: str | None) -> str | None:
+    """The dedup key of a Track event's `id` (v1 and v2); None for an event without one."""
+    return f"event:{dedup_id}" if dedup_id else None
+
+
+def first_sighting(conn: Connection, workspace_id: int, key: str | None, now: int) -> bool:
+    """Record a dedup key; False if the workspace has seen it before (no key: True).
 
     Keys are kept 48 hours (`ops.housekeeping.DEDUP_WINDOW`), so a client's
     retry of an event with the same `id` or `messageId` is stored once.

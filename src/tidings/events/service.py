@@ -9,8 +9,7 @@ from sqlalchemy import Connection
 
 from tidings.activity import log as store
 from tidings.errors import bad_request
-from tidings.events import dedup
-from tidings.people import service as people
+from tidings.events import bulk, dedup
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier, check_id
 from tidings.timestamps import optional_seconds
@@ -32,8 +31,11 @@ class Event(msgspec.Struct, frozen=True):
     dedup_id: str | None
 
     def received(self, now: int) -> Event:
-        """This event with its timestamp defaulted to the receipt time."""
-        return self if self.timestamp is not None else msgspec.structs.replace(self, timestamp=now)
+        """This event with its timestamp defaulted to the receipt time (`bulk.occurred`)."""
+        stamped = bulk.occurred(self.timestamp, now)
+        return (
+            self if stamped == self.timestamp else msgspec.structs.replace(self, timestamp=stamped)
+        )
 
 
 def parse_event(
@@ -112,13 +114,9 @@ def track(conn: Connection, workspace_id: int, ident: Identifier, event: Event, 
     """Record an event for the person named, creating them on first mention.
 
     An event whose `id` this workspace has seen before is dropped (a retry).
+    A run of one of `events.bulk.track_many`, which holds the rules.
     """
-    if dedup.first_sighting(conn, workspace_id, _key(event), now) is False:
-        return
-    person = people.find_or_create(conn, workspace_id, ident, now)
-    if person is None:
-        return
-    _append(conn, workspace_id, event, now, person_pk=person.pk)
+    bulk.track_many(conn, workspace_id, [bulk.plain(ident, event)], now)
 
 
 def track_anonymous(
@@ -127,37 +125,22 @@ def track_anonymous(
     """An event for someone not yet identified (or, without anonymous_id, an invite).
 
     If a person already carries this `anonymous_id`, the event is theirs at once.
+    Dedup and timestamp follow `events.bulk.track_many`.
     """
-    if dedup.first_sighting(conn, workspace_id, _key(event), now) is False:
+    if not dedup.first_sighting(conn, workspace_id, dedup.event_key(event.dedup_id), now):
         return
     person_pk = None
     if anonymous_id:
         owner = people_store.find_by_attribute(conn, workspace_id, "anonymous_id", anonymous_id)
         person_pk = owner.pk if owner is not None else None
-    _append(conn, workspace_id, event, now, person_pk=person_pk, anonymous_id=anonymous_id or None)
-
-
-def _key(event: Event) -> str:
-    return f"event:{event.dedup_id}" if event.dedup_id else ""
-
-
-def _append(
-    conn: Connection,
-    workspace_id: int,
-    event: Event,
-    now: int,
-    *,
-    person_pk: int | None,
-    anonymous_id: str | None = None,
-) -> None:
     store.append(
         conn,
         workspace_id,
         person_pk=person_pk,
-        anonymous_id=anonymous_id,
+        anonymous_id=anonymous_id or None,
         type=event.type,
         name=event.name,
-        timestamp=event.timestamp if event.timestamp is not None else now,
+        timestamp=bulk.occurred(event.timestamp, now),
         received_at=now,
         data=event.data_json,
     )

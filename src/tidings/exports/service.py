@@ -148,7 +148,7 @@ def _create(
             updated_at=now,
         )
     )
-    export_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    export_id = int(result.inserted_primary_key[0])
     queue.enqueue(conn, workspace_id, JOB_KIND, {"export_id": export_id}, now)
     return get(conn, workspace_id, export_id)
 

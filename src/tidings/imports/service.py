@@ -136,7 +136,7 @@ def create(
             created_at=now,
             updated_at=now,
         )
-    ).inserted_primary_key[0]  # type: ignore[index]
+    ).inserted_primary_key[0]
     queue.enqueue(conn, workspace_id, JOB, {"import_id": import_id}, now)
     return get(conn, workspace_id, import_id)
 

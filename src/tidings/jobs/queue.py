@@ -1,11 +1,13 @@
-"""The job queue, in the `jobs` table.
+"""The job queue, in the `jobs` table: a lease queue (`jobs.lease`).
 
 A job is enqueued inside the transaction that asks for it, so it exists
 exactly when that change committed. A worker claims one with a lease: the
-claim sets `state='running'`, bumps `attempts` and sets `lease_until`. If the
-worker dies, the lease runs out and the job is claimable again. Every outcome
-is recorded only while the claim still holds (same `attempts`, still
-running), so a worker that lost its lease cannot overwrite a newer claim.
+claim sets `state='running'`, bumps `attempts` and sets `lease_until` on the
+database's clock. If the worker dies, the lease runs out and the job is
+claimable again. Every outcome is recorded only while the claim still holds
+(same `attempts`, still running), so a worker that lost its lease cannot
+overwrite a newer claim. `run_at` (when a job may run) is on the caller's
+clock.
 
 On PostgreSQL several workers claim concurrently with `FOR UPDATE SKIP
 LOCKED`; on SQLite one writer serialises the claims.
@@ -18,16 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, insert, or_, select
 
 from tidings.db.schema import jobs
+from tidings.jobs.lease import Leases
 
-DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_ATTEMPTS = 5  # stored with each job: its own limit
+LEASES = Leases(jobs, held_state="running")
 
 
 @dataclass(frozen=True)
 class Claimed:
-    """A job this worker holds until `lease_until`."""
+    """A job this worker holds until its lease runs out."""
 
     id: int
     workspace_id: int
@@ -65,13 +69,13 @@ def enqueue(
             updated_at=now,
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(result.inserted_primary_key[0])
 
 
 def _next_due(kinds: Sequence[str], now: int) -> Select[tuple[int]]:
     due = or_(
         and_(jobs.c.state == "queued", jobs.c.run_at <= now),
-        and_(jobs.c.state == "running", jobs.c.lease_until < now),
+        and_(jobs.c.state == "running", LEASES.expired()),
     )
     return (
         select(jobs.c.id)
@@ -88,31 +92,16 @@ def due(conn: Connection, kinds: Sequence[str], now: int) -> bool:
 
 
 def claim(conn: Connection, kinds: Sequence[str], now: int, lease: int) -> Claimed | None:
-    """Take the next due job of one of `kinds` (queued, or running with an expired lease)."""
-    query = _next_due(kinds, now)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    job_id = conn.execute(query).scalar()
-    if job_id is None:
+    """Take the next due job of one of `kinds` (queued and due at `now`, or running
+    with a lease that ran out), leased for `lease` seconds."""
+    c = jobs.c
+    returning = (c.id, c.workspace_id, c.kind, c.payload, c.attempts, c.max_attempts)
+    rows = LEASES.claim(
+        conn, _next_due(kinds, now), lease, returning, state="running", updated_at=now
+    )
+    if not rows:
         return None
-    row = conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(
-            state="running",
-            attempts=jobs.c.attempts + 1,
-            lease_until=now + lease,
-            updated_at=now,
-        )
-        .returning(
-            jobs.c.id,
-            jobs.c.workspace_id,
-            jobs.c.kind,
-            jobs.c.payload,
-            jobs.c.attempts,
-            jobs.c.max_attempts,
-        )
-    ).one()
+    [row] = rows
     return Claimed(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -123,43 +112,25 @@ def claim(conn: Connection, kinds: Sequence[str], now: int, lease: int) -> Claim
     )
 
 
-def _held(job: Claimed) -> Any:
-    return and_(jobs.c.id == job.id, jobs.c.attempts == job.attempt, jobs.c.state == "running")
-
-
 def extend(conn: Connection, job: Claimed, now: int, lease: int) -> bool:
-    """Renew the lease; False when it was lost (expired and claimed again)."""
-    changed = conn.execute(
-        update(jobs).where(_held(job)).values(lease_until=now + lease, updated_at=now)
-    ).rowcount
-    return changed == 1
+    """Renew the lease for `lease` seconds; False when it was lost (expired and
+    claimed again)."""
+    return LEASES.renew(conn, [(job.id, job.attempt)], lease, updated_at=now) == 1
 
 
 def finish(conn: Connection, job: Claimed, now: int) -> bool:
-    changed = conn.execute(
-        update(jobs)
-        .where(_held(job))
-        .values(state="done", lease_until=None, last_error=None, updated_at=now)
-    ).rowcount
-    return changed == 1
+    return LEASES.record(conn, job.id, job.attempt, state="done", last_error=None, updated_at=now)
 
 
 def retry(conn: Connection, job: Claimed, now: int, run_at: int, error: str) -> bool:
-    changed = conn.execute(
-        update(jobs)
-        .where(_held(job))
-        .values(state="queued", run_at=run_at, lease_until=None, last_error=error, updated_at=now)
-    ).rowcount
-    return changed == 1
+    values = {"state": "queued", "run_at": run_at, "last_error": error, "updated_at": now}
+    return LEASES.record(conn, job.id, job.attempt, **values)
 
 
 def fail(conn: Connection, job: Claimed, now: int, error: str) -> bool:
-    changed = conn.execute(
-        update(jobs)
-        .where(_held(job))
-        .values(state="failed", lease_until=None, last_error=error, updated_at=now)
-    ).rowcount
-    return changed == 1
+    """The dead letter: failed for good, kept with its error."""
+    values = {"state": "failed", "last_error": error, "updated_at": now}
+    return LEASES.record(conn, job.id, job.attempt, **values)
 
 
 def backlog(conn: Connection, now: int) -> dict[str, int]:

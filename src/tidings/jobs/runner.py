@@ -5,8 +5,9 @@ A handler runs outside any transaction, with a `JobContext` to read, write
 
 - returns: the job is done;
 - raises `Permanent`: the job failed for good (bad input, nothing to retry);
-- raises anything else: retried with capped exponential backoff and jitter
-  until `max_attempts`, then failed.
+- raises anything else: retried after its kind's `RetryPolicy` delay (the
+  handler's `retry`, else `RETRY`) until the job's own `max_attempts`
+  (stored at enqueue), then failed.
 
 When a job fails for good, the handler's `give_up` runs in the transaction
 that records it, so the resource the job was for (an export, a collection)
@@ -18,7 +19,6 @@ without running again.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.jobs import queue
+from tidings.jobs.lease import RetryPolicy
 from tidings.jobs.queue import Claimed
 from tidings.ops.loop import PassLoop
 
@@ -35,6 +36,10 @@ log = logging.getLogger("tidings.jobs")
 
 Write = Callable[..., Any]
 
+
+RETRY = RetryPolicy(base=2.0, cap=300.0)
+"""Jobs' backoff unless their handler declares its own `retry`; how many
+attempts a job gets is its own (`max_attempts`, stored at enqueue)."""
 
 Housekeeping = Callable[[Connection, int], dict[str, int]]
 """A write use case run between passes: what it removed, by kind."""
@@ -49,6 +54,9 @@ class LeaseLost(Exception):
 
 
 class Handler(Protocol):
+    """What a job kind runs. A handler may also declare `retry: RetryPolicy`, its
+    backoff between failed attempts (else `RETRY`)."""
+
     def run(self, ctx: JobContext, job: Claimed) -> None: ...
 
     def give_up(self, conn: Connection, job: Claimed, error: str, now: int) -> None: ...
@@ -99,8 +107,7 @@ class JobWorker(PassLoop):
         write: Write | None = None,
         poll_interval: float = 0.2,
         lease: int = 60,
-        backoff_base: float = 2.0,
-        backoff_cap: float = 300.0,
+        retry: RetryPolicy | None = None,
         housekeeping: Housekeeping | None = None,
         housekeeping_every: float | None = 300.0,
     ) -> None:
@@ -112,8 +119,8 @@ class JobWorker(PassLoop):
         # Each write in its own transaction, or through the server's writer
         # (on SQLite: one writing connection per process).
         self.write: Write = write or self.db.write
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
+        # One policy for every kind instead of the handlers' own (tests, tools).
+        self._retry = retry
         # Pruning what outlived its purpose (the composition root passes
         # runtime/housekeeping.prune); None: never.
         self._housekeeping = housekeeping
@@ -164,11 +171,16 @@ class JobWorker(PassLoop):
             log.error("job %s (%s) failed for good: %s", job.id, job.kind, error)
             self.write(_give_up, handler, job, error, self._now())
             return
-        delay = min(self._backoff_cap, self._backoff_base * 2 ** (job.attempt - 1))
-        delay *= random.uniform(0.5, 1.0)
+        delay = self._policy(handler).delay(job.attempt)
         now = self._now()
-        log.warning("job %s (%s) failed, retrying in %.0f s: %s", job.id, job.kind, delay, error)
-        self.write(queue.retry, job, now, now + max(1, round(delay)), error)
+        log.warning("job %s (%s) failed, retrying in %d s: %s", job.id, job.kind, delay, error)
+        self.write(queue.retry, job, now, now + delay, error)
+
+    def _policy(self, handler: Handler) -> RetryPolicy:
+        if self._retry is not None:
+            return self._retry
+        policy = getattr(handler, "retry", None)
+        return policy if isinstance(policy, RetryPolicy) else RETRY
 
     def _now(self) -> int:
         return int(self.clock.now())

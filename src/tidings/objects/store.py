@@ -106,7 +106,7 @@ def find_or_create(conn: Connection, workspace_id: int, ref: ObjectRef, now: int
             updated_at=now,
         )
     )
-    (pk,) = result.inserted_primary_key  # type: ignore[misc]
+    (pk,) = result.inserted_primary_key
     return Obj(pk, ref.type_id or "", ref.object_id or "", cio_object_id, {})
 
 

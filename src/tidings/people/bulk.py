@@ -1,43 +1,65 @@
-"""Finding and creating the people a run of events names, a few statements for all.
+"""Finding and creating the people a run of writes names, a few statements for all.
 
-`create_many` has the effect of `people.service.find_or_create` for people
-not yet stored, for many at once: the person row, their identifier as an
-attribute, and the `attribute_change` activity that records it
-(tests/integration/test_track_v2.py holds the two paths equal).
+This is the one implementation of "a person is created on first mention":
+`find_or_create_many` for a run, and `people.service.find_or_create` for one
+(through `person_row` and `record_first_mentions`, the same rows). The rules:
+a suppressed id or email names nobody; an unknown cio_id names nobody and
+creates no one; an unknown id or email creates a person, who gets that
+identifier as an attribute (the value as given, an email's case kept) and an
+`attribute_change` activity that records it, all at the write's time.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from tidings.activity import stream
-from tidings.activity.log import encode
+from tidings.activity.log import encode, insert_rows
 from tidings.db.raw import select_in
-from tidings.db.schema import attributes, events, people
-from tidings.people.identifiers import Identifier
+from tidings.db.schema import attributes, people
+from tidings.people import store
+from tidings.people.identifiers import CLIENT_KINDS, Identifier
 
 CHUNK = 500  # keys per IN (...) list: well under every backend's parameter limit
 
 Key = tuple[str, str]  # (identifier kind, stored key)
 
-_COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
 _FIND = {
     kind: f"SELECT id, {column.name} FROM people WHERE workspace_id = {{0}} "
     f"AND {column.name} IN ({{1}})"
-    for kind, column in _COLUMNS.items()
+    for kind, column in store.COLUMNS.items()
 }
 _SUPPRESSED = "SELECT kind, value FROM suppressions WHERE workspace_id = {0} AND value IN ({1})"
 _CREATE = insert(people).returning(people.c.id, sort_by_parameter_order=True)
 
 
+def find_or_create_many(
+    conn: Connection, workspace_id: int, named: dict[Key, str], now: int
+) -> dict[Key, int]:
+    """Person pk for every (kind, key) named that is not suppressed, creating new people.
+
+    `named` maps each to its value as given (an email's case is kept when
+    created). One lookup of suppressions, one per identifier kind, and the
+    inserts of `create_many`: no statement per person.
+    """
+    blocked = suppressed(conn, workspace_id, named)
+    wanted = [pair for pair in named if pair not in blocked]
+    found = find_many(conn, workspace_id, wanted)
+    new = [
+        Identifier(kind, named[(kind, key)])  # type: ignore[arg-type]
+        for kind, key in wanted
+        if (kind, key) not in found and kind in CLIENT_KINDS
+    ]
+    found.update(create_many(conn, workspace_id, new, now))
+    return found
+
+
 def find_many(conn: Connection, workspace_id: int, named: Iterable[Key]) -> dict[Key, int]:
     """Person pk for each (kind, key) that exists in the workspace."""
     found: dict[Key, int] = {}
-    for kind in _COLUMNS:
+    for kind in store.COLUMNS:
         keys = [key for k, key in named if k == kind]
         for chunk in chunks(keys):
             rows = select_in(conn, _FIND[kind], [workspace_id], chunk)
@@ -47,7 +69,7 @@ def find_many(conn: Connection, workspace_id: int, named: Iterable[Key]) -> dict
 
 def suppressed(conn: Connection, workspace_id: int, named: Iterable[Key]) -> set[Key]:
     """The (kind, key) pairs whose identifier is suppressed in the workspace."""
-    keys = [key for kind, key in named if kind in ("id", "email")]
+    keys = [key for kind, key in named if kind in CLIENT_KINDS]
     blocked: set[Key] = set()
     for chunk in chunks(keys):
         rows = select_in(conn, _SUPPRESSED, [workspace_id], chunk)
@@ -58,35 +80,45 @@ def suppressed(conn: Connection, workspace_id: int, named: Iterable[Key]) -> set
 def create_many(
     conn: Connection, workspace_id: int, idents: list[Identifier], now: int
 ) -> dict[Key, int]:
-    """Create one person per identifier (`id` or `email`, none stored yet); their pks."""
+    """Create one person per identifier (`id` or `email`, none stored yet); their pks.
+
+    A person inserted meanwhile by another process surfaces as an integrity
+    error; the writer then retries the whole request, when the lookups see them.
+    """
     if not idents:
         return {}
-    rows = [_person_row(workspace_id, ident, now) for ident in idents]
+    rows = [new_person_row(workspace_id, ident, now) for ident in idents]
     pks = [row[0] for row in conn.execute(_CREATE, rows)]
+    made = list(zip(pks, idents, strict=True))
+    record_first_mentions(conn, workspace_id, made, now)
+    return {(ident.kind, ident.key): pk for pk, ident in made}
+
+
+def new_person_row(
+    workspace_id: int, ident: Identifier, now: int, cio_id: str | None = None
+) -> dict[str, Any]:
+    """The row of a person first named by `ident` (an id or an email)."""
+    customer_id = ident.value if ident.kind == "id" else None
+    email = ident.value if ident.kind == "email" else None
+    return store.person_row(workspace_id, now, customer_id, email, cio_id)
+
+
+def record_first_mentions(
+    conn: Connection, workspace_id: int, made: list[tuple[int, Identifier]], now: int
+) -> None:
+    """What a person created on first mention gets besides their row: for each
+    (pk, identifier), the identifier as an attribute and the `attribute_change`
+    activity that records it (published on the activity stream)."""
+    if not made:
+        return
     conn.execute(
-        insert(attributes),
-        [_attribute_row(workspace_id, pk, i, now) for pk, i in zip(pks, idents, strict=True)],
+        insert(attributes), [attribute_row(workspace_id, pk, ident, now) for pk, ident in made]
     )
-    conn.execute(
-        insert(events),
-        [_change_row(workspace_id, pk, i, now) for pk, i in zip(pks, idents, strict=True)],
-    )
-    stream.publish(conn, workspace_id, pks, now)
-    return {(ident.kind, ident.key): pk for pk, ident in zip(pks, idents, strict=True)}
+    insert_rows(conn, [change_row(workspace_id, pk, ident, now) for pk, ident in made], now)
 
 
-def _person_row(workspace_id: int, ident: Identifier, now: int) -> dict[str, Any]:
-    return {
-        "workspace_id": workspace_id,
-        "cio_id": secrets.token_hex(6),
-        "customer_id": ident.value if ident.kind == "id" else None,
-        "email": ident.key if ident.kind == "email" else None,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _attribute_row(workspace_id: int, pk: int, ident: Identifier, now: int) -> dict[str, Any]:
+def attribute_row(workspace_id: int, pk: int, ident: Identifier, now: int) -> dict[str, Any]:
+    """A new person's identifier as their attribute: the value as given, a string."""
     return {
         "person_id": pk,
         "workspace_id": workspace_id,
@@ -97,18 +129,10 @@ def _attribute_row(workspace_id: int, pk: int, ident: Identifier, now: int) -> d
     }
 
 
-def _change_row(workspace_id: int, pk: int, ident: Identifier, now: int) -> dict[str, Any]:
+def change_row(workspace_id: int, pk: int, ident: Identifier, now: int) -> tuple[object, ...]:
+    """The `attribute_change` activity of a new person's identifier (`EVENT_COLUMNS` order)."""
     change = {"attributes": {ident.kind: {"from": None, "to": ident.value}}}
-    return {
-        "workspace_id": workspace_id,
-        "person_id": pk,
-        "anonymous_id": None,
-        "type": "attribute_change",
-        "name": "",
-        "timestamp": now,
-        "received_at": now,
-        "data": encode(change).decode(),
-    }
+    return (workspace_id, pk, None, "attribute_change", "", now, now, encode(change).decode())
 
 
 def chunks(values: list[str]) -> Iterator[list[str]]:

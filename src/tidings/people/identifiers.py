@@ -16,6 +16,9 @@ from tidings.errors import bad_request
 
 Kind = Literal["id", "email", "cio_id"]
 KINDS: tuple[Kind, ...] = ("id", "email", "cio_id")
+# The identifiers a client chooses: naming an unknown one creates the person,
+# and suppressing one blocks it. A cio_id is ours: it names someone or nobody.
+CLIENT_KINDS: tuple[Kind, ...] = ("id", "email")
 MAX_ID_BYTES = 150
 
 

@@ -19,8 +19,8 @@ from tidings.attributes import check_attributes, is_removal, render
 from tidings.db.schema import suppressions
 from tidings.errors import bad_request
 from tidings.objects import relationships
-from tidings.people import store
-from tidings.people.identifiers import Identifier, check_id, of_type
+from tidings.people import bulk, store
+from tidings.people.identifiers import CLIENT_KINDS, Identifier, check_id, of_type
 from tidings.people.store import Person
 from tidings.timestamps import optional_seconds
 
@@ -306,20 +306,21 @@ def find_or_create(
     with `cio_id` when one was chosen ahead.
 
     Returns None when the identifier is suppressed or is an unknown cio_id.
+    `people.bulk.find_or_create_many` is the same for many; a new person gets
+    the same rows (`people.bulk.new_person_row`, `record_first_mentions`).
     """
     if store.is_suppressed(conn, workspace_id, [ident]):
         return None
     person = store.find(conn, workspace_id, ident)
-    if person is not None or ident.kind == "cio_id":
+    if person is not None or ident.kind not in CLIENT_KINDS:
         return person
-    person = store.create(
-        conn,
-        workspace_id,
-        now,
-        ident.value if ident.kind == "id" else None,
-        ident.value if ident.kind == "email" else None,
-        cio_id,
-    )
+    row = bulk.new_person_row(workspace_id, ident, now, cio_id)
+    made = store.insert_person(conn, row)
+    if made is not None:
+        bulk.record_first_mentions(conn, workspace_id, [(made.pk, ident)], now)
+        return made
+    # Created meanwhile by another process: an existing person named, like any other.
+    person = store.created_meanwhile(conn, row)
     apply_attributes(conn, person, {ident.kind: ident.value}, now, now)
     return person
 
@@ -334,7 +335,7 @@ def delete_person(conn: Connection, workspace_id: int, ident: Identifier) -> Non
 def suppress(conn: Connection, workspace_id: int, ident: Identifier, now: int) -> None:
     """Delete the person and block their identifiers until unsuppressed."""
     person = store.find(conn, workspace_id, ident)
-    blocked = [i for i in (person.identifiers() if person else [ident]) if i.kind != "cio_id"]
+    blocked = [i for i in (person.identifiers() if person else [ident]) if i.kind in CLIENT_KINDS]
     cio_id = person.cio_id if person else None
     for item in blocked:
         conn.execute(

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, select
 from tidings.attributes import render, restore
 from tidings.db import raw
 from tidings.db.schema import attributes, people
-from tidings.people.identifiers import Identifier
+from tidings.people.identifiers import CLIENT_KINDS, Identifier, stored_key
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Stored:
     updated_at: int
 
 
-_COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
+# The people column that holds each identifier kind (its stored key).
+COLUMNS = {"id": people.c.customer_id, "email": people.c.email, "cio_id": people.c.cio_id}
 _PERSON = select(
     people.c.id,
     people.c.workspace_id,
@@ -60,7 +61,7 @@ _FIND = (
 
 def find(conn: Connection, workspace_id: int, ident: Identifier) -> Person | None:
     """The person `ident` names (on the driver: nearly every write starts here)."""
-    template = _FIND % _COLUMNS[ident.kind].name
+    template = _FIND % COLUMNS[ident.kind].name
     rows = raw.select_in(conn, template, [workspace_id, ident.key], [])
     return Person(*rows[0]) if rows else None
 
@@ -75,14 +76,14 @@ _NAMES_PERSON = (
 def names_person(conn: Connection, workspace_id: int, ident: Identifier, person: Person) -> bool:
     """Whether `ident` is unsuppressed and still names `person` (the same row, not one
     made again since): that `find_or_create` would answer them, in one driver statement."""
-    column = {"id": "customer_id", "email": "email", "cio_id": "cio_id"}[ident.kind]
+    column = COLUMNS[ident.kind].name
     params = [person.pk, person.cio_id, workspace_id, ident.key, workspace_id, ident.kind]
     return bool(raw.select_in(conn, _NAMES_PERSON % column, [*params, ident.key], []))
 
 
 def find_many(conn: Connection, workspace_id: int, kind: str, keys: list[str]) -> list[Person]:
     rows = conn.execute(
-        _PERSON.where(people.c.workspace_id == workspace_id, _COLUMNS[kind].in_(keys))
+        _PERSON.where(people.c.workspace_id == workspace_id, COLUMNS[kind].in_(keys))
     )
     return [Person(*row) for row in rows]
 
@@ -107,6 +108,25 @@ def new_cio_id() -> str:
     return secrets.token_hex(6)
 
 
+def person_row(
+    workspace_id: int,
+    now: int,
+    customer_id: str | None,
+    email: str | None,
+    cio_id: str | None = None,
+) -> dict[str, Any]:
+    """A new person's row: a fresh cio_id unless one was chosen ahead (`new_cio_id`),
+    the email as looked up (lower-cased), created and updated `now`."""
+    return {
+        "workspace_id": workspace_id,
+        "cio_id": cio_id or new_cio_id(),
+        "customer_id": customer_id,
+        "email": stored_key("email", email) if email else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def create(
     conn: Connection,
     workspace_id: int,
@@ -117,32 +137,53 @@ def create(
 ) -> Person:
     """A new person, or whoever a racing writer created with the same id or email.
 
+    `cio_id` is one chosen ahead (`new_cio_id`), by a send composed before its write.
+    """
+    row = person_row(workspace_id, now, customer_id, email, cio_id)
+    return insert_person(conn, row) or created_meanwhile(conn, row)
+
+
+def insert_person(conn: Connection, row: dict[str, Any]) -> Person | None:
+    """The person `row` (a `person_row`) makes; None if a racing writer holds its keys.
+
     Another process may create the same person between our lookup and this
     insert. `ON CONFLICT DO NOTHING` waits for its transaction instead of
-    failing ours, and the person it committed is returned. `cio_id` is one
-    chosen ahead (`new_cio_id`), by a send composed before its write.
+    failing ours; `created_meanwhile` then finds the person it committed.
     """
-    cio_id, key = cio_id or new_cio_id(), email.lower() if email else None
-    params = (workspace_id, cio_id, customer_id, key, now, now)
+    params = tuple(row[column] for column in _CREATE_COLUMNS)
     rows = raw.execute(conn, _CREATE.format(raw.mark(conn)), params)
-    if rows:
-        return Person(rows[0][0], workspace_id, cio_id, customer_id, key, now)
-    for kind, value in (("id", customer_id), ("email", key)):
-        found = find(conn, workspace_id, Identifier(kind, value)) if value else None  # type: ignore[arg-type]
+    if not rows:
+        return None
+    return Person(
+        rows[0][0],
+        row["workspace_id"],
+        row["cio_id"],
+        row["customer_id"],
+        row["email"],
+        row["created_at"],
+    )
+
+
+def created_meanwhile(conn: Connection, row: dict[str, Any]) -> Person:
+    """The person a racing writer committed with `row`'s id or email (`insert_person` gave None)."""
+    for kind in CLIENT_KINDS:
+        value = row[COLUMNS[kind].name]
+        found = find(conn, row["workspace_id"], Identifier(kind, value)) if value else None
         if found is not None:
             return found
     raise RuntimeError("a generated cio_id was taken; the write is retried")
 
 
+_CREATE_COLUMNS = ("workspace_id", "cio_id", "customer_id", "email", "created_at", "updated_at")
 _CREATE = (
-    f"INSERT INTO {people.name} (workspace_id, cio_id, customer_id, email, created_at,"
-    " updated_at) VALUES ({0}, {0}, {0}, {0}, {0}, {0}) ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO {people.name} ({', '.join(_CREATE_COLUMNS)})"
+    " VALUES ({0}, {0}, {0}, {0}, {0}, {0}) ON CONFLICT DO NOTHING RETURNING id"
 )
 
 
 def set_identifier(conn: Connection, person: Person, kind: str, value: str | None) -> Person:
     column = "customer_id" if kind == "id" else "email"
-    stored = value.lower() if (kind == "email" and value) else value
+    stored = stored_key(kind, value) if value else value
     raw.execute(conn, _SET.format(column, raw.mark(conn)), (stored, person.pk))
     if kind == "id":
         return Person(
@@ -241,7 +282,7 @@ _REMOVE_ATTRIBUTES = f"DELETE FROM {attributes.name} WHERE person_id = {{0}} AND
 
 def is_suppressed(conn: Connection, workspace_id: int, idents: list[Identifier]) -> bool:
     """Whether any id or email of `idents` is suppressed (on the driver: most writes ask)."""
-    keyed = [(i.kind, i.key) for i in idents if i.kind in ("id", "email")]
+    keyed = [(i.kind, i.key) for i in idents if i.kind in CLIENT_KINDS]
     if not keyed:
         return False
     pairs = " OR ".join(

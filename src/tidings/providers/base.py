@@ -79,7 +79,8 @@ _decoder = msgspec.json.Decoder(Outbound)
 
 
 def decode(payload: str | bytes) -> Outbound:
-    return _decoder.decode(payload)
+    outbound: Outbound = _decoder.decode(payload)
+    return outbound
 
 
 class Sent(msgspec.Struct, frozen=True):

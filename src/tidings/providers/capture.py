@@ -76,4 +76,4 @@ def _recipient(message: Outbound) -> str:
 
 def _store(conn: Connection, row: dict[str, Any]) -> int:
     result = conn.execute(insert(captured_messages).values(**row))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(result.inserted_primary_key[0])

@@ -134,7 +134,7 @@ class _Registry(HeaderRegistry):
 
     @functools.lru_cache(maxsize=256)  # noqa: B019  # one registry per process, never freed
     def __getitem__(self, name: str) -> type[BaseHeader]:
-        return super().__getitem__(name)  # type: ignore[no-any-return]
+        return super().__getitem__(name)
 
 
 _REGISTRY = _Registry()

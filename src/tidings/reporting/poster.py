@@ -6,9 +6,9 @@ outside any transaction, and records the outcome:
 
 - a 2xx: sent; the next post of that webhook becomes claimable;
 - anything else (a timeout after 4 seconds, a connection error, another
-  status): retried with capped exponential backoff and jitter, at least an
-  hour later for the statuses Customer.io names (400, 401, ... 521), until
-  the post is 7 days old; then it is marked failed and the queue moves on;
+  status): retried after the `RETRY` policy's delay, at least an hour later
+  for the statuses Customer.io names (400, 401, ... 521), until the post is
+  7 days old; then it is marked failed and the queue moves on;
 - an endpoint the address guard refuses (loopback, private... not in the
   fetch allowlist): failed at once, since retrying cannot help.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import random
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from tidings import fetch
 from tidings.clock import Clock
 from tidings.db.engine import Database
+from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import PassLoop
 from tidings.reporting import webhook_posts as webhook_queue
 from tidings.reporting.webhook_posts import ClaimedPost
@@ -40,6 +40,7 @@ TIMEOUT = 4.0
 RETRY_WINDOW = 7 * 86_400
 SLOW_RETRY = 3_600  # Customer.io waits an hour after these statuses
 SLOW_STATUSES = frozenset({400, 401, 402, 403, 404, 405, 410, 429, 500, 502, 521})
+RETRY = RetryPolicy(base=30.0, cap=6 * 3_600.0)  # until RETRY_WINDOW, not a count
 
 Write = Callable[..., Any]
 
@@ -70,8 +71,7 @@ class WebhookPoster(PassLoop):
         poll_interval: float = 0.2,
         lease: int = 60,
         timeout: float = TIMEOUT,
-        backoff_base: float = 30.0,
-        backoff_cap: float = 6 * 3_600.0,
+        retry: RetryPolicy = RETRY,
         verify: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(poll_interval)
@@ -81,8 +81,7 @@ class WebhookPoster(PassLoop):
         self.write: Write = write or self.db.write
         self.lease = lease
         self.timeout = timeout
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
+        self._retry = retry
         self._verify = verify
 
     def run_once(self) -> bool:
@@ -121,18 +120,18 @@ class WebhookPoster(PassLoop):
 
     def _after_error(self, post: ClaimedPost, error: str, status: int | None, retry: bool) -> None:
         now = self._now()
-        if not retry or now >= post.created_at + RETRY_WINDOW:
+        too_late = now >= post.created_at + RETRY_WINDOW or self._retry.exhausted(post.attempt)
+        if not retry or too_late:
             log.error(
                 "webhook post %s to webhook %s failed for good: %s", post.id, post.webhook_id, error
             )
             self.write(webhook_queue.failed, post, error)
             return
-        delay = min(self._backoff_cap, self._backoff_base * 2 ** (post.attempt - 1))
-        delay *= random.uniform(0.5, 1.0)
+        delay = self._retry.delay(post.attempt)
         if status in SLOW_STATUSES:
             delay = max(delay, SLOW_RETRY)
-        log.warning("webhook post %s failed, retrying in %.0f s: %s", post.id, delay, error)
-        self.write(webhook_queue.retry, post, now + max(1, round(delay)), error)
+        log.warning("webhook post %s failed, retrying in %d s: %s", post.id, delay, error)
+        self.write(webhook_queue.retry, post, now + delay, error)
 
     def _now(self) -> int:
         return int(self.clock.now())

@@ -2,21 +2,28 @@
 
 Only the oldest queued post of an enabled webhook may be claimed; the ones
 behind it wait until it is sent or given up (Customer.io's "we backlog
-subsequent webhook calls"). A claim bumps `attempts` and sets a lease;
-every outcome is recorded only while that claim still holds (same
-`attempts`, still queued), so a poster whose lease ran out cannot overwrite
-a newer claim. On PostgreSQL concurrent posters claim with `FOR UPDATE SKIP
-LOCKED`; on SQLite the one writer serialises claims.
+subsequent webhook calls"). It is a lease queue (`jobs.lease`): a claim
+bumps `attempts` and sets a lease on the database's clock, and leaves the
+post queued, so that the ones behind it keep waiting; every outcome is
+recorded only while that claim still holds (same `attempts`, still queued),
+so a poster whose lease ran out cannot overwrite a newer claim. On
+PostgreSQL concurrent posters claim with `FOR UPDATE SKIP LOCKED`; on SQLite
+the one writer serialises claims. `due_at` (when a post may next be tried)
+is on the caller's clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, ScalarSelect, Select, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from tidings.db.schema import reporting_webhooks, webhook_posts
+from tidings.jobs.lease import Leases
+
+LEASES = Leases(webhook_posts, held_state="queued")
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ def _next_due(now: int) -> Select[tuple[int]]:
         .where(
             webhook_posts.c.state == "queued",
             webhook_posts.c.due_at <= now,
-            or_(webhook_posts.c.lease_until.is_(None), webhook_posts.c.lease_until < now),
+            or_(webhook_posts.c.lease_until.is_(None), LEASES.expired()),
             webhook_posts.c.id == _head_of_queue(),
             exists().where(
                 reporting_webhooks.c.id == webhook_posts.c.webhook_id,
@@ -56,32 +63,20 @@ def _next_due(now: int) -> Select[tuple[int]]:
 
 
 def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
-    """The next due post at the head of its webhook's queue, leased until `now + lease`."""
-    query = _next_due(now)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=webhook_posts, skip_locked=True)
-    post_id = conn.execute(query).scalar()
-    if post_id is None:
+    """The next due post at the head of its webhook's queue, leased for `lease` seconds."""
+    c = webhook_posts.c
+    returning = (c.id, c.workspace_id, c.webhook_id, c.body, c.attempts, c.created_at)
+    rows = LEASES.claim(conn, _next_due(now), lease, returning, last_attempt_at=now)
+    if not rows:
         return None
-    row = conn.execute(
-        update(webhook_posts)
-        .where(webhook_posts.c.id == post_id)
-        .values(attempts=webhook_posts.c.attempts + 1, lease_until=now + lease, last_attempt_at=now)
-        .returning(
-            webhook_posts.c.workspace_id,
-            webhook_posts.c.webhook_id,
-            webhook_posts.c.body,
-            webhook_posts.c.attempts,
-            webhook_posts.c.created_at,
-        )
-    ).one()
+    [row] = rows
     hook = conn.execute(
         select(reporting_webhooks.c.endpoint, reporting_webhooks.c.signing_key).where(
             reporting_webhooks.c.id == row.webhook_id
         )
     ).one()
     return ClaimedPost(
-        post_id,
+        row.id,
         row.workspace_id,
         row.webhook_id,
         hook.endpoint,
@@ -92,7 +87,7 @@ def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
     )
 
 
-def _head_of_queue():  # type: ignore[no-untyped-def]
+def _head_of_queue() -> ScalarSelect[Any]:
     earlier = aliased(webhook_posts)
     return (
         select(func.min(earlier.c.id))
@@ -102,21 +97,13 @@ def _head_of_queue():  # type: ignore[no-untyped-def]
 
 
 def sent(conn: Connection, post: ClaimedPost) -> bool:
-    return _record(conn, post, state="sent", lease_until=None, last_error=None)
+    return LEASES.record(conn, post.id, post.attempt, state="sent", last_error=None)
 
 
 def retry(conn: Connection, post: ClaimedPost, due_at: int, error: str) -> bool:
-    return _record(conn, post, due_at=due_at, lease_until=None, last_error=error[:1000])
+    return LEASES.record(conn, post.id, post.attempt, due_at=due_at, last_error=error[:1000])
 
 
 def failed(conn: Connection, post: ClaimedPost, error: str) -> bool:
-    return _record(conn, post, state="failed", lease_until=None, last_error=error[:1000])
-
-
-def _record(conn: Connection, post: ClaimedPost, **values: object) -> bool:
-    held = and_(
-        webhook_posts.c.id == post.id,
-        webhook_posts.c.attempts == post.attempt,
-        webhook_posts.c.state == "queued",
-    )
-    return conn.execute(update(webhook_posts).where(held).values(**values)).rowcount == 1
+    """The dead letter: failed for good, and the webhook's queue moves on."""
+    return LEASES.record(conn, post.id, post.attempt, state="failed", last_error=error[:1000])

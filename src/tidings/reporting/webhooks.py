@@ -133,7 +133,7 @@ def create(conn: Connection, workspace_id: int, values: dict[str, Any], now: int
             updated_at=now,
             **values,
         )
-    ).inserted_primary_key[0]  # type: ignore[index]
+    ).inserted_primary_key[0]
     return get(conn, workspace_id, int(webhook_id))
 
 

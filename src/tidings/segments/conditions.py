@@ -28,6 +28,7 @@ the caller names (e.g. `filter.and[1].attribute.operator`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -177,7 +178,7 @@ def _string(body: dict[str, Any], key: str, path: str, required: bool = True) ->
 def _int(value: Any, path: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < 2**31:
         raise _bad(f"must be an integer of at least {minimum}", path)
-    return value
+    return int(value)
 
 
 def _segment(body: dict[str, Any], path: str) -> Condition:
@@ -344,7 +345,7 @@ def _relationship(body: dict[str, Any], path: str) -> Relationship:
     return Relationship(type_id, _string(body, "object_id", path, required=False))
 
 
-_LEAVES: dict[str, Any] = {
+_LEAVES: dict[str, Callable[[dict[str, Any], str], Condition]] = {
     "segment": _segment,
     "attribute": _attribute,
     "event": _event,

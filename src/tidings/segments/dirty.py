@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Select, delete, func, select
 from tidings.activity.stream import Activity
 from tidings.db import raw
 from tidings.db.schema import segment_dirty, segments
+from tidings.jobs.lease import skip_locked
 
 ROWS_PER_INSERT = 300  # 900 parameters
 
@@ -71,7 +72,10 @@ def _insert_sql(paramstyle: str, count: int) -> str:
 def take(conn: Connection, limit: int) -> dict[int, list[int]]:
     """Remove up to `limit` marks (oldest first) and return their people by workspace.
 
-    Call inside the transaction that re-evaluates the people returned. On
+    Call inside the transaction that re-evaluates the people returned: that
+    transaction is the claim. It needs no lease (`jobs.lease`): a worker that
+    dies rolls it back and the marks are there again, so there is no stale
+    claim to fence off and no failed attempt to back off from. On
     PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED), and
     marks of a workspace with a segment waiting for or in its build stay put
     until it is finished: the build may run in another worker's transaction
@@ -82,9 +86,7 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
     query = select(segment_dirty.c.workspace_id, segment_dirty.c.person_id)
     if conn.dialect.name == "postgresql":
         query = query.where(segment_dirty.c.workspace_id.not_in(_building()))
-    rows = conn.execute(
-        query.order_by(segment_dirty.c.marked_at).limit(limit).with_for_update(skip_locked=True)
-    ).all()
+    rows = conn.execute(skip_locked(query.order_by(segment_dirty.c.marked_at).limit(limit))).all()
     by_workspace: dict[int, list[int]] = {}
     for workspace_id, pk in rows:
         by_workspace.setdefault(workspace_id, []).append(pk)

@@ -79,7 +79,7 @@ def create_segment(conn: Connection, workspace_id: int, body: Any, now: int) -> 
             **fields,
         )
     )
-    (segment_id,) = result.inserted_primary_key  # type: ignore[misc]
+    (segment_id,) = result.inserted_primary_key
     return service.get(conn, workspace_id, segment_id)
 
 

@@ -27,13 +27,16 @@ from sqlalchemy import Connection, select, update
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.db.schema import segment_dirty, segments
+from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import PassLoop
 from tidings.segments import dirty, membership
 from tidings.segments.conditions import parse
 
 log = logging.getLogger("tidings.segments")
 
-RETRY_FAILED_BUILD_AFTER = 60.0
+BUILD_RETRY = RetryPolicy(base=60.0, cap=60.0, jitter=0.0)
+"""A build that failed is tried again a minute later, every time (its segment stays
+`build_queued`; the claim is the build's own transaction, so there is no lease)."""
 
 
 class SegmentWorker(PassLoop):
@@ -63,7 +66,7 @@ class SegmentWorker(PassLoop):
             build_grace if build_grace is not None else (0 if db.is_sqlite else dirty.BUILD_GRACE)
         )
         self._next_windows = 0.0
-        self._failed: dict[int, float] = {}
+        self._failed: dict[int, tuple[int, float]] = {}  # segment: (failed builds, retry at)
 
     def run_once(self) -> bool:
         """One pass; True if it found queued work (so another pass should follow at once).
@@ -76,6 +79,7 @@ class SegmentWorker(PassLoop):
         return built or refreshed
 
     def _build_queued(self) -> bool:
+        """Build the queued segments; one that fails waits `BUILD_RETRY` in this worker."""
         with self._db.reader.connect() as conn:
             queued = conn.execute(
                 select(segments.c.id, segments.c.workspace_id).where(
@@ -86,14 +90,16 @@ class SegmentWorker(PassLoop):
             ).all()
         did = False
         for segment_id, workspace_id in queued:
-            if self._failed.get(segment_id, 0.0) > time.monotonic():
+            if self._failed.get(segment_id, (0, 0.0))[1] > time.monotonic():
                 continue
             try:
                 did |= self._write(_claim_and_build, workspace_id, segment_id, self._now())
                 self._failed.pop(segment_id, None)
             except Exception:
                 log.exception("building segment %s failed; retrying later", segment_id)
-                self._failed[segment_id] = time.monotonic() + RETRY_FAILED_BUILD_AFTER
+                attempt = self._failed.get(segment_id, (0, 0.0))[0] + 1
+                retry_at = time.monotonic() + BUILD_RETRY.delay(attempt)
+                self._failed[segment_id] = (attempt, retry_at)
         return did
 
     def _refresh_marked(self) -> bool:

@@ -109,7 +109,7 @@ def create_manual(conn: Connection, workspace_id: int, body: Any, now: int) -> d
             **fields,
         )
     )
-    (segment_id,) = result.inserted_primary_key  # type: ignore[misc]
+    (segment_id,) = result.inserted_primary_key
     return get(conn, workspace_id, segment_id)
 
 

@@ -1,7 +1,7 @@
 """The delivery worker: claims due deliveries and sends them through their provider.
 
 A thread running an asyncio loop (uvloop's). It keeps up to `concurrency`
-deliveries in flight (128), claiming more (with a lease, `messaging.queue`)
+deliveries in flight (128), claiming more (with a lease, `delivery_queue`)
 as they finish; an adapter bounds its own connections (SMTP's
 `max_connections`), so most of those wait there with their message built,
 and a connection never waits for a claim, a suppression check or an outcome's
@@ -17,8 +17,8 @@ exactly one outcome:
 - `Sent`: state sent, with `sent_at` and the provider's message id;
 - `Permanent`: state failed, with the reason;
 - `Transient` (or an exception, or a send slower than `send_timeout`):
-  queued again after capped exponential backoff with jitter, until
-  `expires_at`, then failed.
+  queued again after the `RETRY` policy's delay, until `expires_at`, then
+  failed.
 
 Leases are short (`LEASE`, 15 s) and renewed while the worker holds them: a
 heartbeat extends the lease of every delivery claimed and not yet recorded
@@ -55,17 +55,19 @@ from sqlalchemy import Connection
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
+from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import BackgroundThread
 from tidings.providers import base as outbound
 from tidings.providers.adapters import Adapters, Factory, Key, Provider, Services, providers_for
 from tidings.providers.base import Email, Outbound, Outcome, Permanent, Push, Sent, Transient
 from tidings.sending import compose, suppression
 from tidings.sending import delivery_queue as queue
-from tidings.sending.delivery_queue import Backoff, Claimed
+from tidings.sending.delivery_queue import Claimed
 
 log = logging.getLogger("tidings.deliveries")
 LEASE = 15  # seconds a claim holds without renewal: how long a dead worker's sends wait
 SEND_TIMEOUT = 60.0
+RETRY = RetryPolicy(base=10.0, cap=3600.0)  # after a transient failure; until `expires_at`
 
 
 class DeliveryWorker(BackgroundThread):
@@ -83,7 +85,7 @@ class DeliveryWorker(BackgroundThread):
         send_timeout: float = SEND_TIMEOUT,
         renew_every: float | None = None,
         poll_interval: float = 0.2,
-        backoff: Backoff | None = None,
+        retry: RetryPolicy = RETRY,
     ) -> None:
         super().__init__(poll_interval)
         self.db = db
@@ -95,7 +97,7 @@ class DeliveryWorker(BackgroundThread):
         self._send_timeout = send_timeout
         self._renew_every = renew_every if renew_every is not None else lease / 3
         self._held: dict[str, Claimed] = {}  # claimed, outcome not yet recorded
-        self._backoff = backoff or Backoff()
+        self._retry = retry
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -245,7 +247,7 @@ class DeliveryWorker(BackgroundThread):
             await outcomes.record(queue.failed, claimed, now, outcome.reason)
         else:
             state = await outcomes.record(
-                queue.transient, claimed, now, outcome.reason, self._backoff
+                queue.transient, claimed, now, outcome.reason, self._retry
             )
             log.warning("delivery %s: %s (now %s)", claimed.id, outcome.reason, state or "lost")
 
@@ -270,7 +272,7 @@ class DeliveryWorker(BackgroundThread):
 
     async def _call(self, adapter: Any, delivery_id: str, message: Outbound) -> Outcome:
         try:
-            return await asyncio.wait_for(  # type: ignore[no-any-return]
+            return await asyncio.wait_for(
                 adapter.send(delivery_id, message), timeout=self._send_timeout
             )
         except TimeoutError:

@@ -1,10 +1,13 @@
-"""Deliveries as a send queue: claim due ones with a lease, record one terminal state.
+"""Deliveries as a send queue (`jobs.lease`): claim due ones with a lease, record one
+terminal state.
 
-A delivery is claimable when it is `queued` and due, or `sending` with a lease
-that ran out (its worker died mid-send). Claiming sets `state='sending'`,
-bumps `attempts` and moves `due_at` to the lease's end, so one index
-(state, due_at) finds both kinds. On PostgreSQL several workers claim at once
-with `FOR UPDATE SKIP LOCKED`; on SQLite one writer serialises the claims.
+A delivery is claimable when it is `queued` and due (`due_at`, on the
+caller's clock), or `sending` with a lease that ran out (its worker died
+mid-send; the lease is on the database's clock). Claiming sets
+`state='sending'`, bumps `attempts` and moves `due_at` to the lease's end
+with `lease_until`, so one index (state, due_at) finds both kinds. On
+PostgreSQL several workers claim at once with `FOR UPDATE SKIP LOCKED`; on
+SQLite one writer serialises the claims.
 
 Every outcome is recorded only while the claim that produced it still holds
 (same `attempts`, still `sending`): a worker whose lease expired cannot
@@ -15,19 +18,20 @@ same transaction.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, and_, select, tuple_, update
+from sqlalchemy import Connection, Select, and_, or_, select
 
 from tidings.db import raw
 from tidings.db.schema import deliveries
+from tidings.jobs.lease import Leases, RetryPolicy
 from tidings.reporting.metrics import record_metric
 
 TERMINAL = frozenset({"sent", "failed", "suppressed"})
+LEASES = Leases(deliveries, held_state="sending", lease_columns=("due_at", "lease_until"))
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,6 @@ class Claimed:
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with jitter for transient failures."""
-
-    base: float = 10.0
-    cap: float = 3600.0
-
-    def delay(self, attempt: int) -> int:
-        raw = min(self.cap, self.base * 2 ** max(0, attempt - 1))
-        return max(1, round(raw * random.uniform(0.5, 1.0)))
 
 
 _CLAIM_COLUMNS = (
@@ -80,52 +72,30 @@ def due(conn: Connection, now: int) -> bool:
 
 
 def _due(now: int, limit: int) -> Select[tuple[int]]:
-    return (
-        select(deliveries.c.id)
-        .where(deliveries.c.state.in_(("queued", "sending")), deliveries.c.due_at <= now)
-        .order_by(deliveries.c.due_at)
-        .limit(limit)
+    c = deliveries.c
+    due = or_(
+        and_(c.state == "queued", c.due_at <= now), and_(c.state == "sending", LEASES.expired())
     )
+    return select(c.id).where(due).order_by(c.due_at).limit(limit)
 
 
 def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
-    """Take up to `limit` due deliveries, oldest due first."""
-    query = _due(now, limit)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
-    if not ids:
-        return []
-    rows = conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(
-            state="sending",
-            attempts=deliveries.c.attempts + 1,
-            lease_until=now + lease,
-            due_at=now + lease,
-            updated_at=now,
-        )
-        .returning(*_CLAIM_COLUMNS)
-    ).all()
+    """Take up to `limit` due deliveries, oldest due first, leased for `lease` seconds."""
+    rows = LEASES.claim(
+        conn, _due(now, limit), lease, _CLAIM_COLUMNS, state="sending", updated_at=now
+    )
     return [_claimed(row) for row in rows]
 
 
 def renew(conn: Connection, claims: list[Claimed], now: int, lease: int) -> int:
-    """Extend the leases of the claims still held to `now + lease`; how many were.
+    """Extend the leases of the claims still held by `lease` seconds from now; how many were.
 
     The worker's heartbeat: while it works on its claims they stay its own,
     and when it dies they are claimable one short lease later. A claim that
     was lost (expired and claimed again) is not touched: its `attempts` moved on.
+    (`now` is the caller's clock; leases are on the database's.)
     """
-    if not claims:
-        return 0
-    held = tuple_(deliveries.c.id, deliveries.c.attempts).in_([(c.id, c.attempt) for c in claims])
-    return conn.execute(
-        update(deliveries)
-        .where(held, deliveries.c.state == "sending")
-        .values(lease_until=now + lease, due_at=now + lease)
-    ).rowcount
+    return LEASES.renew(conn, [(c.id, c.attempt) for c in claims], lease)
 
 
 def _claimed(row: Any) -> Claimed:
@@ -142,14 +112,6 @@ def _claimed(row: Any) -> Claimed:
     )
 
 
-def _held(claimed: Claimed) -> Any:
-    return and_(
-        deliveries.c.id == claimed.id,
-        deliveries.c.state == "sending",
-        deliveries.c.attempts == claimed.attempt,
-    )
-
-
 def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool:
     """Set the final state while the claim holds (one driver statement: every delivery)."""
     if not claimed.option("retain", True):
@@ -157,9 +119,7 @@ def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool
     values.update(lease_until=None, due_at=None, updated_at=now)
     names = sorted(values)
     sets = ", ".join(f"{name} = {{{i}}}" for i, name in enumerate(names))
-    n = len(names)
-    held = f"id = {{{n}}} AND state = 'sending' AND attempts = {{{n + 1}}}"
-    sql = f"UPDATE deliveries SET {sets} WHERE {held} RETURNING id"
+    sql = f"UPDATE deliveries SET {sets} WHERE {LEASES.held_sql(len(names))} RETURNING id"
     params = [values[name] for name in names] + [claimed.id, claimed.attempt]
     return len(raw.select_in(conn, sql, params, [])) == 1
 
@@ -197,19 +157,15 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
     return [fn(conn, claimed, *args) for fn, claimed, args in items]
 
 
-def transient(conn: Connection, claimed: Claimed, now: int, reason: str, backoff: Backoff) -> str:
-    """Retry later, or fail once `expires_at` has passed; the state recorded ('' if lost)."""
-    if claimed.expires_at is not None and now >= claimed.expires_at:
+def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: RetryPolicy) -> str:
+    """Retry later, or fail once `expires_at` has passed (or the policy's attempts are
+    used up); the state recorded ('' if lost)."""
+    expired = claimed.expires_at is not None and now >= claimed.expires_at
+    if expired or retry.exhausted(claimed.attempt):
         gave_up = f"gave up after {claimed.attempt} attempts: {reason}"
         return "failed" if failed(conn, claimed, now, gave_up) else ""
-    due = now + backoff.delay(claimed.attempt)
+    due = now + retry.delay(claimed.attempt)
     if claimed.expires_at is not None:
         due = min(due, claimed.expires_at)
-    changed = conn.execute(
-        update(deliveries)
-        .where(_held(claimed))
-        .values(
-            state="queued", due_at=due, lease_until=None, failure_message=reason, updated_at=now
-        )
-    ).rowcount
-    return "queued" if changed == 1 else ""
+    values = {"state": "queued", "due_at": due, "failure_message": reason, "updated_at": now}
+    return "queued" if LEASES.record(conn, claimed.id, claimed.attempt, **values) else ""

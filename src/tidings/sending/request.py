@@ -10,7 +10,7 @@ Python client's misspelling of it are known, and have no effect here.
 
 Recipient lists (`to`, `cc`, `bcc`) are only type-checked here: they may be
 Liquid (`{{customer.email}}`), so they are split and counted after rendering
-(`messaging.compose`).
+(`compose`).
 """
 
 from __future__ import annotations
@@ -178,12 +178,14 @@ def _template_ref(value: Any) -> int | str | None:
             )
         if not is_digits(text):
             return text  # a trigger name
-        value = int(text)
-    if not 0 < value <= MAX_ID:
+        number = int(text)
+    else:
+        number = int(value)
+    if not 0 < number <= MAX_ID:
         raise bad_request(
-            f"transactional message {value} does not exist", "transactional_message_id"
+            f"transactional message {number} does not exist", "transactional_message_id"
         )
-    return value
+    return number
 
 
 def _identifier(value: Any) -> Identifier:

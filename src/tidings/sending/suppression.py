@@ -22,7 +22,13 @@ from sqlalchemy import Connection
 
 from tidings.attributes import is_truthy_flag, restore
 from tidings.db import raw
+from tidings.people.identifiers import Identifier
+from tidings.people.store import is_suppressed
 from tidings.providers import addresses
+
+# Why a delivery is skipped when an identifier is suppressed; also the reason a send
+# to a suppressed identifier is recorded with at accept time (`transactional`).
+SUPPRESSED = "the person is suppressed"
 
 # (workspace id, person id, recipient, send_to_unsubscribed)
 Check = tuple[int, int | None, str, bool]
@@ -31,10 +37,6 @@ _PERSON = (
     "SELECT p.workspace_id, p.customer_id, p.email, a.value, a.kind FROM people p"
     " LEFT JOIN attributes a ON a.person_id = p.id AND a.name = 'unsubscribed'"
     " WHERE p.id = {0}"
-)
-_SUPPRESSED = (
-    "SELECT 1 FROM suppressions WHERE workspace_id = {0}"
-    " AND ((kind = 'id' AND value = {1}) OR (kind = 'email' AND value IN ({2}, {3})))"
 )
 _BLOCKED = "SELECT reason FROM blocked_addresses WHERE workspace_id = {0} AND address = {1}"
 
@@ -56,15 +58,23 @@ def reason_to_skip(
         return "the person no longer exists"
     _, customer_id, email, unsubscribed, kind = found[0]
     address = _address(recipient)
-    emails = [email.lower() if email else None, address if "@" in address else None]
-    if raw.select_in(conn, _SUPPRESSED, [workspace_id, customer_id, *emails], []):
-        return "the person is suppressed"
+    if is_suppressed(conn, workspace_id, _identifiers(customer_id, email, address)):
+        return SUPPRESSED
     if not send_to_unsubscribed and _truthy(unsubscribed, kind):
         return "the person is unsubscribed"
     blocked = blocked_reason(conn, workspace_id, address)
     if blocked is not None:
         return f"the address {address} is blocked ({blocked})"
     return None
+
+
+def _identifiers(customer_id: str | None, email: str | None, address: str) -> list[Identifier]:
+    """The person's id and email, and the recipient address when it is an email."""
+    emails = {email.lower()} if email else set()
+    if "@" in address:
+        emails.add(address)
+    found = [] if customer_id is None else [Identifier("id", customer_id)]
+    return found + [Identifier("email", e) for e in emails]
 
 
 def _truthy(value: str | None, kind: str | None) -> bool:

@@ -1,18 +1,18 @@
-"""`send_transactional`: accept one transactional send and queue its delivery.
+"""Accept one transactional send and queue its delivery, in two halves.
 
-(The HTTP path splits it in two: `prepare_send` composes a send in a read
-transaction and answers its template errors, `send_prepared` only re-checks
-the person (creating them when new) and inserts, in the writer; see
-`prepare_send` for what that changes, which is nothing a client can tell
-apart from a send racing a concurrent change. The writer renders no
-template on that path: a send whose person changed after its read is
-composed again, and one that keeps changing is refused (`StaleSend`).)
-
-One transaction: find (or create) the person, upsert a push `custom_device`,
-resolve the template, render every field through Liquid (a template error is
-the request's 400, never a failed delivery later), build the outbound
-message and insert the delivery row. The delivery worker sends it after the
-commit; the caller answers only once this committed.
+`prepare_send` composes the send in a read transaction: it finds the person
+(or composes the one to create), resolves the template, renders every field
+through Liquid (a template error is the request's 400, never a failed
+delivery later) and builds the outbound message. `send_prepared`, the write,
+only re-checks the person (creating them when new), creates an auto-created
+template or a push `custom_device`, and inserts the delivery row; it renders
+no template: a send whose person changed after its read is refused with
+`StaleSend`, and the HTTP path composes it again (`api/send.py`). See
+`prepare_send` for what the split changes, which is nothing a client can
+tell apart from a send racing a concurrent change. `send_transactional` is
+the two on one connection, for callers with no writer to keep free. The
+delivery worker sends the delivery after the commit; the caller answers only
+once this committed.
 
 Decisions where Customer.io leaves room:
 - a send to an identifier that is suppressed is accepted and recorded as
@@ -36,7 +36,6 @@ import msgspec
 from sqlalchemy import Connection
 
 from tidings.db import raw
-from tidings.db.schema import deliveries
 from tidings.errors import ApiError, bad_request
 from tidings.people import devices as people_devices
 from tidings.people import service as people
@@ -46,7 +45,8 @@ from tidings.people.store import Person
 from tidings.providers.base import Email, Outbound, Push, Sms, encode
 from tidings.reporting import links as tracking
 from tidings.reporting.metrics import record_metric
-from tidings.sending.content import (
+from tidings.sending import suppression
+from tidings.sending.rendering import (
     Links,
     SendTemplate,
     build_message,
@@ -75,17 +75,17 @@ def send_transactional(
     base_url: str,
     now: int,
 ) -> dict[str, Any]:
-    person = people.find_or_create(conn, workspace_id, request.identifier, now)
-    if person is None:
-        if not store.is_suppressed(conn, workspace_id, [request.identifier]):
-            raise bad_request("no person has this cio_id", "identifiers")
-        return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
-    if request.push is not None and request.push.custom_device is not None:
-        people_devices.upsert(conn, person, request.push.custom_device, now)
-    template = resolve_template(conn, workspace_id, request, now, auto_create=request.auto_create)
-    key = tracking.secret(conn, workspace_id, now) if request.channel == "email" else b""
-    prepared = _compose(conn, person, request, template, delivery_id, (base_url, key))
-    return _write(conn, workspace_id, request, delivery_id, prepared, now)
+    """The whole send in one transaction, for callers with no writer to keep free (tests,
+    benchmarks): `prepare_send` then `send_prepared` on the same connection, so the
+    write sees what the read saw. A workspace's first email has its tracking
+    secret made here, in this transaction, before the send is composed again."""
+    args = (workspace_id, request, delivery_id, base_url, now)
+    try:
+        prepared = prepare_send(conn, *args)
+    except NoSecretYet:
+        tracking.secret(conn, workspace_id, now)
+        prepared = prepare_send(conn, *args)
+    return send_prepared(conn, *args, prepared)
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _readable_template(
 ) -> SendTemplate:
     """The send's template as this read sees it (`to_create` when the write makes it)."""
     try:
-        return resolve_template(conn, workspace_id, request, now, auto_create=False)
+        return resolve_template(conn, workspace_id, request, now)
     except ApiError:
         if request.auto_create:
             return SendTemplate(str(request.template), {}, to_create=True)
@@ -218,9 +218,9 @@ def send_prepared(
 def _send_to_nobody(
     conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
 ) -> dict[str, Any]:
-    """A send whose read found nobody: suppressed at once, or an unknown `cio_id`'s 400,
-    as `send_transactional` answers them; `StaleSend` when someone is there now (an
-    identifier unsuppressed meanwhile): that send is composed by the read again."""
+    """A send whose read found nobody: suppressed at once, or an unknown `cio_id`'s 400;
+    `StaleSend` when someone is there now (an identifier unsuppressed meanwhile): that
+    send is composed by the read again."""
     ident = request.identifier
     if store.is_suppressed(conn, workspace_id, [ident]):
         return _suppressed_at_once(conn, workspace_id, request, delivery_id, now)
@@ -332,12 +332,13 @@ class _Row:
     state: str
     due: int
     now: int
+    failure: str | None = None  # why a delivery suppressed at once was
 
 
 _INSERT_COLUMNS = (
     "id, workspace_id, person_id, channel, recipient, created_at, source, state, subject,"
     " payload, options, due_at, expires_at, attempts, updated_at,"
-    " transactional_message_id, content_id"
+    " transactional_message_id, content_id, failure_message"
 )
 _INSERT = f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES ({{0}})"
 
@@ -365,11 +366,12 @@ def _insert(
         encode(message).decode() if message is not None else None,
         _encode_json(options).decode(),
         row.due if row.state == "queued" else None,
-        row.due + RETRY_FOR,
+        None if row.state == "suppressed" else row.due + RETRY_FOR,  # final: never expires
         0,
         row.now,
         row.template_id,
         row.content_id,
+        row.failure,
     )
     raw.select_in(conn, _INSERT, [], values)
 
@@ -377,15 +379,11 @@ def _insert(
 def _suppressed_at_once(
     conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
 ) -> dict[str, Any]:
+    """The delivery of a send to a suppressed identifier, in its final state at once."""
     options = {"retain": request.retain}
-    row = _Row(None, None, None, "suppressed", now, now)
+    reason = suppression.SUPPRESSED
+    row = _Row(None, None, None, "suppressed", now, now, reason)
     _insert(conn, workspace_id, request, delivery_id, None, options, row)
-    reason = "the person is suppressed"
-    conn.execute(
-        deliveries.update()
-        .where(deliveries.c.id == delivery_id)
-        .values(failure_message=reason, expires_at=None)
-    )
     record_metric(conn, workspace_id, delivery_id, "suppressed", now, {"reason": reason})
     return _answer(delivery_id, request, now)
 

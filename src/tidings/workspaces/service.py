@@ -97,7 +97,7 @@ def create_workspace(
             created_at=int(now),
         )
     )
-    (workspace_id,) = result.inserted_primary_key  # type: ignore[misc]
+    (workspace_id,) = result.inserted_primary_key
     return replace(creds, workspace_id=workspace_id)
 
 

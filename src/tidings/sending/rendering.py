@@ -1,13 +1,13 @@
-"""What a transactional send takes from its template, and how it is rendered and built.
+"""A transactional send rendered: what it takes from its template, its fields through
+Liquid (`templates/render.py`), its sender checked and its outbound message built.
 
-Pure reads, shared by the read that composes a send and the write of one
-composed whole (`transactional`): the template's fields in the send's language
-with its layout applied (`resolve_template`), every field rendered through
-Liquid with the person, `message_data` and the email's tracked URLs
-(`render_send`), an email's `from` checked against the sender identities
-(`check_sender`), and the outbound message built from the rendered fields
-(`build_message`). Nothing here writes, but `resolve_template` with
-`auto_create`, which makes a template the send names and nobody declared.
+Reads only, shared by the read that composes a send and the write that
+inserts it (`transactional`): the template's fields in the send's language
+with its layout applied (`resolve_template`), every field rendered with the
+person, `message_data` and the email's tracked URLs (`render_send`: the
+request's fields win over the template's), an email's `from` checked against
+the sender identities (`check_sender`), and the outbound message built from
+the rendered fields (`build_message`, with `compose` for the message itself).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ class SendTemplate:
 
 
 def resolve_template(
-    conn: Connection, workspace_id: int, request: SendRequest, now: int, *, auto_create: bool
+    conn: Connection, workspace_id: int, request: SendRequest, now: int
 ) -> SendTemplate:
-    """The named template's content in the send's language (or the default), layout applied."""
+    """The named template's content in the send's language (or the default), layout applied;
+    a 400 when there is none (an `auto_create` send's write makes it, `transactional`)."""
     if request.template is None:
         return SendTemplate("inline message", {})
     found = messages.resolve(
@@ -54,7 +55,7 @@ def resolve_template(
         workspace_id,
         request.template,
         request.channel,
-        auto_create=auto_create,
+        auto_create=False,
         now=now,
     )
     content_id, fields = messages.content_fields(conn, found, request.language)
