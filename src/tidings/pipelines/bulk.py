@@ -29,7 +29,6 @@ from tidings.db.schema import attributes
 from tidings.events.dedup import first_sightings
 from tidings.people import bulk as bulk_people
 from tidings.people.bulk import Key
-from tidings.people.identifiers import Identifier
 from tidings.pipelines.rules import LOG_TYPES, Plain, dedup_key
 
 # A message with the person pk, or the anonymous id, it is logged under.
@@ -95,15 +94,11 @@ def _users(
 ) -> dict[str, int]:
     """Person pk per userId named; with `create`, people first named here are created
     and suppressed ids are left out."""
-    named: dict[Key, Identifier] = {("id", uid): Identifier("id", uid) for uid in user_ids}
-    if not create:
-        found = bulk_people.find_many(conn, workspace_id, named)
+    named: dict[Key, str] = {("id", uid): uid for uid in user_ids}
+    if create:
+        found = bulk_people.find_or_create_many(conn, workspace_id, named, now)
     else:
-        blocked = bulk_people.suppressed(conn, workspace_id, named)
-        wanted = [key for key in named if key not in blocked]
-        found = bulk_people.find_many(conn, workspace_id, wanted)
-        new = [named[key] for key in wanted if key not in found]
-        found.update(bulk_people.create_many(conn, workspace_id, new, now))
+        found = bulk_people.find_many(conn, workspace_id, named)
     return {key: pk for (_, key), pk in found.items()}
 
 

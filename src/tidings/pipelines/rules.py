@@ -79,13 +79,15 @@ def ident(value: Any, field: str, *, numbers: bool = True) -> str | None:
     """
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not numbers:
-            raise bad_request(f"{field} must be a string", field)
-        value = str(value)
-    if len(value) * 4 > MAX_ID_BYTES:  # else surely within it: UTF-8 is at most 4 bytes a character
-        check_id(value, field)
-    return value
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not numbers:
+        raise bad_request(f"{field} must be a string", field)
+    else:
+        text = str(value)
+    if len(text) * 4 > MAX_ID_BYTES:  # else surely within it: UTF-8 is at most 4 bytes a character
+        check_id(text, field)
+    return text
 
 
 def check_message_id(value: Any) -> str | None:
@@ -120,13 +122,14 @@ def event_name(kind: str, name: Any, properties: dict[str, Any]) -> str:
         return name
     if name is not None and not isinstance(name, str):
         raise bad_request("name must be a string", "name")
-    if not name:
+    text: str = name or ""
+    if not text:
         url = properties.get("url")
-        name = url if isinstance(url, str) else ""
-    encoded = name.encode()
+        text = url if isinstance(url, str) else ""
+    encoded = text.encode()
     if len(encoded) > MAX_PAGE_NAME_BYTES:
-        name = encoded[:MAX_PAGE_NAME_BYTES].decode(errors="ignore")
-    return name
+        text = encoded[:MAX_PAGE_NAME_BYTES].decode(errors="ignore")
+    return text
 
 
 def object_of(value: Any, field: str) -> dict[str, Any]:
