@@ -13,7 +13,7 @@ import click
 from tidings.cli.apply import apply_file
 from tidings.cli.imports import import_group
 from tidings.cli.outbox import outbox, rejections
-from tidings.cli.store import describe, open_store, store_options
+from tidings.cli.store_options import describe, open_store, store_options
 from tidings.cli.workspace import workspace
 from tidings.config import Settings
 from tidings.db.engine import Database

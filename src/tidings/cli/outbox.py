@@ -7,7 +7,7 @@ import time
 
 import click
 
-from tidings.cli.store import one_workspace, open_store, store_options, workspace_option
+from tidings.cli.store_options import one_workspace, open_store, store_options, workspace_option
 
 
 @click.command()
