@@ -19,12 +19,14 @@ import time
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, case, cast, func, select
 
 from tidings.db.engine import open_database
+from tidings.runtime import wiring
 from tidings.segments.sql_number import number_of
 
 SHAPES = {"integer": "{}", "decimal": "{}.5", "exponent": "{}e0"}
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("--rows", type=int, default=200_000)

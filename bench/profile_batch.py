@@ -38,6 +38,7 @@ from tidings.api.http import Request
 from tidings.db.engine import open_database, prepare_group_commit
 from tidings.db.migrate import upgrade
 from tidings.pipelines import ingest
+from tidings.runtime import wiring
 from tidings.track_v2 import apply as track_apply
 from tidings.track_v2 import parse as track_parse
 from tidings.workspaces import service as workspaces
@@ -205,6 +206,7 @@ def _prefill(
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("paths", nargs="*", help="cdp, v2 (default: both)")
     parser.add_argument("--requests", type=int, default=400, help="requests per path (400)")

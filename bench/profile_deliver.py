@@ -24,6 +24,7 @@ from tidings.people import service
 from tidings.people.identifiers import classify
 from tidings.providers import mime
 from tidings.providers.base import Sent
+from tidings.runtime import wiring
 from tidings.sending import request as send_request
 from tidings.sending import transactional
 from tidings.sending.deliverer import DeliveryWorker
@@ -69,6 +70,7 @@ def setup(now: int):
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     now = int(time.time())
     db = setup(now)
     factories = {"smtp": lambda config, ws, channel, services: Building()}

@@ -20,6 +20,7 @@ from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
 from tidings.people import service
 from tidings.people.identifiers import classify
+from tidings.runtime import wiring
 from tidings.sending import request as send_request
 from tidings.sending import transactional
 from tidings.workspaces import apply as ap
@@ -31,6 +32,7 @@ for suffix in ("", "-wal", "-shm"):
         os.remove(path + suffix)
 db = open_database("sqlite:///" + path)
 upgrade(db)
+wiring.wire()  # as every process that runs use cases: they publish on the activity stream
 now = int(time.time())
 with db.writer.begin() as c:
     ws = create_workspace(c, "p", now).workspace_id

@@ -36,6 +36,7 @@ from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
 from tidings.events import service as events
 from tidings.people.identifiers import classify
+from tidings.runtime import wiring
 from tidings.workspaces import service as workspaces
 
 BODY = {
@@ -183,6 +184,7 @@ def _prebuilt_core(_: Any, db_file: Path, ws: int, batches: list[list[str]], now
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=32, help="events per commit (32)")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tidings.db.engine import open_database
 from tidings.db.migrate import upgrade
+from tidings.runtime import wiring
 
 DATA = json.dumps(
     {
@@ -123,6 +124,7 @@ def with_page_size(folder: Path, source: Path, page_size: int) -> Path:
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=160_000)
     parser.add_argument("--per-commit", type=int, default=800)

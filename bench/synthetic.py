@@ -62,6 +62,7 @@ from tidings.db import schema
 from tidings.db.engine import Database, open_database
 from tidings.db.migrate import upgrade
 from tidings.paging import PageRequest
+from tidings.runtime import wiring
 from tidings.segments import membership, search
 from tidings.segments.conditions import parse
 from tidings.workspaces.service import create_workspace
@@ -333,6 +334,7 @@ def verdict(name: str, seconds: float) -> str:
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--events-per-person", type=int, default=10)

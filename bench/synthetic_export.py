@@ -24,9 +24,11 @@ from tidings.db.schema import exports, jobs
 from tidings.exports import service
 from tidings.exports.job import ExportJob
 from tidings.jobs.runner import JobWorker
+from tidings.runtime import wiring
 
 
 def main() -> None:
+    wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     path, columns = sys.argv[1], json.loads(sys.argv[2])
     db = open_database(f"sqlite:///{path}")
     now = int(time.time())
