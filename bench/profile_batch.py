@@ -81,6 +81,35 @@ def cdp_body(rng: random.Random, start: int, size: int, customers: int) -> bytes
     return body.encode()
 
 
+PLANS = ("free", "basic", "premium")
+CDP_CONTEXT = (
+    '"integrations":{},"anonymousId":null,'
+    '"context":{"library":{"name":"analytics-python","version":"1.1.0"}},'
+)
+
+
+def cdp_mixed_body(rng: random.Random, start: int, size: int, customers: int) -> bytes:
+    """`cdp_body` with every tenth call an identify, as `bench/lua/cdp_mixed.lua` sends
+    them (traits email, name and plan, and a last_login that changes every second)."""
+    parts = []
+    for n in range(start, start + size):
+        if n % 10:
+            one = cdp_body(rng, n, 1, customers).decode()
+            parts.append(one[len('{"batch":[') : one.index("],")])
+            continue
+        number = rng.randint(1, customers)
+        second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1700000000 + n // 100))
+        parts.append(
+            f'{{"type":"identify",{CDP_CONTEXT}"userId":"cust_{number}","traits":'
+            f'{{"email":"cust_{number}@example.com","name":"Customer {number}",'
+            f'"plan":"{PLANS[number % 3]}","last_login":"{second}.000Z"}},'
+            f'"timestamp":"{second}.000Z",'
+            f'"messageId":"{uuid.UUID(int=rng.getrandbits(128), version=4)}"}}'
+        )
+    body = '{"batch":[' + ",".join(parts) + '],"sentAt":"2023-11-14T22:13:20.633764+00:00"}'
+    return body.encode()
+
+
 EVENT_IDS = False  # --event-ids: a unique `id` per v2 event, as bench/run.py's flag
 
 
@@ -137,6 +166,7 @@ def v2_write(conn: Any, ws: int, requests: list[list[Any]], now: int) -> None:
 
 PATHS: dict[str, tuple[Callable[..., bytes], Callable[..., list[Any]], Callable[..., None]]] = {
     "cdp": (cdp_body, cdp_handler, cdp_write),
+    "cdp-mixed": (cdp_mixed_body, cdp_handler, cdp_write),
     "v2": (v2_body, v2_handler, v2_write),
 }
 
@@ -208,7 +238,7 @@ def _prefill(
 def main() -> None:
     wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("paths", nargs="*", help="cdp, v2 (default: both)")
+    parser.add_argument("paths", nargs="*", help="cdp, cdp-mixed, v2 (default: cdp and v2)")
     parser.add_argument("--requests", type=int, default=400, help="requests per path (400)")
     parser.add_argument("--size", type=int, default=100, help="items per request (100)")
     parser.add_argument("--per-commit", type=int, default=8, help="requests per commit (8)")
@@ -225,7 +255,7 @@ def main() -> None:
     EVENT_IDS = args.event_ids
     tmp = Path(tempfile.mkdtemp(prefix="tidings-profile-batch-"))
     try:
-        for name in args.paths or list(PATHS):
+        for name in args.paths or ["cdp", "v2"]:
             result = measure(name, args, tmp)
             line = ", ".join(f"{key} {value:.1f}" for key, value in result.items())
             cpu = sum(result.values()) - result["COMMIT (wall)"]
