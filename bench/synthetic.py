@@ -25,7 +25,7 @@ What it does:
    - `window refresh`: bringing that segment up to date 10 s later, as the
      segment worker does every 10 s for segments with relative windows;
    - `search`: the first page (50) of `POST /v1/customers` search for
-     `plan = "pro" and country = "DE"` (`people.search.search`), median of 5;
+     `plan = "pro" and country = "DE"` (`segments.search.search`), median of 5;
    - `export`: exporting every person with 5 extra attribute columns to CSV,
      run by the export job's handler in a child process: wall time and the
      child's peak RSS (when the exports feature is present).

@@ -12,7 +12,7 @@ case's writes, so after a crash a retry finds both or neither:
   request`;
 - a request refused with a 4xx stores nothing, so its retry is judged afresh.
 
-Keys are per workspace and live 24 hours (`ops.housekeeping` prunes them; an
+Keys are per workspace and live 24 hours (`runtime.housekeeping` prunes them; an
 older one found here counts as absent). Two processes racing on one new key
 both run the use case, one insert of the key fails on its primary key, that
 whole write is rolled back and retried alone by the writer, and the retry

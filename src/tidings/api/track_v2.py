@@ -5,7 +5,7 @@ Errors use the v2 body `{"errors":[{reason, field, message}]}` (surface
 answers 207 with one error per refused item, tagged with its `batch_index`;
 the other items are committed before the answer. A whole batch is one write
 job, so one request is one transaction; a batch of person events only is
-queued for a bulk write with its neighbours (`track.apply.apply_queued`).
+queued for a bulk write with its neighbours (`track_v2.apply.apply_queued`).
 """
 
 from __future__ import annotations

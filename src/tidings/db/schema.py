@@ -225,7 +225,7 @@ relationships = Table(
 
 # One message to one recipient, and the queue of messages to send. A delivery
 # is written in the transaction of the request that asked for it (already
-# rendered: `payload` is the JSON of a messaging.outbound message); the
+# rendered: `payload` is the JSON of a providers.base message); the
 # delivery worker claims due ones (`state` queued, `due_at` passed, or
 # `sending` with an expired lease), sends them through the workspace's
 # provider and records exactly one terminal state: sent, failed or

@@ -29,7 +29,7 @@ def event_key(dedup_id: str | None) -> str | None:
 def first_sighting(conn: Connection, workspace_id: int, key: str | None, now: int) -> bool:
     """Record a dedup key; False if the workspace has seen it before (no key: True).
 
-    Keys are kept 48 hours (`ops.housekeeping.DEDUP_WINDOW`), so a client's
+    Keys are kept 48 hours (`runtime.housekeeping.DEDUP_WINDOW`), so a client's
     retry of an event with the same `id` or `messageId` is stored once.
     Whether the row went in is read from RETURNING, not `rowcount`: SQLAlchemy
     keeps no INSERT rowcount on PostgreSQL (it reports -1).
@@ -65,7 +65,7 @@ def first_sightings(
 
 
 def record_keys(conn: Connection, workspace_id: int, keys: list[str], now: int) -> set[str]:
-    """Record dedup keys (as `events.store.first_sighting`, many at once); the new ones.
+    """Record dedup keys (as `first_sighting`, many at once); the new ones.
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per chunk both
     records the keys and says which of them were new.

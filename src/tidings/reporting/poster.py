@@ -1,7 +1,7 @@
 """The webhook poster: sends queued reporting-webhook posts, signed, in order.
 
 A thread of `tidings serve` (and of `tidings worker`). Each pass claims the
-post at the head of one webhook's queue (`webhook_queue.claim`), POSTs it
+post at the head of one webhook's queue (`webhook_posts.claim`), POSTs it
 outside any transaction, and records the outcome:
 
 - a 2xx: sent; the next post of that webhook becomes claimable;
@@ -31,7 +31,7 @@ from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import PassLoop
-from tidings.reporting import webhook_posts as webhook_queue
+from tidings.reporting import webhook_posts
 from tidings.reporting.webhook_posts import ClaimedPost
 
 log = logging.getLogger("tidings.webhooks")
@@ -86,14 +86,14 @@ class WebhookPoster(PassLoop):
 
     def run_once(self) -> bool:
         """Claim and attempt one post; False when none was due."""
-        if not self.db.read(webhook_queue.due, self._now()):
+        if not self.db.read(webhook_posts.due, self._now()):
             return False  # nothing due: no write transaction for an idle poll
-        post = self.write(webhook_queue.claim, self._now(), self.lease)
+        post = self.write(webhook_posts.claim, self._now(), self.lease)
         if post is None:
             return False
         error = self._attempt(post)
         if error is None:
-            self.write(webhook_queue.sent, post)
+            self.write(webhook_posts.sent, post)
         else:
             self._after_error(post, *error)
         return True
@@ -125,13 +125,13 @@ class WebhookPoster(PassLoop):
             log.error(
                 "webhook post %s to webhook %s failed for good: %s", post.id, post.webhook_id, error
             )
-            self.write(webhook_queue.failed, post, error)
+            self.write(webhook_posts.failed, post, error)
             return
         delay = self._retry.delay(post.attempt)
         if status in SLOW_STATUSES:
             delay = max(delay, SLOW_RETRY)
         log.warning("webhook post %s failed, retrying in %d s: %s", post.id, delay, error)
-        self.write(webhook_queue.retry, post, now + delay, error)
+        self.write(webhook_posts.retry, post, now + delay, error)
 
     def _now(self) -> int:
         return int(self.clock.now())

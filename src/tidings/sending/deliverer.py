@@ -11,7 +11,7 @@ the lease to work through its queue sees the last ones time out, and retried
 later, as for any slow send.
 
 For each delivery, right before the provider call, it checks suppression
-(`messaging.suppression`); then it sends the stored payload and records
+(`sending.suppression`); then it sends the stored payload and records
 exactly one outcome:
 
 - `Sent`: state sent, with `sent_at` and the provider's message id;

@@ -21,7 +21,7 @@ are left alone.
       - {channel: email, kind: smtp, config: {host: smtp.acme.test, port: 587}}
 
 A provider's `config` is checked by its adapter's own rules
-(`messaging.providers.check_config`), so a wrong key or value is refused when
+(`providers.adapters.check_config`), so a wrong key or value is refused when
 the file is applied, not at the first send.
 """
 
