@@ -35,7 +35,7 @@ from tidings.api.http import Request, Response, json_response
 from tidings.api.routing import Route
 from tidings.errors import ApiError
 from tidings.providers import outbox
-from tidings.reporting import links as tracking
+from tidings.reporting import links
 from tidings.sending import request as send_request
 from tidings.sending import transactional
 
@@ -91,7 +91,7 @@ async def _accept(ctx: Context, request: Request, route: str, body: dict[str, An
         except ApiError as refused:
             return await _refused(ctx, request, refused)
         except transactional.NoSecretYet:  # the workspace's first email
-            await ctx.write(tracking.secret, request.workspace.id, now)
+            await ctx.write(links.secret, request.workspace.id, now)
             continue
         try:
             return await idempotency.keyed(

@@ -18,7 +18,7 @@ from tidings.api.context import Context
 from tidings.api.http import Request, Response
 from tidings.api.routing import Route
 from tidings.errors import ApiError
-from tidings.reporting import links as tracking
+from tidings.reporting import links
 
 NO_STORE = (b"cache-control", b"no-store, max-age=0")
 HTML = (b"content-type", b"text/html; charset=utf-8")
@@ -34,19 +34,19 @@ _URL_SAFE = "".join(chr(c) for c in range(33, 127) if chr(c) not in '"<>\\^`{|}'
 
 
 async def opened(ctx: Context, request: Request) -> Response:
-    await ctx.write(tracking.record_open, request.params["token"], ctx.now())
-    return Response(200, tracking.PIXEL, [(b"content-type", b"image/gif"), NO_STORE])
+    await ctx.write(links.record_open, request.params["token"], ctx.now())
+    return Response(200, links.PIXEL, [(b"content-type", b"image/gif"), NO_STORE])
 
 
 async def clicked(ctx: Context, request: Request) -> Response:
-    url = await ctx.write(tracking.record_click, request.params["token"], ctx.now())
+    url = await ctx.write(links.record_click, request.params["token"], ctx.now())
     location = quote(url, safe=_URL_SAFE).encode("ascii")
     return Response(302, b"", [(b"location", location), NO_STORE])
 
 
 async def unsubscribe_page(ctx: Context, request: Request) -> Response:
     try:
-        await ctx.read(tracking.check_unsubscribe, request.params["token"])
+        await ctx.read(links.check_unsubscribe, request.params["token"])
     except ApiError:
         return _page("This link is not valid.", 404)
     return _page(
@@ -59,7 +59,7 @@ async def unsubscribe_page(ctx: Context, request: Request) -> Response:
 
 async def unsubscribe(ctx: Context, request: Request) -> Response:
     try:
-        await ctx.write(tracking.unsubscribe, request.params["token"], ctx.now())
+        await ctx.write(links.unsubscribe, request.params["token"], ctx.now())
     except ApiError as exc:
         return _page(html.escape(exc.message).capitalize() + ".", exc.status)
     return _page("You are unsubscribed.", 200)
@@ -67,7 +67,7 @@ async def unsubscribe(ctx: Context, request: Request) -> Response:
 
 async def viewed(ctx: Context, request: Request) -> Response:
     try:
-        page = await ctx.read(tracking.sent_html, request.params["token"])
+        page = await ctx.read(links.sent_html, request.params["token"])
     except ApiError as exc:
         return _page(html.escape(exc.message).capitalize() + ".", exc.status, "Email")
     return Response(200, page.encode(), [HTML, NO_STORE, *VIEWED])

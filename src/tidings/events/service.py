@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection
 
-from tidings.activity import log as store
+from tidings.activity import log as activity_log
 from tidings.errors import bad_request
 from tidings.events import bulk, dedup
 from tidings.people import store as people_store
@@ -133,7 +133,7 @@ def track_anonymous(
     if anonymous_id:
         owner = people_store.find_by_attribute(conn, workspace_id, "anonymous_id", anonymous_id)
         person_pk = owner.pk if owner is not None else None
-    store.append(
+    activity_log.append(
         conn,
         workspace_id,
         person_pk=person_pk,

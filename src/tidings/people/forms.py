@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from tidings.activity import log as event_store
+from tidings.activity import log as activity_log
 from tidings.db.schema import forms
 from tidings.errors import ApiError
 from tidings.people import service as people
@@ -61,7 +61,7 @@ def submit(
         )
     person = people.identify(conn, workspace_id, ident, request, now)
     if person is not None:
-        event_store.append(
+        activity_log.append(
             conn,
             workspace_id,
             person_pk=person.pk,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, update
 
-from tidings.activity import log as event_store
+from tidings.activity import log as activity_log
 from tidings.db.schema import deliveries, segment_members, segments
 from tidings.objects import relationships
 from tidings.people import devices, store
@@ -34,7 +34,7 @@ def merge_people(
         for name, stored in gone_attrs.items()
         if name not in kept_attrs and name not in ("id", "email")
     }
-    event_store.move(conn, workspace_id, gone.pk, keep.pk, since=now - EVENT_WINDOW)
+    activity_log.move(conn, workspace_id, gone.pk, keep.pk, since=now - EVENT_WINDOW)
     devices.move(conn, gone.pk, keep.pk)
     relationships.move(conn, gone.pk, keep.pk)
     _move_memberships(conn, gone.pk, keep.pk)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from tidings.activity import log as event_store
+from tidings.activity import log as activity_log
 from tidings.activity import pending
 from tidings.attributes import check_attributes, is_removal, render
 from tidings.db.schema import suppressions
@@ -228,7 +228,7 @@ def _keep_anonymous_id_unique(
 
 
 def _fail(conn: Connection, person: Person, kind: str, value: str, reason: str, now: int) -> None:
-    event_store.append(
+    activity_log.append(
         conn,
         person.workspace_id,
         person_pk=person.pk,
@@ -251,7 +251,7 @@ def apply_attributes(
     if not changes:
         return changes
     store.touch(conn, person, now)
-    event_store.append(
+    activity_log.append(
         conn,
         person.workspace_id,
         person_pk=person.pk,
@@ -278,7 +278,7 @@ def adopt_anonymous(conn: Connection, person: Person, anonymous_id: str, now: in
     timestamp, so attributes the person set later keep their values.
     """
     traits = pending.take(conn, person.workspace_id, anonymous_id, person.pk, now)
-    event_store.adopt_anonymous(conn, person.workspace_id, anonymous_id, person.pk, now)
+    activity_log.adopt_anonymous(conn, person.workspace_id, anonymous_id, person.pk, now)
     relationships.adopt_anonymous(conn, person, anonymous_id)
     apply_traits(conn, person, traits, now)
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tidings.clock import Clock, SystemClock
-from tidings.providers import http_client as http
+from tidings.providers import http_client
 from tidings.providers.base import Outbound, Outcome, Permanent, Push, Sent, Transient
 from tidings.providers.options import parse
 
@@ -82,8 +82,8 @@ class ApnsAdapter:
         self.settings = settings
         self.clock = clock
         base = settings.base_url or HOSTS[settings.environment]
-        self.base = http.check_base_url("apns", base)
-        self._client = http.client(settings.timeout, settings.verify, http2=True)
+        self.base = http_client.check_base_url("apns", base)
+        self._client = http_client.client(settings.timeout, settings.verify, http2=True)
         self._token: tuple[str, float] | None = None  # (jwt, issued at)
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
@@ -95,7 +95,7 @@ class ApnsAdapter:
         try:
             response = await self._client.post(url, json=build_payload(message), headers=headers)
         except httpx.HTTPError as exc:
-            return http.unreachable("apns", exc)
+            return http_client.unreachable("apns", exc)
         if response.status_code == 403:
             self._drop(token)
         return classify(response)
@@ -144,13 +144,13 @@ def build_payload(push: Push) -> dict[str, Any]:
     cio = {"link": push.link, "image": push.image_url}
     if cio := {k: v for k, v in cio.items() if v is not None}:
         payload["CIO"] = {"push": cio}
-    return http.merge(payload, push.custom_payload or {})
+    return http_client.merge(payload, push.custom_payload or {})
 
 
 def classify(response: httpx.Response) -> Outcome:
     if response.status_code == 200:
         return Sent(response.headers.get("apns-id"))
-    reason_code = http.json_object(response).get("reason") or ""
+    reason_code = http_client.json_object(response).get("reason") or ""
     reason = f"apns {response.status_code} {reason_code}".rstrip()
     status = response.status_code
     if status in (403, 408, 429) or status >= 500:

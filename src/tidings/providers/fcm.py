@@ -32,7 +32,7 @@ import msgspec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tidings.clock import Clock, SystemClock
-from tidings.providers import http_client as http
+from tidings.providers import http_client
 from tidings.providers.base import Outbound, Outcome, Permanent, Push, Sent, Transient
 from tidings.providers.options import parse
 
@@ -65,8 +65,8 @@ def check(config: dict[str, Any]) -> FcmConfig:
         load_pem_private_key(settings.private_key.encode(), password=None)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"fcm provider config: private_key is not a PEM key ({exc})") from None
-    http.check_base_url("fcm", settings.token_uri)
-    http.check_base_url("fcm", settings.base_url)
+    http_client.check_base_url("fcm", settings.token_uri)
+    http_client.check_base_url("fcm", settings.base_url)
     return settings
 
 
@@ -78,9 +78,9 @@ class FcmAdapter:
     def __init__(self, settings: FcmConfig, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        base = http.check_base_url("fcm", settings.base_url)
+        base = http_client.check_base_url("fcm", settings.base_url)
         self.url = f"{base}/v1/projects/{settings.project_id}/messages:send"
-        self._client = http.client(settings.timeout, settings.verify)
+        self._client = http_client.client(settings.timeout, settings.verify)
         self._token: tuple[str, float] | None = None  # (access token, refresh after)
         self._refreshing = asyncio.Lock()
 
@@ -95,7 +95,7 @@ class FcmAdapter:
         except _TokenRefused as exc:
             return Transient(str(exc))
         except httpx.HTTPError as exc:
-            return http.unreachable("fcm", exc)
+            return http_client.unreachable("fcm", exc)
         if response.status_code == 401:
             self._token = None
         return classify(response)
@@ -114,7 +114,7 @@ class FcmAdapter:
         grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
         form = {"grant_type": grant, "assertion": self._assertion(now)}
         response = await self._client.post(self.settings.token_uri, data=form)
-        body = http.json_object(response)
+        body = http_client.json_object(response)
         token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
         if not response.is_success or not isinstance(token, str):
             detail = body.get("error_description") or body.get("error") or response.text[:200]
@@ -150,7 +150,7 @@ def build_message(push: Push) -> dict[str, Any]:
         message["apns"] = {"payload": {"aps": {"sound": push.sound}}}
     overlay = push.custom_payload or {}
     inner = overlay.get("message")
-    merged = http.merge(message, inner if isinstance(inner, dict) else overlay)
+    merged = http_client.merge(message, inner if isinstance(inner, dict) else overlay)
     merged["token"] = push.token
     if isinstance(merged.get("data"), dict):
         merged["data"] = {k: _string(v) for k, v in merged["data"].items()}
@@ -163,7 +163,7 @@ def _string(value: object) -> str:
 
 
 def classify(response: httpx.Response) -> Outcome:
-    body = http.json_object(response)
+    body = http_client.json_object(response)
     if response.is_success:
         name = body.get("name")
         return Sent(name if isinstance(name, str) else None)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from tidings.providers import http_client as http
+from tidings.providers import http_client
 from tidings.providers.base import Outbound, Outcome, Permanent, Sent, Sms, Transient
 from tidings.providers.options import parse
 
@@ -46,7 +46,7 @@ def check(config: dict[str, Any]) -> TwilioConfig:
         raise ValueError("twilio provider config: account_sid and auth_token must not be empty")
     if settings.timeout <= 0:
         raise ValueError("twilio provider config: timeout must be positive")
-    http.check_base_url("twilio", settings.base_url)
+    http_client.check_base_url("twilio", settings.base_url)
     return settings
 
 
@@ -57,9 +57,9 @@ def from_config(config: dict[str, Any]) -> TwilioAdapter:
 class TwilioAdapter:
     def __init__(self, settings: TwilioConfig) -> None:
         self.settings = settings
-        base = http.check_base_url("twilio", settings.base_url)
+        base = http_client.check_base_url("twilio", settings.base_url)
         self.url = f"{base}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
-        self._client = http.client(settings.timeout, settings.verify)
+        self._client = http_client.client(settings.timeout, settings.verify)
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
         if not isinstance(message, Sms):
@@ -71,7 +71,7 @@ class TwilioAdapter:
         try:
             response = await self._client.post(self.url, data=form, auth=auth)
         except httpx.HTTPError as exc:
-            return http.unreachable("twilio", exc)
+            return http_client.unreachable("twilio", exc)
         return classify(response)
 
     async def close(self) -> None:
@@ -98,7 +98,7 @@ def _channel(address: str, whatsapp: bool) -> str:
 
 
 def classify(response: httpx.Response) -> Outcome:
-    body = http.json_object(response)
+    body = http_client.json_object(response)
     if response.is_success:
         if body.get("status") in ("failed", "undelivered"):
             return Permanent(f"twilio: {body.get('error_code')} {body.get('error_message')}")

@@ -22,7 +22,7 @@ exactly one outcome:
 
 Leases are short (`LEASE`, 15 s) and renewed while the worker holds them: a
 heartbeat extends the lease of every delivery claimed and not yet recorded
-each third of a lease (`queue.renew`). A worker killed mid-send stops
+each third of a lease (`delivery_queue.renew`). A worker killed mid-send stops
 renewing, its leases run out within one lease, and the next claim sends
 those deliveries again, with the payload (and so the email's Message-ID)
 fixed when the send was accepted. Deliveries it had not started are simply
@@ -38,7 +38,7 @@ claim are checked for suppression together, in one read transaction, just
 before their sends start (`suppression.reasons_to_skip`); outcomes are
 recorded many per transaction (`_Outcomes`): while one recording transaction
 is on its way, the outcomes that arrive meanwhile queue up and go together
-in the next. Each is still fenced by its own claim (`queue.record_many`).
+in the next. Each is still fenced by its own claim (`delivery_queue.record_many`).
 """
 
 from __future__ import annotations
@@ -60,8 +60,7 @@ from tidings.ops.loop import BackgroundThread
 from tidings.providers import base as outbound
 from tidings.providers.adapters import Adapters, Factory, Key, Provider, Services, providers_for
 from tidings.providers.base import Email, Outbound, Outcome, Permanent, Push, Sent, Transient
-from tidings.sending import compose, suppression
-from tidings.sending import delivery_queue as queue
+from tidings.sending import compose, delivery_queue, suppression
 from tidings.sending.delivery_queue import Claimed
 
 log = logging.getLogger("tidings.deliveries")
@@ -163,7 +162,7 @@ class DeliveryWorker(BackgroundThread):
             if not held:
                 continue
             try:
-                await self._write(queue.renew, held, self._now(), self._lease)
+                await self._write(delivery_queue.renew, held, self._now(), self._lease)
             except Exception:
                 # Not renewed: the claims may be taken over, and their outcomes
                 # are then fenced off (`queue`): a send twice at worst, never lost.
@@ -179,9 +178,9 @@ class DeliveryWorker(BackgroundThread):
             return []
 
     async def _claim(self, limit: int) -> list[Claimed]:
-        if not await self._read_async(queue.due, self._now()):
+        if not await self._read_async(delivery_queue.due, self._now()):
             return []  # nothing due: no write transaction for an idle poll
-        return await self._write(queue.claim, self._now(), self._lease, limit)  # type: ignore[no-any-return]
+        return await self._write(delivery_queue.claim, self._now(), self._lease, limit)  # type: ignore[no-any-return]
 
     async def _start(
         self,
@@ -236,18 +235,18 @@ class DeliveryWorker(BackgroundThread):
         self, adapters: Adapters, outcomes: _Outcomes, claimed: Claimed, skip: str | None
     ) -> None:
         if skip is not None:
-            await outcomes.record(queue.suppressed, claimed, self._now(), skip)
+            await outcomes.record(delivery_queue.suppressed, claimed, self._now(), skip)
             return
         outcome = await self._send(adapters, claimed)
         now = self._now()
         if isinstance(outcome, Sent):
-            await outcomes.record(queue.sent, claimed, now, outcome.provider_message_id)
+            await outcomes.record(delivery_queue.sent, claimed, now, outcome.provider_message_id)
         elif isinstance(outcome, Permanent):
             log.warning("delivery %s failed: %s", claimed.id, outcome.reason)
-            await outcomes.record(queue.failed, claimed, now, outcome.reason)
+            await outcomes.record(delivery_queue.failed, claimed, now, outcome.reason)
         else:
             state = await outcomes.record(
-                queue.transient, claimed, now, outcome.reason, self._retry
+                delivery_queue.transient, claimed, now, outcome.reason, self._retry
             )
             log.warning("delivery %s: %s (now %s)", claimed.id, outcome.reason, state or "lost")
 
@@ -311,7 +310,7 @@ class _Outcomes:
 
     def __init__(self, write: Callable[..., Any]) -> None:
         self._write = write  # async: runs fn(conn, *args) in a committed transaction
-        self._pending: list[tuple[queue.Recording, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[delivery_queue.Recording, asyncio.Future[Any]]] = []
         self._flushing = False
 
     async def record(self, fn: Callable[..., Any], claimed: Claimed, *args: Any) -> Any:
@@ -330,7 +329,9 @@ class _Outcomes:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    results = await self._write(queue.record_many, [item for item, _ in batch])
+                    results = await self._write(
+                        delivery_queue.record_many, [item for item, _ in batch]
+                    )
                 except Exception:
                     await self._one_by_one(batch)
                     continue
@@ -339,12 +340,14 @@ class _Outcomes:
         finally:
             self._flushing = False
 
-    async def _one_by_one(self, batch: list[tuple[queue.Recording, asyncio.Future[Any]]]) -> None:
+    async def _one_by_one(
+        self, batch: list[tuple[delivery_queue.Recording, asyncio.Future[Any]]]
+    ) -> None:
         """A failed batch is recorded again one outcome per transaction, so one bad
         outcome does not cost the others theirs."""
         for item, future in batch:
             try:
-                future.set_result((await self._write(queue.record_many, [item]))[0])
+                future.set_result((await self._write(delivery_queue.record_many, [item]))[0])
             except Exception as exc:
                 future.set_exception(exc)
 

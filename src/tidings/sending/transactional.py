@@ -43,7 +43,7 @@ from tidings.people import store
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.providers.base import Email, Outbound, Push, Sms, encode
-from tidings.reporting import links as tracking
+from tidings.reporting import links
 from tidings.reporting.metrics import record_metric
 from tidings.sending import suppression
 from tidings.sending.rendering import (
@@ -55,7 +55,7 @@ from tidings.sending.rendering import (
     resolve_template,
 )
 from tidings.sending.request import SendRequest
-from tidings.templates import transactional_messages as messages
+from tidings.templates import transactional_messages
 
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
@@ -83,7 +83,7 @@ def send_transactional(
     try:
         prepared = prepare_send(conn, *args)
     except NoSecretYet:
-        tracking.secret(conn, workspace_id, now)
+        links.secret(conn, workspace_id, now)
         prepared = prepare_send(conn, *args)
     return send_prepared(conn, *args, prepared)
 
@@ -106,7 +106,7 @@ class Prepared:
 
 class NoSecretYet(Exception):
     """The workspace has no tracking secret to sign an email's links: make it
-    (`tracking.secret`, a write) and compose the send again."""
+    (`links.secret`, a write) and compose the send again."""
 
 
 class StaleSend(ApiError):
@@ -138,7 +138,7 @@ def prepare_send(
     push to a `custom_device` is rendered here and built by the write, once it
     stored the device. A workspace's first email raises `NoSecretYet` (once
     its errors are answered): its links need the tracking secret, which a
-    write makes (`tracking.secret`) before this runs again. None for an
+    write makes (`links.secret`) before this runs again. None for an
     identifier that is suppressed or an unknown `cio_id`: the writer answers
     those without a template (`send_prepared`, or `StaleSend` when by then the
     identifier names someone).
@@ -156,7 +156,7 @@ def prepare_send(
             return None
         person = _to_create(workspace_id, request.identifier)
     template = _readable_template(conn, workspace_id, request, now)
-    key = tracking.read_secret(conn, workspace_id) if request.channel == "email" else b""
+    key = links.read_secret(conn, workspace_id) if request.channel == "email" else b""
     if key is None:  # links signed with a stand-in key, thrown away: errors only
         _compose(conn, person, request, template, delivery_id, (base_url, b"none yet"))
         raise NoSecretYet()
@@ -252,10 +252,10 @@ def _template_for(
     if not template.to_create:
         return template
     assert request.template is not None
-    made = messages.resolve(
+    made = transactional_messages.resolve(
         conn, workspace_id, request.template, request.channel, auto_create=True, now=now
     )
-    content_id, fields = messages.content_fields(conn, made, request.language)
+    content_id, fields = transactional_messages.content_fields(conn, made, request.language)
     if fields or not (made.send_to_unsubscribed and made.tracked):
         raise StaleSend()
     return replace(template, id=made.id, content_id=content_id, to_create=False)

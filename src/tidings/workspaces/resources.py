@@ -39,9 +39,8 @@ from tidings.db.schema import providers, sender_identities, transactional_conten
 from tidings.db.schema import transactional_messages as messages_table
 from tidings.errors import ApiError, bad_request
 from tidings.providers.adapters import check_config
-from tidings.templates import definitions, layouts, senders
+from tidings.templates import definitions, layouts, senders, transactional_messages
 from tidings.templates import snippets as snippet_store
-from tidings.templates import transactional_messages as messages
 
 SECTIONS = ("transactional_messages", "snippets", "sender_identities", "layouts", "providers")
 PROVIDER_KINDS = {
@@ -258,10 +257,10 @@ def _provider_fields(
 
 def _put_message(trigger: str, definition: definitions.Definition) -> Run:
     def run(conn: Connection, workspace_id: int, now: int) -> int | None:
-        found = messages.by_trigger(conn, workspace_id, definition.trigger_name)
+        found = transactional_messages.by_trigger(conn, workspace_id, definition.trigger_name)
         if found is None:
-            return int(messages.create(conn, workspace_id, definition, now)["id"])
-        messages.replace(conn, workspace_id, found.id, definition, now)
+            return int(transactional_messages.create(conn, workspace_id, definition, now)["id"])
+        transactional_messages.replace(conn, workspace_id, found.id, definition, now)
         return None
 
     return run
