@@ -57,11 +57,11 @@ def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) 
         chunk = rows[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         raw.execute(conn, sql, tuple(itertools.chain.from_iterable(chunk)))
-    people: dict[object, list[object]] = {}
+    people: dict[Any, list[Any]] = {}  # workspace id -> person pks (None: anonymous)
     for row in rows:
         people.setdefault(row[0], []).append(row[1])
     for workspace_id, pks in people.items():
-        stream.publish(conn, workspace_id, pks, now)  # type: ignore[arg-type]
+        stream.publish(conn, workspace_id, pks, now)
 
 
 @functools.lru_cache(maxsize=64)

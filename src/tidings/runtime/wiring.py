@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from tidings.activity import stream
 from tidings.collections.job import CollectionFetchJob
-from tidings.config import Settings
 from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
 from tidings.imports.job import ImportJob
@@ -23,9 +22,9 @@ def wire() -> None:
     stream.subscribe(dirty.on_activity)
 
 
-def job_handlers(settings: Settings) -> dict[str, Handler]:
-    """Every job kind this build knows, configured from `settings`."""
-    allowlist = Allowlist.parse(settings.fetch_allowlist)
+def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
+    """Every job kind this build knows; `allowlist`: the private addresses the jobs
+    that fetch user-supplied URLs may reach (`--fetch-allow`)."""
     return {
         "export": ExportJob(),
         "import": ImportJob(allowlist),

@@ -46,19 +46,18 @@ class BackgroundWorkers:
         write: Write | None = None,
         delivery_lease: int = DELIVERY_LEASE,
     ) -> None:
+        allowlist = Allowlist.parse(settings.fetch_allowlist)
         self.segments = SegmentWorker(db, clock, write=write)
         self.jobs = JobWorker(
             db,
             clock,
-            wiring.job_handlers(settings),
+            wiring.job_handlers(allowlist),
             write=write,
             housekeeping=housekeeping.prune,
             housekeeping_every=settings.housekeeping_every,
         )
         self.deliveries = DeliveryWorker(db, clock, write=write, lease=delivery_lease)
-        self.poster = WebhookPoster(
-            db, clock, Allowlist.parse(settings.fetch_allowlist), write=write
-        )
+        self.poster = WebhookPoster(db, clock, allowlist, write=write)
         self._all = (self.segments, self.jobs, self.deliveries, self.poster)
 
     def start(self) -> None:

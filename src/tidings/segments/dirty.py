@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, Select, delete, func, select
 
@@ -35,19 +35,24 @@ def mark(
     conn: Connection, workspace_id: int, person_pks: Iterable[int | None], now: int | None = None
 ) -> None:
     """Mark people for re-evaluation; `now` only orders the worker's queue."""
-    now = int(time.time()) if now is None else now
     pks = list(dict.fromkeys(pk for pk in person_pks if pk is not None))
+    _mark_each(conn, workspace_id, pks, now)
+
+
+def on_activity(conn: Connection, activity: Activity) -> None:
+    """The activity stream's subscriber: mark the people whose activity changed
+    (the stream has already left out repeats and None)."""
+    _mark_each(conn, activity.workspace_id, activity.person_pks, activity.now)
+
+
+def _mark_each(conn: Connection, workspace_id: int, pks: Sequence[int], now: int | None) -> None:
     if not pks or not _has_dynamic_segments(conn, workspace_id):
         return
+    now = int(time.time()) if now is None else now
     for start in range(0, len(pks), ROWS_PER_INSERT):
         chunk = pks[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         raw.execute(conn, sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
-
-
-def on_activity(conn: Connection, activity: Activity) -> None:
-    """The activity stream's subscriber: mark the people whose activity changed."""
-    mark(conn, activity.workspace_id, activity.person_pks, activity.now)
 
 
 BUILD_GRACE = 2  # seconds; see the module docstring
