@@ -256,8 +256,19 @@ deliveries = Table(
     Column("provider_message_id", String(255)),
     Column("failure_message", Text),
     Column("updated_at", BigInteger),
+    # A campaign's or broadcast's message: its parents (CAMPAIGNS.md 7.3).
+    Column("campaign_id", Integer),
+    Column("action_id", Integer),
+    Column("parent_action_id", Integer),
+    Column("broadcast_id", Integer),
+    Column("newsletter_id", Integer),
+    Column("trigger_id", BigInteger),
+    Column("journey_id", BigInteger),
+    Column("trigger_event_id", BigInteger),
     Index(None, "person_id"),
     Index(None, "state", "due_at"),
+    Index(None, "campaign_id", "created_at"),
+    Index(None, "broadcast_id", "created_at"),
     Index(None, "workspace_id", "created_at"),
     Index(None, "workspace_id", "transactional_message_id", "created_at"),
 )
@@ -604,4 +615,169 @@ workspace_secrets = Table(
     Column("name", String(32), primary_key=True),  # tracking
     Column("value", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+
+# --- campaigns, broadcasts and newsletters (docs/design/campaigns.md) ----------------
+
+# A campaign (triggered journeys), an API-triggered broadcast or a newsletter:
+# one id space for the first two, as Customer.io's `/v1/campaigns/{id}/triggers`.
+# `definition` is the normalised JSON of what the App API or `tidings apply`
+# gave (trigger, filters, frequency, exit, goal); the workflow is in
+# `campaign_actions`. `trigger_kind` and `event_name` are copies the
+# activity subscriber looks campaigns up by.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("kind", String(16), nullable=False),  # campaign | broadcast | newsletter
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # draft | running | stopped
+    Column("trigger_kind", String(16), nullable=False),  # event | segment | attribute | date | api
+    Column("event_name", String(255)),  # event triggers: the event's name
+    Column("definition", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON array of strings
+    Column("first_started", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "workspace_id", "state", "trigger_kind"),
+)
+
+# One item of a workflow. `key` names it stably across edits (given, or its
+# position); `next_id` is the action that follows it (NULL: the end), and a
+# branching action's `settings` name each path's first action.
+campaign_actions = Table(
+    "campaign_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column(
+        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(255), nullable=False),
+    Column("ordinal", Integer, nullable=False),  # depth-first position, for listing
+    Column("parent_action_id", Integer),  # the branch this action sits in
+    Column("type", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("sending_state", String(16)),  # automatic | draft | off, for message actions
+    Column("settings", Text, nullable=False),  # JSON, per type
+    Column("next_id", Integer),
+    Column("removed", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("campaign_id", "key"),
+)
+
+# A message action's content per language ("" is the default), the fields of
+# `templates.definitions.FIELDS` for its channel.
+action_contents = Table(
+    "action_contents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column(
+        "action_id",
+        Integer,
+        ForeignKey("campaign_actions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("language", String(16), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("action_id", "language"),
+)
+
+# One person's way through one campaign, and its timer: the journey is due
+# at `due_at` (a delay's end, a window's opening, a wait's timeout; NULL
+# while it waits for an event with no timeout) and is claimed from the lease
+# queue (`campaigns/journeys.py`) like deliveries are. `entry_key` makes each
+# entry once: "0" for once-only campaigns, the trigger event's id for
+# "every time", the occurrence's date for date triggers, the trigger's id for
+# broadcasts.
+journeys = Table(
+    "journeys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column(
+        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    _person(nullable=True),
+    Column("entry_key", String(64), nullable=False),
+    # scheduled (a date trigger's entry, not started) | active | running
+    # (claimed) | finished | exited
+    Column("state", String(16), nullable=False),
+    Column("exit_reason", String(32)),
+    Column("action_id", Integer),  # where it is; NULL before its first action
+    Column("visit", Integer, nullable=False, server_default="0"),  # steps taken
+    Column("waiting", Text),  # JSON: what a wait-until listens for
+    Column("due_at", BigInteger),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", BigInteger),
+    Column("trigger_event_id", Id),
+    Column("trigger_id", Id),  # a broadcast trigger's id
+    Column("context", Text, nullable=False),  # JSON: the trigger event and data, for Liquid
+    Column("started_at", BigInteger),
+    Column("activated_at", BigInteger),
+    Column("messaged_at", BigInteger),
+    Column("ended_at", BigInteger),
+    Column("converted_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("campaign_id", "person_id", "entry_key"),
+    Index(None, "state", "due_at"),
+    Index(None, "person_id", "state"),
+    Index(None, "campaign_id", "started_at"),
+)
+
+# Each step a journey took: written with the step's effects, in the
+# transaction that advanced the journey, so a step that ran never runs again
+# and each action's people can be counted.
+journey_steps = Table(
+    "journey_steps",
+    metadata,
+    Column("journey_id", Id, ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True),
+    Column("visit", Integer, primary_key=True, autoincrement=False),
+    _workspace(),
+    Column("campaign_id", Integer, nullable=False),
+    Column("action_id", Integer, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("delivery_id", String(64)),
+    Column("at", BigInteger, nullable=False),
+    Index(None, "campaign_id", "action_id", "at"),
+)
+
+# One call of `POST /v1/campaigns/{id}/triggers`: its audience, its data and
+# how far the fan-out has come (`position`, the last person pk done).
+broadcast_triggers = Table(
+    "broadcast_triggers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column(
+        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("audience", Text, nullable=False),  # JSON
+    Column("data", Text, nullable=False),  # JSON
+    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("position", BigInteger, nullable=False, server_default="0"),
+    Column("recipients_count", BigInteger, nullable=False, server_default="0"),
+    Column("errors_count", BigInteger, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("processed_at", BigInteger),
+    Index(None, "campaign_id", "id"),
+)
+
+broadcast_trigger_errors = Table(
+    "broadcast_trigger_errors",
+    metadata,
+    Column(
+        "trigger_id", Id, ForeignKey("broadcast_triggers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("message", Text, nullable=False),
 )
