@@ -1,0 +1,1 @@
+"""Campaigns, API-triggered broadcasts and newsletters: the automation engine."""
