@@ -653,9 +653,7 @@ campaign_actions = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     _workspace(),
-    Column(
-        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
     Column("key", String(255), nullable=False),
     Column("ordinal", Integer, nullable=False),  # depth-first position, for listing
     Column("parent_action_id", Integer),  # the branch this action sits in
@@ -702,9 +700,7 @@ journeys = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _workspace(),
-    Column(
-        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
     _person(nullable=True),
     Column("entry_key", String(64), nullable=False),
     # scheduled (a date trigger's entry, not started) | active | running
@@ -757,9 +753,7 @@ broadcast_triggers = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _workspace(),
-    Column(
-        "campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
     Column("audience", Text, nullable=False),  # JSON
     Column("data", Text, nullable=False),  # JSON
     Column("state", String(16), nullable=False),  # queued | running | done | failed
