@@ -688,13 +688,14 @@ action_contents = Table(
     UniqueConstraint("action_id", "language"),
 )
 
-# One person's way through one campaign, and its timer: the journey is due
-# at `due_at` (a delay's end, a window's opening, a wait's timeout; NULL
-# while it waits for an event with no timeout) and is claimed from the lease
-# queue (`campaigns/journeys.py`) like deliveries are. `entry_key` makes each
-# entry once: "0" for once-only campaigns, the trigger event's id for
-# "every time", the occurrence's date for date triggers, the trigger's id for
-# broadcasts.
+# One person's way through one campaign, and its timer: an `active` journey
+# is due at `due_at` (its entry, a delay's end, a window's opening, a wait's
+# timeout; NULL while it waits for an event with no timeout). A runner takes
+# due journeys with `FOR UPDATE SKIP LOCKED` and moves each on in the same
+# transaction (`campaigns/journeys.py`). `started_at` is NULL while a date
+# trigger's entry waits for its day. `entry_key` makes each entry once: "0"
+# for once-only campaigns, the trigger activity's id for "every time", the
+# occurrence's date for date triggers, the trigger's id for broadcasts.
 journeys = Table(
     "journeys",
     metadata,
@@ -703,16 +704,12 @@ journeys = Table(
     Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
     _person(nullable=True),
     Column("entry_key", String(64), nullable=False),
-    # scheduled (a date trigger's entry, not started) | active | running
-    # (claimed) | finished | exited
-    Column("state", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # active | finished | exited
     Column("exit_reason", String(32)),
     Column("action_id", Integer),  # where it is; NULL before its first action
     Column("visit", Integer, nullable=False, server_default="0"),  # steps taken
-    Column("waiting", Text),  # JSON: what a wait-until listens for
+    Column("waiting", Text),  # JSON: the wait in progress at `action_id`
     Column("due_at", BigInteger),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("lease_until", BigInteger),
     Column("trigger_event_id", Id),
     Column("trigger_id", Id),  # a broadcast trigger's id
     Column("context", Text, nullable=False),  # JSON: the trigger event and data, for Liquid

@@ -4,8 +4,8 @@ Revision ID: 0012_campaigns
 Revises: 0011_webhook_attempts
 
 New tables: campaigns (with broadcasts and newsletters), their workflow
-actions and the actions' contents per language, journeys (each one also a
-timer on the lease queue), the steps journeys took, and broadcast triggers
+actions and the actions' contents per language, journeys (each one also
+its own timer), the steps journeys took, and broadcast triggers
 with their per-recipient errors. `deliveries` gains the parent columns of a
 campaign's or broadcast's message (CAMPAIGNS.md 7.3).
 """
@@ -133,8 +133,6 @@ def upgrade() -> None:
         sa.Column("visit", sa.Integer(), server_default="0", nullable=False),
         sa.Column("waiting", sa.Text(), nullable=True),
         sa.Column("due_at", sa.BigInteger(), nullable=True),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("lease_until", sa.BigInteger(), nullable=True),
         sa.Column(
             "trigger_event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
