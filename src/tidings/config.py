@@ -60,6 +60,14 @@ class Settings:
         return self.writer_process if self.is_sqlite else self.worker_process
 
     @property
+    def base_url(self) -> str:
+        """Where clients reach this server, for links in messages composed without a
+        request at hand (campaigns): `public_url`, else the plain http port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

@@ -51,17 +51,18 @@ def append(
 def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) -> None:
     """Append event rows (values in `EVENT_COLUMNS` order) with multi-row INSERTs.
 
-    Their people are published on the activity stream in the same transaction.
+    Their people and the rows are published on the activity stream in the same
+    transaction.
     """
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         raw.execute(conn, sql, tuple(itertools.chain.from_iterable(chunk)))
-    people: dict[Any, list[Any]] = {}  # workspace id -> person pks (None: anonymous)
+    by_workspace: dict[Any, list[tuple[Any, ...]]] = {}
     for row in rows:
-        people.setdefault(row[0], []).append(row[1])
-    for workspace_id, pks in people.items():
-        stream.publish(conn, workspace_id, pks, now)
+        by_workspace.setdefault(row[0], []).append(row)
+    for workspace_id, appended in by_workspace.items():
+        stream.publish(conn, workspace_id, [row[1] for row in appended], now, appended)
 
 
 @functools.lru_cache(maxsize=64)

@@ -4,7 +4,7 @@ Whatever changes what a person did or is (an event appended to the log, an
 attribute change, a device, a relationship, a merge) is published here with
 `publish(conn, workspace_id, person_pks, now)` by the low layer that wrote
 it. Subscribers run at once, on the same connection and so in the same
-transaction: a segment mark (and next a campaign trigger) exists exactly when
+transaction: a segment mark or a campaign's journey exists exactly when
 the change does, and a rolled-back change leaves none.
 
 The publishers (`people`, `events`, `objects`, the activity log) know nothing
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -28,12 +28,18 @@ class Activity:
     """People of one workspace whose activity changed in this transaction.
 
     `now` is when it happened, or None for "the transaction's time" (the
-    subscriber reads its own clock).
+    subscriber reads its own clock). `rows` are the activity rows appended,
+    when the publisher appended some (`activity.log.EVENT_COLUMNS` order:
+    workspace, person, anonymous id, type, name, timestamp, received at,
+    data as JSON text); empty for changes that are not in the log (a
+    device, a relationship, a merge) and for events merged in from another
+    profile, which must never trigger a campaign.
     """
 
     workspace_id: int
     person_pks: Sequence[int]
     now: int | None
+    rows: Sequence[tuple[Any, ...]] = ()
 
 
 class Subscriber(Protocol):
@@ -50,7 +56,11 @@ def subscribe(*subscribers: Subscriber) -> None:
 
 
 def publish(
-    conn: Connection, workspace_id: int, person_pks: Iterable[int | None], now: int | None = None
+    conn: Connection,
+    workspace_id: int,
+    person_pks: Iterable[int | None],
+    now: int | None = None,
+    rows: Sequence[tuple[Any, ...]] = (),
 ) -> None:
     """Tell every subscriber that these people's activity changed; None entries are skipped."""
     if _subscribers is None:
@@ -58,6 +68,6 @@ def publish(
     pks = [pk for pk in dict.fromkeys(person_pks) if pk is not None]
     if not pks:
         return
-    activity = Activity(workspace_id, pks, now)
+    activity = Activity(workspace_id, pks, now, rows)
     for subscriber in _subscribers:
         subscriber(conn, activity)

@@ -472,6 +472,8 @@ def _update(body: Any, path: str) -> dict[str, Any]:
         where = f"{path}.attributes.{name}"
         if not name or len(name) > 150:
             raise _bad("attribute names are 1 to 150 characters", where)
+        if name in ("id", "email", "cio_id", "anonymous_id"):
+            raise _bad("identifiers are not changed by a campaign", where)
         if isinstance(value, str):
             checks.liquid(value, where)
         elif value is not None and not isinstance(value, bool | int | float):

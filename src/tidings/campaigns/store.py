@@ -27,6 +27,7 @@ from tidings import numbers
 from tidings.campaigns.definitions import Campaign, Step, walk
 from tidings.db.schema import action_contents, campaign_actions, campaigns
 from tidings.errors import bad_request, not_found
+from tidings.reporting import links
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 _decode = msgspec.json.decode
@@ -52,6 +53,7 @@ def create(conn: Connection, workspace_id: int, campaign: Campaign, now: int) ->
         ).inserted_primary_key[0]
     )
     _save_workflow(conn, workspace_id, campaign_id, campaign.workflow, now)
+    links.secret(conn, workspace_id, now)  # its emails' links are signed when composed
     return campaign_id
 
 

@@ -267,6 +267,14 @@ def _listen(host: str, ports: list[int]) -> list[Any]:
     default="",
     help="SQLite: commit through this writer process (as `tidings serve` starts it).",
 )
+@click.option(
+    "--public-url",
+    envvar="TIDINGS_PUBLIC_URL",
+    show_envvar=True,
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Base URL clients reach the server at, for tracked links in campaign messages.",
+)
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 def worker(
     data_dir: str,
@@ -276,13 +284,15 @@ def worker(
     delivery_lease: int,
     housekeeping_every: float,
     writer_socket: str,
+    public_url: str,
     exit_with_parent: bool,
 ) -> None:
     """Run the background workers apart from the server processes.
 
     The segment worker keeps data-driven segments current; the job worker runs
-    exports, collection fetches and imports; the delivery worker sends
-    messages; the webhook poster sends reporting webhooks. Run one or more beside
+    exports, collection fetches and imports; the journey worker moves campaign
+    journeys on; the delivery worker sends messages; the webhook poster sends
+    reporting webhooks. Run one or more beside
     `tidings serve --no-background-workers` (PostgreSQL). Stops cleanly on
     SIGTERM or Ctrl-C after the work in progress.
     """
@@ -300,6 +310,7 @@ def worker(
         fetch_allowlist=fetch_allow,
         housekeeping_every=housekeeping_every or None,
         writer_socket=writer_socket,
+        public_url=public_url,
     )
     running = create_worker(settings, delivery_lease=delivery_lease)
     stopping = threading.Event()
@@ -307,7 +318,9 @@ def worker(
         signal.signal(sig, lambda *_: stopping.set())
     if exit_with_parent:  # a server's worker process: its standard input is the server's pipe
         threading.Thread(target=_wait_for_eof, args=(stopping,), daemon=True).start()
-    click.echo(f"tidings: segment, job, delivery and webhook workers on {describe(url)}", err=True)
+    click.echo(
+        f"tidings: segment, job, journey, delivery and webhook workers on {describe(url)}", err=True
+    )
     freeze_startup_heap()
     running.start()
     while not stopping.wait(1.0):

@@ -9,6 +9,7 @@ worker process (`create_worker`), SQLite's writer process and the CLI.
 from __future__ import annotations
 
 from tidings.activity import stream
+from tidings.campaigns import triggers
 from tidings.collections.job import CollectionFetchJob
 from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
@@ -18,8 +19,9 @@ from tidings.segments import dirty
 
 
 def wire() -> None:
-    """Subscribe this process's activity subscribers (idempotent)."""
-    stream.subscribe(dirty.on_activity)
+    """Subscribe this process's activity subscribers (idempotent): segment marks,
+    then campaign entries (which see the marks' transaction, not their outcome)."""
+    stream.subscribe(dirty.on_activity, triggers.on_activity)
 
 
 def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:

@@ -20,6 +20,8 @@ from typing import Any
 
 import uvloop
 
+from tidings.campaigns.messages import Composer
+from tidings.campaigns.runner import JourneyWorker
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
@@ -56,9 +58,16 @@ class BackgroundWorkers:
             housekeeping=housekeeping.prune,
             housekeeping_every=settings.housekeeping_every,
         )
-        self.deliveries = DeliveryWorker(db, clock, write=write, lease=delivery_lease)
+        self.deliveries = DeliveryWorker(
+            db,
+            clock,
+            write=write,
+            lease=delivery_lease,
+            composers={"campaign": Composer(settings.base_url)},
+        )
         self.poster = WebhookPoster(db, clock, allowlist, write=write)
-        self._all = (self.segments, self.jobs, self.deliveries, self.poster)
+        self.journeys = JourneyWorker(db, clock, write=write)
+        self._all = (self.segments, self.jobs, self.journeys, self.deliveries, self.poster)
 
     def start(self) -> None:
         for worker in self._all:
@@ -114,6 +123,7 @@ def spawn_workers(settings: Settings, writer_socket: str = "") -> WorkerProcess:
         *(("--writer-socket", writer_socket) if writer_socket else ()),
         *("--fetch-allow", settings.fetch_allowlist),
         *("--housekeeping-every", str(settings.housekeeping_every or 0)),
+        *("--public-url", settings.base_url),
         *("--log-level", "info" if settings.access_log else "warning"),
     ]
     return WorkerProcess(subprocess.Popen(command, stdin=subprocess.PIPE))

@@ -41,8 +41,15 @@ def mark(
 
 def on_activity(conn: Connection, activity: Activity) -> None:
     """The activity stream's subscriber: mark the people whose activity changed
-    (the stream has already left out repeats and None)."""
+    (the stream has already left out repeats and None). Segment entries and
+    exits are not marked: they come from the re-evaluation itself, which
+    visits segments that refer to other segments after those."""
+    if activity.rows and all(row[3] in SEGMENT_TRANSITIONS for row in activity.rows):
+        return
     _mark_each(conn, activity.workspace_id, activity.person_pks, activity.now)
+
+
+SEGMENT_TRANSITIONS = frozenset(("segment_enter", "segment_exit"))
 
 
 def _mark_each(conn: Connection, workspace_id: int, pks: Sequence[int], now: int | None) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, insert, literal, not_, select, update
 
+from tidings.activity import stream
 from tidings.db.schema import events, people, segment_members, segments
 from tidings.errors import bad_request
 from tidings.segments import compile, service, windows
@@ -338,11 +339,15 @@ def _apply(
 
 
 def _activities(conn: Connection, row: Any, pks: Sequence[int], kind: str, now: int) -> None:
+    """Each person's entry or exit in their activity log, published on the stream
+    (campaigns triggered by the segment listen there)."""
     data = msgspec.json.encode({"segment_id": row.id, "segment_name": row.name}).decode()
     values = [row.workspace_id, kind, str(row.id), now, now, data]
     rows = select(people.c.id, *(literal(v) for v in values)).where(people.c.id.in_(pks))
     columns = ["person_id", "workspace_id", "type", "name", "timestamp", "received_at", "data"]
     conn.execute(insert(events).from_select(columns, rows))
+    appended = [(row.workspace_id, pk, None, kind, str(row.id), now, now, data) for pk in pks]
+    stream.publish(conn, row.workspace_id, pks, now, appended)
 
 
 def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:

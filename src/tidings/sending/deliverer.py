@@ -29,6 +29,13 @@ fixed when the send was accepted. Deliveries it had not started are simply
 claimed by someone else, and ones it finished are not touched again. A send
 is given `send_timeout` (60 s) however often its lease is renewed.
 
+Deliveries stored without a payload are composed right before their send:
+a campaign's messages are rendered at send time (`campaigns.messages`). The
+worker knows them only as a `Composer` for their `source`, given by the
+composition root; a claimed batch is composed in one read transaction,
+beside its suppression check. A delivery that cannot be composed fails with
+the reason (a template error), or is retried when the reason may pass.
+
 Blocking database calls run on a small thread pool; on SQLite the server
 passes its group-commit writer (`Writer.call`) as `write`, so there is one
 writing connection per process.
@@ -45,9 +52,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import replace as dataclass_replace
+from typing import Any, Protocol
 
 import msgspec
 import uvloop
@@ -69,6 +77,28 @@ SEND_TIMEOUT = 60.0
 RETRY = RetryPolicy(base=10.0, cap=3600.0)  # after a transient failure; until `expires_at`
 
 
+class Composed(Protocol):
+    """What a composer makes of one delivery: its payload (and options and recipient),
+    or the failure why not, to retry or not."""
+
+    @property
+    def payload(self) -> str | None: ...
+    @property
+    def options(self) -> dict[str, Any] | None: ...
+    @property
+    def recipient(self) -> str | None: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def retry(self) -> bool: ...
+
+
+class Composer(Protocol):
+    """Composes a batch of claimed deliveries of one `source`, in a read transaction."""
+
+    def __call__(self, conn: Connection, claimed: Sequence[Claimed]) -> Sequence[Composed]: ...
+
+
 class DeliveryWorker(BackgroundThread):
     thread_name = "tidings-deliveries"
 
@@ -85,6 +115,7 @@ class DeliveryWorker(BackgroundThread):
         renew_every: float | None = None,
         poll_interval: float = 0.2,
         retry: RetryPolicy = RETRY,
+        composers: Mapping[str, Composer] | None = None,
     ) -> None:
         super().__init__(poll_interval)
         self.db = db
@@ -97,6 +128,7 @@ class DeliveryWorker(BackgroundThread):
         self._renew_every = renew_every if renew_every is not None else lease / 3
         self._held: dict[str, Claimed] = {}  # claimed, outcome not yet recorded
         self._retry = retry
+        self._composers = dict(composers or {})
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -206,6 +238,7 @@ class DeliveryWorker(BackgroundThread):
             keys = {(c.workspace_id, c.channel) for c in claimed}
             reasons, found = await self._read_async(_before_sends, checks, keys)
             adapters.remember(found)
+            claimed, reasons = await self._composed(claimed, reasons, outcomes)
         except Exception:
             # The leases run out and the deliveries are claimed again: nothing is lost.
             log.exception("reading suppression or providers of %d deliveries failed", len(claimed))
@@ -218,6 +251,55 @@ class DeliveryWorker(BackgroundThread):
         inflight.update(tasks)
         if wait:
             await asyncio.gather(*tasks)
+
+    async def _composed(
+        self, claimed: list[Claimed], reasons: list[str | None], outcomes: _Outcomes
+    ) -> tuple[list[Claimed], list[str | None]]:
+        """The batch with the payloads of those stored without one composed (those not
+        to be sent, suppressed or unsendable, are left as they are); a delivery that
+        cannot be composed has its failure recorded here and leaves the batch."""
+        todo = [
+            i
+            for i, (item, reason) in enumerate(zip(claimed, reasons, strict=True))
+            if item.payload is None and reason is None and item.source in self._composers
+        ]
+        if not todo:
+            return claimed, reasons
+        by_source: dict[str, list[int]] = {}
+        for i in todo:
+            by_source.setdefault(claimed[i].source, []).append(i)
+        dropped: set[int] = set()
+        for source, indexes in by_source.items():
+            batch = [claimed[i] for i in indexes]
+            results = await self._read_async(self._composers[source], batch)
+            for i, result in zip(indexes, results, strict=True):
+                if result.payload is None:
+                    dropped.add(i)
+                    self._held[claimed[i].id] = claimed[i]
+                    await self._not_composed(outcomes, claimed[i], result)
+                    continue
+                claimed[i] = dataclass_replace(
+                    claimed[i],
+                    payload=result.payload,
+                    options=result.options or claimed[i].options,
+                    recipient=result.recipient or claimed[i].recipient,
+                    composed=True,
+                )
+        kept = [i for i in range(len(claimed)) if i not in dropped]
+        return [claimed[i] for i in kept], [reasons[i] for i in kept]
+
+    async def _not_composed(self, outcomes: _Outcomes, claimed: Claimed, result: Any) -> None:
+        try:
+            now = self._now()
+            if result.retry:
+                await outcomes.record(
+                    delivery_queue.transient, claimed, now, result.failure, self._retry
+                )
+            else:
+                log.warning("delivery %s cannot be composed: %s", claimed.id, result.failure)
+                await outcomes.record(delivery_queue.failed, claimed, now, result.failure)
+        finally:
+            self._held.pop(claimed.id, None)
 
     async def _deliver(
         self, adapters: Adapters, outcomes: _Outcomes, claimed: Claimed, skip: str | None

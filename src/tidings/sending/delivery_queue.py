@@ -47,6 +47,8 @@ class Claimed:
     options: dict[str, Any]
     attempt: int
     expires_at: int | None
+    source: str = "transactional"
+    composed: bool = False  # its payload was composed at claim time (`deliverer`), not stored
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
@@ -62,6 +64,7 @@ _CLAIM_COLUMNS = (
     deliveries.c.options,
     deliveries.c.attempts,
     deliveries.c.expires_at,
+    deliveries.c.source,
 )
 
 
@@ -109,6 +112,7 @@ def _claimed(row: Any) -> Claimed:
         options=msgspec.json.decode(row.options) if row.options else {},
         attempt=row.attempts,
         expires_at=row.expires_at,
+        source=row.source,
     )
 
 
@@ -125,8 +129,11 @@ def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool
 
 
 def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str | None) -> bool:
-    """Sent: the reason of an earlier transient failure is cleared with the state."""
-    sent_values = {"sent_at": now, "provider_message_id": provider_message_id}
+    """Sent: the reason of an earlier transient failure is cleared with the state; a
+    payload composed at send time is kept as what was sent."""
+    sent_values: dict[str, Any] = {"sent_at": now, "provider_message_id": provider_message_id}
+    if claimed.composed:
+        sent_values.update(payload=claimed.payload, recipient=claimed.recipient[:255])
     if not _finish(conn, claimed, now, state="sent", failure_message=None, **sent_values):
         return False
     record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {})

@@ -62,13 +62,13 @@ def resolve_template(
     fields = dict(fields)
     layout_name = fields.pop("layout", None)
     if layout_name:
-        fields["body"] = _in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
+        fields["body"] = in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
     return SendTemplate(
         found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
     )
 
 
-def _in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:
+def in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:
     """The layout's source with the body in place of `{{ content }}` (rendered as one)."""
     source = layouts.layout_body(conn, workspace_id, name)
     if source is None:
@@ -99,9 +99,13 @@ def render_send(
     template: SendTemplate,
     delivery_id: str,
     links: Links,
+    *,
+    event: dict[str, Any] | None = None,
+    campaign: dict[str, Any] | None = None,
 ) -> dict[str, str | None]:
     """Every field (the template's, overridden by the request's) rendered for `person`;
-    an email's unsubscribe and view-in-browser URLs signed for `delivery_id`. A
+    an email's unsubscribe and view-in-browser URLs signed for `delivery_id`; a
+    campaign's message also sees its trigger `event` and the `campaign`. A
     template error is an `ApiError` 400 naming the field."""
     fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
     unsubscribe = view = None
@@ -116,6 +120,8 @@ def render_send(
         workspace_id,
         person,
         request.message_data,
+        event=event,
+        campaign=campaign,
         unsubscribe_url=unsubscribe,
         view_in_browser_url=view,
     )

@@ -11,6 +11,8 @@ Variables, as in Customer.io:
 - `trigger.<key>` and `message_data.<key>`: the send's `message_data`;
 - `event.<key>` (the event's data), `event_name`, `event_id`, `event_timestamp`
   when an event triggered the send;
+- `campaign.id`, `campaign.name`, `campaign.action_id`, `campaign.journey_id`
+  in a campaign's or broadcast's message;
 - each collection by its name (`{{ upcoming_events[0].name }}`), rows read on
   first use, so render inside the transaction `context_for` ran in;
 - `snippets.<name>`: a snippet's value, itself rendered as Liquid on first use;
@@ -60,6 +62,7 @@ class Context:
     customer: dict[str, Any]
     trigger: dict[str, Any]
     event: dict[str, Any] | None = None  # {name, data, id, timestamp}
+    campaign: dict[str, Any] | None = None  # a campaign's message: {id, name, action_id, ...}
     collections: Mapping[str, Any] = field(default_factory=dict)
     snippets: dict[str, str] = field(default_factory=dict)
     unsubscribe_url: str | None = None
@@ -74,6 +77,7 @@ def context_for(
     message_data: dict[str, Any],
     *,
     event: dict[str, Any] | None = None,
+    campaign: dict[str, Any] | None = None,
     unsubscribe_url: str | None = None,
     view_in_browser_url: str | None = None,
 ) -> Context:
@@ -87,6 +91,7 @@ def context_for(
         customer=render_data.customer(conn, person_pk) if person_pk is not None else {},
         trigger=message_data,
         event=event,
+        campaign=campaign,
         collections=render_data.Collections(conn, workspace_id),
         snippets=render_data.snippets(conn, workspace_id),
         unsubscribe_url=unsubscribe_url,
@@ -227,6 +232,7 @@ class _Scope(Mapping[str, object]):
             "event_name": event.get("name"),
             "event_id": event.get("id"),
             "event_timestamp": event.get("timestamp"),
+            "campaign": context.campaign or {},
             "snippets": _Snippets(context.snippets, self),
             "unsubscribe_url": context.unsubscribe_url or "",
             "view_in_browser_url": context.view_in_browser_url or "",

@@ -1,0 +1,591 @@
+"""Journeys: each person's way through a campaign, moved on step by step.
+
+A journey is a row and its own timer. While `active` it is due at `due_at`:
+its entry (now), a delay's end, a time window's opening, a wait's timeout,
+or NULL while it waits for an event with no timeout. `advance_due` takes due
+journeys with `FOR UPDATE SKIP LOCKED` and moves each one on **in the same
+transaction**: every effect of a step (a delivery queued for the delivery
+worker, an attribute written, the step's record in `journey_steps`) and the
+journey's new position commit together or not at all. So a step that ran is
+never run again, a process killed mid-journey loses nothing (the
+transaction rolls back and the journey is due again), and several workers
+share the due journeys without a lease (PostgreSQL skips the rows another
+transaction holds; SQLite's one writer serialises them). Nothing here calls
+out of the database: messages and webhooks are deliveries, sent after the
+commit by the delivery worker with its own exactly-once rules.
+
+Moving on, in order (CAMPAIGNS.md 9.2): a journey entering checks the
+campaign is running and the filters hold (an entry that fails them is
+retried for 30 minutes, then not activated, C 2.2); a journey already in
+checks the exit condition; then steps run until one waits or the workflow
+ends. Filters are checked again before each message. Everything reads the
+time it is given (`now`, from the injected clock).
+
+Waiting (`waiting`, JSON, for the wait in progress at `action_id`):
+`until` (when it ends or times out), `event` (a wait-until's event, set
+`fired` by `wake` when it happens), `condition` (a wait-until's condition,
+checked whenever the person's activity changes), `listen` (the campaign has
+an exit condition: check it on every activity). `wake` makes listening
+journeys due now; one woken early goes back to sleep until `until`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tidings.campaigns import local_time, messages, store
+from tidings.campaigns.store import Action
+from tidings.db import raw
+from tidings.db.schema import campaigns, journey_steps, journeys
+from tidings.jobs.lease import skip_locked
+from tidings.people import service as people
+from tidings.people import store as people_store
+from tidings.people.store import Person, Stored
+from tidings.reporting.metrics import record_metric
+from tidings.segments import compile, conditions, evaluate
+from tidings.segments.evaluate import PersonFacts
+from tidings.templates import render
+from tidings.timestamps import unix_seconds
+
+log = logging.getLogger("tidings.campaigns")
+
+BATCH = 200  # journeys moved on per transaction
+FILTER_RETRY = 60  # an entry failing the filters is tried again this much later...
+FILTER_GRACE = 30 * 60  # ...for this long (C 2.2)
+HALT = -1  # a step's answer: the journey waits or ended (action ids are positive)
+MAX_STEPS_AT_ONCE = 500  # a workflow has no loops; this only bounds a corrupt one
+
+_encode = msgspec.json.Encoder(order="sorted").encode
+_decode = msgspec.json.decode
+
+
+# --- entry ---------------------------------------------------------------------------------
+
+
+def start(
+    conn: Connection,
+    workspace_id: int,
+    campaign_id: int,
+    person_pk: int | None,
+    entry_key: str,
+    now: int,
+    *,
+    context: dict[str, Any] | None = None,
+    trigger_event_id: int | None = None,
+    trigger_id: int | None = None,
+    due_at: int | None = None,
+) -> bool:
+    """Insert a journey due at `due_at` (now by default; a later time for a date
+    trigger's entry, which starts then); False when its key was used already."""
+    starts_later = due_at is not None and due_at > now
+    values = {
+        "workspace_id": workspace_id,
+        "campaign_id": campaign_id,
+        "person_id": person_pk,
+        "entry_key": entry_key,
+        "state": "active",
+        "visit": 0,
+        "due_at": now if due_at is None else due_at,
+        "trigger_event_id": trigger_event_id,
+        "trigger_id": trigger_id,
+        "context": _encode(context or {}).decode(),
+        "started_at": None if starts_later else now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(journeys).values(**values).on_conflict_do_nothing()
+    return conn.execute(statement).rowcount == 1
+
+
+def last_start(conn: Connection, campaign_id: int, person_pk: int) -> int | None:
+    """When the person last entered the campaign, if ever."""
+    found = conn.execute(
+        select(func.max(journeys.c.started_at)).where(
+            journeys.c.campaign_id == campaign_id, journeys.c.person_id == person_pk
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def reschedule_date(
+    conn: Connection,
+    workspace_id: int,
+    campaign_id: int,
+    person_pk: int,
+    trigger: dict[str, Any],
+    now: int,
+) -> None:
+    """(Re)schedule a person's next entry into a date-triggered campaign from their
+    date attribute as it is now: a waiting entry for another date is dropped."""
+    spec = trigger["date"]
+    attributes = people_store.load_attributes(conn, person_pk)
+    fire_at, key = _next_occurrence(spec, attributes, now)
+    waiting = journeys.c
+    stale = select(waiting.id).where(
+        waiting.campaign_id == campaign_id,
+        waiting.person_id == person_pk,
+        waiting.state == "active",
+        waiting.started_at.is_(None),
+    )
+    if key is not None:
+        stale = stale.where(waiting.entry_key != key)
+    ids = list(conn.execute(stale).scalars())
+    if ids:
+        conn.execute(journeys.delete().where(journeys.c.id.in_(ids)))
+    if fire_at is not None and key is not None:
+        start(conn, workspace_id, campaign_id, person_pk, key, now, due_at=fire_at)
+
+
+def _next_occurrence(
+    spec: dict[str, Any], attributes: dict[str, Stored], now: int
+) -> tuple[int | None, str | None]:
+    stored = attributes.get(spec["attribute"])
+    value = None if stored is None else unix_seconds(stored.value, digit_strings=True)
+    if value is None:
+        return None, None
+    zone = _zone_of(spec, attributes)
+    fire_at = local_time.date_occurrence(
+        value,
+        now,
+        frequency=spec["frequency"],
+        hour=spec["hour"],
+        minute=spec["minute"],
+        tz=zone,
+        offset_days=spec["offset_days"],
+    )
+    if fire_at is None:
+        return None, None
+    return fire_at, f"d{local_time.occurrence_key(fire_at, zone)}"
+
+
+def _zone_of(spec: dict[str, Any], attributes: dict[str, Stored]) -> ZoneInfo:
+    if spec["timezone"] == "customer":
+        stored = attributes.get("timezone")
+        return local_time.zone(None if stored is None else stored.value, spec["fallback_timezone"])
+    return local_time.zone(spec["timezone"], spec["fallback_timezone"])
+
+
+# --- waking listeners ------------------------------------------------------------------------
+
+
+def wake(
+    conn: Connection,
+    workspace_id: int,
+    person_pks: Sequence[int],
+    rows: Sequence[tuple[Any, ...]],
+    now: int,
+) -> None:
+    """Release the person's journeys waiting for an event in `rows`, and make due now
+    the ones whose conditions may have changed; record goals met."""
+    if not person_pks:
+        return
+    c = journeys.c
+    listening = conn.execute(
+        select(c.id, c.waiting).where(
+            c.person_id.in_(list(person_pks)), c.state == "active", c.waiting.is_not(None)
+        )
+    ).all()
+    for journey_id, text in listening:
+        waiting = _decode(text)
+        fired = waiting.get("event") is not None and any(
+            _event_in(waiting["event"], row, waiting.get("since", 0), now) for row in rows
+        )
+        if fired:
+            waiting["fired"] = True
+        elif not (waiting.get("condition") or waiting.get("listen")):
+            continue
+        conn.execute(
+            update(journeys)
+            .where(c.id == journey_id)
+            .values(due_at=now, waiting=_encode(waiting).decode(), updated_at=now)
+        )
+    _goals(conn, person_pks, rows, now)
+
+
+def _event_in(spec: dict[str, Any], row: Sequence[Any], since: int, now: int) -> bool:
+    """Whether appended row `row` is an event `spec` names, performed after `since`."""
+    if row[3] != "event" or row[4] != spec["name"] or row[5] < since:
+        return False
+    if not spec.get("where"):
+        return True
+    condition = conditions.parse({"event": {"name": spec["name"], "where": spec["where"]}})
+    data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
+    fact = evaluate.EventFact("event", row[4], row[5], data if isinstance(data, dict) else {})
+    return evaluate.matches(condition, PersonFacts(events=(fact,)), now)
+
+
+def _goals(
+    conn: Connection, person_pks: Sequence[int], rows: Sequence[tuple[Any, ...]], now: int
+) -> None:
+    """A goal event within the window after a journey's first message converts the
+    journey (once) and its latest message; the journey ends if the goal says so."""
+    events = [row for row in rows if row[3] == "event"]
+    if not events:
+        return
+    c = journeys.c
+    candidates = conn.execute(
+        select(c.id, c.workspace_id, c.state, c.messaged_at, campaigns.c.definition)
+        .join(campaigns, campaigns.c.id == c.campaign_id)
+        .where(
+            c.person_id.in_(list(person_pks)),
+            c.converted_at.is_(None),
+            c.messaged_at.is_not(None),
+        )
+    ).all()
+    for journey_id, workspace_id, state, messaged_at, definition in candidates:
+        goal = _decode(definition).get("goal")
+        if goal is None:
+            continue
+        window_end = messaged_at + goal["within"]
+        if not any(
+            _event_in(goal["event"], row, messaged_at, now) and row[5] <= window_end
+            for row in events
+        ):
+            continue
+        values: dict[str, Any] = {"converted_at": now, "updated_at": now}
+        if state == "active" and goal.get("exit", True):
+            values.update(state="exited", exit_reason="goal", ended_at=now, due_at=None)
+        conn.execute(update(journeys).where(c.id == journey_id).values(**values))
+        delivery_id = messages.latest_delivery(conn, journey_id)
+        if delivery_id is not None:
+            record_metric(conn, workspace_id, delivery_id, "converted", now, {})
+
+
+# --- moving on -------------------------------------------------------------------------------
+
+
+def due(conn: Connection, now: int) -> bool:
+    """Whether `advance_due` would find a journey (a cheap read for an idle poll)."""
+    c = journeys.c
+    query = select(c.id).where(c.state == "active", c.due_at <= now).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def advance_due(conn: Connection, now: int, limit: int = BATCH) -> int:
+    """Move on up to `limit` due journeys, oldest due first; how many were taken."""
+    c = journeys.c
+    rows = conn.execute(
+        skip_locked(
+            select(journeys)
+            .where(c.state == "active", c.due_at <= now)
+            .order_by(c.due_at, c.id)
+            .limit(limit)
+        )
+    ).all()
+    for row in rows:
+        try:
+            with raw.savepoint(conn):
+                _Run(conn, row, now).run()
+        except Exception as exc:  # one journey's fault must not hold up the others
+            log.exception("journey %s failed at action %s", row.id, row.action_id)
+            reason = f"error: {type(exc).__name__}"[:32]
+            conn.execute(
+                update(journeys)
+                .where(c.id == row.id)
+                .values(state="exited", exit_reason=reason, ended_at=now, due_at=None)
+            )
+    return len(rows)
+
+
+def backlog(conn: Connection, now: int) -> int:
+    c = journeys.c
+    return int(
+        conn.execute(select(func.count()).where(c.state == "active", c.due_at <= now)).scalar_one()
+    )
+
+
+class _Run:
+    """One due journey moved on, inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, row: Any, now: int) -> None:
+        self.conn = conn
+        self.row = row
+        self.now = now
+        self.visit = row.visit
+        self.values: dict[str, Any] = {}
+        self._facts: PersonFacts | None = None
+        self._person: Person | None = None
+        self.context: dict[str, Any] = _decode(row.context) if row.context else {}
+
+    # -- the run --
+
+    def run(self) -> None:
+        flow = store.workflow(self.conn, self.row.campaign_id)
+        if flow is None:
+            return  # the campaign is gone (its journeys go with it)
+        self.flow = flow
+        if self.row.person_id is not None and self.person is None:
+            return self._end("exited", "person_deleted")
+        if self.row.started_at is None:
+            return self._begin_dated()
+        definition = flow.definition
+        if self.row.action_id is None:
+            if flow.state != "running":
+                return self._end("exited", "campaign_stopped")
+            if not self._holds(definition.get("filters")):
+                if self.now - self.row.started_at < FILTER_GRACE:
+                    return self._save(due_at=self.now + FILTER_RETRY)
+                return self._end("exited", "filtered")
+            self.values["activated_at"] = self.now
+            return self._walk(flow.first_id, arriving=True)
+        if self._holds(definition.get("exit_when"), default=False):
+            return self._end("exited", "exit_condition")
+        return self._walk(self.row.action_id, arriving=False)
+
+    def _begin_dated(self) -> None:
+        """A date trigger's entry on its day: it starts now, and a recurring trigger's
+        next occurrence is scheduled."""
+        if self.flow.state != "running":
+            self.conn.execute(journeys.delete().where(journeys.c.id == self.row.id))
+            return
+        self.values["started_at"] = self.now
+        trigger = self.flow.definition.get("trigger", {})
+        if trigger.get("date", {}).get("frequency") in ("monthly", "yearly"):
+            self._save(due_at=self.now)
+            reschedule_date(
+                self.conn,
+                self.row.workspace_id,
+                self.flow.id,
+                self.row.person_id,
+                trigger,
+                self.now + 1,
+            )
+            return
+        self._save(due_at=self.now)
+
+    def _walk(self, position: int | None, *, arriving: bool) -> None:
+        waiting = _decode(self.row.waiting) if self.row.waiting and not arriving else None
+        for _ in range(MAX_STEPS_AT_ONCE):
+            if position is None:
+                return self._end("finished", None)
+            action = self.flow.action(position)
+            if action is None:
+                return self._end("exited", "action_removed")
+            outcome = self._step(action, waiting)
+            if outcome == HALT:
+                return  # ended or waiting: saved
+            position, waiting = outcome, None
+        return self._end("exited", "too_many_steps")
+
+    def _step(self, action: Action, waiting: dict[str, Any] | None) -> int | None:
+        """Run one action; the next action's id (None: the end), or `HALT` once the
+        journey waits or ended."""
+        kind = action.type
+        if kind in messages.CHANNELS or kind == "webhook":
+            return self._message(action)
+        if kind == "exit":
+            self._record(action, "exit")
+            self._end("finished", None)
+            return HALT
+        if kind == "update":
+            self._update(action)
+            return action.next_id
+        if kind in ("branch", "split", "random"):
+            return self._branch(action)
+        return self._wait(action, waiting)
+
+    # -- steps --
+
+    def _message(self, action: Action) -> int | None:
+        if not self._holds(self.flow.definition.get("filters")):
+            self._end("exited", "filtered")
+            return HALT
+        if action.sending_state == "off":
+            self._record(action, "skipped")
+            return action.next_id
+        person = self.person
+        delivery_id = messages.queue(self.conn, self.flow, action, self.row, person, self.now)
+        self._record(
+            action, "drafted" if action.sending_state == "draft" else "queued", delivery_id
+        )
+        if self.row.messaged_at is None:
+            self.values.setdefault("messaged_at", self.now)
+        return action.next_id
+
+    def _update(self, action: Action) -> None:
+        person = self.person
+        if person is None:
+            self._record(action, "skipped")
+            return
+        values = {}
+        scope = render.Context(
+            customer=self._customer(),
+            trigger=self.context.get("trigger", {}),
+            event=self.context.get("event"),
+            now=self.now,
+        )
+        for name, value in action.settings["attributes"].items():
+            if isinstance(value, str):
+                value = render.render_fields(
+                    {name: value}, scope, template_name=f"step {action.name}"
+                )[name]
+            values[name] = value
+        people.apply_attributes(self.conn, person, values, self.now, self.now)
+        self._facts = None
+        self._record(action, "updated")
+
+    def _branch(self, action: Action) -> int | None:
+        paths = action.paths
+        settings = action.settings
+        if action.type == "branch":
+            chosen = 0 if self._holds(settings["if"], default=False) else 1
+        elif action.type == "split":
+            tests = settings["if"]
+            chosen = next(
+                (i for i, test in enumerate(tests) if self._holds(test, default=False)), len(tests)
+            )
+        else:
+            chosen = _cohort(self.row.id, action.id, settings["percents"])
+        self._record(action, f"path {chosen}")
+        return paths[chosen]
+
+    def _wait(self, action: Action, waiting: dict[str, Any] | None) -> int | None:
+        """A delay, time window, local time or wait-until: arriving, it either passes
+        at once or saves the wait; woken, it passes once its end or its event came."""
+        if waiting is None:
+            until, waiting = self._arrive(action)
+            if until is not None and until <= self.now and not waiting.get("event"):
+                self._record(action, "passed")
+                return action.next_id
+            if action.type == "wait_until" and self._wait_satisfied(action, waiting):
+                self._record(action, "passed")
+                return action.next_id
+            self._record(action, "waiting")
+            self._save(action_id=action.id, waiting=waiting, due_at=until)
+            return HALT
+        if action.type == "wait_until":
+            if waiting.get("fired") or self._wait_satisfied(action, waiting):
+                return action.next_id
+            until = waiting.get("until")
+            if until is not None and until <= self.now:
+                return action.paths[0] if action.paths else action.next_id
+            self._save(waiting={**waiting, "fired": False}, due_at=until)
+            return HALT
+        until = waiting.get("until")
+        if until is None or until <= self.now:
+            return action.next_id
+        self._save(due_at=until)  # woken early (a listener): back to sleep
+        return HALT
+
+    def _arrive(self, action: Action) -> tuple[int | None, dict[str, Any]]:
+        settings = action.settings
+        waiting: dict[str, Any] = {}
+        if self.flow.definition.get("exit_when") is not None:
+            waiting["listen"] = True
+        if action.type == "delay":
+            until: int | None = self.now + settings["seconds"]
+        elif action.type == "time_window":
+            window = local_time.Window(
+                frozenset(settings["days"]), settings["start"], settings["end"]
+            )
+            until = local_time.next_open(self.now, window, self._zone(settings))
+        elif action.type == "at_local":
+            days = frozenset(settings["days"]) if len(settings["days"]) < 7 else None
+            until = local_time.next_at(
+                self.now, settings["hour"], settings["minute"], self._zone(settings), days
+            )
+        else:  # wait_until
+            timeout = settings.get("timeout")
+            until = None if timeout is None else self.now + timeout
+            if settings.get("condition") is not None:
+                waiting["condition"] = True
+            if settings.get("event") is not None:
+                waiting["event"] = settings["event"]
+                waiting["since"] = self.now
+        waiting["until"] = until
+        return until, waiting
+
+    def _wait_satisfied(self, action: Action, waiting: dict[str, Any]) -> bool:
+        """Whether a wait-until's condition holds now (one without a condition: no)."""
+        if not waiting.get("condition"):
+            return False
+        return self._holds(action.settings.get("condition"), default=False)
+
+    # -- facts --
+
+    @property
+    def person(self) -> Person | None:
+        if self._person is None and self.row.person_id is not None:
+            self._person = people_store.by_pk(self.conn, self.row.person_id)
+        return self._person
+
+    def _holds(self, condition: Any, default: bool = True) -> bool:
+        """Whether the person satisfies `condition` now (`default` when there is none)."""
+        if condition is None:
+            return default
+        if self.row.person_id is None:
+            return False
+        if self._facts is None:
+            self._facts = compile.facts_of(self.conn, self.row.person_id)
+        return evaluate.matches(conditions.parse(condition), self._facts, self.now)
+
+    def _customer(self) -> dict[str, Any]:
+        from tidings.templates import render_data
+
+        return render_data.customer(self.conn, self.person) if self.person is not None else {}
+
+    def _zone(self, settings: dict[str, Any]) -> ZoneInfo:
+        if settings["timezone"] != "customer":
+            return local_time.zone(settings["timezone"], settings["fallback_timezone"])
+        if self._facts is None and self.row.person_id is not None:
+            self._facts = compile.facts_of(self.conn, self.row.person_id)
+        stored = self._facts.attributes.get("timezone") if self._facts is not None else None
+        return local_time.zone(stored[0] if stored else None, settings["fallback_timezone"])
+
+    # -- writing --
+
+    def _record(self, action: Action, outcome: str, delivery_id: str | None = None) -> None:
+        self.visit += 1
+        self.conn.execute(
+            insert(journey_steps).values(
+                journey_id=self.row.id,
+                visit=self.visit,
+                workspace_id=self.row.workspace_id,
+                campaign_id=self.row.campaign_id,
+                action_id=action.id,
+                outcome=outcome,
+                delivery_id=delivery_id,
+                at=self.now,
+            )
+        )
+        self.values["action_id"] = action.id
+
+    def _save(
+        self,
+        *,
+        due_at: int | None,
+        action_id: int | None = None,
+        waiting: dict[str, Any] | None | str = "keep",
+    ) -> None:
+        values = {**self.values, "due_at": due_at, "visit": self.visit, "updated_at": self.now}
+        if action_id is not None:
+            values["action_id"] = action_id
+        if waiting != "keep":
+            values["waiting"] = None if waiting is None else _encode(waiting).decode()
+        self.conn.execute(update(journeys).where(journeys.c.id == self.row.id).values(**values))
+
+    def _end(self, state: str, reason: str | None) -> None:
+        self.values.update(state=state, exit_reason=reason, ended_at=self.now)
+        self._save(due_at=None, waiting=None)
+
+
+def _cohort(journey_id: int, action_id: int, percents: Sequence[int]) -> int:
+    """A random split's path for this journey: a stable hash, so running the step again
+    (after a crash) picks the same path."""
+    digest = hashlib.sha256(f"{journey_id}:{action_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % 100
+    total = 0
+    for i, percent in enumerate(percents):
+        total += percent
+        if point < total:
+            return i
+    return len(percents) - 1

@@ -1,0 +1,277 @@
+"""A campaign's messages: queued by a journey's step, composed when they are sent.
+
+`queue` inserts the delivery a message step makes, in the journey's
+transaction: its parents (campaign or broadcast, action, journey, trigger
+event, trigger) and no payload. The delivery worker composes it right
+before sending (`compose`, the `campaign` composer `runtime.wiring` gives
+it), as Customer.io renders campaign messages at send time (CAMPAIGNS.md
+6): the action's content in the person's language (their `language`
+attribute, exact match, else the default), rendered with `customer`,
+`event` (the trigger event), `trigger` (a broadcast's data) and `campaign`
+(`id`, `name`, `action_id`, `journey_id`), through the same rendering, link
+tracking and message building as transactional sends. A message that does
+not render fails with the template's error; a person deleted meanwhile
+fails too. The composed payload is kept with the sent delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, select
+
+from tidings.campaigns import store
+from tidings.campaigns.store import Action, Workflow
+from tidings.db import raw
+from tidings.db.schema import deliveries, journeys
+from tidings.errors import ApiError
+from tidings.people.identifiers import Identifier
+from tidings.people.store import Person
+from tidings.people.store import by_pk as person_by_pk
+from tidings.providers.base import encode
+from tidings.reporting import links as tracking
+from tidings.reporting.metrics import record_metric
+from tidings.sending.delivery_queue import Claimed
+from tidings.sending.rendering import (
+    Links,
+    SendTemplate,
+    build_message,
+    check_sender,
+    in_layout,
+    render_send,
+)
+from tidings.sending.request import SendRequest
+from tidings.sending.transactional import RETRY_FOR, new_delivery_id
+
+# Message action type -> the delivery's channel.
+CHANNELS = {
+    "email": "email",
+    "sms": "sms",
+    "whatsapp": "whatsapp",
+    "push": "push",
+    "in_app": "in_app",
+    "inbox": "inbox",
+}
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+_INSERT = (
+    "INSERT INTO deliveries (id, workspace_id, person_id, channel, recipient, created_at,"
+    " source, state, options, due_at, expires_at, attempts, updated_at, content_id,"
+    " campaign_id, action_id, parent_action_id, broadcast_id, trigger_id, journey_id,"
+    " trigger_event_id) VALUES ({0})"
+)
+
+
+def queue(
+    conn: Connection,
+    flow: Workflow,
+    action: Action,
+    journey: Any,
+    person: Person | None,
+    now: int,
+) -> str:
+    """Insert the delivery of message step `action` for `journey`; its id. A draft
+    (`sending_state: draft`) waits for a person to send it; the rest are due now."""
+    delivery_id = new_delivery_id()
+    draft = action.sending_state == "draft"
+    is_broadcast = flow.kind == "broadcast"
+    values = (
+        delivery_id,
+        flow.workspace_id,
+        journey.person_id,
+        CHANNELS[action.type],
+        _recipient(action, journey, person)[:255],
+        now,
+        "campaign",
+        "draft" if draft else "queued",
+        _encode({"send_to_unsubscribed": False}).decode(),
+        None if draft else now,
+        now + RETRY_FOR,
+        0,
+        now,
+        None,
+        None if is_broadcast else flow.id,
+        action.id,
+        action.parent_id,
+        flow.id if is_broadcast else None,
+        journey.trigger_id,
+        journey.id,
+        journey.trigger_event_id,
+    )
+    raw.select_in(conn, _INSERT, [], values)
+    if draft:
+        record_metric(conn, flow.workspace_id, delivery_id, "drafted", now, {})
+    return delivery_id
+
+
+def _recipient(action: Action, journey: Any, person: Person | None) -> str:
+    """An email's address (the trigger event's `recipient` overrides the person's,
+    BEHAVIOUR.md 3.4); other channels find theirs when composed."""
+    if action.type != "email":
+        return ""
+    context = _decode(journey.context) if journey.context else {}
+    event = context.get("event") or {}
+    data = event.get("data") if isinstance(event, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("recipient"), str):
+        return str(data["recipient"])
+    return (person.email if person is not None else None) or ""
+
+
+def latest_delivery(conn: Connection, journey_id: int) -> str | None:
+    """The journey's most recent message, the one a conversion is attributed to."""
+    found = conn.execute(
+        select(deliveries.c.id)
+        .where(deliveries.c.journey_id == journey_id)
+        .order_by(deliveries.c.created_at.desc())
+        .limit(1)
+    ).scalar()
+    return None if found is None else str(found)
+
+
+# --- composing at send time -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A delivery composed for sending: its payload and options, or why it cannot be."""
+
+    payload: str | None = None
+    options: dict[str, Any] | None = None
+    recipient: str | None = None
+    failure: str | None = None
+    retry: bool = False  # the failure may pass: try again later
+
+
+class Composer:
+    """The delivery worker's composer for `campaign` deliveries (`base_url`: where this
+    server's tracked links point)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def __call__(self, conn: Connection, claimed: Sequence[Claimed]) -> list[Composed]:
+        return [self.compose(conn, item) for item in claimed]
+
+    def compose(self, conn: Connection, claimed: Claimed) -> Composed:
+        parents = conn.execute(
+            select(
+                deliveries.c.campaign_id,
+                deliveries.c.broadcast_id,
+                deliveries.c.action_id,
+                deliveries.c.journey_id,
+            ).where(deliveries.c.id == claimed.id)
+        ).one()
+        campaign_id = parents.campaign_id or parents.broadcast_id
+        flow = store.workflow(conn, campaign_id) if campaign_id is not None else None
+        person = person_by_pk(conn, claimed.person_id) if claimed.person_id else None
+        if flow is None or person is None:
+            return Composed(failure="the person or the campaign was deleted before sending")
+        context = _journey_context(conn, parents.journey_id)
+        contents = store.contents_of(conn, parents.action_id)
+        language = _language(conn, person)
+        content_id, fields = contents.get(language) or contents.get("") or (None, {})
+        name = _action_name(flow, parents.action_id)
+        request = _request(claimed, person, fields, context, flow, parents)
+        key = tracking.read_secret(conn, person.workspace_id) if claimed.channel == "email" else b""
+        if key is None:  # made when the campaign is saved (`ensure_secret`): not yet committed
+            return Composed(failure="the workspace has no link-signing secret yet", retry=True)
+        links = Links(self.base_url, True, key)
+        template = SendTemplate(name, {}, content_id=content_id, send_to_unsubscribed=False)
+        try:
+            layout = fields.get("layout")
+            if layout and claimed.channel == "email":
+                body = in_layout(conn, person.workspace_id, layout, request.fields.get("body", ""))
+                request = replace(request, fields={**request.fields, "body": body})
+            rendered = render_send(
+                conn,
+                person,
+                request,
+                template,
+                claimed.id,
+                links,
+                event=context.get("event"),
+                campaign=_campaign_scope(flow, parents),
+            )
+            check_sender(conn, person.workspace_id, rendered)
+            message, options = build_message(conn, person, request, rendered, claimed.id, links)
+        except ApiError as exc:
+            return Composed(failure=exc.message)
+        return Composed(
+            payload=encode(message).decode(),
+            options={**claimed.options, **options},
+            recipient=_shown_recipient(message),
+        )
+
+
+def ensure_secret(conn: Connection, workspace_id: int, now: int) -> None:
+    """Make the workspace's link-signing secret if it has none (a campaign's emails
+    are composed in read transactions, which cannot make it)."""
+    tracking.secret(conn, workspace_id, now)
+
+
+def _journey_context(conn: Connection, journey_id: int | None) -> dict[str, Any]:
+    if journey_id is None:
+        return {}
+    text = conn.execute(select(journeys.c.context).where(journeys.c.id == journey_id)).scalar()
+    return dict(_decode(text)) if text else {}
+
+
+def _language(conn: Connection, person: Person) -> str:
+    from tidings.people.store import load_attributes
+
+    stored = load_attributes(conn, person.pk).get("language")
+    return stored.value.lower() if stored is not None else ""
+
+
+def _action_name(flow: Workflow, action_id: int) -> str:
+    action = flow.actions.get(action_id)
+    return f"{flow.name}: {action.name if action is not None else action_id}"
+
+
+def _campaign_scope(flow: Workflow, parents: Any) -> dict[str, Any]:
+    return {
+        "id": flow.id,
+        "name": flow.name,
+        "action_id": parents.action_id,
+        "journey_id": None if parents.journey_id is None else str(parents.journey_id),
+    }
+
+
+def _request(
+    claimed: Claimed,
+    person: Person,
+    fields: dict[str, str],
+    context: dict[str, Any],
+    flow: Workflow,
+    parents: Any,
+) -> SendRequest:
+    fields = dict(fields)
+    fields.pop("layout", None)
+    recipients: dict[str, str] = {}
+    if claimed.channel == "email":
+        recipients["to"] = claimed.recipient or "{{ customer.email }}"
+        if "bcc" in fields:
+            recipients["bcc"] = fields.pop("bcc")
+    return SendRequest(
+        channel=claimed.channel,
+        identifier=Identifier("cio_id", person.cio_id),
+        message_data=context.get("trigger") or {},
+        send_to_unsubscribed=False,
+        tracked=True,
+        fields=fields,
+        recipients=recipients,
+    )
+
+
+def _shown_recipient(message: Any) -> str | None:
+    to = getattr(message, "to", None)
+    if isinstance(to, list):
+        return str(to[0]) if to else None
+    if isinstance(to, str):
+        return to
+    token = getattr(message, "token", None)
+    return str(token) if token else None

@@ -1,0 +1,192 @@
+"""Entry into campaigns, and waking the journeys that listen, from the activity stream.
+
+`on_activity` runs in the transaction that appended the activity, so a
+journey exists exactly when the activity that started it does. It never
+sends or evaluates a person's history: it inserts the journey, due now, and
+the runner (`journeys.py`) checks the filters and takes the first steps
+after the commit. What it does with each appended row:
+
+- an `event` starts the running campaigns triggered by that event name
+  whose `where` tests its data pass, if the event happened within the last
+  72 hours (events merged in from another profile are never published with
+  rows, so they never trigger, BEHAVIOUR.md 3.4 and 3.7);
+- an `attribute_change` starts the campaigns triggered by a change of that
+  attribute (to the value named, if one is), and re-schedules date-triggered
+  entries when their attribute changed;
+- a `segment_enter` or `segment_exit` starts the campaigns triggered by
+  entering or leaving that segment;
+- any row wakes the person's journeys that listen (a wait-until, an exit
+  condition, a goal): those waiting for this event are released, the
+  others are due now so the runner checks their conditions.
+
+Frequency: `once` keys the journey "0" (a second entry is the same row and
+inserts nothing); `every_time` keys it by the activity row's id, so each
+qualifying activity starts one journey, at most one even when a client
+retries; `{"every": gap}` also skips a person whose last entry is newer
+than the gap.
+
+A workspace without campaigns costs one indexed read per publication.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, func, select
+
+from tidings.activity.stream import Activity
+from tidings.campaigns import journeys
+from tidings.db import raw
+from tidings.db.schema import campaigns, events
+from tidings.segments import conditions, evaluate
+
+TRIGGER_WINDOW = 72 * 3600  # only events this recent start a journey (BEHAVIOUR.md 3.4)
+_decode = msgspec.json.decode
+
+_HAS_CAMPAIGNS = "SELECT 1 FROM campaigns WHERE workspace_id = {} AND kind = 'campaign' LIMIT 1"
+
+
+@dataclass(frozen=True)
+class _Running:
+    id: int
+    trigger_kind: str
+    event_name: str | None
+    trigger: dict[str, Any]
+    frequency: dict[str, Any]
+
+
+def on_activity(conn: Connection, activity: Activity) -> None:
+    """The activity stream's subscriber (`runtime.wiring`)."""
+    rows = [row for row in activity.rows if row[1] is not None]
+    if not rows or not _has_campaigns(conn, activity.workspace_id):
+        return
+    now = int(activity.now if activity.now is not None else time.time())
+    running = _running(conn, activity.workspace_id)
+    for row in rows:
+        for campaign in running:
+            if _starts(campaign, row, now):
+                _enter(conn, campaign, row, now)
+            elif campaign.trigger_kind == "date" and row[3] == "attribute_change":
+                journeys.reschedule_date(
+                    conn, activity.workspace_id, campaign.id, row[1], campaign.trigger, now
+                )
+    journeys.wake(conn, activity.workspace_id, [pk for pk in activity.person_pks], rows, now)
+
+
+def _has_campaigns(conn: Connection, workspace_id: int) -> bool:
+    return bool(raw.execute(conn, _HAS_CAMPAIGNS.format(raw.mark(conn)), (workspace_id,)))
+
+
+def _running(conn: Connection, workspace_id: int) -> list[_Running]:
+    c = campaigns.c
+    found = []
+    for row in conn.execute(
+        select(c.id, c.trigger_kind, c.event_name, c.definition).where(
+            c.workspace_id == workspace_id, c.state == "running", c.kind == "campaign"
+        )
+    ):
+        definition = _decode(row.definition)
+        found.append(
+            _Running(
+                row.id,
+                row.trigger_kind,
+                row.event_name,
+                definition["trigger"],
+                definition.get("frequency", {"mode": "once"}),
+            )
+        )
+    return found
+
+
+def _starts(campaign: _Running, row: Sequence[Any], now: int) -> bool:
+    """Whether appended activity `row` starts a journey of `campaign`."""
+    kind, name, timestamp = row[3], row[4], row[5]
+    if campaign.trigger_kind == "event":
+        if kind != "event" or name != campaign.event_name:
+            return False
+        if timestamp < now - TRIGGER_WINDOW:
+            return False
+        return _event_passes(campaign.trigger["event"], name, timestamp, row[7], now)
+    if campaign.trigger_kind == "segment":
+        spec = campaign.trigger["segment"]
+        return bool(kind == f"segment_{spec['on']}" and name == str(spec["id"]))
+    if campaign.trigger_kind == "attribute":
+        return kind == "attribute_change" and _attribute_changed(campaign.trigger["attribute"], row)
+    return False
+
+
+def _event_passes(spec: dict[str, Any], name: str, timestamp: int, data: Any, now: int) -> bool:
+    """Whether one event passes `spec`'s `where` tests on its data."""
+    if not spec.get("where"):
+        return True
+    condition = conditions.parse({"event": {"name": spec["name"], "where": spec["where"]}})
+    decoded = _decode(data) if isinstance(data, str | bytes) else data
+    fact = evaluate.EventFact(
+        "event", name, timestamp, decoded if isinstance(decoded, dict) else {}
+    )
+    return evaluate.matches(condition, evaluate.PersonFacts(events=(fact,)), now)
+
+
+def _attribute_changed(spec: dict[str, Any], row: Sequence[Any]) -> bool:
+    data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
+    changes = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(changes, dict) or spec["field"] not in changes:
+        return False
+    if "to" not in spec:
+        return True
+    change = changes[spec["field"]]
+    new = change.get("to") if isinstance(change, dict) else None
+    if new is None:
+        return False
+    test = conditions.parse({"attribute": {"field": "v", "operator": "eq", "value": spec["to"]}})
+    assert isinstance(test, conditions.Attribute)
+    return bool(evaluate.check(test.test, (str(new), "s"), 0))
+
+
+def _enter(conn: Connection, campaign: _Running, row: Sequence[Any], now: int) -> None:
+    person_pk = row[1]
+    frequency = campaign.frequency
+    row_id = _row_id(conn, row)
+    if frequency["mode"] == "once":
+        key = "0"
+    else:
+        if frequency.get("gap") and _entered_since(
+            conn, campaign.id, person_pk, now - frequency["gap"]
+        ):
+            return
+        if row_id is None:
+            return
+        key = f"a{row_id}"
+    context: dict[str, Any] = {}
+    if row[3] == "event":
+        data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
+        context["event"] = {"name": row[4], "timestamp": row[5], "data": data, "id": row_id}
+    journeys.start(
+        conn,
+        row[0],
+        campaign.id,
+        person_pk,
+        key,
+        now,
+        context=context,
+        trigger_event_id=row_id if row[3] == "event" else None,
+    )
+
+
+def _row_id(conn: Connection, row: Sequence[Any]) -> int | None:
+    """The id of an appended activity row: the newest of that person's rows alike."""
+    c = events.c
+    found = conn.execute(
+        select(func.max(c.id)).where(
+            c.person_id == row[1], c.name == row[4], c.timestamp == row[5], c.type == row[3]
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def _entered_since(conn: Connection, campaign_id: int, person_pk: int, since: int) -> bool:
+    return (journeys.last_start(conn, campaign_id, person_pk) or 0) >= since
