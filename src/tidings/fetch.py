@@ -323,9 +323,23 @@ def post(
     response body is not read. Raises FetchRefused, or FetchFailed for bad
     URLs and network errors (`permanent` as for `fetch`).
     """
+    return request("POST", url, body, headers, allow=allow, timeout=timeout, verify=verify)
+
+
+def request(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    allow: Allowlist,
+    timeout: float,
+    verify: ssl.SSLContext | None = None,
+) -> int:
+    """Any method, as `post`: through the guard, no redirects, the status only."""
     target = parse_url(url)
     with _client(timeout, verify) as client:
-        response = _send(client, target, allow, "POST", body, headers)
+        response = _send(client, target, allow, method.upper(), body, headers)
         response.close()
         return response.status_code
 

@@ -378,3 +378,61 @@ def test_random_cohorts_follow_their_percentages(db, ws):
     with db.reader.connect() as conn:
         found = people.store.find(conn, ws, Identifier("id", "c1"))
         assert people.store.load_attributes(conn, found.pk)["path"].value == "a"
+
+
+def test_webhook_steps_send_their_request_with_liquid_and_an_idempotency_key(db, ws, clock):
+    from tests.webhook_receiver import receive
+    from tidings.fetch import Allowlist
+
+    with receive() as hook:
+        document = {
+            **WELCOME,
+            "workflow": [
+                {
+                    "webhook": {
+                        "url": hook.url + "?who={{ customer.id }}",
+                        "method": "put",
+                        "headers": {"X-Plan": "{{ event.plan }}"},
+                        "body": '{"email": "{{ customer.email }}"}',
+                    }
+                },
+                {"email": {"from": "a@example.com", "subject": "after", "body": "x"}},
+            ],
+        }
+        campaign(db, ws, document)
+        person(db, ws, "h1")
+        track(db, ws, "h1", "signed_up", START, plan="pro")
+        advance(db, START)
+        composers = {"campaign": Composer("https://t.test")}
+        worker = DeliveryWorker(db, clock, composers=composers, allow=Allowlist.parse("127.0.0.1"))
+        worker.run_once()
+        [post] = hook.posts
+    assert post.json() == {"email": "h1@example.com"}
+    assert post.headers["x-plan"] == "pro"
+    assert post.headers["idempotency-key"] == post.headers["x-tidings-delivery-id"]
+    assert [m["subject"] for m in sent(db, ws)] == ["after"]  # the journey went on
+    with db.reader.connect() as conn:
+        states = dict(
+            conn.execute(
+                select(deliveries.c.channel, deliveries.c.state).where(
+                    deliveries.c.workspace_id == ws
+                )
+            ).all()
+        )
+    assert states == {"webhook": "sent", "email": "sent"}
+
+
+def test_webhooks_to_private_addresses_are_refused(db, ws, clock):
+    document = {**WELCOME, "workflow": [{"webhook": {"url": "http://127.0.0.1:9/x"}}]}
+    campaign(db, ws, document)
+    person(db, ws, "h2")
+    track(db, ws, "h2", "signed_up", START)
+    advance(db, START)
+    deliver(db, clock)  # no allowlist
+    with db.reader.connect() as conn:
+        state, reason = conn.execute(
+            select(deliveries.c.state, deliveries.c.failure_message).where(
+                deliveries.c.workspace_id == ws
+            )
+        ).one()
+    assert state == "failed" and "127.0.0.1" in reason

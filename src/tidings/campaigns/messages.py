@@ -31,7 +31,7 @@ from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.people.store import by_pk as person_by_pk
-from tidings.providers.base import encode
+from tidings.providers.base import Webhook, encode
 from tidings.reporting import links as tracking
 from tidings.reporting.metrics import record_metric
 from tidings.sending.delivery_queue import Claimed
@@ -45,6 +45,7 @@ from tidings.sending.rendering import (
 )
 from tidings.sending.request import SendRequest
 from tidings.sending.transactional import RETRY_FOR, new_delivery_id
+from tidings.templates import render
 
 # Message action type -> the delivery's channel.
 CHANNELS = {
@@ -54,6 +55,7 @@ CHANNELS = {
     "push": "push",
     "in_app": "in_app",
     "inbox": "inbox",
+    "webhook": "webhook",
 }
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -88,7 +90,7 @@ def queue(
         now,
         "campaign",
         "draft" if draft else "queued",
-        _encode({"send_to_unsubscribed": False}).decode(),
+        _encode({"send_to_unsubscribed": action.type == "webhook"}).decode(),
         None if draft else now,
         now + RETRY_FOR,
         0,
@@ -175,6 +177,8 @@ class Composer:
         language = _language(conn, person)
         content_id, fields = contents.get(language) or contents.get("") or (None, {})
         name = _action_name(flow, parents.action_id)
+        if claimed.channel == "webhook":
+            return _webhook(conn, claimed, person, fields, context, _campaign_scope(flow, parents))
         request = _request(claimed, person, fields, context, flow, parents)
         key = tracking.read_secret(conn, person.workspace_id) if claimed.channel == "email" else b""
         if key is None:  # made when the campaign is saved (`ensure_secret`): not yet committed
@@ -205,6 +209,40 @@ class Composer:
             options={**claimed.options, **options},
             recipient=_shown_recipient(message),
         )
+
+
+def _webhook(
+    conn: Connection,
+    claimed: Claimed,
+    person: Person,
+    fields: dict[str, str],
+    context: dict[str, Any],
+    campaign: dict[str, Any],
+) -> Composed:
+    """A webhook action's request: its URL, body and header values rendered."""
+    headers = _decode(fields["headers"]) if fields.get("headers") else {}
+    sources = {"url": fields.get("url", ""), "body": fields.get("body", "")}
+    sources.update({f"header {name}": value for name, value in headers.items()})
+    scope = render.context_for(
+        conn,
+        person.workspace_id,
+        person,
+        context.get("trigger") or {},
+        event=context.get("event"),
+        campaign=campaign,
+    )
+    try:
+        rendered = render.render_fields(sources, scope, template_name="webhook")
+    except ApiError as exc:
+        return Composed(failure=exc.message)
+    url = rendered["url"] or ""
+    message = Webhook(
+        url=url.strip(),
+        method=fields.get("method", "post"),
+        headers={name: rendered[f"header {name}"] or "" for name in headers},
+        body=rendered["body"] or "",
+    )
+    return Composed(payload=encode(message).decode(), options=claimed.options, recipient=url)
 
 
 def ensure_secret(conn: Connection, workspace_id: int, now: int) -> None:

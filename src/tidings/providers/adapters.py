@@ -20,15 +20,17 @@ import asyncio
 import contextlib
 import importlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, select
 
 from tidings.db.schema import providers
+from tidings.fetch import Allowlist
 from tidings.providers.base import Adapter
 from tidings.providers.capture import CaptureAdapter
+from tidings.providers.webhook import WebhookAdapter
 
 # Channels a provider can be configured for; in-app and inbox are always captured.
 CONFIGURABLE = frozenset({"email", "sms", "whatsapp", "push"})
@@ -36,10 +38,12 @@ CONFIGURABLE = frozenset({"email", "sms", "whatsapp", "push"})
 
 @dataclass(frozen=True)
 class Services:
-    """What built-in adapters may use: blocking `write(fn, *args)` and the clock."""
+    """What built-in adapters may use: blocking `write(fn, *args)`, the clock, and the
+    private addresses user-given URLs may reach (webhooks)."""
 
     write: Callable[..., Any]
     clock: Any
+    allow: Allowlist = field(default_factory=Allowlist)
 
 
 Factory = Callable[[dict[str, Any], int, str, Services], Adapter]
@@ -49,6 +53,12 @@ def _capture(
     config: dict[str, Any], workspace_id: int, channel: str, services: Services
 ) -> Adapter:
     return CaptureAdapter(workspace_id, channel, services.write, services.clock)
+
+
+def _webhook(
+    config: dict[str, Any], workspace_id: int, channel: str, services: Services
+) -> Adapter:
+    return WebhookAdapter(services.allow)
 
 
 def external(path: str) -> Factory:
@@ -78,6 +88,7 @@ def check_config(kind: str, config: dict[str, Any]) -> None:
 
 FACTORIES: dict[str, Factory] = {
     "capture": _capture,
+    "webhook": _webhook,
     "smtp": external("tidings.providers.smtp:from_config"),
     "twilio": external("tidings.providers.twilio:from_config"),
     "fcm": external("tidings.providers.fcm:from_config"),
@@ -93,6 +104,7 @@ class Provider:
 
 
 CAPTURE = Provider("capture", {}, 0)
+WEBHOOK = Provider("webhook", {}, 0)  # the `webhook` channel: always sent as asked
 
 
 Key = tuple[int, str]  # (workspace id, channel)
@@ -100,7 +112,7 @@ Key = tuple[int, str]  # (workspace id, channel)
 
 def providers_for(conn: Connection, keys: Iterable[Key]) -> dict[Key, Provider]:
     """The provider of each (workspace, channel), capture where none is set: one read."""
-    found = dict.fromkeys(keys, CAPTURE)
+    found = {key: WEBHOOK if key[1] == "webhook" else CAPTURE for key in keys}
     workspace_ids = {ws for ws, channel in found if channel in CONFIGURABLE}
     if not workspace_ids:
         return found

@@ -72,7 +72,16 @@ class InApp(msgspec.Struct, frozen=True, tag="in_app"):
     payload: dict[str, object] = {}
 
 
-Outbound = Email | Sms | Push | InApp
+class Webhook(msgspec.Struct, frozen=True, tag="webhook"):
+    """A campaign's webhook action: an HTTP request to a URL of the user's choosing."""
+
+    url: str
+    method: str = "post"
+    headers: dict[str, str] = {}
+    body: str = ""
+
+
+Outbound = Email | Sms | Push | InApp | Webhook
 
 encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder(Outbound)

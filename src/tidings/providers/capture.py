@@ -22,7 +22,17 @@ from sqlalchemy import Connection, insert
 
 from tidings.db.schema import captured_messages
 from tidings.providers import mime
-from tidings.providers.base import Email, InApp, Outbound, Outcome, Permanent, Push, Sent, Sms
+from tidings.providers.base import (
+    Email,
+    InApp,
+    Outbound,
+    Outcome,
+    Permanent,
+    Push,
+    Sent,
+    Sms,
+    Webhook,
+)
 
 Write = Callable[..., Any]
 
@@ -70,6 +80,8 @@ def _recipient(message: Outbound) -> str:
         return message.to
     if isinstance(message, Push):
         return message.token
+    if isinstance(message, Webhook):
+        return message.url
     assert isinstance(message, InApp)
     return ""
 

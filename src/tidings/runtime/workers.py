@@ -64,6 +64,7 @@ class BackgroundWorkers:
             write=write,
             lease=delivery_lease,
             composers={"campaign": Composer(settings.base_url)},
+            allow=allowlist,
         )
         self.poster = WebhookPoster(db, clock, allowlist, write=write)
         self.journeys = JourneyWorker(db, clock, write=write)

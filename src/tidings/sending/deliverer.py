@@ -63,6 +63,7 @@ from sqlalchemy import Connection
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
+from tidings.fetch import Allowlist
 from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import BackgroundThread
 from tidings.providers import base as outbound
@@ -116,6 +117,7 @@ class DeliveryWorker(BackgroundThread):
         poll_interval: float = 0.2,
         retry: RetryPolicy = RETRY,
         composers: Mapping[str, Composer] | None = None,
+        allow: Allowlist | None = None,
     ) -> None:
         super().__init__(poll_interval)
         self.db = db
@@ -129,6 +131,7 @@ class DeliveryWorker(BackgroundThread):
         self._held: dict[str, Claimed] = {}  # claimed, outcome not yet recorded
         self._retry = retry
         self._composers = dict(composers or {})
+        self._allow = allow or Allowlist()  # private addresses webhooks may reach
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -183,7 +186,7 @@ class DeliveryWorker(BackgroundThread):
             await adapters.close()
 
     def _adapters(self) -> Adapters:
-        services = Services(write=self._write_fn, clock=self.clock)
+        services = Services(write=self._write_fn, clock=self.clock, allow=self._allow)
         return Adapters(self.db.read, services, factories=self._factories)
 
     async def _heartbeat(self) -> None:
