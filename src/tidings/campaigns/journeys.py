@@ -325,14 +325,22 @@ class _Run:
         self.flow = flow
         if self.row.person_id is not None and self.person is None:
             return self._end("exited", "person_deleted")
-        if self.row.started_at is None:
-            return self._begin_dated()
+        started = self.row.started_at
+        if started is None:  # a date trigger's entry, on its day
+            if flow.state != "running":
+                self.conn.execute(journeys.delete().where(journeys.c.id == self.row.id))
+                return
+            started = self.now
+            self.conn.execute(
+                update(journeys).where(journeys.c.id == self.row.id).values(started_at=started)
+            )
+            self._next_date()
         definition = flow.definition
         if self.row.action_id is None:
             if flow.state != "running":
                 return self._end("exited", "campaign_stopped")
             if not self._holds(definition.get("filters")):
-                if self.now - self.row.started_at < FILTER_GRACE:
+                if self.now - started < FILTER_GRACE:
                     return self._save(due_at=self.now + FILTER_RETRY)
                 return self._end("exited", "filtered")
             self.values["activated_at"] = self.now
@@ -341,16 +349,10 @@ class _Run:
             return self._end("exited", "exit_condition")
         return self._walk(self.row.action_id, arriving=False)
 
-    def _begin_dated(self) -> None:
-        """A date trigger's entry on its day: it starts now, and a recurring trigger's
-        next occurrence is scheduled."""
-        if self.flow.state != "running":
-            self.conn.execute(journeys.delete().where(journeys.c.id == self.row.id))
-            return
-        self.values["started_at"] = self.now
+    def _next_date(self) -> None:
+        """A recurring date trigger's next occurrence, scheduled as this one starts."""
         trigger = self.flow.definition.get("trigger", {})
         if trigger.get("date", {}).get("frequency") in ("monthly", "yearly"):
-            self._save(due_at=self.now)
             reschedule_date(
                 self.conn,
                 self.row.workspace_id,
@@ -359,8 +361,6 @@ class _Run:
                 trigger,
                 self.now + 1,
             )
-            return
-        self._save(due_at=self.now)
 
     def _walk(self, position: int | None, *, arriving: bool) -> None:
         waiting = _decode(self.row.waiting) if self.row.waiting and not arriving else None

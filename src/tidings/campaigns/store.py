@@ -27,6 +27,7 @@ from tidings import numbers
 from tidings.campaigns.definitions import Campaign, Step, walk
 from tidings.db.schema import action_contents, campaign_actions, campaigns
 from tidings.errors import bad_request, not_found
+from tidings.jobs import queue
 from tidings.reporting import links
 
 _encode = msgspec.json.Encoder(order="sorted").encode
@@ -54,6 +55,8 @@ def create(conn: Connection, workspace_id: int, campaign: Campaign, now: int) ->
     )
     _save_workflow(conn, workspace_id, campaign_id, campaign.workflow, now)
     links.secret(conn, workspace_id, now)  # its emails' links are signed when composed
+    if campaign.state == "running" and campaign.trigger_kind == "date":
+        _schedule_dates(conn, workspace_id, campaign_id, now)
     return campaign_id
 
 
@@ -69,6 +72,8 @@ def replace(
         values["first_started"] = now
     _changed(conn, campaign_id, now, **values)
     _save_workflow(conn, workspace_id, campaign_id, campaign.workflow, now)
+    if campaign.state == "running" and campaign.trigger_kind == "date":
+        _schedule_dates(conn, workspace_id, campaign_id, now)  # the attribute may have changed
 
 
 def set_state(conn: Connection, workspace_id: int, campaign_id: int, state: str, now: int) -> None:
@@ -78,6 +83,17 @@ def set_state(conn: Connection, workspace_id: int, campaign_id: int, state: str,
     if state == "running" and row.first_started is None:
         values["first_started"] = now
     _changed(conn, campaign_id, now, **values)
+    if state == "running" and row.state != "running" and row.trigger_kind == "date":
+        _schedule_dates(conn, workspace_id, campaign_id, now)
+
+
+DATES_JOB = "campaign_dates"  # handled by `dates.DateScheduleJob`
+
+
+def _schedule_dates(conn: Connection, workspace_id: int, campaign_id: int, now: int) -> None:
+    """A date campaign started (or changed while running): schedule everyone's next
+    entry, in a job (`dates.py`)."""
+    queue.enqueue(conn, workspace_id, DATES_JOB, {"campaign_id": campaign_id}, now)
 
 
 def _changed(conn: Connection, campaign_id: int, now: int, **values: Any) -> None:

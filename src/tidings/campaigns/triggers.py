@@ -70,7 +70,7 @@ def on_activity(conn: Connection, activity: Activity) -> None:
         for campaign in running:
             if _starts(campaign, row, now):
                 _enter(conn, campaign, row, now)
-            elif campaign.trigger_kind == "date" and row[3] == "attribute_change":
+            elif campaign.trigger_kind == "date" and _moves_date(campaign.trigger, row):
                 journeys.reschedule_date(
                     conn, activity.workspace_id, campaign.id, row[1], campaign.trigger, now
                 )
@@ -145,6 +145,21 @@ def _attribute_changed(spec: dict[str, Any], row: Sequence[Any]) -> bool:
     test = conditions.parse({"attribute": {"field": "v", "operator": "eq", "value": spec["to"]}})
     assert isinstance(test, conditions.Attribute)
     return bool(evaluate.check(test.test, (str(new), "s"), 0))
+
+
+def _moves_date(trigger: dict[str, Any], row: Sequence[Any]) -> bool:
+    """Whether an activity row changed what a date trigger's entry depends on: the
+    date attribute, or the person's `timezone` when the trigger follows it."""
+    if row[3] != "attribute_change":
+        return False
+    data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
+    changes = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(changes, dict):
+        return False
+    spec = trigger["date"]
+    return spec["attribute"] in changes or (
+        spec["timezone"] == "customer" and "timezone" in changes
+    )
 
 
 def _enter(conn: Connection, campaign: _Running, row: Sequence[Any], now: int) -> None:
