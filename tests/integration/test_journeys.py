@@ -436,3 +436,40 @@ def test_webhooks_to_private_addresses_are_refused(db, ws, clock):
             )
         ).one()
     assert state == "failed" and "127.0.0.1" in reason
+
+
+def test_entering_and_leaving_a_segment_start_journeys(db, ws):
+    from tidings.segments import membership
+
+    with db.writer.begin() as conn:
+        condition = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+        body = {"segment": {"name": "Pros", "conditions": condition}}
+        segment_id = membership.create_segment(conn, ws, body, START)["id"]
+    base = {"state": "running", "workflow": [{"delay": 60}]}
+    entered = campaign(db, ws, {**base, "name": "In", "trigger": {"segment": {"id": segment_id}}})
+    left = campaign(
+        db, ws, {**base, "name": "Out", "trigger": {"segment": {"id": segment_id, "on": "exit"}}}
+    )
+    person(db, ws, "s1", plan="pro")
+    with db.writer.begin() as conn:
+        membership.build_segment(conn, ws, segment_id, START)
+    assert len(journey_rows(db, entered)) == 1 and journey_rows(db, left) == []
+    person(db, ws, "s1", START + 5, plan="free")
+    with db.writer.begin() as conn:
+        pk = people.store.find(conn, ws, Identifier("id", "s1")).pk
+        membership.refresh_people(conn, ws, [pk], START + 5)
+    assert len(journey_rows(db, left)) == 1
+
+
+def test_an_attribute_change_starts_a_journey_only_for_the_value_named(db, ws):
+    document = {
+        "name": "Upgraded",
+        "state": "running",
+        "trigger": {"attribute": {"field": "plan", "to": "pro"}},
+        "workflow": [{"delay": 60}],
+    }
+    campaign_id = campaign(db, ws, document)
+    person(db, ws, "a1", plan="free")
+    assert journey_rows(db, campaign_id) == []
+    person(db, ws, "a1", START + 1, plan="pro")
+    assert len(journey_rows(db, campaign_id)) == 1
