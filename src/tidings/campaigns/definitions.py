@@ -18,6 +18,8 @@ description; in short:
     frequency: once | every_time | {every: duration}
     exit_when: condition               leave as soon as it holds
     goal: {event: {name, where?}, within?: duration, exit?: bool}
+    send_rate: {messages: n, per?: duration (default 1 second)}
+    quiet_hours: {start: "21:00", end: "08:00", timezone?, fallback_timezone?}
     audience: condition                broadcasts: who a trigger without one reaches
     workflow: [step, ...]
 
@@ -138,6 +140,8 @@ def parse(body: Any, path: str = "campaign", *, kind: str | None = None) -> Camp
     definition["filters"] = _condition(item.get("filters"), f"{path}.filters")
     definition["exit_when"] = _condition(item.get("exit_when"), f"{path}.exit_when")
     definition["goal"] = _goal(item.get("goal"), f"{path}.goal")
+    definition["send_rate"] = parse_send_rate(item.get("send_rate"), f"{path}.send_rate")
+    definition["quiet_hours"] = parse_quiet_hours(item.get("quiet_hours"), f"{path}.quiet_hours")
     workflow = _steps(item.get("workflow"), f"{path}.workflow", "")
     _check_unique_keys(workflow, f"{path}.workflow")
     return Campaign(
@@ -165,6 +169,8 @@ _CAMPAIGN_KEYS = (
     "exit_when",
     "goal",
     "audience",
+    "send_rate",
+    "quiet_hours",
     "workflow",
 )
 
@@ -261,6 +267,36 @@ def _goal(value: Any, path: str) -> dict[str, Any] | None:
         "within": within,
         "exit": leave,
     }
+
+
+def parse_send_rate(value: Any, path: str) -> dict[str, int] | None:
+    """`{messages: n, per: duration}`: at most n messages in any window of `per`
+    (default one second), held by the delivery worker (`sending/rates.py`)."""
+    if value is None:
+        return None
+    spec = _mapping(value, path)
+    _known(spec, path, ("messages", "per"))
+    messages = _positive(spec.get("messages"), f"{path}.messages")
+    per = _duration(spec.get("per", 1), f"{path}.per")
+    if not 1 <= per <= 86400:
+        raise _bad("per must be from one second to one day", f"{path}.per")
+    if messages > 1_000_000:
+        raise _bad("messages must be at most 1000000", f"{path}.messages")
+    return {"messages": messages, "per": per}
+
+
+def parse_quiet_hours(value: Any, path: str) -> dict[str, Any] | None:
+    """`{start, end}` local times during which no message is sent: a message due then
+    waits for `end` (in the person's zone by default)."""
+    if value is None:
+        return None
+    spec = _mapping(value, path)
+    _known(spec, path, ("start", "end", "timezone", "fallback_timezone"))
+    start = _clock(spec.get("start"), f"{path}.start")
+    end = _clock(spec.get("end"), f"{path}.end")
+    if start == end:
+        raise _bad("start and end must differ", path)
+    return {"start": start[0] * 60 + start[1], "end": end[0] * 60 + end[1], **_zones(spec, path)}
 
 
 def _condition(value: Any, path: str) -> Any:

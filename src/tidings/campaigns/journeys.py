@@ -41,7 +41,7 @@ import msgspec
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tidings.campaigns import local_time, messages, store
+from tidings.campaigns import limits, local_time, messages, store
 from tidings.campaigns.store import Action
 from tidings.db import raw
 from tidings.db.schema import campaigns, journey_steps, journeys
@@ -380,8 +380,8 @@ class _Run:
         """Run one action; the next action's id (None: the end), or `HALT` once the
         journey waits or ended."""
         kind = action.type
-        if kind in messages.CHANNELS or kind == "webhook":
-            return self._message(action)
+        if kind in messages.CHANNELS:
+            return self._message(action, waiting)
         if kind == "exit":
             self._record(action, "exit")
             self._end("finished", None)
@@ -395,9 +395,18 @@ class _Run:
 
     # -- steps --
 
-    def _message(self, action: Action) -> int | None:
+    def _message(self, action: Action, waiting: dict[str, Any] | None) -> int | None:
         if not self._holds(self.flow.definition.get("filters")):
             self._end("exited", "filtered")
+            return HALT
+        quiet_until = self._quiet_until() if action.type != "webhook" else None
+        if quiet_until is not None:  # held until the quiet hours end
+            if waiting is None:
+                self._record(action, "quiet hours")
+            held = {"until": quiet_until, "quiet": True}
+            if self.flow.definition.get("exit_when") is not None:
+                held["listen"] = True
+            self._save(action_id=action.id, waiting=held, due_at=quiet_until)
             return HALT
         if action.sending_state == "off":
             self._record(action, "skipped")
@@ -447,6 +456,23 @@ class _Run:
             chosen = _cohort(self.row.id, action.id, settings["percents"])
         self._record(action, f"path {chosen}")
         return paths[chosen]
+
+    def _quiet_until(self) -> int | None:
+        """When the quiet hours in force now end (the campaign's, else the workspace's),
+        or None outside them."""
+        quiet = self.flow.definition.get("quiet_hours") or limits.quiet_hours(
+            self.conn, self.row.workspace_id
+        )
+        if quiet is None:
+            return None
+        zone = self._zone(quiet)
+        every_day = frozenset(range(7))
+        if not local_time.is_open(
+            self.now, local_time.Window(every_day, quiet["start"], quiet["end"]), zone
+        ):
+            return None
+        allowed = local_time.Window(every_day, quiet["end"], quiet["start"])
+        return local_time.next_open(self.now, allowed, zone)
 
     def _wait(self, action: Action, waiting: dict[str, Any] | None) -> int | None:
         """A delay, time window, local time or wait-until: arriving, it either passes

@@ -413,7 +413,7 @@ def workflow(conn: Connection, campaign_id: int) -> Workflow | None:
     ).first()
     if row is None:
         return None
-    key = (campaign_id, row.updated_at, row.state)
+    key = (conn.engine.url.render_as_string(), campaign_id, row.updated_at, row.state)
     found = _cached.get(key)
     if found is None:
         if len(_cached) > 1000:
@@ -422,9 +422,9 @@ def workflow(conn: Connection, campaign_id: int) -> Workflow | None:
     return found
 
 
-# (campaign id, updated_at, state) -> its workflow; every edit moves
+# (database, campaign id, updated_at, state) -> its workflow; every edit moves
 # `updated_at` (`_changed`).
-_cached: dict[tuple[int, int, str], Workflow] = {}
+_cached: dict[tuple[str, int, int, str], Workflow] = {}
 
 
 def _read_workflow(conn: Connection, campaign_id: int) -> Workflow:

@@ -772,3 +772,24 @@ broadcast_trigger_errors = Table(
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("message", Text, nullable=False),
 )
+
+# A workspace's limits on campaign messages (`tidings apply`, `limits:`): a send
+# rate for all its campaigns and broadcasts together (transactional messages
+# are exempt, CAMPAIGNS.md 3.9), and quiet hours.
+workspace_limits = Table(
+    "workspace_limits",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("settings", Text, nullable=False),  # JSON: {send_rate, quiet_hours}
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The state of each send rate limit (`sending/rates.py`): its key ("w<workspace>"
+# or "c<campaign>") and the theoretical arrival time of its next message, in
+# milliseconds (the generic cell rate algorithm).
+send_rates = Table(
+    "send_rates",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("tat", BigInteger, nullable=False),
+)

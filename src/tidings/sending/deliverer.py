@@ -69,7 +69,7 @@ from tidings.ops.loop import BackgroundThread
 from tidings.providers import base as outbound
 from tidings.providers.adapters import Adapters, Factory, Key, Provider, Services, providers_for
 from tidings.providers.base import Email, Outbound, Outcome, Permanent, Push, Sent, Transient
-from tidings.sending import compose, delivery_queue, suppression
+from tidings.sending import compose, delivery_queue, rates, suppression
 from tidings.sending.delivery_queue import Claimed
 
 log = logging.getLogger("tidings.deliveries")
@@ -132,6 +132,7 @@ class DeliveryWorker(BackgroundThread):
         self._retry = retry
         self._composers = dict(composers or {})
         self._allow = allow or Allowlist()  # private addresses webhooks may reach
+        self._pacer = rates.Pacer(clock)
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -215,7 +216,8 @@ class DeliveryWorker(BackgroundThread):
     async def _claim(self, limit: int) -> list[Claimed]:
         if not await self._read_async(delivery_queue.due, self._now()):
             return []  # nothing due: no write transaction for an idle poll
-        return await self._write(delivery_queue.claim, self._now(), self._lease, limit)  # type: ignore[no-any-return]
+        now = self.clock.now()
+        return await self._write(delivery_queue.claim, int(now), self._lease, limit, now)  # type: ignore[no-any-return]
 
     async def _start(
         self,
@@ -322,6 +324,8 @@ class DeliveryWorker(BackgroundThread):
         if skip is not None:
             await outcomes.record(delivery_queue.suppressed, claimed, self._now(), skip)
             return
+        if claimed.slot is not None:
+            await self._pacer.wait(claimed.slot)
         outcome = await self._send(adapters, claimed)
         now = self._now()
         if isinstance(outcome, Sent):

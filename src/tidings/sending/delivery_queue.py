@@ -19,7 +19,7 @@ same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -29,6 +29,7 @@ from tidings.db import raw
 from tidings.db.schema import deliveries
 from tidings.jobs.lease import Leases, RetryPolicy
 from tidings.reporting.metrics import record_metric
+from tidings.sending import rates
 
 TERMINAL = frozenset({"sent", "failed", "suppressed"})
 LEASES = Leases(deliveries, held_state="sending", lease_columns=("due_at", "lease_until"))
@@ -48,6 +49,8 @@ class Claimed:
     attempt: int
     expires_at: int | None
     source: str = "transactional"
+    campaign_id: int | None = None  # or broadcast: whose send rate limit applies
+    slot: rates.Slot | None = None  # when a rate limit lets it go (`rates.Pacer`)
     composed: bool = False  # its payload was composed at claim time (`deliverer`), not stored
 
     def option(self, name: str, default: Any = None) -> Any:
@@ -65,6 +68,8 @@ _CLAIM_COLUMNS = (
     deliveries.c.attempts,
     deliveries.c.expires_at,
     deliveries.c.source,
+    deliveries.c.campaign_id,
+    deliveries.c.broadcast_id,
 )
 
 
@@ -82,12 +87,27 @@ def _due(now: int, limit: int) -> Select[tuple[int]]:
     return select(c.id).where(due).order_by(c.due_at).limit(limit)
 
 
-def claim(conn: Connection, now: int, lease: int, limit: int) -> list[Claimed]:
-    """Take up to `limit` due deliveries, oldest due first, leased for `lease` seconds."""
+def claim(
+    conn: Connection, now: int, lease: int, limit: int, precise: float | None = None
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries, oldest due first, leased for `lease` seconds.
+
+    Campaign messages under a send rate limit get their slot (`rates.gate`, at
+    `precise`, the caller's clock with its fraction); those whose slot is
+    more than a third of the lease away go back to the queue, due then,
+    without counting the attempt.
+    """
     rows = LEASES.claim(
         conn, _due(now, limit), lease, _CLAIM_COLUMNS, state="sending", updated_at=now
     )
-    return [_claimed(row) for row in rows]
+    claimed = [_claimed(row) for row in rows]
+    rated = [rates.Rated(c.id, c.workspace_id, c.campaign_id) for c in claimed]
+    slots, later = rates.gate(conn, rated, now if precise is None else precise, lease / 3)
+    for item in claimed:
+        if item.id in later:
+            values = {"state": "queued", "due_at": later[item.id], "attempts": item.attempt - 1}
+            LEASES.record(conn, item.id, item.attempt, **values)
+    return [replace(item, slot=slots.get(item.id)) for item in claimed if item.id not in later]
 
 
 def renew(conn: Connection, claims: list[Claimed], now: int, lease: int) -> int:
@@ -113,6 +133,7 @@ def _claimed(row: Any) -> Claimed:
         attempt=row.attempts,
         expires_at=row.expires_at,
         source=row.source,
+        campaign_id=row.campaign_id or row.broadcast_id,
     )
 
 
