@@ -88,10 +88,7 @@ def _shown(conn: Connection, row: Any) -> dict[str, Any]:
     ]
     extensions = {
         "definition": documents.definition(row.kind, stored),
-        "workflow": documents.workflow(
-            actions,
-            {aid: {lang: f for lang, (_, f) in found.items()} for aid, found in contents.items()},
-        ),
+        "workflow": documents.workflow(actions, _fields_of(contents)),
     }
     if row.kind == "broadcast":
         return {
@@ -113,6 +110,28 @@ def _shown(conn: Connection, row: Any) -> dict[str, Any]:
         "scheduled_stop": None,
         **extensions,
     }
+
+
+def document_of(conn: Connection, row: Any) -> dict[str, Any]:
+    """The campaign document a saved campaign (its `campaigns` row) was saved from,
+    as `definitions.parse` reads it."""
+    actions = store.action_rows(conn, row.id)
+    contents = _contents(conn, [a.id for a in actions if a.type in MESSAGE_TYPES])
+    return {
+        "kind": row.kind,
+        "name": row.name,
+        "description": row.description,
+        "state": row.state,
+        "tags": _decode(row.tags),
+        **documents.definition(row.kind, store.definition_of(row)),
+        "workflow": documents.workflow(actions, _fields_of(contents)),
+    }
+
+
+def _fields_of(
+    contents: dict[int, dict[str, tuple[int, dict[str, str]]]],
+) -> dict[int, dict[str, dict[str, str]]]:
+    return {aid: {lang: f for lang, (_, f) in found.items()} for aid, found in contents.items()}
 
 
 def _date_fields(date: dict[str, Any] | None) -> dict[str, Any]:
