@@ -67,6 +67,11 @@ def _shown(conn: Connection, row: Any) -> dict[str, Any]:
     actions = store.action_rows(conn, row.id)
     contents = _contents(conn, [a.id for a in actions if a.type in MESSAGE_TYPES])
     stored = store.definition_of(row)
+    templates = [
+        {"id": contents[a.id][""][0], "type": api_type(a.type)}
+        for a in actions
+        if "" in contents.get(a.id, {})
+    ]
     common = {
         "id": row.id,
         "deduplicate_id": f"{row.id}:{row.updated_at}",
@@ -81,34 +86,28 @@ def _shown(conn: Connection, row: Any) -> dict[str, Any]:
         "tags": _decode(row.tags),
         "created_by": None,
     }
-    templates = [
-        {"id": contents[a.id][""][0], "type": api_type(a.type)}
-        for a in actions
-        if "" in contents.get(a.id, {})
-    ]
-    extensions = {
+    if row.kind == "broadcast":
+        shown = {**common, "type": "triggered_broadcast", "msg_template_ids": templates}
+    else:
+        shown = {**common, **_trigger_fields(row, stored), "msg_templates": templates}
+    return {
+        **shown,
         "definition": documents.definition(row.kind, stored),
         "workflow": documents.workflow(actions, _fields_of(contents)),
     }
-    if row.kind == "broadcast":
-        return {
-            **common,
-            "type": "triggered_broadcast",
-            "msg_template_ids": templates,
-            **extensions,
-        }
+
+
+def _trigger_fields(row: Any, stored: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's fields that describe its trigger and filters."""
     trigger = stored["trigger"]
     return {
-        **common,
         "type": _TRIGGER_TYPES[row.trigger_kind],
         "trigger_segment_ids": documents.segment_ids(trigger),
         "filter_segment_ids": documents.segment_ids(stored.get("filters")),
-        "msg_templates": templates,
         "event_name": row.event_name,
         **_date_fields(trigger.get("date")),
         "scheduled_start": None,
         "scheduled_stop": None,
-        **extensions,
     }
 
 
