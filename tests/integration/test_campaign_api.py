@@ -456,3 +456,51 @@ def test_the_routes_engine_work_adds_are_still_501(api) -> None:
         ("GET", f"/v1/broadcasts/{made['id']}/triggers"),
     ):
         assert api.error(method, path, 501, json={}).endswith("not implemented in Tidings yet")
+
+
+def test_nested_paths_and_every_channel_round_trip(api) -> None:
+    document = {
+        "name": "Nested",
+        "trigger": {"segment": {"id": 5, "on": "exit"}},
+        "frequency": "every_time",
+        "workflow": [
+            {
+                "key": "outer",
+                "branch": {
+                    "if": PRO,
+                    "then": [
+                        {"in_app": {"title": "t", "body": "b"}},
+                        {
+                            "split": {
+                                "paths": [
+                                    {"if": PRO, "steps": [{"inbox": {"title": "x"}}, "exit"]},
+                                    {"if": PRO, "steps": []},
+                                ],
+                                "else": [{"whatsapp": {"body": "w"}, "sending_state": "off"}],
+                            }
+                        },
+                        {"wait_until": {"condition": PRO}},
+                    ],
+                },
+            },
+            {"key": "last", "name": "Last one", "push": {"title": "p"}},
+        ],
+    }
+    made = create(api, document)
+    assert [a["type"] for a in made["actions"]] == [
+        "branch", "in_app", "split", "inbox", "exit", "whatsapp", "wait_until", "push"
+    ]  # fmt: skip
+    outer = made["workflow"][0]["branch"]
+    assert outer["else"] == [] and [list(s)[-1] for s in outer["then"]] == [
+        "in_app", "split", "wait_until"
+    ]  # fmt: skip
+    split = outer["then"][1]["split"]
+    assert [p["steps"] for p in split["paths"]][1] == []
+    assert split["else"][0]["key"] == "0.then.1.else.0"
+    assert made["workflow"][1]["key"] == "last" and made["workflow"][1]["name"] == "Last one"
+    assert made["definition"]["frequency"] == "every_time"
+    again = api("PUT", f"/v1/campaigns/{made['id']}", json=made)["campaign"]
+    assert (again["workflow"], again["actions"]) == (made["workflow"], made["actions"])
+    inbox = made["actions"][3]["id"]
+    parent = api("GET", f"/v1/campaigns/{made['id']}/actions/{inbox}")["action"]
+    assert parent["parent_action_id"] == made["actions"][2]["id"]
