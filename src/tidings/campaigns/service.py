@@ -26,8 +26,9 @@ from tidings.errors import bad_request
 from tidings.templates import checks
 from tidings.templates.definitions import parse_fields
 
-# Keys of a campaign or broadcast as `views` shows it, other than the document's
-# own: ignored when a shown object is sent back (its `definition` is the document's).
+# The document's keys that a campaign as `views` shows it carries at its top level;
+# when one is sent back, its `definition` holds the document's other keys and the
+# rest of what it shows (Customer.io's fields) is ignored.
 _DOCUMENT_KEYS = ("kind", "name", "description", "state", "tags", "workflow")
 # Keys of an action as `views` shows it that are not content fields: ignored on PUT.
 _SHOWN_ACTION_KEYS = frozenset(
