@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from tidings.api import (
     app_api,
+    broadcasts,
+    campaigns,
     collections,
     downloads,
     exports,
@@ -64,6 +66,8 @@ ROUTES: tuple[Route, ...] = (
     *imports.ROUTES,
     *collections.ROUTES,
     *templates.ROUTES,
+    *campaigns.ROUTES,
+    *broadcasts.ROUTES,
     *send.ROUTES,
     *downloads.ROUTES,
     *ops.ROUTES,

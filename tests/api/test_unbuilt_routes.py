@@ -9,8 +9,8 @@ from tests.api.test_node_sdk import sdk  # noqa: F401  (fixture)
 @pytest.mark.parametrize(
     ("method", "path", "error"),
     [
-        ("GET", "/v1/campaigns", "campaigns are not implemented in Tidings yet"),
-        ("GET", "/v1/campaigns/3/metrics", "campaigns are not implemented in Tidings yet"),
+        ("GET", "/v1/campaigns/3/metrics", "campaign and broadcast metrics are not implemented"),
+        ("GET", "/v1/broadcasts/3/messages", "campaign and broadcast message lists are not"),
         ("POST", "/v1/campaigns/3/triggers", "API-triggered broadcasts are not implemented"),
         ("POST", "/v1/send/broadcast", "API-triggered broadcasts are not implemented"),
         ("GET", "/v1/newsletters", "newsletters are not implemented in Tidings yet"),
@@ -47,6 +47,8 @@ def test_an_unknown_track_path_is_a_json_404(api, path):
 
 
 def test_the_node_client_reports_the_missing_feature(sdk):  # noqa: F811
-    [outcome] = sdk.run(sdk.app("listCampaigns"))
+    [outcome] = sdk.run(sdk.app("getCampaignMetrics", 3))
     assert outcome["error"]["statusCode"] == 501
-    assert outcome["error"]["message"] == "campaigns are not implemented in Tidings yet"
+    assert outcome["error"]["message"] == (
+        "campaign and broadcast metrics are not implemented in Tidings yet"
+    )

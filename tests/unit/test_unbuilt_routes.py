@@ -12,14 +12,16 @@ def segments(path):
 @pytest.mark.parametrize(
     ("path", "feature"),
     [
-        ("/v1/campaigns", "campaigns are"),
-        ("/v1/campaigns/", "campaigns are"),
-        ("/v1/campaigns/7/metrics", "campaigns are"),
-        ("/v1/campaigns/7/actions/3/metrics/links", "campaigns are"),
+        ("/v1/campaigns/7/metrics", "campaign and broadcast metrics are"),
+        ("/v1/campaigns/7/journey_metrics", "campaign and broadcast metrics are"),
+        ("/v1/campaigns/7/actions/3/metrics/links", "campaign and broadcast metrics are"),
+        ("/v1/broadcasts/3/actions/4/metrics", "campaign and broadcast metrics are"),
         ("/v1/campaigns/7/triggers", "API-triggered broadcasts are"),
         ("/v1/campaigns/7/triggers/9/errors", "API-triggered broadcasts are"),
         ("/v1/send/broadcast", "API-triggered broadcasts are"),
-        ("/v1/broadcasts/3/messages", "broadcasts are"),
+        ("/v1/broadcasts/3/triggers", "API-triggered broadcasts are"),
+        ("/v1/broadcasts/3/messages", "campaign and broadcast message lists are"),
+        ("/v1/campaigns/3/messages", "campaign and broadcast message lists are"),
         ("/v1/newsletters", "newsletters are"),
         ("/v1/objects/1/acme/attributes", "objects are"),
         ("/v1/object_types", "objects are"),
@@ -28,7 +30,7 @@ def segments(path):
         ("/v1/customers/u1/subscription_preferences", "subscription preferences are"),
         ("/v1/transactional/4/messages", "transactional message lists are"),
         ("/v1/transactional/4/metrics/links", "link metrics are"),
-        ("/v1/segments/5/used_by", "usage lookups are"),
+        ("/v1/sender_identities/5/used_by", "usage lookups are"),
     ],
 )
 def test_each_unbuilt_path_names_its_feature(path, feature):
@@ -39,6 +41,9 @@ def test_each_unbuilt_path_names_its_feature(path, feature):
     "path",
     [
         "/v1/campaign",  # a typo is not a feature
+        "/v1/campaigns",  # served (api/campaigns.py)
+        "/v1/campaigns/7/nope",
+        "/v1/segments/5/used_by",
         "/v1/customers/u1/subscription_preferences/x",
         "/v1/transactional//messages",  # an empty id matches no placeholder
         "/v1/sendbroadcast",

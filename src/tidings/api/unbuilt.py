@@ -17,10 +17,22 @@ from tidings.errors import ApiError
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "API-triggered broadcasts are",
-        ("/v1/campaigns/{id}/triggers/...", "/v1/send/broadcast"),
+        ("/v1/campaigns/{id}/triggers/...", "/v1/send/broadcast", "/v1/broadcasts/{id}/triggers"),
     ),
-    ("campaigns are", ("/v1/campaigns/...",)),
-    ("broadcasts are", ("/v1/broadcasts/...",)),
+    (
+        "campaign and broadcast metrics are",
+        (
+            "/v1/campaigns/{id}/metrics/...",
+            "/v1/campaigns/{id}/journey_metrics",
+            "/v1/campaigns/{id}/actions/{id}/metrics/...",
+            "/v1/broadcasts/{id}/metrics/...",
+            "/v1/broadcasts/{id}/actions/{id}/metrics/...",
+        ),
+    ),
+    (
+        "campaign and broadcast message lists are",
+        ("/v1/campaigns/{id}/messages", "/v1/broadcasts/{id}/messages"),
+    ),
     ("newsletters are", ("/v1/newsletters/...",)),
     ("objects are", ("/v1/objects/...", "/v1/object_types/...")),
     ("the workspace activity log is", ("/v1/activities/...",)),
@@ -37,7 +49,7 @@ UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("transactional message lists are", ("/v1/transactional/{id}/messages",)),
     ("link metrics are", ("/v1/transactional/{id}/metrics/links",)),
     ("archived messages are", ("/v1/messages/{id}/archived_message",)),
-    ("usage lookups are", ("/v1/segments/{id}/used_by", "/v1/sender_identities/{id}/used_by")),
+    ("usage lookups are", ("/v1/sender_identities/{id}/used_by",)),
     ("assets are", ("/v1/assets/...",)),
     ("the Design Studio API is", ("/v1/design_studio/...",)),
     ("the data index is", ("/v1/data_index/...",)),

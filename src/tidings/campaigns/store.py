@@ -312,7 +312,7 @@ def row_of(conn: Connection, workspace_id: int, campaign_id: int, kind: str | No
         )
     ).first()
     if row is None or (kind is not None and row.kind != kind):
-        raise not_found(kind or "campaign")
+        raise not_found(f"{kind or 'campaign'} not found")
     return row
 
 
@@ -349,7 +349,7 @@ def action_row(conn: Connection, workspace_id: int, campaign_id: int, action_id:
         )
     ).first()
     if row is None:
-        raise not_found("action")
+        raise not_found("action not found")
     return row
 
 

@@ -1,4 +1,4 @@
-"""`tidings apply`: segments, templates and providers declared in a YAML file."""
+"""`tidings apply`: segments, templates, providers and campaigns declared in a YAML file."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def apply_file(
     data_dir: str, database_url: str | None, path: str, dry_run: bool, workspace_id: int | None
 ) -> None:
     """Create or update what a YAML file declares: segments, transactional messages,
-    snippets, sender identities, layouts and providers (matched by name)."""
+    snippets, sender identities, layouts, providers, campaigns and broadcasts
+    (matched by name)."""
     import yaml  # type: ignore[import-untyped]  # PyYAML ships no annotations
 
     from tidings.errors import ApiError

@@ -1,6 +1,7 @@
-"""`tidings apply -f workspace.yaml`: declare a workspace's segments and message
+"""`tidings apply -f workspace.yaml`: declare a workspace's segments, message
 resources (transactional messages, snippets, sender identities, layouts,
-providers: see `resources.py`) in a file.
+providers: see `resources.py`), campaigns and broadcasts (`campaign_plan.py`)
+in a file.
 
 The file is the desired state; the database is the current one. `parse`
 validates the document (pure), `plan` compares it with the segments that
@@ -25,12 +26,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tidings.campaigns.definitions import Campaign
 from tidings.errors import bad_request
 from tidings.segments import membership
 from tidings.segments import service as segments
 from tidings.segments.conditions import parse as parse_condition
 from tidings.templates import checks
-from tidings.workspaces import resources
+from tidings.workspaces import campaign_plan, resources
 
 _KEYS = ("name", "description", "tags", "conditions")
 
@@ -65,6 +67,7 @@ class Document:
 
     segments: list[Desired]
     resources: resources.Resources = field(default_factory=resources.Resources)
+    campaigns: list[Campaign] = field(default_factory=list)  # campaigns, then broadcasts
 
 
 @dataclass(frozen=True)
@@ -73,19 +76,24 @@ class Current:
 
     segments: list[dict[str, Any]]
     resources: resources.Resources
+    campaigns: dict[tuple[str, str], list[campaign_plan.Saved]] = field(default_factory=dict)
 
 
 def parse(document: Any) -> Document:
     """A loaded YAML document; a 400-style `ApiError` naming the path."""
     if document is None:
         return Document([])
-    known = ["segments", *resources.SECTIONS]
+    known = ["segments", *resources.SECTIONS, *campaign_plan.SECTIONS]
     if not isinstance(document, dict):
         raise bad_request(f"the file must be a mapping of: {', '.join(sorted(known))}")
     for key in document:
         if key not in known:
             raise bad_request(f"unknown key {key!r}{_did_you_mean(key, known)}", str(key))
-    return Document(_segments(document), resources.parse_resources(document))
+    return Document(
+        _segments(document),
+        resources.parse_resources(document),
+        campaign_plan.parse_campaigns(document),
+    )
 
 
 def _did_you_mean(key: object, known: list[str]) -> str:
@@ -126,11 +134,13 @@ def _desired(item: Any, path: str) -> Desired:
 
 
 def plan(document: Document, current: Current) -> list[Change | resources.Step]:
-    """Every declared segment's change, then every declared resource's."""
+    """Every declared segment's change, then every declared resource's, then every
+    campaign's and broadcast's (they may name segments the file creates)."""
     _check_senders(document.resources, current.resources)
     steps: list[Change | resources.Step] = []
     steps.extend(plan_segments(document.segments, current.segments))
     steps.extend(resources.plan_resources(document.resources, current.resources))
+    steps.extend(campaign_plan.plan_campaigns(document.campaigns, current.campaigns))
     return steps
 
 
@@ -191,7 +201,7 @@ def apply_plan(
     conn: Connection, workspace_id: int, changes: list[Change | resources.Step], now: int
 ) -> list[str]:
     """Carry out a plan; one line per change as `describe` says it, with the id of
-    each segment and transactional message created."""
+    each segment, transactional message, campaign and broadcast created."""
     done = []
     for change in changes:
         made = None
@@ -225,5 +235,9 @@ def _apply_segment(conn: Connection, workspace_id: int, change: Change, now: int
 
 
 def current(conn: Connection, workspace_id: int) -> Current:
-    """The workspace's segments and resources as `plan` compares them."""
-    return Current(segments.list_all(conn, workspace_id), resources.snapshot(conn, workspace_id))
+    """The workspace's segments, resources and campaigns as `plan` compares them."""
+    return Current(
+        segments.list_all(conn, workspace_id),
+        resources.snapshot(conn, workspace_id),
+        campaign_plan.snapshot(conn, workspace_id),
+    )
