@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tidings.api import (
     app_api,
+    campaign_metrics,
     collections,
     downloads,
     exports,
@@ -69,6 +70,7 @@ ROUTES: tuple[Route, ...] = (
     *ops.ROUTES,
     *pipelines.ROUTES,
     *reporting_webhooks.ROUTES,
+    *campaign_metrics.ROUTES,
     *messages.ROUTES,
     *tracking.ROUTES,
 )
