@@ -25,6 +25,7 @@ from tests.conftest import new_workspace
 from tests.factories import webhook_bodies
 from tidings.campaigns import definitions, journeys, store
 from tidings.campaigns import metrics as reports
+from tidings.campaigns import report_query as ask
 from tidings.campaigns.messages import Composer
 from tidings.clock import FixedClock
 from tidings.db.schema import campaign_actions, deliveries
@@ -174,7 +175,7 @@ def at(length: int, **counts: int) -> list[int]:
 
 
 def window(query: dict[str, str], now: int = T_B + DAY + 2 * HOUR):
-    return reports.parse_window(query, now)
+    return ask.parse_window(query, now)
 
 
 # --- delivery metrics ----------------------------------------------------------------------
@@ -252,7 +253,7 @@ def test_action_metrics_carry_lifetime_totals(db, ws, welcome):
 def test_type_picks_a_channel(db, ws, welcome):
     days = window({"period": "days", "steps": "3"})
     for kind, sent in (("email", [1, 2, 1]), ("push", [0, 0, 0]), ("twilio", [0, 0, 0])):
-        channels = reports.parse_type({"type": kind})
+        channels = ask.parse_type({"type": kind})
         shown = read(
             db, reports.delivery_report, ws, "campaign", str(welcome[0]), None, days, channels
         )
@@ -264,7 +265,7 @@ def test_type_picks_a_channel(db, ws, welcome):
 
 def test_link_metrics_count_clicks_per_tracked_link(db, ws, welcome):
     campaign_id, first, second = welcome
-    days = reports.parse_link_window({"period": "days", "steps": "3"}, T_B + DAY + 2 * HOUR)
+    days = ask.parse_link_window({"period": "days", "steps": "3"}, T_B + DAY + 2 * HOUR)
     shown = read(db, reports.link_report, ws, "campaign", str(campaign_id), None, days, False)
     assert shown == {
         "links": [
@@ -339,7 +340,7 @@ def test_journey_metrics_count_journeys_by_the_day_they_started(db, ws):
 
 
 def parse_journeys(query: dict[str, str]):
-    return reports.parse_journey_window(query)
+    return ask.parse_journey_window(query)
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -372,8 +373,8 @@ def test_bad_windows_are_400s_naming_the_parameter(query, field):
 @pytest.mark.parametrize(
     ("parse", "query", "field"),
     [
-        (reports.parse_type, {"type": "fax"}, "type"),
-        (reports.parse_unique, {"unique": "maybe"}, "unique"),
+        (ask.parse_type, {"type": "fax"}, "type"),
+        (ask.parse_unique, {"unique": "maybe"}, "unique"),
         (parse_journeys, {"end": "2", "res": "days"}, "start"),
         (parse_journeys, {"start": "1", "res": "days"}, "end"),
         (parse_journeys, {"start": "1", "end": "2"}, "resolution"),

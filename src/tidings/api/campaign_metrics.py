@@ -2,7 +2,7 @@
 link metrics, journey metrics and messages (BEHAVIOUR.md 5.6, CAMPAIGNS.md 7).
 
 Each route declares the query parameters customerio-node 5.2 sends for it
-(`campaigns/metrics.py` says what they mean).
+(`campaigns/report_query.py` says what they mean).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response
 from tidings.api.routing import Route
 from tidings.campaigns import metrics
+from tidings.campaigns import report_query as ask
 from tidings.reporting import messages
 
 
@@ -23,8 +24,8 @@ def _owner_id(request: Request) -> str:
 
 
 async def delivery_metrics(ctx: Context, request: Request) -> Response:
-    window = metrics.parse_window(request.query, ctx.now())
-    channels = metrics.parse_type(request.query)
+    window = ask.parse_window(request.query, ctx.now())
+    channels = ask.parse_type(request.query)
     found = await ctx.read(
         metrics.delivery_report,
         request.workspace.id,
@@ -38,7 +39,7 @@ async def delivery_metrics(ctx: Context, request: Request) -> Response:
 
 
 async def link_metrics(ctx: Context, request: Request) -> Response:
-    window = metrics.parse_link_window(request.query, ctx.now())
+    window = ask.parse_link_window(request.query, ctx.now())
     found = await ctx.read(
         metrics.link_report,
         request.workspace.id,
@@ -46,13 +47,13 @@ async def link_metrics(ctx: Context, request: Request) -> Response:
         _owner_id(request),
         request.params.get("action_id"),
         window,
-        metrics.parse_unique(request.query),
+        ask.parse_unique(request.query),
     )
     return json_response(found)
 
 
 async def journey_metrics(ctx: Context, request: Request) -> Response:
-    window = metrics.parse_journey_window(request.query)
+    window = ask.parse_journey_window(request.query)
     found = await ctx.read(
         metrics.journey_report, request.workspace.id, request.params["campaign_id"], window
     )
@@ -79,23 +80,23 @@ ROUTES = tuple(
     route
     for base in (_CAMPAIGN, _BROADCAST)
     for route in (
-        Route("GET", f"{base}/metrics", delivery_metrics, "app", query=metrics.METRICS_QUERY),
-        Route("GET", f"{base}/metrics/links", link_metrics, "app", query=metrics.LINKS_QUERY),
+        Route("GET", f"{base}/metrics", delivery_metrics, "app", query=ask.METRICS_QUERY),
+        Route("GET", f"{base}/metrics/links", link_metrics, "app", query=ask.LINKS_QUERY),
         Route(
             "GET",
             f"{base}/actions/{{action_id}}/metrics",
             delivery_metrics,
             "app",
-            query=metrics.ACTION_QUERY,
+            query=ask.ACTION_QUERY,
         ),
         Route(
             "GET",
             f"{base}/actions/{{action_id}}/metrics/links",
             link_metrics,
             "app",
-            query=metrics.LINKS_QUERY,
+            query=ask.LINKS_QUERY,
         ),
-        Route("GET", f"{base}/messages", messages_of, "app", query=metrics.MESSAGES_QUERY),
+        Route("GET", f"{base}/messages", messages_of, "app", query=ask.MESSAGES_QUERY),
     )
 ) + (
     Route(
@@ -103,6 +104,6 @@ ROUTES = tuple(
         f"{_CAMPAIGN}/journey_metrics",
         journey_metrics,
         "app",
-        query=metrics.JOURNEY_QUERY,
+        query=ask.JOURNEY_QUERY,
     ),
 )
