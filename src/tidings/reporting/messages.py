@@ -99,8 +99,8 @@ def parse_query(query: dict[str, str]) -> MessageQuery:
     start = query.get("start", "")
     kind = _choice(query, "type", FILTER_TYPES)
     parents = {name: _int(query, name) for name in PARENTS}
-    owner = parents["campaign_id"] if parents["broadcast_id"] is None else parents["broadcast_id"]
-    if parents["trigger_id"] is not None and owner is None:
+    unowned = parents["campaign_id"] is None and parents["broadcast_id"] is None
+    if parents["trigger_id"] is not None and unowned:
         raise bad_request("trigger_id needs campaign_id or broadcast_id", "trigger_id")
     return MessageQuery(
         limit=parse_limit(query.get("limit", ""), LIMIT, MAX_LIMIT),
