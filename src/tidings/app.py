@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from tidings.api import (
     app_api,
     broadcasts,
+    campaign_metrics,
     campaigns,
     collections,
     downloads,
@@ -73,6 +74,7 @@ ROUTES: tuple[Route, ...] = (
     *ops.ROUTES,
     *pipelines.ROUTES,
     *reporting_webhooks.ROUTES,
+    *campaign_metrics.ROUTES,
     *messages.ROUTES,
     *tracking.ROUTES,
 )

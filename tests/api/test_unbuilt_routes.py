@@ -9,8 +9,6 @@ from tests.api.test_node_sdk import sdk  # noqa: F401  (fixture)
 @pytest.mark.parametrize(
     ("method", "path", "error"),
     [
-        ("GET", "/v1/campaigns/3/metrics", "campaign and broadcast metrics are not implemented"),
-        ("GET", "/v1/broadcasts/3/messages", "campaign and broadcast message lists are not"),
         ("POST", "/v1/campaigns/3/triggers", "API-triggered broadcasts are not implemented"),
         ("POST", "/v1/send/broadcast", "API-triggered broadcasts are not implemented"),
         ("GET", "/v1/newsletters", "newsletters are not implemented in Tidings yet"),

@@ -9,7 +9,11 @@
 
 The event is `<object type>_<metric>`: the delivery's channel gives the
 object type (`sms` stays `sms`, `inbox` is reported as `in_app`), and our
-`suppressed` is Customer.io's `dropped`. Metrics with no reporting event
+`suppressed` is Customer.io's `dropped`. The event's data names the
+delivery's parents it has (`event_common_data`): `campaign_id` or
+`broadcast_id`, `action_id`, `parent_action_id`, `trigger_id`,
+`newsletter_id`, `content_id` (integers), `journey_id` and
+`trigger_event_id` (strings). Metrics with no reporting event
 (`deferred`, `resubscribed`) and metrics of deliveries this server does not
 know post nothing.
 """
@@ -127,6 +131,7 @@ def event(
     data: dict[str, Any] = {"delivery_id": delivery.id, **_person(conn, delivery.person_id)}
     if delivery.transactional_message_id is not None:
         data["transactional_message_id"] = delivery.transactional_message_id
+    data.update(parents(delivery))
     payload = _decode(delivery.payload)
     if object_type == "push":
         device = {"device_id": delivery.recipient}
@@ -153,6 +158,29 @@ def event(
         "timestamp": timestamp,
         "data": data,
     }
+
+
+PARENT_IDS = (
+    "campaign_id",
+    "broadcast_id",
+    "newsletter_id",
+    "content_id",
+    "action_id",
+    "parent_action_id",
+    "trigger_id",
+)
+
+
+def parents(delivery: Any) -> dict[str, Any]:
+    """The parents a campaign's, broadcast's or newsletter's delivery has."""
+    found = {name: getattr(delivery, name) for name in PARENT_IDS}
+    if delivery.newsletter_id is None:
+        found["content_id"] = None  # a transactional send's content is not a variant
+    found.update(journey_id=delivery.journey_id, trigger_event_id=delivery.trigger_event_id)
+    for name in ("journey_id", "trigger_event_id"):
+        if found[name] is not None:
+            found[name] = str(found[name])
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def event_id() -> str:

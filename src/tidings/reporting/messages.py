@@ -4,9 +4,16 @@ and a transactional message's metrics (BEHAVIOUR.md 5.7).
 A message is a `deliveries` row; its `metrics` map each metric it reached to
 the first time it did, from `delivery_metrics`. Listings are newest first,
 keyset-paged on (created_at, id) with an opaque cursor, and cover the last 6
-months unless `start_ts` says otherwise. Filters on campaigns, newsletters,
-actions and broadcast triggers match nothing: this server sends no campaigns
-yet, so no delivery belongs to one.
+months unless `start_ts` says otherwise.
+
+A message shows its parents (CAMPAIGNS.md 7.3): `campaign_id` or
+`broadcast_id`, `action_id`, `parent_action_id`, `newsletter_id`,
+`content_id`, `trigger_event_id` and `journey_id` (strings, as reporting
+webhooks give them), `trigger_id`. The filters of the same names pick them;
+campaigns and broadcasts share one id space, so `campaign_id` also picks a
+broadcast's messages, and `trigger_id` (a broadcast run) needs `campaign_id`
+or `broadcast_id`. `template_id` matches nothing: no message here has a
+`msg_template_id`.
 
 Channel names follow Customer.io's message `type`: SMS is `twilio` (`sms` is
 accepted as a filter too); push, email, in_app, whatsapp keep their names.
@@ -50,7 +57,7 @@ TYPES = {"sms": "twilio", "inbox": "in_app"}
 CHANNELS_OF_TYPE = {"twilio": ("sms",), "sms": ("sms",), "in_app": ("in_app", "inbox")}
 LIMIT, MAX_LIMIT = 50, 1000
 DEFAULT_WINDOW = 183 * 86_400  # 6 months
-_UNOWNED = ("campaign_id", "newsletter_id", "action_id", "trigger_id", "template_id")
+PARENTS = ("campaign_id", "broadcast_id", "newsletter_id", "action_id", "trigger_id")
 # Customer.io's message types (webhook and slack are never sent here: they match nothing).
 FILTER_TYPES = ("email", "push", "twilio", "sms", "in_app", "inbox", "whatsapp", "webhook", "slack")
 # What `parse_query` reads.
@@ -64,7 +71,8 @@ QUERY = (
     "content_id",
     "start_ts",
     "end_ts",
-    *_UNOWNED,
+    "template_id",
+    *PARENTS,
 )
 
 
@@ -79,12 +87,21 @@ class MessageQuery:
     content_id: int | None = None
     start_ts: int | None = None
     end_ts: int | None = None
-    nothing: bool = False  # a campaign/newsletter filter: no delivery matches
+    campaign_id: int | None = None
+    broadcast_id: int | None = None
+    newsletter_id: int | None = None
+    action_id: int | None = None
+    trigger_id: int | None = None
+    nothing: bool = False  # a template filter: no delivery matches
 
 
 def parse_query(query: dict[str, str]) -> MessageQuery:
     start = query.get("start", "")
     kind = _choice(query, "type", FILTER_TYPES)
+    parents = {name: _int(query, name) for name in PARENTS}
+    unowned = parents["campaign_id"] is None and parents["broadcast_id"] is None
+    if parents["trigger_id"] is not None and unowned:
+        raise bad_request("trigger_id needs campaign_id or broadcast_id", "trigger_id")
     return MessageQuery(
         limit=parse_limit(query.get("limit", ""), LIMIT, MAX_LIMIT),
         after=_decode_cursor(start) if start else None,
@@ -95,7 +112,8 @@ def parse_query(query: dict[str, str]) -> MessageQuery:
         content_id=_int(query, "content_id"),
         start_ts=_int(query, "start_ts"),
         end_ts=_int(query, "end_ts"),
-        nothing=any(query.get(name) for name in _UNOWNED),
+        **parents,
+        nothing=bool(query.get("template_id")),
     )
 
 
@@ -157,6 +175,16 @@ def _filters(q: MessageQuery, now: int) -> list[Any]:
         found.append(c.transactional_message_id == q.transactional_id)
     if q.content_id is not None:
         found.append(c.content_id == q.content_id)
+    if q.campaign_id is not None:
+        found.append(or_(c.campaign_id == q.campaign_id, c.broadcast_id == q.campaign_id))
+    for column, value in (
+        (c.broadcast_id, q.broadcast_id),
+        (c.newsletter_id, q.newsletter_id),
+        (c.action_id, q.action_id),
+        (c.trigger_id, q.trigger_id),
+    ):
+        if value is not None:
+            found.append(column == value)
     if q.metric is not None:
         found.append(
             exists().where(
@@ -194,6 +222,14 @@ def _shown() -> Any:
         deliveries.c.failure_message,
         deliveries.c.content_id,
         deliveries.c.transactional_message_id,
+        deliveries.c.campaign_id,
+        deliveries.c.broadcast_id,
+        deliveries.c.newsletter_id,
+        deliveries.c.action_id,
+        deliveries.c.parent_action_id,
+        deliveries.c.trigger_id,
+        deliveries.c.journey_id,
+        deliveries.c.trigger_event_id,
         people.c.customer_id,
         people.c.email,
         people.c.cio_id,
@@ -234,8 +270,8 @@ def _message(row: Any, metrics: dict[str, int]) -> dict[str, Any]:
         "id": row.id,
         "deduplicate_id": f"{row.id}:{row.created_at}",
         "msg_template_id": None,
-        "action_id": None,
-        "parent_action_id": None,
+        "action_id": row.action_id,
+        "parent_action_id": row.parent_action_id,
         "customer_id": row.customer_id,
         "customer_identifiers": {"id": row.customer_id, "email": row.email, "cio_id": row.cio_id}
         if known
@@ -245,15 +281,21 @@ def _message(row: Any, metrics: dict[str, int]) -> dict[str, Any]:
         "metrics": metrics,
         "created": row.created_at,
         "failure_message": row.failure_message,
-        "newsletter_id": None,
+        "newsletter_id": row.newsletter_id,
         "content_id": row.content_id,
-        "campaign_id": None,
-        "broadcast_id": None,
-        "trigger_event_id": None,
+        "campaign_id": row.campaign_id,
+        "broadcast_id": row.broadcast_id,
+        "trigger_event_id": _text(row.trigger_event_id),
+        "trigger_id": row.trigger_id,
+        "journey_id": _text(row.journey_id),
         "transactional_message_id": row.transactional_message_id,
         "type": TYPES.get(row.channel, row.channel),
         "forgotten": False,
     }
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _encode_cursor(created_at: int, delivery_id: str) -> str:

@@ -12,8 +12,6 @@ them in US Eastern time.
 
 from __future__ import annotations
 
-import calendar
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -21,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from tidings.db.schema import deliveries, delivery_metrics, transactional_messages
 from tidings.errors import bad_request, not_found
 from tidings.numbers import is_digits, path_id
+from tidings.reporting import series as periods
 
 PERIODS = {"hours": (24, 24), "days": (45, 45), "weeks": (12, 12), "months": (12, 121)}
 SERIES = [
@@ -62,13 +61,13 @@ def transactional_metrics(
     conn: Connection, workspace_id: int, raw_id: str, period: str, steps: int, now: int
 ) -> dict[str, Any]:
     message_id = _message_id(conn, workspace_id, raw_id)
-    starts = period_starts(period, steps, now)
-    series = {name: [0] * steps for name in SERIES}
+    window = periods.last(period, steps, now, open_end=True)
+    series = {name: window.zeros() for name in SERIES}
     mine = (deliveries.c.workspace_id == workspace_id) & (
         deliveries.c.transactional_message_id == message_id
     )
     for (created,) in conn.execute(select(deliveries.c.created_at).where(mine)):
-        _count(series["created"], starts, created)
+        window.count(series["created"], created)
     firsts = (
         select(delivery_metrics.c.metric, func.min(delivery_metrics.c.timestamp))
         .select_from(
@@ -82,7 +81,7 @@ def transactional_metrics(
         .group_by(delivery_metrics.c.delivery_id, delivery_metrics.c.metric)
     )
     for metric, first in conn.execute(firsts):
-        _count(series[metric], starts, int(first))
+        window.count(series[metric], int(first))
     return {"metric": {"series": series}}
 
 
@@ -101,19 +100,4 @@ def _message_id(conn: Connection, workspace_id: int, raw: str) -> int:
 
 def period_starts(period: str, steps: int, now: int) -> list[int]:
     """The start of each of the last `steps` periods, oldest first (UTC)."""
-    moment = datetime.fromtimestamp(now, UTC)
-    if period == "months":
-        months = [(moment.year * 12 + moment.month - 1) - back for back in range(steps)]
-        return [calendar.timegm((m // 12, m % 12 + 1, 1, 0, 0, 0)) for m in reversed(months)]
-    size = {"hours": 3600, "days": 86_400, "weeks": 7 * 86_400}[period]
-    current = now - now % size
-    if period == "weeks":  # weeks start on Sunday; the epoch was a Thursday
-        current = now - (now + 4 * 86_400) % size
-    return [current - size * back for back in range(steps - 1, -1, -1)]
-
-
-def _count(counts: list[int], starts: list[int], moment: int) -> None:
-    if moment < starts[0]:
-        return
-    index = sum(1 for start in starts if start <= moment) - 1
-    counts[index] += 1
+    return list(periods.last(period, steps, now).starts)

@@ -1,0 +1,306 @@
+"""Reports on campaigns and broadcasts: delivery metrics, link clicks, journeys, messages.
+
+Delivery metrics count the campaign's (or the action's) `deliveries` joined
+to `delivery_metrics` on their parent columns (CAMPAIGNS.md 7.2, 7.3): a
+delivery counts once per metric, in the period it first reached it, and
+`created` counts deliveries by creation time. Customer.io's `dropped` is
+counted as `suppressed`; metrics Tidings never records (`attempted`,
+`deferred`, `topic_unsubscribed`, the human and prefetch splits) stay at
+zero. Action metrics also carry `totals`: each metric over the action's
+whole life.
+
+The windows are `campaigns/report_query.py`'s (`reporting.series` periods).
+
+Ids: Customer.io's campaigns and broadcasts share one id space, so the
+`/v1/campaigns/{id}` reports serve a broadcast's id too; `/v1/broadcasts/{id}`
+serves broadcasts only. A campaign, broadcast or action of another workspace
+is a 404, as an unknown one is. An action removed from the workflow keeps its
+reports.
+
+Journey metrics (CAMPAIGNS.md 7.1) count the journeys that started in each
+period (cut in UTC) by what became of them: `activated` (passed the entry
+filters), `never_activated` (exited as filtered before activating),
+`exited_early` (exited after activating, for any reason but the goal),
+`finished`, `converted` (met the goal), `messaged` (queued a message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, func, select
+
+from tidings.campaigns import store
+from tidings.db.schema import campaign_actions, campaigns, deliveries, delivery_metrics, journeys
+from tidings.errors import not_found
+from tidings.numbers import path_id
+from tidings.reporting import messages
+from tidings.reporting.series import Periods
+
+SERIES = (
+    "attempted",
+    "bounced",
+    "clicked",
+    "converted",
+    "created",
+    "deferred",
+    "delivered",
+    "drafted",
+    "failed",
+    "opened",
+    "sent",
+    "spammed",
+    "suppressed",
+    "undeliverable",
+    "unsubscribed",
+    "topic_unsubscribed",
+    "human_opened",
+    "prefetch_opened",
+    "human_clicked",
+    "prefetch_clicked",
+)
+SAME_AS = {"dropped": "suppressed"}
+JOURNEY_METRICS = (
+    "started",
+    "activated",
+    "exited_early",
+    "finished",
+    "converted",
+    "never_activated",
+    "messaged",
+)
+_decode = msgspec.json.decode
+
+
+# --- reports -----------------------------------------------------------------------------
+
+
+def delivery_report(
+    conn: Connection,
+    workspace_id: int,
+    kind: str,
+    raw_id: str,
+    raw_action: str | None,
+    window: Periods,
+    channels: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """`{"metric": {"series": {...}}}` of a campaign or broadcast (`kind`), or of one
+    of its actions, when `raw_action` is given, with `totals` beside the series."""
+    where = _scope(conn, workspace_id, kind, raw_id, raw_action)
+    if channels is not None:
+        where.append(deliveries.c.channel.in_(channels))
+    metric: dict[str, Any] = {"series": _series(conn, where, window)}
+    if raw_action is not None:
+        metric["totals"] = _totals(conn, where)
+    return {"metric": metric}
+
+
+def link_report(
+    conn: Connection,
+    workspace_id: int,
+    kind: str,
+    raw_id: str,
+    raw_action: str | None,
+    window: Periods,
+    unique: bool,
+) -> dict[str, Any]:
+    """`{"links": [{"link": {"id", "href"}, "metric": {"series": {"clicked": [...]}}}]}`.
+
+    A link is its number in its message (the `link_id` of the click, null for
+    clicks reported through the Track API) and its URL; the most clicked come
+    first. `unique` counts each person once per link, in the period of their
+    first click.
+    """
+    where = _scope(conn, workspace_id, kind, raw_id, raw_action)
+    clicks = conn.execute(
+        select(
+            delivery_metrics.c.timestamp,
+            delivery_metrics.c.data,
+            deliveries.c.person_id,
+            deliveries.c.id,
+        )
+        .select_from(_joined())
+        .where(
+            *where,
+            delivery_metrics.c.metric == "clicked",
+            delivery_metrics.c.timestamp >= window.starts[0],
+        )
+        .order_by(delivery_metrics.c.timestamp, delivery_metrics.c.id)
+    )
+    counts: dict[tuple[int | None, str], list[int]] = {}
+    seen: set[tuple[int | None, str, object]] = set()
+    for timestamp, data, person_id, delivery_id in clicks:
+        link = _link(data)
+        if link is None:
+            continue
+        who = (*link, person_id if person_id is not None else delivery_id)
+        if unique and who in seen:
+            continue
+        seen.add(who)
+        window.count(counts.setdefault(link, window.zeros()), int(timestamp))
+    ordered = sorted(counts.items(), key=lambda item: (-sum(item[1]), item[0][0] or 0, item[0][1]))
+    return {
+        "links": [
+            {"link": {"id": link_id, "href": href}, "metric": {"series": {"clicked": shown}}}
+            for (link_id, href), shown in ordered
+        ]
+    }
+
+
+def journey_report(
+    conn: Connection, workspace_id: int, raw_id: str, window: Periods
+) -> dict[str, Any]:
+    """`{"journey_metric": {"started": [...], ...}}` by the period each journey started."""
+    campaign_id = _owner(conn, workspace_id, "campaign", raw_id).id
+    found = {name: window.zeros() for name in JOURNEY_METRICS}
+    c = journeys.c
+    rows = conn.execute(
+        select(c.started_at, c.state, c.exit_reason, c.activated_at, c.messaged_at, c.converted_at)
+        .where(
+            c.workspace_id == workspace_id,
+            c.campaign_id == campaign_id,
+            c.started_at >= window.starts[0],
+        )
+        .order_by(c.started_at)
+    )
+    for row in rows:
+        at = window.index(row.started_at)
+        if at is not None:
+            for name in _journey_outcomes(row):
+                found[name][at] += 1
+    return {"journey_metric": found}
+
+
+def _journey_outcomes(row: Any) -> list[str]:
+    exited = row.state == "exited"
+    reached = {
+        "started": True,
+        "activated": row.activated_at is not None,
+        "never_activated": exited and row.activated_at is None and row.exit_reason == "filtered",
+        "exited_early": exited and row.activated_at is not None and row.exit_reason != "goal",
+        "finished": row.state == "finished",
+        "converted": row.converted_at is not None,
+        "messaged": row.messaged_at is not None,
+    }
+    return [name for name, yes in reached.items() if yes]
+
+
+def message_report(
+    conn: Connection,
+    workspace_id: int,
+    kind: str,
+    raw_id: str,
+    query: messages.MessageQuery,
+    now: int,
+) -> dict[str, Any]:
+    """`{"messages": [...], "next": ...}`: the campaign's or broadcast's deliveries,
+    as `GET /v1/messages` shows them."""
+    owner = _owner(conn, workspace_id, kind, raw_id)
+    if owner.kind == "broadcast":
+        query = replace(query, broadcast_id=owner.id)
+    else:
+        query = replace(query, campaign_id=owner.id)
+    return messages.list_messages(conn, workspace_id, query, now)
+
+
+# --- counting ----------------------------------------------------------------------------
+
+
+def _owner(conn: Connection, workspace_id: int, kind: str, raw_id: str) -> Any:
+    what = "broadcast" if kind == "broadcast" else "campaign"
+    row = conn.execute(
+        select(campaigns.c.id, campaigns.c.kind).where(
+            campaigns.c.workspace_id == workspace_id,
+            campaigns.c.id == store.parse_id(raw_id, what),
+        )
+    ).first()
+    allowed = ("broadcast",) if kind == "broadcast" else ("campaign", "broadcast")
+    if row is None or row.kind not in allowed:
+        raise not_found(f"{what} not found")
+    return row
+
+
+def _scope(
+    conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None
+) -> list[Any]:
+    """The conditions that pick the deliveries of a campaign, broadcast or action."""
+    owner = _owner(conn, workspace_id, kind, raw_id)
+    parent = deliveries.c.broadcast_id if owner.kind == "broadcast" else deliveries.c.campaign_id
+    where = [deliveries.c.workspace_id == workspace_id, parent == owner.id]
+    if raw_action is None:
+        return where
+    action_id = path_id(raw_action, "action")
+    found = conn.execute(
+        select(campaign_actions.c.id).where(
+            campaign_actions.c.workspace_id == workspace_id,
+            campaign_actions.c.campaign_id == owner.id,
+            campaign_actions.c.id == action_id,
+        )
+    ).first()
+    if found is None:
+        raise not_found("action not found")
+    return [*where, deliveries.c.action_id == action_id]
+
+
+def _joined() -> Any:
+    return delivery_metrics.join(
+        deliveries,
+        (deliveries.c.id == delivery_metrics.c.delivery_id)
+        & (deliveries.c.workspace_id == delivery_metrics.c.workspace_id),
+    )
+
+
+def _series(conn: Connection, where: list[Any], window: Periods) -> dict[str, list[int]]:
+    found = {name: window.zeros() for name in SERIES}
+    first = window.starts[0]
+    created = select(deliveries.c.created_at).where(*where, deliveries.c.created_at >= first)
+    for (moment,) in conn.execute(created):
+        window.count(found["created"], moment)
+    firsts = (
+        select(
+            delivery_metrics.c.delivery_id,
+            delivery_metrics.c.metric,
+            func.min(delivery_metrics.c.timestamp),
+        )
+        .select_from(_joined())
+        .where(*where, delivery_metrics.c.metric.in_([*SERIES, *SAME_AS]))
+        .group_by(delivery_metrics.c.delivery_id, delivery_metrics.c.metric)
+        .having(func.min(delivery_metrics.c.timestamp) >= first)
+    )
+    reached: dict[tuple[str, str], int] = {}
+    for delivery_id, metric, moment in conn.execute(firsts):
+        key = (delivery_id, SAME_AS.get(metric, metric))
+        reached[key] = min(int(moment), reached.get(key, int(moment)))
+    for (_, metric), moment in reached.items():
+        window.count(found[metric], moment)
+    return found
+
+
+def _totals(conn: Connection, where: list[Any]) -> dict[str, int]:
+    totals = dict.fromkeys(SERIES, 0)
+    totals["created"] = int(
+        conn.execute(select(func.count()).select_from(deliveries).where(*where)).scalar() or 0
+    )
+    counted = (
+        select(delivery_metrics.c.metric, func.count(func.distinct(delivery_metrics.c.delivery_id)))
+        .select_from(_joined())
+        .where(*where, delivery_metrics.c.metric.in_([*SERIES, *SAME_AS]))
+        .group_by(delivery_metrics.c.metric)
+    )
+    for metric, count in conn.execute(counted):
+        totals[SAME_AS.get(metric, metric)] += int(count)
+    return totals
+
+
+def _link(data: str) -> tuple[int | None, str] | None:
+    try:
+        extra = _decode(data)
+    except msgspec.DecodeError:
+        return None
+    href = extra.get("href") if isinstance(extra, dict) else None
+    if not isinstance(href, str) or not href:
+        return None
+    link_id = extra.get("link_id")
+    return (link_id if isinstance(link_id, int) else None, href)
