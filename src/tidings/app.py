@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tidings.api import (
     app_api,
+    broadcast_triggers,
     collections,
     downloads,
     exports,
@@ -65,6 +66,7 @@ ROUTES: tuple[Route, ...] = (
     *collections.ROUTES,
     *templates.ROUTES,
     *send.ROUTES,
+    *broadcast_triggers.ROUTES,
     *downloads.ROUTES,
     *ops.ROUTES,
     *pipelines.ROUTES,

@@ -15,10 +15,6 @@ from tidings.errors import ApiError
 
 # (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "API-triggered broadcasts are",
-        ("/v1/campaigns/{id}/triggers/...", "/v1/send/broadcast"),
-    ),
     ("campaigns are", ("/v1/campaigns/...",)),
     ("broadcasts are", ("/v1/broadcasts/...",)),
     ("newsletters are", ("/v1/newsletters/...",)),

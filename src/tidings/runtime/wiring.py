@@ -9,7 +9,8 @@ worker process (`create_worker`), SQLite's writer process and the CLI.
 from __future__ import annotations
 
 from tidings.activity import stream
-from tidings.campaigns import triggers
+from tidings.campaigns import broadcasts, triggers
+from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
 from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
@@ -31,4 +32,5 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
         "export": ExportJob(),
         "import": ImportJob(allowlist),
         "collection_fetch": CollectionFetchJob(allowlist),
+        broadcasts.JOB_KIND: FanoutJob(allowlist),
     }
