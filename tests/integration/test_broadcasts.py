@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import new_workspace
 from tests.httpserver import Reply, serve
-from tidings.campaigns.audiences import Chunk
 from tidings.campaigns import broadcasts, definitions, fanout, journeys, store, trigger_reports
+from tidings.campaigns.audiences import Chunk
 from tidings.campaigns.messages import Composer
 from tidings.clock import FixedClock
 from tidings.db.schema import broadcast_triggers, captured_messages, deliveries, people
