@@ -83,7 +83,7 @@ class FanoutJob:
     def give_up(self, conn: Connection, job: Claimed, error: str, now: int) -> None:
         trigger_id = job.payload.get("trigger_id")
         if isinstance(trigger_id, int):
-            fail(conn, trigger_id, error, [], now)
+            fail(conn, trigger_id, error, [error], now)
 
     # -- validation --
 
