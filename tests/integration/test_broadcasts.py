@@ -372,35 +372,52 @@ class Crash(Exception):
     pass
 
 
-def test_a_fan_out_that_crashes_resumes_from_its_last_chunk(db, ws, clock, monkeypatch):
+CRASH_PEOPLE = [f"p{n:02}" for n in range(18)]
+CRASH_FILE = b"\n".join(
+    b'{"id": "%s", "data": {"extra": "!"}}' % name.encode() for name in CRASH_PEOPLE
+)
+
+
+@pytest.mark.parametrize("form", ["recipients", "ids", "data_file_url"])
+def test_a_fan_out_that_crashes_resumes_from_its_last_chunk(db, ws, clock, monkeypatch, form):
     """The third chunk's transaction dies after inserting its journeys (rolled back);
     the job's next attempt starts there: everyone has one journey and one message."""
     from tidings.campaigns import audiences
 
     monkeypatch.setattr(audiences, "CHUNK", 4)
-    for n in range(18):
-        person(db, ws, f"p{n:02}", plan="pro")
+    for name in CRASH_PEOPLE:
+        person(db, ws, name, plan="pro")
     broadcast_id = broadcast(db, ws)
-    trigger_id = trigger(db, ws, broadcast_id, {"data": {"headline": "C"}})
-    calls = Counter[str]()
+    with serve({"/crash.jsonl": Reply(body=CRASH_FILE, chunked=True)}) as site:
+        audience = {
+            "recipients": PRO,
+            "ids": CRASH_PEOPLE,
+            "data_file_url": site.url("/crash.jsonl"),
+        }
+        trigger_id = trigger(
+            db, ws, broadcast_id, {"data": {"headline": "C"}, form: audience[form]}
+        )
+        calls = Counter[str]()
 
-    def crashing(fn, *args):
-        if fn is fanout.apply_chunk:
-            calls["chunks"] += 1
-            if calls["chunks"] == 3:
-                with db.writer.begin() as conn:
-                    fn(conn, *args)
-                    raise Crash("killed mid-chunk")
-        return db.write(fn, *args)
+        def crashing(fn, *args):
+            if fn is fanout.apply_chunk:
+                calls["chunks"] += 1
+                if calls["chunks"] == 3:
+                    with db.writer.begin() as conn:
+                        fn(conn, *args)
+                        raise Crash("killed mid-chunk")
+            return db.write(fn, *args)
 
-    fan_out(db, clock, write=crashing)
-    shown = status(db, ws, broadcast_id, trigger_id)
-    assert shown["state"] == "running" and shown["recipients_count"] == 8
-    send_all(db, clock)  # the first two chunks' people are sent meanwhile
-    clock.value = START + 600  # past the job's retry delay
-    run(db, clock)
-    sent = subjects(db, ws)
-    assert len(sent) == 18 and set(sent.values()) == {f"C for P{n:02}" for n in range(18)}
+        fan_out(db, clock, write=crashing)
+        shown = status(db, ws, broadcast_id, trigger_id)
+        assert shown["state"] == "running" and shown["recipients_count"] == 8
+        send_all(db, clock)  # the first two chunks' people are sent meanwhile
+        clock.value = START + 600  # past the job's retry delay
+        run(db, clock)
+    extra = "!" if form == "data_file_url" else ""
+    assert subjects(db, ws) == {
+        f"{n}@example.com": f"C for {n.upper()}{extra}" for n in CRASH_PEOPLE
+    }
     with db.reader.connect() as conn:
         per_person = conn.execute(
             select(journey_table.c.person_id, func.count())
