@@ -8,6 +8,7 @@ so the rate limits of one test never meet another's.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -144,6 +145,8 @@ def test_refusals(api, other_api, db, ws):
         (path, b"[1]", 400, "request body must be a JSON object"),
         (path, b'{"idz": ["1"]}', 422, "unknown field 'idz'"),
         (path, b'{"ids": ["1"], "emails": ["a@x.io"]}', 422, "at most one audience"),
+        (path, json.dumps({"ids": list(range(1, 10_002))}).encode(), 422, "at most 10000"),
+        (path, json.dumps({"data": {"k": "x" * 50_000}}).encode(), 422, "at most 50000 bytes"),
         (f"/v1/campaigns/{draft}/triggers", b"{}", 422, "is draft"),
         ("/v1/campaigns/999999/triggers", b"{}", 404, "broadcast not found"),
         ("/v1/campaigns/x/triggers", b"{}", 404, "broadcast not found"),

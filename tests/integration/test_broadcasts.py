@@ -295,6 +295,37 @@ def test_a_data_file_is_streamed_and_its_bad_lines_reported(db, ws, clock, three
     ]
 
 
+def test_a_data_file_with_the_ignore_flags_skips_whom_it_cannot_find(db, ws, clock, three, files):
+    broadcast_id = broadcast(db, ws)
+    body = {
+        "data": {"headline": "G"},
+        "data_file_url": files.url("/people.jsonl"),
+        "id_ignore_missing": True,
+        "email_ignore_missing": True,
+    }
+    trigger_id = trigger(db, ws, broadcast_id, body)
+    run(db, clock)
+    assert len(subjects(db, ws)) == 3
+    assert errors(db, ws, broadcast_id, trigger_id) == [
+        "line 2: not a JSON object",
+        "line 6: the line must hold exactly one of id or email",
+    ]
+
+
+def test_people_of_another_workspace_are_not_found(db, ws, clock, three):
+    other = new_workspace(db, "other").workspace_id
+    person(db, other, "zed", plan="pro")
+    broadcast_id = broadcast(db, ws)
+    body = {"ids": ["zed"], "emails": None, "data": {"headline": "Z"}}
+    trigger_id = trigger(db, ws, broadcast_id, body)
+    other_broadcast = broadcast(db, other)
+    trigger(db, other, other_broadcast, {"data": {"headline": "Theirs"}})
+    run(db, clock)
+    assert errors(db, ws, broadcast_id, trigger_id) == ['ids[0]: no person has the id "zed"']
+    assert subjects(db, ws) == {}
+    assert subjects(db, other) == {"zed@example.com": "Theirs for ZED"}
+
+
 def test_an_unreadable_data_file_fails_the_trigger_with_the_reason(db, ws, clock, three, files):
     broadcast_id = broadcast(db, ws)
     trigger_id = trigger(db, ws, broadcast_id, {"data_file_url": files.url("/forbidden.jsonl")})
