@@ -30,8 +30,9 @@ def _ids(request: Request) -> tuple[int, int, int]:
 
 
 async def trigger(ctx: Context, request: Request) -> Response:
+    broadcast_id = _broadcast_id(request)
     parsed = broadcasts.parse_trigger(request.json_object())
-    return await _trigger(ctx, request, _broadcast_id(request), parsed)
+    return await _trigger(ctx, request, broadcast_id, parsed)
 
 
 async def send_broadcast(ctx: Context, request: Request) -> Response:
