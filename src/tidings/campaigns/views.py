@@ -161,7 +161,7 @@ def _contents(
             action_contents.c.id,
             action_contents.c.fields,
         )
-        .where(action_contents.c.action_id.in_(action_ids))
+        .where(action_contents.c.action_id.in_(action_ids), action_contents.c.test_group == 0)
         .order_by(action_contents.c.language)
     )
     for action_id, language, content_id, fields in rows:
