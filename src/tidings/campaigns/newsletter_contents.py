@@ -63,7 +63,7 @@ def groups_of(rows: list[Any]) -> list[int]:
 def shown(newsletter_id: int, action_type: str, row: Any, groups: list[int]) -> dict[str, Any]:
     """A content as Customer.io shows it (`contentObject`), plus its `test_group_id`."""
     names: dict[str, str] = SHOWN_NAMES.get(action_type, {})
-    fields = dict(_decode(row.fields))
+    fields: dict[str, Any] = dict(_decode(row.fields))
     if action_type == "webhook":
         fields["method"] = fields.get("method", "post").upper()
         fields["headers"] = _decode(fields["headers"]) if fields.get("headers") else {}
@@ -76,7 +76,7 @@ def shown(newsletter_id: int, action_type: str, row: Any, groups: list[int]) -> 
         "type": asks.API_TYPES[action_type],
         "language": row.language,
         "test_group_id": row.test_group,
-        **{names.get(name, name): value for name, value in fields.items()},
+        **{names.get(name) or name: value for name, value in fields.items()},
     }
 
 
