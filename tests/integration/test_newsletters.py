@@ -113,9 +113,7 @@ def subjects(db, ws: int) -> dict[str, str]:
 
 def sent_rows(db, ws: int) -> list[Any]:
     with db.reader.connect() as conn:
-        return list(
-            conn.execute(select(deliveries).where(deliveries.c.workspace_id == ws)).all()
-        )
+        return list(conn.execute(select(deliveries).where(deliveries.c.workspace_id == ws)).all())
 
 
 def refused(fn: Any, *args: Any) -> ApiError:
@@ -202,10 +200,12 @@ def test_languages_and_content_edits(db, ws, three, clock):
     french = db.write(
         contents.add_language, ws, made["id"], 0, {"language": "FR", "subject": "Salut"}, START
     )["content"]
-    assert (french["language"], french["subject"], french["body"]) == ("fr", "Salut", "<p>Hello</p>")
-    again = refused(
-        db.write, contents.add_language, ws, made["id"], 0, {"language": "fr"}, START
+    assert (french["language"], french["subject"], french["body"]) == (
+        "fr",
+        "Salut",
+        "<p>Hello</p>",
     )
+    again = refused(db.write, contents.add_language, ws, made["id"], 0, {"language": "fr"}, START)
     assert again.status == 400
     edited = db.write(
         contents.update_content, ws, made["id"], default_id, {"preheader_text": "Read me"}, START
@@ -293,7 +293,10 @@ def test_a_scheduled_send_fires_when_its_time_comes(db, ws, three, clock):
 def test_descheduled_and_rescheduled_sends_fire_once_at_the_new_time(db, ws, three, clock):
     first = create(db, ws, {"scheduled_at": START + 60})
     db.write(
-        newsletters.set_schedule, ws, first["id"], asks.parse_schedule({"scheduled_at": 0}, START),
+        newsletters.set_schedule,
+        ws,
+        first["id"],
+        asks.parse_schedule({"scheduled_at": 0}, START),
         START,
     )
     second = create(db, ws, {"name": "Later", "scheduled_at": START + 60})
