@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import new_workspace
-from tidings.campaigns import broadcasts, fanout, journeys, metrics, newsletters, store
+from tidings.campaigns import broadcasts, fanout, journeys, metrics, newsletters, store, views
 from tidings.campaigns import newsletter_contents as contents
 from tidings.campaigns import newsletter_requests as asks
 from tidings.campaigns.messages import Composer
@@ -34,6 +34,7 @@ from tidings.people.identifiers import Identifier
 from tidings.reporting import messages as message_list
 from tidings.reporting.metrics import record_metric
 from tidings.reporting.series import last
+from tidings.segments import service as segments
 from tidings.sending import delivery_queue
 from tidings.sending.deliverer import DeliveryWorker
 
@@ -408,3 +409,13 @@ def test_metrics_links_and_messages_by_newsletter_and_content(db, ws, three, clo
     )
     assert missing.status == 404
     assert refused(db.read, metrics.delivery_report, ws, "broadcast", owner, None, window).status
+
+
+def test_a_segment_is_used_by_the_newsletters_naming_it(db, ws, clock):
+    segment = db.write(segments.create_manual, ws, {"segment": {"name": "VIPs"}}, START)
+    naming = {"recipients": {"segment": {"id": segment["id"]}}}
+    draft, sent = create(db, ws, naming), create(db, ws, {**naming, "send_now": True})
+    create(db, ws)
+    used = db.read(views.used_by, ws, segment["id"])["used_by"]
+    assert (used["draft_newsletters"], used["sent_newsletters"]) == ([draft["id"]], [sent["id"]])
+    assert used["campaigns"] == used["broadcasts"] == []
