@@ -37,6 +37,7 @@ from tidings.reporting.series import last
 from tidings.segments import service as segments
 from tidings.sending import delivery_queue
 from tidings.sending.deliverer import DeliveryWorker
+from tidings.templates import senders
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 2027-10-04 12:00 UTC; the tz-matched send is at 09:00 on the 5th, New York time.
@@ -419,3 +420,17 @@ def test_a_segment_is_used_by_the_newsletters_naming_it(db, ws, clock):
     used = db.read(views.used_by, ws, segment["id"])["used_by"]
     assert (used["draft_newsletters"], used["sent_newsletters"]) == ([draft["id"]], [sent["id"]])
     assert used["campaigns"] == used["broadcasts"] == []
+
+
+def test_an_email_without_from_goes_from_the_oldest_sender_identity(db, ws, three, clock):
+    no_from = {k: v for k, v in MAIL.items() if k != "from"}
+    new = asks.parse_new(no_from, START)
+    assert refused(db.write, newsletters.create, ws, new, START).field == "from"
+    db.write(senders.create, ws, "News", "news@example.com", START)
+    db.write(senders.create, ws, "", "later@example.com", START)
+    made = db.write(newsletters.create, ws, new, START)
+    content = db.read(contents.get_content, ws, made["id"], made["content_ids"][0])["content"]
+    assert content["from"] == "News <news@example.com>"
+    send(db, ws, made["id"])
+    run(db, clock)
+    assert len(subjects(db, ws)) == 2

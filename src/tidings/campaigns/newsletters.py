@@ -24,6 +24,7 @@ sending meanwhile leave it nothing to do.
 
 from __future__ import annotations
 
+from email.utils import formataddr
 from typing import Any
 
 import msgspec
@@ -34,7 +35,7 @@ from tidings.campaigns import broadcasts, documents, send_times, store
 from tidings.campaigns import newsletter_contents as contents
 from tidings.campaigns.definitions import Campaign, Step
 from tidings.campaigns.newsletter_requests import API_TYPES, NewNewsletter, Schedule
-from tidings.db.schema import campaigns
+from tidings.db.schema import campaigns, sender_identities
 from tidings.errors import bad_request
 from tidings.jobs.queue import Claimed, enqueue
 from tidings.jobs.runner import JobContext, Permanent
@@ -52,7 +53,11 @@ _decode = msgspec.json.decode
 
 
 def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) -> dict[str, Any]:
-    """Store a newsletter (a draft), then send or schedule it if the request says so."""
+    """Store a newsletter (a draft), then send or schedule it if the request says so. An
+    email without `from` goes from the workspace's oldest sender identity."""
+    fields = dict(new.fields)
+    if new.action_type == "email" and not fields.get("from"):
+        fields["from"] = _default_sender(conn, workspace_id)
     definition = {
         "recipients": new.recipients,
         "type": API_TYPES[new.action_type],
@@ -65,7 +70,7 @@ def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) ->
         type=new.action_type,
         name=new.name,
         sending_state="automatic",
-        contents=(("", new.fields),),
+        contents=(("", fields),),
     )
     newsletter = Campaign(
         kind=KIND,
@@ -85,6 +90,16 @@ def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) ->
         schedule = Schedule(new.scheduled_at, "UTC", False, None)
         return set_schedule(conn, workspace_id, newsletter_id, schedule, now)
     return get(conn, workspace_id, newsletter_id)
+
+
+def _default_sender(conn: Connection, workspace_id: int) -> str:
+    c = sender_identities.c
+    found = conn.execute(
+        select(c.name, c.email).where(c.workspace_id == workspace_id).order_by(c.id).limit(1)
+    ).first()
+    if found is None:
+        raise bad_request("from is required: the workspace has no sender identity", "from")
+    return formataddr((found.name, found.email)) if found.name else str(found.email)
 
 
 def remove(conn: Connection, workspace_id: int, newsletter_id: int) -> None:
