@@ -434,3 +434,13 @@ def test_an_email_without_from_goes_from_the_oldest_sender_identity(db, ws, thre
     send(db, ws, made["id"])
     run(db, clock)
     assert len(subjects(db, ws)) == 2
+
+
+def test_spread_alone_keeps_the_rate_given_before(db, ws):
+    rate = {"rate_limit_email_rate": 10, "rate_limit_time_period": 3600}
+    made = create(db, ws, rate)
+    shown = send(db, ws, made["id"], {"rate_limit_spread": True})
+    assert (shown["rate_limit_email_rate"], shown["rate_limit_spread"]) == (10, True)
+    with db.reader.connect() as conn:
+        definition = store.definition_of(store.row_of(conn, ws, made["id"], "newsletter"))
+    assert definition["send_rate"] == {"messages": 10, "per": 3600}

@@ -11,7 +11,10 @@ attribute, exact match, else the default), rendered with `customer`,
 (`id`, `name`, `action_id`, `journey_id`), through the same rendering, link
 tracking and message building as transactional sends. A message that does
 not render fails with the template's error; a person deleted meanwhile
-fails too. The composed payload is kept with the sent delivery.
+fails too. The composed payload is kept with the sent delivery. A
+newsletter's message renders the content chosen when it was queued
+(`newsletter_contents.choose`: its test group and language), the
+delivery's `content_id`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import hashlib
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.campaigns import newsletter_requests as asks
 from tidings.campaigns import store
@@ -300,8 +300,3 @@ def split(newsletter_id: int, person_pk: int | None, variations: int) -> int:
 def content_ids(conn: Connection, action_id: int) -> list[int]:
     query = select(_C.id).where(_C.action_id == action_id).order_by(_C.id)
     return [int(found) for found in conn.execute(query).scalars()]
-
-
-def count(conn: Connection, action_id: int) -> int:
-    query = select(func.count()).where(_C.action_id == action_id)
-    return int(conn.execute(query).scalar_one())

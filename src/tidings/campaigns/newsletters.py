@@ -121,7 +121,8 @@ def send(
 ) -> dict[str, Any]:
     """Send the newsletter now (`POST .../send`), with these rate limit options if given."""
     row = _unsent(conn, workspace_id, newsletter_id)
-    definition = {**store.definition_of(row), "schedule": None, **_rate_values(rate)}
+    stored = store.definition_of(row)
+    definition = {**stored, "schedule": None, **_rate_values(rate, stored.get("rate_limit"))}
     _start(conn, row, definition, None, now)
     return get(conn, workspace_id, newsletter_id)
 
@@ -131,7 +132,8 @@ def set_schedule(
 ) -> dict[str, Any]:
     """Schedule the newsletter (`at` 0: deschedule), with rate limit options if given."""
     row = _unsent(conn, workspace_id, newsletter_id)
-    definition = {**store.definition_of(row), **_rate_values(schedule.rate)}
+    stored = store.definition_of(row)
+    definition = {**stored, **_rate_values(schedule.rate, stored.get("rate_limit"))}
     definition["schedule"] = None
     if schedule.at:
         definition["schedule"] = {
@@ -212,11 +214,16 @@ def _fires_at(definition: dict[str, Any], now: int) -> int:
     return max(now, send_times.earliest(spec))
 
 
-def _rate_values(rate: dict[str, Any] | None) -> dict[str, Any]:
+def _rate_values(
+    rate: dict[str, Any] | None, before: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The definition's `rate_limit` and `send_rate` for rate limit options (none: no
-    change). Spread or not, messages are spaced evenly (`sending/rates.py`)."""
+    change; `rate_limit_spread` alone keeps the rate set `before`). Spread or not,
+    messages are spaced evenly (`sending/rates.py`)."""
     if rate is None:
         return {}
+    if "messages" not in rate and before and "messages" in before:
+        rate = {**before, "spread": rate["spread"]}
     send_rate = {"messages": rate["messages"], "per": rate["per"]} if "messages" in rate else None
     return {"rate_limit": rate, "send_rate": send_rate}
 
