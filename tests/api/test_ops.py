@@ -40,6 +40,8 @@ def test_metrics_count_requests_latencies_and_rejections(api, server):
         "deliveries_lag_seconds",
         "webhook_posts_due",
         "webhook_posts_lag_seconds",
+        "journeys_due",
+        "journeys_lag_seconds",
     ):
         assert re.search(rf"^tidings_{gauge} \d", text, re.M), gauge
 

@@ -137,3 +137,51 @@ def test_apply_refuses_a_bad_campaign(tmp_path, database_url, workspace, query):
         done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
         assert done.returncode != 0 and named in done.stderr, done.stderr
     assert query(views.list_all, workspace.workspace_id, "campaign") == []
+
+
+def test_apply_sets_the_workspaces_limits_then_leaves_them(
+    tmp_path, database_url, workspace, query
+):
+    from tidings.campaigns import limits
+
+    path = tmp_path / "workspace.yaml"
+    path.write_text(
+        "limits:\n"
+        "  send_rate: {messages: 50, per: 1}\n"
+        '  quiet_hours: {start: "21:00", end: "08:00", timezone: Europe/Berlin}\n'
+    )
+    assert apply(database_url, workspace, path) == [
+        'update limits "workspace": quiet_hours, send_rate'
+    ]
+    assert query(limits.current, workspace.workspace_id) == {
+        "send_rate": {"messages": 50, "per": 1},
+        "quiet_hours": {
+            "start": 21 * 60,
+            "end": 8 * 60,
+            "timezone": "Europe/Berlin",
+            "fallback_timezone": "UTC",
+        },
+    }
+    assert apply(database_url, workspace, path) == ['unchanged limits "workspace"']
+    path.write_text("limits: {}\n")
+    assert apply(database_url, workspace, path) == [
+        'update limits "workspace": quiet_hours, send_rate'
+    ]
+    assert query(limits.current, workspace.workspace_id) == {}
+    path.write_text("limits: {send_rate: {messages: 0}}\n")
+    done = subprocess.run(
+        [
+            *CLI,
+            "apply",
+            "-f",
+            str(path),
+            "--database-url",
+            database_url,
+            "--workspace-id",
+            str(workspace.workspace_id),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "limits.send_rate.messages" in done.stderr

@@ -220,3 +220,55 @@ def test_a_zero_date_never_fires(db, ws):
     campaign_id = campaign(db, ws, renewal("yearly", 0), now)
     person(db, ws, "p", now, renewal_at=0)
     assert due_of(db, campaign_id) == []
+
+
+def quiet_campaign(quiet: dict[str, Any] | None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": "Late",
+        "state": "running",
+        "trigger": {"event": {"name": "go"}},
+        "workflow": [{"email": {"from": "a@example.com", "subject": "hi", "body": "x"}}],
+    }
+    if quiet is not None:
+        document["quiet_hours"] = quiet
+    return document
+
+
+def messages_of(db, campaign_id: int) -> list[Any]:
+    from tidings.db.schema import deliveries
+
+    with db.reader.connect() as conn:
+        return conn.execute(
+            select(deliveries.c.created_at).where(deliveries.c.campaign_id == campaign_id)
+        ).all()
+
+
+def test_quiet_hours_hold_a_message_until_they_end_in_the_persons_zone(db, ws):
+    late = utc("2024-03-09T03:30")  # 22:30 on the 8th in New York (EST)
+    campaign_id = campaign(db, ws, quiet_campaign({"start": "21:00", "end": "08:00"}), late)
+    person(db, ws, "q", late, timezone="America/New_York")
+    track(db, ws, "q", "go", late)
+    db.write(journeys.advance_due, late, 100)
+    assert messages_of(db, campaign_id) == []
+    assert due_of(db, campaign_id) == [utc("2024-03-09T13:00")]  # 08:00 EST
+    db.write(journeys.advance_due, utc("2024-03-09T13:00"), 100)
+    assert [row.created_at for row in messages_of(db, campaign_id)] == [utc("2024-03-09T13:00")]
+
+
+def test_the_workspaces_quiet_hours_apply_when_the_campaign_has_none(db, ws):
+    from tidings.campaigns import limits
+
+    with db.writer.begin() as conn:
+        quiet = {"start": "21:00", "end": "08:00", "timezone": "UTC"}
+        limits.put(conn, ws, limits.parse({"quiet_hours": quiet}), 0)
+    late = utc("2024-03-09T23:00")
+    campaign_id = campaign(db, ws, quiet_campaign(None), late)
+    person(db, ws, "q", late)
+    track(db, ws, "q", "go", late)
+    db.write(journeys.advance_due, late, 100)
+    assert due_of(db, campaign_id) == [utc("2024-03-10T08:00")]
+    noon = utc("2024-03-10T12:00")
+    daytime = campaign(db, ws, {**quiet_campaign(None), "name": "Day"}, noon)
+    track(db, ws, "q", "go", noon)
+    db.write(journeys.advance_due, noon, 100)
+    assert len(messages_of(db, daytime)) == 1

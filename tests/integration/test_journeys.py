@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
@@ -473,3 +474,127 @@ def test_an_attribute_change_starts_a_journey_only_for_the_value_named(db, ws):
     assert journey_rows(db, campaign_id) == []
     person(db, ws, "a1", START + 1, plan="pro")
     assert len(journey_rows(db, campaign_id)) == 1
+
+
+def test_every_channel_is_composed_for_the_person(db, ws, clock):
+    from tidings.people import devices as people_devices
+
+    document = {
+        **WELCOME,
+        "workflow": [
+            {"sms": {"from": "+15550000000", "body": "Hi {{ customer.first_name }}"}},
+            {"push": {"title": "Hello {{ event.plan }}", "message": "m"}},
+            {"in_app": {"title": "t", "body": "in app {{ campaign.name }}"}},
+            {"inbox": {"title": "t", "body": "inbox"}},
+        ],
+    }
+    campaign(db, ws, document)
+    person(db, ws, "m1", first_name="Mo", phone="+15551234567")
+    with db.writer.begin() as conn:
+        found = people.store.find(conn, ws, Identifier("id", "m1"))
+        device = people_devices.parse_device({"id": "tok-9", "platform": "ios"}, token_key="id")
+        people_devices.upsert(conn, found, device, START)
+    track(db, ws, "m1", "signed_up", START, plan="pro")
+    advance(db, START)
+    deliver(db, clock)
+    by_channel = {m["channel"]: m for m in sent(db, ws)}
+    assert set(by_channel) == {"sms", "push", "in_app", "inbox"}
+    assert by_channel["sms"]["recipient"] == "+15551234567"
+    assert by_channel["sms"]["message"]["body"] == "Hi Mo"
+    assert by_channel["push"]["recipient"] == "tok-9"
+    assert by_channel["push"]["message"]["title"] == "Hello pro"
+    assert "in app Welcome" in msgspec.json.encode(by_channel["in_app"]["message"]).decode()
+
+
+def test_wait_until_a_condition_passes_when_it_holds(db, ws):
+    document = {
+        **WELCOME,
+        "workflow": [
+            {
+                "wait_until": {
+                    "condition": {
+                        "attribute": {"field": "verified", "operator": "eq", "value": True}
+                    }
+                }
+            },
+            {"update": {"attributes": {"onboarded": True}}},
+        ],
+    }
+    campaign_id = campaign(db, ws, document)
+    person(db, ws, "k1")
+    person(db, ws, "k2", verified=True)
+    track(db, ws, "k1", "signed_up", START)
+    track(db, ws, "k2", "signed_up", START)
+    advance(db, START)
+    states = {row.person_id: (row.state, row.due_at) for row in journey_rows(db, campaign_id)}
+    assert sorted(states.values()) == [("active", None), ("finished", None)]
+    person(db, ws, "k1", START + 50, verified=True)  # wakes the waiting journey
+    advance(db, START + 50)
+    assert {row.state for row in journey_rows(db, campaign_id)} == {"finished"}
+
+
+def test_a_split_takes_the_first_path_that_holds_else_the_last(db, ws):
+    def tagged(value: str) -> list[dict[str, Any]]:
+        return [{"update": {"attributes": {"path": value}}}]
+
+    document = {
+        **WELCOME,
+        "workflow": [
+            {
+                "split": {
+                    "paths": [
+                        {
+                            "if": {"attribute": {"field": "n", "operator": "gt", "value": 10}},
+                            "steps": tagged("big"),
+                        },
+                        {
+                            "if": {"attribute": {"field": "n", "operator": "gt", "value": 5}},
+                            "steps": tagged("medium"),
+                        },
+                    ],
+                    "else": tagged("small"),
+                }
+            }
+        ],
+    }
+    campaign(db, ws, document)
+    for name, n in (("x20", 20), ("x7", 7), ("x1", 1)):
+        person(db, ws, name, n=n)
+        track(db, ws, name, "signed_up", START)
+    advance(db, START)
+    with db.reader.connect() as conn:
+        paths = {
+            name: people.store.load_attributes(
+                conn, people.store.find(conn, ws, Identifier("id", name)).pk
+            )["path"].value
+            for name in ("x20", "x7", "x1")
+        }
+    assert paths == {"x20": "big", "x7": "medium", "x1": "small"}
+
+
+def test_exit_steps_end_the_journey_and_draft_or_off_messages_are_not_sent(db, ws, clock):
+    message = {"from": "a@example.com", "subject": "s", "body": "x"}
+    document = {
+        **WELCOME,
+        "workflow": [
+            {"sending_state": "draft", "email": {**message, "subject": "draft"}},
+            {"sending_state": "off", "email": {**message, "subject": "off"}},
+            "exit",
+            {"email": {**message, "subject": "never"}},
+        ],
+    }
+    campaign_id = campaign(db, ws, document)
+    person(db, ws, "d1")
+    track(db, ws, "d1", "signed_up", START)
+    advance(db, START)
+    deliver(db, clock)
+    assert sent(db, ws) == []
+    with db.reader.connect() as conn:
+        rows = (
+            conn.execute(select(deliveries.c.state).where(deliveries.c.workspace_id == ws))
+            .scalars()
+            .all()
+        )
+    assert rows == ["draft"]
+    [journey] = journey_rows(db, campaign_id)
+    assert journey.state == "finished"

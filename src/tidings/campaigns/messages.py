@@ -19,6 +19,7 @@ delivery's `content_id`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,9 +47,11 @@ from tidings.sending.rendering import (
     in_layout,
     render_send,
 )
-from tidings.sending.request import SendRequest
+from tidings.sending.request import PushTarget, SendRequest
 from tidings.sending.transactional import RETRY_FOR, new_delivery_id
 from tidings.templates import render
+
+log = logging.getLogger("tidings.campaigns")
 
 # Message action type -> the delivery's channel.
 CHANNELS = {
@@ -172,7 +175,16 @@ class Composer:
         self.base_url = base_url.rstrip("/")
 
     def __call__(self, conn: Connection, claimed: Sequence[Claimed]) -> list[Composed]:
-        return [self.compose(conn, item) for item in claimed]
+        return [self._safely(conn, item) for item in claimed]
+
+    def _safely(self, conn: Connection, claimed: Claimed) -> Composed:
+        """One delivery's composition; an unexpected error fails that delivery alone
+        (logged), never the batch it came in."""
+        try:
+            return self.compose(conn, claimed)
+        except Exception as exc:
+            log.exception("composing delivery %s failed", claimed.id)
+            return Composed(failure=f"the message could not be composed: {type(exc).__name__}")
 
     def compose(self, conn: Connection, claimed: Claimed) -> Composed:
         parents = conn.execute(
@@ -328,6 +340,7 @@ def _request(
         if "bcc" in fields:
             recipients["bcc"] = fields.pop("bcc")
     return SendRequest(
+        push=PushTarget(to="all") if claimed.channel == "push" else None,
         channel=claimed.channel,
         identifier=Identifier("cio_id", person.cio_id),
         message_data=context.get("trigger") or {},

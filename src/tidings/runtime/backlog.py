@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
-from tidings.db.schema import deliveries, jobs, webhook_posts
+from tidings.db.schema import deliveries, jobs, journeys, webhook_posts
 from tidings.segments import dirty
 
 
@@ -33,6 +33,11 @@ def backlog(conn: Connection, now: int) -> dict[str, int]:
             webhook_posts.c.state == "queued", webhook_posts.c.due_at <= now
         )
     ).one()
+    due_journeys, oldest_journey = conn.execute(
+        select(func.count(), func.min(journeys.c.due_at)).where(
+            journeys.c.state == "active", journeys.c.due_at <= now
+        )
+    ).one()
     return {
         "segment_people_pending": marked,
         "segment_builds_pending": builds,
@@ -43,6 +48,8 @@ def backlog(conn: Connection, now: int) -> dict[str, int]:
         "deliveries_lag_seconds": _lag(oldest_delivery, now),
         "webhook_posts_due": posts,
         "webhook_posts_lag_seconds": _lag(oldest_post, now),
+        "journeys_due": due_journeys,
+        "journeys_lag_seconds": _lag(oldest_journey, now),
     }
 
 

@@ -1,7 +1,8 @@
 """`tidings apply -f workspace.yaml`: declare a workspace's segments, message
 resources (transactional messages, snippets, sender identities, layouts,
 providers: see `resources.py`), campaigns and broadcasts (`campaign_plan.py`)
-in a file.
+and the limits on campaign messages (`limits:`, `campaigns/limits.py`) in a
+file.
 
 The file is the desired state; the database is the current one. `parse`
 validates the document (pure), `plan` compares it with the segments that
@@ -26,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tidings.campaigns import limits
 from tidings.campaigns.definitions import Campaign
 from tidings.errors import bad_request
 from tidings.segments import membership
@@ -68,6 +70,7 @@ class Document:
     segments: list[Desired]
     resources: resources.Resources = field(default_factory=resources.Resources)
     campaigns: list[Campaign] = field(default_factory=list)  # campaigns, then broadcasts
+    limits: dict[str, Any] | None = None  # None: the file does not declare them
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,14 @@ class Current:
     segments: list[dict[str, Any]]
     resources: resources.Resources
     campaigns: dict[tuple[str, str], list[campaign_plan.Saved]] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 def parse(document: Any) -> Document:
     """A loaded YAML document; a 400-style `ApiError` naming the path."""
     if document is None:
         return Document([])
-    known = ["segments", *resources.SECTIONS, *campaign_plan.SECTIONS]
+    known = ["segments", *resources.SECTIONS, *campaign_plan.SECTIONS, "limits"]
     if not isinstance(document, dict):
         raise bad_request(f"the file must be a mapping of: {', '.join(sorted(known))}")
     for key in document:
@@ -93,6 +97,7 @@ def parse(document: Any) -> Document:
         _segments(document),
         resources.parse_resources(document),
         campaign_plan.parse_campaigns(document),
+        limits.parse(document["limits"]) if "limits" in document else None,
     )
 
 
@@ -141,7 +146,22 @@ def plan(document: Document, current: Current) -> list[Change | resources.Step]:
     steps.extend(plan_segments(document.segments, current.segments))
     steps.extend(resources.plan_resources(document.resources, current.resources))
     steps.extend(campaign_plan.plan_campaigns(document.campaigns, current.campaigns))
+    if document.limits is not None:
+        steps.append(_plan_limits(document.limits, current.limits))
     return steps
+
+
+def _plan_limits(want: dict[str, Any], have: dict[str, Any]) -> resources.Step:
+    """The workspace's limits on campaign messages: replaced as a whole when they differ
+    (an empty `limits:` removes them)."""
+    if want == have:
+        return resources.Step("unchanged", "limits", "workspace")
+    fields = tuple(sorted(k for k in {*want, *have} if want.get(k) != have.get(k)))
+
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        limits.put(conn, workspace_id, want, now)
+
+    return resources.Step("update", "limits", "workspace", run, fields)
 
 
 def _check_senders(want: resources.Resources, have: resources.Resources) -> None:
@@ -240,4 +260,5 @@ def current(conn: Connection, workspace_id: int) -> Current:
         segments.list_all(conn, workspace_id),
         resources.snapshot(conn, workspace_id),
         campaign_plan.snapshot(conn, workspace_id),
+        limits.current(conn, workspace_id),
     )
