@@ -444,3 +444,37 @@ def test_spread_alone_keeps_the_rate_given_before(db, ws):
     with db.reader.connect() as conn:
         definition = store.definition_of(store.row_of(conn, ws, made["id"], "newsletter"))
     assert definition["send_rate"] == {"messages": 10, "per": 3600}
+
+
+def test_push_and_webhook_contents_show_customerio_names(db, ws):
+    push = {"name": "P", "type": "push", "recipients": PRO, "subject": "Sale", "body": "Now"}
+    hook = {
+        "name": "W",
+        "type": "webhook",
+        "recipients": PRO,
+        "url": "https://example.com/hook",
+        "request_method": "PUT",
+        "body": "{}",
+        "headers": [{"name": "X-Key", "value": "k"}],
+    }
+    shown = []
+    for body in (push, hook):
+        made = db.write(newsletters.create, ws, asks.parse_new(body, START), START)
+        content = db.read(contents.get_content, ws, made["id"], made["content_ids"][0])
+        shown.append(content["content"])
+    assert (shown[0]["type"], shown[0]["subject"], shown[0]["body"]) == ("push", "Sale", "Now")
+    assert (shown[1]["request_method"], shown[1]["headers"]) == ("PUT", {"X-Key": "k"})
+    back = db.write(
+        contents.update_content, ws, shown[1]["newsletter_id"], shown[1]["id"], shown[1], START
+    )
+    assert back["content"] == {**shown[1], "deduplicate_id": back["content"]["deduplicate_id"]}
+    assert refused(asks.parse_new, {**push, "subject": None, "body": None}, START).status == 400
+
+
+def test_a_scheduled_send_run_again_sends_nothing_more(db, ws, three, clock):
+    made = create(db, ws, {"scheduled_at": START + 60})
+    assert db.write(newsletters.send_scheduled, made["id"], START + 60, START + 60)
+    assert not db.write(newsletters.send_scheduled, made["id"], START + 60, START + 61)
+    clock.advance(60)
+    run(db, clock)
+    assert len(sent_rows(db, ws)) == 2
