@@ -127,8 +127,12 @@ def test_a_deliveries_export(api, tx):
 
     everything = ok(api.app("POST", "/v1/exports/deliveries", json={}))["export"]
     assert wait_done(api, everything["id"])["total"] == 2  # the last 6 months by default
-    campaign = ok(api.app("POST", "/v1/exports/deliveries", json={"newsletter_id": 1}))["export"]
-    assert wait_done(api, campaign["id"])["total"] == 0  # no newsletters are sent here
+    columns = {"created_at": now - 30, "newsletter_id": 77, "source": "campaign"}
+    tx(lambda conn: add_delivery(conn, ws, f"dx{ws}-n", pk, **columns))
+    for newsletter_id, total in ((77, 1), (1, 0)):
+        body = {"newsletter_id": newsletter_id}
+        made = ok(api.app("POST", "/v1/exports/deliveries", json=body))["export"]
+        assert wait_done(api, made["id"])["total"] == total
     response = api.app("POST", "/v1/exports/deliveries", json={"metric": "read"})
     assert "metric must be one of" in error(response, 400)
 

@@ -21,9 +21,18 @@ def test_a_window_longer_than_twelve_months_is_cut_to_the_last_twelve():
 
 
 def test_campaign_filters_match_nothing_and_the_spec_round_trips():
-    export = parse_request({"newsletter_id": 3, "metric": "opened"}, 1, NOW, ("plan",))
+    export = parse_request({"campaign_id": 3, "metric": "opened"}, 1, NOW, ("plan",))
     assert export.nothing and export.metric == "opened"
     assert DeliveriesExport.from_spec(1, export.spec()) == export
+
+
+def test_a_newsletter_filter_is_kept_and_round_trips():
+    export = parse_request({"newsletter_id": "3"}, 1, NOW, ())
+    assert export.newsletter_id == 3 and not export.nothing
+    assert DeliveriesExport.from_spec(1, export.spec()) == export
+    old = '{"start":1,"end":2,"metric":null,"drafts":false,"transactional_message_id":null,'
+    old += '"attributes":[],"nothing":false}'
+    assert DeliveriesExport.from_spec(1, old).newsletter_id is None  # stored before it existed
 
 
 @pytest.mark.parametrize(
@@ -34,6 +43,7 @@ def test_campaign_filters_match_nothing_and_the_spec_round_trips():
         {"metric": "read"},
         {"drafts": 1},
         {"transactional_message_id": "7"},
+        {"newsletter_id": "x"},
     ],
 )
 def test_bad_requests(body):

@@ -3,7 +3,8 @@
 Track v1 and the App API: `{"meta":{"error": ...}}` (or `{"meta":{"errors": [...]}}`
 when several problems are reported together); Track v2: `{"errors":[{reason,
 field, message}]}`; Pipelines: `{"code", "message"}`, which cdp-analytics-python
-reads on every non-200 answer.
+reads on every non-200 answer; the newsletter routes of the App API:
+`{"errors":[{"detail": ...}]}` (Customer.io's `newsletterErrorResponse`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def _body(surface: str, error: ApiError) -> Response:
     if surface == "track_v2":
         item = {"reason": error.code, "field": error.field, "message": error.message}
         return json_response({"errors": [item]}, error.status)
+    if surface == "newsletter":
+        return json_response({"errors": [{"detail": error.message}]}, error.status)
     if surface == "cdp":
         return json_response({"code": error.code, "message": error.message}, error.status)
     if error.errors:

@@ -29,6 +29,7 @@ _TAGS = {
     "track": "Track API",
     "track_v2": "Track API",
     "app": "App API",
+    "newsletter": "App API",
     "cdp": "Pipelines API",
     "ops": "Operations",
 }

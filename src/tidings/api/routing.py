@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tidings.api.context import Context
 
 # The error format a route answers in (`api.errors`).
-Surface = Literal["track", "track_v2", "app", "cdp", "ops"]
+Surface = Literal["track", "track_v2", "app", "newsletter", "cdp", "ops"]
 # The credentials a route takes (`api.auth`); "none": the route checks its own, if any.
 Auth = Literal["track", "app", "cdp", "none"]
 Handler = Callable[["Context", Request], Awaitable[Response]]
@@ -36,6 +36,7 @@ SURFACE_AUTH: dict[Surface, Auth] = {
     "track": "track",
     "track_v2": "track",
     "app": "app",
+    "newsletter": "app",  # App API routes answering errors in the newsletters' form
     "cdp": "cdp",
     "ops": "none",
 }

@@ -15,7 +15,6 @@ from tidings.errors import ApiError
 
 # (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("newsletters are", ("/v1/newsletters/...",)),
     ("objects are", ("/v1/objects/...", "/v1/object_types/...")),
     ("the workspace activity log is", ("/v1/activities/...",)),
     ("ESP suppression lists are", ("/v1/esp/...",)),

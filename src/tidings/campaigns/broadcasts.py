@@ -236,12 +236,25 @@ def trigger(
         )
     audience = _with_default(request.audience, broadcast)
     _check_rate(conn, broadcast_id, now)
+    return fan_out(conn, workspace_id, broadcast_id, audience, request.data, now)
+
+
+def fan_out(
+    conn: Connection,
+    workspace_id: int,
+    campaign_id: int,
+    audience: dict[str, Any],
+    data: dict[str, Any],
+    now: int,
+) -> int:
+    """Store a trigger of `campaign_id` (a broadcast, or a newsletter's send) with its
+    `broadcast_fanout` job; the trigger's id."""
     inserted = conn.execute(
         insert(broadcast_triggers).values(
             workspace_id=workspace_id,
-            campaign_id=broadcast_id,
+            campaign_id=campaign_id,
             audience=_encode(audience).decode(),
-            data=_encode(request.data).decode(),
+            data=_encode(data).decode(),
             state="queued",
             position=0,
             recipients_count=0,

@@ -8,7 +8,9 @@ filter is evaluated or a file streams in), then applied in ONE write
 transaction (`apply_chunk`): its journeys (entry key `t<trigger_id>`, due
 now, context `{"trigger": data merged with the person's own data}`), its
 errors, `recipients_count` and the new `position`, on the condition that
-`position` is still where the chunk started. So a crash anywhere resumes
+`position` is still where the chunk started. A newsletter sent "in each person's
+time zone" (`audience["at_local"]`, `send_times.py`) starts each journey
+due at that person's time instead of now. So a crash anywhere resumes
 after the last committed chunk: nobody is skipped, and nobody is started
 twice (a chunk applies once; the journey key would make a second start a
 no-op anyway). The lease is renewed between chunks.
@@ -34,7 +36,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, insert, select, update
 
-from tidings.campaigns import audiences, journeys
+from tidings.campaigns import audiences, journeys, send_times
 from tidings.campaigns.audiences import Chunk
 from tidings.campaigns.broadcasts import JOB_KIND
 from tidings.db.schema import broadcast_trigger_errors, broadcast_triggers, people
@@ -193,7 +195,14 @@ def begin(conn: Connection, trigger_id: int) -> None:
 def apply_chunk(conn: Connection, trigger_id: int, at: int, chunk: Chunk, now: int) -> bool:
     """Start the chunk's journeys, record its errors and move `position` from `at` to
     the chunk's; False (nothing written) when `position` is no longer `at`."""
-    query = select(_T.workspace_id, _T.campaign_id, _T.data, _T.recipients_count, _T.errors_count)
+    query = select(
+        _T.workspace_id,
+        _T.campaign_id,
+        _T.audience,
+        _T.data,
+        _T.recipients_count,
+        _T.errors_count,
+    )
     row = conn.execute(
         query.where(_T.id == trigger_id, _T.state == "running", _T.position == at).with_for_update()
     ).first()
@@ -229,6 +238,8 @@ def _start_journeys(conn: Connection, row: Any, trigger_id: int, chunk: Chunk, n
         else set()
     )
     data = _decode(row.data)
+    at_local = _decode(row.audience).get("at_local")
+    due = send_times.due_times(conn, at_local, row.workspace_id, pks) if at_local else {}
     key = f"t{trigger_id}"
     started = 0
     for pk, own in chunk.people:
@@ -244,6 +255,7 @@ def _start_journeys(conn: Connection, row: Any, trigger_id: int, chunk: Chunk, n
             now,
             context=context,
             trigger_id=trigger_id,
+            due_at=due.get(pk),
         ):
             started += 1
     return started

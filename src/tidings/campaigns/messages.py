@@ -11,7 +11,10 @@ attribute, exact match, else the default), rendered with `customer`,
 (`id`, `name`, `action_id`, `journey_id`), through the same rendering, link
 tracking and message building as transactional sends. A message that does
 not render fails with the template's error; a person deleted meanwhile
-fails too. The composed payload is kept with the sent delivery.
+fails too. The composed payload is kept with the sent delivery. A
+newsletter's message renders the content chosen when it was queued
+(`newsletter_contents.choose`: its test group and language), the
+delivery's `content_id`.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, select
 
-from tidings.campaigns import store
+from tidings.campaigns import newsletter_contents, store
 from tidings.campaigns.store import Action, Workflow
 from tidings.db import raw
-from tidings.db.schema import deliveries, journeys
+from tidings.db.schema import action_contents, deliveries, journeys
 from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
@@ -66,8 +69,8 @@ _decode = msgspec.json.decode
 _INSERT = (
     "INSERT INTO deliveries (id, workspace_id, person_id, channel, recipient, created_at,"
     " source, state, options, due_at, expires_at, attempts, updated_at, content_id,"
-    " campaign_id, action_id, parent_action_id, broadcast_id, trigger_id, journey_id,"
-    " trigger_event_id) VALUES ({0})"
+    " campaign_id, action_id, parent_action_id, broadcast_id, newsletter_id, trigger_id,"
+    " journey_id, trigger_event_id) VALUES ({0})"
 )
 
 
@@ -80,10 +83,22 @@ def queue(
     now: int,
 ) -> str:
     """Insert the delivery of message step `action` for `journey`; its id. A draft
-    (`sending_state: draft`) waits for a person to send it; the rest are due now."""
+    (`sending_state: draft`) waits for a person to send it; the rest are due now.
+
+    A newsletter's message has `newsletter_id` and the person's variant as
+    `content_id` for parents (no campaign, action or trigger: CAMPAIGNS.md 7.3).
+    """
     delivery_id = new_delivery_id()
     draft = action.sending_state == "draft"
     is_broadcast = flow.kind == "broadcast"
+    newsletter = flow.kind == "newsletter"
+    content_id = (
+        newsletter_contents.choose(
+            conn, flow.id, action.id, journey.person_id, _language(conn, person)
+        )
+        if newsletter
+        else None
+    )
     values = (
         delivery_id,
         flow.workspace_id,
@@ -98,12 +113,13 @@ def queue(
         now + RETRY_FOR,
         0,
         now,
-        None,
-        None if is_broadcast else flow.id,
-        action.id,
+        content_id,
+        None if is_broadcast or newsletter else flow.id,
+        None if newsletter else action.id,
         action.parent_id,
         flow.id if is_broadcast else None,
-        journey.trigger_id,
+        flow.id if newsletter else None,
+        None if newsletter else journey.trigger_id,
         journey.id,
         journey.trigger_event_id,
     )
@@ -175,19 +191,19 @@ class Composer:
             select(
                 deliveries.c.campaign_id,
                 deliveries.c.broadcast_id,
+                deliveries.c.newsletter_id,
                 deliveries.c.action_id,
+                deliveries.c.content_id,
                 deliveries.c.journey_id,
             ).where(deliveries.c.id == claimed.id)
         ).one()
-        campaign_id = parents.campaign_id or parents.broadcast_id
+        campaign_id = parents.campaign_id or parents.broadcast_id or parents.newsletter_id
         flow = store.workflow(conn, campaign_id) if campaign_id is not None else None
         person = person_by_pk(conn, claimed.person_id) if claimed.person_id else None
         if flow is None or person is None:
             return Composed(failure="the person or the campaign was deleted before sending")
         context = _journey_context(conn, parents.journey_id)
-        contents = store.contents_of(conn, parents.action_id)
-        language = _language(conn, person)
-        content_id, fields = contents.get(language) or contents.get("") or (None, {})
+        content_id, fields = _content(conn, parents, person)
         name = _action_name(flow, parents.action_id)
         if claimed.channel == "webhook":
             return _webhook(conn, claimed, person, fields, context, _campaign_scope(flow, parents))
@@ -263,6 +279,19 @@ def ensure_secret(conn: Connection, workspace_id: int, now: int) -> None:
     tracking.secret(conn, workspace_id, now)
 
 
+def _content(conn: Connection, parents: Any, person: Person) -> tuple[int | None, dict[str, str]]:
+    """The content to render: a newsletter's chosen variant, else the action's content in
+    the person's language (else the default)."""
+    if parents.newsletter_id is not None:
+        text = conn.execute(
+            select(action_contents.c.fields).where(action_contents.c.id == parents.content_id)
+        ).scalar()
+        return parents.content_id, dict(_decode(text)) if text else {}
+    contents = store.contents_of(conn, parents.action_id)
+    found = contents.get(_language(conn, person)) or contents.get("")
+    return found if found is not None else (None, {})
+
+
 def _journey_context(conn: Connection, journey_id: int | None) -> dict[str, Any]:
     if journey_id is None:
         return {}
@@ -270,14 +299,18 @@ def _journey_context(conn: Connection, journey_id: int | None) -> dict[str, Any]
     return dict(_decode(text)) if text else {}
 
 
-def _language(conn: Connection, person: Person) -> str:
+def _language(conn: Connection, person: Person | None) -> str:
     from tidings.people.store import load_attributes
 
+    if person is None:
+        return ""
     stored = load_attributes(conn, person.pk).get("language")
     return stored.value.lower() if stored is not None else ""
 
 
-def _action_name(flow: Workflow, action_id: int) -> str:
+def _action_name(flow: Workflow, action_id: int | None) -> str:
+    if action_id is None:  # a newsletter's message
+        return flow.name
     action = flow.actions.get(action_id)
     return f"{flow.name}: {action.name if action is not None else action_id}"
 

@@ -13,9 +13,10 @@ The windows are `campaigns/report_query.py`'s (`reporting.series` periods).
 
 Ids: Customer.io's campaigns and broadcasts share one id space, so the
 `/v1/campaigns/{id}` reports serve a broadcast's id too; `/v1/broadcasts/{id}`
-serves broadcasts only. A campaign, broadcast or action of another workspace
-is a 404, as an unknown one is. An action removed from the workflow keeps its
-reports.
+serves broadcasts only, `/v1/newsletters/{id}` newsletters only, and a
+newsletter's "actions" are its contents (`content_id`). A campaign, broadcast or
+action of another workspace is a 404, as an unknown one is. An action removed from
+the workflow keeps its reports.
 
 Journey metrics (CAMPAIGNS.md 7.1) count the journeys that started in each
 period (cut in UTC) by what became of them: `activated` (passed the entry
@@ -33,7 +34,14 @@ import msgspec
 from sqlalchemy import Connection, func, select
 
 from tidings.campaigns import store
-from tidings.db.schema import campaign_actions, campaigns, deliveries, delivery_metrics, journeys
+from tidings.db.schema import (
+    action_contents,
+    campaign_actions,
+    campaigns,
+    deliveries,
+    delivery_metrics,
+    journeys,
+)
 from tidings.errors import not_found
 from tidings.numbers import path_id
 from tidings.reporting import messages
@@ -200,6 +208,8 @@ def message_report(
     owner = _owner(conn, workspace_id, kind, raw_id)
     if owner.kind == "broadcast":
         query = replace(query, broadcast_id=owner.id)
+    elif owner.kind == "newsletter":
+        query = replace(query, newsletter_id=owner.id)
     else:
         query = replace(query, campaign_id=owner.id)
     return messages.list_messages(conn, workspace_id, query, now)
@@ -209,28 +219,37 @@ def message_report(
 
 
 def _owner(conn: Connection, workspace_id: int, kind: str, raw_id: str) -> Any:
-    what = "broadcast" if kind == "broadcast" else "campaign"
+    what = kind if kind in ("broadcast", "newsletter") else "campaign"
     row = conn.execute(
         select(campaigns.c.id, campaigns.c.kind).where(
             campaigns.c.workspace_id == workspace_id,
             campaigns.c.id == store.parse_id(raw_id, what),
         )
     ).first()
-    allowed = ("broadcast",) if kind == "broadcast" else ("campaign", "broadcast")
+    allowed = (what,) if what != "campaign" else ("campaign", "broadcast")
     if row is None or row.kind not in allowed:
         raise not_found(f"{what} not found")
     return row
 
 
+_PARENTS = {
+    "campaign": deliveries.c.campaign_id,
+    "broadcast": deliveries.c.broadcast_id,
+    "newsletter": deliveries.c.newsletter_id,
+}
+
+
 def _scope(
     conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None
 ) -> list[Any]:
-    """The conditions that pick the deliveries of a campaign, broadcast or action."""
+    """The conditions that pick the deliveries of a campaign, broadcast or newsletter, or
+    of one of its actions (a newsletter's: one of its contents)."""
     owner = _owner(conn, workspace_id, kind, raw_id)
-    parent = deliveries.c.broadcast_id if owner.kind == "broadcast" else deliveries.c.campaign_id
-    where = [deliveries.c.workspace_id == workspace_id, parent == owner.id]
+    where = [deliveries.c.workspace_id == workspace_id, _PARENTS[owner.kind] == owner.id]
     if raw_action is None:
         return where
+    if owner.kind == "newsletter":
+        return [*where, deliveries.c.content_id == _content_id(conn, owner.id, raw_action)]
     action_id = path_id(raw_action, "action")
     found = conn.execute(
         select(campaign_actions.c.id).where(
@@ -242,6 +261,18 @@ def _scope(
     if found is None:
         raise not_found("action not found")
     return [*where, deliveries.c.action_id == action_id]
+
+
+def _content_id(conn: Connection, newsletter_id: int, raw_content: str) -> int:
+    content_id = path_id(raw_content, "content")
+    found = conn.execute(
+        select(action_contents.c.id)
+        .join(campaign_actions, campaign_actions.c.id == action_contents.c.action_id)
+        .where(campaign_actions.c.campaign_id == newsletter_id, action_contents.c.id == content_id)
+    ).first()
+    if found is None:
+        raise not_found("content not found")
+    return content_id
 
 
 def _joined() -> Any:

@@ -96,6 +96,12 @@ def _schedule_dates(conn: Connection, workspace_id: int, campaign_id: int, now: 
     queue.enqueue(conn, workspace_id, DATES_JOB, {"campaign_id": campaign_id}, now)
 
 
+def update_row(conn: Connection, campaign_id: int, now: int, **values: Any) -> None:
+    """Set columns of a campaign's row (a newsletter's send and schedule); `updated_at`
+    moves as for any edit."""
+    _changed(conn, campaign_id, now, **values)
+
+
 def _changed(conn: Connection, campaign_id: int, now: int, **values: Any) -> None:
     """Update a campaign, moving `updated_at` to now or, for a second edit within the
     same second, past the stored one: it keys the workflow cache."""
@@ -209,7 +215,7 @@ def _save_contents(
         row.language: row.id
         for row in conn.execute(
             select(action_contents.c.language, action_contents.c.id).where(
-                action_contents.c.action_id == action_id
+                action_contents.c.action_id == action_id, action_contents.c.test_group == 0
             )
         )
     }
@@ -236,7 +242,9 @@ def _save_contents(
     if stale:
         conn.execute(
             delete(action_contents).where(
-                action_contents.c.action_id == action_id, action_contents.c.language.in_(stale)
+                action_contents.c.action_id == action_id,
+                action_contents.c.test_group == 0,
+                action_contents.c.language.in_(stale),
             )
         )
 
@@ -256,7 +264,9 @@ def put_content(
     rows = {
         row.language: row
         for row in conn.execute(
-            select(action_contents).where(action_contents.c.action_id == action.id)
+            select(action_contents).where(
+                action_contents.c.action_id == action.id, action_contents.c.test_group == 0
+            )
         )
     }
     if language in rows:
@@ -354,12 +364,13 @@ def action_row(conn: Connection, workspace_id: int, campaign_id: int, action_id:
 
 
 def contents_of(conn: Connection, action_id: int) -> dict[str, tuple[int, dict[str, str]]]:
-    """An action's contents: language -> (content id, fields)."""
+    """An action's own contents (not a newsletter's test groups): language -> (content id,
+    fields)."""
     return {
         row.language: (row.id, _decode(row.fields))
         for row in conn.execute(
             select(action_contents.c.language, action_contents.c.id, action_contents.c.fields)
-            .where(action_contents.c.action_id == action_id)
+            .where(action_contents.c.action_id == action_id, action_contents.c.test_group == 0)
             .order_by(action_contents.c.language)
         )
     }

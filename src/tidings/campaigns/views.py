@@ -161,7 +161,7 @@ def _contents(
             action_contents.c.id,
             action_contents.c.fields,
         )
-        .where(action_contents.c.action_id.in_(action_ids))
+        .where(action_contents.c.action_id.in_(action_ids), action_contents.c.test_group == 0)
         .order_by(action_contents.c.language)
     )
     for action_id, language, content_id, fields in rows:
@@ -247,14 +247,16 @@ def shown_fields(fields: dict[str, str]) -> dict[str, str]:
 
 def used_by(conn: Connection, workspace_id: int, segment_id: int) -> dict[str, Any]:
     """The campaigns and broadcasts naming the segment in their trigger, filters,
-    exit_when, goal, audience or any workflow condition; a 404 for an unknown segment."""
+    exit_when, goal, audience or any workflow condition, and the newsletters naming it
+    in their recipients (sent or not yet); a 404 for an unknown segment."""
     segments.row_of(conn, workspace_id, segment_id)
     rows = conn.execute(
-        select(campaigns.c.id, campaigns.c.kind, campaigns.c.definition).where(
-            campaigns.c.workspace_id == workspace_id
-        )
+        select(
+            campaigns.c.id, campaigns.c.kind, campaigns.c.definition, campaigns.c.first_started
+        ).where(campaigns.c.workspace_id == workspace_id)
     ).all()
     kinds = {row.id: row.kind for row in rows}
+    sent = {row.id for row in rows if row.first_started is not None}
     naming = {
         row.id for row in rows if segment_id in documents.segment_ids(_decode(row.definition))
     }
@@ -270,7 +272,11 @@ def used_by(conn: Connection, workspace_id: int, segment_id: int) -> dict[str, A
         "used_by": {
             "campaigns": [cid for cid in found if kinds[cid] == "campaign"],
             "broadcasts": [cid for cid in found if kinds[cid] == "broadcast"],
-            "sent_newsletters": [],
-            "draft_newsletters": [],
+            "sent_newsletters": [
+                cid for cid in found if kinds[cid] == "newsletter" and cid in sent
+            ],
+            "draft_newsletters": [
+                cid for cid in found if kinds[cid] == "newsletter" and cid not in sent
+            ],
         }
     }

@@ -269,6 +269,7 @@ deliveries = Table(
     Index(None, "state", "due_at"),
     Index(None, "campaign_id", "created_at"),
     Index(None, "broadcast_id", "created_at"),
+    Index(None, "newsletter_id", "created_at"),
     Index(None, "workspace_id", "created_at"),
     Index(None, "workspace_id", "transactional_message_id", "created_at"),
 )
@@ -669,7 +670,9 @@ campaign_actions = Table(
 )
 
 # A message action's content per language ("" is the default), the fields of
-# `templates.definitions.FIELDS` for its channel.
+# `templates.definitions.FIELDS` for its channel. A newsletter's A/B test
+# groups are contents too: `test_group` 0 is the newsletter's own content,
+# 1, 2, ... its test groups, each with its languages.
 action_contents = Table(
     "action_contents",
     metadata,
@@ -682,10 +685,11 @@ action_contents = Table(
         nullable=False,
     ),
     Column("language", String(16), nullable=False),
+    Column("test_group", Integer, nullable=False, server_default="0"),
     Column("fields", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
-    UniqueConstraint("action_id", "language"),
+    UniqueConstraint("action_id", "test_group", "language"),
 )
 
 # One person's way through one campaign, and its timer: an `active` journey

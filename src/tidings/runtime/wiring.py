@@ -9,7 +9,7 @@ worker process (`create_worker`), SQLite's writer process and the CLI.
 from __future__ import annotations
 
 from tidings.activity import stream
-from tidings.campaigns import broadcasts, dates, triggers
+from tidings.campaigns import broadcasts, dates, newsletters, triggers
 from tidings.campaigns.dates import DateScheduleJob
 from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
@@ -35,4 +35,5 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
         "collection_fetch": CollectionFetchJob(allowlist),
         dates.JOB_KIND: DateScheduleJob(),
         broadcasts.JOB_KIND: FanoutJob(allowlist),
+        newsletters.JOB_KIND: newsletters.ScheduledSendJob(),
     }

@@ -49,7 +49,7 @@ class Claimed:
     attempt: int
     expires_at: int | None
     source: str = "transactional"
-    campaign_id: int | None = None  # or broadcast: whose send rate limit applies
+    campaign_id: int | None = None  # or broadcast, newsletter: whose send rate limit applies
     slot: rates.Slot | None = None  # when a rate limit lets it go (`rates.Pacer`)
     composed: bool = False  # its payload was composed at claim time (`deliverer`), not stored
 
@@ -70,6 +70,7 @@ _CLAIM_COLUMNS = (
     deliveries.c.source,
     deliveries.c.campaign_id,
     deliveries.c.broadcast_id,
+    deliveries.c.newsletter_id,
 )
 
 
@@ -133,7 +134,7 @@ def _claimed(row: Any) -> Claimed:
         attempt=row.attempts,
         expires_at=row.expires_at,
         source=row.source,
-        campaign_id=row.campaign_id or row.broadcast_id,
+        campaign_id=row.campaign_id or row.broadcast_id or row.newsletter_id,
     )
 
 

@@ -1,0 +1,166 @@
+"""Newsletters through the official Node client (customerio-node 5.2), unchanged, and
+the routes' error form over HTTP.
+
+Every newsletter method of `APIClient` is called through `node/run.mjs`
+against the TLS server, whose own worker sends the newsletter; the tests poll
+for its messages with a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.api.node_runner import requires
+from tests.api.test_node_sdk import Sdk
+from tests.support import eventually
+
+PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+MAIL = {
+    "name": "Weekly",
+    "type": "email",
+    "recipients": PRO,
+    "from": "news@example.com",
+    "subject": "Hi {{ customer.first_name }}",
+    "body": '<p><a href="https://example.com/x">x</a></p>',
+}
+
+needs_node = requires("customerio-node")
+
+
+@pytest.fixture
+def sdk(node, server, api):
+    return Sdk(node, server, api.creds)
+
+
+def errors(response: Any, status: int) -> str:
+    assert response.status_code == status, response.text
+    [item] = response.json()["errors"]
+    return str(item["detail"])
+
+
+@needs_node
+def test_every_newsletter_method_of_the_node_client(sdk):
+    sdk.ok(
+        sdk.track(
+            "identify", "ann", {"email": "ann@example.com", "plan": "pro", "first_name": "A"}
+        ),
+        sdk.track("identify", "cy", {"email": "cy@example.com", "plan": "pro", "language": "fr"}),
+        sdk.track("identify", "bob", {"email": "bob@example.com", "plan": "free"}),
+    )
+    (made,) = sdk.ok(sdk.app("createNewsletter", MAIL))
+    newsletter = made["newsletter"]
+    nid, [cid] = newsletter["id"], newsletter["content_ids"]
+    got, listed, contents, content, edited = sdk.ok(
+        sdk.app("getNewsletter", nid),
+        sdk.app("listNewsletters", {"limit": 10, "sort": "desc"}),
+        sdk.app("getNewsletterContents", nid),
+        sdk.app("getNewsletterContent", nid, cid),
+        sdk.app("updateNewsletterContent", nid, cid, {"preheader_text": "Read"}),
+    )
+    assert got["newsletter"]["state"] == "draft" and listed["newsletters"][0]["id"] == nid
+    assert [c["id"] for c in contents["contents"]] == [cid] and listed["next"] == ""
+    assert content["content"]["subject"] == MAIL["subject"]
+    assert edited["content"]["preheader_text"] == "Read"
+
+    french, read_fr, put_fr, extra, _ = sdk.ok(
+        sdk.app("createNewsletterLanguage", nid, {"language": "fr", "subject": "Salut"}),
+        sdk.app("getNewsletterLanguage", nid, "fr"),
+        sdk.app("updateNewsletterLanguage", nid, "fr", {"body": "<p>Bonjour</p>"}),
+        sdk.app("createNewsletterLanguage", nid, {"language": "de"}),
+        sdk.app("deleteNewsletterLanguage", nid, "de"),
+    )
+    assert french["content"]["language"] == "fr" and read_fr["content"]["subject"] == "Salut"
+    assert put_fr["content"]["body"] == "<p>Bonjour</p>"
+    assert (
+        extra["content"]["id"]
+        not in sdk.ok(sdk.app("getNewsletter", nid))[0]["newsletter"]["content_ids"]
+    )
+
+    with_group, groups = sdk.ok(
+        sdk.app("createNewsletterTestGroup", nid), sdk.app("getNewsletterTestGroups", nid)
+    )
+    assert len(with_group["newsletter"]["content_ids"]) == 3
+    group = groups["test_groups"][1]["id"]
+    tg_made, tg_read, tg_put, _ = sdk.ok(
+        sdk.app("createNewsletterTestGroupLanguage", nid, group, {"language": "it"}),
+        sdk.app("getNewsletterTestGroupLanguage", nid, group, "it"),
+        sdk.app("updateNewsletterTestGroupLanguage", nid, group, "it", {"subject": "Ciao"}),
+        sdk.app("deleteNewsletterTestGroupLanguage", nid, group, "it"),
+    )
+    assert tg_made["content"]["test_group_id"] == group
+    assert tg_read["content"]["id"] == tg_made["content"]["id"]
+    assert tg_put["content"]["subject"] == "Ciao"
+
+    later = int(time.time()) + 3600
+    scheduled, descheduled = sdk.ok(
+        sdk.app("scheduleNewsletter", nid, {"scheduled_at": later, "timezone": "UTC"}),
+        sdk.app("scheduleNewsletter", nid, {"scheduled_at": 0}),
+    )
+    assert scheduled["newsletter"]["scheduled_at"] == later
+    assert descheduled["newsletter"]["state"] == "draft"
+    rate = {"rate_limit_email_rate": 100, "rate_limit_time_period": 60, "rate_limit_spread": True}
+    (sent,) = sdk.ok(sdk.app("sendNewsletter", nid, rate))
+    assert sent["newsletter"]["state"] == "sent" and sent["newsletter"]["sent_at"]
+
+    def two_messages() -> dict[str, Any]:
+        (found,) = sdk.ok(sdk.app("getNewsletterMessages", nid, {"limit": 10, "type": "email"}))
+        assert len(found["messages"]) == 2
+        return found
+
+    messages = eventually(two_messages, timeout=30)
+    assert {m["newsletter_id"] for m in messages["messages"]} == {nid}
+    assert {m["recipient"] for m in messages["messages"]} == {"ann@example.com", "cy@example.com"}
+    some_content = messages["messages"][0]["content_id"]
+    metrics, links, content_metrics, content_links, export = sdk.ok(
+        sdk.app("getNewsletterMetrics", nid, {"period": "days", "steps": 2}),
+        sdk.app("getNewsletterMetricsLinks", nid, {"period": "days", "unique": True}),
+        sdk.app("getNewsletterContentMetrics", nid, some_content, {"period": "hours"}),
+        sdk.app("getNewsletterContentMetricsLinks", nid, some_content),
+        sdk.app("createDeliveriesExport", nid),
+    )
+    assert sum(metrics["metric"]["series"]["created"]) == 2
+    assert len(metrics["metric"]["series"]["created"]) == 2
+    assert links == {"links": []}
+    assert content_metrics["metric"]["totals"]["created"] >= 1
+    assert content_links == {"links": []}
+    assert export["export"]["type"] == "deliveries"
+
+    deleted, gone = sdk.run(sdk.app("deleteNewsletter", nid), sdk.app("getNewsletter", nid))
+    assert deleted["ok"] and gone["error"]["statusCode"] == 404
+    assert '"detail":"newsletter not found"' in gone["error"]["body"]
+
+
+@needs_node
+def test_node_sees_the_newsletter_errors(sdk, node, server, other_api):
+    (made,) = sdk.ok(sdk.app("createNewsletter", MAIL))
+    nid = made["newsletter"]["id"]
+    outcomes = sdk.run(
+        sdk.app("createNewsletter", {**MAIL, "type": "fax"}),
+        sdk.app("getNewsletterContent", nid, 999_999_999),
+        sdk.app("scheduleNewsletter", nid, {"scheduled_at": 1}),
+        Sdk(node, server, other_api.creds).app("getNewsletter", nid),
+    )
+    assert [o["error"]["statusCode"] for o in outcomes] == [400, 404, 400, 404]
+    assert "type must be one of" in outcomes[0]["error"]["body"]
+
+
+def test_errors_are_the_newsletters_form(api, other_api):
+    assert "name must be" in errors(
+        api.app("POST", "/v1/newsletters", json={**MAIL, "name": ""}), 400
+    )
+    made = api.app("POST", "/v1/newsletters", json=MAIL).json()["newsletter"]
+    path = f"/v1/newsletters/{made['id']}"
+    assert errors(other_api.app("GET", path), 404) == "newsletter not found"
+    assert errors(api.app("GET", "/v1/newsletters/12x"), 404) == "newsletter not found"
+    assert "type" in errors(api.app("GET", f"{path}/metrics?type=email"), 400)
+    assert "sort" in errors(api.app("GET", "/v1/newsletters?sort=up"), 400)
+    assert errors(api.app("POST", f"{path}/send", json={"rate_limit_email_rate": 5}), 400)
+    assert errors(api.app("GET", f"{path}/test_group/3/language/fr"), 404) == "test group not found"
+    bad_key = api.app("GET", "/v1/newsletters", headers={"Authorization": "Bearer nope"})
+    assert errors(bad_key, 401).startswith("unauthorized")
+    response = api.app("POST", f"{path}/send")  # no body: no rate limit
+    assert response.status_code == 200, response.text
+    assert errors(api.app("POST", f"{path}/send", json={}), 400).endswith("was sent already")
