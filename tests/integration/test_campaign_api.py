@@ -448,16 +448,6 @@ def test_segment_used_by(api, other_api) -> None:
     assert other_api.error("GET", f"/v1/segments/{sid}/used_by", 404) == "segment not found"
 
 
-def test_the_routes_engine_work_adds_are_still_501(api) -> None:
-    made = create(api)
-    for method, path in (
-        ("POST", f"/v1/campaigns/{made['id']}/triggers"),
-        ("GET", f"/v1/campaigns/{made['id']}/metrics"),
-        ("GET", f"/v1/broadcasts/{made['id']}/triggers"),
-    ):
-        assert api.error(method, path, 501, json={}).endswith("not implemented in Tidings yet")
-
-
 def test_nested_paths_and_every_channel_round_trip(api) -> None:
     document = {
         "name": "Nested",
