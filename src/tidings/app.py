@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tidings.api import (
     app_api,
+    broadcast_triggers,
     broadcasts,
     campaign_metrics,
     campaigns,
@@ -70,6 +71,7 @@ ROUTES: tuple[Route, ...] = (
     *campaigns.ROUTES,
     *broadcasts.ROUTES,
     *send.ROUTES,
+    *broadcast_triggers.ROUTES,
     *downloads.ROUTES,
     *ops.ROUTES,
     *pipelines.ROUTES,

@@ -9,8 +9,6 @@ from tests.api.test_node_sdk import sdk  # noqa: F401  (fixture)
 @pytest.mark.parametrize(
     ("method", "path", "error"),
     [
-        ("POST", "/v1/campaigns/3/triggers", "API-triggered broadcasts are not implemented"),
-        ("POST", "/v1/send/broadcast", "API-triggered broadcasts are not implemented"),
         ("GET", "/v1/newsletters", "newsletters are not implemented in Tidings yet"),
         ("POST", "/v1/objects", "objects are not implemented in Tidings yet"),
         ("GET", "/v1/esp/suppression/bounces", "ESP suppression lists are not implemented"),

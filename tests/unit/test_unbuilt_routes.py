@@ -12,16 +12,6 @@ def segments(path):
 @pytest.mark.parametrize(
     ("path", "feature"),
     [
-        ("/v1/campaigns/7/metrics", "campaign and broadcast metrics are"),
-        ("/v1/campaigns/7/journey_metrics", "campaign and broadcast metrics are"),
-        ("/v1/campaigns/7/actions/3/metrics/links", "campaign and broadcast metrics are"),
-        ("/v1/broadcasts/3/actions/4/metrics", "campaign and broadcast metrics are"),
-        ("/v1/campaigns/7/triggers", "API-triggered broadcasts are"),
-        ("/v1/campaigns/7/triggers/9/errors", "API-triggered broadcasts are"),
-        ("/v1/send/broadcast", "API-triggered broadcasts are"),
-        ("/v1/broadcasts/3/triggers", "API-triggered broadcasts are"),
-        ("/v1/broadcasts/3/messages", "campaign and broadcast message lists are"),
-        ("/v1/campaigns/3/messages", "campaign and broadcast message lists are"),
         ("/v1/newsletters", "newsletters are"),
         ("/v1/objects/1/acme/attributes", "objects are"),
         ("/v1/object_types", "objects are"),

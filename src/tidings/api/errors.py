@@ -16,7 +16,7 @@ def error_response(surface: str, error: ApiError) -> Response:
     response = _body(surface, error)
     for name, value in error.headers.items():
         response.headers.append((name.lower().encode(), value.encode("latin-1")))
-    if error.status == 429:
+    if error.status == 429 and not any(k.lower() == "retry-after" for k in error.headers):
         response.headers.append((b"retry-after", b"1"))
     return response
 

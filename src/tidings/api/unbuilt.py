@@ -15,24 +15,6 @@ from tidings.errors import ApiError
 
 # (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "API-triggered broadcasts are",
-        ("/v1/campaigns/{id}/triggers/...", "/v1/send/broadcast", "/v1/broadcasts/{id}/triggers"),
-    ),
-    (
-        "campaign and broadcast metrics are",
-        (
-            "/v1/campaigns/{id}/metrics/...",
-            "/v1/campaigns/{id}/journey_metrics",
-            "/v1/campaigns/{id}/actions/{id}/metrics/...",
-            "/v1/broadcasts/{id}/metrics/...",
-            "/v1/broadcasts/{id}/actions/{id}/metrics/...",
-        ),
-    ),
-    (
-        "campaign and broadcast message lists are",
-        ("/v1/campaigns/{id}/messages", "/v1/broadcasts/{id}/messages"),
-    ),
     ("newsletters are", ("/v1/newsletters/...",)),
     ("objects are", ("/v1/objects/...", "/v1/object_types/...")),
     ("the workspace activity log is", ("/v1/activities/...",)),

@@ -103,7 +103,8 @@ def start(
     }
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(journeys).values(**values).on_conflict_do_nothing()
-    return conn.execute(statement).rowcount == 1
+    # RETURNING, not rowcount: psycopg reports no rowcount for this statement.
+    return conn.execute(statement.returning(journeys.c.id)).first() is not None
 
 
 def last_start(conn: Connection, campaign_id: int, person_pk: int) -> int | None:

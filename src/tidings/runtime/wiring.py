@@ -9,8 +9,9 @@ worker process (`create_worker`), SQLite's writer process and the CLI.
 from __future__ import annotations
 
 from tidings.activity import stream
-from tidings.campaigns import dates, triggers
+from tidings.campaigns import broadcasts, dates, triggers
 from tidings.campaigns.dates import DateScheduleJob
+from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
 from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
@@ -33,4 +34,5 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
         "import": ImportJob(allowlist),
         "collection_fetch": CollectionFetchJob(allowlist),
         dates.JOB_KIND: DateScheduleJob(),
+        broadcasts.JOB_KIND: FanoutJob(allowlist),
     }

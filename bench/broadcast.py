@@ -1,0 +1,306 @@
+"""An API-triggered broadcast of a personalised email to N people, delivered over SMTP,
+against a baseline measured in the same run.
+
+    .venv/bin/python bench/broadcast.py                      # 100,000 people
+    .venv/bin/python bench/broadcast.py --people 10000
+
+Set-up: a fresh `tidings serve` (SQLite, WAL, synchronous=FULL; a writer
+process commits and a worker process runs the fan-out job, the journeys and
+the deliveries, as by default; `--postgres` for PostgreSQL) whose workspace
+sends email through the SMTP adapter to a local SMTP server
+(bench/smtp_sink.py, aiosmtpd in its own process), declared with `tidings
+apply`. N people are identified through `POST /api/v2/batch`; the
+broadcast (audience `plan = pro`, everyone; an email using customer
+attributes and `trigger.*` data with a loop) is written with the campaign
+store, since the broadcast routes are not part of this bench.
+
+Measured: one `POST /v1/campaigns/{id}/triggers`, then messages/s from the
+trigger's 200 to the last message the SMTP server received; the fan-out's
+time (to the trigger's `processed_at`); the server's peak memory (the sum of
+the RSS of `tidings serve` and its child processes, sampled every 0.2 s),
+beside its RSS just before the trigger; and every recipient must have
+received exactly one message (the sink lists each message's recipients).
+Baseline: the same SMTP server fed directly by aiosmtplib over as many
+connections as the provider may open (`--smtp-connections`, 16) with
+messages built by `tidings.providers.mime` (bench/messaging.py's
+baseline: what the sink itself can take); `--baseline-messages` of them
+(20,000: a rate, it needs no more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import messaging  # noqa: E402  (the SMTP sink, the direct baseline, PostgreSQL set-up)
+import run as harness  # noqa: E402
+import segment_delay as client  # noqa: E402
+
+BATCH = 500  # people per identify batch
+SUBJECT = "{{ trigger.headline }}, {{ customer.first_name }}"
+BODY = """<html><body>
+<p>Hi {{ customer.first_name | default: "there" }} ({{ customer.email }}),</p>
+<p>{{ trigger.headline }}: on the {{ customer.plan }} plan until {{ trigger.ends }}.</p>
+<ul>{% for item in trigger.items %}<li>{{ item.name }}: {{ item.price }}</li>{% endfor %}</ul>
+</body></html>"""
+DATA = {
+    "headline": "Spring sale",
+    "ends": "Sunday",
+    "items": [{"name": f"Item {n}", "price": f"{n * 3 + 9}.99"} for n in range(5)],
+}
+
+
+class RecipientSink(messaging.Sink):
+    """The sink, read back with each message's recipients."""
+
+    def stop_with_recipients(self) -> tuple[list[float], list[str]]:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=120)
+        report = json.loads(out.strip().splitlines()[-1])
+        recipients = [r for rcpt_tos in report["recipients"] for r in rcpt_tos]
+        return sorted(report["arrivals"]), recipients
+
+
+class PeakRss:
+    """The largest sum of RSS over a process and its descendants, sampled in a thread."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid, self.every, self.peak = pid, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def now(self) -> int:
+        return sum(_rss(pid) for pid in harness._tree(self.pid))
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, self.now())
+
+
+def _rss(pid: int) -> int:
+    with contextlib.suppress(FileNotFoundError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def workspace_file(smtp_port: int, smtp_connections: int) -> str:
+    config = {"host": "127.0.0.1", "port": smtp_port, "security": "none"}
+    provider = {"channel": "email", "kind": "smtp", "config": config}
+    provider["config"]["max_connections"] = smtp_connections
+    return json.dumps({"providers": [provider]})  # JSON is YAML
+
+
+def identify(server: harness.Server, people: int) -> None:
+    for first in range(0, people, BATCH):
+        batch = [
+            {
+                "type": "person",
+                "identifiers": {"id": f"p{n}"},
+                "action": "identify",
+                "attributes": {
+                    "email": f"p{n}@example.test",
+                    "first_name": ("Ada", "Grace", "Alan", "Ken")[n % 4],
+                    "plan": "pro",
+                },
+            }
+            for n in range(first, min(first + BATCH, people))
+        ]
+        status, body = server.request("POST", "/api/v2/batch", {"batch": batch})
+        if status != 200:
+            sys.exit(f"broadcast: identify batch answered {status}: {body[:200]!r}")
+
+
+def create_broadcast(server: harness.Server) -> int:
+    """The broadcast, written with the campaign store on the server's database."""
+    from sqlalchemy import select
+
+    from tidings.campaigns import definitions, store
+    from tidings.db.engine import open_database
+    from tidings.db.schema import workspaces
+
+    url = server.database_url or f"sqlite:///{server.db_path}"
+    document = {
+        "name": "Spring sale",
+        "state": "running",
+        "audience": {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}},
+        "workflow": [
+            {"email": {"from": "Acme <news@acme.test>", "subject": SUBJECT, "body": BODY}}
+        ],
+    }
+    db = open_database(url)
+    try:
+        with db.writer.begin() as conn:
+            workspace_id = conn.execute(select(workspaces.c.id)).scalar_one()
+            campaign = definitions.parse(document, kind="broadcast")
+            return store.create(conn, workspace_id, campaign, int(time.time()))
+    finally:
+        db.dispose()
+
+
+def fan_out_seconds(
+    server: harness.Server, broadcast_id: int, trigger_id: int, since: float
+) -> float:
+    path = f"/v1/campaigns/{broadcast_id}/triggers/{trigger_id}"
+    status, body = client.app_request(server.port, "GET", path)
+    if status != 200 or body.get("state") != "done":
+        sys.exit(f"broadcast: the trigger did not finish: {status} {body}")
+    return float(body["processed_at"]) - since
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=100_000, help="recipients (100,000)")
+    parser.add_argument(
+        "--smtp-connections",
+        type=int,
+        default=16,
+        help="the SMTP provider's max_connections, and the direct baseline's connections (16)",
+    )
+    parser.add_argument(
+        "--baseline-messages", type=int, default=20_000, help="direct baseline sends (20,000)"
+    )
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for mail")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="run the server on a fresh PostgreSQL database made through this admin URL "
+        "(e.g. postgresql://postgres@127.0.0.1:5432/postgres) instead of SQLite",
+    )
+    return parser.parse_args(argv)
+
+
+def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> dict[str, Any]:
+    store = contextlib.ExitStack()
+    url = store.enter_context(messaging.postgres_database(args.postgres))
+    server = harness.Server("tidings", tmp, database_url=url)
+    server.start()
+    try:
+        spec = server.dir / "workspace.yaml"
+        spec.write_text(workspace_file(sink.port, args.smtp_connections))
+        subprocess.run(
+            [sys.executable, "-m", "tidings", "apply", "-f", str(spec), *server.store_args()],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=harness.ROOT,
+        )
+        print(f"broadcast: identifying {args.people:,} people", flush=True)
+        identify(server, args.people)
+        broadcast_id = create_broadcast(server)
+        assert server.proc is not None
+        with PeakRss(server.proc.pid) as rss:
+            before = rss.now()
+            print("broadcast: triggered", flush=True)
+            started, wall = time.monotonic(), time.time()
+            status, body = client.app_request(
+                server.port, "POST", f"/v1/campaigns/{broadcast_id}/triggers", {"data": DATA}
+            )
+            if status != 200:
+                sys.exit(f"broadcast: the trigger answered {status}: {body}")
+            sent = messaging.wait_for_mail(server, args.people, timeout=args.timeout)
+        fan_out = fan_out_seconds(server, broadcast_id, body["id"], wall)
+    finally:
+        server.stop()
+        store.close()
+    arrivals, recipients = sink.stop_with_recipients()
+    return {
+        "sent": sent,
+        "received": len(arrivals),
+        "per_s": len(arrivals) / (arrivals[-1] - started) if arrivals else 0.0,
+        "fan_out_s": fan_out,
+        "rss_before": before,
+        "rss_peak": rss.peak,
+        "recipients": recipients,
+    }
+
+
+def exactly_once(recipients: list[str], people: int) -> tuple[bool, str]:
+    counts = Counter(recipients)
+    expected = {f"p{n}@example.test" for n in range(people)}
+    missing = len(expected - set(counts))
+    twice = sum(1 for n in counts.values() if n > 1)
+    stray = len(set(counts) - expected)
+    ok = missing == twice == stray == 0
+    return (
+        ok,
+        f"{len(counts):,} recipients; {missing} missing, {twice} twice or more, {stray} stray",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    commit = subprocess.run(
+        ["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"broadcast: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="tidings-broadcast-"))
+    try:
+        found = run_broadcast(args, tmp, RecipientSink())
+        print("broadcast: baseline (aiosmtplib straight to the sink)", flush=True)
+        sink = RecipientSink()
+        started = client.run_async(
+            messaging.direct_smtp(sink.port, args.baseline_messages, args.smtp_connections)
+        )
+        arrivals = sink.stop()
+        direct = len(arrivals) / (arrivals[-1] - started)
+    finally:
+        if args.keep:
+            print(f"broadcast: data dir kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    ok, detail = exactly_once(found.pop("recipients"), args.people)
+    mib = 1024 * 1024
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    print()
+    print(f"{date}, commit {commit}, load average before {loadavg}, {store}")
+    print()
+    print("| measurement | load | result | baseline | vs baseline | exactly once |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| broadcast delivered to SMTP | {args.people:,} people, one trigger "
+        f"| {found['per_s']:,.0f} messages/s ({found['received']:,} received; fan-out "
+        f"{found['fan_out_s']:.0f} s; server RSS peak {found['rss_peak'] / mib:,.0f} MiB, "
+        f"{found['rss_before'] / mib:,.0f} MiB before the trigger) "
+        f"| sink fed directly: {direct:,.0f}/s | {found['per_s'] / direct:.2f}x "
+        f"| {'yes' if ok else '**no**'}: {detail} |"
+    )
+    print()
+    print(json.dumps({**found, "direct_per_s": direct, "exactly_once": ok}))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
