@@ -23,14 +23,13 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, select
 
-from tidings.campaigns import store
+from tidings.campaigns.message_reads import BatchReads
 from tidings.campaigns.store import Action, Workflow
 from tidings.db import raw
-from tidings.db.schema import deliveries, journeys
+from tidings.db.schema import deliveries
 from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
-from tidings.people.store import by_pk as person_by_pk
 from tidings.providers.base import Webhook, encode
 from tidings.reporting import links as tracking
 from tidings.reporting.metrics import record_metric
@@ -40,7 +39,6 @@ from tidings.sending.rendering import (
     SendTemplate,
     build_message,
     check_sender,
-    in_layout,
     render_send,
 )
 from tidings.sending.request import SendRequest
@@ -156,31 +154,36 @@ class Composer:
         self.base_url = base_url.rstrip("/")
 
     def __call__(self, conn: Connection, claimed: Sequence[Claimed]) -> list[Composed]:
-        return [self.compose(conn, item) for item in claimed]
+        reads = BatchReads(conn, claimed)
+        return [self._compose(conn, item, reads) for item in claimed]
 
     def compose(self, conn: Connection, claimed: Claimed) -> Composed:
-        parents = conn.execute(
-            select(
-                deliveries.c.campaign_id,
-                deliveries.c.broadcast_id,
-                deliveries.c.action_id,
-                deliveries.c.journey_id,
-            ).where(deliveries.c.id == claimed.id)
-        ).one()
+        """One delivery (a batch of one)."""
+        return self(conn, [claimed])[0]
+
+    def _compose(self, conn: Connection, claimed: Claimed, reads: BatchReads) -> Composed:
+        parents = reads.parents[claimed.id]
         campaign_id = parents.campaign_id or parents.broadcast_id
-        flow = store.workflow(conn, campaign_id) if campaign_id is not None else None
-        person = person_by_pk(conn, claimed.person_id) if claimed.person_id else None
+        flow = reads.workflow(campaign_id) if campaign_id is not None else None
+        person = reads.people.get(claimed.person_id) if claimed.person_id else None
         if flow is None or person is None:
             return Composed(failure="the person or the campaign was deleted before sending")
-        context = _journey_context(conn, parents.journey_id)
-        contents = store.contents_of(conn, parents.action_id)
-        language = _language(conn, person)
+        context = reads.journey_context(parents.journey_id)
+        contents = reads.contents(parents.action_id)
+        language = reads.language(person)
         content_id, fields = contents.get(language) or contents.get("") or (None, {})
         name = _action_name(flow, parents.action_id)
+        campaign = _campaign_scope(flow, parents)
         if claimed.channel == "webhook":
-            return _webhook(conn, claimed, person, fields, context, _campaign_scope(flow, parents))
+            scope = reads.scope(
+                person,
+                trigger=context.get("trigger") or {},
+                event=context.get("event"),
+                campaign=campaign,
+            )
+            return _webhook(claimed, fields, scope)
         request = _request(claimed, person, fields, context, flow, parents)
-        key = tracking.read_secret(conn, person.workspace_id) if claimed.channel == "email" else b""
+        key = reads.secret(person.workspace_id) if claimed.channel == "email" else b""
         if key is None:  # made when the campaign is saved (`ensure_secret`): not yet committed
             return Composed(failure="the workspace has no link-signing secret yet", retry=True)
         links = Links(self.base_url, True, key)
@@ -188,7 +191,7 @@ class Composer:
         try:
             layout = fields.get("layout")
             if layout and claimed.channel == "email":
-                body = in_layout(conn, person.workspace_id, layout, request.fields.get("body", ""))
+                body = reads.in_layout(person.workspace_id, layout, request.fields.get("body", ""))
                 request = replace(request, fields={**request.fields, "body": body})
             rendered = render_send(
                 conn,
@@ -198,9 +201,10 @@ class Composer:
                 claimed.id,
                 links,
                 event=context.get("event"),
-                campaign=_campaign_scope(flow, parents),
+                campaign=campaign,
+                known=reads.known(person),
             )
-            check_sender(conn, person.workspace_id, rendered)
+            check_sender(conn, person.workspace_id, rendered, reads.sender_name)
             message, options = build_message(conn, person, request, rendered, claimed.id, links)
         except ApiError as exc:
             return Composed(failure=exc.message)
@@ -211,26 +215,11 @@ class Composer:
         )
 
 
-def _webhook(
-    conn: Connection,
-    claimed: Claimed,
-    person: Person,
-    fields: dict[str, str],
-    context: dict[str, Any],
-    campaign: dict[str, Any],
-) -> Composed:
+def _webhook(claimed: Claimed, fields: dict[str, str], scope: render.Context) -> Composed:
     """A webhook action's request: its URL, body and header values rendered."""
     headers = _decode(fields["headers"]) if fields.get("headers") else {}
     sources = {"url": fields.get("url", ""), "body": fields.get("body", "")}
     sources.update({f"header {name}": value for name, value in headers.items()})
-    scope = render.context_for(
-        conn,
-        person.workspace_id,
-        person,
-        context.get("trigger") or {},
-        event=context.get("event"),
-        campaign=campaign,
-    )
     try:
         rendered = render.render_fields(sources, scope, template_name="webhook")
     except ApiError as exc:
@@ -249,20 +238,6 @@ def ensure_secret(conn: Connection, workspace_id: int, now: int) -> None:
     """Make the workspace's link-signing secret if it has none (a campaign's emails
     are composed in read transactions, which cannot make it)."""
     tracking.secret(conn, workspace_id, now)
-
-
-def _journey_context(conn: Connection, journey_id: int | None) -> dict[str, Any]:
-    if journey_id is None:
-        return {}
-    text = conn.execute(select(journeys.c.context).where(journeys.c.id == journey_id)).scalar()
-    return dict(_decode(text)) if text else {}
-
-
-def _language(conn: Connection, person: Person) -> str:
-    from tidings.people.store import load_attributes
-
-    stored = load_attributes(conn, person.pk).get("language")
-    return stored.value.lower() if stored is not None else ""
 
 
 def _action_name(flow: Workflow, action_id: int) -> str:
