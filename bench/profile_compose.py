@@ -7,8 +7,8 @@ runner moving a broadcast's journeys on, then the delivery worker's composer
 
 Set-up: a fresh SQLite store (WAL, synchronous=FULL), N people with the
 attributes of bench/broadcast.py, its broadcast (the same personalised
-email) triggered for all of them and fanned out by the job. Measured:
-`journeys.advance_due` in batches of `journeys.BATCH` (one write
+email) triggered for all of them and fanned out by the job. Measured: the
+fan-out job's CPU per person, `journeys.advance_due` in batches of `journeys.BATCH` (one write
 transaction each, as the journey worker runs them), then batches of
 `--batch` (128, the delivery worker's concurrency) claimed and composed in
 one read transaction each, as `DeliveryWorker._composed` does. Times are
@@ -48,8 +48,9 @@ from tidings.workspaces.service import create_workspace  # noqa: E402
 NAMES = ("Ada", "Grace", "Alan", "Ken")
 
 
-def setup(db: Database, count: int, now: int) -> None:
-    """The people, the broadcast, its trigger and the fan-out: the journeys due."""
+def setup(db: Database, count: int, now: int) -> float:
+    """The people, the broadcast, its trigger and the fan-out: the journeys due; the
+    fan-out's CPU seconds."""
     with db.writer.begin() as conn:
         ws = create_workspace(conn, "bench", now).workspace_id
         for n in range(count):
@@ -70,8 +71,10 @@ def setup(db: Database, count: int, now: int) -> None:
     clock = FixedClock(now)
     job = fanout.FanoutJob(Allowlist.parse("127.0.0.1/32"))
     worker = JobWorker(db, clock, {broadcasts.JOB_KIND: job})
+    cpu = time.process_time()
     while worker.run_once():
         pass
+    return time.process_time() - cpu
 
 
 def advance(db: Database, now: int, profile: cProfile.Profile | None) -> tuple[int, float, float]:
@@ -121,7 +124,8 @@ def main() -> None:
         db = open_database(f"sqlite:///{tmp / 'db.sqlite3'}")
         upgrade(db)
         now = int(time.time())
-        setup(db, args.people, now)
+        fan_out = setup(db, args.people, now)
+        print(f"fan-out: {fan_out / args.people * 1e6:.0f} µs CPU per person")
         profile = cProfile.Profile() if args.cprofile else None
         moved, wall, cpu = advance(db, now, profile if args.cprofile == "journeys" else None)
         print(

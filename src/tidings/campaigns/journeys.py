@@ -40,7 +40,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.campaigns import limits, local_time, messages, store
 from tidings.campaigns.store import Action
@@ -87,25 +86,34 @@ def start(
     """Insert a journey due at `due_at` (now by default; a later time for a date
     trigger's entry, which starts then); False when its key was used already."""
     starts_later = due_at is not None and due_at > now
-    values = {
-        "workspace_id": workspace_id,
-        "campaign_id": campaign_id,
-        "person_id": person_pk,
-        "entry_key": entry_key,
-        "state": "active",
-        "visit": 0,
-        "due_at": now if due_at is None else due_at,
-        "trigger_event_id": trigger_event_id,
-        "trigger_id": trigger_id,
-        "context": _encode(context or {}).decode(),
-        "started_at": None if starts_later else now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(journeys).values(**values).on_conflict_do_nothing()
+    values = (
+        workspace_id,
+        campaign_id,
+        person_pk,
+        entry_key,
+        "active",
+        0,
+        now if due_at is None else due_at,
+        trigger_event_id,
+        trigger_id,
+        _encode(context or {}).decode(),
+        None if starts_later else now,
+        now,
+        now,
+    )
     # RETURNING, not rowcount: psycopg reports no rowcount for this statement.
-    return conn.execute(statement.returning(journeys.c.id)).first() is not None
+    return bool(raw.select_in(conn, _START, values, []))
+
+
+# On the driver: a broadcast's fan-out starts a journey per recipient, and through
+# SQLAlchemy Core (an INSERT ... ON CONFLICT compiled each time) this statement
+# was half of the writer's time during one (py-spy, bench/broadcast.py).
+_START = (
+    f"INSERT INTO {journeys.name} (workspace_id, campaign_id, person_id, entry_key, state,"
+    " visit, due_at, trigger_event_id, trigger_id, context, started_at, created_at,"
+    " updated_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12})"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
 
 
 def last_start(conn: Connection, campaign_id: int, person_pk: int) -> int | None:
