@@ -31,6 +31,7 @@ journeys due now; one woken early goes back to sleep until `until`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -38,8 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select, update
 
 from tidings.campaigns import limits, local_time, messages, store
 from tidings.campaigns.store import Action
@@ -86,25 +86,34 @@ def start(
     """Insert a journey due at `due_at` (now by default; a later time for a date
     trigger's entry, which starts then); False when its key was used already."""
     starts_later = due_at is not None and due_at > now
-    values = {
-        "workspace_id": workspace_id,
-        "campaign_id": campaign_id,
-        "person_id": person_pk,
-        "entry_key": entry_key,
-        "state": "active",
-        "visit": 0,
-        "due_at": now if due_at is None else due_at,
-        "trigger_event_id": trigger_event_id,
-        "trigger_id": trigger_id,
-        "context": _encode(context or {}).decode(),
-        "started_at": None if starts_later else now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(journeys).values(**values).on_conflict_do_nothing()
+    values = (
+        workspace_id,
+        campaign_id,
+        person_pk,
+        entry_key,
+        "active",
+        0,
+        now if due_at is None else due_at,
+        trigger_event_id,
+        trigger_id,
+        _encode(context or {}).decode(),
+        None if starts_later else now,
+        now,
+        now,
+    )
     # RETURNING, not rowcount: psycopg reports no rowcount for this statement.
-    return conn.execute(statement.returning(journeys.c.id)).first() is not None
+    return bool(raw.select_in(conn, _START, values, []))
+
+
+# On the driver: a broadcast's fan-out starts a journey per recipient, and through
+# SQLAlchemy Core (an INSERT ... ON CONFLICT compiled each time) this statement
+# was half of the writer's time during one (py-spy, bench/broadcast.py).
+_START = (
+    f"INSERT INTO {journeys.name} (workspace_id, campaign_id, person_id, entry_key, state,"
+    " visit, due_at, trigger_event_id, trigger_id, context, started_at, created_at,"
+    " updated_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12})"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
 
 
 def last_start(conn: Connection, campaign_id: int, person_pk: int) -> int | None:
@@ -282,10 +291,11 @@ def advance_due(conn: Connection, now: int, limit: int = BATCH) -> int:
             .limit(limit)
         )
     ).all()
+    shared = _Shared(conn, rows)
     for row in rows:
         try:
             with raw.savepoint(conn):
-                _Run(conn, row, now).run()
+                _Run(conn, row, now, shared).run()
         except Exception as exc:  # one journey's fault must not hold up the others
             log.exception("journey %s failed at action %s", row.id, row.action_id)
             reason = f"error: {type(exc).__name__}"[:32]
@@ -304,13 +314,50 @@ def backlog(conn: Connection, now: int) -> int:
     )
 
 
+class _Shared:
+    """What the journeys of one batch share, read once in its transaction: the
+    campaigns' workflows, the workspaces' quiet hours (no step changes either) and
+    the people, read together (a person whose attributes a step updates is read
+    again by the next journey that needs them)."""
+
+    def __init__(self, conn: Connection, rows: Sequence[Any]) -> None:
+        self.conn = conn
+        pks = sorted({row.person_id for row in rows if row.person_id is not None})
+        self._people: dict[int, Person | None] = {}
+        for start in range(0, len(pks), 500):
+            some = pks[start : start + 500]
+            found = people_store.by_pks(conn, some)
+            self._people.update((pk, found.get(pk)) for pk in some)
+        self._flows: dict[int, store.Workflow | None] = {}
+        self._quiet: dict[int, dict[str, Any] | None] = {}
+
+    def workflow(self, campaign_id: int) -> store.Workflow | None:
+        if campaign_id not in self._flows:
+            self._flows[campaign_id] = store.workflow(self.conn, campaign_id)
+        return self._flows[campaign_id]
+
+    def quiet_hours(self, workspace_id: int) -> dict[str, Any] | None:
+        if workspace_id not in self._quiet:
+            self._quiet[workspace_id] = limits.quiet_hours(self.conn, workspace_id)
+        return self._quiet[workspace_id]
+
+    def person(self, pk: int) -> Person | None:
+        if pk not in self._people:
+            self._people[pk] = people_store.by_pk(self.conn, pk)
+        return self._people[pk]
+
+    def changed(self, pk: int) -> None:
+        self._people.pop(pk, None)
+
+
 class _Run:
     """One due journey moved on, inside the caller's transaction."""
 
-    def __init__(self, conn: Connection, row: Any, now: int) -> None:
+    def __init__(self, conn: Connection, row: Any, now: int, shared: _Shared) -> None:
         self.conn = conn
         self.row = row
         self.now = now
+        self.shared = shared
         self.visit = row.visit
         self.values: dict[str, Any] = {}
         self._facts: PersonFacts | None = None
@@ -320,7 +367,7 @@ class _Run:
     # -- the run --
 
     def run(self) -> None:
-        flow = store.workflow(self.conn, self.row.campaign_id)
+        flow = self.shared.workflow(self.row.campaign_id)
         if flow is None:
             return  # the campaign is gone (its journeys go with it)
         self.flow = flow
@@ -440,6 +487,7 @@ class _Run:
                 )[name]
             values[name] = value
         people.apply_attributes(self.conn, person, values, self.now, self.now)
+        self.shared.changed(person.pk)
         self._facts = None
         self._record(action, "updated")
 
@@ -461,8 +509,8 @@ class _Run:
     def _quiet_until(self) -> int | None:
         """When the quiet hours in force now end (the campaign's, else the workspace's),
         or None outside them."""
-        quiet = self.flow.definition.get("quiet_hours") or limits.quiet_hours(
-            self.conn, self.row.workspace_id
+        quiet = self.flow.definition.get("quiet_hours") or self.shared.quiet_hours(
+            self.row.workspace_id
         )
         if quiet is None:
             return None
@@ -542,7 +590,7 @@ class _Run:
     @property
     def person(self) -> Person | None:
         if self._person is None and self.row.person_id is not None:
-            self._person = people_store.by_pk(self.conn, self.row.person_id)
+            self._person = self.shared.person(self.row.person_id)
         return self._person
 
     def _holds(self, condition: Any, default: bool = True) -> bool:
@@ -572,18 +620,9 @@ class _Run:
 
     def _record(self, action: Action, outcome: str, delivery_id: str | None = None) -> None:
         self.visit += 1
-        self.conn.execute(
-            insert(journey_steps).values(
-                journey_id=self.row.id,
-                visit=self.visit,
-                workspace_id=self.row.workspace_id,
-                campaign_id=self.row.campaign_id,
-                action_id=action.id,
-                outcome=outcome,
-                delivery_id=delivery_id,
-                at=self.now,
-            )
-        )
+        row = self.row
+        step = (row.id, self.visit, row.workspace_id, row.campaign_id, action.id, outcome)
+        raw.select_in(self.conn, _STEP, [*step, delivery_id, self.now], [])
         self.values["action_id"] = action.id
 
     def _save(
@@ -598,11 +637,28 @@ class _Run:
             values["action_id"] = action_id
         if waiting != "keep":
             values["waiting"] = None if waiting is None else _encode(waiting).decode()
-        self.conn.execute(update(journeys).where(journeys.c.id == self.row.id).values(**values))
+        names = tuple(sorted(values))
+        params = [*(values[name] for name in names), self.row.id]
+        raw.select_in(self.conn, _update_sql(names), params, [])
 
     def _end(self, state: str, reason: str | None) -> None:
         self.values.update(state=state, exit_reason=reason, ended_at=self.now)
         self._save(due_at=None, waiting=None)
+
+
+# On the driver: through SQLAlchemy Core these two statements were most of the
+# cost of a journey's step (bench/profile_compose.py).
+_STEP = (
+    f"INSERT INTO {journey_steps.name} (journey_id, visit, workspace_id, campaign_id,"
+    " action_id, outcome, delivery_id, at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _update_sql(names: tuple[str, ...]) -> str:
+    """`UPDATE journeys` of the columns `names`, then the id, as `raw.select_in` takes it."""
+    columns = ", ".join(f"{name} = {{{i}}}" for i, name in enumerate(names))
+    return f"UPDATE {journeys.name} SET {columns} WHERE id = {{{len(names)}}}"
 
 
 def _cohort(journey_id: int, action_id: int, percents: Sequence[int]) -> int:

@@ -27,14 +27,14 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, select
 
-from tidings.campaigns import newsletter_contents, store
+from tidings.campaigns import newsletter_contents
+from tidings.campaigns.message_reads import BatchReads
 from tidings.campaigns.store import Action, Workflow
 from tidings.db import raw
-from tidings.db.schema import action_contents, deliveries, journeys
+from tidings.db.schema import deliveries
 from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
-from tidings.people.store import by_pk as person_by_pk
 from tidings.providers.base import Webhook, encode
 from tidings.reporting import links as tracking
 from tidings.reporting.metrics import record_metric
@@ -44,7 +44,6 @@ from tidings.sending.rendering import (
     SendTemplate,
     build_message,
     check_sender,
-    in_layout,
     render_send,
 )
 from tidings.sending.request import PushTarget, SendRequest
@@ -175,40 +174,43 @@ class Composer:
         self.base_url = base_url.rstrip("/")
 
     def __call__(self, conn: Connection, claimed: Sequence[Claimed]) -> list[Composed]:
-        return [self._safely(conn, item) for item in claimed]
+        reads = BatchReads(conn, claimed)
+        return [self._safely(conn, item, reads) for item in claimed]
 
-    def _safely(self, conn: Connection, claimed: Claimed) -> Composed:
+    def compose(self, conn: Connection, claimed: Claimed) -> Composed:
+        """One delivery (a batch of one)."""
+        return self(conn, [claimed])[0]
+
+    def _safely(self, conn: Connection, claimed: Claimed, reads: BatchReads) -> Composed:
         """One delivery's composition; an unexpected error fails that delivery alone
         (logged), never the batch it came in."""
         try:
-            return self.compose(conn, claimed)
+            return self._compose(conn, claimed, reads)
         except Exception as exc:
             log.exception("composing delivery %s failed", claimed.id)
             return Composed(failure=f"the message could not be composed: {type(exc).__name__}")
 
-    def compose(self, conn: Connection, claimed: Claimed) -> Composed:
-        parents = conn.execute(
-            select(
-                deliveries.c.campaign_id,
-                deliveries.c.broadcast_id,
-                deliveries.c.newsletter_id,
-                deliveries.c.action_id,
-                deliveries.c.content_id,
-                deliveries.c.journey_id,
-            ).where(deliveries.c.id == claimed.id)
-        ).one()
+    def _compose(self, conn: Connection, claimed: Claimed, reads: BatchReads) -> Composed:
+        parents = reads.parents[claimed.id]
         campaign_id = parents.campaign_id or parents.broadcast_id or parents.newsletter_id
-        flow = store.workflow(conn, campaign_id) if campaign_id is not None else None
-        person = person_by_pk(conn, claimed.person_id) if claimed.person_id else None
+        flow = reads.workflow(campaign_id) if campaign_id is not None else None
+        person = reads.people.get(claimed.person_id) if claimed.person_id else None
         if flow is None or person is None:
             return Composed(failure="the person or the campaign was deleted before sending")
-        context = _journey_context(conn, parents.journey_id)
-        content_id, fields = _content(conn, parents, person)
+        context = reads.journey_context(parents.journey_id)
+        content_id, fields = _content(reads, parents, person)
         name = _action_name(flow, parents.action_id)
+        campaign = _campaign_scope(flow, parents)
         if claimed.channel == "webhook":
-            return _webhook(conn, claimed, person, fields, context, _campaign_scope(flow, parents))
+            scope = reads.scope(
+                person,
+                trigger=context.get("trigger") or {},
+                event=context.get("event"),
+                campaign=campaign,
+            )
+            return _webhook(claimed, fields, scope)
         request = _request(claimed, person, fields, context, flow, parents)
-        key = tracking.read_secret(conn, person.workspace_id) if claimed.channel == "email" else b""
+        key = reads.secret(person.workspace_id) if claimed.channel == "email" else b""
         if key is None:  # made when the campaign is saved (`ensure_secret`): not yet committed
             return Composed(failure="the workspace has no link-signing secret yet", retry=True)
         links = Links(self.base_url, True, key)
@@ -216,7 +218,7 @@ class Composer:
         try:
             layout = fields.get("layout")
             if layout and claimed.channel == "email":
-                body = in_layout(conn, person.workspace_id, layout, request.fields.get("body", ""))
+                body = reads.in_layout(person.workspace_id, layout, request.fields.get("body", ""))
                 request = replace(request, fields={**request.fields, "body": body})
             rendered = render_send(
                 conn,
@@ -226,9 +228,10 @@ class Composer:
                 claimed.id,
                 links,
                 event=context.get("event"),
-                campaign=_campaign_scope(flow, parents),
+                campaign=campaign,
+                known=reads.known(person),
             )
-            check_sender(conn, person.workspace_id, rendered)
+            check_sender(conn, person.workspace_id, rendered, reads.sender_name)
             message, options = build_message(conn, person, request, rendered, claimed.id, links)
         except ApiError as exc:
             return Composed(failure=exc.message)
@@ -239,26 +242,11 @@ class Composer:
         )
 
 
-def _webhook(
-    conn: Connection,
-    claimed: Claimed,
-    person: Person,
-    fields: dict[str, str],
-    context: dict[str, Any],
-    campaign: dict[str, Any],
-) -> Composed:
+def _webhook(claimed: Claimed, fields: dict[str, str], scope: render.Context) -> Composed:
     """A webhook action's request: its URL, body and header values rendered."""
     headers = _decode(fields["headers"]) if fields.get("headers") else {}
     sources = {"url": fields.get("url", ""), "body": fields.get("body", "")}
     sources.update({f"header {name}": value for name, value in headers.items()})
-    scope = render.context_for(
-        conn,
-        person.workspace_id,
-        person,
-        context.get("trigger") or {},
-        event=context.get("event"),
-        campaign=campaign,
-    )
     try:
         rendered = render.render_fields(sources, scope, template_name="webhook")
     except ApiError as exc:
@@ -279,27 +267,18 @@ def ensure_secret(conn: Connection, workspace_id: int, now: int) -> None:
     tracking.secret(conn, workspace_id, now)
 
 
-def _content(conn: Connection, parents: Any, person: Person) -> tuple[int | None, dict[str, str]]:
+def _content(reads: BatchReads, parents: Any, person: Person) -> tuple[int | None, dict[str, str]]:
     """The content to render: a newsletter's chosen variant, else the action's content in
     the person's language (else the default)."""
     if parents.newsletter_id is not None:
-        text = conn.execute(
-            select(action_contents.c.fields).where(action_contents.c.id == parents.content_id)
-        ).scalar()
-        return parents.content_id, dict(_decode(text)) if text else {}
-    contents = store.contents_of(conn, parents.action_id)
-    found = contents.get(_language(conn, person)) or contents.get("")
+        return parents.content_id, reads.content(parents.content_id)
+    contents = reads.contents(parents.action_id)
+    found = contents.get(reads.language(person)) or contents.get("")
     return found if found is not None else (None, {})
 
 
-def _journey_context(conn: Connection, journey_id: int | None) -> dict[str, Any]:
-    if journey_id is None:
-        return {}
-    text = conn.execute(select(journeys.c.context).where(journeys.c.id == journey_id)).scalar()
-    return dict(_decode(text)) if text else {}
-
-
 def _language(conn: Connection, person: Person | None) -> str:
+    """The person's `language` attribute, lower-cased ("" without one)."""
     from tidings.people.store import load_attributes
 
     if person is None:

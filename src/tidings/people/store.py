@@ -104,6 +104,12 @@ def by_pk(conn: Connection, pk: int) -> Person | None:
     return Person(*row) if row is not None else None
 
 
+def by_pks(conn: Connection, pks: list[int]) -> dict[int, Person]:
+    """The people of `pks` that exist, by key (callers keep the list within the
+    backends' parameter limits)."""
+    return {row[0]: Person(*row) for row in conn.execute(_PERSON.where(people.c.id.in_(pks)))}
+
+
 def new_cio_id() -> str:
     return secrets.token_hex(6)
 
@@ -214,6 +220,23 @@ _ATTRIBUTES = f"SELECT name, value, kind, updated_at FROM {attributes.name} WHER
 def load_attributes(conn: Connection, person_pk: int) -> dict[str, Stored]:
     rows = raw.execute(conn, _ATTRIBUTES.format(raw.mark(conn)), (person_pk,))
     return {name: Stored(value, kind, ts) for name, value, kind, ts in rows}
+
+
+_ATTRIBUTES_OF = (
+    f"SELECT person_id, name, value, kind, updated_at FROM {attributes.name}"
+    " WHERE person_id IN ({0}) ORDER BY person_id, name"
+)
+
+
+def attributes_of(conn: Connection, person_pks: list[int]) -> dict[int, dict[str, Stored]]:
+    """`load_attributes` of many people in one statement (each in name order, as
+    SQLite reads one person's through the primary key); everyone of `person_pks`
+    has an entry."""
+    found: dict[int, dict[str, Stored]] = {pk: {} for pk in person_pks}
+    if person_pks:
+        for pk, name, value, kind, ts in raw.select_in(conn, _ATTRIBUTES_OF, [], person_pks):
+            found[pk][name] = Stored(value, kind, ts)
+    return found
 
 
 def restore_value(stored: Stored) -> Any:

@@ -324,8 +324,6 @@ class DeliveryWorker(BackgroundThread):
         if skip is not None:
             await outcomes.record(delivery_queue.suppressed, claimed, self._now(), skip)
             return
-        if claimed.slot is not None:
-            await self._pacer.wait(claimed.slot)
         outcome = await self._send(adapters, claimed)
         now = self._now()
         if isinstance(outcome, Sent):
@@ -351,6 +349,8 @@ class DeliveryWorker(BackgroundThread):
             return Permanent("the person has no device to send to")
         try:
             async with adapters.using(claimed.workspace_id, claimed.channel) as adapter:
+                if claimed.slot is not None:  # a send rate's slot: paced right before the call
+                    await self._pacer.wait(claimed.slot)
                 outcomes = [await self._call(adapter, claimed.id, target) for target in targets]
         except Exception as exc:  # building the adapter (its sends' errors are outcomes)
             return Transient(f"provider unavailable: {type(exc).__name__}: {exc}")
@@ -359,10 +359,12 @@ class DeliveryWorker(BackgroundThread):
         return _combine(outcomes)
 
     async def _call(self, adapter: Any, delivery_id: str, message: Outbound) -> Outcome:
+        # A timeout scope, not wait_for: the send starts in this task at once, not in a
+        # task of its own a turn of the loop later (a paced send starts on its slot).
         try:
-            return await asyncio.wait_for(
-                adapter.send(delivery_id, message), timeout=self._send_timeout
-            )
+            async with asyncio.timeout(self._send_timeout):
+                outcome: Outcome = await adapter.send(delivery_id, message)
+                return outcome
         except TimeoutError:
             return Transient("the provider did not answer in time")
         except Exception as exc:

@@ -12,7 +12,8 @@ the rendered fields (`build_message`, with `compose` for the message itself).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from email.utils import formataddr
 from typing import Any
 
@@ -102,11 +103,16 @@ def render_send(
     *,
     event: dict[str, Any] | None = None,
     campaign: dict[str, Any] | None = None,
+    known: render.Context | None = None,
 ) -> dict[str, str | None]:
     """Every field (the template's, overridden by the request's) rendered for `person`;
     an email's unsubscribe and view-in-browser URLs signed for `delivery_id`; a
     campaign's message also sees its trigger `event` and the `campaign`. A
-    template error is an `ApiError` 400 naming the field."""
+    template error is an `ApiError` 400 naming the field.
+
+    `known`: the person's `customer`, collections and snippets when the caller
+    read them already (a campaign's batch, `campaigns.messages`), else they
+    are read here."""
     fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
     unsubscribe = view = None
     workspace_id = person.workspace_id
@@ -115,11 +121,11 @@ def render_send(
             conn, workspace_id, delivery_id, links.base_url, key=links.key
         )
         view = tracking.view_url(workspace_id, delivery_id, links.base_url, links.key)
-    context = render.context_for(
-        conn,
-        workspace_id,
-        person,
-        request.message_data,
+    if known is None:
+        known = render.context_for(conn, workspace_id, person, {})
+    context = replace(
+        known,
+        trigger=request.message_data,
         event=event,
         campaign=campaign,
         unsubscribe_url=unsubscribe,
@@ -166,12 +172,19 @@ def build_message(
     return compose.in_app(request, rendered), options
 
 
-def check_sender(conn: Connection, workspace_id: int, rendered: dict[str, str | None]) -> None:
-    """An email's `from` must be one of the workspace's sender identities (any, if none)."""
+def check_sender(
+    conn: Connection,
+    workspace_id: int,
+    rendered: dict[str, str | None],
+    name_for: Callable[[Connection, int, str], str | None] = senders.sender_name_for,
+) -> None:
+    """An email's `from` must be one of the workspace's sender identities (any, if none);
+    `name_for` reads the identity's name (`senders.sender_name_for`, or a caller's
+    memo of it)."""
     sender = rendered.get("from")
     if not sender or "@" not in sender:
         return  # compose refuses a missing sender; SMS senders are phone numbers
-    name = senders.sender_name_for(conn, workspace_id, sender)
+    name = name_for(conn, workspace_id, sender)
     if name is None:
         raise bad_request(f"from {sender!r} is not a sender identity of this workspace", "from")
     shown, address = addresses.parse(sender)

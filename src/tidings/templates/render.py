@@ -124,6 +124,8 @@ def _render_one(source: str, scope: _Scope, template_name: str, field_name: str)
             f"longer than {MAX_TEMPLATE_CHARS} characters",
             field=field_name,
         )
+    if _plain(source):
+        return source
     try:
         return _render(_parse(source), scope)
     except LiquidError as err:
@@ -132,6 +134,17 @@ def _render_one(source: str, scope: _Scope, template_name: str, field_name: str)
         raise ApiError(
             400, f"template {template_name!r}, field {field_name!r}: {err}", field=field_name
         ) from None
+
+
+# A source without `{` has no markup and, without `\r`, nothing for Liquid's output
+# stream to translate: its output is itself. Each email's `to` is such a source,
+# different for every recipient, so it skips parsing and the parse cache. Longer
+# ones (whose UTF-8 might pass the output limit) still go through Liquid.
+_PLAIN_MAX_CHARS = MAX_OUTPUT_CHARS // 4
+
+
+def _plain(source: str) -> bool:
+    return "{" not in source and "\r" not in source and len(source) <= _PLAIN_MAX_CHARS
 
 
 def syntax_error(source: str) -> str | None:

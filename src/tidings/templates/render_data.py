@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -12,7 +12,7 @@ from tidings.attributes import restore
 from tidings.db import raw
 from tidings.db.schema import collections
 from tidings.people import store
-from tidings.people.store import Person
+from tidings.people.store import Person, Stored
 
 
 def customer(conn: Connection, person: int | Person) -> dict[str, Any]:
@@ -26,8 +26,16 @@ def customer(conn: Connection, person: int | Person) -> dict[str, Any]:
     return _customer(conn, found_person)
 
 
+def customer_of(person: Person, stored: Mapping[str, Stored]) -> dict[str, Any]:
+    """`customer` of the attributes the caller read already (`store.attributes_of`)."""
+    return _as_customer(person, ((name, s.value, s.kind) for name, s in stored.items()))
+
+
 def _customer(conn: Connection, person: Person) -> dict[str, Any]:
-    rows = raw.select_in(conn, _ATTRIBUTES, [person.pk], [])
+    return _as_customer(person, raw.select_in(conn, _ATTRIBUTES, [person.pk], []))
+
+
+def _as_customer(person: Person, rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
     found = {name: restore(value, kind) for name, value, kind in rows}
     found["id"] = person.customer_id
     found.setdefault("email", person.email)
