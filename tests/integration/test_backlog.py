@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert
 
+from tidings.campaigns import definitions, journeys, store
 from tidings.db.schema import deliveries, jobs, reporting_webhooks, webhook_posts
 from tidings.runtime.backlog import backlog
 
@@ -69,6 +70,10 @@ def test_due_work_and_how_long_the_oldest_has_waited(tx, query, workspace):
                 updated_at=NOW,
             )
         ).inserted_primary_key[0]
+        document = {"name": "c", "trigger": {"event": {"name": "e"}}, "state": "running"}
+        campaign_id = store.create(conn, ws, definitions.parse(document), NOW)
+        journeys.start(conn, ws, campaign_id, None, "a", NOW - 40, due_at=NOW - 12)
+        journeys.start(conn, ws, campaign_id, None, "b", NOW - 40, due_at=NOW + 50)
         conn.execute(
             insert(webhook_posts).values(
                 workspace_id=ws,
@@ -93,4 +98,6 @@ def test_due_work_and_how_long_the_oldest_has_waited(tx, query, workspace):
         "deliveries_lag_seconds": 30,
         "webhook_posts_due": 1,
         "webhook_posts_lag_seconds": 3,
+        "journeys_due": 1,
+        "journeys_lag_seconds": 12,
     }
