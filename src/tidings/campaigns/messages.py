@@ -36,7 +36,6 @@ from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.providers.base import Webhook, encode
-from tidings.reporting import links as tracking
 from tidings.reporting.metrics import record_metric
 from tidings.sending.delivery_queue import Claimed
 from tidings.sending.rendering import (
@@ -211,7 +210,7 @@ class Composer:
             return _webhook(claimed, fields, scope)
         request = _request(claimed, person, fields, context, flow, parents)
         key = reads.secret(person.workspace_id) if claimed.channel == "email" else b""
-        if key is None:  # made when the campaign is saved (`ensure_secret`): not yet committed
+        if key is None:  # made when the campaign is saved (`store.create`): not yet committed
             return Composed(failure="the workspace has no link-signing secret yet", retry=True)
         links = Links(self.base_url, True, key)
         template = SendTemplate(name, {}, content_id=content_id, send_to_unsubscribed=False)
@@ -259,12 +258,6 @@ def _webhook(claimed: Claimed, fields: dict[str, str], scope: render.Context) ->
         body=rendered["body"] or "",
     )
     return Composed(payload=encode(message).decode(), options=claimed.options, recipient=url)
-
-
-def ensure_secret(conn: Connection, workspace_id: int, now: int) -> None:
-    """Make the workspace's link-signing secret if it has none (a campaign's emails
-    are composed in read transactions, which cannot make it)."""
-    tracking.secret(conn, workspace_id, now)
 
 
 def _content(reads: BatchReads, parents: Any, person: Person) -> tuple[int | None, dict[str, str]]:
