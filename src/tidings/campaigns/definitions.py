@@ -584,11 +584,6 @@ def walk(workflow: tuple[Step, ...]) -> list[Step]:
 # --- small values ---------------------------------------------------------------------------
 
 
-def parse_duration(value: Any, path: str) -> int:
-    """Seconds: a whole number, or `{weeks|days|hours|minutes|seconds: n, ...}`."""
-    return _duration(value, path)
-
-
 def _duration(value: Any, path: str, *, signed: bool = False) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value

@@ -207,7 +207,7 @@ def wake(
     for journey_id, text in listening:
         waiting = _decode(text)
         fired = waiting.get("event") is not None and any(
-            _event_in(waiting["event"], row, waiting.get("since", 0), now) for row in rows
+            event_in(waiting["event"], row, waiting.get("since", 0), now) for row in rows
         )
         if fired:
             waiting["fired"] = True
@@ -221,16 +221,23 @@ def wake(
     _goals(conn, person_pks, rows, now)
 
 
-def _event_in(spec: dict[str, Any], row: Sequence[Any], since: int, now: int) -> bool:
-    """Whether appended row `row` is an event `spec` names, performed after `since`."""
+def event_in(spec: dict[str, Any], row: Sequence[Any], since: int, now: int) -> bool:
+    """Whether appended row `row` is an event `spec` (`{name, where?}`) names, performed
+    at or after `since`: a trigger's, a wait-until's or a goal's event."""
     if row[3] != "event" or row[4] != spec["name"] or row[5] < since:
         return False
     if not spec.get("where"):
         return True
-    condition = conditions.parse({"event": {"name": spec["name"], "where": spec["where"]}})
+    condition = _event_condition(spec["name"], _encode(spec["where"]).decode())
     data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
     fact = evaluate.EventFact("event", row[4], row[5], data if isinstance(data, dict) else {})
     return evaluate.matches(condition, PersonFacts(events=(fact,)), now)
+
+
+@functools.lru_cache(maxsize=256)
+def _event_condition(name: str, where: str) -> conditions.Condition:
+    """An event spec's tests, parsed once (they are checked for every appended event)."""
+    return conditions.parse({"event": {"name": name, "where": _decode(where)}})
 
 
 def _goals(
@@ -257,7 +264,7 @@ def _goals(
             continue
         window_end = messaged_at + goal["within"]
         if not any(
-            _event_in(goal["event"], row, messaged_at, now) and row[5] <= window_end
+            event_in(goal["event"], row, messaged_at, now) and row[5] <= window_end
             for row in events
         ):
             continue

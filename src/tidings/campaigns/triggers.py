@@ -104,37 +104,29 @@ def _running(conn: Connection, workspace_id: int) -> list[_Running]:
 
 def _starts(campaign: _Running, row: Sequence[Any], now: int) -> bool:
     """Whether appended activity `row` starts a journey of `campaign`."""
-    kind, name, timestamp = row[3], row[4], row[5]
+    kind, name = row[3], row[4]
     if campaign.trigger_kind == "event":
-        if kind != "event" or name != campaign.event_name:
-            return False
-        if timestamp < now - TRIGGER_WINDOW:
-            return False
-        return _event_passes(campaign.trigger["event"], name, timestamp, row[7], now)
+        return journeys.event_in(campaign.trigger["event"], row, now - TRIGGER_WINDOW, now)
     if campaign.trigger_kind == "segment":
         spec = campaign.trigger["segment"]
         return bool(kind == f"segment_{spec['on']}" and name == str(spec["id"]))
     if campaign.trigger_kind == "attribute":
-        return kind == "attribute_change" and _attribute_changed(campaign.trigger["attribute"], row)
+        return _attribute_changed(campaign.trigger["attribute"], row)
     return False
 
 
-def _event_passes(spec: dict[str, Any], name: str, timestamp: int, data: Any, now: int) -> bool:
-    """Whether one event passes `spec`'s `where` tests on its data."""
-    if not spec.get("where"):
-        return True
-    condition = conditions.parse({"event": {"name": spec["name"], "where": spec["where"]}})
-    decoded = _decode(data) if isinstance(data, str | bytes) else data
-    fact = evaluate.EventFact(
-        "event", name, timestamp, decoded if isinstance(decoded, dict) else {}
-    )
-    return evaluate.matches(condition, evaluate.PersonFacts(events=(fact,)), now)
+def _changes(row: Sequence[Any]) -> dict[str, Any]:
+    """An `attribute_change` row's changes, `{name: {from, to}}` (none for other rows)."""
+    if row[3] != "attribute_change":
+        return {}
+    data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
+    changes = data.get("attributes") if isinstance(data, dict) else None
+    return changes if isinstance(changes, dict) else {}
 
 
 def _attribute_changed(spec: dict[str, Any], row: Sequence[Any]) -> bool:
-    data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
-    changes = data.get("attributes") if isinstance(data, dict) else None
-    if not isinstance(changes, dict) or spec["field"] not in changes:
+    changes = _changes(row)
+    if spec["field"] not in changes:
         return False
     if "to" not in spec:
         return True
@@ -150,12 +142,7 @@ def _attribute_changed(spec: dict[str, Any], row: Sequence[Any]) -> bool:
 def _moves_date(trigger: dict[str, Any], row: Sequence[Any]) -> bool:
     """Whether an activity row changed what a date trigger's entry depends on: the
     date attribute, or the person's `timezone` when the trigger follows it."""
-    if row[3] != "attribute_change":
-        return False
-    data = _decode(row[7]) if isinstance(row[7], str | bytes) else row[7]
-    changes = data.get("attributes") if isinstance(data, dict) else None
-    if not isinstance(changes, dict):
-        return False
+    changes = _changes(row)
     spec = trigger["date"]
     return spec["attribute"] in changes or (
         spec["timezone"] == "customer" and "timezone" in changes
