@@ -9,6 +9,7 @@ a test moves it.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,7 @@ from tidings.reporting.series import last
 from tidings.segments import service as segments
 from tidings.sending import delivery_queue
 from tidings.sending.deliverer import DeliveryWorker
-from tidings.templates import senders
+from tidings.templates import layouts, senders
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 2027-10-04 12:00 UTC; the tz-matched send is at 09:00 on the 5th, New York time.
@@ -170,7 +171,10 @@ def test_inverse_recipients_become_not(db, ws):
         ({"scheduled_at": START - 1}, "scheduled_at"),
         ({"rate_limit_email_rate": 10}, "rate_limit_time_period"),
         ({"rate_limit_email_rate": 10, "rate_limit_time_period": 120}, "rate_limit_time_period"),
-        ({"from_id": 3}, "from_id"),
+        ({"from_id": 3}, "from_id"),  # beside `from`: one or the other
+        ({"from_id": "3"}, "from_id"),
+        ({"layout_id": True}, "layout_id"),
+        ({"type": "twilio", "body": "hi", "reply_to_id": 1}, "reply_to_id"),
         ({"title": "x"}, "title"),
     ],
 )
@@ -478,3 +482,96 @@ def test_a_scheduled_send_run_again_sends_nothing_more(db, ws, three, clock):
     clock.advance(60)
     run(db, clock)
     assert len(sent_rows(db, ws)) == 2
+
+
+# --- sender identities and layouts by id ---------------------------------------------------
+
+
+def mime_of(db, ws: int) -> dict[str, str]:
+    """Each recipient's one message's MIME text."""
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(captured_messages.c.recipient, captured_messages.c.message).where(
+                captured_messages.c.workspace_id == ws
+            )
+        ).all()
+    return {r.recipient: json.loads(r.message)["mime"] for r in rows}
+
+
+def test_from_reply_to_and_layout_by_id_are_shown_and_sent(db, ws, three, clock):
+    news = db.write(senders.create, ws, "News", "news@example.com", START)
+    desk = db.write(senders.create, ws, "", "desk@example.com", START)
+    frame = db.write(layouts.save, ws, "frame", "<div id=frame>{{ content }}</div>", START)
+    no_from = {k: v for k, v in MAIL.items() if k != "from"}
+    ids = {"from_id": news["id"], "reply_to_id": desk["id"], "layout_id": frame["id"]}
+    made = db.write(newsletters.create, ws, asks.parse_new({**no_from, **ids}, START), START)
+    content = db.read(contents.get_content, ws, made["id"], made["content_ids"][0])["content"]
+    assert {key: content[key] for key in ids} == ids
+    assert (content["from"], content["reply_to"], content["layout"]) == (
+        "News <news@example.com>",
+        "desk@example.com",
+        "frame",
+    )
+    french = db.write(contents.add_language, ws, made["id"], 0, {"language": "fr"}, START)
+    assert french["content"]["from_id"] == news["id"]
+    # A rename reaches the messages sent after it: the content keeps the reference.
+    db.write(senders.upsert, ws, "Newsroom", "news@example.com", START)
+    send(db, ws, made["id"])
+    run(db, clock)
+    mime = mime_of(db, ws)
+    assert set(mime) == {"ann@example.com", "cy@example.com"}
+    for text in mime.values():
+        assert "From: Newsroom <news@example.com>" in text
+        assert "Reply-To: desk@example.com" in text
+        assert "id=3Dframe" in text or "id=frame" in text
+
+
+def test_a_literal_field_replaces_its_id_and_back(db, ws):
+    news = db.write(senders.create, ws, "News", "news@example.com", START)
+    made = create(db, ws)
+    cid = made["content_ids"][0]
+    by_id = db.write(contents.update_content, ws, made["id"], cid, {"from_id": news["id"]}, START)
+    assert (by_id["content"]["from_id"], by_id["content"]["from"]) == (
+        news["id"],
+        "News <news@example.com>",
+    )
+    # A content read back holds both; the same sender is no conflict.
+    again = db.write(contents.update_content, ws, made["id"], cid, by_id["content"], START)
+    assert again["content"]["from_id"] == news["id"]
+    clash = {"from_id": news["id"], "from": "other@example.com"}
+    assert refused(db.write, contents.update_content, ws, made["id"], cid, clash, START).field
+    literal = {"from": "other@example.com"}
+    back = db.write(contents.update_content, ws, made["id"], cid, literal, START)
+    assert (back["content"]["from_id"], back["content"]["from"]) == (None, "other@example.com")
+    dropped = db.write(
+        contents.update_language, ws, made["id"], 0, "", {"from_id": news["id"]}, START
+    )
+    assert dropped["content"]["from_id"] == news["id"]
+    cleared = db.write(contents.update_content, ws, made["id"], cid, {"from_id": None}, START)
+    assert cleared["content"]["from_id"] is None
+
+
+@pytest.mark.parametrize("key", ["from_id", "reply_to_id", "layout_id"])
+def test_an_unknown_id_is_refused_naming_it(db, ws, key):
+    other = new_workspace(db).workspace_id
+    theirs = db.write(senders.create, other, "", "x@example.com", START)["id"]
+    if key == "layout_id":
+        theirs = db.write(layouts.save, other, "theirs", "{{ content }}", START)["id"]
+    made = create(db, ws)
+    cid = made["content_ids"][0]
+    for value in (theirs, 10**9):
+        error = refused(db.write, contents.update_content, ws, made["id"], cid, {key: value}, START)
+        assert (error.status, error.field) == (400, key)
+    new = asks.parse_new({**MAIL, "from": "", key: theirs}, START)
+    assert refused(db.write, newsletters.create, ws, new, START).field == key
+
+
+def test_a_sender_deleted_after_saving_fails_the_message(db, ws, three, clock):
+    news = db.write(senders.create, ws, "News", "news@example.com", START)
+    made = create(db, ws, {"from": "", "from_id": news["id"]})
+    db.write(senders.remove, ws, news["id"])
+    send(db, ws, made["id"])
+    run(db, clock)
+    rows = sent_rows(db, ws)
+    assert len(rows) == 2 and {row.state for row in rows} == {"failed"}
+    assert subjects(db, ws) == {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns import service
 from tidings.campaigns.local_time import zone
 from tidings.errors import bad_request
@@ -64,7 +65,7 @@ REQUIRED = {
 RATE_KEYS = ("rate_limit_email_rate", "rate_limit_time_period", "rate_limit_spread")
 _COMMON = ("name", "type", "recipients", "send_now", "scheduled_at", "subscription_topic_id")
 _IGNORED = ("deduplicate_id", "type", "id", "newsletter_id", "language", "name", "test_group_id")
-_UNSUPPORTED = ("from_id", "reply_to_id", "layout_id", "recipient")
+_UNSUPPORTED = ("recipient",)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class NewNewsletter:
     name: str
     action_type: str
     recipients: Any
-    fields: dict[str, str]
+    fields: dict[str, Any]  # with `from_id`, `reply_to_id`, `layout_id` if given
     rate: dict[str, Any] | None
     send_now: bool
     scheduled_at: int | None
@@ -112,6 +113,8 @@ def parse_new(body: Any, now: int) -> NewNewsletter:
         raise bad_request("subscription_topic_id must be an integer", "subscription_topic_id")
     given = {k: v for k, v in body.items() if k not in (*_COMMON, *RATE_KEYS)}
     fields = parse_content(action_type, given)
+    if fields.get("from_id") is not None and fields.get("from"):
+        raise bad_request("give from or from_id, not both", "from_id")  # Customer.io's xor
     missing = [name for name in REQUIRED.get(action_type, ()) if not fields.get(name)]
     if action_type == "push" and not (fields.get("title") or fields.get("message")):
         missing = ["subject or body"]
@@ -154,14 +157,16 @@ def _without_inverse(value: Any) -> Any:
     return {key: _without_inverse(item) for key, item in value.items()}
 
 
-def parse_content(action_type: str, body: Any) -> dict[str, str]:
+def parse_content(action_type: str, body: Any) -> dict[str, Any]:
     """Content fields under Customer.io's names or ours, checked for the action type (the
-    keys a content shows that are not fields are ignored)."""
+    keys a content shows that are not fields are ignored), with an email's `from_id`,
+    `reply_to_id` and `layout_id` (`newsletter_references.parse`)."""
     body = _object(body)
     names = FIELD_NAMES[action_type]
+    ids = references.parse(action_type, body)
     given: dict[str, Any] = {}
     for key, value in body.items():
-        if key in _IGNORED:
+        if key in _IGNORED or key in references.REFERENCES:
             continue
         if key in _UNSUPPORTED:
             raise bad_request(f"{key} is not supported by Tidings: give the value itself", key)
@@ -172,7 +177,7 @@ def parse_content(action_type: str, body: Any) -> dict[str, str]:
     if action_type == "webhook":
         fields, _ = service.parse_edit("webhook", given)
         return fields
-    return parse_fields(given, action_type)
+    return {**parse_fields(given, action_type), **ids}
 
 
 def parse_rate(body: dict[str, Any], *, tz_match: bool) -> dict[str, Any] | None:

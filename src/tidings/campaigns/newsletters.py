@@ -24,7 +24,6 @@ sending meanwhile leave it nothing to do.
 
 from __future__ import annotations
 
-from email.utils import formataddr
 from typing import Any
 
 import msgspec
@@ -33,13 +32,15 @@ from sqlalchemy import Connection, delete, select
 from tidings import paging
 from tidings.campaigns import broadcasts, documents, send_times, store
 from tidings.campaigns import newsletter_contents as contents
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns.definitions import Campaign, Step
 from tidings.campaigns.newsletter_requests import API_TYPES, NewNewsletter, Schedule
-from tidings.db.schema import campaigns, sender_identities
+from tidings.db.schema import campaigns
 from tidings.errors import bad_request
 from tidings.jobs.queue import Claimed, enqueue
 from tidings.jobs.runner import JobContext, Permanent
 from tidings.paging import PageRequest
+from tidings.templates import senders
 
 JOB_KIND = "newsletter_schedule"
 KIND = "newsletter"
@@ -54,10 +55,11 @@ _decode = msgspec.json.decode
 
 def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) -> dict[str, Any]:
     """Store a newsletter (a draft), then send or schedule it if the request says so. An
-    email without `from` goes from the workspace's oldest sender identity."""
-    fields = dict(new.fields)
-    if new.action_type == "email" and not fields.get("from"):
-        fields["from"] = _default_sender(conn, workspace_id)
+    email with neither `from` nor `from_id` goes from the workspace's oldest sender
+    identity (its `from_id`, Customer.io's default)."""
+    fields = references.merge(conn, workspace_id, {}, new.fields)
+    if new.action_type == "email" and not fields.get("from") and "from_id" not in fields:
+        fields["from_id"] = _default_sender(conn, workspace_id)
     definition = {
         "recipients": new.recipients,
         "type": API_TYPES[new.action_type],
@@ -92,14 +94,11 @@ def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) ->
     return get(conn, workspace_id, newsletter_id)
 
 
-def _default_sender(conn: Connection, workspace_id: int) -> str:
-    c = sender_identities.c
-    found = conn.execute(
-        select(c.name, c.email).where(c.workspace_id == workspace_id).order_by(c.id).limit(1)
-    ).first()
+def _default_sender(conn: Connection, workspace_id: int) -> int:
+    found = senders.oldest_id(conn, workspace_id)
     if found is None:
         raise bad_request("from is required: the workspace has no sender identity", "from")
-    return formataddr((found.name, found.email)) if found.name else str(found.email)
+    return found
 
 
 def remove(conn: Connection, workspace_id: int, newsletter_id: int) -> None:
