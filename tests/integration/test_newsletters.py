@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from tests.conftest import new_workspace
 from tidings.campaigns import broadcasts, fanout, journeys, metrics, newsletters, store, views
+from tidings.campaigns import newsletter_ab as ab
 from tidings.campaigns import newsletter_contents as contents
 from tidings.campaigns import newsletter_requests as asks
 from tidings.campaigns.messages import Composer
@@ -190,7 +191,7 @@ def test_other_workspaces_see_nothing(db, ws):
         (newsletters.get, made["id"]),
         (contents.list_contents, made["id"]),
         (contents.get_content, made["id"], made["content_ids"][0]),
-        (contents.test_groups, made["id"]),
+        (ab.test_groups, made["id"]),
     ]:
         assert refused(db.read, fn, other, *args).status == 404
     assert refused(db.write, newsletters.send, other, made["id"], None, START).status == 404
@@ -241,9 +242,9 @@ def test_test_groups_split_the_audience_evenly_and_stably(db, ws, clock):
     for n in range(40):
         person(db, ws, f"p{n}", plan="pro")
     made = create(db, ws)
-    assert db.read(contents.test_groups, ws, made["id"]) == {"test_groups": []}
+    assert db.read(ab.test_groups, ws, made["id"]) == {"test_groups": []}
     group = db.write(contents.add_test_group, ws, made["id"], START)
-    groups = db.read(contents.test_groups, ws, made["id"])["test_groups"]
+    groups = db.read(ab.test_groups, ws, made["id"])["test_groups"]
     assert [(g["id"], g["name"]) for g in groups] == [(0, "Variant A"), (group, "Variant B")]
     variant_b = groups[1]["content_ids"][0]
     db.write(contents.update_content, ws, made["id"], variant_b, {"subject": "B"}, START)

@@ -87,7 +87,8 @@ def queue(
     (`sending_state: draft`) waits for a person to send it; the rest are due now.
 
     A newsletter's message has `newsletter_id` and the person's variant as
-    `content_id` for parents (no campaign, action or trigger: CAMPAIGNS.md 7.3).
+    `content_id` (an A/B test winner's send names the group in the journey's
+    context, `test_group`) for parents (no campaign, action or trigger: CAMPAIGNS.md 7.3).
     """
     delivery_id = new_delivery_id()
     draft = action.sending_state == "draft"
@@ -95,7 +96,12 @@ def queue(
     newsletter = flow.kind == "newsletter"
     content_id = (
         newsletter_contents.choose(
-            conn, flow.id, action.id, journey.person_id, _language(conn, person)
+            conn,
+            flow.id,
+            action.id,
+            journey.person_id,
+            _language(conn, person),
+            _decode(journey.context).get("test_group") if journey.context else None,
         )
         if newsletter
         else None

@@ -119,24 +119,6 @@ def get_language(
     return {"content": shown(newsletter_id, action.type, row, groups, lookups)}
 
 
-def test_groups(conn: Connection, workspace_id: int, newsletter_id: int) -> dict[str, Any]:
-    """`{"test_groups": [{id, name, content_ids}]}`: none until one is made, then the
-    newsletter's own content (group 0, "Variant A") and each group made."""
-    store.row_of(conn, workspace_id, newsletter_id, "newsletter")
-    rows = rows_of(conn, message_action(conn, newsletter_id).id)
-    groups = groups_of(rows)
-    if len(groups) < 2:
-        return {"test_groups": []}
-    return {
-        "test_groups": [
-            {
-                "id": group,
-                "name": f"Variant {chr(65 + n)}",
-                "content_ids": [row.id for row in rows if row.test_group == group],
-            }
-            for n, group in enumerate(groups)
-        ]
-    }
 
 
 def _content(
@@ -294,17 +276,24 @@ def _insert(
 
 
 def choose(
-    conn: Connection, newsletter_id: int, action_id: int, person_pk: int | None, language: str
+    conn: Connection,
+    newsletter_id: int,
+    action_id: int,
+    person_pk: int | None,
+    language: str,
+    group: int | None = None,
 ) -> int | None:
     """The content id a person gets: their test group's content in their language, else
-    the group's default."""
+    the group's default. The group is `group` when given (an A/B test's winner, sent to
+    the people held back), else the person's by `split`."""
     rows = conn.execute(
         select(_C.id, _C.test_group, _C.language).where(_C.action_id == action_id)
     ).all()
     if not rows:
         return None
     groups = sorted({row.test_group for row in rows})
-    group = groups[split(newsletter_id, person_pk, len(groups))]
+    if group is None or group not in groups:
+        group = groups[split(newsletter_id, person_pk, len(groups))]
     by_key = {(row.test_group, row.language): row.id for row in rows}
     return by_key.get((group, language)) or by_key.get((group, "")) or by_key.get((0, ""))
 

@@ -17,7 +17,9 @@ a `not` around it so the condition language reads it unchanged.
 
 The rate limit options become a send rate (`sending/rates.py`): at most
 `rate_limit_email_rate` messages in any window of `rate_limit_time_period`
-seconds. Every refusal is a 400 naming the field.
+seconds. `ab_test` is our A/B test extension (`newsletter_ab.py`): a sample
+percentage, the metric that picks the winner, the test period and whether
+the winner goes to the rest. Every refusal is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -63,7 +65,20 @@ REQUIRED = {
     "webhook": ("body", "method", "url"),
 }
 RATE_KEYS = ("rate_limit_email_rate", "rate_limit_time_period", "rate_limit_spread")
-_COMMON = ("name", "type", "recipients", "send_now", "scheduled_at", "subscription_topic_id")
+_COMMON = (
+    "name",
+    "type",
+    "recipients",
+    "send_now",
+    "scheduled_at",
+    "subscription_topic_id",
+    "ab_test",
+)
+# The A/B test extension (`newsletter_ab.py`).
+AB_METRICS = ("opened", "clicked", "converted")
+MAX_TEST_HOURS = 720
+AB_KEYS = ("sample_percent", "winner_metric", "test_period_hours", "send_winner")
+AB_DEFAULTS = {"winner_metric": "opened", "test_period_hours": 24, "send_winner": False}
 _IGNORED = ("deduplicate_id", "type", "id", "newsletter_id", "language", "name", "test_group_id")
 _UNSUPPORTED = ("recipient",)
 
@@ -78,6 +93,7 @@ class NewNewsletter:
     send_now: bool
     scheduled_at: int | None
     subscription_topic_id: int | None
+    ab_test: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,35 @@ def parse_new(body: Any, now: int) -> NewNewsletter:
         send_now=send_now,
         scheduled_at=scheduled_at,
         subscription_topic_id=topic,
+        ab_test=parse_ab_test(body.get("ab_test")),
     )
+
+
+def parse_ab_test(value: Any) -> dict[str, Any] | None:
+    """An `ab_test` object (None: no test), defaults filled in; a 400 naming the field."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request("ab_test must be an object or null", "ab_test")
+    unknown = sorted(set(value) - set(AB_KEYS))
+    if unknown:
+        raise bad_request(f"unknown field {unknown[0]!r} of ab_test", f"ab_test.{unknown[0]}")
+    test = {**AB_DEFAULTS, **value}
+    percent = test.get("sample_percent")
+    if not _is_int(percent) or not 1 <= percent <= 100:
+        raise bad_request("sample_percent must be from 1 to 100", "ab_test.sample_percent")
+    if test["winner_metric"] not in AB_METRICS:
+        raise bad_request(
+            f"winner_metric must be one of: {', '.join(AB_METRICS)}", "ab_test.winner_metric"
+        )
+    hours = test["test_period_hours"]
+    if not _is_int(hours) or not 1 <= hours <= MAX_TEST_HOURS:
+        raise bad_request(
+            f"test_period_hours must be from 1 to {MAX_TEST_HOURS}", "ab_test.test_period_hours"
+        )
+    if not isinstance(test["send_winner"], bool):
+        raise bad_request("send_winner must be true or false", "ab_test.send_winner")
+    return test
 
 
 def parse_recipients(value: Any) -> Any:

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, delete, select
 
 from tidings import paging
 from tidings.campaigns import broadcasts, documents, send_times, store
+from tidings.campaigns import newsletter_ab as ab
 from tidings.campaigns import newsletter_contents as contents
 from tidings.campaigns import newsletter_references as references
 from tidings.campaigns.definitions import Campaign, Step
@@ -65,6 +66,7 @@ def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) ->
         "type": API_TYPES[new.action_type],
         "subscription_topic_id": new.subscription_topic_id,
         "schedule": None,
+        "ab_test": new.ab_test,
         **_rate_values(new.rate),
     }
     step = Step(
@@ -146,6 +148,20 @@ def set_schedule(
     return get(conn, workspace_id, newsletter_id)
 
 
+def set_ab_test(
+    conn: Connection,
+    workspace_id: int,
+    newsletter_id: int,
+    test: dict[str, Any] | None,
+    now: int,
+) -> dict[str, Any]:
+    """Set (or with None, remove) the newsletter's A/B test; a sent one's is a 400."""
+    row = _unsent(conn, workspace_id, newsletter_id)
+    definition = {**store.definition_of(row), "ab_test": test}
+    store.update_row(conn, newsletter_id, now, definition=_text(definition))
+    return get(conn, workspace_id, newsletter_id)
+
+
 def send_scheduled(conn: Connection, newsletter_id: int, at: int, now: int) -> bool:
     """Send the newsletter if it is still scheduled for `at`; whether it was."""
     row = conn.execute(
@@ -195,13 +211,18 @@ def _start(
     now: int,
 ) -> None:
     """Mark the newsletter sent and store its fan-out (each person's journey due at their
-    local time when `at_local` is given)."""
+    local time when `at_local` is given; with an A/B test, its sample's only, and the
+    winner's job)."""
+    definition = ab.begin(conn, row.workspace_id, row.id, definition, now)
     store.update_row(
         conn, row.id, now, state="running", first_started=now, definition=_text(definition)
     )
     audience: dict[str, Any] = {"form": "recipients", "recipients": definition["recipients"]}
     if at_local is not None:
         audience["at_local"] = at_local
+    sample = ab.sample_of(row.id, definition)
+    if sample is not None:
+        audience["sample"] = sample
     broadcasts.fan_out(conn, row.workspace_id, row.id, audience, {}, now)
 
 
@@ -251,8 +272,8 @@ def list_page(conn: Connection, workspace_id: int, page: PageRequest, desc: bool
 
 
 def shown(conn: Connection, row: Any) -> dict[str, Any]:
-    """Customer.io's `newsletterObject`, and ours: `recipients`, `state`, the schedule
-    and the rate limit options."""
+    """Customer.io's `newsletterObject`, and ours: `recipients`, `state`, the schedule,
+    the rate limit options and the A/B test (`newsletter_ab.shown`)."""
     definition = store.definition_of(row)
     schedule = definition.get("schedule") or {}
     rate = definition.get("rate_limit") or {}
@@ -277,4 +298,5 @@ def shown(conn: Connection, row: Any) -> dict[str, Any]:
         "rate_limit_email_rate": rate.get("messages"),
         "rate_limit_time_period": rate.get("per"),
         "rate_limit_spread": rate.get("spread"),
+        "ab_test": ab.shown(conn, row, definition),
     }
