@@ -1,8 +1,8 @@
 """Newsletters (App API): every newsletter route of customerio-node 5.2.
 
 Create, list, read and delete newsletters; their contents (one per language
-and A/B test group), languages and test groups (with our A/B test's sample and winner, `PUT` and `DELETE
-.../ab_test`); send now or schedule; their
+and A/B test group), languages and test groups, and our A/B test's sample
+and winner (`PUT` and `DELETE .../ab_test`); send now or schedule; their
 metrics, link metrics and messages. Errors are the newsletter routes' own
 form, `{"errors": [{"detail": ...}]}` (the `newsletter` surface,
 `api/errors.py`). The use cases are in `campaigns/newsletters.py` and

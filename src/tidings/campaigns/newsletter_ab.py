@@ -241,7 +241,8 @@ def group_numbers(
         for metric in METRICS:
             shown[metric] = totals[metric]
             shown[f"{metric}_rate"] = totals[metric] / totals["sent"] if totals["sent"] else None
-        numbers[group] = {"metrics": shown, "winner": result.get("winner") == group if decided else None}
+        won = result.get("winner") == group if decided else None
+        numbers[group] = {"metrics": shown, "winner": won}
     return numbers
 
 

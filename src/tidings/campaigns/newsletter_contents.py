@@ -98,9 +98,7 @@ def list_contents(conn: Connection, workspace_id: int, newsletter_id: int) -> di
     rows = rows_of(conn, action.id)
     groups = groups_of(rows)
     lookups = references.lookups(conn, workspace_id)
-    return {
-        "contents": [shown(newsletter_id, action.type, row, groups, lookups) for row in rows]
-    }
+    return {"contents": [shown(newsletter_id, action.type, row, groups, lookups) for row in rows]}
 
 
 def get_content(
@@ -117,8 +115,6 @@ def get_language(
     action, row, groups = _language(conn, workspace_id, newsletter_id, group, language)
     lookups = references.lookups(conn, workspace_id)
     return {"content": shown(newsletter_id, action.type, row, groups, lookups)}
-
-
 
 
 def _content(
@@ -237,9 +233,7 @@ def add_test_group(conn: Connection, workspace_id: int, newsletter_id: int, now:
     return group
 
 
-def _merge(
-    conn: Connection, newsletter_id: int, row: Any, given: dict[str, Any], now: int
-) -> None:
+def _merge(conn: Connection, newsletter_id: int, row: Any, given: dict[str, Any], now: int) -> None:
     merged = references.merge(conn, row.workspace_id, _decode(row.fields), given)
     conn.execute(
         update(action_contents)

@@ -80,9 +80,7 @@ def merge(
     return merged
 
 
-def resolved(
-    fields: dict[str, Any], lookups: dict[str, Lookup], *, strict: bool
-) -> dict[str, Any]:
+def resolved(fields: dict[str, Any], lookups: dict[str, Lookup], *, strict: bool) -> dict[str, Any]:
     """The fields with each literal put back from its id (the ids are kept). A reference
     to something gone is a 400 when `strict` (a message cannot go out without its
     sender), else its literal is left empty (a content is still shown)."""
@@ -111,7 +109,6 @@ def lookups(conn: Connection, workspace_id: int) -> dict[str, Lookup]:
         return layouts.name_of(conn, workspace_id, layout_id)
 
     return {"from_id": sender, "reply_to_id": sender, "layout_id": layout}
-
 
 
 def _what(key: str) -> str:

@@ -159,8 +159,8 @@ def parse_ab_test(value: Any) -> dict[str, Any] | None:
     unknown = sorted(set(value) - set(AB_KEYS))
     if unknown:
         raise bad_request(f"unknown field {unknown[0]!r} of ab_test", f"ab_test.{unknown[0]}")
-    test = {**AB_DEFAULTS, **value}
-    percent = test.get("sample_percent")
+    test: dict[str, Any] = {**AB_DEFAULTS, **value}
+    percent: Any = test.get("sample_percent")
     if not _is_int(percent) or not 1 <= percent <= 100:
         raise bad_request("sample_percent must be from 1 to 100", "ab_test.sample_percent")
     if test["winner_metric"] not in AB_METRICS:

@@ -101,9 +101,8 @@ def layout_body(conn: Connection, workspace_id: int, name: str) -> str | None:
 def name_of(conn: Connection, workspace_id: int, layout_id: int) -> str | None:
     """The name of the workspace's layout `layout_id` (what a content's `layout` holds),
     or None when it has none."""
-    return conn.execute(
-        select(layouts.c.name).where(layouts.c.workspace_id == workspace_id, layouts.c.id == layout_id)
-    ).scalar()
+    where = (layouts.c.workspace_id == workspace_id, layouts.c.id == layout_id)
+    return conn.execute(select(layouts.c.name).where(*where)).scalar()
 
 
 def wrap(source: str, body: str, max_chars: int) -> str | None:
