@@ -88,10 +88,11 @@ def send(db, ws: int, newsletter_id: int, rate: dict[str, Any] | None = None) ->
 
 
 def run(db, clock: FixedClock) -> None:
-    """Due jobs (scheduled sends, fan-outs), then due journeys, then due deliveries."""
+    """Due jobs (scheduled sends, fan-outs, A/B winners), then due journeys, then due deliveries."""
     handlers = {
         broadcasts.JOB_KIND: fanout.FanoutJob(Allowlist.parse("127.0.0.1/32"), 5),
         newsletters.JOB_KIND: newsletters.ScheduledSendJob(),
+        ab.JOB_KIND: ab.WinnerJob(),
     }
     worker = JobWorker(db, clock, handlers)
     while worker.run_once():
