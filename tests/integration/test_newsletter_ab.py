@@ -262,3 +262,16 @@ def test_the_test_is_set_and_removed_before_the_send_only(db, ws, clock):
 def test_bad_tests_name_the_field(test, field):
     error = refused(asks.parse_new, {**MAIL, "ab_test": test}, START)
     assert (error.status, error.field) == (400, field)
+
+
+def test_a_deleted_newsletter_takes_its_held_back_people_and_job_with_it(db, ws, clock):
+    people(db, ws, 20)
+    made, _ = with_ab_test(db, ws, sample_percent=10, send_winner=True)
+    send(db, ws, made["id"])
+    run(db, clock)
+    assert held_back(db, made["id"])
+    db.write(newsletters.remove, ws, made["id"])
+    assert held_back(db, made["id"]) == []
+    clock.advance(4 * HOUR)
+    run(db, clock)  # the winner's job finds nothing to decide
+    assert not db.write(ab.decide, made["id"], int(clock.now()))
