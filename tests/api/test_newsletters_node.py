@@ -8,14 +8,17 @@ for its messages with a deadline.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.api.node_runner import requires
 from tests.api.test_node_sdk import Sdk
 from tests.support import eventually
+from tidings.db.schema import captured_messages
 
 PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
 MAIL = {
@@ -164,3 +167,74 @@ def test_errors_are_the_newsletters_form(api, other_api):
     response = api.app("POST", f"{path}/send")  # no body: no rate limit
     assert response.status_code == 200, response.text
     assert errors(api.app("POST", f"{path}/send", json={}), 400).endswith("was sent already")
+
+
+@needs_node
+def test_node_sets_senders_and_the_layout_by_id(sdk, api, db, workspace):
+    def made(path: str, body: dict[str, Any], key: str) -> int:
+        response = api.app("POST", path, json=body)
+        assert response.status_code == 200, response.text
+        return int(response.json()[key]["id"])
+
+    news = made(
+        "/v1/sender_identities", {"email": "news@example.com", "name": "News"}, "sender_identity"
+    )
+    desk = made("/v1/sender_identities", {"email": "desk@example.com"}, "sender_identity")
+    frame = made("/v1/layouts", {"name": "frame", "body": "<i>{{ content }}</i>"}, "layout")
+    sdk.ok(sdk.track("identify", "dee", {"email": "dee@example.com", "plan": "pro"}))
+    no_from = {k: v for k, v in MAIL.items() if k != "from"}
+    (created,) = sdk.ok(sdk.app("createNewsletter", {**no_from, "layout_id": frame}))
+    nid, [cid] = created["newsletter"]["id"], created["newsletter"]["content_ids"]
+    edited, french, french_put = sdk.ok(
+        sdk.app("updateNewsletterContent", nid, cid, {"reply_to_id": desk}),
+        sdk.app("createNewsletterLanguage", nid, {"language": "fr"}),
+        sdk.app("updateNewsletterLanguage", nid, "fr", {"from_id": desk}),
+    )
+    content = edited["content"]
+    assert (content["from_id"], content["from"]) == (news, "News <news@example.com>")
+    assert (content["reply_to_id"], content["reply_to"]) == (desk, "desk@example.com")
+    assert (content["layout_id"], content["layout"]) == (frame, "frame")
+    assert french["content"]["from_id"] == news and french_put["content"]["from_id"] == desk
+    refused = sdk.run(
+        sdk.app("updateNewsletterContent", nid, cid, {"from_id": 999_999_999}),
+        sdk.app("createNewsletter", {**MAIL, "from_id": news}),
+    )
+    assert [r["error"]["statusCode"] for r in refused] == [400, 400]
+    assert "from_id 999999999 is not a sender identity" in refused[0]["error"]["body"]
+    sdk.ok(sdk.app("sendNewsletter", nid))
+
+    def sent() -> str:
+        with db.reader.connect() as conn:
+            found = conn.execute(
+                select(captured_messages.c.message).where(
+                    captured_messages.c.workspace_id == workspace.workspace_id
+                )
+            ).scalar()
+        assert found is not None
+        return str(json.loads(found)["mime"])
+
+    mime = eventually(sent, timeout=30)
+    assert "From: News <news@example.com>" in mime and "Reply-To: desk@example.com" in mime
+    assert "<i>" in mime
+
+
+def test_the_ab_test_routes(api):
+    test = {"sample_percent": 20, "winner_metric": "clicked", "send_winner": True}
+    created = api.app("POST", "/v1/newsletters", json={**MAIL, "ab_test": test})
+    assert created.status_code == 200, created.text
+    newsletter = created.json()["newsletter"]
+    assert newsletter["ab_test"]["sample_percent"] == 20
+    assert newsletter["ab_test"]["state"] == "draft"
+    path = f"/v1/newsletters/{newsletter['id']}"
+    put = api.app("PUT", f"{path}/ab_test", json={"sample_percent": 50})
+    assert put.status_code == 200, put.text
+    assert put.json()["newsletter"]["ab_test"]["winner_metric"] == "opened"
+    bad = api.app("PUT", f"{path}/ab_test", json={"sample_percent": 500})
+    assert "sample_percent" in errors(bad, 400)
+    removed = api.app("DELETE", f"{path}/ab_test")
+    assert removed.status_code == 200 and removed.json()["newsletter"]["ab_test"] is None
+    api.app("PUT", f"{path}/ab_test", json={"sample_percent": 50})
+    assert api.app("POST", f"{path}/send").status_code == 200
+    sent = api.app("GET", path).json()["newsletter"]["ab_test"]
+    assert sent["state"] == "testing" and sent["test_ends_at"] > newsletter["created"]
+    assert errors(api.app("DELETE", f"{path}/ab_test"), 400).endswith("was sent already")

@@ -9,6 +9,7 @@ a test moves it.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from tests.conftest import new_workspace
 from tidings.campaigns import broadcasts, fanout, journeys, metrics, newsletters, store, views
+from tidings.campaigns import newsletter_ab as ab
 from tidings.campaigns import newsletter_contents as contents
 from tidings.campaigns import newsletter_requests as asks
 from tidings.campaigns.messages import Composer
@@ -37,7 +39,7 @@ from tidings.reporting.series import last
 from tidings.segments import service as segments
 from tidings.sending import delivery_queue
 from tidings.sending.deliverer import DeliveryWorker
-from tidings.templates import senders
+from tidings.templates import layouts, senders
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 2027-10-04 12:00 UTC; the tz-matched send is at 09:00 on the 5th, New York time.
@@ -86,10 +88,11 @@ def send(db, ws: int, newsletter_id: int, rate: dict[str, Any] | None = None) ->
 
 
 def run(db, clock: FixedClock) -> None:
-    """Due jobs (scheduled sends, fan-outs), then due journeys, then due deliveries."""
+    """Due jobs (scheduled sends, fan-outs, A/B winners), then due journeys, then due deliveries."""
     handlers = {
         broadcasts.JOB_KIND: fanout.FanoutJob(Allowlist.parse("127.0.0.1/32"), 5),
         newsletters.JOB_KIND: newsletters.ScheduledSendJob(),
+        ab.JOB_KIND: ab.WinnerJob(),
     }
     worker = JobWorker(db, clock, handlers)
     while worker.run_once():
@@ -170,7 +173,10 @@ def test_inverse_recipients_become_not(db, ws):
         ({"scheduled_at": START - 1}, "scheduled_at"),
         ({"rate_limit_email_rate": 10}, "rate_limit_time_period"),
         ({"rate_limit_email_rate": 10, "rate_limit_time_period": 120}, "rate_limit_time_period"),
-        ({"from_id": 3}, "from_id"),
+        ({"from_id": 3}, "from_id"),  # beside `from`: one or the other
+        ({"from_id": "3"}, "from_id"),
+        ({"layout_id": True}, "layout_id"),
+        ({"type": "twilio", "body": "hi", "reply_to_id": 1}, "reply_to_id"),
         ({"title": "x"}, "title"),
     ],
 )
@@ -186,7 +192,7 @@ def test_other_workspaces_see_nothing(db, ws):
         (newsletters.get, made["id"]),
         (contents.list_contents, made["id"]),
         (contents.get_content, made["id"], made["content_ids"][0]),
-        (contents.test_groups, made["id"]),
+        (ab.test_groups, made["id"]),
     ]:
         assert refused(db.read, fn, other, *args).status == 404
     assert refused(db.write, newsletters.send, other, made["id"], None, START).status == 404
@@ -237,9 +243,9 @@ def test_test_groups_split_the_audience_evenly_and_stably(db, ws, clock):
     for n in range(40):
         person(db, ws, f"p{n}", plan="pro")
     made = create(db, ws)
-    assert db.read(contents.test_groups, ws, made["id"]) == {"test_groups": []}
+    assert db.read(ab.test_groups, ws, made["id"]) == {"test_groups": []}
     group = db.write(contents.add_test_group, ws, made["id"], START)
-    groups = db.read(contents.test_groups, ws, made["id"])["test_groups"]
+    groups = db.read(ab.test_groups, ws, made["id"])["test_groups"]
     assert [(g["id"], g["name"]) for g in groups] == [(0, "Variant A"), (group, "Variant B")]
     variant_b = groups[1]["content_ids"][0]
     db.write(contents.update_content, ws, made["id"], variant_b, {"subject": "B"}, START)
@@ -478,3 +484,96 @@ def test_a_scheduled_send_run_again_sends_nothing_more(db, ws, three, clock):
     clock.advance(60)
     run(db, clock)
     assert len(sent_rows(db, ws)) == 2
+
+
+# --- sender identities and layouts by id ---------------------------------------------------
+
+
+def mime_of(db, ws: int) -> dict[str, str]:
+    """Each recipient's one message's MIME text."""
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(captured_messages.c.recipient, captured_messages.c.message).where(
+                captured_messages.c.workspace_id == ws
+            )
+        ).all()
+    return {r.recipient: json.loads(r.message)["mime"] for r in rows}
+
+
+def test_from_reply_to_and_layout_by_id_are_shown_and_sent(db, ws, three, clock):
+    news = db.write(senders.create, ws, "News", "news@example.com", START)
+    desk = db.write(senders.create, ws, "", "desk@example.com", START)
+    frame = db.write(layouts.save, ws, "frame", "<div id=frame>{{ content }}</div>", START)
+    no_from = {k: v for k, v in MAIL.items() if k != "from"}
+    ids = {"from_id": news["id"], "reply_to_id": desk["id"], "layout_id": frame["id"]}
+    made = db.write(newsletters.create, ws, asks.parse_new({**no_from, **ids}, START), START)
+    content = db.read(contents.get_content, ws, made["id"], made["content_ids"][0])["content"]
+    assert {key: content[key] for key in ids} == ids
+    assert (content["from"], content["reply_to"], content["layout"]) == (
+        "News <news@example.com>",
+        "desk@example.com",
+        "frame",
+    )
+    french = db.write(contents.add_language, ws, made["id"], 0, {"language": "fr"}, START)
+    assert french["content"]["from_id"] == news["id"]
+    # A rename reaches the messages sent after it: the content keeps the reference.
+    db.write(senders.upsert, ws, "Newsroom", "news@example.com", START)
+    send(db, ws, made["id"])
+    run(db, clock)
+    mime = mime_of(db, ws)
+    assert set(mime) == {"ann@example.com", "cy@example.com"}
+    for text in mime.values():
+        assert "From: Newsroom <news@example.com>" in text
+        assert "Reply-To: desk@example.com" in text
+        assert "id=3Dframe" in text or "id=frame" in text
+
+
+def test_a_literal_field_replaces_its_id_and_back(db, ws):
+    news = db.write(senders.create, ws, "News", "news@example.com", START)
+    made = create(db, ws)
+    cid = made["content_ids"][0]
+    by_id = db.write(contents.update_content, ws, made["id"], cid, {"from_id": news["id"]}, START)
+    assert (by_id["content"]["from_id"], by_id["content"]["from"]) == (
+        news["id"],
+        "News <news@example.com>",
+    )
+    # A content read back holds both; the same sender is no conflict.
+    again = db.write(contents.update_content, ws, made["id"], cid, by_id["content"], START)
+    assert again["content"]["from_id"] == news["id"]
+    clash = {"from_id": news["id"], "from": "other@example.com"}
+    assert refused(db.write, contents.update_content, ws, made["id"], cid, clash, START).field
+    literal = {"from": "other@example.com"}
+    back = db.write(contents.update_content, ws, made["id"], cid, literal, START)
+    assert (back["content"]["from_id"], back["content"]["from"]) == (None, "other@example.com")
+    dropped = db.write(
+        contents.update_language, ws, made["id"], 0, "", {"from_id": news["id"]}, START
+    )
+    assert dropped["content"]["from_id"] == news["id"]
+    cleared = db.write(contents.update_content, ws, made["id"], cid, {"from_id": None}, START)
+    assert cleared["content"]["from_id"] is None
+
+
+@pytest.mark.parametrize("key", ["from_id", "reply_to_id", "layout_id"])
+def test_an_unknown_id_is_refused_naming_it(db, ws, key):
+    other = new_workspace(db).workspace_id
+    theirs = db.write(senders.create, other, "", "x@example.com", START)["id"]
+    if key == "layout_id":
+        theirs = db.write(layouts.save, other, "theirs", "{{ content }}", START)["id"]
+    made = create(db, ws)
+    cid = made["content_ids"][0]
+    for value in (theirs, 10**9):
+        error = refused(db.write, contents.update_content, ws, made["id"], cid, {key: value}, START)
+        assert (error.status, error.field) == (400, key)
+    new = asks.parse_new({**MAIL, "from": "", key: theirs}, START)
+    assert refused(db.write, newsletters.create, ws, new, START).field == key
+
+
+def test_a_sender_deleted_after_saving_fails_the_message(db, ws, three, clock):
+    news = db.write(senders.create, ws, "News", "news@example.com", START)
+    made = create(db, ws, {"from": "", "from_id": news["id"]})
+    db.write(senders.remove, ws, news["id"])
+    send(db, ws, made["id"])
+    run(db, clock)
+    rows = sent_rows(db, ws)
+    assert len(rows) == 2 and {row.state for row in rows} == {"failed"}
+    assert subjects(db, ws) == {}

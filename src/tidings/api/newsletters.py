@@ -1,7 +1,8 @@
 """Newsletters (App API): every newsletter route of customerio-node 5.2.
 
 Create, list, read and delete newsletters; their contents (one per language
-and A/B test group), languages and test groups; send now or schedule; their
+and A/B test group), languages and test groups, and our A/B test's sample
+and winner (`PUT` and `DELETE .../ab_test`); send now or schedule; their
 metrics, link metrics and messages. Errors are the newsletter routes' own
 form, `{"errors": [{"detail": ...}]}` (the `newsletter` surface,
 `api/errors.py`). The use cases are in `campaigns/newsletters.py` and
@@ -16,6 +17,7 @@ from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response
 from tidings.api.routing import Route, Surface
 from tidings.campaigns import metrics, newsletters, store
+from tidings.campaigns import newsletter_ab as ab
 from tidings.campaigns import newsletter_contents as contents
 from tidings.campaigns import newsletter_requests as asks
 from tidings.campaigns import report_query as ask
@@ -82,6 +84,17 @@ async def schedule_newsletter(ctx: Context, request: Request) -> Response:
     return json_response({"newsletter": done})
 
 
+async def set_ab_test(ctx: Context, request: Request) -> Response:
+    test = asks.parse_ab_test(request.json_object(required=True))
+    done = await ctx.write(newsletters.set_ab_test, *_newsletter(request), test, ctx.now())
+    return json_response({"newsletter": done})
+
+
+async def remove_ab_test(ctx: Context, request: Request) -> Response:
+    done = await ctx.write(newsletters.set_ab_test, *_newsletter(request), None, ctx.now())
+    return json_response({"newsletter": done})
+
+
 # --- contents, languages, test groups -----------------------------------------------------
 
 
@@ -124,7 +137,7 @@ async def delete_language(ctx: Context, request: Request) -> Response:
 
 
 async def list_test_groups(ctx: Context, request: Request) -> Response:
-    return json_response(await ctx.read(contents.test_groups, *_newsletter(request)))
+    return json_response(await ctx.read(ab.test_groups, *_newsletter(request)))
 
 
 async def add_test_group(ctx: Context, request: Request) -> Response:
@@ -207,6 +220,8 @@ ROUTES = (
     Route("DELETE", NEWSLETTER + "/language/{language}", delete_language, SURFACE),
     Route("GET", NEWSLETTER + "/test_groups", list_test_groups, SURFACE),
     Route("POST", NEWSLETTER + "/test_groups", add_test_group, SURFACE),
+    Route("PUT", NEWSLETTER + "/ab_test", set_ab_test, SURFACE),  # ours
+    Route("DELETE", NEWSLETTER + "/ab_test", remove_ab_test, SURFACE),  # ours
     Route("POST", GROUP + "/language", add_language, SURFACE),
     Route("GET", GROUP + "/language/{language}", get_language, SURFACE),
     Route("PUT", GROUP + "/language/{language}", update_language, SURFACE),

@@ -10,7 +10,10 @@ now, context `{"trigger": data merged with the person's own data}`), its
 errors, `recipients_count` and the new `position`, on the condition that
 `position` is still where the chunk started. A newsletter sent "in each person's
 time zone" (`audience["at_local"]`, `send_times.py`) starts each journey
-due at that person's time instead of now. So a crash anywhere resumes
+due at that person's time instead of now. A newsletter's A/B test
+(`audience["sample"]`, `newsletter_ab.py`) starts the people in its sample
+and records the others as held back, in the same chunk; its winner's send
+walks those (`held_back`), each journey naming the winning `test_group`. So a crash anywhere resumes
 after the last committed chunk: nobody is skipped, and nobody is started
 twice (a chunk applies once; the journey key would make a second start a
 no-op anyway). The lease is renewed between chunks.
@@ -36,7 +39,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, insert, select, update
 
-from tidings.campaigns import audiences, journeys, send_times
+from tidings.campaigns import audiences, journeys, newsletter_ab, send_times
 from tidings.campaigns.audiences import Chunk
 from tidings.campaigns.broadcasts import JOB_KIND
 from tidings.db.schema import broadcast_trigger_errors, broadcast_triggers, people
@@ -78,6 +81,8 @@ class FanoutJob:
                 return
         elif audience["form"] in ("ids", "emails", "per_user_data"):
             self._walk_list(ctx, trigger_id, row.workspace_id, audience, row.position)
+        elif audience["form"] == "held_back":
+            self._walk_held(ctx, trigger_id, audience["newsletter_id"], row.position)
         else:
             self._walk_filter(ctx, trigger_id, row.workspace_id, audience, row.position)
         ctx.write(finish, trigger_id, ctx.now())
@@ -112,6 +117,11 @@ class FanoutJob:
     ) -> None:
         condition = audience["recipients"]
         while pks := ctx.read(audiences.people_after, workspace_id, condition, at, ctx.now()):
+            at = _apply(ctx, trigger_id, at, Chunk(pks[-1], [(pk, None) for pk in pks]))
+
+    def _walk_held(self, ctx: JobContext, trigger_id: int, newsletter_id: int, at: int) -> None:
+        """The people an A/B test held back (`newsletter_ab.py`), by key."""
+        while pks := ctx.read(newsletter_ab.held_after, newsletter_id, at, audiences.CHUNK):
             at = _apply(ctx, trigger_id, at, Chunk(pks[-1], [(pk, None) for pk in pks]))
 
     def _walk_list(
@@ -238,14 +248,22 @@ def _start_journeys(conn: Connection, row: Any, trigger_id: int, chunk: Chunk, n
         else set()
     )
     data = _decode(row.data)
-    at_local = _decode(row.audience).get("at_local")
+    audience = _decode(row.audience)
+    at_local = audience.get("at_local")
     due = send_times.due_times(conn, at_local, row.workspace_id, pks) if at_local else {}
+    sample = audience.get("sample")
     key = f"t{trigger_id}"
     started = 0
+    held: list[int] = []
     for pk, own in chunk.people:
         if pk not in alive:
             continue  # deleted since the chunk was read
-        context = {"trigger": {**data, **own} if own else data}
+        if sample and not newsletter_ab.in_sample(sample["newsletter_id"], pk, sample["percent"]):
+            held.append(pk)
+            continue
+        context: dict[str, Any] = {"trigger": {**data, **own} if own else data}
+        if audience.get("test_group") is not None:
+            context["test_group"] = audience["test_group"]
         if journeys.start(
             conn,
             row.workspace_id,
@@ -258,6 +276,8 @@ def _start_journeys(conn: Connection, row: Any, trigger_id: int, chunk: Chunk, n
             due_at=due.get(pk),
         ):
             started += 1
+    if sample:
+        newsletter_ab.hold_back(conn, sample["newsletter_id"], held, now)
     return started
 
 

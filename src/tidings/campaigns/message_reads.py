@@ -16,6 +16,7 @@ the next batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -23,7 +24,9 @@ from typing import Any, NamedTuple
 import msgspec
 from sqlalchemy import Connection, select
 
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns import store
+from tidings.campaigns.newsletter_references import Lookup
 from tidings.campaigns.store import Workflow
 from tidings.db import raw
 from tidings.db.schema import action_contents
@@ -110,6 +113,21 @@ class BatchReads:
     def content(self, content_id: int | None) -> dict[str, str]:
         """One content's fields by id (a newsletter's variant), once per batch."""
         return self._once(("content", content_id), _content_fields)  # type: ignore[no-any-return]
+
+    def references(self, workspace_id: int) -> dict[str, Lookup]:
+        """A newsletter's sender identity and layout lookups by id, each read once per
+        batch (`newsletter_references.lookups`)."""
+        read = references.lookups(self._conn, workspace_id)
+        return {
+            key: functools.partial(self._once_by, (key, workspace_id), lookup)
+            for key, lookup in read.items()
+        }
+
+    def _once_by(self, key: tuple[Any, ...], lookup: Lookup, value: int) -> str | None:
+        full = (*key, value)
+        if full not in self._memo:
+            self._memo[full] = lookup(value)
+        return self._memo[full]  # type: ignore[no-any-return]
 
     def secret(self, workspace_id: int) -> bytes | None:
         return self._once(("secret", workspace_id), tracking.read_secret)  # type: ignore[no-any-return]

@@ -14,7 +14,9 @@ not render fails with the template's error; a person deleted meanwhile
 fails too. The composed payload is kept with the sent delivery. A
 newsletter's message renders the content chosen when it was queued
 (`newsletter_contents.choose`: its test group and language), the
-delivery's `content_id`.
+delivery's `content_id`, with its `from_id`, `reply_to_id` and `layout_id`
+read as the identities' addresses and the layout's name
+(`newsletter_references.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import msgspec
 from sqlalchemy import Connection, select
 
 from tidings.campaigns import newsletter_contents
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns.message_reads import BatchReads
 from tidings.campaigns.store import Action, Workflow
 from tidings.db import raw
@@ -84,7 +87,8 @@ def queue(
     (`sending_state: draft`) waits for a person to send it; the rest are due now.
 
     A newsletter's message has `newsletter_id` and the person's variant as
-    `content_id` for parents (no campaign, action or trigger: CAMPAIGNS.md 7.3).
+    `content_id` (an A/B test winner's send names the group in the journey's
+    context, `test_group`) for parents (no campaign, action or trigger: CAMPAIGNS.md 7.3).
     """
     delivery_id = new_delivery_id()
     draft = action.sending_state == "draft"
@@ -92,7 +96,12 @@ def queue(
     newsletter = flow.kind == "newsletter"
     content_id = (
         newsletter_contents.choose(
-            conn, flow.id, action.id, journey.person_id, _language(conn, person)
+            conn,
+            flow.id,
+            action.id,
+            journey.person_id,
+            _language(conn, person),
+            _decode(journey.context).get("test_group") if journey.context else None,
         )
         if newsletter
         else None
@@ -197,7 +206,10 @@ class Composer:
         if flow is None or person is None:
             return Composed(failure="the person or the campaign was deleted before sending")
         context = reads.journey_context(parents.journey_id)
-        content_id, fields = _content(reads, parents, person)
+        try:
+            content_id, fields = _content(reads, parents, person)
+        except ApiError as exc:  # a newsletter's sender or layout deleted since
+            return Composed(failure=exc.message)
         name = _action_name(flow, parents.action_id)
         campaign = _campaign_scope(flow, parents)
         if claimed.channel == "webhook":
@@ -261,10 +273,14 @@ def _webhook(claimed: Claimed, fields: dict[str, str], scope: render.Context) ->
 
 
 def _content(reads: BatchReads, parents: Any, person: Person) -> tuple[int | None, dict[str, str]]:
-    """The content to render: a newsletter's chosen variant, else the action's content in
-    the person's language (else the default)."""
+    """The content to render: a newsletter's chosen variant (its sender identities and
+    layout read from their ids), else the action's content in the person's language
+    (else the default)."""
     if parents.newsletter_id is not None:
-        return parents.content_id, reads.content(parents.content_id)
+        lookups = reads.references(person.workspace_id)
+        stored = reads.content(parents.content_id)
+        fields = references.resolved(stored, lookups, strict=True)
+        return parents.content_id, references.without_ids(fields)
     contents = reads.contents(parents.action_id)
     found = contents.get(reads.language(person)) or contents.get("")
     return found if found is not None else (None, {})

@@ -309,6 +309,19 @@ def _series(conn: Connection, where: list[Any], window: Periods) -> dict[str, li
     return found
 
 
+def totals_of(
+    conn: Connection, workspace_id: int, newsletter_id: int, content_ids: list[int]
+) -> dict[str, int]:
+    """Each metric over a newsletter's messages of these contents (an A/B test group's),
+    counted as a content's `totals` are."""
+    where = [
+        deliveries.c.workspace_id == workspace_id,
+        deliveries.c.newsletter_id == newsletter_id,
+        deliveries.c.content_id.in_(content_ids),
+    ]
+    return _totals(conn, where)
+
+
 def _totals(conn: Connection, where: list[Any]) -> dict[str, int]:
     totals = dict.fromkeys(SERIES, 0)
     totals["created"] = int(

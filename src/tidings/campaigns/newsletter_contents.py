@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, insert, select, update
 
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns import newsletter_requests as asks
 from tidings.campaigns import store
 from tidings.db.schema import action_contents, campaign_actions
@@ -60,10 +61,21 @@ def groups_of(rows: list[Any]) -> list[int]:
     return sorted({row.test_group for row in rows})
 
 
-def shown(newsletter_id: int, action_type: str, row: Any, groups: list[int]) -> dict[str, Any]:
-    """A content as Customer.io shows it (`contentObject`), plus its `test_group_id`."""
+def shown(
+    newsletter_id: int,
+    action_type: str,
+    row: Any,
+    groups: list[int],
+    lookups: dict[str, references.Lookup],
+) -> dict[str, Any]:
+    """A content as Customer.io shows it (`contentObject`), plus its `test_group_id`; an
+    email's `from_id`, `reply_to_id` and `layout_id` beside what they stand for (read
+    through `lookups`)."""
     names: dict[str, str] = SHOWN_NAMES.get(action_type, {})
     fields: dict[str, Any] = dict(_decode(row.fields))
+    if action_type == "email":
+        ids = dict.fromkeys(references.REFERENCES)
+        fields = {**ids, **references.resolved(fields, lookups, strict=False)}
     if action_type == "webhook":
         fields["method"] = fields.get("method", "post").upper()
         fields["headers"] = _decode(fields["headers"]) if fields.get("headers") else {}
@@ -85,41 +97,24 @@ def list_contents(conn: Connection, workspace_id: int, newsletter_id: int) -> di
     action = message_action(conn, newsletter_id)
     rows = rows_of(conn, action.id)
     groups = groups_of(rows)
-    return {"contents": [shown(newsletter_id, action.type, row, groups) for row in rows]}
+    lookups = references.lookups(conn, workspace_id)
+    return {"contents": [shown(newsletter_id, action.type, row, groups, lookups) for row in rows]}
 
 
 def get_content(
     conn: Connection, workspace_id: int, newsletter_id: int, content_id: int
 ) -> dict[str, Any]:
     action, row, groups = _content(conn, workspace_id, newsletter_id, content_id)
-    return {"content": shown(newsletter_id, action.type, row, groups)}
+    lookups = references.lookups(conn, workspace_id)
+    return {"content": shown(newsletter_id, action.type, row, groups, lookups)}
 
 
 def get_language(
     conn: Connection, workspace_id: int, newsletter_id: int, group: int, language: str
 ) -> dict[str, Any]:
     action, row, groups = _language(conn, workspace_id, newsletter_id, group, language)
-    return {"content": shown(newsletter_id, action.type, row, groups)}
-
-
-def test_groups(conn: Connection, workspace_id: int, newsletter_id: int) -> dict[str, Any]:
-    """`{"test_groups": [{id, name, content_ids}]}`: none until one is made, then the
-    newsletter's own content (group 0, "Variant A") and each group made."""
-    store.row_of(conn, workspace_id, newsletter_id, "newsletter")
-    rows = rows_of(conn, message_action(conn, newsletter_id).id)
-    groups = groups_of(rows)
-    if len(groups) < 2:
-        return {"test_groups": []}
-    return {
-        "test_groups": [
-            {
-                "id": group,
-                "name": f"Variant {chr(65 + n)}",
-                "content_ids": [row.id for row in rows if row.test_group == group],
-            }
-            for n, group in enumerate(groups)
-        ]
-    }
+    lookups = references.lookups(conn, workspace_id)
+    return {"content": shown(newsletter_id, action.type, row, groups, lookups)}
 
 
 def _content(
@@ -204,7 +199,8 @@ def add_language(
     if any(r.test_group == group and r.language == code for r in rows):
         raise bad_request(f"the language {code!r} exists already: update it", "language")
     base = next(r for r in rows if r.test_group == group and r.language == "")
-    fields = {**_decode(base.fields), **asks.parse_content(action.type, body)}
+    given = asks.parse_content(action.type, body)
+    fields = references.merge(conn, workspace_id, _decode(base.fields), given)
     content_id = _insert(conn, workspace_id, action.id, group, code, fields, now)
     store.update_row(conn, newsletter_id, now)
     return get_content(conn, workspace_id, newsletter_id, content_id)
@@ -237,10 +233,8 @@ def add_test_group(conn: Connection, workspace_id: int, newsletter_id: int, now:
     return group
 
 
-def _merge(
-    conn: Connection, newsletter_id: int, row: Any, fields: dict[str, str], now: int
-) -> None:
-    merged = {**_decode(row.fields), **fields}
+def _merge(conn: Connection, newsletter_id: int, row: Any, given: dict[str, Any], now: int) -> None:
+    merged = references.merge(conn, row.workspace_id, _decode(row.fields), given)
     conn.execute(
         update(action_contents)
         .where(_C.id == row.id)
@@ -255,7 +249,7 @@ def _insert(
     action_id: int,
     group: int,
     language: str,
-    fields: dict[str, str],
+    fields: dict[str, Any],
     now: int,
 ) -> int:
     inserted = conn.execute(
@@ -276,17 +270,24 @@ def _insert(
 
 
 def choose(
-    conn: Connection, newsletter_id: int, action_id: int, person_pk: int | None, language: str
+    conn: Connection,
+    newsletter_id: int,
+    action_id: int,
+    person_pk: int | None,
+    language: str,
+    group: int | None = None,
 ) -> int | None:
     """The content id a person gets: their test group's content in their language, else
-    the group's default."""
+    the group's default. The group is `group` when given (an A/B test's winner, sent to
+    the people held back), else the person's by `split`."""
     rows = conn.execute(
         select(_C.id, _C.test_group, _C.language).where(_C.action_id == action_id)
     ).all()
     if not rows:
         return None
     groups = sorted({row.test_group for row in rows})
-    group = groups[split(newsletter_id, person_pk, len(groups))]
+    if group is None or group not in groups:
+        group = groups[split(newsletter_id, person_pk, len(groups))]
     by_key = {(row.test_group, row.language): row.id for row in rows}
     return by_key.get((group, language)) or by_key.get((group, "")) or by_key.get((0, ""))
 

@@ -17,7 +17,9 @@ a `not` around it so the condition language reads it unchanged.
 
 The rate limit options become a send rate (`sending/rates.py`): at most
 `rate_limit_email_rate` messages in any window of `rate_limit_time_period`
-seconds. Every refusal is a 400 naming the field.
+seconds. `ab_test` is our A/B test extension (`newsletter_ab.py`): a sample
+percentage, the metric that picks the winner, the test period and whether
+the winner goes to the rest. Every refusal is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns import service
 from tidings.campaigns.local_time import zone
 from tidings.errors import bad_request
@@ -62,9 +65,22 @@ REQUIRED = {
     "webhook": ("body", "method", "url"),
 }
 RATE_KEYS = ("rate_limit_email_rate", "rate_limit_time_period", "rate_limit_spread")
-_COMMON = ("name", "type", "recipients", "send_now", "scheduled_at", "subscription_topic_id")
+_COMMON = (
+    "name",
+    "type",
+    "recipients",
+    "send_now",
+    "scheduled_at",
+    "subscription_topic_id",
+    "ab_test",
+)
+# The A/B test extension (`newsletter_ab.py`).
+AB_METRICS = ("opened", "clicked", "converted")
+MAX_TEST_HOURS = 720
+AB_KEYS = ("sample_percent", "winner_metric", "test_period_hours", "send_winner")
+AB_DEFAULTS = {"winner_metric": "opened", "test_period_hours": 24, "send_winner": False}
 _IGNORED = ("deduplicate_id", "type", "id", "newsletter_id", "language", "name", "test_group_id")
-_UNSUPPORTED = ("from_id", "reply_to_id", "layout_id", "recipient")
+_UNSUPPORTED = ("recipient",)
 
 
 @dataclass(frozen=True)
@@ -72,11 +88,12 @@ class NewNewsletter:
     name: str
     action_type: str
     recipients: Any
-    fields: dict[str, str]
+    fields: dict[str, Any]  # with `from_id`, `reply_to_id`, `layout_id` if given
     rate: dict[str, Any] | None
     send_now: bool
     scheduled_at: int | None
     subscription_topic_id: int | None
+    ab_test: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,8 @@ def parse_new(body: Any, now: int) -> NewNewsletter:
         raise bad_request("subscription_topic_id must be an integer", "subscription_topic_id")
     given = {k: v for k, v in body.items() if k not in (*_COMMON, *RATE_KEYS)}
     fields = parse_content(action_type, given)
+    if fields.get("from_id") is not None and fields.get("from"):
+        raise bad_request("give from or from_id, not both", "from_id")  # Customer.io's xor
     missing = [name for name in REQUIRED.get(action_type, ()) if not fields.get(name)]
     if action_type == "push" and not (fields.get("title") or fields.get("message")):
         missing = ["subject or body"]
@@ -127,7 +146,35 @@ def parse_new(body: Any, now: int) -> NewNewsletter:
         send_now=send_now,
         scheduled_at=scheduled_at,
         subscription_topic_id=topic,
+        ab_test=parse_ab_test(body.get("ab_test")),
     )
+
+
+def parse_ab_test(value: Any) -> dict[str, Any] | None:
+    """An `ab_test` object (None: no test), defaults filled in; a 400 naming the field."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request("ab_test must be an object or null", "ab_test")
+    unknown = sorted(set(value) - set(AB_KEYS))
+    if unknown:
+        raise bad_request(f"unknown field {unknown[0]!r} of ab_test", f"ab_test.{unknown[0]}")
+    test: dict[str, Any] = {**AB_DEFAULTS, **value}
+    percent: Any = test.get("sample_percent")
+    if not _is_int(percent) or not 1 <= percent <= 100:
+        raise bad_request("sample_percent must be from 1 to 100", "ab_test.sample_percent")
+    if test["winner_metric"] not in AB_METRICS:
+        raise bad_request(
+            f"winner_metric must be one of: {', '.join(AB_METRICS)}", "ab_test.winner_metric"
+        )
+    hours = test["test_period_hours"]
+    if not _is_int(hours) or not 1 <= hours <= MAX_TEST_HOURS:
+        raise bad_request(
+            f"test_period_hours must be from 1 to {MAX_TEST_HOURS}", "ab_test.test_period_hours"
+        )
+    if not isinstance(test["send_winner"], bool):
+        raise bad_request("send_winner must be true or false", "ab_test.send_winner")
+    return test
 
 
 def parse_recipients(value: Any) -> Any:
@@ -154,14 +201,16 @@ def _without_inverse(value: Any) -> Any:
     return {key: _without_inverse(item) for key, item in value.items()}
 
 
-def parse_content(action_type: str, body: Any) -> dict[str, str]:
+def parse_content(action_type: str, body: Any) -> dict[str, Any]:
     """Content fields under Customer.io's names or ours, checked for the action type (the
-    keys a content shows that are not fields are ignored)."""
+    keys a content shows that are not fields are ignored), with an email's `from_id`,
+    `reply_to_id` and `layout_id` (`newsletter_references.parse`)."""
     body = _object(body)
     names = FIELD_NAMES[action_type]
+    ids = references.parse(action_type, body)
     given: dict[str, Any] = {}
     for key, value in body.items():
-        if key in _IGNORED:
+        if key in _IGNORED or key in references.REFERENCES:
             continue
         if key in _UNSUPPORTED:
             raise bad_request(f"{key} is not supported by Tidings: give the value itself", key)
@@ -172,7 +221,7 @@ def parse_content(action_type: str, body: Any) -> dict[str, str]:
     if action_type == "webhook":
         fields, _ = service.parse_edit("webhook", given)
         return fields
-    return parse_fields(given, action_type)
+    return {**parse_fields(given, action_type), **ids}
 
 
 def parse_rate(body: dict[str, Any], *, tz_match: bool) -> dict[str, Any] | None:

@@ -24,7 +24,6 @@ sending meanwhile leave it nothing to do.
 
 from __future__ import annotations
 
-from email.utils import formataddr
 from typing import Any
 
 import msgspec
@@ -32,14 +31,17 @@ from sqlalchemy import Connection, delete, select
 
 from tidings import paging
 from tidings.campaigns import broadcasts, documents, send_times, store
+from tidings.campaigns import newsletter_ab as ab
 from tidings.campaigns import newsletter_contents as contents
+from tidings.campaigns import newsletter_references as references
 from tidings.campaigns.definitions import Campaign, Step
 from tidings.campaigns.newsletter_requests import API_TYPES, NewNewsletter, Schedule
-from tidings.db.schema import campaigns, sender_identities
+from tidings.db.schema import campaigns
 from tidings.errors import bad_request
 from tidings.jobs.queue import Claimed, enqueue
 from tidings.jobs.runner import JobContext, Permanent
 from tidings.paging import PageRequest
+from tidings.templates import senders
 
 JOB_KIND = "newsletter_schedule"
 KIND = "newsletter"
@@ -54,15 +56,17 @@ _decode = msgspec.json.decode
 
 def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) -> dict[str, Any]:
     """Store a newsletter (a draft), then send or schedule it if the request says so. An
-    email without `from` goes from the workspace's oldest sender identity."""
-    fields = dict(new.fields)
-    if new.action_type == "email" and not fields.get("from"):
-        fields["from"] = _default_sender(conn, workspace_id)
+    email with neither `from` nor `from_id` goes from the workspace's oldest sender
+    identity (its `from_id`, Customer.io's default)."""
+    fields = references.merge(conn, workspace_id, {}, new.fields)
+    if new.action_type == "email" and not fields.get("from") and "from_id" not in fields:
+        fields["from_id"] = _default_sender(conn, workspace_id)
     definition = {
         "recipients": new.recipients,
         "type": API_TYPES[new.action_type],
         "subscription_topic_id": new.subscription_topic_id,
         "schedule": None,
+        "ab_test": new.ab_test,
         **_rate_values(new.rate),
     }
     step = Step(
@@ -92,14 +96,11 @@ def create(conn: Connection, workspace_id: int, new: NewNewsletter, now: int) ->
     return get(conn, workspace_id, newsletter_id)
 
 
-def _default_sender(conn: Connection, workspace_id: int) -> str:
-    c = sender_identities.c
-    found = conn.execute(
-        select(c.name, c.email).where(c.workspace_id == workspace_id).order_by(c.id).limit(1)
-    ).first()
+def _default_sender(conn: Connection, workspace_id: int) -> int:
+    found = senders.oldest_id(conn, workspace_id)
     if found is None:
         raise bad_request("from is required: the workspace has no sender identity", "from")
-    return formataddr((found.name, found.email)) if found.name else str(found.email)
+    return found
 
 
 def remove(conn: Connection, workspace_id: int, newsletter_id: int) -> None:
@@ -143,6 +144,20 @@ def set_schedule(
         }
         payload = {"newsletter_id": newsletter_id, "at": schedule.at}
         enqueue(conn, workspace_id, JOB_KIND, payload, now, run_at=_fires_at(definition, now))
+    store.update_row(conn, newsletter_id, now, definition=_text(definition))
+    return get(conn, workspace_id, newsletter_id)
+
+
+def set_ab_test(
+    conn: Connection,
+    workspace_id: int,
+    newsletter_id: int,
+    test: dict[str, Any] | None,
+    now: int,
+) -> dict[str, Any]:
+    """Set (or with None, remove) the newsletter's A/B test; a sent one's is a 400."""
+    row = _unsent(conn, workspace_id, newsletter_id)
+    definition = {**store.definition_of(row), "ab_test": test}
     store.update_row(conn, newsletter_id, now, definition=_text(definition))
     return get(conn, workspace_id, newsletter_id)
 
@@ -196,13 +211,18 @@ def _start(
     now: int,
 ) -> None:
     """Mark the newsletter sent and store its fan-out (each person's journey due at their
-    local time when `at_local` is given)."""
+    local time when `at_local` is given; with an A/B test, its sample's only, and the
+    winner's job)."""
+    definition = ab.begin(conn, row.workspace_id, row.id, definition, now)
     store.update_row(
         conn, row.id, now, state="running", first_started=now, definition=_text(definition)
     )
     audience: dict[str, Any] = {"form": "recipients", "recipients": definition["recipients"]}
     if at_local is not None:
         audience["at_local"] = at_local
+    sample = ab.sample_of(row.id, definition)
+    if sample is not None:
+        audience["sample"] = sample
     broadcasts.fan_out(conn, row.workspace_id, row.id, audience, {}, now)
 
 
@@ -252,8 +272,8 @@ def list_page(conn: Connection, workspace_id: int, page: PageRequest, desc: bool
 
 
 def shown(conn: Connection, row: Any) -> dict[str, Any]:
-    """Customer.io's `newsletterObject`, and ours: `recipients`, `state`, the schedule
-    and the rate limit options."""
+    """Customer.io's `newsletterObject`, and ours: `recipients`, `state`, the schedule,
+    the rate limit options and the A/B test (`newsletter_ab.shown`)."""
     definition = store.definition_of(row)
     schedule = definition.get("schedule") or {}
     rate = definition.get("rate_limit") or {}
@@ -278,4 +298,5 @@ def shown(conn: Connection, row: Any) -> dict[str, Any]:
         "rate_limit_email_rate": rate.get("messages"),
         "rate_limit_time_period": rate.get("per"),
         "rate_limit_spread": rate.get("spread"),
+        "ab_test": ab.shown(conn, row, definition),
     }

@@ -767,6 +767,18 @@ broadcast_triggers = Table(
     Index(None, "campaign_id", "id"),
 )
 
+# The people a newsletter's A/B test held back from its sample (`newsletter_ab.py`):
+# the winner's send reaches them, walked by person key.
+newsletter_holdbacks = Table(
+    "newsletter_holdbacks",
+    metadata,
+    Column(
+        "newsletter_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("person_id", Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("held_at", BigInteger, nullable=False),
+)
+
 broadcast_trigger_errors = Table(
     "broadcast_trigger_errors",
     metadata,

@@ -9,7 +9,7 @@ worker process (`create_worker`), SQLite's writer process and the CLI.
 from __future__ import annotations
 
 from tidings.activity import stream
-from tidings.campaigns import broadcasts, dates, newsletters, triggers
+from tidings.campaigns import broadcasts, dates, newsletter_ab, newsletters, triggers
 from tidings.campaigns.dates import DateScheduleJob
 from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
@@ -36,4 +36,5 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
         dates.JOB_KIND: DateScheduleJob(),
         broadcasts.JOB_KIND: FanoutJob(allowlist),
         newsletters.JOB_KIND: newsletters.ScheduledSendJob(),
+        newsletter_ab.JOB_KIND: newsletter_ab.WinnerJob(),
     }

@@ -98,6 +98,13 @@ def layout_body(conn: Connection, workspace_id: int, name: str) -> str | None:
     ).scalar()
 
 
+def name_of(conn: Connection, workspace_id: int, layout_id: int) -> str | None:
+    """The name of the workspace's layout `layout_id` (what a content's `layout` holds),
+    or None when it has none."""
+    where = (layouts.c.workspace_id == workspace_id, layouts.c.id == layout_id)
+    return conn.execute(select(layouts.c.name).where(*where)).scalar()
+
+
 def wrap(source: str, body: str, max_chars: int) -> str | None:
     """The layout `source` with `body` in place of each `{{ content }}`; None when that
     would be longer than `max_chars`, found before any of it is built (a layout

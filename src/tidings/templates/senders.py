@@ -10,7 +10,7 @@ verify domains, that is the operator's SMTP provider's business.
 
 from __future__ import annotations
 
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
@@ -116,6 +116,26 @@ def remove(conn: Connection, workspace_id: int, sender_id: int) -> None:
     )
     if not gone.rowcount:
         raise not_found("sender identity not found")
+
+
+def address_of(conn: Connection, workspace_id: int, sender_id: int) -> str | None:
+    """The identity's address as a `from` or `reply_to` holds it (`Name <email>`, or the
+    bare address without a name); None when the workspace has no such identity."""
+    found = conn.execute(
+        select(senders.c.name, senders.c.email).where(
+            senders.c.workspace_id == workspace_id, senders.c.id == sender_id
+        )
+    ).first()
+    if found is None:
+        return None
+    return formataddr((found.name, found.email)) if found.name else str(found.email)
+
+
+def oldest_id(conn: Connection, workspace_id: int) -> int | None:
+    """The workspace's first sender identity (Customer.io's default sender), if any."""
+    query = select(senders.c.id).where(senders.c.workspace_id == workspace_id)
+    found = conn.execute(query.order_by(senders.c.id).limit(1)).scalar()
+    return None if found is None else int(found)
 
 
 def sender_identity_for(conn: Connection, workspace_id: int, address: str) -> dict[str, Any] | None:
