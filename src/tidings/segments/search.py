@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, select, true
 
 from tidings import paging
 from tidings.db.schema import attributes, people
 from tidings.errors import bad_request
 from tidings.segments.compile import where_clause
-from tidings.segments.conditions import Condition, parse
+from tidings.segments.conditions import Attribute, Check, Condition, Or, Scalar, parse
 
 # Customer.io's documented default and maximum page size for search.
 SEARCH_LIMIT = 50
@@ -32,15 +32,38 @@ def parse_search(body: dict[str, Any]) -> Condition:
     return parse(body["filter"], "filter")
 
 
+def text_filter(text: str) -> Condition | None:
+    """The people a search box finds for `text`: those whose `id` or `email` starts
+    with it (an email also as lower-cased, as addresses are usually compared), or
+    everyone (None) for blank text. What the web UI's People page searches with."""
+    text = text.strip()
+    if not text:
+        return None
+    spellings = dict.fromkeys((text, text.lower()))
+    return Or(
+        tuple(
+            Attribute(field, Check("starts_with", (Scalar(spelling),)))
+            for field in ("id", "email")
+            for spelling in spellings
+        )
+    )
+
+
 def search(
-    conn: Connection, workspace_id: int, condition: Condition, page: paging.PageRequest, now: int
+    conn: Connection,
+    workspace_id: int,
+    condition: Condition | None,
+    page: paging.PageRequest,
+    now: int,
 ) -> dict[str, Any]:
-    """One page of the workspace's people who match `condition` at time `now`."""
+    """One page of the workspace's people who match `condition` (None: everyone) at
+    time `now`."""
+    chosen = true() if condition is None else where_clause(condition, workspace_id, now)
     shown = attributes.alias("shown")
     query = (
         select(people.c.id, people.c.cio_id, people.c.customer_id, people.c.email, shown.c.value)
         .outerjoin(shown, and_(shown.c.person_id == people.c.id, shown.c.name == "email"))
-        .where(people.c.workspace_id == workspace_id, where_clause(condition, workspace_id, now))
+        .where(people.c.workspace_id == workspace_id, chosen)
         .order_by(people.c.id)
         .limit(page.limit + 1)
     )
