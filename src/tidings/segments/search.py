@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, true
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidings import paging
 from tidings.db.schema import attributes, people
 from tidings.errors import bad_request
 from tidings.segments.compile import where_clause
-from tidings.segments.conditions import Attribute, Check, Condition, Or, Scalar, parse
+from tidings.segments.conditions import Condition, parse
 
 # Customer.io's documented default and maximum page size for search.
 SEARCH_LIMIT = 50
@@ -32,41 +33,52 @@ def parse_search(body: dict[str, Any]) -> Condition:
     return parse(body["filter"], "filter")
 
 
-def text_filter(text: str) -> Condition | None:
-    """The people a search box finds for `text`: those whose `id` or `email` starts
-    with it (an email also as lower-cased, as addresses are usually compared), or
-    everyone (None) for blank text. What the web UI's People page searches with."""
+def search(
+    conn: Connection, workspace_id: int, condition: Condition, page: paging.PageRequest, now: int
+) -> dict[str, Any]:
+    """One page of the workspace's people who match `condition` at time `now`."""
+    return _page(conn, workspace_id, where_clause(condition, workspace_id, now), page)
+
+
+def search_text(
+    conn: Connection, workspace_id: int, text: str, page: paging.PageRequest
+) -> dict[str, Any]:
+    """One page of the workspace's people found by a search box's `text`, in the same
+    shape and order as `search`: those whose `id` starts with it, whose email starts
+    with it in any case (emails are stored lower-cased), or whose `cio_id` it is;
+    everyone for blank text. What the web UI's People page searches with."""
     text = text.strip()
-    if not text:
-        return None
-    spellings = dict.fromkeys((text, text.lower()))
-    return Or(
-        tuple(
-            Attribute(field, Check("starts_with", (Scalar(spelling),)))
-            for field in ("id", "email")
-            for spelling in spellings
-        )
+    return _page(conn, workspace_id, _text_clause(text) if text else None, page)
+
+
+def _text_clause(text: str) -> ColumnElement[bool]:
+    def starts(column: Any, prefix: str) -> ColumnElement[bool]:
+        # substr, not LIKE: SQLite's LIKE ignores case and PostgreSQL's does not.
+        return func.substr(column, 1, len(prefix)) == prefix  # type: ignore[no-any-return]
+
+    return or_(
+        starts(people.c.customer_id, text),
+        starts(people.c.email, text.lower()),
+        people.c.cio_id == text,
     )
 
 
-def search(
+def _page(
     conn: Connection,
     workspace_id: int,
-    condition: Condition | None,
+    chosen: ColumnElement[bool] | None,
     page: paging.PageRequest,
-    now: int,
 ) -> dict[str, Any]:
-    """One page of the workspace's people who match `condition` (None: everyone) at
-    time `now`."""
-    chosen = true() if condition is None else where_clause(condition, workspace_id, now)
     shown = attributes.alias("shown")
     query = (
         select(people.c.id, people.c.cio_id, people.c.customer_id, people.c.email, shown.c.value)
         .outerjoin(shown, and_(shown.c.person_id == people.c.id, shown.c.name == "email"))
-        .where(people.c.workspace_id == workspace_id, chosen)
+        .where(people.c.workspace_id == workspace_id)
         .order_by(people.c.id)
         .limit(page.limit + 1)
     )
+    if chosen is not None:
+        query = query.where(chosen)
     if page.after is not None:
         query = query.where(people.c.id > page.after[0])
     rows, cursor = paging.cut(conn.execute(query).all(), page.limit, lambda row: (row.id,))

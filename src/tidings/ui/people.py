@@ -4,8 +4,9 @@ The state is in the URL (`?q=...&start=<cursor>`), so a search can be shared,
 bookmarked and gone back to. It is a plain GET form, working without
 JavaScript; with it, htmx asks for the results alone as one types and swaps
 them in (`HX-Request`), pushing the URL. The search is the App API's
-customer search (`segments.search.search`) with the box's text as a
-condition (`search.text_filter`), paged by the same cursors.
+customer search (`segments/search.py`: `search_text` pages and answers as
+`search` does, with the box's text in place of a condition), with the same
+cursors.
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ async def people(ui: Ui, request: UiRequest) -> Page:
         page = paging.parse_page(query, default=PAGE_SIZE, maximum=PAGE_SIZE)
     except ApiError:
         page = paging.PageRequest(PAGE_SIZE)  # a stale or edited cursor: the first page
-    found = await ui.read(
-        search.search, request.session.workspace_id, search.text_filter(text), page, ui.now()
-    )
+    found = await ui.read(search.search_text, request.session.workspace_id, text, page)
     next_url = "/people?" + urlencode({"q": text, "start": found["next"]}) if found["next"] else ""
     values = {
         "q": text,

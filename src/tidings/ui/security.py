@@ -12,7 +12,8 @@ open both:
   the form field `csrf_token` or, from htmx, the `X-CSRF-Token` header (set
   from the page's `<meta name="csrf-token">`), compared in constant time.
 
-The login form has no session yet, so it has only the first lock.
+The login form is the one public unsafe route: a browser may post it with no
+session (so no token) yet, and it has only the first lock.
 """
 
 from __future__ import annotations

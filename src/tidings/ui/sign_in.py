@@ -18,8 +18,8 @@ from tidings.users import accounts, passwords, sessions, throttle
 
 
 async def login_form(ui: Ui, request: UiRequest) -> Page:
-    if request.session is not None:
-        return redirect(security.safe_next(request.query.get("next")))
+    """The form, also to someone signed in already: signing in again (as another user,
+    say) replaces the browser's session rather than keeping one planted in it."""
     return _form(ui, request, next_path=request.query.get("next", ""))
 
 

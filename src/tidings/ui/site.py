@@ -161,7 +161,7 @@ class Site:
         if route.needs != "public" and request.session is None:
             raise Refusal(self._to_login(request))
         if request.method in security.UNSAFE:
-            self._check_csrf(request)
+            self._check_csrf(request, route.needs == "public")
         needs = route.needs
         if needs == "public" or needs == "signed_in":
             return
@@ -181,12 +181,12 @@ class Site:
         if self.ui.now() - request.session.seen_at >= sessions.TOUCH_EVERY:
             await self.ui.write(sessions.touch, id_hash, self.ui.now())
 
-    def _check_csrf(self, request: UiRequest) -> None:
+    def _check_csrf(self, request: UiRequest, public: bool) -> None:
         reason = security.origin_refusal(request.header, request.scheme, self.ui.origins())
         if reason is not None:
             raise self.refuse(request, 403, f"Refused: {reason}.")
-        if request.session is None:
-            return  # the login form: no session, no token yet
+        if public or request.session is None:
+            return  # the login form: a browser may hold no session, hence no token, yet
         sent = request.form.get(security.TOKEN_FIELD) or request.header(security.TOKEN_HEADER)
         if not security.token_matches(sent, request.session.csrf_token):
             raise self.refuse(request, 403, STALE_TOKEN)
