@@ -54,7 +54,7 @@ def search_text(
 def _text_clause(text: str) -> ColumnElement[bool]:
     def starts(column: Any, prefix: str) -> ColumnElement[bool]:
         # substr, not LIKE: SQLite's LIKE ignores case and PostgreSQL's does not.
-        return func.substr(column, 1, len(prefix)) == prefix  # type: ignore[no-any-return]
+        return func.substr(column, 1, len(prefix)) == prefix
 
     return or_(
         starts(people.c.customer_id, text),
