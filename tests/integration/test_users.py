@@ -11,6 +11,7 @@ from tests.conftest import new_workspace
 from tidings import audit
 from tidings.db.schema import ui_sessions, user_roles
 from tidings.errors import ApiError
+from tidings.runtime import housekeeping
 from tidings.users import accounts, sessions, throttle
 
 NOW = 1_700_000_000
@@ -119,7 +120,15 @@ def test_sessions_expire_when_idle_and_in_all(tx, query, workspace):
         tx(sessions.touch, key, t)  # kept in use: the idle limit moves on
         assert query(sessions.find, key, t + 60) is not None
     assert query(sessions.find, key, NOW + sessions.ABSOLUTE_SECONDS) is None
-    assert tx(sessions.prune, NOW + sessions.ABSOLUTE_SECONDS) >= 1
+    assert tx(housekeeping.prune, NOW + sessions.ABSOLUTE_SECONDS)["ui_sessions"] >= 1
+    assert (
+        query(
+            lambda conn: conn.execute(
+                select(ui_sessions).where(ui_sessions.c.id_hash == key)
+            ).first()
+        )
+        is None
+    )
 
 
 def test_a_login_replaces_the_browsers_old_session(tx, query, workspace):
@@ -177,6 +186,8 @@ def test_the_throttle_counts_failures_per_email_and_per_address(tx, query):
     tx(throttle.clear, throttle.email_key(email))
     assert query(throttle.failures, throttle.email_key(email), NOW + 10) == 0
     assert query(throttle.failures, throttle.address_key(address), NOW + 10) == 5
+    assert tx(housekeeping.prune, NOW + 10 + throttle.WINDOW)["login_failures"] >= 5
+    assert query(throttle.failures, throttle.address_key(address), NOW) == 0
 
 
 def test_many_emails_from_one_address_are_throttled_too(tx, query):

@@ -12,15 +12,18 @@ import json
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import new_workspace
+from tests.conftest import fresh_database, new_workspace
 from tests.support import CLI, free_port, run_cli, wait_healthy
+from tidings.db.engine import Database, open_database
+from tidings.db.migrate import upgrade
+from tidings.workspaces.service import Credentials
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -32,10 +35,22 @@ class UiServer:
 
 
 @pytest.fixture(scope="session")
-def ui_server(
-    database_url: str, db: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[UiServer]:
-    """`tidings serve` as a user starts it, on the session's database."""
+def ui_db(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A database of the UI tests' own, on the session's backend: the server below runs
+    housekeeping on the real clock, which would prune rows other tests wrote with
+    clocks of their own in the shared one."""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with fresh_database(backend, tmp_path_factory.mktemp("ui-db")) as url:
+        database = open_database(url)
+        upgrade(database)
+        yield database
+        database.dispose()
+
+
+@pytest.fixture(scope="session")
+def ui_server(ui_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+    """`tidings serve` as a user starts it, on the UI tests' database."""
+    database_url = ui_db.url
     port = free_port()
     log = tmp_path_factory.mktemp("ui-server") / "serve.log"
     with log.open("w") as out:
@@ -69,9 +84,20 @@ def create_user(server: UiServer, workspace_id: int, role: str, email: str = "")
 
 
 @pytest.fixture
-def ws(db: Any):
+def ws(ui_db: Database) -> Credentials:
     """A workspace of the test's own, with its keys."""
-    return new_workspace(db, "ui")
+    return new_workspace(ui_db, "ui")
+
+
+@pytest.fixture
+def ui_query(ui_db: Database) -> Callable[..., Any]:
+    """Run a read `fn(conn, *args)` on the server's database."""
+
+    def run(fn: Callable[..., Any], *args: Any) -> Any:
+        with ui_db.reader.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    return run
 
 
 @pytest.fixture(scope="session")

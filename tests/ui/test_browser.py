@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
+from tests.conftest import new_workspace
 from tests.ui.conftest import create_user, log_in
 from tidings import audit
 from tidings.users import accounts, throttle
@@ -76,7 +77,7 @@ def test_a_wrong_password_is_refused_and_repeated_failures_get_429(page, ui_serv
     expect(page).to_have_url(re.compile(r"/login$"))
 
 
-def test_a_viewers_change_is_refused_by_the_server(page, ui_server, ws, query):
+def test_a_viewers_change_is_refused_by_the_server(page, ui_server, ws, ui_query):
     admin = create_user(ui_server, ws.workspace_id, "admin")
     viewer = create_user(ui_server, ws.workspace_id, "viewer")
     log_in(page, viewer)
@@ -87,16 +88,16 @@ def test_a_viewers_change_is_refused_by_the_server(page, ui_server, ws, query):
     fields = {"csrf_token": token, "role": "viewer"}
     assert post_from_page(page, f"/users/{admin.user_id}/role", fields) == 403
     assert post_from_page(page, f"/users/{viewer.user_id}/role", {**fields, "role": "admin"}) == 403
-    assert query(accounts.role_in, admin.user_id, ws.workspace_id) == "admin"
-    assert query(accounts.role_in, viewer.user_id, ws.workspace_id) == "viewer"
-    actions = {entry["action"] for entry in query(audit.entries, ws.workspace_id)}
+    assert ui_query(accounts.role_in, admin.user_id, ws.workspace_id) == "admin"
+    assert ui_query(accounts.role_in, viewer.user_id, ws.workspace_id) == "viewer"
+    actions = {entry["action"] for entry in ui_query(audit.entries, ws.workspace_id)}
     assert "user.role" not in actions
     response = page.goto("/users")
     assert response.status == 403
 
 
 def test_a_post_without_the_csrf_token_or_from_another_origin_is_refused(
-    page, ui_server, ws, query
+    page, ui_server, ws, ui_query
 ):
     admin = create_user(ui_server, ws.workspace_id, "admin")
     viewer = create_user(ui_server, ws.workspace_id, "viewer")
@@ -112,13 +113,13 @@ def test_a_post_without_the_csrf_token_or_from_another_origin_is_refused(
         headers={"Origin": "http://evil.test", "Cookie": f"tidings_session={cookie['value']}"},
     )
     assert foreign.status_code == 403 and "another origin" in foreign.text
-    assert query(accounts.role_in, viewer.user_id, ws.workspace_id) == "viewer"
+    assert ui_query(accounts.role_in, viewer.user_id, ws.workspace_id) == "viewer"
     # The same change with the token, from the page: allowed, so the checks were the refusal.
     assert post_from_page(page, path, {"role": "author", "csrf_token": token}) == 303
-    assert query(accounts.role_in, viewer.user_id, ws.workspace_id) == "author"
+    assert ui_query(accounts.role_in, viewer.user_id, ws.workspace_id) == "author"
 
 
-def test_a_role_is_changed_on_the_users_page_and_audited(page, ui_server, ws, query):
+def test_a_role_is_changed_on_the_users_page_and_audited(page, ui_server, ws, ui_query):
     admin = create_user(ui_server, ws.workspace_id, "admin")
     viewer = create_user(ui_server, ws.workspace_id, "viewer")
     log_in(page, admin)
@@ -128,14 +129,12 @@ def test_a_role_is_changed_on_the_users_page_and_audited(page, ui_server, ws, qu
         "button", name="Save"
     ).click()
     expect(page.get_by_label(f"Role of {viewer.email}")).to_have_value("author")
-    [entry] = [e for e in query(audit.entries, ws.workspace_id) if e["action"] == "user.role"]
+    [entry] = [e for e in ui_query(audit.entries, ws.workspace_id) if e["action"] == "user.role"]
     assert (entry["user_id"], entry["target_id"]) == (admin.user_id, str(viewer.user_id))
 
 
-def test_another_workspace_is_refused(page, ui_server, ws, db, query):
-    from tests.conftest import new_workspace
-
-    other = new_workspace(db, "other")
+def test_another_workspace_is_refused(page, ui_server, ws, ui_db, ui_query):
+    other = new_workspace(ui_db, "other")
     user = create_user(ui_server, ws.workspace_id, "admin")
     _identify(ui_server, other, "hidden-1", "hidden@x.test")
     log_in(page, user)
@@ -153,7 +152,7 @@ def test_another_workspace_is_refused(page, ui_server, ws, db, query):
     assert post_from_page(
         page, f"/users/{admin_there.user_id}/role", {"role": "viewer", "csrf_token": token}
     ) in (303, 404)
-    assert query(accounts.role_in, admin_there.user_id, other.workspace_id) == "admin"
+    assert ui_query(accounts.role_in, admin_there.user_id, other.workspace_id) == "admin"
 
 
 def test_a_person_sent_through_the_track_api_is_found_by_email(page, ui_server, ws):

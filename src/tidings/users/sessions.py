@@ -21,6 +21,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidings import audit
 from tidings.db.schema import ui_sessions, user_roles, users
@@ -145,12 +146,11 @@ def switch_workspace(
     )
 
 
-def prune(conn: Connection, now: int) -> int:
-    """Delete sessions past either expiry; how many."""
-    expired = (ui_sessions.c.seen_at <= now - IDLE_SECONDS) | (
+def expired(now: int) -> ColumnElement[bool]:
+    """Sessions past either expiry, as SQL (what housekeeping deletes): `alive`'s rule."""
+    return (ui_sessions.c.seen_at <= now - IDLE_SECONDS) | (
         ui_sessions.c.created_at <= now - ABSOLUTE_SECONDS
     )
-    return int(conn.execute(delete(ui_sessions).where(expired)).rowcount)
 
 
 def signed_in(conn: Connection, id_hash: str, now: int) -> tuple[Session, list[Grant]] | None:
