@@ -120,7 +120,8 @@ class Site:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = UiRequest(scope)
         page = await self._answer(request, receive)
-        headers = [*PAGE_HEADERS, *page.headers] if page.status != 304 else page.headers
+        own = {name for name, _ in page.headers}
+        headers = [*(h for h in PAGE_HEADERS if h[0] not in own), *page.headers]
         await send({"type": "http.response.start", "status": page.status, "headers": headers})
         await send({"type": "http.response.body", "body": page.body})
 
