@@ -217,7 +217,12 @@ class Site:
     def error(
         self, request: UiRequest, status: int, message: str, headers: dict[str, str] | None = None
     ) -> Page:
-        page = self.ui.page(request, "error.html", status, status_code=status, message=message)
+        try:
+            page = self.ui.page(request, "error.html", status, status_code=status, message=message)
+        except Exception:  # the error page itself failed: still answer, in plain text
+            log.exception("rendering the error page failed")
+            plain = [(b"content-type", b"text/plain; charset=utf-8")]
+            page = Page(status, f"{status}: {message}".encode(), plain)
         for name, value in (headers or {}).items():
             page.headers.append((name.lower().encode(), value.encode("latin-1")))
         return page
