@@ -4,8 +4,9 @@
 connection to SQLite's writer process), the readers, the credentials cache,
 the metrics, the route table, the background workers (threads here, or a
 worker process), and hands the handlers a `Context` holding only what they
-use. `create_worker` builds `tidings worker`'s: the background workers and,
-on SQLite beside a server, their link to its writer process. Both wire the
+use, and the web UI (`tidings.ui`) the same reader and writer.
+`create_worker` builds `tidings worker`'s: the background workers and, on
+SQLite beside a server, their link to its writer process. Both wire the
 activity stream's subscribers first (`runtime.wiring`).
 """
 
@@ -57,6 +58,7 @@ from tidings.runtime.workers import (
     spawn_workers,
 )
 from tidings.sending.deliverer import LEASE as DELIVERY_LEASE
+from tidings.ui import create_site
 
 __all__ = ["ROUTES", "Tidings", "Worker", "create_app", "create_worker"]
 
@@ -104,7 +106,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     )
     runtime = _ServerRuntime(settings, db, writer, read, _background(db, clock, settings, writer))
     request_log = RequestLog(settings.log_format, enabled=settings.access_log)
-    return Tidings(ctx, router, request_log, runtime)
+    site = create_site(settings, clock, read, ctx.write)
+    return Tidings(ctx, router, request_log, runtime, site)
 
 
 def _writer(db: Database, settings: Settings) -> Writer | RemoteWriter:

@@ -32,6 +32,7 @@ def readers(folder: Path) -> list[list[str]]:
         ["rejections", "list"],
         ["apply", "-f", "plan.yaml"],
         ["import", "people", "people.csv"],
+        ["user", "create", "--email", "a@example.test", "--role", "admin"],
     ]
 
 

@@ -6,6 +6,11 @@ limit), call the handler with the `Context`, turn any `ApiError` into that
 surface's error body, count it, log one line. What the process starts and
 stops around the requests (the writer, the background workers) is the
 `Lifecycle` that `create_app` hands in.
+
+The web UI (`tidings.ui`) is a `Site` mounted beside the APIs: the paths it
+owns (none of which an API serves) go to it whole, counted and logged here
+like any other request; it authenticates with its own session cookies, and
+the API routes never look at cookies.
 """
 
 from __future__ import annotations
@@ -46,16 +51,30 @@ class Lifecycle(Protocol):
     def close(self) -> None: ...
 
 
+class Site(Protocol):
+    """An ASGI application serving the paths it `owns` (the web UI)."""
+
+    def owns(self, path: str) -> bool: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
 class Tidings:
     """The ASGI application: the router, the handlers' `Context`, the access log."""
 
     def __init__(
-        self, ctx: Context, router: Router, request_log: RequestLog, lifecycle: Lifecycle
+        self,
+        ctx: Context,
+        router: Router,
+        request_log: RequestLog,
+        lifecycle: Lifecycle,
+        site: Site | None = None,
     ) -> None:
         self.ctx = ctx
         self.router = router
         self.request_log = request_log
         self._lifecycle = lifecycle
+        self._site = site
 
     @property
     def settings(self) -> Settings:
@@ -84,6 +103,9 @@ class Tidings:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
+        if self._site is not None and self._site.owns(scope["path"]):
+            await self._serve_site(self._site, scope, receive, send, started)
+            return
         response, surface, route_name = await self._handle(scope, receive)
         await send(
             {"type": "http.response.start", "status": response.status, "headers": response.headers}
@@ -95,6 +117,22 @@ class Tidings:
         elapsed = time.perf_counter() - started
         self.ctx.metrics.observe(surface, route_name, response.status, elapsed)
         self.request_log.line(scope, response.status, elapsed)
+
+    async def _serve_site(
+        self, site: Site, scope: Scope, receive: Receive, send: Send, started: float
+    ) -> None:
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await site(scope, receive, sending)
+        elapsed = time.perf_counter() - started
+        self.ctx.metrics.observe("ui", "ui", status, elapsed)
+        self.request_log.line(scope, status, elapsed)
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[Response, str, str]:
         surface, name = "unknown", "unmatched"

@@ -809,3 +809,66 @@ send_rates = Table(
     Column("key", String(32), primary_key=True),
     Column("tat", BigInteger, nullable=False),
 )
+
+# People who sign in to the web UI (`users/`). `email` is stored lower-cased;
+# `password_hash` is `users.passwords.hash_password`'s self-describing string.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# What a user may do in a workspace: admin, author or viewer (`users/roles.py`).
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_at", BigInteger, nullable=False),
+)
+
+# Signed-in browsers (`users/sessions.py`): the SHA-256 of the cookie's random
+# id (never the id), the workspace the user is looking at, the per-session
+# CSRF token, and the times the idle and absolute expiries count from.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Index(None, "user_id"),
+)
+
+# Failed logins by key ("email:<address>" or "addr:<client address>"), counted
+# over a window to refuse guessing with 429 (`users/throttle.py`).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index(None, "key", "at"),
+)
+
+# Who changed what (`audit.py`), written in the transaction of the change.
+# `workspace_id` is null for what belongs to no workspace (a login).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id")),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(200), nullable=False),
+    Column("details", Text, nullable=False),  # JSON object
+    Column("at", BigInteger, nullable=False),
+    Index(None, "workspace_id", "at"),
+)

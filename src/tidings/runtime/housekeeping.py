@@ -10,7 +10,9 @@ for long; running it in several processes at once is harmless.
 - download links: until they expire (15 minutes);
 - export files: `exports.service.RETENTION` (7 days); the export row stays;
 - finished jobs, done or failed: 7 days (a failure's reason stays on the
-  export, collection or import it was for).
+  export, collection or import it was for);
+- web UI sessions past their idle or absolute expiry, and failed logins
+  older than the throttle's window.
 """
 
 from __future__ import annotations
@@ -20,8 +22,17 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, tuple_, update
 
 from tidings import files
-from tidings.db.schema import download_links, event_dedup, exports, idempotency_keys, jobs
+from tidings.db.schema import (
+    download_links,
+    event_dedup,
+    exports,
+    idempotency_keys,
+    jobs,
+    login_failures,
+    ui_sessions,
+)
 from tidings.exports.service import RETENTION as EXPORT_RETENTION
+from tidings.users import sessions, throttle
 
 DEDUP_WINDOW = 48 * 3600
 IDEMPOTENCY_WINDOW = 24 * 3600
@@ -58,6 +69,18 @@ def prune(conn: Connection, now: int) -> dict[str, int]:
             jobs.c.updated_at < now - JOB_RETENTION,
         ),
         "export_files": _expired_export_files(conn, now),
+        "ui_sessions": _delete_oldest(
+            conn,
+            ui_sessions,
+            (ui_sessions.c.id_hash,),
+            sessions.expired(now),
+        ),
+        "login_failures": _delete_oldest(
+            conn,
+            login_failures,
+            (login_failures.c.id,),
+            login_failures.c.at <= now - throttle.WINDOW,
+        ),
     }
 
 

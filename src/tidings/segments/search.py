@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidings import paging
 from tidings.db.schema import attributes, people
@@ -36,14 +37,48 @@ def search(
     conn: Connection, workspace_id: int, condition: Condition, page: paging.PageRequest, now: int
 ) -> dict[str, Any]:
     """One page of the workspace's people who match `condition` at time `now`."""
+    return _page(conn, workspace_id, where_clause(condition, workspace_id, now), page)
+
+
+def search_text(
+    conn: Connection, workspace_id: int, text: str, page: paging.PageRequest
+) -> dict[str, Any]:
+    """One page of the workspace's people found by a search box's `text`, in the same
+    shape and order as `search`: those whose `id` starts with it, whose email starts
+    with it in any case (emails are stored lower-cased), or whose `cio_id` it is;
+    everyone for blank text. What the web UI's People page searches with."""
+    text = text.strip()
+    return _page(conn, workspace_id, _text_clause(text) if text else None, page)
+
+
+def _text_clause(text: str) -> ColumnElement[bool]:
+    def starts(column: Any, prefix: str) -> ColumnElement[bool]:
+        # substr, not LIKE: SQLite's LIKE ignores case and PostgreSQL's does not.
+        return func.substr(column, 1, len(prefix)) == prefix
+
+    return or_(
+        starts(people.c.customer_id, text),
+        starts(people.c.email, text.lower()),
+        people.c.cio_id == text,
+    )
+
+
+def _page(
+    conn: Connection,
+    workspace_id: int,
+    chosen: ColumnElement[bool] | None,
+    page: paging.PageRequest,
+) -> dict[str, Any]:
     shown = attributes.alias("shown")
     query = (
         select(people.c.id, people.c.cio_id, people.c.customer_id, people.c.email, shown.c.value)
         .outerjoin(shown, and_(shown.c.person_id == people.c.id, shown.c.name == "email"))
-        .where(people.c.workspace_id == workspace_id, where_clause(condition, workspace_id, now))
+        .where(people.c.workspace_id == workspace_id)
         .order_by(people.c.id)
         .limit(page.limit + 1)
     )
+    if chosen is not None:
+        query = query.where(chosen)
     if page.after is not None:
         query = query.where(people.c.id > page.after[0])
     rows, cursor = paging.cut(conn.execute(query).all(), page.limit, lambda row: (row.id,))

@@ -1,0 +1,17 @@
+"""Every UI route and what it needs (`ui/site.py` enforces it before the handler runs)."""
+
+from __future__ import annotations
+
+from tidings.ui import members, people, sign_in
+from tidings.ui.site import UiRoute
+
+ROUTES: tuple[UiRoute, ...] = (
+    UiRoute("GET", "/", sign_in.home, "signed_in"),
+    UiRoute("GET", "/login", sign_in.login_form, "public"),
+    UiRoute("POST", "/login", sign_in.log_in, "public"),
+    UiRoute("POST", "/logout", sign_in.log_out, "signed_in"),
+    UiRoute("POST", "/workspace", sign_in.switch_workspace, "signed_in"),
+    UiRoute("GET", "/people", people.people, "read"),
+    UiRoute("GET", "/users", members.members, "manage"),
+    UiRoute("POST", "/users/{user_id}/role", members.change_role, "manage"),
+)

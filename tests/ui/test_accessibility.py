@@ -1,0 +1,89 @@
+"""An automated accessibility check (axe-core, run in Chromium) on every page of the UI:
+no serious or critical violation of WCAG 2.x A/AA rules. Also where screenshots of
+the pages for docs/ui.md come from (set TIDINGS_UI_SCREENSHOTS to a folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import new_workspace
+from tests.ui.conftest import create_user, log_in
+from tidings.users import accounts
+
+VENDOR = Path(__file__).parent / "vendor"
+SCREENSHOTS = os.environ.get("TIDINGS_UI_SCREENSHOTS", "")
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core, checked against its listed SHA-256 before a browser runs it."""
+    for entry in json.loads((VENDOR / "vendored.json").read_text())["files"]:
+        data = (VENDOR / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["file"]
+    return (VENDOR / "axe.min.js").read_text()
+
+
+@pytest.fixture
+def checked_page(browser: Any, ui_server: Any):
+    """A page whose context lets the test add axe's script despite the pages' CSP
+    (which allows only the server's own scripts)."""
+    context = browser.new_context(base_url=ui_server.url, bypass_csp=True)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def serious_violations(page: Any, axe_source: str) -> list[str]:
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate(
+        """() => axe.run(document, {runOnly: {type: "tag",
+               values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def _check(page: Any, axe_source: str, name: str) -> None:
+    assert serious_violations(page, axe_source) == [], name
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"ui-{name}.png"), full_page=True)
+
+
+def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_server, ws, ui_db):
+    page = checked_page
+    page.goto("/login")
+    _check(page, axe_source, "login")
+    admin = create_user(ui_server, ws.workspace_id, "admin", "ada@example.test")
+    viewer = create_user(ui_server, ws.workspace_id, "viewer", "vic@example.test")
+    log_in(page, admin, password="wrong password")
+    _check(page, axe_source, "login-refused")
+    for n, email in enumerate(["ann@example.test", "bob@example.test", "cy@example.test"]):
+        url = f"{ui_server.url}/api/v1/customers/user-{n}"
+        httpx.put(url, json={"email": email}, auth=(ws.site_id, ws.track_api_key))
+    other = new_workspace(ui_db, "Second shop")
+    with ui_db.writer.begin() as conn:  # a second workspace: the header's switcher shows
+        accounts.set_role(conn, other.workspace_id, admin.user_id, "author", int(time.time()), None)
+    log_in(page, admin)
+    assert page.get_by_label("Workspace").count() == 1
+    _check(page, axe_source, "people")
+    page.goto("/people?q=nobody")
+    _check(page, axe_source, "people-empty")
+    page.goto("/users")
+    _check(page, axe_source, "users")
+    page.goto("/people/nope")
+    _check(page, axe_source, "not-found")
+    log_in(page, viewer)
+    page.goto("/users")
+    _check(page, axe_source, "forbidden")
