@@ -79,3 +79,19 @@ def test_a_numeric_attribute_test_reads_only_that_attributes_rows(fresh, operato
 
 def test_a_text_equality_still_seeks_the_value(fresh):
     assert "(workspace_id=? AND name=? AND value=?)" in _attribute_plan(fresh, "eq", "x", True)
+
+
+def _walk_sql(query) -> str:
+    return str(query.compile(compile_kwargs={"literal_binds": True}))
+
+
+def test_a_walk_over_a_workspaces_people_reads_a_range_in_key_order(fresh):
+    """A fan-out's page: a range of the (workspace_id, id) index, no scan and no sort
+    (before 0016 it scanned and sorted the whole workspace on every page)."""
+    from tidings.campaigns import audiences
+
+    condition = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+    query = audiences.people_query(1, condition, 5_000, 1_800_000_000)
+    found = plan(fresh, _walk_sql(query))
+    assert "ix_people_workspace_id_id (workspace_id=? AND id>?)" in found
+    assert "TEMP B-TREE" not in found

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from tidings.campaigns.broadcasts import per_user_entry
 from tidings.db.schema import people
@@ -52,8 +52,13 @@ def people_after(
     conn: Connection, workspace_id: int, condition: Any, after: int, now: int
 ) -> list[int]:
     """The keys of the next `CHUNK` people (key > `after`) the condition holds for."""
+    return list(conn.execute(people_query(workspace_id, condition, after, now)).scalars())
+
+
+def people_query(workspace_id: int, condition: Any, after: int, now: int) -> Select[Any]:
+    """`people_after`'s query: a range of the (workspace_id, id) index, in key order."""
     parsed = conditions.parse(condition, "recipients")
-    query = (
+    return (
         select(people.c.id)
         .where(
             people.c.workspace_id == workspace_id,
@@ -63,7 +68,6 @@ def people_after(
         .order_by(people.c.id)
         .limit(CHUNK)
     )
-    return list(conn.execute(query).scalars())
 
 
 def resolve(

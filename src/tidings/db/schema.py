@@ -69,6 +69,8 @@ people = Table(
     UniqueConstraint("workspace_id", "cio_id"),
     UniqueConstraint("workspace_id", "customer_id"),
     UniqueConstraint("workspace_id", "email"),
+    # Walks by key within a workspace (fan-outs, search pages, exports): see 0016.
+    Index("ix_people_workspace_id_id", "workspace_id", "id"),
 )
 
 attributes = Table(
