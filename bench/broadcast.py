@@ -77,15 +77,24 @@ class RecipientSink(messaging.Sink):
 
 
 class PeakRss:
-    """The largest sum of RSS over a process and its descendants, sampled in a thread."""
+    """The largest sum of RSS over a process and its descendants, sampled in a thread,
+    and each process's own largest (by role: server, writer, worker)."""
 
     def __init__(self, pid: int, every: float = 0.2) -> None:
         self.pid, self.every, self.peak = pid, every, 0
+        self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def now(self) -> int:
-        return sum(_rss(pid) for pid in harness._tree(self.pid))
+        return sum(self.by_role().values())
+
+    def by_role(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for pid in harness._tree(self.pid):
+            role = _role(pid)
+            found[role] = found.get(role, 0) + _rss(pid)
+        return found
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -98,7 +107,20 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.wait(self.every):
             with contextlib.suppress(OSError):
-                self.peak = max(self.peak, self.now())
+                roles = self.by_role()
+                self.peak = max(self.peak, sum(roles.values()))
+                for role, rss in roles.items():
+                    self.peaks[role] = max(self.peaks.get(role, 0), rss)
+
+
+def _role(pid: int) -> str:
+    with contextlib.suppress(FileNotFoundError):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"writer_process" in command:
+            return "writer"
+        if b"worker" in command:
+            return "worker"
+    return "server"
 
 
 def _rss(pid: int) -> int:
@@ -217,7 +239,8 @@ def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> d
         broadcast_id = create_broadcast(server)
         assert server.proc is not None
         with PeakRss(server.proc.pid) as rss:
-            before = rss.now()
+            roles_before = rss.by_role()
+            before = sum(roles_before.values())
             print("broadcast: triggered", flush=True)
             started, wall = time.monotonic(), time.time()
             status, body = client.app_request(
@@ -238,6 +261,9 @@ def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> d
         "fan_out_s": fan_out,
         "rss_before": before,
         "rss_peak": rss.peak,
+        "rss_by_process": {
+            role: [roles_before.get(role, 0), peak] for role, peak in sorted(rss.peaks.items())
+        },
         "recipients": recipients,
     }
 
@@ -283,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ok, detail = exactly_once(found.pop("recipients"), args.people)
     mib = 1024 * 1024
+    by_process = ", ".join(
+        f"{role} {before / mib:,.0f} -> {peak / mib:,.0f}"
+        for role, (before, peak) in found["rss_by_process"].items()
+    )
     store = "PostgreSQL" if args.postgres else "SQLite"
     print()
     print(f"{date}, commit {commit}, load average before {loadavg}, {store}")
@@ -293,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| broadcast delivered to SMTP | {args.people:,} people, one trigger "
         f"| {found['per_s']:,.0f} messages/s ({found['received']:,} received; fan-out "
         f"{found['fan_out_s']:.0f} s; server RSS peak {found['rss_peak'] / mib:,.0f} MiB, "
-        f"{found['rss_before'] / mib:,.0f} MiB before the trigger) "
+        f"{found['rss_before'] / mib:,.0f} MiB before the trigger, "
+        f"+{(found['rss_peak'] - found['rss_before']) / mib:,.0f} MiB; by process, before "
+        f"-> peak: {by_process}) "
         f"| sink fed directly: {direct:,.0f}/s | {found['per_s'] / direct:.2f}x "
         f"| {'yes' if ok else '**no**'}: {detail} |"
     )

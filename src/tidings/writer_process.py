@@ -8,10 +8,12 @@ the rest is `db/writer_service.py` (whose `spawn` starts it).
 from __future__ import annotations
 
 from tidings.db.writer_service import serve_writer
+from tidings.ops.heap import limit_malloc_arenas
 from tidings.runtime import wiring
 
 
 def main() -> None:
+    limit_malloc_arenas()
     wiring.wire()
     import tidings.app  # noqa: F401, PLC0415  # every use case loaded before the first request
 

@@ -18,6 +18,7 @@ from tidings.cli.users import user
 from tidings.cli.workspace import workspace
 from tidings.config import Settings
 from tidings.db.engine import Database
+from tidings.ops.heap import limit_malloc_arenas
 from tidings.runtime import wiring
 from tidings.workspaces import service as workspaces
 
@@ -56,6 +57,7 @@ log_level_option = click.option(
 @click.group()
 def main() -> None:
     """Tidings: a self-hosted server for the Customer.io APIs."""
+    limit_malloc_arenas()  # before the threads of `serve` and `worker` start
     wiring.wire()
 
 

@@ -45,6 +45,15 @@ CHECKPOINT_PAGES = 40_000
 # send benchmark when it happened per read.
 READERS = 20
 
+# Each reading connection's page cache. SQLite empties a WAL reader's cache
+# whenever another connection has committed since its last read, so under
+# writes a reader's cache holds little, while a process with a dozen reading
+# threads kept a dozen full ones: 16 MiB each let a worker process grow by
+# ~35 MiB more during a broadcast to 100,000 people than 2 MiB each (SQLite's
+# default), at the same send rate (docs/benchmarks.md, broadcast memory).
+# Pages not cached are read from the operating system's file cache.
+READER_CACHE_MIB = 2
+
 
 class _ThreadReaders:
     """One SQLite reading connection per thread, kept open for its next reads.
@@ -146,7 +155,7 @@ def prepare_group_commit(conn: Connection) -> None:
 def open_database(url: str, *, pool_size: int = 8) -> Database:
     if url.startswith("sqlite"):
         writer = _sqlite_engine(url, "BEGIN IMMEDIATE", cache_mib=64)
-        reader = _sqlite_engine(url, "BEGIN", cache_mib=16, pool_size=READERS)
+        reader = _sqlite_engine(url, "BEGIN", cache_mib=READER_CACHE_MIB, pool_size=READERS)
         memory = url in _MEMORY
         return Database(url, writer, reader, None if memory else _ThreadReaders())
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

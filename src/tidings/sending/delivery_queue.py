@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, select
 
 from tidings.db import raw
 from tidings.db.schema import deliveries
@@ -77,30 +77,46 @@ _CLAIM_COLUMNS = (
 def due(conn: Connection, now: int) -> bool:
     """Whether `claim` would find a delivery: a cheap look from a reading
     connection, so that an idle worker's poll takes no write transaction."""
-    return conn.execute(_due(now, 1)).first() is not None
+    return any(conn.execute(query).first() is not None for query in _due(now, 1))
 
 
-def _due(now: int, limit: int) -> Select[tuple[int]]:
+def _due(now: int, limit: int) -> tuple[Select[tuple[int]], Select[tuple[int]]]:
+    """The deliveries whose lease ran out, then those queued and due, oldest due first.
+
+    Two queries, each an ordered range of the (state, due_at) index that stops
+    after `limit` rows. As one query with an OR, SQLite gathered every due row
+    of both states and sorted them for each claim: a broadcast queues its whole
+    audience at once, so every claim of 128 sorted up to 100,000 rows.
+    """
     c = deliveries.c
-    due = or_(
-        and_(c.state == "queued", c.due_at <= now), and_(c.state == "sending", LEASES.expired())
+    return (
+        select(c.id).where(c.state == "sending", LEASES.expired()).order_by(c.due_at).limit(limit),
+        select(c.id).where(c.state == "queued", c.due_at <= now).order_by(c.due_at).limit(limit),
     )
-    return select(c.id).where(due).order_by(c.due_at).limit(limit)
 
 
 def claim(
     conn: Connection, now: int, lease: int, limit: int, precise: float | None = None
 ) -> list[Claimed]:
-    """Take up to `limit` due deliveries, oldest due first, leased for `lease` seconds.
+    """Take up to `limit` due deliveries, leased for `lease` seconds: those whose lease ran
+    out first, then the queued, oldest due first (`_due`).
 
     Campaign messages under a send rate limit get their slot (`rates.gate`, at
     `precise`, the caller's clock with its fraction); those whose slot is
     more than a third of the lease away go back to the queue, due then,
     without counting the attempt.
     """
-    rows = LEASES.claim(
-        conn, _due(now, limit), lease, _CLAIM_COLUMNS, state="sending", updated_at=now
-    )
+    rows: list[Any] = []
+    for due_now in _due(now, limit):
+        if len(rows) < limit:
+            rows += LEASES.claim(
+                conn,
+                due_now.limit(limit - len(rows)),
+                lease,
+                _CLAIM_COLUMNS,
+                state="sending",
+                updated_at=now,
+            )
     claimed = [_claimed(row) for row in rows]
     rated = [rates.Rated(c.id, c.workspace_id, c.campaign_id) for c in claimed]
     slots, later = rates.gate(conn, rated, now if precise is None else precise, lease / 3)
