@@ -46,9 +46,26 @@ def search_text(
     """One page of the workspace's people found by a search box's `text`, in the same
     shape and order as `search`: those whose `id` starts with it, whose email starts
     with it in any case (emails are stored lower-cased), or whose `cio_id` it is;
-    everyone for blank text. What the web UI's People page searches with."""
+    everyone for blank text (`search_people` adds a condition)."""
+    return search_people(conn, workspace_id, text, None, page, 0)
+
+
+def search_people(
+    conn: Connection,
+    workspace_id: int,
+    text: str,
+    condition: Condition | None,
+    page: paging.PageRequest,
+    now: int,
+) -> dict[str, Any]:
+    """One page of the people both found by `text` (as `search_text` finds them) and
+    chosen by `condition` (as `search` chooses them at time `now`); either may be
+    blank (`""`, None). The People page's search box and filters, together."""
     text = text.strip()
-    return _page(conn, workspace_id, _text_clause(text) if text else None, page)
+    clauses = [_text_clause(text)] if text else []
+    if condition is not None:
+        clauses.append(where_clause(condition, workspace_id, now))
+    return _page(conn, workspace_id, and_(*clauses) if clauses else None, page)
 
 
 def _text_clause(text: str) -> ColumnElement[bool]:
