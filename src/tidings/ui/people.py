@@ -60,7 +60,7 @@ async def people(ui: Ui, request: UiRequest) -> Page:
         condition, error = None, _problem(exc)
     workspace_id = request.session.workspace_id
     found = await ui.read(_find, workspace_id, state["q"], condition, page, ui.now(), not error)
-    here = {name: value for name, value in state.items() if value}
+    here = _shown_state(state)
     values = {
         **state,
         "error": error,
@@ -68,12 +68,29 @@ async def people(ui: Ui, request: UiRequest) -> Page:
         "people": found["identifiers"],
         "segments": found["segments"],
         "operators": OPERATORS,
-        "first_url": "/people?" + urlencode(here),
-        "next_url": "/people?" + urlencode({**here, "start": found["next"]}) if found["next"] else "",
+        "first_url": _url(here),
+        "next_url": _url({**here, "start": found["next"]}) if found["next"] else "",
         "paged": page.after is not None,
     }
-    template = "people_results.html" if request.is_htmx else "people.html"
-    return ui.page(request, template, **values)
+    if not request.is_htmx:
+        return ui.page(request, "people.html", **values)
+    answer = ui.page(request, "people_results.html", **values)
+    start = {"start": request.query["start"]} if page.after is not None else {}
+    pushed = _url({**here, **start})
+    answer.headers.append((b"hx-push-url", pushed.encode()))  # the URL, tidied
+    return answer
+
+
+def _url(params: dict[str, str]) -> str:
+    return "/people?" + urlencode(params) if params else "/people"
+
+
+def _shown_state(state: dict[str, str]) -> dict[str, str]:
+    """The filters that choose something, as the URL holds them (no empty fields, and
+    no operator or value without an attribute)."""
+    if not state["attr"].strip():
+        state = {**state, "op": "", "value": ""}
+    return {name: value for name, value in state.items() if value}
 
 
 def parse_filter(attr: str, op: str, value: str, segment: str) -> Condition | None:
