@@ -85,4 +85,3 @@ def test_people_are_filtered_by_attribute_and_segment_with_the_search_box(
     expect(rows).to_have_count(2)  # seats 20 and 30, both in the segment
     page.goto("/people?attr=seats&op=gt&value=lots")
     expect(page.get_by_role("alert")).to_contain_text("must be a date")
-

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
-
 from sqlalchemy import Connection
 
 from tidings import paging

@@ -58,7 +58,9 @@ async def person(ui: Ui, request: UiRequest) -> Page:
     return ui.page(request, "person.html", **values)
 
 
-def profile(conn: Connection, workspace_id: int, cio_id: str, after: After | None) -> dict[str, Any]:
+def profile(
+    conn: Connection, workspace_id: int, cio_id: str, after: After | None
+) -> dict[str, Any]:
     """Everything the page shows of the person with this `cio_id` in this workspace;
     a 404 for anyone else (another workspace's person included)."""
     found = read.lookup(conn, workspace_id, cio_id, "cio_id")
