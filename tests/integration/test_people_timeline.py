@@ -13,9 +13,10 @@ from tidings.errors import ApiError
 from tidings.events import service as events_service
 from tidings.people import service, store
 from tidings.people.identifiers import classify
-from tidings.reporting import timeline
+from tidings.reporting import fanout, timeline
 from tidings.segments import membership, search
 from tidings.segments.conditions import parse
+from tidings.ui import person
 
 NOW = 1_700_000_000
 
@@ -174,3 +175,33 @@ def test_search_combines_the_text_with_a_condition(tx, query, workspace):
     assert ids("ann", None) == ["ann", "anna"]
     assert ids("", None) == ["ann", "anna", "bob"]
     assert ids("carol", pro) == []
+
+
+def test_a_persons_page_reads_everything_of_theirs_and_nothing_of_another_workspace(
+    tx, query, db, workspace, other_workspace
+):
+    ws = workspace.workspace_id
+    pk = identify(tx, ws, "p1", {"email": "P1@x.test", "unsubscribed": True, "plan": "pro"})
+    tx(fanout.block, ws, "p1@x.test", "bounced", "d-1", NOW)
+    cio_id = tx(store.by_pk, pk).cio_id
+    shown = query(person.profile, ws, cio_id, None)
+    assert shown["customer"]["identifiers"] == {"email": "P1@x.test", "id": "p1", "cio_id": cio_id}
+    assert ("plan", "pro", NOW) in shown["attributes"]
+    assert shown["customer"]["unsubscribed"] is True and shown["blocked"] == "bounced"
+    assert shown["suppressed"] is False
+    assert [e["kind"] for e in shown["timeline"]["entries"]] == ["attribute_change"]
+    with pytest.raises(ApiError) as raised:
+        query(person.profile, other_workspace.workspace_id, cio_id, None)
+    assert raised.value.status == 404
+
+
+def test_a_persons_messages_are_read_in_order_through_their_index(db, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the plan checked is SQLite's")
+    sql = (
+        "SELECT id FROM deliveries WHERE workspace_id = 1 AND person_id = 5"
+        " AND state != 'draft' ORDER BY created_at DESC, id DESC LIMIT 51"
+    )
+    with db.reader.connect() as conn:
+        plan = " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "USING INDEX ix_deliveries_person_id_created_at" in plan
