@@ -58,7 +58,8 @@ async def people(ui: Ui, request: UiRequest) -> Page:
     except ApiError as exc:
         condition, error = None, _problem(exc)
     workspace_id = request.session.workspace_id
-    found = await ui.read(_find, workspace_id, state["q"], condition, page, ui.now(), not error)
+    asked = (state["q"], condition, page, ui.now(), not error)
+    found = await ui.read(_find, workspace_id, *asked, not request.is_htmx)
     here = _shown_state(state)
     values = {
         **state,
@@ -137,10 +138,12 @@ def _find(
     page: paging.PageRequest,
     now: int,
     run: bool,
+    with_segments: bool,
 ) -> dict[str, Any]:
-    """The page of people (none when the filter was refused) and the segments to choose
-    from, in one read."""
+    """The page of people (none when the filter was refused) and, for a whole page (not
+    htmx's results alone), the segments to choose from, in one read."""
     found: dict[str, Any] = {"identifiers": [], "next": ""}
     if run:
         found = search.search_people(conn, workspace_id, text, condition, page, now)
-    return {**found, "segments": segments.list_all(conn, workspace_id)}
+    listed = segments.list_all(conn, workspace_id) if with_segments else []
+    return {**found, "segments": listed}
