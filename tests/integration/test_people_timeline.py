@@ -15,6 +15,7 @@ from tidings.people import service, store
 from tidings.people.identifiers import classify
 from tidings.reporting import fanout, timeline
 from tidings.segments import membership, search
+from tidings.segments import service as segments
 from tidings.segments.conditions import parse
 from tidings.ui import person
 
@@ -175,6 +176,33 @@ def test_search_combines_the_text_with_a_condition(tx, query, workspace):
     assert ids("ann", None) == ["ann", "anna"]
     assert ids("", None) == ["ann", "anna", "bob"]
     assert ids("carol", pro) == []
+
+
+def test_search_walks_a_segments_members_with_the_text_and_condition(
+    tx, query, workspace, other_workspace
+):
+    ws = workspace.workspace_id
+    for n in range(6):
+        identify(tx, ws, f"m{n}", {"plan": "pro" if n % 2 else "free"})
+    identify(tx, other_workspace.workspace_id, "m9", {})
+    seg = tx(segments.create_manual, ws, {"segment": {"name": "S"}}, NOW)["id"]
+    tx(segments.change_members, ws, seg, "id", ["m5", "m1", "m2", "m3"], NOW, True)
+    pro = parse({"attribute": {"field": "plan", "operator": "eq", "value": "pro"}})
+
+    def found(text, condition, limit=50, after=None):
+        page = paging.PageRequest(limit, after)
+        return query(search.search_people, ws, text, condition, page, NOW, seg)
+
+    assert found("", None)["ids"] == ["m1", "m2", "m3", "m5"]  # oldest person first
+    assert found("", pro)["ids"] == ["m1", "m3", "m5"]
+    assert found("m3", pro)["ids"] == ["m3"]
+    first = found("", None, limit=3)
+    assert first["ids"] == ["m1", "m2", "m3"]
+    rest = found("", None, limit=3, after=paging.decode_cursor(first["next"], 1))
+    assert rest == {**rest, "ids": ["m5"], "next": ""}
+    other_ws = other_workspace.workspace_id
+    nobody = query(search.search_people, other_ws, "", None, paging.PageRequest(50), NOW, seg)
+    assert nobody["ids"] == []  # another workspace's segment chooses no one
 
 
 def test_a_persons_page_reads_everything_of_theirs_and_nothing_of_another_workspace(

@@ -6,9 +6,10 @@ so a search can be shared, bookmarked and gone back to. It is a plain GET form,
 working without JavaScript; with it, htmx asks for the results alone as one
 types and swaps them in (`HX-Request`), pushing the URL. The search is the App
 API's customer search (`segments/search.py`: `search_people` pages and answers
-as `search` does): the box's text, and the filters as a condition of the
-condition language (docs/conditions.md), `and`-ed together, with the same
-cursors. A filter the language refuses shows its message instead of results.
+as `search` does): the box's text, the attribute filter as a condition of the
+condition language (docs/conditions.md) and the segment's stored members,
+`and`-ed together, with the same cursors. A filter the language refuses shows
+its message instead of results.
 """
 
 from __future__ import annotations
@@ -52,19 +53,20 @@ async def people(ui: Ui, request: UiRequest) -> Page:
         page = paging.parse_page(request.query, default=PAGE_SIZE, maximum=PAGE_SIZE)
     except ApiError:
         page = paging.PageRequest(PAGE_SIZE)  # a stale or edited cursor: the first page
-    error = ""
+    error, condition, segment = "", None, None
     try:
-        condition = parse_filter(state["attr"], state["op"], state["value"], state["segment"])
+        condition = parse_filter(state["attr"], state["op"], state["value"])
+        segment = parse_segment(state["segment"])
     except ApiError as exc:
-        condition, error = None, _problem(exc)
+        error = _problem(exc)
     workspace_id = request.session.workspace_id
-    asked = (state["q"], condition, page, ui.now(), not error)
+    asked = (state["q"], condition, segment, page, ui.now(), not error)
     found = await ui.read(_find, workspace_id, *asked, not request.is_htmx)
     here = _shown_state(state)
     values = {
         **state,
         "error": error,
-        "filtered": condition is not None,
+        "filtered": condition is not None or segment is not None,
         "people": found["identifiers"],
         "segments": found["segments"],
         "operators": OPERATORS,
@@ -93,20 +95,23 @@ def _shown_state(state: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in state.items() if value}
 
 
-def parse_filter(attr: str, op: str, value: str, segment: str) -> Condition | None:
-    """The condition the page's filters make (None without any); the language's 400,
-    naming what is wrong, for one it refuses."""
-    parts: list[dict[str, Any]] = []
+def parse_filter(attr: str, op: str, value: str) -> Condition | None:
+    """The condition the attribute filter makes (None without an attribute); the
+    language's 400, naming what is wrong, for one it refuses."""
     attr = attr.strip()
-    if attr:
-        parts.append({"attribute": _attribute(attr, op or "eq", value)})
-    if segment:
-        if not segment.isascii() or not segment.isdigit():
-            raise ApiError(400, "choose a segment from the list", field="segment")
-        parts.append({"segment": {"id": int(segment)}})
-    if not parts:
+    if not attr:
         return None
-    return parse(parts[0] if len(parts) == 1 else {"and": parts}, "filter")
+    return parse({"attribute": _attribute(attr, op or "eq", value)}, "filter")
+
+
+def parse_segment(segment: str) -> int | None:
+    """The segment filter's id (None for any segment). The search walks its members
+    (`search_people`), which a `{"segment": ...}` condition would not."""
+    if not segment:
+        return None
+    if not segment.isascii() or not segment.isdigit() or len(segment) > 9:
+        raise ApiError(400, "choose a segment from the list", field="segment")
+    return int(segment)
 
 
 def _attribute(field: str, op: str, value: str) -> dict[str, Any]:
@@ -135,6 +140,7 @@ def _find(
     workspace_id: int,
     text: str,
     condition: Condition | None,
+    segment: int | None,
     page: paging.PageRequest,
     now: int,
     run: bool,
@@ -144,6 +150,6 @@ def _find(
     htmx's results alone), the segments to choose from, in one read."""
     found: dict[str, Any] = {"identifiers": [], "next": ""}
     if run:
-        found = search.search_people(conn, workspace_id, text, condition, page, now)
+        found = search.search_people(conn, workspace_id, text, condition, page, now, segment)
     listed = segments.list_all(conn, workspace_id) if with_segments else []
     return {**found, "segments": listed}
