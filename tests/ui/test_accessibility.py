@@ -80,6 +80,14 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check(page, axe_source, "people")
     page.goto("/people?q=nobody")
     _check(page, axe_source, "people-empty")
+    track = (ws.site_id, ws.track_api_key)
+    event = {"name": "checkout_completed", "data": {"total": 42.5}}
+    httpx.post(f"{ui_server.url}/api/v1/customers/user-0/events", json=event, auth=track)
+    page.goto("/people?attr=email&op=starts_with&value=ann")
+    _check(page, axe_source, "people-filtered")
+    page.locator("#results").get_by_role("link", name="user-0").click()
+    page.locator("#timeline summary").first.click()  # one payload open
+    _check(page, axe_source, "person")
     page.goto("/users")
     _check(page, axe_source, "users")
     page.goto("/people/nope")

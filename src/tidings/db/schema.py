@@ -267,7 +267,7 @@ deliveries = Table(
     Column("trigger_id", BigInteger),
     Column("journey_id", BigInteger),
     Column("trigger_event_id", BigInteger),
-    Index(None, "person_id"),
+    Index(None, "person_id", "created_at"),  # a person's messages by time (timeline)
     Index(None, "state", "due_at"),
     Index(None, "campaign_id", "created_at"),
     Index(None, "broadcast_id", "created_at"),

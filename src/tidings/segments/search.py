@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tidings import paging
-from tidings.db.schema import attributes, people
+from tidings.db.schema import attributes, people, segment_members
 from tidings.errors import bad_request
 from tidings.segments.compile import where_clause
 from tidings.segments.conditions import Condition, parse
@@ -46,9 +46,33 @@ def search_text(
     """One page of the workspace's people found by a search box's `text`, in the same
     shape and order as `search`: those whose `id` starts with it, whose email starts
     with it in any case (emails are stored lower-cased), or whose `cio_id` it is;
-    everyone for blank text. What the web UI's People page searches with."""
+    everyone for blank text (`search_people` adds a condition)."""
+    return search_people(conn, workspace_id, text, None, page, 0)
+
+
+def search_people(
+    conn: Connection,
+    workspace_id: int,
+    text: str,
+    condition: Condition | None,
+    page: paging.PageRequest,
+    now: int,
+    segment_id: int | None = None,
+) -> dict[str, Any]:
+    """One page of the people found by `text` (as `search_text` finds them), chosen by
+    `condition` (as `search` chooses them at time `now`) and, with `segment_id`,
+    members of that segment; any may be blank (`""`, None). The People page's
+    search box and filters, together.
+
+    A segment is walked through its members (`segment_members`' key is
+    `(segment_id, person_id)`, in the pages' order), not tested person by
+    person as a `{"segment": ...}` condition is: a small segment of a big
+    workspace then costs its size, not the workspace's."""
     text = text.strip()
-    return _page(conn, workspace_id, _text_clause(text) if text else None, page)
+    clauses = [_text_clause(text)] if text else []
+    if condition is not None:
+        clauses.append(where_clause(condition, workspace_id, now))
+    return _page(conn, workspace_id, and_(*clauses) if clauses else None, page, segment_id)
 
 
 def _text_clause(text: str) -> ColumnElement[bool]:
@@ -68,19 +92,28 @@ def _page(
     workspace_id: int,
     chosen: ColumnElement[bool] | None,
     page: paging.PageRequest,
+    segment_id: int | None = None,
 ) -> dict[str, Any]:
     shown = attributes.alias("shown")
+    key = people.c.id if segment_id is None else segment_members.c.person_id
+    query = select(
+        people.c.id, people.c.cio_id, people.c.customer_id, people.c.email, shown.c.value
+    )
+    if segment_id is not None:
+        query = query.select_from(segment_members).join(
+            people, people.c.id == segment_members.c.person_id
+        )
+        query = query.where(segment_members.c.segment_id == segment_id)
     query = (
-        select(people.c.id, people.c.cio_id, people.c.customer_id, people.c.email, shown.c.value)
-        .outerjoin(shown, and_(shown.c.person_id == people.c.id, shown.c.name == "email"))
+        query.outerjoin(shown, and_(shown.c.person_id == people.c.id, shown.c.name == "email"))
         .where(people.c.workspace_id == workspace_id)
-        .order_by(people.c.id)
+        .order_by(key)
         .limit(page.limit + 1)
     )
     if chosen is not None:
         query = query.where(chosen)
     if page.after is not None:
-        query = query.where(people.c.id > page.after[0])
+        query = query.where(key > page.after[0])
     rows, cursor = paging.cut(conn.execute(query).all(), page.limit, lambda row: (row.id,))
     identifiers = [
         {

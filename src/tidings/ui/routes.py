@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.ui import members, people, sign_in
+from tidings.ui import members, people, person, sign_in
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
@@ -12,6 +12,7 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("POST", "/logout", sign_in.log_out, "signed_in"),
     UiRoute("POST", "/workspace", sign_in.switch_workspace, "signed_in"),
     UiRoute("GET", "/people", people.people, "read"),
+    UiRoute("GET", "/people/{cio_id}", person.person, "read"),
     UiRoute("GET", "/users", members.members, "manage"),
     UiRoute("POST", "/users/{user_id}/role", members.change_role, "manage"),
 )
