@@ -93,6 +93,7 @@ class MessageQuery:
     action_id: int | None = None
     trigger_id: int | None = None
     nothing: bool = False  # a template filter: no delivery matches
+    state: str | None = None  # the web UI's status filter: a `deliveries.state`
 
 
 def parse_query(query: dict[str, str]) -> MessageQuery:
@@ -169,6 +170,8 @@ def _filters(q: MessageQuery, now: int) -> list[Any]:
     found = [c.created_at >= start, (c.state == "draft") if q.drafts else (c.state != "draft")]
     if q.end_ts is not None:
         found.append(c.created_at <= q.end_ts)
+    if q.state is not None:
+        found.append(c.state == q.state)
     if q.channels is not None:
         found.append(c.channel.in_(q.channels))
     if q.transactional_id is not None:
