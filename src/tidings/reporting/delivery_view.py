@@ -55,13 +55,12 @@ def browse(
     """`messages.list_messages`' page, each message with its `state`."""
     found = messages.list_messages(conn, workspace_id, q, now)
     ids = [m["id"] for m in found["messages"]]
-    states = dict(
-        conn.execute(
-            select(deliveries.c.id, deliveries.c.state).where(
-                deliveries.c.workspace_id == workspace_id, deliveries.c.id.in_(ids)
-            )
-        ).all()
+    rows = conn.execute(
+        select(deliveries.c.id, deliveries.c.state).where(
+            deliveries.c.workspace_id == workspace_id, deliveries.c.id.in_(ids)
+        )
     )
+    states = {row.id: row.state for row in rows}
     for message in found["messages"]:
         message["state"] = states.get(message["id"], "")
     return found
@@ -171,7 +170,8 @@ def _names(conn: Connection, workspace_id: int, row: Any) -> dict[str, str]:
     """The names of the delivery's template, campaign (or broadcast, newsletter) and action."""
     names: dict[str, str] = {}
     if row.transactional_message_id is not None:
-        names["template"] = _name(conn, workspace_id, transactional_messages, row.transactional_message_id)
+        template = row.transactional_message_id
+        names["template"] = _name(conn, workspace_id, transactional_messages, template)
     parent = row.campaign_id or row.broadcast_id or row.newsletter_id
     if parent is not None:
         names["campaign"] = _name(conn, workspace_id, campaigns, parent)

@@ -113,7 +113,11 @@ def parse_query(query: dict[str, str]) -> MessageQuery:
         content_id=_int(query, "content_id"),
         start_ts=_int(query, "start_ts"),
         end_ts=_int(query, "end_ts"),
-        **parents,
+        campaign_id=parents["campaign_id"],
+        broadcast_id=parents["broadcast_id"],
+        newsletter_id=parents["newsletter_id"],
+        action_id=parents["action_id"],
+        trigger_id=parents["trigger_id"],
         nothing=bool(query.get("template_id")),
     )
 
