@@ -117,4 +117,5 @@ def _check_activity_and_deliveries(page: Any, axe_source: str, ui_server: Any, w
     page.goto("/deliveries")
     _check(page, axe_source, "deliveries")
     page.goto(f"/deliveries/{delivery_id}")
+    page.frame_locator("iframe.message").locator("p").wait_for()
     _check(page, axe_source, "delivery")

@@ -92,6 +92,7 @@ def test_a_transactional_send_is_listed_and_its_html_does_not_run(page, ui_serve
     expect(page.locator("table").filter(has_text="sent")).to_be_visible()  # the history
     frame = page.frame_locator("iframe.message")
     expect(frame.locator("b")).to_have_text("Ann")  # rendered in the sandbox
+    expect(frame.locator("b")).to_be_visible()
     assert frame.locator("body").get_attribute("data-ran") is None  # its script did not run
     assert "pwned" not in page.title()
     page.get_by_text("HTML source").click()
