@@ -78,7 +78,8 @@ def test_pages_over_equal_timestamps_repeat_and_skip_nothing(tx, query, workspac
         assert not page.window_ended
         after = page.next
     assert sorted(name for name, _ in seen) == [f"same-{n}" for n in range(7)]
-    assert [name for name, _ in seen] == [f"same-{n}" for n in reversed(range(7))]  # newest id first
+    # equal timestamps: the newest id first
+    assert [name for name, _ in seen] == [f"same-{n}" for n in reversed(range(7))]
 
 
 def test_a_filter_looks_at_a_bounded_window_then_goes_further_back(
