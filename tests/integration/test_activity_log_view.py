@@ -113,6 +113,10 @@ def test_the_person_filter_takes_an_id_or_email_and_shows_who(tx, query, workspa
         assert found["entries"][0]["person"]["email"] == "ann@x.test"
     nobody = query(log_view.browse, ws, browse.LogQuery(), "carol")
     assert nobody == {"entries": [], "next": "", "window_ended": False, "person_found": False}
+    visitor = query(log_view.browse, ws, browse.LogQuery(name="anonymous-one"), "visitor")
+    assert not visitor["person_found"]  # no such person: taken as an anonymous id
+    assert [e["name"] for e in visitor["entries"]] == ["anonymous-one"]
+    assert query(log_view.browse, ws, browse.LogQuery(), "ann-visitor")["entries"] == []
     everyone = query(log_view.browse, ws, browse.LogQuery(limit=1), "")
     [newest] = everyone["entries"]
     assert newest["name"] == "anonymous-one" and newest["person"] is None

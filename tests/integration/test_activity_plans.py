@@ -70,3 +70,8 @@ def test_the_status_filter_takes_the_state_index(fresh):
     assert "USING INDEX ix_deliveries_workspace_id_state_created_at" in found[0], found
     unfiltered = plans(fresh, messages.list_messages, 1, messages.MessageQuery(), NOW)
     assert "USING INDEX ix_deliveries_workspace_id_created_at" in unfiltered[0], unfiltered
+
+
+def test_a_visitors_log_reads_the_anonymous_index(fresh):
+    [found] = plans(fresh, browse.recent, 1, browse.LogQuery(anonymous_id="v-1", name="x"))
+    assert "USING INDEX ix_events_workspace_id_anonymous_id_timestamp" in found

@@ -17,7 +17,8 @@ of the workspace per page (the window ends at the `SCAN_ROWS`-th row from
 where the page starts). A rare name in a big log then gives a short page
 with `next` set to the window's edge and `window_ended` true: "nothing more
 in this stretch, look further back", instead of a scan of millions of rows.
-A person filter needs no window (their own rows, by their index).
+A person or anonymous id filter needs no window: their own rows, by the
+person index or the anonymous one.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class LogQuery:
     type: str = ""
     name: str = ""
     person_pk: int | None = None
+    anonymous_id: str | None = None
     since: int | None = None
     until: int | None = None
 
@@ -84,7 +86,7 @@ def recent(conn: Connection, workspace_id: int, q: LogQuery) -> LogPage:
     bounds = _bounds(workspace_id, q)
     filters = _filters(q)
     edge = None
-    if filters and q.person_pk is None:
+    if filters and q.person_pk is None and q.anonymous_id is None:
         edge = _window_edge(conn, bounds)
         if edge is not None:
             bounds.append(_at_or_after(edge))
@@ -114,11 +116,13 @@ _COLUMNS = (
 
 
 def _bounds(workspace_id: int, q: LogQuery) -> list[Any]:
-    """Where the walk runs: the workspace, the person, the time range, the cursor."""
+    """Where the walk runs: the workspace, the person or visitor, the time range, the cursor."""
     c = events.c
     found: list[Any] = [c.workspace_id == workspace_id]
     if q.person_pk is not None:
         found.append(c.person_id == q.person_pk)
+    if q.anonymous_id is not None:
+        found.append(c.anonymous_id == q.anonymous_id)
     if q.since is not None:
         found.append(c.timestamp >= q.since)
     if q.until is not None:

@@ -3,9 +3,9 @@
 `browse(conn, workspace_id, query, person)` names the person filter as a
 person types it (an id, an email, or `cio_` and a cio_id; `classify` tells
 them apart, as a `/customers/{identifier}` path does), reads one page of
-`activity.browse.recent` and says who each entry belongs to. A person who
-does not exist matches nothing, like any filter; another workspace's person
-does not exist here.
+`activity.browse.recent` and says who each entry belongs to. Text that
+names no person is taken as an anonymous id (a visitor's events before an
+identify); another workspace's person does not exist here.
 """
 
 from __future__ import annotations
@@ -23,19 +23,20 @@ from tidings.people.identifiers import classify
 
 
 def browse(conn: Connection, workspace_id: int, q: log.LogQuery, person: str) -> dict[str, Any]:
-    """`{"entries": [...], "next": cursor or "", "window_ended": bool, "person_found": bool}`."""
-    if person:
-        found = store.find(conn, workspace_id, classify(person))
-        if found is None:
-            return {"entries": [], "next": "", "window_ended": False, "person_found": False}
+    """`{"entries": [...], "next": cursor or "", "window_ended": bool, "person_found": bool}`;
+    `person_found` is false when the text was taken as an anonymous id."""
+    found = store.find(conn, workspace_id, classify(person)) if person else None
+    if found is not None:
         q = replace(q, person_pk=found.pk)
+    elif person:
+        q = replace(q, anonymous_id=person)
     page = log.recent(conn, workspace_id, q)
     owners = store.by_pks(conn, sorted({e.person_pk for e in page.entries if e.person_pk}))
     return {
         "entries": [_shown(entry, owners.get(entry.person_pk or 0)) for entry in page.entries],
         "next": paging.encode_cursor(page.next) if page.next else "",
         "window_ended": page.window_ended,
-        "person_found": True,
+        "person_found": found is not None or not person,
     }
 
 
