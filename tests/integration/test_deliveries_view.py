@@ -173,3 +173,23 @@ def test_a_message_not_retained_shows_none(tx, query, workspace):
     assert query(delivery_view.detail, ws, U + "d-gone")["rendered"] is None
     with pytest.raises(ApiError):
         query(delivery_view.html_body, ws, U + "d-gone")
+
+
+def test_a_metric_or_channel_filter_looks_at_a_bounded_window(tx, query, workspace, monkeypatch):
+    ws = workspace.workspace_id
+    monkeypatch.setattr(delivery_view, "SCAN_ROWS", 3)
+    deliver(tx, ws, U + "w-old", None, state="sent", created_at=NOW - 50, channel="sms")
+    for n in range(4):  # w-2 and w-3 share a second
+        deliver(tx, ws, f"{U}w-{n}", None, state="sent", created_at=NOW - 10 + min(n, 2))
+    found = query(delivery_view.browse, ws, messages.parse_query({"type": "sms"}), NOW)
+    assert found["messages"] == [] and found["window_ended"]
+    q = messages.parse_query({"type": "sms", "start": found["next"]})
+    found = query(delivery_view.browse, ws, q, NOW)
+    assert [m["id"] for m in found["messages"]] == [U + "w-old"]
+    assert found["next"] == "" and not found["window_ended"]
+    q = messages.parse_query({"type": "email"})
+    found = query(delivery_view.browse, ws, q, NOW)
+    assert [m["id"] for m in found["messages"]] == [f"{U}w-{n}" for n in (3, 2, 1)]
+    assert found["window_ended"]  # w-0 is further back
+    q = messages.parse_query({"type": "email", "start": found["next"]})
+    assert [m["id"] for m in query(delivery_view.browse, ws, q, NOW)["messages"]] == [U + "w-0"]

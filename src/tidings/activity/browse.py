@@ -129,6 +129,7 @@ def _bounds(workspace_id: int, q: LogQuery) -> list[Any]:
         found.append(c.timestamp <= q.until)
     if q.after is not None:
         ts, last_id = q.after
+        found.append(c.timestamp <= ts)  # the range an index can seek (SQLite: the OR alone is not)
         found.append(or_(c.timestamp < ts, and_(c.timestamp == ts, c.id < last_id)))
     return found
 
@@ -157,4 +158,4 @@ def _window_edge(conn: Connection, bounds: list[Any]) -> Key | None:
 def _at_or_after(edge: Key) -> Any:
     ts, edge_id = edge
     c = events.c
-    return or_(c.timestamp > ts, and_(c.timestamp == ts, c.id >= edge_id))
+    return and_(c.timestamp >= ts, or_(c.timestamp > ts, c.id >= edge_id))

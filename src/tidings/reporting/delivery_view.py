@@ -6,6 +6,13 @@ message's `state`. A status filter is either a state the row is in
 (`STATES`: where the send queue has it) or a metric the message reached
 (`METRICS`: delivered, opened, bounced, ... whenever reported).
 
+Bounded work: the state, template and campaign filters read indexes; a
+metric or channel filter is checked row by row, so it looks at the
+workspace's deliveries created since the `SCAN_ROWS`-th one from where the
+page starts (all of that second's, so a cursor never splits a second). A
+page short for that reason says so (`window_ended`) and its `next` goes on
+from the window's edge, as the activity log does (`activity/browse.py`).
+
 A delivery's page adds what the App API does not show: the state, the
 provider's answer (its message id, the failure reason), the attempts, the
 rendered message (`payload`: emptied after sending when the send asked for
@@ -20,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from tidings.db.schema import (
     campaign_actions,
@@ -36,6 +43,7 @@ from tidings.reporting import messages
 STATES = ("queued", "sending", "sent", "failed", "suppressed", "draft")
 METRICS = ("delivered", "opened", "clicked", "converted", "bounced", "spammed", "unsubscribed")
 MAX_HISTORY = 200
+SCAN_ROWS = 5000
 
 
 def status_query(q: messages.MessageQuery, status: str) -> messages.MessageQuery:
@@ -52,18 +60,45 @@ def status_query(q: messages.MessageQuery, status: str) -> messages.MessageQuery
 def browse(
     conn: Connection, workspace_id: int, q: messages.MessageQuery, now: int
 ) -> dict[str, Any]:
-    """`messages.list_messages`' page, each message with its `state`."""
+    """`messages.list_messages`' page, each message with its `state`, and
+    `window_ended` (see the module doc)."""
+    edge = _window_edge(conn, workspace_id, q, now) if q.metric or q.channels else None
+    if edge is not None:
+        q = replace(q, start_ts=edge)
     found = messages.list_messages(conn, workspace_id, q, now)
+    found["window_ended"] = edge is not None and not found["next"]
+    if edge is not None and not found["next"]:
+        found["next"] = messages.cursor_before(edge)
     ids = [m["id"] for m in found["messages"]]
-    rows = conn.execute(
-        select(deliveries.c.id, deliveries.c.state).where(
-            deliveries.c.workspace_id == workspace_id, deliveries.c.id.in_(ids)
-        )
-    )
+    # By id alone (the listing kept to the workspace): SQLite would otherwise take the
+    # (workspace_id, created_at) index and walk the workspace's deliveries.
+    rows = conn.execute(select(deliveries.c.id, deliveries.c.state).where(deliveries.c.id.in_(ids)))
     states = {row.id: row.state for row in rows}
     for message in found["messages"]:
         message["state"] = states.get(message["id"], "")
     return found
+
+
+def _window_edge(
+    conn: Connection, workspace_id: int, q: messages.MessageQuery, now: int
+) -> int | None:
+    """The creation time of the workspace's `SCAN_ROWS`-th delivery from where the page
+    starts; None when fewer are left."""
+    c = deliveries.c
+    start = q.start_ts if q.start_ts is not None else now - messages.DEFAULT_WINDOW
+    where = [c.workspace_id == workspace_id, c.created_at >= start]
+    if q.after is not None:
+        created, last_id = q.after
+        where.append(c.created_at <= created)
+        where.append(or_(c.created_at < created, and_(c.created_at == created, c.id < last_id)))
+    found = conn.execute(
+        select(c.created_at)
+        .where(*where)
+        .order_by(c.created_at.desc(), c.id.desc())
+        .offset(SCAN_ROWS - 1)
+        .limit(1)
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 def sources(conn: Connection, workspace_id: int) -> dict[str, list[tuple[int, str]]]:

@@ -305,6 +305,11 @@ def _text(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
+def cursor_before(created_at: int) -> str:
+    """A cursor for the messages created before `created_at` (none of that second)."""
+    return _encode_cursor(created_at, "")
+
+
 def _encode_cursor(created_at: int, delivery_id: str) -> str:
     text = f"m1:{created_at}:{delivery_id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")

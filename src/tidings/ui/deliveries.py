@@ -57,6 +57,7 @@ async def deliveries(ui: Ui, request: UiRequest) -> Page:
         sources=await ui.read(delivery_view.sources, workspace_id),
         statuses=(*delivery_view.STATES, *delivery_view.METRICS),
         channels=CHANNELS,
+        scan_rows=delivery_view.SCAN_ROWS,
         next_url=next_url if found["next"] else "",
         paged=bool(request.query.get("start")) and not problems,
         first_url="/deliveries?" + urlencode(chosen),
