@@ -38,6 +38,12 @@ def test_an_event_sent_through_the_track_api_is_in_the_activity_log(page, ui_ser
     expect(payload).to_be_hidden()
     rows.first.get_by_text("Payload").click()
     expect(payload).to_contain_text('"total": 42')
+    page.goto(f"/activity?name={name}&until=2020-01-01T00:00")  # a time range in the URL
+    expect(rows).to_have_count(0)
+    expect(page.get_by_label("To (UTC)")).to_have_value("2020-01-01T00:00")
+    page.goto(f"/activity?name={name}&since=yesterday")
+    expect(page.get_by_role("alert")).to_contain_text("is not a date and time")
+    expect(rows).to_have_count(1)  # the other filters still apply
     page.goto("/activity?person=buyer-1")
     expect(rows).to_have_count(3)  # the two events and the person's creation
     page.goto("/activity?person=nobody-here")

@@ -31,9 +31,10 @@ async def activity(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     chosen = {name: request.query.get(name, "").strip()[:MAX_TEXT] for name in FIELDS}
     problems: list[str] = []
+    after = _cursor(request.query.get("start", ""), 2)
     q = log.LogQuery(
         limit=PAGE_SIZE,
-        after=_cursor(request.query.get("start", ""), 2),  # type: ignore[arg-type]
+        after=(after[0], after[1]) if after else None,
         type=chosen["type"] if chosen["type"] in log.TYPES else "",
         name=chosen["name"],
         since=_time(chosen["since"], "From", problems),
