@@ -90,8 +90,40 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check(page, axe_source, "person")
     page.goto("/users")
     _check(page, axe_source, "users")
+    _check_activity_and_deliveries(page, axe_source, ui_server, ws)
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
     log_in(page, viewer)
     page.goto("/users")
     _check(page, axe_source, "forbidden")
+
+
+def _check_activity_and_deliveries(page: Any, axe_source: str, ui_server: Any, ws: Any) -> None:
+    """Activity (with an entry's payload open), its rejections, Deliveries and a delivery."""
+    track = f"{ui_server.url}/api/v1/customers/user-0/events"
+    httpx.post(
+        track, json={"name": "purchase", "data": {"total": 42}}, auth=(ws.site_id, ws.track_api_key)
+    )
+    refused = {"type": "track", "event": "no one", "messageId": "m-1"}
+    httpx.post(f"{ui_server.url}/v1/track", json=refused, auth=(ws.cdp_write_key, ""))
+    body = {
+        "identifiers": {"id": "user-0"},
+        "to": "ann@example.test",
+        "from": "shop@example.test",
+        "subject": "Your receipt",
+        "body": "<p>Thanks for your order</p>",
+    }
+    app = {"Authorization": f"Bearer {ws.app_api_key}"}
+    delivery_id = httpx.post(f"{ui_server.url}/v1/send/email", json=body, headers=app).json()[
+        "delivery_id"
+    ]
+    page.goto("/activity")
+    page.locator("summary").first.click()
+    _check(page, axe_source, "activity")
+    page.goto("/activity/rejections")
+    _check(page, axe_source, "activity-rejections")
+    page.goto("/deliveries")
+    _check(page, axe_source, "deliveries")
+    page.goto(f"/deliveries/{delivery_id}")
+    page.frame_locator("iframe.message").locator("p").wait_for()
+    _check(page, axe_source, "delivery")

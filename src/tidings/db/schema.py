@@ -274,6 +274,7 @@ deliveries = Table(
     Index(None, "newsletter_id", "created_at"),
     Index(None, "workspace_id", "created_at"),
     Index(None, "workspace_id", "transactional_message_id", "created_at"),
+    Index(None, "workspace_id", "state", "created_at"),  # the UI's status filter
 )
 
 delivery_metrics = Table(

@@ -93,6 +93,7 @@ class MessageQuery:
     action_id: int | None = None
     trigger_id: int | None = None
     nothing: bool = False  # a template filter: no delivery matches
+    state: str | None = None  # the web UI's status filter: a `deliveries.state`
 
 
 def parse_query(query: dict[str, str]) -> MessageQuery:
@@ -112,7 +113,11 @@ def parse_query(query: dict[str, str]) -> MessageQuery:
         content_id=_int(query, "content_id"),
         start_ts=_int(query, "start_ts"),
         end_ts=_int(query, "end_ts"),
-        **parents,
+        campaign_id=parents["campaign_id"],
+        broadcast_id=parents["broadcast_id"],
+        newsletter_id=parents["newsletter_id"],
+        action_id=parents["action_id"],
+        trigger_id=parents["trigger_id"],
         nothing=bool(query.get("template_id")),
     )
 
@@ -169,6 +174,8 @@ def _filters(q: MessageQuery, now: int) -> list[Any]:
     found = [c.created_at >= start, (c.state == "draft") if q.drafts else (c.state != "draft")]
     if q.end_ts is not None:
         found.append(c.created_at <= q.end_ts)
+    if q.state is not None:
+        found.append(c.state == q.state)
     if q.channels is not None:
         found.append(c.channel.in_(q.channels))
     if q.transactional_id is not None:
@@ -296,6 +303,11 @@ def _message(row: Any, metrics: dict[str, int]) -> dict[str, Any]:
 
 def _text(value: int | None) -> str | None:
     return None if value is None else str(value)
+
+
+def cursor_before(created_at: int) -> str:
+    """A cursor for the messages created before `created_at` (none of that second)."""
+    return _encode_cursor(created_at, "")
 
 
 def _encode_cursor(created_at: int, delivery_id: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.ui import members, people, person, sign_in
+from tidings.ui import activity, deliveries, members, people, person, sign_in
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
@@ -15,4 +15,10 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/people/{cio_id}", person.person, "read"),
     UiRoute("GET", "/users", members.members, "manage"),
     UiRoute("POST", "/users/{user_id}/role", members.change_role, "manage"),
+    # Activity log and deliveries (issue 17, pages 2 and 3)
+    UiRoute("GET", "/activity", activity.activity, "read"),
+    UiRoute("GET", "/activity/rejections", activity.rejected, "read"),
+    UiRoute("GET", "/deliveries", deliveries.deliveries, "read"),
+    UiRoute("GET", "/deliveries/{delivery_id}", deliveries.delivery, "read"),
+    UiRoute("GET", "/deliveries/{delivery_id}/html", deliveries.html_body, "read"),
 )

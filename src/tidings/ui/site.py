@@ -48,6 +48,8 @@ STALE_TOKEN = (
 # The navigation: only pages that exist, each shown to the roles that may open it.
 NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("People", "/people", "read"),
+    ("Activity", "/activity", "read"),
+    ("Deliveries", "/deliveries", "read"),
     ("Users", "/users", "manage"),
 )
 

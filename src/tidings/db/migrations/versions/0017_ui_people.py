@@ -1,7 +1,7 @@
 """A person's messages by time, for the timeline on the person's page
 
 Revision ID: 0017_ui_people
-Revises: 0015_users (0016_people_by_workspace on main)
+Revises: 0016_people_by_workspace
 
 `deliveries (person_id)` becomes `(person_id, created_at)`: the timeline
 (`reporting/timeline.py`) reads one person's messages newest first, a page at
@@ -14,7 +14,7 @@ person-keyed index (each costs ingest a random page write per event).
 from alembic import op
 
 revision = "0017_ui_people"
-down_revision = "0016_people_by_workspace"  # the lead: "0016_people_by_workspace" once 0016 is merged
+down_revision = "0016_people_by_workspace"
 branch_labels = None
 depends_on = None
 
