@@ -153,10 +153,10 @@ def send_request_of(
     }
     layout_name = draft.fields.get("layout", "")
     if layout_name:
-        fields["body"] = rendering.in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
-    identifier = (
-        {"id": person.customer_id} if person.customer_id else {"cio_id": person.cio_id}
-    )
+        fields["body"] = rendering.in_layout(
+            conn, workspace_id, layout_name, fields.get("body", "")
+        )
+    identifier = {"id": person.customer_id} if person.customer_id else {"cio_id": person.cio_id}
     body: dict[str, Any] = {
         "transactional_message_id": template.id,
         "identifiers": identifier,

@@ -103,7 +103,7 @@ async def message(ui: Ui, request: UiRequest) -> Page:
     workspace_id = _workspace(request)
     found = await ui.read(messages.get, workspace_id, message_id)
     stored = await ui.read(messages.contents_of, workspace_id, message_id)
-    content = next((c for c in stored if c["language"] == language), {})
+    content: dict[str, Any] = next((c for c in stored if c["language"] == language), {})
     names = definitions.FIELDS[found["type"]]
     form = {name: str(content.get(name) or "") for name in names}
     form |= {"lang": language, "person": query.get("person", ""), "trigger": "", "event": ""}
@@ -247,13 +247,10 @@ async def send_test(ui: Ui, request: UiRequest) -> Page:
     found = await ui.read(messages.get, workspace_id, message_id)
     form = _form_of(request, found["type"])
     to = form["to"].strip()
-    draft = preview.Draft(
-        message_id, {name: form[name] for name in definitions.FIELDS[found["type"]]}, form["person"]
-    )
     problems: list[render.Problem] = []
-    draft = preview.Draft(
-        draft.message_id, draft.fields, draft.person, _json_object(form["trigger"], "trigger", problems)
-    )
+    trigger = _json_object(form["trigger"], "trigger", problems)
+    fields = {name: form[name] for name in definitions.FIELDS[found["type"]]}
+    draft = preview.Draft(message_id, fields, form["person"], trigger)
     if problems or not to:
         reason = "type the address to send the test to" if not to else problems[0].message
         return await _draft_page(ui, request, error=f"Test not sent: {reason}.", code=400)
@@ -318,9 +315,7 @@ async def layout(ui: Ui, request: UiRequest) -> Page:
     return _piece(ui, request, "layout", found["name"], found["body"], status=status)
 
 
-def _piece(
-    ui: Ui, request: UiRequest, kind: str, name: str, source: str, **extra: Any
-) -> Page:
+def _piece(ui: Ui, request: UiRequest, kind: str, name: str, source: str, **extra: Any) -> Page:
     values = {"kind": kind, "name": name, "source": source, "may_edit": _may_edit(request)}
     values |= {"error": "", "status": ""} | extra
     code = 400 if values["error"] else 200
@@ -344,11 +339,13 @@ async def _save_piece(ui: Ui, request: UiRequest, kind: str) -> Page:
     entry = audit.Entry(f"{kind}.save", kind, name, session.workspace_id, session.user_id)
     try:
         if kind == "snippet":
-            name, value = snippets.parse({"name": name, "value": source})
-            await ui.write(audit.audited, entry, now, snippets.put, session.workspace_id, name, value, now)
+            name, text = snippets.parse({"name": name, "value": source})
+            use_case: Any = snippets.put
         else:
-            name, body = layouts.parse({"body": source}, name)
-            await ui.write(audit.audited, entry, now, layouts.save, session.workspace_id, name, body, now)
+            name, text = layouts.parse({"body": source}, name)
+            use_case = layouts.save
+        args = (session.workspace_id, name, text, now)
+        await ui.write(audit.audited, entry, now, use_case, *args)
     except ApiError as refused:
         if refused.status != 400:
             raise

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tidings.ui import members, message_templates, people, sign_in
+from tidings.ui import members, people, sign_in
+from tidings.ui import message_templates as templates
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
@@ -16,13 +17,13 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("POST", "/users/{user_id}/role", members.change_role, "manage"),
     # Templates (`ui/message_templates.py`); a preview is a POST that changes nothing,
     # "signed_in" with the role checked by its handler.
-    UiRoute("GET", "/templates", message_templates.index, "read"),
-    UiRoute("GET", "/templates/{message_id}", message_templates.message, "read"),
-    UiRoute("POST", "/templates/{message_id}", message_templates.save_message, "edit_content"),
-    UiRoute("POST", "/templates/{message_id}/preview", message_templates.preview_draft, "signed_in"),
-    UiRoute("POST", "/templates/{message_id}/test", message_templates.send_test, "edit_content"),
-    UiRoute("GET", "/snippets/{name}", message_templates.snippet, "read"),
-    UiRoute("POST", "/snippets/{name}", message_templates.save_snippet, "edit_content"),
-    UiRoute("GET", "/layouts/{name}", message_templates.layout, "read"),
-    UiRoute("POST", "/layouts/{name}", message_templates.save_layout, "edit_content"),
+    UiRoute("GET", "/templates", templates.index, "read"),
+    UiRoute("GET", "/templates/{message_id}", templates.message, "read"),
+    UiRoute("POST", "/templates/{message_id}", templates.save_message, "edit_content"),
+    UiRoute("POST", "/templates/{message_id}/preview", templates.preview_draft, "signed_in"),
+    UiRoute("POST", "/templates/{message_id}/test", templates.send_test, "edit_content"),
+    UiRoute("GET", "/snippets/{name}", templates.snippet, "read"),
+    UiRoute("POST", "/snippets/{name}", templates.save_snippet, "edit_content"),
+    UiRoute("GET", "/layouts/{name}", templates.layout, "read"),
+    UiRoute("POST", "/layouts/{name}", templates.save_layout, "edit_content"),
 )
