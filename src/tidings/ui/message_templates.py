@@ -106,7 +106,13 @@ async def message(ui: Ui, request: UiRequest) -> Page:
     content: dict[str, Any] = next((c for c in stored if c["language"] == language), {})
     names = definitions.FIELDS[found["type"]]
     form = {name: str(content.get(name) or "") for name in names}
-    form |= {"lang": language, "person": query.get("person", ""), "trigger": "", "event": ""}
+    form |= {
+        "lang": language,
+        "person": query.get("person", ""),
+        "trigger": "",
+        "event": "",
+        "to": "",
+    }
     status = "Saved." if query.get("saved") else ""
     return await _editor(ui, request, found, stored, form, status=status)
 
@@ -146,7 +152,7 @@ async def _editor(
         "labels": LABELS,
         "long_fields": LONG_FIELDS,
         "may_edit": _may_edit(request),
-        "status": status,
+        "notice": status,
         "error": error,
         **shown,
     }
@@ -306,18 +312,18 @@ async def _send(
 async def snippet(ui: Ui, request: UiRequest) -> Page:
     found = await ui.read(snippets.get, _workspace(request), request.params["name"])
     status = "Saved." if request.query.get("saved") else ""
-    return _piece(ui, request, "snippet", found["name"], found["value"], status=status)
+    return _piece(ui, request, "snippet", found["name"], found["value"], notice=status)
 
 
 async def layout(ui: Ui, request: UiRequest) -> Page:
     found = await ui.read(layouts.get, _workspace(request), request.params["name"])
     status = "Saved." if request.query.get("saved") else ""
-    return _piece(ui, request, "layout", found["name"], found["body"], status=status)
+    return _piece(ui, request, "layout", found["name"], found["body"], notice=status)
 
 
 def _piece(ui: Ui, request: UiRequest, kind: str, name: str, source: str, **extra: Any) -> Page:
     values = {"kind": kind, "name": name, "source": source, "may_edit": _may_edit(request)}
-    values |= {"error": "", "status": ""} | extra
+    values |= {"error": "", "notice": ""} | extra
     code = 400 if values["error"] else 200
     return ui.page(request, "templates_piece.html", code, **values)
 
