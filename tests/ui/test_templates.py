@@ -43,7 +43,7 @@ def _identify(ui_server: Any, creds: Any, customer_id: str, attributes: dict[str
     assert response.status_code == 200, response.text
 
 
-def test_a_template_edited_with_a_syntax_error_shows_the_line(page, ui_server, ui_db, ws):
+def test_a_template_edited_with_a_syntax_error_shows_the_line(page, ui_server, ui_db, ws, ui_query):
     _identify(ui_server, ws, "ada", {"email": "ada@example.test", "first_name": "Ada"})
     message_id = _message(ui_db, ws.workspace_id, "welcome", "<p>Hello</p>")
     author = create_user(ui_server, ws.workspace_id, "author")
@@ -72,6 +72,17 @@ def test_a_template_edited_with_a_syntax_error_shows_the_line(page, ui_server, u
     page.get_by_label("Subject").fill("Fine")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("p.error")).to_contain_text("Not saved: body, line 3")
+    [content] = ui_query(messages.contents_of, ws.workspace_id, message_id)
+    assert content["body"] == "<p>Hello</p>"  # nothing saved
+    page.get_by_label("Body (HTML)").fill("<p>Bye {{ customer.first_name }}</p>")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    [content] = ui_query(messages.contents_of, ws.workspace_id, message_id)
+    assert (content["subject"], content["body"]) == ("Fine", "<p>Bye {{ customer.first_name }}</p>")
+    [entry] = [
+        e for e in ui_query(audit.entries, ws.workspace_id) if e["action"] == "template.save"
+    ]
+    assert (entry["user_id"], entry["target_id"]) == (author.user_id, str(message_id))
 
 
 def test_a_test_send_arrives_in_the_outbox(page, ui_server, ui_db, ws, ui_query):
