@@ -144,7 +144,9 @@ async def _editor(
     code: int = 200,
 ) -> Page:
     shown = await _preview(ui, request, found, form)
+    named = await ui.read(layouts.list_all, _workspace(request)) if "layout" in form else []
     values = {
+        "layout_names": [layout["name"] for layout in named],
         "message": found,
         "languages": [c["language"] for c in stored],
         "form": form,
