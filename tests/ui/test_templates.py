@@ -57,10 +57,14 @@ def test_a_template_edited_with_a_syntax_error_shows_the_line(page, ui_server, u
     alert = page.locator("#preview").get_by_role("alert")
     expect(alert).to_contain_text("body, line 2")  # as one types, through htmx
 
-    page.get_by_label("Body (HTML)").fill("<p>Hello {{ customer.first_name }}</p>")
+    styled = '<p style="color: rgb(1, 2, 3)">Hello {{ customer.first_name }}</p>'
+    script = "<script>document.body.textContent = 'script ran'</script>"
+    page.get_by_label("Body (HTML)").fill(styled + script)
     expect(alert).to_have_count(0)
     frame = page.frame_locator("#preview iframe")
-    expect(frame.locator("p")).to_have_text("Hello Ada")  # the sandboxed srcdoc frame
+    expect(frame.locator("p")).to_have_text("Hello Ada")  # the sandboxed srcdoc frame:
+    expect(frame.locator("p")).to_have_css("color", "rgb(1, 2, 3)")  # inline styles apply,
+    expect(frame.locator("body")).not_to_contain_text("script ran")  # scripts do not run
     assert page.locator("#preview iframe").get_attribute("sandbox") == ""
 
     # Without htmx, the Preview button posts the form and answers the whole page.
