@@ -91,6 +91,18 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     page.goto("/users")
     _check(page, axe_source, "users")
     _check_activity_and_deliveries(page, axe_source, ui_server, ws)
+    # Templates: the list, a message's editor with its preview and a problem, a snippet
+    message_id = _templates(ui_db, ws.workspace_id)
+    page.goto("/templates")
+    _check(page, axe_source, "templates")
+    page.goto(f"/templates/{message_id}?person=user-0")
+    page.frame_locator("#preview iframe").locator("h1").wait_for()
+    _check(page, axe_source, "template")
+    page.get_by_label("Subject").fill("Hello {{ customer.email | nope }}")
+    page.locator("#preview").get_by_role("alert").wait_for()
+    _check(page, axe_source, "template-problem")
+    page.goto("/snippets/signature")
+    _check(page, axe_source, "snippet")
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
     log_in(page, viewer)
@@ -127,3 +139,15 @@ def _check_activity_and_deliveries(page: Any, axe_source: str, ui_server: Any, w
     page.goto(f"/deliveries/{delivery_id}")
     page.frame_locator("iframe.message").locator("p").wait_for()
     _check(page, axe_source, "delivery")
+def _templates(ui_db: Any, workspace_id: int) -> int:
+    """A message in a layout, a snippet: what the Templates pages show."""
+    from tidings.templates import definitions, layouts, snippets
+    from tidings.templates import transactional_messages as messages
+
+    body = "<h1>Welcome</h1><p>{{ customer.email }}</p>{{ snippets.signature }}"
+    content = {"from": "hi@example.test", "subject": "Hi", "body": body, "layout": "frame"}
+    definition = definitions.parse_definition({"name": "Welcome", "contents": [content]})
+    with ui_db.writer.begin() as conn:
+        snippets.put(conn, workspace_id, "signature", "<p>The team</p>", 0)
+        layouts.save(conn, workspace_id, "frame", "<div>{{ content }}</div>", 0)
+        return int(messages.create(conn, workspace_id, definition, 0)["id"])

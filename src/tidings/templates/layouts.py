@@ -114,3 +114,34 @@ def wrap(source: str, body: str, max_chars: int) -> str | None:
     if len(source) - sum(places) + len(places) * len(body) > max_chars:
         return None
     return _CONTENT.sub(lambda _: body, source)
+
+
+def origin(source: str, body: str, line: int, column: int | None) -> tuple[str, int, int | None]:
+    """Where a 1-based position in `wrap(source, body)` comes from: ("body", line,
+    column) when it falls in the body put at the layout's first `{{ content }}`,
+    else ("layout", line, column) in the layout's own source. Exact before and
+    after the first `{{ content }}`; past a second one, the body's lines are not
+    counted again. A position without a column on the body's first or last line,
+    which the layout shares, counts as the body's."""
+    found = _CONTENT.search(source)
+    if found is None:
+        return "layout", line, column
+    prefix = source[: found.start()]
+    before = prefix.count("\n")  # wrapped lines wholly before the body
+    body_lines = body.count("\n")
+    indent = len(prefix) - (prefix.rfind("\n") + 1)  # layout text before it on its line
+    first, last = before + 1, before + 1 + body_lines
+    if line < first:
+        return "layout", line, column
+    if line > last:
+        return "layout", line - body_lines, column
+    if column is None:
+        return "body", line - before, None
+    start = indent if line == first else 0  # where the body's text begins on this line
+    if column <= start:
+        return "layout", first, column
+    end = start + (len(body) - (body.rfind("\n") + 1)) if line == last else None
+    if end is not None and column > end:
+        layout_column = column - end + indent + (found.end() - found.start())
+        return "layout", first, layout_column
+    return "body", line - before, column - start

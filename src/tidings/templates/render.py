@@ -136,6 +136,58 @@ def _render_one(source: str, scope: _Scope, template_name: str, field_name: str)
         ) from None
 
 
+@dataclass(frozen=True)
+class Problem:
+    """An error of one field as a preview shows it: where (1-based line and column,
+    when Liquid knows them) and what."""
+
+    field: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+def render_each(
+    fields: Mapping[str, str], context: Context
+) -> tuple[dict[str, str], list[Problem]]:
+    """Every field rendered as `render_fields` does (same variables, limits and
+    deadline), but each on its own: a field that fails is left out of the
+    result and its error kept, so a preview shows every error at once rather
+    than the first."""
+    liquid_filters.clock.deadline = time.monotonic() + RENDER_SECONDS
+    liquid_filters.clock.now = context.now
+    rendered: dict[str, str] = {}
+    problems: list[Problem] = []
+    try:
+        scope = _Scope(context)
+        for name, source in fields.items():
+            if len(source) > MAX_TEMPLATE_CHARS:
+                problems.append(Problem(name, f"longer than {MAX_TEMPLATE_CHARS} characters"))
+            elif _plain(source):
+                rendered[name] = source
+            else:
+                try:
+                    rendered[name] = _render(_parse(source), scope)
+                except LiquidError as err:
+                    line, column = position(err, source)
+                    problems.append(Problem(name, str(err.message), line, column))
+                except (RecursionError, ValueError, TypeError, ArithmeticError) as err:
+                    problems.append(Problem(name, str(err)))
+    finally:
+        liquid_filters.clock.deadline = float("inf")
+        liquid_filters.clock.now = None
+    return rendered, problems
+
+
+def position(err: LiquidError, source: str) -> tuple[int | None, int | None]:
+    """(line, column), 1-based, of a Liquid error in `source`; the column is None when
+    Liquid lost the error's position (the line is then searched for, `_line_of`)."""
+    where = err.context()
+    if where:
+        return where[0], where[1] + 1
+    return _line_of(err, source), None
+
+
 # A source without `{` has no markup and, without `\r`, nothing for Liquid's output
 # stream to translate: its output is itself. Each email's `to` is such a source,
 # different for every recipient, so it skips parsing and the parse cache. Longer

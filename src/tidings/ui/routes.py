@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings.ui import activity, deliveries, members, people, person, sign_in
+from tidings.ui import message_templates as templates
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
@@ -21,4 +22,15 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/deliveries", deliveries.deliveries, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}", deliveries.delivery, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}/html", deliveries.html_body, "read"),
+    # Templates (`ui/message_templates.py`); a preview is a POST that changes nothing,
+    # "signed_in" with the role checked by its handler.
+    UiRoute("GET", "/templates", templates.index, "read"),
+    UiRoute("GET", "/templates/{message_id}", templates.message, "read"),
+    UiRoute("POST", "/templates/{message_id}", templates.save_message, "edit_content"),
+    UiRoute("POST", "/templates/{message_id}/preview", templates.preview_draft, "signed_in"),
+    UiRoute("POST", "/templates/{message_id}/test", templates.send_test, "edit_content"),
+    UiRoute("GET", "/snippets/{name}", templates.snippet, "read"),
+    UiRoute("POST", "/snippets/{name}", templates.save_snippet, "edit_content"),
+    UiRoute("GET", "/layouts/{name}", templates.layout, "read"),
+    UiRoute("POST", "/layouts/{name}", templates.save_layout, "edit_content"),
 )

@@ -50,6 +50,7 @@ NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("People", "/people", "read"),
     ("Activity", "/activity", "read"),
     ("Deliveries", "/deliveries", "read"),
+    ("Templates", "/templates", "read"),
     ("Users", "/users", "manage"),
 )
 
