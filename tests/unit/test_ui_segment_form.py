@@ -83,7 +83,13 @@ def test_the_form_makes_the_document_the_api_takes():
             PRO,
             {
                 "or": [
-                    {"event": {"name": "purchase", "count": {"gte": 2}, "within_last": {"days": 30}}},
+                    {
+                        "event": {
+                            "name": "purchase",
+                            "count": {"gte": 2},
+                            "within_last": {"days": 30},
+                        }
+                    },
                     {"not": {"attribute": {"field": "age", "operator": "gt", "value": 17.5}}},
                 ]
             },
@@ -119,7 +125,10 @@ def error_at(form: dict[str, str]) -> str | None:
     ("fields", "expected"),
     [
         ({"c.0.kind": "attribute", "c.0.field": "", "c.0.operator": "eq"}, "c.0.field"),
-        ({"c.0.kind": "attribute", "c.0.field": "a", "c.0.operator": "gt", "c.0.value": "x"}, "c.0.value"),
+        (
+            {"c.0.kind": "attribute", "c.0.field": "a", "c.0.operator": "gt", "c.0.value": "x"},
+            "c.0.value",
+        ),
         ({"c.0.kind": "event", "c.0.min": "many"}, "c.0.min"),
         ({"c.0.kind": "event", "c.0.within": "a while"}, "c.0.within"),
         ({"c.0.kind": "event", "c.0.since": "2024-01-01"}, "c.0.until"),

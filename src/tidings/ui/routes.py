@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.ui import members, people, sign_in
+from tidings.ui import members, people, segments, sign_in
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
@@ -14,4 +14,17 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/people", people.people, "read"),
     UiRoute("GET", "/users", members.members, "manage"),
     UiRoute("POST", "/users/{user_id}/role", members.change_role, "manage"),
+    # Segments ("new", "count" and "manual" before the `{segment_id}` routes).
+    UiRoute("GET", "/segments", segments.segment_list, "read"),
+    UiRoute("GET", "/segments/new", segments.new_form, "edit_content"),
+    UiRoute("POST", "/segments/new", segments.create_post, "edit_content"),
+    UiRoute("POST", "/segments/count", segments.count, "edit_content"),
+    UiRoute("POST", "/segments/manual", segments.create_manual, "edit_content"),
+    UiRoute("GET", "/segments/{segment_id}", segments.segment_page, "read"),
+    UiRoute("GET", "/segments/{segment_id}/edit", segments.edit_form, "edit_content"),
+    UiRoute("POST", "/segments/{segment_id}/edit", segments.edit_post, "edit_content"),
+    UiRoute("POST", "/segments/{segment_id}/members", segments.add_members, "edit_content"),
+    UiRoute(
+        "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"
+    ),
 )

@@ -27,7 +27,12 @@ from tidings.segments.conditions import OPERATORS
 
 ROOT = "c"
 PATH = "segment.conditions"
-GROUPS = {"all": ("and", False), "any": ("or", False), "none": ("or", True), "not_all": ("and", True)}
+GROUPS = {
+    "all": ("and", False),
+    "any": ("or", False),
+    "none": ("or", True),
+    "not_all": ("and", True),
+}
 LEAVES = ("attribute", "event", "segment", "device", "relationship")
 LEAF_FIELDS = {
     "attribute": ("field", "operator", "value"),
@@ -183,7 +188,7 @@ def _leaf(node: Node, path: str, paths: dict[str, str]) -> dict[str, Any]:
     if node.kind == "segment":
         return {"id": _integer(node.get("segment"))}
     if node.kind == "event":
-        for n, test in enumerate(node.tests):
+        for n in range(len(node.tests)):
             paths[f"{path}.where[{n}]"] = f"{node.key}.w{n}"
         return _event(node)
     return {name: node.get(name) for name in LEAF_FIELDS[node.kind] if node.get(name).strip()}

@@ -48,6 +48,7 @@ STALE_TOKEN = (
 # The navigation: only pages that exist, each shown to the roles that may open it.
 NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("People", "/people", "read"),
+    ("Segments", "/segments", "read"),
     ("Users", "/users", "manage"),
 )
 
