@@ -37,6 +37,14 @@ def condition(page: Any, label: str) -> Any:
     return page.get_by_role("group", name=label, exact=True)
 
 
+def settled(page: Any) -> None:
+    """Wait until htmx has finished swapping the builder in (its new inputs are live)."""
+    page.wait_for_function(
+        "() => !document.querySelector('#builder.htmx-added, #builder .htmx-added,"
+        " #builder.htmx-settling, #builder.htmx-swapping')"
+    )
+
+
 def member_ids(ui_query, workspace_id: int, segment_id: int) -> set[str]:
     found = ui_query(segments.membership, workspace_id, segment_id, paging.PageRequest(1000))
     return set(found["ids"])
@@ -76,11 +84,16 @@ def test_a_segment_built_in_the_ui_gets_the_right_members(page, ui_server, ws, u
     page.get_by_role("button", name="Add group to conditions").click()
     group = condition(page, "Condition 2")
     expect(group.get_by_label("Match")).to_have_value("any")
+    settled(page)
     condition(page, "Condition 2.1").get_by_label("Attribute").fill("country")
     condition(page, "Condition 2.1").get_by_label("Value").fill("FR")
     page.get_by_role("button", name="Add condition to condition 2").click()
+    expect(condition(page, "Condition 2.2")).to_be_visible()
+    settled(page)
     condition(page, "Condition 2.2").get_by_label("Kind").select_option("event")
     bought = condition(page, "Condition 2.2")
+    expect(bought.get_by_label("Event name")).to_be_visible()
+    settled(page)
     bought.get_by_label("Event name").fill("purchase")
     bought.get_by_label("At least (times)").fill("2")
     bought.get_by_label("Within the last").fill("30 days")

@@ -229,8 +229,9 @@ async def _show(ui: Ui, request: UiRequest, builder: Builder, status: int = 200)
         "leaves": LEAF_LABELS,
         "event_types": ("event", "page", "screen"),
     }
-    template = "segment_builder.html" if request.is_htmx else "segment_edit.html"
-    return ui.page(request, template, status, **values)
+    if request.is_htmx:  # htmx swaps only 2xx answers: errors come back as a 200 form
+        return ui.page(request, "segment_builder.html", **values)
+    return ui.page(request, "segment_edit.html", status, **values)
 
 
 GROUP_LABELS = {"all": "all of", "any": "any of", "none": "none of", "not_all": "not all of"}
