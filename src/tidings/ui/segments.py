@@ -221,7 +221,7 @@ async def _show(ui: Ui, request: UiRequest, builder: Builder, status: int = 200)
     assert request.session is not None
     names = await _names(ui, request.session.workspace_id)
     names.pop(builder.segment_id or 0, None)
-    values = {
+    values: dict[str, Any] = {
         "builder": builder,
         "names": names,
         "operators": OPERATORS,
