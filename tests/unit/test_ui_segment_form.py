@@ -8,6 +8,7 @@ import pytest
 from tidings.errors import ApiError
 from tidings.segments.conditions import parse
 from tidings.ui import segment_form as sf
+from tidings.ui import segment_stored
 
 PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
 
@@ -53,7 +54,7 @@ def as_form(node: sf.Node) -> dict[str, str]:
 
 @pytest.mark.parametrize("stored", STORED)
 def test_a_stored_condition_comes_back_from_the_form_unchanged_in_meaning(stored):
-    tree = sf.from_form(as_form(sf.from_condition(stored)))
+    tree = sf.from_form(as_form(segment_stored.from_condition(stored)))
     document, _ = sf.to_condition(tree)
     assert parse(document) == parse(stored)
 

@@ -13,6 +13,7 @@ it came from (`paths`), so the message shows at that field.
 Values: a number is written as one (`42`, `-2.5`) and compared as a number;
 text in double quotes (`"42"`) is text only; `in` takes values separated by
 commas; durations are `30 days` (or hours, minutes, seconds) or seconds.
+`ui/segment_stored.py` turns a stored document back into a tree.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ LEAF_FIELDS = {
     "relationship": ("object_type_id", "object_id"),
 }
 TEST_FIELDS = ("field", "operator", "value")
-_NUMBER = re.compile(NUMBER_PATTERN)
+NUMBER = re.compile(NUMBER_PATTERN)
 _DURATION = re.compile(r"\s*([0-9]+)\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
 
 
@@ -224,7 +225,7 @@ def _test(values: dict[str, str]) -> dict[str, Any]:
     elif operator == "within_last":
         test["value"] = duration(text)
     elif operator in ("contains", "starts_with"):
-        test["value"] = _quoted(text) if _is_quoted(text) else text
+        test["value"] = _quoted(text) if is_quoted(text) else text
     else:
         test["value"] = value(text)
     return test
@@ -232,15 +233,15 @@ def _test(values: dict[str, str]) -> dict[str, Any]:
 
 def value(text: str) -> Any:
     """A typed value: `"..."` is that text, a number is a number, anything else is text."""
-    if _is_quoted(text):
+    if is_quoted(text):
         return _quoted(text)
     stripped = text.strip()
-    if _NUMBER.fullmatch(stripped):
+    if NUMBER.fullmatch(stripped):
         return json.loads(stripped)
     return text
 
 
-def _is_quoted(text: str) -> bool:
+def is_quoted(text: str) -> bool:
     stripped = text.strip()
     if len(stripped) < 2 or not (stripped.startswith('"') and stripped.endswith('"')):
         return False
@@ -293,95 +294,6 @@ def _integer(text: str) -> Any:
 def _date(text: str) -> Any:
     stripped = text.strip()
     return int(stripped) if stripped.isascii() and stripped.isdigit() else stripped
-
-
-# -- condition document -> nodes --------------------------------------------------------
-
-
-def from_condition(document: Any) -> Node:
-    """The builder's tree for a stored (valid) condition; the root is always a group."""
-    node = _node(document, ROOT)
-    if not node.is_group:
-        root = Node(ROOT, "all", children=[node])
-        return rekey(root)
-    return rekey(node)
-
-
-def _node(document: Any, key: str) -> Node:
-    ((operator, body),) = document.items()
-    if operator == "not":
-        inner = _node(body, key)
-        if inner.is_group:
-            flipped = {"all": "not_all", "any": "none", "none": "any", "not_all": "all"}
-            inner.kind = flipped[inner.kind]
-        else:
-            inner.negate = not inner.negate
-        return inner
-    if operator in ("and", "or"):
-        children = [_node(item, f"{key}.{n}") for n, item in enumerate(body)]
-        return Node(key, "all" if operator == "and" else "any", children=children)
-    if operator == "attribute":
-        return Node(key, "attribute", values=_test_text(body))
-    if operator == "segment":
-        return Node(key, "segment", values={"segment": str(body.get("id", ""))})
-    if operator in ("event", "page_view"):
-        return _event_node(body, key, "page" if operator == "page_view" else None)
-    return Node(key, operator, values={k: str(v) for k, v in body.items()})
-
-
-def _event_node(body: dict[str, Any], key: str, kind: str | None) -> Node:
-    count = body.get("count") or {}
-    between = body.get("between") or ["", ""]
-    values = {
-        "type": kind or body.get("type", "event"),
-        "name": body.get("name", ""),
-        "min": str(count.get("gte", "")),
-        "max": str(count.get("lte", "")),
-        "within": duration_text(body["within_last"]) if "within_last" in body else "",
-        "since": str(between[0]),
-        "until": str(between[1]),
-    }
-    tests = [_test_text(test) for test in body.get("where") or []]
-    return Node(key, "event", values=values, tests=tests)
-
-
-def _test_text(test: dict[str, Any]) -> dict[str, str]:
-    operator = test.get("operator", "")
-    raw = test.get("value")
-    if operator == "exists" or raw is None:
-        shown = ""
-    elif operator == "in" and isinstance(raw, list):
-        shown = ", ".join(value_text(item, in_list=True) for item in raw)
-    elif operator == "within_last":
-        shown = duration_text(raw)
-    elif operator in ("contains", "starts_with") and isinstance(raw, str):
-        shown = json.dumps(raw) if raw != raw.strip() or _is_quoted(raw) else raw
-    else:
-        shown = value_text(raw)
-    return {"field": test.get("field", ""), "operator": operator, "value": shown}
-
-
-def value_text(raw: Any, in_list: bool = False) -> str:
-    """How `value` shows a stored value, so that reading it back gives the same value."""
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int | float):
-        return json.dumps(raw)
-    text = str(raw)
-    plain = (
-        not _NUMBER.fullmatch(text.strip())
-        and text == text.strip()
-        and not text.startswith('"')
-        and not (in_list and ("," in text or text == ""))
-    )
-    return text if plain else json.dumps(text)
-
-
-def duration_text(raw: Any) -> str:
-    if isinstance(raw, dict) and len(raw) == 1:
-        ((unit, amount),) = raw.items()
-        return f"{amount} {unit}"
-    return str(raw)
 
 
 # -- errors at their field --------------------------------------------------------------

@@ -24,9 +24,10 @@ from tidings import audit, paging
 from tidings.errors import ApiError
 from tidings.segments import browse, membership, service
 from tidings.segments.conditions import OPERATORS, parse
-from tidings.ui import segment_form
+from tidings.ui import segment_form, segment_stored
 from tidings.ui.http import Page, UiRequest, redirect
 from tidings.ui.site import Ui
+from tidings.users import roles
 
 PAGE_SIZE = 50
 LIST_CAP = 1_000  # member counts on the list stop here ("more than 1,000")
@@ -45,7 +46,7 @@ async def segment_list(ui: Ui, request: UiRequest) -> Page:
     rows = [_summary(s, counts[s["id"]]) for s in found["segments"]]
     next_url = f"/segments?start={found['next']}" if found["next"] else ""
     values: dict[str, Any] = {"rows": rows, "next_url": next_url, "paged": page.after is not None}
-    return ui.page(request, "segments.html", cap=LIST_CAP, **values)
+    return ui.page(request, "segments.html", cap=LIST_CAP, may_edit=_may_edit(request), **values)
 
 
 async def segment_page(ui: Ui, request: UiRequest) -> Page:
@@ -66,7 +67,9 @@ async def segment_page(ui: Ui, request: UiRequest) -> Page:
         "paged": page.after is not None,
         "base": base,
         "cap": PAGE_CAP,
-        "notice": request.query.get("notice", "")[:200],
+        "notice": _notice(request.query),
+        "here": request.path + (f"?{request.query_string}" if request.query_string else ""),
+        "may_edit": _may_edit(request),
     }
     return ui.page(request, "segment.html", **values)
 
@@ -118,7 +121,7 @@ async def edit_form(ui: Ui, request: UiRequest) -> Page:
         segment_id=segment_id,
     )
     if builder.dynamic:
-        builder.root = segment_form.from_condition(segment["conditions"])
+        builder.root = segment_stored.from_condition(segment["conditions"])
     return await _show(ui, request, builder)
 
 
@@ -319,15 +322,30 @@ async def _change_members(ui: Ui, request: UiRequest, add: bool) -> Page:
     ids = [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
     ids = ids[:MAX_MEMBERS_TEXT]
     if not ids:
-        return redirect(f"/segments/{segment_id}?notice=" + quote("Give at least one id or email."))
+        return redirect(f"/segments/{segment_id}?none=1")
     action = "segment.add_members" if add else "segment.remove_members"
     entry = _entry(request, action, str(segment_id), {"id_type": id_type, "ids": ids})
     now = ui.now()
     args = (workspace_id, segment_id, id_type, ids, now, add)
     await ui.write(audit.audited, entry, now, service.change_members, *args)
-    done = f"{'Added' if add else 'Removed'} {len(ids)} {'person' if len(ids) == 1 else 'people'}"
-    notice = done + (" (identifiers that match no one are skipped)." if add else ".")
-    return redirect(f"/segments/{segment_id}?notice=" + quote(notice))
+    return redirect(f"/segments/{segment_id}?{'added' if add else 'removed'}={len(ids)}")
+
+
+def _notice(query: dict[str, str]) -> str:
+    """What the last change did, from the redirect's query (never text from the URL)."""
+    if query.get("none"):
+        return "Give at least one id or email."
+    for key, verb in (("added", "Added"), ("removed", "Removed")):
+        given = query.get(key, "")
+        if given.isascii() and given.isdigit():
+            n = int(given)
+            done = f"{verb} {n:,} {'identifier' if n == 1 else 'identifiers'}"
+            return done + (" (those that match no one are skipped)." if key == "added" else ".")
+    return ""
+
+
+def _may_edit(request: UiRequest) -> bool:
+    return request.session is not None and roles.may(request.session.role, "edit_content")
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -363,7 +381,7 @@ async def _names(ui: Ui, workspace_id: int) -> dict[int, str]:
 
 def _tree(segment: dict[str, Any]) -> segment_form.Node | None:
     conditions = segment.get("conditions")
-    return segment_form.from_condition(conditions) if conditions is not None else None
+    return segment_stored.from_condition(conditions) if conditions is not None else None
 
 
 def _summary(segment: dict[str, Any], members: browse.Bounded) -> dict[str, Any]:
