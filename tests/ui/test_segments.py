@@ -145,15 +145,22 @@ def test_the_builder_works_without_javascript_and_shows_errors_at_their_field(
         page.get_by_role("button", name="Save segment").click()
         expect(page).to_have_url(re.compile(r"/segments/[0-9]+$"))
         expect(page.locator(".segment-definition")).to_contain_text("seats")
+        page.get_by_role("link", name="Edit this segment").click()
+        expect(condition(page, "Condition 2.1").get_by_label("Value")).to_have_value("10")
+        condition(page, "Condition 2.1").get_by_label("Value").fill("3")
+        page.get_by_role("button", name="Save segment").click()
+        expect(page.locator(".segment-definition")).to_contain_text(re.compile(r"seats\s+gte\s+3"))
     finally:
         context.close()
     [made] = [s for s in ui_query(segments.list_all, ws.workspace_id)]
     assert made["conditions"] == {
         "and": [
             {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}},
-            {"or": [{"attribute": {"field": "seats", "operator": "gte", "value": 10}}]},
+            {"or": [{"attribute": {"field": "seats", "operator": "gte", "value": 3}}]},
         ]
     }
+    done = [a for a, user in actions(ui_query, ws.workspace_id) if user == author.user_id]
+    assert sorted(done) == ["segment.create", "segment.update"]
 
 
 def test_a_manual_segment_gets_people_added_and_removed(page, ui_server, ws, ui_query):
