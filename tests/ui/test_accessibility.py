@@ -16,9 +16,17 @@ import pytest
 
 from tests.conftest import new_workspace
 from tests.ui.conftest import create_user, log_in
+from tidings.segments import membership
+from tidings.segments import service as segments
 from tidings.users import accounts
 
 VENDOR = Path(__file__).parent / "vendor"
+SEGMENT_CONDITION = {
+    "or": [
+        {"attribute": {"field": "email", "operator": "starts_with", "value": "ann"}},
+        {"event": {"name": "purchase", "count": {"gte": 2}, "within_last": {"days": 30}}},
+    ]
+}
 SCREENSHOTS = os.environ.get("TIDINGS_UI_SCREENSHOTS", "")
 
 
@@ -59,6 +67,28 @@ def _check(page: Any, axe_source: str, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"ui-{name}.png"), full_page=True)
+
+
+def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:
+    """The Segments pages: the list, the builder (with an error at a field and a count),
+    a data-driven segment's page and a manual one's."""
+    now = int(time.time())
+    with ui_db.writer.begin() as conn:
+        manual = membership.create_segment(conn, workspace_id, {"segment": {"name": "VIPs"}}, now)
+        segments.change_members(conn, workspace_id, manual["id"], "id", ["user-0"], now, True)
+        body = {"segment": {"name": "Ann or Bob", "conditions": SEGMENT_CONDITION}}
+        dynamic = membership.create_segment(conn, workspace_id, body, now)
+    page.goto("/segments")
+    _check(page, axe_source, "segments")
+    page.goto(f"/segments/{dynamic['id']}/edit")
+    page.get_by_role("button", name="Add group to conditions").click()
+    page.get_by_role("button", name="Save segment").click()  # the new group's field is blank
+    page.get_by_role("alert").wait_for()
+    _check(page, axe_source, "segment-builder")
+    page.goto(f"/segments/{dynamic['id']}")
+    _check(page, axe_source, "segment")
+    page.goto(f"/segments/{manual['id']}")
+    _check(page, axe_source, "segment-manual")
 
 
 def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_server, ws, ui_db):
@@ -103,6 +133,7 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check(page, axe_source, "template-problem")
     page.goto("/snippets/signature")
     _check(page, axe_source, "snippet")
+    _check_segments(page, axe_source, ui_db, ws.workspace_id)
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
     log_in(page, viewer)
@@ -139,6 +170,8 @@ def _check_activity_and_deliveries(page: Any, axe_source: str, ui_server: Any, w
     page.goto(f"/deliveries/{delivery_id}")
     page.frame_locator("iframe.message").locator("p").wait_for()
     _check(page, axe_source, "delivery")
+
+
 def _templates(ui_db: Any, workspace_id: int) -> int:
     """A message in a layout, a snippet: what the Templates pages show."""
     from tidings.templates import definitions, layouts, snippets

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.ui import activity, deliveries, members, people, person, sign_in
+from tidings.ui import activity, deliveries, members, people, person, segments, sign_in
 from tidings.ui import message_templates as templates
 from tidings.ui.site import UiRoute
 
@@ -33,4 +33,17 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("POST", "/snippets/{name}", templates.save_snippet, "edit_content"),
     UiRoute("GET", "/layouts/{name}", templates.layout, "read"),
     UiRoute("POST", "/layouts/{name}", templates.save_layout, "edit_content"),
+    # Segments ("new", "count" and "manual" before the `{segment_id}` routes).
+    UiRoute("GET", "/segments", segments.segment_list, "read"),
+    UiRoute("GET", "/segments/new", segments.new_form, "edit_content"),
+    UiRoute("POST", "/segments/new", segments.create_post, "edit_content"),
+    UiRoute("POST", "/segments/count", segments.count, "edit_content"),
+    UiRoute("POST", "/segments/manual", segments.create_manual, "edit_content"),
+    UiRoute("GET", "/segments/{segment_id}", segments.segment_page, "read"),
+    UiRoute("GET", "/segments/{segment_id}/edit", segments.edit_form, "edit_content"),
+    UiRoute("POST", "/segments/{segment_id}/edit", segments.edit_post, "edit_content"),
+    UiRoute("POST", "/segments/{segment_id}/members", segments.add_members, "edit_content"),
+    UiRoute(
+        "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"
+    ),
 )

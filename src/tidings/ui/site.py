@@ -51,6 +51,7 @@ NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("Activity", "/activity", "read"),
     ("Deliveries", "/deliveries", "read"),
     ("Templates", "/templates", "read"),
+    ("Segments", "/segments", "read"),
     ("Users", "/users", "manage"),
 )
 
