@@ -54,3 +54,14 @@ def test_every_unsafe_route_that_changes_workspace_data_needs_a_role():
         if route.method in UNSAFE and route.needs in ("public", "signed_in")
     }
     assert open_to_all == {("POST", "/login"), ("POST", "/logout"), ("POST", "/workspace")}
+
+
+def test_only_previews_are_unsafe_requests_that_read():
+    """A POST open to "read" must change nothing: the only one is the template preview."""
+    reading = {(r.method, r.path) for r in ROUTES if r.method in UNSAFE and r.needs == "read"}
+    assert reading == {("POST", "/templates/{message_id}/preview")}
+
+
+def test_an_unsafe_route_needing_read_must_say_it_changes_nothing():
+    with pytest.raises(ValueError, match="a change needs more than read"):
+        UiRoute("POST", "/x", lambda ui, request: None, "read")  # type: ignore[arg-type,return-value]

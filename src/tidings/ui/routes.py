@@ -22,12 +22,13 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/deliveries", deliveries.deliveries, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}", deliveries.delivery, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}/html", deliveries.html_body, "read"),
-    # Templates (`ui/message_templates.py`); a preview is a POST that changes nothing,
-    # "signed_in" with the role checked by its handler.
+    # Templates (`ui/message_templates.py`); a preview is a POST that changes nothing.
     UiRoute("GET", "/templates", templates.index, "read"),
     UiRoute("GET", "/templates/{message_id}", templates.message, "read"),
     UiRoute("POST", "/templates/{message_id}", templates.save_message, "edit_content"),
-    UiRoute("POST", "/templates/{message_id}/preview", templates.preview_draft, "signed_in"),
+    UiRoute(
+        "POST", "/templates/{message_id}/preview", templates.preview_draft, "read", reads_only=True
+    ),
     UiRoute("POST", "/templates/{message_id}/test", templates.send_test, "edit_content"),
     UiRoute("GET", "/snippets/{name}", templates.snippet, "read"),
     UiRoute("POST", "/snippets/{name}", templates.save_snippet, "edit_content"),

@@ -60,15 +60,18 @@ NAV: tuple[tuple[str, str, roles.Capability], ...] = (
 class UiRoute:
     """One UI operation. `needs`: "public" (no session), "signed_in" (any session,
     whatever the role: logout, switching workspace), or the capability the role
-    must grant in the session's workspace."""
+    must grant in the session's workspace. `reads_only`: a POST that changes nothing
+    (a preview of a draft too large for a URL), which "read" may then open; it still
+    passes the CSRF checks of every unsafe request."""
 
     method: str
     path: str
     handler: Handler
     needs: Needs
+    reads_only: bool = False
 
     def __post_init__(self) -> None:
-        if self.method in security.UNSAFE and self.needs == "read":
+        if self.method in security.UNSAFE and self.needs == "read" and not self.reads_only:
             raise ValueError(f"{self.method} {self.path}: a change needs more than read")
 
 
