@@ -161,6 +161,7 @@ def test_a_newsletter_is_scheduled_and_descheduled(page, ui_server, ws, ui_db, u
     assert shown["scheduled_at"] == int(paris.timestamp())
     assert (shown["timezone"], shown["tz_match_enabled"]) == ("Europe/Paris", True)
 
+    page.get_by_label("Date and time").fill(f"{year}-03-05T09:30")
     page.get_by_label("Time zone (IANA name)").fill("Mars/Olympus")
     page.get_by_role("button", name="Schedule", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("IANA time zone")
