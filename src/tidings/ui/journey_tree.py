@@ -90,7 +90,7 @@ def _step(shown: dict[str, Any], ids: dict[str, int]) -> Step:
         KINDS[kind],
         kind,
         summary(kind, body),
-        name=shown.get("name") or "",
+        name=_own_name(shown.get("name") or "", kind),
         message=kind in MESSAGE_TYPES,
         sending_state=shown.get("sending_state") or "",
     )
@@ -200,6 +200,12 @@ def trigger_words(definition: dict[str, Any]) -> str:
             f"On the date in {date.get('attribute')} ({date.get('frequency')}, at {date.get('at')})"
         )
     return "Triggered through the API"
+
+
+def _own_name(name: str, kind: str) -> str:
+    """A step's name, unless it only repeats its kind (the default name is the type)."""
+    plain = name.strip().lower().replace("_", " ")
+    return "" if plain in (kind.replace("_", " "), KINDS[kind].lower()) else name
 
 
 def _cut(text: str, size: int = 60) -> str:
