@@ -159,7 +159,8 @@ def _check_campaigns(page: Any, axe_source: str, ui_db: Any, workspace_id: int) 
             {"branch": {"if": plan, "then": [{"sms": {"body": "Thanks"}}], "else": ["exit"]}},
         ],
     }
-    broadcast = {"name": "Outage", "kind": "broadcast", "state": "running", "audience": plan}
+    everyone = {"attribute": {"field": "email", "operator": "exists"}}
+    broadcast = {"name": "Outage", "kind": "broadcast", "state": "running", "audience": everyone}
     broadcast["workflow"] = [{"email": mail}]
     newsletter = {"name": "News", "type": "email", "recipients": plan, **mail}
     now = int(time.time())

@@ -83,6 +83,9 @@ async def _show(ui: Ui, request: UiRequest, error: str = "", status: int = 200) 
 
 
 async def send_now(ui: Ui, request: UiRequest) -> Page:
+    """Send at once, once the author has ticked the confirmation (a send cannot be undone)."""
+    if request.form.get("confirm") != "1":
+        return await _show(ui, request, error="tick the confirmation to send now", status=400)
     return await _change(ui, request, "newsletter.send", "sent", lambda now: None)
 
 
