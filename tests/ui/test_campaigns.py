@@ -1,9 +1,9 @@
 """The Campaigns, Broadcasts and Newsletters pages in a real browser against a real
 `tidings serve` (its workers run the journeys): a running campaign's page counts a
 person who entered through a Track API event, a broadcast is triggered after its
-preview and its messages reach the outbox, a newsletter is scheduled and
-descheduled, and a viewer's actions are refused by the server. Every change is in
-the audit log."""
+preview and its messages reach the outbox, a newsletter is scheduled, descheduled
+and sent, and a viewer's actions are refused by the server. Every change is in the
+audit log."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_a_broadcast_is_triggered_after_its_preview(page, ui_server, ws, ui_db, 
     assert entry["details"]["data"] == '{"region": "eu"}'
 
 
-def test_a_newsletter_is_scheduled_and_descheduled(page, ui_server, ws, ui_db, ui_query):
+def test_a_newsletter_is_scheduled_descheduled_and_sent(page, ui_server, ws, ui_db, ui_query):
     newsletter_id = new_newsletter(ui_db, ws.workspace_id)
     author = create_user(ui_server, ws.workspace_id, "author")
     log_in(page, author)
@@ -170,8 +170,15 @@ def test_a_newsletter_is_scheduled_and_descheduled(page, ui_server, ws, ui_db, u
     page.get_by_role("button", name="Deschedule").click()
     expect(page.locator(".newsletter-state")).to_have_text("Draft")
     assert ui_query(newsletters.get, ws.workspace_id, newsletter_id)["scheduled_at"] is None
+
+    unconfirmed = {"csrf_token": csrf_token(page)}
+    assert post_from_page(page, f"/newsletters/{newsletter_id}/send", unconfirmed) == 400
+    page.get_by_label("Send it to all its recipients now").check()
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator(".newsletter-state")).to_have_text("Sent")
+    expect(page.get_by_role("button", name="Send now")).to_have_count(0)
     done = [e["action"] for e in actions(ui_query, ws.workspace_id)]
-    assert done == ["newsletter.schedule", "newsletter.deschedule"]
+    assert done == ["newsletter.schedule", "newsletter.deschedule", "newsletter.send"]
 
 
 def test_a_viewer_sees_the_pages_but_cannot_act(page, ui_server, ws, ui_db, ui_query):
