@@ -309,6 +309,14 @@ def _series(conn: Connection, where: list[Any], window: Periods) -> dict[str, li
     return found
 
 
+def totals(
+    conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None = None
+) -> dict[str, int]:
+    """Each metric over the whole life of a campaign, broadcast or newsletter, or of one
+    of its actions: the `totals` an action's delivery metrics carry."""
+    return _totals(conn, _scope(conn, workspace_id, kind, raw_id, raw_action))
+
+
 def totals_of(
     conn: Connection, workspace_id: int, newsletter_id: int, content_ids: list[int]
 ) -> dict[str, int]:

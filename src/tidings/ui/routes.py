@@ -6,8 +6,11 @@ from tidings.ui import (
     account,
     activity,
     audit_log,
+    broadcasts,
+    campaigns,
     deliveries,
     members,
+    newsletters,
     people,
     person,
     segments,
@@ -64,5 +67,22 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("POST", "/segments/{segment_id}/members", segments.add_members, "edit_content"),
     UiRoute(
         "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"
+    ),
+    # Campaigns, broadcasts and newsletters (`ui/campaigns.py`, `ui/broadcasts.py`,
+    # `ui/newsletters.py`); a broadcast's audience preview is a POST that changes nothing.
+    UiRoute("GET", "/campaigns", campaigns.campaign_list, "read"),
+    UiRoute("GET", "/campaigns/{campaign_id}", campaigns.campaign_page, "read"),
+    UiRoute("POST", "/campaigns/{campaign_id}/start", campaigns.start, "edit_content"),
+    UiRoute("POST", "/campaigns/{campaign_id}/stop", campaigns.stop, "edit_content"),
+    UiRoute("GET", "/broadcasts", broadcasts.broadcast_list, "read"),
+    UiRoute("GET", "/broadcasts/{broadcast_id}", broadcasts.broadcast_page, "read"),
+    UiRoute("POST", "/broadcasts/{broadcast_id}/preview", broadcasts.preview, "edit_content"),
+    UiRoute("POST", "/broadcasts/{broadcast_id}/trigger", broadcasts.trigger, "edit_content"),
+    UiRoute("GET", "/newsletters", newsletters.newsletter_list, "read"),
+    UiRoute("GET", "/newsletters/{newsletter_id}", newsletters.newsletter_page, "read"),
+    UiRoute("POST", "/newsletters/{newsletter_id}/send", newsletters.send_now, "edit_content"),
+    UiRoute("POST", "/newsletters/{newsletter_id}/schedule", newsletters.schedule, "edit_content"),
+    UiRoute(
+        "POST", "/newsletters/{newsletter_id}/deschedule", newsletters.deschedule, "edit_content"
     ),
 )

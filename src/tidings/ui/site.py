@@ -52,6 +52,9 @@ NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("Deliveries", "/deliveries", "read"),
     ("Templates", "/templates", "read"),
     ("Segments", "/segments", "read"),
+    ("Campaigns", "/campaigns", "read"),
+    ("Broadcasts", "/broadcasts", "read"),
+    ("Newsletters", "/newsletters", "read"),
     ("Users", "/users", "manage"),
     ("Audit log", "/audit", "manage"),
 )
