@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tidings.ui import activity, deliveries, members, people, person, segments, sign_in
+from tidings.ui import activity, dashboard, deliveries, members, people, person, segments, sign_in
 from tidings.ui import message_templates as templates
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
-    UiRoute("GET", "/", sign_in.home, "signed_in"),
+    UiRoute("GET", "/", dashboard.dashboard, "read"),  # the dashboard (issue 17, page 7)
     UiRoute("GET", "/login", sign_in.login_form, "public"),
     UiRoute("POST", "/login", sign_in.log_in, "public"),
     UiRoute("POST", "/logout", sign_in.log_out, "signed_in"),
