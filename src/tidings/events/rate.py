@@ -1,5 +1,9 @@
 """How many events a workspace logged per minute or per hour, over a recent window.
 
+Events are what was sent as one (`events.service.TYPES`: events, page and
+screen views); the activity log's other rows (attribute changes, identifies,
+...) are not counted.
+
 For the UI's dashboard. The count reads a range of the events-by-timestamp
 index (migration 0007) bounded to the window, and groups it by bucket in the
 database: one row per bucket comes back, never the events. The range holds
@@ -17,6 +21,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from tidings.db.schema import events
+from tidings.events.service import TYPES
 from tidings.reporting.series import Periods
 
 MINUTE = 60
@@ -44,6 +49,7 @@ def counts(conn: Connection, workspace_id: int, buckets: Periods) -> list[int]:
             events.c.timestamp >= first,
             events.c.timestamp < buckets.end,
             events.c.workspace_id == workspace_id,
+            events.c.type.in_(TYPES),
         )
         .group_by(bucket)
     )

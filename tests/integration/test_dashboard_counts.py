@@ -1,0 +1,149 @@
+"""The dashboard's numbers (`events.rate`, `campaigns.dashboard`): events per minute and
+per hour bounded to their window, messages per day by source, empty windows, and
+workspaces kept apart."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import insert
+
+from tests.factories import add_delivery
+from tidings.activity import log as activity_log
+from tidings.campaigns import dashboard
+from tidings.db.schema import campaigns
+from tidings.errors import ApiError
+from tidings.events import rate
+from tidings.reporting.metrics import record_metric
+from tidings.templates import transactional_messages
+from tidings.templates.definitions import Definition
+
+NOW = 1_700_000_000 + 1_234  # not on a minute, hour or day boundary
+MINUTE_START = NOW - NOW % 60
+DAY = 86_400
+TODAY = NOW - NOW % DAY
+U = uuid.uuid4().hex[:8]  # delivery ids are unique across the shared database
+
+
+def event(tx, ws, timestamp, type_="event"):
+    tx(
+        lambda conn: activity_log.append(
+            conn,
+            ws,
+            person_pk=None,
+            anonymous_id="visitor",
+            type=type_,
+            name="viewed",
+            timestamp=timestamp,
+            received_at=NOW,
+            data={},
+        )
+    )
+
+
+def test_events_per_minute_count_the_last_hour_and_nothing_outside(tx, query, workspace):
+    ws = workspace.workspace_id
+    first = MINUTE_START - 59 * 60
+    for moment in (first - 1, first, first + 59, first + 60, NOW, MINUTE_START + 60):
+        event(tx, ws, moment)
+    buckets = rate.window("hour", NOW)
+    assert buckets.starts[0] == first and buckets.end == MINUTE_START + 60
+    counted = query(rate.counts, ws, buckets)
+    assert len(counted) == 60
+    assert counted[0] == 2  # first and first + 59; first - 1 is just before the window
+    assert counted[1] == 1
+    assert counted[-1] == 1  # NOW; the next minute's event is in the future
+    assert sum(counted) == 4
+
+
+def test_events_per_hour_over_a_day_and_a_week(tx, query, workspace):
+    ws = workspace.workspace_id
+    hour_start = NOW - NOW % 3600
+    for moment in (NOW, NOW - 3600, NOW - 23 * 3600, NOW - 24 * 3600, NOW - 6 * DAY):
+        event(tx, ws, moment)
+    day = query(rate.counts, ws, rate.window("day", NOW))
+    assert len(day) == 24 and day[-1] == 1 and day[-2] == 1 and day[0] == 1 and sum(day) == 3
+    week_buckets = rate.window("week", NOW)
+    assert week_buckets.starts[-1] == hour_start and len(week_buckets.starts) == 168
+    assert sum(query(rate.counts, ws, week_buckets)) == 5
+
+
+def test_an_empty_window_and_another_workspaces_events(tx, query, workspace, other_workspace):
+    event(tx, other_workspace.workspace_id, NOW)
+    event(tx, workspace.workspace_id, NOW - 2 * 3600)  # before the last hour
+    event(tx, workspace.workspace_id, NOW, "attribute_change")  # not an event sent
+    counted = query(rate.counts, workspace.workspace_id, rate.window("hour", NOW))
+    assert counted == [0] * 60
+    assert query(rate.counts, other_workspace.workspace_id, rate.window("hour", NOW))[-1] == 1
+
+
+def deliver(tx, ws, name, created_at, metrics, **columns):
+    delivery_id = f"{name}-{U}"
+    tx(lambda conn: add_delivery(conn, ws, delivery_id, None, created_at=created_at, **columns))
+    for metric, at in metrics:
+        tx(lambda conn, m=metric, t=at: record_metric(conn, ws, delivery_id, m, t, {}, now=NOW))
+
+
+def template(tx, ws) -> int:
+    definition = Definition(
+        name="Welcome", trigger_name="welcome", channel="email", contents=(("", {}),)
+    )
+    return tx(transactional_messages.create, ws, definition, 0)["id"]
+
+
+def campaign(tx, ws) -> int:
+    values = {
+        "workspace_id": ws,
+        "kind": "broadcast",
+        "name": "Sale",
+        "description": "",
+        "state": "running",
+        "trigger_kind": "api",
+        "definition": "{}",
+        "tags": "[]",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return tx(lambda conn: conn.execute(insert(campaigns).values(values)).inserted_primary_key[0])
+
+
+def test_messages_per_day_by_the_day_each_metric_was_first_reached(tx, query, workspace):
+    ws = workspace.workspace_id
+    deliver(tx, ws, "a", NOW - DAY, [("sent", NOW - DAY), ("delivered", NOW - DAY + 5)])
+    deliver(tx, ws, "b", NOW, [("sent", NOW), ("opened", NOW), ("opened", NOW + 1)])
+    deliver(tx, ws, "c", NOW, [("sent", NOW), ("bounced", NOW)])
+    deliver(tx, ws, "old", NOW - 31 * DAY, [("sent", NOW - 31 * DAY), ("clicked", NOW)])
+    found = query(dashboard.message_days, ws, "", NOW)
+    assert len(found["starts"]) == 30 and found["starts"][-1] == TODAY
+    assert found["starts"][0] == TODAY - 29 * DAY
+    assert set(found["series"]) == set(dashboard.SHOWN)
+    assert found["series"]["sent"][-2:] == [1, 2]
+    assert found["series"]["delivered"][-2:] == [1, 0]
+    assert found["series"]["opened"][-1] == 1  # once per message
+    assert found["series"]["bounced"][-1] == 1
+    assert sum(found["series"]["clicked"]) == 0  # its message was created before the window
+
+
+def test_messages_per_day_of_one_transactional_message_or_broadcast(
+    tx, query, workspace, other_workspace
+):
+    ws = workspace.workspace_id
+    message_id, broadcast_id = template(tx, ws), campaign(tx, ws)
+    deliver(tx, ws, "t", NOW, [("sent", NOW)], transactional_message_id=message_id)
+    deliver(tx, ws, "b1", NOW, [("sent", NOW)], broadcast_id=broadcast_id)
+    deliver(tx, ws, "b2", NOW, [("sent", NOW)], broadcast_id=broadcast_id)
+    sent = lambda source: query(dashboard.message_days, ws, source, NOW)["series"]["sent"][-1]  # noqa: E731
+    assert sent("") == 3
+    assert sent(f"transactional:{message_id}") == 1
+    assert sent(f"campaign:{broadcast_id}") == 2
+    empty = query(dashboard.message_days, other_workspace.workspace_id, "", NOW)
+    assert all(value == 0 for values in empty["series"].values() for value in values)
+    other = other_workspace.workspace_id
+    for source in (f"transactional:{message_id}", f"campaign:{broadcast_id}"):
+        with pytest.raises(ApiError) as refused:
+            query(dashboard.message_days, other, source, NOW)
+        assert refused.value.status == 404
+    with pytest.raises(ApiError) as refused:
+        query(dashboard.message_days, ws, "segment:1", NOW)
+    assert refused.value.status == 400
