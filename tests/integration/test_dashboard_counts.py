@@ -14,7 +14,7 @@ from tidings.activity import log as activity_log
 from tidings.campaigns import dashboard
 from tidings.db.schema import campaigns
 from tidings.errors import ApiError
-from tidings.events import rate
+from tidings.reporting import event_rate as rate
 from tidings.reporting.metrics import record_metric
 from tidings.templates import transactional_messages
 from tidings.templates.definitions import Definition

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.support import eventually
 from tests.ui.conftest import create_user, log_in
-from tidings.events import rate
+from tidings.reporting import event_rate as rate
 from tidings.templates import definitions
 from tidings.templates import transactional_messages as messages
 

@@ -14,12 +14,16 @@ from typing import Any
 
 from tidings.campaigns import dashboard as messages
 from tidings.errors import ApiError
-from tidings.events import rate
 from tidings.reporting import delivery_view
+from tidings.reporting import event_rate as rate
 from tidings.ui.http import Page, UiRequest
 from tidings.ui.site import Ui
 
-SPANS = {"hour": "Last hour, per minute", "day": "Last day, per hour", "week": "Last week, per hour"}
+SPANS = {
+    "hour": "Last hour, per minute",
+    "day": "Last day, per hour",
+    "week": "Last week, per hour",
+}
 LABELS = {"hour": "%H:%M", "day": "%Y-%m-%d %H:00", "week": "%Y-%m-%d %H:00"}
 
 
@@ -57,9 +61,10 @@ async def dashboard(ui: Ui, request: UiRequest) -> Page:
 
 def _chart(starts: Any, label: str, series: dict[str, list[int]]) -> dict[str, Any]:
     """A chart's numbers: the period starts (Unix seconds, UTC), their labels as the
-    tables show them, and each series, in the order given."""
+    tables show them, and each series as (name, values), in the order given (a list:
+    `tojson` would sort a mapping's keys)."""
     return {
         "x": list(starts),
         "labels": [datetime.fromtimestamp(start, UTC).strftime(label) for start in starts],
-        "series": series,
+        "series": list(series.items()),
     }

@@ -6,12 +6,12 @@
   var COLOURS = ["#1f5fa8", "#2e7d32", "#b35c00", "#7b3fa0", "#c62828", "#00796b"];
 
   function draw(element, chart) {
-    var names = Object.keys(chart.series);
     var series = [{ label: "Time (UTC)" }];
     var data = [chart.x];
-    names.forEach(function (name, i) {
-      series.push({ label: name, stroke: COLOURS[i % COLOURS.length], width: 2 });
-      data.push(chart.series[name]);
+    chart.series.forEach(function (pair, i) {
+      var label = pair[0].charAt(0).toUpperCase() + pair[0].slice(1);
+      series.push({ label: label, stroke: COLOURS[i % COLOURS.length], width: 2 });
+      data.push(pair[1]);
     });
     var options = {
       title: element.dataset.title,
