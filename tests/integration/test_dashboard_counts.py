@@ -7,19 +7,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from tests.factories import add_delivery
 from tidings.activity import log as activity_log
 from tidings.campaigns import dashboard
-from tidings.db.schema import campaigns
+from tidings.db.schema import campaigns, event_minutes
 from tidings.errors import ApiError
 from tidings.reporting import event_rate as rate
 from tidings.reporting.metrics import record_metric
+from tidings.runtime import housekeeping
 from tidings.templates import transactional_messages
 from tidings.templates.definitions import Definition
 
-NOW = 1_700_000_000 + 1_234  # not on a minute, hour or day boundary
+NOW = 1_700_000_000 + 1_234  # 54 s into a minute: not on a minute, hour or day boundary
 MINUTE_START = NOW - NOW % 60
 DAY = 86_400
 TODAY = NOW - NOW % DAY
@@ -76,6 +77,32 @@ def test_an_empty_window_and_another_workspaces_events(tx, query, workspace, oth
     counted = query(rate.counts, workspace.workspace_id, rate.window("hour", NOW))
     assert counted == [0] * 60
     assert query(rate.counts, other_workspace.workspace_id, rate.window("hour", NOW))[-1] == 1
+
+
+def test_a_batch_is_counted_per_minute_and_old_minutes_are_pruned(tx, query, workspace):
+    ws = workspace.workspace_id
+    rows = [
+        (ws, None, "v", kind, "n", moment, NOW, "{}")
+        for kind, moment in [
+            ("event", NOW),
+            ("page", NOW - 1),
+            ("screen", NOW - 120),
+            ("identify", NOW),
+            ("event", NOW - rate.KEPT - 60),
+        ]
+    ]
+    tx(activity_log.insert_rows, rows, NOW)
+    event(tx, ws, NOW)  # one more into the same minute, another transaction
+    minutes = query(rate.counts, ws, rate.window("hour", NOW))
+    assert (minutes[-1], minutes[-3], sum(minutes)) == (3, 1, 4)  # NOW - 1: the same minute
+    stored = lambda: query(  # noqa: E731
+        lambda c: c.execute(
+            select(event_minutes.c.count).where(event_minutes.c.workspace_id == ws)
+        ).all()
+    )
+    assert len(stored()) == 3
+    tx(housekeeping.prune, NOW)
+    assert sorted(count for (count,) in stored()) == [1, 3]  # the 8-day-old minute went
 
 
 def deliver(tx, ws, name, created_at, metrics, **columns):

@@ -121,6 +121,19 @@ events = Table(
     Index(None, "timestamp"),
 )
 
+# Events sent (event, page, screen) per workspace and minute of their timestamp,
+# counted at ingest in the transaction that logs them (`activity/log.py`), for the
+# UI's dashboard (`reporting/event_rate.py`): a day or a week counted from the
+# events-by-timestamp index reads every workspace's events of the window.
+# `minute` is a Unix time on a minute. Pruned after 8 days (runtime/housekeeping.py).
+event_minutes = Table(
+    "event_minutes",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
 event_dedup = Table(
     "event_dedup",
     metadata,

@@ -12,7 +12,8 @@ for long; running it in several processes at once is harmless.
 - finished jobs, done or failed: 7 days (a failure's reason stays on the
   export, collection or import it was for);
 - web UI sessions past their idle or absolute expiry, and failed logins
-  older than the throttle's window.
+  older than the throttle's window;
+- events counted per minute (`event_minutes`): `event_rate.KEPT`, 8 days.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tidings import files
 from tidings.db.schema import (
     download_links,
     event_dedup,
+    event_minutes,
     exports,
     idempotency_keys,
     jobs,
@@ -32,6 +34,7 @@ from tidings.db.schema import (
     ui_sessions,
 )
 from tidings.exports.service import RETENTION as EXPORT_RETENTION
+from tidings.reporting import event_rate
 from tidings.users import sessions, throttle
 
 DEDUP_WINDOW = 48 * 3600
@@ -74,6 +77,12 @@ def prune(conn: Connection, now: int) -> dict[str, int]:
             ui_sessions,
             (ui_sessions.c.id_hash,),
             sessions.expired(now),
+        ),
+        "event_minutes": _delete_oldest(
+            conn,
+            event_minutes,
+            (event_minutes.c.workspace_id, event_minutes.c.minute),
+            event_minutes.c.minute < now - event_rate.KEPT,
         ),
         "login_failures": _delete_oldest(
             conn,
