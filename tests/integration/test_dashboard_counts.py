@@ -4,15 +4,20 @@ workspaces kept apart."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
+from alembic import command
 from sqlalchemy import insert, select
 
+from tests.conftest import fresh_database, new_workspace
 from tests.factories import add_delivery
 from tidings.activity import log as activity_log
 from tidings.campaigns import dashboard
-from tidings.db.schema import campaigns, event_minutes
+from tidings.db import migrate
+from tidings.db.engine import open_database
+from tidings.db.schema import campaigns, event_minutes, events
 from tidings.errors import ApiError
 from tidings.reporting import event_rate as rate
 from tidings.reporting.metrics import record_metric
@@ -174,3 +179,39 @@ def test_messages_per_day_of_one_transactional_message_or_broadcast(
     with pytest.raises(ApiError) as refused:
         query(dashboard.message_days, ws, "segment:1", NOW)
     assert refused.value.status == 400
+
+
+def test_the_migration_counts_the_last_8_days_of_stored_events_in(database_url, tmp_path):
+    """0019 on a store that has events: those of the last 8 days (events, page and
+    screen views) are counted per workspace and minute; older ones and other types
+    are not."""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with fresh_database(backend, tmp_path) as url:
+        store = open_database(url)
+        try:
+            config = migrate.alembic_config()
+            with store.writer.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "0018_ui_activity")
+            ws = new_workspace(store, "before").workspace_id
+            now = int(time.time())
+            minute = now - now % 60
+            with store.writer.begin() as conn:
+                for kind, moment in [
+                    ("event", minute),
+                    ("page", minute + 1),
+                    ("identify", minute),
+                    ("event", minute - 9 * 86400),
+                ]:
+                    row = {"workspace_id": ws, "type": kind, "name": "n", "timestamp": moment}
+                    conn.execute(insert(events).values({**row, "received_at": now, "data": "{}"}))
+            migrate.upgrade(store)
+            with store.reader.connect() as conn:
+                counted = conn.execute(
+                    select(
+                        event_minutes.c.workspace_id, event_minutes.c.minute, event_minutes.c.count
+                    )
+                ).all()
+            assert [tuple(row) for row in counted] == [(ws, minute, 2)]
+        finally:
+            store.dispose()
