@@ -17,7 +17,7 @@ from tidings.activity import log as activity_log
 from tidings.campaigns import dashboard
 from tidings.db import migrate
 from tidings.db.engine import open_database
-from tidings.db.schema import campaigns, event_minutes, events
+from tidings.db.schema import campaigns, delivery_days, delivery_metrics, event_minutes, events
 from tidings.errors import ApiError
 from tidings.reporting import event_rate as rate
 from tidings.reporting.metrics import record_metric
@@ -145,7 +145,8 @@ def test_messages_per_day_by_the_day_each_metric_was_first_reached(tx, query, wo
     deliver(tx, ws, "a", NOW - DAY, [("sent", NOW - DAY), ("delivered", NOW - DAY + 5)])
     deliver(tx, ws, "b", NOW, [("sent", NOW), ("opened", NOW), ("opened", NOW + 1)])
     deliver(tx, ws, "c", NOW, [("sent", NOW), ("bounced", NOW)])
-    deliver(tx, ws, "old", NOW - 31 * DAY, [("sent", NOW - 31 * DAY), ("clicked", NOW)])
+    old = [("sent", NOW - 31 * DAY), ("clicked", NOW), ("clicked", NOW + 1)]
+    deliver(tx, ws, "old", NOW - 31 * DAY, old)
     found = query(dashboard.message_days, ws, "", NOW)
     assert len(found["starts"]) == 30 and found["starts"][-1] == TODAY
     assert found["starts"][0] == TODAY - 29 * DAY
@@ -154,7 +155,8 @@ def test_messages_per_day_by_the_day_each_metric_was_first_reached(tx, query, wo
     assert found["series"]["delivered"][-2:] == [1, 0]
     assert found["series"]["opened"][-1] == 1  # once per message
     assert found["series"]["bounced"][-1] == 1
-    assert sum(found["series"]["clicked"]) == 0  # its message was created before the window
+    # every message: by the day of the metric, whenever the message was created
+    assert sum(found["series"]["clicked"]) == 1 and found["series"]["clicked"][-1] == 1
 
 
 def test_messages_per_day_of_one_transactional_message_or_broadcast(
@@ -163,11 +165,16 @@ def test_messages_per_day_of_one_transactional_message_or_broadcast(
     ws = workspace.workspace_id
     message_id, broadcast_id = template(tx, ws), campaign(tx, ws)
     deliver(tx, ws, "t", NOW, [("sent", NOW)], transactional_message_id=message_id)
+    early = [("sent", NOW - 40 * DAY), ("opened", NOW)]
+    deliver(tx, ws, "t0", NOW - 40 * DAY, early, transactional_message_id=message_id)
     deliver(tx, ws, "b1", NOW, [("sent", NOW)], broadcast_id=broadcast_id)
     deliver(tx, ws, "b2", NOW, [("sent", NOW)], broadcast_id=broadcast_id)
     sent = lambda source: query(dashboard.message_days, ws, source, NOW)["series"]["sent"][-1]  # noqa: E731
     assert sent("") == 3
     assert sent(f"transactional:{message_id}") == 1
+    # one source: its messages created in the window only
+    opened = query(dashboard.message_days, ws, f"transactional:{message_id}", NOW)["series"]
+    assert sum(opened["opened"]) == 0
     assert sent(f"campaign:{broadcast_id}") == 2
     empty = query(dashboard.message_days, other_workspace.workspace_id, "", NOW)
     assert all(value == 0 for values in empty["series"].values() for value in values)
@@ -181,10 +188,13 @@ def test_messages_per_day_of_one_transactional_message_or_broadcast(
     assert refused.value.status == 400
 
 
-def test_the_migration_counts_the_last_8_days_of_stored_events_in(database_url, tmp_path):
-    """0019 on a store that has events: those of the last 8 days (events, page and
-    screen views) are counted per workspace and minute; older ones and other types
-    are not."""
+COLUMNS = ("workspace_id", "delivery_id", "metric", "timestamp", "data")
+
+
+def test_the_migration_counts_the_stored_events_and_messages_in(database_url, tmp_path):
+    """0019 on a store that has events and messages: events of the last 8 days (events,
+    page and screen views) are counted per workspace and minute, older ones and other
+    types not; messages created in the last 32 days per day of their first metric."""
     backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     with fresh_database(backend, tmp_path) as url:
         store = open_database(url)
@@ -205,13 +215,26 @@ def test_the_migration_counts_the_last_8_days_of_stored_events_in(database_url, 
                 ]:
                     row = {"workspace_id": ws, "type": kind, "name": "n", "timestamp": moment}
                     conn.execute(insert(events).values({**row, "received_at": now, "data": "{}"}))
+                for name, created, metrics in [
+                    ("new", now, [("sent", now), ("opened", now), ("opened", now + 1)]),
+                    ("old", now - 40 * DAY, [("sent", now - 40 * DAY), ("clicked", now)]),
+                ]:
+                    add_delivery(conn, ws, f"{name}-{U}", None, created_at=created)
+                    for metric, at in metrics:
+                        values = (ws, f"{name}-{U}", metric, at, "{}")
+                        row = dict(zip(COLUMNS, values, strict=True))
+                        conn.execute(insert(delivery_metrics).values(row))
             migrate.upgrade(store)
             with store.reader.connect() as conn:
-                counted = conn.execute(
-                    select(
-                        event_minutes.c.workspace_id, event_minutes.c.minute, event_minutes.c.count
-                    )
-                ).all()
+                minutes = (event_minutes.c.workspace_id, event_minutes.c.minute)
+                counted = conn.execute(select(*minutes, event_minutes.c.count)).all()
+                days = (delivery_days.c.metric, delivery_days.c.day)
+                per_day = conn.execute(select(*days, delivery_days.c.count)).all()
             assert [tuple(row) for row in counted] == [(ws, minute, 2)]
+            today = now - now % DAY
+            assert sorted(tuple(row) for row in per_day) == [
+                ("opened", today, 1),
+                ("sent", today, 1),
+            ]
         finally:
             store.dispose()

@@ -13,7 +13,8 @@ for long; running it in several processes at once is harmless.
   export, collection or import it was for);
 - web UI sessions past their idle or absolute expiry, and failed logins
   older than the throttle's window;
-- events counted per minute (`event_minutes`): `event_rate.KEPT`, 8 days.
+- events counted per minute (`event_minutes`): `event_rate.KEPT`, 8 days;
+  messages counted per day (`delivery_days`): `DELIVERY_DAYS_KEPT`, 32 days.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, delete, select, tuple_, update
 
 from tidings import files
 from tidings.db.schema import (
+    delivery_days,
     download_links,
     event_dedup,
     event_minutes,
@@ -40,6 +42,7 @@ from tidings.users import sessions, throttle
 DEDUP_WINDOW = 48 * 3600
 IDEMPOTENCY_WINDOW = 24 * 3600
 JOB_RETENTION = 7 * 86400
+DELIVERY_DAYS_KEPT = 32 * 86400  # the dashboard shows 30
 CHUNK = 5_000
 
 
@@ -83,6 +86,12 @@ def prune(conn: Connection, now: int) -> dict[str, int]:
             event_minutes,
             (event_minutes.c.workspace_id, event_minutes.c.minute),
             event_minutes.c.minute < now - event_rate.KEPT,
+        ),
+        "delivery_days": _delete_oldest(
+            conn,
+            delivery_days,
+            (delivery_days.c.workspace_id, delivery_days.c.day, delivery_days.c.metric),
+            delivery_days.c.day < now - DELIVERY_DAYS_KEPT,
         ),
         "login_failures": _delete_oldest(
             conn,
