@@ -91,6 +91,15 @@ def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -
     _check(page, axe_source, "segment-manual")
 
 
+def _check_dashboard(page: Any, axe_source: str) -> None:
+    """The dashboard, its charts drawn and its tables open, for the last day."""
+    page.goto("/?events=day")
+    page.locator("[data-chart=messages] canvas").wait_for()
+    for summary in page.locator("main summary").all():
+        summary.click()
+    _check(page, axe_source, "dashboard")
+
+
 def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_server, ws, ui_db):
     page = checked_page
     page.goto("/login")
@@ -144,6 +153,7 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check(page, axe_source, "snippet")
     _check_segments(page, axe_source, ui_db, ws.workspace_id)
     _check_campaigns(page, axe_source, ui_db, ws.workspace_id)
+    _check_dashboard(page, axe_source)
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
     log_in(page, viewer)

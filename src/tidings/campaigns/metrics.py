@@ -218,6 +218,18 @@ def message_report(
 # --- counting ----------------------------------------------------------------------------
 
 
+def scope(conn: Connection, workspace_id: int, kind: str, raw_id: str) -> list[Any]:
+    """The conditions that pick the deliveries of a campaign or broadcast (`kind`
+    "campaign" or "broadcast") or a newsletter; a 404 for one of another workspace."""
+    return _scope(conn, workspace_id, kind, raw_id, None)
+
+
+def series_of(conn: Connection, where: list[Any], window: Periods) -> dict[str, list[int]]:
+    """Each metric per period of `window` over the deliveries `where` picks, counted as
+    the delivery reports count them."""
+    return _series(conn, where, window)
+
+
 def _owner(conn: Connection, workspace_id: int, kind: str, raw_id: str) -> Any:
     what = kind if kind in ("broadcast", "newsletter") else "campaign"
     row = conn.execute(

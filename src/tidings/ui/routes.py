@@ -8,6 +8,7 @@ from tidings.ui import (
     audit_log,
     broadcasts,
     campaigns,
+    dashboard,
     deliveries,
     members,
     newsletters,
@@ -20,7 +21,7 @@ from tidings.ui import message_templates as templates
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
-    UiRoute("GET", "/", sign_in.home, "signed_in"),
+    UiRoute("GET", "/", dashboard.dashboard, "read"),  # the dashboard (issue 17, page 7)
     UiRoute("GET", "/login", sign_in.login_form, "public"),
     UiRoute("POST", "/login", sign_in.log_in, "public"),
     UiRoute("POST", "/logout", sign_in.log_out, "signed_in"),

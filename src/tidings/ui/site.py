@@ -47,6 +47,7 @@ STALE_TOKEN = (
 
 # The navigation: only pages that exist, each shown to the roles that may open it.
 NAV: tuple[tuple[str, str, roles.Capability], ...] = (
+    ("Dashboard", "/", "read"),
     ("People", "/people", "read"),
     ("Activity", "/activity", "read"),
     ("Deliveries", "/deliveries", "read"),
