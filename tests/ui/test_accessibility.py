@@ -116,6 +116,7 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
         accounts.set_role(conn, other.workspace_id, admin.user_id, "author", int(time.time()), None)
     log_in(page, admin)
     assert page.get_by_label("Workspace").count() == 1
+    page.goto("/people")
     _check(page, axe_source, "people")
     page.goto("/people?q=nobody")
     _check(page, axe_source, "people-empty")
