@@ -36,11 +36,15 @@ def csrf_token(page: Any) -> str:
 def test_the_first_admin_made_by_the_cli_signs_in_and_out(page, ui_server, ws):
     admin = create_user(ui_server, ws.workspace_id, "admin")
     page.goto("/people")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fpeople$"))  # the page asked for
+    page.goto("/")
     expect(page).to_have_url(re.compile(r"/login$"))
     assert log_in(page, admin).status == 303
-    expect(page).to_have_url(re.compile(r"/people$"))
-    expect(page.get_by_role("heading", name="People")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/$"))  # a login lands on the dashboard
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="People").click()
+    expect(page.get_by_role("heading", name="People")).to_be_visible()
     expect(nav.get_by_role("link", name="People")).to_have_attribute("aria-current", "page")
     expect(nav.get_by_role("link", name="Users")).to_be_visible()  # an admin's page
     [cookie] = page.context.cookies()
@@ -49,7 +53,7 @@ def test_the_first_admin_made_by_the_cli_signs_in_and_out(page, ui_server, ws):
     expect(page).to_have_url(re.compile(r"/login$"))
     page.context.add_cookies([cookie])  # the old id is worth nothing after logout
     page.goto("/people")
-    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fpeople$"))
 
 
 def test_a_login_rotates_the_session_id(page, ui_server, ws):
@@ -61,7 +65,7 @@ def test_a_login_rotates_the_session_id(page, ui_server, ws):
     assert first["value"] != second["value"]
     page.context.clear_cookies()
     page.context.add_cookies([first])
-    page.goto("/people")
+    page.goto("/")
     expect(page).to_have_url(re.compile(r"/login$"))  # the replaced session was deleted
 
 
@@ -159,6 +163,7 @@ def test_a_person_sent_through_the_track_api_is_found_by_email(page, ui_server, 
     _identify(ui_server, ws, "track-42", "Found.Me@Example.test")
     viewer = create_user(ui_server, ws.workspace_id, "viewer")
     log_in(page, viewer)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="People").click()
     page.get_by_label("Search by id or email").fill("found.me@")
     results = page.locator("#results")
     expect(results).to_contain_text("Found.Me@Example.test")

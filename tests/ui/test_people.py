@@ -36,6 +36,7 @@ def test_a_person_found_by_email_shows_the_event_just_sent_through_the_track_api
     event = {"name": "checkout_completed", "data": {"total": 42.5, "sku": "tea-01"}}
     assert track.post("/customers/buyer-7/events", json=event).is_success  # committed
     log_in(page, create_user(ui_server, ws.workspace_id, "viewer"))
+    page.goto("/people")
     page.get_by_label("Search by id or email").fill("buyer.seven@example.test")
     page.locator("#results").get_by_role("link", name="buyer-7").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Buyer.Seven@Example.test")
@@ -61,6 +62,7 @@ def test_people_are_filtered_by_attribute_and_segment_with_the_search_box(
     added = {"ids": ["filter-1", "filter-2", "filter-3"]}
     assert track.post(f"/segments/{segment_id}/add_customers", json=added).is_success
     log_in(page, create_user(ui_server, ws.workspace_id, "viewer"))
+    page.goto("/people")
     rows = page.locator("#results tbody tr")
 
     page.get_by_label("Attribute").fill("plan")

@@ -213,7 +213,7 @@ class Site:
             return self.error(request, 401, "Sign in first.")
         target = request.path + (f"?{request.query_string}" if request.query_string else "")
         location = "/login"
-        if target not in ("/", "/people"):
+        if target != "/":  # where a login lands anyway (`security.safe_next`)
             location += "?next=" + quote(target, safe="")
         if request.is_htmx:
             return Page(200, b"", [(b"hx-redirect", location.encode("latin-1"))])
