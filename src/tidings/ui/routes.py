@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tidings.ui import activity, deliveries, members, people, person, segments, sign_in
+from tidings.ui import activity, deliveries, jobs, members, people, person, segments, sign_in
+from tidings.ui import settings as workspace_settings
+from tidings.ui import suppressions
 from tidings.ui import message_templates as templates
 from tidings.ui.site import UiRoute
 
@@ -47,4 +49,12 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute(
         "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"
     ),
+    # Jobs, settings (keys: admins only) and suppressions (issue 17, page 8)
+    UiRoute("GET", "/jobs", jobs.jobs, "read"),
+    UiRoute("GET", "/jobs/{job_id}", jobs.job, "read"),
+    UiRoute("GET", "/settings", workspace_settings.settings, "read"),
+    UiRoute("POST", "/settings/keys/{kind}/rotate", workspace_settings.rotate, "manage"),
+    UiRoute("GET", "/suppressions", suppressions.suppressions, "read"),
+    UiRoute("POST", "/suppressions/remove", suppressions.unsuppress, "edit_content"),
+    UiRoute("POST", "/suppressions/unblock", suppressions.unblock, "edit_content"),
 )

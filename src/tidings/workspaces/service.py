@@ -118,8 +118,9 @@ def rotate_keys(conn: Connection, workspace_id: int, kinds: list[str]) -> dict[s
     by their names in `Credentials`, to be shown once.
 
     The old keys stop matching as soon as this commits. A running server
-    keeps a successful lookup for `api.auth.CACHE_SECONDS`, so it may accept
-    an old key for that long after.
+    keeps a successful lookup for `api.auth.CACHE_SECONDS`: the web UI's
+    rotation drops its own process's entries (`Authenticator.forget`); other
+    processes may accept an old key for that long after.
     """
     chosen = [KEY_KINDS[kind] for kind in kinds]
     new = {key.name: key.make() for key in chosen}
