@@ -14,7 +14,6 @@ import html
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +27,8 @@ from tidings.ui import security
 from tidings.users import accounts, sessions
 from tidings.workspaces.service import Credentials
 
-Scenario = Callable[[httpx.AsyncClient, Credentials, Callable[[str], dict[str, str]]], Awaitable[None]]
+Login = Callable[[str], dict[str, str]]  # a role -> a session of a new user of that role
+Scenario = Callable[[httpx.AsyncClient, Credentials, Login], Awaitable[None]]
 NEW_KEY = re.compile(r'<code id="new-key">([^<]+)</code>')
 
 
@@ -79,9 +79,14 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+async def segments(client: httpx.AsyncClient, app_key: str) -> httpx.Response:
+    """An App API read with this key."""
+    return await client.get("/v1/segments", headers=bearer(app_key))
+
+
 def test_a_rotated_app_key_is_refused_at_once_and_the_new_one_works(run, query):
     async def scenario(client, creds, as_role):
-        assert (await client.get("/v1/segments", headers=bearer(creds.app_api_key))).status_code == 200
+        assert (await segments(client, creds.app_api_key)).status_code == 200
         answer = await rotate(client, as_role("admin"), "app")
         assert answer.status_code == 200, answer.text
         new_key = html.unescape(NEW_KEY.findall(answer.text)[0])
@@ -121,7 +126,7 @@ def test_only_admins_may_rotate_and_see_that_keys_exist(run, role):
     async def scenario(client, creds, as_role):
         who = as_role(role)
         assert (await rotate(client, who, "app")).status_code == 403
-        assert (await client.get("/v1/segments", headers=bearer(creds.app_api_key))).status_code == 200
+        assert (await segments(client, creds.app_api_key)).status_code == 200
         page = await client.get("/settings", headers={"cookie": who["cookie"]})
         assert page.status_code == 200
         assert creds.site_id in page.text

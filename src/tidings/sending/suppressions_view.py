@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, tuple_
+from sqlalchemy import Connection, delete, literal, select, tuple_
 
 from tidings.db.schema import blocked_addresses, suppressions
 from tidings.errors import bad_request, not_found
@@ -45,7 +45,9 @@ def suppressed(
             _starts(suppressions.c.value, given) | _starts(suppressions.c.value, given.lower())
         )
     if after is not None:
-        query = query.where(tuple_(suppressions.c.kind, suppressions.c.value) > tuple_(*after))
+        query = query.where(
+            tuple_(suppressions.c.kind, suppressions.c.value) > tuple_(*map(literal, after))
+        )
     rows = conn.execute(
         query.order_by(suppressions.c.kind, suppressions.c.value).limit(limit + 1)
     ).all()

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from tidings.ui import activity, deliveries, jobs, members, people, person, segments, sign_in
-from tidings.ui import settings as workspace_settings
-from tidings.ui import suppressions
+from tidings.ui import (
+    activity,
+    deliveries,
+    jobs,
+    members,
+    people,
+    person,
+    segments,
+    sign_in,
+    suppressions,
+)
 from tidings.ui import message_templates as templates
+from tidings.ui import settings as workspace_settings
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (

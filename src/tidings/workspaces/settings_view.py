@@ -33,8 +33,9 @@ SENDERS_SHOWN = 100
 def overview(conn: Connection, workspace_id: int) -> dict[str, Any]:
     """The workspace, its providers, sender identities and reporting webhooks."""
     row = conn.execute(
-        select(workspaces.c.id, workspaces.c.name, workspaces.c.site_id, workspaces.c.created_at)
-        .where(workspaces.c.id == workspace_id)
+        select(
+            workspaces.c.id, workspaces.c.name, workspaces.c.site_id, workspaces.c.created_at
+        ).where(workspaces.c.id == workspace_id)
     ).first()
     if row is None:
         raise not_found(f"no workspace {workspace_id}")
