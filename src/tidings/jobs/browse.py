@@ -24,7 +24,6 @@ STATES = ("queued", "running", "done", "failed")
 def recent(
     conn: Connection,
     workspace_id: int,
-    *,
     before: int | None = None,
     state: str = "",
     kind: str = "",

@@ -31,7 +31,6 @@ KINDS = ("id", "email")
 def suppressed(
     conn: Connection,
     workspace_id: int,
-    *,
     prefix: str = "",
     after: tuple[str, str] | None = None,
     limit: int = PAGE_LIMIT,
@@ -62,7 +61,6 @@ def suppressed(
 def blocked(
     conn: Connection,
     workspace_id: int,
-    *,
     prefix: str = "",
     after: str | None = None,
     limit: int = PAGE_LIMIT,

@@ -31,9 +31,7 @@ async def jobs(ui: Ui, request: UiRequest) -> Page:
     kind = request.query.get("kind", "").strip()[:32]
     before_text = request.query.get("before", "")
     before = int(before_text) if before_text.isdigit() else None
-    found = await ui.read(
-        browse.recent, request.session.workspace_id, before=before, state=state, kind=kind
-    )
+    found = await ui.read(browse.recent, request.session.workspace_id, before, state, kind)
     for job in found["jobs"]:
         job["created"] = when(job["created_at"])
         job["updated"] = when(job["updated_at"])

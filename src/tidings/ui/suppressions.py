@@ -30,8 +30,8 @@ async def suppressions(ui: Ui, request: UiRequest) -> Page:
     kind, sep, value = request.query.get("after", "").partition(":")
     after = (kind, value) if sep and kind in view.KINDS else None
     blocked_after = request.query.get("blocked_after", "") or None
-    people = await ui.read(view.suppressed, workspace_id, prefix=prefix, after=after)
-    addresses = await ui.read(view.blocked, workspace_id, prefix=prefix, after=blocked_after)
+    people = await ui.read(view.suppressed, workspace_id, prefix, after)
+    addresses = await ui.read(view.blocked, workspace_id, prefix, blocked_after)
     for row in (*people["rows"], *addresses["rows"]):
         row["at"] = when(row["created_at"])
     base = {"address": prefix} if prefix else {}
