@@ -1,5 +1,6 @@
 """Rotating a key from the Settings page: the old key is refused by the very next
-request, even though the server had just cached it; viewers are refused.
+request, even though the server had just cached it; viewers are refused. And
+lifting a suppression: an author's change, audited.
 
 The app runs in this process and is driven over HTTP (`httpx.ASGITransport`):
 a request with the old key first warms the server's key cache, then an admin's
@@ -23,6 +24,9 @@ from tidings import audit
 from tidings.app import create_app
 from tidings.config import Settings
 from tidings.db.engine import Database
+from tidings.people import service as people
+from tidings.people.identifiers import Identifier
+from tidings.sending import suppressions_view
 from tidings.ui import security
 from tidings.users import accounts, sessions
 from tidings.workspaces.service import Credentials
@@ -145,5 +149,31 @@ def test_a_rotation_without_the_form_token_is_refused_and_changes_nothing(run):
             auth=(creds.cdp_write_key, ""),
         )
         assert answer.status_code == 200, answer.text  # the write key still works
+
+    run(scenario)
+
+
+def test_lifting_a_suppression_is_an_authors_change_audited_and_refused_to_viewers(run, tx, query):
+    async def scenario(client, creds, as_role):
+        ws = creds.workspace_id
+        tx(people.suppress, ws, Identifier("email", "gone@x.test"), int(time.time()))
+        form = {"kind": "email", "value": "gone@x.test"}
+
+        async def lift(who: dict[str, str]) -> httpx.Response:
+            return await client.post(
+                "/suppressions/remove",
+                data={**form, "csrf_token": who["csrf"]},
+                headers={"cookie": who["cookie"]},
+            )
+
+        assert (await lift(as_role("viewer"))).status_code == 403
+        assert [r["value"] for r in query(suppressions_view.suppressed, ws)["rows"]] == [
+            "gone@x.test"
+        ]
+        assert (await lift(as_role("author"))).status_code == 303
+        assert query(suppressions_view.suppressed, ws)["rows"] == []
+        [entry] = [e for e in query(audit.entries, ws) if e["action"] == "suppression.remove"]
+        assert (entry["target_id"], entry["details"]) == ("email:gone@x.test", form)
+        assert (await lift(as_role("author"))).status_code == 404  # nothing left to lift
 
     run(scenario)
