@@ -58,6 +58,9 @@ async def job(ui: Ui, request: UiRequest) -> Page:
     found = await ui.read(browse.one, workspace_id, int(raw))
     found["times"] = {name: when(found[name]) for name in TIMES if found[name] is not None}
     subject = await _subject(ui, workspace_id, found)
+    if subject is not None:
+        times = {k: when(v) for k, v in subject.items() if k.endswith("_at") and isinstance(v, int)}
+        subject.update(times)
     return ui.page(request, "job.html", job=found, subject=subject)
 
 
