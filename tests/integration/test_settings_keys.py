@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import new_workspace
+from tests.support import run_cli
 from tidings import audit
 from tidings.app import create_app
 from tidings.config import Settings
@@ -100,7 +102,7 @@ def test_a_rotated_app_key_is_refused_at_once_and_the_new_one_works(run, query):
         assert (await client.get("/v1/segments", headers=bearer(new_key))).status_code == 200
         logged = query(audit.entries, creds.workspace_id)
         assert [(e["action"], e["details"]) for e in logged[:1]] == [
-            ("workspace.rotate_key", {"kind": "app"})
+            ("workspace.rotate_keys", {"kinds": ["app"]})
         ]
 
     run(scenario)
@@ -177,3 +179,16 @@ def test_lifting_a_suppression_is_an_authors_change_audited_and_refused_to_viewe
         assert (await lift(as_role("author"))).status_code == 404  # nothing left to lift
 
     run(scenario)
+
+
+def test_a_rotation_from_the_command_line_is_audited_by_no_user(database_url, db, query):
+    creds = new_workspace(db, "cli keys")
+    store = ["--database-url", database_url, "--workspace-id", str(creds.workspace_id)]
+    rotated = json.loads(run_cli("workspace", "rotate-keys", *store, "--kind", "track"))
+    assert set(rotated) == {"workspace_id", "track_api_key"}
+    [entry] = query(audit.entries, creds.workspace_id)
+    assert (entry["action"], entry["user_id"], entry["details"]) == (
+        "workspace.rotate_keys",
+        None,
+        {"kinds": ["track"]},
+    )

@@ -40,12 +40,12 @@ async def rotate(ui: Ui, request: UiRequest) -> Page:
     if kind not in workspaces.KEY_KINDS:
         raise ApiError(404, "There is no such kind of key.")
     entry = audit.Entry(
-        "workspace.rotate_key",
+        "workspace.rotate_keys",
         "workspace",
         str(session.workspace_id),
         session.workspace_id,
         session.user_id,
-        {"kind": kind},
+        {"kinds": [kind]},
     )
     args = (session.workspace_id, [kind])
     new = await ui.write(audit.audited, entry, ui.now(), workspaces.rotate_keys, *args)
