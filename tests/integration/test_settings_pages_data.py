@@ -17,6 +17,7 @@ from tidings.jobs import browse, queue
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier
 from tidings.reporting import fanout, webhooks
+from tidings.segments import membership
 from tidings.sending import suppressions_view as view
 from tidings.templates import senders
 from tidings.workspaces import settings_view
@@ -166,3 +167,20 @@ def test_settings_show_providers_senders_and_webhooks_without_their_secrets(tx, 
     text = json.dumps(shown)
     for secret in ("hunter2", hook["signing_key"], "sig=abc", workspace.app_api_key):
         assert secret not in text
+
+
+def test_segment_builds_under_way_are_listed_until_they_finish(
+    tx, query, workspace, other_workspace
+):
+    ws = workspace.workspace_id
+    condition = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+    body = {"segment": {"name": "Pro", "conditions": condition}}
+    made = tx(membership.create_segment, ws, body, NOW)
+    tx(membership.create_segment, ws, {"segment": {"name": "Manual"}}, NOW)
+    tx(membership.create_segment, other_workspace.workspace_id, body, NOW)
+
+    assert query(browse.segment_builds, ws) == [
+        {"id": made["id"], "name": "Pro", "state": "build_queued", "progress": 0}
+    ]
+    tx(membership.build_segment, ws, made["id"], NOW)
+    assert query(browse.segment_builds, ws) == []

@@ -1,4 +1,5 @@
-"""Reading a workspace's jobs for people (the web UI's Jobs page), newest first.
+"""Reading a workspace's jobs for people (the web UI's Jobs page), newest first, and
+its segment builds under way.
 
 A page is keyset-paged on the job id (`before`: the last id shown), so it costs
 one index range of the primary key whatever the table holds. A job's payload
@@ -14,11 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection, select
 
-from tidings.db.schema import jobs
+from tidings.db.schema import jobs, segments
 from tidings.errors import not_found
 
 PAGE_LIMIT = 50
 STATES = ("queued", "running", "done", "failed")
+BUILDING = ("build_queued", "build")  # a segment's states until its build finishes
+BUILDS_SHOWN = 50
 
 
 def recent(
@@ -51,6 +54,22 @@ def one(conn: Connection, workspace_id: int, job_id: int) -> dict[str, Any]:
     if row is None:
         raise not_found(f"no job {job_id}")
     return _job(row)
+
+
+def segment_builds(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
+    """The workspace's data-driven segments waiting for or in a build, with the build's
+    percentage: segment builds are not queue jobs (the segment worker takes segments
+    in these states), so the Jobs page shows them from here. Bounded by
+    `BUILDS_SHOWN`, on the segments' workspace index."""
+    rows = conn.execute(
+        select(segments.c.id, segments.c.name, segments.c.state, segments.c.progress)
+        .where(segments.c.workspace_id == workspace_id, segments.c.state.in_(BUILDING))
+        .order_by(segments.c.id)
+        .limit(BUILDS_SHOWN)
+    )
+    return [
+        {"id": r.id, "name": r.name, "state": r.state, "progress": r.progress or 0} for r in rows
+    ]
 
 
 def _job(row: Any) -> dict[str, Any]:

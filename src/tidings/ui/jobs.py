@@ -2,7 +2,8 @@
 newsletter sends: whatever the job queue runs) and a job's page.
 
 The list's state is in the URL (`/jobs?state=&kind=&before=<id>`), keyset-paged
-on the job id (`jobs.browse`). A job's page shows its details, its last error
+on the job id (`jobs.browse`). Segment builds under way, which are not queue
+jobs, are listed above it with their percentage. A job's page shows its details, its last error
 and, for an import or an export, that import's or export's own record as the
 App API answers it (its progress: rows done, its file).
 """
@@ -41,6 +42,7 @@ async def jobs(ui: Ui, request: UiRequest) -> Page:
         request,
         "jobs.html",
         found=found,
+        builds=await ui.read(browse.segment_builds, request.session.workspace_id),
         chosen=chosen,
         states=browse.STATES,
         next_url=next_url,
@@ -58,9 +60,10 @@ async def job(ui: Ui, request: UiRequest) -> Page:
     found = await ui.read(browse.one, workspace_id, int(raw))
     found["times"] = {name: when(found[name]) for name in TIMES if found[name] is not None}
     subject = await _subject(ui, workspace_id, found)
-    if subject is not None:
-        times = {k: when(v) for k, v in subject.items() if k.endswith("_at") and isinstance(v, int)}
-        subject.update(times)
+    if subject is not None:  # its times as dates, a URL without its credentials or query
+        for name, value in subject.items():
+            is_time = name.endswith("_at") and isinstance(value, int)
+            subject[name] = when(value) if is_time else browse.public_url(value)
     return ui.page(request, "job.html", job=found, subject=subject)
 
 
