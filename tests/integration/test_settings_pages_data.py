@@ -13,6 +13,9 @@ from sqlalchemy import insert
 
 from tidings.db.schema import providers
 from tidings.errors import ApiError
+from tidings.exports import service as exports
+from tidings.imports import service as imports
+from tidings.imports.run import Progress
 from tidings.jobs import browse, queue
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier
@@ -184,3 +187,18 @@ def test_segment_builds_under_way_are_listed_until_they_finish(
     ]
     tx(membership.build_segment, ws, made["id"], NOW)
     assert query(browse.segment_builds, ws) == []
+
+
+def test_the_progress_of_imports_and_exports_is_read_for_a_page_of_jobs(
+    tx, query, workspace, other_workspace
+):
+    ws = workspace.workspace_id
+    req = imports.parse_request({"name": "people.csv", "type": "people", "identifier": "id"})
+    made = tx(imports.create, ws, req, None, NOW)
+    tx(imports.save_progress, made["id"], Progress(rows=500, imported=120, failed=3), NOW)
+    export = tx(exports.create_customers_export, ws, exports.parse_customers_request({}), NOW)
+
+    assert query(imports.progress_of, ws, [made["id"]]) == {made["id"]: "120 of 500 rows, 3 failed"}
+    assert query(exports.progress_of, ws, [export["id"]]) == {export["id"]: "pending, 0 rows"}
+    assert query(imports.progress_of, other_workspace.workspace_id, [made["id"]]) == {}
+    assert query(exports.progress_of, ws, []) == {}

@@ -56,6 +56,7 @@ def test_an_export_made_through_the_app_api_is_on_the_jobs_page(page, ui_server,
     page.goto("/jobs?kind=export")
     row = page.locator("#results tbody tr").first
     expect(row).to_contain_text("export")
+    expect(row).to_contain_text(re.compile(r"(pending|done), \d+ rows"))  # its progress
     row.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("export")
     expect(page.locator("main")).to_contain_text("export_id")

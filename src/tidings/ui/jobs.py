@@ -36,6 +36,7 @@ async def jobs(ui: Ui, request: UiRequest) -> Page:
     for job in found["jobs"]:
         job["created"] = when(job["created_at"])
         job["updated"] = when(job["updated_at"])
+    await _progress(ui, request.session.workspace_id, found["jobs"])
     chosen = {"state": state, "kind": kind}
     next_url = "/jobs?" + urlencode({**chosen, "before": found["next"]}) if found["next"] else ""
     return ui.page(
@@ -65,6 +66,16 @@ async def job(ui: Ui, request: UiRequest) -> Page:
             is_time = name.endswith("_at") and isinstance(value, int)
             subject[name] = when(value) if is_time else browse.public_url(value)
     return ui.page(request, "job.html", job=found, subject=subject)
+
+
+async def _progress(ui: Ui, workspace_id: int, shown: list[dict[str, Any]]) -> None:
+    """Set each import's and export's progress on its job (two reads for the page)."""
+    for key, read in (("import_id", imports.progress_of), ("export_id", exports.progress_of)):
+        ids = [job["payload"][key] for job in shown if isinstance(job["payload"].get(key), int)]
+        found = await ui.read(read, workspace_id, ids) if ids else {}
+        for job in shown:
+            if job["payload"].get(key) in found:
+                job["progress"] = found[job["payload"][key]]
 
 
 async def _subject(ui: Ui, workspace_id: int, job: dict[str, Any]) -> dict[str, Any] | None:
