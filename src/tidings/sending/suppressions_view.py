@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, literal, select, tuple_
+from sqlalchemy import Connection, delete, func, literal, select, tuple_
 
 from tidings.db.schema import blocked_addresses, suppressions
 from tidings.errors import bad_request, not_found
@@ -114,5 +114,8 @@ def unblock(conn: Connection, workspace_id: int, address: str) -> None:
 
 
 def _starts(column: Any, prefix: str) -> Any:
-    """`column` begins with `prefix`, as an index range (and no LIKE escaping)."""
-    return (column >= prefix) & (column < prefix + "\U0010ffff")
+    """`column` begins with `prefix`: an index range (no LIKE, whose case rules differ
+    between SQLite and PostgreSQL, and no escaping), checked by `substr` too, so a
+    database collation that orders the range's end differently cannot let others in."""
+    in_range = (column >= prefix) & (column < prefix + "\U0010ffff")
+    return in_range & (func.substr(column, 1, len(prefix)) == prefix)
