@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, literal, select, tuple_
+from sqlalchemy import Connection, delete, func, select
 
 from tidings.db.schema import blocked_addresses, suppressions
 from tidings.errors import bad_request, not_found
@@ -36,20 +36,27 @@ def suppressed(
     limit: int = PAGE_LIMIT,
 ) -> dict[str, Any]:
     """Suppressed identifiers in (kind, value) order after `after`; `next` is the last
-    (kind, value) shown when more follow, else None."""
-    query = select(suppressions).where(suppressions.c.workspace_id == workspace_id)
-    if prefix:
-        given = prefix.strip()  # ids keep their case; emails are stored lower-cased
-        query = query.where(
-            _starts(suppressions.c.value, given) | _starts(suppressions.c.value, given.lower())
+    (kind, value) shown when more follow, else None.
+
+    Read one kind at a time, so that each read is one range of the primary key
+    `(workspace_id, kind, value)`; a prefix matches an id as typed and an email
+    in lower case (emails are stored so)."""
+    rows: list[Any] = []
+    for kind in sorted(KINDS):
+        if after is not None and kind < after[0]:
+            continue
+        query = select(suppressions).where(
+            suppressions.c.workspace_id == workspace_id, suppressions.c.kind == kind
         )
-    if after is not None:
-        query = query.where(
-            tuple_(suppressions.c.kind, suppressions.c.value) > tuple_(*map(literal, after))
-        )
-    rows = conn.execute(
-        query.order_by(suppressions.c.kind, suppressions.c.value).limit(limit + 1)
-    ).all()
+        if prefix:
+            given = prefix.strip().lower() if kind == "email" else prefix.strip()
+            query = query.where(_starts(suppressions.c.value, given))
+        if after is not None and kind == after[0]:
+            query = query.where(suppressions.c.value > after[1])
+        wanted = limit + 1 - len(rows)
+        rows += conn.execute(query.order_by(suppressions.c.value).limit(wanted)).all()
+        if len(rows) > limit:
+            break
     shown = [
         {"kind": r.kind, "value": r.value, "cio_id": r.cio_id, "created_at": r.created_at}
         for r in rows[:limit]
