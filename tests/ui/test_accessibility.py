@@ -120,6 +120,15 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check(page, axe_source, "person")
     page.goto("/users")
     _check(page, axe_source, "users")
+    page.get_by_label("Email", exact=True).fill("new@example.test")
+    page.get_by_role("button", name="Add user").click()
+    page.locator("#shown-password").wait_for()
+    _check(page, axe_source, "users-added")
+    page.goto("/audit")
+    page.locator("#results summary").first.click()  # one entry's details open
+    _check(page, axe_source, "audit")
+    page.goto("/account")
+    _check(page, axe_source, "account")
     _check_activity_and_deliveries(page, axe_source, ui_server, ws)
     # Templates: the list, a message's editor with its preview and a problem, a snippet
     message_id = _templates(ui_db, ws.workspace_id)

@@ -1,10 +1,12 @@
-"""`tidings user create`: users of the web UI (there is no sign-up and no default password)."""
+"""`tidings user create|grant|revoke`: users of the web UI and their roles (there is no
+sign-up and no default password)."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Callable
 
 import click
 
@@ -15,7 +17,7 @@ from tidings.users import accounts, passwords, roles
 
 @click.group()
 def user() -> None:
-    """Create users of the web UI."""
+    """Create users of the web UI and give or take away their roles."""
 
 
 @user.command("create")
@@ -64,6 +66,68 @@ def user_create(
     if not password_stdin:
         shown["password"] = password
     click.echo(json.dumps(shown))
+
+
+@user.command("grant")
+@store_options
+@workspace_option
+@click.option("--email", required=True, help="The address of an existing user.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(roles.ROLES),
+    help="admin: everything; author: edits content; viewer: reads only.",
+)
+def user_grant(
+    data_dir: str, database_url: str | None, workspace_id: int | None, email: str, role: str
+) -> None:
+    """Give an existing user a role in a workspace (or change the one they have there);
+    audited. Print it as one JSON object."""
+    workspace_id, user_id = _change(
+        data_dir, database_url, workspace_id, email, accounts.set_role, role
+    )
+    shown = {"user_id": user_id, "email": accounts.normalise_email(email)}
+    click.echo(json.dumps(shown | {"workspace_id": workspace_id, "role": role}))
+
+
+@user.command("revoke")
+@store_options
+@workspace_option
+@click.option("--email", required=True, help="The address of an existing user.")
+def user_revoke(
+    data_dir: str, database_url: str | None, workspace_id: int | None, email: str
+) -> None:
+    """Take away a user's role in a workspace (never its last admin's) and end their
+    sessions there; audited. Print it as one JSON object."""
+    workspace_id, user_id = _change(data_dir, database_url, workspace_id, email, accounts.revoke)
+    shown = {"user_id": user_id, "email": accounts.normalise_email(email)}
+    click.echo(json.dumps(shown | {"workspace_id": workspace_id, "role": None}))
+
+
+def _change(
+    data_dir: str,
+    database_url: str | None,
+    workspace_id: int | None,
+    email: str,
+    use_case: Callable[..., None],
+    *args: str,
+) -> tuple[int, int]:
+    """Run `use_case(conn, workspace_id, user_id, *args, now, None)` for the user of
+    `email`, in one transaction; the workspace and user ids."""
+    _, db = open_store(data_dir, database_url)
+    try:
+        with db.writer.begin() as conn:
+            workspace_id = one_workspace(conn, workspace_id)
+            account = accounts.by_email(conn, email)
+            if account is None:
+                missing = f"no user has the email {email.strip().lower()}"
+                raise click.ClickException(f"{missing}: `tidings user create` makes one")
+            use_case(conn, workspace_id, account.id, *args, int(time.time()), None)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        db.dispose()
+    return workspace_id, account.id
 
 
 def _read_password() -> str:

@@ -8,6 +8,7 @@ referrer, and `no-store`, since pages show people's data.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -91,11 +92,14 @@ class UiRequest:
 
 @dataclass
 class Page:
-    """An answer: status, body and headers (the page headers are added on the way out)."""
+    """An answer: status, body and headers (the page headers are added on the way out).
+    `stream`, when set, is sent after `body` chunk by chunk (a download too large to
+    build in memory)."""
 
     status: int = 200
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
 
 
 def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> Page:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from tidings.ui import (
+    account,
     activity,
+    audit_log,
     deliveries,
     jobs,
     members,
@@ -27,6 +29,14 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/people/{cio_id}", person.person, "read"),
     UiRoute("GET", "/users", members.members, "manage"),
     UiRoute("POST", "/users/{user_id}/role", members.change_role, "manage"),
+    # Users, the account page and the audit log (issue 17, page 8)
+    UiRoute("POST", "/users/add", members.add_user, "manage"),
+    UiRoute("POST", "/users/{user_id}/remove", members.remove, "manage"),
+    UiRoute("POST", "/users/{user_id}/password", members.reset_password, "manage"),
+    UiRoute("GET", "/account", account.account, "signed_in"),
+    UiRoute("POST", "/account/password", account.change_password, "signed_in"),
+    UiRoute("GET", "/audit", audit_log.audit_page, "manage"),
+    UiRoute("GET", "/audit/export.csv", audit_log.export, "manage"),
     # Activity log and deliveries (issue 17, pages 2 and 3)
     UiRoute("GET", "/activity", activity.activity, "read"),
     UiRoute("GET", "/activity/rejections", activity.rejected, "read"),

@@ -53,6 +53,7 @@ NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("Templates", "/templates", "read"),
     ("Segments", "/segments", "read"),
     ("Users", "/users", "manage"),
+    ("Audit log", "/audit", "manage"),
     ("Jobs", "/jobs", "read"),
     ("Suppressions", "/suppressions", "read"),
     ("Settings", "/settings", "read"),
@@ -137,7 +138,11 @@ class Site:
         own = {name for name, _ in page.headers}
         headers = [*(h for h in PAGE_HEADERS if h[0] not in own), *page.headers]
         await send({"type": "http.response.start", "status": page.status, "headers": headers})
-        await send({"type": "http.response.body", "body": page.body})
+        if page.stream is not None and request.method != "HEAD":
+            await send({"type": "http.response.body", "body": page.body, "more_body": True})
+            async for chunk in page.stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"" if page.stream else page.body})
 
     async def _answer(self, request: UiRequest, receive: Any) -> Page:
         try:

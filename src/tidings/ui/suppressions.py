@@ -49,7 +49,8 @@ async def suppressions(ui: Ui, request: UiRequest) -> Page:
         next_blocked="/suppressions?" + urlencode({**base, "blocked_after": addresses["next"]})
         if addresses["next"]
         else "",
-        paged=bool(after or blocked_after),
+        people_paged=after is not None,
+        blocked_paged=blocked_after is not None,
         first_url="/suppressions?" + urlencode(base),
     )
 

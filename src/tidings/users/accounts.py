@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tidings import audit
-from tidings.db.schema import user_roles, users, workspaces
+from tidings.db.schema import ui_sessions, user_roles, users, workspaces
 from tidings.errors import ApiError, bad_request, not_found
 from tidings.users.roles import Role, parse_role
 
@@ -93,6 +93,8 @@ def set_role(
         raise not_found(f"no user {user_id}")
     _workspace_exists(conn, workspace_id)
     before = role_in(conn, user_id, workspace_id)
+    if before == "admin" and checked != "admin":
+        _not_the_last_admin(conn, workspace_id)
     if before is None:
         conn.execute(
             insert(user_roles).values(
@@ -108,6 +110,94 @@ def set_role(
     details = {"role": checked, "before": before}
     entry = audit.Entry("user.role", "user", str(user_id), workspace_id, actor, details)
     audit.record(conn, entry, now)
+
+
+def add_member(
+    conn: Connection,
+    workspace_id: int,
+    email: str,
+    password_hash: str,
+    role: str,
+    now: int,
+    actor: int | None,
+) -> bool:
+    """Give the user of `email` `role` in a workspace, creating them (with `password_hash`)
+    when no user has that email; whether one was created. Audited as `user.create`
+    or `user.role`. The caller hashes a password whatever the outcome: which outcome
+    it is, is known only inside this transaction."""
+    existing = by_email(conn, email)
+    if existing is None:
+        create_user(conn, email, password_hash, workspace_id, role, now, actor)
+        return True
+    set_role(conn, workspace_id, existing.id, role, now, actor)
+    return False
+
+
+def revoke(conn: Connection, workspace_id: int, user_id: int, now: int, actor: int | None) -> None:
+    """Take away the user's role in a workspace and end their sessions there, audited;
+    a 404 when they have none, a 409 for the workspace's last admin (a workspace
+    nobody can manage any more could never get one back from the UI)."""
+    before = role_in(conn, user_id, workspace_id)
+    if before is None:
+        raise not_found(f"user {user_id} has no role in workspace {workspace_id}")
+    if before == "admin":
+        _not_the_last_admin(conn, workspace_id)
+    conn.execute(
+        delete(user_roles).where(
+            user_roles.c.user_id == user_id, user_roles.c.workspace_id == workspace_id
+        )
+    )
+    conn.execute(
+        delete(ui_sessions).where(
+            ui_sessions.c.user_id == user_id, ui_sessions.c.workspace_id == workspace_id
+        )
+    )
+    details = {"before": before}
+    entry = audit.Entry("user.revoke", "user", str(user_id), workspace_id, actor, details)
+    audit.record(conn, entry, now)
+
+
+def reset_password(
+    conn: Connection,
+    workspace_id: int,
+    user_id: int,
+    password_hash: str,
+    now: int,
+    actor: int | None,
+) -> None:
+    """Set a member's password (an admin's reset) and end all their sessions, audited; a
+    404 for a user without a role in the workspace (an admin manages their own
+    workspace's users, not the store's)."""
+    if role_in(conn, user_id, workspace_id) is None:
+        raise not_found(f"user {user_id} has no role in workspace {workspace_id}")
+    _set_password(conn, user_id, password_hash, keep=None)
+    entry = audit.Entry("user.password_reset", "user", str(user_id), workspace_id, actor)
+    audit.record(conn, entry, now)
+
+
+def change_password(
+    conn: Connection,
+    user_id: int,
+    checked_hash: str,
+    password_hash: str,
+    keep_session: str,
+    now: int,
+) -> None:
+    """The user's own change: `checked_hash` is the hash their current password was
+    verified against (off the writer); a 409 if it changed since, so two changes
+    at once cannot both pass on the old password. Every other session of theirs
+    ends; `keep_session` (the id hash of the one asking) stays. Audited."""
+    stored = conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+    if stored is None:
+        raise not_found(f"no user {user_id}")
+    if stored != checked_hash:
+        raise ApiError(409, "the password changed meanwhile: try again", code="conflict")
+    _set_password(conn, user_id, password_hash, keep=keep_session)
+    audit.record(conn, audit.Entry("user.password", "user", str(user_id), None, user_id), now)
+
+
+def password_hash_of(conn: Connection, user_id: int) -> str | None:
+    return conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
 
 
 def by_email(conn: Connection, email: str) -> Account | None:
@@ -150,6 +240,28 @@ def members_of(conn: Connection, workspace_id: int) -> list[Member]:
         .order_by(users.c.email)
     )
     return [Member(*row) for row in rows]
+
+
+def _set_password(conn: Connection, user_id: int, password_hash: str, keep: str | None) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+    ended = delete(ui_sessions).where(ui_sessions.c.user_id == user_id)
+    if keep is not None:
+        ended = ended.where(ui_sessions.c.id_hash != keep)
+    conn.execute(ended)
+
+
+def _not_the_last_admin(conn: Connection, workspace_id: int) -> None:
+    admins = conn.execute(
+        select(func.count())
+        .select_from(user_roles)
+        .where(user_roles.c.workspace_id == workspace_id, user_roles.c.role == "admin")
+    ).scalar_one()
+    if admins <= 1:
+        raise ApiError(
+            409,
+            "this is the workspace's last admin: make another user admin first",
+            code="conflict",
+        )
 
 
 def _role(role: str) -> Role:
