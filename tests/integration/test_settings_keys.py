@@ -73,10 +73,22 @@ def run(database_url: str, db: Database) -> Callable[[Scenario], None]:
     return run_scenario
 
 
-async def rotate(client: httpx.AsyncClient, who: dict[str, str], kind: str) -> httpx.Response:
+FINGERPRINT = re.compile(
+    r'action="/settings/keys/(\w+)/rotate".*?name="fingerprint" value="(\w*)"', re.S
+)
+
+
+async def rotate(
+    client: httpx.AsyncClient, who: dict[str, str], kind: str, fingerprint: str | None = None
+) -> httpx.Response:
+    """Send the rotation form of `kind` as the Settings page showed it to an admin (or with
+    this `fingerprint`)."""
+    if fingerprint is None:
+        page = await client.get("/settings", headers={"cookie": who["cookie"]})
+        fingerprint = dict(FINGERPRINT.findall(page.text)).get(kind, "")
     return await client.post(
         f"/settings/keys/{kind}/rotate",
-        data={"csrf_token": who["csrf"]},
+        data={"csrf_token": who["csrf"], "fingerprint": fingerprint},
         headers={"cookie": who["cookie"], "origin": "http://t.test"},
     )
 
@@ -177,6 +189,23 @@ def test_lifting_a_suppression_is_an_authors_change_audited_and_refused_to_viewe
         [entry] = [e for e in query(audit.entries, ws) if e["action"] == "suppression.remove"]
         assert (entry["target_id"], entry["details"]) == ("email:gone@x.test", form)
         assert (await lift(as_role("author"))).status_code == 404  # nothing left to lift
+
+    run(scenario)
+
+
+def test_a_rotation_form_sent_twice_rotates_the_key_once(run, query):
+    async def scenario(client, creds, as_role):
+        admin = as_role("admin")
+        page = await client.get("/settings", headers={"cookie": admin["cookie"]})
+        fingerprint = dict(FINGERPRINT.findall(page.text))["app"]
+        first = await rotate(client, admin, "app", fingerprint)
+        new_key = html.unescape(NEW_KEY.findall(first.text)[0])
+        again = await rotate(client, admin, "app", fingerprint)  # a reload of the answer
+        assert again.status_code == 409
+        assert "rotated already" in again.text and not NEW_KEY.findall(again.text)
+        assert (await segments(client, new_key)).status_code == 200  # still the key
+        rotations = [e for e in query(audit.entries, creds.workspace_id) if "rotate" in e["action"]]
+        assert len(rotations) == 1
 
     run(scenario)
 

@@ -31,6 +31,10 @@ def test_an_admin_rotates_the_app_api_key_and_the_old_key_is_refused_at_once(pag
     assert new_key != ws.app_api_key
     with app_api(ui_server, new_key) as new:
         assert new.get("/segments").status_code == 200
+    page.reload()  # the browser sends the form again: the key is not rotated twice
+    expect(page.get_by_role("alert")).to_contain_text("rotated already")
+    with app_api(ui_server, new_key) as new:
+        assert new.get("/segments").status_code == 200
     page.goto("/settings")  # the new key was shown once: not on the page again
     expect(page.locator("#new-key")).to_have_count(0)
     expect(page.locator("main")).not_to_contain_text(new_key)

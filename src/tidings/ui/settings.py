@@ -3,12 +3,14 @@ reporting webhooks; and rotating a key (admins only).
 
 Keys are stored only as digests, so no page can show one again: the page names
 each key and what it is for, and only admins see that section at all. Rotating
-a key (`workspaces.service.rotate_keys`, audited in its transaction) answers
-the page itself, not a redirect, with the new key shown once: it is never put
-in a URL, and pages are sent `no-store`. The rotation then drops this process's
-cached lookups of the workspace (`Ui.forget_keys`), so the old key gets a 401 on
-its next request. Nothing secret of a provider or webhook is shown to anyone
-(`workspaces.settings_view`).
+a key (`workspaces.service.rotate_key_once`, audited in its transaction)
+answers the page itself, not a redirect, with the new key shown once: it is
+never put in a URL, and pages are sent `no-store`. The form names the key it
+replaces by its fingerprint, so a form sent twice (a reload of the answer, two
+admins at once) rotates the key once: the second gets a 409 saying so. The
+rotation then drops this process's cached lookups of the workspace
+(`Ui.forget_keys`), so the old key gets a 401 on its next request. Nothing
+secret of a provider or webhook is shown to anyone (`workspaces.settings_view`).
 """
 
 from __future__ import annotations
@@ -47,21 +49,36 @@ async def rotate(ui: Ui, request: UiRequest) -> Page:
         session.user_id,
         {"kinds": [kind]},
     )
-    args = (session.workspace_id, [kind])
-    new = await ui.write(audit.audited, entry, ui.now(), workspaces.rotate_keys, *args)
-    ui.forget_keys(session.workspace_id)
     label = next(name for key, name, _ in KEYS if key == kind)
-    return await _page(ui, request, rotated=(label, new[workspaces.KEY_KINDS[kind].name]))
+    args = (session.workspace_id, kind, request.form.get("fingerprint", ""))
+    try:
+        new = await ui.write(audit.audited, entry, ui.now(), workspaces.rotate_key_once, *args)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        return await _page(ui, request, status=409, stale=label)
+    ui.forget_keys(session.workspace_id)
+    return await _page(ui, request, rotated=(label, new))
 
 
-async def _page(ui: Ui, request: UiRequest, rotated: tuple[str, str] | None = None) -> Page:
+async def _page(
+    ui: Ui,
+    request: UiRequest,
+    status: int = 200,
+    rotated: tuple[str, str] | None = None,
+    stale: str = "",
+) -> Page:
     assert request.session is not None
-    found = await ui.read(settings_view.overview, request.session.workspace_id)
+    workspace_id = request.session.workspace_id
+    admin = roles.may(request.session.role, "manage")
     return ui.page(
         request,
         "settings.html",
-        s=found,
+        status,
+        s=await ui.read(settings_view.overview, workspace_id),
         keys=KEYS,
-        admin=roles.may(request.session.role, "manage"),
+        admin=admin,
+        fingerprints=await ui.read(workspaces.key_fingerprints, workspace_id) if admin else {},
         rotated=rotated,
+        stale=stale,
     )
