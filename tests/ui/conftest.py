@@ -100,8 +100,12 @@ def ui_query(ui_db: Database) -> Callable[..., Any]:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, for one module at a time: Playwright's sync API runs an event loop
+    on the main thread while it is open, and the tests that follow the UI tests in
+    the session call `asyncio.run` (or `uvloop.run`), which refuses to start beside
+    a running loop."""
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run the UI tests")
     from playwright.sync_api import sync_playwright

@@ -91,6 +91,15 @@ def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -
     _check(page, axe_source, "segment-manual")
 
 
+def _check_dashboard(page: Any, axe_source: str) -> None:
+    """The dashboard, its charts drawn and its tables open, for the last day."""
+    page.goto("/?events=day")
+    page.locator("[data-chart=messages] canvas").wait_for()
+    for summary in page.locator("main summary").all():
+        summary.click()
+    _check(page, axe_source, "dashboard")
+
+
 def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_server, ws, ui_db):
     page = checked_page
     page.goto("/login")
@@ -107,6 +116,7 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
         accounts.set_role(conn, other.workspace_id, admin.user_id, "author", int(time.time()), None)
     log_in(page, admin)
     assert page.get_by_label("Workspace").count() == 1
+    page.goto("/people")
     _check(page, axe_source, "people")
     page.goto("/people?q=nobody")
     _check(page, axe_source, "people-empty")
@@ -143,6 +153,8 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     page.goto("/snippets/signature")
     _check(page, axe_source, "snippet")
     _check_segments(page, axe_source, ui_db, ws.workspace_id)
+    _check_campaigns(page, axe_source, ui_db, ws.workspace_id)
+    _check_dashboard(page, axe_source)
     _check_jobs_settings_suppressions(page, axe_source, ui_server, ws, ui_db)
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
@@ -178,6 +190,48 @@ def _check_jobs_settings_suppressions(
     page.get_by_role("button", name="Rotate the Pipelines write key").click()
     page.locator("#new-key").wait_for()
     _check(page, axe_source, "settings")
+
+
+def _check_campaigns(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:
+    """Campaigns (a journey with a branch), a broadcast with its audience previewed, and
+    a newsletter."""
+    from tidings.campaigns import definitions, newsletters, store
+    from tidings.campaigns import newsletter_requests as asks
+
+    mail = {"from": "hi@example.test", "subject": "Hi", "body": "<p>Hi</p>"}
+    plan = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+    campaign = {
+        "name": "Onboarding",
+        "trigger": {"event": {"name": "signed_up"}},
+        "workflow": [
+            {"email": mail},
+            {"wait_until": {"event": {"name": "purchased"}, "timeout": {"days": 3}}},
+            {"branch": {"if": plan, "then": [{"sms": {"body": "Thanks"}}], "else": ["exit"]}},
+        ],
+    }
+    everyone = {"attribute": {"field": "email", "operator": "exists"}}
+    broadcast = {"name": "Outage", "kind": "broadcast", "state": "running", "audience": everyone}
+    broadcast["workflow"] = [{"email": mail}]
+    newsletter = {"name": "News", "type": "email", "recipients": plan, **mail}
+    now = int(time.time())
+    with ui_db.writer.begin() as conn:
+        campaign_id = store.create(conn, workspace_id, definitions.parse(campaign), now)
+        broadcast_id = store.create(conn, workspace_id, definitions.parse(broadcast), now)
+        made = newsletters.create(conn, workspace_id, asks.parse_new(newsletter, now), now)
+    page.goto("/campaigns")
+    _check(page, axe_source, "campaigns")
+    page.goto(f"/campaigns/{campaign_id}")
+    _check(page, axe_source, "campaign")
+    page.goto("/broadcasts")
+    _check(page, axe_source, "broadcasts")
+    page.goto(f"/broadcasts/{broadcast_id}")
+    page.get_by_role("button", name="Preview the audience").click()
+    page.locator(".preview-count").wait_for()
+    _check(page, axe_source, "broadcast")
+    page.goto("/newsletters")
+    _check(page, axe_source, "newsletters")
+    page.goto(f"/newsletters/{made['id']}")
+    _check(page, axe_source, "newsletter")
 
 
 def _check_activity_and_deliveries(page: Any, axe_source: str, ui_server: Any, ws: Any) -> None:

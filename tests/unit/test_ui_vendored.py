@@ -6,7 +6,7 @@ import json
 
 from tidings.ui.render import STATIC, TEMPLATES
 
-OWN = {"tidings.css", "tidings.js", "vendored.json"}
+OWN = {"tidings.css", "tidings.js", "dashboard.js", "vendored.json"}
 
 
 def _listed():

@@ -18,6 +18,7 @@ encode = msgspec.json.Encoder().encode
 
 ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
 
+COUNTED_TYPES = frozenset({"event", "page", "screen"})  # what `event_minutes` counts
 ROWS_PER_INSERT = 200  # 1,600 parameters: within SQLite's and PostgreSQL's limits
 EVENT_COLUMNS = (
     "workspace_id",
@@ -51,18 +52,40 @@ def append(
 def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) -> None:
     """Append event rows (values in `EVENT_COLUMNS` order) with multi-row INSERTs.
 
-    Their people and the rows are published on the activity stream in the same
-    transaction.
+    Their people and the rows are published on the activity stream, and the
+    events sent are counted per minute (`event_minutes`), in the same transaction.
     """
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
         raw.execute(conn, sql, tuple(itertools.chain.from_iterable(chunk)))
+    _count_minutes(conn, rows)
     by_workspace: dict[Any, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_workspace.setdefault(row[0], []).append(row)
     for workspace_id, appended in by_workspace.items():
         stream.publish(conn, workspace_id, [row[1] for row in appended], now, appended)
+
+
+def _count_minutes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add the events sent among `rows` to their workspace's and minute's count: one
+    upsert per workspace and minute (usually one for a call)."""
+    counts: dict[tuple[Any, int], int] = {}
+    for row in rows:
+        if row[3] in COUNTED_TYPES:
+            key = (row[0], int(row[5]) - int(row[5]) % 60)
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return
+    sql = _COUNT_SQL.format(raw.mark(conn))
+    for (workspace_id, minute), count in sorted(counts.items()):  # one lock order for all
+        raw.execute(conn, sql, (workspace_id, minute, count))
+
+
+_COUNT_SQL = (
+    "INSERT INTO event_minutes (workspace_id, minute, count) VALUES ({0}, {0}, {0})"
+    " ON CONFLICT (workspace_id, minute) DO UPDATE SET count = event_minutes.count + excluded.count"
+)
 
 
 @functools.lru_cache(maxsize=64)

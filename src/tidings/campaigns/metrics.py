@@ -218,6 +218,18 @@ def message_report(
 # --- counting ----------------------------------------------------------------------------
 
 
+def scope(conn: Connection, workspace_id: int, kind: str, raw_id: str) -> list[Any]:
+    """The conditions that pick the deliveries of a campaign or broadcast (`kind`
+    "campaign" or "broadcast") or a newsletter; a 404 for one of another workspace."""
+    return _scope(conn, workspace_id, kind, raw_id, None)
+
+
+def series_of(conn: Connection, where: list[Any], window: Periods) -> dict[str, list[int]]:
+    """Each metric per period of `window` over the deliveries `where` picks, counted as
+    the delivery reports count them."""
+    return _series(conn, where, window)
+
+
 def _owner(conn: Connection, workspace_id: int, kind: str, raw_id: str) -> Any:
     what = kind if kind in ("broadcast", "newsletter") else "campaign"
     row = conn.execute(
@@ -307,6 +319,14 @@ def _series(conn: Connection, where: list[Any], window: Periods) -> dict[str, li
     for (_, metric), moment in reached.items():
         window.count(found[metric], moment)
     return found
+
+
+def totals(
+    conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None = None
+) -> dict[str, int]:
+    """Each metric over the whole life of a campaign, broadcast or newsletter, or of one
+    of its actions: the `totals` an action's delivery metrics carry."""
+    return _totals(conn, _scope(conn, workspace_id, kind, raw_id, raw_action))
 
 
 def totals_of(

@@ -121,6 +121,19 @@ events = Table(
     Index(None, "timestamp"),
 )
 
+# Events sent (event, page, screen) per workspace and minute of their timestamp,
+# counted at ingest in the transaction that logs them (`activity/log.py`), for the
+# UI's dashboard (`reporting/event_rate.py`): a day or a week counted from the
+# events-by-timestamp index reads every workspace's events of the window.
+# `minute` is a Unix time on a minute. Pruned after 8 days (runtime/housekeeping.py).
+event_minutes = Table(
+    "event_minutes",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
 event_dedup = Table(
     "event_dedup",
     metadata,
@@ -287,6 +300,20 @@ delivery_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("data", Text, nullable=False),
     Index(None, "workspace_id", "delivery_id"),
+)
+
+# Messages that first reached a metric, per workspace, UTC day and metric (sent,
+# delivered, opened, clicked, bounced), counted when the metric is recorded
+# (`reporting/metrics.py`), for the UI's dashboard (`campaigns/dashboard.py`):
+# reading every message of 30 days and its metrics took seconds on a busy
+# workspace. `day` is a Unix time on a UTC midnight. Pruned after 32 days.
+delivery_days = Table(
+    "delivery_days",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 forms = Table(

@@ -14,7 +14,7 @@ import msgspec
 from sqlalchemy import Connection, select, update
 
 from tidings.db import raw
-from tidings.db.schema import deliveries
+from tidings.db.schema import deliveries, delivery_metrics
 from tidings.errors import ApiError, bad_request
 from tidings.people import service as people
 from tidings.people import store as people_store
@@ -73,6 +73,15 @@ def _timestamp(value: Any, now: int, problems: list[str]) -> int:
     return seconds
 
 
+# What `delivery_days` counts, once per delivery: the metrics a delivery can
+# reach more than once are looked up first (the others are recorded once).
+DAY_COUNTED = frozenset({"sent", "delivered", "opened", "clicked", "bounced"})
+REPEATED = frozenset({"opened", "clicked"})
+_COUNT_DAY = (
+    "INSERT INTO delivery_days (workspace_id, day, metric, count) VALUES ({0}, {0}, {0}, 1)"
+    " ON CONFLICT (workspace_id, day, metric) DO UPDATE SET count = delivery_days.count + 1"
+)
+
 # On the driver: every delivery's outcome records one.
 _INSERT_METRIC = (
     "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES ({0})"
@@ -92,15 +101,36 @@ def record_metric(
     """Record a metric and what it sets off, all in the caller's transaction.
 
     Besides the `delivery_metrics` row: a hard bounce or spam complaint
-    blocks the recipient's address, and the workspace's reporting webhooks
-    that want the event get a post queued (`reporting/fanout.py`). `now`
-    stamps those posts (the webhook retry window starts there); callers
-    without a clock at hand leave it out and get the wall clock.
+    blocks the recipient's address, the workspace's reporting webhooks
+    that want the event get a post queued (`reporting/fanout.py`), and the
+    first time a delivery reaches a metric the dashboard shows, it is counted
+    in its day (`delivery_days`). `now` stamps those posts (the webhook retry
+    window starts there); callers without a clock at hand leave it out and
+    get the wall clock.
     """
+    first = metric in DAY_COUNTED and (
+        metric not in REPEATED or not _reached(conn, workspace_id, delivery_id, metric)
+    )
     row = (workspace_id, delivery_id, metric, timestamp, _encode(extra).decode())
     raw.select_in(conn, _INSERT_METRIC, [], row)
+    if first:
+        day = timestamp - timestamp % 86400
+        raw.execute(conn, _COUNT_DAY.format(raw.mark(conn)), (workspace_id, day, metric))
     stamp = int(time.time()) if now is None else now
     fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
+
+
+def _reached(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
+    found = conn.execute(
+        select(delivery_metrics.c.id)
+        .where(
+            delivery_metrics.c.workspace_id == workspace_id,
+            delivery_metrics.c.delivery_id == delivery_id,
+            delivery_metrics.c.metric == metric,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 def parse_unsubscribe(body: Any) -> bool:

@@ -12,7 +12,9 @@ for long; running it in several processes at once is harmless.
 - finished jobs, done or failed: 7 days (a failure's reason stays on the
   export, collection or import it was for);
 - web UI sessions past their idle or absolute expiry, and failed logins
-  older than the throttle's window.
+  older than the throttle's window;
+- events counted per minute (`event_minutes`): `event_rate.KEPT`, 8 days;
+  messages counted per day (`delivery_days`): `DELIVERY_DAYS_KEPT`, 32 days.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from sqlalchemy import Connection, delete, select, tuple_, update
 
 from tidings import files
 from tidings.db.schema import (
+    delivery_days,
     download_links,
     event_dedup,
+    event_minutes,
     exports,
     idempotency_keys,
     jobs,
@@ -32,11 +36,13 @@ from tidings.db.schema import (
     ui_sessions,
 )
 from tidings.exports.service import RETENTION as EXPORT_RETENTION
+from tidings.reporting import event_rate
 from tidings.users import sessions, throttle
 
 DEDUP_WINDOW = 48 * 3600
 IDEMPOTENCY_WINDOW = 24 * 3600
 JOB_RETENTION = 7 * 86400
+DELIVERY_DAYS_KEPT = 32 * 86400  # the dashboard shows 30
 CHUNK = 5_000
 
 
@@ -74,6 +80,18 @@ def prune(conn: Connection, now: int) -> dict[str, int]:
             ui_sessions,
             (ui_sessions.c.id_hash,),
             sessions.expired(now),
+        ),
+        "event_minutes": _delete_oldest(
+            conn,
+            event_minutes,
+            (event_minutes.c.workspace_id, event_minutes.c.minute),
+            event_minutes.c.minute < now - event_rate.KEPT,
+        ),
+        "delivery_days": _delete_oldest(
+            conn,
+            delivery_days,
+            (delivery_days.c.workspace_id, delivery_days.c.day, delivery_days.c.metric),
+            delivery_days.c.day < now - DELIVERY_DAYS_KEPT,
         ),
         "login_failures": _delete_oldest(
             conn,

@@ -6,9 +6,13 @@ from tidings.ui import (
     account,
     activity,
     audit_log,
+    broadcasts,
+    campaigns,
+    dashboard,
     deliveries,
     jobs,
     members,
+    newsletters,
     people,
     person,
     segments,
@@ -20,7 +24,7 @@ from tidings.ui import settings as workspace_settings
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
-    UiRoute("GET", "/", sign_in.home, "signed_in"),
+    UiRoute("GET", "/", dashboard.dashboard, "read"),  # the dashboard (issue 17, page 7)
     UiRoute("GET", "/login", sign_in.login_form, "public"),
     UiRoute("POST", "/login", sign_in.log_in, "public"),
     UiRoute("POST", "/logout", sign_in.log_out, "signed_in"),
@@ -67,6 +71,23 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("POST", "/segments/{segment_id}/members", segments.add_members, "edit_content"),
     UiRoute(
         "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"
+    ),
+    # Campaigns, broadcasts and newsletters (`ui/campaigns.py`, `ui/broadcasts.py`,
+    # `ui/newsletters.py`); a broadcast's audience preview is a POST that changes nothing.
+    UiRoute("GET", "/campaigns", campaigns.campaign_list, "read"),
+    UiRoute("GET", "/campaigns/{campaign_id}", campaigns.campaign_page, "read"),
+    UiRoute("POST", "/campaigns/{campaign_id}/start", campaigns.start, "edit_content"),
+    UiRoute("POST", "/campaigns/{campaign_id}/stop", campaigns.stop, "edit_content"),
+    UiRoute("GET", "/broadcasts", broadcasts.broadcast_list, "read"),
+    UiRoute("GET", "/broadcasts/{broadcast_id}", broadcasts.broadcast_page, "read"),
+    UiRoute("POST", "/broadcasts/{broadcast_id}/preview", broadcasts.preview, "edit_content"),
+    UiRoute("POST", "/broadcasts/{broadcast_id}/trigger", broadcasts.trigger, "edit_content"),
+    UiRoute("GET", "/newsletters", newsletters.newsletter_list, "read"),
+    UiRoute("GET", "/newsletters/{newsletter_id}", newsletters.newsletter_page, "read"),
+    UiRoute("POST", "/newsletters/{newsletter_id}/send", newsletters.send_now, "edit_content"),
+    UiRoute("POST", "/newsletters/{newsletter_id}/schedule", newsletters.schedule, "edit_content"),
+    UiRoute(
+        "POST", "/newsletters/{newsletter_id}/deschedule", newsletters.deschedule, "edit_content"
     ),
     # Jobs, settings (keys: admins only) and suppressions (issue 17, page 8)
     UiRoute("GET", "/jobs", jobs.jobs, "read"),

@@ -70,7 +70,7 @@ def cleared_cookie(*, secure: bool) -> bytes:
     return session_cookie("", secure=secure, max_age=0)
 
 
-def safe_next(target: str | None, default: str = "/people") -> str:
+def safe_next(target: str | None, default: str = "/") -> str:
     """Where to go after login: a path on this server, never another site
     (`//host`, `/\\host` and absolute URLs are refused)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):

@@ -84,10 +84,6 @@ async def switch_workspace(ui: Ui, request: UiRequest) -> Page:
     return redirect("/people")
 
 
-async def home(ui: Ui, request: UiRequest) -> Page:
-    return redirect("/people")
-
-
 def _minutes(seconds: int) -> str:
     minutes = max(1, -(-seconds // 60))
     return f"{minutes} minute{'s' if minutes != 1 else ''}"

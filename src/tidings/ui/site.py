@@ -47,11 +47,15 @@ STALE_TOKEN = (
 
 # The navigation: only pages that exist, each shown to the roles that may open it.
 NAV: tuple[tuple[str, str, roles.Capability], ...] = (
+    ("Dashboard", "/", "read"),
     ("People", "/people", "read"),
     ("Activity", "/activity", "read"),
     ("Deliveries", "/deliveries", "read"),
     ("Templates", "/templates", "read"),
     ("Segments", "/segments", "read"),
+    ("Campaigns", "/campaigns", "read"),
+    ("Broadcasts", "/broadcasts", "read"),
+    ("Newsletters", "/newsletters", "read"),
     ("Users", "/users", "manage"),
     ("Audit log", "/audit", "manage"),
     ("Jobs", "/jobs", "read"),
