@@ -106,7 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     )
     runtime = _ServerRuntime(settings, db, writer, read, _background(db, clock, settings, writer))
     request_log = RequestLog(settings.log_format, enabled=settings.access_log)
-    site = create_site(settings, clock, read, ctx.write)
+    site = create_site(settings, clock, read, ctx.write, ctx.auth.forget)
     return Tidings(ctx, router, request_log, runtime, site)
 
 

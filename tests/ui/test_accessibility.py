@@ -155,11 +155,41 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check_segments(page, axe_source, ui_db, ws.workspace_id)
     _check_campaigns(page, axe_source, ui_db, ws.workspace_id)
     _check_dashboard(page, axe_source)
+    _check_jobs_settings_suppressions(page, axe_source, ui_server, ws, ui_db)
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
     log_in(page, viewer)
     page.goto("/users")
     _check(page, axe_source, "forbidden")
+
+
+def _check_jobs_settings_suppressions(
+    page: Any, axe_source: str, ui_server: Any, ws: Any, ui_db: Any
+) -> None:
+    """Jobs (an export's job), Settings (a webhook, a key just rotated), Suppressions."""
+    from tidings.reporting import fanout, webhooks
+
+    app = {"Authorization": f"Bearer {ws.app_api_key}"}
+    httpx.post(f"{ui_server.url}/v1/exports/customers", json={}, headers=app)
+    httpx.post(
+        f"{ui_server.url}/api/v1/customers/user-2/suppress", auth=(ws.site_id, ws.track_api_key)
+    )
+    now = int(time.time())
+    hook = {"name": "Warehouse", "endpoint": "https://hooks.example.test/in", "events": []}
+    with ui_db.writer.begin() as conn:
+        fanout.block(conn, ws.workspace_id, "bounced@example.test", "bounced", "d-1", now)
+        webhooks.create(conn, ws.workspace_id, webhooks.parse(hook, partial=False), now)
+    page.goto("/jobs")
+    _check(page, axe_source, "jobs")
+    page.locator("#results tbody a").first.click()
+    page.get_by_role("heading", name="Payload").wait_for()
+    _check(page, axe_source, "job")
+    page.goto("/suppressions")
+    _check(page, axe_source, "suppressions")
+    page.goto("/settings")
+    page.get_by_role("button", name="Rotate the Pipelines write key").click()
+    page.locator("#new-key").wait_for()
+    _check(page, axe_source, "settings")
 
 
 def _check_campaigns(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:

@@ -1,5 +1,11 @@
 """Credentials per surface, with a short-lived cache of successful lookups.
 
+The cache holds a successful lookup for `CACHE_SECONDS`. A rotation through the
+web UI calls `forget` on this process's cache, so the old key is refused at
+once; a rotation from elsewhere (`tidings workspace rotate-keys`, or another
+process of `tidings serve --workers N`) reaches this process's cache only when
+its entry expires, at most `CACHE_SECONDS` later.
+
 Track: HTTP Basic `site_id:track_api_key` (Go encodes with the URL-safe base64
 alphabet, so both alphabets are accepted). App: `Bearer <app key>`.
 Pipelines: Basic `write_key:` or Bearer, or `writeKey` in the body.
@@ -85,6 +91,13 @@ class Authenticator:
             return hit
         found = await self._read(workspaces.by_cdp_key, key)
         return self._remember("cdp", key, found)
+
+    def forget(self, workspace_id: int) -> None:
+        """Drop every remembered lookup of this workspace: called when its keys are
+        rotated, so an old key is refused by this process at once."""
+        stale = [key for key, (_, ws) in self._cache.items() if ws.id == workspace_id]
+        for key in stale:
+            self._cache.pop(key, None)
 
     def _cached(self, kind: str, credential: str) -> workspaces.Workspace | None:
         entry = self._cache.get((kind, credential))

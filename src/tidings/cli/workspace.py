@@ -83,13 +83,24 @@ def workspace_rotate_keys(
     """Replace a workspace's keys and print the new ones as one JSON object, once.
 
     The old keys stop working at once; a running server may still accept one
-    it checked in the last 10 seconds.
+    it checked in the last 10 seconds. Recorded in the audit log (by no user).
     """
+    from tidings import audit
+
     _, db = open_store(data_dir, database_url)
     try:
         with db.writer.begin() as conn:
             workspace_id = one_workspace(conn, workspace_id)
-            new = workspaces.rotate_keys(conn, workspace_id, list(kinds or workspaces.KEY_KINDS))
+            chosen = list(kinds or workspaces.KEY_KINDS)
+            entry = audit.Entry(
+                "workspace.rotate_keys",
+                "workspace",
+                str(workspace_id),
+                workspace_id,
+                details={"kinds": chosen},
+            )
+            args = (workspace_id, chosen)
+            new = audit.audited(conn, entry, int(time.time()), workspaces.rotate_keys, *args)
     finally:
         db.dispose()
     click.echo(json.dumps({"workspace_id": workspace_id, **new}))

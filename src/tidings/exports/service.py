@@ -255,3 +255,16 @@ def mark_failed(conn: Connection, workspace_id: int, export_id: int, error: str,
         .where(exports.c.id == export_id)
         .values(status="failed", error=error, file_id=None, updated_at=now)
     )
+
+
+def progress_of(conn: Connection, workspace_id: int, export_ids: list[int]) -> dict[int, str]:
+    """Each of these exports' status and rows as people read it ("done, 42 rows"), by id:
+    one read for a page of jobs (the Jobs page)."""
+    if not export_ids:
+        return {}
+    rows = conn.execute(
+        select(exports.c.id, exports.c.status, exports.c.total).where(
+            exports.c.workspace_id == workspace_id, exports.c.id.in_(export_ids)
+        )
+    )
+    return {row.id: f"{row.status}, {row.total} rows" for row in rows}

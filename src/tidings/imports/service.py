@@ -285,3 +285,20 @@ def format_of(content_type: str, name: str) -> str:
     if content_type in JSONL_TYPES or name.lower().split("?")[0].endswith((".jsonl", ".ndjson")):
         return "jsonl"
     return "csv"
+
+
+def progress_of(conn: Connection, workspace_id: int, import_ids: list[int]) -> dict[int, str]:
+    """How far each of these imports got, as people read it ("120 of 500 rows, 3 failed"),
+    by id: one read for a page of jobs (the Jobs page)."""
+    if not import_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            imports.c.id, imports.c.rows_total, imports.c.rows_imported, imports.c.rows_failed
+        ).where(imports.c.workspace_id == workspace_id, imports.c.id.in_(import_ids))
+    )
+    return {
+        row.id: f"{row.rows_imported} of {row.rows_total} rows"
+        + (f", {row.rows_failed} failed" if row.rows_failed else "")
+        for row in rows
+    }

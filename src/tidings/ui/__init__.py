@@ -1,10 +1,13 @@
 """The web UI: server-rendered pages (Jinja2, htmx), mounted beside the APIs.
 
 `create_site` builds it from what `create_app` already has: the settings, the
-clock, the reader and the writer. Cookies authenticate it, never API keys.
+clock, the reader, the writer, and the API's key cache to drop a workspace's
+entries from when its keys are rotated. Cookies authenticate it, never API keys.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from tidings.clock import Clock
 from tidings.config import Settings
@@ -15,5 +18,11 @@ from tidings.ui.site import Call, Site, Ui
 __all__ = ["create_site"]
 
 
-def create_site(settings: Settings, clock: Clock, read: Call, write: Call) -> Site:
-    return Site(Ui(settings, clock, read, write, environment()), ROUTES)
+def create_site(
+    settings: Settings,
+    clock: Clock,
+    read: Call,
+    write: Call,
+    forget_keys: Callable[[int], None] = lambda workspace_id: None,
+) -> Site:
+    return Site(Ui(settings, clock, read, write, environment(), forget_keys), ROUTES)

@@ -10,14 +10,17 @@ from tidings.ui import (
     campaigns,
     dashboard,
     deliveries,
+    jobs,
     members,
     newsletters,
     people,
     person,
     segments,
     sign_in,
+    suppressions,
 )
 from tidings.ui import message_templates as templates
+from tidings.ui import settings as workspace_settings
 from tidings.ui.site import UiRoute
 
 ROUTES: tuple[UiRoute, ...] = (
@@ -86,4 +89,12 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute(
         "POST", "/newsletters/{newsletter_id}/deschedule", newsletters.deschedule, "edit_content"
     ),
+    # Jobs, settings (keys: admins only) and suppressions (issue 17, page 8)
+    UiRoute("GET", "/jobs", jobs.jobs, "read"),
+    UiRoute("GET", "/jobs/{job_id}", jobs.job, "read"),
+    UiRoute("GET", "/settings", workspace_settings.settings, "read"),
+    UiRoute("POST", "/settings/keys/{kind}/rotate", workspace_settings.rotate, "manage"),
+    UiRoute("GET", "/suppressions", suppressions.suppressions, "read"),
+    UiRoute("POST", "/suppressions/remove", suppressions.unsuppress, "edit_content"),
+    UiRoute("POST", "/suppressions/unblock", suppressions.unblock, "edit_content"),
 )

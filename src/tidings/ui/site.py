@@ -58,6 +58,9 @@ NAV: tuple[tuple[str, str, roles.Capability], ...] = (
     ("Newsletters", "/newsletters", "read"),
     ("Users", "/users", "manage"),
     ("Audit log", "/audit", "manage"),
+    ("Jobs", "/jobs", "read"),
+    ("Suppressions", "/suppressions", "read"),
+    ("Settings", "/settings", "read"),
 )
 
 
@@ -82,13 +85,17 @@ class UiRoute:
 
 @dataclass(frozen=True)
 class Ui:
-    """What a UI handler may use: reads, writes, the time, the templates."""
+    """What a UI handler may use: reads, writes, the time, the templates, and the
+    API's key cache to drop after a key rotation."""
 
     settings: Settings
     clock: Clock
     read: Call
     write: Call
     env: jinja2.Environment
+    # Drops the API's cached key lookups of a workspace (`api.auth.Authenticator.forget`),
+    # after its keys were rotated.
+    forget_keys: Callable[[int], None] = lambda workspace_id: None
 
     def now(self) -> int:
         return int(self.clock.now())

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from tidings.db.schema import workspaces
 from tidings.errors import ApiError, not_found
@@ -118,8 +118,9 @@ def rotate_keys(conn: Connection, workspace_id: int, kinds: list[str]) -> dict[s
     by their names in `Credentials`, to be shown once.
 
     The old keys stop matching as soon as this commits. A running server
-    keeps a successful lookup for `api.auth.CACHE_SECONDS`, so it may accept
-    an old key for that long after.
+    keeps a successful lookup for `api.auth.CACHE_SECONDS`: the web UI's
+    rotation drops its own process's entries (`Authenticator.forget`); other
+    processes may accept an old key for that long after.
     """
     chosen = [KEY_KINDS[kind] for kind in kinds]
     new = {key.name: key.make() for key in chosen}
@@ -129,6 +130,39 @@ def rotate_keys(conn: Connection, workspace_id: int, kinds: list[str]) -> dict[s
     ).rowcount
     if found != 1:
         raise not_found(f"no workspace {workspace_id}")
+    return new
+
+
+FINGERPRINT = 12  # hex digits of a key's digest that name it in a rotation form
+
+
+def key_fingerprints(conn: Connection, workspace_id: int) -> dict[str, str]:
+    """Each kind of key's fingerprint: the start of its digest (48 bits of a SHA-256 of
+    a random key: it names the key without helping anyone find it)."""
+    columns = [workspaces.c[kind.column] for kind in KEY_KINDS.values()]
+    row = conn.execute(select(*columns).where(workspaces.c.id == workspace_id)).first()
+    if row is None:
+        raise not_found(f"no workspace {workspace_id}")
+    return {kind: str(value)[:FINGERPRINT] for kind, value in zip(KEY_KINDS, row, strict=True)}
+
+
+def rotate_key_once(conn: Connection, workspace_id: int, kind: str, fingerprint: str) -> str:
+    """Replace the key of `kind` if it is still the one `fingerprint` names; the new
+    key. A 409 when it was replaced since (a form sent twice, two admins at once), so
+    one form rotates a key at most once."""
+    key = KEY_KINDS[kind]
+    column = workspaces.c[key.column]
+    new = key.make()
+    changed = conn.execute(
+        update(workspaces)
+        .where(
+            workspaces.c.id == workspace_id,
+            func.substr(column, 1, FINGERPRINT) == fingerprint[:FINGERPRINT],
+        )
+        .values({key.column: digest(new)})
+    ).rowcount
+    if changed != 1:
+        raise ApiError(409, "that key was rotated already", code="conflict")
     return new
 
 
