@@ -192,7 +192,9 @@ def fan_out_seconds(
     status, body = client.app_request(server.port, "GET", path)
     if status != 200 or body.get("state") != "done":
         sys.exit(f"broadcast: the trigger did not finish: {status} {body}")
-    return float(body["processed_at"]) - since
+    # `processed_at` is in whole seconds: a fan-out under a second can read as
+    # negative against the trigger's wall time; it is "under 1 s" then.
+    return max(0.0, float(body["processed_at"]) - since)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -322,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| broadcast delivered to SMTP | {args.people:,} people, one trigger "
         f"| {found['per_s']:,.0f} messages/s ({found['received']:,} received; fan-out "
-        f"{found['fan_out_s']:.0f} s; server RSS peak {found['rss_peak'] / mib:,.0f} MiB, "
+        f"{found['fan_out_s']:.0f} s (whole seconds); "
+        f"server RSS peak {found['rss_peak'] / mib:,.0f} MiB, "
         f"{found['rss_before'] / mib:,.0f} MiB before the trigger, "
         f"+{(found['rss_peak'] - found['rss_before']) / mib:,.0f} MiB; by process, before "
         f"-> peak: {by_process}) "
