@@ -8,10 +8,12 @@ journeys waiting at each step now, and the campaigns list the journeys in
 progress (`campaigns/journey_view.py`). Without it SQLite took
 `(state, due_at)` for both: every active journey of every campaign, each
 row read to check its campaign and step. With it each count is one range
-of the index alone. Each step of a journey moves its entry (the step's
-`action_id` changes, as `due_at` moves its entry in `(state, due_at)`): the
-journey worker measured within noise of without it (the migration's branch
-report has the numbers).
+of the index alone. Each step of a journey moves its entry (its
+`action_id` changes, as `due_at` moves its entry in `(state, due_at)`, so
+PostgreSQL's updates were not HOT before either): about 2 us more per step's
+UPDATE on SQLite, against 30 to 80 us for a journey's pass in
+`advance_due` (4,000 journeys, delays only or with messages), which timed
+within its noise with and without the index.
 
 `jobs (workspace_id, id)`: the Jobs page (`jobs/browse.py`) walks a
 workspace's jobs newest first; on the primary key it stepped over every
