@@ -7,7 +7,9 @@ campaign, each row read to check its campaign and step. The worker's reads are
 checked too because the new index ties with theirs on a guess: the date
 scheduler's read of one person's entries took it, a read of every active journey
 of the campaign for each person scheduled, until it read the person's entries
-by the unique key alone.
+by the unique key alone. A person's last entry (an "every time" campaign's gap)
+walked the campaign's `(campaign_id, started_at)`, before 0020 too: it reads the
+same entries.
 """
 
 from __future__ import annotations
@@ -82,4 +84,9 @@ def test_waking_a_persons_journeys_reads_the_person_index(fresh):
 def test_scheduling_a_persons_date_entry_reads_only_their_journeys(fresh):
     trigger = {"date": {"attribute": "birthday"}}  # the person has none: nothing scheduled
     [plan] = journey_plans(fresh, journeys.reschedule_date, 1, 7, 5, trigger, NOW)
+    assert "USING INDEX sqlite_autoindex_journeys_1 (campaign_id=? AND person_id=?)" in plan, plan
+
+
+def test_a_persons_last_entry_reads_only_their_journeys(fresh):
+    [plan] = journey_plans(fresh, journeys.last_start, 7, 5)
     assert "USING INDEX sqlite_autoindex_journeys_1 (campaign_id=? AND person_id=?)" in plan, plan

@@ -117,13 +117,11 @@ _START = (
 
 
 def last_start(conn: Connection, campaign_id: int, person_pk: int) -> int | None:
-    """When the person last entered the campaign, if ever."""
-    found = conn.execute(
-        select(func.max(journeys.c.started_at)).where(
-            journeys.c.campaign_id == campaign_id, journeys.c.person_id == person_pk
-        )
-    ).scalar()
-    return None if found is None else int(found)
+    """When the person last entered the campaign, if ever. Taken from the person's
+    journeys (`_entries`): as `MAX(started_at)` SQLite walked the campaign's
+    `(campaign_id, started_at)` index, every journey of the campaign for each entry."""
+    starts = [row.started_at for row in _entries(conn, campaign_id, person_pk)]
+    return max((int(at) for at in starts if at is not None), default=None)
 
 
 def reschedule_date(
@@ -151,7 +149,7 @@ def reschedule_date(
 
 
 def _entries(conn: Connection, campaign_id: int, person_pk: int) -> Sequence[Any]:
-    """The person's journeys of the campaign (a few: one per date entered), on the
+    """The person's journeys of the campaign (one per entry), on the
     `(campaign_id, person_id, entry_key)` key. Filtered by the caller: with the state
     or the start in the WHERE too, SQLite without statistics took a campaign-wide
     index (`(campaign_id, state, action_id)`) and read every active journey of the
