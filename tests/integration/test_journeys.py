@@ -161,6 +161,17 @@ def test_every_time_starts_a_journey_per_event(db, ws):
     assert len(journey_rows(db, campaign_id)) == 2
 
 
+def test_every_few_days_waits_out_the_gap_since_the_last_entry(db, ws):
+    document = {**WELCOME, "frequency": {"every": {"days": 7}}, "workflow": [{"delay": 60}]}
+    campaign_id = campaign(db, ws, document)
+    person(db, ws, "u3b")
+    track(db, ws, "u3b", "signed_up", START)
+    track(db, ws, "u3b", "signed_up", START + 6 * DAY)  # within 7 days of the entry
+    assert len(journey_rows(db, campaign_id)) == 1
+    track(db, ws, "u3b", "signed_up", START + 7 * DAY + 1)
+    assert [row.started_at for row in journey_rows(db, campaign_id)] == [START, START + 7 * DAY + 1]
+
+
 def test_old_events_and_other_names_start_nothing(db, ws):
     campaign_id = campaign(db, ws, WELCOME)
     person(db, ws, "u4")

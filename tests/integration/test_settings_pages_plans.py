@@ -54,7 +54,14 @@ def test_blocked_addresses_are_read_as_a_range_of_the_primary_key(fresh):
     assert "workspace_id=? AND address>? AND address<?" in plan, plan
 
 
-def test_a_page_of_jobs_walks_the_primary_key_down_from_the_cursor(fresh):
-    [plan] = plans(fresh, browse.recent, 1, 1000)
-    assert "USING INTEGER PRIMARY KEY (rowid<?)" in plan, plan
+@pytest.mark.parametrize(
+    ("before", "state", "kind"),
+    [(None, "", ""), (1000, "", ""), (1000, "failed", ""), (None, "queued", "segment_build")],
+)
+def test_a_page_of_jobs_walks_the_workspaces_jobs_down_from_the_cursor(fresh, before, state, kind):
+    """On `(workspace_id, id)` (migration 0020), never other workspaces' jobs: before it
+    the page walked the primary key, and a state filter took `(state, run_at)` and sorted."""
+    [plan] = plans(fresh, browse.recent, 1, before, state, kind)
+    cursor = " AND id<?" if before is not None else ""
+    assert f"USING INDEX ix_jobs_workspace_id_id (workspace_id=?{cursor})" in plan, plan
     assert "TEMP B-TREE" not in plan, plan  # no sort

@@ -6,8 +6,10 @@ bounded so that a page stays fast on a large store:
 
 - per step: the journeys that reached it (`journey_steps` on its
   `(campaign_id, action_id, at)` index) and the journeys waiting there now
-  (active `journeys` of the campaign at that action);
-- per campaign on the list: the journeys in progress and the messages sent;
+  (active `journeys` of the campaign at that action, on its `(campaign_id, state,
+  action_id)` index);
+- per campaign on the list: the journeys in progress (the same index) and the
+  messages sent;
 - a broadcast trigger's audience before sending (`preview`): how many people it
   names and the first ten, the condition counted by `segments/browse.py`'s
   time-boxed live count, a list of ids or emails resolved as the fan-out does.

@@ -377,6 +377,7 @@ jobs = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index(None, "state", "run_at"),
+    Index(None, "workspace_id", "id"),  # the Jobs page, newest first
 )
 
 # Files Tidings produces or receives (export CSVs, uploaded import files),
@@ -758,6 +759,7 @@ journeys = Table(
     Index(None, "state", "due_at"),
     Index(None, "person_id", "state"),
     Index(None, "campaign_id", "started_at"),
+    Index(None, "campaign_id", "state", "action_id"),  # the UI's counts per step
 )
 
 # Each step a journey took: written with the step's effects, in the

@@ -2,7 +2,8 @@
 its segment builds under way.
 
 A page is keyset-paged on the job id (`before`: the last id shown), so it costs
-one index range of the primary key whatever the table holds. A job's payload
+one range of the `(workspace_id, id)` index whatever the table holds (other
+workspaces' jobs are never read; a state or kind filter is checked on the way). A job's payload
 is shown as stored, except a URL's credentials and query (a collection fetch's
 URL may carry a token), which are left out.
 """
