@@ -136,3 +136,12 @@ def log_in(page: Any, user: User, password: str | None = None) -> Any:
         page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     return posted.value
+
+
+def settled(page: Any) -> None:
+    """Wait until htmx has finished swapping the segment builder in (its new inputs
+    are live)."""
+    page.wait_for_function(
+        "() => !document.querySelector('#builder.htmx-added, #builder .htmx-added,"
+        " #builder.htmx-settling, #builder.htmx-swapping')"
+    )

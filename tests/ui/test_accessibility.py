@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import new_workspace
-from tests.ui.conftest import create_user, log_in
+from tests.ui.conftest import create_user, log_in, settled
 from tidings.segments import membership
 from tidings.segments import service as segments
 from tidings.users import accounts
@@ -82,6 +82,9 @@ def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -
     _check(page, axe_source, "segments")
     page.goto(f"/segments/{dynamic['id']}/edit")
     page.get_by_role("button", name="Add group to conditions").click()
+    # htmx swaps the builder in: save only once the new group is there and settled
+    page.get_by_role("group", name="Condition 3", exact=True).wait_for()
+    settled(page)
     page.get_by_role("button", name="Save segment").click()  # the new group's field is blank
     page.get_by_role("alert").wait_for()
     _check(page, axe_source, "segment-builder")

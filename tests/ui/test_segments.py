@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.ui.conftest import create_user, log_in
+from tests.ui.conftest import create_user, log_in, settled
 from tests.ui.test_browser import csrf_token, post_from_page
 from tidings import audit, paging
 from tidings.segments import membership
@@ -35,14 +35,6 @@ def track(server, creds, customer_id: str, name: str) -> None:
 
 def condition(page: Any, label: str) -> Any:
     return page.get_by_role("group", name=label, exact=True)
-
-
-def settled(page: Any) -> None:
-    """Wait until htmx has finished swapping the builder in (its new inputs are live)."""
-    page.wait_for_function(
-        "() => !document.querySelector('#builder.htmx-added, #builder .htmx-added,"
-        " #builder.htmx-settling, #builder.htmx-swapping')"
-    )
 
 
 def member_ids(ui_query, workspace_id: int, segment_id: int) -> set[str]:
