@@ -6,12 +6,14 @@ author lifts a suppression made through the Track API."""
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from playwright.sync_api import expect
 
 from tests.ui.conftest import create_user, log_in
 from tests.ui.test_browser import csrf_token, post_from_page
+from tidings.jobs import queue
 
 
 def app_api(ui_server, key: str) -> httpx.Client:
@@ -66,6 +68,17 @@ def test_an_export_made_through_the_app_api_is_on_the_jobs_page(page, ui_server,
     expect(page.locator("main")).to_contain_text("export_id")
     expect(page.get_by_role("heading", name="The export")).to_be_visible()
     expect(page.locator("dl.facts").last).to_contain_text(str(export_id))
+
+
+def test_a_job_whose_export_was_removed_is_listed_without_progress(page, ui_server, ui_db, ws):
+    with ui_db.writer.begin() as conn:
+        queue.enqueue(
+            conn, ws.workspace_id, "export", {"export_id": 2_000_000_000}, int(time.time())
+        )
+    log_in(page, create_user(ui_server, ws.workspace_id, "viewer"))
+    answer = page.goto("/jobs?kind=export")
+    assert answer is not None and answer.status == 200
+    expect(page.locator("#results tbody tr").first).to_contain_text("export")
 
 
 def test_an_author_lifts_a_suppression_a_viewer_only_sees_it(page, ui_server, ws):

@@ -69,7 +69,10 @@ async def job(ui: Ui, request: UiRequest) -> Page:
 
 
 async def _progress(ui: Ui, workspace_id: int, shown: list[dict[str, Any]]) -> None:
-    """Set each import's and export's progress on its job (two reads for the page)."""
+    """Set each import's and export's progress on its job (two reads for the page); none
+    on other kinds, and on a job whose import or export was since removed."""
+    for job in shown:
+        job["progress"] = None
     for key, read in (("import_id", imports.progress_of), ("export_id", exports.progress_of)):
         ids = [job["payload"][key] for job in shown if isinstance(job["payload"].get(key), int)]
         found = await ui.read(read, workspace_id, ids) if ids else {}
