@@ -26,6 +26,15 @@ from sqlalchemy import (
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def _identifier(length: int) -> String:
+    """A person's identifier column, compared as bytes on both stores (SQLite's BINARY
+    collation; PostgreSQL's "C"): equal as it is in any collation, and ordered by
+    code point, so a prefix is one range of its unique index (the People search,
+    `segments/search.py`). See migration 0022."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -61,9 +70,9 @@ people = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     _workspace(),
-    Column("cio_id", String(32), nullable=False),
-    Column("customer_id", String(150)),
-    Column("email", String(255)),  # lower-cased: the identifier is case-insensitive
+    Column("cio_id", _identifier(32), nullable=False),
+    Column("customer_id", _identifier(150)),
+    Column("email", _identifier(255)),  # lower-cased: the identifier is case-insensitive
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("workspace_id", "cio_id"),

@@ -18,8 +18,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from tidings import paging
 from tidings.db.schema import attributes, people, segment_members
 from tidings.errors import bad_request
-from tidings.segments.compile import where_clause
-from tidings.segments.conditions import Condition, parse
+from tidings.segments.compile import check_clause, where_clause
+from tidings.segments.conditions import Attribute, Condition, parse
 
 # Customer.io's documented default and maximum page size for search.
 SEARCH_LIMIT = 50
@@ -67,12 +67,78 @@ def search_people(
     A segment is walked through its members (`segment_members`' key is
     `(segment_id, person_id)`, in the pages' order), not tested person by
     person as a `{"segment": ...}` condition is: a small segment of a big
-    workspace then costs its size, not the workspace's."""
+    workspace then costs its size, not the workspace's.
+
+    The text and an attribute condition are first looked up in their indexes,
+    at most `FEW` people each (`_few_by_text`, `_few_by_attribute`): when one
+    finds that few, the page is chosen among them. Walking the people in key
+    order and testing each, as the condition alone would, stops early when
+    many match but reads the whole workspace for a rare one (an email typed
+    in full). When each lookup finds more, many match, and the walk is taken."""
     text = text.strip()
     clauses = [_text_clause(text)] if text else []
     if condition is not None:
         clauses.append(where_clause(condition, workspace_id, now))
+    few = _few_by_text(conn, workspace_id, text) if text else None
+    if few is None and isinstance(condition, Attribute):
+        few = _few_by_attribute(conn, workspace_id, condition, now)
+    if few is not None:
+        clauses.append(people.c.id.in_(few))
     return _page(conn, workspace_id, and_(*clauses) if clauses else None, page, segment_id)
+
+
+# How many people an index lookup of `search_people` may find and still choose the
+# page: a page among that many is read in a few milliseconds.
+FEW = 1_000
+
+
+def _few_by_text(conn: Connection, workspace_id: int, text: str) -> list[int] | None:
+    """The people `_text_clause` finds, from the unique indexes on the identifiers; None
+    when one prefix begins more than `FEW` of them.
+
+    A prefix is the range [prefix, the prefix with its last character's successor):
+    the identifiers are ordered by code point on both stores (migration 0022)."""
+    found: set[int] = set()
+    for column, prefix in ((people.c.customer_id, text), (people.c.email, text.lower())):
+        within = [column >= prefix, func.substr(column, 1, len(prefix)) == prefix]
+        beyond = _successor(prefix)
+        if beyond is not None:
+            within.append(column < beyond)
+        query = select(people.c.id).where(people.c.workspace_id == workspace_id, *within)
+        ids = conn.execute(query.limit(FEW + 1)).scalars().all()
+        if len(ids) > FEW:
+            return None
+        found.update(ids)
+    exact = select(people.c.id).where(
+        people.c.workspace_id == workspace_id, people.c.cio_id == text
+    )
+    found.update(conn.execute(exact).scalars())
+    return sorted(found)
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that begins with `prefix`, in code point
+    order; None when there is none (its last character is the largest)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters: skip them
+        last = 0xE000
+    if last > 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(last)
+
+
+def _few_by_attribute(
+    conn: Connection, workspace_id: int, condition: Attribute, now: int
+) -> list[int] | None:
+    """The people whose attribute passes the test, from the index on (workspace_id,
+    name, value); None when more than `FEW` do. An `eq` on text is a range of
+    the index; other tests read the attribute's rows until `FEW + 1` pass."""
+    test = check_clause(condition.test, attributes.c.value, attributes.c.kind, now)
+    query = select(attributes.c.person_id).where(
+        attributes.c.workspace_id == workspace_id, attributes.c.name == condition.field, test
+    )
+    ids = conn.execute(query.limit(FEW + 1)).scalars().all()
+    return None if len(ids) > FEW else sorted(ids)
 
 
 def _text_clause(text: str) -> ColumnElement[bool]:
