@@ -19,15 +19,17 @@ import re
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import select
 
 from tests.conftest import new_workspace
 from tests.factories import webhook_bodies
-from tidings.campaigns import definitions, journeys, store
+from tidings.campaigns import definitions, journey_view, journeys, store
 from tidings.campaigns import metrics as reports
 from tidings.campaigns import report_query as ask
 from tidings.campaigns.messages import Composer
 from tidings.clock import FixedClock
+from tidings.db import migrate
 from tidings.db.schema import campaign_actions, deliveries
 from tidings.errors import ApiError
 from tidings.events import service as events
@@ -513,3 +515,47 @@ def test_webhook_events_of_a_broadcast_name_its_trigger(db, ws):
         5,
     )
     assert "campaign_id" not in data and isinstance(data["journey_id"], str)
+
+
+# --- running totals ------------------------------------------------------------------------
+
+
+def counted_and_kept(db, ws, campaign_id: int, action_ids: list[int]) -> list[tuple[Any, Any]]:
+    """For the campaign and each action: the totals counted from the messages, and
+    those kept as they happened (`reporting/totals.py`)."""
+    pairs = []
+    for action in (None, *map(str, action_ids)):
+        where = read(db, reports._scope, ws, "campaign", str(campaign_id), action)
+        kept = read(db, reports.totals, ws, "campaign", str(campaign_id), action)
+        pairs.append((read(db, reports._counted, where), kept))
+    return pairs
+
+
+def test_running_totals_equal_the_counted_and_the_migration_sums_the_same(db, ws, welcome):
+    campaign_id, first, second = welcome
+    metric(db, ws, delivery_of(db, ws, "b", second), "bounced", T_B + DAY + 2 * HOUR)  # again
+    pairs = counted_and_kept(db, ws, campaign_id, [first, second])
+    for counted, kept in pairs:
+        assert counted == kept
+    assert pairs[0][1]["created"] == 4 and pairs[0][1]["bounced"] == 1
+    steps = read(db, journey_view.step_counts, campaign_id, read_actions(db, campaign_id))
+    assert [s.reached.count for s in steps.values()] == [2, 2, 2]
+
+    # What was recorded before the running totals existed is summed by migration 0023.
+    config = migrate.alembic_config()
+    with db.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0022_people_identifiers_bytewise")
+    migrate.upgrade(db)
+    assert counted_and_kept(db, ws, campaign_id, [first, second]) == pairs
+    again = read(db, journey_view.step_counts, campaign_id, read_actions(db, campaign_id))
+    assert again == steps
+
+
+def read_actions(db, campaign_id: int) -> list[int]:
+    query = (
+        select(campaign_actions.c.id)
+        .where(campaign_actions.c.campaign_id == campaign_id)
+        .order_by(campaign_actions.c.ordinal)
+    )
+    return list(read(db, lambda conn: conn.execute(query).scalars().all()))

@@ -4,17 +4,17 @@ What the App API already reads is reused (`views.get`, `metrics`,
 `trigger_reports`); this adds the counts the pages show beside it, each
 bounded so that a page stays fast on a large store:
 
-- per step: the journeys that reached it (`journey_steps` on its
-  `(campaign_id, action_id, at)` index) and the journeys waiting there now
-  (active `journeys` of the campaign at that action, on its `(campaign_id, state,
-  action_id)` index);
+- per step: the journeys that reached it (the running totals of
+  `reporting/totals.py`) and the journeys waiting there now (active `journeys`
+  of the campaign at that action, on its `(campaign_id, state, action_id)`
+  index);
 - per campaign on the list: the journeys in progress (the same index) and the
-  messages sent;
+  messages sent (the running totals);
 - a broadcast trigger's audience before sending (`preview`): how many people it
   names and the first ten, the condition counted by `segments/browse.py`'s
   time-boxed live count, a list of ids or emails resolved as the fan-out does.
 
-Every count stops at a cap and says so (`browse.Bounded`).
+Every count of rows stops at a cap and says so (`browse.Bounded`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from sqlalchemy import Connection, func, select
 from tidings import paging
 from tidings.campaigns import audiences, broadcasts, metrics, store, trigger_reports, views
 from tidings.campaigns.definitions import MESSAGE_TYPES
-from tidings.db.schema import broadcast_triggers, deliveries, journey_steps, journeys, people
+from tidings.db.schema import broadcast_triggers, journeys, people
+from tidings.reporting import totals as message_totals
 from tidings.segments import browse, conditions
 
 STEP_CAP = 100_000  # per-step counts stop here
@@ -74,16 +75,15 @@ def step_counts(
 ) -> dict[int, StepCounts]:
     """For each action: the journeys that reached it and those waiting there now."""
     found: dict[int, StepCounts] = {}
+    reached = message_totals.reached(conn, action_ids)
     for action_id in action_ids:
-        reached = select(journey_steps.c.journey_id).where(
-            journey_steps.c.campaign_id == campaign_id, journey_steps.c.action_id == action_id
-        )
         waiting = select(journeys.c.id).where(
             journeys.c.campaign_id == campaign_id,
             journeys.c.action_id == action_id,
             journeys.c.state == "active",
         )
-        found[action_id] = StepCounts(_capped(conn, reached, cap), _capped(conn, waiting, cap))
+        steps = browse.Bounded(reached.get(action_id, 0), False)
+        found[action_id] = StepCounts(steps, _capped(conn, waiting, cap))
     return found
 
 
@@ -98,16 +98,16 @@ def list_counts(
     conn: Connection, kind: str, campaign_ids: list[int], cap: int = LIST_CAP
 ) -> dict[int, dict[str, browse.Bounded]]:
     """Per campaign (or broadcast): `journeys` in progress now and `sent` messages."""
-    parent = deliveries.c.broadcast_id if kind == "broadcast" else deliveries.c.campaign_id
+    scope = "broadcast" if kind == "broadcast" else "campaign"
     found = {}
     for campaign_id in campaign_ids:
         active = select(journeys.c.id).where(
             journeys.c.campaign_id == campaign_id, journeys.c.state == "active"
         )
-        sent = select(deliveries.c.id).where(parent == campaign_id)
+        sent = message_totals.of(conn, scope, [campaign_id]).get("sent", 0)
         found[campaign_id] = {
             "journeys": _capped(conn, active, cap),
-            "sent": _capped(conn, sent, cap),
+            "sent": browse.Bounded(sent, False),
         }
     return found
 

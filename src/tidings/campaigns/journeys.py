@@ -49,6 +49,7 @@ from tidings.jobs.lease import skip_locked
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.store import Person, Stored
+from tidings.reporting import totals
 from tidings.reporting.metrics import record_metric
 from tidings.segments import compile, conditions, evaluate
 from tidings.segments.evaluate import PersonFacts
@@ -636,6 +637,7 @@ class _Run:
         row = self.row
         step = (row.id, self.visit, row.workspace_id, row.campaign_id, action.id, outcome)
         raw.select_in(self.conn, _STEP, [*step, delivery_id, self.now], [])
+        totals.add(self.conn, row.workspace_id, "reached", [("action", action.id)])
         self.values["action_id"] = action.id
 
     def _save(

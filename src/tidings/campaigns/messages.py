@@ -39,6 +39,7 @@ from tidings.errors import ApiError
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.providers.base import Webhook, encode
+from tidings.reporting import totals
 from tidings.reporting.metrics import record_metric
 from tidings.sending.delivery_queue import Claimed
 from tidings.sending.rendering import (
@@ -106,6 +107,13 @@ def queue(
         if newsletter
         else None
     )
+    parents = {
+        "campaign_id": None if is_broadcast or newsletter else flow.id,
+        "broadcast_id": flow.id if is_broadcast else None,
+        "newsletter_id": flow.id if newsletter else None,
+        "action_id": None if newsletter else action.id,
+        "content_id": content_id,
+    }
     values = (
         delivery_id,
         flow.workspace_id,
@@ -121,16 +129,17 @@ def queue(
         0,
         now,
         content_id,
-        None if is_broadcast or newsletter else flow.id,
-        None if newsletter else action.id,
+        parents["campaign_id"],
+        parents["action_id"],
         action.parent_id,
-        flow.id if is_broadcast else None,
-        flow.id if newsletter else None,
+        parents["broadcast_id"],
+        parents["newsletter_id"],
         None if newsletter else journey.trigger_id,
         journey.id,
         journey.trigger_event_id,
     )
     raw.select_in(conn, _INSERT, [], values)
+    totals.add(conn, flow.workspace_id, "created", totals.scopes(parents))
     if draft:
         record_metric(conn, flow.workspace_id, delivery_id, "drafted", now, {})
     return delivery_id

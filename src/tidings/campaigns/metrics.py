@@ -45,6 +45,7 @@ from tidings.db.schema import (
 from tidings.errors import not_found
 from tidings.numbers import path_id
 from tidings.reporting import messages
+from tidings.reporting import totals as message_totals
 from tidings.reporting.series import Periods
 
 SERIES = (
@@ -100,8 +101,10 @@ def delivery_report(
     if channels is not None:
         where.append(deliveries.c.channel.in_(channels))
     metric: dict[str, Any] = {"series": _series(conn, where, window)}
-    if raw_action is not None:
-        metric["totals"] = _totals(conn, where)
+    if raw_action is not None and channels is None:
+        metric["totals"] = totals(conn, workspace_id, kind, raw_id, raw_action)
+    elif raw_action is not None:  # the running totals are not kept per channel
+        metric["totals"] = _counted(conn, where)
     return {"metric": metric}
 
 
@@ -251,6 +254,18 @@ _PARENTS = {
 }
 
 
+def _scope_key(
+    conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None
+) -> tuple[str, list[int]]:
+    """The running totals' (scope, ids) of what `_scope` picks."""
+    owner = _owner(conn, workspace_id, kind, raw_id)
+    if raw_action is None:
+        return owner.kind, [owner.id]
+    if owner.kind == "newsletter":
+        return "content", [_content_id(conn, owner.id, raw_action)]
+    return "action", [_action_id(conn, workspace_id, owner.id, raw_action)]
+
+
 def _scope(
     conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None
 ) -> list[Any]:
@@ -262,17 +277,22 @@ def _scope(
         return where
     if owner.kind == "newsletter":
         return [*where, deliveries.c.content_id == _content_id(conn, owner.id, raw_action)]
+    return [*where, deliveries.c.action_id == _action_id(conn, workspace_id, owner.id, raw_action)]
+
+
+def _action_id(conn: Connection, workspace_id: int, campaign_id: int, raw_action: str) -> int:
+    """The action's id, when it is an action of the campaign (else a 404)."""
     action_id = path_id(raw_action, "action")
     found = conn.execute(
         select(campaign_actions.c.id).where(
             campaign_actions.c.workspace_id == workspace_id,
-            campaign_actions.c.campaign_id == owner.id,
+            campaign_actions.c.campaign_id == campaign_id,
             campaign_actions.c.id == action_id,
         )
     ).first()
     if found is None:
         raise not_found("action not found")
-    return [*where, deliveries.c.action_id == action_id]
+    return action_id
 
 
 def _content_id(conn: Connection, newsletter_id: int, raw_content: str) -> int:
@@ -325,8 +345,9 @@ def totals(
     conn: Connection, workspace_id: int, kind: str, raw_id: str, raw_action: str | None = None
 ) -> dict[str, int]:
     """Each metric over the whole life of a campaign, broadcast or newsletter, or of one
-    of its actions: the `totals` an action's delivery metrics carry."""
-    return _totals(conn, _scope(conn, workspace_id, kind, raw_id, raw_action))
+    of its actions: the `totals` an action's delivery metrics carry. Read from the
+    running totals (`reporting/totals.py`), not from the messages."""
+    return _totals(*_scope_key(conn, workspace_id, kind, raw_id, raw_action), conn=conn)
 
 
 def totals_of(
@@ -334,17 +355,13 @@ def totals_of(
 ) -> dict[str, int]:
     """Each metric over a newsletter's messages of these contents (an A/B test group's),
     counted as a content's `totals` are."""
-    where = [
-        deliveries.c.workspace_id == workspace_id,
-        deliveries.c.newsletter_id == newsletter_id,
-        deliveries.c.content_id.in_(content_ids),
-    ]
-    return _totals(conn, where)
+    return _totals("content", content_ids, conn=conn)
 
 
-def _totals(conn: Connection, where: list[Any]) -> dict[str, int]:
-    totals = dict.fromkeys(SERIES, 0)
-    totals["created"] = int(
+def _counted(conn: Connection, where: list[Any]) -> dict[str, int]:
+    """The totals of the messages `where` picks, counted from the messages."""
+    found = dict.fromkeys(SERIES, 0)
+    found["created"] = int(
         conn.execute(select(func.count()).select_from(deliveries).where(*where)).scalar() or 0
     )
     counted = (
@@ -354,8 +371,17 @@ def _totals(conn: Connection, where: list[Any]) -> dict[str, int]:
         .group_by(delivery_metrics.c.metric)
     )
     for metric, count in conn.execute(counted):
-        totals[SAME_AS.get(metric, metric)] += int(count)
-    return totals
+        found[SAME_AS.get(metric, metric)] += int(count)
+    return found
+
+
+def _totals(scope: str, scope_ids: list[int], *, conn: Connection) -> dict[str, int]:
+    found = dict.fromkeys(SERIES, 0)
+    for name, count in message_totals.of(conn, scope, scope_ids).items():
+        name = SAME_AS.get(name, name)
+        if name in found:
+            found[name] += count
+    return found
 
 
 def _link(data: str) -> tuple[int | None, str] | None:

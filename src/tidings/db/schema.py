@@ -311,6 +311,22 @@ delivery_metrics = Table(
     Index(None, "workspace_id", "delivery_id"),
 )
 
+# Running totals of campaign, broadcast and newsletter messages (`reporting/totals.py`):
+# per parent, messages `created` and those that reached each metric (each message
+# once per metric), and journey steps that `reached` each action. A scope's ids
+# are the primary keys of their own tables, unique across workspaces.
+message_totals = Table(
+    "message_totals",
+    metadata,
+    _workspace(),
+    Column(
+        "scope", String(16), primary_key=True
+    ),  # campaign | broadcast | newsletter | action | content
+    Column("scope_id", Integer, primary_key=True),
+    Column("name", String(32), primary_key=True),  # created | a metric | reached
+    Column("count", BigInteger, nullable=False),
+)
+
 # Messages that first reached a metric, per workspace, UTC day and metric (sent,
 # delivered, opened, clicked, bounced), counted when the metric is recorded
 # (`reporting/metrics.py`), for the UI's dashboard (`campaigns/dashboard.py`):

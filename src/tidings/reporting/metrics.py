@@ -18,7 +18,7 @@ from tidings.db.schema import deliveries, delivery_metrics
 from tidings.errors import ApiError, bad_request
 from tidings.people import service as people
 from tidings.people import store as people_store
-from tidings.reporting import fanout
+from tidings.reporting import fanout, totals
 from tidings.timestamps import unix_seconds
 
 METRICS = frozenset(
@@ -104,18 +104,22 @@ def record_metric(
     blocks the recipient's address, the workspace's reporting webhooks
     that want the event get a post queued (`reporting/fanout.py`), and the
     first time a delivery reaches a metric the dashboard shows, it is counted
-    in its day (`delivery_days`). `now` stamps those posts (the webhook retry
-    window starts there); callers without a clock at hand leave it out and
-    get the wall clock.
+    in its day (`delivery_days`), and a campaign's, broadcast's or
+    newsletter's message in its parents' totals (`reporting/totals.py`).
+    `now` stamps those posts (the webhook retry window starts there); callers
+    without a clock at hand leave it out and get the wall clock.
     """
-    first = metric in DAY_COUNTED and (
-        metric not in REPEATED or not _reached(conn, workspace_id, delivery_id, metric)
+    parents = totals.parents_of(conn, workspace_id, delivery_id) if metric in totals.METRICS else []
+    again = (metric in REPEATED or bool(parents)) and _reached(
+        conn, workspace_id, delivery_id, metric
     )
     row = (workspace_id, delivery_id, metric, timestamp, _encode(extra).decode())
     raw.select_in(conn, _INSERT_METRIC, [], row)
-    if first:
+    if metric in DAY_COUNTED and not again:
         day = timestamp - timestamp % 86400
         raw.execute(conn, _COUNT_DAY.format(raw.mark(conn)), (workspace_id, day, metric))
+    if parents and not again:
+        totals.add(conn, workspace_id, metric, parents)
     stamp = int(time.time()) if now is None else now
     fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
 
