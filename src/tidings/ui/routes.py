@@ -15,6 +15,7 @@ from tidings.ui import (
     newsletters,
     people,
     person,
+    segment_delete,
     segments,
     sign_in,
     suppressions,
@@ -68,6 +69,8 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/segments/{segment_id}", segments.segment_page, "read"),
     UiRoute("GET", "/segments/{segment_id}/edit", segments.edit_form, "edit_content"),
     UiRoute("POST", "/segments/{segment_id}/edit", segments.edit_post, "edit_content"),
+    UiRoute("GET", "/segments/{segment_id}/delete", segment_delete.confirm, "edit_content"),
+    UiRoute("POST", "/segments/{segment_id}/delete", segment_delete.delete, "edit_content"),
     UiRoute("POST", "/segments/{segment_id}/members", segments.add_members, "edit_content"),
     UiRoute(
         "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"
