@@ -47,7 +47,6 @@ _REFUSALS = {
     408: "Your browser took too long to send the request.",
     429: "The server is busy.",
     431: "Your browser sent headers too large for this server (too many cookies, say).",
-    503: "The server has too many connections open.",
 }
 
 STALE_TOKEN = (
