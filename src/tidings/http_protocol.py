@@ -6,8 +6,9 @@ sees any of them, so without bounds an overloaded server queues without limit
 
 - At most `max_in_flight` requests are admitted across the process (running or
   queued on their connection); the excess is answered at once, in order, with
-  429 and `Retry-After`, in the error format of the request's surface, without
-  running its handler. `/healthz`, `/readyz` and `/metrics` are never refused.
+  429 and `Retry-After`, in the error format of the request's surface (the
+  web UI's paths: its HTML error page), without running its handler.
+  `/healthz`, `/readyz` and `/metrics` are never refused.
 - A connection is read ahead by at most `max_pipelined` requests: past that
   its socket is not read until answers go out, so memory stays flat. It is
   parsed a few requests per turn of the event loop, so the others (and a
@@ -399,12 +400,25 @@ class TidingsHttp(HttpToolsProtocol):
         key = (surface, reason, keep_alive, head)
         data = shared.refusals.get(key)
         if data is None:
-            response = error_response(surface, ApiError(429, reason, code="overloaded"))
+            response = self._refusal(ApiError(429, reason, code="overloaded"))
             data = _raw(response, defaults, close=not keep_alive)
             if head:
                 data = data[: len(data) - len(response.body)]
             shared.refusals[key] = data
         return data
+
+    def _refusal(self, error: ApiError) -> Response:
+        """`error` answered as the surface of the path being parsed answers errors: the
+        app's `refusal` (the web UI's error page for its paths), else the API's body;
+        the App API's when the path is not known (a garbage request line)."""
+        path = self._path()
+        refusal = getattr(self.handler, "refusal", None)
+        if not self.url:
+            return error_response(_app(path), error)
+        if refusal is not None:
+            answer: Response = refusal(path, error)
+            return answer
+        return error_response(self.surface_of(path), error)
 
     def _path(self) -> str:
         """The path of the request being parsed ("/" before it is known)."""
@@ -487,7 +501,7 @@ class TidingsHttp(HttpToolsProtocol):
     def _answer_and_close(self, error: ApiError, linger: bool = True) -> None:
         """Answer `error` and close; with `linger`, first drain what the client is
         still sending for a moment, so it reads the answer rather than a reset."""
-        response = error_response(self.surface_of(self._path()), error)
+        response = self._refusal(error)
         self.transport.write(_raw(response, self.server_state.default_headers, close=True))
         self.closing = True
         self.unfed = b""

@@ -337,3 +337,33 @@ def test_refusals_in_one_burst_each_answer_in_their_own_surfaces_format(two: int
     assert raw.startswith(b"HTTP/1.1 429 ") and raw.endswith(b"\r\n\r\n"), raw
     for sock in held:
         sock.close()
+
+
+def test_a_refused_request_to_the_web_ui_gets_its_html_error_page(two: int, quick: int):
+    """A browser is shown a page in the UI's layout, not the APIs' JSON."""
+    held = []
+    for _ in range(2):  # once the places the test before held are given back
+        eventually(lambda: _post(two, b"GET /login HTTP/1.1\r\nHost: t\r\n\r\n") == 200)
+        held.append(_busy(two))
+    with connect(two) as sock:
+        sock.sendall(
+            b"GET /people HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /login HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 2\r\n\r\nab"
+        )
+        got = Answers(sock).read_to_close()
+    assert [a["status"] for a in got] == [429, 429]
+    for answer in got:
+        assert answer["headers"]["content-type"] == "text/html; charset=utf-8"
+        assert answer["headers"]["retry-after"] == "1"
+        assert "content-security-policy" in answer["headers"]
+        page = answer["body"].decode()
+        assert "<h1>Too many requests</h1>" in page and "The server is busy." in page
+        assert "Try again in 1 second." in page and 'href="/login"' in page
+    for sock in held:
+        sock.close()
+    with connect(quick) as sock:
+        sock.sendall(b"GET /people HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 40_000)
+        [too_big] = Answers(sock).read_to_close()
+    assert too_big["status"] == 431
+    assert too_big["headers"]["content-type"] == "text/html; charset=utf-8"
+    assert b"headers too large" in too_big["body"]

@@ -132,3 +132,68 @@ def _payload(conn: Any, delivery_id: str) -> outbound.Email:
     message = outbound.decode(row.payload)
     assert isinstance(message, outbound.Email)
     return message
+
+
+def test_a_snippet_draft_renders_as_the_person_with_errors_at_its_line(tx, query, workspace):
+    ws = workspace.workspace_id
+    _setup(tx, ws)
+    draft = preview.PieceDraft("snippet", "sig", "Bye {{ customer.first_name }}", person="u1")
+    made = query(preview.preview_piece, ws, draft)
+    assert (made.channel, made.rendered, made.problems) == ("snippet", {"value": "Bye Ada"}, [])
+    assert made.person == {"id": "u1", "email": "ada@example.com"}
+    broken = preview.PieceDraft("snippet", "sig", "ok\n{{ customer.first_name | nope }}")
+    [problem] = query(preview.preview_piece, ws, broken).problems
+    assert (problem.field, problem.line) == ("source", 2)
+
+
+def test_a_layout_draft_renders_around_the_sample_body(tx, query, workspace):
+    ws = workspace.workspace_id
+    _setup(tx, ws)
+    source = "<main>\n{{ content }}\n<p>{{ snippets.sig }}</p>\n</main>"
+    draft = preview.PieceDraft("layout", "frame", source, "u1", "<h1>Hi {{ customer.email }}</h1>")
+    made = query(preview.preview_piece, ws, draft)
+    assert made.problems == []
+    assert made.rendered["body"] == "<main>\n<h1>Hi ada@example.com</h1>\n<p>-- Ada</p>\n</main>"
+    # An error in the layout is at its line there; one in the sample body at the body's.
+    bad = "<main>\n{{ content }}\n{% if x %}\n</main>"
+    [in_layout] = query(preview.preview_piece, ws, preview.PieceDraft("layout", "f", bad)).problems
+    assert (in_layout.field, in_layout.line) == ("source", 3)
+    sample = "fine\n{{ customer.email | nope }}"
+    draft = preview.PieceDraft("layout", "f", "<main>\n{{ content }}\n</main>", "", sample)
+    [in_body] = query(preview.preview_piece, ws, draft).problems
+    assert (in_body.field, in_body.line) == ("sample_body", 2)
+
+
+def test_created_snippets_layouts_and_messages_need_unused_names(tx, query, workspace):
+    ws = workspace.workspace_id
+    _setup(tx, ws)  # sig, frame and welcome exist
+    for use_case, args in (
+        (snippets.create, ("sig", "again")),
+        (layouts.create, ("frame", "{{ content }}")),
+        (messages.add, (definitions.parse_definition({"name": "Welcome"}),)),
+    ):
+        with pytest.raises(ApiError) as taken:
+            tx(use_case, ws, *args, NOW)
+        assert taken.value.status == 409
+    assert query(snippets.get, ws, "sig")["value"] == "-- {{ customer.first_name }}"
+    assert tx(snippets.create, ws, "new", "x", NOW)["value"] == "x"
+    assert tx(layouts.create, ws, "plain", "{{ content }}", NOW)["name"] == "plain"
+    made = tx(messages.add, ws, definitions.parse_definition({"name": "Receipt"}), NOW)
+    assert query(messages.get, ws, made)["name"] == "Receipt"
+
+
+def test_a_message_with_deliveries_is_not_deleted(tx, query, workspace):
+    ws = workspace.workspace_id
+    message_id = _setup(tx, ws)
+    unsent = tx(messages.add, ws, definitions.parse_definition({"name": "Never sent"}), NOW)
+    assert tx(messages.remove_unsent, ws, unsent) == "Never sent"
+    with pytest.raises(ApiError) as gone:
+        query(messages.get, ws, unsent)
+    assert gone.value.status == 404
+    draft = preview.Draft(message_id, {"from": "hello@acme.test", "body": "b"}, person="u1")
+    request = query(preview.send_request_of, ws, draft, "tester@example.test", NOW)
+    tx(send_transactional, ws, request, new_delivery_id(), "https://t.test", NOW)
+    with pytest.raises(ApiError) as refused:
+        tx(messages.remove_unsent, ws, message_id)
+    assert refused.value.status == 409 and "has deliveries" in refused.value.message
+    assert query(messages.get, ws, message_id)["name"] == "welcome"

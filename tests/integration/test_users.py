@@ -204,3 +204,24 @@ def test_a_login_clears_its_emails_failures(tx, query, workspace):
     assert query(throttle.failures, throttle.email_key(email), NOW + 1) == 0
     failed = [e for e in query(audit.entries, None) if e["action"] == "user.login_failed"]
     assert any(e["details"] == {"email": email, "address": "192.0.2.1"} for e in failed)
+
+
+def test_a_login_with_an_older_hash_stores_the_fresh_one_in_its_transaction(tx, query, workspace):
+    user_id, email = _user(tx, workspace.workspace_id)  # HASH: log2 N = 10, p = 1
+    fresh = "scrypt$15$8$3$BBBBBBBBBBBBBBBBBBBBBB$BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+    raw, csrf = sessions.new_secret(), sessions.new_secret()
+    tx(sessions.log_in, user_id, email, sessions.hash_id(raw), csrf, NOW, None, (HASH, fresh))
+    assert query(accounts.password_hash_of, user_id) == fresh
+    assert query(sessions.find, sessions.hash_id(raw), NOW) is not None
+    assert _entries(query, None, user_id)[0]["details"] == {"rehashed": True}
+
+
+def test_a_rehash_loses_to_a_password_changed_since_the_check(tx, query, workspace):
+    user_id, email = _user(tx, workspace.workspace_id)
+    changed = "scrypt$15$8$3$CCCCCCCCCCCCCCCCCCCCCC$CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
+    tx(accounts.reset_password, workspace.workspace_id, user_id, changed, NOW, None)
+    fresh = "scrypt$15$8$3$BBBBBBBBBBBBBBBBBBBBBB$BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+    raw, csrf = sessions.new_secret(), sessions.new_secret()
+    tx(sessions.log_in, user_id, email, sessions.hash_id(raw), csrf, NOW, None, (HASH, fresh))
+    assert query(accounts.password_hash_of, user_id) == changed
+    assert _entries(query, None, user_id)[0]["details"] == {}

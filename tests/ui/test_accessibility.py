@@ -71,7 +71,8 @@ def _check(page: Any, axe_source: str, name: str) -> None:
 
 def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:
     """The Segments pages: the list, the builder (with an error at a field and a count),
-    a data-driven segment's page and a manual one's."""
+    a data-driven segment's page and a manual one's, and the delete confirmation (with
+    the delete offered, and refused for a segment in use)."""
     now = int(time.time())
     with ui_db.writer.begin() as conn:
         manual = membership.create_segment(conn, workspace_id, {"segment": {"name": "VIPs"}}, now)
@@ -92,6 +93,16 @@ def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -
     _check(page, axe_source, "segment")
     page.goto(f"/segments/{manual['id']}")
     _check(page, axe_source, "segment-manual")
+    page.goto(f"/segments/{dynamic['id']}/delete")
+    _check(page, axe_source, "segment-delete")
+    with ui_db.writer.begin() as conn:  # a segment asking about VIPs: VIPs is in use
+        body = {
+            "segment": {"name": "VIP regulars", "conditions": {"segment": {"id": manual["id"]}}}
+        }
+        membership.create_segment(conn, workspace_id, body, now)
+    page.goto(f"/segments/{manual['id']}/delete")
+    page.get_by_text("This segment is in use").wait_for()
+    _check(page, axe_source, "segment-delete-in-use")
 
 
 def _check_dashboard(page: Any, axe_source: str) -> None:
@@ -153,8 +164,19 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     page.get_by_label("Subject").fill("Hello {{ customer.email | nope }}")
     page.locator("#preview").get_by_role("alert").wait_for()
     _check(page, axe_source, "template-problem")
-    page.goto("/snippets/signature")
+    page.goto("/snippets/signature?person=user-0")
+    page.locator("#preview").get_by_text("The team").wait_for()
     _check(page, axe_source, "snippet")
+    page.goto("/layouts/frame")
+    page.frame_locator("#preview iframe").locator("h1").wait_for()
+    page.get_by_text("Delete this layout", exact=True).click()  # the confirmation open
+    _check(page, axe_source, "layout")
+    page.goto("/templates")
+    page.get_by_text("New snippet").click()
+    page.get_by_label("Snippet name").fill("signature")  # taken: the form shows why
+    page.get_by_role("button", name="Create snippet").click()
+    page.get_by_role("alert").wait_for()
+    _check(page, axe_source, "templates-create-refused")
     _check_segments(page, axe_source, ui_db, ws.workspace_id)
     _check_campaigns(page, axe_source, ui_db, ws.workspace_id)
     _check_dashboard(page, axe_source)

@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import expect
+from sqlalchemy import update
 
 from tests.conftest import new_workspace
 from tests.ui.conftest import create_user, log_in
 from tidings import audit
-from tidings.users import accounts, throttle
+from tidings.db.schema import users
+from tidings.users import accounts, passwords, throttle
 
 
 def post_from_page(page: Any, path: str, fields: dict[str, str]) -> int:
@@ -77,8 +79,26 @@ def test_a_wrong_password_is_refused_and_repeated_failures_get_429(page, ui_serv
     refused = log_in(page, user)  # even the right password, now
     assert refused.status == 429
     assert int(refused.headers["retry-after"]) > 0
+    assert refused.headers["content-type"] == "text/html; charset=utf-8"  # a page, not JSON
     expect(page.get_by_role("alert")).to_contain_text("Too many failed logins")
     expect(page).to_have_url(re.compile(r"/login$"))
+
+
+def test_a_login_stores_a_fresh_hash_of_a_password_hashed_with_older_parameters(
+    page, ui_server, ws, ui_db, ui_query
+):
+    user = create_user(ui_server, ws.workspace_id, "viewer")
+    older = passwords.hash_password(user.password, log2_n=10, r=8, p=1)
+    with ui_db.writer.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user.user_id).values(password_hash=older))
+    assert log_in(page, user).status == 303
+    stored = ui_query(accounts.password_hash_of, user.user_id)
+    assert stored != older and not passwords.needs_rehash(stored)
+    assert stored.startswith(f"scrypt${passwords.LOG2_N}${passwords.R}${passwords.P}$")
+    assert passwords.verify_password(user.password, stored)
+    page.context.clear_cookies()
+    assert log_in(page, user).status == 303  # the fresh hash signs in, and stays
+    assert ui_query(accounts.password_hash_of, user.user_id) == stored
 
 
 def test_a_viewers_change_is_refused_by_the_server(page, ui_server, ws, ui_query):

@@ -1,7 +1,8 @@
 """The Segments pages in a real browser against a real `tidings serve`: a segment built
 in the builder gets the right members, the builder works without JavaScript and shows
 errors at their field, manual segments' members are added and removed, and a viewer's
-changes are refused by the server. Every change is in the audit log."""
+changes are refused by the server; a segment is deleted after a confirmation, unless a
+campaign or another segment uses it. Every change is in the audit log."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from playwright.sync_api import expect
 from tests.ui.conftest import create_user, log_in, settled
 from tests.ui.test_browser import csrf_token, post_from_page
 from tidings import audit, paging
+from tidings.campaigns import service as campaigns
 from tidings.segments import membership
 from tidings.segments import service as segments
 
@@ -208,7 +210,69 @@ def test_a_viewer_cannot_change_segments(page, ui_server, ws, ui_db, ui_query):
     assert post_from_page(page, f"/segments/{segment_id}/members", added) == 403
     edited = {"csrf_token": token, "name": "Renamed", "action": "save"}
     assert post_from_page(page, f"/segments/{segment_id}/edit", edited) == 403
+    assert post_from_page(page, f"/segments/{segment_id}/delete", {"csrf_token": token}) == 403
+    assert page.goto(f"/segments/{segment_id}/delete").status == 403
     assert page.goto("/segments/new").status == 403
     assert [s["name"] for s in ui_query(segments.list_all, ws.workspace_id)] == ["Kept as is"]
     assert member_ids(ui_query, ws.workspace_id, segment_id) == set()
     assert not [a for a, _ in actions(ui_query, ws.workspace_id) if a.startswith("segment.")]
+
+
+def _campaign_using(ui_db, workspace_id: int, segment_id: int) -> int:
+    document = {"name": "Uses it", "trigger": {"segment": {"id": segment_id}}}
+    document["workflow"] = [{"delay": {"days": 1}}]
+    parsed = campaigns.parse_document(document, "campaign")
+    with ui_db.writer.begin() as conn:
+        return campaigns.create(conn, workspace_id, parsed, int(time.time()))["id"]
+
+
+def _segment(ui_db, workspace_id: int, body: dict[str, Any]) -> int:
+    with ui_db.writer.begin() as conn:
+        return membership.create_segment(conn, workspace_id, {"segment": body}, 0)["id"]
+
+
+def test_a_segment_is_deleted_after_a_confirmation_unless_something_uses_it(
+    page, ui_server, ws, ui_db, ui_query
+):
+    used = _segment(ui_db, ws.workspace_id, {"name": "Used"})
+    campaign_id = _campaign_using(ui_db, ws.workspace_id, used)
+    pro = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+    dynamic = _segment(ui_db, ws.workspace_id, {"name": "Pros", "conditions": pro})
+    manual = _segment(ui_db, ws.workspace_id, {"name": "Picked"})
+    author = create_user(ui_server, ws.workspace_id, "author")
+    log_in(page, author)
+
+    page.goto(f"/segments/{used}")
+    page.get_by_role("link", name="Delete this segment").click()
+    expect(page.get_by_text("This segment is in use")).to_be_visible()
+    expect(page.get_by_role("link", name=f"Campaign {campaign_id}")).to_be_visible()
+    expect(page.get_by_role("button", name="Delete segment")).to_have_count(0)
+    token = csrf_token(page)
+    assert post_from_page(page, f"/segments/{used}/delete", {"csrf_token": token}) == 409
+
+    # Data-driven: confirmed, deleted, and gone from the list.
+    page.goto(f"/segments/{dynamic}")
+    page.get_by_role("link", name="Delete this segment").click()
+    expect(page.get_by_text("data-driven segment Pros")).to_be_visible()
+    page.get_by_role("button", name="Delete segment").click()
+    expect(page).to_have_url(re.compile(r"/segments\?deleted=1$"))
+    expect(page.get_by_role("status")).to_have_text("Deleted the segment.")
+    expect(page.get_by_role("link", name="Pros")).to_have_count(0)
+
+    # Manual: a campaign starts using it while the confirmation is open: refused, kept.
+    page.goto(f"/segments/{manual}/delete")
+    second = _campaign_using(ui_db, ws.workspace_id, manual)
+    page.get_by_role("button", name="Delete segment").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"Not deleted: segment {manual} is in use by campaign {second}"
+    )
+    expect(page.get_by_role("link", name=f"Campaign {second}")).to_be_visible()
+
+    left = {s["id"] for s in ui_query(segments.list_all, ws.workspace_id)}
+    assert left == {used, manual}
+    deleted = [
+        e for e in ui_query(audit.entries, ws.workspace_id) if e["action"] == "segment.delete"
+    ]
+    assert [(e["target_id"], e["user_id"], e["details"]) for e in deleted] == [
+        (str(dynamic), author.user_id, {"name": "Pros", "type": "dynamic"})
+    ]

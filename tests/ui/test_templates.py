@@ -1,6 +1,8 @@
 """The Templates pages in a real browser: a syntax error shown at its line as one types
 (htmx) and by the plain Preview button, the preview rendered as a chosen person in a
-sandboxed frame, a test send that arrives in the outbox, and a viewer refused."""
+sandboxed frame, a test send that arrives in the outbox, messages, snippets and layouts
+created and deleted (a sent message kept), snippets and layouts previewed as one
+types, and a viewer refused."""
 
 from __future__ import annotations
 
@@ -142,9 +144,119 @@ def test_a_viewer_sees_templates_read_only_and_the_server_refuses_changes(
     assert post_from_page(page, f"/templates/{message_id}/test", to) == 403
     snippet = {"csrf_token": token, "source": "changed"}
     assert post_from_page(page, "/snippets/footer", snippet) == 403
+    assert post_from_page(page, "/snippets", {**snippet, "name": "new"}) == 403
+    assert post_from_page(page, "/templates", {"csrf_token": token, "name": "new"}) == 403
+    confirmed = {"csrf_token": token, "confirm": "yes"}
+    assert post_from_page(page, "/snippets/footer/delete", confirmed) == 403
+    assert post_from_page(page, f"/templates/{message_id}/delete", confirmed) == 403
+    assert post_from_page(page, "/snippets/footer/preview", snippet) == 200  # reads only
+    page.goto("/templates")
+    expect(page.get_by_text("New snippet")).to_have_count(0)
     assert post_from_page(page, f"/templates/{message_id}/preview", form) == 200  # reads only
     [content] = ui_query(messages.contents_of, ws.workspace_id, message_id)
     assert content["body"] == "<p>Notice</p>"
     assert ui_query(snippets.get, ws.workspace_id, "footer")["value"] == "bye"
     actions = {e["action"] for e in ui_query(audit.entries, ws.workspace_id)}
     assert not actions & {"template.save", "template.test_send", "snippet.save"}
+
+
+def _actions(ui_query: Any, workspace_id: int, user_id: int) -> list[str]:
+    entries = ui_query(audit.entries, workspace_id)
+    return sorted(e["action"] for e in entries if e["user_id"] == user_id)
+
+
+def _delete(page: Any, noun: str) -> None:
+    page.get_by_text(f"Delete this {noun}", exact=True).click()
+    page.get_by_label(f"Yes, delete this {noun}").check()
+    page.get_by_role("button", name=f"Delete {noun}").click()
+
+
+def test_an_author_creates_and_deletes_messages_snippets_and_layouts(page, ui_server, ws, ui_query):
+    _identify(ui_server, ws, "ada", {"email": "ada@example.test", "first_name": "Ada"})
+    author = create_user(ui_server, ws.workspace_id, "author")
+    log_in(page, author)
+    page.goto("/templates")
+    page.get_by_text("New transactional message").click()
+    page.get_by_label("Name", exact=True).fill("Order shipped")
+    page.get_by_label("Channel").select_option("sms")
+    page.get_by_role("button", name="Create message").click()
+    expect(page.get_by_role("heading", name="Order shipped")).to_be_visible()
+    message_id = int(page.url.rsplit("/", 1)[1])
+    assert ui_query(messages.get, ws.workspace_id, message_id)["trigger_name"] == "order shipped"
+
+    # A snippet: Liquid checked on create, previewed as a person as one types.
+    page.goto("/templates")
+    page.get_by_text("New snippet").click()
+    page.get_by_label("Snippet name").fill("sign-off")
+    page.get_by_label("Value (Liquid)").fill("Bye\n{{ customer.first_name | }}")
+    page.get_by_role("button", name="Create snippet").click()
+    expect(page.get_by_role("alert")).to_contain_text("Not created: value, line 2")
+    page.get_by_label("Value (Liquid)").fill("Bye {{ customer.first_name }}")
+    page.get_by_role("button", name="Create snippet").click()
+    expect(page).to_have_url(re.compile(r"/snippets/sign-off$"))
+    page.get_by_label("Person (id or email)").fill("ada@example.test")
+    expect(page.locator("#preview")).to_contain_text("Bye Ada")
+    page.get_by_label("Value").fill("Bye\n{{ customer.first_name | nope }}")
+    expect(page.locator("#preview").get_by_role("alert")).to_contain_text("source, line 2")
+    page.goto("/templates")
+    page.get_by_text("New snippet").click()
+    page.get_by_label("Snippet name").fill("sign-off")
+    page.get_by_role("button", name="Create snippet").click()  # the name is taken
+    expect(page.get_by_role("alert")).to_contain_text("a snippet named 'sign-off' exists")
+    assert ui_query(snippets.get, ws.workspace_id, "sign-off")["value"] == (
+        "Bye {{ customer.first_name }}"
+    )
+
+    # A layout, previewed around a sample body as the person.
+    page.get_by_text("New layout").click()
+    page.get_by_label("Layout name").fill("boxed")
+    body = "<main>{{ content }}</main>\n<footer>{{ snippets.sign-off }}</footer>"
+    page.get_by_label("Body (Liquid", exact=False).fill(body)
+    page.get_by_role("button", name="Create layout").click()
+    expect(page).to_have_url(re.compile(r"/layouts/boxed$"))
+    page.get_by_label("Person (id or email)").fill("ada")
+    frame = page.frame_locator("#preview iframe")
+    expect(frame.locator("main h1")).to_have_text("Hello Ada")
+    expect(frame.locator("footer")).to_have_text("Bye Ada")
+    page.get_by_label("Sample body").fill("<p>Shipped</p>\n{% if x %}")
+    expect(page.locator("#preview").get_by_role("alert")).to_contain_text("sample_body, line 2")
+
+    _delete(page, "layout")
+    expect(page.get_by_role("status")).to_have_text("Deleted the layout.")
+    page.goto("/snippets/sign-off")
+    _delete(page, "snippet")
+    expect(page.get_by_role("status")).to_have_text("Deleted the snippet.")
+    page.goto(f"/templates/{message_id}")
+    _delete(page, "message")
+    expect(page.get_by_role("status")).to_have_text("Deleted the message.")
+    assert ui_query(messages.list_all, ws.workspace_id) == []
+    assert ui_query(snippets.list_all, ws.workspace_id) == []
+    assert _actions(ui_query, ws.workspace_id, author.user_id) == [
+        "layout.create",
+        "layout.delete",
+        "snippet.create",
+        "snippet.delete",
+        "template.create",
+        "template.delete",
+    ]
+
+
+def test_a_sent_message_is_not_deleted(page, ui_server, ui_db, ws, ui_query):
+    _identify(ui_server, ws, "cy", {"email": "cy@example.test"})
+    message_id = _message(ui_db, ws.workspace_id, "sent once", "<p>Hi</p>")
+    author = create_user(ui_server, ws.workspace_id, "author")
+    log_in(page, author)
+    page.goto(f"/templates/{message_id}")
+    token = csrf_token(page)
+    unconfirmed = post_from_page(page, f"/templates/{message_id}/delete", {"csrf_token": token})
+    assert unconfirmed == 400
+    page.get_by_label("Person (id or email)").fill("cy")
+    page.get_by_label("Send to address").fill("qa@example.test")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("status")).to_contain_text("Test sent to qa@example.test")
+    _delete(page, "message")
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"Not deleted: message {message_id} has deliveries"
+    )
+    assert ui_query(messages.get, ws.workspace_id, message_id)["name"] == "sent once"
+    assert "template.delete" not in _actions(ui_query, ws.workspace_id, author.user_id)

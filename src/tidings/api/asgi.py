@@ -56,6 +56,11 @@ class Site(Protocol):
 
     def owns(self, path: str) -> bool: ...
 
+    def refused(self, path: str, error: ApiError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The status, body and headers answering a request to `path` refused before
+        it reached the site (`tidings.http_protocol`)."""
+        ...
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
@@ -90,7 +95,17 @@ class Tidings:
     def surface_of(self, path: str) -> str:
         """The surface whose error format answers a request to `path` refused before
         any handler ran (overload, read limits: tidings.http_protocol)."""
+        if self._site is not None and self._site.owns(path):
+            return "ui"
         return _guess_surface(path)
+
+    def refusal(self, path: str, error: ApiError) -> Response:
+        """The answer to a request to `path` refused before any handler ran: the web
+        UI's error page for the UI's paths (a browser shows it), else the error body
+        of the path's API surface."""
+        if self._site is not None and self._site.owns(path):
+            return Response(*self._site.refused(path, error))
+        return error_response(_guess_surface(path), error)
 
     def close(self) -> None:
         """Commit whatever is still queued, then release the database."""

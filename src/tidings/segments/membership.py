@@ -149,6 +149,16 @@ def referenced_segments(condition: Condition) -> set[int]:
     return set()
 
 
+def referring_to(conn: Connection, workspace_id: int, segment_id: int) -> list[dict[str, Any]]:
+    """The workspace's other data-driven segments whose conditions ask about membership
+    of segment `segment_id` (`{"segment": {"id": ...}}`), as `{id, name}` by id."""
+    return [
+        {"id": row.id, "name": row.name}
+        for row in _dynamic_rows(conn, workspace_id, finished_only=False)
+        if row.id != segment_id and segment_id in referenced_segments(_condition(row))
+    ]
+
+
 def build_segment(conn: Connection, workspace_id: int, segment_id: int, now: int) -> Changes:
     """Compute a dynamic segment's members from scratch and apply the difference.
 

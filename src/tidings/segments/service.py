@@ -141,6 +141,12 @@ def delete_manual(conn: Connection, workspace_id: int, segment_id: int) -> None:
         raise bad_request(
             "only manual segments can be deleted through the API; this segment is dynamic"
         )
+    remove(conn, segment_id)
+
+
+def remove(conn: Connection, segment_id: int) -> None:
+    """Delete the segment; its memberships go with it (ON DELETE CASCADE), and a build
+    still queued for it finds it gone and does nothing (`membership.build_segment`)."""
     conn.execute(delete(segments).where(segments.c.id == segment_id))
 
 

@@ -16,6 +16,12 @@ What differs from a send, on purpose: no delivery exists, so the
 unsubscribe and view-in-browser URLs are placeholders and links are not
 rewritten for tracking.
 
+`preview_piece` does the same for a snippet or a layout being edited: a
+snippet's value rendered as the chosen person (with the other snippets as
+stored and this one as typed), a layout rendered around a sample body, each
+error at its field (`source`, `sample_body`), the layout's mapped back as a
+message's are.
+
 `send_request_of` turns the same draft into the `SendRequest` a
 `POST /v1/send/email` would make (parsed by `sending/request.py`): the
 message named by id, the chosen person as identifier, the test address as
@@ -26,7 +32,7 @@ delivery worker like any other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -57,6 +63,17 @@ class Draft:
 
 
 @dataclass(frozen=True)
+class PieceDraft:
+    """A snippet or layout as typed in its editor, and whom to render it for."""
+
+    kind: str  # "snippet" | "layout"
+    name: str
+    source: str
+    person: str = ""
+    sample_body: str = ""  # a layout's: what stands for a message's body
+
+
+@dataclass(frozen=True)
 class Preview:
     channel: str
     rendered: dict[str, str]
@@ -83,15 +100,7 @@ def preview(conn: Connection, workspace_id: int, draft: Draft) -> Preview:
             problems.append(render.Problem("layout", "the body in this layout is too long"))
         else:
             fields["body"] = wrapped
-    context = render.context_for(
-        conn,
-        workspace_id,
-        person,
-        draft.trigger,
-        event=draft.event,
-        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
-        view_in_browser_url=VIEW_PLACEHOLDER,
-    )
+    context = _context(conn, workspace_id, person, draft.trigger, draft.event)
     rendered, failed = render.render_each(fields, context)
     for problem in failed:
         problems.append(_in_field(problem, layout_name, layout_source, body))
@@ -100,8 +109,53 @@ def preview(conn: Connection, workspace_id: int, draft: Draft) -> Preview:
             rendering.check_sender(conn, workspace_id, {"from": rendered["from"]})
         except ApiError as refused:
             problems.append(render.Problem("from", refused.message))
-    shown = None if person is None else {"id": person.customer_id, "email": person.email}
-    return Preview(template.channel, rendered, problems, shown)
+    return Preview(template.channel, rendered, problems, _shown(person))
+
+
+def preview_piece(conn: Connection, workspace_id: int, draft: PieceDraft) -> Preview:
+    """A snippet's value (channel "snippet", rendered as `value`) or a layout around the
+    sample body (channel "email", rendered as `body`), for the draft's person."""
+    problems: list[render.Problem] = []
+    person = _person(conn, workspace_id, draft.person, problems)
+    context = _context(conn, workspace_id, person, {}, None)
+    if draft.kind == "snippet":
+        context = replace(context, snippets={**context.snippets, draft.name: draft.source})
+        rendered, failed = render.render_each({"source": draft.source}, context)
+        shown = {"value": rendered["source"]} if "source" in rendered else {}
+        return Preview("snippet", shown, problems + failed, _shown(person))
+    wrapped = layouts.wrap(draft.source, draft.sample_body, render.MAX_TEMPLATE_CHARS)
+    if wrapped is None:
+        problems.append(render.Problem("source", "the sample body in this layout is too long"))
+        return Preview("email", {}, problems, _shown(person))
+    rendered, failed = render.render_each({"body": wrapped}, context)
+    for problem in failed:
+        where, line, column = _origin(problem, draft.source, draft.sample_body)
+        field_name = "sample_body" if where == "body" and line is not None else "source"
+        problems.append(render.Problem(field_name, problem.message, line, column))
+    return Preview("email", rendered, problems, _shown(person))
+
+
+def _context(
+    conn: Connection,
+    workspace_id: int,
+    person: Person | None,
+    trigger: dict[str, Any],
+    event: dict[str, Any] | None,
+) -> render.Context:
+    """What a preview renders with: a send's variables, with placeholder URLs."""
+    return render.context_for(
+        conn,
+        workspace_id,
+        person,
+        trigger,
+        event=event,
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        view_in_browser_url=VIEW_PLACEHOLDER,
+    )
+
+
+def _shown(person: Person | None) -> dict[str, Any] | None:
+    return None if person is None else {"id": person.customer_id, "email": person.email}
 
 
 def _person(
@@ -122,12 +176,22 @@ def _in_field(
     problem: render.Problem, layout_name: str, layout_source: str | None, body: str
 ) -> render.Problem:
     """A problem of the wrapped body, moved to the body or the layout it came from."""
-    if problem.field != "body" or layout_source is None or problem.line is None:
+    if problem.field != "body" or layout_source is None:
         return problem
-    where, line, column = layouts.origin(layout_source, body, problem.line, problem.column)
+    where, line, column = _origin(problem, layout_source, body)
     if where == "body":
         return render.Problem("body", problem.message, line, column)
     return render.Problem("layout", f"in layout {layout_name!r}: {problem.message}", line, column)
+
+
+def _origin(
+    problem: render.Problem, layout_source: str, body: str
+) -> tuple[str, int | None, int | None]:
+    """Where a problem of `body` wrapped in `layout_source` comes from: "body" or
+    "layout", with its line and column there (unknown lines: the body's)."""
+    if problem.line is None:
+        return "body", None, problem.column
+    return layouts.origin(layout_source, body, problem.line, problem.column)
 
 
 def send_request_of(

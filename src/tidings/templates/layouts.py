@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import layouts
-from tidings.errors import bad_request, not_found
+from tidings.errors import ApiError, bad_request, not_found
 from tidings.templates import checks
 
 MAX_NAME_CHARS = 255
@@ -65,6 +65,13 @@ def save(conn: Connection, workspace_id: int, name: str, body: str, now: int) ->
     """`put`, answered with the layout as stored (one transaction for both)."""
     put(conn, workspace_id, name, body, now)
     return get(conn, workspace_id, name)
+
+
+def create(conn: Connection, workspace_id: int, name: str, body: str, now: int) -> dict[str, Any]:
+    """A new layout (the web UI's create; `put` replaces): a 409 when the name is taken."""
+    if layout_body(conn, workspace_id, name) is not None:
+        raise ApiError(409, f"a layout named {name!r} exists", code="conflict", field="name")
+    return save(conn, workspace_id, name, body, now)
 
 
 def get(conn: Connection, workspace_id: int, name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import snippets
-from tidings.errors import bad_request, not_found
+from tidings.errors import ApiError, bad_request, not_found
 from tidings.templates import checks
 
 MAX_NAME_CHARS = 255
@@ -50,6 +50,16 @@ def put(conn: Connection, workspace_id: int, name: str, value: str, now: int) ->
             )
         )
     return {"name": name, "value": value, "updated_at": now}
+
+
+def create(conn: Connection, workspace_id: int, name: str, value: str, now: int) -> dict[str, Any]:
+    """A new snippet (the web UI's create; `put` replaces): a 409 when the name is taken."""
+    taken = select(snippets.c.name).where(
+        snippets.c.workspace_id == workspace_id, snippets.c.name == name
+    )
+    if conn.execute(taken).first() is not None:
+        raise ApiError(409, f"a snippet named {name!r} exists", code="conflict", field="name")
+    return put(conn, workspace_id, name, value, now)
 
 
 def list_all(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tidings.db import raw
+from tidings.db.schema import deliveries
 from tidings.db.schema import transactional_contents as contents
 from tidings.db.schema import transactional_messages as messages
 from tidings.errors import ApiError, bad_request, not_found
@@ -176,6 +177,11 @@ def create(conn: Connection, workspace_id: int, definition: Definition, now: int
     return get(conn, workspace_id, message_id)
 
 
+def add(conn: Connection, workspace_id: int, definition: Definition, now: int) -> int:
+    """`create`, answering the new message's id (what the web UI's audit entry names)."""
+    return int(create(conn, workspace_id, definition, now)["id"])
+
+
 def replace(
     conn: Connection, workspace_id: int, message_id: int, definition: Definition, now: int
 ) -> None:
@@ -248,6 +254,29 @@ def remove(conn: Connection, workspace_id: int, message_id: int) -> None:
         raise not_found("transactional message not found")
     conn.execute(delete(contents).where(contents.c.message_id == message_id))
     conn.execute(delete(messages).where(messages.c.id == message_id))
+
+
+def remove_unsent(conn: Connection, workspace_id: int, message_id: int) -> str:
+    """`remove` (the web UI's delete), refused with a 409 when any delivery names the
+    message, sent or queued: deliveries keep the message's id, and their pages, the
+    message's metrics and reporting webhooks read it, so its history would point at
+    nothing. The removed message's name."""
+    found = find(conn, workspace_id, message_id)
+    if found is None:
+        raise not_found("transactional message not found")
+    named = select(deliveries.c.id).where(
+        deliveries.c.workspace_id == workspace_id,
+        deliveries.c.transactional_message_id == message_id,
+    )
+    if conn.execute(named.limit(1)).first() is not None:
+        raise ApiError(
+            409,
+            f"message {message_id} has deliveries, and deleting it would leave their "
+            "history pointing at nothing; nothing was deleted",
+            code="conflict",
+        )
+    remove(conn, workspace_id, message_id)
+    return found.name
 
 
 def count(conn: Connection, workspace_id: int) -> int:

@@ -76,7 +76,9 @@ async def trigger(ui: Ui, request: UiRequest) -> Page:
     except ApiError as exc:
         if exc.status not in (400, 422, 429):
             raise
-        return await _show(ui, request, form, error=_message(exc), status=exc.status)
+        page = await _show(ui, request, form, error=_message(exc), status=exc.status)
+        page.headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in exc.headers.items()]
+        return page  # a 429 keeps its Retry-After
     return redirect(f"/broadcasts/{broadcast_id}?triggered={trigger_id}")
 
 

@@ -105,3 +105,9 @@ class Page:
 def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> Page:
     """A 303 to `location`: after a form's POST, the browser GETs it."""
     return Page(303, b"", [(b"location", location.encode("latin-1")), *(headers or [])])
+
+
+def headers_of(page: Page) -> list[tuple[bytes, bytes]]:
+    """The page's headers after the page headers it does not set itself."""
+    own = {name for name, _ in page.headers}
+    return [*(h for h in PAGE_HEADERS if h[0] not in own), *page.headers]

@@ -1,5 +1,7 @@
-"""The Templates pages: transactional messages (per language), snippets and layouts,
-listed and edited, with a live preview as a chosen person and a test send.
+"""The Templates pages: the list of transactional messages, snippets and layouts with
+the forms creating them, and a message's editor (per language) with a live preview
+as a chosen person and a test send. Snippets' and layouts' editors are in
+`ui/template_pieces.py`, creating and deleting in `ui/template_changes.py`.
 
 The same use cases as the App API and `tidings apply`, with their checks:
 saving a message's content is `transactional_messages.update_content` (each
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from tidings import audit
 from tidings.errors import ApiError
@@ -60,9 +62,13 @@ LABELS = {
     "sound": "Sound",
 }
 LONG_FIELDS = frozenset({"body", "body_plain", "body_amp", "message"})
+NOUNS = {"message": "message", "snippet": "snippet", "layout": "layout"}  # ?deleted= shown
 
 
-def _page(ui: Ui, request: UiRequest, template: str, status: int = 200, **values: Any) -> Page:
+def page_with_preview(
+    ui: Ui, request: UiRequest, template: str, status: int = 200, **values: Any
+) -> Page:
+    """A page of these editors: the UI's, with this CSP (see above)."""
     page = ui.page(request, template, status, **values)
     page.headers.append((b"content-security-policy", PREVIEW_CSP.encode()))
     return page
@@ -81,20 +87,46 @@ def _may_edit(request: UiRequest) -> bool:
 
 
 async def index(ui: Ui, request: UiRequest) -> Page:
+    deleted = request.query.get("deleted", "")
+    notice = f"Deleted the {deleted}." if deleted in NOUNS.values() else ""
+    return await index_page(ui, request, notice=notice)
+
+
+async def index_page(
+    ui: Ui,
+    request: UiRequest,
+    *,
+    notice: str = "",
+    errors: dict[str, str] | None = None,
+    code: int = 200,
+) -> Page:
+    """The list, with the creating forms (`errors` by form: "message", "snippet",
+    "layout"; a form with an error opens with what was typed)."""
     workspace_id = _workspace(request)
-    return ui.page(
-        request,
-        "templates.html",
-        messages=await ui.read(messages.list_all, workspace_id),
-        snippets=await ui.read(snippets.list_all, workspace_id),
-        layouts=await ui.read(layouts.list_all, workspace_id),
-    )
+    values = {
+        "messages": await ui.read(messages.list_all, workspace_id),
+        "snippets": await ui.read(snippets.list_all, workspace_id),
+        "layouts": await ui.read(layouts.list_all, workspace_id),
+        "channels": definitions.CHANNELS,
+        "may_edit": _may_edit(request),
+        "notice": notice,
+        "errors": errors or {},
+        "typed": request.form if errors else {},
+    }
+    return ui.page(request, "templates.html", code, **values)
 
 
 # --- a transactional message -----------------------------------------------------
 
 
 async def message(ui: Ui, request: UiRequest) -> Page:
+    status = "Saved." if request.query.get("saved") else ""
+    return await stored_editor(ui, request, notice=status)
+
+
+async def stored_editor(
+    ui: Ui, request: UiRequest, *, notice: str = "", error: str = "", code: int = 200
+) -> Page:
     """The editor, showing the stored content of `?lang=` (the default language if
     blank) previewed for `?person=`."""
     query = request.query
@@ -113,8 +145,7 @@ async def message(ui: Ui, request: UiRequest) -> Page:
         "event": "",
         "to": "",
     }
-    status = "Saved." if query.get("saved") else ""
-    return await _editor(ui, request, found, stored, form, status=status)
+    return await _editor(ui, request, found, stored, form, status=notice, error=error, code=code)
 
 
 def _form_of(request: UiRequest, channel: str) -> dict[str, str]:
@@ -158,7 +189,7 @@ async def _editor(
         "error": error,
         **shown,
     }
-    return _page(ui, request, "templates_message.html", code, **values)
+    return page_with_preview(ui, request, "templates_message.html", code, **values)
 
 
 async def _preview(
@@ -209,7 +240,7 @@ async def preview_draft(ui: Ui, request: UiRequest) -> Page:
     message_id = definitions.parse_id(request.params["message_id"])
     found = await ui.read(messages.get, workspace_id, message_id)
     shown = await _preview(ui, request, found, _form_of(request, found["type"]))
-    return _page(ui, request, "templates_preview.html", **shown)
+    return page_with_preview(ui, request, "templates_preview.html", **shown)
 
 
 async def save_message(ui: Ui, request: UiRequest) -> Page:
@@ -303,56 +334,3 @@ async def _send(
         except transactional.StaleSend:
             continue
     raise transactional.StaleSend()
-
-
-# --- snippets and layouts --------------------------------------------------------
-
-
-async def snippet(ui: Ui, request: UiRequest) -> Page:
-    found = await ui.read(snippets.get, _workspace(request), request.params["name"])
-    status = "Saved." if request.query.get("saved") else ""
-    return _piece(ui, request, "snippet", found["name"], found["value"], notice=status)
-
-
-async def layout(ui: Ui, request: UiRequest) -> Page:
-    found = await ui.read(layouts.get, _workspace(request), request.params["name"])
-    status = "Saved." if request.query.get("saved") else ""
-    return _piece(ui, request, "layout", found["name"], found["body"], notice=status)
-
-
-def _piece(ui: Ui, request: UiRequest, kind: str, name: str, source: str, **extra: Any) -> Page:
-    values = {"kind": kind, "name": name, "source": source, "may_edit": _may_edit(request)}
-    values |= {"error": "", "notice": ""} | extra
-    code = 400 if values["error"] else 200
-    return ui.page(request, "templates_piece.html", code, **values)
-
-
-async def save_snippet(ui: Ui, request: UiRequest) -> Page:
-    return await _save_piece(ui, request, "snippet")
-
-
-async def save_layout(ui: Ui, request: UiRequest) -> Page:
-    return await _save_piece(ui, request, "layout")
-
-
-async def _save_piece(ui: Ui, request: UiRequest, kind: str) -> Page:
-    """Save a snippet's value or a layout's body, checked as the App API checks it."""
-    assert request.session is not None
-    session = request.session
-    name, source = request.params["name"], request.form.get("source", "")
-    now = ui.now()
-    entry = audit.Entry(f"{kind}.save", kind, name, session.workspace_id, session.user_id)
-    try:
-        if kind == "snippet":
-            name, text = snippets.parse({"name": name, "value": source})
-            use_case: Any = snippets.put
-        else:
-            name, text = layouts.parse({"body": source}, name)
-            use_case = layouts.save
-        args = (session.workspace_id, name, text, now)
-        await ui.write(audit.audited, entry, now, use_case, *args)
-    except ApiError as refused:
-        if refused.status != 400:
-            raise
-        return _piece(ui, request, kind, name, source, error=f"Not saved: {refused.message}")
-    return redirect(f"/{kind}s/{quote(name, safe='')}?saved=1")

@@ -15,9 +15,12 @@ from tidings.ui import (
     newsletters,
     people,
     person,
+    segment_delete,
     segments,
     sign_in,
     suppressions,
+    template_changes,
+    template_pieces,
 )
 from tidings.ui import message_templates as templates
 from tidings.ui import settings as workspace_settings
@@ -47,18 +50,33 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/deliveries", deliveries.deliveries, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}", deliveries.delivery, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}/html", deliveries.html_body, "read"),
-    # Templates (`ui/message_templates.py`); a preview is a POST that changes nothing.
+    # Templates (`ui/message_templates.py`, `template_pieces.py`, `template_changes.py`);
+    # a preview is a POST that changes nothing.
     UiRoute("GET", "/templates", templates.index, "read"),
+    UiRoute("POST", "/templates", template_changes.create_message, "edit_content"),
     UiRoute("GET", "/templates/{message_id}", templates.message, "read"),
     UiRoute("POST", "/templates/{message_id}", templates.save_message, "edit_content"),
     UiRoute(
         "POST", "/templates/{message_id}/preview", templates.preview_draft, "read", reads_only=True
     ),
     UiRoute("POST", "/templates/{message_id}/test", templates.send_test, "edit_content"),
-    UiRoute("GET", "/snippets/{name}", templates.snippet, "read"),
-    UiRoute("POST", "/snippets/{name}", templates.save_snippet, "edit_content"),
-    UiRoute("GET", "/layouts/{name}", templates.layout, "read"),
-    UiRoute("POST", "/layouts/{name}", templates.save_layout, "edit_content"),
+    UiRoute(
+        "POST", "/templates/{message_id}/delete", template_changes.delete_message, "edit_content"
+    ),
+    UiRoute("POST", "/snippets", template_changes.create_snippet, "edit_content"),
+    UiRoute("GET", "/snippets/{name}", template_pieces.snippet, "read"),
+    UiRoute("POST", "/snippets/{name}", template_pieces.save_snippet, "edit_content"),
+    UiRoute(
+        "POST", "/snippets/{name}/preview", template_pieces.preview_snippet, "read", reads_only=True
+    ),
+    UiRoute("POST", "/snippets/{name}/delete", template_changes.delete_snippet, "edit_content"),
+    UiRoute("POST", "/layouts", template_changes.create_layout, "edit_content"),
+    UiRoute("GET", "/layouts/{name}", template_pieces.layout, "read"),
+    UiRoute("POST", "/layouts/{name}", template_pieces.save_layout, "edit_content"),
+    UiRoute(
+        "POST", "/layouts/{name}/preview", template_pieces.preview_layout, "read", reads_only=True
+    ),
+    UiRoute("POST", "/layouts/{name}/delete", template_changes.delete_layout, "edit_content"),
     # Segments ("new", "count" and "manual" before the `{segment_id}` routes).
     UiRoute("GET", "/segments", segments.segment_list, "read"),
     UiRoute("GET", "/segments/new", segments.new_form, "edit_content"),
@@ -68,6 +86,8 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/segments/{segment_id}", segments.segment_page, "read"),
     UiRoute("GET", "/segments/{segment_id}/edit", segments.edit_form, "edit_content"),
     UiRoute("POST", "/segments/{segment_id}/edit", segments.edit_post, "edit_content"),
+    UiRoute("GET", "/segments/{segment_id}/delete", segment_delete.confirm, "edit_content"),
+    UiRoute("POST", "/segments/{segment_id}/delete", segment_delete.delete, "edit_content"),
     UiRoute("POST", "/segments/{segment_id}/members", segments.add_members, "edit_content"),
     UiRoute(
         "POST", "/segments/{segment_id}/members/remove", segments.remove_members, "edit_content"

@@ -46,6 +46,7 @@ async def segment_list(ui: Ui, request: UiRequest) -> Page:
     rows = [_summary(s, counts[s["id"]]) for s in found["segments"]]
     next_url = f"/segments?start={found['next']}" if found["next"] else ""
     values: dict[str, Any] = {"rows": rows, "next_url": next_url, "paged": page.after is not None}
+    values["notice"] = "Deleted the segment." if request.query.get("deleted") else ""
     return ui.page(request, "segments.html", cap=LIST_CAP, may_edit=_may_edit(request), **values)
 
 

@@ -4,7 +4,10 @@ A login is checked in this order: the throttle (429 before any password is
 looked at), then the password, hashed on a thread of its own (a fifth of a
 second of CPU must not stall the event loop), against a dummy hash when the
 email is unknown so both failures take as long. Success makes a new session
-id (the old cookie's session, if any, is deleted) and sets the cookie.
+id (the old cookie's session, if any, is deleted) and sets the cookie; when
+the stored hash was made with older parameters than today's
+(`passwords.needs_rehash`), the password just checked is hashed again and
+stored by the same write as the session.
 """
 
 from __future__ import annotations
@@ -46,10 +49,20 @@ async def log_in(ui: Ui, request: UiRequest) -> Page:
         await ui.write(throttle.record_failure, email, request.client_address, now)
         error = "That email and password do not match an account."
         return _form(ui, request, 400, error=error, email=email, next_path=next_path)
-    return await _begin(ui, request, account, next_path)
+    rehashed = None
+    if passwords.needs_rehash(stored):
+        fresh = await asyncio.to_thread(passwords.hash_password, password)
+        rehashed = (stored, fresh)
+    return await _begin(ui, request, account, next_path, rehashed)
 
 
-async def _begin(ui: Ui, request: UiRequest, account: accounts.Account, next_path: str) -> Page:
+async def _begin(
+    ui: Ui,
+    request: UiRequest,
+    account: accounts.Account,
+    next_path: str,
+    rehashed: tuple[str, str] | None,
+) -> Page:
     raw, csrf = sessions.new_secret(), sessions.new_secret()
     old = request.cookie(security.COOKIE)
     replaces = sessions.hash_id(old) if old else None
@@ -61,6 +74,7 @@ async def _begin(ui: Ui, request: UiRequest, account: accounts.Account, next_pat
         csrf,
         ui.now(),
         replaces,
+        rehashed,
     )
     cookie = security.session_cookie(raw, secure=request.secure, max_age=sessions.ABSOLUTE_SECONDS)
     return redirect(next_path, [(b"set-cookie", cookie)])

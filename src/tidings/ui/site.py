@@ -32,7 +32,7 @@ from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.errors import ApiError
 from tidings.ui import render, security
-from tidings.ui.http import MAX_FORM, PAGE_HEADERS, Page, UiRequest, redirect
+from tidings.ui.http import MAX_FORM, Page, UiRequest, headers_of, redirect
 from tidings.users import roles, sessions
 
 log = logging.getLogger("tidings")
@@ -40,6 +40,14 @@ log = logging.getLogger("tidings")
 Needs = Literal["public", "signed_in", "read", "edit_content", "manage"]
 Call = Callable[..., Awaitable[Any]]
 Handler = Callable[["Ui", UiRequest], Awaitable[Page]]
+
+# What a browser is told when the HTTP layer refused its request (`Site.refused`).
+_REFUSALS = {
+    400: "Your browser sent a request this server could not read.",
+    408: "Your browser took too long to send the request.",
+    429: "The server is busy.",
+    431: "Your browser sent headers too large for this server (too many cookies, say).",
+}
 
 STALE_TOKEN = (
     "Refused: the form's security token is missing or stale. Reload the page and try again."
@@ -139,8 +147,7 @@ class Site:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = UiRequest(scope)
         page = await self._answer(request, receive)
-        own = {name for name, _ in page.headers}
-        headers = [*(h for h in PAGE_HEADERS if h[0] not in own), *page.headers]
+        headers = headers_of(page)
         await send({"type": "http.response.start", "status": page.status, "headers": headers})
         if page.stream is not None and request.method != "HEAD":
             await send({"type": "http.response.body", "body": page.body, "more_body": True})
@@ -234,20 +241,37 @@ class Site:
         headers = [(b"content-type", content_type), (b"cache-control", b"public, max-age=3600")]
         return Page(200, body, headers)
 
+    def refused(self, path: str, error: ApiError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The error page answering a request to `path` that the HTTP layer refused
+        before it got here (the server busy: 429; headers too large, too slow, not
+        HTTP): the layout without a session, since none was looked up."""
+        bare = UiRequest({"method": "GET", "path": path, "headers": []})
+        page = self.error(
+            bare, error.status, _REFUSALS.get(error.status, error.message), error.headers
+        )
+        return page.status, page.body, headers_of(page)
+
     def refuse(self, request: UiRequest, status: int, message: str) -> Refusal:
         return Refusal(self.error(request, status, message))
 
     def error(
         self, request: UiRequest, status: int, message: str, headers: dict[str, str] | None = None
     ) -> Page:
+        """The error page, with `headers` (a 429 always says when to come back:
+        `Retry-After`, one second unless the refusal said otherwise)."""
+        sent = {name.lower(): value for name, value in (headers or {}).items()}
+        if status == 429:
+            sent.setdefault("retry-after", "1")
+        wait = sent.get("retry-after", "")
+        values = {"status_code": status, "message": message, "retry_after": wait}
         try:
-            page = self.ui.page(request, "error.html", status, status_code=status, message=message)
+            page = self.ui.page(request, "error.html", status, **values)
         except Exception:  # the error page itself failed: still answer, in plain text
             log.exception("rendering the error page failed")
             plain = [(b"content-type", b"text/plain; charset=utf-8")]
             page = Page(status, f"{status}: {message}".encode(), plain)
-        for name, value in (headers or {}).items():
-            page.headers.append((name.lower().encode(), value.encode("latin-1")))
+        for name, value in sent.items():
+            page.headers.append((name.encode(), value.encode("latin-1")))
         return page
 
 

@@ -196,6 +196,19 @@ def change_password(
     audit.record(conn, audit.Entry("user.password", "user", str(user_id), None, user_id), now)
 
 
+def rehash(conn: Connection, user_id: int, checked_hash: str, fresh_hash: str) -> bool:
+    """Store `fresh_hash` (the same password hashed with today's parameters, made at a
+    login) in place of `checked_hash`, the hash that login verified. Nothing happens
+    when the stored hash changed since (a reset or a change meanwhile wins); sessions
+    stay, since the password is the same. Whether it was stored."""
+    changed = conn.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.password_hash == checked_hash)
+        .values(password_hash=fresh_hash)
+    )
+    return bool(changed.rowcount)
+
+
 def password_hash_of(conn: Connection, user_id: int) -> str | None:
     return conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
 

@@ -27,7 +27,7 @@ from tidings import audit
 from tidings.db.schema import ui_sessions, user_roles, users
 from tidings.errors import ApiError
 from tidings.users import throttle
-from tidings.users.accounts import Grant, grants_of
+from tidings.users.accounts import Grant, grants_of, rehash
 
 IDLE_SECONDS = 60 * 60
 ABSOLUTE_SECONDS = 12 * 60 * 60
@@ -71,9 +71,12 @@ def log_in(
     csrf_token: str,
     now: int,
     replaces: str | None = None,
+    rehashed: tuple[str, str] | None = None,
 ) -> int:
     """Begin a session for a user whose password was checked, in their first workspace;
-    end the session it replaces; forget the email's failed logins; audit. The
+    end the session it replaces; forget the email's failed logins; audit. `rehashed`,
+    `(checked_hash, fresh_hash)` when the checked hash was made with older parameters:
+    the fresh one is stored in the same transaction (`accounts.rehash`). The
     workspace id; a 403 for a user with no workspace to open."""
     grants = grants_of(conn, user_id)
     if not grants:
@@ -92,7 +95,11 @@ def log_in(
         )
     )
     throttle.clear(conn, throttle.email_key(email))
-    audit.record(conn, audit.Entry("user.login", "user", str(user_id), None, user_id), now)
+    details: dict[str, object] = {}
+    if rehashed is not None and rehash(conn, user_id, *rehashed):
+        details["rehashed"] = True
+    entry = audit.Entry("user.login", "user", str(user_id), None, user_id, details)
+    audit.record(conn, entry, now)
     return workspace_id
 
 
