@@ -49,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synthetic  # noqa: E402  (the people, attributes and events)
 
+from tidings.campaigns import newsletter_requests as asks  # noqa: E402
+from tidings.campaigns import newsletters  # noqa: E402
 from tidings.db.engine import open_database  # noqa: E402
 from tidings.db.migrate import upgrade  # noqa: E402
 from tidings.runtime import wiring  # noqa: E402
@@ -117,6 +119,16 @@ WORKSPACE: dict[str, Any] = {
 }
 
 
+NEWSLETTER = {
+    "name": "Monthly news",
+    "type": "email",
+    "recipients": PRO,
+    "from": "hello@example.com",
+    "subject": "News for {{ customer.first_name }}",
+    "body": "<p>What happened this month</p>",
+}
+
+
 # -- the store ------------------------------------------------------------------
 
 
@@ -124,7 +136,7 @@ def ensure_store(data_dir: Path, people: int, events: int, seed: int, regenerate
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"ui-{people}-{events}-{seed}.sqlite3"
     marker = path.with_suffix(".json")
-    wanted = {"people": people, "events_per_person": events, "seed": seed, "version": 1}
+    wanted = {"people": people, "events_per_person": events, "seed": seed, "version": 2}
     if not regenerate and marker.exists() and json.loads(marker.read_text()) == wanted:
         print(f"reusing {path}", flush=True)
         upgrade(open_database(f"sqlite:///{path}"))  # newer migrations, if any
@@ -152,6 +164,7 @@ def dress(path: Path, people: int, rng: random.Random) -> None:
         for line in apply.apply_plan(conn, 1, apply.plan(desired, apply.current(conn, 1)), now):
             print(f"  {line}", flush=True)
         accounts.create_user(conn, EMAIL, passwords.hash_password(PASSWORD), 1, "admin", now)
+        newsletters.create(conn, 1, asks.parse_new(NEWSLETTER, now), now)
     print("  building the segments", flush=True)
     with db.writer.begin() as conn:
         ids = dict(conn.exec_driver_sql("SELECT name, id FROM segments").all())
@@ -422,6 +435,8 @@ def pages(s: Sample) -> dict[str, Callable[[random.Random], str]]:
         "campaign": lambda rng: f"/campaigns/{s.ids['campaign Welcome']}",
         "broadcasts": lambda rng: "/broadcasts",
         "broadcast": lambda rng: f"/broadcasts/{s.ids['broadcast Outage notice']}",
+        "newsletters": lambda rng: "/newsletters",
+        "newsletter": lambda rng: f"/newsletters/{s.ids['newsletter Monthly news']}",
         "jobs": lambda rng: "/jobs",
         "job": lambda rng: f"/jobs/{s.ids['job']}",
         "settings": lambda rng: "/settings",
