@@ -213,11 +213,24 @@ def generate(path: Path, people: int, events_per_person: int, seed: int) -> None
     raw.close()
 
 
-def ensure_store(data_dir: Path, people: int, events: int, seed: int, regenerate: bool) -> Path:
+def ensure_store(
+    data_dir: Path,
+    people: int,
+    events: int,
+    seed: int,
+    regenerate: bool,
+    *,
+    name: str = "synthetic",
+    then: Callable[[Path], None] | None = None,
+    version: int = 0,
+) -> Path:
+    """The store at `data_dir/<name>-...`, generated unless one of the same parameters
+    is there; `then(path)` adds to a new one (`version` tells its stores apart)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / f"synthetic-{people}-{events}-{seed}.sqlite3"
+    path = data_dir / f"{name}-{people}-{events}-{seed}.sqlite3"
     marker = path.with_suffix(".json")
-    wanted = {"people": people, "events_per_person": events, "seed": seed, "now": NOW}
+    wanted: dict[str, int] = {"people": people, "events_per_person": events, "seed": seed}
+    wanted |= {"now": NOW, **({"version": version} if version else {})}
     if not regenerate and marker.exists() and json.loads(marker.read_text()) == wanted:
         print(f"reusing {path}", flush=True)
         upgrade(open_database(f"sqlite:///{path}"))  # newer migrations, if any
@@ -228,6 +241,8 @@ def ensure_store(data_dir: Path, people: int, events: int, seed: int, regenerate
     print(f"generating {people:,} people and {people * events:,} events into {path}", flush=True)
     started = time.monotonic()
     generate(path, people, events, seed)
+    if then is not None:
+        then(path)
     print(f"generated in {time.monotonic() - started:.0f} s", flush=True)
     marker.write_text(json.dumps(wanted))
     return path

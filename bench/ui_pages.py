@@ -52,7 +52,6 @@ import synthetic  # noqa: E402  (the people, attributes and events)
 from tidings.campaigns import newsletter_requests as asks  # noqa: E402
 from tidings.campaigns import newsletters  # noqa: E402
 from tidings.db.engine import open_database  # noqa: E402
-from tidings.db.migrate import upgrade  # noqa: E402
 from tidings.runtime import wiring  # noqa: E402
 from tidings.segments import membership  # noqa: E402
 from tidings.users import accounts, passwords  # noqa: E402
@@ -133,24 +132,18 @@ NEWSLETTER = {
 
 
 def ensure_store(data_dir: Path, people: int, events: int, seed: int, regenerate: bool) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / f"ui-{people}-{events}-{seed}.sqlite3"
-    marker = path.with_suffix(".json")
-    wanted = {"people": people, "events_per_person": events, "seed": seed, "version": 2}
-    if not regenerate and marker.exists() and json.loads(marker.read_text()) == wanted:
-        print(f"reusing {path}", flush=True)
-        upgrade(open_database(f"sqlite:///{path}"))  # newer migrations, if any
-        return path
-    for old in data_dir.glob(path.name + "*"):
-        old.unlink()
-    marker.unlink(missing_ok=True)
-    print(f"generating {people:,} people and {people * events:,} events into {path}", flush=True)
-    started = time.monotonic()
-    synthetic.generate(path, people, events, seed)
-    dress(path, people, random.Random(seed + 1))
-    print(f"generated in {time.monotonic() - started:.0f} s", flush=True)
-    marker.write_text(json.dumps(wanted))
-    return path
+    """`bench/synthetic.py`'s store, dressed (`dress`), kept apart from its own."""
+    rng = random.Random(seed + 1)
+    return synthetic.ensure_store(
+        data_dir,
+        people,
+        events,
+        seed,
+        regenerate,
+        name="ui",
+        then=lambda path: dress(path, people, rng),
+        version=2,
+    )
 
 
 def dress(path: Path, people: int, rng: random.Random) -> None:
