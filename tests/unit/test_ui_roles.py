@@ -63,6 +63,11 @@ def test_every_unsafe_route_that_changes_workspace_data_needs_a_role():
 
 
 def test_only_previews_are_unsafe_requests_that_read():
-    """A POST open to "read" must change nothing: the only one is the template preview."""
+    """A POST open to "read" must change nothing: the only ones are the previews of a
+    message, a snippet and a layout."""
     reading = {(r.method, r.path) for r in ROUTES if r.method in UNSAFE and r.needs == "read"}
-    assert reading == {("POST", "/templates/{message_id}/preview")}
+    assert reading == {
+        ("POST", "/templates/{message_id}/preview"),
+        ("POST", "/snippets/{name}/preview"),
+        ("POST", "/layouts/{name}/preview"),
+    }
