@@ -43,7 +43,7 @@ from sqlalchemy import Connection, func, select, update
 
 from tidings.campaigns import limits, local_time, messages, store
 from tidings.campaigns.store import Action
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import campaigns, journey_steps, journeys
 from tidings.jobs.lease import skip_locked
 from tidings.people import service as people
@@ -306,18 +306,22 @@ def advance_due(conn: Connection, now: int, limit: int = BATCH) -> int:
         )
     ).all()
     shared = _Shared(conn, rows)
-    for row in rows:
-        try:
-            with raw.savepoint(conn):
-                _Run(conn, row, now, shared).run()
-        except Exception as exc:  # one journey's fault must not hold up the others
-            log.exception("journey %s failed at action %s", row.id, row.action_id)
-            reason = f"error: {type(exc).__name__}"[:32]
-            conn.execute(
-                update(journeys)
-                .where(c.id == row.id)
-                .values(state="exited", exit_reason=reason, ended_at=now, due_at=None)
-            )
+    # The batch's counts (steps reached, messages made) are made at its end, in key
+    # order (`db.counters`): workers moving journeys of the same campaigns would
+    # otherwise take those rows in their journeys' order and could deadlock.
+    with counters.deferred(conn):
+        for row in rows:
+            try:
+                with counters.savepoint(conn):
+                    _Run(conn, row, now, shared).run()
+            except Exception as exc:  # one journey's fault must not hold up the others
+                log.exception("journey %s failed at action %s", row.id, row.action_id)
+                reason = f"error: {type(exc).__name__}"[:32]
+                conn.execute(
+                    update(journeys)
+                    .where(c.id == row.id)
+                    .values(state="exited", exit_reason=reason, ended_at=now, due_at=None)
+                )
     return len(rows)
 
 

@@ -55,10 +55,12 @@ def track_queued(conn: Connection, items: list[Queued]) -> None:
     """The writer's bulk function for v1 events queued by concurrent requests.
 
     Each item's event must carry its timestamp already (receipt time when the
-    client gave none). Consecutive items of one workspace share one
-    `track_many` call.
+    client gave none). The items of one workspace share one `track_many` call.
     """
-    for workspace_id, group in itertools.groupby(items, key=lambda item: item[0]):
+    # By workspace (stable: each keeps its order), so that a transaction records the
+    # dedup keys and people of its workspaces in one order (see `events.dedup`).
+    ordered = sorted(items, key=lambda item: item[0])
+    for workspace_id, group in itertools.groupby(ordered, key=lambda item: item[0]):
         run = list(group)
         now = max(item[2] for item in run)
         track_many(conn, workspace_id, [item[1] for item in run], now)

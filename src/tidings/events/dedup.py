@@ -68,10 +68,13 @@ def record_keys(conn: Connection, workspace_id: int, keys: list[str], now: int) 
     """Record dedup keys (as `first_sighting`, many at once); the new ones.
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per chunk both
-    records the keys and says which of them were new.
+    records the keys and says which of them were new. The keys go in sorted:
+    on PostgreSQL an insert waits for another transaction's uncommitted row
+    with the same key, so two nodes inserting overlapping keys in arrival
+    order could each wait for the other (a deadlock); in one order, one waits.
     """
     new: set[str] = set()
-    unique = list(dict.fromkeys(keys))
+    unique = sorted(set(keys))
     for start in range(0, len(unique), KEYS_PER_INSERT):
         chunk = unique[start : start + KEYS_PER_INSERT]
         sql = _dedup_sql(conn.dialect.paramstyle, len(chunk))

@@ -87,6 +87,11 @@ def create_many(
     """
     if not idents:
         return {}
+    # Sorted by identifier: an insert waits for another transaction's uncommitted
+    # person with the same id or email, so two nodes creating overlapping people in
+    # arrival order could each wait for the other (a deadlock); in one order, the
+    # second waits, then collides, and the writer retries it.
+    idents = sorted(idents, key=lambda ident: (ident.kind, ident.key))
     rows = [new_person_row(workspace_id, ident, now) for ident in idents]
     pks = [row[0] for row in conn.execute(_CREATE, rows)]
     made = list(zip(pks, idents, strict=True))

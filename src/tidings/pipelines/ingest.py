@@ -75,12 +75,15 @@ def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
     """The writer's bulk function for requests that hold only plain events (`plain_items`).
 
     The effect is `ingest` on each request in turn (the refusals to report
-    are the `Rejected` items the caller already holds): consecutive requests
+    are the `Rejected` items the caller already holds): the requests
     of one workspace received in the same second are one `bulk.track_run`,
     which drops a messageId repeated later in the run as it would in a later
     request.
     """
-    for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
+    # By workspace (stable: each keeps its order), so that a transaction records the
+    # dedup keys and people of its workspaces in one order (see `events.dedup`).
+    ordered = sorted(queued, key=lambda q: q[0])
+    for (workspace_id, now), group in itertools.groupby(ordered, key=lambda q: (q[0], q[2])):
         items = [item for _, request, _ in group for item in request]
         run = [item for item in items if not isinstance(item, Rejected)]
         bulk.track_run(conn, workspace_id, run, now)

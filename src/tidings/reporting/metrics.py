@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, select, update
 
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import deliveries, delivery_metrics
 from tidings.errors import ApiError, bad_request
 from tidings.people import service as people
@@ -78,8 +78,9 @@ def _timestamp(value: Any, now: int, problems: list[str]) -> int:
 DAY_COUNTED = frozenset({"sent", "delivered", "opened", "clicked", "bounced"})
 REPEATED = frozenset({"opened", "clicked"})
 _COUNT_DAY = (
-    "INSERT INTO delivery_days (workspace_id, day, metric, count) VALUES ({0}, {0}, {0}, 1)"
-    " ON CONFLICT (workspace_id, day, metric) DO UPDATE SET count = delivery_days.count + 1"
+    "INSERT INTO delivery_days (workspace_id, day, metric, count) VALUES ({0}, {0}, {0}, {0})"
+    " ON CONFLICT (workspace_id, day, metric)"
+    " DO UPDATE SET count = delivery_days.count + excluded.count"
 )
 
 # On the driver: every delivery's outcome records one.
@@ -105,7 +106,8 @@ def record_metric(
     that want the event get a post queued (`reporting/fanout.py`), and the
     first time a delivery reaches a metric the dashboard shows, it is counted
     in its day (`delivery_days`), and a campaign's, broadcast's or
-    newsletter's message in its parents' totals (`reporting/totals.py`).
+    newsletter's message in its parents' totals (`reporting/totals.py`):
+    those counts at once, or at the end of the caller's `db.counters.deferred`.
     `now` stamps those posts (the webhook retry window starts there); callers
     without a clock at hand leave it out and get the wall clock.
     """
@@ -117,7 +119,7 @@ def record_metric(
     raw.select_in(conn, _INSERT_METRIC, [], row)
     if metric in DAY_COUNTED and not again:
         day = timestamp - timestamp % 86400
-        raw.execute(conn, _COUNT_DAY.format(raw.mark(conn)), (workspace_id, day, metric))
+        counters.add(conn, _COUNT_DAY, (workspace_id, day, metric))
     if parents and not again:
         totals.add(conn, workspace_id, metric, parents)
     stamp = int(time.time()) if now is None else now

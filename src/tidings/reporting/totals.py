@@ -11,7 +11,9 @@ took the step, so the totals are exact whenever they are read
 what was there before.
 
 Each statement adds to rows in one order (by scope, then id), so two
-transactions touching the same rows wait rather than deadlock.
+transactions touching the same rows wait rather than deadlock; a transaction
+that counts many messages defers its counts to the end of a
+`db.counters.deferred` block, which makes them all in that order.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import message_totals
 
 # The columns of `deliveries` that name a message's parents, and the scope each names.
@@ -48,8 +50,8 @@ _PARENTS_OF = (
 )
 _ADD = (
     "INSERT INTO message_totals (workspace_id, scope, scope_id, name, count)"
-    " VALUES ({0}, {0}, {0}, {0}, 1) ON CONFLICT (scope, scope_id, name)"
-    " DO UPDATE SET count = message_totals.count + 1"
+    " VALUES ({0}, {0}, {0}, {0}, {0}) ON CONFLICT (scope, scope_id, name)"
+    " DO UPDATE SET count = message_totals.count + excluded.count"
 )
 
 
@@ -74,10 +76,10 @@ def parents_of(conn: Connection, workspace_id: int, delivery_id: str) -> list[tu
 
 
 def add(conn: Connection, workspace_id: int, name: str, counted: Iterable[tuple[str, int]]) -> None:
-    """One more `name` in each (scope, id) of `counted`."""
-    sql = _ADD.format(raw.mark(conn))
+    """One more `name` in each (scope, id) of `counted` (now, or at the end of the
+    caller's `db.counters.deferred`)."""
     for scope, scope_id in sorted(counted):
-        raw.execute(conn, sql, (workspace_id, scope, scope_id, name))
+        counters.add(conn, _ADD, (workspace_id, scope, scope_id, name))
 
 
 def of(conn: Connection, scope: str, scope_ids: Iterable[int]) -> dict[str, int]:

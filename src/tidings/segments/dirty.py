@@ -56,6 +56,10 @@ def _mark_each(conn: Connection, workspace_id: int, pks: Sequence[int], now: int
     if not pks or not _has_dynamic_segments(conn, workspace_id):
         return
     now = int(time.time()) if now is None else now
+    # Sorted by person: an insert waits for another transaction's uncommitted mark of
+    # the same person, so two nodes marking overlapping people in arrival order could
+    # each wait for the other (a deadlock); in one order, one of them waits.
+    pks = sorted(pks)
     for start in range(0, len(pks), ROWS_PER_INSERT):
         chunk = pks[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))

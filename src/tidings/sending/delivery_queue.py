@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Select, select
 
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import deliveries
 from tidings.jobs.lease import Leases, RetryPolicy
 from tidings.reporting.metrics import record_metric
@@ -198,8 +198,19 @@ Recording = tuple[Callable[..., Any], Claimed, tuple[Any, ...]]
 
 def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
     """Record several outcomes in one transaction: `fn(conn, claimed, *args)` for each,
-    each still fenced by its own claim; what each returned, in order."""
-    return [fn(conn, claimed, *args) for fn, claimed, args in items]
+    each still fenced by its own claim; what each returned, in order.
+
+    The deliveries are taken in id order and their counts (`delivery_days`,
+    `message_totals`) made together at the end, in key order (`db.counters`):
+    workers recording overlapping batches then wait for each other, never
+    deadlock.
+    """
+    results: list[Any] = [None] * len(items)
+    with counters.deferred(conn):
+        for i in sorted(range(len(items)), key=lambda i: items[i][1].id):
+            fn, claimed, args = items[i]
+            results[i] = fn(conn, claimed, *args)
+    return results
 
 
 def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: RetryPolicy) -> str:

@@ -80,11 +80,14 @@ def apply_queued(conn: Connection, queued: list[Queued]) -> None:
     """The writer's bulk function for batches of person events (`plain_events`).
 
     The effect is `apply_batch` on each batch in turn (whose errors are the
-    parse errors the caller holds): consecutive batches of one workspace
+    parse errors the caller holds): the batches of one workspace
     received in the same second are one `track_many` run, which drops a
     dedup `id` repeated later in the run as it would in a later batch.
     """
-    for (workspace_id, now), group in itertools.groupby(queued, key=lambda q: (q[0], q[2])):
+    # By workspace (stable: each keeps its order), so that a transaction records the
+    # dedup keys and people of its workspaces in one order (see `events.dedup`).
+    ordered = sorted(queued, key=lambda q: q[0])
+    for (workspace_id, now), group in itertools.groupby(ordered, key=lambda q: (q[0], q[2])):
         run = [item for _, batch, _ in group for item in batch]
         bulk_events.track_many(conn, workspace_id, run, now)
 
