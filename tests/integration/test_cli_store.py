@@ -96,3 +96,11 @@ def test_a_database_that_cannot_be_opened_is_one_line_not_a_traceback(tmp_path: 
     assert done.returncode == 1
     assert "cannot open PostgreSQL" in done.stderr and "tidings_no_such_database" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_pooler_in_the_url_is_one_line_naming_the_choices(tmp_path: Path) -> None:
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/tidings?pooler=statement"
+    done = cli("migrate", "--database-url", url, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "pooler='statement'" in done.stderr and "session, transaction" in done.stderr
+    assert "Traceback" not in done.stderr

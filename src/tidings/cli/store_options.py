@@ -21,7 +21,8 @@ def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--database-url",
         envvar="TIDINGS_DATABASE_URL",
         show_envvar=True,
-        help="SQLAlchemy URL, e.g. postgresql://host/db. Overrides --data-dir.",
+        help="SQLAlchemy URL, e.g. postgresql://host/db. Overrides --data-dir. Behind "
+        "pgbouncer in transaction mode add ?pooler=transaction.",
     )(fn)
     fn = click.option(
         "--data-dir",
@@ -52,7 +53,10 @@ def open_store(
     if not create:
         _insist_on_sqlite_file(data_dir, database_url)
     url = database_url_for(data_dir, database_url)
-    db = open_database(url, pool_size=2)
+    try:
+        db = open_database(url, pool_size=2)
+    except ValueError as exc:  # a setting in the URL that is not understood
+        raise click.ClickException(str(exc)) from exc
     try:
         if not create and not has_schema(db):
             raise _no_store(f"no store found in {describe(url)} (its schema was never created)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from tidings.numbers import SQLITE_NUMBER_FUNCTION, sqlite_number
@@ -158,8 +159,46 @@ def open_database(url: str, *, pool_size: int = 8) -> Database:
         reader = _sqlite_engine(url, "BEGIN", cache_mib=READER_CACHE_MIB, pool_size=READERS)
         memory = url in _MEMORY
         return Database(url, writer, reader, None if memory else _ThreadReaders())
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    address, connect_args = _behind_pooler(make_url(url))
+    engine = create_engine(
+        address,
+        connect_args=connect_args,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
     return Database(url, engine, engine)
+
+
+# The PostgreSQL URL's own query parameter naming the connection pooler in front
+# of the server (docs/operations.md, "Behind a connection pooler"). It is part of
+# the URL so that every process given the URL (a server, its worker process,
+# `serve --workers`, every command) connects the same way.
+POOLER_PARAMETER = "pooler"
+POOLER_MODES = ("session", "transaction")
+
+
+def _behind_pooler(url: URL) -> tuple[URL, dict[str, Any]]:
+    """The URL without `pooler=`, and the driver settings that pooler needs.
+
+    psycopg prepares a statement on the server once it ran `prepare_threshold`
+    times (5) on a connection, and later runs it by its name. Behind a pooler in
+    transaction mode the next transaction may run on another server connection,
+    where that name is unknown or means another statement (pgbouncer before
+    1.21, or later without `max_prepared_statements`): `pooler=transaction`
+    never prepares (`prepare_threshold=None`). `session` (a pooler in session
+    mode, or none) changes nothing.
+    """
+    mode = url.query.get(POOLER_PARAMETER)
+    if mode is None:
+        return url, {}
+    if mode not in POOLER_MODES:
+        raise ValueError(
+            f"{POOLER_PARAMETER}={mode!r} in the database URL: expected one of "
+            + ", ".join(POOLER_MODES)
+        )
+    address = url.difference_update_query([POOLER_PARAMETER])
+    return address, ({"prepare_threshold": None} if mode == "transaction" else {})
 
 
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
