@@ -57,7 +57,7 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
     fields = dict(fields)
     layout_name = fields.pop("layout", None)
     if layout_name:
-        source = resources.layout_body(conn, resources.workspace_id, layout_name)
+        source = resources.layout_body(conn, layout_name)
         fields["body"] = _wrapped(layout_name, source, fields.get("body", ""))
     return SendTemplate(
         found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked

@@ -88,8 +88,8 @@ class Resources:
             found = self._contents[template.id] = messages.contents_by_language(rows)
         return messages.pick_content(found, language)
 
-    def layout_body(self, conn: Connection, workspace_id: int, name: str) -> str | None:
-        """`layouts.layout_body` (`workspace_id` is this workspace's)."""
+    def layout_body(self, conn: Connection, name: str) -> str | None:
+        """`layouts.layout_body`: the layout's source, None when there is none."""
         found = self._layouts.get(name)
         if found is None:
             found = layouts.layout_body(conn, self.workspace_id, name)
