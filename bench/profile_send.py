@@ -1,10 +1,13 @@
 """In-process profile of `transactional.send_transactional` (the accept side, no HTTP):
 500 sends of bench/messaging.py's template, one commit each; prints µs per send and
-the cProfile top 30.
+the cProfile top 30. With an admin URL as the first argument, on a fresh PostgreSQL
+database made through it (dropped afterwards) instead of SQLite.
 
     .venv/bin/python bench/profile_send.py
+    .venv/bin/python bench/profile_send.py postgresql://postgres@127.0.0.1:5432/postgres
 """
 
+import contextlib
 import cProfile
 import json
 import os
@@ -30,7 +33,11 @@ path = "/tmp/prof_send.sqlite3"
 for suffix in ("", "-wal", "-shm"):
     if os.path.exists(path + suffix):
         os.remove(path + suffix)
-db = open_database("sqlite:///" + path)
+store = contextlib.ExitStack()
+pg_url = store.enter_context(mb.postgres_database(sys.argv[1] if len(sys.argv) > 1 else None))
+if pg_url:
+    pg_url = pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+db = open_database(pg_url or "sqlite:///" + path)
 upgrade(db)
 wiring.wire()  # as every process that runs use cases: they publish on the activity stream
 now = int(time.time())
@@ -74,3 +81,5 @@ pr.enable()
 run(500)
 pr.disable()
 pstats.Stats(pr).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(30)
+db.dispose()
+store.close()

@@ -63,6 +63,9 @@ workspaces = Table(
     Column("app_key_hash", String(64), nullable=False, unique=True),
     Column("cdp_key_hash", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # Changed (to a new random value) by every change to what a message is built
+    # from: templates, snippets, layouts, sender identities (`templates/cache.py`).
+    Column("resources_version", BigInteger, nullable=False, server_default="0"),
 )
 
 people = Table(

@@ -27,6 +27,7 @@ from tidings.providers.base import Outbound
 from tidings.reporting import links as tracking
 from tidings.sending import compose
 from tidings.sending.request import SendRequest
+from tidings.sending.workspace_cache import Resources
 from tidings.templates import layouts, render, senders
 from tidings.templates import transactional_messages as messages
 
@@ -44,26 +45,20 @@ class SendTemplate:
     to_create: bool = False  # auto-created by the send's write
 
 
-def resolve_template(
-    conn: Connection, workspace_id: int, request: SendRequest, now: int
-) -> SendTemplate:
-    """The named template's content in the send's language (or the default), layout applied;
-    a 400 when there is none (an `auto_create` send's write makes it, `transactional`)."""
+def resolve_template(conn: Connection, resources: Resources, request: SendRequest) -> SendTemplate:
+    """The named template's content in the send's language (or the default), layout applied,
+    from the workspace's `resources`; a 400 when there is none (an `auto_create` send's
+    write makes it, `transactional`)."""
     if request.template is None:
         return SendTemplate("inline message", {})
-    found = messages.resolve(
-        conn,
-        workspace_id,
-        request.template,
-        request.channel,
-        auto_create=False,
-        now=now,
-    )
-    content_id, fields = messages.content_fields(conn, found, request.language)
+    ref = request.template
+    found = messages.checked(resources.template(conn, ref), ref, request.channel)
+    content_id, fields = resources.content_fields(conn, found, request.language)
     fields = dict(fields)
     layout_name = fields.pop("layout", None)
     if layout_name:
-        fields["body"] = in_layout(conn, workspace_id, layout_name, fields.get("body", ""))
+        source = resources.layout_body(conn, layout_name)
+        fields["body"] = _wrapped(layout_name, source, fields.get("body", ""))
     return SendTemplate(
         found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
     )
@@ -71,7 +66,10 @@ def resolve_template(
 
 def in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:
     """The layout's source with the body in place of `{{ content }}` (rendered as one)."""
-    source = layouts.layout_body(conn, workspace_id, name)
+    return _wrapped(name, layouts.layout_body(conn, workspace_id, name), body)
+
+
+def _wrapped(name: str, source: str | None, body: str) -> str:
     if source is None:
         raise bad_request(f"the template's layout {name!r} does not exist", "layout")
     wrapped = layouts.wrap(source, body, render.MAX_TEMPLATE_CHARS)

@@ -45,7 +45,7 @@ from tidings.people.store import Person
 from tidings.providers.base import Email, Outbound, Push, Sms, encode
 from tidings.reporting import links
 from tidings.reporting.metrics import record_metric
-from tidings.sending import suppression
+from tidings.sending import suppression, workspace_cache
 from tidings.sending.rendering import (
     Links,
     SendTemplate,
@@ -55,7 +55,7 @@ from tidings.sending.rendering import (
     resolve_template,
 )
 from tidings.sending.request import SendRequest
-from tidings.templates import transactional_messages
+from tidings.templates import render, transactional_messages
 
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
@@ -155,15 +155,16 @@ def prepare_send(
         if _answered_without_template(conn, workspace_id, request):
             return None
         person = _to_create(workspace_id, request.identifier)
-    template = _readable_template(conn, workspace_id, request, now)
-    key = links.read_secret(conn, workspace_id) if request.channel == "email" else b""
+    resources, secret = workspace_cache.current(conn, workspace_id)
+    template = _readable_template(conn, resources, request)
+    key = secret if request.channel == "email" else b""
     if key is None:  # links signed with a stand-in key, thrown away: errors only
-        _compose(conn, person, request, template, delivery_id, (base_url, b"none yet"))
+        _compose(conn, resources, person, request, template, delivery_id, (base_url, b"none yet"))
         raise NoSecretYet()
     custom_device = request.push is not None and request.push.custom_device is not None
     link_base = (base_url, key)
     return _compose(
-        conn, person, request, template, delivery_id, link_base, build=not custom_device
+        conn, resources, person, request, template, delivery_id, link_base, build=not custom_device
     )
 
 
@@ -181,11 +182,11 @@ def _to_create(workspace_id: int, ident: Identifier) -> Person:
 
 
 def _readable_template(
-    conn: Connection, workspace_id: int, request: SendRequest, now: int
+    conn: Connection, resources: workspace_cache.Resources, request: SendRequest
 ) -> SendTemplate:
     """The send's template as this read sees it (`to_create` when the write makes it)."""
     try:
-        return resolve_template(conn, workspace_id, request, now)
+        return resolve_template(conn, resources, request)
     except ApiError:
         if request.auto_create:
             return SendTemplate(str(request.template), {}, to_create=True)
@@ -263,6 +264,7 @@ def _template_for(
 
 def _compose(
     conn: Connection,
+    resources: workspace_cache.Resources,
     person: Person,
     request: SendRequest,
     template: SendTemplate,
@@ -271,11 +273,14 @@ def _compose(
     *,
     build: bool = True,
 ) -> Prepared:
-    """The rendered fields and, when `build`, the message; reads, never writes."""
+    """The rendered fields and, when `build`, the message; reads, never writes. The
+    template's snippets and the sender identities are the workspace's `resources`."""
     base_url, key = link_base
     links = Links(base_url, _default(request.tracked, template.tracked), key)
-    rendered = render_send(conn, person, request, template, delivery_id, links)
-    check_sender(conn, person.workspace_id, rendered)
+    snippets = resources.snippets(conn)
+    known = render.context_for(conn, person.workspace_id, person, {}, snippets=snippets)
+    rendered = render_send(conn, person, request, template, delivery_id, links, known=known)
+    check_sender(conn, person.workspace_id, rendered, resources.sender_name_for)
     built = build_message(conn, person, request, rendered, delivery_id, links) if build else None
     return Prepared(person, template, links, rendered, built)
 

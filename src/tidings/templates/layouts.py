@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import layouts
 from tidings.errors import ApiError, bad_request, not_found
-from tidings.templates import checks
+from tidings.templates import checks, version
 
 MAX_NAME_CHARS = 255
 MAX_BODY_CHARS = 512_000
@@ -46,6 +46,7 @@ def layout_json(row: Any) -> dict[str, Any]:
 
 def put(conn: Connection, workspace_id: int, name: str, body: str, now: int) -> str:
     """Create or replace the layout `name`; "create", "update" or "same"."""
+    version.bump(conn, workspace_id)
     where = (layouts.c.workspace_id == workspace_id, layouts.c.name == name)
     found = conn.execute(select(layouts.c.body).where(*where)).first()
     if found is None:
@@ -96,6 +97,7 @@ def remove(conn: Connection, workspace_id: int, name: str) -> None:
     )
     if not gone.rowcount:
         raise not_found("layout not found")
+    version.bump(conn, workspace_id)
 
 
 def layout_body(conn: Connection, workspace_id: int, name: str) -> str | None:

@@ -80,10 +80,12 @@ def context_for(
     campaign: dict[str, Any] | None = None,
     unsubscribe_url: str | None = None,
     view_in_browser_url: str | None = None,
+    snippets: dict[str, str] | None = None,
 ) -> Context:
     """What a send's templates may use, read in the caller's transaction.
 
-    `person_pk` may be the person's row itself, which saves reading it again.
+    `person_pk` may be the person's row itself, which saves reading it again;
+    `snippets` the workspace's, when the caller has them (else read here).
     """
     from tidings.templates import render_data  # reads the stores; keeps this module pure
 
@@ -93,7 +95,7 @@ def context_for(
         event=event,
         campaign=campaign,
         collections=render_data.Collections(conn, workspace_id),
-        snippets=render_data.snippets(conn, workspace_id),
+        snippets=render_data.snippets(conn, workspace_id) if snippets is None else snippets,
         unsubscribe_url=unsubscribe_url,
         view_in_browser_url=view_in_browser_url,
     )

@@ -20,6 +20,7 @@ from tidings.db import raw
 from tidings.db.schema import sender_identities as senders
 from tidings.errors import ApiError, bad_request, not_found
 from tidings.providers import addresses
+from tidings.templates import version
 
 MAX_NAME_CHARS = 255
 PAGE_DEFAULT = 50
@@ -64,6 +65,7 @@ def sender_json(row: Any) -> dict[str, Any]:
 def create(conn: Connection, workspace_id: int, name: str, email: str, now: int) -> dict[str, Any]:
     if _by_email(conn, workspace_id, email) is not None:
         raise ApiError(409, f"sender identity {email} exists", code="conflict", field="email")
+    version.bump(conn, workspace_id)
     new_id = conn.execute(
         insert(senders).values(
             workspace_id=workspace_id, name=name, email=email, created_at=now, updated_at=now
@@ -81,6 +83,7 @@ def upsert(conn: Connection, workspace_id: int, name: str, email: str, now: int)
     if found.name == name:
         return "same"
     conn.execute(update(senders).where(senders.c.id == found.id).values(name=name, updated_at=now))
+    version.bump(conn, workspace_id)
     return "update"
 
 
@@ -116,6 +119,7 @@ def remove(conn: Connection, workspace_id: int, sender_id: int) -> None:
     )
     if not gone.rowcount:
         raise not_found("sender identity not found")
+    version.bump(conn, workspace_id)
 
 
 def address_of(conn: Connection, workspace_id: int, sender_id: int) -> str | None:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.db.schema import snippets
 from tidings.errors import ApiError, bad_request, not_found
-from tidings.templates import checks
+from tidings.templates import checks, version
 
 MAX_NAME_CHARS = 255
 MAX_VALUE_CHARS = 100_000
@@ -41,6 +41,7 @@ def snippet_json(row: Any) -> dict[str, Any]:
 
 def put(conn: Connection, workspace_id: int, name: str, value: str, now: int) -> dict[str, Any]:
     """Create or replace the snippet `name`."""
+    version.bump(conn, workspace_id)
     where = (snippets.c.workspace_id == workspace_id, snippets.c.name == name)
     changed = conn.execute(update(snippets).where(*where).values(value=value, updated_at=now))
     if not changed.rowcount:
@@ -84,6 +85,7 @@ def remove(conn: Connection, workspace_id: int, name: str) -> None:
     )
     if not gone.rowcount:
         raise not_found("snippet not found")
+    version.bump(conn, workspace_id)
 
 
 def values(conn: Connection, workspace_id: int) -> dict[str, str]:

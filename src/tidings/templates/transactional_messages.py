@@ -23,7 +23,7 @@ from tidings.db.schema import deliveries
 from tidings.db.schema import transactional_contents as contents
 from tidings.db.schema import transactional_messages as messages
 from tidings.errors import ApiError, bad_request, not_found
-from tidings.templates import checks, senders
+from tidings.templates import checks, senders, version
 from tidings.templates.definitions import Definition, parse_fields, parse_language
 
 _encode = msgspec.json.Encoder().encode
@@ -60,13 +60,27 @@ def resolve(
     Unknown is a 400; with `auto_create` an unknown trigger name becomes an empty
     template of the send's channel. A template of another channel is a 400.
     """
-    by_id = isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10)
-    template = (
-        find(conn, workspace_id, int(ref)) if by_id else by_trigger(conn, workspace_id, str(ref))
-    )
-    if template is None and auto_create and not by_id and str(ref).strip():
+    template = find_ref(conn, workspace_id, ref)
+    if template is None and auto_create and not names_id(ref) and str(ref).strip():
         definition = Definition(name=str(ref), trigger_name=str(ref).lower(), channel=channel)
         template = find(conn, workspace_id, create(conn, workspace_id, definition, now)["id"])
+    return checked(template, ref, channel)
+
+
+def names_id(ref: int | str) -> bool:
+    """Whether a send's `ref` is a template id (else a trigger name)."""
+    return isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10)
+
+
+def find_ref(conn: Connection, workspace_id: int, ref: int | str) -> Template | None:
+    """The template `ref` names (an id, a numeric string, or a trigger name), if any."""
+    if names_id(ref):
+        return find(conn, workspace_id, int(ref))
+    return by_trigger(conn, workspace_id, str(ref))
+
+
+def checked(template: Template | None, ref: int | str, channel: str) -> Template:
+    """The template a send named, found and of the send's channel; else a 400."""
     if template is None:
         raise bad_request(
             f"no transactional message {ref!r} in this workspace", "transactional_message_id"
@@ -98,7 +112,20 @@ def content_fields(
     """
     wanted = [""] if not language else [language.lower(), ""]
     rows = raw.select_in(conn, _CONTENTS, [template.id], wanted)
-    found = {row_lang: (cid, msgspec.json.decode(fields)) for cid, row_lang, fields in rows}
+    return pick_content(contents_by_language(rows), language)
+
+
+Contents = dict[str, tuple[int, dict[str, str]]]  # language: (content id, fields)
+
+
+def contents_by_language(rows: list[tuple[Any, ...]]) -> Contents:
+    """Rows of (id, language, fields JSON) by language."""
+    return {row_lang: (cid, msgspec.json.decode(fields)) for cid, row_lang, fields in rows}
+
+
+def pick_content(found: Contents, language: str | None) -> tuple[int | None, dict[str, str]]:
+    """`content_fields` of the contents read (at least `language`'s and the default's)."""
+    wanted = [""] if not language else [language.lower(), ""]
     default = found.get("", (None, {}))[1]
     inherited = {name: default[name] for name in INHERITED if name in default}
     for lang in wanted:
@@ -167,6 +194,7 @@ def create(conn: Connection, workspace_id: int, definition: Definition, now: int
             code="conflict",
             field="trigger_name",
         )
+    version.bump(conn, workspace_id)
     message_id = conn.execute(
         insert(messages).values(
             workspace_id=workspace_id, created_at=now, updated_at=now, **_columns(definition)
@@ -186,6 +214,7 @@ def replace(
     conn: Connection, workspace_id: int, message_id: int, definition: Definition, now: int
 ) -> None:
     """Make message `message_id` exactly `definition` (contents of other languages go)."""
+    version.bump(conn, workspace_id)
     conn.execute(
         update(messages)
         .where(messages.c.id == message_id)
@@ -221,6 +250,7 @@ def put_content(
     now: int,
 ) -> int:
     """Set the fields of one language's content (created if missing); its id."""
+    version.bump(conn, workspace_id)
     text = _encode(fields).decode()
     where = (contents.c.message_id == message_id, contents.c.language == language)
     found = conn.execute(select(contents.c.id, contents.c.fields).where(*where)).first()
@@ -252,6 +282,7 @@ def _check_sender(conn: Connection, workspace_id: int, fields: dict[str, str]) -
 def remove(conn: Connection, workspace_id: int, message_id: int) -> None:
     if find(conn, workspace_id, message_id) is None:
         raise not_found("transactional message not found")
+    version.bump(conn, workspace_id)
     conn.execute(delete(contents).where(contents.c.message_id == message_id))
     conn.execute(delete(messages).where(messages.c.id == message_id))
 
