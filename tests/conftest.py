@@ -19,11 +19,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import settings
 
 from tidings.db.engine import Database, open_database
 from tidings.db.migrate import upgrade
 from tidings.runtime import wiring
 from tidings.workspaces.service import Credentials, create_workspace
+
+# Property tests check answers, never time: Hypothesis' default deadline (200 ms an
+# example) fails them when the shared machine is busy.
+settings.register_profile("tidings", deadline=None)
+settings.load_profile("tidings")
 
 wiring.wire()  # use cases publish to the activity stream: subscribe as the app does
 
