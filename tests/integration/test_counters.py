@@ -10,15 +10,22 @@ from tidings.db.schema import message_totals
 from tidings.reporting import totals
 
 
+# A scope's ids are unique across workspaces (they are the primary keys of actions, ...):
+# each test's made-up action ids are offset by its workspace's, so that no other test's
+# real action shares one.
 def _totals(conn, workspace_id):
     query = select(message_totals.c.scope_id, message_totals.c.count).where(
         message_totals.c.workspace_id == workspace_id, message_totals.c.name == "reached"
     )
-    return sorted(tuple(row) for row in conn.execute(query))
+    return sorted((pk - _base(workspace_id), count) for pk, count in conn.execute(query))
 
 
 def _reach(conn, workspace_id, action_id):
-    totals.add(conn, workspace_id, "reached", [("action", action_id)])
+    totals.add(conn, workspace_id, "reached", [("action", _base(workspace_id) + action_id)])
+
+
+def _base(workspace_id):
+    return 1_000_000 + workspace_id * 100
 
 
 def test_counts_are_summed_and_made_when_the_block_ends(db, workspace):
