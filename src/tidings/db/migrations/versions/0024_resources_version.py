@@ -29,5 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("workspaces") as batch:
-        batch.drop_column("resources_version")
+    # Not batch mode: on SQLite it copies `workspaces` and drops the old table, which
+    # every workspace's rows refer to (refused with foreign keys on). SQLite has had
+    # DROP COLUMN since 3.35.
+    op.execute("ALTER TABLE workspaces DROP COLUMN resources_version")
