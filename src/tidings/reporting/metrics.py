@@ -98,6 +98,7 @@ def record_metric(
     extra: dict[str, Any],
     *,
     now: int | None = None,
+    parents: list[tuple[str, int]] | None = None,
 ) -> None:
     """Record a metric and what it sets off, all in the caller's transaction.
 
@@ -109,9 +110,13 @@ def record_metric(
     newsletter's message in its parents' totals (`reporting/totals.py`):
     those counts at once, or at the end of the caller's `db.counters.deferred`.
     `now` stamps those posts (the webhook retry window starts there); callers
-    without a clock at hand leave it out and get the wall clock.
+    without a clock at hand leave it out and get the wall clock. `parents`
+    (`totals.scopes`) saves reading them when the caller has them (a claim).
     """
-    parents = totals.parents_of(conn, workspace_id, delivery_id) if metric in totals.METRICS else []
+    if metric not in totals.METRICS:
+        parents = []
+    elif parents is None:
+        parents = totals.parents_of(conn, workspace_id, delivery_id)
     again = (metric in REPEATED or bool(parents)) and _reached(
         conn, workspace_id, delivery_id, metric
     )

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Select, select
 from tidings.db import counters, raw
 from tidings.db.schema import deliveries
 from tidings.jobs.lease import Leases, RetryPolicy
+from tidings.reporting import totals
 from tidings.reporting.metrics import record_metric
 from tidings.sending import rates
 
@@ -52,6 +53,9 @@ class Claimed:
     campaign_id: int | None = None  # or broadcast, newsletter: whose send rate limit applies
     slot: rates.Slot | None = None  # when a rate limit lets it go (`rates.Pacer`)
     composed: bool = False  # its payload was composed at claim time (`deliverer`), not stored
+    # The (scope, id) pairs its metrics count in (`reporting/totals.scopes`), read with
+    # the claim; None: not known, `record_metric` reads them.
+    parents: list[tuple[str, int]] | None = None
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
@@ -71,6 +75,8 @@ _CLAIM_COLUMNS = (
     deliveries.c.campaign_id,
     deliveries.c.broadcast_id,
     deliveries.c.newsletter_id,
+    deliveries.c.action_id,
+    deliveries.c.content_id,
 )
 
 
@@ -151,6 +157,7 @@ def _claimed(row: Any) -> Claimed:
         expires_at=row.expires_at,
         source=row.source,
         campaign_id=row.campaign_id or row.broadcast_id or row.newsletter_id,
+        parents=totals.scopes({column: getattr(row, column) for column, _ in totals.PARENTS}),
     )
 
 
@@ -174,21 +181,37 @@ def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str 
         sent_values.update(payload=claimed.payload, recipient=claimed.recipient[:255])
     if not _finish(conn, claimed, now, state="sent", failure_message=None, **sent_values):
         return False
-    record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {})
+    record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {}, parents=claimed.parents)
     return True
 
 
 def failed(conn: Connection, claimed: Claimed, now: int, reason: str) -> bool:
     if not _finish(conn, claimed, now, state="failed", failure_message=reason):
         return False
-    record_metric(conn, claimed.workspace_id, claimed.id, "failed", now, {"reason": reason})
+    record_metric(
+        conn,
+        claimed.workspace_id,
+        claimed.id,
+        "failed",
+        now,
+        {"reason": reason},
+        parents=claimed.parents,
+    )
     return True
 
 
 def suppressed(conn: Connection, claimed: Claimed, now: int, reason: str) -> bool:
     if not _finish(conn, claimed, now, state="suppressed", failure_message=reason):
         return False
-    record_metric(conn, claimed.workspace_id, claimed.id, "suppressed", now, {"reason": reason})
+    record_metric(
+        conn,
+        claimed.workspace_id,
+        claimed.id,
+        "suppressed",
+        now,
+        {"reason": reason},
+        parents=claimed.parents,
+    )
     return True
 
 
