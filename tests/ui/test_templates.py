@@ -91,6 +91,30 @@ def test_a_template_edited_with_a_syntax_error_shows_the_line(page, ui_server, u
     assert (entry["user_id"], entry["target_id"]) == (author.user_id, str(message_id))
 
 
+def test_typing_then_saving_at_once_saves_once(page, ui_server, ui_db, ws, ui_query):
+    """The live preview goes to the preview URL even right after a click on Save: htmx
+    sends a form's own requests to the last clicked button's formaction, so a preview
+    due while a slow save is still on its way used to save a second time."""
+    message_id = _message(ui_db, ws.workspace_id, "welcome", "<p>Hello</p>")
+    log_in(page, create_user(ui_server, ws.workspace_id, "author"))
+    page.goto(f"/templates/{message_id}")
+    save_url = f"{ui_server.url}/templates/{message_id}"
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+
+    held: list[Any] = []
+    page.route(save_url, lambda route: held.append(route))  # saved once the preview went
+    page.get_by_label("Body (HTML)").fill("<p>Bye</p>")  # a preview is due in 500 ms
+    with page.expect_event("request", lambda r: r.resource_type in ("xhr", "fetch")):
+        page.get_by_role("button", name="Save").click(no_wait_after=True)
+    for route in held:
+        route.continue_()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    assert posted.count(save_url) == 1
+    saves = [e for e in ui_query(audit.entries, ws.workspace_id) if e["action"] == "template.save"]
+    assert len(saves) == 1
+
+
 def test_a_test_send_arrives_in_the_outbox(page, ui_server, ui_db, ws, ui_query):
     _identify(ui_server, ws, "bob", {"email": "bob@example.test"})
     message_id = _message(ui_db, ws.workspace_id, "receipt", "<p>Order {{ trigger.order }}</p>")
