@@ -6,8 +6,10 @@ Each pass, in its own transactions:
    and re-evaluates them (the marks are removed in the same transaction, so
    a crash re-evaluates them again, and nothing is evaluated from a change
    that was rolled back);
-3. every `time_window_every` seconds, rebuilds segments whose conditions
-   have relative time windows, so people leave "in the last 30 days" on time.
+3. every `time_window_every` seconds, brings segments whose conditions have
+   relative time windows up to date, so people leave "in the last 30 days"
+   on time: each workspace's refresh is a chore (`jobs.chores`), run by one
+   worker process of all those sharing the database, once per period.
 
 It runs as a thread inside `tidings serve` and as `tidings worker` (several
 of those may share a PostgreSQL database: builds are claimed with a
@@ -27,6 +29,8 @@ from sqlalchemy import Connection, select, update
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.db.schema import segment_dirty, segments
+from tidings.jobs import chores
+from tidings.jobs.chores import Chore
 from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import PassLoop
 from tidings.segments import dirty, membership
@@ -37,6 +41,10 @@ log = logging.getLogger("tidings.segments")
 BUILD_RETRY = RetryPolicy(base=60.0, cap=60.0, jitter=0.0)
 """A build that failed is tried again a minute later, every time (its segment stays
 `build_queued`; the claim is the build's own transaction, so there is no lease)."""
+
+WINDOWS_LEASE = 120
+"""Seconds a process holds a workspace's time-window refresh (one transaction). One
+that dies holding it delays that workspace's refresh by at most this long."""
 
 
 class SegmentWorker(PassLoop):
@@ -121,8 +129,11 @@ class SegmentWorker(PassLoop):
                 )
             ).all()
         workspace_ids = {ws for ws, text in rows if _moves_with_the_clock(text)}
+        every = int(self._window_every)
         for workspace_id in sorted(workspace_ids):
-            self._write(membership.refresh_time_windows, workspace_id, self._now())
+            chore = Chore(f"segment_windows:{workspace_id}", every, WINDOWS_LEASE)
+            refresh = membership.refresh_time_windows
+            chores.run_if_due(self._db, self._write, chore, refresh, workspace_id, self._now())
 
     def _now(self) -> int:
         return int(self._clock.now())
