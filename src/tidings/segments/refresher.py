@@ -1,7 +1,9 @@
 """The segment worker: keeps data-driven segment membership current.
 
 Each pass, in its own transactions:
-1. builds segments waiting in `build_queued` (new or changed conditions);
+1. builds segments waiting in `build_queued` (new or changed conditions) or
+   in `build`, a chunk of people per transaction (`membership.build_step`),
+   one chunk of each such segment per pass;
 2. takes people marked in `segment_dirty` by the writes that changed them
    and re-evaluates them (the marks are removed in the same transaction, so
    a crash re-evaluates them again, and nothing is evaluated from a change
@@ -12,8 +14,8 @@ Each pass, in its own transactions:
    worker process of all those sharing the database, once per period.
 
 It runs as a thread inside `tidings serve` and as `tidings worker` (several
-of those may share a PostgreSQL database: builds are claimed with a
-conditional UPDATE and marks with SKIP LOCKED).
+of those may share a PostgreSQL database: a build's chunk locks its segment
+row, skipped by the others, and marks are taken with SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
@@ -39,8 +41,9 @@ from tidings.segments.conditions import parse
 log = logging.getLogger("tidings.segments")
 
 BUILD_RETRY = RetryPolicy(base=60.0, cap=60.0, jitter=0.0)
-"""A build that failed is tried again a minute later, every time (its segment stays
-`build_queued`; the claim is the build's own transaction, so there is no lease)."""
+"""A build's chunk that failed is tried again a minute later, every time (its segment
+stays `build_queued` or `build` with its cursor; the claim is the chunk's own
+transaction, so there is no lease)."""
 
 WINDOWS_LEASE = 120
 """Seconds a process holds a workspace's time-window refresh (one transaction). One
@@ -87,12 +90,12 @@ class SegmentWorker(PassLoop):
         return built or refreshed
 
     def _build_queued(self) -> bool:
-        """Build the queued segments; one that fails waits `BUILD_RETRY` in this worker."""
+        """A chunk of each queued or running build; one that fails waits `BUILD_RETRY` here."""
         with self._db.reader.connect() as conn:
             queued = conn.execute(
                 select(segments.c.id, segments.c.workspace_id).where(
                     segments.c.type == "dynamic",
-                    segments.c.state == "build_queued",
+                    segments.c.state.in_(("build_queued", "build")),
                     segments.c.updated_at <= self._now() - self._grace,
                 )
             ).all()
@@ -101,7 +104,7 @@ class SegmentWorker(PassLoop):
             if self._failed.get(segment_id, (0, 0.0))[1] > time.monotonic():
                 continue
             try:
-                did |= self._write(_claim_and_build, workspace_id, segment_id, self._now())
+                did |= self._write(_build_step, workspace_id, segment_id, self._now())
                 self._failed.pop(segment_id, None)
             except Exception:
                 log.exception("building segment %s failed; retrying later", segment_id)
@@ -147,17 +150,10 @@ def _refresh_marked(conn: Connection, limit: int, now: int) -> int:
     return sum(len(pks) for pks in marked.values())
 
 
-def _claim_and_build(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
-    """Build a queued segment unless another worker claimed it first."""
-    claimed = conn.execute(
-        update(segments)
-        .where(segments.c.id == segment_id, segments.c.state == "build_queued")
-        .values(state="build")
-    ).rowcount
-    if claimed != 1:
-        return False
-    membership.build_segment(conn, workspace_id, segment_id, now)
-    return True
+def _build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
+    """One chunk of a segment's build; False if there was none to do here (finished,
+    gone, or another worker holds the segment's row for its chunk)."""
+    return membership.build_step(conn, workspace_id, segment_id, now) is not None
 
 
 def _moves_with_the_clock(conditions: str | None) -> bool:
