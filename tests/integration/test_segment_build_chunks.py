@@ -4,6 +4,8 @@ and right for people who change while it runs."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
@@ -196,3 +198,28 @@ def _marks(query, ws):
             select(func.count()).where(segment_dirty.c.workspace_id == ws)
         ).scalar_one()
     )
+
+
+def test_two_workers_share_a_build(db, tx, query, workspace):
+    """Each chunk is taken by one of them (PostgreSQL: the other skips the locked
+    segment row; SQLite: one writer), and each entry is recorded once."""
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    whole, seg = segment(tx, ws, "whole"), segment(tx, ws, "shared")
+    tx(membership.build_segment, ws, whole, NOW)
+    workers = [
+        SegmentWorker(db, FixedClock(NOW), time_window_every=3600, build_grace=0) for _ in range(2)
+    ]
+
+    def drain(worker):
+        while worker.run_once():
+            pass
+
+    threads = [threading.Thread(target=drain, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert state(query, seg) == ("finished", None, None)
+    assert members(query, seg) == members(query, whole)
+    assert transitions(query, seg) == [(who, "segment_enter", 1) for who in members(query, whole)]
