@@ -199,6 +199,9 @@ segments = Table(
     Column("conditions", Text),
     Column("progress", Integer),
     Column("built_at", BigInteger),
+    # While a build runs (state `build`), the last person key built: each chunk of
+    # people commits on its own, and a build that stopped resumes after it.
+    Column("build_cursor", BigInteger),
     Index(None, "workspace_id"),
 )
 
@@ -406,6 +409,21 @@ jobs = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index(None, "state", "run_at"),
     Index(None, "workspace_id", "id"),  # the Jobs page, newest first
+)
+
+# Periodic chores every worker process would run (housekeeping, each workspace's
+# time-window refresh), one row each, named like "housekeeping" or
+# "segment_windows:12" (`jobs/chores.py`). A worker holds one with a lease on the
+# database's clock while it runs it, then makes it due again `every` seconds
+# later: one process at a time, once per period across all of them.
+chores = Table(
+    "chores",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("state", String(8), nullable=False),  # idle | held
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger),
 )
 
 # Files Tidings produces or receives (export CSVs, uploaded import files),

@@ -27,7 +27,8 @@ from sqlalchemy import Connection
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
-from tidings.jobs import queue
+from tidings.jobs import chores, queue
+from tidings.jobs.chores import Chore
 from tidings.jobs.lease import RetryPolicy
 from tidings.jobs.queue import Claimed
 from tidings.ops.loop import PassLoop
@@ -43,6 +44,12 @@ attempts a job gets is its own (`max_attempts`, stored at enqueue)."""
 
 Housekeeping = Callable[[Connection, int], dict[str, int]]
 """A write use case run between passes: what it removed, by kind."""
+
+HOUSEKEEPING = "housekeeping"  # its chore (`jobs.chores`)
+HOUSEKEEPING_LEASE = 300
+"""Seconds a process holds housekeeping: one round is one transaction of at most
+`CHUNK` rows per table, far shorter. A process that dies holding it delays the
+next round by at most this long."""
 
 
 class Permanent(Exception):
@@ -128,13 +135,17 @@ class JobWorker(PassLoop):
         self._next_housekeeping = time.monotonic()
 
     def between_passes(self) -> None:
-        """Housekeeping, every `housekeeping_every` seconds."""
+        """Housekeeping, every `housekeeping_every` seconds, by one process of all those
+        sharing the database (`jobs.chores`): this one looks that often, and runs it
+        when no other process has in the last `housekeeping_every` seconds."""
         if self._housekeeping is None or self._housekeeping_every is None:
             return
         if time.monotonic() < self._next_housekeeping:
             return
         self._next_housekeeping = time.monotonic() + self._housekeeping_every
-        removed = self.write(self._housekeeping, self._now())
+        chore = Chore(HOUSEKEEPING, int(self._housekeeping_every), HOUSEKEEPING_LEASE)
+        outcome = chores.run_if_due(self.db, self.write, chore, self._housekeeping, self._now())
+        removed = outcome.result or {}
         if any(removed.values()):
             log.info("housekeeping removed %s", {k: v for k, v in removed.items() if v})
 

@@ -1,8 +1,9 @@
 """Housekeeping: removing what has outlived its purpose.
 
-Run by every job worker every few minutes (`JobWorker`), in short
-transactions of at most `CHUNK` rows per table, so it never holds the writer
-for long; running it in several processes at once is harmless.
+Run by the job worker every few minutes (`JobWorker`), in one transaction
+of at most `CHUNK` rows per table, so it never holds the writer for long.
+Of the processes sharing a database, one runs it each period (its chore,
+`jobs.chores`); were two to run it at once, nothing would go wrong.
 
 - event dedup keys (Track `id`, Pipelines `messageId`): `DEDUP_WINDOW`,
   48 hours, twice the 24 hours we promise;

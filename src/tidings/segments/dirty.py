@@ -92,16 +92,21 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
     transaction is the claim. It needs no lease (`jobs.lease`): a worker that
     dies rolls it back and the marks are there again, so there is no stale
     claim to fence off and no failed attempt to back off from. On
-    PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED), and
-    marks of a workspace with a segment waiting for or in its build stay put
-    until it is finished: the build may run in another worker's transaction
-    whose snapshot predates the marked change, and re-evaluation skips
-    unfinished segments, so taking the mark now could lose that change for
-    the segment. (On SQLite the build and the refresh are serialised.)
+    PostgreSQL, concurrent workers skip each other's rows (SKIP LOCKED).
+
+    Marks of a workspace with a build running (`build`: some chunks done,
+    `membership.build_step`) stay put until it is finished: re-evaluation
+    skips unfinished segments, so taking the mark of a person in a chunk
+    already built would leave them wrong in that segment. On PostgreSQL
+    that holds for a build waiting to start too (`build_queued`): its
+    first chunk may run in another worker's transaction whose snapshot
+    predates the marked change. (On SQLite transactions are serialised, so
+    a build's first chunk sees every change committed before it.)
     """
     query = select(segment_dirty.c.workspace_id, segment_dirty.c.person_id)
-    if conn.dialect.name == "postgresql":
-        query = query.where(segment_dirty.c.workspace_id.not_in(_building()))
+    postgresql = conn.dialect.name == "postgresql"
+    states = ("build_queued", "build") if postgresql else ("build",)
+    query = query.where(segment_dirty.c.workspace_id.not_in(_building(states)))
     rows = conn.execute(skip_locked(query.order_by(segment_dirty.c.marked_at).limit(limit))).all()
     by_workspace: dict[int, list[int]] = {}
     for workspace_id, pk in rows:
@@ -113,9 +118,9 @@ def take(conn: Connection, limit: int) -> dict[int, list[int]]:
     return by_workspace
 
 
-def _building() -> Select[tuple[int]]:
+def _building(states: tuple[str, ...]) -> Select[tuple[int]]:
     return select(segments.c.workspace_id).where(
-        segments.c.type == "dynamic", segments.c.state.in_(("build_queued", "build"))
+        segments.c.type == "dynamic", segments.c.state.in_(states)
     )
 
 

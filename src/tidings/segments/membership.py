@@ -6,8 +6,9 @@ membership change and its activity rows durable together):
 - `create_segment` / `update_segment`: `POST /v1/segments` with `conditions`
   (our extension; without it the segment is manual) and `PUT /v1/segments/{id}`.
   A new condition leaves the segment `build_queued`; the caller enqueues a build.
-- `build_segment`: the full computation. One SQL query (compile.where_clause)
-  finds who enters and who leaves, the changes are written in chunks.
+- `build_step`: the full computation, one chunk of people per transaction
+  (the segment worker's); `build_segment` all of it in one. For each chunk,
+  one SQL query (compile.where_clause) finds who enters and one who leaves.
 - `refresh_people`: after some people's data changed, re-evaluate only them
   against every finished dynamic segment of their workspace.
 - `refresh_time_windows`: conditions with relative time windows change with the
@@ -27,11 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, insert, literal, not_, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, not_, select, update
 
 from tidings.activity import stream
 from tidings.db.schema import events, people, segment_members, segments
 from tidings.errors import bad_request
+from tidings.jobs.lease import skip_locked
 from tidings.segments import compile, service, windows
 from tidings.segments.conditions import (
     And,
@@ -44,7 +46,8 @@ from tidings.segments.conditions import (
     parse,
 )
 
-CHUNK = 5000
+CHUNK = 5000  # people per statement (an IN list)
+BUILD_CHUNK = 5000  # people per transaction of a build (`build_step`)
 CONDITIONS_PATH = "segment.conditions"
 
 
@@ -160,45 +163,149 @@ def referring_to(conn: Connection, workspace_id: int, segment_id: int) -> list[d
 
 
 def build_segment(conn: Connection, workspace_id: int, segment_id: int, now: int) -> Changes:
-    """Compute a dynamic segment's members from scratch and apply the difference.
+    """Compute a dynamic segment's members from scratch, all in the caller's transaction.
 
-    Entrants (matching people who are not members) and leavers (members who
-    no longer match) are each found by one SQL query, then written in chunks
-    of `CHUNK` rows with their activities; only the differences are written,
-    so running a build twice changes nothing the second time. Ends `finished`
-    with `built_at = now`. A segment that is gone or manual is left alone
-    (a queued build may outlive its segment). On PostgreSQL the queries need
-    current planner statistics: right after a bulk load, before autovacuum
-    has analyzed the tables, the planner may choose quadratic nested loops.
+    What `build_step` does a chunk at a time, over the whole workspace at once:
+    for callers that need the segment current when they commit (a time-window
+    refresh that cannot follow a window, tests). Only the differences are written, so
+    running a build twice changes nothing the second time. Ends `finished`
+    with `built_at = now`. A segment that is gone or manual is left alone (a
+    queued build may outlive its segment).
     """
     row = _dynamic(conn, workspace_id, segment_id)
     if row is None:
         return Changes()
-    condition = _condition(row)
-    clause = compile.where_clause(condition, workspace_id, now, sets=True)
+    changes = _build_range(conn, row, None, None, now)
+    _finished(conn, segment_id, now)
+    return changes
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one `build_step` did: the changes of its chunk, and whether the build ended."""
+
+    changes: Changes
+    finished: bool
+
+
+def build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -> Step | None:
+    """Build the next chunk of `BUILD_CHUNK` people of a queued or running build.
+
+    The segment worker calls this in a transaction of its own per chunk, so no
+    transaction spans a whole workspace. The chunk is the people after
+    `build_cursor` in key order (from the first person when the segment is
+    `build_queued`: a new build, or a changed condition that restarts one);
+    their entries and exits are applied with their activities, and the cursor
+    moves on, in this one transaction: a build that stops resumes after the
+    last chunk committed, and nobody enters or leaves twice. The last chunk
+    has no upper bound (people created meanwhile are in it) and ends the
+    build `finished`. `built_at` is the time of the first chunk: a
+    time-window refresh then looks at everything that crossed a window
+    since the earliest evaluation.
+
+    A person changed in a chunk already built is re-evaluated after the build:
+    `dirty.take` leaves the marks of a workspace with a build running until
+    it finishes. None when the segment is not building (finished, gone,
+    manual) or, on PostgreSQL, another worker is building a chunk of it
+    (its row is locked: skipped, not waited for).
+    """
+    query = select(segments).where(
+        segments.c.workspace_id == workspace_id,
+        segments.c.id == segment_id,
+        segments.c.type == "dynamic",
+        segments.c.state.in_(("build_queued", "build")),
+    )
+    row = conn.execute(skip_locked(query)).first()
+    if row is None:
+        return None
+    fresh = row.state == "build_queued"
+    after = None if fresh else row.build_cursor
+    started = now if fresh or row.built_at is None else row.built_at
+    upto = _chunk_end(conn, workspace_id, after)
+    changes = _build_range(conn, row, after, upto, now)
+    if upto is None:
+        _finished(conn, segment_id, started)
+        return Step(changes, finished=True)
+    conn.execute(
+        update(segments)
+        .where(segments.c.id == segment_id)
+        .values(
+            state="build",
+            build_cursor=upto,
+            built_at=started,
+            progress=_percent(conn, workspace_id, upto),
+        )
+    )
+    return Step(changes, finished=False)
+
+
+def _chunk_end(conn: Connection, workspace_id: int, after: int | None) -> int | None:
+    """The key of the last person of the chunk after `after`; None: the chunk is the rest."""
+    query = select(people.c.id).where(people.c.workspace_id == workspace_id)
+    if after is not None:
+        query = query.where(people.c.id > after)
+    query = query.order_by(people.c.id).offset(BUILD_CHUNK - 1).limit(1)
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
+def _build_range(
+    conn: Connection, row: Any, after: int | None, upto: int | None, now: int
+) -> Changes:
+    """Apply the entries and exits of the people with keys in `(after, upto]` (None:
+    no bound).
+
+    Entrants (matching people who are not members) and leavers (members who no
+    longer match) are each found by one SQL query over the range. The whole
+    workspace is read in sets (`compile.where_clause`'s `sets`: one pass over
+    each condition's index range); a chunk with a bound by per-person probes,
+    whose cost follows the chunk's size, where a set would be read whole for
+    every chunk. On PostgreSQL the queries need current planner statistics:
+    right after a bulk load, before autovacuum has analyzed the tables, the
+    planner may choose quadratic nested loops.
+    """
+    whole = after is None and upto is None
+    clause = compile.where_clause(_condition(row), row.workspace_id, now, sets=whole)
+    in_range = [people.c.id > after] if after is not None else []
+    if upto is not None:
+        in_range.append(people.c.id <= upto)
     is_member = (
         select(segment_members.c.person_id)
-        .where(segment_members.c.segment_id == segment_id)
+        .where(segment_members.c.segment_id == row.id)
         .where(segment_members.c.person_id == people.c.id)
         .exists()
     )
-    entering = select(people.c.id).where(people.c.workspace_id == workspace_id, clause)
-    entering = entering.where(not_(is_member))
+    entering = select(people.c.id).where(
+        people.c.workspace_id == row.workspace_id, *in_range, clause, not_(is_member)
+    )
     held = segment_members.alias("held")  # the condition may read segment_members too
     leaving = (
         select(people.c.id)
         .join(held, held.c.person_id == people.c.id)
-        .where(held.c.segment_id == segment_id, not_(clause))
+        .where(held.c.segment_id == row.id, *in_range, not_(clause))
     )
-    entrants = list(conn.execute(entering).scalars())
-    leavers = list(conn.execute(leaving).scalars())
-    changes = _apply(conn, row, entrants, leavers, now)
+    entrants = list(conn.execute(entering.order_by(people.c.id)).scalars())
+    leavers = list(conn.execute(leaving.order_by(people.c.id)).scalars())
+    return _apply(conn, row, entrants, leavers, now)
+
+
+def _finished(conn: Connection, segment_id: int, built_at: int) -> None:
     conn.execute(
         update(segments)
         .where(segments.c.id == segment_id)
-        .values(state="finished", progress=None, built_at=now)
+        .values(state="finished", progress=None, built_at=built_at, build_cursor=None)
     )
-    return changes
+
+
+def _percent(conn: Connection, workspace_id: int, upto: int) -> int:
+    """How far through the workspace's person keys `upto` is, 0-99 (an estimate)."""
+    keys = select(func.min(people.c.id), func.max(people.c.id)).where(
+        people.c.workspace_id == workspace_id
+    )
+    low, high = conn.execute(keys).one()
+    if low is None or high <= low:
+        return 0
+    return max(0, min(99, int((upto - low) * 100 // (high - low))))
 
 
 def refresh_people(

@@ -1,17 +1,21 @@
 """The segment worker: keeps data-driven segment membership current.
 
 Each pass, in its own transactions:
-1. builds segments waiting in `build_queued` (new or changed conditions);
+1. builds segments waiting in `build_queued` (new or changed conditions) or
+   in `build`, a chunk of people per transaction (`membership.build_step`),
+   one chunk of each such segment per pass;
 2. takes people marked in `segment_dirty` by the writes that changed them
    and re-evaluates them (the marks are removed in the same transaction, so
    a crash re-evaluates them again, and nothing is evaluated from a change
    that was rolled back);
-3. every `time_window_every` seconds, rebuilds segments whose conditions
-   have relative time windows, so people leave "in the last 30 days" on time.
+3. every `time_window_every` seconds, brings segments whose conditions have
+   relative time windows up to date, so people leave "in the last 30 days"
+   on time: each workspace's refresh is a chore (`jobs.chores`), run by one
+   worker process of all those sharing the database, once per period.
 
 It runs as a thread inside `tidings serve` and as `tidings worker` (several
-of those may share a PostgreSQL database: builds are claimed with a
-conditional UPDATE and marks with SKIP LOCKED).
+of those may share a PostgreSQL database: a build's chunk locks its segment
+row, skipped by the others, and marks are taken with SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.db.schema import segment_dirty, segments
+from tidings.jobs import chores
+from tidings.jobs.chores import Chore
 from tidings.jobs.lease import RetryPolicy
 from tidings.ops.loop import PassLoop
 from tidings.segments import dirty, membership
@@ -35,8 +41,13 @@ from tidings.segments.conditions import parse
 log = logging.getLogger("tidings.segments")
 
 BUILD_RETRY = RetryPolicy(base=60.0, cap=60.0, jitter=0.0)
-"""A build that failed is tried again a minute later, every time (its segment stays
-`build_queued`; the claim is the build's own transaction, so there is no lease)."""
+"""A build's chunk that failed is tried again a minute later, every time (its segment
+stays `build_queued` or `build` with its cursor; the claim is the chunk's own
+transaction, so there is no lease)."""
+
+WINDOWS_LEASE = 120
+"""Seconds a process holds a workspace's time-window refresh (one transaction). One
+that dies holding it delays that workspace's refresh by at most this long."""
 
 
 class SegmentWorker(PassLoop):
@@ -79,12 +90,12 @@ class SegmentWorker(PassLoop):
         return built or refreshed
 
     def _build_queued(self) -> bool:
-        """Build the queued segments; one that fails waits `BUILD_RETRY` in this worker."""
+        """A chunk of each queued or running build; one that fails waits `BUILD_RETRY` here."""
         with self._db.reader.connect() as conn:
             queued = conn.execute(
                 select(segments.c.id, segments.c.workspace_id).where(
                     segments.c.type == "dynamic",
-                    segments.c.state == "build_queued",
+                    segments.c.state.in_(("build_queued", "build")),
                     segments.c.updated_at <= self._now() - self._grace,
                 )
             ).all()
@@ -93,7 +104,7 @@ class SegmentWorker(PassLoop):
             if self._failed.get(segment_id, (0, 0.0))[1] > time.monotonic():
                 continue
             try:
-                did |= self._write(_claim_and_build, workspace_id, segment_id, self._now())
+                did |= self._write(_build_step, workspace_id, segment_id, self._now())
                 self._failed.pop(segment_id, None)
             except Exception:
                 log.exception("building segment %s failed; retrying later", segment_id)
@@ -121,8 +132,11 @@ class SegmentWorker(PassLoop):
                 )
             ).all()
         workspace_ids = {ws for ws, text in rows if _moves_with_the_clock(text)}
+        every = int(self._window_every)
         for workspace_id in sorted(workspace_ids):
-            self._write(membership.refresh_time_windows, workspace_id, self._now())
+            chore = Chore(f"segment_windows:{workspace_id}", every, WINDOWS_LEASE)
+            refresh = membership.refresh_time_windows
+            chores.run_if_due(self._db, self._write, chore, refresh, workspace_id, self._now())
 
     def _now(self) -> int:
         return int(self._clock.now())
@@ -136,17 +150,10 @@ def _refresh_marked(conn: Connection, limit: int, now: int) -> int:
     return sum(len(pks) for pks in marked.values())
 
 
-def _claim_and_build(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
-    """Build a queued segment unless another worker claimed it first."""
-    claimed = conn.execute(
-        update(segments)
-        .where(segments.c.id == segment_id, segments.c.state == "build_queued")
-        .values(state="build")
-    ).rowcount
-    if claimed != 1:
-        return False
-    membership.build_segment(conn, workspace_id, segment_id, now)
-    return True
+def _build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
+    """One chunk of a segment's build; False if there was none to do here (finished,
+    gone, or another worker holds the segment's row for its chunk)."""
+    return membership.build_step(conn, workspace_id, segment_id, now) is not None
 
 
 def _moves_with_the_clock(conditions: str | None) -> bool:

@@ -1,0 +1,225 @@
+"""Segment builds a chunk of people per transaction (`membership.build_step`), on both
+stores: the same members as a build in one transaction, resumable after a crash,
+and right for people who change while it runs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from tidings.clock import FixedClock
+from tidings.db.schema import events, people, segment_dirty, segment_members, segments
+from tidings.people import service
+from tidings.people.identifiers import classify
+from tidings.segments import membership
+from tidings.segments.refresher import SegmentWorker
+
+NOW = 1_800_000_000
+PRO = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+PEOPLE = 30
+CHUNK = 7  # 30 people: chunks of 7, 7, 7, 7 and the rest
+
+
+@pytest.fixture(scope="module")
+def db(isolated_db):
+    """No other segment worker (the API test server's) may build these segments."""
+    return isolated_db
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(membership, "BUILD_CHUNK", CHUNK)
+
+
+def identify(tx, ws, who, plan, now=NOW):
+    body = service.parse_identify({"plan": plan}, now)
+    tx(service.identify, ws, classify(who), body, now)
+
+
+def populate(tx, ws):
+    """People p00..p29, every third one on the pro plan; their keys in order."""
+    for n in range(PEOPLE):
+        identify(tx, ws, f"p{n:02}", "pro" if n % 3 == 0 else "free")
+
+
+def segment(tx, ws, name, conditions=PRO):
+    body = {"segment": {"name": name, "conditions": conditions}}
+    return tx(membership.create_segment, ws, body, NOW)["id"]
+
+
+def members(query, segment_id):
+    def read(conn):
+        rows = conn.execute(
+            select(people.c.customer_id)
+            .join(segment_members, segment_members.c.person_id == people.c.id)
+            .where(segment_members.c.segment_id == segment_id)
+            .order_by(people.c.customer_id)
+        )
+        return list(rows.scalars())
+
+    return query(read)
+
+
+def transitions(query, segment_id):
+    """(person, type) of each entry and exit, with how many times each was recorded."""
+
+    def read(conn):
+        rows = conn.execute(
+            select(people.c.customer_id, events.c.type, func.count())
+            .join(people, people.c.id == events.c.person_id)
+            .where(events.c.name == str(segment_id), events.c.type.like("segment_%"))
+            .group_by(people.c.customer_id, events.c.type)
+            .order_by(people.c.customer_id, events.c.type)
+        )
+        return [tuple(row) for row in rows]
+
+    return query(read)
+
+
+def state(query, segment_id):
+    def read(conn):
+        columns = (segments.c.state, segments.c.progress, segments.c.build_cursor)
+        return tuple(conn.execute(select(*columns).where(segments.c.id == segment_id)).one())
+
+    return query(read)
+
+
+def step(tx, ws, segment_id, now=NOW):
+    return tx(membership.build_step, ws, segment_id, now)
+
+
+def test_chunks_give_the_members_of_a_build_in_one_transaction(tx, query, workspace):
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    whole, chunked = segment(tx, ws, "whole"), segment(tx, ws, "chunked")
+    tx(membership.build_segment, ws, whole, NOW)
+    steps = [step(tx, ws, chunked)]
+    assert state(query, chunked)[0] == "build" and state(query, chunked)[2] is not None
+    while not steps[-1].finished:
+        steps.append(step(tx, ws, chunked))
+    assert len(steps) == 5
+    assert sum((s.changes for s in steps), membership.Changes()) == membership.Changes(10, 0)
+    assert members(query, chunked) == members(query, whole)
+    assert len(members(query, whole)) == 10
+    assert state(query, chunked) == ("finished", None, None)
+    assert step(tx, ws, chunked) is None  # finished: nothing more to do
+    assert [(who, kind, n) for who, kind, n in transitions(query, chunked)] == [
+        (who, "segment_enter", 1) for who in members(query, whole)
+    ]
+
+
+def test_progress_grows_while_it_builds(tx, query, workspace):
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    seg = segment(tx, ws, "progress")
+    shown = []
+    while not step(tx, ws, seg).finished:
+        shown.append(state(query, seg)[1])
+    assert shown == sorted(shown) and 0 < shown[-1] < 100
+
+
+def test_a_build_stopped_between_chunks_resumes(db, tx, query, workspace, monkeypatch):
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    whole, seg = segment(tx, ws, "whole"), segment(tx, ws, "resumed")
+    tx(membership.build_segment, ws, whole, NOW)
+    step(tx, ws, seg)
+    step(tx, ws, seg)
+    cursor = state(query, seg)[2]
+
+    real_apply = membership._apply
+
+    def crash(*args):
+        real_apply(*args)  # written, then the process dies before the commit
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(membership, "_apply", crash)
+    with pytest.raises(RuntimeError):
+        step(tx, ws, seg)
+    monkeypatch.setattr(membership, "_apply", real_apply)
+    assert state(query, seg)[:1] == ("build",) and state(query, seg)[2] == cursor
+    worker = SegmentWorker(db, FixedClock(NOW), time_window_every=3600, build_grace=0)
+    while worker.run_once():
+        pass
+    assert members(query, seg) == members(query, whole)
+    assert transitions(query, seg) == [(who, "segment_enter", 1) for who in members(query, whole)]
+
+
+def test_a_changed_condition_starts_the_build_again(tx, query, workspace):
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    seg = segment(tx, ws, "changed")
+    step(tx, ws, seg)
+    step(tx, ws, seg)
+    body = {"segment": {"conditions": {"not": PRO}}}
+    tx(membership.update_segment, ws, seg, body, NOW)
+    assert state(query, seg)[0] == "build_queued"
+    while not step(tx, ws, seg).finished:
+        pass
+    assert len(members(query, seg)) == 20
+    assert "p00" not in members(query, seg)
+
+
+def test_people_changed_in_built_chunks_end_up_right(db, tx, query, workspace):
+    """p00 (pro, in the first chunk) leaves and p01 (free, first chunk) joins while
+    later chunks are still to build: their marks wait for the build, then each is
+    re-evaluated once, with one activity each."""
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    seg = segment(tx, ws, "moving")
+    worker = SegmentWorker(db, FixedClock(NOW + 10), time_window_every=3600, build_grace=0)
+    step(tx, ws, seg)
+    step(tx, ws, seg)
+    identify(tx, ws, "p00", "free", NOW + 5)
+    identify(tx, ws, "p01", "pro", NOW + 5)
+    identify(tx, ws, "p29", "pro", NOW + 5)  # in a chunk still to build
+    worker.run_once()  # a third chunk, then the marks: they wait
+    assert state(query, seg)[0] == "build"
+    assert _marks(query, ws) == 3
+    while worker.run_once():
+        pass
+    assert _marks(query, ws) == 0
+    expected = sorted({f"p{n:02}" for n in range(0, PEOPLE, 3)} - {"p00"} | {"p01", "p29"})
+    assert members(query, seg) == expected
+    recorded = transitions(query, seg)
+    assert [row for row in recorded if row[0] in ("p00", "p01")] == [
+        ("p00", "segment_enter", 1),
+        ("p00", "segment_exit", 1),
+        ("p01", "segment_enter", 1),
+    ]
+    assert all(n == 1 for _, _, n in recorded)
+
+
+def _marks(query, ws):
+    return query(
+        lambda conn: conn.execute(
+            select(func.count()).where(segment_dirty.c.workspace_id == ws)
+        ).scalar_one()
+    )
+
+
+def test_two_workers_share_a_build(db, tx, query, workspace):
+    """Each chunk is taken by one of them (PostgreSQL: the other skips the locked
+    segment row; SQLite: one writer), and each entry is recorded once."""
+    ws = workspace.workspace_id
+    populate(tx, ws)
+    whole, seg = segment(tx, ws, "whole"), segment(tx, ws, "shared")
+    tx(membership.build_segment, ws, whole, NOW)
+    workers = [
+        SegmentWorker(db, FixedClock(NOW), time_window_every=3600, build_grace=0) for _ in range(2)
+    ]
+
+    def drain(worker):
+        while worker.run_once():
+            pass
+
+    threads = [threading.Thread(target=drain, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert state(query, seg) == ("finished", None, None)
+    assert members(query, seg) == members(query, whole)
+    assert transitions(query, seg) == [(who, "segment_enter", 1) for who in members(query, whole)]
