@@ -9,8 +9,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from tests.integration.test_segments_membership import members
 from tidings.clock import FixedClock
-from tidings.db.schema import events, people, segment_dirty, segment_members, segments
+from tidings.db.schema import events, people, segment_dirty, segments
 from tidings.people import service
 from tidings.people.identifiers import classify
 from tidings.segments import membership
@@ -47,19 +48,6 @@ def populate(tx, ws):
 def segment(tx, ws, name, conditions=PRO):
     body = {"segment": {"name": name, "conditions": conditions}}
     return tx(membership.create_segment, ws, body, NOW)["id"]
-
-
-def members(query, segment_id):
-    def read(conn):
-        rows = conn.execute(
-            select(people.c.customer_id)
-            .join(segment_members, segment_members.c.person_id == people.c.id)
-            .where(segment_members.c.segment_id == segment_id)
-            .order_by(people.c.customer_id)
-        )
-        return list(rows.scalars())
-
-    return query(read)
 
 
 def transitions(query, segment_id):
