@@ -22,19 +22,23 @@ def test_two_worker_processes_share_the_port_and_settle_races(database_url, tmp_
     site = f"multi-{os.getpid()}-{tmp_path.name}"
     creds = json.loads(run_cli("workspace", "create", *store, "--name", "multi", "--site-id", site))
     port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", *store, "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # The log goes to a file: a pipe nobody reads until the end fills up, and then
+    # the server blocks on its next log line.
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*CLI, "serve", *store, "--port", str(port), "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     try:
         wait_healthy(port)
         children = children_of(proc.pid)
         statuses = asyncio.run(_race(port, (site, creds["track_api_key"])))
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = log.read_text()
     assert statuses == [200] * len(statuses), err
     assert proc.returncode == 0, err
     # One worker process for both servers (and on SQLite one writer process too),

@@ -94,24 +94,24 @@ def pooled_url(tmp_path: Path) -> Iterator[str]:
             yield f"postgresql://postgres@127.0.0.1:{port}/{direct.rsplit('/', 1)[1]}"
 
 
-def test_serve_works_behind_pgbouncer_in_transaction_mode(pooled_url: str):
+def test_serve_works_behind_pgbouncer_in_transaction_mode(pooled_url: str, tmp_path):
     store = ["--database-url", pooled_url + "?pooler=transaction"]
     # Migrations and the first workspace go through the pooler too.
     creds = json.loads(run_cli("workspace", "create", *store, "--name", "pooled"))
     port = free_port()
-    proc = subprocess.Popen(
-        [*CLI, "serve", *store, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "serve.log"  # a file: an unread pipe would fill and block the server
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*CLI, "serve", *store, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=out
+        )
     try:
         wait_healthy(port)
         statuses, sent = asyncio.run(_traffic(port, creds))
         captured = _outbox(port, creds, sent)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = log.read_text()
         sys.stderr.write(err)  # the server's and its worker's log, shown when the test fails
     every = {"identify": [200] * ROUNDS, "event": [200] * ROUNDS, "read": [200] * ROUNDS}
     assert statuses == {**every, "send": [200] * SENDS}
