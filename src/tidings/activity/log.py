@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import Connection, and_, update
 
 from tidings.activity import stream
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import events
 
 encode = msgspec.json.Encoder().encode
@@ -75,11 +75,8 @@ def _count_minutes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         if row[3] in COUNTED_TYPES:
             key = (row[0], int(row[5]) - int(row[5]) % 60)
             counts[key] = counts.get(key, 0) + 1
-    if not counts:
-        return
-    sql = _COUNT_SQL.format(raw.mark(conn))
-    for (workspace_id, minute), count in sorted(counts.items()):  # one lock order for all
-        raw.execute(conn, sql, (workspace_id, minute, count))
+    for key, count in sorted(counts.items()):  # one lock order for all
+        counters.add(conn, _COUNT_SQL, key, count)
 
 
 _COUNT_SQL = (

@@ -1,4 +1,5 @@
-"""Counter upserts (`delivery_days`, `message_totals`) made in one order per transaction.
+"""Counter upserts (`delivery_days`, `message_totals`, `event_minutes`) made in one order
+per transaction.
 
 A counter row is shared by every transaction that counts in it, and an
 upsert holds it until its transaction ends. A transaction that counts
@@ -12,6 +13,9 @@ So such a transaction counts inside `deferred(conn)`: `add` then only sums,
 and the sums are upserted when the block ends, sorted by statement (table)
 and key. A single count made outside a block is upserted at once; made in
 that same order (a day before totals, totals by key), it fits the order too.
+The group-commit writer (`db/writer.py`) runs every batch in such a block, so
+the events a batch appends are counted at its end too; a write it undoes to
+its savepoint has its counts forgotten (`forgotten_if_undone`).
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ _PENDING = "tidings.counters"  # the key of the open block's sums in `conn.info`
 Pending = dict[tuple[str, tuple[object, ...]], int]  # (statement, key) -> amount
 
 
-def add(conn: Connection, sql: str, key: tuple[object, ...]) -> None:
-    """Add one to the counter `key` with `sql`, an upsert written with `{0}` marks that takes
-    the key's values then the amount: now, or when the open `deferred` block ends."""
+def add(conn: Connection, sql: str, key: tuple[object, ...], amount: int = 1) -> None:
+    """Add `amount` to the counter `key` with `sql`, an upsert written with `{0}` marks that
+    takes the key's values then the amount: now, or when the open `deferred` block ends."""
     pending: Pending | None = conn.info.get(_PENDING)
     if pending is None:
-        raw.execute(conn, sql.format(raw.mark(conn)), (*key, 1))
+        raw.execute(conn, sql.format(raw.mark(conn)), (*key, amount))
     else:
-        pending[(sql, key)] = pending.get((sql, key), 0) + 1
+        pending[(sql, key)] = pending.get((sql, key), 0) + amount
 
 
 @contextlib.contextmanager
@@ -58,11 +62,18 @@ def deferred(conn: Connection) -> Iterator[None]:
 @contextlib.contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """`raw.savepoint`, which also forgets the counts the block deferred when it is undone."""
+    with forgotten_if_undone(conn), raw.savepoint(conn):
+        yield
+
+
+@contextlib.contextmanager
+def forgotten_if_undone(conn: Connection) -> Iterator[None]:
+    """Forget the counts the block deferred if it raises: for a block in a savepoint
+    that the caller rolls back then."""
     pending: Pending | None = conn.info.get(_PENDING)
     before = dict(pending) if pending is not None else None
     try:
-        with raw.savepoint(conn):
-            yield
+        yield
     except BaseException:
         if pending is not None and before is not None:
             pending.clear()

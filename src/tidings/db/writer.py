@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from tidings.db import counters
 from tidings.db.engine import prepare_group_commit
 from tidings.errors import ApiError
 
@@ -200,7 +201,7 @@ class Writer:
 
     def _transaction(self, batch: list[Job], *, careful: bool) -> None:
         conn = self._connection()
-        with conn.begin():
+        with conn.begin(), counters.deferred(conn):
             for run in _runs(batch):
                 if careful:
                     _apply_carefully(conn, run)
@@ -210,8 +211,9 @@ class Writer:
     def _commit_alone(self, job: Job) -> None:
         job.retry = False
         try:
-            with self._connection().begin():
-                job.call(self._connection())
+            conn = self._connection()
+            with conn.begin(), counters.deferred(conn):
+                job.call(conn)
             job.error = None
         except ApiError as exc:
             job.error = exc
@@ -263,7 +265,8 @@ def _apply_carefully(conn: Connection, run: list[Job]) -> None:
     if run[0].bulk and len(run) > 1:
         savepoint = conn.begin_nested()
         try:
-            run[0].fn(conn, [job.args[0] for job in run])
+            with counters.forgotten_if_undone(conn):
+                run[0].fn(conn, [job.args[0] for job in run])
             savepoint.commit()
             return
         except Exception:
@@ -275,7 +278,8 @@ def _apply_carefully(conn: Connection, run: list[Job]) -> None:
 def _run_in_savepoint(conn: Connection, job: Job) -> None:
     savepoint = conn.begin_nested()
     try:
-        job.call(conn)
+        with counters.forgotten_if_undone(conn):
+            job.call(conn)
         savepoint.commit()
     except ApiError as exc:
         savepoint.rollback()

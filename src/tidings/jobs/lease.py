@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Row, Select, Table, and_, tuple_, update
+from sqlalchemy import BigInteger, Connection, Row, Select, Table, and_, select, tuple_, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -190,12 +190,18 @@ class Leases:
         """Extend the leases of the claims (id, attempt) that still hold; how many did.
 
         A claim that was lost (its lease ran out and the row was claimed
-        again) is not touched: its `attempts` moved on.
+        again) is not touched: its `attempts` moved on. The rows are locked in
+        id order first, the order in which outcomes are recorded
+        (`delivery_queue.record_many`): an UPDATE alone locks them in the order
+        it finds them, and a worker recording outcomes of the same rows
+        meanwhile could then wait for it while it waits for the worker, a
+        deadlock on PostgreSQL.
         """
         if not claims:
             return 0
         c = self.table.c
         held = and_(tuple_(c.id, c.attempts).in_(list(claims)), c.state == self.held_state)
+        conn.execute(select(c.id).where(held).order_by(c.id).with_for_update())
         statement = update(self.table).where(held).values(**self._leased(lease), **values)
         return conn.execute(statement).rowcount
 
