@@ -16,7 +16,7 @@ from tidings.cli.outbox import outbox, rejections
 from tidings.cli.store_options import describe, open_store, store_options
 from tidings.cli.users import user
 from tidings.cli.workspace import workspace
-from tidings.config import Settings
+from tidings.config import IngestLog, Settings
 from tidings.db.engine import Database
 from tidings.ops.heap import limit_malloc_arenas
 from tidings.runtime import wiring
@@ -52,6 +52,66 @@ log_level_option = click.option(
     show_default=True,
     help="Least severe messages logged; info and debug also log each request.",
 )
+
+
+def ingest_log_options(fn: Any) -> Any:
+    """`--ingest-log` and the stream's settings (serve and worker)."""
+    options = [
+        click.option(
+            "--ingest-log",
+            envvar="TIDINGS_INGEST_LOG",
+            show_envvar=True,
+            default="",
+            help="PostgreSQL: publish ingest requests to this NATS JetStream log "
+            "(nats://host:4222[,...]) and apply them in `tidings worker`.",
+        ),
+        click.option(
+            "--ingest-stream",
+            envvar="TIDINGS_INGEST_STREAM",
+            show_envvar=True,
+            default=IngestLog.stream,
+            show_default=True,
+            help="The ingest log's stream name.",
+        ),
+        click.option(
+            "--ingest-partitions",
+            envvar="TIDINGS_INGEST_PARTITIONS",
+            show_envvar=True,
+            type=click.IntRange(1, 1024),
+            default=IngestLog.partitions,
+            show_default=True,
+            help="Partitions of the stream, when this process creates it (then fixed).",
+        ),
+        click.option(
+            "--ingest-replicas",
+            envvar="TIDINGS_INGEST_REPLICAS",
+            show_envvar=True,
+            type=click.IntRange(1, 5),
+            default=IngestLog.replicas,
+            show_default=True,
+            help="Copies of the stream (3 on a three-node cluster), when this process creates it.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _ingest_log(
+    database_url: str | None, urls: str, stream: str, partitions: int, replicas: int
+) -> IngestLog | None:
+    """The ingest log's settings, or None without `--ingest-log`; refused on SQLite."""
+    if not urls:
+        return None
+    if not database_url or database_url.startswith("sqlite"):
+        raise click.UsageError(
+            "--ingest-log needs PostgreSQL (--database-url postgresql://...): its appliers "
+            "claim partitions with row locks SQLite does not have"
+        )
+    try:
+        return IngestLog.parse(urls, stream=stream, partitions=partitions, replicas=replicas)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ingest-log") from exc
 
 
 @click.group()
@@ -173,6 +233,7 @@ def main() -> None:
     show_envvar=True,
 )
 @fetch_allow_option
+@ingest_log_options
 def serve(
     data_dir: str,
     database_url: str | None,
@@ -191,6 +252,10 @@ def serve(
     max_in_flight: int,
     max_connections: int,
     fetch_allow: str,
+    ingest_log: str,
+    ingest_stream: str,
+    ingest_partitions: int,
+    ingest_replicas: int,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port (and a TLS port)."""
     from tidings.ops.logging import configure
@@ -202,6 +267,7 @@ def serve(
         raise click.UsageError("--tls-port needs --ssl-certfile and --ssl-keyfile")
     # Bound before anything is created: a first workspace's keys are printed only once.
     sockets = _listen(host, [p for p in (port, tls_port) if p is not None])
+    log = _ingest_log(database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas)
     url, db = open_store(data_dir, database_url, create=True)
     _first_workspace(db)
     db.dispose()
@@ -222,6 +288,7 @@ def serve(
         tls_port=tls_port,
         max_in_flight=max_in_flight,
         max_connections=max_connections,
+        ingest_log=log,
     )
     scheme = "https" if ssl_certfile and tls_port is None else "http"
     where = f"{scheme}://{host}:{port}"
@@ -278,6 +345,7 @@ def _listen(host: str, ports: list[int]) -> list[Any]:
     show_default=True,
     help="Base URL clients reach the server at, for tracked links in campaign messages.",
 )
+@ingest_log_options
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 def worker(
     data_dir: str,
@@ -288,6 +356,10 @@ def worker(
     housekeeping_every: float,
     writer_socket: str,
     public_url: str,
+    ingest_log: str,
+    ingest_stream: str,
+    ingest_partitions: int,
+    ingest_replicas: int,
     exit_with_parent: bool,
 ) -> None:
     """Run the background workers apart from the server processes.
@@ -297,7 +369,8 @@ def worker(
     journeys on; the delivery worker sends messages; the webhook poster sends
     reporting webhooks. Run one or more beside
     `tidings serve --no-background-workers` (PostgreSQL). Stops cleanly on
-    SIGTERM or Ctrl-C after the work in progress.
+    SIGTERM or Ctrl-C after the work in progress. With `--ingest-log`, it also
+    applies the ingest log's partitions to the database.
     """
     import signal
 
@@ -306,6 +379,7 @@ def worker(
     from tidings.ops.logging import configure
 
     configure(log_level.upper())
+    log = _ingest_log(database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas)
     url, db = open_store(data_dir, database_url)
     db.dispose()
     settings = Settings(
@@ -314,6 +388,7 @@ def worker(
         housekeeping_every=housekeeping_every or None,
         writer_socket=writer_socket,
         public_url=public_url,
+        ingest_log=log,
     )
     running = create_worker(settings, delivery_lease=delivery_lease)
     stopping = threading.Event()

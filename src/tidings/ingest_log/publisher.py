@@ -1,0 +1,106 @@
+"""Publishing records, and answering 2xx only once the stream has them.
+
+Each record goes to its partition's subject; `publish` returns once JetStream
+acknowledged every one (a replicated stream acknowledges after a majority of
+its nodes stored the message). Anything else — no connection, a timeout, a
+stream error — is a 503 with `Retry-After` in the surface's error format,
+never a 2xx. A request split over partitions whose publish fails part-way
+may have some parts stored: a retry is safe for records with a dedup key
+(the duplicate window, then the stored keys, drop the repeats); records
+without one (an identify) are applied again, which sets the same values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from tidings.config import IngestLog
+from tidings.errors import ApiError
+from tidings.ingest_log import records, stream
+from tidings.ingest_log.records import Record
+
+log = logging.getLogger("tidings.ingest_log")
+RETRY_AFTER = "1"
+
+
+def unavailable(reason: str) -> ApiError:
+    return ApiError(
+        503,
+        f"the ingest log is unavailable ({reason}); retry shortly",
+        code="unavailable",
+        headers={"Retry-After": RETRY_AFTER},
+    )
+
+
+class Publisher:
+    """The server's link to the stream; connects in the background until it can."""
+
+    def __init__(self, settings: IngestLog) -> None:
+        self.settings = settings
+        self.partitions = 0  # known once connected
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                nc = await stream.connect(self.settings, "tidings-serve")
+                js = nc.jetstream(timeout=self.settings.publish_timeout)
+                self.partitions = await stream.ensure(js, self.settings)
+                self._nc, self._js = nc, js
+                return
+            except Exception as exc:  # the server is down or refusing: keep trying
+                log.warning("ingest log: cannot connect yet: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Whether the stream is reachable within `timeout` seconds (start-up, tests)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._js is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return self._js is not None
+
+    def close(self, timeout: float = 5.0) -> None:
+        """From another thread, while the event loop still runs: drop the connection."""
+        if self._loop is not None and self._loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._stop(), self._loop)
+            future.result(timeout)
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._nc is not None:
+            await self._nc.close()
+
+    async def publish(self, batch: Sequence[Record]) -> None:
+        """Publish every record; returns once the stream acknowledged all of them."""
+        js = self._js
+        if js is None or self._nc is None or not self._nc.is_connected:
+            raise unavailable("not connected")
+        try:
+            await asyncio.gather(*(self._one(js, record) for record in batch))
+        except Exception as exc:
+            raise unavailable(type(exc).__name__) from exc
+
+    async def _one(self, js: JetStreamContext, record: Record) -> None:
+        partition = records.partition_of(record.workspace, record.identity, self.partitions)
+        msg_id = record.msg_id
+        await js.publish(
+            records.subject(self.settings.stream, partition),
+            records.encode(record),
+            timeout=self.settings.publish_timeout,
+            stream=self.settings.stream,
+            headers={"Nats-Msg-Id": msg_id} if msg_id is not None else None,
+        )

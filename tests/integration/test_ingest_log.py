@@ -1,0 +1,300 @@
+"""The ingest log on the local nats-server (JetStream on 127.0.0.1:4222), PostgreSQL only.
+
+Each test publishes to a stream of its own (a random name, deleted after), and
+compares what the applier wrote with what the direct path writes for the same
+requests in another workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from sqlalchemy import select
+
+from tests.conftest import new_workspace
+from tests.support import eventually
+from tidings.config import IngestLog
+from tidings.db.engine import Database
+from tidings.db.schema import attributes, events, ingest_partitions, ingest_refusals, people
+from tidings.errors import ApiError
+from tidings.events import bulk as bulk_events
+from tidings.events import service as event_service
+from tidings.ingest_log import kinds, partitions, records
+from tidings.ingest_log.applier import Applier
+from tidings.ingest_log.apply import Message, apply_batch
+from tidings.ingest_log.publisher import Publisher
+from tidings.people import service as people_service
+from tidings.people.identifiers import classify
+
+NATS = "nats://127.0.0.1:4222"
+NOW = 1_700_000_000
+
+
+@pytest.fixture
+def pg(db: Database) -> Database:
+    if db.is_sqlite:
+        pytest.skip("the ingest log runs on PostgreSQL only (tidings refuses it with SQLite)")
+    return db
+
+
+@pytest.fixture
+def log() -> Iterator[IngestLog]:
+    settings = IngestLog((NATS,), stream=f"T_{uuid.uuid4().hex[:12]}", partitions=4, lease=3)
+    yield settings
+    asyncio.run(_delete_stream(settings.stream))
+
+
+async def _delete_stream(name: str) -> None:
+    nc = await nats.connect(NATS)
+    with contextlib.suppress(NotFoundError):  # never created: the test failed before publishing
+        await nc.jetstream().delete_stream(name)
+    await nc.close()
+
+
+def publish(settings: IngestLog, batch: list[records.Record]) -> None:
+    async def run() -> None:
+        publisher = Publisher(settings)
+        await publisher.start()
+        assert await publisher.wait_connected(10)
+        await publisher.publish(batch)
+        await publisher._stop()
+
+    asyncio.run(run())
+
+
+def requests(workspace: int) -> tuple[list[records.Record], list[tuple[Any, ...]]]:
+    """The same requests as records for the log and as direct use case calls."""
+    records_, direct = [], []
+    for n in range(12):
+        ident = classify(f"user-{n % 5}")
+        if n % 3 == 0:
+            body = {"email": f"U{n % 5}@example.com", "plan": f"p{n}", "n": n}
+            records_.append(kinds.identify_v1(workspace, ident, body, NOW + n))
+            direct.append(("identify", ident, body, NOW + n))
+        else:
+            raw = {"name": "clicked", "data": {"n": n}, "id": f"ev-{n % 4}"}
+            event = bulk_events.plain(ident, event_service.parse_event(raw).received(NOW + n))
+            records_.append(kinds.track_v1(workspace, ident, event, NOW + n))
+            direct.append(("track", ident, event, NOW + n))
+    return records_, direct
+
+
+def apply_directly(db: Database, workspace: int, calls: list[tuple[Any, ...]]) -> None:
+    for what, ident, payload, now in calls:
+        with db.writer.begin() as conn:
+            if what == "identify":
+                parsed = people_service.parse_identify(payload, now)
+                people_service.identify(conn, workspace, ident, parsed, now)
+            else:
+                bulk_events.track_queued(conn, [(workspace, payload, now)])
+
+
+def snapshot(db: Database, workspace: int) -> dict[str, Any]:
+    """Each person's identifiers, attributes and events, without generated ids."""
+    shown: dict[str, Any] = {}
+    with db.reader.connect() as conn:
+        for person in conn.execute(select(people).where(people.c.workspace_id == workspace)):
+            attrs = conn.execute(
+                select(attributes.c.name, attributes.c.value).where(
+                    attributes.c.person_id == person.id
+                )
+            ).all()
+            evs = conn.execute(
+                select(events.c.name, events.c.data, events.c.timestamp)
+                .where(events.c.person_id == person.id, events.c.type == "event")
+                .order_by(events.c.id)
+            ).all()
+            shown[person.customer_id] = (person.email, sorted(attrs), evs)
+    return shown
+
+
+def stored(batch: list[records.Record]) -> int:
+    """How many of `batch` the stream keeps: its duplicate window drops repeated event ids."""
+    with_ids = {record.msg_id for record in batch if record.msg_id is not None}
+    return len(with_ids) + sum(1 for record in batch if record.msg_id is None)
+
+
+def applied_total(db: Database, stream: str) -> int:
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(ingest_partitions.c.applied_total).where(ingest_partitions.c.stream == stream)
+        )
+        return sum(rows.scalars())
+
+
+def test_published_then_applied_writes_what_the_direct_path_writes(pg: Database, log: IngestLog):
+    via_log, direct = new_workspace(pg).workspace_id, new_workspace(pg).workspace_id
+    batch, _ = requests(via_log)
+    _, calls = requests(direct)
+    apply_directly(pg, direct, calls)
+    publish(log, batch)
+    applier = Applier(pg, log)
+    applier.start()
+    try:
+        eventually(lambda: applied_total(pg, log.stream) == stored(batch), timeout=30)
+    finally:
+        applier.stop()
+    expected = snapshot(pg, direct)
+    assert len(expected) == 5
+    assert snapshot(pg, via_log) == expected
+
+
+def _fetch_all(settings: IngestLog, partition: int) -> list[Message]:
+    """A partition's messages through a consumer that never acknowledges them."""
+
+    async def run() -> list[Message]:
+        nc = await nats.connect(NATS)
+        js = nc.jetstream()
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=60
+        )
+        sub = await js.pull_subscribe(
+            records.subject(settings.stream, partition), stream=settings.stream, config=config
+        )
+        try:
+            got = await sub.fetch(100, timeout=2)
+        except (TimeoutError, nats.errors.TimeoutError):
+            got = []  # an empty partition
+        finally:
+            await nc.close()
+        return [Message(m.metadata.sequence.stream, m.data) for m in got]
+
+    return asyncio.run(run())
+
+
+def test_a_batch_committed_but_not_acknowledged_is_not_applied_twice(pg: Database, log: IngestLog):
+    workspace = new_workspace(pg).workspace_id
+    batch, _ = requests(workspace)
+    publish(log, batch)
+    with pg.writer.begin() as conn:
+        partitions.ensure(conn, log.stream, log.partitions)
+        claims = partitions.claim(conn, log.stream, "crashing", log.partitions, lease=60)
+    first = {c.partition: _fetch_all(log, c.partition) for c in claims}
+    for claim in claims:  # committed, then "killed" before any acknowledgement
+        with pg.writer.begin() as conn:
+            apply_batch(conn, log.stream, claim, first[claim.partition])
+    before = snapshot(pg, workspace)
+    for claim in claims:  # the same batch delivered again: everything is at or below the offset
+        with pg.writer.begin() as conn:
+            outcome = apply_batch(conn, log.stream, claim, first[claim.partition])
+        assert outcome.held and outcome.applied == 0
+    for claim in claims:
+        with pg.writer.begin() as conn:
+            partitions.release(conn, claim)
+    applier = Applier(pg, log)  # a new applier starts after the stored offsets
+    applier.start()
+    try:
+        eventually(lambda: len(applier.held) == log.partitions, timeout=30)
+        late, _ = requests(workspace)
+        publish(log, late[:1])
+        eventually(lambda: applied_total(pg, log.stream) == stored(batch) + 1, timeout=30)
+    finally:
+        applier.stop()
+    after = snapshot(pg, workspace)
+    assert before == after or _only_late_identify_differs(before, after)
+    assert sum(len(evs) for _, _, evs in after.values()) == sum(
+        len(evs) for _, _, evs in before.values()
+    )
+
+
+def _only_late_identify_differs(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """The late record is user-0's first identify again, sent later: same people."""
+    return before.keys() == after.keys()
+
+
+def test_a_lost_claim_applies_nothing(pg: Database, log: IngestLog):
+    workspace = new_workspace(pg).workspace_id
+    batch, _ = requests(workspace)
+    publish(log, batch)
+    with pg.writer.begin() as conn:
+        partitions.ensure(conn, log.stream, log.partitions)
+        stale = partitions.claim(conn, log.stream, "slow", log.partitions, lease=0)
+    with pg.writer.begin() as conn:  # its lease ran out (0 s): another applier claims
+        fresh = partitions.claim(conn, log.stream, "quick", log.partitions, lease=60)
+    assert {c.partition for c in fresh} == {c.partition for c in stale}
+    for claim in stale:
+        with pg.writer.begin() as conn:
+            outcome = apply_batch(conn, log.stream, claim, _fetch_all(log, claim.partition))
+        assert not outcome.held
+    assert snapshot(pg, workspace) == {}
+    assert applied_total(pg, log.stream) == 0
+
+
+def test_two_appliers_share_the_partitions_and_a_dead_ones_move(pg: Database, log: IngestLog):
+    with pg.writer.begin() as conn:
+        partitions.ensure(conn, log.stream, log.partitions)
+        # A worker that died holding two partitions: its leases run out in 3 s.
+        dead = partitions.claim(conn, log.stream, "dead", 2, lease=log.lease)
+        partitions.heartbeat(conn, log.stream, "dead", log.lease)
+    first, second = Applier(pg, log, owner="first"), Applier(pg, log, owner="second")
+    first.start()
+    second.start()
+    try:
+        eventually(lambda: len(first.held) + len(second.held) == log.partitions, timeout=30)
+        assert first.held and second.held
+        assert set(first.held).isdisjoint(second.held)
+        assert {c.partition for c in dead} <= set(first.held) | set(second.held)
+        workspace = new_workspace(pg).workspace_id
+        batch, _ = requests(workspace)
+        publish(log, batch)
+        eventually(lambda: applied_total(pg, log.stream) == stored(batch), timeout=30)
+        second.stop()  # gives its partitions back: the first takes them all
+        eventually(lambda: len(first.held) == log.partitions, timeout=30)
+        late, _ = requests(new_workspace(pg).workspace_id)
+        publish(log, late)
+        eventually(lambda: applied_total(pg, log.stream) == 2 * stored(batch), timeout=30)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_refusal_found_when_applying_is_recorded(pg: Database, log: IngestLog):
+    workspace = new_workspace(pg).workspace_id
+    ident = classify("refused-later")
+    bad = kinds.identify_v1(workspace, ident, {"plan": "x"}, NOW)
+    bad = records.Record(bad.kind, bad.workspace, bad.now, bad.identity, [*bad.payload[:2], 42])
+    good = kinds.identify_v1(workspace, ident, {"plan": "y"}, NOW + 1)
+    publish(log, [bad, good])
+    applier = Applier(pg, log)
+    applier.start()
+    try:
+        eventually(lambda: applied_total(pg, log.stream) == 2, timeout=30)
+    finally:
+        applier.stop()
+    with pg.reader.connect() as conn:
+        refused = conn.execute(
+            select(ingest_refusals.c.kind, ingest_refusals.c.code).where(
+                ingest_refusals.c.workspace_id == workspace
+            )
+        ).all()
+    assert refused == [("v1.identify", "apply_failed")]
+    assert snapshot(pg, workspace)["refused-later"][1] == [("id", "refused-later"), ("plan", "y")]
+
+
+def test_a_failed_publish_is_a_503_with_retry_after():
+    closed = IngestLog(("nats://127.0.0.1:1",), stream="T_NEVER")
+
+    async def run() -> ApiError:
+        publisher = Publisher(closed)
+        await publisher.start()
+        assert not await publisher.wait_connected(0.5)
+        try:
+            record = kinds.identify_v1(1, classify("x"), {}, NOW)
+            await publisher.publish([record])
+        except ApiError as exc:
+            return exc
+        finally:
+            await publisher._stop()
+        raise AssertionError("published without a stream")
+
+    error = asyncio.run(run())
+    assert error.status == 503 and error.headers["Retry-After"] == "1"
