@@ -7,6 +7,7 @@ worker hashes with the same count whatever their own setting says.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import nats
@@ -21,9 +22,16 @@ _PARTITIONS = re.compile(r"partitions=(\d+)")
 DUPLICATE_WINDOW = 120.0  # seconds the stream remembers a Nats-Msg-Id
 
 
+CONNECT_WAIT = 5.0  # seconds a first connection may take before the caller tries again
+
+
 async def connect(log: IngestLog, name: str) -> Client:
-    """A connection that reconnects by itself for as long as the process runs."""
-    return await nats.connect(
+    """A connection that, once made, reconnects by itself for as long as the process runs.
+
+    The first attempt gives up after `CONNECT_WAIT` (nats-py would otherwise go on
+    trying the servers forever, and a stopping process would wait for it).
+    """
+    connecting = nats.connect(
         servers=list(log.servers),
         name=name,
         connect_timeout=2,
@@ -31,6 +39,7 @@ async def connect(log: IngestLog, name: str) -> Client:
         max_reconnect_attempts=-1,
         allow_reconnect=True,
     )
+    return await asyncio.wait_for(connecting, CONNECT_WAIT)
 
 
 async def ensure(js: JetStreamContext, log: IngestLog) -> int:

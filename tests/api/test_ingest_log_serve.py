@@ -1,0 +1,141 @@
+"""`tidings serve --ingest-log` as a user runs it, against the local nats-server.
+
+The server publishes Track v1 identify and person events to a stream of the
+test's own; the worker process it starts applies them. PostgreSQL only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from customerio import CustomerIO
+from nats.js.errors import NotFoundError
+from sqlalchemy import select
+
+from tests.conftest import new_workspace
+from tests.support import CLI, eventually, free_port, wait_healthy
+from tidings.db.engine import Database
+from tidings.db.schema import events, ingest_partitions, people
+
+NATS = "nats://127.0.0.1:4222"
+
+
+@pytest.fixture
+def pg(db: Database) -> Database:
+    if db.is_sqlite:
+        pytest.skip("the ingest log runs on PostgreSQL only (tidings refuses it with SQLite)")
+    return db
+
+
+@pytest.fixture
+def stream() -> Iterator[str]:
+    name = f"T_{uuid.uuid4().hex[:12]}"
+    yield name
+
+    async def delete() -> None:
+        nc = await nats.connect(NATS)
+        with contextlib.suppress(NotFoundError):
+            await nc.jetstream().delete_stream(name)
+        await nc.close()
+
+    asyncio.run(delete())
+
+
+@contextlib.contextmanager
+def serving(pg: Database, log: str, stream: str, tls: dict[str, str]) -> Iterator[tuple[int, int]]:
+    port, tls_port = free_port(), free_port()
+    command = [
+        *(*CLI, "serve", "--database-url", pg.url, "--port", str(port)),
+        *("--tls-port", str(tls_port), "--ssl-certfile", tls["cert"], "--ssl-keyfile", tls["key"]),
+        *("--ingest-log", log, "--ingest-stream", stream, "--ingest-partitions", "4"),
+        *("--log-level", "warning"),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(port)
+        yield port, tls_port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+
+
+def person_events(db: Database, workspace: int, customer_id: str) -> list[tuple[str, str]]:
+    with db.reader.connect() as conn:
+        query = (
+            select(events.c.name, events.c.data)
+            .join(people, people.c.id == events.c.person_id)
+            .where(people.c.workspace_id == workspace, people.c.customer_id == customer_id)
+            .where(events.c.type == "event")
+        )
+        return [tuple(row) for row in conn.execute(query)]
+
+
+def applied(db: Database, stream: str) -> int:
+    with db.reader.connect() as conn:
+        query = select(ingest_partitions.c.applied_total).where(
+            ingest_partitions.c.stream == stream
+        )
+        return sum(conn.execute(query).scalars())
+
+
+def test_the_python_sdk_through_the_log_is_applied_by_the_worker(
+    pg: Database, stream: str, tls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
+    creds = new_workspace(pg)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls["ca"])
+    with serving(pg, NATS, stream, tls) as (_, tls_port):
+        with CustomerIO(creds.site_id, creds.track_api_key, host="127.0.0.1", port=tls_port) as cio:
+            cio.identify("log-1", email="log-1@example.com", plan="pro")
+            for _ in range(2):  # a retry with the same id: one event
+                cio.track("log-1", "purchase", data={"price": 9.5}, id="01HLOGLOGLOGLOGLOGLOGLOGL")
+        eventually(lambda: person_events(pg, creds.workspace_id, "log-1"), timeout=60)
+        eventually(lambda: applied(pg, stream) == 2, timeout=30)  # the repeat never got in
+    assert person_events(pg, creds.workspace_id, "log-1") == [("purchase", '{"price":9.5}')]
+
+
+def test_an_unreachable_log_answers_503_and_writes_nothing(
+    pg: Database, stream: str, tls: dict[str, str]
+):
+    creds = new_workspace(pg)
+    closed = f"nats://127.0.0.1:{free_port()}"
+    with serving(pg, closed, stream, tls) as (port, _):
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/customers/never/events",
+            json={"name": "lost"},
+            auth=(creds.site_id, creds.track_api_key),
+            timeout=30,
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert "ingest log is unavailable" in response.json()["meta"]["error"]
+        wrong = httpx.put(  # validation still comes first: a 400, not a 503
+            f"http://127.0.0.1:{port}/api/v1/customers/never",
+            json={"_update": "maybe"},
+            auth=(creds.site_id, creds.track_api_key),
+            timeout=30,
+        )
+        assert wrong.status_code == 400
+    assert person_events(pg, creds.workspace_id, "never") == []
+
+
+def test_sqlite_with_the_log_is_refused(tmp_path: Path):
+    done = subprocess.run(
+        [*CLI, "serve", "--data-dir", str(tmp_path), "--port", str(free_port())]
+        + ["--ingest-log", NATS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "--ingest-log needs PostgreSQL" in done.stderr
+    assert not (tmp_path / "tidings.sqlite3").exists()

@@ -1,0 +1,67 @@
+"""The ingest log's record format and partitioning (pure)."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from tidings.config import IngestLog
+from tidings.events import bulk
+from tidings.events.service import parse_event
+from tidings.ingest_log import kinds, records
+from tidings.ingest_log.partitions import fair_share
+from tidings.people.identifiers import classify
+
+
+def test_a_record_survives_encoding_unchanged():
+    event = bulk.plain(classify("u1"), parse_event({"name": "n", "id": "e1"}).received(5))
+    record = kinds.track_v1(3, classify("u1"), event, 5)
+    assert records.decode(records.encode(record)) == record
+    assert record.msg_id == "3:v1.track:e1"
+
+
+def test_a_record_without_a_dedup_key_has_no_message_id():
+    record = kinds.identify_v1(3, classify("a@B.com"), {"plan": 1.5}, 7)
+    assert record.msg_id is None
+    assert record.identity == "email:a@b.com"  # one person, however the email is cased
+    assert records.decode(records.encode(record)).payload == ["email", "a@B.com", {"plan": 1.5}]
+
+
+def test_anything_else_is_refused_on_decoding():
+    with pytest.raises(msgspec.DecodeError):
+        records.decode(b'{"kind": "v1.track"}')
+
+
+@pytest.mark.parametrize(
+    ("workspace", "identity", "expected"),
+    [(1, "id:42", 1), (1, "id:43", 7), (2, "id:42", 4), (1, "email:a@b.com", 3)],
+)
+def test_partitions_are_a_stable_hash_of_workspace_and_identity(workspace, identity, expected):
+    # CRC-32 of "<workspace>\0<identity>" mod 8, pinned: every server and worker, of
+    # every version, must agree on them (changing the hash would reorder a partition).
+    assert records.partition_of(workspace, identity, 8) == expected
+
+
+def test_partitions_spread():
+    seen = {records.partition_of(1, f"id:{n}", 8) for n in range(200)}
+    assert seen == set(range(8))
+
+
+def test_subjects_name_the_partition():
+    assert records.subject("TIDINGS_INGEST", 5) == "TIDINGS_INGEST.p.5"
+
+
+@pytest.mark.parametrize(
+    ("partitions", "appliers", "share"), [(8, 1, 8), (8, 3, 3), (8, 8, 1), (8, 20, 1), (8, 0, 8)]
+)
+def test_each_applier_takes_a_fair_share_rounded_up(partitions, appliers, share):
+    assert fair_share(partitions, appliers) == share
+
+
+def test_the_setting_takes_nats_urls_only():
+    assert IngestLog.parse("nats://a:4222, nats://b:4222").servers == (
+        "nats://a:4222",
+        "nats://b:4222",
+    )
+    with pytest.raises(ValueError, match="nats://"):
+        IngestLog.parse("http://a:4222")
