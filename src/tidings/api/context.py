@@ -83,13 +83,18 @@ class Context:
         await self.writer.submit_many(fn, item)
 
     async def ingest(
-        self, batch: Sequence[Record], fn: Callable[..., T], *args: Any, bulk: bool = False
+        self,
+        records: Callable[[], Sequence[Record]],
+        fn: Callable[..., T],
+        *args: Any,
+        bulk: bool = False,
     ) -> T | None:
-        """An ingest write: with the ingest log, publish `batch` and return None once the
-        stream acknowledged every record (`tidings worker` applies them); without it,
-        run `fn(conn, *args)` as `write` does (`bulk`: `write_many(fn, args[0])`)."""
+        """An ingest write: with the ingest log, publish `records()` and return None once
+        the stream acknowledged every record (`tidings worker` applies them); without it,
+        run `fn(conn, *args)` as `write` does (`bulk`: `write_many(fn, args[0])`), and
+        `records` is never called."""
         if self.log is not None:
-            await self.log.publish(batch)
+            await self.log.publish(records())
             return None
         if bulk:
             await self.write_many(fn, args[0])

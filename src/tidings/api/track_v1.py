@@ -7,6 +7,8 @@ answer `200 {}` once it is committed. Identify and person events go through
 
 from __future__ import annotations
 
+from functools import partial
+
 from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, no_content, ok
 from tidings.api.routing import Route
@@ -33,8 +35,8 @@ async def identify(ctx: Context, request: Request) -> Response:
     ident, now, workspace = _path_ident(request), ctx.now(), request.workspace.id
     body = request.json_object()
     parsed = people.parse_identify(body, now)
-    record = kinds.identify_v1(workspace, ident, body, now)
-    await ctx.ingest([record], people.identify, workspace, ident, parsed, now)
+    record = partial(kinds.identify_v1, workspace, ident, body, now)
+    await ctx.ingest(lambda: [record()], people.identify, workspace, ident, parsed, now)
     return ok()
 
 
@@ -46,8 +48,10 @@ async def delete_person(ctx: Context, request: Request) -> Response:
 async def track(ctx: Context, request: Request) -> Response:
     ident, now, workspace = _path_ident(request), ctx.now(), request.workspace.id
     event = bulk_events.plain(ident, events.parse_event(request.json_object()).received(now))
-    record = kinds.track_v1(workspace, ident, event, now)
-    await ctx.ingest([record], bulk_events.track_queued, (workspace, event, now), bulk=True)
+    record = partial(kinds.track_v1, workspace, ident, event, now)
+    await ctx.ingest(
+        lambda: [record()], bulk_events.track_queued, (workspace, event, now), bulk=True
+    )
     return ok()
 
 

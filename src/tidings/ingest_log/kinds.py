@@ -9,16 +9,25 @@ writer does for concurrent requests); the others take one record at a time.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection
 
+from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.ingest_log.records import Record
 from tidings.people import service as people
-from tidings.people.identifiers import Identifier
+from tidings.people.identifiers import Identifier, one_of
+from tidings.pipelines import ingest as pipelines
+from tidings.pipelines import rejections
+from tidings.pipelines.parse import Message
+from tidings.pipelines.rejections import Rejected
+from tidings.track_v2 import apply as v2
+from tidings.track_v2.parse import parse_operation
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,93 @@ def _apply_track_v1(conn: Connection, records: list[Record]) -> None:
     bulk_events.track_queued(conn, queued)
 
 
+# --- Track v2 ------------------------------------------------------------------------
+
+_sorted = msgspec.json.Encoder(order="sorted")
+
+
+def track_v2(workspace: int, raw: list[Any], items: list[v2.Item], now: int) -> list[Record]:
+    """A v2 entity or batch: one record per valid operation (the refused ones are answered
+    207 or 400 before anything is published), person events as `events.bulk.Plain`, any
+    other operation as its validated JSON, parsed again when applied."""
+    made = []
+    for body, item in zip(raw, items, strict=True):
+        if isinstance(item, ApiError):
+            continue
+        identity = _v2_identity(body)
+        if item.event is not None and item.ident is not None:
+            event = bulk_events.plain(item.ident, item.event)
+            made.append(Record("v2.event", workspace, now, identity, list(event), dedup=event[6]))
+        else:
+            made.append(Record("v2.op", workspace, now, identity, body))
+    return made
+
+
+def _v2_identity(body: dict[str, Any]) -> str:
+    """A person's identifier (a merge's primary), as Track v1 names it; else the type and
+    the identifiers the operation names."""
+    if body.get("type") == "person":
+        try:
+            return _identity(one_of(body.get("identifiers") or body.get("primary")))
+        except ApiError:
+            pass  # named otherwise (an anonymous_id): partitioned by what it names
+    return f"{body.get('type')}:{_sorted.encode(body.get('identifiers')).decode()}"
+
+
+def _apply_v2_event(conn: Connection, records: list[Record]) -> None:
+    queued = [(record.workspace, [tuple(record.payload)], record.now) for record in records]
+    v2.apply_queued(conn, queued)
+
+
+def _apply_v2_op(conn: Connection, records: list[Record]) -> None:
+    for record in records:
+        v2.run_operation(conn, record.workspace, parse_operation(record.payload, record.now))
+
+
+# --- Pipelines -------------------------------------------------------------------------
+
+
+def pipelines_items(workspace: int, items: list[pipelines.Item], now: int) -> list[Record]:
+    """A Pipelines request: each message as validated (a msgspec Struct, JSON both ways),
+    plain events as `pipelines.rules.Plain`; each refused one too, to be recorded
+    among the rejections in its partition's order."""
+    made = []
+    for item in items:
+        if isinstance(item, Rejected):
+            made.append(Record("cdp.rejected", workspace, now, "", dataclasses.asdict(item)))
+            continue
+        identity = f"id:{item.user_id}" if item.user_id else f"anonymous:{item.anonymous_id}"
+        dedup = item.message_id or None
+        if item.plain:
+            made.append(Record("cdp.event", workspace, now, identity, list(item.as_plain()), dedup))
+        else:
+            made.append(Record("cdp.message", workspace, now, identity, item, dedup))
+    return made
+
+
+def _apply_cdp_event(conn: Connection, records: list[Record]) -> None:
+    queued = [(record.workspace, [tuple(record.payload)], record.now) for record in records]
+    pipelines.ingest_queued(conn, queued)  # type: ignore[arg-type]
+
+
+def _apply_cdp_message(conn: Connection, records: list[Record]) -> None:
+    for record in records:
+        message = msgspec.convert(record.payload, Message)
+        pipelines.ingest(conn, record.workspace, [message], record.now, strict=False)
+
+
+def _apply_cdp_rejected(conn: Connection, records: list[Record]) -> None:
+    for record in records:
+        refused = Rejected(**record.payload)
+        rejections.record(conn, record.workspace, [refused], record.now)
+
+
 KINDS: dict[str, Kind] = {
     "v1.identify": Kind(_apply_identify_v1),
     "v1.track": Kind(_apply_track_v1, bulk=True),
+    "v2.event": Kind(_apply_v2_event, bulk=True),
+    "v2.op": Kind(_apply_v2_op),
+    "cdp.event": Kind(_apply_cdp_event, bulk=True),
+    "cdp.message": Kind(_apply_cdp_message),
+    "cdp.rejected": Kind(_apply_cdp_rejected),
 }
