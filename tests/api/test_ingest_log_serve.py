@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import subprocess
 import uuid
@@ -18,6 +19,7 @@ import httpx
 import nats
 import pytest
 from customerio import CustomerIO
+from customerio.analytics import Client, request
 from nats.js.errors import NotFoundError
 from sqlalchemy import select
 
@@ -101,6 +103,39 @@ def test_the_python_sdk_through_the_log_is_applied_by_the_worker(
         eventually(lambda: person_events(pg, creds.workspace_id, "log-1"), timeout=60)
         eventually(lambda: applied(pg, stream) == 2, timeout=30)  # the repeat never got in
     assert person_events(pg, creds.workspace_id, "log-1") == [("purchase", '{"price":9.5}')]
+
+
+def test_pipelines_sdk_and_a_v2_batch_through_the_log(
+    pg: Database, stream: str, tls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
+    creds = new_workspace(pg)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls["ca"])
+    with serving(pg, NATS, stream, tls) as (port, tls_port):
+        cdp = Client(
+            creds.cdp_write_key, host=f"https://127.0.0.1:{tls_port}", max_retries=0, sync_mode=True
+        )
+        cdp.identify("cdp-1", {"email": "cdp-1@example.com"}, anonymous_id="anon-cdp")
+        cdp.track("cdp-1", "Signed Up", {"price": 9.5}, message_id="m-log-1")
+        cdp.track("cdp-1", "Signed Up", {"price": 9.5}, message_id="m-log-1")  # a retry
+        batch = {
+            "batch": [
+                {"type": "person", "action": "event", "identifiers": {"id": "cdp-1"}, "name": "v2"},
+                {"type": "person", "action": "bogus", "identifiers": {"id": "cdp-1"}},
+            ]
+        }
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/api/v2/batch",
+            json=batch,
+            auth=(creds.site_id, creds.track_api_key),
+            timeout=30,
+        )
+        assert answer.status_code == 207  # refused while parsing: still answered
+        assert [e["batch_index"] for e in answer.json()["errors"]] == [1]
+        eventually(lambda: applied(pg, stream) == 3, timeout=60)  # the retry never got in
+    shown = sorted(person_events(pg, creds.workspace_id, "cdp-1"))
+    assert [name for name, _ in shown] == ["Signed Up", "v2"]
+    assert json.loads(shown[0][1])["price"] == 9.5
+    request._session.close()
 
 
 def test_an_unreachable_log_answers_503_and_writes_nothing(
