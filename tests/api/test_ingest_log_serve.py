@@ -95,14 +95,19 @@ def test_the_python_sdk_through_the_log_is_applied_by_the_worker(
 ):
     creds = new_workspace(pg)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls["ca"])
-    with serving(pg, NATS, stream, tls) as (_, tls_port):
+    with serving(pg, NATS, stream, tls) as (port, tls_port):
         with CustomerIO(creds.site_id, creds.track_api_key, host="127.0.0.1", port=tls_port) as cio:
             cio.identify("log-1", email="log-1@example.com", plan="pro")
             for _ in range(2):  # a retry with the same id: one event
                 cio.track("log-1", "purchase", data={"price": 9.5}, id="01HLOGLOGLOGLOGLOGLOGLOGL")
         eventually(lambda: person_events(pg, creds.workspace_id, "log-1"), timeout=60)
         eventually(lambda: applied(pg, stream) == 2, timeout=30)  # the repeat never got in
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert person_events(pg, creds.workspace_id, "log-1") == [("purchase", '{"price":9.5}')]
+    applied_lines = [x for x in metrics.splitlines() if x.startswith("tidings_ingest_log_applied")]
+    assert len(applied_lines) == 4  # one per partition
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in applied_lines) == 2
+    assert 'tidings_ingest_log_lag_sequences{partition="0"}' in metrics
 
 
 def test_pipelines_sdk_and_a_v2_batch_through_the_log(

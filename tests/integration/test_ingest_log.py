@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -39,6 +40,7 @@ from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.events import service as event_service
 from tidings.ingest_log import kinds, partitions, records
+from tidings.ingest_log import metrics as ingest_metrics
 from tidings.ingest_log.applier import Applier
 from tidings.ingest_log.apply import Message, apply_batch
 from tidings.ingest_log.publisher import Publisher
@@ -457,3 +459,58 @@ def test_messages_in_two_partitions_apply_alike_in_either_order(
             with db.writer.begin() as conn:
                 pipelines_ingest.ingest(conn, workspace, [message], message.timestamp, False)
     assert everything(db, forward) == everything(db, backward)
+
+
+def metric_values(db: Database, settings: IngestLog, now: float) -> dict[str, dict[int, float]]:
+    """`/metrics` lines about the stream, by metric name and partition."""
+
+    async def run() -> list[str]:
+        nc = await nats.connect(NATS)
+        try:
+            with db.reader.connect() as conn:
+                offsets = partitions.offsets(conn, settings.stream)
+            return await ingest_metrics.lines(nc.jetstream(), settings.stream, offsets, now)
+        finally:
+            await nc.close()
+
+    values: dict[str, dict[int, float]] = {}
+    for line in asyncio.run(run()):
+        if not line.startswith("#"):
+            name, rest = line.split('{partition="', 1)
+            partition, value = rest.split('"} ')
+            values.setdefault(name, {})[int(partition)] = float(value)
+    return values
+
+
+def test_metrics_show_each_partitions_lag_and_oldest_unapplied_message(
+    pg: Database, log: IngestLog
+):
+    batch, _ = requests(new_workspace(pg).workspace_id)
+    publish(log, batch)
+    with pg.writer.begin() as conn:
+        partitions.ensure(conn, log.stream, log.partitions)
+    later = time.time() + 100
+    behind = metric_values(pg, log, later)
+    busy = {records.partition_of(r.workspace, r.identity, log.partitions) for r in batch}
+    lag = behind["tidings_ingest_log_lag_sequences"]
+    assert {p for p, n in lag.items() if n > 0} == busy
+    oldest = behind["tidings_ingest_log_oldest_unapplied_seconds"]
+    assert all(99 < oldest[p] < 200 for p in busy)
+    assert all(oldest[p] == 0 for p in set(range(log.partitions)) - busy)
+    applier = Applier(pg, log)
+    applier.start()
+    try:
+        eventually(lambda: applied_total(pg, log.stream) == stored(batch), timeout=30)
+
+        def acknowledged() -> dict[str, dict[int, float]]:  # acks follow the commits
+            values = metric_values(pg, log, later)
+            unapplied = values.get("tidings_ingest_log_unapplied_messages", {})
+            return values if set(unapplied.values()) == {0} else {}
+
+        caught_up = eventually(acknowledged, timeout=30)
+    finally:
+        applier.stop()
+    assert set(caught_up["tidings_ingest_log_lag_sequences"].values()) == {0}
+    assert set(caught_up["tidings_ingest_log_oldest_unapplied_seconds"].values()) == {0}
+    assert set(caught_up["tidings_ingest_log_unapplied_messages"].values()) == {0}
+    assert sum(caught_up["tidings_ingest_log_applied_total"].values()) == stored(batch)

@@ -126,12 +126,21 @@ def advance(conn: Connection, claim: Claim, seq: int, applied: int) -> None:
     )
 
 
-def offsets(conn: Connection, stream: str) -> list[tuple[int, int, int, str | None]]:
-    """Each partition's (partition, applied sequence, messages applied, owner)."""
+@dataclass(frozen=True)
+class Offset:
+    partition: int
+    applied_seq: int
+    applied_total: int
+    owner: str | None  # None: no applier holds it
+    attempts: int
+
+
+def offsets(conn: Connection, stream: str) -> list[Offset]:
+    """Each partition's offset, total applied and current owner, for `/metrics`."""
     c = ingest_partitions.c
     query = (
-        select(c.partition, c.applied_seq, c.applied_total, c.owner)
+        select(c.partition, c.applied_seq, c.applied_total, c.owner, c.attempts)
         .where(c.stream == stream)
         .order_by(c.partition)
     )
-    return [tuple(row) for row in conn.execute(query)]
+    return [Offset(*row) for row in conn.execute(query)]

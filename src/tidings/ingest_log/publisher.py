@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 
 from tidings.config import IngestLog
 from tidings.errors import ApiError
-from tidings.ingest_log import records, stream
+from tidings.ingest_log import metrics, partitions, records, stream
 from tidings.ingest_log.records import Record
 
 log = logging.getLogger("tidings.ingest_log")
@@ -71,6 +71,16 @@ class Publisher:
         while self._js is None and loop.time() < deadline:
             await asyncio.sleep(0.05)
         return self._js is not None
+
+    async def metrics(self, offsets: list[partitions.Offset], now: float) -> list[str]:
+        """`/metrics` lines about the partitions (none while the stream is unreachable)."""
+        if self._js is None:
+            return []
+        try:
+            return await metrics.lines(self._js, self.settings.stream, offsets, now)
+        except Exception as exc:  # the scrape still answers, without these lines
+            log.warning("ingest log: metrics unavailable: %s", exc)
+            return []
 
     def close(self, timeout: float = 5.0) -> None:
         """From another thread, while the event loop still runs: drop the connection."""
