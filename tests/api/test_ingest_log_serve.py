@@ -25,8 +25,14 @@ from sqlalchemy import select
 
 from tests.conftest import new_workspace
 from tests.support import CLI, eventually, free_port, wait_healthy
+from tidings.config import IngestLog
 from tidings.db.engine import Database
 from tidings.db.schema import events, ingest_partitions, people
+from tidings.events import bulk
+from tidings.events.service import parse_event
+from tidings.ingest_log import kinds
+from tidings.ingest_log.publisher import Publisher
+from tidings.people.identifiers import classify
 
 NATS = "nats://127.0.0.1:4222"
 
@@ -141,6 +147,64 @@ def test_pipelines_sdk_and_a_v2_batch_through_the_log(
     assert [name for name, _ in shown] == ["Signed Up", "v2"]
     assert json.loads(shown[0][1])["price"] == 9.5
     request._session.close()
+
+
+def start_worker(pg: Database, stream: str) -> subprocess.Popen[str]:
+    command = [
+        *(*CLI, "worker", "--database-url", pg.url, "--log-level", "warning"),
+        *("--ingest-log", NATS, "--ingest-stream", stream, "--ingest-partitions", "4"),
+        *("--ingest-lease", "3", "--housekeeping-every", "0"),
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def publish_events(stream: str, workspace: int, count: int) -> None:
+    """`count` events without ids (so a second apply would show as a second row)."""
+    log = IngestLog((NATS,), stream=stream, partitions=4)
+
+    async def run() -> None:
+        publisher = Publisher(log)
+        await publisher.start()
+        assert await publisher.wait_connected(10)
+        for start in range(0, count, 50):
+            batch = []
+            for n in range(start, min(count, start + 50)):
+                ident = classify(f"crash-{n % 40}")
+                event = parse_event({"name": "tick", "data": {"n": n}}).received(1_700_000_000)
+                batch.append(
+                    kinds.track_v1(workspace, ident, bulk.plain(ident, event), 1_700_000_000)
+                )
+            await publisher.publish(batch)
+        await publisher._stop()
+
+    asyncio.run(run())
+
+
+def ticks(db: Database, workspace: int) -> list[int]:
+    with db.reader.connect() as conn:
+        query = select(events.c.data).where(
+            events.c.workspace_id == workspace, events.c.name == "tick"
+        )
+        return sorted(json.loads(data)["n"] for data in conn.execute(query).scalars())
+
+
+def test_a_killed_workers_partitions_move_and_nothing_is_applied_twice(pg: Database, stream: str):
+    workspace = new_workspace(pg).workspace_id
+    first = start_worker(pg, stream)
+    second = None
+    try:
+        publish_events(stream, workspace, 600)
+        eventually(lambda: applied(pg, stream) > 0, timeout=60)
+        first.kill()  # SIGKILL: no release, no acknowledgement of what it was applying
+        first.communicate(timeout=30)
+        second = start_worker(pg, stream)
+        eventually(lambda: applied(pg, stream) == 600, timeout=90)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=60)
+    assert ticks(pg, workspace) == list(range(600))  # each once
 
 
 def test_an_unreachable_log_answers_503_and_writes_nothing(

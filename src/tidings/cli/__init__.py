@@ -91,6 +91,16 @@ def ingest_log_options(fn: Any) -> Any:
             show_default=True,
             help="Copies of the stream (3 on a three-node cluster), when this process creates it.",
         ),
+        click.option(
+            "--ingest-lease",
+            envvar="TIDINGS_INGEST_LEASE",
+            show_envvar=True,
+            type=click.IntRange(2, 3600),
+            default=IngestLog.lease,
+            show_default=True,
+            help="Seconds a worker's claim on a partition lasts unless renewed: a dead "
+            "worker's partitions move after it.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -98,7 +108,7 @@ def ingest_log_options(fn: Any) -> Any:
 
 
 def _ingest_log(
-    database_url: str | None, urls: str, stream: str, partitions: int, replicas: int
+    database_url: str | None, urls: str, stream: str, partitions: int, replicas: int, lease: int
 ) -> IngestLog | None:
     """The ingest log's settings, or None without `--ingest-log`; refused on SQLite."""
     if not urls:
@@ -109,7 +119,9 @@ def _ingest_log(
             "claim partitions with row locks SQLite does not have"
         )
     try:
-        return IngestLog.parse(urls, stream=stream, partitions=partitions, replicas=replicas)
+        return IngestLog.parse(
+            urls, stream=stream, partitions=partitions, replicas=replicas, lease=lease
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ingest-log") from exc
 
@@ -256,6 +268,7 @@ def serve(
     ingest_stream: str,
     ingest_partitions: int,
     ingest_replicas: int,
+    ingest_lease: int,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port (and a TLS port)."""
     from tidings.ops.logging import configure
@@ -267,7 +280,9 @@ def serve(
         raise click.UsageError("--tls-port needs --ssl-certfile and --ssl-keyfile")
     # Bound before anything is created: a first workspace's keys are printed only once.
     sockets = _listen(host, [p for p in (port, tls_port) if p is not None])
-    log = _ingest_log(database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas)
+    log = _ingest_log(
+        database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas, ingest_lease
+    )
     url, db = open_store(data_dir, database_url, create=True)
     _first_workspace(db)
     db.dispose()
@@ -360,6 +375,7 @@ def worker(
     ingest_stream: str,
     ingest_partitions: int,
     ingest_replicas: int,
+    ingest_lease: int,
     exit_with_parent: bool,
 ) -> None:
     """Run the background workers apart from the server processes.
@@ -379,7 +395,9 @@ def worker(
     from tidings.ops.logging import configure
 
     configure(log_level.upper())
-    log = _ingest_log(database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas)
+    log = _ingest_log(
+        database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas, ingest_lease
+    )
     url, db = open_store(data_dir, database_url)
     db.dispose()
     settings = Settings(

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -84,9 +85,10 @@ class Applier:
         asyncio.run(self._run())
 
     async def _run(self) -> None:
-        js = await self._connect()
-        if js is None:
+        nc = await self._connect()
+        if nc is None:
             return
+        js = nc.jetstream()
         await self._db(partitions.ensure, self.settings.stream, self.partitions)
         while not self._stopping.is_set():
             try:
@@ -96,15 +98,15 @@ class Applier:
             await self._pause(self.settings.lease / 3)
         await self._give_back(list(self.held.values()))
         self.held.clear()
-        await js._nc.close()
+        await self._db(partitions.leave, self.settings.stream, self.owner)
+        await nc.close()
 
-    async def _connect(self) -> JetStreamContext | None:
+    async def _connect(self) -> Client | None:
         while not self._stopping.is_set():
             try:
                 nc = await stream.connect(self.settings, f"tidings-worker-{self.owner}")
-                js = nc.jetstream()
-                self.partitions = await stream.ensure(js, self.settings)
-                return js
+                self.partitions = await stream.ensure(nc.jetstream(), self.settings)
+                return nc
             except Exception as exc:
                 log.warning("ingest log: cannot connect yet: %s", exc)
                 await self._pause(1.0)

@@ -141,4 +141,5 @@ def _ingest_log_options(settings: Settings) -> list[str]:
         *("--ingest-stream", log.stream),
         *("--ingest-partitions", str(log.partitions)),
         *("--ingest-replicas", str(log.replicas)),
+        *("--ingest-lease", str(log.lease)),
     ]
