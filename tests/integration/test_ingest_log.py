@@ -405,6 +405,18 @@ CDP_BATCH = [
     {"type": "group", "userId": "c-1", "groupId": "g-1", "traits": {"object_type_id": "1"}},
     {"type": "alias", "userId": "c-2", "previousId": "a-2"},
     {"type": "track", "userId": "c-1", "event": ""},
+    {
+        "type": "track",
+        "userId": "c-1",
+        "event": "Device Created or Updated",
+        "context": {"device": {"token": "tok-c1", "type": "ios"}},
+    },
+    {  # a semantic event whose parsed form holds a tuple: it must survive the JSON
+        "type": "track",
+        "userId": "c-1",
+        "event": "Report Delivery Event",
+        "properties": {"deliveryId": "nope", "metric": "opened"},
+    },
 ]
 
 
@@ -423,7 +435,7 @@ def test_pipelines_through_the_log_writes_what_the_direct_path_writes(pg: Databa
     finally:
         applier.stop()
     expected = everything(pg, direct)
-    assert expected["rejections"] and expected["objects"] and expected["people"]
+    assert expected["rejections"] and expected["objects"] and expected["devices"]
     assert everything(pg, via_log) == expected
 
 

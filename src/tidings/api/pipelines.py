@@ -84,10 +84,12 @@ async def receive(ctx: Context, request: Request, endpoint: str | None) -> Respo
     if endpoint is None and request.workspace is not None:
         now = ctx.now()
         read = fast.read_batch(request.body, now)
-        if read.plain is not None and ctx.log is None:  # valid through and through
+        if read.plain is not None:  # valid through and through, strict or not
             if read.plain:
-                queued = (request.workspace.id, read.plain, now)
-                await ctx.write_many(ingest.ingest_queued, queued)
+                workspace = request.workspace.id
+                published = partial(kinds.pipelines_plain, workspace, read.plain, now)
+                queued = (workspace, read.plain, now)
+                await ctx.ingest(published, ingest.ingest_queued, queued, bulk=True)
             return ok()
         decoded = read.body
     body, refused = (decoded, None) if decoded is not None else decode(request, strict)

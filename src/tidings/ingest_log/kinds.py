@@ -26,6 +26,7 @@ from tidings.pipelines import ingest as pipelines
 from tidings.pipelines import rejections
 from tidings.pipelines.parse import Message
 from tidings.pipelines.rejections import Rejected
+from tidings.pipelines.rules import Plain as PlainMessage
 from tidings.track_v2 import apply as v2
 from tidings.track_v2.parse import parse_operation
 
@@ -120,13 +121,28 @@ def pipelines_items(workspace: int, items: list[pipelines.Item], now: int) -> li
         if isinstance(item, Rejected):
             made.append(Record("cdp.rejected", workspace, now, "", dataclasses.asdict(item)))
             continue
-        identity = f"id:{item.user_id}" if item.user_id else f"anonymous:{item.anonymous_id}"
-        dedup = item.message_id or None
         if item.plain:
-            made.append(Record("cdp.event", workspace, now, identity, list(item.as_plain()), dedup))
+            made.append(_cdp_event(workspace, item.as_plain(), now))
         else:
-            made.append(Record("cdp.message", workspace, now, identity, item, dedup))
+            identity = _cdp_identity(item.user_id, item.anonymous_id)
+            made.append(Record("cdp.message", workspace, now, identity, item, item.message_id))
     return made
+
+
+def pipelines_plain(workspace: int, plain: list[PlainMessage], now: int) -> list[Record]:
+    """A Pipelines batch of plain events only, as its fast reading gives them."""
+    return [_cdp_event(workspace, item, now) for item in plain]
+
+
+def _cdp_event(workspace: int, plain: PlainMessage, now: int) -> Record:
+    _, user_id, anonymous_id, message_id, *_ = plain
+    identity = _cdp_identity(user_id, anonymous_id)
+    return Record("cdp.event", workspace, now, identity, list(plain), message_id or None)
+
+
+def _cdp_identity(user_id: str | None, anonymous_id: str | None) -> str:
+    """A userId is the person's `id`, as Track names it; without one, the anonymousId."""
+    return f"id:{user_id}" if user_id else f"anonymous:{anonymous_id}"
 
 
 def _apply_cdp_event(conn: Connection, records: list[Record]) -> None:
