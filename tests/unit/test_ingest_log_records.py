@@ -16,20 +16,36 @@ from tidings.people.identifiers import classify
 def test_a_record_survives_encoding_unchanged():
     event = bulk.plain(classify("u1"), parse_event({"name": "n", "id": "e1"}).received(5))
     record = kinds.track_v1(3, classify("u1"), event, 5)
-    assert records.decode(records.encode(record)) == record
-    assert record.msg_id == "3:v1.track:e1"
+    assert records.decode(records.encode([record])) == [record]
+    assert records.msg_id([record]) == "3:v1.track:e1"
 
 
 def test_a_record_without_a_dedup_key_has_no_message_id():
     record = kinds.identify_v1(3, classify("a@B.com"), {"plan": 1.5}, 7)
-    assert record.msg_id is None
+    assert records.msg_id([record]) is None
     assert record.identity == "email:a@b.com"  # one person, however the email is cased
-    assert records.decode(records.encode(record)).payload == ["email", "a@B.com", {"plan": 1.5}]
+    [back] = records.decode(records.encode([record]))
+    assert back.payload == ["email", "a@B.com", {"plan": 1.5}]
+
+
+def test_a_message_of_several_records_has_no_message_id():
+    event = bulk.plain(classify("u1"), parse_event({"name": "n", "id": "e1"}).received(5))
+    part = [kinds.track_v1(3, classify("u1"), event, 5)] * 2
+    assert records.msg_id(part) is None  # the stored keys drop the repeat when applied
+
+
+def test_records_are_grouped_by_partition_in_their_order():
+    made = [kinds.identify_v1(1, classify(f"u{n % 3}"), {"n": n}, 5) for n in range(9)]
+    parts = records.by_partition(made, 4)
+    assert sorted(r.payload[2]["n"] for part in parts.values() for r in part) == list(range(9))
+    for part in parts.values():
+        assert [r.payload[2]["n"] for r in part] == sorted(r.payload[2]["n"] for r in part)
+        assert len({records.partition_of(1, r.identity, 4) for r in part}) == 1
 
 
 def test_anything_else_is_refused_on_decoding():
     with pytest.raises(msgspec.DecodeError):
-        records.decode(b'{"kind": "v1.track"}')
+        records.decode(b'[{"kind": "v1.track"}]')
 
 
 @pytest.mark.parametrize(

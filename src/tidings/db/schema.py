@@ -951,7 +951,7 @@ ingest_partitions = Table(
     Column("owner", String(64)),
     Column("lease_until", BigInteger),
     Column("applied_seq", BigInteger, nullable=False),
-    Column("applied_total", BigInteger, nullable=False),  # messages applied, ever
+    Column("applied_total", BigInteger, nullable=False),  # records applied, ever
     Column("applied_at", BigInteger),
     UniqueConstraint("stream", "partition"),
 )

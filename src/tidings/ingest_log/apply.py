@@ -44,7 +44,7 @@ class Message:
 @dataclass(frozen=True)
 class Outcome:
     held: bool  # False: the claim was lost and nothing was applied
-    applied: int = 0
+    applied: int = 0  # records (a message holds a request's records of one partition)
     refused: int = 0
 
 
@@ -57,15 +57,16 @@ def apply_batch(
     fresh = [message for message in batch if message.seq > offset]
     if not fresh:
         return Outcome(held=True)
-    refused = _apply(conn, stream, claim.partition, fresh)
-    partitions.advance(conn, claim, max(m.seq for m in fresh), len(fresh))
-    return Outcome(held=True, applied=len(fresh), refused=refused)
+    applied, refused = _apply(conn, stream, claim.partition, fresh)
+    partitions.advance(conn, claim, max(m.seq for m in fresh), applied)
+    return Outcome(held=True, applied=applied, refused=refused)
 
 
-def _apply(conn: Connection, stream: str, partition: int, batch: list[Message]) -> int:
-    """Apply the messages in order; how many were refused (and recorded)."""
+def _apply(conn: Connection, stream: str, partition: int, batch: list[Message]) -> tuple[int, int]:
+    """Apply the messages' records in order; how many were applied, and refused (and
+    recorded)."""
     decoded = [(message, _decode(message)) for message in batch]
-    readable = [(m, r) for m, r in decoded if r is not None]
+    readable = [(m, r) for m, rs in decoded if rs is not None for r in rs]
     savepoint = conn.begin_nested()
     try:
         for run in _runs(readable):
@@ -76,19 +77,20 @@ def _apply(conn: Connection, stream: str, partition: int, batch: list[Message]) 
         savepoint.rollback()
         refusals = [error for error in (_one(conn, m, r) for m, r in readable) if error]
     rows = [_refusal(stream, partition, m, r, e) for m, r, e in refusals]
-    rows += [_refusal(stream, partition, m, None, UNREADABLE) for m, r in decoded if r is None]
+    rows += [_refusal(stream, partition, m, None, UNREADABLE) for m, rs in decoded if rs is None]
     if rows:
         conn.execute(insert(ingest_refusals), rows)
-    return len(rows)
+    return len(readable), len(rows)
 
 
-def _decode(message: Message) -> Record | None:
+def _decode(message: Message) -> list[Record] | None:
+    """The message's records; None if it is not one of ours (recorded as refused)."""
     try:
-        record = decode(message.data)
+        part = decode(message.data)
     except msgspec.DecodeError:
-        log.error("ingest log: message %d is not a record", message.seq)
+        log.error("ingest log: message %d is not a list of records", message.seq)
         return None
-    return record if record.kind in KINDS else None
+    return part if all(record.kind in KINDS for record in part) else None
 
 
 def _runs(items: list[tuple[Message, Record]]) -> Iterator[list[tuple[Message, Record]]]:

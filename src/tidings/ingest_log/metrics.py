@@ -10,7 +10,7 @@ For each partition (labelled `partition="<n>"`):
   messages; absent while no applier holds the partition).
 - `tidings_ingest_log_oldest_unapplied_seconds`: age of the oldest message
   after the applied offset (0: none).
-- `tidings_ingest_log_applied_total`: messages applied, a counter: the apply
+- `tidings_ingest_log_applied_total`: records applied, a counter: the apply
   rate is `rate(tidings_ingest_log_applied_total[1m])`.
 """
 

@@ -1,7 +1,9 @@
 """Publishing records, and answering 2xx only once the stream has them.
 
-Each record goes to its partition's subject; `publish` returns once JetStream
-acknowledged every one (a replicated stream acknowledges after a majority of
+A request's records go to their partitions' subjects, one message per
+partition holding its records in request order (so they are stored, and
+applied, in that order and together); `publish` returns once JetStream
+acknowledged every message (a replicated stream acknowledges after a majority of
 its nodes stored the message). Anything else — no connection, a timeout, a
 stream error — is a 503 with `Retry-After` in the surface's error format,
 never a 2xx. A request split over partitions whose publish fails part-way
@@ -95,21 +97,22 @@ class Publisher:
             await self._nc.close()
 
     async def publish(self, batch: Sequence[Record]) -> None:
-        """Publish every record; returns once the stream acknowledged all of them."""
+        """Publish the records, one message per partition they fall in (in their order);
+        returns once the stream acknowledged every message."""
         js = self._js
         if js is None or self._nc is None or not self._nc.is_connected:
             raise unavailable("not connected")
+        parts = records.by_partition(batch, self.partitions)
         try:
-            await asyncio.gather(*(self._one(js, record) for record in batch))
+            await asyncio.gather(*(self._one(js, n, part) for n, part in parts.items()))
         except Exception as exc:
             raise unavailable(type(exc).__name__) from exc
 
-    async def _one(self, js: JetStreamContext, record: Record) -> None:
-        partition = records.partition_of(record.workspace, record.identity, self.partitions)
-        msg_id = record.msg_id
+    async def _one(self, js: JetStreamContext, partition: int, part: list[Record]) -> None:
+        msg_id = records.msg_id(part)
         await js.publish(
             records.subject(self.settings.stream, partition),
-            records.encode(record),
+            records.encode(part),
             timeout=self.settings.publish_timeout,
             stream=self.settings.stream,
             headers={"Nats-Msg-Id": msg_id} if msg_id is not None else None,

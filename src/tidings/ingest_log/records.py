@@ -2,9 +2,10 @@
 
 A record carries its kind (which use case applies it), the workspace, the
 time the request was received (`now`: applying with the same `now` gives
-what the direct path would have written) and the validated payload. It is
-encoded as a compact JSON array (msgspec), so that an operator can read a
-stream with the `nats` tool.
+what the direct path would have written) and the validated payload. A
+stream message holds the records of one request that fall in one
+partition, in request order, as compact JSON (msgspec), so that an
+operator can read a stream with the `nats` tool.
 
 Partitions: a stable hash (CRC-32) of (workspace, identity) modulo the
 stream's partition count, so every record of one person lands in one
@@ -14,6 +15,7 @@ partition, in the order it was acknowledged.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -30,23 +32,39 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     # duplicate window drops a repeat early; the stored keys still decide.
     dedup: str | None = None
 
-    @property
-    def msg_id(self) -> str | None:
-        """The `Nats-Msg-Id` header: the dedup key, scoped by workspace and kind."""
-        return None if self.dedup is None else f"{self.workspace}:{self.kind}:{self.dedup}"
-
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(Record)
+_decoder = msgspec.json.Decoder(list[Record])
 
 
-def encode(record: Record) -> bytes:
-    return _encoder.encode(record)
+def encode(part: list[Record]) -> bytes:
+    """One stream message: a request's records of one partition, in order."""
+    return _encoder.encode(part)
 
 
-def decode(data: bytes) -> Record:
-    """The record in `data`; raises `msgspec.DecodeError` for anything else."""
+def decode(data: bytes) -> list[Record]:
+    """The records of a message; raises `msgspec.DecodeError` for anything else."""
     return _decoder.decode(data)
+
+
+def msg_id(part: list[Record]) -> str | None:
+    """The `Nats-Msg-Id` of a message holding one record with a dedup key: that key,
+    scoped by workspace and kind (a message of several has none; the stored keys
+    still drop their repeats)."""
+    if len(part) != 1 or part[0].dedup is None:
+        return None
+    record = part[0]
+    return f"{record.workspace}:{record.kind}:{record.dedup}"
+
+
+def by_partition(batch: Iterable[Record], partitions: int) -> dict[int, list[Record]]:
+    """The records by partition, each list in the order given."""
+    parts: dict[int, list[Record]] = {}
+    for record in batch:
+        parts.setdefault(partition_of(record.workspace, record.identity, partitions), []).append(
+            record
+        )
+    return parts
 
 
 def partition_of(workspace: int, identity: str, partitions: int) -> int:
