@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,15 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def settings_from_dict(values: dict[str, Any]) -> Settings:
+    """`Settings` again from `dataclasses.asdict` of one (passed as JSON to the server's
+    child processes)."""
+    log = values.get("ingest_log")
+    if isinstance(log, dict):
+        values = {**values, "ingest_log": IngestLog(**{**log, "servers": tuple(log["servers"])})}
+    return Settings(**values)
 
 
 def database_url_for(data_dir: str | None, database_url: str | None) -> str:

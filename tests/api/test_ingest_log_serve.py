@@ -59,13 +59,15 @@ def stream() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serving(pg: Database, log: str, stream: str, tls: dict[str, str]) -> Iterator[tuple[int, int]]:
+def serving(
+    pg: Database, log: str, stream: str, tls: dict[str, str], *extra: str
+) -> Iterator[tuple[int, int]]:
     port, tls_port = free_port(), free_port()
     command = [
         *(*CLI, "serve", "--database-url", pg.url, "--port", str(port)),
         *("--tls-port", str(tls_port), "--ssl-certfile", tls["cert"], "--ssl-keyfile", tls["key"]),
         *("--ingest-log", log, "--ingest-stream", stream, "--ingest-partitions", "4"),
-        *("--log-level", "warning"),
+        *("--log-level", "warning", *extra),
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -116,12 +118,12 @@ def test_the_python_sdk_through_the_log_is_applied_by_the_worker(
     assert 'tidings_ingest_log_lag_sequences{partition="0"}' in metrics
 
 
-def test_pipelines_sdk_and_a_v2_batch_through_the_log(
+def test_pipelines_sdk_and_a_v2_batch_through_the_log_with_two_server_processes(
     pg: Database, stream: str, tls: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ):
     creds = new_workspace(pg)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls["ca"])
-    with serving(pg, NATS, stream, tls) as (port, tls_port):
+    with serving(pg, NATS, stream, tls, "--workers", "2") as (port, tls_port):
         cdp = Client(
             creds.cdp_write_key, host=f"https://127.0.0.1:{tls_port}", max_retries=0, sync_mode=True
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import msgspec
 import pytest
 
-from tidings.config import IngestLog
+from tidings.config import IngestLog, Settings, settings_from_dict
 from tidings.events import bulk
 from tidings.events.service import parse_event
 from tidings.ingest_log import kinds, records
@@ -81,3 +84,10 @@ def test_the_setting_takes_nats_urls_only():
     )
     with pytest.raises(ValueError, match="nats://"):
         IngestLog.parse("http://a:4222")
+
+
+def test_settings_with_the_log_survive_the_trip_to_server_children():
+    log = IngestLog.parse("nats://a:4222,nats://b:4222", partitions=16, lease=5)
+    settings = Settings(database_url="postgresql+psycopg://x/y", ingest_log=log)
+    passed = json.loads(json.dumps(dataclasses.asdict(settings)))  # as `serve --workers` does
+    assert settings_from_dict(passed) == settings
