@@ -414,8 +414,11 @@ def worker(
         signal.signal(sig, lambda *_: stopping.set())
     if exit_with_parent:  # a server's worker process: its standard input is the server's pipe
         threading.Thread(target=_wait_for_eof, args=(stopping,), daemon=True).start()
+    applying = f", applying {log.stream} from {','.join(log.servers)}" if log else ""
     click.echo(
-        f"tidings: segment, job, journey, delivery and webhook workers on {describe(url)}", err=True
+        f"tidings: segment, job, journey, delivery and webhook workers on {describe(url)}"
+        + applying,
+        err=True,
     )
     freeze_startup_heap()
     running.start()
