@@ -110,6 +110,7 @@ def test_the_python_sdk_through_the_log_is_applied_by_the_worker(
                 cio.track("log-1", "purchase", data={"price": 9.5}, id="01HLOGLOGLOGLOGLOGLOGLOGL")
         eventually(lambda: person_events(pg, creds.workspace_id, "log-1"), timeout=60)
         eventually(lambda: applied(pg, stream) == 2, timeout=30)  # the repeat never got in
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert person_events(pg, creds.workspace_id, "log-1") == [("purchase", '{"price":9.5}')]
     applied_lines = [x for x in metrics.splitlines() if x.startswith("tidings_ingest_log_applied")]
@@ -224,6 +225,7 @@ def test_an_unreachable_log_answers_503_and_writes_nothing(
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert "ingest log is unavailable" in response.json()["meta"]["error"]
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 503
         wrong = httpx.put(  # validation still comes first: a 400, not a 503
             f"http://127.0.0.1:{port}/api/v1/customers/never",
             json={"_update": "maybe"},

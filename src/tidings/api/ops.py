@@ -22,6 +22,8 @@ async def readyz(ctx: Context, request: Request) -> Response:
         raise ApiError(
             503, f"database unreachable: {exc.__class__.__name__}", code="unavailable"
         ) from exc
+    if ctx.log is not None and not ctx.log.connected:  # ingest would answer 503 too
+        raise ApiError(503, "ingest log unreachable", code="unavailable")
     return json_response({"status": "ready", "pending_writes": ctx.writer.pending, **waiting})
 
 

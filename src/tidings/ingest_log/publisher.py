@@ -96,11 +96,15 @@ class Publisher:
         if self._nc is not None:
             await self._nc.close()
 
+    @property
+    def connected(self) -> bool:
+        return self._js is not None and self._nc is not None and self._nc.is_connected
+
     async def publish(self, batch: Sequence[Record]) -> None:
         """Publish the records, one message per partition they fall in (in their order);
         returns once the stream acknowledged every message."""
         js = self._js
-        if js is None or self._nc is None or not self._nc.is_connected:
+        if js is None or not self.connected:
             raise unavailable("not connected")
         parts = records.by_partition(batch, self.partitions)
         try:
