@@ -89,7 +89,6 @@ class Applier:
         if nc is None:
             return
         js = nc.jetstream()
-        await self._db(partitions.ensure, self.settings.stream, self.partitions)
         while not self._stopping.is_set():
             try:
                 await self._rebalance(js)
@@ -141,6 +140,7 @@ class Applier:
             self.held[claim.partition] = held
 
     def _renew(self, conn: Any, claims: list[partitions.Claim]) -> tuple[set[int], int]:
+        partitions.ensure(conn, self.settings.stream, self.partitions)  # a new stream's rows
         alive = partitions.heartbeat(conn, self.settings.stream, self.owner, self.settings.lease)
         kept = partitions.renew(conn, claims, self.settings.lease)
         return kept, partitions.fair_share(self.partitions, alive)
