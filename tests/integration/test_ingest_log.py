@@ -19,7 +19,7 @@ import nats.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import new_workspace
 from tests.support import eventually
@@ -529,3 +529,30 @@ def test_metrics_show_each_partitions_lag_and_oldest_unapplied_message(
     assert set(caught_up["tidings_ingest_log_oldest_unapplied_seconds"].values()) == {0}
     assert set(caught_up["tidings_ingest_log_unapplied_messages"].values()) == {0}
     assert sum(caught_up["tidings_ingest_log_applied_total"].values()) == len(batch)
+
+
+def test_a_part_past_the_servers_payload_limit_goes_as_several_messages_in_order(
+    pg: Database, log: IngestLog
+):
+    workspace = new_workspace(pg).workspace_id
+    ident = classify("big")
+    batch = [
+        kinds.identify_v1(workspace, ident, {"step": n, "pad": "x" * 500}, NOW) for n in range(3000)
+    ]
+    assert len(records.encode(batch)) > 1024 * 1024  # the server's default max_payload
+    publish(log, batch)
+    applier = Applier(pg, log)
+    applier.start()
+    try:
+        eventually(lambda: applied_total(pg, log.stream) == len(batch), timeout=60)
+    finally:
+        applier.stop()
+    with pg.reader.connect() as conn:
+        seq = conn.execute(
+            select(func.max(ingest_partitions.c.applied_seq)).where(
+                ingest_partitions.c.stream == log.stream
+            )
+        ).scalar_one()
+    assert seq > 1  # several messages
+    attrs = dict(snapshot(pg, workspace)["big"][1])
+    assert attrs["step"] == "2999"  # applied in order: the last one wins

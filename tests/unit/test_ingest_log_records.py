@@ -91,3 +91,16 @@ def test_settings_with_the_log_survive_the_trip_to_server_children():
     settings = Settings(database_url="postgresql+psycopg://x/y", ingest_log=log)
     passed = json.loads(json.dumps(dataclasses.asdict(settings)))  # as `serve --workers` does
     assert settings_from_dict(passed) == settings
+
+
+def test_a_part_over_the_payload_limit_is_cut_into_messages_in_order():
+    made = [
+        kinds.identify_v1(1, classify("u1"), {"n": f"{n:02}", "p": "x" * 99}, 5) for n in range(20)
+    ]
+    limit = len(records.encode(made[:5])) + 1
+    messages = records.encode_within(made, limit)
+    assert len(messages) == 4
+    assert all(len(message) <= limit for message in messages)
+    back = [record for message in messages for record in records.decode(message)]
+    assert back == made
+    assert records.encode_within(made, 10**9) == [records.encode(made)]

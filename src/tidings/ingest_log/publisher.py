@@ -28,6 +28,7 @@ from tidings.ingest_log.records import Record
 
 log = logging.getLogger("tidings.ingest_log")
 RETRY_AFTER = "1"
+ENVELOPE = 1024  # bytes of a message's limit kept for its headers
 
 
 def unavailable(reason: str) -> ApiError:
@@ -113,11 +114,16 @@ class Publisher:
             raise unavailable(type(exc).__name__) from exc
 
     async def _one(self, js: JetStreamContext, partition: int, part: list[Record]) -> None:
+        """One partition's records: one message, or (past the server's payload limit)
+        several, published one after the other so they keep their order."""
         msg_id = records.msg_id(part)
-        await js.publish(
-            records.subject(self.settings.stream, partition),
-            records.encode(part),
-            timeout=self.settings.publish_timeout,
-            stream=self.settings.stream,
-            headers={"Nats-Msg-Id": msg_id} if msg_id is not None else None,
-        )
+        assert self._nc is not None
+        limit = self._nc.max_payload - ENVELOPE
+        for data in records.encode_within(part, limit):
+            await js.publish(
+                records.subject(self.settings.stream, partition),
+                data,
+                timeout=self.settings.publish_timeout,
+                stream=self.settings.stream,
+                headers={"Nats-Msg-Id": msg_id} if msg_id is not None else None,
+            )

@@ -42,6 +42,23 @@ def encode(part: list[Record]) -> bytes:
     return _encoder.encode(part)
 
 
+def encode_within(part: list[Record], limit: int) -> list[bytes]:
+    """`part` as one message, or as several in order when one would exceed `limit` bytes
+    (the server's maximum payload): greedily, each holding as many records as fit."""
+    whole = encode(part)
+    if len(whole) <= limit or len(part) == 1:
+        return [whole]
+    messages: list[bytes] = []
+    run: list[Record] = []
+    for record in part:
+        if run and len(encode([*run, record])) > limit:
+            messages.append(encode(run))
+            run = []
+        run.append(record)
+    messages.append(encode(run))
+    return messages
+
+
 def decode(data: bytes) -> list[Record]:
     """The records of a message; raises `msgspec.DecodeError` for anything else."""
     return _decoder.decode(data)
