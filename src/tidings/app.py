@@ -48,6 +48,8 @@ from tidings.db.writer import Writer
 from tidings.db.writer_service import WriterProcess
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.fetch import Allowlist
+from tidings.ingest_log.applier import Applier
+from tidings.ingest_log.publisher import Publisher
 from tidings.ops.logging import RequestLog
 from tidings.ops.prometheus import Metrics
 from tidings.runtime import wiring
@@ -94,6 +96,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     writer = _writer(db, settings)
     read = Reader(db)
     router = Router(ROUTES)
+    log = Publisher(settings.ingest_log) if settings.ingest_log is not None else None
     ctx = Context(
         settings=settings,
         clock=clock,
@@ -103,8 +106,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
         metrics=Metrics(),
         fetch_allow=Allowlist.parse(settings.fetch_allowlist),
         routes=router.endpoints,
+        log=log,
     )
-    runtime = _ServerRuntime(settings, db, writer, read, _background(db, clock, settings, writer))
+    background = _background(db, clock, settings, writer)
+    runtime = _ServerRuntime(settings, db, writer, read, background, log)
     request_log = RequestLog(settings.log_format, enabled=settings.access_log)
     site = create_site(settings, clock, read, ctx.write, ctx.auth.forget)
     return Tidings(ctx, router, request_log, runtime, site)
@@ -146,8 +151,10 @@ class _ServerRuntime:
         writer: Writer | RemoteWriter,
         read: Reader,
         background: BackgroundWorkers | None,
+        log: Publisher | None = None,
     ) -> None:
         self.settings = settings
+        self.log = log
         self.db = db
         self.writer = writer
         self.read = read
@@ -157,6 +164,8 @@ class _ServerRuntime:
 
     async def start(self) -> None:
         await self._start_writer()
+        if self.log is not None:
+            await self.log.start()
         if self.background is not None:
             self.background.start()
 
@@ -179,6 +188,8 @@ class _ServerRuntime:
 
     def close(self) -> None:
         """Commit whatever is still queued, then release the database."""
+        if self.log is not None:
+            self.log.close()
         if self.background is not None:
             self.background.stop()
         if self._worker_process is not None:
@@ -198,6 +209,8 @@ class Worker:
     workers: BackgroundWorkers
     db: Database
     link: WriterConnection | None
+    # Applies the ingest log's partitions (with `--ingest-log`).
+    applier: Applier | None = None
 
     @property
     def gone(self) -> bool:
@@ -206,9 +219,13 @@ class Worker:
 
     def start(self) -> None:
         self.workers.start()
+        if self.applier is not None:
+            self.applier.start()
 
     def stop(self) -> None:
         """Finish the work in progress, then close the link and the database."""
+        if self.applier is not None:
+            self.applier.stop()
         self.workers.stop()
         if self.link is not None:
             self.link.close()
@@ -221,7 +238,7 @@ def create_worker(
     """The background workers of `tidings worker`, on connections of their own, or
     committing through `settings.writer_socket` (SQLite's writer process) when set."""
     wiring.wire()
-    db = open_database(settings.database_url, pool_size=2)
+    db = open_database(settings.database_url, pool_size=4 if settings.ingest_log else 2)
     link = WriterConnection(settings.writer_socket) if settings.writer_socket else None
     workers = BackgroundWorkers(
         db,
@@ -230,4 +247,5 @@ def create_worker(
         write=link.writer.call if link is not None else None,
         delivery_lease=delivery_lease,
     )
-    return Worker(workers, db, link)
+    applier = Applier(db, settings.ingest_log) if settings.ingest_log is not None else None
+    return Worker(workers, db, link, applier)

@@ -5,6 +5,35 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class IngestLog:
+    """The optional replicated ingest log (NATS JetStream, `ingest_log/`).
+
+    `partitions` and `replicas` are used when the stream is created; an existing
+    stream keeps its own (its partition count is read back from it).
+    """
+
+    servers: tuple[str, ...]
+    stream: str = "TIDINGS_INGEST"
+    partitions: int = 8
+    replicas: int = 1
+    # Seconds a message is kept in the stream, applied or not (JetStream's max_age).
+    max_age: float = 7 * 24 * 3600.0
+    # Seconds a publish waits for the stream's acknowledgement before answering 503.
+    publish_timeout: float = 5.0
+    # Seconds an applier's claim on a partition lasts unless renewed.
+    lease: int = 15
+
+    @staticmethod
+    def parse(urls: str, **options: object) -> IngestLog:
+        """`nats://host:4222[,nats://other:4222...]` as given to `--ingest-log`."""
+        servers = tuple(url.strip() for url in urls.split(",") if url.strip())
+        if not servers or not all(url.startswith(("nats://", "tls://")) for url in servers):
+            raise ValueError("--ingest-log takes nats://host:port URLs, comma-separated")
+        return IngestLog(servers, **options)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,9 @@ class Settings:
     # server starts, not as threads beside the requests (on SQLite they go with
     # the writer process).
     worker_process: bool = False
+    # Publish ingest requests to a replicated log that `tidings worker` applies
+    # (PostgreSQL only); None: every write is a direct transaction.
+    ingest_log: IngestLog | None = None
 
     @property
     def spawns_worker_process(self) -> bool:
@@ -70,6 +102,15 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def settings_from_dict(values: dict[str, Any]) -> Settings:
+    """`Settings` again from `dataclasses.asdict` of one (passed as JSON to the server's
+    child processes)."""
+    log = values.get("ingest_log")
+    if isinstance(log, dict):
+        values = {**values, "ingest_log": IngestLog(**{**log, "servers": tuple(log["servers"])})}
+    return Settings(**values)
 
 
 def database_url_for(data_dir: str | None, database_url: str | None) -> str:

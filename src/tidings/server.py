@@ -26,7 +26,7 @@ from uvicorn.config import create_ssl_context
 from uvicorn.supervisors import Multiprocess
 
 from tidings.app import Tidings, create_app
-from tidings.config import Settings
+from tidings.config import Settings, settings_from_dict
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.http_protocol import HttpConfig, HttpLimits
 from tidings.ops.heap import freeze_startup_heap
@@ -163,6 +163,6 @@ def serve(settings: Settings, workers: int, sockets: list[socket.socket]) -> Non
 
 def app_from_environment() -> Tidings:
     """The app in a worker process, from the settings its supervisor passed down."""
-    app = create_app(Settings(**json.loads(os.environ[_SETTINGS_ENV])))
+    app = create_app(settings_from_dict(json.loads(os.environ[_SETTINGS_ENV])))
     freeze_startup_heap()
     return app

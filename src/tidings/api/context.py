@@ -4,12 +4,14 @@ Handlers are `async def handler(ctx: Context, request: Request) -> Response`:
 they read through `ctx.read` (a read transaction on a worker thread), write
 through `ctx.write` / `ctx.write_many` (the group-commit writer: the call
 returns once the use case is committed), and take the time from `ctx.now()`.
+The ingest endpoints write through `ctx.ingest`, which publishes to the
+ingest log instead when the server has one (`tidings.ingest_log`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,6 +27,8 @@ from tidings.db.engine import Database
 from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
 from tidings.fetch import Allowlist
+from tidings.ingest_log.publisher import Publisher
+from tidings.ingest_log.records import Record
 from tidings.ops.prometheus import Metrics
 
 T = TypeVar("T")
@@ -62,6 +66,8 @@ class Context:
     fetch_allow: Allowlist
     # Every served route, in matching order (the OpenAPI document lists them).
     routes: tuple[Endpoint, ...]
+    # The ingest log ingest requests are published to (None: written directly).
+    log: Publisher | None = None
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -75,6 +81,25 @@ class Context:
         """Apply one item through a bulk use case `fn(conn, items)`, committed with its
         neighbours in one call."""
         await self.writer.submit_many(fn, item)
+
+    async def ingest(
+        self,
+        records: Callable[[], Sequence[Record]],
+        fn: Callable[..., T],
+        *args: Any,
+        bulk: bool = False,
+    ) -> T | None:
+        """An ingest write: with the ingest log, publish `records()` and return None once
+        the stream acknowledged every record (`tidings worker` applies them); without it,
+        run `fn(conn, *args)` as `write` does (`bulk`: `write_many(fn, args[0])`), and
+        `records` is never called."""
+        if self.log is not None:
+            await self.log.publish(records())
+            return None
+        if bulk:
+            await self.write_many(fn, args[0])
+            return None
+        return await self.write(fn, *args)
 
     def public_url(self, request: Request) -> str:
         """The base URL clients reach this server at (setting, else the Host header)."""

@@ -14,6 +14,11 @@ whole request: 400 `invalid_request`, or 413 `too_large`, and nothing is
 written. Whatever the mode, malformed JSON (or gzip) is a 400 and a bad write
 key a 401.
 
+With the ingest log (`--ingest-log`), the messages are published to their
+partitions (by userId, else anonymousId) and `200 {}` answers once the log
+has them; a message refused only when applied is recorded as rejected then,
+strict mode or not.
+
 Our extension: `GET /v1/pipelines/rejections` (App API key, `?limit=&start=`)
 lists the workspace's recent rejections, newest first.
 """
@@ -21,6 +26,7 @@ lists the workspace's recent rejections, newest first.
 from __future__ import annotations
 
 import zlib
+from functools import partial
 from typing import Any
 
 from tidings import paging
@@ -28,6 +34,7 @@ from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, ok
 from tidings.api.routing import Route
 from tidings.errors import ApiError, bad_request
+from tidings.ingest_log import kinds
 from tidings.pipelines import fast, ingest, parse, rejections
 from tidings.pipelines.ingest import Item
 
@@ -79,8 +86,10 @@ async def receive(ctx: Context, request: Request, endpoint: str | None) -> Respo
         read = fast.read_batch(request.body, now)
         if read.plain is not None:  # valid through and through, strict or not
             if read.plain:
-                queued = (request.workspace.id, read.plain, now)
-                await ctx.write_many(ingest.ingest_queued, queued)
+                workspace = request.workspace.id
+                published = partial(kinds.pipelines_plain, workspace, read.plain, now)
+                queued = (workspace, read.plain, now)
+                await ctx.ingest(published, ingest.ingest_queued, queued, bulk=True)
             return ok()
         decoded = read.body
     body, refused = (decoded, None) if decoded is not None else decode(request, strict)
@@ -106,11 +115,16 @@ async def receive(ctx: Context, request: Request, endpoint: str | None) -> Respo
 async def _write(
     ctx: Context, workspace_id: int, items: list[Item], now: int, strict: bool
 ) -> list[str]:
-    """Apply the messages; the reasons of the refused ones, once committed."""
+    """Apply the messages; the reasons of the refused ones, once committed (or, with the
+    ingest log, published: those refused when applied are recorded, not counted here)."""
+    published = partial(kinds.pipelines_items, workspace_id, items, now)
+    parsed = [item.reason for item in items if isinstance(item, rejections.Rejected)]
     if ingest.only_plain_events(items):  # shares its statements with concurrent requests
-        await ctx.write_many(ingest.ingest_queued, (workspace_id, ingest.plain_items(items), now))
-        return [item.reason for item in items if isinstance(item, rejections.Rejected)]
-    return await ctx.write(ingest.ingest, workspace_id, items, now, strict)
+        queued = (workspace_id, ingest.plain_items(items), now)
+        await ctx.ingest(published, ingest.ingest_queued, queued, bulk=True)
+        return parsed
+    refused = await ctx.ingest(published, ingest.ingest, workspace_id, items, now, strict)
+    return parsed if refused is None else refused
 
 
 def decode(request: Request, strict: bool) -> tuple[Any, ApiError | None]:

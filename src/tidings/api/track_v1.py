@@ -1,10 +1,13 @@
 """Track API v1 (`/api/v1/...`, HTTP Basic `site_id:track_api_key`).
 
 Handlers only parse, call one use case through the group-commit writer, and
-answer `200 {}` once it is committed.
+answer `200 {}` once it is committed. Identify and person events go through
+`ctx.ingest`: with the ingest log, `200 {}` once the log has them.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, no_content, ok
@@ -12,6 +15,7 @@ from tidings.api.routing import Route
 from tidings.errors import ApiError, bad_request
 from tidings.events import bulk as bulk_events
 from tidings.events import service as events
+from tidings.ingest_log import kinds
 from tidings.people import devices, forms, merge
 from tidings.people import service as people
 from tidings.people.identifiers import Identifier, check_id, classify, one_of
@@ -28,9 +32,11 @@ def _path_ident(request: Request) -> Identifier:
 
 
 async def identify(ctx: Context, request: Request) -> Response:
-    ident, now = _path_ident(request), ctx.now()
-    parsed = people.parse_identify(request.json_object(), now)
-    await ctx.write(people.identify, request.workspace.id, ident, parsed, now)
+    ident, now, workspace = _path_ident(request), ctx.now(), request.workspace.id
+    body = request.json_object()
+    parsed = people.parse_identify(body, now)
+    record = partial(kinds.identify_v1, workspace, ident, body, now)
+    await ctx.ingest(lambda: [record()], people.identify, workspace, ident, parsed, now)
     return ok()
 
 
@@ -40,10 +46,12 @@ async def delete_person(ctx: Context, request: Request) -> Response:
 
 
 async def track(ctx: Context, request: Request) -> Response:
-    ident, now = _path_ident(request), ctx.now()
-    event = events.parse_event(request.json_object()).received(now)
-    queued = (request.workspace.id, bulk_events.plain(ident, event), now)
-    await ctx.write_many(bulk_events.track_queued, queued)
+    ident, now, workspace = _path_ident(request), ctx.now(), request.workspace.id
+    event = bulk_events.plain(ident, events.parse_event(request.json_object()).received(now))
+    record = partial(kinds.track_v1, workspace, ident, event, now)
+    await ctx.ingest(
+        lambda: [record()], bulk_events.track_queued, (workspace, event, now), bulk=True
+    )
     return ok()
 
 

@@ -16,7 +16,7 @@ from tidings.cli.outbox import outbox, rejections
 from tidings.cli.store_options import describe, open_store, store_options
 from tidings.cli.users import user
 from tidings.cli.workspace import workspace
-from tidings.config import Settings
+from tidings.config import IngestLog, Settings
 from tidings.db.engine import Database
 from tidings.ops.heap import limit_malloc_arenas
 from tidings.runtime import wiring
@@ -52,6 +52,78 @@ log_level_option = click.option(
     show_default=True,
     help="Least severe messages logged; info and debug also log each request.",
 )
+
+
+def ingest_log_options(fn: Any) -> Any:
+    """`--ingest-log` and the stream's settings (serve and worker)."""
+    options = [
+        click.option(
+            "--ingest-log",
+            envvar="TIDINGS_INGEST_LOG",
+            show_envvar=True,
+            default="",
+            help="PostgreSQL: publish ingest requests to this NATS JetStream log "
+            "(nats://host:4222[,...]) and apply them in `tidings worker`.",
+        ),
+        click.option(
+            "--ingest-stream",
+            envvar="TIDINGS_INGEST_STREAM",
+            show_envvar=True,
+            default=IngestLog.stream,
+            show_default=True,
+            help="The ingest log's stream name.",
+        ),
+        click.option(
+            "--ingest-partitions",
+            envvar="TIDINGS_INGEST_PARTITIONS",
+            show_envvar=True,
+            type=click.IntRange(1, 1024),
+            default=IngestLog.partitions,
+            show_default=True,
+            help="Partitions of the stream, when this process creates it (then fixed).",
+        ),
+        click.option(
+            "--ingest-replicas",
+            envvar="TIDINGS_INGEST_REPLICAS",
+            show_envvar=True,
+            type=click.IntRange(1, 5),
+            default=IngestLog.replicas,
+            show_default=True,
+            help="Copies of the stream (3 on a three-node cluster), when this process creates it.",
+        ),
+        click.option(
+            "--ingest-lease",
+            envvar="TIDINGS_INGEST_LEASE",
+            show_envvar=True,
+            type=click.IntRange(2, 3600),
+            default=IngestLog.lease,
+            show_default=True,
+            help="Seconds a worker's claim on a partition lasts unless renewed: a dead "
+            "worker's partitions move after it.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _ingest_log(
+    database_url: str | None, urls: str, stream: str, partitions: int, replicas: int, lease: int
+) -> IngestLog | None:
+    """The ingest log's settings, or None without `--ingest-log`; refused on SQLite."""
+    if not urls:
+        return None
+    if not database_url or database_url.startswith("sqlite"):
+        raise click.UsageError(
+            "--ingest-log needs PostgreSQL (--database-url postgresql://...): its appliers "
+            "claim partitions with row locks SQLite does not have"
+        )
+    try:
+        return IngestLog.parse(
+            urls, stream=stream, partitions=partitions, replicas=replicas, lease=lease
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ingest-log") from exc
 
 
 @click.group()
@@ -173,6 +245,7 @@ def main() -> None:
     show_envvar=True,
 )
 @fetch_allow_option
+@ingest_log_options
 def serve(
     data_dir: str,
     database_url: str | None,
@@ -191,6 +264,11 @@ def serve(
     max_in_flight: int,
     max_connections: int,
     fetch_allow: str,
+    ingest_log: str,
+    ingest_stream: str,
+    ingest_partitions: int,
+    ingest_replicas: int,
+    ingest_lease: int,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port (and a TLS port)."""
     from tidings.ops.logging import configure
@@ -202,6 +280,9 @@ def serve(
         raise click.UsageError("--tls-port needs --ssl-certfile and --ssl-keyfile")
     # Bound before anything is created: a first workspace's keys are printed only once.
     sockets = _listen(host, [p for p in (port, tls_port) if p is not None])
+    log = _ingest_log(
+        database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas, ingest_lease
+    )
     url, db = open_store(data_dir, database_url, create=True)
     _first_workspace(db)
     db.dispose()
@@ -222,6 +303,7 @@ def serve(
         tls_port=tls_port,
         max_in_flight=max_in_flight,
         max_connections=max_connections,
+        ingest_log=log,
     )
     scheme = "https" if ssl_certfile and tls_port is None else "http"
     where = f"{scheme}://{host}:{port}"
@@ -278,6 +360,7 @@ def _listen(host: str, ports: list[int]) -> list[Any]:
     show_default=True,
     help="Base URL clients reach the server at, for tracked links in campaign messages.",
 )
+@ingest_log_options
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 def worker(
     data_dir: str,
@@ -288,6 +371,11 @@ def worker(
     housekeeping_every: float,
     writer_socket: str,
     public_url: str,
+    ingest_log: str,
+    ingest_stream: str,
+    ingest_partitions: int,
+    ingest_replicas: int,
+    ingest_lease: int,
     exit_with_parent: bool,
 ) -> None:
     """Run the background workers apart from the server processes.
@@ -297,7 +385,8 @@ def worker(
     journeys on; the delivery worker sends messages; the webhook poster sends
     reporting webhooks. Run one or more beside
     `tidings serve --no-background-workers` (PostgreSQL). Stops cleanly on
-    SIGTERM or Ctrl-C after the work in progress.
+    SIGTERM or Ctrl-C after the work in progress. With `--ingest-log`, it also
+    applies the ingest log's partitions to the database.
     """
     import signal
 
@@ -306,6 +395,9 @@ def worker(
     from tidings.ops.logging import configure
 
     configure(log_level.upper())
+    log = _ingest_log(
+        database_url, ingest_log, ingest_stream, ingest_partitions, ingest_replicas, ingest_lease
+    )
     url, db = open_store(data_dir, database_url)
     db.dispose()
     settings = Settings(
@@ -314,6 +406,7 @@ def worker(
         housekeeping_every=housekeeping_every or None,
         writer_socket=writer_socket,
         public_url=public_url,
+        ingest_log=log,
     )
     running = create_worker(settings, delivery_lease=delivery_lease)
     stopping = threading.Event()
@@ -321,8 +414,11 @@ def worker(
         signal.signal(sig, lambda *_: stopping.set())
     if exit_with_parent:  # a server's worker process: its standard input is the server's pipe
         threading.Thread(target=_wait_for_eof, args=(stopping,), daemon=True).start()
+    applying = f", applying {log.stream} from {','.join(log.servers)}" if log else ""
     click.echo(
-        f"tidings: segment, job, journey, delivery and webhook workers on {describe(url)}", err=True
+        f"tidings: segment, job, journey, delivery and webhook workers on {describe(url)}"
+        + applying,
+        err=True,
     )
     freeze_startup_heap()
     running.start()

@@ -950,3 +950,55 @@ audit_log = Table(
     Column("at", BigInteger, nullable=False),
     Index(None, "workspace_id", "at"),
 )
+
+
+# --- the ingest log (ingest_log/, docs/architecture.md "The ingest log") ------------
+
+# One row per partition of an ingest log stream: who applies it (a lease on the
+# database's clock, fenced by `attempts`, as in jobs/lease.py) and the stream
+# sequence of the last message applied, advanced in the transaction that
+# applied it. `state` is `held` while an applier's lease holds, else `free`.
+ingest_partitions = Table(
+    "ingest_partitions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("stream", String(64), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("owner", String(64)),
+    Column("lease_until", BigInteger),
+    Column("applied_seq", BigInteger, nullable=False),
+    Column("applied_total", BigInteger, nullable=False),  # records applied, ever
+    Column("applied_at", BigInteger),
+    UniqueConstraint("stream", "partition"),
+)
+
+# The appliers alive per stream (each renews its row with its leases), so that
+# each takes a fair share of the partitions and gives up what is beyond it.
+ingest_appliers = Table(
+    "ingest_appliers",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("owner", String(64), primary_key=True),
+    Column("seen_until", BigInteger, nullable=False),
+)
+
+# Messages of the ingest log that were answered 2xx and then refused when
+# applied (an `ApiError` the direct path would have answered): kept, never dropped.
+ingest_refusals = Table(
+    "ingest_refusals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("record", Text, nullable=False),  # the message as published (JSON)
+    Index(None, "workspace_id", "received_at"),
+)

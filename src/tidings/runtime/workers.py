@@ -126,5 +126,20 @@ def spawn_workers(settings: Settings, writer_socket: str = "") -> WorkerProcess:
         *("--housekeeping-every", str(settings.housekeeping_every or 0)),
         *("--public-url", settings.base_url),
         *("--log-level", "info" if settings.access_log else "warning"),
+        *_ingest_log_options(settings),
     ]
     return WorkerProcess(subprocess.Popen(command, stdin=subprocess.PIPE))
+
+
+def _ingest_log_options(settings: Settings) -> list[str]:
+    """The server's ingest log, for its worker process to apply."""
+    log = settings.ingest_log
+    if log is None:
+        return []
+    return [
+        *("--ingest-log", ",".join(log.servers)),
+        *("--ingest-stream", log.stream),
+        *("--ingest-partitions", str(log.partitions)),
+        *("--ingest-replicas", str(log.replicas)),
+        *("--ingest-lease", str(log.lease)),
+    ]

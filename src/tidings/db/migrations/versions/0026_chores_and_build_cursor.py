@@ -1,7 +1,7 @@
 """Periodic chores held with a lease; a segment build's cursor
 
 Revision ID: 0026_chores_and_build_cursor
-Revises: 0024_resources_version
+Revises: 0025_ingest_log
 
 `chores` holds one row per periodic chore (housekeeping, each workspace's
 time-window refresh): the worker process that runs it holds it with a lease
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026_chores_and_build_cursor"
-down_revision = "0024_resources_version"
+down_revision = "0025_ingest_log"
 branch_labels = None
 depends_on = None
 
