@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import Connection, and_, update
 
 from tidings.activity import stream
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import events
 
 encode = msgspec.json.Encoder().encode
@@ -69,17 +69,16 @@ def insert_rows(conn: Connection, rows: Sequence[tuple[object, ...]], now: int) 
 
 def _count_minutes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Add the events sent among `rows` to their workspace's and minute's count: one
-    upsert per workspace and minute (usually one for a call)."""
+    upsert per workspace and minute (usually one for a call), at once or at the end of
+    the caller's `db.counters.deferred` block."""
     counts: dict[tuple[Any, int], int] = {}
     for row in rows:
         if row[3] in COUNTED_TYPES:
             key = (row[0], int(row[5]) - int(row[5]) % 60)
             counts[key] = counts.get(key, 0) + 1
-    if not counts:
-        return
-    sql = _COUNT_SQL.format(raw.mark(conn))
-    for (workspace_id, minute), count in sorted(counts.items()):  # one lock order for all
-        raw.execute(conn, sql, (workspace_id, minute, count))
+    for key, count in sorted(counts.items()):  # one lock order for all
+        # Inside the writer's batch: made when the batch ends (`db/counters.py`).
+        counters.add(conn, _COUNT_SQL, key, count)
 
 
 _COUNT_SQL = (

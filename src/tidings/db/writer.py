@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from tidings.db import counters
 from tidings.db.engine import prepare_group_commit
 from tidings.errors import ApiError
 
@@ -200,7 +201,8 @@ class Writer:
 
     def _transaction(self, batch: list[Job], *, careful: bool) -> None:
         conn = self._connection()
-        with conn.begin():
+        # Counter upserts (events per minute, ...) go last, in one order (db/counters.py).
+        with conn.begin(), counters.deferred(conn):
             for run in _runs(batch):
                 if careful:
                     _apply_carefully(conn, run)
@@ -210,8 +212,9 @@ class Writer:
     def _commit_alone(self, job: Job) -> None:
         job.retry = False
         try:
-            with self._connection().begin():
-                job.call(self._connection())
+            conn = self._connection()
+            with conn.begin(), counters.deferred(conn):
+                job.call(conn)
             job.error = None
         except ApiError as exc:
             job.error = exc
@@ -261,29 +264,32 @@ def _apply(conn: Connection, run: list[Job]) -> None:
 
 def _apply_carefully(conn: Connection, run: list[Job]) -> None:
     if run[0].bulk and len(run) > 1:
-        savepoint = conn.begin_nested()
+        savepoint, counted = conn.begin_nested(), counters.snapshot(conn)
         try:
             run[0].fn(conn, [job.args[0] for job in run])
             savepoint.commit()
             return
         except Exception:
             savepoint.rollback()
+            counters.restore(conn, counted)
     for job in run:
         _run_in_savepoint(conn, job)
 
 
 def _run_in_savepoint(conn: Connection, job: Job) -> None:
-    savepoint = conn.begin_nested()
+    savepoint, counted = conn.begin_nested(), counters.snapshot(conn)
     try:
         job.call(conn)
         savepoint.commit()
     except ApiError as exc:
         savepoint.rollback()
+        counters.restore(conn, counted)
         job.error = exc
     except Exception:
         # Most often a race with another process (a unique key taken meanwhile):
         # worth one more try on its own once the batch is committed.
         savepoint.rollback()
+        counters.restore(conn, counted)
         job.retry = True
 
 

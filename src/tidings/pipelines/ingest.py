@@ -24,7 +24,7 @@ import itertools
 
 from sqlalchemy import Connection
 
-from tidings.db import raw
+from tidings.db import counters
 from tidings.errors import ApiError
 from tidings.pipelines import bulk, rejections, service
 from tidings.pipelines.parse import Message
@@ -114,7 +114,7 @@ def _apply_one(
         service.apply(conn, workspace_id, msg, now)
         return None
     try:
-        with raw.savepoint(conn):
+        with counters.savepoint(conn):  # forgets its deferred counts when undone
             service.apply(conn, workspace_id, msg, now)
     except ApiError as exc:
         return exc

@@ -18,7 +18,7 @@ import itertools
 
 from sqlalchemy import Connection
 
-from tidings.db import raw
+from tidings.db import counters
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.track_v2.operation import Operation
@@ -108,7 +108,7 @@ def _apply_one(conn: Connection, workspace_id: int, op: Operation) -> ApiError |
         op.fn(conn, workspace_id, *op.args)
         return None
     try:
-        with raw.savepoint(conn):
+        with counters.savepoint(conn):  # forgets its deferred counts when undone
             op.fn(conn, workspace_id, *op.args)
     except ApiError as exc:
         return exc
