@@ -421,6 +421,8 @@ def run_row(
         row.stored_in_window = stored_after - stored_before
         row.acked += (row.requests - row.status_errors) * load.events_per_request
         row.stored = settle(store, row.acked, args.settle if mode.applies_later else 0.0)
+    if not row.requests:
+        row.notes.append("STALLED: no request was answered in the measured window")
     if row.status_errors:
         row.notes.append(f"{row.status_errors} responses were not 2xx")
     if row.socket_errors:
@@ -448,6 +450,7 @@ COLUMNS = (
     "nodes",
     "conns",
     "events/s",
+    "stored/s",
     "× 1 node",
     "× SQLite",
     "p50 ms",
@@ -485,6 +488,7 @@ def table(rows: list[Row]) -> list[list[str]]:
                 str(r.nodes),
                 str(r.connections),
                 f"{r.events_per_s:,.0f}",
+                f"{r.stored_in_window / r.seconds:,.0f}" if r.seconds else "",
                 "" if r.mode.baseline else ratio(r, one),
                 ratio(r, sqlite),
                 f"{r.p50_ms:.1f}",
