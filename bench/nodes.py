@@ -9,11 +9,12 @@ with the worker process it starts (`tidings worker --exit-with-parent`), as it
 would run on a machine of its own. For each N in `--nodes` and each load in
 `--loads`, the run makes a fresh PostgreSQL database (through `--pg-url`, a
 database to connect to for CREATE DATABASE; dropped afterwards), migrates it,
-creates one workspace, starts N nodes, and drives every node with a wrk
-process of its own (`--connections` per node) for `--duration` seconds after
-`--warmup` seconds. In the same run, each load is also sent to one SQLite
-server (`tidings serve --data-dir`: server, writer and worker processes), the
-single-process baseline every row is compared with.
+creates one workspace, starts N nodes, identifies the `--customers` people
+the load names (`--no-people-first`: the load creates them as it goes), and
+drives every node with a wrk process of its own (`--connections` per node)
+for `--duration` seconds after `--warmup` seconds. In the same run, each load
+is also sent to one SQLite server (`tidings serve --data-dir`: server, writer
+and worker processes), the single-process baseline every row is compared with.
 
 Loads (bench/lua): `cdp-batch`, Pipelines `POST /v1/batch` with 100 track calls
 as customerio-cdp-analytics sends them (a random messageId each); `single`,
@@ -29,7 +30,7 @@ How the rows are run is a table (MODES): a mode names the store, the extra
 `tidings serve` flags, and whether it runs once per N or once as the baseline.
 
 Every store is checked after its nodes stop: the run fails (exit 1) when the
-database holds fewer events than were acknowledged.
+database holds fewer of the load's events than were acknowledged.
 """
 
 from __future__ import annotations
@@ -319,6 +320,21 @@ def preflight(node: Node, load: Load) -> int:
     return events
 
 
+def create_people(node: Node, customers: int) -> None:
+    """Identify every customer id the load will use, before it: the load then measures
+    events of known people, a service's steady state, instead of a fresh database's
+    first minutes in which every batch also creates people."""
+    server = node.client()
+    for start in range(1, customers + 1, 500):
+        calls = [
+            {"type": "identify", "userId": f"cust_{i}", "traits": {"plan": "basic"}}
+            for i in range(start, min(start + 500, customers + 1))
+        ]
+        status, body = server.request("POST", "/v1/batch", {"batch": calls}, auth="cdp")
+        if status != 200:
+            raise RuntimeError(f"identify answered {status}: {body[:200].decode(errors='replace')}")
+
+
 # --------------------------------------------------------------------------- one row
 
 
@@ -342,7 +358,7 @@ class Row:
     pg_transactions: int | None = None  # every transaction on the bench database, in the window
     stored_in_window: int = 0
     acked: int = 0  # warm-up and preflight included
-    stored: int = 0  # after the nodes stopped (and the appliers caught up)
+    stored: int = 0  # the load's, after the nodes stopped (and the appliers caught up)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -376,6 +392,9 @@ def run_row(
             for i in range(n):  # one at a time: each is ready before the next starts
                 nodes.append(Node(store.args, mode.serve_args, workdir / f"{tag}-{i}.log"))
                 nodes[-1].wait_ready()
+            if args.people_first:
+                create_people(nodes[0], args.customers)
+            before_load = store.count_events()  # the people's own rows are not the load's
             row.acked = sum(preflight(node, load) for node in nodes)
             if args.warmup > 0:
                 warm, _ = drive(wrk, nodes, load, args, args.warmup, seed + 50)
@@ -420,7 +439,8 @@ def run_row(
             row.pg_transactions = txn_after - txn_before
         row.stored_in_window = stored_after - stored_before
         row.acked += (row.requests - row.status_errors) * load.events_per_request
-        row.stored = settle(store, row.acked, args.settle if mode.applies_later else 0.0)
+        wait = args.settle if mode.applies_later else 0.0
+        row.stored = settle(store, before_load + row.acked, wait) - before_load
     if not row.requests:
         row.notes.append("STALLED: no request was answered in the measured window")
     if row.status_errors:
@@ -617,6 +637,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=60,
         help="seconds the check waits for events applied after the answer (60)",
     )
+    parser.add_argument(
+        "--no-people-first",
+        dest="people_first",
+        action="store_false",
+        help="do not identify the customers before the load (the load then creates them)",
+    )
     parser.add_argument("--markdown", metavar="PATH", help="also write a Markdown report")
     parser.add_argument("--keep", action="store_true", help="keep the node logs")
     args = parser.parse_args(argv)
@@ -674,7 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"{r.mode.name} {r.load.name} N={r.nodes}: {n}" for r in rows for n in r.notes]
     notes += [
         f"{r.mode.name} {r.load.name} N={r.nodes}: {r.acked:,} events acknowledged "
-        f"(preflight and warm-up included), {r.stored:,} in the database after the nodes stopped"
+        f"(preflight and warm-up included), {r.stored:,} of the load's in the database "
+        "after the nodes stopped"
         for r in rows
     ]
     findings = doublings(rows) + model(rows)
