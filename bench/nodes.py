@@ -27,7 +27,10 @@ databases on the cluster share), and the wrk processes. With a PostgreSQL on
 another machine its CPU is not seen and the PostgreSQL columns stay empty.
 
 How the rows are run is a table (MODES): a mode names the store, the extra
-`tidings serve` flags, and whether it runs once per N or once as the baseline.
+`tidings serve` flags, whether it runs once per N or once as the baseline,
+and how many `tidings worker` processes run beside the nodes. `postgres`:
+every node with its own worker process (the default of `tidings serve`);
+`pg-1-worker`: nodes with `--no-background-workers` and one `tidings worker`.
 
 Every store is checked after its nodes stop: the run fails (exit 1) when the
 database holds fewer of the load's events than were acknowledged.
@@ -86,11 +89,21 @@ class Mode:
     # Acknowledged events may reach the database after the answer (e.g. through
     # a log and its appliers): the check waits for them, up to --settle seconds.
     applies_later: bool = False
+    # `tidings worker` processes started beside the nodes (counted in the node set),
+    # for nodes started with --no-background-workers.
+    worker_processes: int = 0
 
 
 MODES = (
     Mode("sqlite", "one SQLite server (server, writer and worker processes)", "sqlite", (), True),
     Mode("postgres", "N nodes, each writing its events to PostgreSQL in the request", "postgres"),
+    Mode(
+        "pg-1-worker",
+        "N nodes without background workers, and one `tidings worker` for all",
+        "postgres",
+        ("--no-background-workers",),
+        worker_processes=1,
+    ),
 )
 
 
@@ -125,12 +138,17 @@ def postgres_pids(database: str | None) -> list[int]:
 
 
 class Node:
-    """One `tidings serve` on a free port (its writer/worker processes are its children)."""
+    """One `tidings serve` on a free port (its writer/worker processes are its children),
+    or with `command="worker"` a `tidings worker` (no port)."""
 
-    def __init__(self, store: list[str], serve_args: tuple[str, ...], log: Path) -> None:
+    def __init__(
+        self, store: list[str], serve_args: tuple[str, ...], log: Path, command: str = "serve"
+    ) -> None:
         self.port = harness.free_port()
         self.log = log
-        cmd = [sys.executable, "-m", "tidings", "serve", *store, "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "tidings", command, *store]
+        if command == "serve":
+            cmd += ["--port", str(self.port)]
         cmd += [*serve_args, "--log-level", "warning"]
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -388,6 +406,10 @@ def run_row(
     with make_store(mode, args, workdir, tag) as store:
         prepare(store)
         nodes: list[Node] = []
+        workers = [
+            Node(store.args, (), workdir / f"{tag}-worker-{i}.log", command="worker")
+            for i in range(mode.worker_processes)
+        ]
         try:
             for i in range(n):  # one at a time: each is ready before the next starts
                 nodes.append(Node(store.args, mode.serve_args, workdir / f"{tag}-{i}.log"))
@@ -403,19 +425,19 @@ def run_row(
                 )
             stored_before, txn_before = store.count_events(), store.transactions()
             commits_before = sum(node.commits() for node in nodes)
-            node_pids = [pid for node in nodes for pid in node.pids()]
+            node_pids = [pid for node in nodes + workers for pid in node.pids()]
             node_before, pg_before = cpu_of(node_pids), cpu_of(postgres_pids(store.database))
             busy_before = harness.machine_ticks()
             started = time.monotonic()
             numbers, wrk_cpu = drive(wrk, nodes, load, args, args.duration, seed)
             wall = time.monotonic() - started
-            node_pids = [pid for node in nodes for pid in node.pids()]
+            node_pids = [pid for node in nodes + workers for pid in node.pids()]
             node_after, pg_after = cpu_of(node_pids), cpu_of(postgres_pids(store.database))
             busy_after = harness.machine_ticks()
             commits_after = sum(node.commits() for node in nodes)
             stored_after, txn_after = store.count_events(), store.transactions()
         finally:
-            for node in nodes:
+            for node in nodes + workers:
                 code = node.stop()
                 if code not in (0, None, -signal.SIGTERM):
                     row.notes.append(f"a node exited with {code}: {node.log_tail(5)}")
