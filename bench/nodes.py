@@ -30,7 +30,11 @@ How the rows are run is a table (MODES): a mode names the store, the extra
 `tidings serve` flags, whether it runs once per N or once as the baseline,
 and how many `tidings worker` processes run beside the nodes. `postgres`:
 every node with its own worker process (the default of `tidings serve`);
-`pg-1-worker`: nodes with `--no-background-workers` and one `tidings worker`.
+`pg-1-worker`: nodes with `--no-background-workers` and one `tidings worker`;
+`log`: every node publishes to the ingest log (`--ingest-log`, NATS JetStream,
+a stream of the row's own), and the worker processes apply it: acknowledged
+events are in the database only once applied, so the check waits up to
+`--settle` seconds for them, and `stored/s` is the appliers' rate in the window.
 
 Every store is checked after its nodes stop: the run fails (exit 1) when the
 database holds fewer of the load's events than were acknowledged.
@@ -39,6 +43,7 @@ database holds fewer of the load's events than were acknowledged.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -92,6 +97,9 @@ class Mode:
     # `tidings worker` processes started beside the nodes (counted in the node set),
     # for nodes started with --no-background-workers.
     worker_processes: int = 0
+    # Through the ingest log (`--ingest-log`, a NATS stream of the row's own, deleted
+    # after it): every node and worker gets the log's flags.
+    log: bool = False
 
 
 MODES = (
@@ -103,6 +111,13 @@ MODES = (
         "postgres",
         ("--no-background-workers",),
         worker_processes=1,
+    ),
+    Mode(
+        "log",
+        "N nodes publishing to the ingest log (NATS JetStream), each node's worker applying",
+        "postgres",
+        applies_later=True,
+        log=True,
     ),
 )
 
@@ -249,6 +264,32 @@ def make_store(mode: Mode, args: argparse.Namespace, workdir: Path, tag: str) ->
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def ingest_log(mode: Mode, args: argparse.Namespace, tag: str) -> Iterator[tuple[str, ...]]:
+    """The ingest log's flags for a row of a `log` mode (none otherwise): a stream of the
+    row's own, so no row applies another's messages, deleted once the row is done."""
+    if not mode.log:
+        yield ()
+        return
+    stream = f"BENCH_{os.getpid()}_{tag}".replace("-", "_")
+    try:
+        yield ("--ingest-log", args.ingest_log, "--ingest-stream", stream)
+    finally:
+        asyncio.run(_delete_stream(args.ingest_log, stream))
+
+
+async def _delete_stream(url: str, stream: str) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    client = await nats.connect(url.split(","))
+    try:
+        with contextlib.suppress(NotFoundError):
+            await client.jetstream().delete_stream(stream)
+    finally:
+        await client.close()
 
 
 def prepare(store: Store) -> None:
@@ -403,16 +444,17 @@ def run_row(
     conns = args.connections or load.connections
     row = Row(mode, load, n, conns * n)
     tag = f"{mode.name}-{load.name}-{n}"
-    with make_store(mode, args, workdir, tag) as store:
+    with make_store(mode, args, workdir, tag) as store, ingest_log(mode, args, tag) as log:
         prepare(store)
         nodes: list[Node] = []
         workers = [
-            Node(store.args, (), workdir / f"{tag}-worker-{i}.log", command="worker")
+            Node(store.args, log, workdir / f"{tag}-worker-{i}.log", command="worker")
             for i in range(mode.worker_processes)
         ]
         try:
             for i in range(n):  # one at a time: each is ready before the next starts
-                nodes.append(Node(store.args, mode.serve_args, workdir / f"{tag}-{i}.log"))
+                serve_args = (*mode.serve_args, *log)
+                nodes.append(Node(store.args, serve_args, workdir / f"{tag}-{i}.log"))
                 nodes[-1].wait_ready()
             if args.people_first:
                 create_people(nodes[0], args.customers)
@@ -436,6 +478,11 @@ def run_row(
             busy_after = harness.machine_ticks()
             commits_after = sum(node.commits() for node in nodes)
             stored_after, txn_after = store.count_events(), store.transactions()
+            if mode.applies_later:  # its appliers run in the nodes: wait before stopping them
+                acked = row.acked + sum(
+                    (w["requests"] - w["status_errors"]) * load.events_per_request for w in numbers
+                )
+                settle(store, before_load + acked, args.settle)
         finally:
             for node in nodes + workers:
                 code = node.stop()
@@ -461,8 +508,7 @@ def run_row(
             row.pg_transactions = txn_after - txn_before
         row.stored_in_window = stored_after - stored_before
         row.acked += (row.requests - row.status_errors) * load.events_per_request
-        wait = args.settle if mode.applies_later else 0.0
-        row.stored = settle(store, before_load + row.acked, wait) - before_load
+        row.stored = settle(store, before_load + row.acked, 0.0) - before_load
     if not row.requests:
         row.notes.append("STALLED: no request was answered in the measured window")
     if row.status_errors:
@@ -642,6 +688,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="a PostgreSQL database to connect to for CREATE/DROP DATABASE",
+    )
+    parser.add_argument(
+        "--ingest-log",
+        default="nats://127.0.0.1:4222",
+        help="NATS URLs for the `log` rows (nats://127.0.0.1:4222)",
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds measured (10)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load (3)")
