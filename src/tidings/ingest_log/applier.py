@@ -68,6 +68,10 @@ class Applier:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tidings-apply")
+        # Leases are renewed on a thread of their own: queued behind slow batches on
+        # the pool, a renewal came after its lease ran out and a live worker lost its
+        # partitions under load.
+        self._leases = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-lease")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name="tidings-applier", daemon=True)
@@ -80,6 +84,7 @@ class Applier:
             self._thread.join()
             self._thread = None
         self._pool.shutdown(wait=True)
+        self._leases.shutdown(wait=True)
 
     def _main(self) -> None:
         asyncio.run(self._run())
@@ -97,7 +102,7 @@ class Applier:
             await self._pause(self.settings.lease / 3)
         await self._give_back(list(self.held.values()))
         self.held.clear()
-        await self._db(partitions.leave, self.settings.stream, self.owner)
+        await self._lease_db(partitions.leave, self.settings.stream, self.owner)
         await nc.close()
 
     async def _connect(self) -> Client | None:
@@ -123,18 +128,23 @@ class Applier:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.db.write, fn, *args)
 
+    async def _lease_db(self, fn: Callable[..., T], *args: Any) -> T:
+        """`_db` for claims, renewals and releases, on the leases' own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._leases, self.db.write, fn, *args)
+
     # --- claims ---------------------------------------------------------------------
 
     async def _rebalance(self, js: JetStreamContext) -> None:
         claims = [held.claim for held in self.held.values()]
-        kept, fair = await self._db(self._renew, claims)
+        kept, fair = await self._lease_db(self._renew, claims)
         for partition in [p for p, held in self.held.items() if held.claim.id not in kept]:
             log.warning("ingest log: lost partition %d", partition)
             self.held.pop(partition).running = False  # its next apply is fenced off anyway
         extra = sorted(self.held)[fair:]
         await self._give_back([self.held.pop(p) for p in extra])
         wanted = fair - len(self.held)
-        for claim in await self._db(self._claim, wanted):
+        for claim in await self._lease_db(self._claim, wanted):
             held = _Held(claim)
             held.task = asyncio.get_running_loop().create_task(self._pump(js, held))
             self.held[claim.partition] = held
@@ -154,7 +164,7 @@ class Applier:
         for held in given:
             if held.task is not None:
                 await held.task
-            await self._db(partitions.release, held.claim)
+            await self._lease_db(partitions.release, held.claim)
 
     # --- one partition ----------------------------------------------------------------
 
