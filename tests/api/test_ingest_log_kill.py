@@ -81,8 +81,8 @@ EVENTS = int(os.environ.get("TIDINGS_KILL_EVENTS", "30000"))
 STREAM = "KILL"
 PARTITIONS = 8
 LEASE = 4  # `--delivery-lease`: the killed worker's claimed sends come back soon
-# `--ingest-lease`: its partitions move soon (shorter, and under this load a live
-# worker's renewal, which waits for the batches being applied, can come too late)
+# `--ingest-lease`: its partitions move soon (renewals have a thread of their own, so
+# a live worker renews in time even while its batches wait for the database)
 INGEST_LEASE = 8
 ATTEMPTS = 10  # sends of one request (a NATS leader election can take a few seconds)
 RETRY_AFTER = 1.0  # what the servers' 503 says
