@@ -118,7 +118,8 @@ def _writer(db: Database, settings: Settings) -> Writer | RemoteWriter:
         db.writer,
         max_batch=settings.commit_max_batch,
         max_pending=settings.max_pending_writes,
-        batch_scope=wiring.batch_scope(),
+        # SQLite has one writer, whose batches never wait for another's: no pre-claim.
+        batch_scope=None if db.is_sqlite else wiring.batch_scope(),
     )
 
 

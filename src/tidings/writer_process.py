@@ -17,7 +17,7 @@ def main() -> None:
     wiring.wire()
     import tidings.app  # noqa: F401, PLC0415  # every use case loaded before the first request
 
-    serve_writer(prog=f"python -m {__name__}", batch_scope=wiring.batch_scope())
+    serve_writer(prog=f"python -m {__name__}")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ The optimistic pass may open with a scope the composition root gives
 (`batch_scope(conn, batch)`, a context manager around the whole pass): the
 dedup keys of every bulk item taken first, in one sorted order
 (`events.dedup.preclaim`), so that two processes' batches never take shared
-keys in opposite orders. The careful pass and a job committed alone run
-without it.
+keys in opposite orders (PostgreSQL; SQLite's one writer never waits for
+another). The careful pass and a job committed alone run without it.
 """
 
 from __future__ import annotations

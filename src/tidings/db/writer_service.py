@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tidings.db.engine import open_database
-from tidings.db.writer import BatchScope, Job, Writer
+from tidings.db.writer import Job, Writer
 from tidings.ops.heap import freeze_startup_heap
 
 log = logging.getLogger("tidings.writer")
@@ -131,15 +131,8 @@ class WriterService:
     previous commit, most of which runs in SQLite without the interpreter lock.
     """
 
-    def __init__(
-        self,
-        engine: Engine,
-        listener: socket.socket,
-        *,
-        max_batch: int = 512,
-        batch_scope: BatchScope | None = None,
-    ) -> None:
-        self._writer = ServiceWriter(engine, max_batch=max_batch, batch_scope=batch_scope)
+    def __init__(self, engine: Engine, listener: socket.socket, *, max_batch: int = 512) -> None:
+        self._writer = ServiceWriter(engine, max_batch=max_batch)
         self._listener = listener
         self._selector = selectors.DefaultSelector()
         self._stopping = False
@@ -243,11 +236,8 @@ def spawn(
     return WriterProcess(process, path, folder)
 
 
-def serve_writer(
-    argv: list[str] | None = None, *, prog: str, batch_scope: BatchScope | None = None
-) -> None:
-    """The writer process's body: bind the socket, then commit until stdin closes
-    (`batch_scope`: see `Writer`)."""
+def serve_writer(argv: list[str] | None = None, *, prog: str) -> None:
+    """The writer process's body: bind the socket, then commit until stdin closes."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("socket_path")
     parser.add_argument("database_url")
@@ -260,9 +250,7 @@ def serve_writer(
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(options.socket_path)
     listener.listen(64)
-    service = WriterService(
-        db.writer, listener, max_batch=options.max_batch, batch_scope=batch_scope
-    )
+    service = WriterService(db.writer, listener, max_batch=options.max_batch)
     freeze_startup_heap()
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()

@@ -3,9 +3,9 @@
 Lower layers publish and queue without knowing who listens or who runs the
 work; this module is the one place that says so. Every process that runs use
 cases calls `wire()` before its first one: the server (`create_app`), the
-worker process (`create_worker`), SQLite's writer process and the CLI. The
-group-commit writers (the server's, SQLite's writer process) take their
-`batch_scope()` from here.
+worker process (`create_worker`), SQLite's writer process and the CLI. A
+server's group-commit writer on PostgreSQL takes its `batch_scope()` from
+here.
 """
 
 from __future__ import annotations
