@@ -90,6 +90,8 @@ def record_keys(conn: Connection, workspace_id: int, keys: list[str], now: int) 
     on PostgreSQL an insert waits for another transaction's uncommitted row
     with the same key, so two nodes inserting overlapping keys in arrival
     order could each wait for the other (a deadlock); in one order, one waits.
+    Keys the open `claimed` block took are answered from it instead (new on
+    the first ask only), without a statement.
     """
     new: set[str] = set()
     unique = sorted(set(keys))
