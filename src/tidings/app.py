@@ -120,7 +120,11 @@ def _writer(db: Database, settings: Settings) -> Writer | RemoteWriter:
     if db.is_sqlite and (settings.writer_process or settings.writer_socket):
         return RemoteWriter(max_pending=settings.max_pending_writes)
     return Writer(
-        db.writer, max_batch=settings.commit_max_batch, max_pending=settings.max_pending_writes
+        db.writer,
+        max_batch=settings.commit_max_batch,
+        max_pending=settings.max_pending_writes,
+        # SQLite has one writer, whose batches never wait for another's: no pre-claim.
+        batch_scope=None if db.is_sqlite else wiring.batch_scope(),
     )
 
 

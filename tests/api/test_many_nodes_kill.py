@@ -172,13 +172,5 @@ def test_every_delivery_ends_once_and_no_mail_is_lost(outcome: Outcome) -> None:
     check_mail(outcome.received, markers, outcome.kills)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, intermittent (1 run in 12 since the lease and event_minutes fixes):"
-    " two API processes deadlock on event_dedup (likewise people) when one group-commit"
-    " transaction inserts keys in two statements (two runs of its batch, or two seconds"
-    " of one workspace) and the other process holds the same re-sent keys in the"
-    " opposite order",
-)
 def test_postgresql_saw_no_deadlock(outcome: Outcome) -> None:
     assert outcome.deadlocks == 0

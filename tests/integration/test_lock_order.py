@@ -15,6 +15,8 @@ SQLite has one writer, which serialises all this: PostgreSQL only.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,13 +29,24 @@ from sqlalchemy import Connection, event, select
 from tests.conftest import new_workspace
 from tests.factories import add_delivery
 from tidings.db import raw
-from tidings.db.schema import delivery_days, event_dedup, message_totals, people, segment_dirty
+from tidings.db.schema import (
+    delivery_days,
+    event_dedup,
+    events,
+    message_totals,
+    people,
+    segment_dirty,
+)
+from tidings.db.writer import Job, Writer
+from tidings.events import bulk as bulk_events
 from tidings.events import dedup
 from tidings.people import bulk as bulk_people
 from tidings.people import store
 from tidings.people.identifiers import Identifier
+from tidings.runtime import wiring
 from tidings.segments import dirty, membership
 from tidings.sending import delivery_queue as queue
+from tidings.track_v2 import apply
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -163,6 +176,72 @@ def test_dedup_keys(db, hooked, monkeypatch):
     with db.reader.connect() as conn:
         rows = conn.execute(select(event_dedup.c.key).where(event_dedup.c.workspace_id == ws))
         assert sorted(row.key for row in rows) == ["event:a", "event:b"]
+
+
+def _event(who: str, dedup_id: str) -> bulk_events.Plain:
+    return ("id", who, "bought", "event", "{}", NOW, dedup_id)
+
+
+def _future() -> concurrent.futures.Future[Any]:
+    return concurrent.futures.Future()
+
+
+def _flush_statistics(conn: Connection) -> None:
+    conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+
+
+@pytest.mark.parametrize("preclaim", [False, True], ids=["arrival_order", "preclaimed"])
+def test_dedup_keys_across_runs_of_a_writer_batch(db, hooked, monkeypatch, preclaim):
+    """A writer batch asks for dedup keys once per bulk run (Track v1, then Track v2):
+    two nodes' batches re-sending each other's ids in the other run. Asked run by run,
+    that deadlocks; taken first in one order (`dedup.preclaim`), the second waits."""
+    monkeypatch.setattr(dedup, "KEYS_PER_INSERT", 1)
+    ws = new_workspace(db).workspace_id
+    interleaving = hooked("event_dedup")
+    scope = wiring.batch_scope() if preclaim else None
+    keys = (("a", "b"), ("b", "a"))  # per node: its Track v1 id, then its Track v2 one
+
+    def commit(who: int) -> list[Job]:
+        def entered(conn: Connection, batch: list[Job]) -> contextlib.AbstractContextManager[None]:
+            interleaving.enter(who, conn)
+            return scope(conn, batch) if scope is not None else contextlib.nullcontext()
+
+        person = f"node{who}"
+        v1, v2 = keys[who]
+        batch = [
+            Job(bulk_events.track_queued, ((ws, _event(person, v1), NOW),), _future(), bulk=True),
+            Job(apply.apply_queued, ((ws, [_event(person, v2)], NOW),), _future(), bulk=True),
+        ]
+        writer = Writer(db.writer, batch_scope=entered)
+        writer.commit(batch)
+        writer.commit([Job(_flush_statistics, (), _future())])
+        writer.close()
+        return batch
+
+    before = deadlocks(db)
+    batches: list[list[Job]] = [[], []]
+    threads = [
+        threading.Thread(target=lambda who=who: batches[who].extend(commit(who))) for who in (0, 1)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(job.future.exception() is None for batch in batches for job in batch)
+    if preclaim:
+        assert deadlocks(db) == before
+    else:  # the case the test is built for: without the pre-claim it deadlocks
+        give_up = time.monotonic() + DEADLINE
+        while deadlocks(db) == before:
+            assert time.monotonic() < give_up, "no deadlock without the pre-claim"
+            time.sleep(0.05)
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(events.c.data).where(events.c.workspace_id == ws, events.c.name == "bought")
+        )
+        assert len(rows.all()) == 2  # each id stored once, whichever node stored it
+        rows = conn.execute(select(event_dedup.c.key).where(event_dedup.c.workspace_id == ws))
+        assert sorted(rows.scalars()) == ["event:a", "event:b"]
 
 
 def test_segment_marks(db, hooked, monkeypatch):

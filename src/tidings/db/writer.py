@@ -21,6 +21,13 @@ Two refinements keep the per-request cost low:
   `fn(conn, items)`; consecutive queued items of the same function are applied
   in one call (one multi-row INSERT instead of one per request). If a bulk call
   fails, its items are applied one at a time.
+
+The optimistic pass may open with a scope the composition root gives
+(`batch_scope(conn, batch)`, a context manager around the whole pass): the
+dedup keys of every bulk item taken first, in one sorted order
+(`events.dedup.preclaim`), so that two processes' batches never take shared
+keys in opposite orders (PostgreSQL; SQLite's one writer never waits for
+another). The careful pass and a job committed alone run without it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +75,25 @@ class Overloaded(ApiError):
         super().__init__(429, "too many pending writes, retry shortly", code="overloaded")
 
 
+# Opened around a batch's optimistic pass, inside its transaction (see the module doc).
+BatchScope = Callable[[Connection, list[Job]], AbstractContextManager[None]]
+
+
 class _Failed(Exception):
     """A write raised during the optimistic pass: run the batch again, carefully."""
 
 
 class Writer:
-    def __init__(self, engine: Engine, *, max_batch: int = 512, max_pending: int = 10_000):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = 512,
+        max_pending: int = 10_000,
+        batch_scope: BatchScope | None = None,
+    ):
         self._engine = engine
+        self._batch_scope = batch_scope
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -201,7 +221,12 @@ class Writer:
 
     def _transaction(self, batch: list[Job], *, careful: bool) -> None:
         conn = self._connection()
-        with conn.begin(), counters.deferred(conn):
+        with conn.begin(), counters.deferred(conn), contextlib.ExitStack() as scope:
+            if not careful and self._batch_scope is not None:
+                try:
+                    scope.enter_context(self._batch_scope(conn, batch))
+                except Exception as exc:
+                    raise _Failed() from exc
             for run in _runs(batch):
                 if careful:
                     _apply_carefully(conn, run)

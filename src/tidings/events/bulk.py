@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from tidings.activity.log import insert_rows
-from tidings.events.dedup import event_key, first_sightings
+from tidings.events.dedup import Claim, event_key, first_sightings
 from tidings.people import bulk as bulk_people
 from tidings.people.identifiers import Identifier, stored_key
 
@@ -64,6 +64,13 @@ def track_queued(conn: Connection, items: list[Queued]) -> None:
         run = list(group)
         now = max(item[2] for item in run)
         track_many(conn, workspace_id, [item[1] for item in run], now)
+
+
+def queued_claims(item: Queued) -> list[Claim]:
+    """The dedup key `track_queued` will ask for on an item's behalf (`dedup.preclaim`)."""
+    workspace_id, event, now = item
+    key = _dedup_key(event)
+    return [(workspace_id, key, now)] if key else []
 
 
 def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int) -> None:

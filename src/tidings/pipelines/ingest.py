@@ -26,10 +26,11 @@ from sqlalchemy import Connection
 
 from tidings.db import counters
 from tidings.errors import ApiError
+from tidings.events.dedup import Claim
 from tidings.pipelines import bulk, rejections, service
 from tidings.pipelines.parse import Message
 from tidings.pipelines.rejections import Rejected
-from tidings.pipelines.rules import Plain
+from tidings.pipelines.rules import Plain, dedup_key
 
 Item = Message | Rejected
 
@@ -89,6 +90,13 @@ def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
         bulk.track_run(conn, workspace_id, run, now)
         refused = [item for item in items if isinstance(item, Rejected)]
         rejections.record(conn, workspace_id, refused, now)
+
+
+def queued_claims(item: Queued) -> list[Claim]:
+    """The dedup keys `ingest_queued` will ask for on a request's behalf (`dedup.preclaim`)."""
+    workspace_id, request, now = item
+    keys = (dedup_key(m[3]) for m in request if not isinstance(m, Rejected))
+    return [(workspace_id, key, now) for key in keys if key]
 
 
 def is_plain_event(item: Item) -> bool:

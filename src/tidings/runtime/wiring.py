@@ -3,7 +3,9 @@
 Lower layers publish and queue without knowing who listens or who runs the
 work; this module is the one place that says so. Every process that runs use
 cases calls `wire()` before its first one: the server (`create_app`), the
-worker process (`create_worker`), SQLite's writer process and the CLI.
+worker process (`create_worker`), SQLite's writer process and the CLI. A
+server's group-commit writer on PostgreSQL takes its `batch_scope()` from
+here.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from tidings.campaigns import broadcasts, dates, newsletter_ab, newsletters, tri
 from tidings.campaigns.dates import DateScheduleJob
 from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
+from tidings.db.writer import BatchScope
+from tidings.events import bulk as bulk_events
+from tidings.events import dedup
 from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
 from tidings.imports.job import ImportJob
 from tidings.jobs.runner import Handler
+from tidings.pipelines import ingest
 from tidings.segments import dirty
+from tidings.track_v2 import apply
 
 
 def wire() -> None:
@@ -38,3 +45,15 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
         newsletters.JOB_KIND: newsletters.ScheduledSendJob(),
         newsletter_ab.JOB_KIND: newsletter_ab.WinnerJob(),
     }
+
+
+def batch_scope() -> BatchScope:
+    """The writer's scope for a batch: the dedup keys of its queued events, taken
+    first in one order (`events.dedup.preclaim`)."""
+    return dedup.preclaim(
+        {
+            bulk_events.track_queued: bulk_events.queued_claims,
+            ingest.ingest_queued: ingest.queued_claims,
+            apply.apply_queued: apply.queued_claims,
+        }
+    )

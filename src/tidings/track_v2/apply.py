@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from tidings.db import counters
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
+from tidings.events.dedup import Claim, event_key
 from tidings.track_v2.operation import Operation
 
 Item = Operation | ApiError
@@ -90,6 +91,13 @@ def apply_queued(conn: Connection, queued: list[Queued]) -> None:
     for (workspace_id, now), group in itertools.groupby(ordered, key=lambda q: (q[0], q[2])):
         run = [item for _, batch, _ in group for item in batch]
         bulk_events.track_many(conn, workspace_id, run, now)
+
+
+def queued_claims(item: Queued) -> list[Claim]:
+    """The dedup keys `apply_queued` will ask for on a batch's behalf (`dedup.preclaim`)."""
+    workspace_id, events, now = item
+    keys = (event_key(event[6]) for event in events)
+    return [(workspace_id, key, now) for key in keys if key]
 
 
 def _event_run_end(items: list[Item], start: int) -> int:
