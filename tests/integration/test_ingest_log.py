@@ -144,18 +144,23 @@ def applied_total(db: Database, stream: str) -> int:
         return sum(rows.scalars())
 
 
+def apply_published(db: Database, settings: IngestLog, count: int, timeout: float = 30) -> None:
+    """Run an applier until `count` records of the stream are applied, then stop it."""
+    applier = Applier(db, settings)
+    applier.start()
+    try:
+        eventually(lambda: applied_total(db, settings.stream) == count, timeout=timeout)
+    finally:
+        applier.stop()
+
+
 def test_published_then_applied_writes_what_the_direct_path_writes(pg: Database, log: IngestLog):
     via_log, direct = new_workspace(pg).workspace_id, new_workspace(pg).workspace_id
     batch, _ = requests(via_log)
     _, calls = requests(direct)
     apply_directly(pg, direct, calls)
     publish(log, batch)
-    applier = Applier(pg, log)
-    applier.start()
-    try:
-        eventually(lambda: applied_total(pg, log.stream) == len(batch), timeout=30)
-    finally:
-        applier.stop()
+    apply_published(pg, log, len(batch))
     expected = snapshot(pg, direct)
     assert len(expected) == 5
     assert snapshot(pg, via_log) == expected
@@ -277,12 +282,7 @@ def test_a_refusal_found_when_applying_is_recorded(pg: Database, log: IngestLog)
     bad = records.Record(bad.kind, bad.workspace, bad.now, bad.identity, [*bad.payload[:2], 42])
     good = kinds.identify_v1(workspace, ident, {"plan": "y"}, NOW + 1)
     publish(log, [bad, good])
-    applier = Applier(pg, log)
-    applier.start()
-    try:
-        eventually(lambda: applied_total(pg, log.stream) == 2, timeout=30)
-    finally:
-        applier.stop()
+    apply_published(pg, log, 2)
     with pg.reader.connect() as conn:
         refused = conn.execute(
             select(ingest_refusals.c.kind, ingest_refusals.c.code).where(
@@ -382,12 +382,7 @@ def test_track_v2_through_the_log_writes_what_the_direct_path_writes(pg: Databas
     batch = kinds.track_v2(via_log, V2_BATCH, items, NOW)
     assert len(batch) == len(V2_BATCH) - 1
     publish(log, batch)
-    applier = Applier(pg, log)
-    applier.start()
-    try:
-        eventually(lambda: applied_total(pg, log.stream) == len(batch), timeout=30)
-    finally:
-        applier.stop()
+    apply_published(pg, log, len(batch))
     expected = everything(pg, direct)
     assert expected["devices"] and expected["objects"] and expected["relationships"]
     assert everything(pg, via_log) == expected
@@ -431,12 +426,7 @@ def test_pipelines_through_the_log_writes_what_the_direct_path_writes(pg: Databa
         pipelines_ingest.ingest(conn, direct, items, NOW, False)
     batch = kinds.pipelines_items(via_log, items, NOW)
     publish(log, batch)
-    applier = Applier(pg, log)
-    applier.start()
-    try:
-        eventually(lambda: applied_total(pg, log.stream) == len(batch), timeout=30)
-    finally:
-        applier.stop()
+    apply_published(pg, log, len(batch))
     expected = everything(pg, direct)
     assert expected["rejections"] and expected["objects"] and expected["devices"]
     assert everything(pg, via_log) == expected
@@ -541,12 +531,7 @@ def test_a_part_past_the_servers_payload_limit_goes_as_several_messages_in_order
     ]
     assert len(records.encode(batch)) > 1024 * 1024  # the server's default max_payload
     publish(log, batch)
-    applier = Applier(pg, log)
-    applier.start()
-    try:
-        eventually(lambda: applied_total(pg, log.stream) == len(batch), timeout=60)
-    finally:
-        applier.stop()
+    apply_published(pg, log, len(batch), timeout=60)
     with pg.reader.connect() as conn:
         seq = conn.execute(
             select(func.max(ingest_partitions.c.applied_seq)).where(
