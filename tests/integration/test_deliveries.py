@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from tests.conftest import new_workspace
 from tests.factories import push_to_a_new_device
@@ -36,12 +36,15 @@ from tidings.sending import delivery_queue as queue
 from tidings.sending import request as send_request
 from tidings.sending.deliverer import DeliveryWorker
 from tidings.sending.transactional import (
+    Accepted,
     NoSecretYet,
     StaleSend,
     new_delivery_id,
     prepare_send,
+    send_many,
     send_prepared,
     send_transactional,
+    takes_bulk,
 )
 from tidings.templates import layouts, senders
 from tidings.templates import transactional_messages as messages
@@ -277,6 +280,94 @@ def test_a_person_to_create_is_composed_by_the_read_and_made_by_the_write(tx, qu
     tx(people.identify, ws, Identifier("id", "raced"), people.parse_identify({}, 0), 0)
     with pytest.raises(StaleSend):  # someone else made them meanwhile
         tx(send_prepared, *args, prepared)
+
+
+def accepted(query, clock, ws: int, body: dict[str, Any]) -> Accepted:
+    """A send composed by its read, as the HTTP path hands it to `send_many`."""
+    (workspace_id, request, delivery_id, _, now), prepared = prepared_send(query, clock, ws, body)
+    assert takes_bulk(request, prepared)
+    return Accepted(workspace_id, request, delivery_id, now, prepared)
+
+
+# The columns a send's write sets, whichever way it is written.
+WRITTEN = (
+    "person_id", "channel", "recipient", "state", "subject", "payload", "options",
+    "due_at", "expires_at", "attempts", "transactional_message_id", "content_id",
+)  # fmt: skip
+
+
+def test_sends_written_together_store_what_each_written_alone_stores(tx, query, ws, clock):
+    for n in range(3):
+        identify = people.parse_identify({"email": f"u{n}@example.com", "first_name": f"N{n}"}, 0)
+        tx(people.identify, ws, Identifier("id", f"u{n}"), identify, 0)
+    accept(tx, clock, ws, email_body())  # makes the workspace's tracking secret
+    bodies = [
+        email_body(identifiers={"id": "u0"}),
+        email_body(identifiers={"email": "u1@example.com"}, send_at=int(clock.now()) + 60),
+        email_body(identifiers={"cio_id": query(store.find, ws, Identifier("id", "u2")).cio_id}),
+    ]
+    sends = [accepted(query, clock, ws, body) for body in bodies]
+    ids = [send.delivery_id for send in sends]
+    for send in sends:
+        tx(send_prepared, *_args_of(send), send.prepared)
+    alone = [delivery(query, delivery_id) for delivery_id in ids]
+    tx(lambda conn: conn.execute(delete(deliveries).where(deliveries.c.id.in_(ids))))
+    tx(send_many, sends)
+    together = [delivery(query, delivery_id) for delivery_id in ids]
+    for one, bulk in zip(alone, together, strict=True):
+        assert [getattr(bulk, c) for c in WRITTEN] == [getattr(one, c) for c in WRITTEN]
+    assert together[1].due_at == int(clock.now()) + 60
+
+
+def test_sends_written_together_are_stale_when_any_person_changed(db, tx, query, ws, clock):
+    for name in ("u1", "u2", "u3"):
+        tx(people.identify, ws, Identifier("id", name), people.parse_identify({}, 0), 0)
+    accept(tx, clock, ws, email_body())
+    for change in (
+        lambda: tx(people.suppress, ws, Identifier("id", "u2"), 0),
+        lambda: tx(people.delete_person, ws, Identifier("id", "u2")),
+    ):
+        sends = [
+            accepted(query, clock, ws, email_body(identifiers={"id": n})) for n in ["u1", "u2"]
+        ]
+        change()
+        with pytest.raises(StaleSend):  # the writer then writes them one by one
+            tx(send_many, sends)
+        assert query(stored, [send.delivery_id for send in sends]) == []
+        tx(send_prepared, *_args_of(sends[0]), sends[0].prepared)  # u1 alone is fine
+        tx(people.unsuppress, ws, Identifier("id", "u2"))
+        tx(people.identify, ws, Identifier("id", "u2"), people.parse_identify({}, 0), 0)
+    # The same identifier in another workspace: not this person.
+    u3 = accepted(query, clock, ws, email_body(identifiers={"id": "u3"}))
+    elsewhere = new_workspace(db).workspace_id
+    tx(people.identify, elsewhere, Identifier("id", "u3"), people.parse_identify({}, 0), 0)
+    moved = Accepted(elsewhere, u3.request, u3.delivery_id, u3.now, u3.prepared)
+    with pytest.raises(StaleSend):
+        tx(send_many, [u3, moved])
+
+
+def test_a_send_takes_the_bulk_write_only_when_it_is_a_delivery_to_insert(tx, query, ws, clock):
+    tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
+    accept(tx, clock, ws, email_body())
+    written_alone = [
+        email_body(identifiers={"id": "somebody-new"}),  # the write makes them
+        email_body(queue_draft=True),  # a draft is counted as drafted
+        email_body(transactional_message_id="new-one", auto_create=True),  # the write makes it
+    ]
+    for body in written_alone:
+        (_, request, *_), prepared = prepared_send(query, clock, ws, body)
+        assert not takes_bulk(request, prepared)
+    tx(people.suppress, ws, Identifier("id", "u1"), 0)
+    (_, request, *_), prepared = prepared_send(query, clock, ws, email_body())
+    assert prepared is None and not takes_bulk(request, prepared)
+
+
+def stored(conn: Any, delivery_ids: list[str]) -> list[Any]:
+    return conn.execute(select(deliveries.c.id).where(deliveries.c.id.in_(delivery_ids))).all()
+
+
+def _args_of(send: Accepted) -> tuple[Any, ...]:
+    return (send.workspace_id, send.request, send.delivery_id, BASE, send.now)
 
 
 def test_a_template_to_create_is_composed_by_the_read_and_made_by_the_write(tx, query, ws, clock):

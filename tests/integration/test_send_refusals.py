@@ -16,12 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import new_workspace
 from tests.factories import push_to_a_new_device
 from tidings.api.send import COMPOSE_ATTEMPTS
 from tidings.app import Tidings, create_app
 from tidings.config import Settings
+from tidings.db.schema import deliveries
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
@@ -49,7 +51,14 @@ class Client:
             self.writer_ran.append(getattr(fn, "__name__", repr(fn)))
             return await submit(fn, *args)
 
+        submit_many = app.writer.submit_many
+
+        async def recorded_many(fn: Any, item: Any) -> None:
+            self.writer_ran.append(getattr(fn, "__name__", repr(fn)))
+            await submit_many(fn, item)
+
         app.writer.submit = recorded  # type: ignore[method-assign]
+        app.writer.submit_many = recorded_many  # type: ignore[method-assign]
 
     async def send(
         self, body: dict[str, Any], route: str = "email", **headers: str
@@ -209,9 +218,46 @@ def test_a_send_whose_person_changed_after_its_read_is_composed_again(run, db, m
         changes.left = 1
         answer = await client.send(body("again", "ann"))
         assert answer.status_code == 200, answer.text
-        assert client.writer_ran == ["send_prepared", "send_prepared"]  # stale, then written
+        # stale in the bulk write, then written alone (ann is to be made again)
+        assert client.writer_ran == ["send_many", "send_prepared"]
         with db.reader.connect() as conn:
             assert people_store.find(conn, client.creds.workspace_id, Identifier("id", "ann"))
+
+    run(scenario)
+
+
+def test_sends_written_together_leave_only_the_stale_one_to_compose_again(run, db, monkeypatch):
+    """Sends to known people are written together (`send_many`); ann is made again
+    right after her send's read, so only her send is refused by the write and
+    composed again: every send is answered 200 with one delivery, hers for the
+    new ann."""
+    prepare_send = transactional.prepare_send
+    remade = []
+
+    def then_ann_made_again(conn: Any, workspace_id: int, request: Any, *args: Any) -> Any:
+        prepared = prepare_send(conn, workspace_id, request, *args)
+        if request.identifier == Identifier("id", "ann") and not remade:
+            with db.writer.begin() as other:
+                people.delete_person(other, workspace_id, Identifier("id", "ann"))
+                remade.append(people.find_or_create(other, workspace_id, request.identifier, 0))
+        return prepared
+
+    async def scenario(client: Client) -> None:
+        names = ["ann", *(f"p{n}" for n in range(20))]
+        for name in names:  # known people, and the workspace's tracking secret made
+            assert (await client.send(body("hi", name))).status_code == 200
+        client.writer_ran.clear()
+        monkeypatch.setattr(transactional, "prepare_send", then_ann_made_again)
+        answers = await asyncio.gather(*(client.send(body("again", n)) for n in names))
+        assert [answer.status_code for answer in answers] == [200] * len(names)
+        assert client.writer_ran == ["send_many"] * (len(names) + 1)  # ann's twice
+        ids = [answer.json()["delivery_id"] for answer in answers]
+        with db.reader.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.id, deliveries.c.person_id).where(deliveries.c.id.in_(ids))
+            ).all()
+        assert len(rows) == len(names)
+        assert dict(rows)[ids[0]] == remade[0].pk
 
     run(scenario)
 

@@ -94,13 +94,29 @@ async def _accept(ctx: Context, request: Request, route: str, body: dict[str, An
             await ctx.write(links.secret, request.workspace.id, now)
             continue
         try:
-            return await idempotency.keyed(
-                ctx, request, transactional.send_prepared, *args, prepared
-            )
+            return await _write(ctx, request, args, prepared)
         except transactional.StaleSend:
             continue  # the person changed after the read: compose again
     # Changed under every read: refused rather than rendered by the writer.
     raise transactional.StaleSend()
+
+
+async def _write(
+    ctx: Context,
+    request: Request,
+    args: tuple[int, send_request.SendRequest, str, str, int],
+    prepared: transactional.Prepared | None,
+) -> Response:
+    """The send's write: with its neighbours in one bulk write when it is only a
+    delivery to insert and carries no `Idempotency-Key`, else on its own."""
+    workspace_id, spec, delivery_id, _, now = args
+    if prepared is None or request.header(idempotency.HEADER) is not None:
+        return await idempotency.keyed(ctx, request, transactional.send_prepared, *args, prepared)
+    if not transactional.takes_bulk(spec, prepared):
+        return json_response(await ctx.write(transactional.send_prepared, *args, prepared))
+    accepted = transactional.Accepted(workspace_id, spec, delivery_id, now, prepared)
+    await ctx.write_many(transactional.send_many, accepted)
+    return json_response(transactional.answer(delivery_id, spec, now))
 
 
 async def _refused(ctx: Context, request: Request, refused: ApiError) -> Response:

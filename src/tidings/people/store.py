@@ -81,6 +81,38 @@ def names_person(conn: Connection, workspace_id: int, ident: Identifier, person:
     return bool(raw.select_in(conn, _NAMES_PERSON % column, [*params, ident.key], []))
 
 
+# One row per claim (its position first): the claims whose person is still there,
+# still named by the identifier, which is not suppressed.
+_NAMES_PEOPLE = (
+    "SELECT v.column1 FROM (VALUES {0}) AS v"
+    " JOIN people p ON p.id = v.column2 AND p.cio_id = v.column3 AND p.workspace_id = v.column4"
+    " AND CASE v.column5 WHEN 'id' THEN p.customer_id WHEN 'email' THEN p.email"
+    " ELSE p.cio_id END = v.column6"
+    " WHERE NOT EXISTS (SELECT 1 FROM suppressions s"
+    " WHERE s.workspace_id = v.column4 AND s.kind = v.column5 AND s.value = v.column6)"
+)
+NAMES_PER_STATEMENT = 1000
+
+
+def names_people(conn: Connection, claims: list[tuple[int, Identifier, Person]]) -> list[bool]:
+    """`names_person` for many (workspace id, identifier, person), in their order, in
+    one driver statement per `NAMES_PER_STATEMENT` of them."""
+    named = [False] * len(claims)
+    mark = raw.mark(conn)
+    for start in range(0, len(claims), NAMES_PER_STATEMENT):
+        chunk = claims[start : start + NAMES_PER_STATEMENT]
+        row = "(" + ", ".join([mark] * 6) + ")"
+        sql = _NAMES_PEOPLE.format(", ".join([row] * len(chunk)))
+        params = [
+            value
+            for n, (workspace_id, ident, person) in enumerate(chunk, start)
+            for value in (n, person.pk, person.cio_id, workspace_id, ident.kind, ident.key)
+        ]
+        for (n,) in raw.execute(conn, sql, params):
+            named[n] = True
+    return named
+
+
 def find_many(conn: Connection, workspace_id: int, kind: str, keys: list[str]) -> list[Person]:
     rows = conn.execute(
         _PERSON.where(people.c.workspace_id == workspace_id, COLUMNS[kind].in_(keys))

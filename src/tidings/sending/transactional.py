@@ -216,6 +216,59 @@ def send_prepared(
     return _write(conn, workspace_id, request, delivery_id, prepared, now)
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """One send for `send_many`: what `send_prepared` takes, for a send `takes_bulk` allows."""
+
+    workspace_id: int
+    request: SendRequest
+    delivery_id: str
+    now: int
+    prepared: Prepared
+
+
+def takes_bulk(request: SendRequest, prepared: Prepared | None) -> bool:
+    """Whether the send's write is only the re-check of its person and its delivery's
+    INSERT, which `send_many` does for many sends at once: the person exists, the
+    template too, the message is built and it is queued, not a draft."""
+    return (
+        prepared is not None
+        and not prepared.creates_person
+        and not prepared.template.to_create
+        and prepared.built is not None
+        and not request.queue_draft
+    )
+
+
+def send_many(conn: Connection, sends: list[Accepted]) -> None:
+    """The writes of many sends `takes_bulk` allows: one statement re-checks every
+    person (`store.names_people`), one INSERT per `DELIVERIES_PER_INSERT` stores the
+    deliveries. `StaleSend` when any person changed: the writer then applies the
+    sends one at a time, and only the stale one is refused (and composed again)."""
+    claims = [(send.workspace_id, send.request.identifier, send.prepared.person) for send in sends]
+    if not all(store.names_people(conn, claims)):
+        raise StaleSend()
+    rows = [_delivery_row(send) for send in sends]
+    for start in range(0, len(rows), DELIVERIES_PER_INSERT):
+        _insert_rows(conn, rows[start : start + DELIVERIES_PER_INSERT])
+
+
+def _delivery_row(send: Accepted) -> tuple[Any, ...]:
+    """The delivery row of a send whose message is built: queued, or a draft."""
+    request, prepared, now = send.request, send.prepared, send.now
+    assert prepared.built is not None
+    message, options = prepared.built[0], dict(prepared.built[1])
+    template = prepared.template
+    options.update(
+        send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
+        retain=request.retain,
+    )
+    state = "draft" if request.queue_draft else "queued"
+    due = request.send_at or now
+    row = _Row(prepared.person.pk, template.id, template.content_id, state, due, now)
+    return _values(send.workspace_id, request, send.delivery_id, message, options, row)
+
+
 def _send_to_nobody(
     conn: Connection, workspace_id: int, request: SendRequest, delivery_id: str, now: int
 ) -> dict[str, Any]:
@@ -294,21 +347,14 @@ def _write(
     now: int,
 ) -> dict[str, Any]:
     """Insert the delivery of a composed send (its message built now if not yet)."""
-    person, template = sent.person, sent.template
-    built = sent.built or build_message(
-        conn, person, request, sent.rendered, delivery_id, sent.links
-    )
-    message, options = built[0], dict(built[1])
-    options.update(
-        send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
-        retain=request.retain,
-    )
-    state = "draft" if request.queue_draft else "queued"
-    row = _Row(person.pk, template.id, template.content_id, state, request.send_at or now, now)
-    _insert(conn, workspace_id, request, delivery_id, message, options, row)
-    if state == "draft":
+    if sent.built is None:
+        built = build_message(conn, sent.person, request, sent.rendered, delivery_id, sent.links)
+        sent = replace(sent, built=built)
+    send = Accepted(workspace_id, request, delivery_id, now, sent)
+    raw.select_in(conn, _INSERT, [], _delivery_row(send))
+    if request.queue_draft:
         record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
-    return _answer(delivery_id, request, now)
+    return answer(delivery_id, request, now)
 
 
 def _default(value: bool | None, template_default: bool) -> bool:
@@ -346,19 +392,28 @@ _INSERT_COLUMNS = (
     " transactional_message_id, content_id, failure_message"
 )
 _INSERT = f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES ({{0}})"
+_INSERT_ROWS = f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES "
+# 18 parameters a row: within both backends' limits per statement.
+DELIVERIES_PER_INSERT = 500
 
 
-def _insert(
-    conn: Connection,
+def _insert_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The rows `_values` made, in one INSERT on the driver."""
+    mark = raw.mark(conn)
+    row = "(" + ", ".join([mark] * len(rows[0])) + ")"
+    raw.execute(conn, _INSERT_ROWS + ", ".join([row] * len(rows)), [v for r in rows for v in r])
+
+
+def _values(
     workspace_id: int,
     request: SendRequest,
     delivery_id: str,
     message: Outbound | None,
     options: dict[str, Any],
     row: _Row,
-) -> None:
-    """One INSERT on the driver (`db/raw.py`): this runs for every send."""
-    values = (
+) -> tuple[Any, ...]:
+    """The delivery row's values, in `_INSERT_COLUMNS` order."""
+    return (
         delivery_id,
         workspace_id,
         row.person_pk,
@@ -378,7 +433,6 @@ def _insert(
         row.content_id,
         row.failure,
     )
-    raw.select_in(conn, _INSERT, [], values)
 
 
 def _suppressed_at_once(
@@ -388,12 +442,14 @@ def _suppressed_at_once(
     options = {"retain": request.retain}
     reason = suppression.SUPPRESSED
     row = _Row(None, None, None, "suppressed", now, now, reason)
-    _insert(conn, workspace_id, request, delivery_id, None, options, row)
+    values = _values(workspace_id, request, delivery_id, None, options, row)
+    raw.select_in(conn, _INSERT, [], values)
     record_metric(conn, workspace_id, delivery_id, "suppressed", now, {"reason": reason})
-    return _answer(delivery_id, request, now)
+    return answer(delivery_id, request, now)
 
 
-def _answer(delivery_id: str, request: SendRequest, now: int) -> dict[str, Any]:
+def answer(delivery_id: str, request: SendRequest, now: int) -> dict[str, Any]:
+    """What a send is answered with once its delivery is committed."""
     answer: dict[str, Any] = {"delivery_id": delivery_id, "queued_at": now}
     if request.send_at is not None:
         answer["send_at"] = request.send_at
