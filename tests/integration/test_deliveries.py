@@ -10,17 +10,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from tests.conftest import new_workspace
 from tests.factories import push_to_a_new_device
 from tests.leases import age_leases, lease_left, start_of_a_second
 from tests.support import eventually
 from tidings.clock import FixedClock
-from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics, suppressions
+from tidings.db.schema import (
+    blocked_addresses,
+    deliveries,
+    delivery_days,
+    delivery_metrics,
+    suppressions,
+    webhook_posts,
+)
 from tidings.errors import ApiError
 from tidings.jobs.lease import RetryPolicy
 from tidings.paging import PageRequest
@@ -32,6 +40,7 @@ from tidings.providers import base as outbound
 from tidings.providers import outbox
 from tidings.providers.base import Permanent, Sent, Transient
 from tidings.reporting import links as tracking
+from tidings.reporting import webhooks
 from tidings.sending import delivery_queue as queue
 from tidings.sending import request as send_request
 from tidings.sending.deliverer import DeliveryWorker
@@ -589,6 +598,56 @@ def test_a_lost_lease_resends_with_the_same_message_id_and_fences_the_old_claim(
     assert tx(queue.failed, first, int(clock.now()), "late") is False
     assert delivery(query, answer["delivery_id"]).state == "sent"
     assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+
+
+def test_outcomes_recorded_together_are_fenced_and_counted_each(db, tx, query, ws, clock):
+    """Sends are recorded together (`record_many`: one UPDATE per shape of row, their
+    metrics in one INSERT); each claim still fences its own outcome."""
+    tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
+    bodies = [email_body(), email_body(disable_message_retention=True), email_body(), email_body()]
+    ids = [accept(tx, clock, ws, body)["delivery_id"] for body in bodies]
+    now = int(clock.now())
+    claims = {c.id: c for c in tx(queue.claim, now, 60, 1000) if c.id in ids}
+    stale, composed = claims[ids[2]], replace(claims[ids[3]], composed=True, payload='{"a":1}')
+    tx(lambda conn: conn.execute(  # another worker took it over since
+        update(deliveries).where(deliveries.c.id == stale.id).values(attempts=stale.attempt + 1)
+    ))  # fmt: skip
+    recordings = [
+        (queue.sent, claims[ids[0]], (now, "pm-0")),
+        (queue.failed, claims[ids[1]], (now, "refused")),
+        (queue.sent, stale, (now, "pm-2")),
+        (queue.sent, composed, (now, "pm-3")),
+    ]
+    assert tx(queue.record_many, recordings) == [True, True, False, True]
+    rows = [delivery(query, delivery_id) for delivery_id in ids]
+    assert [row.state for row in rows] == ["sent", "failed", "sending", "sent"]
+    assert [row.provider_message_id for row in rows] == ["pm-0", None, None, "pm-3"]
+    assert rows[0].payload == claims[ids[0]].payload and rows[3].payload == '{"a":1}'
+    assert rows[1].payload is None  # not retained
+    assert (rows[0].lease_until, rows[0].due_at, rows[0].sent_at) == (None, None, now)
+    assert [metrics_of(query, delivery_id) for delivery_id in ids] == [
+        ["sent"],
+        ["failed"],
+        [],
+        ["sent"],
+    ]
+    day = now - now % 86400
+    counted = query(lambda conn: conn.execute(select(delivery_days.c.count).where(
+        delivery_days.c.workspace_id == ws, delivery_days.c.day == day,
+        delivery_days.c.metric == "sent"))).scalar_one()  # fmt: skip
+    assert counted == 2
+
+
+def test_a_send_recorded_for_a_workspace_with_a_webhook_queues_its_post(tx, query, ws, clock):
+    tx(people.identify, ws, Identifier("id", "u1"), people.parse_identify({}, 0), 0)
+    hook = {"name": "h", "endpoint": "https://h.test/x", "events": ["email_sent"]}
+    tx(webhooks.create, ws, webhooks.parse(hook, partial=False), 0)
+    ids = [accept(tx, clock, ws, email_body())["delivery_id"] for _ in range(2)]
+    now = int(clock.now())
+    claims = [c for c in tx(queue.claim, now, 60, 1000) if c.id in ids]
+    assert tx(queue.record_many, [(queue.sent, c, (now, None)) for c in claims]) == [True] * 2
+    posts = query(lambda conn: conn.execute(select(webhook_posts.c.body)).scalars().all())
+    assert sorted(i for i in ids if any(i in body for body in posts)) == sorted(ids)
 
 
 class Holding(Provider):

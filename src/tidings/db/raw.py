@@ -54,6 +54,21 @@ def select_in(
     return execute(conn, sql, (*fixed, *listed))
 
 
+@functools.lru_cache(maxsize=256)
+def _groups(paramstyle: str, rows: int, width: int) -> str:
+    mark_ = "?" if paramstyle == "qmark" else "%s"
+    group = "(" + ", ".join([mark_] * width) + ")"
+    return ", ".join([group] * rows)
+
+
+def values(conn: Connection, rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """A multi-row `VALUES` list for `rows` (of equal width), and its parameters:
+    `("(?, ?), (?, ?)", [a1, b1, a2, b2])`. Callers keep `rows` within the
+    backends' parameter limits."""
+    sql = _groups(conn.dialect.paramstyle, len(rows), len(rows[0]))
+    return sql, [value for row in rows for value in row]
+
+
 @contextlib.contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """A SAVEPOINT around the block, on the driver: undone if the block raises, else released.

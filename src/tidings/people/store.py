@@ -98,17 +98,14 @@ def names_people(conn: Connection, claims: list[tuple[int, Identifier, Person]])
     """`names_person` for many (workspace id, identifier, person), in their order, in
     one driver statement per `NAMES_PER_STATEMENT` of them."""
     named = [False] * len(claims)
-    mark = raw.mark(conn)
     for start in range(0, len(claims), NAMES_PER_STATEMENT):
         chunk = claims[start : start + NAMES_PER_STATEMENT]
-        row = "(" + ", ".join([mark] * 6) + ")"
-        sql = _NAMES_PEOPLE.format(", ".join([row] * len(chunk)))
-        params = [
-            value
+        rows = [
+            (n, person.pk, person.cio_id, workspace_id, ident.kind, ident.key)
             for n, (workspace_id, ident, person) in enumerate(chunk, start)
-            for value in (n, person.pk, person.cio_id, workspace_id, ident.kind, ident.key)
         ]
-        for (n,) in raw.execute(conn, sql, params):
+        listed, params = raw.values(conn, rows)
+        for (n,) in raw.execute(conn, _NAMES_PEOPLE.format(listed), params):
             named[n] = True
     return named
 

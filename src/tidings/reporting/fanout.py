@@ -226,6 +226,11 @@ _WEBHOOKS = (
 )
 
 
+def listening(conn: Connection, workspace_id: int) -> bool:
+    """Whether the workspace has an enabled reporting webhook (`after_metric` may post)."""
+    return bool(_webhooks(conn, workspace_id))
+
+
 def _webhooks(conn: Connection, workspace_id: int) -> list[_Hook]:
     """The workspace's enabled webhooks (on the driver: asked for every metric)."""
     return [_Hook(*row) for row in raw.select_in(conn, _WEBHOOKS, [workspace_id], [])]

@@ -8,7 +8,7 @@ another system may still be reported here.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select, update
@@ -88,6 +88,12 @@ _INSERT_METRIC = (
     "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES ({0})"
 )
 
+# `_INSERT_METRIC` for many rows (five parameters each).
+METRICS_PER_INSERT = 1000
+_INSERT_METRICS = (
+    "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES "
+)
+
 
 def record_metric(
     conn: Connection,
@@ -129,6 +135,79 @@ def record_metric(
         totals.add(conn, workspace_id, metric, parents)
     stamp = int(time.time()) if now is None else now
     fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
+
+
+class Recorded(NamedTuple):
+    """One metric for `record_metrics`, with `record_metric`'s arguments."""
+
+    workspace_id: int
+    delivery_id: str
+    metric: str
+    timestamp: int
+    extra: dict[str, Any]
+    parents: list[tuple[str, int]] | None = None
+
+
+def record_metrics(conn: Connection, recorded: list[Recorded], now: int) -> None:
+    """`record_metric` for many, with the statements it runs for each made once:
+    one read of which metrics deliveries already reached, one INSERT, and one
+    read of each workspace's webhooks. A metric that blocks an address, and
+    those of a workspace with webhooks, go through `record_metric` one by one."""
+    alone = [r for r in recorded if r.metric in fanout.BLOCKING]
+    together = [r for r in recorded if r.metric not in fanout.BLOCKING]
+    listening = {ws for ws in {r.workspace_id for r in together} if fanout.listening(conn, ws)}
+    alone += [r for r in together if r.workspace_id in listening]
+    together = [r for r in together if r.workspace_id not in listening]
+    for r in alone:
+        record_metric(conn, *r[:5], now=now, parents=r.parents)
+    if not together:
+        return
+    parents = [_parents(conn, r) for r in together]
+    looked_up = [r for r, p in zip(together, parents, strict=True) if r.metric in REPEATED or p]
+    reached = _reached_many(conn, looked_up)
+    rows = []
+    for r, counted in zip(together, parents, strict=True):
+        key = (r.delivery_id, r.metric)
+        again = key in reached
+        reached.add(key)  # a second of the same in this batch is a repeat
+        rows.append(
+            (r.workspace_id, r.delivery_id, r.metric, r.timestamp, _encode(r.extra).decode())
+        )
+        if r.metric in DAY_COUNTED and not again:
+            counters.add(
+                conn, _COUNT_DAY, (r.workspace_id, r.timestamp - r.timestamp % 86400, r.metric)
+            )
+        if counted and not again:
+            totals.add(conn, r.workspace_id, r.metric, counted)
+    for start in range(0, len(rows), METRICS_PER_INSERT):
+        listed, params = raw.values(conn, rows[start : start + METRICS_PER_INSERT])
+        raw.execute(conn, _INSERT_METRICS + listed, params)
+
+
+def _parents(conn: Connection, r: Recorded) -> list[tuple[str, int]]:
+    if r.metric not in totals.METRICS:
+        return []
+    if r.parents is None:
+        return totals.parents_of(conn, r.workspace_id, r.delivery_id)
+    return r.parents
+
+
+def _reached_many(conn: Connection, recorded: list[Recorded]) -> set[tuple[str, str]]:
+    """The (delivery id, metric) pairs of `recorded` already stored."""
+    found: set[tuple[str, str]] = set()
+    names = sorted({r.metric for r in recorded})
+    for workspace_id in sorted({r.workspace_id for r in recorded}):
+        ids = sorted({r.delivery_id for r in recorded if r.workspace_id == workspace_id})
+        for start in range(0, len(ids), METRICS_PER_INSERT):
+            rows = conn.execute(
+                select(delivery_metrics.c.delivery_id, delivery_metrics.c.metric).where(
+                    delivery_metrics.c.workspace_id == workspace_id,
+                    delivery_metrics.c.delivery_id.in_(ids[start : start + METRICS_PER_INSERT]),
+                    delivery_metrics.c.metric.in_(names),
+                )
+            )
+            found.update((delivery_id, metric) for delivery_id, metric in rows)
+    return found
 
 
 def _reached(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:

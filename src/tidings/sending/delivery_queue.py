@@ -29,11 +29,13 @@ from tidings.db import counters, raw
 from tidings.db.schema import deliveries
 from tidings.jobs.lease import Leases, RetryPolicy
 from tidings.reporting import totals
-from tidings.reporting.metrics import record_metric
+from tidings.reporting.metrics import Recorded, record_metric, record_metrics
 from tidings.sending import rates
 
 TERMINAL = frozenset({"sent", "failed", "suppressed"})
 LEASES = Leases(deliveries, held_state="sending", lease_columns=("due_at", "lease_until"))
+# Deliveries `sent_many` finishes per UPDATE (a dozen parameters each).
+FINISHED_PER_UPDATE = 500
 
 
 @dataclass(frozen=True)
@@ -163,9 +165,7 @@ def _claimed(row: Any) -> Claimed:
 
 def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool:
     """Set the final state while the claim holds (one driver statement: every delivery)."""
-    if not claimed.option("retain", True):
-        values["payload"] = None
-    values.update(lease_until=None, due_at=None, updated_at=now)
+    values = _final(claimed, now, values)
     names = sorted(values)
     sets = ", ".join(f"{name} = {{{i}}}" for i, name in enumerate(names))
     sql = f"UPDATE deliveries SET {sets} WHERE {LEASES.held_sql(len(names))} RETURNING id"
@@ -173,16 +173,71 @@ def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool
     return len(raw.select_in(conn, sql, params, [])) == 1
 
 
+def _final(claimed: Claimed, now: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The columns a final state sets: `values`, the lease ended, the payload dropped
+    when the send asked not to retain it."""
+    values = dict(values, lease_until=None, due_at=None, updated_at=now)
+    if not claimed.option("retain", True):
+        values["payload"] = None
+    return values
+
+
 def sent(conn: Connection, claimed: Claimed, now: int, provider_message_id: str | None) -> bool:
     """Sent: the reason of an earlier transient failure is cleared with the state; a
     payload composed at send time is kept as what was sent."""
-    sent_values: dict[str, Any] = {"sent_at": now, "provider_message_id": provider_message_id}
+    return sent_many(conn, [(claimed, now, provider_message_id)])[0]
+
+
+def _sent_values(claimed: Claimed, now: int, provider_message_id: str | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"state": "sent", "failure_message": None, "sent_at": now}
+    values["provider_message_id"] = provider_message_id
     if claimed.composed:
-        sent_values.update(payload=claimed.payload, recipient=claimed.recipient[:255])
-    if not _finish(conn, claimed, now, state="sent", failure_message=None, **sent_values):
-        return False
-    record_metric(conn, claimed.workspace_id, claimed.id, "sent", now, {}, parents=claimed.parents)
-    return True
+        values.update(payload=claimed.payload, recipient=claimed.recipient[:255])
+    return _final(claimed, now, values)
+
+
+def sent_many(conn: Connection, items: list[tuple[Claimed, int, str | None]]) -> list[bool]:
+    """`sent` for many (claimed, now, provider message id): one UPDATE for the deliveries
+    whose rows set the same columns (most often all of them), and their metrics
+    recorded together (`record_metrics`); whether each claim held, in order."""
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    rows = [_sent_values(*item) for item in items]
+    for i, values in enumerate(rows):
+        shapes.setdefault(tuple(sorted(values)), []).append(i)
+    held: set[str] = set()
+    for names, indexes in shapes.items():
+        for start in range(0, len(indexes), FINISHED_PER_UPDATE):
+            chunk = [(items[i][0], rows[i]) for i in indexes[start : start + FINISHED_PER_UPDATE]]
+            held.update(_finish_many(conn, names, chunk))
+    recorded = [
+        Recorded(claimed.workspace_id, claimed.id, "sent", now, {}, claimed.parents)
+        for claimed, now, _ in items
+        if claimed.id in held
+    ]
+    if recorded:
+        record_metrics(conn, recorded, max(now for _, now, _ in items))
+    return [claimed.id in held for claimed, _, _ in items]
+
+
+def _finish_many(
+    conn: Connection, names: tuple[str, ...], chunk: list[tuple[Claimed, dict[str, Any]]]
+) -> list[str]:
+    """`_finish` for deliveries whose rows set the same columns, in one UPDATE on the
+    driver; the ids whose claim held. A column NULL in every row is set to NULL in
+    the statement (PostgreSQL would type a VALUES column of NULLs as text)."""
+    nulls = [name for name in names if all(values[name] is None for _, values in chunk)]
+    listed = [name for name in names if name not in nulls]
+    rows, params = raw.values(
+        conn, [(c.id, c.attempt, *(values[name] for name in listed)) for c, values in chunk]
+    )
+    sets = [f"{name} = v.column{n}" for n, name in enumerate(listed, 3)]
+    sets += [f"{name} = NULL" for name in nulls]
+    sql = (
+        f"UPDATE deliveries SET {', '.join(sets)} FROM (VALUES {rows}) AS v"
+        " WHERE deliveries.id = v.column1 AND deliveries.attempts = v.column2"
+        f" AND deliveries.state = '{LEASES.held_state}' RETURNING id"
+    )
+    return [delivery_id for (delivery_id,) in raw.execute(conn, sql, params)]
 
 
 def failed(conn: Connection, claimed: Claimed, now: int, reason: str) -> bool:
@@ -229,10 +284,17 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
     deadlock.
     """
     results: list[Any] = [None] * len(items)
+    in_order = sorted(range(len(items)), key=lambda i: items[i][1].id)
+    sends = [i for i in in_order if items[i][0] is sent]
     with counters.deferred(conn):
-        for i in sorted(range(len(items)), key=lambda i: items[i][1].id):
+        for i in in_order:
             fn, claimed, args = items[i]
-            results[i] = fn(conn, claimed, *args)
+            if fn is not sent:
+                results[i] = fn(conn, claimed, *args)
+        if sends:
+            held = sent_many(conn, [(items[i][1], *items[i][2]) for i in sends])
+            for i, ok in zip(sends, held, strict=True):
+                results[i] = ok
     return results
 
 

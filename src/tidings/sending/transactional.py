@@ -399,9 +399,8 @@ DELIVERIES_PER_INSERT = 500
 
 def _insert_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """The rows `_values` made, in one INSERT on the driver."""
-    mark = raw.mark(conn)
-    row = "(" + ", ".join([mark] * len(rows[0])) + ")"
-    raw.execute(conn, _INSERT_ROWS + ", ".join([row] * len(rows)), [v for r in rows for v in r])
+    listed, params = raw.values(conn, rows)
+    raw.execute(conn, _INSERT_ROWS + listed, params)
 
 
 def _values(
