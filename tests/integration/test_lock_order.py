@@ -37,7 +37,7 @@ from tidings.db.schema import (
     people,
     segment_dirty,
 )
-from tidings.db.writer import Job, Writer
+from tidings.db.writer import BatchScope, Job, Writer
 from tidings.events import bulk as bulk_events
 from tidings.events import dedup
 from tidings.people import bulk as bulk_people
@@ -178,7 +178,7 @@ def test_dedup_keys(db, hooked, monkeypatch):
         assert sorted(row.key for row in rows) == ["event:a", "event:b"]
 
 
-def _event(who: str, dedup_id: str) -> bulk_events.Plain:
+def _event(who: str, dedup_id: str | None) -> bulk_events.Plain:
     return ("id", who, "bought", "event", "{}", NOW, dedup_id)
 
 
@@ -190,6 +190,60 @@ def _flush_statistics(conn: Connection) -> None:
     conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
 
 
+def race_writers(
+    db: Any, interleaving: Interleaving, scope: BatchScope | None, batches: list[list[Job]]
+) -> None:
+    """Commit `batches[0]` and `batches[1]` through two `Writer`s (two nodes), in two
+    threads, the batch scope (if any) opened after `interleaving` knows the connection;
+    every job must succeed."""
+
+    def commit(who: int) -> None:
+        def entered(conn: Connection, batch: list[Job]) -> contextlib.AbstractContextManager[None]:
+            interleaving.enter(who, conn)
+            return scope(conn, batch) if scope is not None else contextlib.nullcontext()
+
+        writer = Writer(db.writer, batch_scope=entered)
+        writer.commit(batches[who])
+        writer.commit([Job(_flush_statistics, (), _future())])
+        writer.close()
+
+    threads = [threading.Thread(target=commit, args=(who,)) for who in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(job.future.exception() is None for batch in batches for job in batch)
+
+
+def deadlocked_unless(db: Any, before: int, preclaim: bool) -> None:
+    """With the batch scope, PostgreSQL counted no deadlock; without it, it does (polled:
+    the count reaches `pg_stat_database` a little after the fact)."""
+    if preclaim:
+        assert deadlocks(db) == before
+        return
+    give_up = time.monotonic() + DEADLINE
+    while deadlocks(db) == before:  # the case the test is built for
+        assert time.monotonic() < give_up, "no deadlock without the batch scope"
+        time.sleep(0.05)
+
+
+def _runs(ws: int, names: tuple[str, str], ids: tuple[str | None, str | None]) -> list[Job]:
+    """A node's batch: a Track v1 run recording an event of `names[0]`, then a Track v2
+    run recording one of `names[1]` (dedup ids `ids`)."""
+    return [
+        Job(bulk_events.track_queued, ((ws, _event(names[0], ids[0]), NOW),), _future(), True),
+        Job(apply.apply_queued, ((ws, [_event(names[1], ids[1])], NOW),), _future(), True),
+    ]
+
+
+def _bought(db: Any, ws: int) -> int:
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(events.c.id).where(events.c.workspace_id == ws, events.c.name == "bought")
+        )
+        return len(rows.all())
+
+
 @pytest.mark.parametrize("preclaim", [False, True], ids=["arrival_order", "preclaimed"])
 def test_dedup_keys_across_runs_of_a_writer_batch(db, hooked, monkeypatch, preclaim):
     """A writer batch asks for dedup keys once per bulk run (Track v1, then Track v2):
@@ -197,51 +251,56 @@ def test_dedup_keys_across_runs_of_a_writer_batch(db, hooked, monkeypatch, precl
     that deadlocks; taken first in one order (`dedup.preclaim`), the second waits."""
     monkeypatch.setattr(dedup, "KEYS_PER_INSERT", 1)
     ws = new_workspace(db).workspace_id
-    interleaving = hooked("event_dedup")
-    scope = wiring.batch_scope() if preclaim else None
-    keys = (("a", "b"), ("b", "a"))  # per node: its Track v1 id, then its Track v2 one
-
-    def commit(who: int) -> list[Job]:
-        def entered(conn: Connection, batch: list[Job]) -> contextlib.AbstractContextManager[None]:
-            interleaving.enter(who, conn)
-            return scope(conn, batch) if scope is not None else contextlib.nullcontext()
-
-        person = f"node{who}"
-        v1, v2 = keys[who]
-        batch = [
-            Job(bulk_events.track_queued, ((ws, _event(person, v1), NOW),), _future(), bulk=True),
-            Job(apply.apply_queued, ((ws, [_event(person, v2)], NOW),), _future(), bulk=True),
-        ]
-        writer = Writer(db.writer, batch_scope=entered)
-        writer.commit(batch)
-        writer.commit([Job(_flush_statistics, (), _future())])
-        writer.close()
-        return batch
-
     before = deadlocks(db)
-    batches: list[list[Job]] = [[], []]
-    threads = [
-        threading.Thread(target=lambda who=who: batches[who].extend(commit(who))) for who in (0, 1)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert all(job.future.exception() is None for batch in batches for job in batch)
-    if preclaim:
-        assert deadlocks(db) == before
-    else:  # the case the test is built for: without the pre-claim it deadlocks
-        give_up = time.monotonic() + DEADLINE
-        while deadlocks(db) == before:
-            assert time.monotonic() < give_up, "no deadlock without the pre-claim"
-            time.sleep(0.05)
+    batches = [_runs(ws, ("node0", "node0"), ("a", "b")), _runs(ws, ("node1", "node1"), ("b", "a"))]
+    scope = wiring.batch_scope() if preclaim else None
+    race_writers(db, hooked("event_dedup"), scope, batches)
+    deadlocked_unless(db, before, preclaim)
+    assert _bought(db, ws) == 2  # each id stored once, whichever node stored it
     with db.reader.connect() as conn:
-        rows = conn.execute(
-            select(events.c.data).where(events.c.workspace_id == ws, events.c.name == "bought")
-        )
-        assert len(rows.all()) == 2  # each id stored once, whichever node stored it
         rows = conn.execute(select(event_dedup.c.key).where(event_dedup.c.workspace_id == ws))
         assert sorted(rows.scalars()) == ["event:a", "event:b"]
+
+
+@pytest.mark.parametrize("preclaim", [False, True], ids=["arrival_order", "preclaimed"])
+def test_new_people_across_runs_of_a_writer_batch(db, hooked, preclaim):
+    """A writer batch creates the people first named in each bulk run as the run goes:
+    two nodes' batches naming the same two new people in opposite runs. Created run by
+    run, that deadlocks; found or created first in one order (`preclaim_people`), the
+    second waits, collides, and its careful pass finds them."""
+    ws = new_workspace(db).workspace_id
+    before = deadlocks(db)
+    batches = [_runs(ws, ("p1", "p2"), (None, None)), _runs(ws, ("p2", "p1"), (None, None))]
+    scope = wiring.batch_scope() if preclaim else None
+    race_writers(db, hooked("INSERT INTO people"), scope, batches)
+    deadlocked_unless(db, before, preclaim)
+    assert _bought(db, ws) == 4
+    with db.reader.connect() as conn:
+        rows = conn.execute(select(people.c.customer_id).where(people.c.workspace_id == ws))
+        assert sorted(rows.scalars()) == ["p1", "p2"]
+
+
+@pytest.mark.parametrize("preclaim", [False, True], ids=["arrival_order", "preclaimed"])
+def test_segment_marks_across_runs_of_a_writer_batch(db, hooked, preclaim):
+    """A writer batch marks the people of each bulk run as the run goes: two nodes'
+    batches recording events of the same two people in opposite runs. Marked run by run,
+    that deadlocks; marked at the batch's end, sorted (`dirty.deferred`), one waits."""
+    ws = new_workspace(db).workspace_id
+    with db.writer.begin() as conn:
+        pro = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+        membership.create_segment(conn, ws, {"segment": {"name": "pro", "conditions": pro}}, NOW)
+        pks = [store.create(conn, ws, NOW, who, None).pk for who in ("m1", "m2")]
+    before = deadlocks(db)
+    batches = [_runs(ws, ("m1", "m2"), (None, None)), _runs(ws, ("m2", "m1"), (None, None))]
+    scope = wiring.batch_scope() if preclaim else None
+    race_writers(db, hooked("segment_dirty"), scope, batches)
+    deadlocked_unless(db, before, preclaim)
+    assert _bought(db, ws) == 4
+    with db.reader.connect() as conn:
+        marked = conn.execute(
+            select(segment_dirty.c.person_id).where(segment_dirty.c.workspace_id == ws)
+        )
+        assert sorted(marked.scalars()) == sorted(pks)
 
 
 def test_segment_marks(db, hooked, monkeypatch):

@@ -24,10 +24,11 @@ Two refinements keep the per-request cost low:
 
 The optimistic pass may open with a scope the composition root gives
 (`batch_scope(conn, batch)`, a context manager around the whole pass): the
-dedup keys of every bulk item taken first, in one sorted order
-(`events.dedup.preclaim`), so that two processes' batches never take shared
-keys in opposite orders (PostgreSQL; SQLite's one writer never waits for
-another). The careful pass and a job committed alone run without it.
+dedup keys and the people of every bulk item taken first, each in one sorted
+order, and the segment marks made at the end, sorted (`runtime.wiring`'s
+`batch_scope`), so that two processes' batches never take shared rows in
+opposite orders (PostgreSQL; SQLite's one writer never waits for another).
+The careful pass and a job committed alone run without it.
 """
 
 from __future__ import annotations
@@ -221,17 +222,29 @@ class Writer:
 
     def _transaction(self, batch: list[Job], *, careful: bool) -> None:
         conn = self._connection()
-        with conn.begin(), counters.deferred(conn), contextlib.ExitStack() as scope:
-            if not careful and self._batch_scope is not None:
-                try:
-                    scope.enter_context(self._batch_scope(conn, batch))
-                except Exception as exc:
-                    raise _Failed() from exc
-            for run in _runs(batch):
-                if careful:
+        with conn.begin(), counters.deferred(conn):
+            if careful:
+                for run in _runs(batch):
                     _apply_carefully(conn, run)
-                else:
-                    _apply(conn, run)
+            else:
+                with self._scope(conn, batch):
+                    for run in _runs(batch):
+                        _apply(conn, run)
+
+    @contextlib.contextmanager
+    def _scope(self, conn: Connection, batch: list[Job]) -> Iterator[None]:
+        """The batch scope around the optimistic pass; a failure of its own (on entry, or
+        the writes it made at its end) runs the batch again, carefully, as a write's does."""
+        if self._batch_scope is None:
+            yield
+            return
+        try:
+            with self._batch_scope(conn, batch):
+                yield
+        except _Failed:
+            raise
+        except Exception as exc:
+            raise _Failed() from exc
 
     def _commit_alone(self, job: Job) -> None:
         job.retry = False

@@ -12,18 +12,32 @@ A dedup key recorded meanwhile by another process drops the event, as any
 repeat does. A person inserted meanwhile surfaces as an integrity error;
 the writer then retries the whole request on its own, when these lookups
 see the other process's rows.
+
+Lock order. On PostgreSQL inserting a person waits for another
+transaction's uncommitted person with the same id or email. `create_many`
+sorts one call's people, but a writer batch creates people in many calls
+(each run of bulk items, each workspace within it), so two batches naming
+the same new people in opposite runs could each wait for the other. So the
+writer's optimistic pass first finds or creates every person its queued
+events will be recorded on, in one order (`preclaim_people`, after the
+dedup keys are claimed, wired by `runtime.wiring.batch_scope`); the runs
+then find them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 from tidings.activity.log import insert_rows
-from tidings.events.dedup import Claim, event_key, first_sightings
+from tidings.db.writer import BatchScope, Job
+from tidings.events.dedup import Claim, event_key, first_asks, first_sightings
 from tidings.people import bulk as bulk_people
+from tidings.people.bulk import Named
 from tidings.people.identifiers import Identifier, stored_key
 
 if TYPE_CHECKING:
@@ -71,6 +85,47 @@ def queued_claims(item: Queued) -> list[Claim]:
     workspace_id, event, now = item
     key = _dedup_key(event)
     return [(workspace_id, key, now)] if key else []
+
+
+# Whether an event's dedup key will be new when its run asks (`dedup.first_asks`).
+IsNew = Callable[[int, str | None], bool]
+# The people one queued item of a bulk function will be recorded on, asked in batch order.
+PeopleOf = Callable[[Any, IsNew], Iterable[Named]]
+
+
+def queued_people(item: Queued, is_new: IsNew) -> list[Named]:
+    """The person `track_queued` will record an item's event on (`preclaim_people`)."""
+    workspace_id, event, now = item
+    return named_by(workspace_id, [event], now, is_new)
+
+
+def named_by(workspace_id: int, events: list[Plain], now: int, is_new: IsNew) -> list[Named]:
+    """The people named by the events that dedup will let through, in order."""
+    return [
+        (workspace_id, (event[0], stored_key(event[0], event[1])), event[1], now)
+        for event in events
+        if is_new(workspace_id, _dedup_key(event))
+    ]
+
+
+def preclaim_people(people_of: Mapping[Callable[..., Any], PeopleOf]) -> BatchScope:
+    """A writer batch scope: every person the batch's bulk items name, each read by the
+    `people_of` of its bulk function, found or created first in one order
+    (`people.bulk.preclaim`). Open it inside `dedup.preclaim`'s scope: the events
+    dedup will drop name nobody here, as in their runs."""
+
+    @contextlib.contextmanager
+    def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
+        is_new = first_asks(conn)
+        named: list[Named] = []
+        for job in batch:
+            of = people_of.get(job.fn) if job.bulk else None
+            if of is not None:
+                named.extend(of(job.args[0], is_new))
+        bulk_people.preclaim(conn, named)
+        yield
+
+    return scope
 
 
 def track_many(conn: Connection, workspace_id: int, items: list[Plain], now: int) -> None:

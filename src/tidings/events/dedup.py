@@ -162,6 +162,25 @@ def claimed(conn: Connection, claims: Iterable[Claim]) -> Iterator[None]:
         del conn.info[_CLAIMED]
 
 
+def first_asks(conn: Connection) -> Callable[[int, str | None], bool]:
+    """Whether an item asking for (workspace, key), asked in batch order, will find it
+    new: a key the open `claimed` block found new, on its first ask here (no key: True;
+    a key not claimed: False). For a pre-claim that must leave out what dedup will drop
+    (`events.bulk.preclaim_people`); it reads the claim and hands out nothing."""
+    claimed: dict[tuple[int, str], bool] = conn.info.get(_CLAIMED) or {}
+    unasked = {pair for pair, new in claimed.items() if new}
+
+    def new(workspace_id: int, key: str | None) -> bool:
+        if not key:
+            return True
+        if (workspace_id, key) in unasked:
+            unasked.discard((workspace_id, key))
+            return True
+        return False
+
+    return new
+
+
 @functools.lru_cache(maxsize=64)
 def _claim_sql(paramstyle: str, count: int) -> str:
     return _dedup_sql(paramstyle, count) + ", workspace_id"

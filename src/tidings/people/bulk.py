@@ -56,6 +56,26 @@ def find_or_create_many(
     return found
 
 
+Named = tuple[int, Key, str, int]  # workspace, (kind, key), value as given, receipt time
+
+
+def preclaim(conn: Connection, named: Iterable[Named]) -> None:
+    """Find or create every person named, workspace by workspace in workspace order (and
+    `create_many`'s order within one): all of a writer batch's new people in one order.
+
+    A person is created at the latest receipt time among the items of their
+    workspace (a run creating them would use its own latest). For the writer's
+    batch scope (`events.bulk.preclaim_people`): the runs then find them.
+    """
+    by_workspace: dict[int, dict[Key, str]] = {}
+    times: dict[int, int] = {}
+    for workspace_id, key, value, now in named:
+        by_workspace.setdefault(workspace_id, {}).setdefault(key, value)
+        times[workspace_id] = max(now, times.get(workspace_id, now))
+    for workspace_id in sorted(by_workspace):
+        find_or_create_many(conn, workspace_id, by_workspace[workspace_id], times[workspace_id])
+
+
 def find_many(conn: Connection, workspace_id: int, named: Iterable[Key]) -> dict[Key, int]:
     """Person pk for each (kind, key) that exists in the workspace."""
     found: dict[Key, int] = {}

@@ -26,7 +26,9 @@ from sqlalchemy import Connection
 
 from tidings.db import counters
 from tidings.errors import ApiError
+from tidings.events.bulk import IsNew
 from tidings.events.dedup import Claim
+from tidings.people.bulk import Named
 from tidings.pipelines import bulk, rejections, service
 from tidings.pipelines.parse import Message
 from tidings.pipelines.rejections import Rejected
@@ -97,6 +99,16 @@ def queued_claims(item: Queued) -> list[Claim]:
     workspace_id, request, now = item
     keys = (dedup_key(m[3]) for m in request if not isinstance(m, Rejected))
     return [(workspace_id, key, now) for key in keys if key]
+
+
+def queued_people(item: Queued, is_new: IsNew) -> list[Named]:
+    """The people `ingest_queued` will log a request's events on: each userId of a
+    message whose messageId is new (`events.bulk.preclaim_people`)."""
+    workspace_id, request, now = item
+    messages = [m for m in request if not isinstance(m, Rejected)]
+    # Every message asks for its key, as in its run, whoever it names.
+    fresh = [m for m in messages if is_new(workspace_id, dedup_key(m[3]))]
+    return [(workspace_id, ("id", m[1]), m[1], now) for m in fresh if m[1] is not None]
 
 
 def is_plain_event(item: Item) -> bool:

@@ -10,12 +10,17 @@ here.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import Connection
+
 from tidings.activity import stream
 from tidings.campaigns import broadcasts, dates, newsletter_ab, newsletters, triggers
 from tidings.campaigns.dates import DateScheduleJob
 from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
-from tidings.db.writer import BatchScope
+from tidings.db.writer import BatchScope, Job
 from tidings.events import bulk as bulk_events
 from tidings.events import dedup
 from tidings.exports.job import ExportJob
@@ -48,12 +53,30 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
 
 
 def batch_scope() -> BatchScope:
-    """The writer's scope for a batch: the dedup keys of its queued events, taken
-    first in one order (`events.dedup.preclaim`)."""
-    return dedup.preclaim(
+    """The writer's scope for a batch, so that two processes' batches take shared rows
+    in one order: the dedup keys of its queued events taken first
+    (`events.dedup.preclaim`), then the people they name found or created
+    (`events.bulk.preclaim_people`), and its segment marks made at its end
+    (`segments.dirty.deferred`)."""
+    keys = dedup.preclaim(
         {
             bulk_events.track_queued: bulk_events.queued_claims,
             ingest.ingest_queued: ingest.queued_claims,
             apply.apply_queued: apply.queued_claims,
         }
     )
+    people = bulk_events.preclaim_people(
+        {
+            bulk_events.track_queued: bulk_events.queued_people,
+            ingest.ingest_queued: ingest.queued_people,
+            apply.apply_queued: apply.queued_people,
+        }
+    )
+
+    @contextlib.contextmanager
+    def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
+        # The marks outermost: the people created by the pre-claim are marked at the end too.
+        with dirty.deferred(conn), keys(conn, batch), people(conn, batch):
+            yield
+
+    return scope

@@ -13,13 +13,26 @@ PostgreSQL a segment committed while the change's transaction is still open
 could miss it; the worker therefore builds a segment only `BUILD_GRACE`
 seconds after it was created or changed, longer than a write transaction
 lasts.
+
+Lock order. On PostgreSQL a mark waits for another transaction's
+uncommitted mark of the same person. One call's marks are inserted sorted,
+but a writer batch marks in many calls (each run of bulk items, each job),
+so two batches marking the same people in opposite runs could each wait
+for the other. So the writer's optimistic pass on PostgreSQL runs in
+`deferred` (wired by `runtime.wiring.batch_scope`): marks are collected and
+inserted when the batch's writes are done, all sorted by person, still in
+the batch's transaction. A person gone by then (deleted later in the batch,
+or created in a savepoint that was undone) is not marked, as the cascade
+would have removed the mark; a surviving person whose change a savepoint
+undid may still be marked, which only costs a re-evaluation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Select, delete, func, select
 
@@ -29,6 +42,10 @@ from tidings.db.schema import segment_dirty, segments
 from tidings.jobs.lease import skip_locked
 
 ROWS_PER_INSERT = 300  # 900 parameters
+
+_DEFERRED = "tidings.segments.dirty"  # the open `deferred` block's marks in `conn.info`
+
+Marks = dict[int, tuple[int, int]]  # person pk -> (workspace, marked_at)
 
 
 def mark(
@@ -56,14 +73,55 @@ def _mark_each(conn: Connection, workspace_id: int, pks: Sequence[int], now: int
     if not pks or not _has_dynamic_segments(conn, workspace_id):
         return
     now = int(time.time()) if now is None else now
-    # Sorted by person: an insert waits for another transaction's uncommitted mark of
-    # the same person, so two nodes marking overlapping people in arrival order could
-    # each wait for the other (a deadlock); in one order, one of them waits.
-    pks = sorted(pks)
+    pending: Marks | None = conn.info.get(_DEFERRED)
+    if pending is not None:
+        for pk in pks:
+            pending.setdefault(pk, (workspace_id, now))  # the first mark's time, as stored
+        return
+    _insert(conn, [(pk, (workspace_id, now)) for pk in pks])
+
+
+@contextlib.contextmanager
+def deferred(conn: Connection) -> Iterator[None]:
+    """Collect the marks made in the block and insert them at its end, sorted by person,
+    for the people that still exist; nothing if it raises (see the module doc). It must
+    end inside the transaction of the changes. Inside another block: that one does."""
+    if _DEFERRED in conn.info:
+        yield
+        return
+    pending: Marks = {}
+    conn.info[_DEFERRED] = pending  # the connection's info outlives it: removed below
+    try:
+        yield
+    finally:
+        del conn.info[_DEFERRED]
+    existing = _existing(conn, sorted(pending))
+    _insert(conn, [(pk, pending[pk]) for pk in existing])
+
+
+_EXISTING = "SELECT id FROM people WHERE id IN ({0})"
+
+
+def _existing(conn: Connection, pks: list[int]) -> list[int]:
+    found: list[int] = []
     for start in range(0, len(pks), ROWS_PER_INSERT):
-        chunk = pks[start : start + ROWS_PER_INSERT]
+        rows = raw.select_in(conn, _EXISTING, [], pks[start : start + ROWS_PER_INSERT])
+        found.extend(row[0] for row in rows)
+    return found
+
+
+def _insert(conn: Connection, marks: list[tuple[int, tuple[int, int]]]) -> None:
+    """Insert marks (person pk, (workspace, marked_at)), keeping any already there.
+
+    Sorted by person: an insert waits for another transaction's uncommitted mark of
+    the same person, so two nodes marking overlapping people in arrival order could
+    each wait for the other (a deadlock); in one order, one of them waits.
+    """
+    marks = sorted(marks)
+    for start in range(0, len(marks), ROWS_PER_INSERT):
+        chunk = marks[start : start + ROWS_PER_INSERT]
         sql = _insert_sql(conn.dialect.paramstyle, len(chunk))
-        raw.execute(conn, sql, tuple(v for pk in chunk for v in (pk, workspace_id, now)))
+        raw.execute(conn, sql, tuple(v for pk, (ws, at) in chunk for v in (pk, ws, at)))
 
 
 BUILD_GRACE = 2  # seconds; see the module docstring

@@ -22,6 +22,7 @@ from tidings.db import counters
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.events.dedup import Claim, event_key
+from tidings.people.bulk import Named
 from tidings.track_v2.operation import Operation
 
 Item = Operation | ApiError
@@ -98,6 +99,12 @@ def queued_claims(item: Queued) -> list[Claim]:
     workspace_id, events, now = item
     keys = (event_key(event[6]) for event in events)
     return [(workspace_id, key, now) for key in keys if key]
+
+
+def queued_people(item: Queued, is_new: bulk_events.IsNew) -> list[Named]:
+    """The people `apply_queued` will record a batch's events on (`preclaim_people`)."""
+    workspace_id, events, now = item
+    return bulk_events.named_by(workspace_id, events, now, is_new)
 
 
 def _event_run_end(items: list[Item], start: int) -> int:
