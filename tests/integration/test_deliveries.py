@@ -572,7 +572,9 @@ def test_transient_failures_stop_at_the_expiry(db, tx, query, ws, clock):
 
 
 def test_a_retried_template_send_counts_as_attempted_in_its_metrics(db, tx, query, ws, clock):
-    message_id = template(tx, ws, "email", {"": {"from": "a@shop.test", "subject": "S", "body": "b"}})
+    message_id = template(
+        tx, ws, "email", {"": {"from": "a@shop.test", "subject": "S", "body": "b"}}
+    )
     identify(tx, ws, "u1", email="u1@example.com")
     body = {"transactional_message_id": str(message_id), "identifiers": {"id": "u1"}}
     answer = accept(tx, clock, ws, {**body, "to": "u1@example.com"})
