@@ -126,6 +126,7 @@ def test_every_newsletter_method_of_the_node_client(sdk):
     )
     assert sum(metrics["metric"]["series"]["created"]) == 2
     assert len(metrics["metric"]["series"]["created"]) == 2
+    assert metrics["metric"]["totals"]["created"] == 2  # a Tidings extension at this level
     assert links == {"links": []}
     assert content_metrics["metric"]["totals"]["created"] >= 1
     assert content_links == {"links": []}

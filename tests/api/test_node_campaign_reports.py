@@ -107,6 +107,9 @@ def test_campaign_reports(sdk, reported):
     assert metrics["metric"]["series"]["sent"] == [1, 1]
     assert new_york["metric"]["series"]["sent"] == [2]
     assert len(v1["metric"]["series"]["sent"]) == 45 and sum(v1["metric"]["series"]["sent"]) == 2
+    # Lifetime totals beside the series, at the campaign level too (a Tidings extension).
+    assert metrics["metric"]["totals"]["sent"] == v1["metric"]["totals"]["sent"] == 2
+    assert v1["metric"]["totals"]["clicked"] == 1 and v1["metric"]["totals"]["attempted"] == 0
     assert len(action["metric"]["series"]["sent"]) == 15
     assert action["metric"]["totals"]["sent"] == 2
     assert links["links"] == [
@@ -140,6 +143,7 @@ def test_broadcast_reports(sdk, reported):
         sdk.app("getBroadcastMessages", broadcast_id, {"metric": "clicked", "type": "email"}),
     )
     assert metrics["metric"]["series"]["sent"] == [0, 1, 0]
+    assert (metrics["metric"]["totals"]["sent"], metrics["metric"]["totals"]["clicked"]) == (1, 1)
     assert [entry["link"] for entry in links["links"]] == [
         {"id": None, "href": "https://example.com/x"}
     ]

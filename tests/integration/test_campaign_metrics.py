@@ -38,6 +38,7 @@ from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
 from tidings.providers import outbox
+from tidings.providers.base import Sent, Transient
 from tidings.reporting import links, messages, webhooks
 from tidings.reporting.metrics import record_metric
 from tidings.sending.deliverer import DeliveryWorker
@@ -244,11 +245,88 @@ def test_action_metrics_carry_lifetime_totals(db, ws, welcome):
         "bounced": 1,
         "suppressed": 1,
     }
-    assert (
-        "totals"
-        not in read(db, reports.delivery_report, ws, "campaign", str(campaign_id), None, days)[
-            "metric"
-        ]
+
+
+def test_campaign_metrics_carry_lifetime_totals_too(db, ws, welcome):
+    campaign_id = welcome[0]
+    days = window({"period": "days", "steps": "2"})  # the 16th and 17th: a's first mail is before
+    shown = read(db, reports.delivery_report, ws, "campaign", str(campaign_id), None, days)
+    assert sum(shown["metric"]["series"]["sent"]) == 3
+    totals = shown["metric"]["totals"]
+    assert list(totals) == list(reports.SERIES)
+    assert {name: n for name, n in totals.items() if n} == {
+        "created": 4,
+        "sent": 4,
+        "opened": 2,
+        "clicked": 2,
+        "bounced": 1,
+        "suppressed": 1,
+    }
+    emails = ask.parse_type({"type": "email"})
+    by_channel = read(
+        db, reports.delivery_report, ws, "campaign", str(campaign_id), None, days, emails
+    )
+    assert by_channel["metric"]["totals"] == totals
+    pushes = ask.parse_type({"type": "push"})
+    none = read(db, reports.delivery_report, ws, "campaign", str(campaign_id), None, days, pushes)
+    assert set(none["metric"]["totals"].values()) == {0}
+
+
+class BusyOnce:
+    """A provider that turns each message away once ("try again later"), then takes it."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def send(self, delivery_id: str, message: Any) -> Any:
+        if delivery_id in self.seen:
+            return Sent(f"p-{delivery_id}")
+        self.seen.add(delivery_id)
+        return Transient("421 busy")
+
+    async def close(self) -> None:
+        return None
+
+
+def test_a_send_to_retry_is_attempted_in_series_and_totals(db, ws):
+    clock, provider = FixedClock(START), BusyOnce()
+    worker = DeliveryWorker(
+        db,
+        clock,
+        composers={"campaign": Composer(BASE)},
+        factories={"capture": lambda config, ws, channel, services: provider},
+    )
+    document = {**WELCOME, "name": "Retried", "workflow": WELCOME["workflow"][:1]}
+    campaign_id = campaign(db, ws, document)
+    [action_id] = actions_of(db, campaign_id)
+    person(db, ws, "r")
+    track(db, ws, "r", "signed_up", START)
+    db.write(journeys.advance_due, START, journeys.BATCH)
+    worker.run_once()  # turned away: queued again, attempted
+    delivery_id = delivery_of(db, ws, "r", action_id)
+    clock.value = START + 2 * HOUR
+    worker.run_once()
+    hours = window({"period": "hours", "steps": "3"}, START + 2 * HOUR)
+    for action in (None, str(action_id)):
+        shown = read(db, reports.delivery_report, ws, "campaign", str(campaign_id), action, hours)
+        metric_ = shown["metric"]
+        assert (metric_["series"]["attempted"], metric_["series"]["sent"]) == ([1, 0, 0], [0, 0, 1])
+        assert (metric_["totals"]["attempted"], metric_["totals"]["sent"]) == (1, 1)
+    for counted, kept in counted_and_kept(db, ws, campaign_id, [action_id]):
+        assert counted == kept
+    [message] = read(
+        db,
+        reports.message_report,
+        ws,
+        "campaign",
+        str(campaign_id),
+        messages.parse_query({"metric": "attempted"}),
+        START + 2 * HOUR,
+    )["messages"]
+    assert message["id"] == delivery_id
+    assert (message["metrics"]["attempted"], message["metrics"]["sent"]) == (
+        START,
+        START + 2 * HOUR,
     )
 
 
@@ -439,6 +517,7 @@ def test_broadcast_reports_and_messages(db, ws):
     for kind in ("broadcast", "campaign"):  # one id space: either route serves it
         shown = read(db, reports.delivery_report, ws, kind, str(broadcast_id), None, days)
         assert shown["metric"]["series"]["sent"] == [0, 1]
+        assert (shown["metric"]["totals"]["sent"], shown["metric"]["totals"]["created"]) == (1, 1)
     shown = read(
         db, reports.delivery_report, ws, "broadcast", str(broadcast_id), str(action_id), days
     )

@@ -41,6 +41,8 @@ from tidings.providers import outbox
 from tidings.providers.base import Permanent, Sent, Transient
 from tidings.reporting import links as tracking
 from tidings.reporting import webhooks
+from tidings.reporting.messages import list_messages, parse_query
+from tidings.reporting.transactional_metrics import transactional_metrics
 from tidings.sending import delivery_queue as queue
 from tidings.sending import request as send_request
 from tidings.sending.deliverer import DeliveryWorker
@@ -522,7 +524,8 @@ def test_transient_failures_back_off_exponentially_with_a_cap_then_succeed(
     worker.run_once()
     row = delivery(query, answer["delivery_id"])
     assert (row.state, row.attempts, row.failure_message) == ("sent", 4, None)
-    assert metrics_of(query, answer["delivery_id"]) == ["sent"]
+    # Each retry is Customer.io's `attempted`, with its reason.
+    assert metrics_of(query, answer["delivery_id"]) == ["attempted"] * 3 + ["sent"]
 
 
 class StuckAfterTheFirst(Provider):
@@ -572,7 +575,31 @@ def test_transient_failures_stop_at_the_expiry(db, tx, query, ws, clock):
     assert row.state == "failed"
     assert row.failure_message.startswith(f"gave up after {row.attempts} attempts: busy")
     assert int(clock.now()) == row.expires_at == row.created_at + 24 * 3600
-    assert metrics_of(query, answer["delivery_id"]) == ["failed"]
+    assert metrics_of(query, answer["delivery_id"]) == ["attempted"] * (row.attempts - 1) + [
+        "failed"
+    ]
+
+
+def test_a_retried_template_send_counts_as_attempted_in_its_metrics(db, tx, query, ws, clock):
+    message_id = template(
+        tx, ws, "email", {"": {"from": "a@shop.test", "subject": "S", "body": "b"}}
+    )
+    identify(tx, ws, "u1", email="u1@example.com")
+    body = {"transactional_message_id": str(message_id), "identifiers": {"id": "u1"}}
+    answer = accept(tx, clock, ws, {**body, "to": "u1@example.com"})
+    worker = worker_for(db, clock, Provider(Transient("421 busy"), Transient("421 again")))
+    for _ in range(2):
+        worker.run_once()
+        clock.advance(delivery(query, answer["delivery_id"]).due_at - int(clock.now()))
+    worker.run_once()
+    assert delivery(query, answer["delivery_id"]).state == "sent"
+    now = int(clock.now())
+    series = query(transactional_metrics, ws, str(message_id), "hours", 2, now)["metric"]["series"]
+    assert (series["attempted"], series["sent"], series["created"]) == ([0, 1], [0, 1], [0, 1])
+    with db.reader.connect() as conn:
+        [shown] = list_messages(conn, ws, parse_query({}), now)["messages"]
+    assert shown["metrics"]["attempted"] == 1_800_000_000
+    assert shown["failure_message"] is None
 
 
 def test_a_lost_lease_resends_with_the_same_message_id_and_fences_the_old_claim(

@@ -2,7 +2,9 @@
 
 from sqlalchemy import select
 
-from tidings.db.schema import events
+from tidings.campaigns import definitions
+from tidings.campaigns import store as campaign_store
+from tidings.db.schema import events, journeys
 from tidings.events import service as events_service
 from tidings.people import devices, merge, read, service, store
 from tidings.people.identifiers import Identifier, classify
@@ -128,3 +130,37 @@ def test_merge_never_reaches_into_another_workspace(tx, query, workspace, other_
     merge_people(tx, mine, Identifier("id", "keep"), Identifier("id", "gone"))
     assert query(store.by_pk, victim.pk) is not None
     assert "secret" not in shown(query, mine, "keep")["attributes"]
+
+
+SIGNED_UP = {
+    "name": "Welcome",
+    "state": "running",
+    "trigger": {"event": {"name": "signed_up"}},
+    "frequency": "every_time",
+    "workflow": [{"email": {"from": "a@example.com", "subject": "Hi", "body": "<p>hi</p>"}}],
+}
+
+
+def journeys_of(conn, campaign_id, person_pk):
+    query = select(journeys.c.id).where(
+        journeys.c.campaign_id == campaign_id, journeys.c.person_id == person_pk
+    )
+    return list(conn.execute(query).scalars())
+
+
+def test_events_merged_in_never_start_a_journey(tx, query, workspace):
+    """BEHAVIOUR.md 3.7: the secondary's events move to the primary, but cannot
+    trigger campaigns; the primary's own event still does."""
+    ws = workspace.workspace_id
+    keep = identify(tx, ws, "keep", {})
+    gone = identify(tx, ws, "gone", {})
+    track(tx, ws, "gone", "signed_up", NOW - 3600)  # an hour old: within the 72 h window
+    campaign_id = tx(campaign_store.create, ws, definitions.parse(SIGNED_UP), NOW)
+
+    merge_people(tx, ws, Identifier("id", "keep"), Identifier("id", "gone"))
+
+    assert query(event_names, keep.pk) == ["signed_up"]  # it moved over
+    assert query(journeys_of, campaign_id, keep.pk) == []
+    assert query(journeys_of, campaign_id, gone.pk) == []
+    track(tx, ws, "keep", "signed_up", NOW)  # the same event, the primary's own
+    assert len(query(journeys_of, campaign_id, keep.pk)) == 1

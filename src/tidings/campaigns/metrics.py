@@ -4,10 +4,13 @@ Delivery metrics count the campaign's (or the action's) `deliveries` joined
 to `delivery_metrics` on their parent columns (CAMPAIGNS.md 7.2, 7.3): a
 delivery counts once per metric, in the period it first reached it, and
 `created` counts deliveries by creation time. Customer.io's `dropped` is
-counted as `suppressed`; metrics Tidings never records (`attempted`,
-`deferred`, `topic_unsubscribed`, the human and prefetch splits) stay at
-zero. Action metrics also carry `totals`: each metric over the action's
-whole life.
+counted as `suppressed`; `attempted` is a send that will be retried
+(`sending/delivery_queue.transient`); metrics Tidings never records
+(`deferred`, `topic_unsubscribed`, the human and prefetch splits) stay at
+zero. Every delivery report also carries `totals`: each metric over the whole
+life of what it reports on. Customer.io documents them for an action and a
+newsletter's content; a campaign's, broadcast's or newsletter's are a Tidings
+extension in the same place (`metric.totals`) and shape.
 
 The windows are `campaigns/report_query.py`'s (`reporting.series` periods).
 
@@ -95,15 +98,19 @@ def delivery_report(
     window: Periods,
     channels: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """`{"metric": {"series": {...}}}` of a campaign or broadcast (`kind`), or of one
-    of its actions, when `raw_action` is given, with `totals` beside the series."""
+    """`{"metric": {"series": {...}, "totals": {...}}}` of a campaign, broadcast or
+    newsletter (`kind`), or of one of its actions (contents), when `raw_action` is
+    given. `totals` cover the whole life, as Customer.io's action and content
+    metrics do; at the campaign, broadcast and newsletter level they are Tidings'
+    own, in the same place and shape. One channel's totals (`channels`) are counted
+    from the messages: the running totals are not kept per channel."""
     where = _scope(conn, workspace_id, kind, raw_id, raw_action)
     if channels is not None:
         where.append(deliveries.c.channel.in_(channels))
     metric: dict[str, Any] = {"series": _series(conn, where, window)}
-    if raw_action is not None and channels is None:
+    if channels is None:
         metric["totals"] = totals(conn, workspace_id, kind, raw_id, raw_action)
-    elif raw_action is not None:  # the running totals are not kept per channel
+    else:
         metric["totals"] = _counted(conn, where)
     return {"metric": metric}
 

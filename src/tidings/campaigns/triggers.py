@@ -9,7 +9,8 @@ after the commit. What it does with each appended row:
 - an `event` starts the running campaigns triggered by that event name
   whose `where` tests its data pass, if the event happened within the last
   72 hours (events merged in from another profile are never published with
-  rows, so they never trigger, BEHAVIOUR.md 3.4 and 3.7);
+  rows, so they never trigger, BEHAVIOUR.md 3.4 and 3.7; a test in
+  `tests/integration/test_track_v1_merge.py` holds it);
 - an `attribute_change` starts the campaigns triggered by a change of that
   attribute (to the value named, if one is), and re-schedules date-triggered
   entries when their attribute changed;

@@ -17,8 +17,8 @@ exactly one outcome:
 - `Sent`: state sent, with `sent_at` and the provider's message id;
 - `Permanent`: state failed, with the reason;
 - `Transient` (or an exception, or a send slower than `send_timeout`):
-  queued again after the `RETRY` policy's delay, until `expires_at`, then
-  failed.
+  `attempted`, queued again after the `RETRY` policy's delay, until
+  `expires_at`, then failed.
 
 Leases are short (`LEASE`, 15 s) and renewed while the worker holds them: a
 heartbeat extends the lease of every delivery claimed and not yet recorded

@@ -13,7 +13,7 @@ Every outcome is recorded only while the claim that produced it still holds
 (same `attempts`, still `sending`): a worker whose lease expired cannot
 overwrite what a newer claim recorded, so each delivery ends in exactly one
 terminal state (sent, failed or suppressed), recorded with its metric in the
-same transaction.
+same transaction; a retry records `attempted` the same way.
 """
 
 from __future__ import annotations
@@ -300,7 +300,13 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
 
 def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: RetryPolicy) -> str:
     """Retry later, or fail once `expires_at` has passed (or the policy's attempts are
-    used up); the state recorded ('' if lost)."""
+    used up); the state recorded ('' if lost).
+
+    A retry is Customer.io's `attempted` ("failed to send, but will be retried",
+    CAMPAIGNS.md 7.2): each one records the metric with its reason, so reports
+    count the message as attempted (once, in the period of its first retry) and
+    reporting webhooks hear of it. Giving up records `failed` instead.
+    """
     expired = claimed.expires_at is not None and now >= claimed.expires_at
     if expired or retry.exhausted(claimed.attempt):
         gave_up = f"gave up after {claimed.attempt} attempts: {reason}"
@@ -309,4 +315,15 @@ def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: 
     if claimed.expires_at is not None:
         due = min(due, claimed.expires_at)
     values = {"state": "queued", "due_at": due, "failure_message": reason, "updated_at": now}
-    return "queued" if LEASES.record(conn, claimed.id, claimed.attempt, **values) else ""
+    if not LEASES.record(conn, claimed.id, claimed.attempt, **values):
+        return ""
+    record_metric(
+        conn,
+        claimed.workspace_id,
+        claimed.id,
+        "attempted",
+        now,
+        {"reason": reason},
+        parents=claimed.parents,
+    )
+    return "queued"
