@@ -11,9 +11,10 @@ people and 10,000,000 events in the store. What it does:
    attributes each and the events of `bench/synthetic.py`, then, through the
    code the server runs, what the other pages show: the segments, messages,
    snippets, layouts, a campaign, a broadcast, a provider and a sender
-   identity of `WORKSPACE`, a newsletter, a (disabled) reporting webhook, a user; and, written in bulk in the shapes Tidings writes,
-   one campaign journey and message for every tenth person, transactional
-   messages for as many more, their metrics, jobs and audit entries. The
+   identity of `WORKSPACE`, a newsletter, a (disabled) reporting webhook,
+   a user; and, written in bulk in the shapes Tidings writes, one campaign
+   journey and message for every tenth person, transactional messages for
+   as many more, their metrics, jobs and audit entries. The
    dashboard's counters are written for the eight days before each run.
 2. runs `tidings serve` on it (background workers on, as a user runs it),
    signs in through the login form, and asks each page of `pages()` `--repeat`
