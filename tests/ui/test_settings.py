@@ -238,8 +238,12 @@ def test_an_admin_creates_a_workspace_becomes_its_admin_and_sees_its_keys_once(p
     app_key = page.locator("#new-app-key").inner_text()
     with app_api(ui_server, app_key) as app:
         assert app.get("/segments").status_code == 200
+    workspace_id = page.locator("#new-workspace dd code").first.inner_text()
     page.get_by_role("button", name=f"Open {name}").click()
+    expect(page).to_have_url(re.compile("/people$"))
     page.goto("/settings")
-    expect(page.locator("main")).to_contain_text(name)
+    facts = page.locator("#h-workspace + dl.facts")
+    expect(facts).to_contain_text(name)
+    expect(facts).to_contain_text(workspace_id)
     expect(page.get_by_role("heading", name="API keys")).to_be_visible()  # its admin
     expect(page.locator("main")).not_to_contain_text(app_key)
