@@ -10,10 +10,11 @@ people and 10,000,000 events in the store. What it does:
 1. builds (or reuses, from `--data-dir`) a SQLite store: the people, 20
    attributes each and the events of `bench/synthetic.py`, then, through the
    code the server runs, what the other pages show: the segments, messages,
-   snippets, layouts, a campaign, a broadcast and a newsletter of
-   `WORKSPACE`, a user; and, written in bulk in the shapes Tidings writes,
-   one campaign journey and message for every tenth person, transactional
-   messages for as many more, their metrics, jobs and audit entries. The
+   snippets, layouts, a campaign, a broadcast, a provider and a sender
+   identity of `WORKSPACE`, a newsletter, a (disabled) reporting webhook,
+   a user; and, written in bulk in the shapes Tidings writes, one campaign
+   journey and message for every tenth person, transactional messages for
+   as many more, their metrics, jobs and audit entries. The
    dashboard's counters are written for the eight days before each run.
 2. runs `tidings serve` on it (background workers on, as a user runs it),
    signs in through the login form, and asks each page of `pages()` `--repeat`
@@ -52,6 +53,7 @@ import synthetic  # noqa: E402  (the people, attributes and events)
 from tidings.campaigns import newsletter_requests as asks  # noqa: E402
 from tidings.campaigns import newsletters  # noqa: E402
 from tidings.db.engine import open_database  # noqa: E402
+from tidings.reporting import webhooks  # noqa: E402
 from tidings.runtime import wiring  # noqa: E402
 from tidings.segments import membership  # noqa: E402
 from tidings.users import accounts, passwords  # noqa: E402
@@ -75,6 +77,7 @@ WORKSPACE: dict[str, Any] = {
         {"name": "VIPs"},  # manual
     ],
     "sender_identities": [{"email": "hello@example.com", "name": "Bench"}],
+    "providers": [{"channel": "email", "kind": "capture"}],  # what Settings pages show
     "layouts": [{"name": "base", "body": "<html><body>{{ content }}</body></html>"}],
     "snippets": [{"name": "footer", "value": "<p>Bench Inc., {{ customer.city }}</p>"}],
     "transactional_messages": [
@@ -128,6 +131,14 @@ NEWSLETTER = {
 }
 
 
+WEBHOOK = {  # disabled: nothing is posted while the bench runs
+    "name": "Warehouse",
+    "endpoint": "https://hooks.example.com/bench",
+    "events": ["email_sent", "email_delivered"],
+    "disabled": True,
+}
+
+
 # -- the store ------------------------------------------------------------------
 
 
@@ -142,7 +153,7 @@ def ensure_store(data_dir: Path, people: int, events: int, seed: int, regenerate
         regenerate,
         name="ui",
         then=lambda path: dress(path, people, rng),
-        version=2,
+        version=3,
     )
 
 
@@ -158,6 +169,7 @@ def dress(path: Path, people: int, rng: random.Random) -> None:
             print(f"  {line}", flush=True)
         accounts.create_user(conn, EMAIL, passwords.hash_password(PASSWORD), 1, "admin", now)
         newsletters.create(conn, 1, asks.parse_new(NEWSLETTER, now), now)
+        webhooks.create(conn, 1, webhooks.parse(WEBHOOK, partial=False), now)
     print("  building the segments", flush=True)
     with db.writer.begin() as conn:
         ids = dict(conn.exec_driver_sql("SELECT name, id FROM segments").all())
@@ -385,6 +397,8 @@ def sample(path: Path, people: int, rng: random.Random) -> Sample:
         for name, pk in raw.execute("SELECT name, id FROM transactional_messages")
     }
     ids["job"] = raw.execute("SELECT max(id) FROM jobs").fetchone()[0]
+    ids["sender"] = raw.execute("SELECT min(id) FROM sender_identities").fetchone()[0]
+    ids["webhook"] = raw.execute("SELECT min(id) FROM reporting_webhooks").fetchone()[0]
     raw.close()
     return Sample(chosen, deliveries, ids, people)
 
@@ -421,9 +435,11 @@ def pages(s: Sample) -> dict[str, Callable[[random.Random], str]]:
         "templates": lambda rng: "/templates",
         "template": lambda rng: f"/templates/{s.ids['message Receipt']}",
         "snippet": lambda rng: "/snippets/footer",
+        "layout": lambda rng: "/layouts/base",
         "segments": lambda rng: "/segments",
         "segment": lambda rng: f"/segments/{s.ids['segment Pros']}",
         "segment, edit": lambda rng: f"/segments/{s.ids['segment Buyers']}/edit",
+        "segment, new": lambda rng: "/segments/new",
         "campaigns": lambda rng: "/campaigns",
         "campaign": lambda rng: f"/campaigns/{s.ids['campaign Welcome']}",
         "broadcasts": lambda rng: "/broadcasts",
@@ -433,6 +449,9 @@ def pages(s: Sample) -> dict[str, Callable[[random.Random], str]]:
         "jobs": lambda rng: "/jobs",
         "job": lambda rng: f"/jobs/{s.ids['job']}",
         "settings": lambda rng: "/settings",
+        "settings, provider": lambda rng: "/settings/providers/email",
+        "settings, sender identity": lambda rng: f"/settings/senders/{s.ids['sender']}",
+        "settings, webhook": lambda rng: f"/settings/webhooks/{s.ids['webhook']}",
         "suppressions": lambda rng: "/suppressions",
         "users": lambda rng: "/users",
         "audit log": lambda rng: "/audit",

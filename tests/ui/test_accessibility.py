@@ -81,6 +81,8 @@ def _check_segments(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -
         dynamic = membership.create_segment(conn, workspace_id, body, now)
     page.goto("/segments")
     _check(page, axe_source, "segments")
+    page.goto("/segments/new")
+    _check(page, axe_source, "segment-new")
     page.goto(f"/segments/{dynamic['id']}/edit")
     page.get_by_role("button", name="Add group to conditions").click()
     # htmx swaps the builder in: save only once the new group is there and settled
@@ -181,6 +183,7 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     _check_campaigns(page, axe_source, ui_db, ws.workspace_id)
     _check_dashboard(page, axe_source)
     _check_jobs_settings_suppressions(page, axe_source, ui_server, ws, ui_db)
+    _check_settings_changes(page, axe_source, ui_db, ws.workspace_id)
     page.goto("/people/nope")
     _check(page, axe_source, "not-found")
     log_in(page, viewer)
@@ -215,6 +218,44 @@ def _check_jobs_settings_suppressions(
     page.get_by_role("button", name="Rotate the Pipelines write key").click()
     page.locator("#new-key").wait_for()
     _check(page, axe_source, "settings")
+
+
+def _check_settings_changes(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:
+    """Settings with every create form open, a refused create, the edit pages of a
+    provider (its delete confirmation open), a sender identity and a webhook, and a
+    new workspace's keys."""
+    from tidings.reporting import webhooks
+    from tidings.templates import senders
+    from tidings.workspaces import channel_providers
+
+    now = int(time.time())
+    smtp = {"host": "smtp.example.test", "username": "me", "password": "secret-pw"}
+    with ui_db.writer.begin() as conn:
+        channel_providers.create(conn, workspace_id, "email", "smtp", smtp, now)
+        sender = senders.create(conn, workspace_id, "Shop", "shop@example.test", now)
+        hook_id = webhooks.list_all(conn, workspace_id)[0]["id"]
+    page.goto("/settings")
+    for summary in page.locator("main summary").all():
+        summary.click()
+    _check(page, axe_source, "settings-forms")
+    page.locator("#new-provider-channel").select_option("email")
+    page.locator("#new-provider-kind").select_option("twilio")
+    page.get_by_role("button", name="Create provider").click()
+    page.get_by_role("alert").wait_for()
+    _check(page, axe_source, "settings-refused")
+    page.goto("/settings/providers/email")
+    page.get_by_text("Delete this provider", exact=True).click()
+    _check(page, axe_source, "settings-provider")
+    page.goto(f"/settings/senders/{sender['id']}")
+    _check(page, axe_source, "settings-sender")
+    page.goto(f"/settings/webhooks/{hook_id}")
+    _check(page, axe_source, "settings-webhook")
+    page.goto("/settings")
+    page.get_by_text("New workspace", exact=True).click()
+    page.locator("#new-workspace-name").fill("Third shop")
+    page.get_by_role("button", name="Create workspace").click()
+    page.locator("#new-app-key").wait_for()
+    _check(page, axe_source, "settings-workspace-created")
 
 
 def _check_campaigns(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:

@@ -4,7 +4,8 @@ The rule (Customer.io answers 400 for an unverified sender): a workspace with
 no sender identities accepts any `from`, so a new self-hosted workspace can
 send at once; as soon as it has one, a send's `from` address must be one of
 them (compared case-insensitively, display names ignored). Identities are
-created by `POST /v1/sender_identities` or `tidings apply`; Tidings does not
+created by `POST /v1/sender_identities`, `tidings apply` or the web UI's Settings
+page (which also renames and deletes them); Tidings does not
 verify domains, that is the operator's SMTP provider's business.
 """
 
@@ -85,6 +86,26 @@ def upsert(conn: Connection, workspace_id: int, name: str, email: str, now: int)
     conn.execute(update(senders).where(senders.c.id == found.id).values(name=name, updated_at=now))
     version.bump(conn, workspace_id)
     return "update"
+
+
+def change(
+    conn: Connection, workspace_id: int, sender_id: int, name: str, email: str, now: int
+) -> dict[str, Any]:
+    """Give the identity a new name and address (as `parse` reads them); a 404 for no
+    such identity, a 409 when another identity has the address."""
+    current = get(conn, workspace_id, sender_id)
+    other = _by_email(conn, workspace_id, email)
+    if other is not None and other.id != sender_id:
+        raise ApiError(409, f"sender identity {email} exists", code="conflict", field="email")
+    if (current["name"], current["email"]) == (name, email):
+        return current
+    conn.execute(
+        update(senders)
+        .where(senders.c.workspace_id == workspace_id, senders.c.id == sender_id)
+        .values(name=name, email=email, updated_at=now)
+    )
+    version.bump(conn, workspace_id)
+    return get(conn, workspace_id, sender_id)
 
 
 def get(conn: Connection, workspace_id: int, sender_id: int) -> dict[str, Any]:

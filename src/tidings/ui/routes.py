@@ -17,6 +17,8 @@ from tidings.ui import (
     person,
     segment_delete,
     segments,
+    settings_changes,
+    settings_providers,
     sign_in,
     suppressions,
     template_changes,
@@ -114,6 +116,24 @@ ROUTES: tuple[UiRoute, ...] = (
     UiRoute("GET", "/jobs/{job_id}", jobs.job, "read"),
     UiRoute("GET", "/settings", workspace_settings.settings, "read"),
     UiRoute("POST", "/settings/keys/{kind}/rotate", workspace_settings.rotate, "manage"),
+    # Changing settings (`ui/settings_providers.py`, `ui/settings_changes.py`): admins only.
+    UiRoute("POST", "/settings/workspaces", settings_changes.create_workspace, "manage"),
+    UiRoute("POST", "/settings/providers", settings_providers.create, "manage"),
+    UiRoute("GET", "/settings/providers/{channel}", settings_providers.provider, "manage"),
+    UiRoute("POST", "/settings/providers/{channel}", settings_providers.save, "manage"),
+    UiRoute("POST", "/settings/providers/{channel}/delete", settings_providers.delete, "manage"),
+    UiRoute("POST", "/settings/senders", settings_changes.create_sender, "manage"),
+    UiRoute("GET", "/settings/senders/{sender_id}", settings_changes.sender, "manage"),
+    UiRoute("POST", "/settings/senders/{sender_id}", settings_changes.save_sender, "manage"),
+    UiRoute(
+        "POST", "/settings/senders/{sender_id}/delete", settings_changes.delete_sender, "manage"
+    ),
+    UiRoute("POST", "/settings/webhooks", settings_changes.create_webhook, "manage"),
+    UiRoute("GET", "/settings/webhooks/{webhook_id}", settings_changes.webhook, "manage"),
+    UiRoute("POST", "/settings/webhooks/{webhook_id}", settings_changes.save_webhook, "manage"),
+    UiRoute(
+        "POST", "/settings/webhooks/{webhook_id}/delete", settings_changes.delete_webhook, "manage"
+    ),
     UiRoute("GET", "/suppressions", suppressions.suppressions, "read"),
     UiRoute("POST", "/suppressions/remove", suppressions.unsuppress, "edit_content"),
     UiRoute("POST", "/suppressions/unblock", suppressions.unblock, "edit_content"),

@@ -1,5 +1,7 @@
 """The Settings page: the workspace, its API keys, providers, sender identities and
-reporting webhooks; and rotating a key (admins only).
+reporting webhooks; and rotating a key (admins only). Admins also get the forms
+changing providers, sender identities and reporting webhooks, and creating a
+workspace (`settings_providers.py`, `settings_changes.py`).
 
 Keys are stored only as digests, so no page can show one again: the page names
 each key and what it is for, and only admins see that section at all. Rotating
@@ -20,8 +22,8 @@ from tidings.errors import ApiError
 from tidings.ui.http import Page, UiRequest
 from tidings.ui.site import Ui
 from tidings.users import roles
+from tidings.workspaces import channel_providers, settings_view
 from tidings.workspaces import service as workspaces
-from tidings.workspaces import settings_view
 
 # Each key kind: what the page calls it and which API takes it.
 KEYS = (
@@ -32,7 +34,7 @@ KEYS = (
 
 
 async def settings(ui: Ui, request: UiRequest) -> Page:
-    return await _page(ui, request)
+    return await page(ui, request)
 
 
 async def rotate(ui: Ui, request: UiRequest) -> Page:
@@ -56,18 +58,20 @@ async def rotate(ui: Ui, request: UiRequest) -> Page:
     except ApiError as exc:
         if exc.status != 409:
             raise
-        return await _page(ui, request, status=409, stale=label)
+        return await page(ui, request, status=409, stale=label)
     ui.forget_keys(session.workspace_id)
-    return await _page(ui, request, rotated=(label, new))
+    return await page(ui, request, rotated=(label, new))
 
 
-async def _page(
+async def page(
     ui: Ui,
     request: UiRequest,
     status: int = 200,
     rotated: tuple[str, str] | None = None,
     stale: str = "",
+    form: tuple[str, ApiError, dict[str, str]] | None = None,
 ) -> Page:
+    """The page; `form`: (which create form, its refusal, what was typed) to show again."""
     assert request.session is not None
     workspace_id = request.session.workspace_id
     admin = roles.may(request.session.role, "manage")
@@ -81,4 +85,7 @@ async def _page(
         fingerprints=await ui.read(workspaces.key_fingerprints, workspace_id) if admin else {},
         rotated=rotated,
         stale=stale,
+        kinds=channel_providers.KINDS,
+        refused={form[0]: form[1].message} if form else {},
+        typed={form[0]: form[2]} if form else {},
     )

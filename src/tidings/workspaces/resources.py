@@ -21,7 +21,7 @@ are left alone.
       - {channel: email, kind: smtp, config: {host: smtp.acme.test, port: 587}}
 
 A provider's `config` is checked by its adapter's own rules
-(`providers.adapters.check_config`), so a wrong key or value is refused when
+(`channel_providers.parse`, the same as the web UI's), so a wrong key or value is refused when
 the file is applied, not at the first send.
 """
 
@@ -32,23 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from tidings.db.schema import layouts as layouts_table
 from tidings.db.schema import providers, sender_identities, transactional_contents
 from tidings.db.schema import transactional_messages as messages_table
 from tidings.errors import ApiError, bad_request
-from tidings.providers.adapters import check_config
 from tidings.templates import definitions, layouts, senders, transactional_messages
 from tidings.templates import snippets as snippet_store
+from tidings.workspaces import channel_providers
 
 SECTIONS = ("transactional_messages", "snippets", "sender_identities", "layouts", "providers")
-PROVIDER_KINDS = {
-    "email": ("capture", "smtp"),
-    "sms": ("capture", "twilio"),
-    "whatsapp": ("capture", "twilio"),
-    "push": ("capture", "fcm", "apns"),
-}
 Run = Callable[[Connection, int, int], "int | None"]  # (conn, workspace_id, now) -> new id
 
 
@@ -128,20 +122,7 @@ def _layout(item: Any) -> tuple[str, str]:
 
 
 def _provider(item: Any) -> tuple[str, tuple[str, dict[str, Any]]]:
-    if not isinstance(item, dict) or set(item) - {"channel", "kind", "config"}:
-        raise bad_request("must be a mapping of channel, kind and config")
-    channel, kind, config = item.get("channel"), item.get("kind"), item.get("config", {})
-    if channel not in PROVIDER_KINDS:
-        raise bad_request(f"channel must be one of: {', '.join(PROVIDER_KINDS)}", "channel")
-    if kind not in PROVIDER_KINDS[channel]:
-        kinds = ", ".join(PROVIDER_KINDS[channel])
-        raise bad_request(f"kind must be one of: {kinds} (for the {channel} channel)", "kind")
-    if not isinstance(config, dict):
-        raise bad_request("config must be a mapping", "config")
-    try:
-        check_config(kind, config)
-    except ValueError as exc:
-        raise bad_request(str(exc), "config") from exc
+    channel, kind, config = channel_providers.parse(item)
     return channel, (kind, config)
 
 
@@ -289,14 +270,8 @@ def _put_layout(name: str, body: str) -> Run:
 
 def _put_provider(channel: str, setting: tuple[str, dict[str, Any]]) -> Run:
     kind, config = setting
-    text = msgspec.json.encode(config).decode()
 
     def run(conn: Connection, workspace_id: int, now: int) -> None:
-        where = (providers.c.workspace_id == workspace_id, providers.c.channel == channel)
-        values = {"kind": kind, "config": text, "updated_at": now}
-        if not conn.execute(update(providers).where(*where).values(**values)).rowcount:
-            conn.execute(
-                insert(providers).values(workspace_id=workspace_id, channel=channel, **values)
-            )
+        channel_providers.put(conn, workspace_id, channel, kind, config, now)
 
     return run
