@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from tidings.numbers import SQLITE_NUMBER_FUNCTION, sqlite_number
@@ -117,7 +118,22 @@ class Database:
         return self.url.startswith("sqlite")
 
     def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(conn, *args)` in a read transaction of its own."""
+        """`fn(conn, *args)` in a read transaction of its own.
+
+        A read whose connection turns out to be gone (the server restarted, or
+        ended it: the PostgreSQL pool does not ping a connection before each
+        checkout, which cost a round trip a read) runs once more, on a new one:
+        a read changes nothing, and the pool replaced every connection older
+        than the one found dead.
+        """
+        try:
+            return self._read(fn, *args)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return self._read(fn, *args)
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
         if self._kept is None:
             with self.reader.connect() as conn, conn.begin():
                 return fn(conn, *args)
@@ -165,7 +181,9 @@ def open_database(url: str, *, pool_size: int = 8) -> Database:
         connect_args=connect_args,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip each): a connection found dead
+        # invalidates the pool's older ones, and reads run again (`Database.read`).
+        pool_pre_ping=False,
     )
     return Database(url, engine, engine)
 
