@@ -69,8 +69,8 @@ def campaign(db, ws: int, document: dict[str, Any], kind: str = "campaign") -> i
         return store.create(conn, ws, definitions.parse(document, kind=kind), START)
 
 
-def person(db, ws: int, customer_id: str) -> Person:
-    body = {"email": f"{customer_id}@example.com"}
+def person(db, ws: int, customer_id: str, **attributes: Any) -> Person:
+    body = {"email": f"{customer_id}@example.com", **attributes}
     with db.writer.begin() as conn:
         request = people.parse_identify(body, START)
         return people.identify(conn, ws, Identifier("id", customer_id), request, START)
@@ -269,3 +269,28 @@ def test_a_broadcast_journey_the_primary_never_got_goes_on_for_it(db, ws, clock)
     run_at(db, clock, START + 2 * DAY)
     assert sent(db, ws) == [("gone@example.com", "Day one"), ("keep@example.com", "Day two")]
     assert [row.state for row in rows(db, broadcast_id)] == ["finished"]
+
+
+def test_a_date_entry_scheduled_for_the_secondary_is_the_primarys_own_to_schedule(db, ws, clock):
+    """The secondary's entry, not started, is dropped; the date attribute the merge fills
+    in schedules the primary's, which fires once."""
+    renewal = {
+        "name": "Renewal",
+        "state": "running",
+        "trigger": {"date": {"attribute": "renews_at"}},
+        "workflow": [{"email": {**MAIL, "subject": "Renewing"}}],
+    }
+    campaign_id = campaign(db, ws, renewal)
+    keep = person(db, ws, "keep")
+    gone = person(db, ws, "gone", renews_at=START + 5 * DAY)
+    [scheduled] = rows(db, campaign_id)
+    assert (scheduled.person_id, scheduled.started_at) == (gone.pk, None)
+
+    merge_into(db, ws, "keep", "gone", START + HOUR)
+
+    [own] = rows(db, campaign_id)
+    assert own.created_at == START + HOUR  # scheduled by the merge (SQLite may reuse the id)
+    assert (own.person_id, own.started_at, own.due_at) == (keep.pk, None, scheduled.due_at)
+    run_at(db, clock, own.due_at)
+    run_at(db, clock, own.due_at + DAY)
+    assert sent(db, ws) == [("keep@example.com", "Renewing")]
