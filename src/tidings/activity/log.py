@@ -123,10 +123,15 @@ def adopt_anonymous(
 
 
 def move(conn: Connection, workspace_id: int, from_pk: int, to_pk: int, since: int) -> None:
-    """Hand a merged person's recent events to the survivor."""
+    """Hand a merged person's recent events to the survivor. Published by the caller
+    (`people.merge`) with the rest of the merge, without rows: events merged in
+    never trigger a campaign."""
     conn.execute(
         update(events)
-        .where(events.c.person_id == from_pk, events.c.timestamp >= since)
+        .where(
+            events.c.workspace_id == workspace_id,
+            events.c.person_id == from_pk,
+            events.c.timestamp >= since,
+        )
         .values(person_id=to_pk)
     )
-    stream.publish(conn, workspace_id, [to_pk])

@@ -1,9 +1,20 @@
-"""Merging two people into one, as Track's `merge_customers` does.
+"""Merging two people into one, as Track's `merge_customers` does (BEHAVIOUR.md 3.7).
 
 The primary keeps everything it has; attributes it lacks are filled from the
 secondary; the secondary's last 30 days of events, its devices, manual segment
 memberships, relationships and deliveries move over; then the secondary is
 deleted. Not reversible. A missing primary or secondary makes it a no-op.
+
+The merge is published on the activity stream (`merged_from`, the
+secondary) once the events have moved and while the secondary still exists,
+without rows, so the events merged in never trigger a campaign. The layers
+above react in this transaction: segment marks for the primary, and the
+campaigns hand the secondary's journeys over (`campaigns.merging`: those of
+campaigns the primary never entered move to it, with their position,
+timers, steps and deliveries; the others end, `exit_reason` "merged").
+They are handed over before the deliveries move, so that on PostgreSQL a
+journey worker stepping one of them finishes (its row lock) before the
+deliveries it queued are moved here.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select, update
 
 from tidings.activity import log as activity_log
+from tidings.activity import stream
 from tidings.db.schema import deliveries, segment_members, segments
 from tidings.objects import relationships
 from tidings.people import devices, store
@@ -35,6 +47,7 @@ def merge_people(
         if name not in kept_attrs and name not in ("id", "email")
     }
     activity_log.move(conn, workspace_id, gone.pk, keep.pk, since=now - EVENT_WINDOW)
+    stream.publish(conn, workspace_id, [keep.pk], now, merged_from=gone.pk)
     devices.move(conn, gone.pk, keep.pk)
     relationships.move(conn, gone.pk, keep.pk)
     _move_memberships(conn, gone.pk, keep.pk)

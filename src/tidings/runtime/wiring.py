@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from sqlalchemy import Connection
 
 from tidings.activity import stream
-from tidings.campaigns import broadcasts, dates, newsletter_ab, newsletters, triggers
+from tidings.campaigns import broadcasts, dates, merging, newsletter_ab, newsletters, triggers
 from tidings.campaigns.dates import DateScheduleJob
 from tidings.campaigns.fanout import FanoutJob
 from tidings.collections.job import CollectionFetchJob
@@ -34,8 +34,9 @@ from tidings.track_v2 import apply
 
 def wire() -> None:
     """Subscribe this process's activity subscribers (idempotent): segment marks,
-    then campaign entries (which see the marks' transaction, not their outcome)."""
-    stream.subscribe(dirty.on_activity, triggers.on_activity)
+    then campaign entries (which see the marks' transaction, not their outcome),
+    then a merged person's journeys handed to the survivor (`campaigns.merging`)."""
+    stream.subscribe(dirty.on_activity, triggers.on_activity, merging.on_activity)
 
 
 def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
