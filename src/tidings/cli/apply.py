@@ -20,7 +20,7 @@ def apply_file(
     """Create or update what a YAML file declares: segments, transactional messages,
     snippets, sender identities, layouts, providers, campaigns and broadcasts
     (matched by name)."""
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no annotations
+    import yaml  # PyYAML ships no annotations: pyproject.toml's mypy overrides
 
     from tidings.errors import ApiError
     from tidings.workspaces import apply
