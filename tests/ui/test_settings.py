@@ -16,6 +16,7 @@ from tests.ui.conftest import create_user, log_in
 from tests.ui.test_browser import csrf_token, post_from_page
 from tidings import audit
 from tidings.jobs import queue
+from tidings.reporting import webhooks
 from tidings.workspaces import channel_providers, settings_view
 
 
@@ -169,6 +170,10 @@ def test_an_admin_creates_edits_and_deletes_senders_providers_and_webhooks(
     page.get_by_role("button", name="Save sender identity").click()
     expect(page.locator("#senders")).to_contain_text("Acme Ltd")
     page.locator("#webhooks").get_by_role("link", name="Edit or delete Warehouse").click()
+    [hook] = ui_query(webhooks.list_all, ws.workspace_id)
+    expect(page.locator("#webhook-signing-key")).to_be_hidden()  # until asked for
+    page.locator("summary", has_text="Signing key").click()
+    expect(page.locator("#webhook-signing-key")).to_have_text(hook["signing_key"])
     page.locator("summary", has_text="Delete this webhook").click()
     page.get_by_label("Yes, delete this webhook").check()
     page.get_by_role("button", name="Delete webhook").click()

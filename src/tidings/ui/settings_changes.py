@@ -220,7 +220,12 @@ async def _webhook_page(
     shown["endpoint"] = public_url(shown["endpoint"])
     if typed is not None and "enabled" not in typed:
         shown["enabled"] = ""
-    hook = {"id": stored["id"], "name": stored["name"], "endpoint": public_url(stored["endpoint"])}
+    hook = {
+        "id": stored["id"],
+        "name": stored["name"],
+        "endpoint": public_url(stored["endpoint"]),
+        "signing_key": stored["signing_key"],  # its receiver needs it; admins only here
+    }
     status = refused.status if refused else 200
     return ui.page(
         request, "settings_webhook.html", status, hook=hook, shown=shown, refused=refused
