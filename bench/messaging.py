@@ -25,7 +25,11 @@ people are identified first.
    SMTP server fed directly by aiosmtplib over as many connections as the
    provider may open (`--smtp-connections`, 16) with messages built by
    `tidings.providers.mime` (what the sink itself can take).
-   Target: 1,000 emails/s.
+   Target: 1,000 emails/s. Beside it, the CPU each email cost in that
+   phase, by process (serve, its writer and worker processes, PostgreSQL's
+   processes for the bench database, the SMTP sink): emails/s is at most
+   the cores there are over the total, which says what a machine with more
+   cores would reach.
 
 The pacing client is bench/segment_delay.py's (HTTP/1.1 on asyncio streams).
 """
@@ -232,6 +236,34 @@ class Sink:
         arrivals = self.stop()
         self.__init__(self.port)  # type: ignore[misc]
         return arrivals
+
+
+def process_roles(
+    server: harness.Server, worker: subprocess.Popen[bytes] | None, sink: Sink, url: str | None
+) -> dict[str, list[int]]:
+    """The processes whose CPU the delivered phase counts, by role: the server's tree
+    (`tidings serve`, its writer and worker processes), a `--worker-process`,
+    PostgreSQL's processes for the bench database, the SMTP sink."""
+    roles: dict[str, list[int]] = {}
+    assert server.proc is not None
+    pids = harness._tree(server.proc.pid) + (harness._tree(worker.pid) if worker else [])
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            role = next((r for key, r in ROLES if key in cmdline), "server, other")
+            roles.setdefault(role, []).append(pid)
+    if url is not None:
+        roles["PostgreSQL"] = harness.postgres_pids(url.rsplit("/", 1)[1])
+    roles["SMTP sink"] = [sink.proc.pid]
+    return roles
+
+
+# Which role a process of the server's tree has, by a word of its command line.
+ROLES = (
+    ("writer_process", "writer process"),
+    (" worker", "worker"),
+    (" serve", "serve"),
+)
 
 
 def wait_for_mail(server: harness.Server, count: int, timeout: float) -> int:
@@ -448,15 +480,22 @@ def main(argv: list[str] | None = None) -> int:
         results["accept"]["sent_after_drain"] = drained
         sink.restart()
         print(f"messaging: delivered, {args.emails} sends", flush=True)
+        roles = process_roles(server, worker, sink, url)
+        cpu_before = {role: harness.cpu_of(pids) for role, pids in roles.items()}
         started, counts = client.run_async(flood(server.port, args.emails, args.connections))
         accepted_at = time.monotonic()
         wait_for_mail(server, drained + counts["ok"], timeout=300)
+        cpu_after = {role: harness.cpu_of(pids) for role, pids in roles.items()}
         arrivals = sink.restart()
         results["delivered"] = {
             **counts,
             "received": len(arrivals),
             "accept_per_s": counts["ok"] / (accepted_at - started),
             "per_s": len(arrivals) / (arrivals[-1] - started) if arrivals else 0.0,
+            "cpu_us_per_email": {
+                role: harness.cpu_delta(cpu_before[role], cpu_after[role]) / counts["ok"] * 1e6
+                for role in roles
+            },
         }
     finally:
         if worker is not None:
@@ -506,6 +545,16 @@ def main(argv: list[str] | None = None) -> int:
         f"| {dlv['per_s']:,.0f} emails/s ({dlv['received']:,} received; sends accepted at "
         f"{dlv['accept_per_s']:,.0f}/s) | sink fed directly: {smtp['per_s']:,.0f}/s "
         f"| {dlv['per_s'] / smtp['per_s']:.2f}x | >= {TARGET_DELIVERED_PER_S:,.0f}/s: {met2} |"
+    )
+    cpu = dlv["cpu_us_per_email"]
+    shown = ", ".join(
+        f"{role} {us:,.0f}" for role, us in sorted(cpu.items(), key=lambda kv: -kv[1])
+    )
+    total = sum(cpu.values())
+    print()
+    print(
+        f"CPU per email in the delivered phase (µs): {shown}; total {total:,.0f} µs, so "
+        f"{1e6 / total:,.0f} emails/s per core busy ({os.cpu_count()} cores here)"
     )
     print()
     print(json.dumps(results))

@@ -125,33 +125,6 @@ MODES = (
 # --------------------------------------------------------------------------- processes
 
 
-def cpu_of(pids: list[int]) -> dict[int, float]:
-    return {pid: harness._process_cpu(pid) for pid in pids}
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds between two snapshots; a process started between them counts whole.
-    A process that ended between them loses what it used after `before`."""
-    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
-
-
-def postgres_pids(database: str | None) -> list[int]:
-    """Local PostgreSQL processes: the backends of `database` and the cluster's
-    background processes (whose work every database shares)."""
-    if database is None:
-        return []
-    found = []
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(OSError):
-            if comm.read_text().strip() != "postgres":
-                continue
-            cmdline = (comm.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            client = "(" in cmdline or "[local]" in cmdline
-            if not client or database in cmdline.split():
-                found.append(int(comm.parent.name))
-    return found
-
-
 class Node:
     """One `tidings serve` on a free port (its writer/worker processes are its children),
     or with `command="worker"` a `tidings worker` (no port)."""
@@ -468,13 +441,19 @@ def run_row(
             stored_before, txn_before = store.count_events(), store.transactions()
             commits_before = sum(node.commits() for node in nodes)
             node_pids = [pid for node in nodes + workers for pid in node.pids()]
-            node_before, pg_before = cpu_of(node_pids), cpu_of(postgres_pids(store.database))
+            node_before, pg_before = (
+                harness.cpu_of(node_pids),
+                harness.cpu_of(harness.postgres_pids(store.database)),
+            )
             busy_before = harness.machine_ticks()
             started = time.monotonic()
             numbers, wrk_cpu = drive(wrk, nodes, load, args, args.duration, seed)
             wall = time.monotonic() - started
             node_pids = [pid for node in nodes + workers for pid in node.pids()]
-            node_after, pg_after = cpu_of(node_pids), cpu_of(postgres_pids(store.database))
+            node_after, pg_after = (
+                harness.cpu_of(node_pids),
+                harness.cpu_of(harness.postgres_pids(store.database)),
+            )
             busy_after = harness.machine_ticks()
             commits_after = sum(node.commits() for node in nodes)
             stored_after, txn_after = store.count_events(), store.transactions()
@@ -498,8 +477,8 @@ def run_row(
         row.seconds = max(w["duration_us"] for w in numbers) / 1e6
         row.p50_ms = max(float(w["latency_p50_us"]) for w in numbers) / 1000
         row.p99_ms = max(float(w["latency_p99_us"]) for w in numbers) / 1000
-        row.node_cpu = cpu_delta(node_before, node_after) / wall
-        row.pg_cpu = cpu_delta(pg_before, pg_after) / wall if pg_after else None
+        row.node_cpu = harness.cpu_delta(node_before, node_after) / wall
+        row.pg_cpu = harness.cpu_delta(pg_before, pg_after) / wall if pg_after else None
         row.wrk_cpu = wrk_cpu / wall
         busy, total = (a - b for a, b in zip(busy_after, busy_before, strict=True))
         row.machine_busy = busy / total if total else 0.0

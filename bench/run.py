@@ -348,6 +348,33 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
 
 
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    return {pid: _process_cpu(pid) for pid in pids}
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two snapshots; a process started between them counts whole.
+    A process that ended between them loses what it used after `before`."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
+def postgres_pids(database: str | None) -> list[int]:
+    """Local PostgreSQL processes: the backends of `database` and the cluster's
+    background processes (whose work every database shares)."""
+    if database is None:
+        return []
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() != "postgres":
+                continue
+            cmdline = (comm.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            client = "(" in cmdline or "[local]" in cmdline
+            if not client or database in cmdline.split():
+                found.append(int(comm.parent.name))
+    return found
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies over all cores, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
