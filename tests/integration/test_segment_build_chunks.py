@@ -1,6 +1,7 @@
 """Segment builds a chunk of people per transaction (`membership.build_step`), on both
 stores: the same members as a build in one transaction, resumable after a crash,
-and right for people who change while it runs."""
+and right for people who change while it runs; so too the full rebuild of a time
+window the refresh cannot follow person by person."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from tests.integration.test_segments_membership import members
 from tidings.clock import FixedClock
 from tidings.db.schema import events, people, segment_dirty, segments
+from tidings.events import service as events_service
 from tidings.people import service
 from tidings.people.identifiers import classify
 from tidings.segments import membership
@@ -211,3 +213,103 @@ def test_two_workers_share_a_build(db, tx, query, workspace):
     assert state(query, seg) == ("finished", None, None)
     assert members(query, seg) == members(query, whole)
     assert transitions(query, seg) == [(who, "segment_enter", 1) for who in members(query, whole)]
+
+
+DAY = 86400
+LATER = NOW + 3 * DAY
+DUE = {"field": "due", "operator": "within_last", "value": {"days": 7}}
+RENEWING = {"event": {"name": "renewal", "where": [DUE]}}  # a window `windows.crossed` refuses
+
+
+def renew(tx, ws, who, due):
+    body = {"name": "renewal", "timestamp": NOW - 100 * DAY, "data": {"due": due}}
+    tx(events_service.track, ws, classify(who), events_service.parse_event(body), NOW)
+
+
+def renewing(tx, ws):
+    """p00..p29 each with a renewal due 6 days before NOW to 3 days after (n % 10):
+    built at NOW, those with n % 10 in 0..6 are in; at LATER, those in 2..9."""
+    populate(tx, ws)
+    for n in range(PEOPLE):
+        renew(tx, ws, f"p{n:02}", NOW + (n % 10 - 6) * DAY)
+    seg = segment(tx, ws, "renewing", RENEWING)
+    tx(membership.build_segment, ws, seg, NOW)
+    return seg
+
+
+def expected_at_later():
+    return [f"p{n:02}" for n in range(PEOPLE) if n % 10 >= 2]
+
+
+def test_a_window_rebuild_goes_in_chunks_like_a_build(tx, query, workspace, other_workspace):
+    """The time-window refresh of a window it cannot follow queues a build; its chunks
+    give the members and activities the one-transaction rebuild gave."""
+    whole = renewing(tx, workspace.workspace_id)
+    ws = other_workspace.workspace_id
+    seg = renewing(tx, ws)
+    tx(membership.build_segment, workspace.workspace_id, whole, LATER)  # the old way
+    assert tx(membership.refresh_time_windows, ws, LATER) == [seg]
+    assert state(query, seg) == ("build_queued", 0, None)
+    before = members(query, seg)
+    assert before == [f"p{n:02}" for n in range(PEOPLE) if n % 10 <= 6]
+    steps = [tx(membership.build_step, ws, seg, LATER, CHUNK)]
+    assert state(query, seg)[0] == "build"
+    cursor = state(query, seg)[2]
+    assert tx(membership.refresh_time_windows, ws, LATER + 60) == []  # waits for the build
+    assert state(query, seg)[0] == "build" and state(query, seg)[2] == cursor
+    while not steps[-1].finished:
+        steps.append(tx(membership.build_step, ws, seg, LATER, CHUNK))
+    assert len(steps) == 5
+    assert sum((s.changes for s in steps), membership.Changes()) == membership.Changes(9, 6)
+    assert members(query, seg) == members(query, whole) == expected_at_later()
+    assert transitions(query, seg) == transitions(query, whole)
+    assert _stamps(query, seg) == _stamps(query, whole) == [NOW, LATER]
+    assert state(query, seg) == ("finished", None, None)
+    assert query(lambda conn: _built_at(conn, seg)) == LATER
+
+
+def _stamps(query, segment_id):
+    def read(conn):
+        where = (events.c.name == str(segment_id), events.c.type.like("segment_%"))
+        rows = conn.execute(select(events.c.timestamp).where(*where).distinct())
+        return sorted(rows.scalars())
+
+    return query(read)
+
+
+def _built_at(conn, segment_id):
+    return conn.execute(select(segments.c.built_at).where(segments.c.id == segment_id)).scalar()
+
+
+def test_a_change_between_chunks_of_a_window_rebuild_is_not_lost(db, tx, query, workspace):
+    """p00 left in the first chunk, then renews: their mark waits for the rebuild and
+    they enter again. p20 would leave in a chunk still to build, but renews first: it
+    stays, with no activity. Each activity is recorded once."""
+    ws = workspace.workspace_id
+    seg = renewing(tx, ws)
+    worker = SegmentWorker(
+        db, FixedClock(LATER), time_window_every=3600, build_grace=0, build_chunk=CHUNK
+    )
+    assert tx(membership.refresh_time_windows, ws, LATER) == [seg]
+    tx(membership.build_step, ws, seg, LATER, CHUNK)
+    tx(membership.build_step, ws, seg, LATER, CHUNK)  # p00..p13 done
+    assert "p00" not in members(query, seg)
+    renew(tx, ws, "p00", LATER)
+    renew(tx, ws, "p20", LATER)
+    worker.run_once()  # a third chunk, the marks wait, the refresh skips a build
+    assert state(query, seg)[0] == "build"
+    assert _marks(query, ws) == 2
+    while worker.run_once():
+        pass
+    assert _marks(query, ws) == 0
+    assert members(query, seg) == sorted({*expected_at_later(), "p00", "p20"})
+    recorded = transitions(query, seg)
+    assert [row for row in recorded if row[0] in ("p00", "p20")] == [
+        ("p00", "segment_enter", 2),
+        ("p00", "segment_exit", 1),
+        ("p20", "segment_enter", 1),
+    ]
+    assert [row for row in recorded if row[0] == "p10"] == [
+        ("p10", "segment_enter", 1),
+        ("p10", "segment_exit", 1),
+    ]

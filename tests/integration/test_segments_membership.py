@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select
 from tests.conftest import new_workspace
 from tidings.attributes import render
 from tidings.db.schema import attributes, events, people, segment_members
+from tidings.db.schema import segments as segment_table
 from tidings.errors import ApiError
 from tidings.events import service as events_service
 from tidings.people import service, store
@@ -135,7 +136,7 @@ def test_leaves_when_the_time_window_slides_past(tx, query, workspace):
     assert [(who, when) for who, _, when, _ in exits] == [("ann", later)]
 
 
-def test_segments_referring_to_a_rebuilt_segment_follow_it(tx, query, workspace):
+def test_segments_referring_to_a_segment_follow_it(tx, query, workspace):
     ws = workspace.workspace_id
     identify(tx, ws, "ann", {})
     track(tx, ws, "ann", "buy", NOW - 29 * DAY)
@@ -145,6 +146,41 @@ def test_segments_referring_to_a_rebuilt_segment_follow_it(tx, query, workspace)
     tx(membership.build_segment, ws, lapsed, NOW)
     assert members(query, lapsed) == []
     assert tx(membership.refresh_time_windows, ws, NOW + 2 * DAY) == [buyers]
+    assert members(query, lapsed) == ["ann"]
+
+
+def finish_builds(tx, ws, now):
+    """Run `build_step` over the workspace's building segments until none has work."""
+
+    def building(conn):
+        query = select(segment_table.c.id).where(
+            segment_table.c.workspace_id == ws, segment_table.c.state.in_(membership.BUILDING)
+        )
+        return list(conn.execute(query.order_by(segment_table.c.id)).scalars())
+
+    while pending := tx(building):
+        assert any([tx(membership.build_step, ws, seg, now) for seg in pending])
+
+
+def test_segments_referring_to_a_rebuilt_segment_follow_it(tx, query, workspace):
+    """A window on event data is built again; a segment referring to it is built after it."""
+    ws = workspace.workspace_id
+    identify(tx, ws, "ann", {})
+    body = {"name": "renewal", "timestamp": NOW - 100 * DAY, "data": {"due": NOW - 6 * DAY}}
+    tx(events_service.track, ws, classify("ann"), events_service.parse_event(body), NOW)
+    due = {"field": "due", "operator": "within_last", "value": {"days": 7}}
+    lapsed = dynamic(tx, ws, {"not": {"segment": {"id": 10**9}}})  # the lower id
+    renewals = dynamic(tx, ws, {"event": {"name": "renewal", "where": [due]}})
+    conditions = {"segment": {"conditions": {"not": {"segment": {"id": renewals}}}}}
+    tx(membership.update_segment, ws, lapsed, conditions, NOW)
+    tx(membership.build_segment, ws, renewals, NOW)
+    tx(membership.build_segment, ws, lapsed, NOW)
+    assert members(query, lapsed) == []
+    later = NOW + 2 * DAY
+    assert tx(membership.refresh_time_windows, ws, later) == [lapsed, renewals]
+    assert tx(membership.build_step, ws, lapsed, later) is None  # waits for renewals
+    finish_builds(tx, ws, later)
+    assert members(query, renewals) == []
     assert members(query, lapsed) == ["ann"]
 
 
@@ -365,4 +401,6 @@ def test_a_window_on_event_data_is_rebuilt_in_full(tx, query, workspace):
     tx(membership.build_segment, ws, renewals, NOW)
     assert members(query, renewals) == ["ann"]
     assert tx(membership.refresh_time_windows, ws, NOW + 2 * DAY) == [renewals]
+    assert members(query, renewals) == ["ann"]  # queued: the segment worker builds it
+    finish_builds(tx, ws, NOW + 2 * DAY)
     assert members(query, renewals) == []

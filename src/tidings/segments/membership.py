@@ -13,7 +13,8 @@ membership change and its activity rows durable together):
   against every finished dynamic segment of their workspace.
 - `refresh_time_windows`: conditions with relative time windows change with the
   clock alone; the people whose rows crossed a window's edge are re-evaluated
-  (`segments/windows.py`).
+  (`segments/windows.py`), and a segment whose window cannot be followed so is
+  queued for a build again (`build_step`'s chunks), with those referring to it.
 
 Every entry and exit appends an activity to `events` (type `segment_enter` /
 `segment_exit`, name = the segment id, data `{"segment_id", "segment_name"}`,
@@ -48,6 +49,7 @@ from tidings.segments.conditions import (
 
 CHUNK = 5000  # people per statement (an IN list)
 BUILD_CHUNK = 5000  # people per transaction of a build (`build_step`)
+BUILDING = ("build_queued", "build")  # a dynamic segment's states until its build ends
 CONDITIONS_PATH = "segment.conditions"
 
 
@@ -166,8 +168,8 @@ def build_segment(conn: Connection, workspace_id: int, segment_id: int, now: int
     """Compute a dynamic segment's members from scratch, all in the caller's transaction.
 
     What `build_step` does a chunk at a time, over the whole workspace at once:
-    for callers that need the segment current when they commit (a time-window
-    refresh that cannot follow a window, tests). Only the differences are written, so
+    for callers that need the segment current when they commit (tests, small
+    workspaces). Only the differences are written, so
     running a build twice changes nothing the second time. Ends `finished`
     with `built_at = now`. A segment that is gone or manual is left alone (a
     queued build may outlive its segment).
@@ -188,8 +190,10 @@ class Step:
     finished: bool
 
 
-def build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -> Step | None:
-    """Build the next chunk of `BUILD_CHUNK` people of a queued or running build.
+def build_step(
+    conn: Connection, workspace_id: int, segment_id: int, now: int, chunk: int | None = None
+) -> Step | None:
+    """Build the next chunk of `chunk` people (`BUILD_CHUNK`) of a queued or running build.
 
     The segment worker calls this in a transaction of its own per chunk, so no
     transaction spans a whole workspace. The chunk is the people after
@@ -205,9 +209,12 @@ def build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -
 
     A person changed in a chunk already built is re-evaluated after the build:
     `dirty.take` leaves the marks of a workspace with a build running until
-    it finishes. None when the segment is not building (finished, gone,
-    manual) or, on PostgreSQL, another worker is building a chunk of it
-    (its row is locked: skipped, not waited for).
+    it finishes. A segment whose condition refers to another that is still
+    building (and comes first in `_ordered`: a cycle does not wait on itself)
+    waits for it, so its chunks read that segment's new members. None when
+    the segment is not building (finished, gone, manual), waits so, or, on
+    PostgreSQL, another worker is building a chunk of it (its row is locked:
+    skipped, not waited for).
     """
     query = select(segments).where(
         segments.c.workspace_id == workspace_id,
@@ -216,12 +223,12 @@ def build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -
         segments.c.state.in_(("build_queued", "build")),
     )
     row = conn.execute(skip_locked(query)).first()
-    if row is None:
+    if row is None or _waits(conn, row):
         return None
     fresh = row.state == "build_queued"
     after = None if fresh else row.build_cursor
     started = now if fresh or row.built_at is None else row.built_at
-    upto = _chunk_end(conn, workspace_id, after)
+    upto = _chunk_end(conn, workspace_id, after, chunk or BUILD_CHUNK)
     changes = _build_range(conn, row, after, upto, now)
     if upto is None:
         _finished(conn, segment_id, started)
@@ -239,12 +246,25 @@ def build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -
     return Step(changes, finished=False)
 
 
-def _chunk_end(conn: Connection, workspace_id: int, after: int | None) -> int | None:
+def _waits(conn: Connection, row: Any) -> bool:
+    """Whether a segment `row`'s condition refers to is building and comes before it."""
+    refs = referenced_segments(_condition(row))
+    if not refs:
+        return False
+    order = [other.id for other in _ordered(_dynamic_rows(conn, row.workspace_id, False))]
+    first = set(order[: order.index(row.id)]) & refs
+    if not first:
+        return False
+    query = select(segments.c.id).where(segments.c.id.in_(first), segments.c.state.in_(BUILDING))
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def _chunk_end(conn: Connection, workspace_id: int, after: int | None, size: int) -> int | None:
     """The key of the last person of the chunk after `after`; None: the chunk is the rest."""
     query = select(people.c.id).where(people.c.workspace_id == workspace_id)
     if after is not None:
         query = query.where(people.c.id > after)
-    query = query.order_by(people.c.id).offset(BUILD_CHUNK - 1).limit(1)
+    query = query.order_by(people.c.id).offset(size - 1).limit(1)
     found = conn.execute(query).scalar()
     return None if found is None else int(found)
 
@@ -359,31 +379,65 @@ def refresh_time_windows(conn: Connection, workspace_id: int, now: int) -> list[
     (`built_at`) are found (`windows.crossed`) and re-evaluated with
     `refresh_people`, which also updates the segments that refer to it. A
     window `crossed` cannot follow (on an event's data key) means a full
-    `build_segment`, and full builds of the segments that refer to it. Meant
-    to run every few seconds; returns the ids of the segments brought up to date.
+    build: the segment and those referring to it (at any remove) are set
+    back to `build_queued`, and the segment worker builds them a chunk per
+    transaction (`build_step`), each after those it refers to; meanwhile
+    they keep their members, and `dirty.take` holds the workspace's marks.
+    Such a segment is queued again only once it and all those are finished:
+    the next window waits for a rebuild still going. Meant to run every few
+    seconds; returns the ids of the segments brought up to date or queued.
     """
-    rows = _ordered(_dynamic_rows(conn, workspace_id, finished_only=True))
+    everyone = _dynamic_rows(conn, workspace_id, finished_only=False)
+    rows = _ordered([row for row in everyone if row.state == "finished"])
     windowed = [row for row in rows if has_time_window(_condition(row))]
     candidates: set[int] = set()
-    rebuilt: list[int] = []
+    unfollowed: list[int] = []
     for row in windowed:
         since = row.built_at if row.built_at is not None else now
         found = windows.crossed(conn, workspace_id, _condition(row), since, now)
         if found is None:
-            build_segment(conn, workspace_id, row.id, now)
-            rebuilt.append(row.id)
+            unfollowed.append(row.id)
         else:
             candidates |= found
-    for row in rows:  # in dependency order: after the segments they refer to
-        if row.id not in rebuilt and referenced_segments(_condition(row)) & set(rebuilt):
-            build_segment(conn, workspace_id, row.id, now)
-            rebuilt.append(row.id)
-    refresh_people(conn, workspace_id, candidates, now)
-    followed = [row.id for row in windowed if row.id not in rebuilt]
+    queued = _queue_rebuilds(conn, everyone, unfollowed)
+    refresh_people(conn, workspace_id, candidates, now)  # finished segments only
+    followed = [row.id for row in windowed if row.id not in unfollowed]
     if followed:
         conn.execute(update(segments).where(segments.c.id.in_(followed)).values(built_at=now))
-    done = [row.id for row in windowed]
-    return done + [segment_id for segment_id in rebuilt if segment_id not in done]
+    return followed + queued
+
+
+def _queue_rebuilds(conn: Connection, everyone: list[Any], unfollowed: list[int]) -> list[int]:
+    """Set segments `unfollowed` and those referring to them back to `build_queued`,
+    each group only if all of it is finished; the ids queued, in order."""
+    referrers: dict[int, set[int]] = {}
+    for row in everyone:
+        for ref in referenced_segments(_condition(row)):
+            referrers.setdefault(ref, set()).add(row.id)
+    finished = {row.id for row in everyone if row.state == "finished"}
+    queued: list[int] = []
+    for segment_id in unfollowed:
+        group = _closure(segment_id, referrers)
+        if group <= finished:
+            queued.extend(sorted(group - set(queued)))
+    if queued:
+        conn.execute(
+            update(segments)
+            .where(segments.c.id.in_(queued))
+            .values(state="build_queued", progress=0, build_cursor=None)
+        )
+    return queued
+
+
+def _closure(segment_id: int, referrers: dict[int, set[int]]) -> set[int]:
+    """The segment and every segment that refers to it, directly or through others."""
+    found = {segment_id}
+    todo = [segment_id]
+    while todo:
+        for other in referrers.get(todo.pop(), set()) - found:
+            found.add(other)
+            todo.append(other)
+    return found
 
 
 def _dynamic(conn: Connection, workspace_id: int, segment_id: int) -> Any:

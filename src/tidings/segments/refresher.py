@@ -11,7 +11,9 @@ Each pass, in its own transactions:
 3. every `time_window_every` seconds, brings segments whose conditions have
    relative time windows up to date, so people leave "in the last 30 days"
    on time: each workspace's refresh is a chore (`jobs.chores`), run by one
-   worker process of all those sharing the database, once per period.
+   worker process of all those sharing the database, once per period. A
+   window it cannot follow person by person sets its segment back to
+   `build_queued`, and step 1 of the following passes rebuilds it in chunks.
 
 It runs as a thread inside `tidings serve` and as `tidings worker` (several
 of those may share a PostgreSQL database: a build's chunk locks its segment
@@ -46,8 +48,9 @@ stays `build_queued` or `build` with its cursor; the claim is the chunk's own
 transaction, so there is no lease)."""
 
 WINDOWS_LEASE = 120
-"""Seconds a process holds a workspace's time-window refresh (one transaction). One
-that dies holding it delays that workspace's refresh by at most this long."""
+"""Seconds a process holds a workspace's time-window refresh (one transaction, which
+only queues the full rebuilds it needs). One that dies holding it delays that
+workspace's refresh by at most this long."""
 
 
 class SegmentWorker(PassLoop):
@@ -63,6 +66,7 @@ class SegmentWorker(PassLoop):
         batch: int = 1000,
         write: Callable[..., Any] | None = None,
         build_grace: int | None = None,
+        build_chunk: int | None = None,
     ) -> None:
         super().__init__(poll_interval)
         self._db = db
@@ -76,6 +80,7 @@ class SegmentWorker(PassLoop):
         self._grace = (
             build_grace if build_grace is not None else (0 if db.is_sqlite else dirty.BUILD_GRACE)
         )
+        self._chunk = build_chunk  # people per build transaction (membership.BUILD_CHUNK)
         self._next_windows = 0.0
         self._failed: dict[int, tuple[int, float]] = {}  # segment: (failed builds, retry at)
 
@@ -104,7 +109,8 @@ class SegmentWorker(PassLoop):
             if self._failed.get(segment_id, (0, 0.0))[1] > time.monotonic():
                 continue
             try:
-                did |= self._write(_build_step, workspace_id, segment_id, self._now())
+                now = self._now()
+                did |= self._write(_build_step, workspace_id, segment_id, now, self._chunk)
                 self._failed.pop(segment_id, None)
             except Exception:
                 log.exception("building segment %s failed; retrying later", segment_id)
@@ -150,10 +156,13 @@ def _refresh_marked(conn: Connection, limit: int, now: int) -> int:
     return sum(len(pks) for pks in marked.values())
 
 
-def _build_step(conn: Connection, workspace_id: int, segment_id: int, now: int) -> bool:
+def _build_step(
+    conn: Connection, workspace_id: int, segment_id: int, now: int, chunk: int | None
+) -> bool:
     """One chunk of a segment's build; False if there was none to do here (finished,
-    gone, or another worker holds the segment's row for its chunk)."""
-    return membership.build_step(conn, workspace_id, segment_id, now) is not None
+    gone, waiting for a segment it refers to, or another worker holds the segment's
+    row for its chunk)."""
+    return membership.build_step(conn, workspace_id, segment_id, now, chunk) is not None
 
 
 def _moves_with_the_clock(conditions: str | None) -> bool:

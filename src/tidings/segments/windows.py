@@ -17,7 +17,8 @@ events of that type and name, by `timestamp`) and attribute tests
 `within_last` (rows: the attribute, by its numeric value). A `within_last`
 on an event's data key is not covered (the rows would be every event of that
 name, read through their JSON): `crossed` answers None and the segment is
-rebuilt in full.
+built again in full, a chunk of people per transaction
+(`membership.refresh_time_windows`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def crossed(
     conn: Connection, workspace_id: int, condition: Condition, since: int, now: int
 ) -> set[int] | None:
     """Person pks whose windowed rows crossed a window edge in `(since, now]`, or None
-    when the condition has a window this cannot follow (rebuild it in full)."""
+    when the condition has a window this cannot follow (build it again in full)."""
     people: set[int] = set()
     for leaf in _windowed_leaves(condition):
         if isinstance(leaf, Event) and leaf.within_last is None:
