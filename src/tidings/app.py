@@ -16,6 +16,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tidings.api import (
+    account,
     app_api,
     broadcast_triggers,
     broadcasts,
@@ -27,6 +28,7 @@ from tidings.api import (
     imports,
     messages,
     newsletters,
+    objects,
     ops,
     pipelines,
     reporting_webhooks,
@@ -69,6 +71,8 @@ ROUTES: tuple[Route, ...] = (
     *track_v1.ROUTES,
     *track_v2.ROUTES,
     *app_api.ROUTES,
+    *objects.ROUTES,
+    *account.ROUTES,
     *exports.ROUTES,
     *imports.ROUTES,
     *collections.ROUTES,

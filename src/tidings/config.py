@@ -71,6 +71,12 @@ class Settings:
     # imports) may reach although private: comma-separated CIDRs and names
     # (tidings.fetch.Allowlist).
     fetch_allowlist: str = ""
+    # The addresses this deployment sends from, as `GET /v1/info/ip_addresses`
+    # lists them for allowlisting (validated IPs; empty: none declared).
+    sending_ips: tuple[str, ...] = ()
+    # Days a sent message's archive (`GET /v1/messages/{id}/archived_message`)
+    # stays readable; 0: as long as the delivery is kept.
+    message_archive_days: int = 0
     # SQLite: commit in a writer process of its own (db/writer_service.py), so
     # the event loop and the writer each have an interpreter lock and a core.
     writer_process: bool = False
@@ -110,6 +116,8 @@ def settings_from_dict(values: dict[str, Any]) -> Settings:
     log = values.get("ingest_log")
     if isinstance(log, dict):
         values = {**values, "ingest_log": IngestLog(**{**log, "servers": tuple(log["servers"])})}
+    if "sending_ips" in values:
+        values = {**values, "sending_ips": tuple(values["sending_ips"])}
     return Settings(**values)
 
 

@@ -9,7 +9,7 @@ from tests.api.test_node_sdk import sdk  # noqa: F401  (fixture)
 @pytest.mark.parametrize(
     ("method", "path", "error"),
     [
-        ("POST", "/v1/objects", "objects are not implemented in Tidings yet"),
+        ("GET", "/v1/subscription_topics", "subscription preferences are not implemented"),
         ("GET", "/v1/esp/suppression/bounces", "ESP suppression lists are not implemented"),
     ],
 )
@@ -42,6 +42,8 @@ def test_an_unknown_track_path_is_a_json_404(api, path):
 
 
 def test_the_node_client_reports_the_missing_feature(sdk):  # noqa: F811
-    [outcome] = sdk.run(sdk.app("listObjectTypes"))
+    [outcome] = sdk.run(sdk.app("listSubscriptionTopics"))
     assert outcome["error"]["statusCode"] == 501
-    assert outcome["error"]["message"] == "objects are not implemented in Tidings yet"
+    assert (
+        outcome["error"]["message"] == "subscription preferences are not implemented in Tidings yet"
+    )

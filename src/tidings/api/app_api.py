@@ -51,6 +51,14 @@ async def activities_of(ctx: Context, request: Request) -> Response:
     return json_response(await ctx.read(activities.activities_of, *_person(request), query))
 
 
+async def workspace_activities(ctx: Context, request: Request) -> Response:
+    query, raw, id_type = activities.parse_workspace_query(request.query)
+    found = await ctx.read(
+        activities.workspace_activities, request.workspace.id, query, raw, id_type
+    )
+    return json_response(found)
+
+
 async def relationships_of(ctx: Context, request: Request) -> Response:
     page = paging.parse_page(
         request.query, default=read.RELATIONSHIPS_LIMIT, maximum=read.RELATIONSHIPS_MAX
@@ -124,6 +132,7 @@ ROUTES = (
         "GET", CUSTOMER + "/activities", activities_of, "app", query=(*ID_TYPE, *activities.QUERY)
     ),
     Route("GET", CUSTOMER + "/relationships", relationships_of, "app", query=(*ID_TYPE, *PAGE)),
+    Route("GET", "/v1/activities", workspace_activities, "app", query=activities.WORKSPACE_QUERY),
     Route("POST", "/v1/segments", create_segment, "app"),
     Route("GET", "/v1/segments", list_segments, "app"),
     Route("GET", SEGMENT, get_segment, "app"),

@@ -7,7 +7,7 @@ from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response
 from tidings.api.routing import Route
 from tidings.people import read
-from tidings.reporting import messages
+from tidings.reporting import archived, messages
 from tidings.reporting import transactional_metrics as reports
 from tidings.reporting.messages import QUERY
 
@@ -21,6 +21,17 @@ async def list_all(ctx: Context, request: Request) -> Response:
 async def get(ctx: Context, request: Request) -> Response:
     message_id = request.params["message_id"]
     return json_response(await ctx.read(messages.get_message, request.workspace.id, message_id))
+
+
+async def archived_message(ctx: Context, request: Request) -> Response:
+    found = await ctx.read(
+        archived.archived_message,
+        request.workspace.id,
+        request.params["message_id"],
+        ctx.settings.message_archive_days,
+        ctx.now(),
+    )
+    return json_response(found)
 
 
 async def of_customer(ctx: Context, request: Request) -> Response:
@@ -53,6 +64,7 @@ async def transactional_metrics(ctx: Context, request: Request) -> Response:
 ROUTES = (
     Route("GET", "/v1/messages", list_all, "app", query=QUERY),
     Route("GET", "/v1/messages/{message_id}", get, "app"),
+    Route("GET", "/v1/messages/{message_id}/archived_message", archived_message, "app"),
     Route(
         "GET", "/v1/customers/{customer_id}/messages", of_customer, "app", query=("id_type", *QUERY)
     ),

@@ -15,8 +15,6 @@ from tidings.errors import ApiError
 
 # (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("objects are", ("/v1/objects/...", "/v1/object_types/...")),
-    ("the workspace activity log is", ("/v1/activities/...",)),
     ("ESP suppression lists are", ("/v1/esp/...",)),
     (
         "subscription preferences are",
@@ -29,13 +27,10 @@ UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("transactional message lists are", ("/v1/transactional/{id}/messages",)),
     ("link metrics are", ("/v1/transactional/{id}/metrics/links",)),
-    ("archived messages are", ("/v1/messages/{id}/archived_message",)),
     ("usage lookups are", ("/v1/sender_identities/{id}/used_by",)),
     ("assets are", ("/v1/assets/...",)),
     ("the Design Studio API is", ("/v1/design_studio/...",)),
     ("the data index is", ("/v1/data_index/...",)),
-    ("listing workspaces is", ("/v1/workspaces/...",)),
-    ("the sending IP address list is", ("/v1/info/ip_addresses",)),
 )
 
 _PARSED = tuple(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import threading
@@ -40,6 +41,27 @@ fetch_allow_option = click.option(
     default="",
     callback=_allowlist,
     help="Private addresses (CIDRs) and host names that URL fetches may reach, comma-separated.",
+)
+
+
+def _ips(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    found = tuple(part.strip() for part in value.split(",") if part.strip())
+    for part in found:
+        try:
+            ipaddress.ip_address(part)
+        except ValueError:
+            raise click.BadParameter(f"{part!r} is not an IP address") from None
+    return found
+
+
+sending_ips_option = click.option(
+    "--sending-ips",
+    envvar="TIDINGS_SENDING_IPS",
+    show_envvar=True,
+    default="",
+    callback=_ips,
+    help="The IP addresses this deployment sends from, comma-separated "
+    "(listed by GET /v1/info/ip_addresses).",
 )
 
 
@@ -245,6 +267,16 @@ def main() -> None:
     show_envvar=True,
 )
 @fetch_allow_option
+@sending_ips_option
+@click.option(
+    "--message-archive-days",
+    envvar="TIDINGS_MESSAGE_ARCHIVE_DAYS",
+    type=click.IntRange(0),
+    default=Settings.message_archive_days,
+    show_default=True,
+    help="Days a sent message's archive stays readable through the App API (0: no limit).",
+    show_envvar=True,
+)
 @ingest_log_options
 def serve(
     data_dir: str,
@@ -264,6 +296,8 @@ def serve(
     max_in_flight: int,
     max_connections: int,
     fetch_allow: str,
+    sending_ips: tuple[str, ...],
+    message_archive_days: int,
     ingest_log: str,
     ingest_stream: str,
     ingest_partitions: int,
@@ -298,6 +332,8 @@ def serve(
         public_url=public_url,
         background_workers=background_workers,
         fetch_allowlist=fetch_allow,
+        sending_ips=sending_ips,
+        message_archive_days=message_archive_days,
         writer_process=writer_process,
         worker_process=worker_process,
         tls_port=tls_port,

@@ -30,8 +30,10 @@ import msgspec
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from tidings import paging
+from tidings.activity import browse
 from tidings.db.schema import events
-from tidings.people import read
+from tidings.errors import bad_request
+from tidings.people import read, store
 from tidings.people.store import Person
 
 DEFAULT_LIMIT = 10
@@ -85,6 +87,48 @@ def activities_of(
     return {"activities": [_activity(row, person, who) for row in shown], "next": cursor}
 
 
+WORKSPACE_QUERY = (*QUERY, "customer_id", "id_type", "deleted")  # what `GET /v1/activities` reads
+
+
+def parse_workspace_query(query: dict[str, str]) -> tuple[ActivityQuery, str, str]:
+    """The filters and page of `GET /v1/activities`, the person (`customer_id`, or
+    "" for everyone) and its `id_type`. `deleted` is accepted and changes
+    nothing: a deleted person's activities are deleted with them here."""
+    if query.get("deleted", "") not in ("", "true", "false"):
+        raise bad_request("deleted must be true or false", "deleted")
+    return parse_query(query), query.get("customer_id", ""), read.parse_id_type(query)
+
+
+def workspace_activities(
+    conn: Connection, workspace_id: int, request: ActivityQuery, raw: str, id_type: str
+) -> dict[str, Any]:
+    """`GET /v1/activities`: the workspace's activities, newest first, in the shape of a
+    person's (`activities_of`, which answers when a person is named).
+
+    The walk is `activity.browse`'s: with a type or name filter a page reads a
+    bounded window of the log, and a page short for that reason still has `next`.
+    An anonymous visitor's activity shows with null identifiers.
+    """
+    if raw:
+        return activities_of(conn, workspace_id, raw, id_type, request)
+    after = request.page.after
+    log = browse.LogQuery(
+        limit=request.page.limit,
+        after=(after[0], after[1]) if after is not None else None,
+        type=_STORED_TYPES.get(request.type, request.type),
+        name=request.name,
+    )
+    found = browse.recent(conn, workspace_id, log)
+    people = store.by_pks(conn, list({e.person_pk for e in found.entries if e.person_pk}))
+    shown = {pk: read.identifiers(p, read.shown_email(conn, p)) for pk, p in people.items()}
+    items = [
+        _activity(entry, people.get(entry.person_pk or 0), shown.get(entry.person_pk or 0))
+        for entry in found.entries
+    ]
+    cursor = paging.encode_cursor(found.next) if found.next is not None else ""
+    return {"activities": items, "next": cursor}
+
+
 def _filtered(conn: Connection, query: Select, request: ActivityQuery) -> Select:  # type: ignore[type-arg]
     if request.type:
         query = query.where(events.c.type == _STORED_TYPES.get(request.type, request.type))
@@ -107,7 +151,7 @@ def _changed_attribute(conn: Connection, name: str) -> ColumnElement[bool]:
     return position(events.c.data, needle) > 0
 
 
-def _activity(row: Any, person: Person, who: dict[str, Any]) -> dict[str, Any]:
+def _activity(row: Any, person: Person | None, who: dict[str, Any] | None) -> dict[str, Any]:
     data = msgspec.json.decode(row.data)
     shown = SHOWN_TYPES.get(row.type, row.type)
     if row.type == "attribute_change":
@@ -117,8 +161,8 @@ def _activity(row: Any, person: Person, who: dict[str, Any]) -> dict[str, Any]:
         }
     item = {
         "id": str(row.id),
-        "customer_id": person.customer_id,
-        "customer_identifiers": who,
+        "customer_id": person.customer_id if person is not None else None,
+        "customer_identifiers": who or {"email": None, "id": None, "cio_id": None},
         "type": shown,
         "name": row.name,
         "timestamp": row.timestamp,
