@@ -22,7 +22,9 @@ from tidings.api import (
     campaign_metrics,
     campaigns,
     collections,
+    data_index,
     downloads,
+    esp,
     exports,
     imports,
     messages,
@@ -84,6 +86,8 @@ ROUTES: tuple[Route, ...] = (
     *reporting_webhooks.ROUTES,
     *campaign_metrics.ROUTES,
     *messages.ROUTES,
+    *esp.ROUTES,
+    *data_index.ROUTES,
     *tracking.ROUTES,
 )
 

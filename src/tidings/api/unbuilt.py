@@ -17,7 +17,6 @@ from tidings.errors import ApiError
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("objects are", ("/v1/objects/...", "/v1/object_types/...")),
     ("the workspace activity log is", ("/v1/activities/...",)),
-    ("ESP suppression lists are", ("/v1/esp/...",)),
     (
         "subscription preferences are",
         (
@@ -33,7 +32,6 @@ UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("usage lookups are", ("/v1/sender_identities/{id}/used_by",)),
     ("assets are", ("/v1/assets/...",)),
     ("the Design Studio API is", ("/v1/design_studio/...",)),
-    ("the data index is", ("/v1/data_index/...",)),
     ("listing workspaces is", ("/v1/workspaces/...",)),
     ("the sending IP address list is", ("/v1/info/ip_addresses",)),
 )
