@@ -14,7 +14,7 @@ written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,18 +26,18 @@ from tidings.errors import bad_request
 MAX_ITEMS = 100
 MAX_NAME = 255
 MAX_DESCRIPTION = 10_000
-_UNSET: Any = object()
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One name's metadata as asked; `_UNSET` fields are kept as they are."""
+    """One name's metadata as asked: `given` holds the fields the request named
+    (`description`, `privacy_level`); the others are kept as they are. Plain
+    values only: entries travel to the writer process pickled."""
 
     kind: str  # attribute | event
     scope: str
     name: str
-    description: Any = _UNSET
-    privacy_level: Any = _UNSET
+    given: dict[str, Any] = field(default_factory=dict)
 
 
 def parse(kind: str, body: dict[str, Any]) -> list[Entry]:
@@ -61,7 +61,7 @@ def _entry(kind: str, item: Any, where: str) -> Entry:
     if kind == "attribute" and "privacy_level" in item:
         found["privacy_level"] = _privacy_level(item["privacy_level"], where)
     scope = _scope(item, where) if kind == "attribute" else ""
-    return Entry(kind, scope, name, **found)
+    return Entry(kind, scope, name, found)
 
 
 def _description(value: Any, where: str) -> str | None:
@@ -99,11 +99,7 @@ def update(conn: Connection, workspace_id: int, entries: list[Entry], now: int) 
     """Add or change each entry's metadata (the last of a name in the batch wins)."""
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     for entry in entries:
-        given = {
-            k: v
-            for k, v in (("description", entry.description), ("privacy_level", entry.privacy_level))
-            if v is not _UNSET
-        }
+        given = entry.given
         statement = dialect.insert(data_index).values(
             workspace_id=workspace_id,
             kind=entry.kind,
