@@ -23,7 +23,9 @@ from tidings.api import (
     campaign_metrics,
     campaigns,
     collections,
+    data_index,
     downloads,
+    esp,
     exports,
     imports,
     messages,
@@ -88,6 +90,8 @@ ROUTES: tuple[Route, ...] = (
     *reporting_webhooks.ROUTES,
     *campaign_metrics.ROUTES,
     *messages.ROUTES,
+    *esp.ROUTES,
+    *data_index.ROUTES,
     *tracking.ROUTES,
 )
 

@@ -15,7 +15,6 @@ from tidings.errors import ApiError
 
 # (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ESP suppression lists are", ("/v1/esp/...",)),
     (
         "subscription preferences are",
         (
@@ -30,7 +29,6 @@ UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("usage lookups are", ("/v1/sender_identities/{id}/used_by",)),
     ("assets are", ("/v1/assets/...",)),
     ("the Design Studio API is", ("/v1/design_studio/...",)),
-    ("the data index is", ("/v1/data_index/...",)),
 )
 
 _PARSED = tuple(

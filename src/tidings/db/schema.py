@@ -617,15 +617,35 @@ captured_messages = Table(
 )
 
 # Addresses not to send to: hard bounces and spam complaints, reported through
-# Track metrics, v2 delivery operations or a provider webhook.
+# Track metrics, v2 delivery operations or a provider webhook, and addresses
+# added through the ESP suppression API (`sending/esp.py`).
 blocked_addresses = Table(
     "blocked_addresses",
     metadata,
     Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
     Column("address", String(255), primary_key=True),  # lower-cased email or phone
-    Column("reason", String(16), nullable=False),  # bounced | spammed
+    Column("reason", String(16), nullable=False),  # bounced | spammed | blocked | invalid
     Column("delivery_id", String(255)),
     Column("created_at", BigInteger, nullable=False),
+    # The sending domain of the message that bounced or complained; NULL: every domain.
+    Column("domain", String(255)),
+    Index(None, "workspace_id", "domain", "address"),
+)
+
+# The data index's metadata (`POST /v1/data_index/attributes|events`): a
+# description and a privacy level per attribute or event name. `scope` is ""
+# for a person attribute or an event, `object:<type id>`, `relationship:<type
+# id>` or `event:<event name>` for an attribute of those.
+data_index = Table(
+    "data_index",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # attribute | event
+    Column("scope", String(160), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("description", Text),
+    Column("privacy_level", Integer),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 # App API POSTs with an Idempotency-Key: the first answer, replayed for 24 h.

@@ -1,7 +1,9 @@
 """What a recorded delivery metric sets off, in the same transaction.
 
 - `bounced` (a hard bounce) and `spammed` put the recipient's address in
-  `blocked_addresses`, which the delivery worker checks before each send.
+  `blocked_addresses`, which the delivery worker checks before each send,
+  with the sending domain of the message when its payload still names one
+  (the ESP suppression API lists them by it: `sending/esp.py`).
 - Every enabled reporting webhook of the workspace that subscribed to the
   event gets a `webhook_posts` row with the body to post, in Customer.io's
   reporting-webhook format. The poster (`reporting/poster.py`) sends them
@@ -36,6 +38,7 @@ from tidings.db.schema import (
     people,
     webhook_posts,
 )
+from tidings.providers import addresses
 from tidings.reporting.webhooks import EVENTS
 
 BLOCKING = frozenset({"bounced", "spammed"})
@@ -65,7 +68,8 @@ def after_metric(
         delivery = _delivery(conn, workspace_id, delivery_id)
         recipient = delivery.recipient if delivery is not None else extra.get("recipient")
         if isinstance(recipient, str) and recipient:
-            block(conn, workspace_id, recipient, metric, delivery_id, now)
+            domain = sending_domain(delivery.payload) if delivery is not None else None
+            block(conn, workspace_id, recipient, metric, delivery_id, now, domain)
     hooks = _webhooks(conn, workspace_id)
     if not hooks:
         return
@@ -92,9 +96,20 @@ def after_metric(
 
 
 def block(
-    conn: Connection, workspace_id: int, address: str, reason: str, delivery_id: str, now: int
+    conn: Connection,
+    workspace_id: int,
+    address: str,
+    reason: str,
+    delivery_id: str,
+    now: int,
+    domain: str | None = None,
 ) -> None:
-    """Remember an address not to send to; the first reason recorded stays."""
+    """Remember an address not to send to; the first reason recorded stays.
+
+    A recipient written `Name <a@b.c>` is stored as `a@b.c`, the form the
+    delivery worker looks up (`sending/suppression.py`)."""
+    if "@" in address:
+        address = addresses.parse(address)[1] or address
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
         dialect.insert(blocked_addresses)
@@ -104,9 +119,18 @@ def block(
             reason=reason,
             delivery_id=delivery_id,
             created_at=now,
+            domain=domain,
         )
         .on_conflict_do_nothing()
     )
+
+
+def sending_domain(payload: str | None) -> str | None:
+    """The domain of an email payload's `from` address, lower-cased; None without one."""
+    sender = _decode(payload).get("from")
+    if not isinstance(sender, str) or "@" not in sender:
+        return None
+    return addresses.parse(sender)[1].rpartition("@")[2].strip().lower() or None
 
 
 def _first(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
