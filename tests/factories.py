@@ -7,7 +7,15 @@ from typing import Any
 import msgspec
 from sqlalchemy import insert, select
 
-from tidings.db.schema import blocked_addresses, deliveries, delivery_metrics, webhook_posts
+from tidings.db.schema import (
+    blocked_addresses,
+    deliveries,
+    delivery_metrics,
+    ingest_refusals,
+    webhook_posts,
+)
+from tidings.ingest_log import kinds, records
+from tidings.people.identifiers import classify
 
 
 def add_delivery(
@@ -23,6 +31,29 @@ def add_delivery(
         "created_at": 1_700_000_000,
     }
     conn.execute(insert(deliveries).values({**values, **columns}))
+
+
+def add_ingest_refusal(
+    conn, workspace_id: int, person: str, received_at: int, seq: int = 1, **columns: Any
+) -> dict[str, Any]:
+    """A Track v1 identify refused when the ingest log applied it, stored as
+    `ingest_log.apply` stores one (the message as published); `columns` override."""
+    record = kinds.identify_v1(workspace_id, classify(person), {"plan": "x"}, received_at)
+    values: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "stream": "TIDINGS_INGEST",
+        "partition": 0,
+        "seq": seq,
+        "kind": record.kind,
+        "received_at": received_at,
+        "status": 409,
+        "code": "conflict",
+        "message": f"{person} conflicts with another person",
+        "record": records.encode([record]).decode(),
+    }
+    values.update(columns)
+    conn.execute(insert(ingest_refusals).values(values))
+    return values
 
 
 def recorded_metrics(conn, workspace_id: int) -> list[tuple]:

@@ -30,6 +30,7 @@ def readers(folder: Path) -> list[list[str]]:
         ["workspace", "rotate-keys"],
         ["outbox"],
         ["rejections", "list"],
+        ["refusals"],
         ["apply", "-f", "plan.yaml"],
         ["import", "people", "people.csv"],
         ["user", "create", "--email", "a@example.test", "--role", "admin"],

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, insert, select
 
+from tests.factories import add_ingest_refusal
 from tidings import files
 from tidings.db.schema import download_links, event_dedup, exports, idempotency_keys, jobs
+from tidings.ingest_log import refusals
+from tidings.paging import PageRequest
 from tidings.runtime import housekeeping
 
 NOW = 1_800_000_000
@@ -140,3 +143,13 @@ def test_export_files_go_after_7_days_and_the_export_stays(tx, query, workspace)
     )
     assert shown == {old: None, new: new_file}
     assert query(files.describe, ws, old_file) is None
+
+
+def test_ingest_refusals_are_kept_30_days(tx, query, workspace):
+    ws = workspace.workspace_id
+    for n, age in enumerate((31 * 24 * HOUR, 30 * 24 * HOUR, HOUR)):
+        tx(add_ingest_refusal, ws, f"p{n}", NOW - age, n + 1)
+    assert housekeeping.refusals.RETENTION == 30 * 24 * HOUR
+    assert tx(housekeeping.prune, NOW)["ingest_refusals"] == 1
+    kept = query(lambda c: refusals.recent(c, ws, PageRequest(10))["refusals"])
+    assert [r["received_at"] for r in kept] == [NOW - HOUR, NOW - 30 * 24 * HOUR]

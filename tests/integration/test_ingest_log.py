@@ -39,11 +39,12 @@ from tidings.db.schema import (
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.events import service as event_service
-from tidings.ingest_log import kinds, partitions, records
+from tidings.ingest_log import kinds, partitions, records, refusals
 from tidings.ingest_log import metrics as ingest_metrics
 from tidings.ingest_log.applier import Applier
 from tidings.ingest_log.apply import Message, apply_batch
 from tidings.ingest_log.publisher import Publisher
+from tidings.paging import PageRequest
 from tidings.people import service as people_service
 from tidings.people.identifiers import classify
 from tidings.pipelines import ingest as pipelines_ingest
@@ -291,6 +292,41 @@ def test_a_refusal_found_when_applying_is_recorded(pg: Database, log: IngestLog)
         ).all()
     assert refused == [("v1.identify", "apply_failed")]
     assert snapshot(pg, workspace)["refused-later"][1] == [("id", "refused-later"), ("plan", "y")]
+    with pg.reader.connect() as conn:  # what the UI and `tidings refusals` show
+        [shown] = refusals.recent(conn, workspace, PageRequest(10))["refusals"]
+    assert (shown["received_at"], shown["status"], shown["stream"]) == (NOW, 500, log.stream)
+    assert shown["route"] == "PUT /api/v1/customers/{identifier}"
+    assert records.decode(shown["record"].encode())[0] == bad  # the message as published
+
+
+def test_an_unreadable_message_is_refused_and_dated_by_the_stream(pg: Database, log: IngestLog):
+    workspace = new_workspace(pg).workspace_id
+    good = kinds.identify_v1(workspace, classify("readable"), {"plan": "y"}, NOW)
+    publish(log, [good])  # makes the stream
+    before = int(time.time())
+
+    async def publish_garbage() -> None:
+        nc = await nats.connect(NATS)
+        await nc.jetstream().publish(records.subject(log.stream, 0), b"not a record")
+        await nc.close()
+
+    asyncio.run(publish_garbage())
+    after = int(time.time()) + 1
+
+    def unreadable() -> list[dict[str, Any]]:
+        with pg.reader.connect() as conn:
+            found = refusals.recent(conn, None, PageRequest(1000))["refusals"]
+        return [r for r in found if r["stream"] == log.stream]
+
+    applier = Applier(pg, log)
+    applier.start()
+    try:
+        [shown] = eventually(unreadable, timeout=30)
+    finally:
+        applier.stop()
+    assert (shown["workspace_id"], shown["kind"], shown["code"]) == (0, "", "unreadable")
+    assert shown["record"] == "not a record" and shown["route"] == refusals.UNKNOWN_ROUTE
+    assert before <= shown["received_at"] <= after  # kept for the retention, not pruned at once
 
 
 def test_a_failed_publish_is_a_503_with_retry_after():

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import new_workspace
+from tests.factories import add_ingest_refusal
 from tests.ui.conftest import create_user, log_in, settled
 from tidings.segments import membership
 from tidings.segments import service as segments
@@ -156,6 +157,7 @@ def test_every_page_passes_the_accessibility_check(checked_page, axe_source, ui_
     page.goto("/account")
     _check(page, axe_source, "account")
     _check_activity_and_deliveries(page, axe_source, ui_server, ws)
+    _check_refusals(page, axe_source, ui_db, ws.workspace_id)
     # Templates: the list, a message's editor with its preview and a problem, a snippet
     message_id = _templates(ui_db, ws.workspace_id)
     page.goto("/templates")
@@ -329,6 +331,15 @@ def _check_activity_and_deliveries(page: Any, axe_source: str, ui_server: Any, w
     page.goto(f"/deliveries/{delivery_id}")
     page.frame_locator("iframe.message").locator("p").wait_for()
     _check(page, axe_source, "delivery")
+
+
+def _check_refusals(page: Any, axe_source: str, ui_db: Any, workspace_id: int) -> None:
+    """The ingest log's refusals, with one refused message open."""
+    with ui_db.writer.begin() as conn:
+        add_ingest_refusal(conn, workspace_id, "user-0", int(time.time()))
+    page.goto("/activity/refusals")
+    page.locator("table summary").first.click()
+    _check(page, axe_source, "activity-refusals")
 
 
 def _templates(ui_db: Any, workspace_id: int) -> int:

@@ -1,20 +1,24 @@
 """The Activity and Deliveries pages in a real browser, against a real `tidings serve`:
 an event sent through the Track API is found by its name, a Pipelines message refused
-is listed with its reason, and a transactional email sent through the App API is
-listed with its subject and the provider's answer, its HTML shown without running
-its scripts."""
+is listed with its reason, so is a refusal the ingest log's applier recorded, and a
+transactional email sent through the App API is listed with its subject and the
+provider's answer, its HTML shown without running its scripts."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
 from playwright.sync_api import expect
 
+from tests.conftest import new_workspace
+from tests.factories import add_ingest_refusal
 from tests.support import eventually
 from tests.ui.conftest import create_user, log_in
 from tidings.reporting import delivery_view
+from tidings.ui import activity
 
 
 def test_an_event_sent_through_the_track_api_is_in_the_activity_log(page, ui_server, ws):
@@ -63,6 +67,28 @@ def test_a_refused_pipelines_message_is_listed_with_its_reason(page, ui_server, 
     table = page.locator("table")
     expect(table).to_contain_text("m-refused-1")
     expect(table).to_contain_text("invalid_request")
+
+
+def test_a_refusal_found_when_the_ingest_log_applied_is_listed(page, ui_server, ui_db, ws):
+    now = int(time.time())  # the server's housekeeping prunes on the real clock
+    other = new_workspace(ui_db, "other").workspace_id
+    with ui_db.writer.begin() as conn:
+        add_ingest_refusal(conn, ws.workspace_id, "late-conflict", now, message="ids clash")
+        add_ingest_refusal(conn, other, "elsewhere", now)
+    log_in(page, create_user(ui_server, ws.workspace_id, "viewer"))
+    page.goto("/activity")
+    page.get_by_role("link", name="Ingest log refusals").click()
+    expect(page).to_have_url(re.compile(r"/activity/refusals$"))
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(1)  # not another workspace's
+    row = rows.first
+    expect(row).to_contain_text(activity.when(now))
+    expect(row).to_contain_text("PUT /api/v1/customers/{identifier}")
+    expect(row).to_contain_text("409 conflict: ids clash")
+    published = row.locator("pre")
+    expect(published).to_be_hidden()
+    row.locator("summary").click()
+    expect(published).to_contain_text('"id:late-conflict"')
 
 
 def test_a_transactional_send_is_listed_and_its_html_does_not_run(page, ui_server, ws, ui_query):

@@ -13,7 +13,7 @@ import click
 
 from tidings.cli.apply import apply_file
 from tidings.cli.imports import import_group
-from tidings.cli.outbox import outbox, rejections
+from tidings.cli.outbox import outbox, refusals, rejections
 from tidings.cli.store_options import describe, open_store, store_options
 from tidings.cli.users import user
 from tidings.cli.workspace import workspace
@@ -490,5 +490,5 @@ def migrate(data_dir: str, database_url: str | None) -> None:
     click.echo(f"tidings: schema is current ({describe(url)})", err=True)
 
 
-for _command in (workspace, apply_file, outbox, rejections, import_group, user):
+for _command in (workspace, apply_file, outbox, rejections, refusals, import_group, user):
     main.add_command(_command)

@@ -1,4 +1,5 @@
-"""`tidings outbox` and `tidings rejections list`: what was kept instead of sent or stored."""
+"""`tidings outbox`, `tidings rejections list` and `tidings refusals`: what was kept instead
+of sent or stored."""
 
 from __future__ import annotations
 
@@ -60,3 +61,35 @@ def rejections_list(
     db.dispose()
     for item in found["rejections"]:
         click.echo(json.dumps(item))
+
+
+@click.command()
+@store_options
+@click.option("--workspace-id", type=int, default=None, help="Only this workspace's refusals.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line, with the message.")
+def refusals(
+    data_dir: str, database_url: str | None, workspace_id: int | None, limit: int, as_json: bool
+) -> None:
+    """List what the ingest log acknowledged and its applier then refused, newest first.
+
+    Without --workspace-id, every workspace's, and the messages no workspace could be
+    read from (workspace 0). Kept for 30 days.
+    """
+    from tidings.ingest_log.refusals import recent
+    from tidings.paging import PageRequest
+
+    _, db = open_store(data_dir, database_url)
+    with db.reader.connect() as conn:
+        found = recent(conn, workspace_id, PageRequest(limit))["refusals"]
+    db.dispose()
+    for item in found:
+        if as_json:
+            click.echo(json.dumps(item))
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["received_at"]))
+        reason = " ".join(item["message"].split())  # one line, whatever the error said
+        click.echo(
+            f"{when}  ws {item['workspace_id']}  {item['status']} {item['code']}"
+            f"  {item['kind'] or '-'}  {item['route']}  {reason}"
+        )

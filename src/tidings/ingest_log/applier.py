@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -185,7 +186,7 @@ class Applier:
                     messages = await sub.fetch(self.batch, timeout=FETCH_WAIT)
                 except (NatsTimeout, TimeoutError):  # nothing new within FETCH_WAIT
                     continue
-                batch = [Message(m.metadata.sequence.stream, m.data) for m in messages]
+                batch = [_message(m) for m in messages]
                 outcome: Outcome = await self._db(apply_batch, self.settings.stream, claim, batch)
                 if not outcome.held:
                     log.warning("ingest log: partition %d was taken over", claim.partition)
@@ -222,6 +223,12 @@ class Applier:
             stream=self.settings.stream,
             config=config,
         )
+
+
+def _message(msg: Msg) -> Message:
+    """What `apply_batch` needs of a stream message: its sequence, data and stored time."""
+    meta = msg.metadata
+    return Message(meta.sequence.stream, msg.data, int(meta.timestamp.timestamp()))
 
 
 async def _close(sub: JetStreamContext.PullSubscription) -> None:

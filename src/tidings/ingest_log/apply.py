@@ -39,6 +39,7 @@ UNREADABLE = ApiError(400, "not a record of a known kind", code="unreadable")
 class Message:
     seq: int  # the stream sequence
     data: bytes
+    at: int = 0  # when the stream stored it (Unix seconds): an unreadable one's only time
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _refusal(
         "partition": partition,
         "seq": message.seq,
         "kind": record.kind if record else "",
-        "received_at": record.now if record else 0,
+        "received_at": record.now if record else message.at,
         "status": error.status,
         "code": error.code[:64],
         "message": error.message,

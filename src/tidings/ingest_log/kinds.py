@@ -34,6 +34,8 @@ from tidings.track_v2.parse import parse_operation
 @dataclass(frozen=True)
 class Kind:
     apply: Callable[[Connection, list[Record]], Any]
+    # The endpoints whose requests make records of this kind (shown with a refusal).
+    route: str
     bulk: bool = False
 
 
@@ -162,12 +164,15 @@ def _apply_cdp_rejected(conn: Connection, records: list[Record]) -> None:
         rejections.record(conn, record.workspace, [refused], record.now)
 
 
+_V2 = "POST /api/v2/entity, /api/v2/batch"
+_CDP = "POST /v1/identify, track, page, screen, group, alias or batch (Pipelines)"
+
 KINDS: dict[str, Kind] = {
-    "v1.identify": Kind(_apply_identify_v1),
-    "v1.track": Kind(_apply_track_v1, bulk=True),
-    "v2.event": Kind(_apply_v2_event, bulk=True),
-    "v2.op": Kind(_apply_v2_op),
-    "cdp.event": Kind(_apply_cdp_event, bulk=True),
-    "cdp.message": Kind(_apply_cdp_message),
-    "cdp.rejected": Kind(_apply_cdp_rejected),
+    "v1.identify": Kind(_apply_identify_v1, "PUT /api/v1/customers/{identifier}"),
+    "v1.track": Kind(_apply_track_v1, "POST /api/v1/customers/{identifier}/events", bulk=True),
+    "v2.event": Kind(_apply_v2_event, _V2, bulk=True),
+    "v2.op": Kind(_apply_v2_op, _V2),
+    "cdp.event": Kind(_apply_cdp_event, _CDP, bulk=True),
+    "cdp.message": Kind(_apply_cdp_message, _CDP),
+    "cdp.rejected": Kind(_apply_cdp_rejected, _CDP),
 }

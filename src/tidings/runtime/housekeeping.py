@@ -14,6 +14,8 @@ Of the processes sharing a database, one runs it each period (its chore,
   export, collection or import it was for);
 - web UI sessions past their idle or absolute expiry, and failed logins
   older than the throttle's window;
+- refusals found when applying the ingest log (`ingest_refusals`):
+  `ingest_log.refusals.RETENTION`, 30 days from the request;
 - events counted per minute (`event_minutes`): `event_rate.KEPT`, 8 days;
   messages counted per day (`delivery_days`): `DELIVERY_DAYS_KEPT`, 32 days.
 """
@@ -32,11 +34,13 @@ from tidings.db.schema import (
     event_minutes,
     exports,
     idempotency_keys,
+    ingest_refusals,
     jobs,
     login_failures,
     ui_sessions,
 )
 from tidings.exports.service import RETENTION as EXPORT_RETENTION
+from tidings.ingest_log import refusals
 from tidings.reporting import event_rate
 from tidings.users import sessions, throttle
 
@@ -93,6 +97,12 @@ def prune(conn: Connection, now: int) -> dict[str, int]:
             delivery_days,
             (delivery_days.c.workspace_id, delivery_days.c.day, delivery_days.c.metric),
             delivery_days.c.day < now - DELIVERY_DAYS_KEPT,
+        ),
+        "ingest_refusals": _delete_oldest(
+            conn,
+            ingest_refusals,
+            (ingest_refusals.c.id,),
+            ingest_refusals.c.received_at < now - refusals.RETENTION,
         ),
         "login_failures": _delete_oldest(
             conn,

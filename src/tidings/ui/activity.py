@@ -5,7 +5,9 @@ a plain GET form. The log is `events.log_view.browse` (newest first by
 timestamp, keyset-paged, a type or name filter checked on a bounded window
 per page: see `activity/browse.py`); times are typed and shown in UTC.
 `/activity/rejections` lists what the Pipelines API refused and why
-(`pipelines.rejections.recent`, what `GET /v1/pipelines/rejections` answers).
+(`pipelines.rejections.recent`, what `GET /v1/pipelines/rejections` answers);
+`/activity/refusals` what the ingest log acknowledged and its applier then
+refused (`ingest_log.refusals.recent`, what `tidings refusals` prints).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from tidings import paging
 from tidings.activity import browse as log
 from tidings.errors import ApiError
 from tidings.events import log_view
+from tidings.ingest_log import refusals
 from tidings.pipelines import rejections
 from tidings.ui.http import Page, UiRequest
 from tidings.ui.site import Ui
 
 PAGE_SIZE = 50
+SHOWN_CHARS = 8192  # of a refused message: the CLI's --json prints all of it
 MAX_TEXT = 255
 FIELDS = ("type", "name", "person", "since", "until")
 
@@ -70,6 +74,27 @@ async def rejected(ui: Ui, request: UiRequest) -> Page:
         "activity_rejections.html",
         found=found,
         next_url=_next_url("/activity/rejections", {}, found["next"]),
+        paged=after is not None,
+    )
+
+
+async def refused(ui: Ui, request: UiRequest) -> Page:
+    assert request.session is not None
+    after = _cursor(request.query.get("start", ""), 2)
+    page = paging.PageRequest(PAGE_SIZE, after)
+    found = await ui.read(refusals.recent, request.session.workspace_id, page)
+    for item in found["refusals"]:
+        item["at"] = when(item["received_at"])
+        item["size"] = len(item["record"].encode())
+        item["shown"] = item["record"][:SHOWN_CHARS]
+        item["cut"] = len(item["record"]) > SHOWN_CHARS
+    return ui.page(
+        request,
+        "activity_refusals.html",
+        found=found,
+        kept_days=refusals.RETENTION // 86400,
+        shown_chars=SHOWN_CHARS,
+        next_url=_next_url("/activity/refusals", {}, found["next"]),
         paged=after is not None,
     )
 

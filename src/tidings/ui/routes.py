@@ -49,6 +49,7 @@ ROUTES: tuple[UiRoute, ...] = (
     # Activity log and deliveries (issue 17, pages 2 and 3)
     UiRoute("GET", "/activity", activity.activity, "read"),
     UiRoute("GET", "/activity/rejections", activity.rejected, "read"),
+    UiRoute("GET", "/activity/refusals", activity.refused, "read"),
     UiRoute("GET", "/deliveries", deliveries.deliveries, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}", deliveries.delivery, "read"),
     UiRoute("GET", "/deliveries/{delivery_id}/html", deliveries.html_body, "read"),
