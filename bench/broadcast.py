@@ -26,7 +26,9 @@ received exactly one message (the sink lists each message's recipients).
 person gets a `cohort` attribute (0 to people - 1, in the order identified)
 and the trigger names its recipients, `cohort lt N`, so the store, the
 broadcast and everything before the trigger are the same whatever N (the
-broadcast's own audience, `plan = pro`, is not used then). The exactly-once
+broadcast's own audience, `plan = pro`, is not used then; the broadcast is
+written before the ingest, so that its commit on a connection of its own does
+not empty the writer's page cache right before the trigger). The exactly-once
 check is then on the first N people, and nobody else may get a message.
 `--audience` given twice or more runs each on its own fresh server,
 prepared identically (same `--people`), back to back, and prints their
