@@ -3,6 +3,7 @@ against a baseline measured in the same run.
 
     .venv/bin/python bench/broadcast.py                      # 100,000 people
     .venv/bin/python bench/broadcast.py --people 10000
+    .venv/bin/python bench/broadcast.py --audience 10000 --audience 100000
 
 Set-up: a fresh `tidings serve` (SQLite, WAL, synchronous=FULL; a writer
 process commits and a worker process runs the fan-out job, the journeys and
@@ -20,6 +21,21 @@ time (to the trigger's `processed_at`); the server's peak memory (the sum of
 the RSS of `tidings serve` and its child processes, sampled every 0.2 s),
 beside its RSS just before the trigger; and every recipient must have
 received exactly one message (the sink lists each message's recipients).
+
+`--audience N` holds the store constant and varies the audience: every
+person gets a `cohort` attribute (0 to people - 1, in the order identified)
+and the trigger names its recipients, `cohort lt N`, so the store, the
+broadcast and everything before the trigger are the same whatever N (the
+broadcast's own audience, `plan = pro`, is not used then; the broadcast is
+written before the ingest, so that its commit on a connection of its own does
+not empty the writer's page cache right before the trigger). The exactly-once
+check is then on the first N people, and nobody else may get a message.
+`--audience` given twice or more runs each on its own fresh server,
+prepared identically (same `--people`), back to back, and prints their
+peaks and the largest over the smallest against issue 16's target (memory
+flat in the audience: within 10%). Without `--audience` the bench is as it
+was (no `cohort`, the broadcast's own audience), so earlier figures compare.
+
 Baseline: the same SMTP server fed directly by aiosmtplib over as many
 connections as the provider may open (`--smtp-connections`, 16) with
 messages built by `tidings.providers.mime` (bench/messaging.py's
@@ -52,6 +68,7 @@ import run as harness  # noqa: E402
 import segment_delay as client  # noqa: E402
 
 BATCH = 500  # people per identify batch
+FLAT = 0.10  # issue 16: peak memory at the largest audience within 10% of the smallest's
 SUBJECT = "{{ trigger.headline }}, {{ customer.first_name }}"
 BODY = """<html><body>
 <p>Hi {{ customer.first_name | default: "there" }} ({{ customer.email }}),</p>
@@ -105,12 +122,15 @@ class PeakRss:
         self._thread.join()
 
     def _sample(self) -> None:
-        while not self._stop.wait(self.every):
+        """From the start: the peak is never below the RSS the window began with."""
+        while True:
             with contextlib.suppress(OSError):
                 roles = self.by_role()
                 self.peak = max(self.peak, sum(roles.values()))
                 for role, rss in roles.items():
                     self.peaks[role] = max(self.peaks.get(role, 0), rss)
+            if self._stop.wait(self.every):
+                return
 
 
 def _role(pid: int) -> str:
@@ -138,24 +158,40 @@ def workspace_file(smtp_port: int, smtp_connections: int) -> str:
     return json.dumps({"providers": [provider]})  # JSON is YAML
 
 
-def identify(server: harness.Server, people: int) -> None:
+def identify(server: harness.Server, people: int, cohort: bool) -> None:
+    """`people` people p0, p1, ...; with `cohort`, each also has `cohort` = n."""
     for first in range(0, people, BATCH):
         batch = [
             {
                 "type": "person",
                 "identifiers": {"id": f"p{n}"},
                 "action": "identify",
-                "attributes": {
-                    "email": f"p{n}@example.test",
-                    "first_name": ("Ada", "Grace", "Alan", "Ken")[n % 4],
-                    "plan": "pro",
-                },
+                "attributes": person_attributes(n, cohort),
             }
             for n in range(first, min(first + BATCH, people))
         ]
         status, body = server.request("POST", "/api/v2/batch", {"batch": batch})
         if status != 200:
             sys.exit(f"broadcast: identify batch answered {status}: {body[:200]!r}")
+
+
+def person_attributes(n: int, cohort: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "email": f"p{n}@example.test",
+        "first_name": ("Ada", "Grace", "Alan", "Ken")[n % 4],
+        "plan": "pro",
+    }
+    if cohort:
+        attributes["cohort"] = n
+    return attributes
+
+
+def trigger_body(audience: int | None) -> dict[str, Any]:
+    """The trigger's body: the broadcast's own audience, or the first `audience` people."""
+    if audience is None:
+        return {"data": DATA}
+    condition = {"attribute": {"field": "cohort", "operator": "lt", "value": audience}}
+    return {"data": DATA, "recipients": condition}
 
 
 def create_broadcast(server: harness.Server) -> int:
@@ -201,7 +237,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--people", type=int, default=100_000, help="recipients (100,000)")
+    parser.add_argument("--people", type=int, default=100_000, help="people in the store (100,000)")
+    parser.add_argument(
+        "--audience",
+        type=int,
+        action="append",
+        metavar="N",
+        help="send to the first N people only (the store still holds --people); "
+        "twice or more: each on its own identically prepared server, and the peaks compared",
+    )
     parser.add_argument(
         "--smtp-connections",
         type=int,
@@ -219,10 +263,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run the server on a fresh PostgreSQL database made through this admin URL "
         "(e.g. postgresql://postgres@127.0.0.1:5432/postgres) instead of SQLite",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for audience in args.audience or []:
+        if not 0 < audience <= args.people:
+            parser.error(f"--audience {audience} is not between 1 and --people {args.people}")
+    return args
 
 
-def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> dict[str, Any]:
+def run_broadcast(
+    args: argparse.Namespace, tmp: Path, sink: RecipientSink, audience: int | None
+) -> dict[str, Any]:
+    """One fresh server, `args.people` people, one trigger to `audience` of them (None:
+    the broadcast's own audience, everyone)."""
     store = contextlib.ExitStack()
     url = store.enter_context(messaging.postgres_database(args.postgres))
     server = harness.Server("tidings", tmp, database_url=url)
@@ -236,9 +288,16 @@ def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> d
             stdout=subprocess.DEVNULL,
             cwd=harness.ROOT,
         )
+        if audience is not None:
+            # Before the ingest: written on a connection of its own, the broadcast
+            # would empty the writer's page cache (SQLite drops a connection's cache
+            # when another one has committed) right before the trigger, and the
+            # send would refill it, more of it the larger the audience.
+            broadcast_id = create_broadcast(server)
         print(f"broadcast: identifying {args.people:,} people", flush=True)
-        identify(server, args.people)
-        broadcast_id = create_broadcast(server)
+        identify(server, args.people, cohort=audience is not None)
+        if audience is None:
+            broadcast_id = create_broadcast(server)
         assert server.proc is not None
         with PeakRss(server.proc.pid) as rss:
             roles_before = rss.by_role()
@@ -246,15 +305,21 @@ def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> d
             print("broadcast: triggered", flush=True)
             started, wall = time.monotonic(), time.time()
             status, body = client.app_request(
-                server.port, "POST", f"/v1/campaigns/{broadcast_id}/triggers", {"data": DATA}
+                server.port,
+                "POST",
+                f"/v1/campaigns/{broadcast_id}/triggers",
+                trigger_body(audience),
             )
             if status != 200:
                 sys.exit(f"broadcast: the trigger answered {status}: {body}")
-            sent = messaging.wait_for_mail(server, args.people, timeout=args.timeout)
+            expected = args.people if audience is None else audience
+            sent = messaging.wait_for_mail(server, expected, timeout=args.timeout)
         fan_out = fan_out_seconds(server, broadcast_id, body["id"], wall)
     finally:
         server.stop()
         store.close()
+        if not args.keep:
+            shutil.rmtree(server.dir, ignore_errors=True)
     arrivals, recipients = sink.stop_with_recipients()
     return {
         "sent": sent,
@@ -270,16 +335,62 @@ def run_broadcast(args: argparse.Namespace, tmp: Path, sink: RecipientSink) -> d
     }
 
 
-def exactly_once(recipients: list[str], people: int) -> tuple[bool, str]:
+def exactly_once(recipients: list[str], people: int, audience: int) -> tuple[bool, str]:
+    """Every one of the first `audience` people got exactly one message, and nobody else
+    (neither the store's other people nor an unknown address) got any."""
     counts = Counter(recipients)
-    expected = {f"p{n}@example.test" for n in range(people)}
+    expected = {f"p{n}@example.test" for n in range(audience)}
+    outside = {f"p{n}@example.test" for n in range(audience, people)}
     missing = len(expected - set(counts))
     twice = sum(1 for n in counts.values() if n > 1)
-    stray = len(set(counts) - expected)
-    ok = missing == twice == stray == 0
+    not_in_audience = len(set(counts) & outside)
+    stray = len(set(counts) - expected - outside)
+    ok = missing == twice == not_in_audience == stray == 0
+    detail = f"{len(counts):,} recipients; {missing} missing, {twice} twice or more, "
+    if audience < people:
+        detail += f"{not_in_audience} outside the audience, "
+    return ok, detail + f"{stray} stray"
+
+
+MIB = 1024 * 1024
+
+
+def row(
+    args: argparse.Namespace, audience: int | None, found: dict[str, Any], direct: float
+) -> str:
+    """The run's line of the results table."""
+    by_process = ", ".join(
+        f"{role} {before / MIB:,.0f} -> {peak / MIB:,.0f}"
+        for role, (before, peak) in found["rss_by_process"].items()
+    )
+    load = f"{args.people:,} people, one trigger"
+    if audience is not None:
+        load = f"{args.people:,} people, one trigger to the first {audience:,}"
     return (
-        ok,
-        f"{len(counts):,} recipients; {missing} missing, {twice} twice or more, {stray} stray",
+        f"| broadcast delivered to SMTP | {load} "
+        f"| {found['per_s']:,.0f} messages/s ({found['received']:,} received; fan-out "
+        f"{found['fan_out_s']:.0f} s (whole seconds); "
+        f"server RSS peak {found['rss_peak'] / MIB:,.0f} MiB, "
+        f"{found['rss_before'] / MIB:,.0f} MiB before the trigger, "
+        f"+{(found['rss_peak'] - found['rss_before']) / MIB:,.0f} MiB; by process, before "
+        f"-> peak: {by_process}) "
+        f"| sink fed directly: {direct:,.0f}/s | {found['per_s'] / direct:.2f}x "
+        f"| {'yes' if found['exactly_once'] else '**no**'}: {found['exactly_once_detail']} |"
+    )
+
+
+def flat(runs: list[tuple[int, dict[str, Any]]]) -> tuple[bool, str]:
+    """Issue 16's memory target over the audiences run: the peak at the largest audience
+    within 10% of the peak at the smallest (the store the same in both)."""
+    (small, low), (large, high) = min(runs), max(runs)
+    ratio = high["rss_peak"] / low["rss_peak"]
+    added = [(found["rss_peak"] - found["rss_before"]) / MIB for _, found in (min(runs), max(runs))]
+    ok = ratio <= 1 + FLAT
+    return ok, (
+        f"server RSS peak {high['rss_peak'] / MIB:,.0f} MiB to {large:,} against "
+        f"{low['rss_peak'] / MIB:,.0f} MiB to {small:,}: {ratio:.3f}x "
+        f"(the send added +{added[1]:,.0f} against +{added[0]:,.0f} MiB); "
+        f"within {FLAT:.0%}: {'met' if ok else 'not met'}"
     )
 
 
@@ -293,9 +404,25 @@ def main(argv: list[str] | None = None) -> int:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"broadcast: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    audiences: list[int | None] = list(args.audience or [None])
+    runs: list[tuple[int | None, dict[str, Any]]] = []
     tmp = Path(tempfile.mkdtemp(prefix="tidings-broadcast-"))
     try:
-        found = run_broadcast(args, tmp, RecipientSink())
+        for audience in audiences:
+            load = os.getloadavg()
+            if audience is not None:
+                print(
+                    f"broadcast: audience {audience:,} of {args.people:,}, "
+                    f"load average {' '.join(f'{x:.2f}' for x in load)}",
+                    flush=True,
+                )
+            found = run_broadcast(args, tmp, RecipientSink(), audience)
+            found["load_average_before"] = list(load)
+            ok, detail = exactly_once(
+                found.pop("recipients"), args.people, args.people if audience is None else audience
+            )
+            found["exactly_once"], found["exactly_once_detail"] = ok, detail
+            runs.append((audience, found))
         print("broadcast: baseline (aiosmtplib straight to the sink)", flush=True)
         sink = RecipientSink()
         started = client.run_async(
@@ -309,32 +436,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    ok, detail = exactly_once(found.pop("recipients"), args.people)
-    mib = 1024 * 1024
-    by_process = ", ".join(
-        f"{role} {before / mib:,.0f} -> {peak / mib:,.0f}"
-        for role, (before, peak) in found["rss_by_process"].items()
-    )
     store = "PostgreSQL" if args.postgres else "SQLite"
+    loadafter = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print()
-    print(f"{date}, commit {commit}, load average before {loadavg}, {store}")
+    print(f"{date}, commit {commit}, load average before {loadavg}, after {loadafter}, {store}")
     print()
     print("| measurement | load | result | baseline | vs baseline | exactly once |")
     print("|---|---|---|---|---|---|")
-    print(
-        f"| broadcast delivered to SMTP | {args.people:,} people, one trigger "
-        f"| {found['per_s']:,.0f} messages/s ({found['received']:,} received; fan-out "
-        f"{found['fan_out_s']:.0f} s (whole seconds); "
-        f"server RSS peak {found['rss_peak'] / mib:,.0f} MiB, "
-        f"{found['rss_before'] / mib:,.0f} MiB before the trigger, "
-        f"+{(found['rss_peak'] - found['rss_before']) / mib:,.0f} MiB; by process, before "
-        f"-> peak: {by_process}) "
-        f"| sink fed directly: {direct:,.0f}/s | {found['per_s'] / direct:.2f}x "
-        f"| {'yes' if ok else '**no**'}: {detail} |"
-    )
+    for audience, found in runs:
+        print(row(args, audience, found, direct))
+    all_ok = all(found["exactly_once"] for _, found in runs)
+    summary: dict[str, Any] = {"direct_per_s": direct}
+    sized = [(audience, found) for audience, found in runs if audience is not None]
+    if len({audience for audience, _ in sized}) > 1:
+        met, text = flat(sized)  # type: ignore[arg-type]
+        print()
+        print(f"memory flat in the audience: {text}")
+        summary["flat"] = met
     print()
-    print(json.dumps({**found, "direct_per_s": direct, "exactly_once": ok}))
-    return 0 if ok else 1
+    for audience, found in runs:
+        print(json.dumps({"audience": audience, **found, "direct_per_s": direct}))
+    print(json.dumps(summary))
+    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":
