@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, select, tuple_
 
 from tidings.db import counters, raw
 from tidings.db.schema import deliveries
@@ -278,14 +278,16 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
     """Record several outcomes in one transaction: `fn(conn, claimed, *args)` for each,
     each still fenced by its own claim; what each returned, in order.
 
-    The deliveries are taken in id order and their counts (`delivery_days`,
+    The deliveries are locked in id order first (PostgreSQL), as a heartbeat
+    renewing them locks them, and their counts (`delivery_days`,
     `message_totals`) made together at the end, in key order (`db.counters`):
-    workers recording overlapping batches then wait for each other, never
-    deadlock.
+    workers recording or renewing overlapping batches then wait for each
+    other, never deadlock.
     """
     results: list[Any] = [None] * len(items)
     in_order = sorted(range(len(items)), key=lambda i: items[i][1].id)
     sends = [i for i in in_order if items[i][0] is sent]
+    _lock_in_order(conn, [items[i][1] for i in in_order])
     with counters.deferred(conn):
         for i in in_order:
             fn, claimed, args = items[i]
@@ -296,6 +298,20 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
             for i, ok in zip(sends, held, strict=True):
                 results[i] = ok
     return results
+
+
+def _lock_in_order(conn: Connection, claims: list[Claimed]) -> None:
+    """On PostgreSQL, lock the rows of the claims still held, in id order, before any is
+    written: an UPDATE over many rows (`sent_many`) locks them in the order its plan
+    finds them, and a heartbeat renewing the same rows in id order (`Leases.renew`)
+    could then wait for it while it waits for the heartbeat, a deadlock."""
+    if conn.dialect.name != "postgresql" or not claims:
+        return
+    c = deliveries.c
+    held = tuple_(c.id, c.attempts).in_([(claimed.id, claimed.attempt) for claimed in claims])
+    conn.execute(
+        select(c.id).where(held, c.state == LEASES.held_state).order_by(c.id).with_for_update()
+    )
 
 
 def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: RetryPolicy) -> str:
