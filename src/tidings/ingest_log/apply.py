@@ -13,6 +13,12 @@ that back and applies each record in a savepoint of its own. A record
 refused there with an `ApiError` (what the direct path would have answered
 4xx) is recorded in `ingest_refusals`, never dropped silently; any other
 error fails the batch, which is tried again from the stored offset.
+
+Partitions apply concurrently, and the records of one anonymous id can sit in
+two (an anonymous event under its anonymousId, the alias that claims it under
+the userId): before anything else the batch takes the advisory locks of every
+anonymous id its records will look up or claim, sorted, in one statement
+(`people.anonymous_locks.held`), so the two transactions serialize on the id.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from tidings.db.schema import ingest_refusals
 from tidings.errors import ApiError
 from tidings.ingest_log import partitions
-from tidings.ingest_log.kinds import KINDS
+from tidings.ingest_log.kinds import KINDS, anonymous_ids
 from tidings.ingest_log.records import Record, decode
+from tidings.people import anonymous_locks
 
 log = logging.getLogger("tidings.ingest_log")
 UNREADABLE = ApiError(400, "not a record of a known kind", code="unreadable")
@@ -68,20 +75,33 @@ def _apply(conn: Connection, stream: str, partition: int, batch: list[Message]) 
     recorded)."""
     decoded = [(message, _decode(message)) for message in batch]
     readable = [(m, r) for m, rs in decoded if rs is not None for r in rs]
-    savepoint = conn.begin_nested()
-    try:
-        for run in _runs(readable):
-            _call(conn, [record for _, record in run])
-        savepoint.commit()
-        refusals = []
-    except Exception:
-        savepoint.rollback()
-        refusals = [error for error in (_one(conn, m, r) for m, r in readable) if error]
+    with anonymous_locks.held(conn, _anonymous_ids(readable)):
+        savepoint = conn.begin_nested()
+        try:
+            for run in _runs(readable):
+                _call(conn, [record for _, record in run])
+            savepoint.commit()
+            refusals = []
+        except Exception:
+            savepoint.rollback()
+            refusals = [error for error in (_one(conn, m, r) for m, r in readable) if error]
     rows = [_refusal(stream, partition, m, r, e) for m, r, e in refusals]
     rows += [_refusal(stream, partition, m, None, UNREADABLE) for m, rs in decoded if rs is None]
     if rows:
         conn.execute(insert(ingest_refusals), rows)
     return len(readable), len(rows)
+
+
+def _anonymous_ids(readable: list[tuple[Message, Record]]) -> list[anonymous_locks.AnonymousId]:
+    """The anonymous ids of the records (a record its kind cannot read is refused later,
+    when applied: it names none here)."""
+    found = []
+    for _, record in readable:
+        try:
+            found.extend(anonymous_ids([record]))
+        except (msgspec.ValidationError, TypeError, ValueError):
+            continue
+    return found
 
 
 def _decode(message: Message) -> list[Record] | None:

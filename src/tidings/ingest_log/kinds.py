@@ -21,6 +21,7 @@ from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.ingest_log.records import Record
 from tidings.people import service as people
+from tidings.people.anonymous_locks import AnonymousId
 from tidings.people.identifiers import Identifier, one_of
 from tidings.pipelines import ingest as pipelines
 from tidings.pipelines import rejections
@@ -156,6 +157,20 @@ def _apply_cdp_message(conn: Connection, records: list[Record]) -> None:
     for record in records:
         message = msgspec.convert(record.payload, Message)
         pipelines.ingest(conn, record.workspace, [message], record.now, strict=False)
+
+
+def anonymous_ids(records: list[Record]) -> list[AnonymousId]:
+    """The anonymous ids the records' use cases will look up or claim (Pipelines
+    messages; `pipelines.ingest.anonymous_ids`), for their transaction to lock first."""
+    found: list[AnonymousId] = []
+    for record in records:
+        if record.kind == "cdp.event":
+            queued = (record.workspace, [tuple(record.payload)], record.now)
+            found.extend(pipelines.queued_anonymous(queued))  # type: ignore[arg-type]
+        elif record.kind == "cdp.message":
+            message = msgspec.convert(record.payload, Message)
+            found.extend(pipelines.anonymous_ids(record.workspace, [message]))
+    return found
 
 
 def _apply_cdp_rejected(conn: Connection, records: list[Record]) -> None:

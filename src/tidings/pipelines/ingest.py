@@ -28,6 +28,8 @@ from tidings.db import counters
 from tidings.errors import ApiError
 from tidings.events.bulk import IsNew
 from tidings.events.dedup import Claim
+from tidings.people import anonymous_locks
+from tidings.people.anonymous_locks import AnonymousId
 from tidings.people.bulk import Named
 from tidings.pipelines import bulk, rejections, service
 from tidings.pipelines.parse import Message
@@ -41,6 +43,7 @@ def ingest(
     conn: Connection, workspace_id: int, items: list[Item], now: int, strict: bool
 ) -> list[str]:
     """Apply the messages, record the refused ones; returns the refusals' reason codes."""
+    anonymous_locks.lock(conn, anonymous_ids(workspace_id, items))
     refused = [item for item in items if isinstance(item, Rejected)]
     index, count = 0, len(items)
     while index < count:
@@ -83,6 +86,7 @@ def ingest_queued(conn: Connection, queued: list[Queued]) -> None:
     which drops a messageId repeated later in the run as it would in a later
     request.
     """
+    anonymous_locks.lock(conn, (pair for item in queued for pair in queued_anonymous(item)))
     # By workspace (stable: each keeps its order), so that a transaction records the
     # dedup keys and people of its workspaces in one order (see `events.dedup`).
     ordered = sorted(queued, key=lambda q: q[0])
@@ -109,6 +113,35 @@ def queued_people(item: Queued, is_new: IsNew) -> list[Named]:
     # Every message asks for its key, as in its run, whoever it names.
     fresh = [m for m in messages if is_new(workspace_id, dedup_key(m[3]))]
     return [(workspace_id, ("id", m[1]), m[1], now) for m in fresh if m[1] is not None]
+
+
+def anonymous_ids(workspace_id: int, items: list[Item]) -> list[AnonymousId]:
+    """The anonymous ids `ingest` will look up or claim for a request: the anonymousId of
+    a plain event without a userId (whose owner it is logged on), and the anonymousId
+    and the alias `previousId` of every other message (an identify or alias claims them,
+    a group or semantic event without a userId looks their owner up)."""
+    found: list[AnonymousId] = []
+    for item in items:
+        if isinstance(item, Rejected):
+            continue
+        if item.plain:
+            if item.user_id is None and item.anonymous_id is not None:
+                found.append((workspace_id, item.anonymous_id))
+            continue
+        named = (item.anonymous_id, item.previous_id)
+        found.extend((workspace_id, anonymous_id) for anonymous_id in named if anonymous_id)
+    return found
+
+
+def queued_anonymous(item: Queued) -> list[AnonymousId]:
+    """The anonymous ids `ingest_queued` will look up for a request: the anonymousId of
+    each event without a userId."""
+    workspace_id, request, _ = item
+    return [
+        (workspace_id, m[2])
+        for m in request
+        if not isinstance(m, Rejected) and m[1] is None and m[2] is not None
+    ]
 
 
 def is_plain_event(item: Item) -> bool:

@@ -27,6 +27,7 @@ from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
 from tidings.imports.job import ImportJob
 from tidings.jobs.runner import Handler
+from tidings.people import anonymous_locks
 from tidings.pipelines import ingest
 from tidings.segments import dirty
 from tidings.track_v2 import apply
@@ -55,10 +56,17 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
 
 def batch_scope() -> BatchScope:
     """The writer's scope for a batch, so that two processes' batches take shared rows
-    in one order: the dedup keys of its queued events taken first
-    (`events.dedup.preclaim`), then the people they name found or created
+    in one order: the advisory locks of the anonymous ids its Pipelines jobs will
+    look up or claim taken first (`people.anonymous_locks.preclaim`), then the dedup
+    keys of its queued events (`events.dedup.preclaim`), then the people they name found or created
     (`events.bulk.preclaim_people`), and its segment marks made at its end
     (`segments.dirty.deferred`)."""
+    anonymous = anonymous_locks.preclaim(
+        {
+            ingest.ingest_queued: lambda args: ingest.queued_anonymous(args[0]),
+            ingest.ingest: lambda args: ingest.anonymous_ids(args[0], args[1]),
+        }
+    )
     keys = dedup.preclaim(
         {
             bulk_events.track_queued: bulk_events.queued_claims,
@@ -77,7 +85,7 @@ def batch_scope() -> BatchScope:
     @contextlib.contextmanager
     def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
         # The marks outermost: the people created by the pre-claim are marked at the end too.
-        with dirty.deferred(conn), keys(conn, batch), people(conn, batch):
+        with dirty.deferred(conn), anonymous(conn, batch), keys(conn, batch), people(conn, batch):
             yield
 
     return scope
