@@ -202,3 +202,38 @@ def test_the_node_api_client_reads_messages(node, server, api, sent):
     assert one["message"]["metrics"]["opened"] == NOW - 10
     assert [m["id"] for m in mine["messages"]] == [sent["sms"]] and mine["next"]
     assert len(metrics["metric"]["series"]["sent"]) == 45
+
+
+@needs_node
+def test_the_node_api_client_reads_a_transactional_messages_deliveries_and_links(
+    node, server, api, other_api, sent, tx
+):
+    ws, tid = api.creds.workspace_id, sent["transactional_id"]
+    later = deliver(tx, ws, "e2", None, created_at=NOW - 15, transactional_message_id=tid)
+    click = {"href": "https://example.com/docs", "link_id": 1}
+    tx(lambda conn: record_metric(conn, ws, later, "clicked", NOW - 12, click, now=NOW))
+    tx(lambda conn: record_metric(conn, ws, later, "clicked", NOW - 11, click, now=NOW))
+    sdk = Sdk(node, server, api.creds)
+    first, opened, links, unique = sdk.ok(
+        sdk.app("getTransactionalMessageDeliveries", tid, {"limit": 1}),
+        sdk.app(
+            "getTransactionalMessageDeliveries", tid, {"metric": "opened", "start_ts": NOW - 60}
+        ),
+        sdk.app("getTransactionalMessageLinkMetrics", tid, {"period": "hours", "steps": 2}),
+        sdk.app("getTransactionalMessageLinkMetrics", tid, {"unique": True}),
+    )
+    assert [m["id"] for m in first["messages"]] == [later] and first["next"]
+    shown = first["messages"][0]
+    assert shown["transactional_message_id"] == tid and shown["metrics"]["clicked"] == NOW - 12
+    (rest,) = sdk.ok(sdk.app("getTransactionalMessageDeliveries", tid, {"start": first["next"]}))
+    assert [m["id"] for m in rest["messages"]] == [sent["email"]] and rest["next"] == ""
+    assert [m["id"] for m in opened["messages"]] == [sent["email"]]
+    docs = {"id": 1, "href": "https://example.com/docs"}
+    assert links["links"] == [{"link": docs, "metric": {"series": {"clicked": [0, 2]}}}]
+    assert sum(unique["links"][0]["metric"]["series"]["clicked"]) == 1
+    other = Sdk(node, server, other_api.creds)
+    refused = other.run(
+        other.app("getTransactionalMessageDeliveries", tid),
+        other.app("getTransactionalMessageLinkMetrics", tid),
+    )
+    assert [r["error"]["statusCode"] for r in refused] == [404, 404]

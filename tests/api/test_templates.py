@@ -202,3 +202,24 @@ def test_the_node_api_client_reads_messages_snippets_and_senders(node, server, a
     assert language["content"]["language"] == "fr" and content_id != language["content"]["id"]
     sdk.ok(sdk.app("deleteSnippet", "sig"))
     assert ok(api.app("GET", "/v1/snippets"))["snippets"] == []
+
+
+@needs_node
+def test_the_node_api_client_reads_what_uses_a_sender_identity(node, server, api) -> None:
+    sender = ok(api.app("POST", "/v1/sender_identities", json={"email": "Ops <ops@ex.com>"}))
+    sender_id = sender["sender_identity"]["id"]
+    mail = {"from": "ops@ex.com", "subject": "s", "body": "b"}
+    made = create_message(api, trigger_name="ops", contents={"": mail})
+    letter = {"name": "N", "type": "email", "recipients": {"segment": {"id": 1}}, **mail}
+    newsletter = ok(api.app("POST", "/v1/newsletters", json=letter))["newsletter"]
+    sdk = Sdk(node, server, api.creds)
+    (used,) = sdk.ok(sdk.app("getSenderIdentityUsedBy", sender_id))
+    assert used == {
+        "campaigns": [],
+        "sent_newsletters": [],
+        "draft_newsletters": [newsletter["id"]],
+        "broadcasts": [],
+        "transactional_messages": [made["id"]],
+    }
+    [missing] = sdk.run(sdk.app("getSenderIdentityUsedBy", 999_999_999))
+    assert missing["error"]["statusCode"] == 404

@@ -14,9 +14,9 @@ def segments(path):
     [
         ("/v1/assets/files/3", "assets are"),
         ("/v1/customers/u1/subscription_preferences", "subscription preferences are"),
-        ("/v1/transactional/4/messages", "transactional message lists are"),
-        ("/v1/transactional/4/metrics/links", "link metrics are"),
-        ("/v1/sender_identities/5/used_by", "usage lookups are"),
+        ("/v1/design_studio/emails/4", "the Design Studio API is"),
+        ("/v1/subscription_topics", "subscription preferences are"),
+        ("/v1/subscription_center/5/token", "subscription preferences are"),
     ],
 )
 def test_each_unbuilt_path_names_its_feature(path, feature):
@@ -34,8 +34,11 @@ def test_each_unbuilt_path_names_its_feature(path, feature):
         "/v1/esp/suppression/bounces",  # served (api/esp.py)
         "/v1/campaigns/7/nope",
         "/v1/segments/5/used_by",
+        "/v1/sender_identities/5/used_by",  # served (api/templates.py)
+        "/v1/transactional/4/messages",  # served (api/messages.py)
+        "/v1/transactional/4/metrics/links",  # served (api/messages.py)
         "/v1/customers/u1/subscription_preferences/x",
-        "/v1/transactional//messages",  # an empty id matches no placeholder
+        "/v1/customers//subscription_preferences",  # an empty id matches no placeholder
         "/v1/sendbroadcast",
         "/api/v1/campaigns",
     ],

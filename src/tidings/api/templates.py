@@ -3,7 +3,7 @@
 Customer.io's routes: `GET /v1/transactional[/{id}[/contents|/language/{lang}]]`,
 `PUT /v1/transactional/{id}/content/{content_id}` and `.../language/{lang}`,
 `GET/POST/PUT /v1/snippets`, `GET/DELETE /v1/snippets/{name}`,
-`GET /v1/sender_identities[/{id}]`. Our extensions to create them:
+`GET /v1/sender_identities[/{id}[/used_by]]`. Our extensions to create them:
 `POST /v1/transactional`, `DELETE /v1/transactional/{id}`,
 `POST /v1/sender_identities`, `DELETE /v1/sender_identities/{id}`,
 `GET/POST /v1/layouts`, `GET/PUT/DELETE /v1/layouts/{name}`.
@@ -14,6 +14,7 @@ from __future__ import annotations
 from tidings.api.context import Context
 from tidings.api.http import Request, Response, json_response, no_content
 from tidings.api.routing import Route
+from tidings.campaigns import sender_usage
 from tidings.numbers import path_id
 from tidings.templates import definitions, layouts, senders, snippets
 from tidings.templates import transactional_messages as messages
@@ -113,6 +114,10 @@ async def get_sender(ctx: Context, request: Request) -> Response:
     return json_response({"sender_identity": await ctx.read(senders.get, *_sender(request))})
 
 
+async def sender_used_by(ctx: Context, request: Request) -> Response:
+    return json_response(await ctx.read(sender_usage.used_by, *_sender(request)))
+
+
 async def delete_sender(ctx: Context, request: Request) -> Response:
     await ctx.write(senders.remove, *_sender(request))
     return no_content()
@@ -161,6 +166,7 @@ ROUTES = (
     Route("POST", "/v1/sender_identities", create_sender, "app"),
     Route("GET", "/v1/sender_identities/{sender_id}", get_sender, "app"),
     Route("DELETE", "/v1/sender_identities/{sender_id}", delete_sender, "app"),
+    Route("GET", "/v1/sender_identities/{sender_id}/used_by", sender_used_by, "app"),
     Route("GET", "/v1/layouts", list_layouts, "app"),
     Route("POST", "/v1/layouts", put_layout, "app"),
     Route("GET", "/v1/layouts/{name}", get_layout, "app"),

@@ -24,9 +24,6 @@ UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "/v1/subscription_topics/...",
         ),
     ),
-    ("transactional message lists are", ("/v1/transactional/{id}/messages",)),
-    ("link metrics are", ("/v1/transactional/{id}/metrics/links",)),
-    ("usage lookups are", ("/v1/sender_identities/{id}/used_by",)),
     ("assets are", ("/v1/assets/...",)),
     ("the Design Studio API is", ("/v1/design_studio/...",)),
 )

@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, func, select
 
 from tidings.campaigns import store
@@ -47,7 +46,7 @@ from tidings.db.schema import (
 )
 from tidings.errors import not_found
 from tidings.numbers import path_id
-from tidings.reporting import messages
+from tidings.reporting import link_clicks, messages
 from tidings.reporting import totals as message_totals
 from tidings.reporting.series import Periods
 
@@ -83,7 +82,6 @@ JOURNEY_METRICS = (
     "never_activated",
     "messaged",
 )
-_decode = msgspec.json.decode
 
 
 # --- reports -----------------------------------------------------------------------------
@@ -124,47 +122,10 @@ def link_report(
     window: Periods,
     unique: bool,
 ) -> dict[str, Any]:
-    """`{"links": [{"link": {"id", "href"}, "metric": {"series": {"clicked": [...]}}}]}`.
-
-    A link is its number in its message (the `link_id` of the click, null for
-    clicks reported through the Track API) and its URL; the most clicked come
-    first. `unique` counts each person once per link, in the period of their
-    first click.
-    """
+    """`{"links": [...]}` of a campaign, broadcast or newsletter, or of one of its
+    actions (`reporting/link_clicks.py` counts them)."""
     where = _scope(conn, workspace_id, kind, raw_id, raw_action)
-    clicks = conn.execute(
-        select(
-            delivery_metrics.c.timestamp,
-            delivery_metrics.c.data,
-            deliveries.c.person_id,
-            deliveries.c.id,
-        )
-        .select_from(_joined())
-        .where(
-            *where,
-            delivery_metrics.c.metric == "clicked",
-            delivery_metrics.c.timestamp >= window.starts[0],
-        )
-        .order_by(delivery_metrics.c.timestamp, delivery_metrics.c.id)
-    )
-    counts: dict[tuple[int | None, str], list[int]] = {}
-    seen: set[tuple[int | None, str, object]] = set()
-    for timestamp, data, person_id, delivery_id in clicks:
-        link = _link(data)
-        if link is None:
-            continue
-        who = (*link, person_id if person_id is not None else delivery_id)
-        if unique and who in seen:
-            continue
-        seen.add(who)
-        window.count(counts.setdefault(link, window.zeros()), int(timestamp))
-    ordered = sorted(counts.items(), key=lambda item: (-sum(item[1]), item[0][0] or 0, item[0][1]))
-    return {
-        "links": [
-            {"link": {"id": link_id, "href": href}, "metric": {"series": {"clicked": shown}}}
-            for (link_id, href), shown in ordered
-        ]
-    }
+    return link_clicks.link_report(conn, where, window, unique)
 
 
 def journey_report(
@@ -389,15 +350,3 @@ def _totals(scope: str, scope_ids: list[int], *, conn: Connection) -> dict[str, 
         if name in found:
             found[name] += count
     return found
-
-
-def _link(data: str) -> tuple[int | None, str] | None:
-    try:
-        extra = _decode(data)
-    except msgspec.DecodeError:
-        return None
-    href = extra.get("href") if isinstance(extra, dict) else None
-    if not isinstance(href, str) or not href:
-        return None
-    link_id = extra.get("link_id")
-    return (link_id if isinstance(link_id, int) else None, href)
