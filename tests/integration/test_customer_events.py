@@ -84,9 +84,7 @@ def test_a_new_person_who_is_not_unsubscribed_posts_nothing(tx, query, workspace
     assert posted(query, ws) == []
 
 
-def test_unsubscribing_through_the_link_posts_the_customer_and_email_events(
-    tx, query, workspace
-):
+def test_unsubscribing_through_the_link_posts_the_customer_and_email_events(tx, query, workspace):
     ws = workspace.workspace_id
     add_webhook(tx, ws, events=["customer_unsubscribed", "email_unsubscribed"])
     p = identify(tx, ws)
