@@ -35,6 +35,7 @@ from tidings.api import (
     pipelines,
     reporting_webhooks,
     send,
+    sms_status,
     templates,
     track_v1,
     track_v2,
@@ -93,6 +94,7 @@ ROUTES: tuple[Route, ...] = (
     *esp.ROUTES,
     *data_index.ROUTES,
     *tracking.ROUTES,
+    *sms_status.ROUTES,
 )
 
 

@@ -142,3 +142,21 @@ def test_the_node_api_client_manages_reporting_webhooks(node, server, api):
     )
     assert deleted["ok"], deleted
     assert (missing["ok"], missing["error"]["statusCode"]) == (False, 404)
+
+
+def test_unsubscribing_through_track_reaches_the_endpoint_as_customer_events(api):
+    events = ["customer_unsubscribed", "customer_subscribed"]
+    with receive() as hook:
+        made = create(api, endpoint=hook.url, events=events)
+        for value in (True, True, False):  # the second changes nothing
+            body = {"email": "unsub@example.com", "unsubscribed": value}
+            assert api.track("PUT", "/api/v1/customers/unsub-1", json=body).status_code == 200
+        eventually(lambda: len(hook.posts) == 2)
+        unsubscribed, subscribed = (post.json() for post in hook.posts)
+        assert all(verify(post, made["signing_key"]) for post in hook.posts)
+    assert [unsubscribed["metric"], subscribed["metric"]] == ["unsubscribed", "subscribed"]
+    assert unsubscribed["object_type"] == "customer"
+    data = unsubscribed["data"]
+    assert (data["customer_id"], data["email_address"]) == ("unsub-1", "unsub@example.com")
+    assert data["identifiers"]["id"] == "unsub-1"
+    assert data["identifiers"]["email"] == "unsub@example.com"

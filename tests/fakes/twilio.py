@@ -4,14 +4,19 @@
         config = {"account_sid": "AC1", "auth_token": "t", "base_url": twilio.base_url, ...}
         twilio.messages       # the accepted form bodies, in order
         twilio.fail_next(2, 503)  or  twilio.fail_next(1, 400, code=21610)
+        twilio.status_post(0, "delivered")   # (url, form, headers) of Twilio's status
+                                             # callback for the first message, signed
 
 A To that is not E.164 (after an optional `whatsapp:`) is refused with 21211,
-as Twilio does.
+as Twilio does. The signature is computed here as Twilio documents it, apart
+from the code under test.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Iterator
@@ -30,6 +35,7 @@ class FakeTwilio:
     auth_token: str
     base_url: str = ""
     messages: list[dict[str, str]] = field(default_factory=list)
+    sids: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     _failures: list[Reply] = field(default_factory=list)
 
@@ -50,6 +56,26 @@ class FakeTwilio:
             "status": status,
         }
         self._failures.extend(Reply(status, body) for _ in range(count))
+
+    def status_post(
+        self, index: int, status: str, error_code: str = ""
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """(URL, form, headers) of the status callback Twilio would post for message
+        `index` (its `StatusCallback`), signed with the auth token."""
+        message = self.messages[index]
+        url = message["StatusCallback"]
+        form = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "ErrorCode": error_code,
+            "From": message.get("From", ""),
+            "MessageSid": self.sids[index],
+            "MessageStatus": status,
+            "SmsSid": self.sids[index],
+            "SmsStatus": status,
+            "To": message["To"],
+        }
+        return url, form, {"X-Twilio-Signature": sign(self.auth_token, url, form)}
 
     @property
     def connections(self) -> int:
@@ -80,9 +106,18 @@ class FakeTwilio:
             return _error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required")
         self.messages.append(form)
         sid = "SM" + uuid.uuid4().hex
+        self.sids.append(sid)
         return Reply(201, {"sid": sid, "status": "queued", "to": to, "body": form.get("Body")})
 
 
 def _error(status: int, code: int, message: str) -> Reply:
     info = f"https://www.twilio.com/docs/errors/{code}"
     return Reply(status, {"code": code, "message": message, "more_info": info, "status": status})
+
+
+def sign(auth_token: str, url: str, form: dict[str, str]) -> str:
+    """Twilio's request signature: HMAC-SHA1 of the URL and the sorted name-value pairs."""
+    data = url + "".join(f"{name}{form[name]}" for name in sorted(form))
+    return base64.b64encode(
+        hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    ).decode()

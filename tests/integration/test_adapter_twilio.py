@@ -66,6 +66,22 @@ async def test_messaging_service_and_status_callback(fake: FakeTwilio) -> None:
     assert fake.messages[0]["StatusCallback"] == "https://t.example/cb"
 
 
+async def test_the_message_status_url_is_the_callback_unless_the_config_names_one(
+    fake: FakeTwilio,
+) -> None:
+    sms = Sms(to="+15557654321", from_="+15550001111", body="x", status_url="https://t/w/d1")
+    adapter = twilio.from_config(config(fake))
+    assert isinstance(await adapter.send("d1", sms), Sent)
+    await adapter.close()
+    adapter = twilio.from_config(config(fake, status_callback="https://mine.example/cb"))
+    assert isinstance(await adapter.send("d1", sms), Sent)
+    await adapter.close()
+    assert [m["StatusCallback"] for m in fake.messages] == [
+        "https://t/w/d1",
+        "https://mine.example/cb",
+    ]
+
+
 @pytest.mark.parametrize(
     ("status", "code", "kind"),
     [

@@ -858,8 +858,9 @@ def test_sms_from_a_template_goes_to_the_persons_phone_by_default(db, tx, query,
     answer = accept(tx, clock, ws, {**body, "message_data": {"code": 7}}, route="sms")
     row = delivery(query, answer["delivery_id"])
     assert (row.transactional_message_id, row.recipient) == (message_id, "+15551234")
+    status_url = f"{BASE}/webhooks/twilio/{answer['delivery_id']}"  # Twilio posts there
     assert sent_message(db, clock, answer["delivery_id"]) == outbound.Sms(
-        to="+15551234", body="Code 7"
+        to="+15551234", body="Code 7", status_url=status_url
     )
 
 

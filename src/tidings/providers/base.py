@@ -50,6 +50,9 @@ class Sms(msgspec.Struct, frozen=True, tag="sms"):
     from_: str | None = msgspec.field(default=None, name="from")
     body: str = ""
     whatsapp: bool = False
+    # Where the provider reports the message's delivery status (Twilio's
+    # `StatusCallback`), made for the delivery when composed; None: nowhere.
+    status_url: str | None = None
 
 
 class Push(msgspec.Struct, frozen=True, tag="push"):

@@ -7,7 +7,12 @@ names its sender), `base_url` (default https://api.twilio.com), `timeout`
 to), `verify` (true | false | path of a CA file).
 
 `POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json`, form
-encoded `To`, `From` or `MessagingServiceSid`, `Body`, with Basic auth.
+encoded `To`, `From` or `MessagingServiceSid`, `Body`, `StatusCallback`, with
+Basic auth. `StatusCallback` is the config's `status_callback` when set (the
+operator's own receiver), else the message's `status_url`: this server's
+`/webhooks/twilio/{delivery_id}`, where Twilio's status posts, signed with
+the auth token (`signature`), become the delivery's metrics
+(`reporting/sms_status.py`).
 WhatsApp messages get the `whatsapp:` prefix on To and From. Classification:
 
 - 2xx: `Sent(sid)` (`Permanent` if the answer already says failed);
@@ -18,6 +23,10 @@ WhatsApp messages get the `whatsapp:` prefix on To and From. Classification:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -86,8 +95,9 @@ class TwilioAdapter:
             form["MessagingServiceSid"] = self.settings.messaging_service_sid
         else:
             return Permanent("no sender: the message and the provider config name none")
-        if self.settings.status_callback:
-            form["StatusCallback"] = self.settings.status_callback
+        callback = self.settings.status_callback or message.status_url
+        if callback:
+            form["StatusCallback"] = callback
         return form
 
 
@@ -108,3 +118,17 @@ def classify(response: httpx.Response) -> Outcome:
     if response.status_code in (401, 429) or response.status_code >= 500:
         return Transient(reason)
     return Permanent(reason)
+
+
+def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio's `X-Twilio-Signature` of a POST to `url`: base64 of the HMAC-SHA1, keyed
+    with the auth token, of the full URL followed by every form parameter's name and
+    value, sorted by name (then value)."""
+    signed = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signed_by(auth_token: str, url: str, params: Iterable[tuple[str, str]], given: str) -> bool:
+    """Whether `given` is the signature of this POST (compared in constant time)."""
+    return hmac.compare_digest(signature(auth_token, url, params).encode(), given.encode())

@@ -70,7 +70,7 @@ def after_metric(
         if isinstance(recipient, str) and recipient:
             domain = sending_domain(delivery.payload) if delivery is not None else None
             block(conn, workspace_id, recipient, metric, delivery_id, now, domain)
-    hooks = _webhooks(conn, workspace_id)
+    hooks = enabled_webhooks(conn, workspace_id)
     if not hooks:
         return
     delivery = delivery or _delivery(conn, workspace_id, delivery_id)
@@ -80,7 +80,7 @@ def after_metric(
     reported = METRIC_NAMES.get(metric, metric)
     if f"{object_type}_{reported}" not in EVENTS:
         return
-    hooks = [h for h in hooks if _subscribed(h, object_type, reported)]
+    hooks = [h for h in hooks if subscribed(h, object_type, reported)]
     if any(not h.full_resolution for h in hooks) and not _first(
         conn, workspace_id, delivery_id, metric
     ):
@@ -92,7 +92,7 @@ def after_metric(
         data = dict(body["data"])
         if not hook.with_content or reported != "sent":
             data.pop("content", None)
-        _enqueue(conn, workspace_id, hook.id, {**body, "data": data}, now)
+        enqueue(conn, workspace_id, hook.id, {**body, "data": data}, now)
 
 
 def block(
@@ -152,7 +152,7 @@ def event(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """The reporting-webhook body for one event (content included; dropped per webhook)."""
-    data: dict[str, Any] = {"delivery_id": delivery.id, **_person(conn, delivery.person_id)}
+    data: dict[str, Any] = {"delivery_id": delivery.id, **person_data(conn, delivery.person_id)}
     if delivery.transactional_message_id is not None:
         data["transactional_message_id"] = delivery.transactional_message_id
     data.update(parents(delivery))
@@ -221,7 +221,7 @@ def _delivery(conn: Connection, workspace_id: int, delivery_id: str) -> Any:
     ).first()
 
 
-def _person(conn: Connection, person_id: int | None) -> dict[str, Any]:
+def person_data(conn: Connection, person_id: int | None) -> dict[str, Any]:
     row = None
     if person_id is not None:
         row = conn.execute(
@@ -252,15 +252,15 @@ _WEBHOOKS = (
 
 def listening(conn: Connection, workspace_id: int) -> bool:
     """Whether the workspace has an enabled reporting webhook (`after_metric` may post)."""
-    return bool(_webhooks(conn, workspace_id))
+    return bool(enabled_webhooks(conn, workspace_id))
 
 
-def _webhooks(conn: Connection, workspace_id: int) -> list[_Hook]:
+def enabled_webhooks(conn: Connection, workspace_id: int) -> list[_Hook]:
     """The workspace's enabled webhooks (on the driver: asked for every metric)."""
     return [_Hook(*row) for row in raw.select_in(conn, _WEBHOOKS, [workspace_id], [])]
 
 
-def _subscribed(hook: Any, object_type: str, metric: str) -> bool:
+def subscribed(hook: Any, object_type: str, metric: str) -> bool:
     events = msgspec.json.decode(hook.events)
     return f"{object_type}_{metric}" in events or metric in events
 
@@ -286,7 +286,7 @@ def _content(object_type: str, payload: dict[str, Any]) -> str | None:
     return None
 
 
-def _enqueue(
+def enqueue(
     conn: Connection, workspace_id: int, webhook_id: int, body: dict[str, Any], now: int
 ) -> None:
     conn.execute(

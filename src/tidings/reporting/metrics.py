@@ -123,7 +123,7 @@ def record_metric(
         parents = []
     elif parents is None:
         parents = totals.parents_of(conn, workspace_id, delivery_id)
-    again = (metric in REPEATED or bool(parents)) and _reached(
+    again = (metric in REPEATED or bool(parents)) and reached(
         conn, workspace_id, delivery_id, metric
     )
     row = (workspace_id, delivery_id, metric, timestamp, _encode(extra).decode())
@@ -210,7 +210,7 @@ def _reached_many(conn: Connection, recorded: list[Recorded]) -> set[tuple[str, 
     return found
 
 
-def _reached(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
+def reached(conn: Connection, workspace_id: int, delivery_id: str, metric: str) -> bool:
     found = conn.execute(
         select(delivery_metrics.c.id)
         .where(

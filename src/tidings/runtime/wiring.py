@@ -29,6 +29,7 @@ from tidings.imports.job import ImportJob
 from tidings.jobs.runner import Handler
 from tidings.people import anonymous_locks
 from tidings.pipelines import ingest
+from tidings.reporting import customer_events
 from tidings.segments import dirty
 from tidings.track_v2 import apply
 
@@ -36,8 +37,11 @@ from tidings.track_v2 import apply
 def wire() -> None:
     """Subscribe this process's activity subscribers (idempotent): segment marks,
     then campaign entries (which see the marks' transaction, not their outcome),
-    then a merged person's journeys handed to the survivor (`campaigns.merging`)."""
-    stream.subscribe(dirty.on_activity, triggers.on_activity, merging.on_activity)
+    then a merged person's journeys handed to the survivor (`campaigns.merging`),
+    then the reporting webhooks' `customer_*` posts (`reporting.customer_events`)."""
+    stream.subscribe(
+        dirty.on_activity, triggers.on_activity, merging.on_activity, customer_events.on_activity
+    )
 
 
 def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:

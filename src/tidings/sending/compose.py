@@ -116,7 +116,12 @@ def fake_bcc_copy(message: Email) -> Email:
     )
 
 
-def sms(request: SendRequest, rendered: dict[str, str | None], phone: str | None) -> Sms:
+def sms(
+    request: SendRequest,
+    rendered: dict[str, str | None],
+    phone: str | None,
+    status_url: str | None = None,
+) -> Sms:
     to = (rendered.get("to") or phone or "").strip()
     if not to:
         raise bad_request("to is required: a phone number (the person has no phone)", "to")
@@ -125,6 +130,7 @@ def sms(request: SendRequest, rendered: dict[str, str | None], phone: str | None
         from_=rendered.get("from") or None,
         body=rendered.get("body") or "",
         whatsapp=request.channel == "whatsapp",
+        status_url=status_url,
     )
 
 

@@ -25,6 +25,7 @@ from tidings.people.store import Person
 from tidings.providers import addresses
 from tidings.providers.base import Outbound
 from tidings.reporting import links as tracking
+from tidings.reporting import sms_status
 from tidings.sending import compose
 from tidings.sending.request import SendRequest
 from tidings.sending.workspace_cache import Resources
@@ -158,7 +159,8 @@ def build_message(
             options["fake_bcc"] = True
         return compose.email(delivery_id, request, rendered, html, unsubscribe), options
     if request.channel in ("sms", "whatsapp"):
-        return compose.sms(request, rendered, _phone(conn, person)), options
+        status_url = sms_status.callback_url(links.base_url, delivery_id)
+        return compose.sms(request, rendered, _phone(conn, person), status_url), options
     if request.channel == "push":
         assert request.push is not None
         targets = _push_devices(conn, person, request.push.to)
