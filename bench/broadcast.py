@@ -158,7 +158,7 @@ def workspace_file(smtp_port: int, smtp_connections: int) -> str:
     return json.dumps({"providers": [provider]})  # JSON is YAML
 
 
-def identify(server: harness.Server, people: int, cohort: bool) -> None:
+def identify(server: harness.Server, people: int, cohort: bool = False) -> None:
     """`people` people p0, p1, ...; with `cohort`, each also has `cohort` = n."""
     for first in range(0, people, BATCH):
         batch = [
