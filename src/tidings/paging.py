@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, Select, and_, or_
+
 from tidings.errors import bad_request
 
 T = TypeVar("T")
@@ -93,3 +95,14 @@ def _is_int(text: str) -> bool:
 
 def _bad_cursor() -> Exception:
     return bad_request("start is not a cursor this server issued", "start")
+
+
+def newest_first(
+    query: Select[Any], at: ColumnElement[int], key: ColumnElement[int], page: PageRequest
+) -> Select[Any]:
+    """`query` newest first by (`at`, `key`), from after the page's cursor (an `(at, key)`
+    pair), with one row more than the page for `cut` to tell whether another follows."""
+    if page.after is not None:
+        last_at, last_key = page.after
+        query = query.where(or_(at < last_at, and_(at == last_at, key < last_key)))
+    return query.order_by(at.desc(), key.desc()).limit(page.limit + 1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, select
 
 from tidings import paging
 from tidings.db.schema import ingest_refusals
@@ -34,13 +34,7 @@ def recent(conn: Connection, workspace_id: int | None, page: paging.PageRequest)
     query = select(ingest_refusals)
     if workspace_id is not None:
         query = query.where(table.workspace_id == workspace_id)
-    if page.after is not None:
-        at, last_id = page.after
-        query = query.where(
-            or_(table.received_at < at, and_(table.received_at == at, table.id < last_id))
-        )
-    query = query.order_by(table.received_at.desc(), table.id.desc()).limit(page.limit + 1)
-    rows = conn.execute(query).all()
+    rows = conn.execute(paging.newest_first(query, table.received_at, table.id, page)).all()
     shown, cursor = paging.cut(rows, page.limit, lambda row: (row.received_at, row.id))
     return {"refusals": [_shown(row) for row in shown], "next": cursor}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, delete, insert, select
 
 from tidings import paging
 from tidings.db.schema import cdp_rejections
@@ -96,13 +96,7 @@ def recent(conn: Connection, workspace_id: int, page: paging.PageRequest) -> dic
     """`{"rejections": [...], "next": cursor or ""}`, newest first."""
     table = cdp_rejections.c
     query = select(cdp_rejections).where(table.workspace_id == workspace_id)
-    if page.after is not None:
-        at, last_id = page.after
-        query = query.where(
-            or_(table.received_at < at, and_(table.received_at == at, table.id < last_id))
-        )
-    query = query.order_by(table.received_at.desc(), table.id.desc()).limit(page.limit + 1)
-    rows = conn.execute(query).all()
+    rows = conn.execute(paging.newest_first(query, table.received_at, table.id, page)).all()
     shown, cursor = paging.cut(rows, page.limit, lambda row: (row.received_at, row.id))
     return {"rejections": [_shown(row) for row in shown], "next": cursor}
 
