@@ -83,12 +83,7 @@ _COUNT_DAY = (
     " DO UPDATE SET count = delivery_days.count + excluded.count"
 )
 
-# On the driver: every delivery's outcome records one.
-_INSERT_METRIC = (
-    "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES ({0})"
-)
-
-# `_INSERT_METRIC` for many rows (five parameters each).
+# On the driver (every delivery's outcome records one), a row of five parameters each.
 METRICS_PER_INSERT = 1000
 _INSERT_METRICS = (
     "INSERT INTO delivery_metrics (workspace_id, delivery_id, metric, timestamp, data) VALUES "
@@ -119,22 +114,9 @@ def record_metric(
     without a clock at hand leave it out and get the wall clock. `parents`
     (`totals.scopes`) saves reading them when the caller has them (a claim).
     """
-    if metric not in totals.METRICS:
-        parents = []
-    elif parents is None:
-        parents = totals.parents_of(conn, workspace_id, delivery_id)
-    again = (metric in REPEATED or bool(parents)) and reached(
-        conn, workspace_id, delivery_id, metric
-    )
-    row = (workspace_id, delivery_id, metric, timestamp, _encode(extra).decode())
-    raw.select_in(conn, _INSERT_METRIC, [], row)
-    if metric in DAY_COUNTED and not again:
-        day = timestamp - timestamp % 86400
-        counters.add(conn, _COUNT_DAY, (workspace_id, day, metric))
-    if parents and not again:
-        totals.add(conn, workspace_id, metric, parents)
     stamp = int(time.time()) if now is None else now
-    fanout.after_metric(conn, workspace_id, delivery_id, metric, timestamp, extra, stamp)
+    recorded = Recorded(workspace_id, delivery_id, metric, timestamp, extra, parents)
+    record_metrics(conn, [recorded], stamp)
 
 
 class Recorded(NamedTuple):
@@ -149,39 +131,38 @@ class Recorded(NamedTuple):
 
 
 def record_metrics(conn: Connection, recorded: list[Recorded], now: int) -> None:
-    """`record_metric` for many, with the statements it runs for each made once:
-    one read of which metrics deliveries already reached, one INSERT, and one
-    read of each workspace's webhooks. A metric that blocks an address, and
-    those of a workspace with webhooks, go through `record_metric` one by one."""
-    alone = [r for r in recorded if r.metric in fanout.BLOCKING]
-    together = [r for r in recorded if r.metric not in fanout.BLOCKING]
-    listening = {ws for ws in {r.workspace_id for r in together} if fanout.listening(conn, ws)}
-    alone += [r for r in together if r.workspace_id in listening]
-    together = [r for r in together if r.workspace_id not in listening]
-    for r in alone:
-        record_metric(conn, *r[:5], now=now, parents=r.parents)
-    if not together:
+    """`record_metric` for many (`now` stamps the webhook posts), with the statements
+    it runs for each made once: one read of which metrics the deliveries already
+    reached (only where that matters), one INSERT, one read of each workspace's
+    webhooks. What a metric sets off (`fanout.after_metric`: a blocked address, a
+    webhook post) follows the INSERT, for a blocking metric or a workspace with
+    webhooks; callers give a (delivery, metric) once per call (a webhook hearing only
+    of a first occurrence counts the rows stored)."""
+    if not recorded:
         return
-    parents = [_parents(conn, r) for r in together]
-    looked_up = [r for r, p in zip(together, parents, strict=True) if r.metric in REPEATED or p]
-    reached = _reached_many(conn, looked_up)
+    parents = [_parents(conn, r) for r in recorded]
+    looked_up = [r for r, p in zip(recorded, parents, strict=True) if r.metric in REPEATED or p]
+    reached = _reached_many(conn, looked_up) if looked_up else set()
     rows = []
-    for r, counted in zip(together, parents, strict=True):
+    for r, counted in zip(recorded, parents, strict=True):
         key = (r.delivery_id, r.metric)
         again = key in reached
-        reached.add(key)  # a second of the same in this batch is a repeat
+        reached.add(key)
         rows.append(
             (r.workspace_id, r.delivery_id, r.metric, r.timestamp, _encode(r.extra).decode())
         )
         if r.metric in DAY_COUNTED and not again:
-            counters.add(
-                conn, _COUNT_DAY, (r.workspace_id, r.timestamp - r.timestamp % 86400, r.metric)
-            )
+            day = r.timestamp - r.timestamp % 86400
+            counters.add(conn, _COUNT_DAY, (r.workspace_id, day, r.metric))
         if counted and not again:
             totals.add(conn, r.workspace_id, r.metric, counted)
     for start in range(0, len(rows), METRICS_PER_INSERT):
         listed, params = raw.values(conn, rows[start : start + METRICS_PER_INSERT])
         raw.execute(conn, _INSERT_METRICS + listed, params)
+    listening = {ws for ws in {r.workspace_id for r in recorded} if fanout.listening(conn, ws)}
+    for r in recorded:
+        if r.metric in fanout.BLOCKING or r.workspace_id in listening:
+            fanout.after_metric(conn, *r[:5], now)
 
 
 def _parents(conn: Connection, r: Recorded) -> list[tuple[str, int]]:
