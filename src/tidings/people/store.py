@@ -66,21 +66,6 @@ def find(conn: Connection, workspace_id: int, ident: Identifier) -> Person | Non
     return Person(*rows[0]) if rows else None
 
 
-_NAMES_PERSON = (
-    "SELECT 1 FROM people WHERE id = {0} AND cio_id = {1} AND workspace_id = {2} AND %s = {3}"
-    " AND NOT EXISTS (SELECT 1 FROM suppressions"
-    " WHERE workspace_id = {4} AND kind = {5} AND value = {6})"
-)
-
-
-def names_person(conn: Connection, workspace_id: int, ident: Identifier, person: Person) -> bool:
-    """Whether `ident` is unsuppressed and still names `person` (the same row, not one
-    made again since): that `find_or_create` would answer them, in one driver statement."""
-    column = COLUMNS[ident.kind].name
-    params = [person.pk, person.cio_id, workspace_id, ident.key, workspace_id, ident.kind]
-    return bool(raw.select_in(conn, _NAMES_PERSON % column, [*params, ident.key], []))
-
-
 # One row per claim (its position first): the claims whose person is still there,
 # still named by the identifier, which is not suppressed.
 _NAMES_PEOPLE = (
@@ -95,8 +80,10 @@ NAMES_PER_STATEMENT = 1000
 
 
 def names_people(conn: Connection, claims: list[tuple[int, Identifier, Person]]) -> list[bool]:
-    """`names_person` for many (workspace id, identifier, person), in their order, in
-    one driver statement per `NAMES_PER_STATEMENT` of them."""
+    """For each (workspace id, identifier, person), in order: whether the identifier is
+    unsuppressed and still names that person (the same row, not one made again
+    since), as `find_or_create` would answer them; one driver statement per
+    `NAMES_PER_STATEMENT` of them."""
     named = [False] * len(claims)
     for start in range(0, len(claims), NAMES_PER_STATEMENT):
         chunk = claims[start : start + NAMES_PER_STATEMENT]

@@ -248,9 +248,7 @@ def send_many(conn: Connection, sends: list[Accepted]) -> None:
     claims = [(send.workspace_id, send.request.identifier, send.prepared.person) for send in sends]
     if not all(store.names_people(conn, claims)):
         raise StaleSend()
-    rows = [_delivery_row(send) for send in sends]
-    for start in range(0, len(rows), DELIVERIES_PER_INSERT):
-        _insert_rows(conn, rows[start : start + DELIVERIES_PER_INSERT])
+    _insert_rows(conn, [_delivery_row(send) for send in sends])
 
 
 def _delivery_row(send: Accepted) -> tuple[Any, ...]:
@@ -293,7 +291,7 @@ def _person_for(
         if made is None or made.cio_id != person.cio_id:
             raise StaleSend()  # someone else made (or suppressed) them meanwhile
         return made
-    if not store.names_person(conn, workspace_id, ident, person):
+    if not store.names_people(conn, [(workspace_id, ident, person)])[0]:
         raise StaleSend()
     return person
 
@@ -351,7 +349,7 @@ def _write(
         built = build_message(conn, sent.person, request, sent.rendered, delivery_id, sent.links)
         sent = replace(sent, built=built)
     send = Accepted(workspace_id, request, delivery_id, now, sent)
-    raw.select_in(conn, _INSERT, [], _delivery_row(send))
+    _insert_rows(conn, [_delivery_row(send)])
     if request.queue_draft:
         record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
     return answer(delivery_id, request, now)
@@ -391,16 +389,16 @@ _INSERT_COLUMNS = (
     " payload, options, due_at, expires_at, attempts, updated_at,"
     " transactional_message_id, content_id, failure_message"
 )
-_INSERT = f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES ({{0}})"
 _INSERT_ROWS = f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES "
 # 18 parameters a row: within both backends' limits per statement.
 DELIVERIES_PER_INSERT = 500
 
 
 def _insert_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """The rows `_values` made, in one INSERT on the driver."""
-    listed, params = raw.values(conn, rows)
-    raw.execute(conn, _INSERT_ROWS + listed, params)
+    """The rows `_values` made, on the driver, `DELIVERIES_PER_INSERT` an INSERT."""
+    for start in range(0, len(rows), DELIVERIES_PER_INSERT):
+        listed, params = raw.values(conn, rows[start : start + DELIVERIES_PER_INSERT])
+        raw.execute(conn, _INSERT_ROWS + listed, params)
 
 
 def _values(
@@ -441,8 +439,7 @@ def _suppressed_at_once(
     options = {"retain": request.retain}
     reason = suppression.SUPPRESSED
     row = _Row(None, None, None, "suppressed", now, now, reason)
-    values = _values(workspace_id, request, delivery_id, None, options, row)
-    raw.select_in(conn, _INSERT, [], values)
+    _insert_rows(conn, [_values(workspace_id, request, delivery_id, None, options, row)])
     record_metric(conn, workspace_id, delivery_id, "suppressed", now, {"reason": reason})
     return answer(delivery_id, request, now)
 
