@@ -38,8 +38,7 @@ _decode = msgspec.json.decode
 
 def used_by(conn: Connection, workspace_id: int, sender_id: int) -> dict[str, list[int]]:
     email = senders.get(conn, workspace_id, sender_id)["email"]
-    kinds = _campaigns_naming(conn, workspace_id, sender_id, email)
-    started = _started(conn, workspace_id)
+    kinds, started = _campaigns_naming(conn, workspace_id, sender_id, email)
     found = sorted(kinds)
     newsletters = [cid for cid in found if kinds[cid] == "newsletter"]
     return {
@@ -68,10 +67,13 @@ def _address(value: Any) -> str | None:
 
 def _campaigns_naming(
     conn: Connection, workspace_id: int, sender_id: int, email: str
-) -> dict[int, str]:
-    """campaign id -> kind, for the campaigns, broadcasts and newsletters naming it."""
+) -> tuple[dict[int, str], set[int]]:
+    """campaign id -> kind, for the campaigns, broadcasts and newsletters naming it,
+    and which of them have started."""
     rows = conn.execute(
-        select(campaigns.c.id, campaigns.c.kind, action_contents.c.fields)
+        select(
+            campaigns.c.id, campaigns.c.kind, campaigns.c.first_started, action_contents.c.fields
+        )
         .select_from(
             action_contents.join(
                 campaign_actions, campaign_actions.c.id == action_contents.c.action_id
@@ -82,16 +84,9 @@ def _campaigns_naming(
             campaign_actions.c.removed == 0,
         )
     )
-    return {row.id: row.kind for row in rows if names(_decode(row.fields), sender_id, email)}
-
-
-def _started(conn: Connection, workspace_id: int) -> set[int]:
-    rows = conn.execute(
-        select(campaigns.c.id).where(
-            campaigns.c.workspace_id == workspace_id, campaigns.c.first_started.is_not(None)
-        )
-    )
-    return {int(row.id) for row in rows}
+    naming = [row for row in rows if names(_decode(row.fields), sender_id, email)]
+    kinds = {row.id: row.kind for row in naming}
+    return kinds, {int(row.id) for row in naming if row.first_started is not None}
 
 
 def _transactional_naming(

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from tidings import paging
 from tidings.attributes import render
@@ -192,12 +192,10 @@ def attributes_of(conn: Connection, workspace_id: int, ref: ObjectRef) -> dict[s
 
 def object_types(conn: Connection, workspace_id: int) -> dict[str, Any]:
     """`{"types": [...]}`: every type some object of the workspace has, by id."""
-    rows = conn.execute(
-        select(objects.c.type_id, func.count())
-        .where(objects.c.workspace_id == workspace_id)
-        .group_by(objects.c.type_id)
-    ).all()
-    ids = sorted((row.type_id for row in rows), key=int)
+    found = conn.execute(
+        select(objects.c.type_id).where(objects.c.workspace_id == workspace_id).distinct()
+    ).scalars()
+    ids = sorted(found, key=int)
     return {"types": [_type(type_id) for type_id in ids]}
 
 

@@ -120,13 +120,20 @@ def workspace_activities(
     )
     found = browse.recent(conn, workspace_id, log)
     people = store.by_pks(conn, list({e.person_pk for e in found.entries if e.person_pk}))
-    shown = {pk: read.identifiers(p, read.shown_email(conn, p)) for pk, p in people.items()}
+    attributes = store.attributes_of(conn, list(people))  # one statement, not one per person
+    shown = {pk: read.identifiers(p, _shown_email(p, attributes[pk])) for pk, p in people.items()}
     items = [
         _activity(entry, people.get(entry.person_pk or 0), shown.get(entry.person_pk or 0))
         for entry in found.entries
     ]
     cursor = paging.encode_cursor(found.next) if found.next is not None else ""
     return {"activities": items, "next": cursor}
+
+
+def _shown_email(person: Person, attributes: dict[str, store.Stored]) -> str | None:
+    """`read.shown_email` from attributes already loaded."""
+    email = attributes.get("email")
+    return email.value if email is not None else person.email
 
 
 def _filtered(conn: Connection, query: Select, request: ActivityQuery) -> Select:  # type: ignore[type-arg]
