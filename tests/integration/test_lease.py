@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import Connection, Select, select
 
 from tests.leases import age_leases, db_clock, lease_left, start_of_a_second
-from tidings.db import raw
 from tidings.db.schema import jobs
 from tidings.jobs import queue
 from tidings.jobs.lease import Leases
@@ -119,19 +118,6 @@ def test_a_renewal_extends_only_the_claims_that_still_hold(db, tx, query, enqueu
     assert lease_left(db, LEASES, second) == 60
     assert state(query, first)[2] == first_lease
     assert tx(LEASES.renew, [], 60) == 0
-
-
-def test_held_sql_fences_like_held(db, tx, query, enqueue, kind):
-    [job_id] = enqueue()
-    tx(claim, kind, 60)
-    sql = f"UPDATE jobs SET state = 'done' WHERE {LEASES.held_sql(0)} RETURNING id"
-
-    def finish(conn: Connection, attempt: int) -> int:
-        return len(raw.select_in(conn, sql, [job_id, attempt], []))
-
-    assert tx(finish, 2) == 0
-    assert tx(finish, 1) == 1
-    assert state(query, job_id)[0] == "done"
 
 
 def test_postgresql_claims_skip_the_rows_another_claim_has_locked(db, enqueue, kind):

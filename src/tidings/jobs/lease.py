@@ -170,11 +170,6 @@ class Leases:
         c = self.table.c
         return and_(c.id == key, c.attempts == attempt, c.state == self.held_state)
 
-    def held_sql(self, first: int) -> str:
-        """`held` for a driver statement: `{first}` is the id's parameter, `{first + 1}`
-        the attempt's (see `db.raw.select_in`)."""
-        return f"id = {{{first}}} AND attempts = {{{first + 1}}} AND state = '{self.held_state}'"
-
     def record(self, conn: Connection, key: Any, attempt: int, **values: Any) -> bool:
         """Record an outcome (`values`) while the claim holds, ending its lease; whether
         it held."""
@@ -199,11 +194,22 @@ class Leases:
         """
         if not claims:
             return 0
+        self.lock_in_order(conn, claims)
+        c = self.table.c
+        held = and_(tuple_(c.id, c.attempts).in_(list(claims)), c.state == self.held_state)
+        statement = update(self.table).where(held).values(**self._leased(lease), **values)
+        return conn.execute(statement).rowcount
+
+    def lock_in_order(self, conn: Connection, claims: Sequence[tuple[Any, int]]) -> None:
+        """On PostgreSQL, lock the rows of the claims (id, attempt) that still hold, in id
+        order, before a statement writes them: an UPDATE over many rows locks them in
+        the order its plan finds them, so two writers of overlapping rows (a worker
+        renewing, another recording outcomes) could each wait for the other."""
+        if conn.dialect.name != "postgresql" or not claims:
+            return
         c = self.table.c
         held = and_(tuple_(c.id, c.attempts).in_(list(claims)), c.state == self.held_state)
         conn.execute(select(c.id).where(held).order_by(c.id).with_for_update())
-        statement = update(self.table).where(held).values(**self._leased(lease), **values)
-        return conn.execute(statement).rowcount
 
     def _leased(self, lease: int) -> dict[str, Any]:
         return {name: lease_end(lease) for name in self.lease_columns}

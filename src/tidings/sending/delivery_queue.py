@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Select, select, tuple_
+from sqlalchemy import Connection, Select, select
 
 from tidings.db import counters, raw
 from tidings.db.schema import deliveries
@@ -164,13 +164,9 @@ def _claimed(row: Any) -> Claimed:
 
 
 def _finish(conn: Connection, claimed: Claimed, now: int, **values: Any) -> bool:
-    """Set the final state while the claim holds (one driver statement: every delivery)."""
+    """Set the final state while the claim holds; whether it did."""
     values = _final(claimed, now, values)
-    names = sorted(values)
-    sets = ", ".join(f"{name} = {{{i}}}" for i, name in enumerate(names))
-    sql = f"UPDATE deliveries SET {sets} WHERE {LEASES.held_sql(len(names))} RETURNING id"
-    params = [values[name] for name in names] + [claimed.id, claimed.attempt]
-    return len(raw.select_in(conn, sql, params, [])) == 1
+    return bool(_finish_many(conn, tuple(sorted(values)), [(claimed, values)]))
 
 
 def _final(claimed: Claimed, now: int, values: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +283,7 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
     results: list[Any] = [None] * len(items)
     in_order = sorted(range(len(items)), key=lambda i: items[i][1].id)
     sends = [i for i in in_order if items[i][0] is sent]
-    _lock_in_order(conn, [items[i][1] for i in in_order])
+    LEASES.lock_in_order(conn, [(items[i][1].id, items[i][1].attempt) for i in in_order])
     with counters.deferred(conn):
         for i in in_order:
             fn, claimed, args = items[i]
@@ -298,20 +294,6 @@ def record_many(conn: Connection, items: list[Recording]) -> list[Any]:
             for i, ok in zip(sends, held, strict=True):
                 results[i] = ok
     return results
-
-
-def _lock_in_order(conn: Connection, claims: list[Claimed]) -> None:
-    """On PostgreSQL, lock the rows of the claims still held, in id order, before any is
-    written: an UPDATE over many rows (`sent_many`) locks them in the order its plan
-    finds them, and a heartbeat renewing the same rows in id order (`Leases.renew`)
-    could then wait for it while it waits for the heartbeat, a deadlock."""
-    if conn.dialect.name != "postgresql" or not claims:
-        return
-    c = deliveries.c
-    held = tuple_(c.id, c.attempts).in_([(claimed.id, claimed.attempt) for claimed in claims])
-    conn.execute(
-        select(c.id).where(held, c.state == LEASES.held_state).order_by(c.id).with_for_update()
-    )
 
 
 def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: RetryPolicy) -> str:
