@@ -44,17 +44,16 @@ def on_activity(conn: Connection, activity: Activity) -> None:
     if not found:
         return
     hooks = fanout.enabled_webhooks(conn, activity.workspace_id)
-    stamp = activity.now
     for row, (metric, content) in found:
         wanting = [h for h in hooks if fanout.subscribed(h, "customer", metric)]
         if not wanting:
             continue
         body = event(conn, row[1], metric, int(row[5]))
+        now = int(row[6]) if activity.now is None else activity.now
         for hook in wanting:
             data = dict(body["data"])
             if hook.with_content and content is not None:
                 data["content"] = content
-            now = int(row[6]) if stamp is None else stamp
             fanout.enqueue(conn, activity.workspace_id, hook.id, {**body, "data": data}, now)
 
 

@@ -220,7 +220,7 @@ def build_step(
         segments.c.workspace_id == workspace_id,
         segments.c.id == segment_id,
         segments.c.type == "dynamic",
-        segments.c.state.in_(("build_queued", "build")),
+        segments.c.state.in_(BUILDING),
     )
     row = conn.execute(skip_locked(query)).first()
     if row is None or _waits(conn, row):

@@ -100,7 +100,7 @@ class SegmentWorker(PassLoop):
             queued = conn.execute(
                 select(segments.c.id, segments.c.workspace_id).where(
                     segments.c.type == "dynamic",
-                    segments.c.state.in_(("build_queued", "build")),
+                    segments.c.state.in_(membership.BUILDING),
                     segments.c.updated_at <= self._now() - self._grace,
                 )
             ).all()
