@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -46,17 +47,27 @@ def add(conn: Connection, sql: str, key: tuple[object, ...], amount: int = 1) ->
 def deferred(conn: Connection) -> Iterator[None]:
     """Sum the counts added in the block and upsert them at its end, in one order (by
     statement, then key); nothing if it raises. Inside another block: that one does."""
-    if _PENDING in conn.info:
+    with collecting(conn, _PENDING) as pending:
         yield
-        return
-    pending: Pending = {}
-    conn.info[_PENDING] = pending  # the connection's info outlives it: removed below
-    try:
-        yield
-    finally:
-        del conn.info[_PENDING]
-    for (sql, key), amount in sorted(pending.items()):
+    for (sql, key), amount in sorted((pending or {}).items()):
         raw.execute(conn, sql.format(raw.mark(conn)), (*key, amount))
+
+
+@contextlib.contextmanager
+def collecting(conn: Connection, name: str) -> Iterator[dict[Any, Any] | None]:
+    """A dict kept in `conn.info[name]` for the block, for the writes it runs to collect
+    into and the caller to write at its end; None inside another block of the same
+    name (that one writes them). Removed when the block ends, raised or not: the
+    connection's info outlives the transaction."""
+    if name in conn.info:
+        yield None
+        return
+    collected: dict[Any, Any] = {}
+    conn.info[name] = collected
+    try:
+        yield collected
+    finally:
+        del conn.info[name]
 
 
 @contextlib.contextmanager

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Select, delete, func, select
 
 from tidings.activity.stream import Activity
-from tidings.db import raw
+from tidings.db import counters, raw
 from tidings.db.schema import segment_dirty, segments
 from tidings.jobs.lease import skip_locked
 
@@ -86,15 +86,10 @@ def deferred(conn: Connection) -> Iterator[None]:
     """Collect the marks made in the block and insert them at its end, sorted by person,
     for the people that still exist; nothing if it raises (see the module doc). It must
     end inside the transaction of the changes. Inside another block: that one does."""
-    if _DEFERRED in conn.info:
+    with counters.collecting(conn, _DEFERRED) as pending:
         yield
+    if pending is None:
         return
-    pending: Marks = {}
-    conn.info[_DEFERRED] = pending  # the connection's info outlives it: removed below
-    try:
-        yield
-    finally:
-        del conn.info[_DEFERRED]
     existing = _existing(conn, sorted(pending))
     _insert(conn, [(pk, pending[pk]) for pk in existing])
 
