@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
@@ -27,16 +29,15 @@ def outbox(
     with db.reader.connect() as conn:
         found = list_captured(conn, workspace_id, PageRequest(limit))["messages"]
     db.dispose()
-    for item in found:
-        if as_json:
-            click.echo(json.dumps(item))
-            continue
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["created_at"]))
-        subject = f"  {item['subject']}" if item["subject"] else ""
-        click.echo(
-            f"{when}  ws {item['workspace_id']}  {item['channel']:<8} {item['delivery_id']}"
-            f"  {item['recipient']}{subject}"
-        )
+    _print(found, as_json, _captured_line)
+
+
+def _captured_line(item: dict[str, Any]) -> str:
+    subject = f"  {item['subject']}" if item["subject"] else ""
+    return (
+        f"{_utc(item['created_at'])}  ws {item['workspace_id']}  {item['channel']:<8}"
+        f" {item['delivery_id']}  {item['recipient']}{subject}"
+    )
 
 
 @click.group()
@@ -83,13 +84,24 @@ def refusals(
     with db.reader.connect() as conn:
         found = recent(conn, workspace_id, PageRequest(limit))["refusals"]
     db.dispose()
-    for item in found:
-        if as_json:
-            click.echo(json.dumps(item))
-            continue
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["received_at"]))
-        reason = " ".join(item["message"].split())  # one line, whatever the error said
-        click.echo(
-            f"{when}  ws {item['workspace_id']}  {item['status']} {item['code']}"
-            f"  {item['kind'] or '-'}  {item['route']}  {reason}"
-        )
+    _print(found, as_json, _refusal_line)
+
+
+def _refusal_line(item: dict[str, Any]) -> str:
+    reason = " ".join(item["message"].split())  # one line, whatever the error said
+    return (
+        f"{_utc(item['received_at'])}  ws {item['workspace_id']}  {item['status']} {item['code']}"
+        f"  {item['kind'] or '-'}  {item['route']}  {reason}"
+    )
+
+
+def _print(
+    items: Iterable[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """Each item as one JSON object a line (`--json`), or as `line` has it."""
+    for item in items:
+        click.echo(json.dumps(item) if as_json else line(item))
+
+
+def _utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -54,6 +55,23 @@ def refusable(refused: ApiError) -> ApiError:
     if refused.status not in (400, 404, 409):
         raise refused
     return refused
+
+
+async def confirmed_delete(
+    ui: Ui,
+    request: UiRequest,
+    page: Callable[[Ui, UiRequest, ApiError], Awaitable[Page]],
+    gone: audit.Entry,
+    remove: Callable[..., object],
+    *args: object,
+    back: str,
+) -> Page:
+    """Delete (`remove(conn, *args)`, audited as `gone`) when the confirmation box is
+    ticked and redirect `back`; without it, `page` again with why nothing was deleted."""
+    if request.form.get("confirm") != "yes":
+        return await page(ui, request, bad_request(UNCONFIRMED))
+    await ui.write(audit.audited, gone, ui.now(), remove, *args)
+    return redirect(back)
 
 
 # --- sender identities ----------------------------------------------------------
@@ -98,12 +116,11 @@ async def save_sender(ui: Ui, request: UiRequest) -> Page:
 async def delete_sender(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     sender_id = senders.parse_id(request.params["sender_id"])
-    if request.form.get("confirm") != "yes":
-        return await _sender_page(ui, request, bad_request(UNCONFIRMED))
     gone = entry(request, "sender_identity.delete", "sender_identity", str(sender_id))
     args = (request.session.workspace_id, sender_id)
-    await ui.write(audit.audited, gone, ui.now(), senders.remove, *args)
-    return redirect("/settings#senders")
+    return await confirmed_delete(
+        ui, request, _sender_page, gone, senders.remove, *args, back="/settings#senders"
+    )
 
 
 async def _sender_page(
@@ -196,12 +213,11 @@ async def save_webhook(ui: Ui, request: UiRequest) -> Page:
 async def delete_webhook(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     webhook_id = webhooks.parse_id(request.params["webhook_id"])
-    if request.form.get("confirm") != "yes":
-        return await _webhook_page(ui, request, bad_request(UNCONFIRMED))
     gone = entry(request, "webhook.delete", "reporting_webhook", str(webhook_id))
     args = (request.session.workspace_id, webhook_id)
-    await ui.write(audit.audited, gone, ui.now(), webhooks.remove, *args)
-    return redirect("/settings#webhooks")
+    return await confirmed_delete(
+        ui, request, _webhook_page, gone, webhooks.remove, *args, back="/settings#webhooks"
+    )
 
 
 async def _webhook_page(

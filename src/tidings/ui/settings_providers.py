@@ -23,7 +23,7 @@ from tidings import audit
 from tidings.errors import ApiError, bad_request
 from tidings.ui.http import Page, UiRequest, redirect
 from tidings.ui.settings import page as settings_page
-from tidings.ui.settings_changes import UNCONFIRMED, entry, refusable
+from tidings.ui.settings_changes import confirmed_delete, entry, refusable
 from tidings.ui.site import Ui
 from tidings.workspaces import channel_providers
 
@@ -106,12 +106,11 @@ async def save(ui: Ui, request: UiRequest) -> Page:
 async def delete(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     channel = request.params["channel"]
-    if request.form.get("confirm") != "yes":
-        return await _page(ui, request, bad_request(UNCONFIRMED))
     gone = entry(request, "provider.delete", "provider", channel)
     args = (request.session.workspace_id, channel)
-    await ui.write(audit.audited, gone, ui.now(), channel_providers.remove, *args)
-    return redirect("/settings#providers")
+    return await confirmed_delete(
+        ui, request, _page, gone, channel_providers.remove, *args, back="/settings#providers"
+    )
 
 
 async def _page(

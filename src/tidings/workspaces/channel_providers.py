@@ -112,7 +112,7 @@ def change(
     if found is None:
         raise not_found(f"the {channel} channel has no provider")
     old_kind, old = found
-    refused = [name for name in shown if name in hidden({name: shown[name]})]
+    refused = [name for name, value in shown.items() if hidden({name: value})]
     if refused:
         raise bad_request(f"{refused[0]} is a secret: give it under secrets", "config")
     config = {k: old[k] for k in hidden(old)} if kind == old_kind else {}
