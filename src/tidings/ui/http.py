@@ -14,6 +14,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tidings import audit
 from tidings.users.accounts import Grant
 from tidings.users.sessions import Session
 
@@ -54,6 +55,16 @@ class UiRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
+
+    def audit_entry(
+        self, action: str, target_type: str, target: str, **details: Any
+    ) -> audit.Entry:
+        """The audit entry of a change the signed-in user makes in their workspace."""
+        assert self.session is not None
+        session = self.session
+        return audit.Entry(
+            action, target_type, target, session.workspace_id, session.user_id, details
+        )
 
     @property
     def query(self) -> dict[str, str]:

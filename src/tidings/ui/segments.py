@@ -172,7 +172,7 @@ async def _save(ui: Ui, request: UiRequest, builder: Builder) -> Page:
     now = ui.now()
     try:
         if builder.segment_id is None:
-            entry = _entry(request, "segment.create", audit.RESULT, details)
+            entry = request.audit_entry("segment.create", "segment", audit.RESULT, **details)
             segment_id = await ui.write(
                 audit.audited,
                 entry,
@@ -184,7 +184,7 @@ async def _save(ui: Ui, request: UiRequest, builder: Builder) -> Page:
             )
         else:
             segment_id = builder.segment_id
-            entry = _entry(request, "segment.update", str(segment_id), details)
+            entry = request.audit_entry("segment.update", "segment", str(segment_id), **details)
             args = (session.workspace_id, segment_id, {"segment": spec}, now)
             await ui.write(audit.audited, entry, now, membership.update_segment, *args)
     except ApiError as exc:
@@ -288,7 +288,9 @@ async def create_manual(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     form = request.form
     spec = {"name": form.get("name", ""), "description": form.get("description", "")}
-    entry = _entry(request, "segment.create", audit.RESULT, {"name": spec["name"].strip()})
+    entry = request.audit_entry(
+        "segment.create", "segment", audit.RESULT, name=spec["name"].strip()
+    )
     now = ui.now()
     segment_id = await ui.write(
         audit.audited,
@@ -325,7 +327,7 @@ async def _change_members(ui: Ui, request: UiRequest, add: bool) -> Page:
     if not ids:
         return redirect(f"/segments/{segment_id}?none=1")
     action = "segment.add_members" if add else "segment.remove_members"
-    entry = _entry(request, action, str(segment_id), {"id_type": id_type, "ids": ids})
+    entry = request.audit_entry(action, "segment", str(segment_id), id_type=id_type, ids=ids)
     now = ui.now()
     args = (workspace_id, segment_id, id_type, ids, now, add)
     await ui.write(audit.audited, entry, now, service.change_members, *args)
@@ -362,12 +364,6 @@ def _page(request: UiRequest) -> paging.PageRequest:
 def _segment(request: UiRequest) -> tuple[int, int]:
     assert request.session is not None
     return request.session.workspace_id, service.parse_segment_id(request.params["segment_id"])
-
-
-def _entry(request: UiRequest, action: str, target: str, details: dict[str, Any]) -> audit.Entry:
-    assert request.session is not None
-    session = request.session
-    return audit.Entry(action, "segment", target, session.workspace_id, session.user_id, details)
 
 
 def _go(request: UiRequest, location: str) -> Page:

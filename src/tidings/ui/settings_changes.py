@@ -35,19 +35,11 @@ from tidings.templates import senders
 from tidings.ui.http import Page, UiRequest, redirect
 from tidings.ui.settings import page as settings_page
 from tidings.ui.site import Ui
+from tidings.ui.template_changes import UNCONFIRMED
 from tidings.users import accounts
 from tidings.workspaces import service as workspaces
 
-UNCONFIRMED = "Not deleted: tick the box to confirm the delete."
 MAX_WORKSPACE_NAME = 200
-
-
-def entry(
-    request: UiRequest, action: str, target_type: str, target: str, **details: Any
-) -> audit.Entry:
-    assert request.session is not None
-    session = request.session
-    return audit.Entry(action, target_type, target, session.workspace_id, session.user_id, details)
 
 
 def refusable(refused: ApiError) -> ApiError:
@@ -82,7 +74,7 @@ async def create_sender(ui: Ui, request: UiRequest) -> Page:
     form, now = request.form, ui.now()
     try:
         name, email = senders.parse({"email": form.get("email", ""), "name": form.get("name", "")})
-        made = entry(request, "sender_identity.create", "sender_identity", email, name=name)
+        made = request.audit_entry("sender_identity.create", "sender_identity", email, name=name)
         args = (request.session.workspace_id, name, email, now)
         await ui.write(audit.audited, made, now, senders.create, *args)
     except ApiError as exc:
@@ -102,10 +94,10 @@ async def save_sender(ui: Ui, request: UiRequest) -> Page:
     sender_id = senders.parse_id(request.params["sender_id"])
     try:
         name, email = senders.parse({"email": form.get("email", ""), "name": form.get("name", "")})
-        changed = entry(
-            request, "sender_identity.change", "sender_identity", str(sender_id), name=name,
-            email=email,
-        )  # fmt: skip
+        target = str(sender_id)
+        changed = request.audit_entry(
+            "sender_identity.change", "sender_identity", target, name=name, email=email
+        )
         args = (request.session.workspace_id, sender_id, name, email, now)
         await ui.write(audit.audited, changed, now, senders.change, *args)
     except ApiError as exc:
@@ -116,7 +108,7 @@ async def save_sender(ui: Ui, request: UiRequest) -> Page:
 async def delete_sender(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     sender_id = senders.parse_id(request.params["sender_id"])
-    gone = entry(request, "sender_identity.delete", "sender_identity", str(sender_id))
+    gone = request.audit_entry("sender_identity.delete", "sender_identity", str(sender_id))
     args = (request.session.workspace_id, sender_id)
     return await confirmed_delete(
         ui, request, _sender_page, gone, senders.remove, *args, back="/settings#senders"
@@ -172,8 +164,8 @@ async def create_webhook(ui: Ui, request: UiRequest) -> Page:
     form, now = request.form, ui.now()
     try:
         values = await _checked(ui, _webhook_body(form, keep_endpoint=False), partial=False)
-        made = entry(
-            request, "webhook.create", "reporting_webhook", audit.RESULT, **_described(values)
+        made = request.audit_entry(
+            "webhook.create", "reporting_webhook", audit.RESULT, **_described(values)
         )
         args = (request.session.workspace_id, values, now)
         await ui.write(audit.audited, made, now, _create_webhook, *args)
@@ -200,8 +192,8 @@ async def save_webhook(ui: Ui, request: UiRequest) -> Page:
     try:
         values = await _checked(ui, _webhook_body(form, keep_endpoint=True), partial=True)
         target = str(webhook_id)
-        changed = entry(
-            request, "webhook.change", "reporting_webhook", target, **_described(values)
+        changed = request.audit_entry(
+            "webhook.change", "reporting_webhook", target, **_described(values)
         )
         args = (request.session.workspace_id, webhook_id, values, now)
         await ui.write(audit.audited, changed, now, webhooks.change, *args)
@@ -213,7 +205,7 @@ async def save_webhook(ui: Ui, request: UiRequest) -> Page:
 async def delete_webhook(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     webhook_id = webhooks.parse_id(request.params["webhook_id"])
-    gone = entry(request, "webhook.delete", "reporting_webhook", str(webhook_id))
+    gone = request.audit_entry("webhook.delete", "reporting_webhook", str(webhook_id))
     args = (request.session.workspace_id, webhook_id)
     return await confirmed_delete(
         ui, request, _webhook_page, gone, webhooks.remove, *args, back="/settings#webhooks"

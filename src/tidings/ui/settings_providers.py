@@ -23,7 +23,7 @@ from tidings import audit
 from tidings.errors import ApiError, bad_request
 from tidings.ui.http import Page, UiRequest, redirect
 from tidings.ui.settings import page as settings_page
-from tidings.ui.settings_changes import confirmed_delete, entry, refusable
+from tidings.ui.settings_changes import confirmed_delete, refusable
 from tidings.ui.site import Ui
 from tidings.workspaces import channel_providers
 
@@ -67,8 +67,8 @@ async def create(ui: Ui, request: UiRequest) -> Page:
         config |= {k: v for k, v in _object(form.get("secrets", ""), "secrets").items() if v}
         item = {"channel": form.get("channel", ""), "kind": form.get("kind", ""), "config": config}
         channel, kind, config = channel_providers.parse(item)
-        made = entry(
-            request, "provider.create", "provider", channel, kind=kind, fields=sorted(config)
+        made = request.audit_entry(
+            "provider.create", "provider", channel, kind=kind, fields=sorted(config)
         )
         args = (request.session.workspace_id, channel, kind, config, now)
         await ui.write(audit.audited, made, now, channel_providers.create, *args)
@@ -94,7 +94,7 @@ async def save(ui: Ui, request: UiRequest) -> Page:
     try:
         shown = _object(form.get("settings", ""), "settings")
         secrets = _object(form.get("secrets", ""), "secrets")
-        changed = entry(request, "provider.change", "provider", channel, kind=kind)
+        changed = request.audit_entry("provider.change", "provider", channel, kind=kind)
         args = (request.session.workspace_id, channel, kind, shown, secrets, now)
         await ui.write(audit.audited, changed, now, channel_providers.change, *args)
     except ApiError as exc:
@@ -106,7 +106,7 @@ async def save(ui: Ui, request: UiRequest) -> Page:
 async def delete(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     channel = request.params["channel"]
-    gone = entry(request, "provider.delete", "provider", channel)
+    gone = request.audit_entry("provider.delete", "provider", channel)
     args = (request.session.workspace_id, channel)
     return await confirmed_delete(
         ui, request, _page, gone, channel_providers.remove, *args, back="/settings#providers"

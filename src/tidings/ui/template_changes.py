@@ -27,12 +27,6 @@ from tidings.ui.site import Ui
 UNCONFIRMED = "Not deleted: tick the box to confirm the delete."
 
 
-def _entry(request: UiRequest, action: str, kind: str, target: str, **details: Any) -> audit.Entry:
-    assert request.session is not None
-    session = request.session
-    return audit.Entry(action, kind, target, session.workspace_id, session.user_id, details)
-
-
 async def create_message(ui: Ui, request: UiRequest) -> Page:
     assert request.session is not None
     form = request.form
@@ -41,7 +35,9 @@ async def create_message(ui: Ui, request: UiRequest) -> Page:
     try:
         definition = definitions.parse_definition(body)
         named = {"name": definition.name, "trigger_name": definition.trigger_name}
-        entry = _entry(request, "template.create", "transactional_message", audit.RESULT, **named)
+        entry = request.audit_entry(
+            "template.create", "transactional_message", audit.RESULT, **named
+        )
         args = (request.session.workspace_id, definition, now)
         message_id = await ui.write(audit.audited, entry, now, messages.add, *args)
     except ApiError as refused:
@@ -69,7 +65,7 @@ async def _create_piece(ui: Ui, request: UiRequest, kind: str) -> Page:
         else:
             name, text = layouts.parse({"name": name, "body": source})
             use_case = layouts.create
-        entry = _entry(request, f"{kind}.create", kind, name)
+        entry = request.audit_entry(f"{kind}.create", kind, name)
         args = (request.session.workspace_id, name, text, now)
         await ui.write(audit.audited, entry, now, use_case, *args)
     except ApiError as refused:
@@ -91,8 +87,8 @@ async def delete_message(ui: Ui, request: UiRequest) -> Page:
     if request.form.get("confirm") != "yes":
         return await stored_editor(ui, request, error=UNCONFIRMED, code=400)
     found = await ui.read(messages.get, request.session.workspace_id, message_id)
-    entry = _entry(
-        request, "template.delete", "transactional_message", str(message_id), name=found["name"]
+    entry = request.audit_entry(
+        "template.delete", "transactional_message", str(message_id), name=found["name"]
     )
     now = ui.now()
     args = (request.session.workspace_id, message_id)
@@ -120,7 +116,7 @@ async def _delete_piece(ui: Ui, request: UiRequest, kind: str) -> Page:
     if request.form.get("confirm") != "yes":
         return await template_pieces.stored(ui, request, kind, error=UNCONFIRMED, code=400)
     use_case: Any = snippets.remove if kind == "snippet" else layouts.remove
-    entry = _entry(request, f"{kind}.delete", kind, name)
+    entry = request.audit_entry(f"{kind}.delete", kind, name)
     now = ui.now()
     await ui.write(audit.audited, entry, now, use_case, request.session.workspace_id, name)
     return redirect(f"/templates?deleted={kind}")
