@@ -1,11 +1,15 @@
 """In-process profile of the delivery side: the worker's claim, suppression check,
 MIME build and outcome recording, for deliveries accepted with bench/messaging.py's
 template. The provider builds the message as the SMTP adapter does and answers
-`Sent` without a network (aiosmtplib's own cost is not in these numbers).
+`Sent` without a network (aiosmtplib's own cost is not in these numbers). With an
+admin URL as the first argument, on a fresh PostgreSQL database made through it
+(dropped afterwards) instead of SQLite.
 
     .venv/bin/python bench/profile_deliver.py
+    .venv/bin/python bench/profile_deliver.py postgresql://postgres@127.0.0.1:5432/postgres
 """
 
+import contextlib
 import cProfile
 import json
 import os
@@ -32,7 +36,7 @@ from tidings.workspaces import apply as ap
 from tidings.workspaces.service import create_workspace
 
 PATH = "/tmp/profile_deliver.sqlite3"
-SENDS = 2000
+SENDS = int(os.environ.get("SENDS", "2000"))
 
 
 class Building:
@@ -44,11 +48,13 @@ class Building:
         pass
 
 
-def setup(now: int):
+def setup(now: int, pg_url: str | None):
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(PATH + suffix):
             os.remove(PATH + suffix)
-    db = open_database("sqlite:///" + PATH)
+    if pg_url:
+        pg_url = pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    db = open_database(pg_url or "sqlite:///" + PATH)
     upgrade(db)
     with db.writer.begin() as c:
         ws = create_workspace(c, "p", now).workspace_id
@@ -72,7 +78,9 @@ def setup(now: int):
 def main() -> None:
     wiring.wire()  # as every process that runs use cases: they publish on the activity stream
     now = int(time.time())
-    db = setup(now)
+    store = contextlib.ExitStack()
+    pg_url = store.enter_context(mb.postgres_database(sys.argv[1] if len(sys.argv) > 1 else None))
+    db = setup(now, pg_url)
     factories = {"smtp": lambda config, ws, channel, services: Building()}
     worker = DeliveryWorker(db, FixedClock(now), factories=factories, concurrency=64)
     worker.run_once()  # warm up
@@ -87,6 +95,8 @@ def main() -> None:
         pass
     pr.disable()
     pstats.Stats(pr).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(35)
+    db.dispose()
+    store.close()
 
 
 if __name__ == "__main__":

@@ -824,6 +824,42 @@ def test_the_pre_send_check_matches_each_identifier_by_kind(
         assert row.failure_message == "the person is suppressed"
 
 
+def test_one_claim_checks_each_delivery_against_its_own_person_and_address(
+    db, tx, query, ws, clock
+):
+    """The pre-send check reads a claim's people, suppressions and blocked addresses
+    together; each delivery still gets the reason of its own person and recipient."""
+    other_ws = new_workspace(db).workspace_id
+    for workspace, customer in [(ws, "u2"), (ws, "u3"), (ws, "u4"), (ws, "u5"), (other_ws, "u2")]:
+        tx(people.identify, workspace, Identifier("id", customer), people.parse_identify({}, 0), 0)
+    sends = {
+        "sent": email_body(identifiers={"id": "u2"}, to="u2@example.com"),
+        "gone": email_body(identifiers={"id": "u3"}, to="u3@example.com"),
+        "suppressed": email_body(identifiers={"id": "u5"}, to="u5@example.com"),
+        "blocked": email_body(identifiers={"id": "u4"}, to="U4 <U4@example.com>"),
+        "elsewhere": email_body(identifiers={"id": "u2"}, to="u4@example.com"),
+    }
+    answers = {name: accept(tx, clock, ws, body) for name, body in sends.items()}
+    answers["other workspace"] = accept(
+        tx, clock, other_ws, email_body(identifiers={"id": "u2"}, to="u4@example.com")
+    )
+    tx(people.suppress, ws, Identifier("id", "u3"), 0)
+    suppressed = {"kind": "email", "value": "u5@example.com", "created_at": 0}  # person kept
+    tx(lambda conn: conn.execute(insert(suppressions).values(workspace_id=ws, **suppressed)))
+    blocked = {"address": "u4@example.com", "reason": "bounced", "created_at": 0}
+    tx(lambda conn: conn.execute(insert(blocked_addresses).values(workspace_id=ws, **blocked)))
+    assert worker_for(db, clock, Provider()).run_once() == len(answers)
+    states = {name: delivery(query, a["delivery_id"]) for name, a in answers.items()}
+    assert {name: (row.state, row.failure_message) for name, row in states.items()} == {
+        "sent": ("sent", None),
+        "gone": ("suppressed", "the person no longer exists"),
+        "suppressed": ("suppressed", "the person is suppressed"),
+        "blocked": ("suppressed", "the address u4@example.com is blocked (bounced)"),
+        "elsewhere": ("suppressed", "the address u4@example.com is blocked (bounced)"),
+        "other workspace": ("sent", None),  # u3 is gone and u4 blocked in `ws` only
+    }
+
+
 # --- other channels ------------------------------------------------------------------
 
 
