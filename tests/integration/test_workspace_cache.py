@@ -18,7 +18,7 @@ from tidings.people.identifiers import classify
 from tidings.reporting import links
 from tidings.sending import request as send_request
 from tidings.sending import transactional, workspace_cache
-from tidings.templates import layouts, senders, snippets, version
+from tidings.templates import layouts, render_data, senders, snippets, version
 from tidings.templates import transactional_messages as messages
 from tidings.workspaces import apply
 from tidings.workspaces.service import create_workspace
@@ -165,3 +165,31 @@ def test_a_change_rolled_back_leaves_the_version(db: Database, ws: int) -> None:
         transaction.rollback()
     assert resources(db, ws).version == kept.version
     assert rendered(db, ws)["body"] == "<p>one footer one</p>"
+
+
+def test_a_sends_first_read_finds_resources_secret_person_and_attributes_at_once(
+    db: Database, ws: int
+) -> None:
+    def first_read(conn: Any, ident: str) -> workspace_cache.SendRead:
+        return workspace_cache.current_with_person(conn, ws, classify(ident))
+
+    write(
+        db,
+        lambda conn: people.identify(
+            conn, ws, classify("bare"), people.parse_identify({}, NOW), NOW
+        ),
+    )
+    ada, bare, nobody = (db.read(first_read, ident) for ident in ("ada", "bare", "nobody"))
+    assert ada.resources is resources(db, ws)
+    assert ada.secret is not None and ada.secret == bare.secret == nobody.secret
+    assert ada.person is not None and ada.person.customer_id == "ada"
+    for found in (ada, bare):  # every attribute, as a send's `customer` reads them
+        assert found.person is not None
+        customer = db.read(render_data.customer, found.person)
+        assert render_data.customer_from_rows(found.person, found.attributes) == customer
+    assert ("email", "ada@example.test") in {(name, value) for name, value, _ in ada.attributes}
+    assert bare.person is not None and bare.person.customer_id == "bare"
+    assert (nobody.person, nobody.attributes) == (None, [])
+    by_email = db.read(first_read, "ada@example.test")
+    assert by_email.person == ada.person
+    assert db.read(workspace_cache.current_with_person, 10**9, classify("ada")).person is None

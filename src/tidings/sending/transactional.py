@@ -55,7 +55,7 @@ from tidings.sending.rendering import (
     resolve_template,
 )
 from tidings.sending.request import SendRequest
-from tidings.templates import render, transactional_messages
+from tidings.templates import render, render_data, transactional_messages
 
 # Transient failures are retried for this long after the delivery was due.
 RETRY_FOR = 24 * 3600
@@ -150,22 +150,31 @@ def prepare_send(
     Such a write was concurrent with the send, and the send renders as of
     this read: a client that had its change answered before it sent sees it used.
     """
-    person = store.find(conn, workspace_id, request.identifier)
+    read = workspace_cache.current_with_person(conn, workspace_id, request.identifier)
+    person = read.person
     if person is None:
         if _answered_without_template(conn, workspace_id, request):
             return None
         person = _to_create(workspace_id, request.identifier)
-    resources, secret = workspace_cache.current(conn, workspace_id)
-    template = _readable_template(conn, resources, request)
-    key = secret if request.channel == "email" else b""
+    known = _Known(read.resources, render_data.customer_from_rows(person, read.attributes))
+    template = _readable_template(conn, read.resources, request)
+    key = read.secret if request.channel == "email" else b""
     if key is None:  # links signed with a stand-in key, thrown away: errors only
-        _compose(conn, resources, person, request, template, delivery_id, (base_url, b"none yet"))
+        _compose(conn, known, person, request, template, delivery_id, (base_url, b"none yet"))
         raise NoSecretYet()
     custom_device = request.push is not None and request.push.custom_device is not None
     link_base = (base_url, key)
     return _compose(
-        conn, resources, person, request, template, delivery_id, link_base, build=not custom_device
+        conn, known, person, request, template, delivery_id, link_base, build=not custom_device
     )
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a send's first read found: the workspace's resources, the person's `customer`."""
+
+    resources: workspace_cache.Resources
+    customer: dict[str, Any]
 
 
 def _answered_without_template(conn: Connection, workspace_id: int, request: SendRequest) -> bool:
@@ -315,7 +324,7 @@ def _template_for(
 
 def _compose(
     conn: Connection,
-    resources: workspace_cache.Resources,
+    known: _Known,
     person: Person,
     request: SendRequest,
     template: SendTemplate,
@@ -325,12 +334,19 @@ def _compose(
     build: bool = True,
 ) -> Prepared:
     """The rendered fields and, when `build`, the message; reads, never writes. The
-    template's snippets and the sender identities are the workspace's `resources`."""
+    template's snippets and the sender identities are the workspace's resources."""
     base_url, key = link_base
     links = Links(base_url, _default(request.tracked, template.tracked), key)
-    snippets = resources.snippets(conn)
-    known = render.context_for(conn, person.workspace_id, person, {}, snippets=snippets)
-    rendered = render_send(conn, person, request, template, delivery_id, links, known=known)
+    resources = known.resources
+    context = render.context_for(
+        conn,
+        person.workspace_id,
+        person,
+        {},
+        snippets=resources.snippets(conn),
+        customer=known.customer,
+    )
+    rendered = render_send(conn, person, request, template, delivery_id, links, known=context)
     check_sender(conn, person.workspace_id, rendered, resources.sender_name_for)
     built = build_message(conn, person, request, rendered, delivery_id, links) if build else None
     return Prepared(person, template, links, rendered, built)

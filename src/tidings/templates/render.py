@@ -81,16 +81,20 @@ def context_for(
     unsubscribe_url: str | None = None,
     view_in_browser_url: str | None = None,
     snippets: dict[str, str] | None = None,
+    customer: dict[str, Any] | None = None,
 ) -> Context:
     """What a send's templates may use, read in the caller's transaction.
 
     `person_pk` may be the person's row itself, which saves reading it again;
-    `snippets` the workspace's, when the caller has them (else read here).
+    `snippets` the workspace's and `customer` the person's, when the caller has
+    them (else read here).
     """
     from tidings.templates import render_data  # reads the stores; keeps this module pure
 
+    if customer is None:
+        customer = render_data.customer(conn, person_pk) if person_pk is not None else {}
     return Context(
-        customer=render_data.customer(conn, person_pk) if person_pk is not None else {},
+        customer=customer,
         trigger=message_data,
         event=event,
         campaign=campaign,

@@ -28,14 +28,15 @@ def customer(conn: Connection, person: int | Person) -> dict[str, Any]:
 
 def customer_of(person: Person, stored: Mapping[str, Stored]) -> dict[str, Any]:
     """`customer` of the attributes the caller read already (`store.attributes_of`)."""
-    return _as_customer(person, ((name, s.value, s.kind) for name, s in stored.items()))
+    return customer_from_rows(person, ((name, s.value, s.kind) for name, s in stored.items()))
 
 
 def _customer(conn: Connection, person: Person) -> dict[str, Any]:
-    return _as_customer(person, raw.select_in(conn, _ATTRIBUTES, [person.pk], []))
+    return customer_from_rows(person, raw.select_in(conn, _ATTRIBUTES, [person.pk], []))
 
 
-def _as_customer(person: Person, rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
+def customer_from_rows(person: Person, rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
+    """`customer` of the person's attribute rows, as (name, value, kind)."""
     found = {name: restore(value, kind) for name, value, kind in rows}
     found["id"] = person.customer_id
     found.setdefault("email", person.email)
