@@ -16,13 +16,16 @@ message's `id`. Classification as `email_api.classify`.
 Webhook posts carry `signature.timestamp`, `.token` and `.signature`: the
 hex HMAC-SHA256, keyed with the signing key, of timestamp followed by token
 (`signed_by`); a timestamp further than `webhook_max_age` from now is
-refused as a possible replay.
+refused as a possible replay. The signature does not cover the body, so a
+token is remembered with the body it came with (`Tokens`, per process, for
+`webhook_max_age`): the same token with another body is a forgery.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from typing import Any
 
 import httpx
@@ -146,6 +149,26 @@ def signed_by(signing_key: str, signed: Any, now: int, max_age: int) -> bool:
     if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > max_age:
         return False
     return hmac.compare_digest(signature(signing_key, timestamp, token).encode(), given.encode())
+
+
+class Tokens:
+    """The signature tokens seen lately, each with the digest of the body it came with."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._seen: dict[str, tuple[int, bytes]] = {}  # token -> (expires at, body digest)
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def same_body(self, token: str, body: bytes, now: int, max_age: int) -> bool:
+        """Whether `token` is new, or came before with this very body (a retry)."""
+        digest = hashlib.sha256(body).digest()
+        with self._lock:
+            if len(self._seen) >= self._limit:
+                self._seen = {t: v for t, v in self._seen.items() if v[0] > now}
+            if len(self._seen) >= self._limit:
+                self._seen.pop(next(iter(self._seen)))
+            known = self._seen.setdefault(token, (now + 2 * max_age, digest))
+        return hmac.compare_digest(known[1], digest)
 
 
 def events(payload: Any) -> list[Event]:
