@@ -21,7 +21,7 @@ from typing import NamedTuple
 import httpx
 
 from tidings.providers import addresses, mime
-from tidings.providers.base import Attachment, Email, Outbound, Outcome, Permanent, Sent, Transient
+from tidings.providers.base import Attachment, Email, Outcome, Permanent, Sent, Transient
 
 DELIVERY_KEY = "tidings_delivery_id"
 DELIVERY_HEADER = "X-Tidings-Delivery-Id"
@@ -37,12 +37,6 @@ class Event(NamedTuple):
     recipient: str | None = None
     reason: str | None = None
     provider_message_id: str | None = None
-
-
-def not_email(provider: str, message: Outbound) -> Permanent | None:
-    if isinstance(message, Email):
-        return None
-    return Permanent(f"the {provider} provider sends email, not {type(message).__name__}")
 
 
 def classify(

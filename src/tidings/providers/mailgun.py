@@ -74,10 +74,8 @@ class MailgunAdapter:
         self._client = http_client.client(settings.timeout, settings.verify)
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
-        refused = email_api.not_email("mailgun", message)
-        if refused is not None:
-            return refused
-        assert isinstance(message, Email)
+        if not isinstance(message, Email):
+            return Permanent(f"the mailgun provider sends email, not {type(message).__name__}")
         try:
             form, files = request(delivery_id, message)
         except ValueError as exc:

@@ -68,10 +68,8 @@ class PostmarkAdapter:
         self._client = http_client.client(settings.timeout, settings.verify)
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
-        refused = email_api.not_email("postmark", message)
-        if refused is not None:
-            return refused
-        assert isinstance(message, Email)
+        if not isinstance(message, Email):
+            return Permanent(f"the postmark provider sends email, not {type(message).__name__}")
         try:
             body = request(delivery_id, message, self.settings.message_stream)
         except ValueError as exc:

@@ -84,10 +84,8 @@ class SendgridAdapter:
         self._client = http_client.client(settings.timeout, settings.verify)
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
-        refused = email_api.not_email("sendgrid", message)
-        if refused is not None:
-            return refused
-        assert isinstance(message, Email)
+        if not isinstance(message, Email):
+            return Permanent(f"the sendgrid provider sends email, not {type(message).__name__}")
         try:
             body = request(delivery_id, message)
         except ValueError as exc:

@@ -93,10 +93,8 @@ class SesAdapter:
         self._client = http_client.client(settings.timeout, settings.verify)
 
     async def send(self, delivery_id: str, message: Outbound) -> Outcome:
-        refused = email_api.not_email("ses", message)
-        if refused is not None:
-            return refused
-        assert isinstance(message, Email)
+        if not isinstance(message, Email):
+            return Permanent(f"the ses provider sends email, not {type(message).__name__}")
         try:
             body = self.request(delivery_id, message)
         except ValueError as exc:
