@@ -310,3 +310,20 @@ async def test_a_mailgun_token_reused_with_another_body_is_refused(
     assert refused.value.status == 403
     assert metrics_of(query, ws) == [(delivery_id, "delivered")]
     assert query(suppression.blocked_reason, ws, ADDRESS) is None
+
+
+async def test_an_ses_bounce_of_the_recipient_and_a_copy(
+    tx: Any, query: Any, workspace: Any, services: Services
+) -> None:
+    ws = workspace.workspace_id
+    delivery_id = email_delivery(tx, ws, "ses")
+    event = ses_event("Bounce", delivery_id, ADDRESS)
+    event["bounce"]["bouncedRecipients"] += [
+        {"emailAddress": "CC@example.org"},
+        {"emailAddress": ADDRESS},
+    ]
+    post = Post(json.dumps(SNS.notification(event, CERT_URL)).encode(), {}, None)
+    assert await email_webhooks.receive(services, "ses", str(ws), post) == ["bounced"]
+    assert metrics_of(query, ws) == [(delivery_id, "bounced")]
+    assert query(suppression.blocked_reason, ws, ADDRESS) == "bounced"
+    assert query(suppression.blocked_reason, ws, "cc@example.org") == "bounced"

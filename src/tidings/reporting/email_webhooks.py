@@ -226,41 +226,35 @@ async def _confirm(services: Services, settings: ses.SesConfig, url: str) -> Non
 def record_events(conn: Connection, workspace_id: int, events: list[Event], now: int) -> list[str]:
     """Record each event's metric once per delivery (see the module's docstring)."""
     recorded: list[str] = []
-    seen: set[tuple[str, str]] = set()
     for event in events:
-        key = (event.delivery_id, event.metric)
-        if key in seen:
+        recipient = _recipient(conn, workspace_id, event.delivery_id)
+        if recipient is None:
             continue
-        seen.add(key)
-        row = conn.execute(
-            select(deliveries.c.recipient).where(
-                deliveries.c.workspace_id == workspace_id,
-                deliveries.c.id == event.delivery_id,
-                deliveries.c.channel == "email",
-            )
-        ).first()
-        if row is None:
-            continue
-        if _a_copy(event, row.recipient):
-            fanout.block(
-                conn, workspace_id, event.recipient or "", event.metric, event.delivery_id, now
-            )
+        if _a_copy(event, recipient):
+            address = event.recipient or ""
+            fanout.block(conn, workspace_id, address, event.metric, event.delivery_id, now)
             continue
         if metrics.reached(conn, workspace_id, event.delivery_id, event.metric):
             continue
-        extra = {
-            k: v
-            for k, v in (
-                ("reason", event.reason),
-                ("provider_message_id", event.provider_message_id),
-            )
-            if v
-        }
+        extra = {"reason": event.reason, "provider_message_id": event.provider_message_id}
+        extra = {k: v for k, v in extra.items() if v}
         metrics.record_metric(
             conn, workspace_id, event.delivery_id, event.metric, now, extra, now=now
         )
         recorded.append(event.metric)
     return recorded
+
+
+def _recipient(conn: Connection, workspace_id: int, delivery_id: str) -> str | None:
+    """The recipient of the workspace's email delivery; None for no such delivery."""
+    row = conn.execute(
+        select(deliveries.c.recipient).where(
+            deliveries.c.workspace_id == workspace_id,
+            deliveries.c.id == delivery_id,
+            deliveries.c.channel == "email",
+        )
+    ).first()
+    return None if row is None else str(row.recipient or "")
 
 
 def _a_copy(event: Event, recipient: str | None) -> bool:
