@@ -25,6 +25,7 @@ from tidings.api import (
     collections,
     data_index,
     downloads,
+    email_webhooks,
     esp,
     exports,
     imports,
@@ -95,6 +96,7 @@ ROUTES: tuple[Route, ...] = (
     *data_index.ROUTES,
     *tracking.ROUTES,
     *sms_status.ROUTES,
+    *email_webhooks.ROUTES,
 )
 
 

@@ -132,7 +132,8 @@ def test_resources_are_parsed_and_keyed_as_matched():
         ({"providers": [{"channel": "fax", "kind": "smtp"}]}, "providers[0]: channel must be"),
         (
             {"providers": [{"channel": "email", "kind": "twilio"}]},
-            "providers[0]: kind must be one of: capture, smtp (for the email channel)",
+            "providers[0]: kind must be one of: capture, smtp, ses, sendgrid, postmark, mailgun"
+            " (for the email channel)",
         ),
         ({"segmnets": []}, "unknown key 'segmnets'; did you mean 'segments'?"),
         ({"layout": []}, "unknown key 'layout'; did you mean 'layouts'?"),

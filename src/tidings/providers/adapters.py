@@ -93,6 +93,10 @@ FACTORIES: dict[str, Factory] = {
     "twilio": external("tidings.providers.twilio:from_config"),
     "fcm": external("tidings.providers.fcm:from_config"),
     "apns": external("tidings.providers.apns:from_config"),
+    "ses": external("tidings.providers.ses:from_config"),
+    "sendgrid": external("tidings.providers.sendgrid:from_config"),
+    "postmark": external("tidings.providers.postmark:from_config"),
+    "mailgun": external("tidings.providers.mailgun:from_config"),
 }
 
 

@@ -1,4 +1,5 @@
-"""What the HTTP adapters (Twilio, FCM, APNs) share: the client and failure wording."""
+"""What the HTTP adapters (Twilio, FCM, APNs, the HTTP email APIs) share: the client and
+failure wording."""
 
 from __future__ import annotations
 

@@ -177,9 +177,15 @@ def _domain_of(email: Email) -> str:
     return _idna(envelope_sender(email).rpartition("@")[2] or "localhost")
 
 
-def _set_body(msg: EmailMessage, email: Email) -> None:
+def bodies(email: Email) -> tuple[str, str | None]:
+    """The text part (given, or derived from the HTML) and the HTML with its preheader."""
     html = _with_preheader(email.html, email.preheader) if email.html is not None else None
     text = email.text if email.text is not None else html_to_text(html or "")
+    return text, html
+
+
+def _set_body(msg: EmailMessage, email: Email) -> None:
+    text, html = bodies(email)
     msg.set_content(text)
     if email.amp is not None:
         msg.add_alternative(email.amp, subtype="x-amp-html")
@@ -265,8 +271,7 @@ def _plain_build(
         headers = [h for h in headers if h[0].lower() != name.lower()]
         headers.append((name, value))
     headers.append(("MIME-Version", "1.0"))
-    html = _with_preheader(email.html, email.preheader) if email.html is not None else None
-    text = email.text if email.text is not None else html_to_text(html or "")
+    text, html = bodies(email)
     if html is None:
         return _head(headers) + _part("plain", text)
     boundary = "=_" + secrets.token_hex(16)  # '=' is always escaped in quoted-printable

@@ -29,7 +29,7 @@ from tidings.providers.adapters import check_config
 from tidings.workspaces.settings_view import is_secret
 
 KINDS = {
-    "email": ("capture", "smtp"),
+    "email": ("capture", "smtp", "ses", "sendgrid", "postmark", "mailgun"),
     "sms": ("capture", "twilio"),
     "whatsapp": ("capture", "twilio"),
     "push": ("capture", "fcm", "apns"),
