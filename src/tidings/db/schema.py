@@ -1022,3 +1022,27 @@ ingest_refusals = Table(
     Column("record", Text, nullable=False),  # the message as published (JSON)
     Index(None, "workspace_id", "received_at"),
 )
+
+# The subscription center (`tidings apply`, `subscription_topics:` and
+# `subscription_channels:`; `subscriptions/topics.py`): `topic_<topic_id>` and
+# `channels.<channel>` in a person's `cio_subscription_preferences`.
+subscription_topics = Table(
+    "subscription_topics",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("topic_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("subscribed_by_default", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+subscription_channels = Table(
+    "subscription_channels",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("subscribed_by_default", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -5,6 +5,9 @@ A reason to skip, or None. In order:
 - one of the person's identifiers, or the recipient address, is suppressed;
 - the person is unsubscribed (`unsubscribed` attribute) and the send did not
   ask for `send_to_unsubscribed`;
+- the message is in a subscription topic (its `subscription_topic_id`) and the
+  person is not in it (`subscriptions/preferences.py`: opted out, never opted
+  into an opt-in topic, or globally unsubscribed, whatever `send_to_unsubscribed` says);
 - the recipient address hard-bounced or complained (`blocked_addresses`).
 
 Only the delivery's recipient (the person's own address or number: the first
@@ -23,15 +26,17 @@ from sqlalchemy import Connection
 from tidings.attributes import is_truthy_flag, restore
 from tidings.db import raw
 from tidings.people.identifiers import Identifier
-from tidings.people.store import is_suppressed
+from tidings.people.store import by_pk, is_suppressed
 from tidings.providers import addresses
+from tidings.subscriptions import preferences, topics
+from tidings.subscriptions.topics import Topic
 
 # Why a delivery is skipped when an identifier is suppressed; also the reason a send
 # to a suppressed identifier is recorded with at accept time (`transactional`).
 SUPPRESSED = "the person is suppressed"
 
-# (workspace id, person id, recipient, send_to_unsubscribed)
-Check = tuple[int, int | None, str, bool]
+# (workspace id, person id, recipient, send_to_unsubscribed, subscription topic id)
+Check = tuple[int, int | None, str, bool, int | None]
 
 _PERSON = (
     "SELECT p.workspace_id, p.customer_id, p.email, a.value, a.kind FROM people p"
@@ -52,6 +57,7 @@ def reason_to_skip(
     person_id: int | None,
     recipient: str,
     send_to_unsubscribed: bool,
+    topic_id: int | None = None,
 ) -> str | None:
     found = raw.select_in(conn, _PERSON, [person_id], []) if person_id is not None else []
     if not found or found[0][0] != workspace_id:
@@ -62,9 +68,26 @@ def reason_to_skip(
         return SUPPRESSED
     if not send_to_unsubscribed and _truthy(unsubscribed, kind):
         return "the person is unsubscribed"
+    if topic_id is not None and person_id is not None:
+        reason = _topic_reason(conn, workspace_id, person_id, topic_id)
+        if reason is not None:
+            return reason
     blocked = blocked_reason(conn, workspace_id, address)
     if blocked is not None:
         return f"the address {address} is blocked ({blocked})"
+    return None
+
+
+def _topic_reason(conn: Connection, workspace_id: int, person_pk: int, topic_id: int) -> str | None:
+    person = by_pk(conn, person_pk)
+    if person is None:
+        return "the person no longer exists"
+    stored, unsubscribed = preferences.of_person(conn, person)
+    if unsubscribed:
+        return "the person is unsubscribed"
+    topic = topics.topic(conn, workspace_id, topic_id) or Topic(topic_id, "", "", True)
+    if not preferences.subscribed(stored, topic, False):
+        return f"the person is not subscribed to topic {topic_id}"
     return None
 
 
