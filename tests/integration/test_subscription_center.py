@@ -109,7 +109,8 @@ def test_preferences_follow_the_attribute_track_writes(tx, query, workspace):
 def test_saving_the_page_writes_the_attribute_and_posts_the_webhook(tx, query, workspace):
     ws = workspace.workspace_id
     declare(tx, ws)
-    body = {"endpoint": "http://127.0.0.1:9/hook", "events": ["customer_cio_subscription_preferences_changed", "customer_unsubscribed"]}  # fmt: skip
+    events = ["customer_cio_subscription_preferences_changed", "customer_unsubscribed"]
+    body = {"endpoint": "http://127.0.0.1:9/hook", "events": events}
     tx(webhooks.create, ws, webhooks.parse(body, partial=False), NOW)
     identify(tx, ws)
     token = tx(preference_center.token_for, ws, "p1", NOW)["token"]
