@@ -202,3 +202,38 @@ def test_a_topic_broadcast_skips_who_left_and_its_unsubscribe_leaves_the_topic_o
     one_click = api.http.post(f"/t/u/{token}", content=b"List-Unsubscribe=One-Click")
     assert one_click.status_code == 200 and "News &lt;b&gt;" in one_click.text
     assert preferences(api, "in1") == ({1: False, 2: False}, False)  # global flag untouched
+
+
+def test_a_transactional_message_in_a_topic_is_suppressed_for_who_is_not_in_it(api, db):
+    document = {
+        **TOPICS,
+        "sender_identities": [{"email": "shop@example.net"}],
+        "transactional_messages": [
+            {
+                "name": "Deal",
+                "subscription_topic_id": 2,
+                "contents": {"": {"from": "shop@example.net", "subject": "Deal", "body": "x"}},
+            }
+        ],
+    }
+    with db.writer.begin() as conn:
+        ws = api.creds.workspace_id
+        apply.apply_plan(conn, ws, apply.plan(apply.parse(document), apply.current(conn, ws)), 0)
+    shown = api.app("GET", "/v1/transactional").json()["messages"]
+    assert [m["subscription_topic_id"] for m in shown] == [2]
+    identify(api, "opted", **{"cio_subscription_preferences.topics.topic_2": True})
+    identify(api, "never")
+    sent = {}
+    for person in ("opted", "never"):
+        body = {"transactional_message_id": "deal", "identifiers": {"id": person}}
+        response = api.app("POST", "/v1/send/email", json={**body, "to": f"{person}@example.com"})
+        assert response.status_code == 200, response.text
+        sent[person] = response.json()["delivery_id"]
+
+    def metrics(person: str) -> dict[str, Any]:
+        found = api.app("GET", f"/v1/messages/{sent[person]}").json()["message"]["metrics"]
+        assert "sent" in found or "suppressed" in found, found
+        return found
+
+    assert "sent" in eventually(lambda: metrics("opted"), timeout=30)
+    assert "suppressed" in eventually(lambda: metrics("never"), timeout=30)

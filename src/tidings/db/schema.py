@@ -534,6 +534,7 @@ transactional_messages = Table(
     Column("tracked", Integer, nullable=False),  # the default for sends
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("subscription_topic_id", Integer),  # its sends reach only people in the topic
     UniqueConstraint("workspace_id", "trigger_name"),
 )
 

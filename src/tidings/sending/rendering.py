@@ -45,6 +45,7 @@ class SendTemplate:
     send_to_unsubscribed: bool = True
     tracked: bool = True
     to_create: bool = False  # auto-created by the send's write
+    subscription_topic_id: int | None = None
 
 
 def resolve_template(conn: Connection, resources: Resources, request: SendRequest) -> SendTemplate:
@@ -62,7 +63,13 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
         source = resources.layout_body(conn, layout_name)
         fields["body"] = _wrapped(layout_name, source, fields.get("body", ""))
     return SendTemplate(
-        found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
+        found.name,
+        fields,
+        found.id,
+        content_id,
+        found.send_to_unsubscribed,
+        found.tracked,
+        subscription_topic_id=found.subscription_topic_id,
     )
 
 

@@ -196,6 +196,7 @@ def _current_messages(conn: Connection, workspace_id: int) -> dict[str, definiti
             description=row.description,
             send_to_unsubscribed=bool(row.send_to_unsubscribed),
             tracked=bool(row.tracked),
+            subscription_topic_id=row.subscription_topic_id,
             contents=tuple(contents.get(row.id, [])),
         )
     return found

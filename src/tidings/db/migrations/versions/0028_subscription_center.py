@@ -7,7 +7,8 @@ Revises: 0027_esp_and_data_index
 apply` (`topic_<id>` in a person's `cio_subscription_preferences`), with
 whether people are in it until they say otherwise (`subscribed_by_default`).
 `subscription_channels` holds the channels the preference page offers
-(`channels.<channel>` in the same attribute).
+(`channels.<channel>` in the same attribute). A transactional message may be
+in a topic (`transactional_messages.subscription_topic_id`, NULL: in none).
 """
 
 import sqlalchemy as sa
@@ -38,8 +39,14 @@ def _table(name: str, key: sa.Column) -> None:  # type: ignore[type-arg]
 def upgrade() -> None:
     _table("subscription_topics", sa.Column("topic_id", sa.Integer(), nullable=False))
     _table("subscription_channels", sa.Column("channel", sa.String(32), nullable=False))
+    op.add_column(
+        "transactional_messages",
+        sa.Column("subscription_topic_id", sa.Integer(), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    # Not batch mode: on SQLite it would copy the table; DROP COLUMN works in place.
+    op.execute("ALTER TABLE transactional_messages DROP COLUMN subscription_topic_id")
     op.drop_table("subscription_channels")
     op.drop_table("subscription_topics")
