@@ -148,7 +148,8 @@ def test_a_form_with_anything_else_is_a_400_and_changes_nothing(api, db):
     declare(db, api.creds.workspace_id)
     identify(api, "dan")
     url = page_url(api, "dan")
-    for form in ({"topic": "x"}, {"topic": "1", "other": "y"}, {"unsubscribed": "yes"}):
+    too_many = {"topic": [str(n) for n in range(1, 1_002)]}  # MAX_TOPICS_CHOSEN is 1,000
+    for form in ({"topic": "x"}, {"topic": "1", "other": "y"}, {"unsubscribed": "yes"}, too_many):
         response = api.http.post(url, data=form)
         assert response.status_code == 400, form
     assert preferences(api, "dan") == ({1: True, 2: False}, False)

@@ -67,6 +67,7 @@ def test_a_declared_topic_and_channel():
         ({"id": 1}, "name"),
         ({"id": 1, "name": "x" * 256}, "name"),
         ({"id": 1, "name": "x", "description": 5}, "description"),
+        ({"id": 1, "name": "x", "description": "d" * 2_001}, "description"),
         ({"id": 1, "name": "x", "subscribed_by_default": "yes"}, "subscribed_by_default"),
         ({"id": 1, "name": "x", "colour": "red"}, "colour"),
     ],

@@ -249,7 +249,10 @@ def check_unsubscribe(conn: Connection, token: str) -> Link:
 def unsubscribe_topic(conn: Connection, token: str) -> Topic | None:
     """The subscription topic an unsubscribe link's message is in (None: not in one,
     and the link unsubscribes from everything); a 404 `ApiError` for a bad token."""
-    link = verify(conn, token, "u")
+    return _topic_of(conn, verify(conn, token, "u"))
+
+
+def _topic_of(conn: Connection, link: Link) -> Topic | None:
     topic_id = metrics.topic_of(conn, link.delivery_id)
     if topic_id is None:
         return None
@@ -261,7 +264,7 @@ def unsubscribe(conn: Connection, token: str, now: int) -> Topic | None:
     subscription topic only when it is in one (the topic it left is returned), else
     from everything (`unsubscribed`)."""
     link = verify(conn, token, "u")
-    topic = unsubscribe_topic(conn, token)
+    topic = _topic_of(conn, link)
     if topic is None:
         metrics.unsubscribe(conn, link.delivery_id, True, now)
     else:

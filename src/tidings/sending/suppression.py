@@ -79,6 +79,8 @@ def reason_to_skip(
 
 
 def _topic_reason(conn: Connection, workspace_id: int, person_pk: int, topic_id: int) -> str | None:
+    """Why a message in `topic_id` may not reach the person (`preferences.subscribed`;
+    an undeclared topic counts as opt-out). Read only for messages in a topic."""
     person = by_pk(conn, person_pk)
     if person is None:
         return "the person no longer exists"
