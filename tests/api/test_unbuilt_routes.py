@@ -9,8 +9,8 @@ from tests.api.test_node_sdk import sdk  # noqa: F401  (fixture)
 @pytest.mark.parametrize(
     ("method", "path", "error"),
     [
-        ("GET", "/v1/subscription_topics", "subscription preferences are not implemented"),
         ("GET", "/v1/assets", "assets are not implemented"),
+        ("GET", "/v1/design_studio/emails", "the Design Studio API is not implemented"),
     ],
 )
 def test_unbuilt_customerio_routes_are_501_naming_the_feature(api, method, path, error):
@@ -42,8 +42,6 @@ def test_an_unknown_track_path_is_a_json_404(api, path):
 
 
 def test_the_node_client_reports_the_missing_feature(sdk):  # noqa: F811
-    [outcome] = sdk.run(sdk.app("listSubscriptionTopics"))
+    [outcome] = sdk.run(sdk.app("listAssets"))
     assert outcome["error"]["statusCode"] == 501
-    assert (
-        outcome["error"]["message"] == "subscription preferences are not implemented in Tidings yet"
-    )
+    assert outcome["error"]["message"] == "assets are not implemented in Tidings yet"

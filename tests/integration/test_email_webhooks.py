@@ -131,7 +131,7 @@ async def test_a_bounce_or_complaint_is_recorded_once_and_blocks_the_address(
     person = query(
         lambda conn: conn.execute(select(people.c.id).where(people.c.workspace_id == ws)).scalar()
     )
-    [skip] = query(suppression.reasons_to_skip, [(ws, person, f"Ann <{ADDRESS}>", False)])
+    [skip] = query(suppression.reasons_to_skip, [(ws, person, f"Ann <{ADDRESS}>", False, None)])
     assert skip == f"the address {ADDRESS} is blocked ({metric})"
 
 

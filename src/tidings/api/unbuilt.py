@@ -15,15 +15,6 @@ from tidings.errors import ApiError
 
 # (what is missing, as the subject of "... not implemented in Tidings yet"; patterns)
 UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "subscription preferences are",
-        (
-            "/v1/customers/{id}/subscription_preferences",
-            "/v1/subscription_center/...",
-            "/v1/subscription_channels/...",
-            "/v1/subscription_topics/...",
-        ),
-    ),
     ("assets are", ("/v1/assets/...",)),
     ("the Design Studio API is", ("/v1/design_studio/...",)),
 )

@@ -20,6 +20,7 @@ description; in short:
     goal: {event: {name, where?}, within?: duration, exit?: bool}
     send_rate: {messages: n, per?: duration (default 1 second)}
     quiet_hours: {start: "21:00", end: "08:00", timezone?, fallback_timezone?}
+    subscription_topic_id: n           its messages reach only people in that topic
     audience: condition                broadcasts: who a trigger without one reaches
     workflow: [step, ...]
 
@@ -142,6 +143,9 @@ def parse(body: Any, path: str = "campaign", *, kind: str | None = None) -> Camp
     definition["goal"] = _goal(item.get("goal"), f"{path}.goal")
     definition["send_rate"] = parse_send_rate(item.get("send_rate"), f"{path}.send_rate")
     definition["quiet_hours"] = parse_quiet_hours(item.get("quiet_hours"), f"{path}.quiet_hours")
+    topic = item.get("subscription_topic_id")
+    if topic is not None:
+        definition["subscription_topic_id"] = _positive(topic, f"{path}.subscription_topic_id")
     workflow = _steps(item.get("workflow"), f"{path}.workflow", "")
     _check_unique_keys(workflow, f"{path}.workflow")
     return Campaign(
@@ -171,6 +175,7 @@ _CAMPAIGN_KEYS = (
     "audience",
     "send_rate",
     "quiet_hours",
+    "subscription_topic_id",
     "workflow",
 )
 

@@ -76,6 +76,17 @@ _INSERT = (
 )
 
 
+def _options(flow: Workflow, action: Action) -> dict[str, Any]:
+    """A message's delivery options: a webhook reaches the unsubscribed too; the others
+    carry their campaign's, broadcast's or newsletter's subscription topic, if any
+    (checked before the send, `sending/suppression.py`)."""
+    options: dict[str, Any] = {"send_to_unsubscribed": action.type == "webhook"}
+    topic = flow.definition.get("subscription_topic_id")
+    if topic is not None and action.type != "webhook":
+        options["subscription_topic_id"] = topic
+    return options
+
+
 def queue(
     conn: Connection,
     flow: Workflow,
@@ -123,7 +134,7 @@ def queue(
         now,
         "campaign",
         "draft" if draft else "queued",
-        _encode({"send_to_unsubscribed": action.type == "webhook"}).decode(),
+        _encode(_options(flow, action)).decode(),
         None if draft else now,
         now + RETRY_FOR,
         0,

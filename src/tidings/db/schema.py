@@ -534,6 +534,7 @@ transactional_messages = Table(
     Column("tracked", Integer, nullable=False),  # the default for sends
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("subscription_topic_id", Integer),  # its sends reach only people in the topic
     UniqueConstraint("workspace_id", "trigger_name"),
 )
 
@@ -1021,4 +1022,28 @@ ingest_refusals = Table(
     Column("message", Text, nullable=False),
     Column("record", Text, nullable=False),  # the message as published (JSON)
     Index(None, "workspace_id", "received_at"),
+)
+
+# The subscription center (`tidings apply`, `subscription_topics:` and
+# `subscription_channels:`; `subscriptions/topics.py`): `topic_<topic_id>` and
+# `channels.<channel>` in a person's `cio_subscription_preferences`.
+subscription_topics = Table(
+    "subscription_topics",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("topic_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("subscribed_by_default", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+subscription_channels = Table(
+    "subscription_channels",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("subscribed_by_default", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

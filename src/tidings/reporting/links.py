@@ -40,10 +40,13 @@ from tidings.errors import ApiError
 from tidings.numbers import is_digits
 from tidings.providers import base as outbound
 from tidings.reporting import metrics
+from tidings.subscriptions import topics
+from tidings.subscriptions.topics import Topic
 
 SECRET_NAME = "tracking"
 SIGNATURE_BYTES = 16
-KINDS = frozenset({"o", "c", "u", "v"})  # open, click, unsubscribe, view in browser
+# open, click, unsubscribe, view in browser, a person's subscription preferences page
+KINDS = frozenset({"o", "c", "u", "v", "p"})
 # 1x1 transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 # <a ... href="..."> and <area ... href='...'>: the attribute's value in group 3.
@@ -60,8 +63,8 @@ class Link:
     """What a verified token says."""
 
     workspace_id: int
-    kind: str  # o | c | u | v
-    delivery_id: str
+    kind: str  # o | c | u | v | p
+    delivery_id: str  # for `p`, the person's cio_id
     link_id: int = 0
     url: str = ""
 
@@ -243,10 +246,42 @@ def check_unsubscribe(conn: Connection, token: str) -> Link:
     return verify(conn, token, "u")
 
 
-def unsubscribe(conn: Connection, token: str, now: int) -> None:
-    """Set the delivery's person `unsubscribed`, attributed to the delivery."""
+def unsubscribe_topic(conn: Connection, token: str) -> Topic | None:
+    """The subscription topic an unsubscribe link's message is in (None: not in one,
+    and the link unsubscribes from everything); a 404 `ApiError` for a bad token."""
+    return _topic_of(conn, verify(conn, token, "u"))
+
+
+def _topic_of(conn: Connection, link: Link) -> Topic | None:
+    topic_id = metrics.topic_of(conn, link.delivery_id)
+    if topic_id is None:
+        return None
+    return topics.topic(conn, link.workspace_id, topic_id) or Topic(topic_id, f"topic {topic_id}")
+
+
+def unsubscribe(conn: Connection, token: str, now: int) -> Topic | None:
+    """Unsubscribe the delivery's person, attributed to the delivery: from the message's
+    subscription topic only when it is in one (the topic it left is returned), else
+    from everything (`unsubscribed`)."""
     link = verify(conn, token, "u")
-    metrics.unsubscribe(conn, link.delivery_id, True, now)
+    topic = _topic_of(conn, link)
+    if topic is None:
+        metrics.unsubscribe(conn, link.delivery_id, True, now)
+    else:
+        metrics.unsubscribe_topic(conn, link.delivery_id, topic.key, now)
+    return topic
+
+
+# --- the subscription preferences page ------------------------------------------------
+
+
+def preferences_token(key: bytes, workspace_id: int, cio_id: str) -> str:
+    """The token of a person's preferences page (`reporting/preference_center.py`)."""
+    return sign(key, Link(workspace_id, "p", cio_id))
+
+
+def preferences_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/t/p/{token}"
 
 
 def sent_html(conn: Connection, token: str) -> str:

@@ -19,6 +19,7 @@ from tidings.errors import ApiError, bad_request
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.reporting import fanout, totals
+from tidings.subscriptions import preferences
 from tidings.timestamps import unix_seconds
 
 METRICS = frozenset(
@@ -233,3 +234,29 @@ def unsubscribe(conn: Connection, delivery_id: str, value: bool, now: int) -> No
         people.apply_attributes(conn, person, {"unsubscribed": value}, now, now)
     metric = "unsubscribed" if value else "resubscribed"
     record_metric(conn, row.workspace_id, delivery_id, metric, now, {}, now=now)
+
+
+def topic_of(conn: Connection, delivery_id: str) -> int | None:
+    """The subscription topic a delivery's message is in (`subscription_topic_id` of its
+    options), if any."""
+    options = conn.execute(
+        select(deliveries.c.options).where(deliveries.c.id == delivery_id)
+    ).scalar()
+    found = msgspec.json.decode(options).get("subscription_topic_id") if options else None
+    return found if type(found) is int else None
+
+
+def unsubscribe_topic(conn: Connection, delivery_id: str, topic_id: int, now: int) -> None:
+    """Take the delivery's recipient out of one topic (their other choices and the
+    global `unsubscribed` untouched), recorded as the delivery's `topic_unsubscribed`."""
+    row = conn.execute(
+        select(deliveries.c.workspace_id, deliveries.c.person_id).where(
+            deliveries.c.id == delivery_id
+        )
+    ).first()
+    if row is None:
+        raise bad_request("unknown delivery")
+    person = people_store.by_pk(conn, row.person_id) if row.person_id is not None else None
+    if person is not None:
+        preferences.choose(conn, person, {topic_id: False}, now)
+    record_metric(conn, row.workspace_id, delivery_id, "topic_unsubscribed", now, {}, now=now)

@@ -237,6 +237,7 @@ class DeliveryWorker(BackgroundThread):
                     c.person_id,
                     c.recipient,
                     bool(c.option("send_to_unsubscribed", True)),
+                    _topic(c.option("subscription_topic_id", None)),
                 )
                 for c in claimed
             ]
@@ -470,3 +471,8 @@ def _combine(outcomes: list[Outcome]) -> Outcome:
     if retry:
         return retry[0]
     return outcomes[0]
+
+
+def _topic(value: Any) -> int | None:
+    """A delivery's subscription topic, from its options."""
+    return value if type(value) is int else None

@@ -4,7 +4,8 @@ Liquid (`templates/render.py`), its sender checked and its outbound message buil
 Reads only, shared by the read that composes a send and the write that
 inserts it (`transactional`): the template's fields in the send's language
 with its layout applied (`resolve_template`), every field rendered with the
-person, `message_data` and the email's tracked URLs (`render_send`: the
+person, `message_data`, the email's tracked URLs and the person's preferences page
+(`render_send`: the
 request's fields win over the template's), an email's `from` checked against
 the sender identities (`check_sender`), and the outbound message built from
 the rendered fields (`build_message`, with `compose` for the message itself).
@@ -25,7 +26,7 @@ from tidings.people.store import Person
 from tidings.providers import addresses
 from tidings.providers.base import Outbound
 from tidings.reporting import links as tracking
-from tidings.reporting import sms_status
+from tidings.reporting import preference_center, sms_status
 from tidings.sending import compose
 from tidings.sending.request import SendRequest
 from tidings.sending.workspace_cache import Resources
@@ -44,6 +45,7 @@ class SendTemplate:
     send_to_unsubscribed: bool = True
     tracked: bool = True
     to_create: bool = False  # auto-created by the send's write
+    subscription_topic_id: int | None = None
 
 
 def resolve_template(conn: Connection, resources: Resources, request: SendRequest) -> SendTemplate:
@@ -61,7 +63,13 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
         source = resources.layout_body(conn, layout_name)
         fields["body"] = _wrapped(layout_name, source, fields.get("body", ""))
     return SendTemplate(
-        found.name, fields, found.id, content_id, found.send_to_unsubscribed, found.tracked
+        found.name,
+        fields,
+        found.id,
+        content_id,
+        found.send_to_unsubscribed,
+        found.tracked,
+        subscription_topic_id=found.subscription_topic_id,
     )
 
 
@@ -113,13 +121,14 @@ def render_send(
     read them already (a campaign's batch, `campaigns.messages`), else they
     are read here."""
     fields: dict[str, str | None] = {**template.fields, **request.fields, **request.recipients}
-    unsubscribe = view = None
+    unsubscribe = view = preferences = None
     workspace_id = person.workspace_id
     if request.channel == "email":
         unsubscribe = tracking.unsubscribe_url(
             conn, workspace_id, delivery_id, links.base_url, key=links.key
         )
         view = tracking.view_url(workspace_id, delivery_id, links.base_url, links.key)
+        preferences = preference_center.url_for(person, links.base_url, links.key)
     if known is None:
         known = render.context_for(conn, workspace_id, person, {})
     context = replace(
@@ -129,6 +138,7 @@ def render_send(
         campaign=campaign,
         unsubscribe_url=unsubscribe,
         view_in_browser_url=view,
+        manage_subscription_preferences_url=preferences,
     )
     return render.render_fields(fields, context, template_name=template.name)
 

@@ -5,6 +5,9 @@ A reason to skip, or None. In order:
 - one of the person's identifiers, or the recipient address, is suppressed;
 - the person is unsubscribed (`unsubscribed` attribute) and the send did not
   ask for `send_to_unsubscribed`;
+- the message is in a subscription topic (its `subscription_topic_id`) and the
+  person is not in it (`subscriptions/preferences.py`: opted out, never opted
+  into an opt-in topic, or globally unsubscribed, whatever `send_to_unsubscribed` says);
 - the recipient address hard-bounced or complained (`blocked_addresses`).
 
 Only the delivery's recipient (the person's own address or number: the first
@@ -27,14 +30,17 @@ from sqlalchemy import Connection
 from tidings.attributes import is_truthy_flag, restore
 from tidings.db import raw
 from tidings.people.identifiers import Identifier
+from tidings.people.store import by_pk
 from tidings.providers import addresses
+from tidings.subscriptions import preferences, topics
+from tidings.subscriptions.topics import Topic
 
 # Why a delivery is skipped when an identifier is suppressed; also the reason a send
 # to a suppressed identifier is recorded with at accept time (`transactional`).
 SUPPRESSED = "the person is suppressed"
 
-# (workspace id, person id, recipient, send_to_unsubscribed)
-Check = tuple[int, int | None, str, bool]
+# (workspace id, person id, recipient, send_to_unsubscribed, subscription topic id)
+Check = tuple[int, int | None, str, bool, int | None]
 
 _PEOPLE = (
     "SELECT p.id, p.workspace_id, p.customer_id, p.email, a.value, a.kind FROM people p"
@@ -61,7 +67,7 @@ def reasons_to_skip(conn: Connection, checks: list[Check]) -> list[str | None]:
     }
     # Each check's person row, identifiers and recipient address (None: the person is gone).
     recipients: list[tuple[tuple[Any, ...], list[Identifier], str] | None] = []
-    for workspace_id, person_id, recipient, _ in checks:
+    for workspace_id, person_id, recipient, *_ in checks:
         person = people.get(person_id) if person_id is not None else None
         if person is None or person[0] != workspace_id:
             recipients.append(None)
@@ -70,7 +76,7 @@ def reasons_to_skip(conn: Connection, checks: list[Check]) -> list[str | None]:
         recipients.append((person, _identifiers(person[1], person[2], address), address))
     suppressed, blocked = _lookups(conn, checks, recipients)
     return [
-        _reason(check, seen, suppressed, blocked)
+        _reason(conn, check, seen, suppressed, blocked)
         for check, seen in zip(checks, recipients, strict=True)
     ]
 
@@ -104,6 +110,7 @@ def _lookups(
 
 
 def _reason(
+    conn: Connection,
     check: Check,
     seen: tuple[tuple[Any, ...], list[Identifier], str] | None,
     suppressed: set[tuple[int, str, str]],
@@ -111,12 +118,16 @@ def _reason(
 ) -> str | None:
     if seen is None:
         return "the person no longer exists"
-    workspace_id, _, _, send_to_unsubscribed = check
+    workspace_id, person_id, _, send_to_unsubscribed, topic_id = check
     (_, _, _, unsubscribed, kind), idents, address = seen
     if any((workspace_id, i.kind, i.key) in suppressed for i in idents):
         return SUPPRESSED
     if not send_to_unsubscribed and _truthy(unsubscribed, kind):
         return "the person is unsubscribed"
+    if topic_id is not None and person_id is not None:
+        reason = _topic_reason(conn, workspace_id, person_id, topic_id)
+        if reason is not None:
+            return reason
     if (workspace_id, address) in blocked:
         return f"the address {address} is blocked ({blocked[workspace_id, address]})"
     return None
@@ -124,6 +135,21 @@ def _reason(
 
 def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[n : n + _CHUNK] for n in range(0, len(items), _CHUNK)]
+
+
+def _topic_reason(conn: Connection, workspace_id: int, person_pk: int, topic_id: int) -> str | None:
+    """Why a message in `topic_id` may not reach the person (`preferences.subscribed`;
+    an undeclared topic counts as opt-out). Read only for messages in a topic."""
+    person = by_pk(conn, person_pk)
+    if person is None:
+        return "the person no longer exists"
+    stored, unsubscribed = preferences.of_person(conn, person)
+    if unsubscribed:
+        return "the person is unsubscribed"
+    topic = topics.topic(conn, workspace_id, topic_id) or Topic(topic_id, "", "", True)
+    if not preferences.subscribed(stored, topic, False):
+        return f"the person is not subscribed to topic {topic_id}"
+    return None
 
 
 def _identifiers(customer_id: str | None, email: str | None, address: str) -> list[Identifier]:

@@ -270,6 +270,8 @@ def _delivery_row(send: Accepted) -> tuple[Any, ...]:
         send_to_unsubscribed=_default(request.send_to_unsubscribed, template.send_to_unsubscribed),
         retain=request.retain,
     )
+    if template.subscription_topic_id is not None:
+        options["subscription_topic_id"] = template.subscription_topic_id
     state = "draft" if request.queue_draft else "queued"
     due = request.send_at or now
     row = _Row(prepared.person.pk, template.id, template.content_id, state, due, now)

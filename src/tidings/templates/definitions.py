@@ -54,6 +54,7 @@ class Definition:
     description: str = ""
     send_to_unsubscribed: bool = True
     tracked: bool = True
+    subscription_topic_id: int | None = None
     contents: tuple[tuple[str, dict[str, str]], ...] = ()  # (language, fields)
 
 
@@ -66,7 +67,7 @@ def parse_id(raw: str) -> int:
 
 def parse_definition(body: Any) -> Definition:
     """`{name, trigger_name?, channel?, description?, send_to_unsubscribed?, tracked?,
-    contents?: {language: fields} | [{language, ...fields}]}`."""
+    subscription_topic_id?, contents?: {language: fields} | [{language, ...fields}]}`."""
     if not isinstance(body, dict):
         raise bad_request("body must be a JSON object")
     name = _text(body.get("name"), "name", required=True)
@@ -81,8 +82,19 @@ def parse_definition(body: Any) -> Definition:
         description=_text(body.get("description"), "description", limit=10_000),
         send_to_unsubscribed=_flag(body, "send_to_unsubscribed"),
         tracked=_flag(body, "tracked"),
+        subscription_topic_id=_topic(body.get("subscription_topic_id")),
         contents=_contents(body.get("contents"), channel),
     )
+
+
+def _topic(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 1:
+        raise bad_request(
+            "subscription_topic_id must be a positive whole number", "subscription_topic_id"
+        )
+    return value
 
 
 def parse_fields(body: Any, channel: str, *, where: str = "body") -> dict[str, str]:

@@ -16,8 +16,10 @@ Variables, as in Customer.io:
 - each collection by its name (`{{ upcoming_events[0].name }}`), rows read on
   first use, so render inside the transaction `context_for` ran in;
 - `snippets.<name>`: a snippet's value, itself rendered as Liquid on first use;
-- `unsubscribe_url` and `view_in_browser_url`, also as the tags
-  `{% unsubscribe_url %}` and `{% view_in_browser_url %}`.
+- `unsubscribe_url`, `view_in_browser_url` and `manage_subscription_preferences_url`
+  (the person's subscription preferences page), also as the tags
+  `{% unsubscribe_url %}`, `{% view_in_browser_url %}` and
+  `{% manage_subscription_preferences_url %}`.
 
 Limits, so a hostile template is a 400 and never a hang or a memory blow-up:
 `MAX_TEMPLATE_CHARS` of source per field, `MAX_OUTPUT_CHARS` of output per
@@ -67,6 +69,7 @@ class Context:
     snippets: dict[str, str] = field(default_factory=dict)
     unsubscribe_url: str | None = None
     view_in_browser_url: str | None = None
+    manage_subscription_preferences_url: str | None = None
     now: float | None = None  # the send's time, for "now"; the wall clock if None
 
 
@@ -307,6 +310,9 @@ class _Scope(Mapping[str, object]):
             "snippets": _Snippets(context.snippets, self),
             "unsubscribe_url": context.unsubscribe_url or "",
             "view_in_browser_url": context.view_in_browser_url or "",
+            "manage_subscription_preferences_url": (
+                context.manage_subscription_preferences_url or ""
+            ),
         }
         self._collections = context.collections
 
@@ -421,6 +427,10 @@ class _ViewInBrowserUrlTag(_UnsubscribeUrlTag):
     name = "view_in_browser_url"
 
 
+class _PreferencesUrlTag(_UnsubscribeUrlTag):
+    name = "manage_subscription_preferences_url"
+
+
 class _Environment(Environment):
     loop_iteration_limit = MAX_LOOP_ITERATIONS
     local_namespace_limit = MAX_LOCALS_BYTES
@@ -430,7 +440,8 @@ class _Environment(Environment):
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
-        for tag in (_ForTag, _TablerowTag, _UnsubscribeUrlTag, _ViewInBrowserUrlTag):
+        url_tags = (_UnsubscribeUrlTag, _ViewInBrowserUrlTag, _PreferencesUrlTag)
+        for tag in (_ForTag, _TablerowTag, *url_tags):
             self.add_tag(tag)
         self.filters.update(liquid_filters.CUSTOM)
         self.filters = {name: liquid_filters.guarded(func) for name, func in self.filters.items()}

@@ -41,6 +41,7 @@ class Template:
     tracked: bool
     created_at: int
     updated_at: int
+    subscription_topic_id: int | None = None
 
 
 # --- the send pipeline's lookups -----------------------------------------------
@@ -150,6 +151,7 @@ _TEMPLATE_COLUMNS = [
     "tracked",
     "created_at",
     "updated_at",
+    "subscription_topic_id",
 ]
 # On the driver: every transactional send looks its template up.
 _MESSAGE = (
@@ -171,7 +173,7 @@ def by_trigger(conn: Connection, workspace_id: int, trigger_name: str) -> Templa
 
 def _template(row: Any) -> Template:
     (id_, workspace_id, name, trigger_name, channel, description, *rest) = row
-    send_to_unsubscribed, tracked, created_at, updated_at = rest
+    send_to_unsubscribed, tracked, created_at, updated_at, topic_id = rest
     return Template(
         id=id_,
         workspace_id=workspace_id,
@@ -183,6 +185,7 @@ def _template(row: Any) -> Template:
         tracked=bool(tracked),
         created_at=created_at,
         updated_at=updated_at,
+        subscription_topic_id=topic_id,
     )
 
 
@@ -238,6 +241,7 @@ def _columns(definition: Definition) -> dict[str, Any]:
         "description": definition.description,
         "send_to_unsubscribed": int(definition.send_to_unsubscribed),
         "tracked": int(definition.tracked),
+        "subscription_topic_id": definition.subscription_topic_id,
     }
 
 
@@ -331,6 +335,7 @@ def message_json(template: Template) -> dict[str, Any]:
         "type": template.channel,
         "description": template.description,
         "send_to_unsubscribed": template.send_to_unsubscribed,
+        "subscription_topic_id": template.subscription_topic_id,
         "link_tracking": template.tracked,
         "open_tracking": template.tracked,
         "hide_message_body": False,

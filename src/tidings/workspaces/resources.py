@@ -19,6 +19,9 @@ are left alone.
     layouts: [{name: base, body: "<html>{{ content }}</html>"}]
     providers:
       - {channel: email, kind: smtp, config: {host: smtp.acme.test, port: 587}}
+    subscription_topics:                   # subscriptions/topics.py
+      - {id: 1, name: Newsletter, description: "...", subscribed_by_default: true}
+    subscription_channels: [{channel: email, name: Email}]
 
 A provider's `config` is checked by its adapter's own rules
 (`channel_providers.parse`, the same as the web UI's), so a wrong key or value is refused when
@@ -38,11 +41,21 @@ from tidings.db.schema import layouts as layouts_table
 from tidings.db.schema import providers, sender_identities, transactional_contents
 from tidings.db.schema import transactional_messages as messages_table
 from tidings.errors import ApiError, bad_request
+from tidings.subscriptions import topics as subscription_topics
+from tidings.subscriptions.topics import Topic
 from tidings.templates import definitions, layouts, senders, transactional_messages
 from tidings.templates import snippets as snippet_store
 from tidings.workspaces import channel_providers
 
-SECTIONS = ("transactional_messages", "snippets", "sender_identities", "layouts", "providers")
+SECTIONS = (
+    "transactional_messages",
+    "snippets",
+    "sender_identities",
+    "layouts",
+    "providers",
+    "subscription_topics",
+    "subscription_channels",
+)
 Run = Callable[[Connection, int, int], "int | None"]  # (conn, workspace_id, now) -> new id
 
 
@@ -55,6 +68,8 @@ class Resources:
     senders: dict[str, str] = field(default_factory=dict)  # email -> name
     layouts: dict[str, str] = field(default_factory=dict)
     providers: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    topics: dict[int, Topic] = field(default_factory=dict)
+    channels: dict[str, Topic] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,7 @@ class Step:
     """One line of the plan for a resource."""
 
     action: str  # create | update | unchanged
-    kind: str  # transactional message | snippet | sender identity | layout | provider
+    kind: str  # transactional message | snippet | ... | subscription topic | subscription channel
     name: str
     run: Run | None = None  # returns the id of what it created, if it has one
     fields: tuple[str, ...] = ()  # what an update changes
@@ -82,15 +97,17 @@ def parse_resources(document: dict[str, Any]) -> Resources:
         senders=_keyed(document, "sender_identities", _sender),
         layouts=_keyed(document, "layouts", _layout),
         providers=_keyed(document, "providers", _provider),
+        topics=_keyed(document, "subscription_topics", subscription_topics.parse_topic),
+        channels=_keyed(document, "subscription_channels", subscription_topics.parse_channel),
     )
 
 
-def _keyed(document: dict[str, Any], section: str, read: Callable[[Any], Any]) -> dict[str, Any]:
+def _keyed(document: dict[str, Any], section: str, read: Callable[[Any], Any]) -> dict[Any, Any]:
     items = document.get(section)
     items = [] if items is None else items
     if not isinstance(items, list):
         raise bad_request(f"{section}: must be a list", section)
-    found: dict[str, Any] = {}
+    found: dict[Any, Any] = {}
     for i, item in enumerate(items):
         path = f"{section}[{i}]"
         try:
@@ -146,6 +163,8 @@ def snapshot(conn: Connection, workspace_id: int) -> Resources:
                 )
             )
         },
+        topics={t.key: t for t in subscription_topics.topics(conn, workspace_id)},
+        channels={t.key: t for t in subscription_topics.channels(conn, workspace_id)},
     )
 
 
@@ -177,6 +196,7 @@ def _current_messages(conn: Connection, workspace_id: int) -> dict[str, definiti
             description=row.description,
             send_to_unsubscribed=bool(row.send_to_unsubscribed),
             tracked=bool(row.tracked),
+            subscription_topic_id=row.subscription_topic_id,
             contents=tuple(contents.get(row.id, [])),
         )
     return found
@@ -189,24 +209,27 @@ Differ = Callable[[Any, Any], tuple[str, ...]]  # (wanted, existing) -> changed 
 
 
 def plan_resources(want: Resources, have: Resources) -> list[Step]:
-    sections: list[tuple[str, dict[str, Any], dict[str, Any], Callable[[str, Any], Run], Differ]]
+    sections: list[tuple[str, dict[Any, Any], dict[Any, Any], Callable[[Any, Any], Run], Differ]]
     sections = [
         ("transactional message", want.messages, have.messages, _put_message, _message_fields),
         ("snippet", want.snippets, have.snippets, _put_snippet, _whole("value")),
         ("sender identity", want.senders, have.senders, _put_sender, _whole("name")),
         ("layout", want.layouts, have.layouts, _put_layout, _whole("body")),
         ("provider", want.providers, have.providers, _put_provider, _provider_fields),
+        ("subscription topic", want.topics, have.topics, _put_topic, _topic_fields),
+        ("subscription channel", want.channels, have.channels, _put_channel, _topic_fields),
     ]
     steps: list[Step] = []
     for kind, wanted, had, put, differ in sections:
         for key, value in wanted.items():
             old = had.get(key)
             if old is None:
-                steps.append(Step("create", kind, key, put(key, value)))
+                steps.append(Step("create", kind, str(key), put(key, value)))
                 continue
             fields = differ(value, old)
             action = "update" if fields else "unchanged"
-            steps.append(Step(action, kind, key, put(key, value) if fields else None, fields))
+            run = put(key, value) if fields else None
+            steps.append(Step(action, kind, str(key), run, fields))
     return steps
 
 
@@ -222,6 +245,11 @@ def _message_fields(want: definitions.Definition, have: definitions.Definition) 
         if wanted.get(language) != had.get(language):
             fields.append(f"contents.{language or 'default'}")
     return tuple(fields)
+
+
+def _topic_fields(want: Topic, have: Topic) -> tuple[str, ...]:
+    names = ("name", "description", "subscribed_by_default")
+    return tuple(n for n in names if getattr(want, n) != getattr(have, n))
 
 
 def _provider_fields(
@@ -273,5 +301,19 @@ def _put_provider(channel: str, setting: tuple[str, dict[str, Any]]) -> Run:
 
     def run(conn: Connection, workspace_id: int, now: int) -> None:
         channel_providers.put(conn, workspace_id, channel, kind, config, now)
+
+    return run
+
+
+def _put_topic(key: int, declared: Topic) -> Run:
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        subscription_topics.put_topic(conn, workspace_id, declared, now)
+
+    return run
+
+
+def _put_channel(key: str, declared: Topic) -> Run:
+    def run(conn: Connection, workspace_id: int, now: int) -> None:
+        subscription_topics.put_channel(conn, workspace_id, declared, now)
 
     return run

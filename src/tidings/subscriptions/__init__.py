@@ -1,0 +1,1 @@
+"""The subscription center: topics and channels, and people's choices among them."""
