@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from tidings.api import (
     account,
     app_api,
+    assets,
     broadcast_triggers,
     broadcasts,
     campaign_metrics,
     campaigns,
     collections,
     data_index,
+    design_studio,
     downloads,
     esp,
     exports,
@@ -95,6 +97,8 @@ ROUTES: tuple[Route, ...] = (
     *data_index.ROUTES,
     *tracking.ROUTES,
     *sms_status.ROUTES,
+    *design_studio.ROUTES,
+    *assets.ROUTES,
 )
 
 

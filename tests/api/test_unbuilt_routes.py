@@ -10,7 +10,7 @@ from tests.api.test_node_sdk import sdk  # noqa: F401  (fixture)
     ("method", "path", "error"),
     [
         ("GET", "/v1/subscription_topics", "subscription preferences are not implemented"),
-        ("GET", "/v1/assets", "assets are not implemented"),
+        ("GET", "/v1/subscription_channels", "subscription preferences are not implemented"),
     ],
 )
 def test_unbuilt_customerio_routes_are_501_naming_the_feature(api, method, path, error):

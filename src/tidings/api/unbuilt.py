@@ -24,8 +24,6 @@ UNBUILT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "/v1/subscription_topics/...",
         ),
     ),
-    ("assets are", ("/v1/assets/...",)),
-    ("the Design Studio API is", ("/v1/design_studio/...",)),
 )
 
 _PARSED = tuple(

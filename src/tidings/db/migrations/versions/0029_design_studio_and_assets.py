@@ -31,7 +31,7 @@ def _workspace(table: str) -> list[Any]:
     ]
 
 
-def _times() -> list[sa.Column]:
+def _times() -> list[sa.Column[Any]]:
     return [
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
