@@ -138,7 +138,9 @@ def change_file(
 ) -> None:
     _file(conn, workspace_id, asset_id)
     values = _changes(conn, workspace_id, body, "folder_id")
-    conn.execute(update(assets).where(assets.c.id == asset_id).values(values, updated_at=now))
+    conn.execute(
+        update(assets).where(assets.c.id == asset_id).values({**values, "updated_at": now})
+    )
 
 
 def remove_file(conn: Connection, workspace_id: int, asset_id: int) -> str:
@@ -174,7 +176,9 @@ def change_folder(
         if seen == folder_id:
             raise bad_request("a folder cannot move into itself or its subfolders")
         seen = _folder(conn, workspace_id, seen).parent_folder_id
-    conn.execute(update(folders).where(folders.c.id == folder_id).values(values, updated_at=now))
+    conn.execute(
+        update(folders).where(folders.c.id == folder_id).values({**values, "updated_at": now})
+    )
 
 
 def remove_folder(conn: Connection, workspace_id: int, folder_id: int) -> None:
