@@ -9,6 +9,7 @@ import httpx
 
 from tests.api.node_runner import requires
 from tests.api.test_app_objects_node import call, ok, run
+from tests.api.test_send import captured
 
 pytestmark = requires("customerio-node")
 
@@ -260,3 +261,79 @@ def test_uploads_of_other_types_or_not_forms_are_400(api):
 def test_an_unknown_public_url_is_404(server):
     response = httpx.get(server.url + "/assets/" + "A" * 32 + "/a.png", verify=trusting(server))
     assert response.status_code == 404
+
+
+def test_a_transactional_message_sends_a_design_studio_email(node, server, api):
+    email = {
+        "name": "Receipt",
+        "content": {
+            "subject": "Receipt {{ trigger.order }}",
+            "preheader_text": "Thanks",
+            "html": "<p>Order {{ trigger.order }}</p>",
+            "text": "Order {{ trigger.order }}",
+        },
+    }
+    seen = run(node, server, api, call("email", "createDesignStudioEmail", email))
+    email_id = ok(seen, "email")["email"]["id"]
+    translation = {"language": "fr", "content": {"subject": "Reçu {{ trigger.order }}"}}
+    run(node, server, api, call("fr", "createDesignStudioEmailLanguage", email_id, translation))
+    body = {
+        "name": "receipt",
+        "channel": "email",
+        "contents": {"": {"design_studio_email_id": email_id}},
+    }
+    response = api.app("POST", "/v1/transactional", json=body)
+    assert response.status_code == 200, response.text
+    message_id = response.json()["message"]["id"]
+    linked = run(
+        node,
+        server,
+        api,
+        call("linked", "listDesignStudioEmails", {"isLinked": "true"}),
+        call("unlinked", "listDesignStudioEmails", {"isLinked": "false"}),
+    )
+    assert [e["id"] for e in ok(linked, "linked")["emails"]] == [email_id]
+    assert email_id not in [e["id"] for e in ok(linked, "unlinked")["emails"]]
+
+    def send(**extra: object) -> dict:
+        answer = api.app(
+            "POST",
+            "/v1/send/email",
+            json={
+                "transactional_message_id": message_id,
+                "identifiers": {"id": "buyer"},
+                "to": "buyer@example.com",
+                "from": "shop@example.net",
+                "message_data": {"order": 42},
+                **extra,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        return captured(api, answer.json()["delivery_id"])["message"]
+
+    sent = send()
+    assert sent["subject"] == "Receipt 42"
+    assert "<p>Order 42</p>" in sent["html"] and sent["text"] == "Order 42"
+    french = send(language="fr")
+    assert french["subject"] == "Reçu 42"  # the translation's subject
+    assert "<p>Order 42</p>" in french["html"]  # the default language's HTML, inherited
+    unknown = api.app(
+        "PUT",
+        f"/v1/transactional/{message_id}/language/de",
+        json={"design_studio_email_id": "no-such-email"},
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert unknown.json()["meta"]["error"] == "design_studio_email_id names no Design Studio email"
+    run(node, server, api, call("delete", "deleteDesignStudioEmail", email_id))
+    gone = api.app(
+        "POST",
+        "/v1/send/email",
+        json={
+            "transactional_message_id": message_id,
+            "identifiers": {"id": "buyer"},
+            "to": "buyer@example.com",
+            "from": "shop@example.net",
+        },
+    )
+    assert gone.status_code == 400
+    assert "Design Studio email" in gone.json()["meta"]["error"]

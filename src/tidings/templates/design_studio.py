@@ -23,7 +23,9 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
+from tidings.db.schema import transactional_contents as contents
 from tidings.errors import ApiError, bad_request, not_found
+from tidings.templates.definitions import DESIGN_STUDIO_FIELD
 
 MAX_NAME_CHARS = 255
 MAX_LANGUAGE_CHARS = 35
@@ -77,6 +79,7 @@ class Listing:
     limit: int = LIMIT_DEFAULT
     is_template: bool | None = None
     has_translations: bool | None = None
+    is_linked: bool | None = None
     tag: str | None = None
 
 
@@ -102,6 +105,7 @@ def parse_listing(query: dict[str, str]) -> Listing:
         limit=_bounded(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
         is_template=_tristate(query, "is_template"),
         has_translations=_tristate(query, "has_translations"),
+        is_linked=_tristate(query, "is_linked"),
         tag=query.get("tag") or None,
     )
 
@@ -436,6 +440,9 @@ def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) 
             if listing.has_translations
             else nodes.c.id.not_in(translated)
         )
+    if listing.is_linked is not None and kind == "email":
+        linked = list(linked_emails(conn, workspace_id))
+        where.append(nodes.c.id.in_(linked) if listing.is_linked else nodes.c.id.not_in(linked))
     column = SORTS[listing.sort]
     order: list[Any] = (
         [column.desc(), nodes.c.id.desc()] if listing.descending else [column, nodes.c.id]
@@ -458,6 +465,17 @@ def _subtree(conn: Connection, workspace_id: int, folder_id: str) -> list[str]:
         )
         found.extend(frontier)
     return found
+
+
+def linked_emails(conn: Connection, workspace_id: int) -> set[str]:
+    """The emails transactional message contents name (`design_studio_email_id`)."""
+    found = conn.execute(
+        select(contents.c.fields).where(
+            contents.c.workspace_id == workspace_id,
+            contents.c.fields.contains(f'"{DESIGN_STUDIO_FIELD}"'),
+        )
+    ).scalars()
+    return {str(_decode(text)[DESIGN_STUDIO_FIELD]) for text in found}
 
 
 def node_json(row: Any, langs: list[str]) -> dict[str, Any]:
