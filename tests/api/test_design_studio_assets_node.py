@@ -58,6 +58,7 @@ def test_the_node_client_manages_design_studio_folders_emails_and_components(
         call("sameTag", "createDesignStudioComponent", {"name": "Again", "tag": "footer"}),
     )
     created = ok(seen, "email")["email"]
+    seen_sub = seen
     assert created["content"]["subject"] == "Hi {{customer.first_name}}"
     assert created["is_template"] is True and created["languages"] == []
     assert seen["sameTag"]["statusCode"] == 400
@@ -138,9 +139,14 @@ def test_the_node_client_manages_design_studio_folders_emails_and_components(
         call("delete", "deleteDesignStudioEmail", email_id),
         call("again", "getDesignStudioEmail", email_id),
         call("compDelete", "deleteDesignStudioComponent", component_id),
+        call("subDelete", "deleteDesignStudioFolder", ok(seen_sub, "sub")["folder"]["id"]),
+        call("folderDelete", "deleteDesignStudioFolder", folder["id"]),
+        call("folderAgain", "getDesignStudioFolder", folder["id"]),
     )
     assert ok(gone, "frDelete") == {} and ok(gone, "delete") == {}
     assert gone["again"]["statusCode"] == 404 and ok(gone, "compDelete") == {}
+    assert ok(gone, "subDelete") == {} and ok(gone, "folderDelete") == {}
+    assert gone["folderAgain"]["statusCode"] == 404
 
 
 def test_the_node_client_uploads_lists_and_deletes_assets(node, server, api, other_api):

@@ -43,6 +43,9 @@ def s3() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its accounts per process: start from none (another run of this
+    # module, for the other store, made the same user and bucket).
+    httpx.post(endpoint + "/moto-api/reset").raise_for_status()
     iam = client_of("iam", endpoint, Keys("setup", "setup"))
     iam.create_user(UserName="tidings")
     allow_s3 = {
@@ -59,6 +62,7 @@ def s3() -> Iterator[str]:
         yield endpoint
     finally:
         moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = saved
+        httpx.post(endpoint + "/moto-api/reset")
         server.stop()
 
 
