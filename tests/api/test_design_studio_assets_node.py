@@ -262,6 +262,13 @@ def test_uploads_of_other_types_or_not_forms_are_400(api):
     assert "multipart/form-data" in response.json()["meta"]["error"]
     no_file = api.app("POST", "/v1/assets/files", files={"name": (None, "x")})
     assert no_file.status_code == 400
+    files = {"file": ("a.png", PNG, "image/png"), "name": (None, "a\x00b")}
+    nul = api.app("POST", "/v1/assets/files", files=files)
+    assert nul.status_code == 400 and "NUL" in nul.json()["meta"]["error"]
+    long_name = {"file": ("x" * 300 + ".png", PNG, None)}
+    named = api.app("POST", "/v1/assets/files", files=long_name)
+    assert named.status_code == 200, named.text
+    assert named.json()["asset"]["name"] == "x" * 255
 
 
 def test_an_unknown_public_url_is_404(server):

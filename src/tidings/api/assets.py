@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from tidings.api.context import Context
-from tidings.api.http import Request, Response, json_response, no_content
+from tidings.api.http import Request, Response, json_response, no_content, refuse_nul
 from tidings.api.routing import Route
 from tidings.assets import limits, multipart
 from tidings.assets import service as assets
@@ -34,16 +34,16 @@ async def upload(ctx: Context, request: Request) -> Response:
         raise ApiError(400, "the form needs a file part named file", field="file")
     kind = limits.content_type(part.content_type, part.filename)
     limits.check_bytes(kind, part.data, max_bytes)
-    name_part = form.get("name")
-    name = name_part.data.decode("utf-8", "replace") if name_part else part.filename
-    folder_part = form.get("parent_folder_id")
+    filename = part.filename[: assets.MAX_NAME_CHARS] or "file"
+    name = _text(form.get("name")) or filename
+    refuse_nul(name + filename)  # the JSON bodies' rule, for the form's texts
     upload = assets.Upload(
-        name=assets.parse_name(name or part.filename, required=True) or part.filename,
-        filename=part.filename[:255] or "file",
+        name=assets.parse_name(name, required=True) or filename,
+        filename=filename,
         content_type=kind,
         size=len(part.data),
         token=limits.new_token(),
-        folder_id=assets.parse_upload_folder(folder_part.data.decode() if folder_part else None),
+        folder_id=assets.parse_upload_folder(_text(form.get("parent_folder_id"))),
     )
     store = ctx.assets
     await asyncio.to_thread(store.put, upload.token, part.data, kind)
@@ -54,6 +54,10 @@ async def upload(ctx: Context, request: Request) -> Response:
         raise
     found = await ctx.read(assets.get_file, request.workspace.id, asset_id, ctx.public_url(request))
     return json_response({"asset": found})
+
+
+def _text(part: multipart.Part | None) -> str | None:
+    return None if part is None else part.data.decode("utf-8", "replace")
 
 
 def _file(request: Request) -> tuple[int, int]:
