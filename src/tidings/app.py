@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from tidings.api import (
     account,
     app_api,
+    assets,
     broadcast_triggers,
     broadcasts,
     campaign_metrics,
     campaigns,
     collections,
     data_index,
+    design_studio,
     downloads,
     email_webhooks,
     esp,
@@ -99,6 +101,8 @@ ROUTES: tuple[Route, ...] = (
     *tracking.ROUTES,
     *sms_status.ROUTES,
     *email_webhooks.ROUTES,
+    *design_studio.ROUTES,
+    *assets.ROUTES,
 )
 
 

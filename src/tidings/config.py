@@ -77,6 +77,16 @@ class Settings:
     # Days a sent message's archive (`GET /v1/messages/{id}/archived_message`)
     # stays readable; 0: as long as the delivery is kept.
     message_archive_days: int = 0
+    # Assets (`/v1/assets`): the folder their bytes are kept in (empty: the data
+    # folder's `assets/`), or an S3-compatible bucket (path-style; `asset_s3_endpoint`
+    # empty: AWS), and the largest file accepted, in bytes.
+    asset_dir: str = ""
+    asset_max_bytes: int = 2 * 1024 * 1024
+    asset_s3_bucket: str = ""
+    asset_s3_endpoint: str = ""
+    asset_s3_region: str = "us-east-1"
+    asset_s3_access_key: str = ""
+    asset_s3_secret_key: str = ""
     # SQLite: commit in a writer process of its own (db/writer_service.py), so
     # the event loop and the writer each have an interpreter lock and a core.
     writer_process: bool = False

@@ -55,7 +55,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, db: Any, tls: dict[str, str]) -> Iterator[Server]:
+def server(
+    database_url: str, db: Any, tls: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     port = _free_port()
     settings = Settings(
         database_url=database_url,
@@ -63,6 +65,7 @@ def server(database_url: str, db: Any, tls: dict[str, str]) -> Iterator[Server]:
         ssl_certfile=tls["cert"],
         ssl_keyfile=tls["key"],
         fetch_allowlist="127.0.0.1/32",  # collections fetch from test servers on loopback
+        asset_dir=str(tmp_path_factory.mktemp("assets")),
         writer_process=True,  # as `tidings serve` runs on SQLite (ignored on PostgreSQL)
         worker_process=True,  # as it runs on PostgreSQL (on SQLite it goes with the writer)
         # Tests run clocks of their own (2023): a housekeeping round between two

@@ -106,3 +106,24 @@ def test_apply_refuses_a_from_that_is_not_a_sender_identity(tx, workspace) -> No
     assert 'create sender identity "hello@acme.test"' in apply_file(tx, ws, declared)
     liquid = MESSAGE.replace('"Acme <hello@acme.test>"', '"{{ customer.rep }}"')
     assert apply_file(tx, ws, liquid)  # a Liquid sender is checked when a send renders it
+
+
+def test_a_declared_message_sends_a_design_studio_email(tx, workspace) -> None:
+    from tidings.templates import design_studio
+
+    ws = workspace.workspace_id
+    body = {"name": "Receipt", "content": {"subject": "Order {{ trigger.n }}", "html": "<b/>"}}
+    email = tx(design_studio.create, ws, "email", body, 0)
+    apply_file(
+        tx,
+        ws,
+        f"""
+transactional_messages:
+  - name: Receipt
+    contents:
+      "": {{design_studio_email_id: "{email["id"]}", from: "Acme <hi@acme.test>"}}
+""",
+    )
+    sent = send(tx, ws, transactional_message_id="Receipt", to="a@b.test", message_data={"n": 7})
+    assert (sent.from_, sent.subject) == ("Acme <hi@acme.test>", "Order 7")
+    assert sent.html is not None and sent.html.startswith("<b/>")  # then the open pixel

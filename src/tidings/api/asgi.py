@@ -21,11 +21,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from tidings.api import pipelines, unbuilt
+from tidings.api import pipelines
 from tidings.api.context import Context
 from tidings.api.errors import error_response
 from tidings.api.http import Request, Response, json_response
-from tidings.api.routing import Auth, Router, check_query
+from tidings.api.routing import Auth, Endpoint, Router, check_query
 from tidings.config import Settings
 from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
@@ -159,7 +159,7 @@ class Tidings:
                 raise _unmatched(request, known)
             surface, name = endpoint.surface, endpoint.name
             request.params = params
-            request.body = await _read_body(receive, endpoint.max_body or MAX_BODY)
+            request.body = await _read_body(receive, self._body_limit(endpoint), request)
             request.workspace = await self._authenticate(endpoint.auth, request)
             check_query(endpoint, request)
             return await endpoint.handler(self.ctx, request), surface, name
@@ -170,6 +170,12 @@ class Tidings:
         except Exception:
             log.exception("unhandled error")
             return json_response({"meta": {"error": "internal error"}}, 500), surface, name
+
+    def _body_limit(self, endpoint: Endpoint) -> int:
+        limit = endpoint.max_body
+        if callable(limit):
+            return limit(self.ctx.settings)
+        return limit or MAX_BODY
 
     async def _authenticate(self, kind: Auth, request: Request) -> Workspace | None:
         auth = self.ctx.auth
@@ -206,7 +212,12 @@ async def _send_stream(response: Response, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, request: Request) -> bytes:
+    """The whole body, refused with a 413 once it passes `limit`: at once when its
+    declared Content-Length does, else as soon as the bytes read do."""
+    declared = request.header("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "request body too large", code="too_large")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -223,13 +234,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 def _unmatched(request: Request, path_known: bool) -> ApiError:
-    """405 for another method of a served path, 501 for a Customer.io feature not
-    built yet (`api/unbuilt.py`), else 404."""
+    """405 for another method of a served path, else 404."""
     if path_known:
         return ApiError(405, "method not allowed", code="method_not_allowed")
-    feature = unbuilt.feature_of(request.segments)
-    if feature is not None:
-        return unbuilt.not_implemented(feature)
     shown = f"{request.method} {request.path[:200]}"
     message = f"not found: no route matches {shown} (GET /openapi.json lists them)"
     return ApiError(404, message, code="no_route")

@@ -21,6 +21,8 @@ from sqlalchemy import Connection
 from tidings.api.auth import Authenticator
 from tidings.api.http import Request
 from tidings.api.routing import Endpoint
+from tidings.assets.store import AssetStore
+from tidings.assets.store import from_settings as store_from_settings
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
@@ -68,6 +70,16 @@ class Context:
     routes: tuple[Endpoint, ...]
     # The ingest log ingest requests are published to (None: written directly).
     log: Publisher | None = None
+    # Where asset files are kept (`assets/store.py`; None: from the settings).
+    asset_store: AssetStore | None = None
+
+    @property
+    def assets(self) -> AssetStore:
+        """The asset store, made from the settings on first use."""
+        if self.asset_store is None:
+            object.__setattr__(self, "asset_store", store_from_settings(self.settings))
+        assert self.asset_store is not None
+        return self.asset_store
 
     def now(self) -> int:
         return int(self.clock.now())

@@ -24,12 +24,15 @@ from tidings.errors import ApiError
 
 if TYPE_CHECKING:
     from tidings.api.context import Context
+    from tidings.config import Settings
 
 # The error format a route answers in (`api.errors`).
 Surface = Literal["track", "track_v2", "app", "newsletter", "cdp", "ops"]
 # The credentials a route takes (`api.auth`); "none": the route checks its own, if any.
 Auth = Literal["track", "app", "cdp", "none"]
 Handler = Callable[["Context", Request], Awaitable[Response]]
+# A body limit in bytes, or one computed from the settings (a configured upload size).
+BodyLimit = int | Callable[["Settings"], int]
 
 # A route's credentials unless it names others: its surface's own.
 SURFACE_AUTH: dict[Surface, Auth] = {
@@ -59,7 +62,7 @@ class Route:
     surface: Surface
     auth: Auth | None = None  # None: the surface's own (`SURFACE_AUTH`)
     query: Collection[str] | None = ()
-    max_body: int | None = None  # bytes; None: the server's default limit
+    max_body: BodyLimit | None = None  # bytes; None: the server's default limit
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Endpoint:
     handler: Handler
     surface: Surface
     auth: Auth
-    max_body: int | None
+    max_body: BodyLimit | None
     query: frozenset[str] | None
     parts: tuple[str, ...]
     # Positions of the literal segments and of the `{param}` placeholders.

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from tidings.cli.apply import apply_file
+from tidings.cli.asset_options import asset_options, asset_settings
 from tidings.cli.imports import import_group
 from tidings.cli.outbox import outbox, refusals, rejections
 from tidings.cli.store_options import describe, open_store, store_options
@@ -278,6 +279,7 @@ def main() -> None:
     show_envvar=True,
 )
 @ingest_log_options
+@asset_options
 def serve(
     data_dir: str,
     database_url: str | None,
@@ -303,6 +305,7 @@ def serve(
     ingest_partitions: int,
     ingest_replicas: int,
     ingest_lease: int,
+    **assets: Any,
 ) -> None:
     """Serve the Track, App and Pipelines APIs on one port (and a TLS port)."""
     from tidings.ops.logging import configure
@@ -340,6 +343,7 @@ def serve(
         max_in_flight=max_in_flight,
         max_connections=max_connections,
         ingest_log=log,
+        **asset_settings(data_dir, assets),
     )
     scheme = "https" if ssl_certfile and tls_port is None else "http"
     where = f"{scheme}://{host}:{port}"

@@ -1047,3 +1047,69 @@ subscription_channels = Table(
     Column("subscribed_by_default", Integer, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+# Design Studio (`/v1/design_studio/...`): folders, emails and components in one
+# tree of nodes with UUID ids; `body` is the node's JSON (an email's content,
+# envelope and transformers; a component's HTML as a JSON string).
+design_nodes = Table(
+    "design_nodes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _workspace(),
+    Column("kind", String(16), nullable=False),  # folder | email | component
+    Column("name", String(255), nullable=False),
+    Column("parent_folder_id", String(36)),
+    Column("tag", String(255)),  # components: unique per workspace
+    Column("is_template", Integer, nullable=False, server_default=text("0")),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "kind", "tag"),
+    Index(
+        "ix_design_nodes_workspace_id_kind_parent_folder_id",
+        "workspace_id",
+        "kind",
+        "parent_folder_id",
+    ),
+)
+
+# A Design Studio email's translations: `body` overrides the default language's.
+design_email_languages = Table(
+    "design_email_languages",
+    metadata,
+    Column("email_id", String(36), primary_key=True),
+    Column("language", String(35), primary_key=True),
+    _workspace(),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Assets (`/v1/assets/...`): folders, and uploaded files whose bytes live in the
+# asset store (data folder or S3 bucket) under `token`, the random part of their
+# public URL.
+asset_folders = Table(
+    "asset_folders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("name", String(255), nullable=False),
+    Column("parent_folder_id", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("folder_id", BigInteger),
+    Column("name", String(255), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_assets_workspace_id_folder_id", "workspace_id", "folder_id"),
+)

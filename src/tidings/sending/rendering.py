@@ -30,8 +30,9 @@ from tidings.reporting import preference_center, sms_status
 from tidings.sending import compose
 from tidings.sending.request import SendRequest
 from tidings.sending.workspace_cache import Resources
-from tidings.templates import layouts, render, senders
+from tidings.templates import design_studio, layouts, render, senders
 from tidings.templates import transactional_messages as messages
+from tidings.templates.definitions import DESIGN_STUDIO_FIELD
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
     found = messages.checked(resources.template(conn, ref), ref, request.channel)
     content_id, fields = resources.content_fields(conn, found, request.language)
     fields = dict(fields)
+    email_id = fields.pop(DESIGN_STUDIO_FIELD, None)
+    if email_id:
+        fields = {**_designed(conn, resources.workspace_id, email_id, request.language), **fields}
     layout_name = fields.pop("layout", None)
     if layout_name:
         source = resources.layout_body(conn, layout_name)
@@ -71,6 +75,18 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
         found.tracked,
         subscription_topic_id=found.subscription_topic_id,
     )
+
+
+def _designed(
+    conn: Connection, workspace_id: int, email_id: str, language: str | None
+) -> dict[str, str]:
+    """The fields a content takes from the Design Studio email it names (the content's
+    own fields win); a 400 when the email is gone."""
+    found = design_studio.email_fields(conn, workspace_id, email_id, language)
+    if found is None:
+        message = f"the template's Design Studio email {email_id!r} does not exist"
+        raise bad_request(message, DESIGN_STUDIO_FIELD)
+    return found
 
 
 def in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:

@@ -35,6 +35,9 @@ FIELDS = {
     "inbox": ("title", "body", "link", "image_url"),
     "in_app": ("title", "body", "link", "image_url"),
 }
+# A transactional email content may name a Design Studio email whose subject,
+# preheader, HTML and text it sends (`templates/design_studio.py`).
+DESIGN_STUDIO_FIELD = "design_studio_email_id"
 MAX_NAME_CHARS = 255
 MAX_LANGUAGE_CHARS = 16
 MAX_FIELD_CHARS = 512_000
@@ -97,12 +100,17 @@ def _topic(value: Any) -> int | None:
     return value
 
 
-def parse_fields(body: Any, channel: str, *, where: str = "body") -> dict[str, str]:
+def parse_fields(
+    body: Any, channel: str, *, where: str = "body", transactional: bool = False
+) -> dict[str, str]:
     """A content's fields: strings (or null, meaning unset) named for the channel, each
-    valid Liquid (the error names the field and the line)."""
+    valid Liquid (the error names the field and the line). A `transactional` email
+    content may also name a Design Studio email (`DESIGN_STUDIO_FIELD`)."""
     if not isinstance(body, dict):
         raise bad_request(f"{where} must be a JSON object")
     allowed = FIELDS[channel]
+    if transactional and channel == "email":
+        allowed = (*allowed, DESIGN_STUDIO_FIELD)
     fields: dict[str, str] = {}
     for key, value in body.items():
         if key in _SHOWN_KEYS:
@@ -115,7 +123,7 @@ def parse_fields(body: Any, channel: str, *, where: str = "body") -> dict[str, s
             raise bad_request(f"{key} must be a string", key)
         if len(value) > MAX_FIELD_CHARS:
             raise bad_request(f"{key} is longer than {MAX_FIELD_CHARS} characters", key)
-        if key != "layout":
+        if key not in ("layout", DESIGN_STUDIO_FIELD):
             checks.liquid(value, key if where == "body" else f"{where}.{key}")
         fields[key] = value
     return fields
@@ -134,14 +142,17 @@ def _contents(raw: Any, channel: str) -> tuple[tuple[str, dict[str, str]], ...]:
         return (("", {}),)
     if isinstance(raw, dict):
         items = [
-            (parse_language(lang), parse_fields(f, channel, where=f"contents.{lang}"))
+            (
+                parse_language(lang),
+                parse_fields(f, channel, where=f"contents.{lang}", transactional=True),
+            )
             for lang, f in raw.items()
         ]
     elif isinstance(raw, list):
         items = [
             (
                 parse_language(c.get("language") if isinstance(c, dict) else None),
-                parse_fields(c, channel, where=f"contents[{i}]"),
+                parse_fields(c, channel, where=f"contents[{i}]", transactional=True),
             )
             for i, c in enumerate(raw)
         ]

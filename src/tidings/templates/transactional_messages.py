@@ -23,8 +23,13 @@ from tidings.db.schema import deliveries
 from tidings.db.schema import transactional_contents as contents
 from tidings.db.schema import transactional_messages as messages
 from tidings.errors import ApiError, bad_request, not_found
-from tidings.templates import checks, senders, version
-from tidings.templates.definitions import Definition, parse_fields, parse_language
+from tidings.templates import checks, design_studio, senders, version
+from tidings.templates.definitions import (
+    DESIGN_STUDIO_FIELD,
+    Definition,
+    parse_fields,
+    parse_language,
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -100,7 +105,8 @@ _CONTENTS = (
 )
 
 
-INHERITED = ("from", "layout")  # what a language's content takes from the default's
+# What a language's content takes from the default's.
+INHERITED = ("from", "layout", DESIGN_STUDIO_FIELD)
 
 
 def content_fields(
@@ -419,7 +425,15 @@ def update_content(
     ).first()
     if row is None and kind == "id":
         raise not_found("transactional message content not found")
-    fields = parse_fields(body, template.channel)
+    fields = parse_fields(body, template.channel, transactional=True)
+    email_id = fields.get(DESIGN_STUDIO_FIELD)
+    if (
+        email_id is not None
+        and design_studio.email_fields(conn, workspace_id, email_id, None) is None
+    ):
+        raise bad_request(
+            "design_studio_email_id names no Design Studio email", DESIGN_STUDIO_FIELD
+        )
     merged = {**(msgspec.json.decode(row.fields) if row is not None else {}), **fields}
     for unset in [k for k, v in (body or {}).items() if v is None and k in merged]:
         del merged[unset]

@@ -1,0 +1,1 @@
+"""Assets: uploaded files (images, PDFs) served from public, unguessable URLs."""
