@@ -7,6 +7,7 @@ import msgspec
 import pytest
 from sqlalchemy import update
 
+from tests.conftest import new_workspace
 from tests.factories import add_delivery, recorded_metrics, webhook_bodies
 from tidings.db.schema import webhook_posts
 from tidings.errors import ApiError
@@ -171,6 +172,34 @@ def test_a_message_in_a_topic_reaches_only_people_in_it(tx, query, workspace):
     assert check(query, ws, person, 2) is None
     identify(tx, ws, at=NOW + 3, unsubscribed=True)  # global unsubscribe wins, always
     assert check(query, ws, person, 2, send_to_unsubscribed=True) == "the person is unsubscribed"
+
+
+def test_one_claim_checks_each_person_against_the_topic_of_their_own_message(
+    tx, query, workspace, db
+):
+    ws = workspace.workspace_id
+    other = new_workspace(db).workspace_id  # declares nothing: every topic is opt-out there
+    declare(tx, ws)
+    out = identify(tx, ws, "out", **{"cio_subscription_preferences.topics.topic_1": False})
+    into = identify(tx, ws, "in", **{"cio_subscription_preferences.topics.topic_2": True})
+    plain = identify(tx, ws, "plain")
+    elsewhere = identify(tx, other, "out")
+    checks = [
+        (ws, out.pk, "out@example.com", False, 1),
+        (ws, out.pk, "out@example.com", False, 2),  # opt-in, never chosen
+        (ws, into.pk, "in@example.com", False, 1),  # the default
+        (ws, into.pk, "in@example.com", False, 2),
+        (ws, plain.pk, "plain@example.com", False, None),
+        (other, elsewhere.pk, "out@example.com", False, 2),
+    ]
+    assert query(suppression.reasons_to_skip, checks) == [
+        "the person is not subscribed to topic 1",
+        "the person is not subscribed to topic 2",
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 def test_one_click_unsubscribe_of_a_topic_message_leaves_that_topic_only(tx, query, workspace):

@@ -16,9 +16,10 @@ and bcc copies follow it.
 
 Checked for a claim's deliveries together, in one read transaction
 (`reasons_to_skip`): three driver-level statements (`db/raw.py`) for the
-whole claim, the people, their suppressed identifiers and the blocked
-recipients, so a batch costs three round trips on PostgreSQL, not three a
-delivery.
+whole claim, the people with their `unsubscribed` and topic choices, their
+suppressed identifiers and the blocked recipients (and the declared topics,
+once a workspace, when a message is in one), so a batch costs three round
+trips on PostgreSQL, not three a delivery.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from sqlalchemy import Connection
 from tidings.attributes import is_truthy_flag, restore
 from tidings.db import raw
 from tidings.people.identifiers import Identifier
-from tidings.people.store import by_pk
 from tidings.providers import addresses
 from tidings.subscriptions import preferences, topics
 from tidings.subscriptions.topics import Topic
@@ -43,8 +43,10 @@ SUPPRESSED = "the person is suppressed"
 Check = tuple[int, int | None, str, bool, int | None]
 
 _PEOPLE = (
-    "SELECT p.id, p.workspace_id, p.customer_id, p.email, a.value, a.kind FROM people p"
+    "SELECT p.id, p.workspace_id, p.customer_id, p.email, a.value, a.kind, s.value, s.kind"
+    " FROM people p"
     " LEFT JOIN attributes a ON a.person_id = p.id AND a.name = 'unsubscribed'"
+    " LEFT JOIN attributes s ON s.person_id = p.id AND s.name = 'cio_subscription_preferences'"
     " WHERE p.id IN ({0})"
 )
 _SUPPRESSED = (
@@ -75,8 +77,12 @@ def reasons_to_skip(conn: Connection, checks: list[Check]) -> list[str | None]:
         address = _address(recipient)
         recipients.append((person, _identifiers(person[1], person[2], address), address))
     suppressed, blocked = _lookups(conn, checks, recipients)
+    declared = {
+        workspace_id: {topic.key: topic for topic in topics.topics(conn, workspace_id)}
+        for workspace_id in {check[0] for check in checks if check[4] is not None}
+    }
     return [
-        _reason(conn, check, seen, suppressed, blocked)
+        _reason(check, seen, suppressed, blocked, declared)
         for check, seen in zip(checks, recipients, strict=True)
     ]
 
@@ -110,24 +116,29 @@ def _lookups(
 
 
 def _reason(
-    conn: Connection,
     check: Check,
     seen: tuple[tuple[Any, ...], list[Identifier], str] | None,
     suppressed: set[tuple[int, str, str]],
     blocked: dict[tuple[int, str], str],
+    declared: dict[int, dict[Any, Topic]],
 ) -> str | None:
     if seen is None:
         return "the person no longer exists"
-    workspace_id, person_id, _, send_to_unsubscribed, topic_id = check
-    (_, _, _, unsubscribed, kind), idents, address = seen
+    workspace_id, _, _, send_to_unsubscribed, topic_id = check
+    (_, _, _, unsubscribed, kind, chosen, chosen_kind), idents, address = seen
     if any((workspace_id, i.kind, i.key) in suppressed for i in idents):
         return SUPPRESSED
     if not send_to_unsubscribed and _truthy(unsubscribed, kind):
         return "the person is unsubscribed"
-    if topic_id is not None and person_id is not None:
-        reason = _topic_reason(conn, workspace_id, person_id, topic_id)
-        if reason is not None:
-            return reason
+    if topic_id is not None:
+        # An undeclared topic counts as opt-out (`subscriptions/preferences.py`); a
+        # globally unsubscribed person is in no topic, whatever the send asked.
+        topic = declared[workspace_id].get(topic_id) or Topic(topic_id, "", "", True)
+        stored = restore(chosen, chosen_kind) if chosen is not None else None
+        if _truthy(unsubscribed, kind):
+            return "the person is unsubscribed"
+        if not preferences.subscribed(stored, topic, False):
+            return f"the person is not subscribed to topic {topic_id}"
     if (workspace_id, address) in blocked:
         return f"the address {address} is blocked ({blocked[workspace_id, address]})"
     return None
@@ -135,21 +146,6 @@ def _reason(
 
 def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[n : n + _CHUNK] for n in range(0, len(items), _CHUNK)]
-
-
-def _topic_reason(conn: Connection, workspace_id: int, person_pk: int, topic_id: int) -> str | None:
-    """Why a message in `topic_id` may not reach the person (`preferences.subscribed`;
-    an undeclared topic counts as opt-out). Read only for messages in a topic."""
-    person = by_pk(conn, person_pk)
-    if person is None:
-        return "the person no longer exists"
-    stored, unsubscribed = preferences.of_person(conn, person)
-    if unsubscribed:
-        return "the person is unsubscribed"
-    topic = topics.topic(conn, workspace_id, topic_id) or Topic(topic_id, "", "", True)
-    if not preferences.subscribed(stored, topic, False):
-        return f"the person is not subscribed to topic {topic_id}"
-    return None
 
 
 def _identifiers(customer_id: str | None, email: str | None, address: str) -> list[Identifier]:
