@@ -29,6 +29,13 @@ from tidings.db.engine import Database
 from tidings.db.schema import deliveries
 
 
+@pytest.fixture(scope="module")
+def db(isolated_db: Database) -> Database:
+    """The module's own database: the API test server's delivery worker, on the shared
+    one, would send (and count) these deliveries instead of the worker under test."""
+    return isolated_db
+
+
 def start_worker(db: Database, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     command = [
