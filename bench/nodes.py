@@ -23,8 +23,11 @@ Track v1 `POST /api/v1/customers/{id}/events`, one event a request.
 CPU is read from /proc: the node set (every node's process tree), PostgreSQL
 (the backends connected to the bench database, plus the cluster's background
 processes: checkpointer, background writer, walwriter, autovacuum, which other
-databases on the cluster share), and the wrk processes. With a PostgreSQL on
-another machine its CPU is not seen and the PostgreSQL columns stay empty.
+databases on the cluster share), the local nats-server processes in the `log`
+rows (every one on the machine: a cluster's three nodes too), and the wrk
+processes. With a PostgreSQL or NATS on another machine its CPU is not seen
+and its columns stay empty. `total µs/ev` is the node set's, PostgreSQL's and
+(in the `log` rows) NATS's per event.
 
 How the rows are run is a table (MODES): a mode names the store, the extra
 `tidings serve` flags, whether it runs once per N or once as the baseline,
@@ -384,6 +387,7 @@ class Row:
     p99_ms: float = 0.0
     node_cpu: float = 0.0  # cores busy: all node processes
     pg_cpu: float | None = None  # cores busy: PostgreSQL's processes (None: not seen)
+    nats_cpu: float | None = None  # cores busy: nats-server's processes (None: no log, not seen)
     wrk_cpu: float = 0.0
     machine_busy: float = 0.0  # share of all cores busy, every process on the machine
     commits: float = 0.0  # the nodes' writers' group commits in the window
@@ -445,6 +449,7 @@ def run_row(
                 harness.cpu_of(node_pids),
                 harness.cpu_of(harness.postgres_pids(store.database)),
             )
+            nats_before = harness.cpu_of(nats_pids() if mode.log else [])
             busy_before = harness.machine_ticks()
             started = time.monotonic()
             numbers, wrk_cpu = drive(wrk, nodes, load, args, args.duration, seed)
@@ -454,6 +459,7 @@ def run_row(
                 harness.cpu_of(node_pids),
                 harness.cpu_of(harness.postgres_pids(store.database)),
             )
+            nats_after = harness.cpu_of(nats_pids() if mode.log else [])
             busy_after = harness.machine_ticks()
             commits_after = sum(node.commits() for node in nodes)
             stored_after, txn_after = store.count_events(), store.transactions()
@@ -479,6 +485,7 @@ def run_row(
         row.p99_ms = max(float(w["latency_p99_us"]) for w in numbers) / 1000
         row.node_cpu = harness.cpu_delta(node_before, node_after) / wall
         row.pg_cpu = harness.cpu_delta(pg_before, pg_after) / wall if pg_after else None
+        row.nats_cpu = harness.cpu_delta(nats_before, nats_after) / wall if nats_after else None
         row.wrk_cpu = wrk_cpu / wall
         busy, total = (a - b for a, b in zip(busy_after, busy_before, strict=True))
         row.machine_busy = busy / total if total else 0.0
@@ -497,6 +504,17 @@ def run_row(
     if row.lost:
         row.notes.append(f"LOST WRITES: {row.acked:,} acknowledged, {row.stored:,} stored")
     return row
+
+
+def nats_pids() -> list[int]:
+    """Local nats-server processes: the `log` rows' stream lives in all of them (one
+    server, or every node of a cluster on this machine)."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() == "nats-server":
+                found.append(int(comm.parent.name))
+    return found
 
 
 def settle(store: Store, acked: int, seconds: float) -> int:
@@ -526,6 +544,8 @@ COLUMNS = (
     "node µs/ev",
     "PG CPU",
     "PG µs/ev",
+    "NATS CPU",
+    "NATS µs/ev",
     "total µs/ev",
     "ev/commit",
     "PG txn/s",
@@ -545,7 +565,8 @@ def table(rows: list[Row]) -> list[list[str]]:
         one = next((b for b in rows if (b.mode, b.load, b.nodes) == (r.mode, r.load, 1)), None)
         sqlite = next((b for b in rows if b.mode.baseline and b.load == r.load), None)
         node_us, pg_us = r.us_per_event(r.node_cpu), r.us_per_event(r.pg_cpu)
-        total_us = (node_us or 0.0) + (pg_us or 0.0)
+        nats_us = r.us_per_event(r.nats_cpu)
+        total_us = (node_us or 0.0) + (pg_us or 0.0) + (nats_us or 0.0)
         per_commit = r.events_per_commit
         txn_s = r.pg_transactions / r.seconds if r.pg_transactions and r.seconds else None
         out.append(
@@ -564,6 +585,8 @@ def table(rows: list[Row]) -> list[list[str]]:
                 f"{node_us:.1f}" if node_us is not None else "",
                 f"{r.pg_cpu:.2f}" if r.pg_cpu is not None else "",
                 f"{pg_us:.1f}" if pg_us is not None else "",
+                f"{r.nats_cpu:.2f}" if r.nats_cpu is not None else "",
+                f"{nats_us:.1f}" if nats_us is not None else "",
                 f"{total_us:.1f}",
                 f"{per_commit:.1f}" if per_commit is not None else "",
                 f"{txn_s:,.0f}" if txn_s is not None else "",
@@ -738,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{row.events_per_s:,.0f} events/s, p99 {row.p99_ms:.1f} ms, "
                         f"node CPU {row.node_cpu:.2f}, PG CPU "
                         + (f"{row.pg_cpu:.2f}" if row.pg_cpu is not None else "-")
+                        + (f", NATS CPU {row.nats_cpu:.2f}" if row.nats_cpu is not None else "")
                         + f", wrk CPU {row.wrk_cpu:.2f}"
                         + "".join(f"; {note}" for note in row.notes),
                         flush=True,

@@ -13,6 +13,7 @@ activity stream's subscribers first (`runtime.wiring`).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from tidings.api import (
@@ -61,7 +62,7 @@ from tidings.ingest_log.applier import Applier
 from tidings.ingest_log.publisher import Publisher
 from tidings.ops.logging import RequestLog
 from tidings.ops.prometheus import Metrics
-from tidings.runtime import wiring
+from tidings.runtime import wiring, worker_metrics
 from tidings.runtime.workers import (
     BackgroundWorkers,
     WorkerProcess,
@@ -243,6 +244,10 @@ class Worker:
         self.workers.start()
         if self.applier is not None:
             self.applier.start()
+
+    def metrics(self) -> str:
+        """This worker's `/metrics` text (`runtime.worker_metrics`)."""
+        return worker_metrics.render(self.workers.deliveries, self.applier, time.time())
 
     def stop(self) -> None:
         """Finish the work in progress, then close the link and the database."""

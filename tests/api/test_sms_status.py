@@ -75,7 +75,7 @@ def test_status_posts_become_metrics_once(api, db, query, twilio_server) -> None
 
 def test_a_post_not_signed_with_the_auth_token_is_refused(api, db, query, twilio_server) -> None:
     delivery_id = send_sms(api, db, twilio_server)
-    url, form, headers = twilio_server.status_post(0, "undelivered", "30003")
+    url, form, headers = twilio_server.status_post(0, "undelivered", "30005")
     assert post(api, url, form, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}) == 403
     assert post(api, url, {**form, "MessageStatus": "delivered"}, headers) == 403  # edited
     assert post(api, url, form, {}) == 403
@@ -84,7 +84,7 @@ def test_a_post_not_signed_with_the_auth_token_is_refused(api, db, query, twilio
     assert post(api, url, form, headers) == 204
     assert (
         "bounced",
-        {"provider_message_id": twilio_server.sids[0]} | {"reason": "twilio error 30003"},
+        {"provider_message_id": twilio_server.sids[0]} | {"reason": "twilio error 30005"},
     ) in metrics_of(query, api.creds.workspace_id, delivery_id)
 
 

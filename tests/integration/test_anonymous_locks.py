@@ -1,4 +1,5 @@
-"""An anonymous event and the alias that claims its id, applied at once, still meet.
+"""An anonymous event and the alias or identify that claims its id, applied at once,
+still meet.
 
 Two transactions under READ COMMITTED (PostgreSQL): one logs a track of
 anonymousId a-1 (no person holds a-1 yet: stored anonymous), the other applies
@@ -10,6 +11,11 @@ Without the advisory locks of `people.anonymous_locks`, both miss the other's
 uncommitted write every time and the event stays anonymous; with them, the
 second waits for the first to commit and the event is c-1's, as when the two
 are applied one after the other.
+
+The same holds for the Track API's anonymous paths: a v1 anonymous event
+(`events.track_anonymous`) or a v2 `identify_anonymous` relationship against a
+v1 or v2 identify (or a form submission) setting `anonymous_id`, through two
+writers, two ingest-log partitions, or one of each.
 
 SQLite has one writer, which serialises all this: PostgreSQL only.
 """
@@ -26,16 +32,28 @@ from sqlalchemy import Connection, select
 
 from tests.conftest import new_workspace
 from tests.integration import test_lock_order as lock_order
-from tests.integration.test_lock_order import _future, deadlocks, no_deadlock, race, race_writers
+from tests.integration.test_lock_order import (
+    _future,
+    deadlocked_unless,
+    deadlocks,
+    no_deadlock,
+    race,
+    race_writers,
+)
 from tidings.db import raw
-from tidings.db.schema import events, people
+from tidings.db.schema import events, people, relationships
 from tidings.db.writer import Job
+from tidings.events import service as event_service
 from tidings.ingest_log import kinds, partitions, records
 from tidings.ingest_log.apply import Message, apply_batch
-from tidings.people import anonymous_locks
+from tidings.people import anonymous_locks, forms
+from tidings.people import service as people_service
+from tidings.people.identifiers import Identifier
 from tidings.pipelines import ingest
 from tidings.pipelines.parse import parse_message
 from tidings.runtime import wiring
+from tidings.track_v2 import apply as v2
+from tidings.track_v2.parse import parse_operation
 
 # test_lock_order's fixtures: PostgreSQL only, and the `Interleaving` maker.
 db = lock_order.db
@@ -128,3 +146,190 @@ def test_two_writers(db, hooked, locked):
     race_writers(db, interleaving, scope, batches)
     assert deadlocks(db) == before
     _expect(db, ws, locked)
+
+
+# --- The Track API's anonymous paths -----------------------------------------------------
+
+V1_EVENT = event_service.parse_event({"name": "Viewed", "anonymous_id": "a-1"})
+V1_CLAIM = {"anonymous_id": "a-1"}  # the identify body (attributes) that claims a-1
+V2_IDENTIFY = {
+    "type": "person",
+    "action": "identify",
+    "identifiers": {"id": "c-1"},
+    "attributes": V1_CLAIM,
+}
+V2_VISITOR = {
+    "type": "object",
+    "action": "identify_anonymous",
+    "identifiers": {"object_type_id": "1", "object_id": "acme"},
+    "cio_relationships": [{"identifiers": {"anonymous_id": "a-1"}}],
+}
+
+
+def _anonymous_event(ws: int) -> Job:
+    """`POST /api/v1/events` with `anonymous_id` a-1, as its handler submits it."""
+    return Job(event_service.track_anonymous, (ws, "a-1", V1_EVENT, NOW), _future())
+
+
+def _claim(ws: int, how: str) -> Job:
+    """The job of a request that sets c-1's `anonymous_id` to a-1, as its handler
+    submits it."""
+    c1 = Identifier("id", "c-1")
+    if how == "v1 identify":
+        request = people_service.parse_identify(V1_CLAIM, NOW)
+        return Job(people_service.identify, (ws, c1, request, NOW), _future())
+    if how == "v1 form":
+        _, request = forms.parse_submission({"data": {"id": "c-1", **V1_CLAIM}}, NOW)
+        return Job(forms.submit, (ws, "signup", c1, request, NOW), _future())
+    if how == "v2 entity":
+        return Job(v2.run_operation, (ws, parse_operation(V2_IDENTIFY, NOW)), _future())
+    assert how == "v2 batch"
+    return Job(v2.apply_batch, (ws, [parse_operation(V2_IDENTIFY, NOW)], NOW), _future())
+
+
+def _race_two_writers(db: Any, hooked: Any, batches: list[list[Job]]) -> None:
+    interleaving = hooked(MARKER)
+    wired = wiring.batch_scope()
+    before = deadlocks(db)
+
+    @contextlib.contextmanager
+    def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
+        with wired(conn, batch):
+            yield
+        _applied(conn)
+
+    race_writers(db, interleaving, scope, batches)
+    assert deadlocks(db) == before
+
+
+@pytest.mark.parametrize("how", ["v1 identify", "v1 form", "v2 entity", "v2 batch"])
+def test_track_anonymous_event_and_claim_in_two_writers(db, hooked, locked, how):
+    """Two servers' writers: one's batch logs a v1 anonymous event of a-1, the other's
+    applies an identify of c-1 setting `anonymous_id` a-1."""
+    ws = new_workspace(db).workspace_id
+    _race_two_writers(db, hooked, [[_anonymous_event(ws)], [_claim(ws, how)]])
+    _expect(db, ws, locked)
+
+
+def _related(db: Any, ws: int) -> tuple[str | None, str | None]:
+    """Whose the relationship to acme is: the person's customer id, the anonymous id."""
+    with db.reader.connect() as conn:
+        row = conn.execute(
+            select(people.c.customer_id, relationships.c.anonymous_id)
+            .select_from(relationships.outerjoin(people, people.c.id == relationships.c.person_id))
+            .where(relationships.c.workspace_id == ws)
+        ).one()
+        return row.customer_id, row.anonymous_id
+
+
+@pytest.mark.parametrize("how", ["v1 identify", "v2 batch"])
+def test_v2_anonymous_relationship_and_claim_in_two_writers(db, hooked, locked, how):
+    """One writer's batch relates visitor a-1 to an object (v2 `identify_anonymous`),
+    the other's applies the identify claiming a-1: the relationship ends c-1's."""
+    ws = new_workspace(db).workspace_id
+    visitor = Job(v2.run_operation, (ws, parse_operation(V2_VISITOR, NOW)), _future())
+    _race_two_writers(db, hooked, [[visitor], [_claim(ws, how)]])
+    assert _related(db, ws) == (("c-1", None) if locked else (None, "a-1"))
+
+
+@pytest.mark.parametrize("kind", ["v1.identify", "v2.op"])
+def test_claim_and_pipelines_event_in_two_ingest_log_partitions(db, hooked, locked, kind):
+    """The applier's batches of two partitions: a Pipelines anonymous track of a-1 in
+    one, a Track identify (v1 or v2) claiming a-1 in the other."""
+    ws = new_workspace(db).workspace_id
+    if kind == "v1.identify":
+        claim = [kinds.identify_v1(ws, Identifier("id", "c-1"), V1_CLAIM, NOW)]
+    else:
+        claim = kinds.track_v2(ws, [V2_IDENTIFY], [parse_operation(V2_IDENTIFY, NOW)], NOW)
+    track = kinds.pipelines_items(ws, [parse_message(TRACK, NOW)], NOW)
+    _race_partitions(db, hooked, [track, claim])
+    _expect(db, ws, locked)
+
+
+def _race_partitions(db: Any, hooked: Any, made: list[list[records.Record]]) -> None:
+    stream = f"anon-{uuid.uuid4().hex[:8]}"
+    with db.writer.begin() as conn:
+        partitions.ensure(conn, stream, 2)
+        claims = partitions.claim(conn, stream, "test", 2, lease=60)
+    assert len(claims) == 2
+    batches = [[Message(1, records.encode(part))] for part in made]
+    interleaving = hooked(MARKER)
+    before = deadlocks(db)
+
+    def work(conn: Connection, who: int) -> Any:
+        outcome = apply_batch(conn, stream, claims[who], batches[who])
+        _applied(conn)
+        return outcome
+
+    results = race(db, interleaving, work)
+    no_deadlock(results)
+    assert [(r.held, r.applied, r.refused) for r in results] == [(True, 1, 0)] * 2
+    assert deadlocks(db) == before
+
+
+def test_direct_anonymous_event_and_claim_from_the_ingest_log(db, hooked, locked):
+    """A v1 anonymous event committed alone (`POST /api/v1/events` is never published:
+    a server's write with no batch scope, as in its careful pass) while an applier
+    applies the partition holding the v1 identify that claims a-1."""
+    ws = new_workspace(db).workspace_id
+    stream = f"anon-{uuid.uuid4().hex[:8]}"
+    with db.writer.begin() as conn:
+        partitions.ensure(conn, stream, 1)
+        (claim,) = partitions.claim(conn, stream, "test", 1, lease=60)
+    identify = [kinds.identify_v1(ws, Identifier("id", "c-1"), V1_CLAIM, NOW)]
+    batch = [Message(1, records.encode(identify))]
+    interleaving = hooked(MARKER)
+    before = deadlocks(db)
+
+    def work(conn: Connection, who: int) -> Any:
+        if who == 0:
+            event_service.track_anonymous(conn, ws, "a-1", V1_EVENT, NOW)
+            outcome = None
+        else:
+            outcome = apply_batch(conn, stream, claim, batch)
+        _applied(conn)
+        return outcome
+
+    results = race(db, interleaving, work)
+    no_deadlock(results)
+    assert results[0] is None and (results[1].held, results[1].applied) == (True, 1)
+    assert deadlocks(db) == before
+    _expect(db, ws, locked)
+
+
+def _viewed(db: Any, ws: int) -> list[tuple[str | None, str | None]]:
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(people.c.customer_id, events.c.anonymous_id)
+            .select_from(events.outerjoin(people, people.c.id == events.c.person_id))
+            .where(events.c.workspace_id == ws, events.c.name == "Viewed")
+            .order_by(events.c.anonymous_id)
+        )
+        return [(row.customer_id, row.anonymous_id) for row in rows]
+
+
+@pytest.mark.parametrize("preclaim", [False, True], ids=["arrival_order", "preclaimed"])
+def test_anonymous_ids_of_a_writer_batch_are_locked_first(db, hooked, preclaim):
+    """Two nodes' batches each log an anonymous event of one id and claim the other id
+    (a-1, a-2 in opposite orders). Locked job by job as each use case starts, that
+    deadlocks; locked at the batch's start, sorted (`anonymous_locks.preclaim`), the
+    second waits. Either way every event ends with its claimer."""
+    ws = new_workspace(db).workspace_id
+    claim_a2 = people_service.parse_identify({"anonymous_id": "a-2"}, NOW)
+    claim_a1 = parse_operation(V2_IDENTIFY, NOW)  # c-1's
+    event_a2 = event_service.parse_event({"name": "Viewed"})
+    batches = [
+        [
+            _anonymous_event(ws),
+            Job(people_service.identify, (ws, Identifier("id", "c-2"), claim_a2, NOW), _future()),
+        ],
+        [
+            Job(event_service.track_anonymous, (ws, "a-2", event_a2, NOW), _future()),
+            Job(v2.apply_batch, (ws, [claim_a1], NOW), _future()),
+        ],
+    ]
+    before = deadlocks(db)
+    scope = wiring.batch_scope() if preclaim else None
+    race_writers(db, hooked("pg_advisory_xact_lock"), scope, batches)
+    deadlocked_unless(db, before, preclaim)
+    assert _viewed(db, ws) == [("c-1", "a-1"), ("c-2", "a-2")]

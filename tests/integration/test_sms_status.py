@@ -3,11 +3,11 @@ the reporting webhooks hear of them as `sms_*` events."""
 
 import msgspec
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from tests.factories import add_delivery, recorded_metrics, webhook_bodies
 from tests.fakes.twilio import sign
-from tidings.db.schema import providers, webhook_posts
+from tidings.db.schema import blocked_addresses, providers, webhook_posts
 from tidings.errors import ApiError
 from tidings.people import service
 from tidings.people.identifiers import classify
@@ -74,19 +74,58 @@ def test_delivered_is_recorded_once_and_posted_as_sms_delivered(tx, query, works
     assert event["data"]["identifiers"]["cio_id"] == p.cio_id
 
 
-@pytest.mark.parametrize(("status", "metric"), [("undelivered", "bounced"), ("failed", "failed")])
-def test_undelivered_and_failed_carry_twilios_error(tx, query, workspace, status, metric):
+def blocked(query, ws):
+    """The workspace's blocked addresses, with their reasons."""
+    rows = query(
+        lambda c: c.execute(
+            select(blocked_addresses.c.address, blocked_addresses.c.reason).where(
+                blocked_addresses.c.workspace_id == ws
+            )
+        ).all()
+    )
+    return [tuple(row) for row in rows]
+
+
+# Codes naming the number (Twilio's error dictionary): invalid, opted out, not mobile,
+# blocked, unknown handset, landline.
+NUMBER_CODES = ["21211", "21610", "21614", "30004", "30005", "30006"]
+# Codes naming the moment or the message: handset off or out of coverage, queue overflow,
+# content filtered, unknown error; and none at all.
+OTHER_CODES = ["30003", "30001", "30007", "30008", ""]
+
+
+@pytest.mark.parametrize("status", ["undelivered", "failed"])
+@pytest.mark.parametrize("code", NUMBER_CODES)
+def test_a_code_naming_the_number_bounces_and_blocks_it(tx, query, workspace, status, code):
     ws = workspace.workspace_id
-    body = {"endpoint": "http://127.0.0.1:9/hook", "events": [f"sms_{metric}"]}
+    body = {"endpoint": "http://127.0.0.1:9/hook", "events": ["sms_bounced"]}
     tx(webhooks.create, ws, webhooks.parse(body, partial=False), NOW)
     delivery_id, _ = sms_delivery(tx, ws)
-    assert post(tx, delivery_id, status, error_code="30003") == metric
-    reason = "twilio error 30003"
+    assert post(tx, delivery_id, status, error_code=code) == "bounced"
+    reason = f"twilio error {code}"
     assert metrics_of(query, ws) == [
-        (metric, NOW + 10, {"provider_message_id": "SM1", "reason": reason})
+        ("bounced", NOW + 10, {"provider_message_id": "SM1", "reason": reason})
     ]
+    assert blocked(query, ws) == [("+1555", "bounced")]
     [(_, _, event)] = query(webhook_bodies, ws)
-    assert (event["metric"], event["data"]["failure_message"]) == (metric, reason)
+    assert (event["metric"], event["data"]["failure_message"]) == ("bounced", reason)
+
+
+@pytest.mark.parametrize("status", ["undelivered", "failed"])
+@pytest.mark.parametrize("code", OTHER_CODES)
+def test_any_other_code_fails_the_message_and_blocks_nothing(tx, query, workspace, status, code):
+    ws = workspace.workspace_id
+    body = {"endpoint": "http://127.0.0.1:9/hook", "events": ["sms_failed"]}
+    tx(webhooks.create, ws, webhooks.parse(body, partial=False), NOW)
+    delivery_id, _ = sms_delivery(tx, ws)
+    assert post(tx, delivery_id, status, error_code=code) == "failed"
+    reason = f"twilio error {code or 'unknown'}"
+    assert metrics_of(query, ws) == [
+        ("failed", NOW + 10, {"provider_message_id": "SM1", "reason": reason})
+    ]
+    assert blocked(query, ws) == []
+    [(_, _, event)] = query(webhook_bodies, ws)
+    assert (event["metric"], event["data"]["failure_message"]) == ("failed", reason)
 
 
 def test_a_bad_signature_or_a_channel_not_on_twilio_is_a_403(tx, query, workspace, other_workspace):

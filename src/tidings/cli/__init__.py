@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,10 @@ from tidings.db.engine import Database
 from tidings.ops.heap import limit_malloc_arenas
 from tidings.runtime import wiring
 from tidings.workspaces import service as workspaces
+
+if TYPE_CHECKING:
+    from tidings.app import Worker
+    from tidings.ops.metrics_server import MetricsServer
 
 
 def _allowlist(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -401,6 +405,21 @@ def _listen(host: str, ports: list[int]) -> list[Any]:
     help="Base URL clients reach the server at, for tracked links in campaign messages.",
 )
 @ingest_log_options
+@click.option(
+    "--metrics-port",
+    envvar="TIDINGS_METRICS_PORT",
+    show_envvar=True,
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve this worker's Prometheus /metrics on this port (none by default).",
+)
+@click.option(
+    "--metrics-host",
+    envvar="TIDINGS_METRICS_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface --metrics-port listens on.",
+)
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 def worker(
     data_dir: str,
@@ -416,6 +435,8 @@ def worker(
     ingest_partitions: int,
     ingest_replicas: int,
     ingest_lease: int,
+    metrics_port: int | None,
+    metrics_host: str,
     exit_with_parent: bool,
 ) -> None:
     """Run the background workers apart from the server processes.
@@ -426,7 +447,8 @@ def worker(
     reporting webhooks. Run one or more beside
     `tidings serve --no-background-workers` (PostgreSQL). Stops cleanly on
     SIGTERM or Ctrl-C after the work in progress. With `--ingest-log`, it also
-    applies the ingest log's partitions to the database.
+    applies the ingest log's partitions to the database. With `--metrics-port`,
+    it serves its own Prometheus `/metrics` (see docs/operations.md).
     """
     import signal
 
@@ -460,13 +482,31 @@ def worker(
         + applying,
         err=True,
     )
+    scraped = _metrics_server(running, metrics_host, metrics_port)
     freeze_startup_heap()
     running.start()
     while not stopping.wait(1.0):
         if running.gone:
             click.echo("tidings: the writer process is gone; stopping", err=True)
             break
+    if scraped is not None:
+        scraped.stop()
     running.stop()
+
+
+def _metrics_server(running: Worker, host: str, port: int | None) -> MetricsServer | None:
+    """`--metrics-port`: the worker's /metrics, started (None without the option)."""
+    if port is None:
+        return None
+    from tidings.ops.metrics_server import MetricsServer
+
+    try:
+        server = MetricsServer(host, port, running.metrics)
+    except OSError as exc:
+        raise click.ClickException(f"--metrics-port {port}: {exc}") from exc
+    server.start()
+    click.echo(f"tidings: worker metrics on http://{host}:{server.port}/metrics", err=True)
+    return server
 
 
 def _wait_for_eof(stopping: threading.Event) -> None:

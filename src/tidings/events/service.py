@@ -10,7 +10,9 @@ from sqlalchemy import Connection
 from tidings.activity import log as activity_log
 from tidings.errors import bad_request
 from tidings.events import bulk, dedup
+from tidings.people import anonymous_locks
 from tidings.people import store as people_store
+from tidings.people.anonymous_locks import AnonymousId
 from tidings.people.identifiers import Identifier, check_id
 from tidings.timestamps import optional_seconds
 
@@ -119,14 +121,21 @@ def track(conn: Connection, workspace_id: int, ident: Identifier, event: Event, 
     bulk.track_many(conn, workspace_id, [bulk.plain(ident, event)], now)
 
 
+def anonymous_ids(workspace_id: int, anonymous_id: str | None) -> list[AnonymousId]:
+    """The anonymous id `track_anonymous` looks up (none for an invite event)."""
+    return [(workspace_id, anonymous_id)] if anonymous_id else []
+
+
 def track_anonymous(
     conn: Connection, workspace_id: int, anonymous_id: str | None, event: Event, now: int
 ) -> None:
     """An event for someone not yet identified (or, without anonymous_id, an invite).
 
     If a person already carries this `anonymous_id`, the event is theirs at once.
-    Dedup and timestamp follow `events.bulk.track_many`.
+    Dedup and timestamp follow `events.bulk.track_many`. The id is locked first
+    (`people.anonymous_locks`), so an identify claiming it at once sees the event.
     """
+    anonymous_locks.lock(conn, anonymous_ids(workspace_id, anonymous_id))
     if not dedup.first_sighting(conn, workspace_id, dedup.event_key(event.dedup_id), now):
         return
     person_pk = None

@@ -23,9 +23,10 @@ from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.imports.reading import Record, csv_records, jsonl_records
 from tidings.imports.rows import Spec, check_header, parse_row
+from tidings.people import anonymous_locks, store
 from tidings.people import bulk as bulk_people
 from tidings.people import service as people
-from tidings.people import store
+from tidings.people.anonymous_locks import AnonymousId
 
 BATCH_ROWS = 500
 MAX_ERRORS = 1000  # bad rows reported in detail; all of them are counted
@@ -151,7 +152,24 @@ def apply_batch(
 def _identify_each(
     conn: Connection, spec: Spec, workspace_id: int, valid: list[Item], now: int
 ) -> tuple[int, list[tuple[int, str]]]:
-    """Identify row by row, each in a SAVEPOINT; (rows applied, rows refused)."""
+    """Identify row by row, each in a SAVEPOINT; (rows applied, rows refused). The
+    anonymous ids the rows claim are locked first, sorted (`anonymous_ids`)."""
+    with anonymous_locks.held(conn, anonymous_ids(spec, workspace_id, valid)):
+        return _identify_rows(conn, spec, workspace_id, valid, now)
+
+
+def anonymous_ids(spec: Spec, workspace_id: int, items: list[Item]) -> list[AnonymousId]:
+    """The anonymous ids a batch of people rows claims (`people.anonymous_ids`), for its
+    transaction to lock first."""
+    if spec.kind != "people":
+        return []
+    requests = (parsed[1] for _, parsed in items if not isinstance(parsed, str))
+    return [pair for request in requests for pair in people.anonymous_ids(workspace_id, request)]
+
+
+def _identify_rows(
+    conn: Connection, spec: Spec, workspace_id: int, valid: list[Item], now: int
+) -> tuple[int, list[tuple[int, str]]]:
     done, refused = 0, []
     for line, (ident, request) in valid:
         if spec.process != "all":

@@ -38,7 +38,7 @@ from nats.js.errors import NotFoundError
 
 from tidings.config import IngestLog
 from tidings.db.engine import Database
-from tidings.ingest_log import partitions, records, stream
+from tidings.ingest_log import metrics, partitions, records, stream
 from tidings.ingest_log.apply import Message, Outcome, apply_batch
 
 log = logging.getLogger("tidings.ingest_log")
@@ -68,6 +68,9 @@ class Applier:
         self.held: dict[int, _Held] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # The applier's loop and stream, while connected: `/metrics` reads through them.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._js: JetStreamContext | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tidings-apply")
         # Leases are renewed on a thread of their own: queued behind slow batches on
         # the pool, a renewal came after its lease ran out and a live worker lost its
@@ -95,6 +98,7 @@ class Applier:
         if nc is None:
             return
         js = nc.jetstream()
+        self._loop, self._js = asyncio.get_running_loop(), js
         while not self._stopping.is_set():
             try:
                 await self._rebalance(js)
@@ -104,7 +108,23 @@ class Applier:
         await self._give_back(list(self.held.values()))
         self.held.clear()
         await self._lease_db(partitions.leave, self.settings.stream, self.owner)
+        self._loop = self._js = None
         await nc.close()
+
+    def metrics(self, now: float, timeout: float = 5.0) -> list[str]:
+        """`/metrics` lines about the stream's partitions (`ingest_log.metrics`: lag,
+        unapplied messages, oldest unapplied, applied total), read from another thread
+        through this applier's connection; none while it is not connected."""
+        loop, js = self._loop, self._js
+        if loop is None or js is None:
+            return []
+        offsets = self.db.read(partitions.offsets, self.settings.stream)
+        lines = metrics.lines(js, self.settings.stream, offsets, now)
+        try:
+            return asyncio.run_coroutine_threadsafe(lines, loop).result(timeout)
+        except Exception as exc:  # the scrape still answers, without these lines
+            log.warning("ingest log: metrics unavailable: %s", exc)
+            return []
 
     async def _connect(self) -> Client | None:
         while not self._stopping.is_set():

@@ -15,8 +15,8 @@ refused there with an `ApiError` (what the direct path would have answered
 error fails the batch, which is tried again from the stored offset.
 
 Partitions apply concurrently, and the records of one anonymous id can sit in
-two (an anonymous event under its anonymousId, the alias that claims it under
-the userId): before anything else the batch takes the advisory locks of every
+two (an anonymous event under its anonymousId, the alias or identify that claims
+it under the userId): before anything else the batch takes the advisory locks of every
 anonymous id its records will look up or claim, sorted, in one statement
 (`people.anonymous_locks.held`), so the two transactions serialize on the id.
 """
@@ -99,7 +99,7 @@ def _anonymous_ids(readable: list[tuple[Message, Record]]) -> list[anonymous_loc
     for _, record in readable:
         try:
             found.extend(anonymous_ids([record]))
-        except (msgspec.ValidationError, TypeError, ValueError):
+        except Exception:  # whatever reading it raises, applying it raises again
             continue
     return found
 

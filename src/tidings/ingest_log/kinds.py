@@ -160,11 +160,19 @@ def _apply_cdp_message(conn: Connection, records: list[Record]) -> None:
 
 
 def anonymous_ids(records: list[Record]) -> list[AnonymousId]:
-    """The anonymous ids the records' use cases will look up or claim (Pipelines
-    messages; `pipelines.ingest.anonymous_ids`), for their transaction to lock first."""
+    """The anonymous ids the records' use cases will look up or claim, for their
+    transaction to lock first: Pipelines messages' (`pipelines.ingest.anonymous_ids`),
+    the `anonymous_id` a Track v1 identify sets, a Track v2 operation's
+    (`track_v2.apply.anonymous_ids`). Raises what parsing a record raises."""
     found: list[AnonymousId] = []
     for record in records:
-        if record.kind == "cdp.event":
+        if record.kind == "v1.identify":
+            parsed = people.parse_identify(record.payload[2], record.now)
+            found.extend(people.anonymous_ids(record.workspace, parsed))
+        elif record.kind == "v2.op":
+            op = parse_operation(record.payload, record.now)
+            found.extend(v2.anonymous_ids(record.workspace, [op]))
+        elif record.kind == "cdp.event":
             queued = (record.workspace, [tuple(record.payload)], record.now)
             found.extend(pipelines.queued_anonymous(queued))  # type: ignore[arg-type]
         elif record.kind == "cdp.message":

@@ -1,10 +1,12 @@
 """Serializing the transactions that read or change what an anonymous id names.
 
-An anonymous event looks for a person holding its `anonymous_id` and, when
-none does, is stored anonymous; a claim (a Pipelines alias or identify)
-looks for the anonymous events to adopt and then sets the attribute. Under
-READ COMMITTED (PostgreSQL) two such transactions running at once each miss
-the other's uncommitted write, and the event stays anonymous for good. So on
+An anonymous event (Pipelines, Track v1) or a v2 `identify_anonymous`
+relationship looks for a person holding its `anonymous_id` and, when none
+does, is stored anonymous; a claim (a Pipelines alias or identify, a Track
+identify setting `anonymous_id`) looks for what to adopt and then sets the
+attribute. Under READ COMMITTED (PostgreSQL) two such transactions running
+at once each miss the other's uncommitted write, and the event stays
+anonymous for good. So on
 PostgreSQL each of them first takes a transaction-level advisory lock on
 (workspace, anonymous id): `pg_advisory_xact_lock(workspace, hashtext(id))`.
 Two ids with one hash share a lock, which only serializes more. SQLite has
@@ -12,7 +14,8 @@ one writer: nothing is taken there.
 
 Lock order. A transaction takes every anonymous id it will touch at its start,
 in one statement, sorted by the lock's keys (`held`, opened by the ingest
-log's batch and the writer's batch scope), so two of them never wait for each
+log's batch, the writer's batch scope and the use cases that apply many
+operations: a v2 batch, an import batch), so two of them never wait for each
 other in opposite orders. Inside that block `lock` (what the use cases call
 for their own ids, for a transaction that opened none: a job committed alone,
 the careful pass) takes nothing more for the ids already held.

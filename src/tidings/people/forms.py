@@ -41,7 +41,20 @@ def submit(
     request: people.IdentifyRequest,
     now: int,
 ) -> None:
-    """A new form id makes a new form connection; the respondent is identified."""
+    """The respondent is identified (first: its anonymous id, if it sets one, is the
+    transaction's first lock), and a new form id makes a new form connection."""
+    person = people.identify(conn, workspace_id, ident, request, now)
+    if person is not None:
+        activity_log.append(
+            conn,
+            workspace_id,
+            person_pk=person.pk,
+            type="form_submit",
+            name=form_id,
+            timestamp=now,
+            received_at=now,
+            data={"form_id": form_id},
+        )
     row = conn.execute(
         select(forms.c.submissions).where(
             forms.c.workspace_id == workspace_id, forms.c.form_id == form_id
@@ -58,16 +71,4 @@ def submit(
             update(forms)
             .where(forms.c.workspace_id == workspace_id, forms.c.form_id == form_id)
             .values(submissions=row.submissions + 1)
-        )
-    person = people.identify(conn, workspace_id, ident, request, now)
-    if person is not None:
-        activity_log.append(
-            conn,
-            workspace_id,
-            person_pk=person.pk,
-            type="form_submit",
-            name=form_id,
-            timestamp=now,
-            received_at=now,
-            data={"form_id": form_id},
         )

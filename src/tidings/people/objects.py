@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from tidings.objects import relationships, store
 from tidings.objects.store import Obj, ObjectRef
+from tidings.people import anonymous_locks
 from tidings.people import service as people
 from tidings.people import store as people_store
 from tidings.people.identifiers import Identifier
@@ -60,8 +61,11 @@ def identify_anonymous(
 
     A visitor already identified (a person holds that `anonymous_id`
     attribute) is related as that person; otherwise the relationship waits
-    under the `anonymous_id` and passes to the person who later claims it.
+    under the `anonymous_id` and passes to the person who later claims it. The ids
+    are locked first (`people.anonymous_locks`), so an identify claiming one at once
+    sees the relationship.
     """
+    anonymous_locks.lock(conn, ((workspace_id, anonymous_id) for anonymous_id, _ in related))
     obj = identify_object(conn, workspace_id, ref, attributes, [], now)
     if obj is None:
         return None

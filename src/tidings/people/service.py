@@ -19,7 +19,8 @@ from tidings.attributes import check_attributes, is_removal, render
 from tidings.db.schema import suppressions
 from tidings.errors import bad_request
 from tidings.objects import relationships
-from tidings.people import bulk, store
+from tidings.people import anonymous_locks, bulk, store
+from tidings.people.anonymous_locks import AnonymousId
 from tidings.people.identifiers import CLIENT_KINDS, Identifier, check_id, of_type
 from tidings.people.store import Person
 from tidings.timestamps import optional_seconds
@@ -101,8 +102,11 @@ def identify(
 ) -> Person | None:
     """Create or update a person; returns them, or None when the call is dropped.
 
-    `req` is left as it was given: the writer may run a use case twice.
+    `req` is left as it was given: the writer may run a use case twice. An
+    `anonymous_id` it sets is locked first (`anonymous_ids`), as the anonymous events
+    it adopts are.
     """
+    anonymous_locks.lock(conn, anonymous_ids(workspace_id, req))
     req = replace(req, attributes=dict(req.attributes))
     idents = [ident] + [Identifier(k, v) for k, v in req.body_ids.items()]  # type: ignore[arg-type]
     if store.is_suppressed(conn, workspace_id, idents):
@@ -116,6 +120,19 @@ def identify(
     if req.relationships is not None:
         relationships.apply_v1(conn, person, req.relationships, now)
     return person
+
+
+def claimed_anonymous_id(req: IdentifyRequest) -> str | None:
+    """The anonymous id an identify claims: its `anonymous_id` attribute, as stored."""
+    value = req.attributes.get("anonymous_id")
+    return None if is_removal(value) else render(value)[0]
+
+
+def anonymous_ids(workspace_id: int, req: IdentifyRequest) -> list[AnonymousId]:
+    """What `identify` locks before it looks up the holder of the anonymous id it claims
+    and adopts the id's events (`people.anonymous_locks`)."""
+    claimed = claimed_anonymous_id(req)
+    return [(workspace_id, claimed)] if claimed else []
 
 
 def resolve_for_identify(

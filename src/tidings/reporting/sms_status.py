@@ -12,9 +12,14 @@ a 404: with no workspace there is no auth token to check the post against,
 and an unauthenticated post must not write metrics.
 
 Statuses become metrics as Customer.io reports SMS (`sms_*` reporting
-events): `delivered` is `delivered`; `undelivered` (the carrier could not
-deliver it) is `bounced`; `failed` (Twilio could not send it) is `failed`;
-both with `failure_message` from Twilio's `ErrorCode`. `accepted`, `queued`,
+events): `delivered` is `delivered`. `undelivered` (the carrier could not
+deliver it) and `failed` (Twilio could not send it) are `bounced` when
+Twilio's `ErrorCode` says the number itself cannot take messages
+(`NUMBER_REFUSED`), and a bounce blocks the number (`blocked_addresses`, as
+an email's hard bounce does); any other code (a full queue, a handset off or
+out of coverage, carrier filtering of the content, an unknown error) is
+`failed`, which blocks nothing: the next message may get through. Both carry
+`failure_message` from the `ErrorCode`. `accepted`, `queued`,
 `sending`, `sent` and the rest add nothing to the `sent` recorded when Twilio
 took the message. Recorded through `metrics.record_metric`, so reporting
 webhooks, totals and day counts follow; a status already recorded for the
@@ -35,7 +40,16 @@ from tidings.providers import twilio
 from tidings.reporting import metrics
 
 PATH = "/webhooks/twilio/"
-STATUS_METRICS = {"delivered": "delivered", "undelivered": "bounced", "failed": "failed"}
+FINAL_FAILURES = frozenset({"undelivered", "failed"})
+# Twilio's error codes (its error dictionary, https://www.twilio.com/docs/api/errors)
+# that name the number, not the message or the moment: 21211 invalid 'To' number,
+# 21610 the recipient opted out (STOP; Twilio fails every later message until they
+# opt in again), 21614 'To' is not a mobile number, 30004 message blocked (the number
+# is blocked from receiving, or opted out), 30005 unknown destination handset (no
+# longer in service), 30006 landline or unreachable carrier. Not among them: 30003
+# (handset off or out of coverage, "temporarily unreachable"), 30001 (queue
+# overflow), 30007 (message filtered for its content), 30008 (unknown error).
+NUMBER_REFUSED = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
 
 
 def callback_url(base_url: str, delivery_id: str) -> str:
@@ -66,7 +80,7 @@ def record_status(
     if token is None or not twilio.signed_by(token, url, params, signature):
         raise ApiError(403, "the X-Twilio-Signature does not match", code="forbidden")
     fields = dict(params)
-    metric = STATUS_METRICS.get(fields.get("MessageStatus", ""))
+    metric = status_metric(fields.get("MessageStatus", ""), fields.get("ErrorCode", ""))
     if metric is None or metrics.reached(conn, row.workspace_id, delivery_id, metric):
         return None
     extra = {"provider_message_id": fields["MessageSid"]} if fields.get("MessageSid") else {}
@@ -74,6 +88,16 @@ def record_status(
         extra["reason"] = f"twilio error {fields.get('ErrorCode') or 'unknown'}"
     metrics.record_metric(conn, row.workspace_id, delivery_id, metric, now, extra, now=now)
     return metric
+
+
+def status_metric(status: str, error_code: str) -> str | None:
+    """The metric a Twilio status (and its `ErrorCode`) records; None for a status
+    that adds nothing."""
+    if status == "delivered":
+        return "delivered"
+    if status in FINAL_FAILURES:
+        return "bounced" if error_code.strip() in NUMBER_REFUSED else "failed"
+    return None
 
 
 def _auth_token(conn: Connection, workspace_id: int, channel: str) -> str | None:

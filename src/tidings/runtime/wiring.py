@@ -23,11 +23,14 @@ from tidings.collections.job import CollectionFetchJob
 from tidings.db.writer import BatchScope, Job
 from tidings.events import bulk as bulk_events
 from tidings.events import dedup
+from tidings.events import service as events
 from tidings.exports.job import ExportJob
 from tidings.fetch import Allowlist
+from tidings.imports import run as imports
 from tidings.imports.job import ImportJob
 from tidings.jobs.runner import Handler
-from tidings.people import anonymous_locks
+from tidings.people import anonymous_locks, forms
+from tidings.people import service as people_service
 from tidings.pipelines import ingest
 from tidings.reporting import customer_events
 from tidings.segments import dirty
@@ -60,15 +63,23 @@ def job_handlers(allowlist: Allowlist) -> dict[str, Handler]:
 
 def batch_scope() -> BatchScope:
     """The writer's scope for a batch, so that two processes' batches take shared rows
-    in one order: the advisory locks of the anonymous ids its Pipelines jobs will
-    look up or claim taken first (`people.anonymous_locks.preclaim`), then the dedup
-    keys of its queued events (`events.dedup.preclaim`), then the people they name found or created
+    in one order: the advisory locks of the anonymous ids its jobs will look up or
+    claim (Pipelines messages; Track v1 anonymous events, identifies and form
+    submissions; Track v2 operations; imported people) taken first
+    (`people.anonymous_locks.preclaim`), then the dedup keys of its queued events
+    (`events.dedup.preclaim`), then the people they name found or created
     (`events.bulk.preclaim_people`), and its segment marks made at its end
     (`segments.dirty.deferred`)."""
     anonymous = anonymous_locks.preclaim(
         {
             ingest.ingest_queued: lambda args: ingest.queued_anonymous(args[0]),
             ingest.ingest: lambda args: ingest.anonymous_ids(args[0], args[1]),
+            events.track_anonymous: lambda args: events.anonymous_ids(args[0], args[1]),
+            people_service.identify: lambda args: people_service.anonymous_ids(args[0], args[2]),
+            forms.submit: lambda args: people_service.anonymous_ids(args[0], args[3]),
+            apply.run_operation: lambda args: apply.anonymous_ids(args[0], [args[1]]),
+            apply.apply_batch: lambda args: apply.anonymous_ids(args[0], args[1]),
+            imports.apply_batch: lambda args: imports.anonymous_ids(*args[:3]),
         }
     )
     keys = dedup.preclaim(

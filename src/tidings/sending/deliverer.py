@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace as dataclass_replace
@@ -133,6 +134,14 @@ class DeliveryWorker(BackgroundThread):
         self._composers = dict(composers or {})
         self._allow = allow or Allowlist()  # private addresses webhooks may reach
         self._pacer = rates.Pacer(clock)
+        # Outcomes recorded by this worker, by kind (`sent`, `failed`, `suppressed`,
+        # `transient`: queued again or failed when expired): `tidings worker`'s /metrics.
+        self.recorded: Counter[str] = Counter()
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries claimed whose outcome is not recorded yet."""
+        return len(self._held)
 
     # --- lifecycle (start, request_stop, stop: BackgroundThread) -------------------
     # After request_stop it stops claiming; sends in flight finish and are recorded.
@@ -152,7 +161,7 @@ class DeliveryWorker(BackgroundThread):
             heartbeat = asyncio.create_task(self._heartbeat())
             try:
                 claimed = await self._claim(self._concurrency)
-                await self._start(adapters, claimed, _Outcomes(self._write), set())
+                await self._start(adapters, claimed, _Outcomes(self._write, self.recorded), set())
                 return len(claimed)
             finally:
                 heartbeat.cancel()
@@ -165,7 +174,7 @@ class DeliveryWorker(BackgroundThread):
             ThreadPoolExecutor(max_workers=8, thread_name_prefix="tidings-deliveries-db")
         )
         adapters = self._adapters()
-        outcomes = _Outcomes(self._write)
+        outcomes = _Outcomes(self._write, self.recorded)
         inflight: set[asyncio.Task[None]] = set()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -400,8 +409,9 @@ class _Outcomes:
     returned (False or '' when the claim no longer held).
     """
 
-    def __init__(self, write: Callable[..., Any]) -> None:
+    def __init__(self, write: Callable[..., Any], recorded: Counter[str]) -> None:
         self._write = write  # async: runs fn(conn, *args) in a committed transaction
+        self._recorded = recorded  # counts each outcome committed, by its function's name
         self._pending: list[tuple[delivery_queue.Recording, asyncio.Future[Any]]] = []
         self._flushing = False
 
@@ -414,6 +424,8 @@ class _Outcomes:
         result = await future
         if result is False:
             log.warning("delivery %s: lease lost, outcome left to its new claim", claimed.id)
+        if result:  # False or '': the claim no longer held, nothing was recorded
+            self._recorded[fn.__name__] += 1
         return result
 
     async def _flush(self) -> None:

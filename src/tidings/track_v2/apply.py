@@ -22,6 +22,8 @@ from tidings.db import counters
 from tidings.errors import ApiError
 from tidings.events import bulk as bulk_events
 from tidings.events.dedup import Claim, event_key
+from tidings.people import anonymous_locks
+from tidings.people.anonymous_locks import AnonymousId
 from tidings.people.bulk import Named
 from tidings.track_v2.operation import Operation
 
@@ -40,8 +42,16 @@ def apply_batch(
 
     Items that failed parsing arrive as `ApiError`s and are reported as they
     are. Any other exception propagates: the writer then retries the whole
-    request on its own, so nothing is half-applied.
+    request on its own, so nothing is half-applied. The anonymous ids the items will
+    look up or claim are locked first, sorted (`anonymous_ids`).
     """
+    with anonymous_locks.held(conn, anonymous_ids(workspace_id, items)):
+        return _apply_items(conn, workspace_id, items, now)
+
+
+def _apply_items(
+    conn: Connection, workspace_id: int, items: list[Item], now: int
+) -> list[tuple[int, ApiError]]:
     errors = [(index, item) for index, item in enumerate(items) if isinstance(item, ApiError)]
     index, count = 0, len(items)
     while index < count:
@@ -59,6 +69,13 @@ def apply_batch(
             index += 1
     errors.sort(key=lambda pair: pair[0])
     return errors
+
+
+def anonymous_ids(workspace_id: int, items: list[Item]) -> list[AnonymousId]:
+    """The anonymous ids the operations will look up or claim (`Operation.anonymous`),
+    for their transaction to lock first."""
+    ops = (item for item in items if isinstance(item, Operation))
+    return [(workspace_id, anonymous_id) for op in ops for anonymous_id in op.anonymous]
 
 
 Queued = tuple[int, list[bulk_events.Plain], int]  # workspace, a batch's events, receipt time

@@ -85,7 +85,8 @@ def _identify(raw: dict[str, Any], now: int) -> Operation:
 def _identify_anonymous(raw: dict[str, Any], now: int) -> Operation:
     ref, attrs = _ref(raw), _attributes(raw)
     related = anonymous_relationships(raw)
-    return Operation(objects.identify_anonymous, (ref, attrs, related, now))
+    visitors = tuple(anonymous_id for anonymous_id, _ in related)
+    return Operation(objects.identify_anonymous, (ref, attrs, related, now), anonymous=visitors)
 
 
 def _delete(raw: dict[str, Any], now: int) -> Operation:

@@ -19,8 +19,10 @@ class Operation(msgspec.Struct, frozen=True):
     `may_refuse` is False when the use case cannot raise `ApiError` once
     parsed, so a batch need not wrap it in a savepoint of its own. Person
     events (`event`, `page`, `screen`) carry `ident` and `event` so a batch
-    can insert a run of them together. A msgspec Struct: a batch builds one
-    per item.
+    can insert a run of them together. `anonymous` names the anonymous ids the
+    use case will look up or claim (an identify's `anonymous_id`, the visitors of an
+    object's `identify_anonymous`), for its transaction to lock first
+    (`people.anonymous_locks`). A msgspec Struct: a batch builds one per item.
     """
 
     fn: Callable[..., Any]
@@ -28,6 +30,7 @@ class Operation(msgspec.Struct, frozen=True):
     may_refuse: bool = True
     ident: Identifier | None = None
     event: Event | None = None
+    anonymous: tuple[str, ...] = ()
 
 
 Parser = Callable[[dict[str, Any], int], Operation]

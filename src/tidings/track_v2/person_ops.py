@@ -64,8 +64,10 @@ def _object_relationships(items: Any) -> list[dict[str, Any]]:
 
 
 def _identify(raw: dict[str, Any], now: int) -> Operation:
-    ident = _person(raw)
-    return Operation(people.identify, (ident, parse_identify(raw, now), now))
+    ident, request = _person(raw), parse_identify(raw, now)
+    claimed = people.claimed_anonymous_id(request)
+    anonymous = (claimed,) if claimed else ()
+    return Operation(people.identify, (ident, request, now), anonymous=anonymous)
 
 
 def _delete(raw: dict[str, Any], now: int) -> Operation:
