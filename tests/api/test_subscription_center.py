@@ -74,21 +74,30 @@ def test_the_node_client_reads_topics_channels_preferences_and_the_token(
     )  # fmt: skip
     assert ok(seen, "topics") == {
         "topics": [
-            {"id": 1, "name": "News <b>&</b>", "description": 'Weekly "notes"',
-             "subscribed_by_default": True},
-            {"id": 2, "name": "Offers", "description": "", "subscribed_by_default": False},
+            {"id": 1, "identifier": "topic_1", "name": "News <b>&</b>",
+             "description": 'Weekly "notes"', "subscribed_by_default": True},
+            {"id": 2, "identifier": "topic_2", "name": "Offers", "description": "",
+             "subscribed_by_default": False},
         ]
     }  # fmt: skip
     assert ok(seen, "channels") == {
         "channels": [
-            {"channel": "email", "name": "Email", "description": "", "subscribed_by_default": True}
+            {
+                "id": 1,
+                "type": "email",
+                "channel": "email",
+                "name": "Email",
+                "description": "",
+                "subscribed_by_default": True,
+            }
         ]
     }
     customer = ok(seen, "prefs")["customer"]
     assert [(t["id"], t["subscribed"]) for t in customer["topics"]] == [(1, True), (2, True)]
     assert customer["identifiers"]["id"] == "ann" and customer["unsubscribed"] is False
     assert ok(seen, "byEmail") == ok(seen, "prefs")
-    token = ok(seen, "token")["token"]
+    token, url = ok(seen, "token")["token"], ok(seen, "token")["url"]
+    assert url.endswith(f"/t/p/{token}")
     assert api.http.get(f"/t/p/{token}").status_code == 200
     for missing in ("nobody", "nobodyPrefs"):
         assert seen[missing]["statusCode"] == 404, seen[missing]

@@ -78,10 +78,10 @@ def test_apply_declares_topics_and_channels_and_changes_only_what_differs(tx, qu
     identify(tx, ws)
     customer = query(center.preferences_of, ws, "p1", "id")["customer"]
     assert customer["topics"] == [
-        {"id": 1, "name": "News", "description": "Weekly", "subscribed_by_default": True,
-         "subscribed": True},
-        {"id": 2, "name": "Deals", "description": "", "subscribed_by_default": False,
-         "subscribed": False},
+        {"id": 1, "identifier": "topic_1", "name": "News", "description": "Weekly",
+         "subscribed_by_default": True, "subscribed": True},
+        {"id": 2, "identifier": "topic_2", "name": "Deals", "description": "",
+         "subscribed_by_default": False, "subscribed": False},
     ]  # fmt: skip
     assert customer["channels"][0]["channel"] == "email"
     assert customer["identifiers"]["email"] == "p1@example.com"
@@ -114,7 +114,7 @@ def test_saving_the_page_writes_the_attribute_and_posts_the_webhook(tx, query, w
     body = {"endpoint": "http://127.0.0.1:9/hook", "events": events}
     tx(webhooks.create, ws, webhooks.parse(body, partial=False), NOW)
     identify(tx, ws)
-    token = tx(preference_center.token_for, ws, "p1", NOW)["token"]
+    token = tx(preference_center.token_for, ws, "p1", BASE, NOW)["token"]
     state = query(preference_center.page, token)
     assert [(t.key, on) for t, on in state.topics] == [(1, True), (2, False)]
     saved = tx(preference_center.save, token, {2}, False, NOW + 5)
@@ -134,7 +134,7 @@ def test_saving_the_page_writes_the_attribute_and_posts_the_webhook(tx, query, w
 def test_a_page_token_is_bound_to_its_kind_and_person(tx, query, workspace):
     ws = workspace.workspace_id
     person = identify(tx, ws)
-    token = tx(preference_center.token_for, ws, "p1", NOW)["token"]
+    token = tx(preference_center.token_for, ws, "p1", BASE, NOW)["token"]
     tx(lambda conn: add_delivery(conn, ws, f"w{ws}-d1", person.pk))
     unsubscribe = tx(links.unsubscribe_url, ws, f"w{ws}-d1", BASE, NOW).rsplit("/", 1)[1]
     for forged in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), unsubscribe, "x"):

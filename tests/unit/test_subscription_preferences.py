@@ -51,9 +51,18 @@ def test_a_declared_topic_and_channel():
     assert parse_channel({"channel": "in_app"}) == ("in_app", Topic("in_app", "In-app", "", True))
     assert Topic(3, "News", "d", True).json() == {
         "id": 3,
+        "identifier": "topic_3",
         "name": "News",
         "description": "d",
         "subscribed_by_default": True,
+    }
+    assert Topic("sms", "Texts").json() == {
+        "id": 2,
+        "type": "twilio",  # Customer.io's name for its SMS channel
+        "channel": "sms",
+        "name": "Texts",
+        "description": "",
+        "subscribed_by_default": False,
     }
 
 

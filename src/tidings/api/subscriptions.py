@@ -31,7 +31,8 @@ async def preferences_of(ctx: Context, request: Request) -> Response:
 
 
 async def token(ctx: Context, request: Request) -> Response:
-    args = (request.workspace.id, request.params["customer_id"], ctx.now())
+    customer_id, base_url = request.params["customer_id"], ctx.public_url(request)
+    args = (request.workspace.id, customer_id, base_url, ctx.now())
     return json_response(await ctx.write(preference_center.token_for, *args))
 
 

@@ -25,11 +25,15 @@ from tidings.reporting import links
 from tidings.subscriptions import center, preferences
 
 
-def token_for(conn: Connection, workspace_id: int, raw: str, now: int) -> dict[str, Any]:
-    """`{"token"}` for the person with id `raw` (makes the workspace secret on first use)."""
+def token_for(
+    conn: Connection, workspace_id: int, raw: str, base_url: str, now: int
+) -> dict[str, Any]:
+    """`{"token", "url"}` for the person with id `raw`: the token of their page and the
+    page's address under `base_url` (makes the workspace secret on first use)."""
     person = read.lookup(conn, workspace_id, raw, "id")
     key = links.secret(conn, workspace_id, now)
-    return {"token": links.preferences_token(key, workspace_id, person.cio_id)}
+    token = links.preferences_token(key, workspace_id, person.cio_id)
+    return {"token": token, "url": links.preferences_url(base_url, token)}
 
 
 def url_for(person: Person, base_url: str, key: bytes) -> str:

@@ -38,14 +38,19 @@ class Topic:
     subscribed_by_default: bool = False
 
     def json(self) -> dict[str, Any]:
-        """The App API's shape (`GET /v1/subscription_topics`, `/subscription_channels`)."""
-        key = "id" if isinstance(self.key, int) else "channel"
-        return {
-            key: self.key,
+        """The App API's shape (`GET /v1/subscription_topics`, `/subscription_channels`):
+        a topic's `identifier` is its key in the preferences; a channel's `id` is its
+        place in `CHANNELS` and its `type` Customer.io's name for the channel (SMS
+        is `twilio`), beside its `channel` as the preferences name it."""
+        described = {
             "name": self.name,
             "description": self.description,
             "subscribed_by_default": self.subscribed_by_default,
         }
+        if isinstance(self.key, int):
+            return {"id": self.key, "identifier": f"topic_{self.key}", **described}
+        kind = "twilio" if self.key == "sms" else self.key
+        return {"id": CHANNELS.index(self.key) + 1, "type": kind, "channel": self.key, **described}
 
 
 # --- parsing (pure) ------------------------------------------------------------
