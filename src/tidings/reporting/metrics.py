@@ -217,6 +217,20 @@ def unsubscribe(conn: Connection, delivery_id: str, value: bool, now: int) -> No
     No credentials are needed: the delivery id is the secret, so an unknown id
     is refused without saying more.
     """
+    workspace_id, person = _recipient(conn, delivery_id)
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(unsubscribed_at=now if value else None)
+    )
+    if person is not None:
+        people.apply_attributes(conn, person, {"unsubscribed": value}, now, now)
+    metric = "unsubscribed" if value else "resubscribed"
+    record_metric(conn, workspace_id, delivery_id, metric, now, {}, now=now)
+
+
+def _recipient(conn: Connection, delivery_id: str) -> tuple[int, people_store.Person | None]:
+    """The delivery's workspace and its person, if still there; a 400 for an unknown id."""
     row = conn.execute(
         select(deliveries.c.workspace_id, deliveries.c.person_id).where(
             deliveries.c.id == delivery_id
@@ -224,16 +238,8 @@ def unsubscribe(conn: Connection, delivery_id: str, value: bool, now: int) -> No
     ).first()
     if row is None:
         raise bad_request("unknown delivery")
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(unsubscribed_at=now if value else None)
-    )
     person = people_store.by_pk(conn, row.person_id) if row.person_id is not None else None
-    if person is not None:
-        people.apply_attributes(conn, person, {"unsubscribed": value}, now, now)
-    metric = "unsubscribed" if value else "resubscribed"
-    record_metric(conn, row.workspace_id, delivery_id, metric, now, {}, now=now)
+    return row.workspace_id, person
 
 
 def topic_of(conn: Connection, delivery_id: str) -> int | None:
@@ -249,14 +255,7 @@ def topic_of(conn: Connection, delivery_id: str) -> int | None:
 def unsubscribe_topic(conn: Connection, delivery_id: str, topic_id: int, now: int) -> None:
     """Take the delivery's recipient out of one topic (their other choices and the
     global `unsubscribed` untouched), recorded as the delivery's `topic_unsubscribed`."""
-    row = conn.execute(
-        select(deliveries.c.workspace_id, deliveries.c.person_id).where(
-            deliveries.c.id == delivery_id
-        )
-    ).first()
-    if row is None:
-        raise bad_request("unknown delivery")
-    person = people_store.by_pk(conn, row.person_id) if row.person_id is not None else None
+    workspace_id, person = _recipient(conn, delivery_id)
     if person is not None:
         preferences.choose(conn, person, {topic_id: False}, now)
-    record_metric(conn, row.workspace_id, delivery_id, "topic_unsubscribed", now, {}, now=now)
+    record_metric(conn, workspace_id, delivery_id, "topic_unsubscribed", now, {}, now=now)
