@@ -6,6 +6,7 @@ topic only."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.api.test_broadcast_triggers import delivered, people
 from tests.api.test_tracking_pages import send
 from tests.support import eventually
 from tidings.campaigns import definitions, store
+from tidings.subscriptions import center
 from tidings.workspaces import apply
 
 NODE_SCRIPT = "calls.mjs"  # the `node` fixture (tests/api/conftest.py) runs it
@@ -66,6 +68,7 @@ def test_the_node_client_reads_topics_channels_preferences_and_the_token(
         call("topics", "listSubscriptionTopics"),
         call("channels", "listSubscriptionChannels"),
         call("prefs", "getCustomerSubscriptionPreferences", "ann"),
+        call("attributes", "getAttributes", "ann"),
         call("byEmail", "getCustomerSubscriptionPreferences", "ann@example.com",
              {"idType": "email", "language": "fr"}),
         call("token", "getSubscriptionCenterToken", "ann"),
@@ -96,6 +99,8 @@ def test_the_node_client_reads_topics_channels_preferences_and_the_token(
     assert [(t["id"], t["subscribed"]) for t in customer["topics"]] == [(1, True), (2, True)]
     assert customer["identifiers"]["id"] == "ann" and customer["unsubscribed"] is False
     assert ok(seen, "byEmail") == ok(seen, "prefs")
+    computed = ok(seen, "attributes")["customer"]["attributes"][center.COMPUTED]
+    assert json.loads(computed)["topics"] == {"topic_1": True, "topic_2": True}
     token, url = ok(seen, "token")["token"], ok(seen, "token")["url"]
     assert url.endswith(f"/t/p/{token}")
     assert api.http.get(f"/t/p/{token}").status_code == 200

@@ -87,6 +87,28 @@ def test_apply_declares_topics_and_channels_and_changes_only_what_differs(tx, qu
     assert customer["identifiers"]["email"] == "p1@example.com"
 
 
+def test_the_customer_attributes_show_the_computed_preferences(tx, query, workspace, db):
+    ws = workspace.workspace_id
+    bare = new_workspace(db).workspace_id  # declares nothing: nothing computed
+    identify(tx, bare)
+    assert (
+        center.COMPUTED
+        not in query(read.attributes_of, bare, "p1", "id", center.computed)["customer"][
+            "attributes"
+        ]
+    )
+    declare(tx, ws)
+    identify(tx, ws, **{"cio_subscription_preferences.topics.topic_1": False})
+    customer = query(read.attributes_of, ws, "p1", "id", center.computed)["customer"]
+    assert msgspec.json.decode(customer["attributes"][center.COMPUTED]) == {
+        "topics": {"topic_1": False, "topic_2": False},  # a choice, and an opt-in default
+        "channels": {"email": True},
+    }
+    assert customer["timestamps"][center.COMPUTED] == 0
+    [many] = query(read.attributes_of_many, ws, ["p1"], "id", center.computed)["customers"]
+    assert many["customer"]["attributes"] == customer["attributes"]
+
+
 def test_a_bad_declaration_is_refused_naming_its_path(tx, workspace):
     with pytest.raises(ApiError) as caught:
         declare(tx, workspace.workspace_id, {"subscription_topics": [{"id": -1, "name": "x"}]})

@@ -17,6 +17,7 @@ from tidings.people import activities, read
 from tidings.segments import membership as dynamic
 from tidings.segments import search
 from tidings.segments import service as segments
+from tidings.subscriptions import center
 
 # Customers
 
@@ -32,13 +33,15 @@ async def by_email(ctx: Context, request: Request) -> Response:
 
 
 async def attributes(ctx: Context, request: Request) -> Response:
-    return json_response(await ctx.read(read.attributes_of, *_person(request)))
+    found = await ctx.read(read.attributes_of, *_person(request), center.computed)
+    return json_response(found)
 
 
 async def attributes_of_many(ctx: Context, request: Request) -> Response:
     id_type = read.parse_id_type(request.query)
     ids = read.parse_bulk_ids(request.json_object())
-    result = await ctx.read(read.attributes_of_many, request.workspace.id, ids, id_type)
+    args = (request.workspace.id, ids, id_type, center.computed)
+    result = await ctx.read(read.attributes_of_many, *args)
     return json_response(result)
 
 

@@ -6,6 +6,7 @@ another workspace's person is a 404 exactly like a person who does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -55,7 +56,12 @@ def shown_email(conn: Connection, person: Person) -> str | None:
     return stored.value if stored is not None else person.email
 
 
-def customer(conn: Connection, person: Person) -> dict[str, Any]:
+# Attributes computed rather than stored (by the subscription center, above this
+# layer): name -> value as text, shown with timestamp 0 as Customer.io shows them.
+Computed = Callable[[Connection, Person], dict[str, str]]
+
+
+def customer(conn: Connection, person: Person, computed: Computed | None = None) -> dict[str, Any]:
     """The `customer` object of `GET /v1/customers/{id}/attributes`.
 
     Every attribute value is a string; `timestamps` says when each was set.
@@ -65,6 +71,8 @@ def customer(conn: Connection, person: Person) -> dict[str, Any]:
     stamps = {name: item.updated_at for name, item in stored.items()}
     attrs["cio_id"] = person.cio_id
     stamps["cio_id"] = person.created_at
+    for name, value in (computed(conn, person) if computed is not None else {}).items():
+        attrs[name], stamps[name] = value, 0
     unsubscribed = stored.get("unsubscribed")
     return {
         "id": person.customer_id,
@@ -76,8 +84,14 @@ def customer(conn: Connection, person: Person) -> dict[str, Any]:
     }
 
 
-def attributes_of(conn: Connection, workspace_id: int, raw: str, id_type: str) -> dict[str, Any]:
-    return {"customer": customer(conn, lookup(conn, workspace_id, raw, id_type))}
+def attributes_of(
+    conn: Connection,
+    workspace_id: int,
+    raw: str,
+    id_type: str,
+    computed: Computed | None = None,
+) -> dict[str, Any]:
+    return {"customer": customer(conn, lookup(conn, workspace_id, raw, id_type), computed)}
 
 
 def parse_bulk_ids(body: Any) -> list[str]:
@@ -91,7 +105,11 @@ def parse_bulk_ids(body: Any) -> list[str]:
 
 
 def attributes_of_many(
-    conn: Connection, workspace_id: int, ids: list[str], id_type: str
+    conn: Connection,
+    workspace_id: int,
+    ids: list[str],
+    id_type: str,
+    computed: Computed | None = None,
 ) -> dict[str, Any]:
     """`POST /v1/customers/attributes`: each known person once, in request order.
 
@@ -103,7 +121,7 @@ def attributes_of_many(
         for person in store.find_many(conn, workspace_id, id_type, keys)
     }
     people = [found[key] for key in keys if key in found]
-    return {"customers": [{"customer": customer(conn, person)} for person in people]}
+    return {"customers": [{"customer": customer(conn, person, computed)} for person in people]}
 
 
 def _key(person: Person, id_type: str) -> str | None:

@@ -7,12 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection
 
 from tidings.people import read
 from tidings.people.store import Person
 from tidings.subscriptions import preferences, topics
 from tidings.subscriptions.topics import Topic
+
+# The attribute Customer.io computes from a person's choices and the declared topics.
+COMPUTED = "_cio_subscription_preferences_computed"
 
 
 @dataclass(frozen=True)
@@ -53,3 +57,17 @@ def preferences_of(conn: Connection, workspace_id: int, raw: str, id_type: str) 
             "channels": [{**t.json(), "subscribed": on} for t, on in found.channels],
         }
     }
+
+
+def computed(conn: Connection, person: Person) -> dict[str, str]:
+    """`_cio_subscription_preferences_computed`, for the customer attributes (`read.Computed`):
+    the person's choice or the default for every declared topic and channel, as JSON
+    text; nothing when the workspace declares none."""
+    found = state(conn, person)
+    if not found.topics and not found.channels:
+        return {}
+    value = {
+        "topics": {preferences.topic_key(t.key): on for t, on in found.topics},
+        "channels": {t.key: on for t, on in found.channels},
+    }
+    return {COMPUTED: msgspec.json.encode(value).decode()}
