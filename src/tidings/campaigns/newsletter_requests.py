@@ -221,7 +221,7 @@ def parse_content(action_type: str, body: Any) -> dict[str, Any]:
     if action_type == "webhook":
         fields, _ = service.parse_edit("webhook", given)
         return fields
-    return {**parse_fields(given, action_type), **ids}
+    return {**parse_fields(given, action_type, designed=True), **ids}
 
 
 def parse_rate(body: dict[str, Any], *, tz_match: bool) -> dict[str, Any] | None:

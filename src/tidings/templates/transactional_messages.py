@@ -425,15 +425,8 @@ def update_content(
     ).first()
     if row is None and kind == "id":
         raise not_found("transactional message content not found")
-    fields = parse_fields(body, template.channel, transactional=True)
-    email_id = fields.get(DESIGN_STUDIO_FIELD)
-    if (
-        email_id is not None
-        and design_studio.email_fields(conn, workspace_id, email_id, None) is None
-    ):
-        raise bad_request(
-            "design_studio_email_id names no Design Studio email", DESIGN_STUDIO_FIELD
-        )
+    fields = parse_fields(body, template.channel, designed=True)
+    design_studio.check_named(conn, workspace_id, fields)
     merged = {**(msgspec.json.decode(row.fields) if row is not None else {}), **fields}
     for unset in [k for k, v in (body or {}).items() if v is None and k in merged]:
         del merged[unset]
