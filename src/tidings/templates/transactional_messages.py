@@ -203,6 +203,7 @@ def create(conn: Connection, workspace_id: int, definition: Definition, now: int
             code="conflict",
             field="trigger_name",
         )
+    _check_designs(conn, workspace_id, definition)
     version.bump(conn, workspace_id)
     message_id = conn.execute(
         insert(messages).values(
@@ -223,6 +224,7 @@ def replace(
     conn: Connection, workspace_id: int, message_id: int, definition: Definition, now: int
 ) -> None:
     """Make message `message_id` exactly `definition` (contents of other languages go)."""
+    _check_designs(conn, workspace_id, definition)
     version.bump(conn, workspace_id)
     conn.execute(
         update(messages)
@@ -237,6 +239,12 @@ def replace(
     )
     for language, fields in definition.contents:
         put_content(conn, workspace_id, message_id, language, fields, now)
+
+
+def _check_designs(conn: Connection, workspace_id: int, definition: Definition) -> None:
+    """Every Design Studio email the contents name is one of the workspace's."""
+    for _, fields in definition.contents:
+        design_studio.check_named(conn, workspace_id, fields)
 
 
 def _columns(definition: Definition) -> dict[str, Any]:
