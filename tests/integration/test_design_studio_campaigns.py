@@ -240,8 +240,12 @@ def test_a_campaigns_design_email_counts_as_linked(db, ws, email):
         return {e["id"] for e in db.read(design_studio.list_nodes, ws, "email", listing)["emails"]}
 
     assert ids(linked) == set()
-    campaign(db, ws, {FIELD: email})
+    campaign_id = campaign(db, ws, {FIELD: email})
     assert (ids(linked), ids(unlinked)) == ({email}, {spare})
+    document = {"name": "Welcome", "trigger": {"event": {"name": "e"}}, "workflow": [{"exit": {}}]}
+    db.write(service.replace, ws, campaign_id, definitions.parse(document), START + 1)
+    assert ids(linked) == set()  # the action left the workflow
+    campaign(db, ws, {FIELD: email})
     news = asks.parse_new(
         {"name": "N", "type": "email", "from": "n@example.com", "recipients": PRO, FIELD: spare},
         START,

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from tidings.db.schema import action_contents
+from tidings.db.schema import action_contents, campaign_actions
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
 from tidings.db.schema import transactional_contents as contents
@@ -472,17 +472,25 @@ def _subtree(conn: Connection, workspace_id: int, folder_id: str) -> list[str]:
 
 def linked_emails(conn: Connection, workspace_id: int) -> set[str]:
     """The emails contents name (`design_studio_email_id`): transactional messages'
-    and campaign, broadcast and newsletter actions'."""
-    found: set[str] = set()
-    for table in (contents, action_contents):
-        texts = conn.execute(
-            select(table.c.fields).where(
-                table.c.workspace_id == workspace_id,
-                table.c.fields.contains(f'"{DESIGN_STUDIO_FIELD}"'),
-            )
-        ).scalars()
-        found.update(str(_decode(text)[DESIGN_STUDIO_FIELD]) for text in texts)
-    return found
+    and the campaign, broadcast and newsletter actions' still in their workflows."""
+    named = f'"{DESIGN_STUDIO_FIELD}"'
+    transactional = select(contents.c.fields).where(
+        contents.c.workspace_id == workspace_id, contents.c.fields.contains(named)
+    )
+    actions = (
+        select(action_contents.c.fields)
+        .join(campaign_actions, campaign_actions.c.id == action_contents.c.action_id)
+        .where(
+            action_contents.c.workspace_id == workspace_id,
+            action_contents.c.fields.contains(named),
+            campaign_actions.c.removed == 0,
+        )
+    )
+    return {
+        str(_decode(text)[DESIGN_STUDIO_FIELD])
+        for query in (transactional, actions)
+        for text in conn.execute(query).scalars()
+    }
 
 
 def check_named(conn: Connection, workspace_id: int, fields: dict[str, Any]) -> None:
