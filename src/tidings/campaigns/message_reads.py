@@ -8,10 +8,10 @@ of a broadcast. `BatchReads` reads the deliveries' parents, the people, their
 attributes and the journeys' contexts in one statement each for the whole
 batch, and what many messages share (a campaign's workflow, an action's
 contents, a workspace's secret, snippets, collections and sender identity
-names, a layout wrapped around a body, a Design Studio email) once, on first use. All of it is read
-in the batch's transaction and kept only for that batch, so a message sees
-the store as it was when its batch was composed, as before; an edit reaches
-the next batch.
+names, a layout wrapped around a body, a Design Studio email in a language)
+once, on first use. All of it is read in the batch's transaction and kept
+only for that batch, so a message sees the store as it was when its batch
+was composed, as before; an edit reaches the next batch.
 """
 
 from __future__ import annotations
