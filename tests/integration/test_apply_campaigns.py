@@ -139,6 +139,42 @@ def test_apply_refuses_a_bad_campaign(tmp_path, database_url, workspace, query):
     assert query(views.list_all, workspace.workspace_id, "campaign") == []
 
 
+def test_apply_declares_a_design_studio_email_as_an_actions_content(
+    tmp_path, database_url, workspace, query, tx
+):
+    from tidings.templates import design_studio
+
+    ws = workspace.workspace_id
+    email = tx(design_studio.create, ws, "email", {"name": "Welcome"}, 1)["id"]
+    folder = tx(design_studio.create, ws, "folder", {"name": "Drafts"}, 1)["id"]
+    text = """
+broadcasts:
+  - name: News
+    workflow:
+      - email:
+          from: news@example.com
+          design_studio_email_id: "{0}"
+          languages: {{fr: {{subject: Nouvelles, design_studio_email_id: "{0}"}}}}
+"""
+    path = tmp_path / "workspace.yaml"
+    for wrong in (folder, "no-such-email"):
+        path.write_text(text.format(wrong))
+        args = ["apply", "-f", str(path), "--database-url", database_url]
+        done = subprocess.run(
+            [*CLI, *args, "--workspace-id", str(ws)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode != 0, done.stderr
+        assert "design_studio_email_id names no Design Studio email" in done.stderr
+    assert query(views.list_all, ws, "broadcast") == []
+    path.write_text(text.format(email))
+    [created] = apply(database_url, workspace, path)
+    assert created.startswith('create broadcast "News"')
+    [action] = shown(query, workspace, "broadcast")["News"]["workflow"]
+    assert action["email"]["design_studio_email_id"] == email
+    assert action["email"]["languages"]["fr"]["design_studio_email_id"] == email
+    assert apply(database_url, workspace, path) == ['unchanged broadcast "News"']
+
+
 def test_apply_sets_the_workspaces_limits_then_leaves_them(
     tmp_path, database_url, workspace, query
 ):

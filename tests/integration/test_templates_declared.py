@@ -127,3 +127,21 @@ transactional_messages:
     sent = send(tx, ws, transactional_message_id="Receipt", to="a@b.test", message_data={"n": 7})
     assert (sent.from_, sent.subject) == ("Acme <hi@acme.test>", "Order 7")
     assert sent.html is not None and sent.html.startswith("<b/>")  # then the open pixel
+
+
+def test_apply_refuses_a_design_studio_email_the_workspace_lacks(tx, workspace) -> None:
+    from tidings.errors import ApiError
+    from tidings.templates import design_studio
+
+    ws = workspace.workspace_id
+    folder = tx(design_studio.create, ws, "folder", {"name": "Drafts"}, 0)["id"]
+    for wrong in (folder, "no-such-email"):
+        declared = f"""
+transactional_messages:
+  - name: Receipt
+    contents:
+      "": {{design_studio_email_id: "{wrong}", from: "hi@acme.test"}}
+"""
+        with pytest.raises(ApiError) as caught:
+            apply_file(tx, ws, declared)
+        assert (caught.value.status, caught.value.field) == (400, "design_studio_email_id")

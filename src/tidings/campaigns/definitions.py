@@ -58,7 +58,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tidings.errors import ApiError, bad_request
 from tidings.segments import conditions
 from tidings.templates import checks
-from tidings.templates.definitions import FIELDS
+from tidings.templates.definitions import DESIGN_STUDIO_FIELD, FIELDS
 
 KINDS = ("campaign", "broadcast")
 STATES = ("draft", "running", "stopped")
@@ -384,13 +384,15 @@ def _message(body: Any, path: str, channel: str) -> tuple[tuple[str, dict[str, s
 
 def _fields(spec: dict[str, Any], path: str, channel: str) -> dict[str, str]:
     allowed = FIELDS["sms" if channel == "whatsapp" else channel]
+    if channel == "email":  # an email may send a Design Studio email
+        allowed = (*allowed, DESIGN_STUDIO_FIELD)
     fields = {}
     for name, value in spec.items():
         if name not in allowed:
             raise _bad(f"{name} is not a field of {channel} messages", f"{path}.{name}")
         if not isinstance(value, str):
             raise _bad("must be a string", f"{path}.{name}")
-        if name != "layout":
+        if name not in ("layout", DESIGN_STUDIO_FIELD):
             checks.liquid(value, f"{path}.{name}")
         fields[name] = value
     return fields

@@ -8,10 +8,10 @@ of a broadcast. `BatchReads` reads the deliveries' parents, the people, their
 attributes and the journeys' contexts in one statement each for the whole
 batch, and what many messages share (a campaign's workflow, an action's
 contents, a workspace's secret, snippets, collections and sender identity
-names, a layout wrapped around a body) once, on first use. All of it is read
-in the batch's transaction and kept only for that batch, so a message sees
-the store as it was when its batch was composed, as before; an edit reaches
-the next batch.
+names, a layout wrapped around a body, a Design Studio email in a language)
+once, on first use. All of it is read in the batch's transaction and kept
+only for that batch, so a message sees the store as it was when its batch
+was composed, as before; an edit reaches the next batch.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tidings.people import store as people_store
 from tidings.people.store import Person
 from tidings.reporting import links as tracking
 from tidings.sending.delivery_queue import Claimed
-from tidings.sending.rendering import in_layout
+from tidings.sending.rendering import design_fields, in_layout
 from tidings.templates import render, render_data, senders
 
 CHUNK = 500  # ids per IN list, well within both backends' parameter limits
@@ -137,6 +137,15 @@ class BatchReads:
         key = ("sender", workspace_id, address)
         if key not in self._memo:
             self._memo[key] = senders.sender_name_for(conn, workspace_id, address)
+        return self._memo[key]  # type: ignore[no-any-return]
+
+    def design_fields(
+        self, conn: Connection, workspace_id: int, email_id: str, language: str | None
+    ) -> dict[str, str]:
+        """`rendering.design_fields`, once per email and language (its error each time)."""
+        key = ("design", workspace_id, email_id, language)
+        if key not in self._memo:
+            self._memo[key] = design_fields(conn, workspace_id, email_id, language)
         return self._memo[key]  # type: ignore[no-any-return]
 
     def in_layout(self, workspace_id: int, name: str, body: str) -> str:

@@ -16,7 +16,11 @@ newsletter's message renders the content chosen when it was queued
 (`newsletter_contents.choose`: its test group and language), the
 delivery's `content_id`, with its `from_id`, `reply_to_id` and `layout_id`
 read as the identities' addresses and the layout's name
-(`newsletter_references.py`).
+(`newsletter_references.py`). An email content naming a Design Studio email
+(`design_studio_email_id`) takes that email's subject, preheader, HTML and
+text as it is at send time, in the person's language when it has that
+translation, under the content's own fields (`rendering.with_design`, as
+transactional sends do); the email deleted since fails the message.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from tidings.sending.rendering import (
     build_message,
     check_sender,
     render_send,
+    with_design,
 )
 from tidings.sending.request import PushTarget, SendRequest
 from tidings.sending.transactional import RETRY_FOR, new_delivery_id
@@ -227,8 +232,8 @@ class Composer:
             return Composed(failure="the person or the campaign was deleted before sending")
         context = reads.journey_context(parents.journey_id)
         try:
-            content_id, fields = _content(reads, parents, person)
-        except ApiError as exc:  # a newsletter's sender or layout deleted since
+            content_id, fields = _content(conn, reads, parents, person)
+        except ApiError as exc:  # a sender, layout or Design Studio email deleted since
             return Composed(failure=exc.message)
         name = _action_name(flow, parents.action_id)
         campaign = _campaign_scope(flow, parents)
@@ -292,18 +297,24 @@ def _webhook(claimed: Claimed, fields: dict[str, str], scope: render.Context) ->
     return Composed(payload=encode(message).decode(), options=claimed.options, recipient=url)
 
 
-def _content(reads: BatchReads, parents: Any, person: Person) -> tuple[int | None, dict[str, str]]:
+def _content(
+    conn: Connection, reads: BatchReads, parents: Any, person: Person
+) -> tuple[int | None, dict[str, str]]:
     """The content to render: a newsletter's chosen variant (its sender identities and
     layout read from their ids), else the action's content in the person's language
-    (else the default)."""
+    (else the default); under its fields, those of the Design Studio email it names,
+    in the person's language when the email has that translation (`with_design`)."""
+    language = reads.language(person)
     if parents.newsletter_id is not None:
         lookups = reads.references(person.workspace_id)
         stored = reads.content(parents.content_id)
         fields = references.resolved(stored, lookups, strict=True)
-        return parents.content_id, references.without_ids(fields)
-    contents = reads.contents(parents.action_id)
-    found = contents.get(reads.language(person)) or contents.get("")
-    return found if found is not None else (None, {})
+        content_id, own = parents.content_id, references.without_ids(fields)
+    else:
+        contents = reads.contents(parents.action_id)
+        content_id, own = contents.get(language) or contents.get("") or (None, {})
+    designed = with_design(conn, person.workspace_id, own, language, reads.design_fields)
+    return content_id, designed
 
 
 def _language(conn: Connection, person: Person | None) -> str:

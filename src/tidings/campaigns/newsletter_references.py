@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tidings.errors import bad_request
-from tidings.templates import layouts, senders
+from tidings.templates import design_studio, layouts, senders
 
 # The id field -> the literal field it stands for.
 REFERENCES = {"from_id": "from", "reply_to_id": "reply_to", "layout_id": "layout"}
@@ -58,7 +58,9 @@ def merge(
     conn: Connection, workspace_id: int, stored: dict[str, Any], given: dict[str, Any]
 ) -> dict[str, Any]:
     """`stored` with the parsed body `given` on top: a literal field given drops the id
-    stored for it, an id given drops the literal (checked against the workspace)."""
+    stored for it, an id given drops the literal (checked against the workspace, as is
+    a Design Studio email `given` names)."""
+    design_studio.check_named(conn, workspace_id, given)
     ids = {key: given[key] for key in REFERENCES if key in given}
     fields = without_ids(given)
     merged = {**stored, **fields}

@@ -32,7 +32,7 @@ from tidings.campaigns import service
 from tidings.campaigns.local_time import zone
 from tidings.errors import bad_request
 from tidings.segments import conditions
-from tidings.templates.definitions import parse_fields
+from tidings.templates.definitions import DESIGN_STUDIO_FIELD, parse_fields
 
 MAX_NAME = 190
 MAX_TEST_GROUPS = 7  # besides the newsletter's own content: 8 variations (CAMPAIGNS.md 5.2)
@@ -132,6 +132,8 @@ def parse_new(body: Any, now: int) -> NewNewsletter:
     if fields.get("from_id") is not None and fields.get("from"):
         raise bad_request("give from or from_id, not both", "from_id")  # Customer.io's xor
     missing = [name for name in REQUIRED.get(action_type, ()) if not fields.get(name)]
+    if fields.get(DESIGN_STUDIO_FIELD):  # the Design Studio email gives subject and body
+        missing = []
     if action_type == "push" and not (fields.get("title") or fields.get("message")):
         missing = ["subject or body"]
     if missing:
@@ -221,7 +223,7 @@ def parse_content(action_type: str, body: Any) -> dict[str, Any]:
     if action_type == "webhook":
         fields, _ = service.parse_edit("webhook", given)
         return fields
-    return {**parse_fields(given, action_type), **ids}
+    return {**parse_fields(given, action_type, designed=True), **ids}
 
 
 def parse_rate(body: dict[str, Any], *, tz_match: bool) -> dict[str, Any] | None:

@@ -154,7 +154,8 @@ def parse_edit(action_type: str, body: Any) -> tuple[dict[str, str], str | None]
         given[_FIELD_NAMES.get(key) or key] = value
     if action_type == "webhook":
         return _webhook_fields(given), sending_state
-    return parse_fields(given, "sms" if action_type == "whatsapp" else action_type), sending_state
+    channel = "sms" if action_type == "whatsapp" else action_type
+    return parse_fields(given, channel, designed=True), sending_state
 
 
 def _webhook_fields(given: dict[str, Any]) -> dict[str, str]:

@@ -29,6 +29,7 @@ from tidings.db.schema import action_contents, campaign_actions, campaigns
 from tidings.errors import bad_request, not_found
 from tidings.jobs import queue
 from tidings.reporting import links
+from tidings.templates import design_studio
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 _decode = msgspec.json.decode
@@ -219,6 +220,8 @@ def _save_contents(
             )
         )
     }
+    for _, fields in contents:
+        design_studio.check_named(conn, workspace_id, fields)
     for language, fields in contents:
         text = _encode(fields).decode()
         if language in have:
@@ -259,8 +262,10 @@ def put_content(
     now: int,
 ) -> None:
     """Set some fields of one language of a message action (`PUT .../actions/{id}[/language/
-    {lang}]`); a language the action lacks starts from the default's fields."""
+    {lang}]`); a language the action lacks starts from the default's fields. A Design
+    Studio email it names must exist."""
     action = action_row(conn, workspace_id, campaign_id, action_id)
+    design_studio.check_named(conn, workspace_id, fields)
     rows = {
         row.language: row
         for row in conn.execute(

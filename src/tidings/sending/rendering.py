@@ -3,10 +3,11 @@ Liquid (`templates/render.py`), its sender checked and its outbound message buil
 
 Reads only, shared by the read that composes a send and the write that
 inserts it (`transactional`): the template's fields in the send's language
-with its layout applied (`resolve_template`), every field rendered with the
-person, `message_data`, the email's tracked URLs and the person's preferences page
-(`render_send`: the
-request's fields win over the template's), an email's `from` checked against
+with its layout applied (`resolve_template`), under them the Design Studio
+email a content names (`with_design`, campaign messages' too), every field
+rendered with the person, `message_data`, the email's tracked URLs and the
+person's preferences page (`render_send`: the request's fields win over the
+template's), an email's `from` checked against
 the sender identities (`check_sender`), and the outbound message built from
 the rendered fields (`build_message`, with `compose` for the message itself).
 """
@@ -58,10 +59,7 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
     ref = request.template
     found = messages.checked(resources.template(conn, ref), ref, request.channel)
     content_id, fields = resources.content_fields(conn, found, request.language)
-    fields = dict(fields)
-    email_id = fields.pop(DESIGN_STUDIO_FIELD, None)
-    if email_id:
-        fields = {**_designed(conn, resources.workspace_id, email_id, request.language), **fields}
+    fields = with_design(conn, resources.workspace_id, fields, request.language)
     layout_name = fields.pop("layout", None)
     if layout_name:
         source = resources.layout_body(conn, layout_name)
@@ -77,16 +75,36 @@ def resolve_template(conn: Connection, resources: Resources, request: SendReques
     )
 
 
-def _designed(
+DesignRead = Callable[[Connection, int, str, str | None], dict[str, str]]
+
+
+def design_fields(
     conn: Connection, workspace_id: int, email_id: str, language: str | None
 ) -> dict[str, str]:
-    """The fields a content takes from the Design Studio email it names (the content's
-    own fields win); a 400 when the email is gone."""
+    """The message fields of the Design Studio email `email_id` in `language` (its
+    translation when it has one); a 400 naming the field when the email is gone."""
     found = design_studio.email_fields(conn, workspace_id, email_id, language)
     if found is None:
-        message = f"the template's Design Studio email {email_id!r} does not exist"
+        message = f"the Design Studio email {email_id!r} ({DESIGN_STUDIO_FIELD}) does not exist"
         raise bad_request(message, DESIGN_STUDIO_FIELD)
     return found
+
+
+def with_design(
+    conn: Connection,
+    workspace_id: int,
+    fields: dict[str, str],
+    language: str | None,
+    read: DesignRead = design_fields,
+) -> dict[str, str]:
+    """A content's fields with the Design Studio email it names (`DESIGN_STUDIO_FIELD`)
+    under them, read now (`read`: `design_fields`, or a caller's memo of it): the
+    content's own fields win. What transactional and campaign sends both render."""
+    fields = dict(fields)
+    email_id = fields.pop(DESIGN_STUDIO_FIELD, None)
+    if not email_id:
+        return fields
+    return {**read(conn, workspace_id, email_id, language), **fields}
 
 
 def in_layout(conn: Connection, workspace_id: int, name: str, body: str) -> str:

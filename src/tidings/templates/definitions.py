@@ -35,8 +35,9 @@ FIELDS = {
     "inbox": ("title", "body", "link", "image_url"),
     "in_app": ("title", "body", "link", "image_url"),
 }
-# A transactional email content may name a Design Studio email whose subject,
-# preheader, HTML and text it sends (`templates/design_studio.py`).
+# An email content (a transactional message's, a campaign, broadcast or newsletter
+# action's) may name a Design Studio email whose subject, preheader, HTML and text
+# it sends (`templates/design_studio.py`).
 DESIGN_STUDIO_FIELD = "design_studio_email_id"
 MAX_NAME_CHARS = 255
 MAX_LANGUAGE_CHARS = 16
@@ -101,15 +102,15 @@ def _topic(value: Any) -> int | None:
 
 
 def parse_fields(
-    body: Any, channel: str, *, where: str = "body", transactional: bool = False
+    body: Any, channel: str, *, where: str = "body", designed: bool = False
 ) -> dict[str, str]:
     """A content's fields: strings (or null, meaning unset) named for the channel, each
-    valid Liquid (the error names the field and the line). A `transactional` email
-    content may also name a Design Studio email (`DESIGN_STUDIO_FIELD`)."""
+    valid Liquid (the error names the field and the line). An email content may also
+    name a Design Studio email (`DESIGN_STUDIO_FIELD`) when `designed`."""
     if not isinstance(body, dict):
         raise bad_request(f"{where} must be a JSON object")
     allowed = FIELDS[channel]
-    if transactional and channel == "email":
+    if designed and channel == "email":
         allowed = (*allowed, DESIGN_STUDIO_FIELD)
     fields: dict[str, str] = {}
     for key, value in body.items():
@@ -144,7 +145,7 @@ def _contents(raw: Any, channel: str) -> tuple[tuple[str, dict[str, str]], ...]:
         items = [
             (
                 parse_language(lang),
-                parse_fields(f, channel, where=f"contents.{lang}", transactional=True),
+                parse_fields(f, channel, where=f"contents.{lang}", designed=True),
             )
             for lang, f in raw.items()
         ]
@@ -152,7 +153,7 @@ def _contents(raw: Any, channel: str) -> tuple[tuple[str, dict[str, str]], ...]:
         items = [
             (
                 parse_language(c.get("language") if isinstance(c, dict) else None),
-                parse_fields(c, channel, where=f"contents[{i}]", transactional=True),
+                parse_fields(c, channel, where=f"contents[{i}]", designed=True),
             )
             for i, c in enumerate(raw)
         ]

@@ -6,10 +6,12 @@ html, amp, text), an `envelope` and `transformers`, and translations per
 language whose blocks override the default language's (omitted blocks are
 inherited). A component is a named, tagged piece of HTML.
 
-A Design Studio email is usable as a transactional message's content: a
-content whose `design_studio_email_id` is set renders that email's subject,
-preheader, HTML and text (in the send's language, when it has a translation)
-with the same Liquid engine (`email_fields`, used by `transactional_messages`).
+A Design Studio email is usable as the content of a transactional message
+and of a campaign, broadcast or newsletter email action: a content whose
+`design_studio_email_id` is set renders that email's subject, preheader, HTML
+and text (in the message's language, when it has a translation) with the same
+Liquid engine (`email_fields`, read at send time by `sending/rendering.py`);
+`check_named` refuses a content naming an email the workspace lacks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from tidings.db.schema import action_contents, campaign_actions
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
 from tidings.db.schema import transactional_contents as contents
@@ -468,14 +471,36 @@ def _subtree(conn: Connection, workspace_id: int, folder_id: str) -> list[str]:
 
 
 def linked_emails(conn: Connection, workspace_id: int) -> set[str]:
-    """The emails transactional message contents name (`design_studio_email_id`)."""
-    found = conn.execute(
-        select(contents.c.fields).where(
-            contents.c.workspace_id == workspace_id,
-            contents.c.fields.contains(f'"{DESIGN_STUDIO_FIELD}"'),
+    """The emails contents name (`design_studio_email_id`): transactional messages'
+    and the campaign, broadcast and newsletter actions' still in their workflows."""
+    named = f'"{DESIGN_STUDIO_FIELD}"'
+    transactional = select(contents.c.fields).where(
+        contents.c.workspace_id == workspace_id, contents.c.fields.contains(named)
+    )
+    actions = (
+        select(action_contents.c.fields)
+        .join(campaign_actions, campaign_actions.c.id == action_contents.c.action_id)
+        .where(
+            action_contents.c.workspace_id == workspace_id,
+            action_contents.c.fields.contains(named),
+            campaign_actions.c.removed == 0,
         )
-    ).scalars()
-    return {str(_decode(text)[DESIGN_STUDIO_FIELD]) for text in found}
+    )
+    return {
+        str(_decode(text)[DESIGN_STUDIO_FIELD])
+        for query in (transactional, actions)
+        for text in conn.execute(query).scalars()
+    }
+
+
+def check_named(conn: Connection, workspace_id: int, fields: dict[str, Any]) -> None:
+    """A 400 naming the field when `fields` name a Design Studio email the workspace does
+    not have (a folder's or component's id is not an email's)."""
+    email_id = fields.get(DESIGN_STUDIO_FIELD)
+    if email_id is not None and _find(conn, workspace_id, "email", str(email_id)) is None:
+        raise bad_request(
+            "design_studio_email_id names no Design Studio email", DESIGN_STUDIO_FIELD
+        )
 
 
 def node_json(row: Any, langs: list[str]) -> dict[str, Any]:

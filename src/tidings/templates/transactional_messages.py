@@ -203,6 +203,7 @@ def create(conn: Connection, workspace_id: int, definition: Definition, now: int
             code="conflict",
             field="trigger_name",
         )
+    _check_designs(conn, workspace_id, definition)
     version.bump(conn, workspace_id)
     message_id = conn.execute(
         insert(messages).values(
@@ -223,6 +224,7 @@ def replace(
     conn: Connection, workspace_id: int, message_id: int, definition: Definition, now: int
 ) -> None:
     """Make message `message_id` exactly `definition` (contents of other languages go)."""
+    _check_designs(conn, workspace_id, definition)
     version.bump(conn, workspace_id)
     conn.execute(
         update(messages)
@@ -237,6 +239,12 @@ def replace(
     )
     for language, fields in definition.contents:
         put_content(conn, workspace_id, message_id, language, fields, now)
+
+
+def _check_designs(conn: Connection, workspace_id: int, definition: Definition) -> None:
+    """Every Design Studio email the contents name is one of the workspace's."""
+    for _, fields in definition.contents:
+        design_studio.check_named(conn, workspace_id, fields)
 
 
 def _columns(definition: Definition) -> dict[str, Any]:
@@ -425,15 +433,8 @@ def update_content(
     ).first()
     if row is None and kind == "id":
         raise not_found("transactional message content not found")
-    fields = parse_fields(body, template.channel, transactional=True)
-    email_id = fields.get(DESIGN_STUDIO_FIELD)
-    if (
-        email_id is not None
-        and design_studio.email_fields(conn, workspace_id, email_id, None) is None
-    ):
-        raise bad_request(
-            "design_studio_email_id names no Design Studio email", DESIGN_STUDIO_FIELD
-        )
+    fields = parse_fields(body, template.channel, designed=True)
+    design_studio.check_named(conn, workspace_id, fields)
     merged = {**(msgspec.json.decode(row.fields) if row is not None else {}), **fields}
     for unset in [k for k, v in (body or {}).items() if v is None and k in merged]:
         del merged[unset]
