@@ -114,8 +114,8 @@ class Runner:
         answers: dict[str, Any] = {}
         for i, call in enumerate(calls):
             self.covered.add(call.method)
-            name = call.method if call.method not in answers else f"{call.method}#2"
-            answers[name] = check(call, seen[f"{i}:{call.method}"])
+            assert call.method not in answers, f"{call.method} twice in one batch"
+            answers[call.method] = check(call, seen[f"{i}:{call.method}"])
         return answers
 
 
@@ -235,7 +235,6 @@ def test_every_method_of_the_node_api_client_answers(node, server, api, db, site
         # What the later calls read, update and delete.
         c("createSegment", {"name": "Pros", "description": "who pays"}, key="segment"),
         c("createNewsletter", newsletter, key="newsletter"),
-        c("createNewsletter", {**newsletter, "name": "Later"}, key="newsletter"),
         c("createDesignStudioFolder", {"name": "Onboarding"}, key="folder"),
         c("createDesignStudioEmail", {"name": "Welcome", "content": {"html": "<p>Hi</p>"}},
           key="email"),
@@ -259,10 +258,9 @@ def test_every_method_of_the_node_api_client_answers(node, server, api, db, site
     )  # fmt: skip
     delivery_id = made["sendEmail"]["delivery_id"]
     segment_id = made["createSegment"]["segment"]["id"]
-    nid, later_nid = (
-        made["createNewsletter"]["newsletter"]["id"],
-        made["createNewsletter#2"]["newsletter"]["id"],
-    )
+    nid = made["createNewsletter"]["newsletter"]["id"]
+    later = {**newsletter, "name": "Later"}  # edited, tested, scheduled, deleted
+    later_nid = ok(api.app("POST", "/v1/newsletters", json=later))["newsletter"]["id"]
     [content_id] = made["createNewsletter"]["newsletter"]["content_ids"]
     folder_id = made["createDesignStudioFolder"]["folder"]["id"]
     email_id = made["createDesignStudioEmail"]["email"]["id"]
@@ -284,14 +282,14 @@ def test_every_method_of_the_node_api_client_answers(node, server, api, db, site
     window = {"start": hour - 86400, "end": hour + 3600, "res": "days"}
     acme = {"object_attribute": {"field": "plan", "operator": "eq", "value": "pro", "type_id": 1}}
 
-    run(
+    read = run(
         # People.
         c("getCustomersByEmail", "ann@example.com", key="results"),
         c("getAttributes", "ann", key="customer"),
         c("getCustomerActivities", "ann", {"type": "event"}, key="activities"),
         c("getCustomerMessages", "ann", {"limit": 10}, key="messages"),
-        # Customer.io's reference answers `cio_relationships`, as objects' relationships
-        # do; the client's doc comment says `relationships` (see the report in docs).
+        # Answered as objects' relationships are, `cio_relationships`; the client's doc
+        # comment (and BEHAVIOUR.md from it) say `relationships`: not settled here.
         c("getCustomerRelationships", "ann", key="cio_relationships"),
         c("getCustomerSegments", "ann", key="segments"),
         c("getCustomerSubscriptionPreferences", "ann", key="customer"),
@@ -427,6 +425,10 @@ def test_every_method_of_the_node_api_client_answers(node, server, api, db, site
         c("listWorkspaces", key="workspaces"),
         c("getIpAddresses", key="ip_addresses"),
     )  # fmt: skip
+    assert read["getCollectionContent"] == [{"name": "Launch"}]  # the rows, bare
+    assert read["getSegmentUsedBy"]["used_by"]["campaigns"] == [cid]
+    used = read["getSenderIdentityUsedBy"]
+    assert (used["sent_newsletters"], used["draft_newsletters"]) == ([nid], [later_nid])
     groups = ok(api.app("GET", f"/v1/newsletters/{later_nid}/test_groups"))["test_groups"]
     in_an_hour = int(time.time()) + 3600
     group = groups[1]["id"]
@@ -447,7 +449,7 @@ def test_every_method_of_the_node_api_client_answers(node, server, api, db, site
         c("deleteDesignStudioComponent", component_id, key=EMPTY),
         c("deleteDesignStudioFolder", folder_id, key=EMPTY),
         c("deleteAsset", asset_id, key=EMPTY),
-        c("deleteAssetFolder", asset_folder_id),
+        c("deleteAssetFolder", asset_folder_id, key=EMPTY),
         c("deleteCollection", collection_id, key=EMPTY),
         c("deleteSuppression", "bounces", "gone@example.com", key=EMPTY),
         c("deleteReportingWebhook", webhook_id, key=EMPTY),
