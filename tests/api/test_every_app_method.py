@@ -1,12 +1,13 @@
 """Every method of the official App API clients, called unchanged against the real
 TLS server: the Node `APIClient` (customerio-node 5.2) and the Python
-`customerio.APIClient` (customerio 3.x).
+`customerio.APIClient` (customerio 3.2).
 
 The methods are read from the clients themselves, so a client version that adds
-one fails here until the table below calls it. Each entry is one method: its
-arguments and what Customer.io answers for them, which for nearly all is 2xx with
-the envelope key the client's types and BEHAVIOUR.md name. Whatever a call
-answers, it is never a 404 for an unknown route, a 405, a 501 or a 5xx.
+one fails here until the table below calls it. Each entry is one method, with
+arguments naming what the test made first (through `tidings apply`, the App API
+or the Track API), so every one answers 2xx with the envelope key the client's
+types or BEHAVIOUR.md name; a failure says whether it was a 404 for an unknown
+route, a 405, a 501 or a 5xx, which no call may ever answer.
 """
 
 from __future__ import annotations
