@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.test_esp_suppression import outcome
 from tests.fakes.esp import (
     FakeMailgun,
     FakePostmark,
@@ -20,7 +21,6 @@ from tests.fakes.esp import (
     postmark_event,
     ses_event,
 )
-from tests.support import eventually
 from tidings.workspaces import channel_providers
 
 SNS = SnsSigner()
@@ -63,14 +63,6 @@ def send(api: Any, address: str) -> str:
         "body": "<p>Hi</p>",
     }
     return str(ok(api.app("POST", "/v1/send/email", json=body))["delivery_id"])
-
-
-def outcome(api: Any, delivery_id: str) -> dict[str, Any]:
-    def ended() -> dict[str, Any] | None:
-        message = ok(api.app("GET", f"/v1/messages/{delivery_id}"))["message"]
-        return message if {"sent", "suppressed", "failed"} & set(message["metrics"]) else None
-
-    return eventually(ended, timeout=20)
 
 
 def bounce(kind: str, fake: Any, delivery_id: str, address: str) -> tuple[bytes, dict[str, str]]:

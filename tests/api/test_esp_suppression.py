@@ -44,10 +44,15 @@ def outcome(api, delivery_id: str) -> dict[str, Any]:
     """The message once the worker has sent or suppressed it."""
 
     def ended() -> dict[str, Any] | None:
+        # The row and its metrics are two statements of the read: on PostgreSQL (READ
+        # COMMITTED) a metric can be seen before the row's failure_message; wait for both.
         message = ok(api.app("GET", f"/v1/messages/{delivery_id}"))["message"]
-        return message if {"sent", "suppressed", "failed"} & set(message["metrics"]) else None
+        metrics = set(message["metrics"])
+        if "sent" in metrics or ({"suppressed", "failed"} & metrics and message["failure_message"]):
+            return message
+        return None
 
-    return eventually(ended, timeout=15)
+    return eventually(ended, timeout=20)
 
 
 def test_an_esp_suppression_blocks_a_send_until_it_is_removed(api, py_api):
