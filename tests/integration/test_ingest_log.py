@@ -577,3 +577,31 @@ def test_a_part_past_the_servers_payload_limit_goes_as_several_messages_in_order
     assert seq > 1  # several messages
     attrs = dict(snapshot(pg, workspace)["big"][1])
     assert attrs["step"] == "2999"  # applied in order: the last one wins
+
+
+def test_a_consumer_that_delivers_nothing_is_made_again(
+    pg: Database, log: IngestLog, monkeypatch: pytest.MonkeyPatch
+):
+    """A partition whose consumer answers every pull with nothing (as one made while the
+    cluster lost a node can) is read again through a new consumer, from the offset."""
+    from tidings.ingest_log import applier as applier_module
+
+    monkeypatch.setattr(applier_module, "IDLE_RESUBSCRIBE", 1.0)
+    original = Applier._subscribe
+    wedged: set[int] = set()
+
+    async def first_one_wedged(self: Any, js: Any, partition: int, name: str, start: int) -> Any:
+        if partition in wedged:
+            return await original(self, js, partition, name, start)
+        wedged.add(partition)  # its first consumer reads a subject no record is published on
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
+        subject = f"{log.stream}.p.{10_000 + partition}"
+        return await js.pull_subscribe(subject, durable=name, stream=log.stream, config=config)
+
+    monkeypatch.setattr(Applier, "_subscribe", first_one_wedged)
+    workspace = new_workspace(pg).workspace_id
+    batch, _ = requests(workspace)
+    publish(log, batch)
+    apply_published(pg, log, len(batch))
+    assert wedged == set(range(log.partitions))
+    assert len(snapshot(pg, workspace)) == 5
