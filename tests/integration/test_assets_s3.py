@@ -3,10 +3,8 @@ with path-style URLs and Signature V4, on its own and behind the App API."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +14,7 @@ import pytest
 from moto import settings as moto_settings
 from moto.server import ThreadedMotoServer
 
-from tests.integration.test_campaign_api import Client
-from tidings.app import create_app
+from tests.integration.test_campaign_api import Client, serving
 from tidings.assets.store import S3Store
 from tidings.aws_sigv4 import Credentials as Keys
 from tidings.config import Settings
@@ -122,22 +119,7 @@ def client(database_url: str, db: Any, s3: str) -> Iterator[Client]:
         asset_s3_access_key=KEYS.access_key_id,
         asset_s3_secret_key=KEYS.secret_access_key,
     )
-    app = create_app(settings)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> None:
-        app.writer.start()  # type: ignore[union-attr]  # in this process: a Writer
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
-    made = Client(app, loop)
-    yield made
-    asyncio.run_coroutine_threadsafe(made.http.aclose(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
-    loop.close()
-    app.close()
+    yield from serving(settings)
 
 
 def test_uploads_land_in_the_bucket_and_are_served_from_it(client, workspace, objects):

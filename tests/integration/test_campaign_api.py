@@ -81,7 +81,12 @@ class Client:
 
 @pytest.fixture(scope="module")
 def client(database_url: str, db: Any) -> Iterator[Client]:
-    app = create_app(Settings(database_url=database_url, background_workers=False))
+    yield from serving(Settings(database_url=database_url, background_workers=False))
+
+
+def serving(settings: Settings) -> Iterator[Client]:
+    """A client of the app made with `settings`, served on a loop of its own, then closed."""
+    app = create_app(settings)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
