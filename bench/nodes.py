@@ -449,7 +449,7 @@ def run_row(
                 harness.cpu_of(node_pids),
                 harness.cpu_of(harness.postgres_pids(store.database)),
             )
-            nats_before = harness.cpu_of(nats_pids() if mode.log else [])
+            nats_before = harness.cpu_of(harness.pids_named("nats-server") if mode.log else [])
             busy_before = harness.machine_ticks()
             started = time.monotonic()
             numbers, wrk_cpu = drive(wrk, nodes, load, args, args.duration, seed)
@@ -459,7 +459,7 @@ def run_row(
                 harness.cpu_of(node_pids),
                 harness.cpu_of(harness.postgres_pids(store.database)),
             )
-            nats_after = harness.cpu_of(nats_pids() if mode.log else [])
+            nats_after = harness.cpu_of(harness.pids_named("nats-server") if mode.log else [])
             busy_after = harness.machine_ticks()
             commits_after = sum(node.commits() for node in nodes)
             stored_after, txn_after = store.count_events(), store.transactions()
@@ -504,17 +504,6 @@ def run_row(
     if row.lost:
         row.notes.append(f"LOST WRITES: {row.acked:,} acknowledged, {row.stored:,} stored")
     return row
-
-
-def nats_pids() -> list[int]:
-    """Local nats-server processes: the `log` rows' stream lives in all of them (one
-    server, or every node of a cluster on this machine)."""
-    found = []
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(OSError):
-            if comm.read_text().strip() == "nats-server":
-                found.append(int(comm.parent.name))
-    return found
 
 
 def settle(store: Store, acked: int, seconds: float) -> int:

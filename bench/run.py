@@ -364,13 +364,21 @@ def postgres_pids(database: str | None) -> list[int]:
     if database is None:
         return []
     found = []
-    for comm in Path("/proc").glob("[0-9]*/comm"):
+    for pid in pids_named("postgres"):
         with contextlib.suppress(OSError):
-            if comm.read_text().strip() != "postgres":
-                continue
-            cmdline = (comm.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             client = "(" in cmdline or "[local]" in cmdline
             if not client or database in cmdline.split():
+                found.append(pid)
+    return found
+
+
+def pids_named(name: str) -> list[int]:
+    """The local processes whose command name (`/proc/<pid>/comm`) is `name`."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() == name:
                 found.append(int(comm.parent.name))
     return found
 
