@@ -77,15 +77,22 @@ def _applied(conn: Connection) -> None:
     raw.execute(conn, MARKER)
 
 
-def _viewed_by(db: Any, ws: int) -> tuple[str | None, str | None]:
-    """Whose the Viewed event is: the person's customer id, and the anonymous id kept."""
+def _viewed(db: Any, ws: int) -> list[tuple[str | None, str | None]]:
+    """Whose the Viewed events are: the person's customer id, and the anonymous id kept."""
     with db.reader.connect() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             select(people.c.customer_id, events.c.anonymous_id)
             .select_from(events.outerjoin(people, people.c.id == events.c.person_id))
             .where(events.c.workspace_id == ws, events.c.name == "Viewed")
-        ).one()
-        return row.customer_id, row.anonymous_id
+            .order_by(events.c.anonymous_id)
+        )
+        return [(row.customer_id, row.anonymous_id) for row in rows]
+
+
+def _viewed_by(db: Any, ws: int) -> tuple[str | None, str | None]:
+    """Whose the one Viewed event is."""
+    (found,) = _viewed(db, ws)
+    return found
 
 
 def _expect(db: Any, ws: int, locked: bool) -> None:
@@ -99,26 +106,9 @@ def test_two_ingest_log_partitions(db, hooked, locked):
     """The applier's batches of two partitions, one holding the track, the other the
     alias (`apply_batch`, each in its transaction, as the applier's pool runs them)."""
     ws = new_workspace(db).workspace_id
-    stream = f"anon-{uuid.uuid4().hex[:8]}"
-    with db.writer.begin() as conn:
-        partitions.ensure(conn, stream, 2)
-        claims = partitions.claim(conn, stream, "test", 2, lease=60)
-    assert len(claims) == 2
     track = kinds.pipelines_items(ws, [parse_message(TRACK, NOW)], NOW)
     alias = kinds.pipelines_items(ws, [parse_message(ALIAS, NOW)], NOW)
-    batches = [[Message(1, records.encode(track))], [Message(1, records.encode(alias))]]
-    interleaving = hooked(MARKER)
-    before = deadlocks(db)
-
-    def work(conn: Connection, who: int) -> Any:
-        outcome = apply_batch(conn, stream, claims[who], batches[who])
-        _applied(conn)
-        return outcome
-
-    results = race(db, interleaving, work)
-    no_deadlock(results)
-    assert [(r.held, r.applied, r.refused) for r in results] == [(True, 1, 0)] * 2
-    assert deadlocks(db) == before
+    _race_partitions(db, hooked, [track, alias])
     _expect(db, ws, locked)
 
 
@@ -133,18 +123,7 @@ def test_two_writers(db, hooked, locked):
         [Job(ingest.ingest_queued, ((ws, track, NOW),), _future(), True)],
         [Job(ingest.ingest, (ws, alias, NOW, False), _future())],
     ]
-    interleaving = hooked(MARKER)
-    wired = wiring.batch_scope()
-    before = deadlocks(db)
-
-    @contextlib.contextmanager
-    def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
-        with wired(conn, batch):
-            yield
-        _applied(conn)  # after the scope's own work, before the commit
-
-    race_writers(db, interleaving, scope, batches)
-    assert deadlocks(db) == before
+    _race_two_writers(db, hooked, batches)
     _expect(db, ws, locked)
 
 
@@ -196,7 +175,7 @@ def _race_two_writers(db: Any, hooked: Any, batches: list[list[Job]]) -> None:
     def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
         with wired(conn, batch):
             yield
-        _applied(conn)
+        _applied(conn)  # after the scope's own work, before the commit
 
     race_writers(db, interleaving, scope, batches)
     assert deadlocks(db) == before
@@ -246,11 +225,18 @@ def test_claim_and_pipelines_event_in_two_ingest_log_partitions(db, hooked, lock
     _expect(db, ws, locked)
 
 
-def _race_partitions(db: Any, hooked: Any, made: list[list[records.Record]]) -> None:
+def _claimed(db: Any, count: int) -> tuple[str, list[Any]]:
+    """A new stream of `count` partitions, and this test's claims of them."""
     stream = f"anon-{uuid.uuid4().hex[:8]}"
     with db.writer.begin() as conn:
-        partitions.ensure(conn, stream, 2)
-        claims = partitions.claim(conn, stream, "test", 2, lease=60)
+        partitions.ensure(conn, stream, count)
+        return stream, partitions.claim(conn, stream, "test", count, lease=60)
+
+
+def _race_partitions(db: Any, hooked: Any, made: list[list[records.Record]]) -> None:
+    """The applier's batches of two partitions, one record list each (`apply_batch`,
+    each in its transaction, as the applier's pool runs them)."""
+    stream, claims = _claimed(db, 2)
     assert len(claims) == 2
     batches = [[Message(1, records.encode(part))] for part in made]
     interleaving = hooked(MARKER)
@@ -272,10 +258,7 @@ def test_direct_anonymous_event_and_claim_from_the_ingest_log(db, hooked, locked
     a server's write with no batch scope, as in its careful pass) while an applier
     applies the partition holding the v1 identify that claims a-1."""
     ws = new_workspace(db).workspace_id
-    stream = f"anon-{uuid.uuid4().hex[:8]}"
-    with db.writer.begin() as conn:
-        partitions.ensure(conn, stream, 1)
-        (claim,) = partitions.claim(conn, stream, "test", 1, lease=60)
+    stream, (claim,) = _claimed(db, 1)
     identify = [kinds.identify_v1(ws, Identifier("id", "c-1"), V1_CLAIM, NOW)]
     batch = [Message(1, records.encode(identify))]
     interleaving = hooked(MARKER)
@@ -295,17 +278,6 @@ def test_direct_anonymous_event_and_claim_from_the_ingest_log(db, hooked, locked
     assert results[0] is None and (results[1].held, results[1].applied) == (True, 1)
     assert deadlocks(db) == before
     _expect(db, ws, locked)
-
-
-def _viewed(db: Any, ws: int) -> list[tuple[str | None, str | None]]:
-    with db.reader.connect() as conn:
-        rows = conn.execute(
-            select(people.c.customer_id, events.c.anonymous_id)
-            .select_from(events.outerjoin(people, people.c.id == events.c.person_id))
-            .where(events.c.workspace_id == ws, events.c.name == "Viewed")
-            .order_by(events.c.anonymous_id)
-        )
-        return [(row.customer_id, row.anonymous_id) for row in rows]
 
 
 @pytest.mark.parametrize("preclaim", [False, True], ids=["arrival_order", "preclaimed"])

@@ -56,12 +56,14 @@ def after_metric(
     timestamp: int,
     extra: dict[str, Any],
     now: int,
+    hooks: list[_Hook],
 ) -> None:
     """Block the address and queue webhook posts for a metric just recorded.
 
-    Cheap when nothing listens: one query for the workspace's enabled
-    webhooks. Webhooks without `full_resolution` only hear of a delivery's
-    first occurrence of a metric (the one just recorded is counted).
+    `hooks`: the workspace's enabled webhooks (`enabled_webhooks`), which the
+    caller reads once for all the metrics it records. Webhooks without
+    `full_resolution` only hear of a delivery's first occurrence of a metric
+    (the one just recorded is counted).
     """
     delivery = None
     if metric in BLOCKING:
@@ -70,7 +72,6 @@ def after_metric(
         if isinstance(recipient, str) and recipient:
             domain = sending_domain(delivery.payload) if delivery is not None else None
             block(conn, workspace_id, recipient, metric, delivery_id, now, domain)
-    hooks = enabled_webhooks(conn, workspace_id)
     if not hooks:
         return
     delivery = delivery or _delivery(conn, workspace_id, delivery_id)
@@ -248,11 +249,6 @@ _WEBHOOKS = (
     "SELECT id, events, full_resolution, with_content FROM reporting_webhooks"
     " WHERE workspace_id = {0} AND disabled = 0"
 )
-
-
-def listening(conn: Connection, workspace_id: int) -> bool:
-    """Whether the workspace has an enabled reporting webhook (`after_metric` may post)."""
-    return bool(enabled_webhooks(conn, workspace_id))
 
 
 def enabled_webhooks(conn: Connection, workspace_id: int) -> list[_Hook]:

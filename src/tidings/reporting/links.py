@@ -242,10 +242,6 @@ def record_click(conn: Connection, token: str, now: int) -> str:
     return link.url
 
 
-def check_unsubscribe(conn: Connection, token: str) -> Link:
-    return verify(conn, token, "u")
-
-
 def unsubscribe_topic(conn: Connection, token: str) -> Topic | None:
     """The subscription topic an unsubscribe link's message is in (None: not in one,
     and the link unsubscribes from everything); a 404 `ApiError` for a bad token."""

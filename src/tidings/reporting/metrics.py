@@ -160,10 +160,10 @@ def record_metrics(conn: Connection, recorded: list[Recorded], now: int) -> None
     for start in range(0, len(rows), METRICS_PER_INSERT):
         listed, params = raw.values(conn, rows[start : start + METRICS_PER_INSERT])
         raw.execute(conn, _INSERT_METRICS + listed, params)
-    listening = {ws for ws in {r.workspace_id for r in recorded} if fanout.listening(conn, ws)}
+    hooks = {ws: fanout.enabled_webhooks(conn, ws) for ws in {r.workspace_id for r in recorded}}
     for r in recorded:
-        if r.metric in fanout.BLOCKING or r.workspace_id in listening:
-            fanout.after_metric(conn, *r[:5], now)
+        if r.metric in fanout.BLOCKING or hooks[r.workspace_id]:
+            fanout.after_metric(conn, *r[:5], now, hooks[r.workspace_id])
 
 
 def _parents(conn: Connection, r: Recorded) -> list[tuple[str, int]]:

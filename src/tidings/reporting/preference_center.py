@@ -22,7 +22,7 @@ from tidings.people import read, store
 from tidings.people.identifiers import Identifier
 from tidings.people.store import Person
 from tidings.reporting import links
-from tidings.subscriptions import center, preferences
+from tidings.subscriptions import center, preferences, topics
 
 
 def token_for(
@@ -61,7 +61,6 @@ def save(
     """Keep the person in the topics ticked (`chosen`), take them out of the rest the
     workspace declares, and set their global `unsubscribed`; what the page shows next."""
     person = person_of(conn, token)
-    declared = center.state(conn, person).topics
-    choices = {t.key: t.key in chosen for t, _ in declared}
+    choices = {t.key: t.key in chosen for t in topics.topics(conn, person.workspace_id)}
     preferences.choose(conn, person, choices, now, unsubscribed=unsubscribed)
     return center.state(conn, person)

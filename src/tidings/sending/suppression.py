@@ -128,15 +128,13 @@ def _reason(
     (_, _, _, unsubscribed, kind, chosen, chosen_kind), idents, address = seen
     if any((workspace_id, i.kind, i.key) in suppressed for i in idents):
         return SUPPRESSED
-    if not send_to_unsubscribed and _truthy(unsubscribed, kind):
+    # A globally unsubscribed person is in no topic, whatever the send asked.
+    if (not send_to_unsubscribed or topic_id is not None) and _truthy(unsubscribed, kind):
         return "the person is unsubscribed"
     if topic_id is not None:
-        # An undeclared topic counts as opt-out (`subscriptions/preferences.py`); a
-        # globally unsubscribed person is in no topic, whatever the send asked.
+        # An undeclared topic counts as opt-out (`subscriptions/preferences.py`).
         topic = declared[workspace_id].get(topic_id) or Topic(topic_id, "", "", True)
         stored = restore(chosen, chosen_kind) if chosen is not None else None
-        if _truthy(unsubscribed, kind):
-            return "the person is unsubscribed"
         if not preferences.subscribed(stored, topic, False):
             return f"the person is not subscribed to topic {topic_id}"
     if (workspace_id, address) in blocked:

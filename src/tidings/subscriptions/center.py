@@ -31,16 +31,17 @@ class State:
 
 
 def state(conn: Connection, person: Person) -> State:
+    declared = topics.topics(conn, person.workspace_id)
+    return _state(conn, person, declared, topics.channels(conn, person.workspace_id))
+
+
+def _state(conn: Connection, person: Person, declared: list[Topic], channels: list[Topic]) -> State:
     stored, unsubscribed = preferences.of_person(conn, person)
 
-    def each(declared: list[Topic]) -> list[tuple[Topic, bool]]:
-        return [(t, preferences.subscribed(stored, t, False)) for t in declared]
+    def each(found: list[Topic]) -> list[tuple[Topic, bool]]:
+        return [(t, preferences.subscribed(stored, t, False)) for t in found]
 
-    return State(
-        each(topics.topics(conn, person.workspace_id)),
-        each(topics.channels(conn, person.workspace_id)),
-        unsubscribed,
-    )
+    return State(each(declared), each(channels), unsubscribed)
 
 
 def preferences_of(conn: Connection, workspace_id: int, raw: str, id_type: str) -> dict[str, Any]:
@@ -63,9 +64,11 @@ def computed(conn: Connection, person: Person) -> dict[str, str]:
     """`_cio_subscription_preferences_computed`, for the customer attributes (`read.Computed`):
     the person's choice or the default for every declared topic and channel, as JSON
     text; nothing when the workspace declares none."""
-    found = state(conn, person)
-    if not found.topics and not found.channels:
+    declared = topics.topics(conn, person.workspace_id)
+    channels = topics.channels(conn, person.workspace_id)
+    if not declared and not channels:  # the person's choices are not read
         return {}
+    found = _state(conn, person, declared, channels)
     value = {
         "topics": {preferences.topic_key(t.key): on for t, on in found.topics},
         "channels": {t.key: on for t, on in found.channels},
