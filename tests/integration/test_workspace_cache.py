@@ -99,7 +99,7 @@ def rendered(database: Database, ws: int, sender: str | None = None) -> dict[str
 
 def resources(database: Database, ws: int) -> workspace_cache.Resources:
     with database.reader.connect() as conn, conn.begin():
-        return workspace_cache.current(conn, ws)[0]
+        return workspace_cache.current_with_person(conn, ws, classify("ada")).resources
 
 
 def test_nothing_changed_keeps_the_same_resources(db: Database, ws: int) -> None:
@@ -160,7 +160,7 @@ def test_a_change_rolled_back_leaves_the_version(db: Database, ws: int) -> None:
     with db.writer.connect() as conn, conn.begin() as transaction:
         version.bump(conn, ws)
         snippets.put(conn, ws, "footer", "never committed", NOW)
-        seen = workspace_cache.current(conn, ws)[0]
+        seen = workspace_cache.current_with_person(conn, ws, classify("ada")).resources
         assert seen.snippets(conn)["footer"] == "never committed"
         transaction.rollback()
     assert resources(db, ws).version == kept.version

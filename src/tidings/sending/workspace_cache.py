@@ -4,10 +4,11 @@ workspace's `resources_version` by every send that uses them.
 A transactional send used to read its template, the template's content, the
 layout, every snippet, the sender identities and the tracking secret: six
 statements of the eight a send costs, the same for every send of a
-workspace. `current` reads the workspace's `resources_version` and the
-tracking secret (never kept: a secret made by a transaction that then rolled
-back must not outlive it) in one statement, and answers this process's
-`Resources` for the version: the same object for as long as the
+workspace. `current_with_person` reads the workspace's `resources_version`
+and the tracking secret (never kept: a secret made by a transaction that
+then rolled back must not outlive it) in the send's first statement, with
+the person and their attributes, and answers this process's `Resources` for
+the version: the same object for as long as the
 version stays, a fresh one as soon as it changed. A `Resources` reads each
 thing on first use and keeps it.
 
@@ -46,13 +47,9 @@ from tidings.templates import layouts
 from tidings.templates import transactional_messages as messages
 from tidings.templates.transactional_messages import Contents, Template
 
-_CURRENT = (
-    "SELECT resources_version,"
-    " (SELECT value FROM workspace_secrets WHERE workspace_id = {0} AND name = {1})"
-    " FROM workspaces WHERE id = {2}"
-)
-# `_CURRENT`, the person a send names and their attributes: one row per attribute, or
-# one with NULL person columns when nobody is named (`%s`: the identifier's column).
+# The workspace's resources version and tracking secret, the person a send names and
+# their attributes: one row per attribute, or one with NULL person columns when nobody
+# is named (`%s`: the identifier's column).
 _CURRENT_WITH_PERSON = (
     "SELECT w.resources_version,"
     " (SELECT value FROM workspace_secrets WHERE workspace_id = {0} AND name = {1}),"
@@ -135,14 +132,6 @@ _lock = threading.Lock()
 _kept: weakref.WeakKeyDictionary[Engine, dict[int, Resources]] = weakref.WeakKeyDictionary()
 
 
-def current(conn: Connection, workspace_id: int) -> tuple[Resources, bytes | None]:
-    """The workspace's resources as of now, and its tracking secret (None until made,
-    `links.read_secret`): one statement, then what is kept."""
-    rows = raw.select_in(conn, _CURRENT, [workspace_id, SECRET_NAME, workspace_id], [])
-    version, secret = rows[0] if rows else (0, None)
-    return _kept_at(conn, workspace_id, int(version)), _secret(secret)
-
-
 @dataclass(frozen=True)
 class SendRead:
     """What a send reads first, in one statement (`current_with_person`)."""
@@ -154,8 +143,9 @@ class SendRead:
 
 
 def current_with_person(conn: Connection, workspace_id: int, ident: Identifier) -> SendRead:
-    """`current`, the person `ident` names (as `store.find`) and their attributes, in one
-    statement: a send's first read, which used to be three."""
+    """The workspace's resources as of now, its tracking secret (None until made,
+    `links.read_secret`), the person `ident` names (as `store.find`) and their
+    attributes, in one statement: a send's first read, which used to be three."""
     template = _CURRENT_WITH_PERSON % COLUMNS[ident.kind].name
     rows = raw.select_in(conn, template, [workspace_id, SECRET_NAME, ident.key, workspace_id], [])
     if not rows:
