@@ -531,9 +531,9 @@ def list_languages(conn: Connection, workspace_id: int, email_id: str) -> dict[s
 def get_language(
     conn: Connection, workspace_id: int, email_id: str, language: str
 ) -> dict[str, Any]:
-    found = _existing_language(conn, workspace_id, email_id, language)
-    base = _decode(_row(conn, workspace_id, "email", email_id).body)
-    return {"email_translation": _translation_json(email_id, base, found)}
+    row = _row(conn, workspace_id, "email", email_id)
+    found = _translation(conn, row, language)
+    return {"email_translation": _translation_json(email_id, _decode(row.body), found)}
 
 
 def _translation_json(email_id: str, base: dict[str, Any], row: Any) -> dict[str, Any]:
@@ -605,8 +605,12 @@ def _language_row(conn: Connection, email_id: str, language: str) -> Any:
 
 
 def _existing_language(conn: Connection, workspace_id: int, email_id: str, language: str) -> Any:
-    row = _row(conn, workspace_id, "email", email_id)
-    found = _language_row(conn, row.id, language)
+    return _translation(conn, _row(conn, workspace_id, "email", email_id), language)
+
+
+def _translation(conn: Connection, email: Any, language: str) -> Any:
+    """`email`'s translation into `language`; a 404 when it has none."""
+    found = _language_row(conn, email.id, language)
     if found is None:
         raise not_found(f"the email has no {language!r} translation")
     return found
