@@ -69,8 +69,8 @@ def parse_listing(query: dict[str, str]) -> Listing:
     return Listing(
         parent=None if not parent else _folder_ref(parent),
         direct_only=direct == "true",
-        page=_bounded(query, "page", 1, 1_000_000, 1),
-        limit=_bounded(query, "limit", LIMIT_DEFAULT, LIMIT_MAX, 1),
+        page=numbers.query_int(query, "page", 1, 1, 1_000_000),
+        limit=numbers.query_int(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
     )
 
 
@@ -79,15 +79,6 @@ def _folder_ref(raw: Any) -> int:
     if isinstance(raw, bool) or not numbers.is_digits(text) or int(text) > numbers.MAX_ID:
         raise bad_request("parent_folder_id must be a folder id (a number)", "parent_folder_id")
     return int(text)
-
-
-def _bounded(query: dict[str, str], name: str, default: int, high: int, low: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not numbers.is_digits(raw) or not low <= int(raw) <= high:
-        raise bad_request(f"{name} must be a whole number from {low} to {high}", name)
-    return int(raw)
 
 
 def parse_name(raw: Any, *, required: bool) -> str | None:

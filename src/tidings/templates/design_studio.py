@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from tidings import numbers
 from tidings.db.schema import action_contents, campaign_actions
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
@@ -104,8 +105,8 @@ def parse_listing(query: dict[str, str]) -> Listing:
         descending=order == "desc",
         created=(_time(query, "created_after"), _time(query, "created_before")),
         updated=(_time(query, "updated_after"), _time(query, "updated_before")),
-        page=_bounded(query, "page", 1, 1, 1_000_000),
-        limit=_bounded(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
+        page=numbers.query_int(query, "page", 1, 1, 1_000_000),
+        limit=numbers.query_int(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
         is_template=_tristate(query, "is_template"),
         has_translations=_tristate(query, "has_translations"),
         is_linked=_tristate(query, "is_linked"),
@@ -131,17 +132,8 @@ def _time(query: dict[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+    if not numbers.is_digits(raw) or len(raw) > 12:
         raise bad_request(f"{name} must be a Unix timestamp in seconds", name)
-    return int(raw)
-
-
-def _bounded(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise bad_request(f"{name} must be a whole number from {low} to {high}", name)
     return int(raw)
 
 
