@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
-from tidings import numbers
+from tidings import numbers, paging
 from tidings.db.schema import asset_folders as folders
 from tidings.db.schema import assets
 from tidings.errors import ApiError, bad_request, not_found
@@ -225,17 +225,15 @@ def list_files(
 ) -> dict[str, Any]:
     where = [assets.c.workspace_id == workspace_id]
     where.extend(_placed(conn, workspace_id, listing, assets.c.folder_id))
-    rows = list(conn.execute(select(assets).where(*where).order_by(assets.c.id)))
-    page = _page(rows, listing)
-    return {"assets": [file_json(r, base_url) for r in page], "meta": _meta(listing, rows)}
+    page, meta = _page(conn, select(assets).where(*where).order_by(assets.c.id), listing)
+    return {"assets": [file_json(r, base_url) for r in page], "meta": meta}
 
 
 def list_folders(conn: Connection, workspace_id: int, listing: Listing) -> dict[str, Any]:
     where = [folders.c.workspace_id == workspace_id]
     where.extend(_placed(conn, workspace_id, listing, folders.c.parent_folder_id))
-    rows = list(conn.execute(select(folders).where(*where).order_by(folders.c.id)))
-    page = _page(rows, listing)
-    return {"folders": [folder_json(r) for r in page], "meta": _meta(listing, rows)}
+    page, meta = _page(conn, select(folders).where(*where).order_by(folders.c.id), listing)
+    return {"folders": [folder_json(r) for r in page], "meta": meta}
 
 
 def served(conn: Connection, token: str) -> Served | None:
@@ -271,13 +269,11 @@ def _subtree(conn: Connection, workspace_id: int, folder_id: int) -> list[int]:
     return found
 
 
-def _page(rows: list[Any], listing: Listing) -> list[Any]:
-    start = (listing.page - 1) * listing.limit
-    return rows[start : start + listing.limit]
-
-
-def _meta(listing: Listing, rows: list[Any]) -> dict[str, int]:
-    return {"page": listing.page, "limit": listing.limit, "total": len(rows)}
+def _page(
+    conn: Connection, query: Select[Any], listing: Listing
+) -> tuple[list[Any], dict[str, int]]:
+    rows, total = paging.numbered(conn, query, listing.page, listing.limit)
+    return rows, {"page": listing.page, "limit": listing.limit, "total": total}
 
 
 def public_url(base_url: str, token: str, filename: str) -> str:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
-from tidings import numbers
+from tidings import numbers, paging
 from tidings.db.schema import action_contents, campaign_actions
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
@@ -392,21 +392,22 @@ def get(conn: Connection, workspace_id: int, kind: str, node_id: str) -> dict[st
 def list_nodes(conn: Connection, workspace_id: int, kind: str, listing: Listing) -> dict[str, Any]:
     """A page of `kind` nodes, with the folders at the same place for emails and
     components, and `meta` (page, limit, total)."""
-    rows = _matching(conn, workspace_id, kind, listing)
-    total = len(rows)
-    start = (listing.page - 1) * listing.limit
-    page = rows[start : start + listing.limit]
+    matching = _matching(conn, workspace_id, kind, listing)
+    page, total = paging.numbered(conn, matching, listing.page, listing.limit)
     langs = _languages_of(conn, [r.id for r in page]) if kind == "email" else {}
     plural = kind + "s"
     found: dict[str, Any] = {plural: [node_json(r, langs.get(r.id, [])) for r in page]}
     if kind != "folder":
-        folders = _matching(conn, workspace_id, "folder", Listing(listing.parent, True))
+        folders = conn.execute(
+            _matching(conn, workspace_id, "folder", Listing(listing.parent, True))
+        )
         found["folders"] = [node_json(r, []) for r in folders]
     found["meta"] = {"page": listing.page, "limit": listing.limit, "total": total}
     return found
 
 
-def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) -> list[Any]:
+def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) -> Select[Any]:
+    """The `kind` nodes `listing` selects, in its order (the caller pages them)."""
     where = [nodes.c.workspace_id == workspace_id, nodes.c.kind == kind]
     if listing.parent is not None and not listing.direct_only:
         where.append(nodes.c.parent_folder_id.in_(_subtree(conn, workspace_id, listing.parent)))
@@ -442,7 +443,7 @@ def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) 
     order: list[Any] = (
         [column.desc(), nodes.c.id.desc()] if listing.descending else [column, nodes.c.id]
     )
-    return list(conn.execute(select(nodes).where(*where).order_by(*order)))
+    return select(nodes).where(*where).order_by(*order)
 
 
 def _subtree(conn: Connection, workspace_id: int, folder_id: str) -> list[str]:
