@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from tidings import numbers, paging
+from tidings.db import trees
 from tidings.db.schema import asset_folders as folders
 from tidings.db.schema import assets
 from tidings.errors import ApiError, bad_request, not_found
@@ -162,11 +163,8 @@ def change_folder(
     _folder(conn, workspace_id, folder_id)
     values = _changes(conn, workspace_id, body, "parent_folder_id")
     target = values.get("parent_folder_id")
-    seen = target
-    while seen is not None:
-        if seen == folder_id:
-            raise bad_request("a folder cannot move into itself or its subfolders")
-        seen = _folder(conn, workspace_id, seen).parent_folder_id
+    if trees.within(conn, folders, target, folder_id, folders.c.workspace_id == workspace_id):
+        raise bad_request("a folder cannot move into itself or its subfolders")
     conn.execute(
         update(folders).where(folders.c.id == folder_id).values({**values, "updated_at": now})
     )
@@ -251,22 +249,8 @@ def _placed(conn: Connection, workspace_id: int, listing: Listing, column: Any) 
         return [column.is_(None)] if listing.direct_only else []
     if listing.direct_only:
         return [column == listing.parent]
-    return [column.in_(_subtree(conn, workspace_id, listing.parent))]
-
-
-def _subtree(conn: Connection, workspace_id: int, folder_id: int) -> list[int]:
-    found, frontier = [folder_id], [folder_id]
-    while frontier:
-        frontier = list(
-            conn.execute(
-                select(folders.c.id).where(
-                    folders.c.workspace_id == workspace_id,
-                    folders.c.parent_folder_id.in_(frontier),
-                )
-            ).scalars()
-        )
-        found.extend(frontier)
-    return found
+    below = trees.subtree(conn, folders, listing.parent, folders.c.workspace_id == workspace_id)
+    return [column.in_(below)]
 
 
 def _page(

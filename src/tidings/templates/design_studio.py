@@ -24,6 +24,7 @@ import msgspec
 from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from tidings import numbers, paging
+from tidings.db import trees
 from tidings.db.schema import action_contents, campaign_actions
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
@@ -360,12 +361,8 @@ def _check_folder(conn: Connection, workspace_id: int, folder_id: str | None) ->
 
 def _check_not_within(conn: Connection, workspace_id: int, folder_id: str, target: str) -> None:
     """A folder cannot move into itself or one of its own subfolders."""
-    seen: str | None = target
-    while seen is not None:
-        if seen == folder_id:
-            raise bad_request("a folder cannot move into itself or its subfolders")
-        row = _find(conn, workspace_id, "folder", seen)
-        seen = row.parent_folder_id if row is not None else None
+    if trees.within(conn, nodes, target, folder_id, *_folders(workspace_id)):
+        raise bad_request("a folder cannot move into itself or its subfolders")
 
 
 def _check_tag_free(conn: Connection, workspace_id: int, tag: str, own_id: str | None) -> None:
@@ -410,7 +407,8 @@ def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) 
     """The `kind` nodes `listing` selects, in its order (the caller pages them)."""
     where = [nodes.c.workspace_id == workspace_id, nodes.c.kind == kind]
     if listing.parent is not None and not listing.direct_only:
-        where.append(nodes.c.parent_folder_id.in_(_subtree(conn, workspace_id, listing.parent)))
+        below = trees.subtree(conn, nodes, listing.parent, *_folders(workspace_id))
+        where.append(nodes.c.parent_folder_id.in_(below))
     elif listing.parent is not None or listing.direct_only:
         where.append(
             nodes.c.parent_folder_id.is_(None)
@@ -446,21 +444,9 @@ def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) 
     return select(nodes).where(*where).order_by(*order)
 
 
-def _subtree(conn: Connection, workspace_id: int, folder_id: str) -> list[str]:
-    """`folder_id` and every folder below it."""
-    found, frontier = [folder_id], [folder_id]
-    while frontier:
-        frontier = list(
-            conn.execute(
-                select(nodes.c.id).where(
-                    nodes.c.workspace_id == workspace_id,
-                    nodes.c.kind == "folder",
-                    nodes.c.parent_folder_id.in_(frontier),
-                )
-            ).scalars()
-        )
-        found.extend(frontier)
-    return found
+def _folders(workspace_id: int) -> tuple[Any, ...]:
+    """Where a workspace's Design Studio folders are."""
+    return nodes.c.workspace_id == workspace_id, nodes.c.kind == "folder"
 
 
 def linked_emails(conn: Connection, workspace_id: int) -> set[str]:
