@@ -63,7 +63,6 @@ LIST_QUERY = (
 )
 EMAIL_QUERY = (*LIST_QUERY, "is_template", "has_translations", "is_linked")
 COMPONENT_QUERY = (*LIST_QUERY, "tag")
-KINDS = {"folder": "folder", "email": "email", "component": "component"}
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
