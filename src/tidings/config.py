@@ -81,7 +81,7 @@ class Settings:
     # folder's `assets/`), or an S3-compatible bucket (path-style; `asset_s3_endpoint`
     # empty: AWS), and the largest file accepted, in bytes.
     asset_dir: str = ""
-    asset_max_bytes: int = 2 * 1024 * 1024
+    asset_max_bytes: int = 2 * 1024 * 1024  # Customer.io's limit
     asset_s3_bucket: str = ""
     asset_s3_endpoint: str = ""
     asset_s3_region: str = "us-east-1"

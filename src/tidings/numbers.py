@@ -16,7 +16,7 @@ import re
 import sys
 from decimal import Decimal
 
-from tidings.errors import not_found
+from tidings.errors import bad_request, not_found
 
 MAX_ID = 2**31 - 1  # INTEGER id columns (PostgreSQL's `integer`)
 MAX_BIGINT = 2**63 - 1  # BIGINT id columns
@@ -31,6 +31,17 @@ def path_id(raw: str, what: str, maximum: int = MAX_ID) -> int:
     """A `{..._id}` path value; anything that cannot be one is a 404 "<what> not found"."""
     if not is_digits(raw) or int(raw) > maximum:
         raise not_found(f"{what} not found")
+    return int(raw)
+
+
+def query_int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter from `low` to `high` (`default` when absent);
+    anything else is a 400 naming it."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not is_digits(raw) or not low <= int(raw) <= high:
+        raise bad_request(f"{name} must be a whole number from {low} to {high}", name)
     return int(raw)
 
 

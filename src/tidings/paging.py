@@ -9,6 +9,9 @@ paging began). `next` is `""` on the last page, as Customer.io sends it.
 A cursor that does not decode is a 400; an empty `start` means "first page".
 Limits above the endpoint's maximum are clamped to it; a limit that is not a
 positive integer is a 400.
+
+Some listings are paged by number instead, as Customer.io's Design Studio and
+asset APIs are (`?page=<n>&limit=<n>`, a `total` in `meta`): `numbered`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from tidings.errors import bad_request
 
@@ -106,3 +109,12 @@ def newest_first(
         last_at, last_key = page.after
         query = query.where(or_(at < last_at, and_(at == last_at, key < last_key)))
     return query.order_by(at.desc(), key.desc()).limit(page.limit + 1)
+
+
+def numbered(conn: Connection, query: Select[Any], page: int, limit: int) -> tuple[list[Any], int]:
+    """Page `page` (from 1) of `limit` rows of the ordered `query`, and how many rows it
+    has in all; the database counts and pages, so only the page's rows are read."""
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    total = int(conn.execute(counted).scalar_one())
+    rows = list(conn.execute(query.offset((page - 1) * limit).limit(limit)))
+    return rows, total

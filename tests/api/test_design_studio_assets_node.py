@@ -15,13 +15,11 @@ pytestmark = requires("customerio-node")
 
 NODE_SCRIPT = "calls.mjs"  # the `node` fixture (tests/api/conftest.py) runs it
 
-GIF = "GIF89a tiny"
+GIF = "GIF89a tiny"  # the client sends a string `data` as its UTF-8 bytes
 
 
 def trusting(server) -> ssl.SSLContext:
-    return ssl.create_default_context(
-        cafile=server.ca_path
-    )  # the client sends a string `data` as its UTF-8 bytes
+    return ssl.create_default_context(cafile=server.ca_path)
 
 
 def test_the_node_client_manages_design_studio_folders_emails_and_components(
@@ -308,19 +306,18 @@ def test_a_transactional_message_sends_a_design_studio_email(node, server, api):
     assert [e["id"] for e in ok(linked, "linked")["emails"]] == [email_id]
     assert email_id not in [e["id"] for e in ok(linked, "unlinked")["emails"]]
 
+    def post(**extra: object) -> httpx.Response:
+        body = {
+            "transactional_message_id": message_id,
+            "identifiers": {"id": "buyer"},
+            "to": "buyer@example.com",
+            "from": "shop@example.net",
+            **extra,
+        }
+        return api.app("POST", "/v1/send/email", json=body)
+
     def send(**extra: object) -> dict:
-        answer = api.app(
-            "POST",
-            "/v1/send/email",
-            json={
-                "transactional_message_id": message_id,
-                "identifiers": {"id": "buyer"},
-                "to": "buyer@example.com",
-                "from": "shop@example.net",
-                "message_data": {"order": 42},
-                **extra,
-            },
-        )
+        answer = post(message_data={"order": 42}, **extra)
         assert answer.status_code == 200, answer.text
         return captured(api, answer.json()["delivery_id"])["message"]
 
@@ -338,15 +335,6 @@ def test_a_transactional_message_sends_a_design_studio_email(node, server, api):
     assert unknown.status_code == 400, unknown.text
     assert unknown.json()["meta"]["error"] == "design_studio_email_id names no Design Studio email"
     run(node, server, api, call("delete", "deleteDesignStudioEmail", email_id))
-    gone = api.app(
-        "POST",
-        "/v1/send/email",
-        json={
-            "transactional_message_id": message_id,
-            "identifiers": {"id": "buyer"},
-            "to": "buyer@example.com",
-            "from": "shop@example.net",
-        },
-    )
+    gone = post()
     assert gone.status_code == 400
     assert "Design Studio email" in gone.json()["meta"]["error"]

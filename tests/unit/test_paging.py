@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+import sqlalchemy as sa
 
 from tidings import paging
 from tidings.errors import ApiError
@@ -72,3 +73,17 @@ def test_cut_gives_next_only_when_more_rows_exist():
     assert paging.decode_cursor(cursor, 1) == (3,)
     assert paging.cut(rows, 4, lambda row: (row,)) == (rows, "")
     assert paging.cut([], 4, lambda row: (row,)) == ([], "")
+
+
+def test_numbered_pages_count_all_rows_and_read_one_page():
+    table = sa.Table("rows", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(sa.insert(table), [{"id": n} for n in range(1, 6)])
+        ordered = sa.select(table).order_by(table.c.id.desc())
+        rows, total = paging.numbered(conn, ordered, 2, 2)
+        assert [row.id for row in rows] == [3, 2] and total == 5
+        assert paging.numbered(conn, ordered, 4, 2) == ([], 5)
+        rows, total = paging.numbered(conn, ordered.where(table.c.id > 3), 1, 10)
+        assert [row.id for row in rows] == [5, 4] and total == 2

@@ -14,7 +14,6 @@ import secrets
 
 from tidings.errors import ApiError
 
-DEFAULT_MAX_BYTES = 2 * 1024 * 1024  # Customer.io's limit
 # Room for the multipart framing and the form's other fields around the file.
 FORM_OVERHEAD = 64 * 1024
 

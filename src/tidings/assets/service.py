@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
-from tidings import numbers
+from tidings import numbers, paging
+from tidings.db import trees
 from tidings.db.schema import asset_folders as folders
 from tidings.db.schema import assets
 from tidings.errors import ApiError, bad_request, not_found
@@ -69,8 +70,8 @@ def parse_listing(query: dict[str, str]) -> Listing:
     return Listing(
         parent=None if not parent else _folder_ref(parent),
         direct_only=direct == "true",
-        page=_bounded(query, "page", 1, 1_000_000, 1),
-        limit=_bounded(query, "limit", LIMIT_DEFAULT, LIMIT_MAX, 1),
+        page=numbers.query_int(query, "page", 1, 1, 1_000_000),
+        limit=numbers.query_int(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
     )
 
 
@@ -79,15 +80,6 @@ def _folder_ref(raw: Any) -> int:
     if isinstance(raw, bool) or not numbers.is_digits(text) or int(text) > numbers.MAX_ID:
         raise bad_request("parent_folder_id must be a folder id (a number)", "parent_folder_id")
     return int(text)
-
-
-def _bounded(query: dict[str, str], name: str, default: int, high: int, low: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not numbers.is_digits(raw) or not low <= int(raw) <= high:
-        raise bad_request(f"{name} must be a whole number from {low} to {high}", name)
-    return int(raw)
 
 
 def parse_name(raw: Any, *, required: bool) -> str | None:
@@ -171,11 +163,8 @@ def change_folder(
     _folder(conn, workspace_id, folder_id)
     values = _changes(conn, workspace_id, body, "parent_folder_id")
     target = values.get("parent_folder_id")
-    seen = target
-    while seen is not None:
-        if seen == folder_id:
-            raise bad_request("a folder cannot move into itself or its subfolders")
-        seen = _folder(conn, workspace_id, seen).parent_folder_id
+    if trees.within(conn, folders, target, folder_id, folders.c.workspace_id == workspace_id):
+        raise bad_request("a folder cannot move into itself or its subfolders")
     conn.execute(
         update(folders).where(folders.c.id == folder_id).values({**values, "updated_at": now})
     )
@@ -234,17 +223,15 @@ def list_files(
 ) -> dict[str, Any]:
     where = [assets.c.workspace_id == workspace_id]
     where.extend(_placed(conn, workspace_id, listing, assets.c.folder_id))
-    rows = list(conn.execute(select(assets).where(*where).order_by(assets.c.id)))
-    page = _page(rows, listing)
-    return {"assets": [file_json(r, base_url) for r in page], "meta": _meta(listing, rows)}
+    page, meta = _page(conn, select(assets).where(*where).order_by(assets.c.id), listing)
+    return {"assets": [file_json(r, base_url) for r in page], "meta": meta}
 
 
 def list_folders(conn: Connection, workspace_id: int, listing: Listing) -> dict[str, Any]:
     where = [folders.c.workspace_id == workspace_id]
     where.extend(_placed(conn, workspace_id, listing, folders.c.parent_folder_id))
-    rows = list(conn.execute(select(folders).where(*where).order_by(folders.c.id)))
-    page = _page(rows, listing)
-    return {"folders": [folder_json(r) for r in page], "meta": _meta(listing, rows)}
+    page, meta = _page(conn, select(folders).where(*where).order_by(folders.c.id), listing)
+    return {"folders": [folder_json(r) for r in page], "meta": meta}
 
 
 def served(conn: Connection, token: str) -> Served | None:
@@ -262,31 +249,15 @@ def _placed(conn: Connection, workspace_id: int, listing: Listing, column: Any) 
         return [column.is_(None)] if listing.direct_only else []
     if listing.direct_only:
         return [column == listing.parent]
-    return [column.in_(_subtree(conn, workspace_id, listing.parent))]
+    below = trees.subtree(conn, folders, listing.parent, folders.c.workspace_id == workspace_id)
+    return [column.in_(below)]
 
 
-def _subtree(conn: Connection, workspace_id: int, folder_id: int) -> list[int]:
-    found, frontier = [folder_id], [folder_id]
-    while frontier:
-        frontier = list(
-            conn.execute(
-                select(folders.c.id).where(
-                    folders.c.workspace_id == workspace_id,
-                    folders.c.parent_folder_id.in_(frontier),
-                )
-            ).scalars()
-        )
-        found.extend(frontier)
-    return found
-
-
-def _page(rows: list[Any], listing: Listing) -> list[Any]:
-    start = (listing.page - 1) * listing.limit
-    return rows[start : start + listing.limit]
-
-
-def _meta(listing: Listing, rows: list[Any]) -> dict[str, int]:
-    return {"page": listing.page, "limit": listing.limit, "total": len(rows)}
+def _page(
+    conn: Connection, query: Select[Any], listing: Listing
+) -> tuple[list[Any], dict[str, int]]:
+    rows, total = paging.numbered(conn, query, listing.page, listing.limit)
+    return rows, {"page": listing.page, "limit": listing.limit, "total": total}
 
 
 def public_url(base_url: str, token: str, filename: str) -> str:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
+from tidings import numbers, paging
+from tidings.db import trees
 from tidings.db.schema import action_contents, campaign_actions
 from tidings.db.schema import design_email_languages as languages
 from tidings.db.schema import design_nodes as nodes
@@ -61,7 +63,6 @@ LIST_QUERY = (
 )
 EMAIL_QUERY = (*LIST_QUERY, "is_template", "has_translations", "is_linked")
 COMPONENT_QUERY = (*LIST_QUERY, "tag")
-KINDS = {"folder": "folder", "email": "email", "component": "component"}
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -104,8 +105,8 @@ def parse_listing(query: dict[str, str]) -> Listing:
         descending=order == "desc",
         created=(_time(query, "created_after"), _time(query, "created_before")),
         updated=(_time(query, "updated_after"), _time(query, "updated_before")),
-        page=_bounded(query, "page", 1, 1, 1_000_000),
-        limit=_bounded(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
+        page=numbers.query_int(query, "page", 1, 1, 1_000_000),
+        limit=numbers.query_int(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
         is_template=_tristate(query, "is_template"),
         has_translations=_tristate(query, "has_translations"),
         is_linked=_tristate(query, "is_linked"),
@@ -131,17 +132,8 @@ def _time(query: dict[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+    if not numbers.is_digits(raw) or len(raw) > 12:
         raise bad_request(f"{name} must be a Unix timestamp in seconds", name)
-    return int(raw)
-
-
-def _bounded(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise bad_request(f"{name} must be a whole number from {low} to {high}", name)
     return int(raw)
 
 
@@ -368,12 +360,8 @@ def _check_folder(conn: Connection, workspace_id: int, folder_id: str | None) ->
 
 def _check_not_within(conn: Connection, workspace_id: int, folder_id: str, target: str) -> None:
     """A folder cannot move into itself or one of its own subfolders."""
-    seen: str | None = target
-    while seen is not None:
-        if seen == folder_id:
-            raise bad_request("a folder cannot move into itself or its subfolders")
-        row = _find(conn, workspace_id, "folder", seen)
-        seen = row.parent_folder_id if row is not None else None
+    if trees.within(conn, nodes, target, folder_id, *_folders(workspace_id)):
+        raise bad_request("a folder cannot move into itself or its subfolders")
 
 
 def _check_tag_free(conn: Connection, workspace_id: int, tag: str, own_id: str | None) -> None:
@@ -400,24 +388,26 @@ def get(conn: Connection, workspace_id: int, kind: str, node_id: str) -> dict[st
 def list_nodes(conn: Connection, workspace_id: int, kind: str, listing: Listing) -> dict[str, Any]:
     """A page of `kind` nodes, with the folders at the same place for emails and
     components, and `meta` (page, limit, total)."""
-    rows = _matching(conn, workspace_id, kind, listing)
-    total = len(rows)
-    start = (listing.page - 1) * listing.limit
-    page = rows[start : start + listing.limit]
+    matching = _matching(conn, workspace_id, kind, listing)
+    page, total = paging.numbered(conn, matching, listing.page, listing.limit)
     langs = _languages_of(conn, [r.id for r in page]) if kind == "email" else {}
     plural = kind + "s"
     found: dict[str, Any] = {plural: [node_json(r, langs.get(r.id, [])) for r in page]}
     if kind != "folder":
-        folders = _matching(conn, workspace_id, "folder", Listing(listing.parent, True))
+        folders = conn.execute(
+            _matching(conn, workspace_id, "folder", Listing(listing.parent, True))
+        )
         found["folders"] = [node_json(r, []) for r in folders]
     found["meta"] = {"page": listing.page, "limit": listing.limit, "total": total}
     return found
 
 
-def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) -> list[Any]:
+def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) -> Select[Any]:
+    """The `kind` nodes `listing` selects, in its order (the caller pages them)."""
     where = [nodes.c.workspace_id == workspace_id, nodes.c.kind == kind]
     if listing.parent is not None and not listing.direct_only:
-        where.append(nodes.c.parent_folder_id.in_(_subtree(conn, workspace_id, listing.parent)))
+        below = trees.subtree(conn, nodes, listing.parent, *_folders(workspace_id))
+        where.append(nodes.c.parent_folder_id.in_(below))
     elif listing.parent is not None or listing.direct_only:
         where.append(
             nodes.c.parent_folder_id.is_(None)
@@ -450,24 +440,12 @@ def _matching(conn: Connection, workspace_id: int, kind: str, listing: Listing) 
     order: list[Any] = (
         [column.desc(), nodes.c.id.desc()] if listing.descending else [column, nodes.c.id]
     )
-    return list(conn.execute(select(nodes).where(*where).order_by(*order)))
+    return select(nodes).where(*where).order_by(*order)
 
 
-def _subtree(conn: Connection, workspace_id: int, folder_id: str) -> list[str]:
-    """`folder_id` and every folder below it."""
-    found, frontier = [folder_id], [folder_id]
-    while frontier:
-        frontier = list(
-            conn.execute(
-                select(nodes.c.id).where(
-                    nodes.c.workspace_id == workspace_id,
-                    nodes.c.kind == "folder",
-                    nodes.c.parent_folder_id.in_(frontier),
-                )
-            ).scalars()
-        )
-        found.extend(frontier)
-    return found
+def _folders(workspace_id: int) -> tuple[Any, ...]:
+    """Where a workspace's Design Studio folders are."""
+    return nodes.c.workspace_id == workspace_id, nodes.c.kind == "folder"
 
 
 def linked_emails(conn: Connection, workspace_id: int) -> set[str]:
@@ -531,9 +509,9 @@ def list_languages(conn: Connection, workspace_id: int, email_id: str) -> dict[s
 def get_language(
     conn: Connection, workspace_id: int, email_id: str, language: str
 ) -> dict[str, Any]:
-    found = _existing_language(conn, workspace_id, email_id, language)
-    base = _decode(_row(conn, workspace_id, "email", email_id).body)
-    return {"email_translation": _translation_json(email_id, base, found)}
+    row = _row(conn, workspace_id, "email", email_id)
+    found = _translation(conn, row, language)
+    return {"email_translation": _translation_json(email_id, _decode(row.body), found)}
 
 
 def _translation_json(email_id: str, base: dict[str, Any], row: Any) -> dict[str, Any]:
@@ -605,8 +583,12 @@ def _language_row(conn: Connection, email_id: str, language: str) -> Any:
 
 
 def _existing_language(conn: Connection, workspace_id: int, email_id: str, language: str) -> Any:
-    row = _row(conn, workspace_id, "email", email_id)
-    found = _language_row(conn, row.id, language)
+    return _translation(conn, _row(conn, workspace_id, "email", email_id), language)
+
+
+def _translation(conn: Connection, email: Any, language: str) -> Any:
+    """`email`'s translation into `language`; a 404 when it has none."""
+    found = _language_row(conn, email.id, language)
     if found is None:
         raise not_found(f"the email has no {language!r} translation")
     return found

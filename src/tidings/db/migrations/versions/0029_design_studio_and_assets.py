@@ -1,7 +1,7 @@
 """Design Studio nodes and translations; asset folders and files
 
 Revision ID: 0029_design_studio_and_assets
-Revises: 0027_esp_and_data_index
+Revises: 0028_subscription_center
 
 `design_nodes` holds Design Studio folders, emails and components (UUID ids,
 one tree per workspace); `design_email_languages` an email's translations.
