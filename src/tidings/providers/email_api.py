@@ -62,10 +62,7 @@ def headers(email: Email) -> dict[str, str]:
     """The headers to set beyond the structural ones: List-Unsubscribe and the custom ones
     (ValueError for a header `mime.build` would refuse)."""
     mime.check_headers(email.headers)
-    found: dict[str, str] = {}
-    if email.unsubscribe_url:
-        found["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
-        found["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    found = dict(mime.unsubscribe_headers(email))
     for name, value in email.headers.items():
         found = {k: v for k, v in found.items() if k.lower() != name.lower()}
         found[name] = value
