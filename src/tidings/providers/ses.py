@@ -152,10 +152,9 @@ def events(notification: dict[str, Any]) -> list[Event]:
     `delivered`; transient bounces and other types are none."""
     kind = notification.get("notificationType") or notification.get("eventType")
     mail = notification.get("mail")
-    delivery_id = _delivery_id(mail) if isinstance(mail, dict) else None
-    if delivery_id is None:
+    if not isinstance(mail, dict) or (delivery_id := _delivery_id(mail)) is None:
         return []
-    message_id = mail.get("messageId") if isinstance(mail, dict) else None
+    message_id = mail.get("messageId")
     provider_id = message_id if isinstance(message_id, str) else None
     if kind == "Bounce":
         bounce = notification.get("bounce") or {}
