@@ -27,10 +27,6 @@ import httpx
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-# Headers an intermediary may add or rewrite; signing them would break the signature in transit.
-UNSIGNED_HEADERS = frozenset(
-    {"authorization", "user-agent", "accept-encoding", "connection", "expect", "content-length"}
-)
 
 
 @dataclass(frozen=True)
@@ -180,11 +176,7 @@ class SigV4Auth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         at = datetime.fromtimestamp(self.now(), UTC)
-        signed = [
-            (name, value)
-            for name, value in request.headers.multi_items()
-            if name.lower() not in UNSIGNED_HEADERS and _signed(name)
-        ]
+        signed = [(name, value) for name, value in request.headers.multi_items() if _signed(name)]
         url = str(request.url.copy_with(fragment=None))
         for name, value in sign(
             request.method, url, signed, request.content, self.scope, at
@@ -194,5 +186,8 @@ class SigV4Auth(httpx.Auth):
 
 
 def _signed(name: str) -> bool:
+    """Only headers sent as they are: not those an intermediary may add or rewrite
+    (User-Agent, Accept-Encoding, Connection, Content-Length...), which would break the
+    signature in transit."""
     lower = name.lower()
     return lower in ("host", "content-type", "content-md5", "range") or lower.startswith("x-amz-")

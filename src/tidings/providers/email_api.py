@@ -9,7 +9,8 @@ provider module also reads its webhook's payload into `Event`s.
 Answers are classified alike (`classify`): 2xx is `Sent` with the provider's
 id for the message; 401 and 403 (our credentials or account: fixing the
 config helps, not dropping the message), 408, 429 and 5xx are `Transient`;
-any other 4xx (a bad address, a rejected message) is `Permanent`.
+any other 4xx (a bad address, a rejected message) is `Permanent`, unless the
+provider's error says otherwise (SES's throttling types, Postmark's 405).
 """
 
 from __future__ import annotations
@@ -40,13 +41,19 @@ class Event(NamedTuple):
 
 
 def classify(
-    provider: str, response: httpx.Response, detail: str, message_id: str | None
+    provider: str,
+    response: httpx.Response,
+    detail: str,
+    message_id: str | None,
+    *,
+    transient: bool = False,
 ) -> Outcome:
-    """The outcome of a send answered with `response`; `detail` is the provider's error."""
+    """The outcome of a send answered with `response`; `detail` is the provider's error,
+    `transient` says the provider's own error names a failure worth retrying."""
     if response.is_success:
         return Sent(message_id)
     reason = f"{provider} {response.status_code}: {detail}".strip()
-    if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
+    if transient or response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
         return Transient(reason)
     return Permanent(reason)
 
@@ -55,10 +62,7 @@ def headers(email: Email) -> dict[str, str]:
     """The headers to set beyond the structural ones: List-Unsubscribe and the custom ones
     (ValueError for a header `mime.build` would refuse)."""
     mime.check_headers(email.headers)
-    found: dict[str, str] = {}
-    if email.unsubscribe_url:
-        found["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
-        found["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    found = dict(mime.unsubscribe_headers(email))
     for name, value in email.headers.items():
         found = {k: v for k, v in found.items() if k.lower() != name.lower()}
         found[name] = value

@@ -80,13 +80,11 @@ class MailgunAdapter:
             form, files = request(delivery_id, message)
         except ValueError as exc:
             return Permanent(f"message cannot be built: {exc}")
-        if not any(name == "to" for name, _ in form):
+        if not form.get("to"):
             return Permanent("no recipients")
         auth = ("api", self.settings.api_key)
         try:
-            response = await self._client.post(
-                self.url, data=_grouped(form), files=files or None, auth=auth
-            )
+            response = await self._client.post(self.url, data=form, files=files or None, auth=auth)
         except httpx.HTTPError as exc:
             return http_client.unreachable("mailgun", exc)
         return classify(response)
@@ -97,33 +95,29 @@ class MailgunAdapter:
 
 def request(
     delivery_id: str, email: Email
-) -> tuple[list[tuple[str, str]], list[tuple[str, tuple[str, bytes, str]]]]:
-    """The form fields (repeated names allowed) and attachment files of one message."""
+) -> tuple[dict[str, list[str]], list[tuple[str, tuple[str, bytes, str]]]]:
+    """The form fields (each name with its values: a recipient field repeats) and the
+    attachment files of one message."""
     text, html = mime.bodies(email)
-    form = [("from", email.from_), ("subject", email.subject), ("text", text)]
+    form = {"from": [email.from_], "subject": [email.subject], "text": [text]}
     for field, values in (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)):
-        form += [(field, value) for value in values if email_api.recipients([value])]
+        kept = [value for value in values if email_api.recipients([value])]
+        if kept:
+            form[field] = kept
     if html is not None:
-        form.append(("html", html))
+        form["html"] = [html]
     if email.amp is not None:
-        form.append(("amp-html", email.amp))
+        form["amp-html"] = [email.amp]
     headers = email_api.headers(email)
     if email.reply_to:
         headers = {"Reply-To": email.reply_to, **headers}
-    form += [(f"h:{name}", value) for name, value in headers.items()]
-    form.append((f"v:{DELIVERY_KEY}", delivery_id))
+    form |= {f"h:{name}": [value] for name, value in headers.items()}
+    form[f"v:{DELIVERY_KEY}"] = [delivery_id]
     files = [
         ("attachment", (a.filename, email_api.attachment_bytes(a), mime.content_type_of(a)))
         for a in email.attachments
     ]
     return form, files
-
-
-def _grouped(form: list[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for name, value in form:
-        grouped.setdefault(name, []).append(value)
-    return grouped
 
 
 def classify(response: httpx.Response) -> Outcome:

@@ -73,9 +73,8 @@ def _general_build(
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(date) if date else formatdate(usegmt=True)
     msg["Message-ID"] = email.message_id or f"<{delivery_id}@{domain or _domain_of(email)}>"
-    if email.unsubscribe_url:
-        msg["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in unsubscribe_headers(email):
+        msg[name] = value
     for name, value in email.headers.items():
         del msg[name]
         msg[name] = value
@@ -83,6 +82,16 @@ def _general_build(
     for attachment in email.attachments:
         _attach(msg, attachment)
     return msg.as_bytes()
+
+
+def unsubscribe_headers(email: Email) -> list[tuple[str, str]]:
+    """List-Unsubscribe, with one-click unsubscribe (RFC 8058), when the message has a URL."""
+    if not email.unsubscribe_url:
+        return []
+    return [
+        ("List-Unsubscribe", f"<{email.unsubscribe_url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
 
 
 def check_headers(headers: dict[str, str]) -> None:
@@ -264,9 +273,7 @@ def _plain_build(
     headers.append(
         ("Message-ID", email.message_id or f"<{delivery_id}@{domain or _domain_of(email)}>")
     )
-    if email.unsubscribe_url:
-        headers.append(("List-Unsubscribe", f"<{email.unsubscribe_url}>"))
-        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers += unsubscribe_headers(email)
     for name, value in email.headers.items():
         headers = [h for h in headers if h[0].lower() != name.lower()]
         headers.append((name, value))

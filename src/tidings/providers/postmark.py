@@ -25,7 +25,7 @@ import httpx
 import msgspec
 
 from tidings.providers import email_api, http_client, mime
-from tidings.providers.base import Email, Outbound, Outcome, Permanent, Transient
+from tidings.providers.base import Email, Outbound, Outcome, Permanent
 from tidings.providers.email_api import DELIVERY_KEY, Event
 from tidings.providers.options import parse
 
@@ -125,10 +125,12 @@ def classify(response: httpx.Response) -> Outcome:
     code = body.get("ErrorCode")
     detail = f"{code} {body.get('Message', '')}".strip() if code is not None else ""
     message_id = body.get("MessageID")
-    if response.status_code == 422 and code in TRANSIENT_CODES:
-        return Transient(f"postmark 422: {detail}")
     return email_api.classify(
-        "postmark", response, detail, message_id if isinstance(message_id, str) else None
+        "postmark",
+        response,
+        detail,
+        message_id if isinstance(message_id, str) else None,
+        transient=response.status_code == 422 and code in TRANSIENT_CODES,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 import httpx
@@ -59,8 +60,10 @@ def check(config: dict[str, Any]) -> SendgridConfig:
     return settings
 
 
+@functools.lru_cache(maxsize=32)
 def public_key(text: str) -> ec.EllipticCurvePublicKey:
-    """The webhook verification key, from base64 DER or PEM; ValueError if it is not one."""
+    """The webhook verification key, from base64 DER or PEM; ValueError if it is not one.
+    Kept: each webhook post checks the config and then verifies with its key."""
     try:
         if "BEGIN PUBLIC KEY" in text:
             key = serialization.load_pem_public_key(text.encode())

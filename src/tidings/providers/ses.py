@@ -28,7 +28,7 @@ import msgspec
 
 from tidings.aws_sigv4 import Credentials, Scope, SigV4Auth
 from tidings.providers import email_api, http_client, mime
-from tidings.providers.base import Email, Outbound, Outcome, Permanent, Transient
+from tidings.providers.base import Email, Outbound, Outcome, Permanent
 from tidings.providers.email_api import DELIVERY_HEADER, DELIVERY_KEY, Event
 from tidings.providers.options import parse
 
@@ -136,12 +136,13 @@ def classify(response: httpx.Response) -> Outcome:
     error_type = error_type or str(body.get("__type", "")).rpartition("#")[2]
     detail = f"{error_type} {body.get('message') or body.get('Message') or ''}".strip()
     message_id = body.get("MessageId")
-    outcome = email_api.classify(
-        "ses", response, detail, message_id if isinstance(message_id, str) else None
+    return email_api.classify(
+        "ses",
+        response,
+        detail,
+        message_id if isinstance(message_id, str) else None,
+        transient=error_type in TRANSIENT_TYPES,
     )
-    if not response.is_success and error_type in TRANSIENT_TYPES:
-        return Transient(f"ses {response.status_code}: {detail}")
-    return outcome
 
 
 def events(notification: dict[str, Any]) -> list[Event]:
@@ -151,10 +152,9 @@ def events(notification: dict[str, Any]) -> list[Event]:
     `delivered`; transient bounces and other types are none."""
     kind = notification.get("notificationType") or notification.get("eventType")
     mail = notification.get("mail")
-    delivery_id = _delivery_id(mail) if isinstance(mail, dict) else None
-    if delivery_id is None:
+    if not isinstance(mail, dict) or (delivery_id := _delivery_id(mail)) is None:
         return []
-    message_id = mail.get("messageId") if isinstance(mail, dict) else None
+    message_id = mail.get("messageId")
     provider_id = message_id if isinstance(message_id, str) else None
     if kind == "Bounce":
         bounce = notification.get("bounce") or {}

@@ -24,7 +24,7 @@ Each provider module reads the post into `Event`s, found by the delivery id
 its adapter put in the message's metadata. An event for a delivery this
 workspace did not send as email is ignored (the provider would only retry a
 refusal), as are event types without a metric. The first report of a metric
-for a delivery is recorded through `metrics.record_metric`, so `bounced` and
+for a delivery is recorded through `metrics.record_metrics`, so `bounced` and
 `spammed` put the recipient in `blocked_addresses` (the ESP suppression list,
 checked before every send) and the reporting webhooks hear of it; a report
 already recorded (a provider's retry, a replayed post) adds nothing. A
@@ -224,37 +224,52 @@ async def _confirm(services: Services, settings: ses.SesConfig, url: str) -> Non
 
 
 def record_events(conn: Connection, workspace_id: int, events: list[Event], now: int) -> list[str]:
-    """Record each event's metric once per delivery (see the module's docstring)."""
+    """Record each event's metric once per delivery (see the module's docstring).
+
+    A post may report many deliveries (SendGrid batches its events): their recipients,
+    and which metrics they already reached, are each read at once, and the metrics are
+    recorded together (`metrics.record_metrics`), those before a copy's block first, so
+    everything happens in the events' order."""
+    recipients = _recipients(conn, workspace_id, sorted({e.delivery_id for e in events}))
+    events = [e for e in events if e.delivery_id in recipients]
+    reached = metrics.reached_many(conn, [_recorded(workspace_id, e, now) for e in events])
+    batch: list[metrics.Recorded] = []
     recorded: list[str] = []
     for event in events:
-        recipient = _recipient(conn, workspace_id, event.delivery_id)
-        if recipient is None:
-            continue
-        if _a_copy(event, recipient):
+        if _a_copy(event, recipients[event.delivery_id]):
+            metrics.record_metrics(conn, batch, now)
+            batch = []
             address = event.recipient or ""
             fanout.block(conn, workspace_id, address, event.metric, event.delivery_id, now)
             continue
-        if metrics.reached(conn, workspace_id, event.delivery_id, event.metric):
+        if (event.delivery_id, event.metric) in reached:
             continue
-        extra = {"reason": event.reason, "provider_message_id": event.provider_message_id}
-        extra = {k: v for k, v in extra.items() if v}
-        metrics.record_metric(
-            conn, workspace_id, event.delivery_id, event.metric, now, extra, now=now
-        )
+        reached.add((event.delivery_id, event.metric))
+        batch.append(_recorded(workspace_id, event, now))
         recorded.append(event.metric)
+    metrics.record_metrics(conn, batch, now)
     return recorded
 
 
-def _recipient(conn: Connection, workspace_id: int, delivery_id: str) -> str | None:
-    """The recipient of the workspace's email delivery; None for no such delivery."""
-    row = conn.execute(
-        select(deliveries.c.recipient).where(
-            deliveries.c.workspace_id == workspace_id,
-            deliveries.c.id == delivery_id,
-            deliveries.c.channel == "email",
+def _recorded(workspace_id: int, event: Event, now: int) -> metrics.Recorded:
+    extra = {"reason": event.reason, "provider_message_id": event.provider_message_id}
+    extra = {k: v for k, v in extra.items() if v}
+    return metrics.Recorded(workspace_id, event.delivery_id, event.metric, now, extra)
+
+
+def _recipients(conn: Connection, workspace_id: int, delivery_ids: list[str]) -> dict[str, str]:
+    """The recipient of each of the workspace's email deliveries among `delivery_ids`."""
+    found: dict[str, str] = {}
+    for start in range(0, len(delivery_ids), metrics.METRICS_PER_INSERT):
+        rows = conn.execute(
+            select(deliveries.c.id, deliveries.c.recipient).where(
+                deliveries.c.workspace_id == workspace_id,
+                deliveries.c.id.in_(delivery_ids[start : start + metrics.METRICS_PER_INSERT]),
+                deliveries.c.channel == "email",
+            )
         )
-    ).first()
-    return None if row is None else str(row.recipient or "")
+        found.update((row.id, str(row.recipient or "")) for row in rows)
+    return found
 
 
 def _a_copy(event: Event, recipient: str | None) -> bool:

@@ -143,7 +143,7 @@ def record_metrics(conn: Connection, recorded: list[Recorded], now: int) -> None
         return
     parents = [_parents(conn, r) for r in recorded]
     looked_up = [r for r, p in zip(recorded, parents, strict=True) if r.metric in REPEATED or p]
-    reached = _reached_many(conn, looked_up) if looked_up else set()
+    reached = reached_many(conn, looked_up) if looked_up else set()
     rows = []
     for r, counted in zip(recorded, parents, strict=True):
         key = (r.delivery_id, r.metric)
@@ -174,8 +174,8 @@ def _parents(conn: Connection, r: Recorded) -> list[tuple[str, int]]:
     return r.parents
 
 
-def _reached_many(conn: Connection, recorded: list[Recorded]) -> set[tuple[str, str]]:
-    """The (delivery id, metric) pairs of `recorded` already stored."""
+def reached_many(conn: Connection, recorded: list[Recorded]) -> set[tuple[str, str]]:
+    """The (delivery id, metric) pairs of `recorded` already stored (`reached` for many)."""
     found: set[tuple[str, str]] = set()
     names = sorted({r.metric for r in recorded})
     for workspace_id in sorted({r.workspace_id for r in recorded}):
