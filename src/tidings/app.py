@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tidings.api import (
     account,
@@ -58,8 +59,6 @@ from tidings.db.writer import Writer
 from tidings.db.writer_service import WriterProcess
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.fetch import Allowlist
-from tidings.ingest_log.applier import Applier
-from tidings.ingest_log.publisher import Publisher
 from tidings.ops.logging import RequestLog
 from tidings.ops.prometheus import Metrics
 from tidings.runtime import wiring, worker_metrics
@@ -71,6 +70,10 @@ from tidings.runtime.workers import (
 )
 from tidings.sending.deliverer import LEASE as DELIVERY_LEASE
 from tidings.ui import create_site
+
+if TYPE_CHECKING:  # nats-py, imported only with an ingest log
+    from tidings.ingest_log.applier import Applier
+    from tidings.ingest_log.publisher import Publisher
 
 __all__ = ["ROUTES", "Tidings", "Worker", "create_app", "create_worker"]
 
@@ -115,7 +118,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     writer = _writer(db, settings)
     read = Reader(db)
     router = Router(ROUTES)
-    log = Publisher(settings.ingest_log) if settings.ingest_log is not None else None
+    log = _publisher(settings)
     ctx = Context(
         settings=settings,
         clock=clock,
@@ -132,6 +135,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     request_log = RequestLog(settings.log_format, enabled=settings.access_log)
     site = create_site(settings, clock, read, ctx.write, ctx.auth.forget)
     return Tidings(ctx, router, request_log, runtime, site)
+
+
+def _publisher(settings: Settings) -> Publisher | None:
+    """The ingest log's publisher, with `--ingest-log` (which alone needs nats-py)."""
+    if settings.ingest_log is None:
+        return None
+    from tidings.ingest_log.publisher import Publisher
+
+    return Publisher(settings.ingest_log)
 
 
 def _writer(db: Database, settings: Settings) -> Writer | RemoteWriter:
@@ -274,5 +286,9 @@ def create_worker(
         write=link.writer.call if link is not None else None,
         delivery_lease=delivery_lease,
     )
-    applier = Applier(db, settings.ingest_log) if settings.ingest_log is not None else None
+    applier = None
+    if settings.ingest_log is not None:
+        from tidings.ingest_log.applier import Applier
+
+        applier = Applier(db, settings.ingest_log)
     return Worker(workers, db, link, applier)
