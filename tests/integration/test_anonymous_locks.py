@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,6 +49,7 @@ from tidings.ingest_log.apply import Message, apply_batch
 from tidings.people import anonymous_locks, forms
 from tidings.people import service as people_service
 from tidings.people.identifiers import Identifier
+from tidings.people.merge import merge_people
 from tidings.pipelines import ingest
 from tidings.pipelines.parse import parse_message
 from tidings.runtime import wiring
@@ -305,3 +306,64 @@ def test_anonymous_ids_of_a_writer_batch_are_locked_first(db, hooked, preclaim):
     race_writers(db, hooked("pg_advisory_xact_lock"), scope, batches)
     deadlocked_unless(db, before, preclaim)
     assert _viewed(db, ws) == [("c-1", "a-1"), ("c-2", "a-2")]
+
+
+# --- A merge carrying the secondary's anonymous id -----------------------------------------
+
+STARTED = "SELECT 'anonymous-test: started'"
+
+
+def _race_in_turn(db: Any, hooked: Any, work: list[Callable[[Connection], Any]]) -> list[Any]:
+    """Run `work[0]` and `work[1]` each in its transaction, the second begun once the
+    first is done (not committed); each holds before its commit until the other is
+    done or waits for it. What each returned, or the error it raised."""
+    started, applied = hooked(STARTED), hooked(MARKER)
+    before = deadlocks(db)
+
+    def run(conn: Connection, who: int) -> Any:
+        started.enter(who, conn)
+        if who == 1:
+            raw.execute(conn, STARTED)  # waits until the first is done
+        outcome = work[who](conn)
+        if who == 0:
+            raw.execute(conn, STARTED)
+        _applied(conn)
+        return outcome
+
+    results = race(db, applied, run)
+    no_deadlock(results)
+    assert deadlocks(db) == before
+    return results
+
+
+@pytest.mark.parametrize("first", ["event", "merge"])
+def test_anonymous_event_and_merge_carrying_its_id(db, hooked, locked, first):
+    """c-2 holds a-1 and is merged into c-1 (`merge_customers`), which takes a-1 over,
+    while a v1 anonymous event of a-1 is applied. Locked, the event ends c-1's in either
+    order. Unlocked, an event applied first names c-2 and is deleted with it; one
+    applied after the merge names c-2 too and fails its foreign key."""
+    ws = new_workspace(db).workspace_id
+    with db.writer.begin() as conn:
+        people_service.identify(conn, ws, Identifier("id", "c-1"), _request({}), NOW)
+        people_service.identify(conn, ws, Identifier("id", "c-2"), _request(V1_CLAIM), NOW)
+    c1, c2 = Identifier("id", "c-1"), Identifier("id", "c-2")
+
+    def event(conn: Connection) -> None:
+        event_service.track_anonymous(conn, ws, "a-1", V1_EVENT, NOW)
+
+    def merge(conn: Connection) -> None:
+        merge_people(conn, ws, c1, c2, NOW)
+
+    results = _race_in_turn(db, hooked, [event, merge] if first == "event" else [merge, event])
+    if locked:
+        assert results == [None, None]
+        assert _viewed(db, ws) == [("c-1", "a-1")]
+    elif first == "event":
+        assert results == [None, None] and _viewed(db, ws) == []
+    else:
+        assert results[0] is None and "foreign key" in str(results[1])
+        assert _viewed(db, ws) == []
+
+
+def _request(attributes: dict[str, Any]) -> Any:
+    return people_service.parse_identify(attributes, NOW)

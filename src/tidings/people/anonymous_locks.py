@@ -49,15 +49,16 @@ _LOCK = (
 )
 
 
-def lock(conn: Connection, ids: Iterable[AnonymousId]) -> None:
+def lock(conn: Connection, ids: Iterable[AnonymousId]) -> bool:
     """Take the advisory locks of `ids` (PostgreSQL) until the transaction ends, but for
-    those the open `held` block took; all in one sorted statement."""
+    those the open `held` block took; all in one sorted statement. True when it took
+    one: what the caller read of those ids before may have changed while it waited."""
     if conn.dialect.name != "postgresql":
-        return
+        return False
     held: set[AnonymousId] = conn.info.get(_HELD) or set()
     wanted = {pair for pair in ids if pair[1] and pair not in held}
     if not wanted:
-        return
+        return False
     ordered = sorted(wanted)
     mark = raw.mark(conn)
     raw.execute(
@@ -65,6 +66,7 @@ def lock(conn: Connection, ids: Iterable[AnonymousId]) -> None:
         _LOCK.format(mark, mark),
         ([ws for ws, _ in ordered], [anonymous_id for _, anonymous_id in ordered]),
     )
+    return True
 
 
 @contextlib.contextmanager
