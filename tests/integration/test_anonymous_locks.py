@@ -15,7 +15,9 @@ are applied one after the other.
 The same holds for the Track API's anonymous paths: a v1 anonymous event
 (`events.track_anonymous`) or a v2 `identify_anonymous` relationship against a
 v1 or v2 identify (or a form submission) setting `anonymous_id`, through two
-writers, two ingest-log partitions, or one of each.
+writers, two ingest-log partitions, or one of each; and for a merge that
+carries the secondary's anonymous id over to the primary, against a v1
+anonymous event of that id, in either order.
 
 SQLite has one writer, which serialises all this: PostgreSQL only.
 """
