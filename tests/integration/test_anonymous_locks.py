@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -315,48 +315,57 @@ def test_anonymous_ids_of_a_writer_batch_are_locked_first(db, hooked, preclaim):
 STARTED = "SELECT 'anonymous-test: started'"
 
 
-def _race_in_turn(db: Any, hooked: Any, work: list[Callable[[Connection], Any]]) -> list[Any]:
-    """Run `work[0]` and `work[1]` each in its transaction, the second begun once the
-    first is done (not committed); each holds before its commit until the other is
-    done or waits for it. What each returned, or the error it raised."""
-    started, applied = hooked(STARTED), hooked(MARKER)
-    before = deadlocks(db)
+C1, C2 = Identifier("id", "c-1"), Identifier("id", "c-2")
 
-    def run(conn: Connection, who: int) -> Any:
-        started.enter(who, conn)
-        if who == 1:
-            raw.execute(conn, STARTED)  # waits until the first is done
-        outcome = work[who](conn)
-        if who == 0:
-            raw.execute(conn, STARTED)
-        _applied(conn)
-        return outcome
 
-    results = race(db, applied, run)
-    no_deadlock(results)
-    assert deadlocks(db) == before
-    return results
+@contextlib.contextmanager
+def _in_turn(started: Any, conn: Connection, who: int) -> Iterator[None]:
+    """Hold the second transaction (`who` 1) at its start until the first is done (not
+    committed); then each, before its commit, until the other is done or waits for it
+    (the `Interleaving`s of `STARTED` and of `MARKER`)."""
+    started.enter(who, conn)
+    if who == 1:
+        raw.execute(conn, STARTED)
+    yield
+    if who == 0:
+        raw.execute(conn, STARTED)
+    _applied(conn)
+
+
+def _merging(db: Any) -> int:
+    """A workspace where c-2 holds a-1 and c-1 holds no anonymous id."""
+    ws = new_workspace(db).workspace_id
+    with db.writer.begin() as conn:
+        for who, attributes in ((C1, {}), (C2, V1_CLAIM)):
+            request = people_service.parse_identify(attributes, NOW)
+            people_service.identify(conn, ws, who, request, NOW)
+    return ws
 
 
 @pytest.mark.parametrize("first", ["event", "merge"])
 def test_anonymous_event_and_merge_carrying_its_id(db, hooked, locked, first):
     """c-2 holds a-1 and is merged into c-1 (`merge_customers`), which takes a-1 over,
-    while a v1 anonymous event of a-1 is applied. Locked, the event ends c-1's in either
-    order. Unlocked, an event applied first names c-2 and is deleted with it; one
-    applied after the merge names c-2 too and fails its foreign key."""
-    ws = new_workspace(db).workspace_id
-    with db.writer.begin() as conn:
-        people_service.identify(conn, ws, Identifier("id", "c-1"), _request({}), NOW)
-        people_service.identify(conn, ws, Identifier("id", "c-2"), _request(V1_CLAIM), NOW)
-    c1, c2 = Identifier("id", "c-1"), Identifier("id", "c-2")
+    while a v1 anonymous event of a-1 is applied, each committed alone. Locked, the
+    event ends c-1's in either order. Unlocked, an event applied first names c-2 and is
+    deleted with it; one applied after the merge names c-2 too and fails its foreign
+    key."""
+    ws = _merging(db)
+    work = [
+        lambda conn: event_service.track_anonymous(conn, ws, "a-1", V1_EVENT, NOW),
+        lambda conn: merge_people(conn, ws, C1, C2, NOW),
+    ]
+    if first == "merge":
+        work.reverse()
+    started, applied = hooked(STARTED), hooked(MARKER)
+    before = deadlocks(db)
 
-    def event(conn: Connection) -> None:
-        event_service.track_anonymous(conn, ws, "a-1", V1_EVENT, NOW)
+    def run(conn: Connection, who: int) -> Any:
+        with _in_turn(started, conn, who):
+            return work[who](conn)
 
-    def merge(conn: Connection) -> None:
-        merge_people(conn, ws, c1, c2, NOW)
-
-    results = _race_in_turn(db, hooked, [event, merge] if first == "event" else [merge, event])
+    results = race(db, applied, run)
+    no_deadlock(results)
+    assert deadlocks(db) == before
     if locked:
         assert results == [None, None]
         assert _viewed(db, ws) == [("c-1", "a-1")]
@@ -367,5 +376,25 @@ def test_anonymous_event_and_merge_carrying_its_id(db, hooked, locked, first):
         assert _viewed(db, ws) == []
 
 
-def _request(attributes: dict[str, Any]) -> Any:
-    return people_service.parse_identify(attributes, NOW)
+def test_anonymous_event_then_merge_in_two_writers(db, hooked, locked):
+    """Two servers' writers, each with the batch scope `runtime.wiring` gives: one's
+    batch logs a v1 anonymous event of a-1, the other's then merges c-2, holding a-1,
+    into c-1. The merge's id is not in its job's arguments, so the batch scope takes
+    nothing for it: the merge takes its own lock."""
+    ws = _merging(db)
+    batches = [
+        [_anonymous_event(ws)],
+        [Job(merge_people, (ws, C1, C2, NOW), _future())],
+    ]
+    started, applied = hooked(STARTED), hooked(MARKER)
+    wired = wiring.batch_scope()
+    before = deadlocks(db)
+
+    @contextlib.contextmanager
+    def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
+        with _in_turn(started, conn, batches.index(batch)), wired(conn, batch):
+            yield
+
+    race_writers(db, applied, scope, batches)
+    assert deadlocks(db) == before
+    assert _viewed(db, ws) == ([("c-1", "a-1")] if locked else [])
