@@ -487,6 +487,9 @@ class _Run:
         return action.next_id
 
     def _update(self, action: Action) -> None:
+        """Write the step's attributes. Never an identifier (`definitions` refuses them):
+        so never an `anonymous_id`, which would need its advisory lock taken before
+        the journey's rows (`people.anonymous_locks`)."""
         person = self.person
         if person is None:
             self._record(action, "skipped")
