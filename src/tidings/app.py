@@ -50,7 +50,7 @@ from tidings.api.asgi import Tidings
 from tidings.api.auth import Authenticator
 from tidings.api.context import Context, Reader
 from tidings.api.routing import Route, Router
-from tidings.clock import Clock, SystemClock
+from tidings.clock import Clock, ProcessClock
 from tidings.config import Settings
 from tidings.db.engine import Database, open_database
 from tidings.db.remote_writer import RemoteWriter
@@ -108,9 +108,14 @@ ROUTES: tuple[Route, ...] = (
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
-    """The server's ASGI application; the writer and workers start with its lifespan."""
+    """The server's ASGI application; the writer and workers start with its lifespan.
+
+    `clock` is the requests' and the background workers' (default: the process's,
+    `clock.current()`, read each time). It is not installed as the process's: a
+    caller moving time for everything (the emulator) installs it and passes it here.
+    """
     wiring.wire()
-    clock = clock or SystemClock()
+    clock = clock or ProcessClock()
     db = open_database(settings.database_url)
     writer = _writer(db, settings)
     read = Reader(db)
@@ -246,7 +251,8 @@ class Worker:
             self.applier.start()
 
     def metrics(self) -> str:
-        """This worker's `/metrics` text (`runtime.worker_metrics`)."""
+        """This worker's `/metrics` text (`runtime.worker_metrics`); on the system clock,
+        since the ingest log's ages compare it with the times the stream stamped."""
         return worker_metrics.render(self.workers.deliveries, self.applier, time.time())
 
     def stop(self) -> None:
@@ -269,7 +275,7 @@ def create_worker(
     link = WriterConnection(settings.writer_socket) if settings.writer_socket else None
     workers = BackgroundWorkers(
         db,
-        clock or SystemClock(),
+        clock or ProcessClock(),
         settings,
         write=link.writer.call if link is not None else None,
         delivery_lease=delivery_lease,

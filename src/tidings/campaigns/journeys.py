@@ -281,7 +281,7 @@ def _goals(
         conn.execute(update(journeys).where(c.id == journey_id).values(**values))
         delivery_id = messages.latest_delivery(conn, journey_id)
         if delivery_id is not None:
-            record_metric(conn, workspace_id, delivery_id, "converted", now, {})
+            record_metric(conn, workspace_id, delivery_id, "converted", now, {}, now=now)
 
 
 # --- moving on -------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ import ipaddress
 import json
 import os
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from tidings import clock
 from tidings.cli.apply import apply_file
 from tidings.cli.asset_options import asset_options, asset_settings
 from tidings.cli.imports import import_group
@@ -520,7 +520,7 @@ def _first_workspace(db: Database) -> None:
     with db.writer.begin() as conn:
         if workspaces.count_workspaces(conn):
             return
-        creds = workspaces.create_workspace(conn, "Default", time.time())
+        creds = workspaces.create_workspace(conn, "Default", clock.current().now())
     click.echo("tidings: created the first workspace; its keys are shown only now:", err=True)
     click.echo(json.dumps(creds.public(), indent=2))
 

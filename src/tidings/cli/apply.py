@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
+from tidings import clock
 from tidings.cli.store_options import one_workspace, open_store, store_options, workspace_option
 
 
@@ -39,7 +38,7 @@ def apply_file(
             changes = apply.plan(desired, apply.current(conn, workspace_id))
             lines = [change.describe() for change in changes]
             if not dry_run:
-                lines = apply.apply_plan(conn, workspace_id, changes, int(time.time()))
+                lines = apply.apply_plan(conn, workspace_id, changes, int(clock.current().now()))
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
