@@ -13,6 +13,7 @@ import click
 from tidings import clock
 from tidings.cli.apply import apply_file
 from tidings.cli.asset_options import asset_options, asset_settings
+from tidings.cli.emulate import emulate
 from tidings.cli.imports import import_group
 from tidings.cli.outbox import outbox, refusals, rejections
 from tidings.cli.store_options import describe, open_store, store_options
@@ -534,5 +535,5 @@ def migrate(data_dir: str, database_url: str | None) -> None:
     click.echo(f"tidings: schema is current ({describe(url)})", err=True)
 
 
-for _command in (workspace, apply_file, outbox, rejections, refusals, import_group, user):
+for _command in (workspace, apply_file, outbox, rejections, refusals, import_group, user, emulate):
     main.add_command(_command)
