@@ -17,6 +17,7 @@ import httpx
 import pytest
 from customerio import SendEmailRequest
 
+from tests.webhook_receiver import receive
 from tidings.pytest_plugin import Emulator, EmulatorError, start
 
 DAY = 86400
@@ -239,3 +240,24 @@ def test_keys_and_a_workspace_file_are_taken_and_the_store_goes_with_it(tmp_path
 def test_the_control_api_is_not_served_by_tidings_serve(api):
     assert api.app("POST", "/_emulator/reset").status_code == 404
     assert api.app("GET", "/_emulator/outbox").status_code == 404
+
+
+def test_a_drain_waits_for_reporting_webhooks_to_local_servers(fresh):
+    with receive() as hook:
+        body = {"name": "local", "endpoint": hook.url, "events": ["email_sent"]}
+        made = app(fresh, "POST", "/v1/reporting_webhooks", json=body)
+        assert made.status_code == 200, made.text
+        identify(fresh, "fa", email="fa@example.test")
+        request = SendEmailRequest(
+            identifiers={"id": "fa"},
+            to="fa@example.test",
+            _from="team@example.test",
+            subject="Hooked",
+            body="<p>.</p>",
+        )
+        with fresh.api_client() as client:
+            sent = client.send_email(request)
+        fresh.drain()  # the send, its `sent` metric, and the post of that metric
+        [post] = hook.posts
+    assert post.json()["metric"] == "sent"
+    assert post.json()["data"]["delivery_id"] == sent["delivery_id"]
