@@ -190,7 +190,9 @@ def _emulator(
         raise ValueError("the emulator runs on SQLite with the writer and workers in process")
     if not isinstance(clock, OffsetClock):
         raise ValueError("the emulator's clock is an OffsetClock")
-    return Emulator(clock, Driver(background), db, writer.call)
+    driver = Driver(background)
+    writer.after_commit = driver.wake
+    return Emulator(clock, driver, db, writer.call)
 
 
 class _ServerRuntime:

@@ -3,7 +3,10 @@
 In the emulator the segment, job, journey, delivery and webhook workers do
 not run as threads of their own: `Driver` runs one pass of each in turn
 (`round`), again at once while any found work, else after `poll_interval`.
-Whoever holds `lock` holds them all still: a drain runs rounds itself until
+A commit of the writer wakes it (`wake`), so the work a request queued is
+taken up at once, and an idle emulator costs next to nothing: otherwise it
+looks every `poll_interval` for work that came due with the time alone (a
+`send_at`, a retry). Whoever holds `lock` holds them all still: a drain runs rounds itself until
 one finds nothing (`settle`), a reset or a move of the clock happens between
 rounds, never in the middle of one.
 """
@@ -16,8 +19,9 @@ from collections.abc import Callable
 
 from tidings.ops.loop import BackgroundThread
 from tidings.runtime.workers import BackgroundWorkers
+from tidings.sending import delivery_queue
 
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 1.0
 
 
 class Driver(BackgroundThread):
@@ -33,17 +37,31 @@ class Driver(BackgroundThread):
             workers.segments.run_once,
             workers.jobs.run_once,
             workers.journeys.run_once,
-            workers.deliveries.run_once,
+            self._deliver,
             workers.poster.run_once,
         )
         self.lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Run a round now (from any thread): something was written."""
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._wake.set()
+        super().stop()
 
     def run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             with self.lock:
                 busy = self.round()
             if not busy:
-                self._stop.wait(self._poll)
+                self._wake.wait(self._poll)
 
     def round(self) -> bool:
         """One pass of each worker, then the periodic chores (the caller holds `lock`);
@@ -61,6 +79,14 @@ class Driver(BackgroundThread):
             except Exception:
                 self._log.exception("emulator: the chores of %s failed", type(worker).__name__)
         return busy
+
+    def _deliver(self) -> int:
+        """The delivery worker's pass, when a delivery is due: its pass runs an event loop
+        of its own, too dear to make for nothing five times a second."""
+        deliveries = self.workers.deliveries
+        if not deliveries.db.read(delivery_queue.due, int(deliveries.clock.now())):
+            return 0
+        return deliveries.run_once()
 
     def settle(self, deadline: float) -> bool:
         """Run rounds until one finds no work (the caller holds `lock`): True then, or False
