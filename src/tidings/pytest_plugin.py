@@ -18,6 +18,18 @@ https port and still every public site.
 `Emulator` is the handle both fixtures give: its keys and URLs, clients of the
 official `customerio` package pointed at it, and the control API's helpers:
 `outbox`, `clear_outbox`, `now`, `advance`, `set_clock`, `drain`, `reset`.
+
+One setting, in the suite's pytest configuration: `tidings_apply`, a workspace
+file (as `tidings apply -f` takes) the emulator is set up with, relative to the
+configuration file's folder; a reset keeps what it made. In `pyproject.toml`:
+
+    [tool.pytest.ini_options]
+    tidings_apply = "workspace.yaml"
+
+`tidings emulate` also reads the environment the session starts in:
+`TIDINGS_APPLY` when `tidings_apply` is not set, and its keys from
+`TIDINGS_SITE_ID`, `TIDINGS_TRACK_API_KEY`, `TIDINGS_APP_API_KEY` and
+`TIDINGS_CDP_WRITE_KEY`.
 """
 
 from __future__ import annotations
@@ -214,10 +226,30 @@ def _default_bundle() -> bytes:
     return Path(certifi.where()).read_bytes() + b"\n"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "tidings_apply",
+        "A workspace file to start the Tidings emulator with (relative to this file's folder)",
+        type="paths",
+        default=[],
+    )
+
+
+def _options(config: pytest.Config) -> list[str]:
+    """`tidings emulate`'s options from the suite's configuration (module docstring)."""
+    files: list[Path] = config.getini("tidings_apply")
+    if len(files) > 1:
+        raise pytest.UsageError("tidings_apply: give one workspace file")
+    for path in files:
+        if not path.is_file():
+            raise pytest.UsageError(f"tidings_apply: {path} is not a file")
+    return [option for path in files for option in ("--apply", str(path))]
+
+
 @pytest.fixture(scope="session")
-def tidings_emulator() -> Iterator[Emulator]:
+def tidings_emulator(pytestconfig: pytest.Config) -> Iterator[Emulator]:
     """A Tidings emulator for the session, with the environment pointing at it."""
-    emulator = start()
+    emulator = start(*_options(pytestconfig))
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="tidings-ca-") as folder:
         os.environ.update(environment(emulator, Path(folder)))
