@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -110,6 +111,8 @@ def emulate(
     from tidings.cli.apply import read_file
 
     started = time.monotonic()
+    # Until the server takes SIGTERM over, it ends the start here, and the folder goes.
+    signal.signal(signal.SIGTERM, _stop_starting)
     desired = read_file(apply_path) if apply_path else None
     host = "127.0.0.1"
     sockets = _listen(host, [port, tls_port])
@@ -120,6 +123,10 @@ def emulate(
         _run(folder, host, port, tls_port, sockets, keys, log_level, started)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_starting(_signal: int, _frame: object) -> None:
+    raise SystemExit(143)
 
 
 def _store(
