@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from pathlib import Path
 
 import httpx
@@ -263,3 +264,29 @@ def test_a_drain_waits_for_reporting_webhooks_to_local_servers(fresh):
         [post] = hook.posts
     assert post.json()["metric"] == "sent"
     assert post.json()["data"]["delivery_id"] == sent["delivery_id"]
+
+
+def test_a_time_window_opens_as_the_clock_reaches_it(fresh):
+    now = fresh.now()
+    opens = now - now % 3600 + 2 * 3600  # the hour after next: the window is shut now
+    start = time.strftime("%H:%M", time.gmtime(opens))
+    end = time.strftime("%H:%M", time.gmtime(opens + 1800))
+    campaign = {
+        "name": "Office hours",
+        "state": "running",
+        "trigger": {"event": {"name": "asked"}},
+        "workflow": [
+            {"time_window": {"start": start, "end": end, "timezone": "UTC"}},
+            {"email": {"from": "team@example.test", "subject": "Answer", "body": "<p>.</p>"}},
+        ],
+    }
+    assert app(fresh, "POST", "/v1/campaigns", json=campaign).status_code == 200
+    identify(fresh, "gu", email="gu@example.test")
+    with fresh.track_client() as track:
+        track.track("gu", "asked")
+    fresh.drain()
+    assert fresh.outbox() == []
+    fresh.advance(hours=3)
+    [answer] = fresh.outbox()
+    # Sent when the window opened on the way, not when the move ended.
+    assert answer["created_at"] - opens in range(SLACK + 1)
