@@ -1,5 +1,6 @@
 # One Makefile for people and CI. `make serve` runs the server on the embedded
-# SQLite store; `make test` runs every test on SQLite and PostgreSQL.
+# SQLite store; `make test` runs every test on SQLite and PostgreSQL, then the
+# sample application's (examples/signup) against the emulator.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -26,12 +27,14 @@ $(NODE_TESTS)/node_modules/.installed: $(NODE_TESTS)/package.json $(NODE_TESTS)/
 serve: $(VENV)/.installed
 	$(VENV)/bin/tidings serve
 
+# The sample application has its own pytest configuration (examples/signup/pyproject.toml).
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q examples/signup
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports --no-cache
 

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from hypothesis import settings
 
+from tidings import clock
 from tidings.db.engine import Database, open_database
 from tidings.db.migrate import upgrade
 from tidings.runtime import wiring
@@ -80,6 +81,18 @@ def isolated_db(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         upgrade(database)
         yield database
         database.dispose()
+
+
+@pytest.fixture
+def offset_clock() -> Iterator[clock.OffsetClock]:
+    """An `OffsetClock` installed as the process's clock for the test, then the one
+    it replaced installed again (whatever the test did)."""
+    moving = clock.OffsetClock()
+    previous = clock.install(moving)
+    try:
+        yield moving
+    finally:
+        clock.install(previous)
 
 
 @pytest.fixture(scope="session")

@@ -47,20 +47,24 @@ from tidings.api import (
     track_v2,
     tracking,
 )
+from tidings.api import emulator as emulator_api
 from tidings.api.asgi import Tidings
 from tidings.api.auth import Authenticator
 from tidings.api.context import Context, Reader
 from tidings.api.routing import Route, Router
-from tidings.clock import Clock, SystemClock
+from tidings.clock import Clock, OffsetClock, ProcessClock
 from tidings.config import Settings
 from tidings.db.engine import Database, open_database
 from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
 from tidings.db.writer_service import WriterProcess
 from tidings.db.writer_service import spawn as spawn_writer
+from tidings.emulator.control import Emulator
+from tidings.emulator.driver import Driver
 from tidings.fetch import Allowlist
 from tidings.ops.logging import RequestLog
 from tidings.ops.prometheus import Metrics
+from tidings.providers.adapters import CAPTURE_ONLY
 from tidings.runtime import wiring, worker_metrics
 from tidings.runtime.workers import (
     BackgroundWorkers,
@@ -111,13 +115,22 @@ ROUTES: tuple[Route, ...] = (
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
-    """The server's ASGI application; the writer and workers start with its lifespan."""
+    """The server's ASGI application; the writer and workers start with its lifespan.
+
+    `clock` is the requests' and the background workers' (default: the process's,
+    `clock.current()`, read each time). It is not installed as the process's: a
+    caller moving time for everything (the emulator) installs it and passes it here.
+    """
     wiring.wire()
-    clock = clock or SystemClock()
+    clock = clock or ProcessClock()
     db = open_database(settings.database_url)
     writer = _writer(db, settings)
     read = Reader(db)
-    router = Router(ROUTES)
+    background: BackgroundWorkers | Driver | None = _background(db, clock, settings, writer)
+    emulator = _emulator(db, clock, writer, background) if settings.emulator else None
+    if emulator is not None:
+        background = emulator.driver  # the workers' passes run on its thread
+    router = Router(ROUTES + emulator_api.ROUTES if emulator is not None else ROUTES)
     log = _publisher(settings)
     ctx = Context(
         settings=settings,
@@ -129,8 +142,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
         fetch_allow=Allowlist.parse(settings.fetch_allowlist),
         routes=router.endpoints,
         log=log,
+        emulator=emulator,
     )
-    background = _background(db, clock, settings, writer)
     runtime = _ServerRuntime(settings, db, writer, read, background, log)
     request_log = RequestLog(settings.log_format, enabled=settings.access_log)
     site = create_site(settings, clock, read, ctx.write, ctx.auth.forget)
@@ -172,7 +185,26 @@ def _background(
     if not isinstance(writer, Writer):
         return None
     write = writer.call if db.is_sqlite else None
-    return BackgroundWorkers(db, clock, settings, write=write)
+    factories = CAPTURE_ONLY if settings.emulator else None
+    return BackgroundWorkers(db, clock, settings, write=write, factories=factories)
+
+
+def _emulator(
+    db: Database,
+    clock: Clock,
+    writer: Writer | RemoteWriter,
+    background: BackgroundWorkers | Driver | None,
+) -> Emulator:
+    """`tidings emulate`'s controls: one process on SQLite, the workers driven by them."""
+    if not (
+        db.is_sqlite and isinstance(writer, Writer) and isinstance(background, BackgroundWorkers)
+    ):
+        raise ValueError("the emulator runs on SQLite with the writer and workers in process")
+    if not isinstance(clock, OffsetClock):
+        raise ValueError("the emulator's clock is an OffsetClock")
+    driver = Driver(background)
+    writer.after_commit = driver.wake
+    return Emulator(clock, driver, db, writer.call)
 
 
 class _ServerRuntime:
@@ -185,7 +217,7 @@ class _ServerRuntime:
         db: Database,
         writer: Writer | RemoteWriter,
         read: Reader,
-        background: BackgroundWorkers | None,
+        background: BackgroundWorkers | Driver | None,
         log: Publisher | None = None,
     ) -> None:
         self.settings = settings
@@ -258,7 +290,8 @@ class Worker:
             self.applier.start()
 
     def metrics(self) -> str:
-        """This worker's `/metrics` text (`runtime.worker_metrics`)."""
+        """This worker's `/metrics` text (`runtime.worker_metrics`); on the system clock,
+        since the ingest log's ages compare it with the times the stream stamped."""
         return worker_metrics.render(self.workers.deliveries, self.applier, time.time())
 
     def stop(self) -> None:
@@ -281,7 +314,7 @@ def create_worker(
     link = WriterConnection(settings.writer_socket) if settings.writer_socket else None
     workers = BackgroundWorkers(
         db,
-        clock or SystemClock(),
+        clock or ProcessClock(),
         settings,
         write=link.writer.call if link is not None else None,
         delivery_lease=delivery_lease,

@@ -99,6 +99,9 @@ class Settings:
     # Publish ingest requests to a replicated log that `tidings worker` applies
     # (PostgreSQL only); None: every write is a direct transaction.
     ingest_log: IngestLog | None = None
+    # `tidings emulate`: serve the control API (`/_emulator/...`), run the background
+    # workers' passes on one thread it can hold still, and capture every message.
+    emulator: bool = False
 
     @property
     def spawns_worker_process(self) -> bool:

@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -26,6 +27,7 @@ from uvicorn.config import create_ssl_context
 from uvicorn.supervisors import Multiprocess
 
 from tidings.app import Tidings, create_app
+from tidings.clock import Clock
 from tidings.config import Settings, settings_from_dict
 from tidings.db.writer_service import spawn as spawn_writer
 from tidings.http_protocol import HttpConfig, HttpLimits
@@ -36,17 +38,29 @@ _SETTINGS_ENV = "TIDINGS_WORKER_SETTINGS"
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        settings: Settings,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.settings = settings
+        self._on_ready = on_ready  # called once every socket is served
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Serve plain http on the sockets given, except https on the TLS port's."""
         tls_port = self.settings.tls_port
         tls = [s for s in sockets or [] if tls_port and s.getsockname()[1] == tls_port]
         await super().startup([s for s in sockets if s not in tls] if sockets else None)
-        if self.should_exit or not tls:
+        if self.should_exit:
             return
+        if tls:
+            await self._serve_tls(tls)
+        if self._on_ready is not None:
+            self._on_ready()
+
+    async def _serve_tls(self, tls: list[socket.socket]) -> None:
         cfg = self.config
         assert self.settings.ssl_certfile is not None
         context = create_ssl_context(
@@ -124,7 +138,14 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, workers: int, sockets: list[socket.socket]) -> None:
+def serve(
+    settings: Settings,
+    workers: int,
+    sockets: list[socket.socket],
+    *,
+    clock: Clock | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Serve in this process, or in `workers` processes sharing the listening
     `sockets` (from `listen`: the port, and the TLS port when there is one).
 
@@ -132,12 +153,13 @@ def serve(settings: Settings, workers: int, sockets: list[socket.socket]) -> Non
     across cores, and they share one background worker process
     (`worker_process`). On SQLite they share one writer process
     (`writer_process`) and one background worker process, or else take turns
-    at the single write lock.
+    at the single write lock. In one process, `clock` is the app's and `on_ready` is
+    called once it serves.
     """
     if workers <= 1:
-        cfg = config(settings)
+        cfg = config(settings, create_app(settings, clock=clock))
         freeze_startup_heap()
-        _Server(cfg, settings).run(sockets=sockets)
+        _Server(cfg, settings, on_ready).run(sockets=sockets)
         return
     shared = background = None
     if settings.is_sqlite and settings.writer_process:

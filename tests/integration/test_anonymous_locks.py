@@ -15,7 +15,9 @@ are applied one after the other.
 The same holds for the Track API's anonymous paths: a v1 anonymous event
 (`events.track_anonymous`) or a v2 `identify_anonymous` relationship against a
 v1 or v2 identify (or a form submission) setting `anonymous_id`, through two
-writers, two ingest-log partitions, or one of each.
+writers, two ingest-log partitions, or one of each; and for a merge that
+carries the secondary's anonymous id over to the primary, against a v1
+anonymous event of that id, in either order.
 
 SQLite has one writer, which serialises all this: PostgreSQL only.
 """
@@ -49,6 +51,7 @@ from tidings.ingest_log.apply import Message, apply_batch
 from tidings.people import anonymous_locks, forms
 from tidings.people import service as people_service
 from tidings.people.identifiers import Identifier
+from tidings.people.merge import merge_people
 from tidings.pipelines import ingest
 from tidings.pipelines.parse import parse_message
 from tidings.runtime import wiring
@@ -305,3 +308,93 @@ def test_anonymous_ids_of_a_writer_batch_are_locked_first(db, hooked, preclaim):
     race_writers(db, hooked("pg_advisory_xact_lock"), scope, batches)
     deadlocked_unless(db, before, preclaim)
     assert _viewed(db, ws) == [("c-1", "a-1"), ("c-2", "a-2")]
+
+
+# --- A merge carrying the secondary's anonymous id -----------------------------------------
+
+STARTED = "SELECT 'anonymous-test: started'"
+
+
+C1, C2 = Identifier("id", "c-1"), Identifier("id", "c-2")
+
+
+@contextlib.contextmanager
+def _in_turn(started: Any, conn: Connection, who: int) -> Iterator[None]:
+    """Hold the second transaction (`who` 1) at its start until the first is done (not
+    committed); then each, before its commit, until the other is done or waits for it
+    (the `Interleaving`s of `STARTED` and of `MARKER`)."""
+    started.enter(who, conn)
+    if who == 1:
+        raw.execute(conn, STARTED)
+    yield
+    if who == 0:
+        raw.execute(conn, STARTED)
+    _applied(conn)
+
+
+def _merging(db: Any) -> int:
+    """A workspace where c-2 holds a-1 and c-1 holds no anonymous id."""
+    ws = new_workspace(db).workspace_id
+    with db.writer.begin() as conn:
+        for who, attributes in ((C1, {}), (C2, V1_CLAIM)):
+            request = people_service.parse_identify(attributes, NOW)
+            people_service.identify(conn, ws, who, request, NOW)
+    return ws
+
+
+@pytest.mark.parametrize("first", ["event", "merge"])
+def test_anonymous_event_and_merge_carrying_its_id(db, hooked, locked, first):
+    """c-2 holds a-1 and is merged into c-1 (`merge_customers`), which takes a-1 over,
+    while a v1 anonymous event of a-1 is applied, each committed alone. Locked, the
+    event ends c-1's in either order. Unlocked, an event applied first names c-2 and is
+    deleted with it; one applied after the merge names c-2 too and fails its foreign
+    key."""
+    ws = _merging(db)
+    work = [
+        lambda conn: event_service.track_anonymous(conn, ws, "a-1", V1_EVENT, NOW),
+        lambda conn: merge_people(conn, ws, C1, C2, NOW),
+    ]
+    if first == "merge":
+        work.reverse()
+    started, applied = hooked(STARTED), hooked(MARKER)
+    before = deadlocks(db)
+
+    def run(conn: Connection, who: int) -> Any:
+        with _in_turn(started, conn, who):
+            return work[who](conn)
+
+    results = race(db, applied, run)
+    no_deadlock(results)
+    assert deadlocks(db) == before
+    if locked:
+        assert results == [None, None]
+        assert _viewed(db, ws) == [("c-1", "a-1")]
+    elif first == "event":
+        assert results == [None, None] and _viewed(db, ws) == []
+    else:
+        assert results[0] is None and "foreign key" in str(results[1])
+        assert _viewed(db, ws) == []
+
+
+def test_anonymous_event_then_merge_in_two_writers(db, hooked, locked):
+    """Two servers' writers, each with the batch scope `runtime.wiring` gives: one's
+    batch logs a v1 anonymous event of a-1, the other's then merges c-2, holding a-1,
+    into c-1. The merge's id is not in its job's arguments, so the batch scope takes
+    nothing for it: the merge takes its own lock."""
+    ws = _merging(db)
+    batches = [
+        [_anonymous_event(ws)],
+        [Job(merge_people, (ws, C1, C2, NOW), _future())],
+    ]
+    started, applied = hooked(STARTED), hooked(MARKER)
+    wired = wiring.batch_scope()
+    before = deadlocks(db)
+
+    @contextlib.contextmanager
+    def scope(conn: Connection, batch: list[Job]) -> Iterator[None]:
+        with _in_turn(started, conn, batches.index(batch)), wired(conn, batch):
+            yield
+
+    race_writers(db, applied, scope, batches)
+    assert deadlocks(db) == before
+    assert _viewed(db, ws) == ([("c-1", "a-1")] if locked else [])

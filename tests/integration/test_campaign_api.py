@@ -336,6 +336,14 @@ def test_documents_are_checked_naming_the_path(api) -> None:
             {"name": "x", "trigger": {"event": {"name": "x"}}, "workflow": [{"email": {"x": "y"}}]},
             "campaign.workflow[0].email.x",
         ),
+        (
+            {
+                "name": "x",
+                "trigger": {"event": {"name": "x"}},
+                "workflow": [{"update": {"attributes": {"anonymous_id": "a-1"}}}],
+            },
+            "campaign.workflow[0].update.attributes.anonymous_id",
+        ),
         ({"name": "x", "kind": "broadcast"}, "campaign.kind"),
         ({"name": "x", "trigger": {"event": {"name": "x"}}, "id": 3}, "campaign.id"),
     ]

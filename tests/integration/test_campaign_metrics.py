@@ -132,7 +132,7 @@ def delivery_of(db, ws, customer_id: str, action_id: int) -> str:
 
 def click_tokens(db, ws, delivery_id: str) -> list[str]:
     page = PageRequest(limit=10, after=None)
-    [sent] = read(db, outbox.list_captured, ws, page, delivery_id)["messages"]
+    [sent] = read(db, outbox.list_captured, ws, page, outbox.Filters(delivery_id))["messages"]
     found = re.findall(BASE + r"/t/c/([^\"']+)", sent["message"]["html"])
     return [html.unescape(token) for token in found]
 

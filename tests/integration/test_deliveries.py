@@ -1054,7 +1054,9 @@ def test_in_app_and_inbox_messages_are_captured(db, tx, query, ws, clock):
         body = {"transactional_message_id": message_id, "identifiers": {"id": "u1"}}
         answer = accept(tx, clock, ws, {**body, "message_data": {"x": 1}}, route=route)
         worker_for(db, clock).run_once()
-        [item] = query(outbox.list_captured, ws, PageRequest(1), answer["delivery_id"])["messages"]
+        [item] = query(
+            outbox.list_captured, ws, PageRequest(1), outbox.Filters(answer["delivery_id"])
+        )["messages"]
         assert item["channel"] == channel
         assert item["message"]["payload"] == {"title": "T 1", "data": {"x": 1}}
         assert item["message"]["inbox"] == (channel == "inbox")

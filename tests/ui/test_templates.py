@@ -131,7 +131,10 @@ def test_a_test_send_arrives_in_the_outbox(page, ui_server, ui_db, ws, ui_query)
     def captured() -> dict[str, Any]:
         page_request = paging.PageRequest(10)
         found = ui_query(
-            outbox.list_captured, ws.workspace_id, page_request, None, "qa@example.test"
+            outbox.list_captured,
+            ws.workspace_id,
+            page_request,
+            outbox.Filters(recipient="qa@example.test"),
         )
         assert found["messages"]
         return found["messages"][0]

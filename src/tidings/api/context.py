@@ -28,6 +28,7 @@ from tidings.config import Settings
 from tidings.db.engine import Database
 from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
+from tidings.emulator.control import Emulator
 from tidings.fetch import Allowlist
 from tidings.ingest_log.records import Record
 from tidings.ops.prometheus import Metrics
@@ -74,6 +75,8 @@ class Context:
     log: Publisher | None = None
     # Where asset files are kept (`assets/store.py`; None: from the settings).
     asset_store: AssetStore | None = None
+    # `tidings emulate`'s controls (`api/emulator.py`); None in every other server.
+    emulator: Emulator | None = None
 
     @property
     def assets(self) -> AssetStore:

@@ -15,9 +15,9 @@ silently: it is logged (one warning line) and named in the answer's
 `X-Tidings-Unknown-Fields` header (on a 400 too), so a misspelt
 `mesage_data` shows.
 
-`GET /v1/outbox?limit=&start=&delivery_id=&recipient=` lists what the capture adapter
-stored for the workspace, newest first: for tests and demos, not a
-Customer.io endpoint.
+`GET /v1/outbox?limit=&start=&delivery_id=&recipient=&channel=&template=&campaign=`
+lists what the capture adapter stored for the workspace, newest first: for
+tests and demos, not a Customer.io endpoint.
 """
 
 from __future__ import annotations
@@ -68,11 +68,7 @@ async def list_outbox(ctx: Context, request: Request) -> Response:
     query = request.query
     page = paging.parse_page(query, default=outbox.DEFAULT_LIMIT, maximum=outbox.MAX_LIMIT)
     found = await ctx.read(
-        outbox.list_captured,
-        request.workspace.id,
-        page,
-        query.get("delivery_id"),
-        query.get("recipient"),
+        outbox.list_captured, request.workspace.id, page, outbox.parse_filters(query)
     )
     return json_response(found)
 

@@ -281,7 +281,7 @@ def _goals(
         conn.execute(update(journeys).where(c.id == journey_id).values(**values))
         delivery_id = messages.latest_delivery(conn, journey_id)
         if delivery_id is not None:
-            record_metric(conn, workspace_id, delivery_id, "converted", now, {})
+            record_metric(conn, workspace_id, delivery_id, "converted", now, {}, now=now)
 
 
 # --- moving on -------------------------------------------------------------------------------
@@ -487,6 +487,9 @@ class _Run:
         return action.next_id
 
     def _update(self, action: Action) -> None:
+        """Write the step's attributes. Never an identifier (`definitions` refuses them):
+        so never an `anonymous_id`, which would need its advisory lock taken before
+        the journey's rows (`people.anonymous_locks`)."""
         person = self.person
         if person is None:
             self._record(action, "skipped")

@@ -31,10 +31,9 @@ is dropped too, as that occurrence has started already.
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import Connection, delete, select, update
 
+from tidings import clock
 from tidings.activity.stream import Activity
 from tidings.db.schema import journeys
 
@@ -47,7 +46,7 @@ def on_activity(conn: Connection, activity: Activity) -> None:
     """The activity stream's subscriber (`runtime.wiring`): only merges concern it."""
     if activity.merged_from is None or not activity.person_pks:
         return
-    now = int(activity.now if activity.now is not None else time.time())
+    now = int(activity.now if activity.now is not None else clock.current().now())
     hand_over(conn, activity.workspace_id, activity.merged_from, activity.person_pks[0], now)
 
 

@@ -157,7 +157,7 @@ def queue(
     raw.select_in(conn, _INSERT, [], values)
     totals.add(conn, flow.workspace_id, "created", totals.scopes(parents))
     if draft:
-        record_metric(conn, flow.workspace_id, delivery_id, "drafted", now, {})
+        record_metric(conn, flow.workspace_id, delivery_id, "drafted", now, {}, now=now)
     return delivery_id
 
 

@@ -31,7 +31,6 @@ A workspace without campaigns costs one indexed read per publication.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, func, select
 
+from tidings import clock
 from tidings.activity.stream import Activity
 from tidings.campaigns import journeys
 from tidings.db import raw
@@ -65,7 +65,7 @@ def on_activity(conn: Connection, activity: Activity) -> None:
     rows = [row for row in activity.rows if row[1] is not None]
     if not rows or not _has_campaigns(conn, activity.workspace_id):
         return
-    now = int(activity.now if activity.now is not None else time.time())
+    now = int(activity.now if activity.now is not None else clock.current().now())
     running = _running(conn, activity.workspace_id)
     for row in rows:
         for campaign in running:

@@ -6,13 +6,14 @@ import ipaddress
 import json
 import os
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from tidings import clock
 from tidings.cli.apply import apply_file
 from tidings.cli.asset_options import asset_options, asset_settings
+from tidings.cli.emulate import emulate
 from tidings.cli.imports import import_group
 from tidings.cli.outbox import outbox, refusals, rejections
 from tidings.cli.store_options import describe, open_store, store_options
@@ -520,7 +521,7 @@ def _first_workspace(db: Database) -> None:
     with db.writer.begin() as conn:
         if workspaces.count_workspaces(conn):
             return
-        creds = workspaces.create_workspace(conn, "Default", time.time())
+        creds = workspaces.create_workspace(conn, "Default", clock.current().now())
     click.echo("tidings: created the first workspace; its keys are shown only now:", err=True)
     click.echo(json.dumps(creds.public(), indent=2))
 
@@ -534,5 +535,5 @@ def migrate(data_dir: str, database_url: str | None) -> None:
     click.echo(f"tidings: schema is current ({describe(url)})", err=True)
 
 
-for _command in (workspace, apply_file, outbox, rejections, refusals, import_group, user):
+for _command in (workspace, apply_file, outbox, rejections, refusals, import_group, user, emulate):
     main.add_command(_command)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 
 import click
 
+from tidings import clock
 from tidings.cli.store_options import one_workspace, open_store, store_options, workspace_option
 from tidings.errors import ApiError
 from tidings.users import accounts, passwords, roles
@@ -55,7 +55,7 @@ def user_create(
         with db.writer.begin() as conn:
             workspace_id = one_workspace(conn, workspace_id)
             user_id = accounts.create_user(
-                conn, email, hashed, workspace_id, role, int(time.time())
+                conn, email, hashed, workspace_id, role, int(clock.current().now())
             )
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
@@ -122,7 +122,7 @@ def _change(
             if account is None:
                 missing = f"no user has the email {email.strip().lower()}"
                 raise click.ClickException(f"{missing}: `tidings user create` makes one")
-            use_case(conn, workspace_id, account.id, *args, int(time.time()), None)
+            use_case(conn, workspace_id, account.id, *args, int(clock.current().now()), None)
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     finally:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 import click
 
+from tidings import clock
 from tidings.cli.store_options import one_workspace, open_store, store_options, workspace_option
 from tidings.workspaces import service as workspaces
 
@@ -41,7 +41,7 @@ def workspace_create(
             creds = workspaces.create_workspace(
                 conn,
                 name,
-                time.time(),
+                clock.current().now(),
                 site_id=site_id,
                 track_api_key=track_api_key,
                 app_api_key=app_api_key,
@@ -100,7 +100,9 @@ def workspace_rotate_keys(
                 details={"kinds": chosen},
             )
             args = (workspace_id, chosen)
-            new = audit.audited(conn, entry, int(time.time()), workspaces.rotate_keys, *args)
+            new = audit.audited(
+                conn, entry, int(clock.current().now()), workspaces.rotate_keys, *args
+            )
     finally:
         db.dispose()
     click.echo(json.dumps({"workspace_id": workspace_id, **new}))

@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from tidings import clock
 from tidings.numbers import SQLITE_NUMBER_FUNCTION, sqlite_number
 
 T = TypeVar("T")
@@ -229,6 +230,13 @@ def _behind_pooler(url: URL) -> tuple[URL, dict[str, Any]]:
 
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
 
+# What `jobs.lease.db_now` compiles to on SQLite.
+SQLITE_NOW_FUNCTION = "tidings_now"
+
+
+def _sqlite_now() -> int:
+    return int(clock.current().now())
+
 
 def _sqlite_engine(url: str, begin: str, cache_mib: int, pool_size: int = 5) -> Engine:
     memory = url in _MEMORY
@@ -255,6 +263,9 @@ def _sqlite_engine(url: str, begin: str, cache_mib: int, pool_size: int = 5) -> 
         # The condition language's numbers (`segments/sql_number.py`): the rule itself,
         # since SQLite has no regular expressions and GLOB patterns cost more.
         dbapi_conn.create_function(SQLITE_NUMBER_FUNCTION, 1, sqlite_number, deterministic=True)
+        # The database's clock (`jobs.lease.db_now`): the process's, so that a clock
+        # installed in it (the emulator's) moves leases and due times in SQL too.
+        dbapi_conn.create_function(SQLITE_NOW_FUNCTION, 0, _sqlite_now, deterministic=False)
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]

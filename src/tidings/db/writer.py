@@ -103,6 +103,8 @@ class Writer:
         self._conn: Connection | None = None
         self.batches = 0
         self.jobs = 0
+        # Called in the writer thread after each batch (the emulator wakes its workers).
+        self.after_commit: Callable[[], None] | None = None
 
     def start(self) -> None:
         """Start the writer thread; called from the event loop whose futures it settles
@@ -160,6 +162,8 @@ class Writer:
             batch, stopping = self._take()
             if batch:
                 self.commit(batch)
+                if self.after_commit is not None:
+                    self.after_commit()
             if stopping:
                 break
         self.close()

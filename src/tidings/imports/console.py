@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import click
 
+from tidings import clock
 from tidings.db.engine import Database
 from tidings.errors import ApiError
 from tidings.imports import run, service
@@ -46,7 +46,9 @@ def import_file(db: Database, workspace_id: int, spec: Spec, path: str) -> None:
             ) as bar,
         ):
             chunks = _chunks(handle, bar.update)
-            done = run.run_import(spec, workspace_id, chunks, write, lambda: int(time.time()))
+            done = run.run_import(
+                spec, workspace_id, chunks, write, lambda: int(clock.current().now())
+            )
     except FileRejected as exc:
         raise click.ClickException(f"{path}: {exc}") from exc
     _summary(done)

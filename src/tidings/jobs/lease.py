@@ -41,6 +41,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from tidings.db.engine import SQLITE_NOW_FUNCTION
+
 _MAX_DOUBLINGS = 64  # beyond any cap; keeps 2 ** n within a float
 
 
@@ -85,9 +87,17 @@ class RetryPolicy:
 class db_now(FunctionElement[int]):  # noqa: N801 (reads as the function it compiles to)
     """The database's clock, in whole seconds since the Unix epoch.
 
-    SQLite: the clock of the process running it (it is embedded), read once
-    per statement. PostgreSQL: the server's clock at the start of the
-    transaction; claims and renewals run in short transactions of their own.
+    SQLite: the clock of the process running it (it is embedded), that is
+    `clock.current()`, through a function each connection registers
+    (`db.engine.SQLITE_NOW_FUNCTION`); so a clock installed in the process
+    (the emulator's, a test's) moves leases and SQL due times with the rest.
+    It is read wherever the statement uses it, once or per row, as SQLite
+    decides for a function that is not deterministic. With a writer process
+    or a worker process, each reads its own process's clock: the system
+    clock, unless one was installed there. PostgreSQL: the server's clock at
+    the start of the transaction, whatever the processes' clocks say (the
+    emulator runs on SQLite only); claims and renewals run in short
+    transactions of their own.
     """
 
     type = BigInteger()
@@ -97,7 +107,7 @@ class db_now(FunctionElement[int]):  # noqa: N801 (reads as the function it comp
 
 @compiles(db_now, "sqlite")
 def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
-    return "CAST(strftime('%s', 'now') AS INTEGER)"
+    return f"{SQLITE_NOW_FUNCTION}()"
 
 
 @compiles(db_now, "postgresql")

@@ -4,13 +4,16 @@ An anonymous event (Pipelines, Track v1) or a v2 `identify_anonymous`
 relationship looks for a person holding its `anonymous_id` and, when none
 does, is stored anonymous; a claim (a Pipelines alias or identify, a Track
 identify setting `anonymous_id`) looks for what to adopt and then sets the
-attribute. Under READ COMMITTED (PostgreSQL) two such transactions running
-at once each miss the other's uncommitted write, and the event stays
-anonymous for good. So on
-PostgreSQL each of them first takes a transaction-level advisory lock on
-(workspace, anonymous id): `pg_advisory_xact_lock(workspace, hashtext(id))`.
-Two ids with one hash share a lock, which only serializes more. SQLite has
-one writer: nothing is taken there.
+attribute; a merge (`people.merge`) gives the secondary's `anonymous_id` to
+the primary or drops it with the secondary. Under READ COMMITTED
+(PostgreSQL) two such transactions running at once each miss the other's
+uncommitted write, and the event stays anonymous for good (or, against a
+merge, is deleted with the secondary it found). So on PostgreSQL each of
+them first takes a transaction-level advisory lock on (workspace, anonymous
+id): `pg_advisory_xact_lock(workspace, hashtext(id))`. Two ids with one hash
+share a lock, which only serializes more. SQLite has one writer: nothing is
+taken there. A campaign never sets an identifier (`campaigns.definitions`
+refuses them in an update step), so a journey claims no anonymous id.
 
 Lock order. A transaction takes every anonymous id it will touch at its start,
 in one statement, sorted by the lock's keys (`held`, opened by the ingest
@@ -18,7 +21,11 @@ log's batch, the writer's batch scope and the use cases that apply many
 operations: a v2 batch, an import batch), so two of them never wait for each
 other in opposite orders. Inside that block `lock` (what the use cases call
 for their own ids, for a transaction that opened none: a job committed alone,
-the careful pass) takes nothing more for the ids already held.
+the careful pass) takes nothing more for the ids already held. The one
+exception is a merge, whose id is known only from the secondary's
+attributes: it reads them, takes the lock, and reads them again; inside a
+batch that has already written rows, that lock comes after them, and a
+deadlock it causes (PostgreSQL aborts one side) applies the batch again.
 """
 
 from __future__ import annotations
@@ -49,15 +56,16 @@ _LOCK = (
 )
 
 
-def lock(conn: Connection, ids: Iterable[AnonymousId]) -> None:
+def lock(conn: Connection, ids: Iterable[AnonymousId]) -> bool:
     """Take the advisory locks of `ids` (PostgreSQL) until the transaction ends, but for
-    those the open `held` block took; all in one sorted statement."""
+    those the open `held` block took; all in one sorted statement. True when it took
+    one: what the caller read of those ids before may have changed while it waited."""
     if conn.dialect.name != "postgresql":
-        return
+        return False
     held: set[AnonymousId] = conn.info.get(_HELD) or set()
     wanted = {pair for pair in ids if pair[1] and pair not in held}
     if not wanted:
-        return
+        return False
     ordered = sorted(wanted)
     mark = raw.mark(conn)
     raw.execute(
@@ -65,6 +73,7 @@ def lock(conn: Connection, ids: Iterable[AnonymousId]) -> None:
         _LOCK.format(mark, mark),
         ([ws for ws, _ in ordered], [anonymous_id for _, anonymous_id in ordered]),
     )
+    return True
 
 
 @contextlib.contextmanager

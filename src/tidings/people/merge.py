@@ -15,6 +15,20 @@ timers, steps and deliveries; the others end, `exit_reason` "merged").
 They are handed over before the deliveries move, so that on PostgreSQL a
 journey worker stepping one of them finishes (its row lock) before the
 deliveries it queued are moved here.
+
+The secondary's `anonymous_id` goes with it: to the primary, when the
+primary has none (which adopts the id's anonymous events and pending traits,
+as an identify claiming it does), else it is dropped with the secondary. An
+anonymous event of that id applied at once would find the secondary as its
+holder and be deleted with it (or fail its foreign key), so on PostgreSQL
+the merge first takes the id's advisory lock (`people.anonymous_locks`):
+the id is known only from the secondary's attributes, so they are read,
+the id locked, and read again until what was read is locked (plain reads
+take no row lock, so nothing is held out of order). In a transaction that
+has already written rows (a merge applied in a writer's or a partition's
+batch, a Pipelines alias), this lock comes after them and two such
+transactions may deadlock; PostgreSQL then aborts one and its batch is
+applied again.
 """
 
 from __future__ import annotations
@@ -25,9 +39,11 @@ from tidings.activity import log as activity_log
 from tidings.activity import stream
 from tidings.db.schema import deliveries, segment_members, segments
 from tidings.objects import relationships
-from tidings.people import devices, store
+from tidings.people import anonymous_locks, devices, store
+from tidings.people.anonymous_locks import AnonymousId
 from tidings.people.identifiers import Identifier
 from tidings.people.service import apply_attributes
+from tidings.people.store import Person, Stored
 
 EVENT_WINDOW = 30 * 24 * 3600
 
@@ -35,12 +51,11 @@ EVENT_WINDOW = 30 * 24 * 3600
 def merge_people(
     conn: Connection, workspace_id: int, primary: Identifier, secondary: Identifier, now: int
 ) -> None:
-    keep = store.find(conn, workspace_id, primary)
-    gone = store.find(conn, workspace_id, secondary)
-    if keep is None or gone is None or keep.pk == gone.pk:
+    found = _read_locked(conn, workspace_id, primary, secondary)
+    if found is None:
         return
+    keep, gone, gone_attrs = found
     kept_attrs = store.load_attributes(conn, keep.pk)
-    gone_attrs = store.load_attributes(conn, gone.pk)
     fill = {
         name: store.restore_value(stored)
         for name, stored in gone_attrs.items()
@@ -62,6 +77,25 @@ def merge_people(
             original = gone_attrs.get(kind)
             fill[kind] = original.value if original is not None else value
     apply_attributes(conn, keep, fill, now, now)
+
+
+def _read_locked(
+    conn: Connection, workspace_id: int, primary: Identifier, secondary: Identifier
+) -> tuple[Person, Person, dict[str, Stored]] | None:
+    """The primary, the secondary and its attributes, read after the secondary's
+    `anonymous_id` is locked; None when there is nothing to merge."""
+    locked: set[AnonymousId] = set()
+    while True:
+        keep = store.find(conn, workspace_id, primary)
+        gone = store.find(conn, workspace_id, secondary)
+        if keep is None or gone is None or keep.pk == gone.pk:
+            return None
+        gone_attrs = store.load_attributes(conn, gone.pk)
+        carried = gone_attrs.get("anonymous_id")
+        wanted = {(workspace_id, carried.value)} if carried and carried.value else set()
+        if wanted <= locked or not anonymous_locks.lock(conn, wanted):
+            return keep, gone, gone_attrs  # read while the id was locked
+        locked |= wanted
 
 
 def _move_memberships(conn: Connection, from_pk: int, to_pk: int) -> None:

@@ -171,7 +171,7 @@ def _object_delete(conn: Connection, ws: int, sem: Semantic, who: Any, now: int)
 
 def _delivery_metric(conn: Connection, ws: int, sem: Semantic, who: Any, now: int) -> None:
     assert sem.metric is not None
-    metrics.record_metric(conn, ws, *sem.metric)
+    metrics.record_metric(conn, ws, *sem.metric, now=now)
 
 
 _ACTS: dict[str, Callable[[Connection, int, Semantic, Any, int], None]] = {

@@ -98,6 +98,11 @@ FACTORIES: dict[str, Factory] = {
     "postmark": external("tidings.providers.postmark:from_config"),
     "mailgun": external("tidings.providers.mailgun:from_config"),
 }
+# The emulator's: every provider captures, whatever a workspace configured; a campaign's
+# webhook action is still sent as asked.
+CAPTURE_ONLY: dict[str, Factory] = {
+    kind: _webhook if kind == "webhook" else _capture for kind in FACTORIES
+}
 
 
 @dataclass(frozen=True)

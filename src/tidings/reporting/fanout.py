@@ -23,13 +23,13 @@ know post nothing.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tidings import clock
 from tidings.db import raw
 from tidings.db.schema import (
     blocked_addresses,
@@ -210,7 +210,7 @@ def parents(delivery: Any) -> dict[str, Any]:
 
 def event_id() -> str:
     """A ULID: 48 bits of milliseconds and 80 random bits, in Crockford base32."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (int(clock.current().now() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 

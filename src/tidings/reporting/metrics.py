@@ -7,12 +7,12 @@ another system may still be reported here.
 
 from __future__ import annotations
 
-import time
 from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection, select, update
 
+from tidings import clock
 from tidings.db import counters, raw
 from tidings.db.schema import deliveries, delivery_metrics
 from tidings.errors import ApiError, bad_request
@@ -112,10 +112,10 @@ def record_metric(
     newsletter's message in its parents' totals (`reporting/totals.py`):
     those counts at once, or at the end of the caller's `db.counters.deferred`.
     `now` stamps those posts (the webhook retry window starts there); callers
-    without a clock at hand leave it out and get the wall clock. `parents`
+    without a clock at hand leave it out and get the process's (`clock.current`). `parents`
     (`totals.scopes`) saves reading them when the caller has them (a claim).
     """
-    stamp = int(time.time()) if now is None else now
+    stamp = int(clock.current().now()) if now is None else now
     recorded = Recorded(workspace_id, delivery_id, metric, timestamp, extra, parents)
     record_metrics(conn, [recorded], stamp)
 

@@ -29,6 +29,7 @@ from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer_service import stop_child
 from tidings.fetch import Allowlist
 from tidings.jobs.runner import JobWorker
+from tidings.providers.adapters import Factory
 from tidings.reporting.poster import WebhookPoster
 from tidings.runtime import housekeeping, wiring
 from tidings.segments.refresher import SegmentWorker
@@ -47,6 +48,7 @@ class BackgroundWorkers:
         *,
         write: Write | None = None,
         delivery_lease: int = DELIVERY_LEASE,
+        factories: dict[str, Factory] | None = None,
     ) -> None:
         allowlist = Allowlist.parse(settings.fetch_allowlist)
         self.segments = SegmentWorker(db, clock, write=write)
@@ -65,6 +67,7 @@ class BackgroundWorkers:
             lease=delivery_lease,
             composers={"campaign": Composer(settings.base_url)},
             allow=allowlist,
+            factories=factories,
         )
         self.poster = WebhookPoster(db, clock, allowlist, write=write)
         self.journeys = JourneyWorker(db, clock, write=write)

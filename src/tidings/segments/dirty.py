@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Select, delete, func, select
 
+from tidings import clock
 from tidings.activity.stream import Activity
 from tidings.db import counters, raw
 from tidings.db.schema import segment_dirty, segments
@@ -72,7 +72,7 @@ SEGMENT_TRANSITIONS = frozenset(("segment_enter", "segment_exit"))
 def _mark_each(conn: Connection, workspace_id: int, pks: Sequence[int], now: int | None) -> None:
     if not pks or not _has_dynamic_segments(conn, workspace_id):
         return
-    now = int(time.time()) if now is None else now
+    now = int(clock.current().now()) if now is None else now
     pending: Marks | None = conn.info.get(_DEFERRED)
     if pending is not None:
         for pk in pks:

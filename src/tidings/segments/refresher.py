@@ -127,6 +127,13 @@ class SegmentWorker(PassLoop):
                 return False
         return bool(self._write(_refresh_marked, self._batch, self._now()))
 
+    def refresh_windows(self) -> None:
+        """Refresh the time-window segments now, wherever a workspace's refresh is due on
+        the clock (the emulator, after it moved the clock: the pass looks only every
+        `time_window_every` seconds of real time)."""
+        self._next_windows = 0.0
+        self._time_windows()
+
     def _time_windows(self) -> None:
         if time.monotonic() < self._next_windows:
             return

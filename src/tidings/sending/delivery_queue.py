@@ -246,6 +246,7 @@ def failed(conn: Connection, claimed: Claimed, now: int, reason: str) -> bool:
         "failed",
         now,
         {"reason": reason},
+        now=now,
         parents=claimed.parents,
     )
     return True
@@ -261,6 +262,7 @@ def suppressed(conn: Connection, claimed: Claimed, now: int, reason: str) -> boo
         "suppressed",
         now,
         {"reason": reason},
+        now=now,
         parents=claimed.parents,
     )
     return True
@@ -322,6 +324,7 @@ def transient(conn: Connection, claimed: Claimed, now: int, reason: str, retry: 
         "attempted",
         now,
         {"reason": reason},
+        now=now,
         parents=claimed.parents,
     )
     return "queued"

@@ -369,7 +369,7 @@ def _write(
     send = Accepted(workspace_id, request, delivery_id, now, sent)
     _insert_rows(conn, [_delivery_row(send)])
     if request.queue_draft:
-        record_metric(conn, workspace_id, delivery_id, "drafted", now, {})
+        record_metric(conn, workspace_id, delivery_id, "drafted", now, {}, now=now)
     return answer(delivery_id, request, now)
 
 
@@ -458,7 +458,7 @@ def _suppressed_at_once(
     reason = suppression.SUPPRESSED
     row = _Row(None, None, None, "suppressed", now, now, reason)
     _insert_rows(conn, [_values(workspace_id, request, delivery_id, None, options, row)])
-    record_metric(conn, workspace_id, delivery_id, "suppressed", now, {"reason": reason})
+    record_metric(conn, workspace_id, delivery_id, "suppressed", now, {"reason": reason}, now=now)
     return answer(delivery_id, request, now)
 
 

@@ -36,6 +36,8 @@ from liquid.builtin.filters.string import replace as _replace
 from liquid.exceptions import FilterArgumentError, ResourceLimitError
 from liquid.undefined import is_undefined
 
+from tidings.clock import current as current_clock
+
 MAX_OUTPUT_CHARS = 1_000_000  # per field, and for any value a filter returns
 MAX_ITEMS = 100_000  # sequences a filter takes or returns
 MAX_NUMBER_DIGITS = 300  # integer digits of a number a filter takes or returns
@@ -143,7 +145,7 @@ def to_datetime(value: Any) -> datetime | None:
         return _from_timestamp(float(value))
     text = str(value).strip()
     if text in ("now", "today"):
-        return _from_timestamp(clock.now if clock.now is not None else time.time())
+        return _from_timestamp(clock.now if clock.now is not None else current_clock().now())
     try:
         return _from_timestamp(float(text))
     except ValueError:
