@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tidings.api import (
     account,
@@ -61,8 +62,6 @@ from tidings.db.writer_service import spawn as spawn_writer
 from tidings.emulator.control import Emulator
 from tidings.emulator.driver import Driver
 from tidings.fetch import Allowlist
-from tidings.ingest_log.applier import Applier
-from tidings.ingest_log.publisher import Publisher
 from tidings.ops.logging import RequestLog
 from tidings.ops.prometheus import Metrics
 from tidings.providers.adapters import CAPTURE_ONLY
@@ -75,6 +74,10 @@ from tidings.runtime.workers import (
 )
 from tidings.sending.deliverer import LEASE as DELIVERY_LEASE
 from tidings.ui import create_site
+
+if TYPE_CHECKING:  # nats-py, imported only with an ingest log
+    from tidings.ingest_log.applier import Applier
+    from tidings.ingest_log.publisher import Publisher
 
 __all__ = ["ROUTES", "Tidings", "Worker", "create_app", "create_worker"]
 
@@ -128,7 +131,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     if emulator is not None:
         background = emulator.driver  # the workers' passes run on its thread
     router = Router(ROUTES + emulator_api.ROUTES if emulator is not None else ROUTES)
-    log = Publisher(settings.ingest_log) if settings.ingest_log is not None else None
+    log = _publisher(settings)
     ctx = Context(
         settings=settings,
         clock=clock,
@@ -145,6 +148,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Tidings:
     request_log = RequestLog(settings.log_format, enabled=settings.access_log)
     site = create_site(settings, clock, read, ctx.write, ctx.auth.forget)
     return Tidings(ctx, router, request_log, runtime, site)
+
+
+def _publisher(settings: Settings) -> Publisher | None:
+    """The ingest log's publisher, with `--ingest-log` (which alone needs nats-py)."""
+    if settings.ingest_log is None:
+        return None
+    from tidings.ingest_log.publisher import Publisher
+
+    return Publisher(settings.ingest_log)
 
 
 def _writer(db: Database, settings: Settings) -> Writer | RemoteWriter:
@@ -307,5 +319,9 @@ def create_worker(
         write=link.writer.call if link is not None else None,
         delivery_lease=delivery_lease,
     )
-    applier = Applier(db, settings.ingest_log) if settings.ingest_log is not None else None
+    applier = None
+    if settings.ingest_log is not None:
+        from tidings.ingest_log.applier import Applier
+
+        applier = Applier(db, settings.ingest_log)
     return Worker(workers, db, link, applier)

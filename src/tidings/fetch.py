@@ -47,8 +47,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported where a fetch is made: most processes start without one
+    import httpx
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -265,6 +267,8 @@ def open_url(
 def _client(timeout: float, verify: ssl.SSLContext | None) -> httpx.Client:
     """No environment proxies (they would reconnect by name) and no automatic redirects
     (each one is re-checked by hand)."""
+    import httpx
+
     return httpx.Client(
         timeout=timeout,
         trust_env=False,
@@ -276,6 +280,8 @@ def _client(timeout: float, verify: ssl.SSLContext | None) -> httpx.Client:
 
 def parse_url(url: str) -> httpx.URL:
     """The URL, if it is an absolute http(s) URL with a host; else FetchFailed."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -295,6 +301,8 @@ def _follow(
     Returns the final URL (as the user would see it, with its host name) and
     the response, not yet read.
     """
+    import httpx
+
     for _ in range(MAX_REDIRECTS + 1):
         response = _send(client, target, allow)
         location = response.headers.get("location")
@@ -381,6 +389,8 @@ def _check_response(url: str, response: httpx.Response, max_bytes: int) -> None:
 @contextmanager
 def _translated_errors(url: str) -> Iterator[None]:
     """httpx's exceptions as FetchFailed: timeouts and network errors are transient."""
+    import httpx
+
     try:
         yield
     except httpx.TimeoutException as exc:

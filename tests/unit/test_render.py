@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tidings.errors import ApiError
-from tidings.templates import liquid_filters
+from tidings.templates import liquid_engine, liquid_filters
 from tidings.templates import render as render_module
 from tidings.templates.render import MAX_TEMPLATE_CHARS, Context, render_fields
 
@@ -264,13 +264,13 @@ def test_finding_a_lost_error_line_parses_at_most_one_largest_template(monkeypat
     sources: a small one gets its line, and a 500 KB one costs at most one more
     parse of that size (not the twenty a whole search would take)."""
     parsed: list[int] = []
-    fails_with = render_module._fails_with
+    fails_with = liquid_engine._fails_with
 
     def counted(source: str, message: str) -> bool:
         parsed.append(len(source))
         return fails_with(source, message)
 
-    monkeypatch.setattr(render_module, "_fails_with", counted)
+    monkeypatch.setattr(liquid_engine, "_fails_with", counted)
     assert render_module.syntax_error("one\ntwo\n{% if x %}\nthree\n") == (
         "line 3: expected tag endif, found end of expression"
     )

@@ -12,7 +12,7 @@ from tidings.config import Settings
 from tidings.db.writer import Overloaded
 from tidings.errors import ApiError
 from tidings.ui.http import Page, UiRequest
-from tidings.ui.render import environment
+from tidings.ui.render import Templates
 from tidings.ui.site import Site, Ui, UiRoute
 
 
@@ -25,7 +25,7 @@ async def _nothing(*args: Any) -> None:
 
 
 def _site() -> Site:
-    ui = Ui(Settings(database_url="sqlite://"), FixedClock(0), _nothing, _nothing, environment())
+    ui = Ui(Settings(database_url="sqlite://"), FixedClock(0), _nothing, _nothing, Templates())
     return Site(ui, (UiRoute("GET", "/login", _overloaded, "public"),))
 
 

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -30,9 +30,11 @@ from tidings.db.remote_writer import RemoteWriter
 from tidings.db.writer import Writer
 from tidings.emulator.control import Emulator
 from tidings.fetch import Allowlist
-from tidings.ingest_log.publisher import Publisher
 from tidings.ingest_log.records import Record
 from tidings.ops.prometheus import Metrics
+
+if TYPE_CHECKING:  # nats-py, imported only with an ingest log
+    from tidings.ingest_log.publisher import Publisher
 
 T = TypeVar("T")
 READ_THREADS = 8

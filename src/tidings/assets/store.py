@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-import httpx
-
-from tidings.aws_sigv4 import Credentials, Scope, SigV4Auth
 from tidings.config import Settings
 from tidings.errors import ApiError
+
+if TYPE_CHECKING:  # httpx and the signer are imported only when a bucket is used
+    import httpx
+
+    from tidings.aws_sigv4 import Credentials
 
 
 class AssetStore(Protocol):
@@ -70,6 +72,10 @@ class S3Store:
         *,
         timeout: float = 30.0,
     ) -> None:
+        import httpx
+
+        from tidings.aws_sigv4 import Scope, SigV4Auth
+
         self.base = f"{endpoint.rstrip('/')}/{quote(bucket, safe='')}"
         auth = SigV4Auth(Scope(credentials, region, "s3"))
         self.client = httpx.Client(auth=auth, timeout=timeout)
@@ -91,6 +97,8 @@ class S3Store:
             _check(response, "delete")
 
     def _call(self, method: str, key: str, what: str, **options: Any) -> httpx.Response:
+        import httpx
+
         try:
             return self.client.request(method, self._url(key), **options)
         except httpx.HTTPError as exc:
@@ -114,6 +122,8 @@ def _failed(what: str, why: str) -> ApiError:
 def from_settings(settings: Settings) -> AssetStore:
     """The store `settings` configure: the bucket when one is named, else the folder."""
     if settings.asset_s3_bucket:
+        from tidings.aws_sigv4 import Credentials
+
         credentials = Credentials(settings.asset_s3_access_key, settings.asset_s3_secret_key)
         return S3Store(
             settings.asset_s3_endpoint or "https://s3.amazonaws.com",

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import NamedTuple
-
-import httpx
+from typing import TYPE_CHECKING, NamedTuple
 
 from tidings.providers import addresses, mime
 from tidings.providers.base import Attachment, Email, Outcome, Permanent, Sent, Transient
+
+if TYPE_CHECKING:
+    import httpx
 
 DELIVERY_KEY = "tidings_delivery_id"
 DELIVERY_HEADER = "X-Tidings-Delivery-Id"

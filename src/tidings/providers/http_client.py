@@ -3,16 +3,19 @@ failure wording."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tidings.providers.base import Transient
 from tidings.providers.options import tls_context
 
+if TYPE_CHECKING:  # imported when a client is made: a process that sends nothing needs none
+    import httpx
+
 
 def client(timeout: float, verify: bool | str, *, http2: bool = False) -> httpx.AsyncClient:
     """A pooled client: connections (HTTP/2 streams for APNs) are reused across sends."""
+    import httpx
+
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout), verify=tls_context(verify), http2=http2
     )

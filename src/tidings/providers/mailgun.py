@@ -26,15 +26,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from tidings.providers import email_api, http_client, mime
 from tidings.providers.base import Email, Outbound, Outcome, Permanent
 from tidings.providers.email_api import DELIVERY_KEY, Event
 from tidings.providers.options import parse
+
+if TYPE_CHECKING:  # httpx is imported with the first adapter made (`http_client.client`)
+    import httpx
 
 
 class MailgunConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,6 +85,8 @@ class MailgunAdapter:
         if not form.get("to"):
             return Permanent("no recipients")
         auth = ("api", self.settings.api_key)
+        import httpx
+
         try:
             response = await self._client.post(self.url, data=form, files=files or None, auth=auth)
         except httpx.HTTPError as exc:

@@ -19,15 +19,17 @@ plus: 422 with ErrorCode 405 (the account may not send now) is `Transient`;
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from tidings.providers import email_api, http_client, mime
 from tidings.providers.base import Email, Outbound, Outcome, Permanent
 from tidings.providers.email_api import DELIVERY_KEY, Event
 from tidings.providers.options import parse
+
+if TYPE_CHECKING:  # httpx is imported with the first adapter made (`http_client.client`)
+    import httpx
 
 TRANSIENT_CODES = frozenset({405})
 
@@ -80,6 +82,8 @@ class PostmarkAdapter:
             "X-Postmark-Server-Token": self.settings.server_token,
             "Accept": "application/json",
         }
+        import httpx
+
         try:
             response = await self._client.post(self.url, json=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -22,18 +22,18 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.providers import email_api, http_client, mime
 from tidings.providers.base import Email, Outbound, Outcome, Permanent
 from tidings.providers.email_api import DELIVERY_KEY, Event
 from tidings.providers.options import parse
+
+if TYPE_CHECKING:  # httpx comes with the first adapter, cryptography with the first key
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 SPAM_DROPS = ("spam reporting address",)
 BOUNCE_DROPS = ("bounced address", "invalid")
@@ -64,6 +64,9 @@ def check(config: dict[str, Any]) -> SendgridConfig:
 def public_key(text: str) -> ec.EllipticCurvePublicKey:
     """The webhook verification key, from base64 DER or PEM; ValueError if it is not one.
     Kept: each webhook post checks the config and then verifies with its key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         if "BEGIN PUBLIC KEY" in text:
             key = serialization.load_pem_public_key(text.encode())
@@ -96,6 +99,8 @@ class SendgridAdapter:
         if not body["personalizations"][0].get("to"):
             return Permanent("no recipients")
         headers = {"Authorization": f"Bearer {self.settings.api_key}"}
+        import httpx
+
         try:
             response = await self._client.post(self.url, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -173,6 +178,10 @@ def classify(response: httpx.Response) -> Outcome:
 
 def signed_by(key: str, timestamp: str, body: bytes, signature: str) -> bool:
     """Whether `signature` (base64 DER ECDSA) signs the timestamp and body with `key`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         der = base64.b64decode(signature, validate=True)
         public_key(key).verify(der, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))

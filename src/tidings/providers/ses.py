@@ -21,16 +21,17 @@ throttled or paused (`TRANSIENT_TYPES`) is `Transient`.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
-from tidings.aws_sigv4 import Credentials, Scope, SigV4Auth
 from tidings.providers import email_api, http_client, mime
 from tidings.providers.base import Email, Outbound, Outcome, Permanent
 from tidings.providers.email_api import DELIVERY_HEADER, DELIVERY_KEY, Event
 from tidings.providers.options import parse
+
+if TYPE_CHECKING:  # httpx is imported with the first adapter made (`http_client.client`)
+    import httpx
 
 TRANSIENT_TYPES = frozenset(
     {
@@ -86,6 +87,8 @@ class SesAdapter:
         self.url = (
             http_client.check_base_url("ses", base_url(settings)) + "/v2/email/outbound-emails"
         )
+        from tidings.aws_sigv4 import Credentials, Scope, SigV4Auth  # an httpx.Auth
+
         credentials = Credentials(
             settings.access_key_id, settings.secret_access_key, settings.session_token
         )
@@ -101,6 +104,8 @@ class SesAdapter:
             return Permanent(f"message cannot be built: {exc}")
         if not body["Destination"]["ToAddresses"] + body["Destination"]["BccAddresses"]:
             return Permanent("no recipients")
+        import httpx
+
         try:
             response = await self._client.post(self.url, json=body, auth=self._auth)
         except httpx.HTTPError as exc:

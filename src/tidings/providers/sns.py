@@ -19,11 +19,6 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
@@ -37,7 +32,6 @@ SIGNED_FIELDS = {
     ),
 }
 SIGNED_FIELDS["UnsubscribeConfirmation"] = SIGNED_FIELDS["SubscriptionConfirmation"]
-HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
 def string_to_sign(message: dict[str, Any]) -> bytes:
@@ -57,8 +51,15 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
 
 
 def verify(message: dict[str, Any], certificate_pem: bytes) -> bool:
-    """Whether the message's `Signature` is the certificate key's signature of it."""
-    algorithm = HASHES.get(str(message.get("SignatureVersion", "")))
+    """Whether the message's `Signature` is the certificate key's signature of it.
+    cryptography is imported here, not when the server starts."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    hashes_by_version = {"1": hashes.SHA1, "2": hashes.SHA256}
+    algorithm = hashes_by_version.get(str(message.get("SignatureVersion", "")))
     try:
         signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
         data = string_to_sign(message)

@@ -27,14 +27,16 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from tidings.providers import http_client
 from tidings.providers.base import Outbound, Outcome, Permanent, Sent, Sms, Transient
 from tidings.providers.options import parse
+
+if TYPE_CHECKING:  # httpx is imported with the first adapter made (`http_client.client`)
+    import httpx
 
 
 class TwilioConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,6 +79,8 @@ class TwilioAdapter:
         if isinstance(form, Permanent):
             return form
         auth = (self.settings.account_sid, self.settings.auth_token)
+        import httpx
+
         try:
             response = await self._client.post(self.url, data=form, auth=auth)
         except httpx.HTTPError as exc:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, ScalarSelect, Select, exists, func, or_, select
-from sqlalchemy.orm import aliased
 
 from tidings.db.schema import reporting_webhooks, webhook_posts
 from tidings.jobs.lease import Leases
@@ -88,7 +87,7 @@ def claim(conn: Connection, now: int, lease: int) -> ClaimedPost | None:
 
 
 def _head_of_queue() -> ScalarSelect[Any]:
-    earlier = aliased(webhook_posts)
+    earlier = webhook_posts.alias()  # Core's alias: sqlalchemy.orm costs 0.1 s to import
     return (
         select(func.min(earlier.c.id))
         .where(earlier.c.webhook_id == webhook_posts.c.webhook_id, earlier.c.state == "queued")

@@ -20,8 +20,12 @@ The backlog gauges (due deliveries, jobs, journeys) stay on `tidings serve`'s
 
 from __future__ import annotations
 
-from tidings.ingest_log.applier import Applier
+from typing import TYPE_CHECKING
+
 from tidings.sending.deliverer import DeliveryWorker
+
+if TYPE_CHECKING:  # nats-py, imported only with an ingest log
+    from tidings.ingest_log.applier import Applier
 
 
 def render(deliveries: DeliveryWorker, applier: Applier | None, now: float) -> str:

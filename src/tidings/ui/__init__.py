@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from tidings.clock import Clock
 from tidings.config import Settings
-from tidings.ui.render import environment
+from tidings.ui.render import Templates
 from tidings.ui.routes import ROUTES
 from tidings.ui.site import Call, Site, Ui
 
@@ -25,4 +25,4 @@ def create_site(
     write: Call,
     forget_keys: Callable[[int], None] = lambda workspace_id: None,
 ) -> Site:
-    return Site(Ui(settings, clock, read, write, environment(), forget_keys), ROUTES)
+    return Site(Ui(settings, clock, read, write, Templates(), forget_keys), ROUTES)

@@ -2,16 +2,19 @@
 
 Jinja2 escapes every value put into a page (`autoescape`), and a template
 naming a variable it was not given fails loudly (`StrictUndefined`) rather
-than showing an empty string. Static files are read once at start-up into
-memory: only the files in `static/` can be served, whatever the path asks.
+than showing an empty string. The environment is made, and jinja2 imported,
+when the first page is rendered: a server answers its APIs without them.
+Static files are read once at start-up into memory: only the files in
+`static/` can be served, whatever the path asks.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -24,18 +27,27 @@ TYPES = {
 }
 
 
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+class Templates:
+    """The page templates, each compiled on first use (Jinja2 keeps it)."""
 
+    def __init__(self) -> None:
+        self._env: jinja2.Environment | None = None
 
-def render(env: jinja2.Environment, name: str, values: dict[str, Any]) -> bytes:
-    return env.get_template(name).render(values).encode()
+    def render(self, name: str, values: dict[str, Any]) -> bytes:
+        return self.environment().get_template(name).render(values).encode()
+
+    def environment(self) -> jinja2.Environment:
+        if self._env is None:
+            import jinja2
+
+            self._env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(TEMPLATES),
+                autoescape=True,
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+        return self._env
 
 
 def static_files() -> dict[str, tuple[bytes, bytes]]:

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
-import jinja2
-
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.errors import ApiError
@@ -100,7 +98,7 @@ class Ui:
     clock: Clock
     read: Call
     write: Call
-    env: jinja2.Environment
+    templates: render.Templates
     # Drops the API's cached key lookups of a workspace (`api.auth.Authenticator.forget`),
     # after its keys were rotated.
     forget_keys: Callable[[int], None] = lambda workspace_id: None
@@ -110,7 +108,7 @@ class Ui:
 
     def page(self, request: UiRequest, template: str, status: int = 200, **values: Any) -> Page:
         """A rendered page, with what the layout shows (navigation, user, workspaces)."""
-        return Page(status, render.render(self.env, template, _layout(request) | values))
+        return Page(status, self.templates.render(template, _layout(request) | values))
 
     def origins(self) -> list[str]:
         """Origins this server is reached at besides a request's Host: the public URL."""
