@@ -1,9 +1,11 @@
 """`tidings emulate`: a throwaway Tidings for a test suite (docs/emulator.md).
 
-It makes a temporary folder, a SQLite store in it with one workspace holding
-the keys given (or the documented defaults), a certificate authority and a
-server certificate for its https port, then serves the APIs and the control
-API (`/_emulator/...`) on loopback until stopped, and removes the folder. When
+It makes a temporary folder, a SQLite store in it (a copy of an empty store
+the migrations made before, kept in `~/.cache/tidings`:
+`db.migrate.fresh_sqlite`) with one workspace holding the keys given (or the
+documented defaults), a certificate authority and a server certificate for
+its https port, then serves the APIs and the control API (`/_emulator/...`)
+on loopback until stopped, and removes the folder. When
 it answers, it prints one JSON line on standard output with its URLs, the CA
 file and the keys, for a test harness to read; what people read goes to
 standard error.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import tempfile
@@ -22,8 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-
-from tidings.cli.store_options import open_store
 
 if TYPE_CHECKING:
     from tidings.workspaces.apply import Document
@@ -125,6 +126,12 @@ def emulate(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _cache() -> Path:
+    """Where an empty store made by the migrations is kept for the next start."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tidings"
+
+
 def _stop_starting(_signal: int, _frame: object) -> None:
     raise SystemExit(143)
 
@@ -134,11 +141,15 @@ def _store(
 ) -> dict[str, Any]:
     """The store, with its one workspace, the keys and what `desired` declares; the keys
     as printed."""
+    from tidings.db import migrate
+    from tidings.db.engine import open_database
     from tidings.errors import ApiError
     from tidings.workspaces import apply
     from tidings.workspaces import service as workspaces
 
-    _, db = open_store(str(folder), None, create=True)
+    path = folder / "tidings.sqlite3"
+    migrate.fresh_sqlite(path, _cache())
+    db = open_database(f"sqlite:///{path}", pool_size=2)
     now = int(time.time())
     try:
         with db.writer.begin() as conn:
