@@ -15,6 +15,7 @@ from tidings.cli.apply import apply_file
 from tidings.cli.asset_options import asset_options, asset_settings
 from tidings.cli.emulate import emulate
 from tidings.cli.imports import import_group
+from tidings.cli.log_options import log_level_option
 from tidings.cli.outbox import outbox, refusals, rejections
 from tidings.cli.store_options import describe, open_store, store_options
 from tidings.cli.users import user
@@ -68,17 +69,6 @@ sending_ips_option = click.option(
     callback=_ips,
     help="The IP addresses this deployment sends from, comma-separated "
     "(listed by GET /v1/info/ip_addresses).",
-)
-
-
-log_level_option = click.option(
-    "--log-level",
-    envvar="TIDINGS_LOG_LEVEL",
-    show_envvar=True,
-    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
-    default="info",
-    show_default=True,
-    help="Least severe messages logged; info and debug also log each request.",
 )
 
 
@@ -203,7 +193,7 @@ def main() -> None:
     show_default=True,
     help="Log lines as plain text or as one JSON object each.",
 )
-@log_level_option
+@log_level_option()
 @click.option(
     "--workers",
     envvar="TIDINGS_WORKERS",
@@ -373,7 +363,7 @@ def _listen(host: str, ports: list[int]) -> list[Any]:
 
 @main.command()
 @store_options
-@log_level_option
+@log_level_option()
 @fetch_allow_option
 @click.option(
     "--delivery-lease",

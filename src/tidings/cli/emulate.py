@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from tidings.cli.log_options import log_level_option
+
 if TYPE_CHECKING:
     from tidings.workspaces.apply import Document
 
@@ -40,7 +42,19 @@ PORT, TLS_PORT = 4010, 4011
 LOOPBACK = "127.0.0.0/8,::1/128,localhost"
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., Any])  # a command function, as click decorates it
+
+
+def _port(name: str, default: int, help_text: str) -> Callable[[F], F]:
+    return click.option(
+        f"--{name.replace('_', '-')}",
+        envvar=f"TIDINGS_{name.upper()}",
+        show_envvar=True,
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _key(name: str, default: str, help_text: str) -> Callable[[F], F]:
@@ -55,24 +69,8 @@ def _key(name: str, default: str, help_text: str) -> Callable[[F], F]:
 
 
 @click.command()
-@click.option(
-    "--port",
-    envvar="TIDINGS_PORT",
-    show_envvar=True,
-    type=click.IntRange(0, 65535),
-    default=PORT,
-    show_default=True,
-    help="Plain http port on 127.0.0.1 (0: any free port; the JSON line says which).",
-)
-@click.option(
-    "--tls-port",
-    envvar="TIDINGS_TLS_PORT",
-    show_envvar=True,
-    type=click.IntRange(0, 65535),
-    default=TLS_PORT,
-    show_default=True,
-    help="https port on 127.0.0.1, with a certificate made at start (0: any free port).",
-)
+@_port("port", PORT, "Plain http port on 127.0.0.1 (0: any free port; the JSON line says which).")
+@_port("tls_port", TLS_PORT, "https port on 127.0.0.1, with a certificate made at start.")
 @_key("site_id", SITE_ID, "The workspace's Track site id.")
 @_key("track_api_key", TRACK_API_KEY, "The workspace's Track API key.")
 @_key("app_api_key", APP_API_KEY, "The workspace's App API key (also the control API's).")
@@ -87,15 +85,7 @@ def _key(name: str, default: str, help_text: str) -> Callable[[F], F]:
     help="A workspace file (as `tidings apply -f` takes) to set the workspace up with: "
     "templates, segments, campaigns. A reset keeps what it made unless told otherwise.",
 )
-@click.option(
-    "--log-level",
-    envvar="TIDINGS_LOG_LEVEL",
-    show_envvar=True,
-    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
-    default="warning",
-    show_default=True,
-    help="Least severe messages logged; info and debug also log each request.",
-)
+@log_level_option("warning")
 def emulate(
     port: int,
     tls_port: int,
