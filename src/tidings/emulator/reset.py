@@ -18,12 +18,12 @@ The emulator's store holds one workspace, so a reset empties each table with
 (`empty`): only then does SQLite carry it out by dropping the table's pages
 (its truncate optimization, which foreign keys turn off for every table that
 has one) rather than row by row, each row's index entries, its parent
-checks and its cascades (on 10,000 people with their events: ~10 ms against
-~170 ms; docs/benchmarks.md, "The emulator"). Nothing checks the keys then,
-and none is needed: no table outside the set emptied refers to one in it
-(`tests/unit/test_emulator_reset.py`), so nothing is left pointing at a row
-that is gone, and the cascades that would have run empty tables emptied
-anyway. Freed pages are not zeroed either (`secure_delete`, on in Debian's
+checks and its cascades (10,000 people with their events, in-process: ~12
+ms against 185-280 ms; docs/benchmarks.md, "The emulator"). Nothing checks
+the keys then, and none is needed: no table outside the set emptied refers
+to one in it (`tests/unit/test_emulator_reset.py`), so nothing is left
+pointing at a row that is gone, and the cascades that would have run empty
+tables emptied anyway. Freed pages are not zeroed either (`secure_delete`, on in Debian's
 SQLite: writing them cost more than the deletes): the store is thrown away
 at exit. Ids then start again from 1 (a rowid is the largest one plus one),
 so they are the same in every test. A store holding other workspaces too is
