@@ -28,7 +28,10 @@ serve: $(VENV)/.installed
 	$(VENV)/bin/tidings serve
 
 # The sample application has its own pytest configuration (examples/signup/pyproject.toml).
+# Bytecode written once (PYTHONDONTWRITEBYTECODE may be set): every server a test
+# starts would otherwise compile the package's modules again.
 test: setup
+	$(PY) -m compileall -q src examples > /dev/null
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(PY) -m pytest -q examples/signup
 
