@@ -97,7 +97,15 @@ def test_openapi_lists_each_routes_query_parameters(api):
         parameters = paths[path][method].get("parameters", [])
         return [p["name"] for p in parameters if p["in"] == "query"]
 
-    assert query("/v1/outbox") == ["delivery_id", "limit", "recipient", "start"]
+    assert query("/v1/outbox") == [
+        "campaign",
+        "channel",
+        "delivery_id",
+        "limit",
+        "recipient",
+        "start",
+        "template",
+    ]
     assert "metric" in query("/v1/messages")
     assert query("/v1/customers/{customer_id}/attributes") == ["id_type"]  # a seed operation
     assert query("/api/v1/customers/{identifier}", "put") == []
