@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -396,14 +395,7 @@ def flat(runs: list[tuple[int, dict[str, Any]]]) -> tuple[bool, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    commit = subprocess.run(
-        ["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"broadcast: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    date, commit, loadavg = harness.announce("broadcast")
     audiences: list[int | None] = list(args.audience or [None])
     runs: list[tuple[int | None, dict[str, Any]]] = []
     tmp = Path(tempfile.mkdtemp(prefix="tidings-broadcast-"))

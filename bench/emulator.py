@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime as dt
 import http.client
 import json
 import os
@@ -453,16 +452,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    commit = subprocess.run(
-        ["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    date, commit, loadavg = harness.announce("emulator bench")
     head = f"{date}, commit {commit}, {os.cpu_count()} x {harness.cpu_model()}"
     head += f", load average before {loadavg}"
-    print(f"emulator bench: {head}", flush=True)
     start = starts(args.starts) if args.only in (None, "start") else {}
     with tempfile.TemporaryDirectory(prefix="tidings-emubench-") as tmp:
         reset = resets(args, Path(tmp)) if args.only in (None, "reset") else {}

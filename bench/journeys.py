@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
-import os
 import random
 import shutil
 import sqlite3
@@ -271,14 +269,7 @@ def ms(values: list[float], p: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    commit = subprocess.run(
-        ["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"journeys: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    date, commit, loadavg = harness.announce("journeys")
     random.seed(1)
     tmp = Path(tempfile.mkdtemp(prefix="tidings-journeys-"))
     try:

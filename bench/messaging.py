@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
 import random
@@ -411,14 +410,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    commit = subprocess.run(
-        ["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"messaging: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    date, commit, loadavg = harness.announce("messaging")
     tmp = Path(tempfile.mkdtemp(prefix="tidings-messaging-"))
     results: dict[str, Any] = {}
 

@@ -655,6 +655,18 @@ def version_of(package: str) -> str:
         return "?"
 
 
+def announce(name: str) -> tuple[str, str, str]:
+    """Print a bench's first line (the date, the commit, the load average before) and
+    return those three."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{name}: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    return date, commit, loadavg
+
+
 def cpu_model() -> str:
     """The machine's processor as /proc/cpuinfo names it ("?" when it does not)."""
     with contextlib.suppress(OSError):

@@ -35,10 +35,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import http.client
 import json
-import os
 import random
 import shutil
 import sqlite3
@@ -361,14 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    commit = subprocess.run(
-        ["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"segment-delay: {date}, commit {commit}, load average before {loadavg}", flush=True)
+    date, commit, loadavg = harness.announce("segment-delay")
     tmp = Path(tempfile.mkdtemp(prefix="tidings-segdelay-"))
     server = harness.Server("tidings", tmp)
     server.start()
