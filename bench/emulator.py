@@ -36,7 +36,6 @@ import http.client
 import json
 import os
 import select
-import signal
 import statistics
 import subprocess
 import sys
@@ -168,18 +167,6 @@ class LineTime(threading.Thread):
         self.proc.stdout.read()  # until it exits, so it never blocks on a full pipe
 
 
-def stop(proc: subprocess.Popen[bytes]) -> float:
-    """SIGTERM, then wait: the seconds it took to exit."""
-    began = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    return time.monotonic() - began
-
-
 def one_start(kind: str) -> dict[str, float]:
     port, tls_port = harness.free_port(), harness.free_port()
     began = time.monotonic()
@@ -189,10 +176,10 @@ def one_start(kind: str) -> dict[str, float]:
     try:
         answered = first_answer(port, proc)
     except RuntimeError:
-        stop(proc)
+        harness.terminate(proc)
         raise
     reader.join(timeout=10)  # the line comes before the first answer, or just after it
-    exit_s = stop(proc)
+    exit_s = harness.terminate(proc)
     line_s = reader.at - began if reader.at is not None else float("nan")
     return {"answer_s": answered - began, "line_s": line_s, "exit_s": exit_s}
 
@@ -331,7 +318,7 @@ def resets(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 60)
     if not ready:
-        stop(proc)
+        harness.terminate(proc)
         raise RuntimeError("the emulator printed no line within 60 s")
     keys = json.loads(proc.stdout.readline())
     client = Client(port, keys)
@@ -368,7 +355,7 @@ def resets(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             )
     finally:
         client.close()
-        stop(proc)
+        harness.terminate(proc)
     return found
 
 

@@ -655,6 +655,18 @@ def version_of(package: str) -> str:
         return "?"
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> float:
+    """SIGTERM, then wait (SIGKILL after a minute): the seconds it took to exit."""
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return time.monotonic() - began
+
+
 def announce(name: str) -> tuple[str, str, str]:
     """Print a bench's first line (the date, the commit, the load average before) and
     return those three."""

@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import http.client
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -72,12 +71,7 @@ def time_to_answer(cmd: list[str], port: int, path: str, timeout: float = 60.0) 
             time.sleep(PROBE_EVERY)
         return time.perf_counter() - start
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        harness.terminate(proc)
 
 
 def serve(workdir: Path) -> float:
